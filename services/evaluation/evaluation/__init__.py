@@ -1,0 +1,1 @@
+"""evaluation service: Unified rubrics, process visits, self-evaluation, satisfaction surveys, grades and published results."""

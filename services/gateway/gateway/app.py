@@ -1,0 +1,50 @@
+"""The gateway application: mounts each service under its API.md prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+import evaluation.main
+import finance.main
+import registry.main
+import services_log.main
+from shared.infra.settings import Settings
+
+PREFIXES = {
+    "registry": registry.main.create_app,
+    "services-log": services_log.main.create_app,
+    "evaluation": evaluation.main.create_app,
+    "finance": finance.main.create_app,
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = {prefix: factory(settings) for prefix, factory in PREFIXES.items()}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Mounted apps do not get lifespan events from Starlette: run each one's here.
+        async with AsyncExitStack() as stack:
+            for app in services.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            yield
+
+    gateway = FastAPI(title="SWP gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    gateway.state.services = services
+
+    @gateway.get("/")
+    def index() -> dict[str, object]:
+        return {
+            "services": {
+                p: {"health": f"/{p}/health", "openapi": f"/{p}/openapi.json", "asyncapi": f"/{p}/asyncapi.json", "docs": f"/{p}/docs"}
+                for p in services
+            }
+        }
+
+    for prefix, app in services.items():
+        gateway.mount(f"/{prefix}", app)
+    return gateway

@@ -1,0 +1,25 @@
+"""Composition root of the registry service: ``uvicorn registry.main:create_app --factory``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from registry import api
+from registry.application import RegistryApplication
+from registry.integration import PUBLISHED, to_integration
+from shared.infra.service import ServiceSpec, create_service_app
+from shared.infra.settings import Settings
+
+SPEC = ServiceSpec(
+    name="registry",
+    title="SWP registry",
+    description="Counties and policy, providers (承接主体), stations (社工站), social workers and service contracts (服务协议).",
+    application=lambda env: RegistryApplication(env=env),
+    to_integration=to_integration,
+    routers=[api.county_router, api.router],
+    published=PUBLISHED,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or Settings())

@@ -1,0 +1,24 @@
+"""Composition root of the services-log service: ``uvicorn services_log.main:create_app --factory``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services_log.application import ServicesLogApplication
+from services_log.integration import PUBLISHED, to_integration
+from shared.infra.service import ServiceSpec, create_service_app
+from shared.infra.settings import Settings
+
+SPEC = ServiceSpec(
+    name="services-log",
+    title="SWP services-log",
+    description="Service deliveries (个案, 小组, 社区活动 …), reports, monthly briefs and indicator progress.",
+    application=lambda env: ServicesLogApplication(env=env),
+    to_integration=to_integration,
+    routers=[],
+    published=PUBLISHED,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or Settings())

@@ -1,0 +1,127 @@
+"""Idempotent, retrying consumers of other services' integration events.
+
+One durable JetStream pull consumer per (service, upstream service), delivering in stream
+order one message at a time (``max_ack_pending=1``) so causal order within the
+upstream is kept. A reaction's events are saved together with a ``Tracking`` record
+of the message's stream sequence: a redelivered message is recognised and acked
+without applying twice. A handler that raises is negatively acknowledged with a
+growing delay and redelivered — never dropped (we choose manual acks deliberately;
+faststream's default would terminate it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Tracking
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, NatsMessage, PullSub
+
+from shared.envelope import Envelope
+from shared.events import IntegrationEvent, parse_event
+from shared.infra.store import CommandContext, SwpApplication
+from shared.subjects import service_wildcard
+
+log = logging.getLogger("swp.consumer")
+
+Reaction = Callable[[Any], Iterable[Aggregate | None] | None]
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    skipped_duplicates: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class RetryLater(Exception):
+    """The event depends on another not yet seen (e.g. an evaluation of an unknown contract)."""
+
+
+def react(
+    app: SwpApplication,
+    envelope: Envelope,
+    body: IntegrationEvent,
+    reaction: Reaction,
+    tracking: Tracking,
+    stats: ConsumerStats,
+) -> None:
+    """Apply one upstream event exactly once (runs in a worker thread: eventsourcing is sync)."""
+    if app.is_processed(tracking.application_name, tracking.notification_id):
+        stats.skipped_duplicates += 1
+        return
+    ctx = CommandContext(
+        county=envelope.county,
+        actor=f"service:{app.service}",
+        command_id=str(envelope.event_id),
+        correlation_id=envelope.correlation_id,
+        causation_id=str(envelope.event_id),
+    )
+    with app.command(ctx):
+        produced = reaction(body) or ()
+        try:
+            app.record_reaction(tracking, *produced)
+        except IntegrityError:
+            # A concurrent delivery got there first: fine if it recorded this position.
+            if app.is_processed(tracking.application_name, tracking.notification_id):
+                stats.skipped_duplicates += 1
+                return
+            raise
+    stats.handled += 1
+
+
+def subscribe_upstream(
+    broker: NatsBroker,
+    app: SwpApplication,
+    stream: JStream,
+    upstream: str,
+    reactions: dict[str, Reaction],
+    *,
+    description: str,
+) -> ConsumerStats:
+    """Register the durable consumer of ``upstream``'s events for ``app``'s service."""
+    durable = f"{app.service}--{upstream}"
+    tracking_name = f"SWP:{upstream}"
+    stats = ConsumerStats()
+
+    async def handle(envelope: Envelope, msg: NatsMessage) -> None:
+        reaction = reactions.get(envelope.event_type)
+        if reaction is None:  # tolerant reader: not ours to act on
+            await msg.ack()
+            return
+        seq = msg.raw_message.metadata.sequence.stream
+        try:
+            body = parse_event(envelope.service, envelope.event_type, envelope.data)
+            if body is None:
+                raise RetryLater(f"no schema for {envelope.service}.{envelope.event_type}")
+            await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking_name, seq), stats)
+        except Exception as exc:
+            stats.failures += 1
+            stats.last_error = f"{envelope.event_type} #{seq}: {type(exc).__name__}: {exc}"
+            delivered = msg.raw_message.metadata.num_delivered or 1
+            delay = min(0.2 * 2 ** min(delivered, 6), 10.0)
+            log.warning("%s will retry %s in %.1fs: %s", durable, envelope.event_type, delay, exc)
+            await msg.nack(delay=delay)
+            return
+        await msg.ack()
+
+    broker.subscriber(
+        service_wildcard(upstream),
+        stream=stream,
+        durable=durable,
+        deliver_policy=DeliverPolicy.ALL,
+        # A durable pull consumer can be shared by several instances of the service;
+        # max_ack_pending=1 keeps them processing strictly in stream order.
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        config=ConsumerConfig(max_ack_pending=1, ack_wait=30),
+        ack_policy=AckPolicy.MANUAL,
+        title=f"{durable}",
+        description=description,
+    )(handle)
+    return stats

@@ -1,0 +1,278 @@
+"""Composition of one service process: event store + HTTP API + NATS (relay and consumers).
+
+``create_service_app(spec, settings)`` is each service's composition root. Nothing
+connects at import time; the lifespan opens the store, then keeps trying to reach
+NATS in the background, so the HTTP API (and the store, the source of truth) is up
+even while NATS is not — ``/health`` says which part is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import nats
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from faststream.nats import JStream, NatsBroker
+from faststream.specification import AsyncAPI
+from pydantic import create_model
+
+from shared.envelope import Envelope
+from shared.events import IntegrationEvent
+from shared.infra import problems
+from shared.infra.auth import CountyScope
+from shared.infra.consumer import ConsumerStats
+from shared.infra.nats import ensure_stream, swp_stream
+from shared.infra.outbox import OutboxRelay, ToIntegration
+from shared.infra.settings import Settings
+from shared.infra.store import CommandContext, SwpApplication, fingerprint
+
+log = logging.getLogger("swp.service")
+
+WireConsumers = Callable[[NatsBroker, SwpApplication, JStream], dict[str, ConsumerStats]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # registry | services-log | evaluation | finance
+    title: str
+    description: str
+    application: Callable[[dict[str, str]], SwpApplication]
+    to_integration: ToIntegration
+    routers: list[APIRouter]
+    published: list[type[IntegrationEvent]] = field(default_factory=list)
+    consumers: WireConsumers | None = None
+    version: str = "0.1.0"
+
+
+class Runtime:
+    """What the lifespan owns; reachable from routes as ``request.app.state.runtime``."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings, store: SwpApplication) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.store = store
+        self.broker = make_broker(spec, settings)
+        self.stream = swp_stream(settings.stream_replicas, declare=False)
+        self.consumers: dict[str, ConsumerStats] = (
+            spec.consumers(self.broker, store, self.stream) if spec.consumers else {}
+        )
+        self.nc: Any = None
+        self.relay: OutboxRelay | None = None
+        self.broker_started = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    self.settings.nats_url,
+                    name=f"swp-{self.spec.name}-relay",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                )
+                js = self.nc.jetstream()
+                await ensure_stream(js, self.settings.stream_replicas)
+                self.relay = OutboxRelay(
+                    self.store,
+                    js,
+                    self.spec.to_integration,
+                    batch=self.settings.relay_batch,
+                    poll_seconds=self.settings.relay_poll_seconds,
+                )
+                self.relay.start()
+                await self.broker.start()
+                self.broker_started = True
+                log.info("%s connected to NATS at %s", self.spec.name, self.settings.nats_url)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s cannot reach NATS yet (%s); retrying", self.spec.name, exc)
+                if self.nc is not None and self.relay is None:
+                    await self.nc.close()
+                    self.nc = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+
+    async def stop(self) -> None:
+        if self._task and not self._task.done():
+            self._task.cancel()
+        if self.relay:
+            await self.relay.stop()
+        if self.broker_started:
+            await self.broker.stop()
+        if self.nc is not None:
+            await self.nc.close()
+        self.store.close()
+
+    def nats_ok(self) -> bool:
+        return bool(self.nc is not None and self.nc.is_connected and self.broker_started)
+
+
+def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
+    broker = NatsBroker(
+        settings.nats_url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=2,
+        name=f"swp-{spec.name}",
+    )
+    for cls in spec.published:
+        documented = create_model(f"{cls.event_type}Envelope", __base__=Envelope, data=(cls, ...))
+        broker.publisher(
+            f"swp.{{county}}.{spec.name}.{cls.event_type}",
+            schema=documented,
+            title=cls.event_type,
+            description=f"{cls.summary} (schema version {cls.schema_version}; envelope per R-AUD-1; "
+            f"header Nats-Msg-Id = event_id)",
+        )
+    return broker
+
+
+def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
+    spec = runtime.spec
+    doc = AsyncAPI(
+        runtime.broker,
+        title=f"{spec.title} events",
+        version=spec.version,
+        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5).",
+        schema_version="3.0.0",
+    ).to_specification()
+    return doc.to_jsonable()
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def command_context(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=200, description="Repeat-safe key: a repeat returns the first result and records nothing new"),
+    ] = None,
+    correlation_id: Annotated[
+        str | None, Header(alias="X-Correlation-Id", max_length=200, description="Ties this command to a wider business process (R-AUD-1)")
+    ] = None,
+) -> tuple[str | None, str | None]:
+    return idempotency_key, correlation_id
+
+
+CommandHeaders = Annotated[tuple[str | None, str | None], Depends(command_context)]
+
+
+def run_command(
+    store: SwpApplication,
+    scope: CountyScope,
+    headers: tuple[str | None, str | None],
+    payload: Any,
+    action: Callable[[], Any],
+    replay: Callable[[list[str]], Any],
+) -> Any:
+    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key``."""
+    key, correlation = headers
+    fp = fingerprint(payload) if key else ""
+    if key:
+        previous = store.replay_of(scope.county, key, fp)
+        if previous is not None:
+            return replay(previous)
+    ctx = CommandContext(
+        county=scope.county,
+        actor=scope.principal.sub,
+        correlation_id=correlation or "",
+        idempotency=(key, fp) if key else None,
+    )
+    with store.command(ctx):
+        return action()
+
+
+def prepare_store(settings: Settings, service: str) -> None:
+    """PostgreSQL: the service's own schema must exist before eventsourcing creates its tables."""
+    if settings.persistence != "postgres":
+        return
+    import psycopg
+
+    with psycopg.connect(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        user=settings.postgres_user,
+        password=settings.postgres_password.get_secret_value(),
+        dbname=settings.postgres_dbname,
+        autocommit=True,
+        connect_timeout=5,
+    ) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema_for(service)}"')
+
+
+def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
+    prepare_store(settings, spec.name)
+    return spec.application(settings.eventsourcing_env(spec.name))
+
+
+def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await asyncio.to_thread(open_store, spec, settings)
+        runtime = Runtime(spec, settings, store)
+        app.state.runtime = runtime
+        app.state.store = store
+        runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=spec.title,
+        version=spec.version,
+        description=spec.description,
+        lifespan=lifespan,
+        responses=problems.PROBLEM_RESPONSES,
+    )
+    app.state.settings = settings
+    problems.install(app)
+
+    @app.get("/health", tags=["operations"], summary="Store and NATS reachability")
+    async def health(request: Request) -> JSONResponse:
+        """200 when the event store and NATS are reachable, 503 otherwise; the body says which."""
+        runtime: Runtime = request.app.state.runtime
+        try:
+            head = await asyncio.to_thread(runtime.store.process_recorder.max_notification_id)
+            position = await asyncio.to_thread(runtime.relay.position) if runtime.relay else None
+            store_ok, store_error = True, None
+        except Exception as exc:  # the point of a health check
+            head, position, store_ok, store_error = None, None, False, f"{type(exc).__name__}: {exc}"
+        nats_ok = runtime.nats_ok()
+        body = {
+            "service": spec.name,
+            "status": "ok" if store_ok and nats_ok else "unavailable",
+            "store": {"ok": store_ok, "persistence": settings.persistence, "head": head, "error": store_error},
+            "nats": {"ok": nats_ok, "url": settings.nats_url},
+            "outbox": {
+                "position": position,
+                "pending": (head or 0) - (position or 0) if store_ok else None,
+                "last_error": runtime.relay.last_error if runtime.relay else "not connected",
+            },
+            "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+        }
+        return JSONResponse(body, status_code=200 if store_ok and nats_ok else 503)
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of this service's events")
+    async def asyncapi(request: Request) -> JSONResponse:
+        """Every event this service publishes (with its versioned schema) and every subscription."""
+        return JSONResponse(asyncapi_document(request.app.state.runtime))
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,72 @@
+"""Settings for a service process, read from the environment (prefix ``SWP_``).
+
+One settings object per process, built in the composition root and passed down;
+nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWP_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_issuer: str = "swp"
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Replicas of stream SWP; 3 in the clustered production topology (deploy/).
+    stream_replicas: int = 1
+    persistence: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    var_dir: Path = Path("var")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_dbname: str = "swp"
+    # Prefix of each service's schema (``<prefix>registry`` …): lets tests share one database.
+    postgres_schema_prefix: str = ""
+    relay_batch: int = 256
+    relay_poll_seconds: float = 0.5
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError("SWP_JWT_SECRET must be set to a real secret outside development")
+        if self.environment == "production" and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("SWP_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    def schema_for(self, service: str) -> str:
+        return f"{self.postgres_schema_prefix}{service.replace('-', '_')}"
+
+    def eventsourcing_env(self, service: str) -> dict[str, str]:
+        """The eventsourcing environment for one service's store (database or schema per service)."""
+        name = service.replace("-", "_")
+        if self.persistence == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.persistence == "sqlite":
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.var_dir / f"{name}.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": str(self.postgres_port),
+            "POSTGRES_USER": self.postgres_user,
+            "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
+            "POSTGRES_DBNAME": self.postgres_dbname,
+            "POSTGRES_SCHEMA": self.schema_for(service),
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "5",
+        }

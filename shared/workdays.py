@@ -1,0 +1,216 @@
+"""Working-day calendar (工作日历) for deadlines counted in working days (工作日).
+
+R-FIN-6: working days follow the State Council holiday calendar — statutory holidays
+(法定节假日) and the weekend days made working days by 调休 (adjusted-rest workdays).
+Years without a published calendar use Monday–Friday and mark the deadline
+*provisional* until that year's calendar is loaded; loading it recomputes open deadlines.
+
+Where a year's answer comes from, first match wins:
+
+1. a :class:`YearCalendar` loaded at run time (the 国务院办公厅 notice, typed in when
+   published — it beats the library, so a correction never waits for a release);
+2. ``chinesecalendar`` (``chinese_calendar.is_workday``), which ships the published
+   notices and raises ``NotImplementedError`` for years it has no data for;
+3. the rule-based fallback: Monday–Friday minus the statutory holidays of the
+   全国年节及纪念日放假办法 as amended by 国务院令第795号 (in force 2025-01-01).
+   It cannot predict 调休 swaps or 补假 (make-up days), so every answer that touches
+   such a year is flagged ``provisional``.
+
+Pure module (standard library, ``chinesecalendar``, ``lunardate``): no I/O, no clock.
+Recomputing open deadlines after loading a year is the caller's job: build a new
+calendar with :meth:`WorkdayCalendar.with_year` and call :meth:`add_workdays` again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+
+import chinese_calendar
+from lunardate import LunarDate
+
+_DAY = timedelta(days=1)
+
+
+def _as_date(d: date) -> date:
+    # datetime is a date subclass but never == a date: normalise so set lookups work.
+    if isinstance(d, _dt.datetime):
+        return d.date()
+    if not isinstance(d, date):
+        raise TypeError(f"expected a datetime.date, got {type(d).__name__}")
+    return d
+
+
+@dataclass(frozen=True)
+class YearCalendar:
+    """An officially published year (国务院办公厅 holiday notice), loaded at run time.
+
+    ``holidays`` are days off that would otherwise be workdays (weekend days inside a
+    holiday block may be listed too); ``workdays`` are 调休 weekend days that are
+    working days.
+    """
+
+    year: int
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.year, bool) or not isinstance(self.year, int):
+            raise ValueError(f"year must be an integer, got {self.year!r}")
+        for name in ("holidays", "workdays"):
+            days = frozenset(_as_date(d) for d in getattr(self, name))
+            outside = sorted(d for d in days if d.year != self.year)
+            if outside:
+                listed = ", ".join(d.isoformat() for d in outside)
+                raise ValueError(f"{self.year} calendar: {name} outside {self.year}: {listed}")
+            object.__setattr__(self, name, days)
+        both = sorted(self.holidays & self.workdays)
+        if both:
+            listed = ", ".join(d.isoformat() for d in both)
+            raise ValueError(f"{self.year} calendar: dates both holiday and workday: {listed}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> YearCalendar:
+        """Parse ``{"year": 2027, "holidays": ["2027-01-01", ...], "workdays": [...]}``."""
+        try:
+            year = d["year"]
+        except KeyError:
+            raise ValueError("year calendar: missing 'year'") from None
+
+        def parse(name: str) -> frozenset[date]:
+            raw = d.get(name, ())
+            if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+                raise ValueError(f"{year} calendar: {name} must be a list of ISO dates")
+            out = set()
+            for item in raw:
+                if isinstance(item, date):
+                    out.add(_as_date(item))
+                    continue
+                try:
+                    out.add(date.fromisoformat(item))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{year} calendar: {name}: not an ISO date: {item!r}") from None
+            return frozenset(out)
+
+        return cls(year=year, holidays=parse("holidays"), workdays=parse("workdays"))
+
+    def to_dict(self) -> dict:
+        return {
+            "year": self.year,
+            "holidays": sorted(d.isoformat() for d in self.holidays),
+            "workdays": sorted(d.isoformat() for d in self.workdays),
+        }
+
+
+@dataclass(frozen=True)
+class DueDate:
+    """A computed deadline; ``provisional`` if any day counted or skipped lay in a year
+    with neither ``chinesecalendar`` data nor a loaded :class:`YearCalendar` (R-FIN-6)."""
+
+    on: date
+    provisional: bool
+
+
+@lru_cache(maxsize=None)
+def _library_covers(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def rule_based_holidays(year: int) -> frozenset[date]:
+    """Statutory holidays (法定节假日) of ``year`` under 国务院令第795号, no 调休/补假.
+
+    元旦 Jan 1; 春节 除夕 (lunar New Year's Eve, the last day of month 12 — the 29th or
+    30th, so taken as the day before 正月初一) + 正月初一–初三; 清明节 the Qingming solar
+    term; 劳动节 May 1–2; 端午节 lunar 5/5; 中秋节 lunar 8/15; 国庆节 Oct 1–3.
+    Lunar dates come from ``lunardate`` (1900–2099), Qingming from chinesecalendar's
+    solar-term helper (1900–2100); a festival outside those ranges is left out.
+    """
+    days = {date(year, 1, 1), date(year, 5, 1), date(year, 5, 2)}
+    days.update(date(year, 10, d) for d in (1, 2, 3))
+    try:
+        new_year = LunarDate(year, 1, 1).to_solar_date()
+        days.update(new_year + i * _DAY for i in (-1, 0, 1, 2))
+        days.add(LunarDate(year, 5, 5).to_solar_date())
+        days.add(LunarDate(year, 8, 15).to_solar_date())
+    except ValueError:  # lunardate: year out of range
+        pass
+    try:
+        terms = chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 30))
+        days.update(d for d, name in terms if name == "清明")
+    except NotImplementedError:  # chinesecalendar: solar terms only for 1900–2100
+        pass
+    return frozenset(days)
+
+
+class WorkdayCalendar:
+    """Immutable working-day calendar; ``with_year`` returns a new instance."""
+
+    def __init__(self, loaded: Iterable[YearCalendar] = ()) -> None:
+        self._loaded: dict[int, YearCalendar] = {cal.year: cal for cal in loaded}
+
+    def with_year(self, cal: YearCalendar) -> WorkdayCalendar:
+        """A new calendar with ``cal`` loaded (replacing any earlier load of that year)."""
+        return WorkdayCalendar([*self._loaded.values(), cal])
+
+    @property
+    def loaded_years(self) -> frozenset[int]:
+        return frozenset(self._loaded)
+
+    def is_official(self, year: int) -> bool:
+        """True if ``year`` is loaded or covered by chinesecalendar (not provisional)."""
+        return year in self._loaded or _library_covers(year)
+
+    def is_workday(self, d: date) -> tuple[bool, bool]:
+        """``(is_workday, provisional)`` for one day."""
+        d = _as_date(d)
+        cal = self._loaded.get(d.year)
+        if cal is not None:
+            return (d in cal.workdays or (d.weekday() < 5 and d not in cal.holidays)), False
+        try:
+            return chinese_calendar.is_workday(d), False
+        except NotImplementedError:
+            return d.weekday() < 5 and d not in rule_based_holidays(d.year), True
+
+    def _step(self, start: date, n: int, direction: int) -> DueDate:
+        if n < 0:
+            raise ValueError(f"number of working days must be >= 0, got {n}")
+        day = _as_date(start)
+        if n == 0:
+            return DueDate(day, not self.is_official(day.year))
+        provisional = False
+        while n:
+            day += direction * _DAY
+            workday, prov = self.is_workday(day)
+            provisional |= prov
+            n -= workday
+        return DueDate(day, provisional)
+
+    def add_workdays(self, start: date, n: int) -> DueDate:
+        """The n-th working day strictly after ``start``; "within 15 working days of X"
+        is ``add_workdays(X, 15)``. ``n == 0`` returns ``start``."""
+        return self._step(start, n, +1)
+
+    def subtract_workdays(self, end: date, n: int) -> DueDate:
+        """The n-th working day strictly before ``end`` ("due 10 working days before")."""
+        return self._step(end, n, -1)
+
+    def workdays_between(self, start: date, end: date) -> tuple[int, bool]:
+        """``(count, provisional)`` of working days in ``(start, end]``; 0 if equal."""
+        start, end = _as_date(start), _as_date(end)
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        count, provisional, day = 0, False, start
+        while day < end:
+            day += _DAY
+            workday, prov = self.is_workday(day)
+            count += workday
+            provisional |= prov
+        return count, provisional
