@@ -168,14 +168,3 @@ async def running(*apps: FastAPI) -> AsyncIterator[None]:
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30)
-
-
-@pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The whole embedded platform behind its gateway, on real NATS and the chosen store."""
-    from gateway.app import create_app
-
-    app = create_app(settings)
-    async with running(app), client_for(app) as client:
-        client.app = app  # type: ignore[attr-defined]
-        yield client

@@ -1,0 +1,3 @@
+"""evaluation aggregates. Pure domain: standard library, eventsourcing.domain, shared.rules/workdays."""
+
+from __future__ import annotations
