@@ -35,6 +35,13 @@ from lunardate import LunarDate
 _DAY = timedelta(days=1)
 
 
+def _lunar_to_solar(year: int, month: int, day: int) -> date:
+    # lunardate 0.3 renamed toSolarDate (now deprecated) to to_solar_date; accept both.
+    ld = LunarDate(year, month, day)
+    convert = getattr(ld, "to_solar_date", None) or ld.toSolarDate
+    return convert()
+
+
 def _as_date(d: date) -> date:
     # datetime is a date subclass but never == a date: normalise so set lookups work.
     if isinstance(d, _dt.datetime):
@@ -114,7 +121,7 @@ class DueDate:
     provisional: bool
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=256)
 def _library_covers(year: int) -> bool:
     try:
         chinese_calendar.is_workday(date(year, 6, 1))
@@ -136,10 +143,10 @@ def rule_based_holidays(year: int) -> frozenset[date]:
     days = {date(year, 1, 1), date(year, 5, 1), date(year, 5, 2)}
     days.update(date(year, 10, d) for d in (1, 2, 3))
     try:
-        new_year = LunarDate(year, 1, 1).to_solar_date()
+        new_year = _lunar_to_solar(year, 1, 1)
         days.update(new_year + i * _DAY for i in (-1, 0, 1, 2))
-        days.add(LunarDate(year, 5, 5).to_solar_date())
-        days.add(LunarDate(year, 8, 15).to_solar_date())
+        days.add(_lunar_to_solar(year, 5, 5))
+        days.add(_lunar_to_solar(year, 8, 15))
     except ValueError:  # lunardate: year out of range
         pass
     try:

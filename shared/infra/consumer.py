@@ -76,6 +76,17 @@ def react(
     stats.handled += 1
 
 
+ACK_WAIT_SECONDS = 5.0
+
+
+async def _keep_alive(msg: NatsMessage) -> None:
+    """A short ack_wait redelivers quickly after a lost delivery (e.g. across a NATS restart);
+    a long-running reaction tells the server it is still working instead."""
+    while True:
+        await asyncio.sleep(ACK_WAIT_SECONDS / 2)
+        await msg.in_progress()
+
+
 def subscribe_upstream(
     broker: NatsBroker,
     app: SwpApplication,
@@ -96,6 +107,7 @@ def subscribe_upstream(
             await msg.ack()
             return
         seq = msg.raw_message.metadata.sequence.stream
+        heartbeat = asyncio.create_task(_keep_alive(msg))
         try:
             body = parse_event(envelope.service, envelope.event_type, envelope.data)
             if body is None:
@@ -109,6 +121,8 @@ def subscribe_upstream(
             log.warning("%s will retry %s in %.1fs: %s", durable, envelope.event_type, delay, exc)
             await msg.nack(delay=delay)
             return
+        finally:
+            heartbeat.cancel()
         await msg.ack()
 
     broker.subscriber(
@@ -119,7 +133,7 @@ def subscribe_upstream(
         # A durable pull consumer can be shared by several instances of the service;
         # max_ack_pending=1 keeps them processing strictly in stream order.
         pull_sub=PullSub(batch_size=1, timeout=1.0),
-        config=ConsumerConfig(max_ack_pending=1, ack_wait=30),
+        config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS),
         ack_policy=AckPolicy.MANUAL,
         title=f"{durable}",
         description=description,

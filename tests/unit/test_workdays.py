@@ -1,0 +1,173 @@
+"""R-FIN-6: working days follow the State Council holiday calendar; years without a
+published calendar fall back to Mon–Fri minus rule-based statutory holidays and are
+flagged provisional until the year's calendar is loaded.
+
+Expected dates were worked out by hand from the 国务院办公厅 notices as shipped in
+chinesecalendar's data (2025: Oct 1–8 off, Sep 28 Sun / Oct 11 Sat worked;
+2026: Feb 15–23 off, Feb 14 Sat / Feb 28 Sat worked)."""
+
+from datetime import date, timedelta
+
+import chinese_calendar
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.workdays import (
+    DueDate,
+    WorkdayCalendar,
+    YearCalendar,
+    rule_based_holidays,
+)
+
+D = date.fromisoformat
+CAL = WorkdayCalendar()
+
+
+def test_published_notices_are_what_the_expected_dates_rely_on():
+    # Guard: if the library's data changed, the hand-worked dates below are void.
+    assert [chinese_calendar.is_workday(D(s)) for s in ("2025-09-28", "2025-10-11")] == [True, True]
+    assert not any(chinese_calendar.is_workday(D("2025-10-01") + timedelta(i)) for i in range(8))
+    assert [chinese_calendar.is_workday(D(s)) for s in ("2026-02-14", "2026-02-28")] == [True, True]
+    assert not any(chinese_calendar.is_workday(D("2026-02-15") + timedelta(i)) for i in range(9))
+
+
+def test_fifteen_working_days_across_national_day_2025_counts_the_tiaoxiu_weekends():
+    # From Fri 2025-09-26: Sep 28 (Sun, 调休) 1, Sep 29 2, Sep 30 3, Oct 1–8 off,
+    # Oct 9 4, Oct 10 5, Oct 11 (Sat, 调休) 6, Oct 13–17 7–11, Oct 20–23 12–15.
+    due = CAL.add_workdays(D("2025-09-26"), 15)
+    assert due == DueDate(D("2025-10-23"), provisional=False)
+    # A plain Mon–Fri count would have given Oct 17; the holiday calendar matters.
+    assert due.on != D("2025-10-17")
+
+
+def test_fifteen_working_days_across_spring_festival_2026():
+    # From Tue 2026-02-10: Feb 11–13 1–3, Feb 14 (Sat, 调休) 4, Feb 15–23 off,
+    # Feb 24–27 5–8, Feb 28 (Sat, 调休) 9, Mar 2–6 10–14, Mar 9 15.
+    assert CAL.add_workdays(D("2026-02-10"), 15) == DueDate(D("2026-03-09"), False)
+
+
+def test_2027_is_provisional_and_skips_rule_based_holidays_until_its_notice_is_loaded():
+    assert not CAL.is_official(2027)
+    # National Day 2027: Oct 1 is a Friday (Oct 2–3 are the weekend anyway).
+    # From Wed 2027-09-29: Sep 30 1, Oct 1 off, Oct 4–7 2–5.
+    before = CAL.add_workdays(D("2027-09-29"), 5)
+    assert before == DueDate(D("2027-10-07"), provisional=True)
+    # Spring Festival 2027: 除夕 Fri Feb 5 (腊月廿九), 初一 Sat Feb 6, 初三 Mon Feb 8.
+    # From Wed 2027-02-03: Feb 4 1, Feb 5 off, weekend, Feb 8 off, Feb 9 2, Feb 10 3.
+    assert CAL.add_workdays(D("2027-02-03"), 3) == DueDate(D("2027-02-10"), True)
+    assert CAL.is_workday(D("2027-02-05")) == (False, True)
+    assert CAL.is_workday(D("2027-02-08")) == (False, True)
+
+    # A made-up 2027 notice: Oct 1–7 off, Sat Sep 25 and Sat Oct 9 worked.
+    notice = YearCalendar(
+        2027,
+        holidays=frozenset(D("2027-10-01") + timedelta(i) for i in range(7)),
+        workdays=frozenset({D("2027-09-25"), D("2027-10-09")}),
+    )
+    loaded = CAL.with_year(notice)
+    assert loaded.is_official(2027)
+    # Recomputed: Sep 30 1, Oct 1–7 off, Fri Oct 8 2, Sat Oct 9 3, Oct 11 4, Oct 12 5.
+    assert loaded.add_workdays(D("2027-09-29"), 5) == DueDate(D("2027-10-12"), False)
+    # The notice replaces the fallback entirely: Feb 5 2027 is not in it, so it is worked.
+    assert loaded.is_workday(D("2027-02-05")) == (True, False)
+    # with_year does not mutate the original calendar.
+    assert CAL.add_workdays(D("2027-09-29"), 5) == before
+
+
+def test_loaded_calendar_beats_chinesecalendar_for_a_covered_year():
+    corrected = YearCalendar(2026, holidays=frozenset({D("2026-12-31")}), workdays=frozenset())
+    assert CAL.is_workday(D("2026-12-31")) == (True, False)
+    assert CAL.with_year(corrected).is_workday(D("2026-12-31")) == (False, False)
+
+
+def test_crossing_from_2026_into_2027_becomes_provisional():
+    # From Thu 2026-12-24: Dec 25, 28–31 are 1–5 (all 2026, official).
+    assert CAL.add_workdays(D("2026-12-24"), 5) == DueDate(D("2026-12-31"), False)
+    # 元旦 2027 is a Friday: Jan 4–8 are 6–10, and 2027 days make it provisional.
+    assert CAL.add_workdays(D("2026-12-24"), 10) == DueDate(D("2027-01-08"), True)
+
+
+def test_rule_based_holidays_agree_with_the_published_2025_and_2026_notices():
+    # The 2025 rules (国务院令第795号) are in force for both years: every rule-based
+    # day must be a day off in the official data. Both 除夕 fell on 腊月廿九.
+    for year in (2025, 2026):
+        for day in rule_based_holidays(year):
+            assert not chinese_calendar.is_workday(day), day
+    assert D("2025-01-28") in rule_based_holidays(2025)  # 除夕 on the 29th
+    assert D("2026-02-16") in rule_based_holidays(2026)  # 除夕 on the 29th
+    assert D("2030-02-02") in rule_based_holidays(2030)  # 除夕 on the 30th
+    assert {D("2027-04-05"), D("2027-06-09"), D("2027-09-15")} <= rule_based_holidays(2027)
+
+
+def test_subtract_workdays_goes_backwards_over_holidays():
+    # Before Thu 2025-10-09: Oct 1–8 off, so the previous working day is Sep 30.
+    assert CAL.subtract_workdays(D("2025-10-09"), 1) == DueDate(D("2025-09-30"), False)
+    # Before Mon 2025-10-13: Sat Oct 11 (调休) 1, Oct 10 2, Oct 9 3.
+    assert CAL.subtract_workdays(D("2025-10-13"), 3) == DueDate(D("2025-10-09"), False)
+    assert CAL.subtract_workdays(D("2027-01-04"), 1) == DueDate(D("2026-12-31"), True)
+    assert CAL.subtract_workdays(D("2025-10-09"), 0) == DueDate(D("2025-10-09"), False)
+
+
+def test_workdays_between_counts_the_half_open_interval():
+    assert CAL.workdays_between(D("2025-09-26"), D("2025-10-23")) == (15, False)
+    assert CAL.workdays_between(D("2025-09-30"), D("2025-10-08")) == (0, False)
+    assert CAL.workdays_between(D("2025-10-08"), D("2025-10-08")) == (0, False)
+    assert CAL.workdays_between(D("2026-12-30"), D("2027-01-04")) == (2, True)
+    with pytest.raises(ValueError):
+        CAL.workdays_between(D("2025-10-09"), D("2025-10-08"))
+
+
+def test_zero_and_negative_counts():
+    assert CAL.add_workdays(D("2025-10-01"), 0) == DueDate(D("2025-10-01"), False)
+    assert CAL.add_workdays(D("2027-10-01"), 0) == DueDate(D("2027-10-01"), True)
+    with pytest.raises(ValueError):
+        CAL.add_workdays(D("2025-10-01"), -1)
+
+
+def test_year_calendar_round_trips_through_dict():
+    data = {"year": 2027, "holidays": ["2027-10-02", "2027-10-01"], "workdays": ["2027-09-25"]}
+    cal = YearCalendar.from_dict(data)
+    assert cal.holidays == {D("2027-10-01"), D("2027-10-02")}
+    assert YearCalendar.from_dict(cal.to_dict()) == cal
+    assert cal.to_dict()["holidays"] == ["2027-10-01", "2027-10-02"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"year": 2027, "holidays": ["2028-01-01"], "workdays": []}, "holidays outside 2027: 2028-01-01"),
+        ({"year": 2027, "holidays": [], "workdays": ["2026-12-27"]}, "workdays outside 2027"),
+        (
+            {"year": 2027, "holidays": ["2027-10-09"], "workdays": ["2027-10-09"]},
+            "both holiday and workday: 2027-10-09",
+        ),
+        ({"year": 2027, "holidays": ["2027-13-01"]}, "not an ISO date: '2027-13-01'"),
+        ({"year": 2027, "holidays": "2027-10-01"}, "must be a list"),
+        ({"holidays": []}, "missing 'year'"),
+        ({"year": "2027", "holidays": []}, "year must be an integer"),
+    ],
+)
+def test_year_calendar_from_dict_rejects_bad_notices(data, message):
+    with pytest.raises(ValueError, match=message):
+        YearCalendar.from_dict(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+    n=st.integers(min_value=1, max_value=40),
+)
+def test_add_workdays_lands_on_the_nth_working_day(start, n):
+    due = CAL.add_workdays(start, n)
+    assert due.on > start
+    assert CAL.is_workday(due.on)[0]
+    assert CAL.workdays_between(start, due.on) == (n, due.provisional)
+    # Going back n working days returns to start if it is a working day, otherwise
+    # to the last working day before it.
+    back = CAL.subtract_workdays(due.on, n)
+    if CAL.is_workday(start)[0]:
+        assert back.on == start
+    else:
+        assert back.on < start and CAL.is_workday(back.on)[0]
+        assert CAL.workdays_between(back.on, start)[0] == 0
