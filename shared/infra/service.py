@@ -102,8 +102,12 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
+        except TimeoutError:
+            log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
         if self._task and not self._task.done():
@@ -227,7 +231,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         runtime = Runtime(spec, settings, store)
         app.state.runtime = runtime
         app.state.store = store
-        runtime.start()
+        await runtime.start()
         try:
             yield
         finally:
@@ -243,7 +247,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
 
-    @app.get("/health", tags=["operations"], summary="Store and NATS reachability")
+    @app.get(
+        "/health",
+        tags=["operations"],
+        summary="Store and NATS reachability",
+        responses={200: {"description": "Store and NATS reachable"}, 503: {"description": "Store or NATS unreachable; the body says which"}},
+    )
     async def health(request: Request) -> JSONResponse:
         """200 when the event store and NATS are reachable, 503 otherwise; the body says which."""
         runtime: Runtime = request.app.state.runtime

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     postgres_dbname: str = "swp"
     # Prefix of each service's schema (``<prefix>registry`` …): lets tests share one database.
     postgres_schema_prefix: str = ""
+    # How long startup waits for NATS before serving anyway (the relay keeps trying after).
+    nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
     relay_poll_seconds: float = 0.5
 

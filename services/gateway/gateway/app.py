@@ -11,6 +11,7 @@ import evaluation.main
 import finance.main
 import registry.main
 import services_log.main
+from shared.infra import problems
 from shared.infra.settings import Settings
 
 PREFIXES = {
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     gateway = FastAPI(title="SWP gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     gateway.state.services = services
+    problems.install(gateway)  # unmatched paths answer in problem+json too
 
     @gateway.get("/")
     def index() -> dict[str, object]:
