@@ -131,6 +131,8 @@ def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
         reconnect_time_wait=0.5,
         connect_timeout=2,
         name=f"swp-{spec.name}",
+        # Per-message access logs at DEBUG: at INFO they would drown a busy service's log.
+        log_level=logging.DEBUG,
     )
     for cls in spec.published:
         documented = create_model(f"{cls.event_type}Envelope", __base__=Envelope, data=(cls, ...))
@@ -202,21 +204,34 @@ def run_command(
 
 
 def prepare_store(settings: Settings, service: str) -> None:
-    """PostgreSQL: the service's own schema must exist before eventsourcing creates its tables."""
+    """PostgreSQL: the database and the service's own schema must exist before eventsourcing
+    creates its tables (it creates tables, not databases or schemas)."""
     if settings.persistence != "postgres":
         return
     import psycopg
+    from psycopg import sql
 
-    with psycopg.connect(
-        host=settings.postgres_host,
-        port=settings.postgres_port,
-        user=settings.postgres_user,
-        password=settings.postgres_password.get_secret_value(),
-        dbname=settings.postgres_dbname,
-        autocommit=True,
-        connect_timeout=5,
-    ) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema_for(service)}"')
+    params = {
+        "host": settings.postgres_host,
+        "port": settings.postgres_port,
+        "user": settings.postgres_user,
+        "password": settings.postgres_password.get_secret_value(),
+        "autocommit": True,
+        "connect_timeout": 5,
+    }
+    try:
+        conn = psycopg.connect(dbname=settings.postgres_dbname, **params)
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        with psycopg.connect(dbname="postgres", **params) as admin:
+            try:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.postgres_dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another service created it first
+        conn = psycopg.connect(dbname=settings.postgres_dbname, **params)
+    with conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.schema_for(service))))
 
 
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:

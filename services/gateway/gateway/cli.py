@@ -15,7 +15,7 @@ from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 
 app = typer.Typer(help="Social-work purchase platform (政府购买社会工作服务) command line.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 @app.command()

@@ -24,10 +24,10 @@ def demo_contract(provider_id: str, station_ids: list[str]) -> dict[str, Any]:
         "provider_id": provider_id,
         "station_ids": station_ids,
         "purchaser": "原州区民政局",
-        "signed_on": "2026-08-20",
-        "effective_on": "2026-09-01",
-        "period_start": "2026-09-01",
-        "period_end": "2027-08-31",
+        "signed_on": "2026-11-20",
+        "effective_on": "2026-12-01",
+        "period_start": "2026-12-01",
+        "period_end": "2027-11-30",
         "amount_fen": 36_000_000,
         "funding": [
             {"source": "福彩公益金", "amount_fen": 16_000_000},
@@ -40,7 +40,8 @@ def demo_contract(provider_id: str, station_ids: list[str]) -> dict[str, Any]:
                 "name": "帮扶救助",
                 "unit": "人次",
                 "target": 500,
-                "monthly_plan": {"2026-09": 50, "2026-10": 100, "2026-11": 100, "2026-12": 200, "2027-01": 50, "2027-02": 30, "2027-03": 20},
+                # seed 000's 进度表 (50/100/100/200/50/30/20 = 550 ≥ 500), shifted to this contract year
+                "monthly_plan": {"2026-12": 50, "2027-01": 100, "2027-02": 100, "2027-03": 200, "2027-04": 50, "2027-05": 30, "2027-06": 20},
             },
             {"code": "after-school", "name": "五点学堂", "unit": "期", "target": 1},
             {"code": "summer-camp", "name": "夏令营", "unit": "期", "target": 1},
@@ -78,7 +79,7 @@ def load_demo(base_url: str, settings: Settings, console: Console) -> dict[str, 
             workers.append(call(
                 "POST", f"/registry/v1/counties/{COUNTY}/workers", purchaser,
                 {"provider_id": provider, "station_id": stations[i // 2], "name": name, "birth_date": born,
-                 "education": edu, "qualification": qual, "role": role, "hired_on": "2026-08-01"},
+                 "education": edu, "qualification": qual, "role": role, "hired_on": "2026-11-01"},
             )["worker_id"])
         contract = call("POST", f"/registry/v1/counties/{COUNTY}/contracts", purchaser, demo_contract(provider, stations))["contract_id"]
         console.print(f"county {COUNTY} 原州区: provider {provider}, {len(stations)} stations, {len(workers)} workers, contract {contract}")
