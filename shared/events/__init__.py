@@ -50,4 +50,4 @@ def parse_event(service: str, event_type: str, data: dict[str, Any]) -> Integrat
 
 def load_all() -> None:
     """Import every schema module so EVENT_TYPES is complete."""
-    from shared.events import evaluation, finance, registry, services_log  # noqa: F401
+    from shared.events import evaluation, finance, procurement, registry, services_log  # noqa: F401
