@@ -28,7 +28,7 @@ class IntegrationEvent(BaseModel):
 EVENT_TYPES: dict[tuple[str, str], type[IntegrationEvent]] = {}
 
 
-def integration_event(service: str, *, version: int = 1):  # noqa: ANN201 - decorator
+def integration_event(service: str, *, version: int = 1):
     """Register a model as the schema of ``swp.<county>.<service>.<ClassName>``."""
 
     def register(cls: type[T]) -> type[T]:

@@ -25,6 +25,7 @@ from pydantic import create_model
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.infra import problems
+from shared.infra.audit import ChainSealer, audit_router
 from shared.infra.auth import CountyScope
 from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
@@ -66,6 +67,9 @@ class Runtime:
         self.relay: OutboxRelay | None = None
         self.broker_started = False
         self._task: asyncio.Task[None] | None = None
+        self.sealer = ChainSealer(store)
+        self._seal_wake = asyncio.Event()
+        self._seal_task: asyncio.Task[None] | None = None
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -103,6 +107,11 @@ class Runtime:
                 delay = min(delay * 2, 5.0)
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._seal_task = loop.create_task(
+            self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2), name=f"seal-{self.spec.name}"
+        )
+        self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
@@ -110,8 +119,9 @@ class Runtime:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
-        if self._task and not self._task.done():
-            self._task.cancel()
+        for task in (self._task, self._seal_task):
+            if task and not task.done():
+                task.cancel()
         if self.relay:
             await self.relay.stop()
         if self.broker_started:
@@ -236,7 +246,9 @@ def prepare_store(settings: Settings, service: str) -> None:
 
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
-    return spec.application(settings.eventsourcing_env(spec.name))
+    store = spec.application(settings.eventsourcing_env(spec.name))
+    store.use_signing_key(settings.audit_key(spec.name))
+    return store
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -299,4 +311,5 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(audit_router())
     return app

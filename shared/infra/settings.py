@@ -6,6 +6,7 @@ nothing reads the environment at import time.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     postgres_dbname: str = "swp"
     # Prefix of each service's schema (``<prefix>registry`` …): lets tests share one database.
     postgres_schema_prefix: str = ""
+    # Ed25519 private key seeds (hex, 32 bytes) per service for signing records (R-AUD-4),
+    # e.g. SWP_AUDIT_KEYS='{"registry": "…", "finance": "…"}'. Development derives fixed keys.
+    audit_keys: dict[str, SecretStr] = {}
     # How long startup waits for NATS before serving anyway (the relay keeps trying after).
     nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
@@ -45,6 +49,13 @@ class Settings(BaseSettings):
         if self.environment == "production" and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("SWP_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    def audit_key(self, service: str) -> bytes:
+        if service in self.audit_keys:
+            return bytes.fromhex(self.audit_keys[service].get_secret_value())
+        if self.environment == "production":
+            raise ValueError(f"SWP_AUDIT_KEYS must hold a signing key for {service} in production")
+        return hashlib.sha256(f"swp-development-audit-key:{service}".encode()).digest()
 
     def schema_for(self, service: str) -> str:
         return f"{self.postgres_schema_prefix}{service.replace('-', '_')}"

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
@@ -35,7 +37,9 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.utils import get_topic
 
+from shared import audit_chain
 from shared.envelope import event_id_for
 from shared.rules import Conflict, NotFound
 
@@ -120,6 +124,7 @@ class SwpApplication(Application[uuid.UUID]):
         super().__init__(env=dict(env or {}))
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._signing_key: Ed25519PrivateKey | None = None
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -158,10 +163,36 @@ class SwpApplication(Application[uuid.UUID]):
             processing_event.collect_events(record)
             ctx._idempotency_saved = True
         now = datetime.now(UTC)
-        meta = ctx.meta(now)
         for domain_event in processing_event.events:
+            meta = ctx.meta(now)
             object.__setattr__(domain_event, "meta", meta)
+            if self._signing_key is not None:
+                meta[audit_chain.SIG_FIELD] = self._sign(domain_event)
         return super()._record(processing_event)
+
+    # --- writer signatures (R-AUD-4) --------------------------------------------------
+    def use_signing_key(self, seed: bytes) -> None:
+        """Sign every record this application writes (Ed25519; the seed is the private key)."""
+        self._signing_key = Ed25519PrivateKey.from_private_bytes(seed)
+
+    @property
+    def audit_public_key_hex(self) -> str | None:
+        if self._signing_key is None:
+            return None
+        return self._signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+    def _sign(self, domain_event: Any) -> str:
+        # Exactly what the mapper will store, minus the signature (see Mapper.to_stored_event).
+        state = dict(vars(domain_event))
+        aggregate_id = state.pop("originator_id")
+        version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        raw = json.loads(self.mapper.transcoder.encode(state))
+        content = audit_chain.canonical_content(str(aggregate_id), version, get_topic(type(domain_event)), raw)
+        assert self._signing_key is not None
+        return self._signing_key.sign(content).hex()
 
     def _notify(self, recordings: list[Recording[uuid.UUID]]) -> None:
         super()._notify(recordings)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from gateway.app import create_app
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import HOST, get_client, shutdown_lifespans
@@ -20,7 +21,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.app import create_app
 from shared.infra.auth import Role, issue_token
 from shared.infra.natsserver import NatsServer, free_port
 from shared.testing.fixtures import make_settings

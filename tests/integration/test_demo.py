@@ -5,27 +5,16 @@ from __future__ import annotations
 import asyncio
 import io
 
-import uvicorn
+from gateway.demo import load_demo
 from rich.console import Console
 
-from gateway.app import create_app
-from gateway.demo import load_demo
-from shared.infra.natsserver import free_port
+from tests.integration.serving import serving
 
 
 async def test_demo_county_loads_through_a_real_http_server(settings):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "server failed to start"
-            await asyncio.sleep(0.05)
-        out = io.StringIO()
-        result = await asyncio.to_thread(load_demo, f"http://127.0.0.1:{port}", settings, Console(file=out, width=200))
-    finally:
-        server.should_exit = True
-        await serving
+    out = io.StringIO()
+    async with serving(settings) as base_url:
+        result = await asyncio.to_thread(load_demo, base_url, settings, Console(file=out, width=200))
     assert len(result["station_ids"]) == 3 and len(result["worker_ids"]) == 6
     tranche_1 = result["tranches"][0]
     # Effective 2026-12-01; 15 working days later (no holiday in between) is 2026-12-22.

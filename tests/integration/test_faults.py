@@ -7,11 +7,11 @@ import asyncio
 import json
 from collections import Counter
 
+import finance.main
 import nats
 import pytest
-
-import finance.main
 import registry.main
+
 import shared.infra.consumer as consumer
 from shared.infra.auth import Role
 from shared.testing.fixtures import client_for, running

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
-
 import evaluation.main
 import finance.main
 import registry.main
 import services_log.main
+from fastapi import FastAPI
+
 from shared.infra import problems
 from shared.infra.settings import Settings
 

@@ -11,10 +11,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gateway.audit_cli import audit
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 
 app = typer.Typer(help="Social-work purchase platform (政府购买社会工作服务) command line.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
 console = Console(soft_wrap=True)
 
 

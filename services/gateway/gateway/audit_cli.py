@@ -1,0 +1,133 @@
+"""``swp audit``: export a service's history and verify it without trusting the service (R-AUD-4).
+
+``export`` pulls raw records and chain links over the audit API into JSON Lines plus a manifest
+of hashes; ``verify`` recomputes the chain and checks every record's Ed25519 signature from the
+export alone (or straight from a running service). The public key should be obtained out of band
+(``--public-key``); without it the key in the manifest is used and the report says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shared import audit_chain
+from shared.infra.auth import Role, issue_token
+from shared.infra.settings import Settings
+
+audit = typer.Typer(help="Audit exports and independent verification (R-AUD-3, R-AUD-4).", no_args_is_help=True)
+console = Console(soft_wrap=True)
+SERVICES = ("registry", "services-log", "evaluation", "finance")
+
+ServiceOpt = Annotated[str, typer.Option(help=f"One of {', '.join(SERVICES)}")]
+BaseUrlOpt = Annotated[str, typer.Option(help="Gateway URL")]
+
+
+def _token() -> str:
+    token = os.environ.get("SWP_TOKEN")
+    if token:
+        return token
+    # Development convenience: mint a province-wide auditor token with the local secret.
+    return issue_token(Settings(), sub="swp-audit-cli", role=Role.AUDITOR, counties=["*"])
+
+
+def _fetch(service: str, base_url: str) -> tuple[str | None, list[dict[str, Any]]]:
+    headers = {"Authorization": f"Bearer {_token()}"}
+    records: list[dict[str, Any]] = []
+    public_key = None
+    with httpx.Client(base_url=base_url, timeout=60, headers=headers) as client:
+        head = client.get(f"/{service}/health").json()["store"]["head"] or 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task(f"{service} records", total=head)
+            after = 0
+            while True:
+                r = client.get(f"/{service}/v1/audit/records", params={"after": after, "limit": 2000})
+                r.raise_for_status()
+                body = r.json()
+                public_key = body.get("public_key")
+                records.extend(body["records"])
+                progress.update(task, completed=len(records))
+                if not body["records"]:
+                    break
+                after = body["next_after"]
+    return public_key, records
+
+
+@audit.command("export")
+def export(
+    service: ServiceOpt,
+    out: Annotated[Path, typer.Option(help="Directory to write into")] = Path("var/audit"),
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Write <service>.records.jsonl (raw records with their chain links) and <service>.manifest.json."""
+    public_key, records = _fetch(service, base_url)
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / f"{service}.records.jsonl"
+    with data.open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+    result = _verify_records(records, public_key)
+    manifest = {
+        "service": service,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "source": base_url,
+        "records": len(records),
+        "file": data.name,
+        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "public_key": public_key,
+        "head": result.as_dict()["head"],
+    }
+    (out / f"{service}.manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    console.print(f"exported {len(records)} records of {service} to {data} (head {manifest['head']['hash'][:16]}…)")
+
+
+def _verify_records(records: list[dict[str, Any]], public_key: str | None) -> audit_chain.Verification:
+    recs = [
+        audit_chain.Record(
+            position=int(r["position"]),
+            aggregate_id=r["aggregate_id"],
+            version=int(r["version"]),
+            topic=r["topic"],
+            state=base64.b64decode(r["state"]),
+        )
+        for r in records
+    ]
+    links = [audit_chain.Link(**r["link"]) for r in records if r.get("link")]
+    return audit_chain.verify(recs, links, public_key_hex=public_key)
+
+
+@audit.command("verify")
+def verify(
+    service: ServiceOpt,
+    export_dir: Annotated[Path | None, typer.Option("--export", help="Verify this export instead of a live service")] = None,
+    public_key: Annotated[str | None, typer.Option(help="The service's Ed25519 public key (hex), obtained out of band")] = None,
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Recompute the hash chain and check every signature; exit 1 if anything was tampered with."""
+    if export_dir is not None:
+        manifest = json.loads((export_dir / f"{service}.manifest.json").read_text())
+        data = (export_dir / manifest["file"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            console.print("[red]the export file does not match its manifest[/]")
+            raise typer.Exit(1)
+        records = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+        key = public_key or manifest.get("public_key")
+    else:
+        key_from_service, records = _fetch(service, base_url)
+        key = public_key or key_from_service
+    if public_key is None:
+        console.print("[yellow]no --public-key given: using the key the export/service states[/]")
+    result = _verify_records(records, key)
+    console.print_json(json.dumps({"service": service, **result.as_dict()}))
+    if not result.verified:
+        raise typer.Exit(1)

@@ -1,0 +1,268 @@
+"""Audit support every service gets (R-AUD-1 … R-AUD-4): the hash-chain sealer and the
+read-only audit routes (event feed, raw records for independent verification, as-of state,
+chain verification).
+
+The chain lives in its own table of the service's store (an eventsourcing aggregate recorder
+with purpose ``chain``): one link per notification, keyed by its position, so two sealers
+racing on the same store cannot fork it (the second insert conflicts and is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from eventsourcing.persistence import AggregateRecorder, IntegrityError, Notification, StoredEvent
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+
+from shared import audit_chain
+from shared.infra.auth import Principal, Role, require_roles
+from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
+from shared.infra.store import SwpApplication, event_meta
+from shared.rules import Forbidden, NotFound
+
+log = logging.getLogger("swp.audit")
+CHAIN_ID = uuid.UUID("5f0c9a1e-7d2b-5c3a-8e4f-1a2b3c4d5e6f")
+CHAIN_TOPIC = "shared.audit_chain:Link"
+
+
+def to_record(n: Notification) -> audit_chain.Record:
+    return audit_chain.Record(
+        position=n.id, aggregate_id=str(n.originator_id), version=n.originator_version, topic=n.topic, state=n.state
+    )
+
+
+class ChainSealer:
+    """Appends a chain link for every notification after the last sealed one."""
+
+    def __init__(self, app: SwpApplication) -> None:
+        self.app = app
+        self.chain: AggregateRecorder = app.factory.aggregate_recorder(purpose="chain")
+        self._lock = threading.Lock()
+
+    def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
+        stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
+        return [audit_chain.Link(**json.loads(s.state)) for s in stored]
+
+    def head(self) -> audit_chain.Link | None:
+        last = self.chain.select_events(CHAIN_ID, desc=True, limit=1)
+        return audit_chain.Link(**json.loads(last[0].state)) if last else None
+
+    def seal_pending(self, batch: int = 1000) -> int:
+        with self._lock:
+            head = self.head()
+            prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
+            notifications = self.app.process_recorder.select_notifications(after + 1, batch)
+            if not notifications:
+                return 0
+            links = list(audit_chain.extend(prev, (to_record(n) for n in notifications)))
+            stored = [
+                StoredEvent(
+                    originator_id=CHAIN_ID,
+                    originator_version=lk.position,
+                    topic=CHAIN_TOPIC,
+                    state=json.dumps(vars(lk)).encode(),
+                )
+                for lk in links
+            ]
+            try:
+                self.chain.insert_events(stored)
+            except IntegrityError:
+                log.info("another sealer sealed these positions first")
+                return 0
+            return len(stored)
+
+    def verify(self) -> audit_chain.Verification:
+        notifications: list[Notification] = []
+        start = 1
+        while True:
+            page = self.app.process_recorder.select_notifications(start, 10_000)
+            notifications.extend(page)
+            if len(page) < 10_000:
+                break
+            start = page[-1].id + 1
+        return audit_chain.verify(
+            (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_public_key_hex
+        )
+
+    async def run(self, wake: asyncio.Event, poll_seconds: float) -> None:
+        while True:
+            try:
+                while await asyncio.to_thread(self.seal_pending):
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # store busy or down: try again
+                log.warning("sealing %s paused: %s", self.app.service, exc)
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+
+
+Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.PROVINCE_ADMIN))]
+
+
+def _check_county(principal: Principal, county: str | None) -> None:
+    if county and not principal.can_see(county):
+        raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
+
+
+def audit_entry(app: SwpApplication, to_integration: ToIntegration, n: Notification, domain_event: Any) -> dict[str, Any]:
+    """The envelope of any stored event: public ones as published, private ones with their state."""
+    body = to_integration(domain_event)
+    if body is not None:
+        env = envelope_for(app, n.id, domain_event, body).model_dump(mode="json")
+        env["public"] = True
+        return env
+    meta = event_meta(domain_event)
+    state = {k: v for k, v in vars(domain_event).items() if k not in ("meta", "originator_id", "originator_version", "timestamp")}
+    return jsonable_encoder(
+        {
+            "event_id": app.event_id(domain_event),
+            "event_type": type(domain_event).__qualname__,
+            "schema_version": getattr(type(domain_event), "class_version", 1),
+            "service": app.service,
+            "aggregate_type": aggregate_type_of(domain_event),
+            "aggregate_id": domain_event.originator_id,
+            "version": domain_event.originator_version,
+            "occurred_at": domain_event.timestamp,
+            "position": n.id,
+            **{k: meta.get(k) for k in ("county", "actor", "command_id", "correlation_id", "causation_id", "recorded_at")},
+            "data": state,
+            "public": False,
+        }
+    )
+
+
+def audit_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+    def store(request: Request) -> SwpApplication:
+        return request.app.state.store
+
+    def sealer(request: Request) -> ChainSealer:
+        return request.app.state.runtime.sealer
+
+    @router.get("/events")
+    def events(
+        request: Request,
+        principal: Auditor,
+        after: Annotated[int, Query(ge=0, le=2**53, description="Log position to start after")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        county: Annotated[str | None, Query(pattern=r"^(\d{6}|province)$")] = None,
+        aggregate_id: uuid.UUID | None = None,
+        event_type: Annotated[str | None, Query(max_length=100)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Envelopes in log order (R-AUD-1), paged by position; filter by county, aggregate, type and
+        recorded time. Only counties granted to the caller are returned (R-AUD-6)."""
+        _check_county(principal, county)
+        app = store(request)
+        out: list[dict[str, Any]] = []
+        position = after
+        scanned_to = after
+        while len(out) < limit:
+            page = app.process_recorder.select_notifications(position + 1, 500)
+            if not page:
+                break
+            for n in page:
+                scanned_to = n.id
+                if aggregate_id and n.originator_id != aggregate_id:
+                    continue
+                e = app.mapper.to_domain_event(n)
+                entry = audit_entry(app, request.app.state.runtime.spec.to_integration, n, e)
+                c = entry.get("county") or "province"
+                if (county and c != county) or not (principal.can_see(c) or c == "province"):
+                    continue
+                if event_type and entry["event_type"] != event_type:
+                    continue
+                recorded = datetime.fromisoformat(entry["recorded_at"]) if entry.get("recorded_at") else None
+                if recorded and ((since and recorded < since) or (until and recorded > until)):
+                    continue
+                out.append(entry)
+                if len(out) >= limit:
+                    break
+            position = page[-1].id
+        return {"events": out, "next_after": scanned_to}
+
+    @router.get("/records")
+    def records(
+        request: Request,
+        principal: Auditor,
+        after: Annotated[int, Query(ge=0, le=2**53)] = 0,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    ) -> dict[str, Any]:
+        """Raw stored records and their chain links, for verification outside the service
+        (`swp audit export` / `swp audit verify`). Province-level auditors only: raw records are
+        not filtered by county."""
+        if "*" not in principal.counties:
+            raise Forbidden("raw records span counties: a province-wide auditor token is needed", rule="R-AUD-6")
+        app = store(request)
+        page = app.process_recorder.select_notifications(after + 1, limit)
+        links = {lk.position: lk for lk in sealer(request).links(after, limit + 1)}
+        return {
+            "service": app.service,
+            "public_key": app.audit_public_key_hex,
+            "records": [
+                {
+                    "position": n.id,
+                    "aggregate_id": str(n.originator_id),
+                    "version": n.originator_version,
+                    "topic": n.topic,
+                    "state": base64.b64encode(n.state).decode(),
+                    "link": vars(links[n.id]) if n.id in links else None,
+                }
+                for n in page
+            ],
+            "next_after": page[-1].id if page else after,
+        }
+
+    @router.get("/verify")
+    def verify(request: Request, principal: Auditor) -> dict[str, Any]:
+        """Recompute the hash chain over the whole log: the head, and whether every record is intact
+        (R-AUD-4). `unsealed` counts records written since the last seal (sealed within a second)."""
+        result = sealer(request).verify()
+        app = store(request)
+        return {"service": app.service, "public_key": app.audit_public_key_hex, **result.as_dict()}
+
+    @router.get("/aggregates/{aggregate_id}")
+    def aggregate_as_of(
+        request: Request,
+        aggregate_id: uuid.UUID,
+        principal: Auditor,
+        as_of: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
+    ) -> dict[str, Any]:
+        """An aggregate's state and version at an instant (R-AUD-3): replay of the events recorded
+        at or before `as_of`."""
+        app = store(request)
+        stored = app.process_recorder.select_events(aggregate_id)
+        if not stored:
+            raise NotFound(f"no aggregate {aggregate_id}")
+        version = None
+        for s in stored:
+            e = app.mapper.to_domain_event(s)
+            recorded = event_meta(e).get("recorded_at")
+            when = datetime.fromisoformat(recorded) if recorded else e.timestamp
+            if as_of is None or when <= (as_of if as_of.tzinfo else as_of.replace(tzinfo=when.tzinfo)):
+                version = s.originator_version
+        if version is None:
+            raise NotFound(f"aggregate {aggregate_id} did not exist at {as_of}")
+        agg = app.repository.get(aggregate_id, version=version)
+        county = getattr(agg, "county", None) or getattr(agg, "code", None)
+        _check_county(principal, county if isinstance(county, str) else None)
+        state = {k: v for k, v in vars(agg).items() if not k.startswith("_")}
+        return jsonable_encoder(
+            {"aggregate_id": aggregate_id, "aggregate_type": type(agg).__name__, "version": version, "as_of": as_of, "state": state}
+        )
+
+    return router
