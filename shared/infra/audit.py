@@ -160,6 +160,10 @@ def audit_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         county: Annotated[str | None, Query(pattern=r"^(\d{6}|province)$")] = None,
         aggregate_id: uuid.UUID | None = None,
+        contract_id: Annotated[
+            uuid.UUID | None, Query(description="Events of this contract: its own, and any whose data names it")
+        ] = None,
+        correlation_id: Annotated[str | None, Query(max_length=200)] = None,
         event_type: Annotated[str | None, Query(max_length=100)] = None,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -185,6 +189,13 @@ def audit_router() -> APIRouter:
                 if (county and c != county) or not (principal.can_see(c) or c == "province"):
                     continue
                 if event_type and entry["event_type"] != event_type:
+                    continue
+                if correlation_id and entry.get("correlation_id") != correlation_id:
+                    continue
+                if contract_id and str(contract_id) not in (
+                    str(entry.get("aggregate_id")),
+                    str((entry.get("data") or {}).get("contract_id")),
+                ):
                     continue
                 recorded = datetime.fromisoformat(entry["recorded_at"]) if entry.get("recorded_at") else None
                 if recorded and ((since and recorded < since) or (until and recorded > until)):

@@ -51,3 +51,34 @@ async def test_export_then_verify_offline_and_detect_an_edited_export(settings, 
     bad = runner.invoke(swp, ["audit", "verify", "--service", "registry", "--export", str(tmp_path), "--public-key", manifest["public_key"]])
     assert bad.exit_code == 1
     assert '"verified": false' in bad.output and '"edited"' in bad.output and '"forged"' in bad.output
+
+
+async def test_contract_timeline_across_services(settings, tokens, monkeypatch):
+    import httpx
+
+    from gateway.timeline import contract_timeline, render
+    from tests.integration.slice import wait_for_tranches
+
+    monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="auditor-1", role=Role.AUDITOR, counties=[COUNTY]))
+    async with serving(settings) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            setup = await setup_county(client, tokens)
+            contract_id = (await sign(client, COUNTY, setup)).json()["contract_id"]
+            await wait_for_tranches(client, COUNTY, contract_id, tokens(Role.FINANCE, COUNTY))
+        auditor = {"Authorization": f"Bearer {issue_token(settings, sub='a', role=Role.AUDITOR, counties=[COUNTY])}"}
+        with httpx.Client(base_url=base_url, headers=auditor) as sync_client:
+            events = await asyncio.to_thread(contract_timeline, sync_client, contract_id)
+        result = await asyncio.to_thread(
+            CliRunner().invoke, swp, ["audit", "timeline", "--contract", contract_id, "--base-url", base_url]
+        )
+    kinds = [(e["service"], e["event_type"]) for e in events]
+    assert kinds[0] == ("registry", "ContractSigned")
+    assert ("finance", "TrancheScheduled") in kinds
+    signed = events[0]
+    scheduled = next(e for e in events if e["event_type"] == "TrancheScheduled")
+    # Finance's reaction is linked to the signing by causation and shares its correlation id.
+    assert scheduled["causation_id"] == str(signed["event_id"])
+    assert scheduled["correlation_id"] == signed["correlation_id"]
+    report = render(events)
+    assert "finance      TrancheScheduled" in report and "← registry.ContractSigned" in report
+    assert result.exit_code == 0 and "ContractSigned" in result.output

@@ -131,3 +131,20 @@ def verify(
     console.print_json(json.dumps({"service": service, **result.as_dict()}))
     if not result.verified:
         raise typer.Exit(1)
+
+
+@audit.command("timeline")
+def timeline(
+    contract: Annotated[str, typer.Option(help="Contract id")],
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Follow one contract across all four services, by correlation and causation."""
+    from gateway.timeline import contract_timeline, render
+
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {_token()}"}) as client:
+        events = contract_timeline(client, contract)
+    if output == "json":
+        console.print_json(json.dumps(events, ensure_ascii=False))
+    else:
+        console.print(render(events), markup=False, highlight=False)
