@@ -1,0 +1,93 @@
+"""Example subscriber for other government systems (R-AUD-5, R-AUD-6): replay stream ``SWP``
+from the beginning (or from any sequence) with nats-py and rebuild a read model — here, the
+tranche board of one county from finance's events.
+
+    python -m examples.subscriber --nats nats://127.0.0.1:4333 --county 640402 [--from-seq 1]
+
+A subscriber credential in production is limited to ``swp.<county>.>`` (deploy/nats/), so the
+filter subject below is also the most it could read. Events carry the R-AUD-1 envelope; the
+``Nats-Msg-Id`` header is the event id, and a redelivered event always has the same content, so
+applying an event id once is enough for an exactly-once read model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+
+class TrancheBoard:
+    """contract id → seq → tranche, from TrancheScheduled / TranchePaid / TrancheWithheld / …"""
+
+    def __init__(self) -> None:
+        self.contracts: dict[str, dict[int, dict[str, Any]]] = {}
+        self.applied: set[str] = set()
+        self.first_sequence: dict[str, int] = {}
+        self.last_sequence = 0
+
+    def apply(self, envelope: dict[str, Any], sequence: int) -> None:
+        self.last_sequence = sequence
+        if envelope["event_id"] in self.applied:
+            return  # a redelivery: same id, same content
+        self.applied.add(envelope["event_id"])
+        data = envelope["data"]
+        if "contract_id" not in data or "seq" not in data:
+            return
+        self.first_sequence.setdefault(data["contract_id"], sequence)
+        tranche = self.contracts.setdefault(data["contract_id"], {}).setdefault(int(data["seq"]), {})
+        kind = envelope["event_type"]
+        if kind == "TrancheScheduled":
+            tranche.update(
+                status="scheduled", amount_fen=data["amount_fen"], due_on=data["due_on"], provisional=data["provisional"]
+            )
+        elif kind == "DueDateRecomputed":
+            tranche.update(due_on=data.get("due_on"), provisional=data.get("provisional", False))
+        elif kind == "TranchePaid":
+            tranche.update(status="paid")
+        elif kind == "TrancheWithheld":
+            tranche.update(status="withheld")
+        elif kind == "TrancheCancelled":
+            tranche.update(status="cancelled")
+
+
+async def replay(nats_url: str, county: str, *, from_seq: int = 1, idle_seconds: float = 1.0) -> TrancheBoard:
+    """Read everything finance published for ``county`` from ``from_seq`` until the stream is idle."""
+    board = TrancheBoard()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        policy = DeliverPolicy.ALL if from_seq <= 1 else DeliverPolicy.BY_START_SEQUENCE
+        sub = await js.subscribe(
+            f"swp.{county}.finance.>",
+            ordered_consumer=True,  # ephemeral, in order, flow-controlled: the replay pattern
+            config=ConsumerConfig(deliver_policy=policy, opt_start_seq=from_seq if from_seq > 1 else None),
+        )
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle_seconds)
+            except nats.errors.TimeoutError:
+                break
+            board.apply(json.loads(msg.data), msg.metadata.sequence.stream)
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return board
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nats", default="nats://127.0.0.1:4333")
+    parser.add_argument("--county", required=True)
+    parser.add_argument("--from-seq", type=int, default=1)
+    args = parser.parse_args()
+    board = asyncio.run(replay(args.nats, args.county, from_seq=args.from_seq))
+    print(json.dumps({"last_sequence": board.last_sequence, "contracts": board.contracts}, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
