@@ -256,16 +256,9 @@ def audit_router() -> APIRouter:
         """An aggregate's state and version at an instant (R-AUD-3): replay of the events recorded
         at or before `as_of`."""
         app = store(request)
-        stored = app.process_recorder.select_events(aggregate_id)
-        if not stored:
+        if not app.process_recorder.select_events(aggregate_id, limit=1):
             raise NotFound(f"no aggregate {aggregate_id}")
-        version = None
-        for s in stored:
-            e = app.mapper.to_domain_event(s)
-            recorded = event_meta(e).get("recorded_at")
-            when = datetime.fromisoformat(recorded) if recorded else e.timestamp
-            if as_of is None or when <= (as_of if as_of.tzinfo else as_of.replace(tzinfo=when.tzinfo)):
-                version = s.originator_version
+        version = app.version_as_of(aggregate_id, as_of)
         if version is None:
             raise NotFound(f"aggregate {aggregate_id} did not exist at {as_of}")
         agg = app.repository.get(aggregate_id, version=version)

@@ -225,6 +225,38 @@ class SwpApplication(Application[uuid.UUID]):
         recordings = self._record(processing_event)
         self._notify(recordings)
 
+    # --- as of an instant (R-AUD-3) ---------------------------------------------------
+    def version_as_of(self, aggregate_id: uuid.UUID, as_of: datetime | None) -> int | None:
+        """The aggregate's version recorded at or before ``as_of`` (None: it did not exist yet)."""
+        stored = self.process_recorder.select_events(aggregate_id)
+        if as_of is None:
+            return stored[-1].originator_version if stored else None
+        limit = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+        def recorded(i: int) -> datetime:
+            e = self.mapper.to_domain_event(stored[i])
+            at = event_meta(e).get("recorded_at")
+            return datetime.fromisoformat(at) if at else e.timestamp
+
+        # Versions are recorded in order, so bisect: decode ~log2(n) events, not all of them.
+        lo, hi = 0, len(stored)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if recorded(mid) <= limit:
+                lo = mid + 1
+            else:
+                hi = mid
+        return stored[lo - 1].originator_version if lo else None
+
+    def get_as_of(self, aggregate_id: uuid.UUID, as_of: datetime | None) -> Any:
+        """The aggregate as it was at ``as_of`` (now when None); AggregateNotFoundError if it did not exist."""
+        if as_of is None:
+            return self.repository.get(aggregate_id)
+        version = self.version_as_of(aggregate_id, as_of)
+        if version is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return self.repository.get(aggregate_id, version=version)
+
     # --- helpers for subclasses -----------------------------------------------------
     def get(self, aggregate_id: uuid.UUID | str, kind: str = "record") -> Any:
         try:
