@@ -29,6 +29,9 @@ demo: $(VENV)/.run-installed  ## load the demo county 640402 原州区 into a ru
 test: $(VENV)/.test-installed  ## the whole suite: unit, integration (real NATS + PostgreSQL + SQLite), contracts
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.test-installed  ## benchmarks vs raw baselines → BENCHMARKS.md and var/bench/results.json
+	$(BIN)/python -m bench.run
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check shared services tests
 	$(BIN)/lint-imports
