@@ -1,0 +1,33 @@
+"""Settings refuse development secrets outside development; tokens carry API.md's claims."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.infra.auth import Role, Unauthorized, decode_token, issue_token
+from shared.infra.settings import Settings
+
+
+def test_production_refuses_the_development_jwt_secret():
+    with pytest.raises(ValidationError, match="SWP_JWT_SECRET"):
+        Settings(environment="production", audit_keys={})
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(environment="production", jwt_secret="short")
+    ok = Settings(environment="production", jwt_secret="x" * 40)
+    with pytest.raises(ValueError, match="SWP_AUDIT_KEYS"):
+        ok.audit_key("finance")
+    assert len(Settings().audit_key("finance")) == 32  # development derives a fixed key
+
+
+def test_tokens_round_trip_and_tampering_is_refused():
+    s = Settings()
+    token = issue_token(s, sub="u1", role=Role.EVALUATOR, counties=["640402"], evaluator_org="eval-org-1")
+    p = decode_token(s, token)
+    assert (p.sub, p.role, p.counties, p.evaluator_org) == ("u1", Role.EVALUATOR, frozenset({"640402"}), "eval-org-1")
+    assert p.can_see("640402") and not p.can_see("130731")
+    with pytest.raises(Unauthorized):
+        decode_token(Settings(jwt_secret="another-secret-another-secret-xx"), token)
+    with pytest.raises(Unauthorized):
+        decode_token(s, token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+    assert decode_token(s, issue_token(s, sub="p", role=Role.PROVINCE_ADMIN, counties=["*"])).can_see("130731")
