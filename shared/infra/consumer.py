@@ -1,9 +1,10 @@
 """Idempotent, retrying consumers of other services' integration events.
 
-One durable JetStream pull consumer per (service, upstream service), delivering in stream
-order one message at a time (``max_ack_pending=1``) so causal order within the
-upstream is kept. A reaction's events are saved together with a ``Tracking`` record
-of the message's stream sequence: a redelivered message is recognised and acked
+One durable JetStream pull consumer per (service, upstream service), filtered on the server
+to the event types the service reacts to, delivering in stream order one message at a time
+(``max_ack_pending=1``) so causal order within the upstream is kept. A reaction's events
+are saved together with a ``Tracking`` record of the message's stream sequence: a
+redelivered message is recognised and acked
 without applying twice. A handler that raises is negatively acknowledged with a
 growing delay and redelivered — never dropped (we choose manual acks deliberately;
 faststream's default would terminate it).
@@ -25,7 +26,6 @@ from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent, parse_event
 from shared.infra.store import CommandContext, SwpApplication
-from shared.subjects import service_wildcard
 
 log = logging.getLogger("swp.consumer")
 
@@ -125,15 +125,17 @@ def subscribe_upstream(
             heartbeat.cancel()
         await msg.ack()
 
+    # Server-side filtering: the consumer only receives the event types it reacts to.
+    subjects = sorted(f"swp.*.{upstream}.{event_type}" for event_type in reactions)
     broker.subscriber(
-        service_wildcard(upstream),
+        "",
         stream=stream,
         durable=durable,
         deliver_policy=DeliverPolicy.ALL,
         # A durable pull consumer can be shared by several instances of the service;
         # max_ack_pending=1 keeps them processing strictly in stream order.
         pull_sub=PullSub(batch_size=1, timeout=1.0),
-        config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS),
+        config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, filter_subjects=subjects),
         ack_policy=AckPolicy.MANUAL,
         title=f"{durable}",
         description=description,
