@@ -103,3 +103,5 @@ class IndicatorProgressed(IntegrationEvent):
     hours_other: Decimal
     person_times: int
     deliveries: int
+    # Codes of the indicators whose actual is below the plan (or the target) pro-rated to as_of.
+    off_track: list[str] | None = None

@@ -1,10 +1,411 @@
-"""The services-log event-sourced application."""
+"""The services-log event-sourced application: reactions to registry, commands and queries."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from services_log.domainmodel import (
+    DEFAULT_POLICY,
+    Beneficiary,
+    Contract,
+    ContractLog,
+    CountyPolicy,
+    DeliveryFacts,
+    ServiceDelivery,
+    StationRoster,
+    Timesheet,
+    Worker,
+    contribution,
+    delivery_problems,
+    hours_against_caps,
+    indicator_progress,
+)
+from services_log.domainmodel.ledger import add_into, totals_between
+from services_log.keystore import PersonalDataVault, key_store_for
+from shared.events import registry as reg
+from shared.infra.consumer import RetryLater
 from shared.infra.store import SwpApplication
+from shared.rules import DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
+
+CHINA = timezone(timedelta(hours=8))
+
+
+def china_today() -> date:
+    """Stations log in China Standard Time: a delivery of "today" must not look like tomorrow's."""
+    return datetime.now(CHINA).date()
+
+
+def refuse_first(problems: list[DomainError]) -> None:
+    if problems:
+        raise problems[0]
 
 
 class ServicesLogApplication(SwpApplication):
     service = "services-log"
     name = "services_log"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.vault = PersonalDataVault(key_store_for(dict(env or {})))
+
+    def close(self) -> None:
+        self.vault.keys.close()
+        super().close()
+
+    # --- reactions to registry: the local read model --------------------------------
+    def on_county_registered(self, e: reg.CountyRegistered) -> list[Aggregate]:
+        if self._find(CountyPolicy.create_id(e.county)) is not None:
+            return []
+        return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
+
+    def on_county_policy_changed(self, e: reg.CountyPolicyChanged) -> list[Aggregate]:
+        policy: CountyPolicy | None = self._find(CountyPolicy.create_id(e.county))
+        if policy is None:
+            return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
+        if str(e.policy_version) not in policy.versions:
+            policy.change(policy=e.policy, version=e.policy_version)
+        return [policy]
+
+    def on_contract_signed(self, e: reg.ContractSigned) -> list[Aggregate]:
+        if self._find(Contract.create_id(e.contract_id)) is not None:
+            return []  # a re-published event: nothing new
+        policy = e.policy
+        if not policy:  # the contract keeps the county policy version it was signed under
+            county: CountyPolicy | None = self._find(CountyPolicy.create_id(e.county))
+            policy = county.versions.get(str(e.policy_version), {}) if county else {}
+        contract = Contract(
+            contract_id=e.contract_id,
+            county=e.county,
+            provider_id=e.provider_id,
+            station_ids=e.station_ids,
+            period_start=e.period_start,
+            period_end=e.period_end,
+            service_areas=e.service_areas,
+            indicators=[i.model_dump() for i in e.indicators],
+            policy={k: v for k, v in policy.items() if k in DEFAULT_POLICY},
+        )
+        return [contract]
+
+    def on_contract_scope_changed(self, e: reg.ContractScopeChanged) -> list[Aggregate]:
+        contract = self._contract_seen(e.contract_id)
+        change = {"service_areas": e.service_areas, "effective_on": e.effective_on}
+        if change not in contract.scope_changes:
+            contract.change_scope(service_areas=e.service_areas, effective_on=e.effective_on)
+        return [contract]
+
+    def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
+        contract = self._contract_seen(e.contract_id)
+        if contract.status != "terminated":
+            contract.end(status="terminated", ended_on=e.terminated_on)
+        return [contract]
+
+    def on_contract_expired(self, e: reg.ContractExpired) -> list[Aggregate]:
+        contract = self._contract_seen(e.contract_id)
+        if contract.status == "signed":
+            contract.end(status="expired", ended_on=e.expired_on)
+        return [contract]
+
+    def on_worker_hired(self, e: reg.WorkerHired) -> list[Aggregate]:
+        worker: Worker | None = self._find(Worker.create_id(e.worker_id))
+        if worker is None:
+            worker = Worker(
+                worker_id=e.worker_id, county=e.county, provider_id=e.provider_id,
+                station_id=e.station_id, role=e.role, hired_on=e.hired_on,
+            )
+        elif not worker.is_hired(e.provider_id, e.station_id, e.hired_on):
+            worker.rehire(provider_id=e.provider_id, station_id=e.station_id, role=e.role, hired_on=e.hired_on)
+        return [worker, self._assigned(e.station_id, e.county, e.worker_id)]
+
+    def on_worker_moved(self, e: reg.WorkerMoved) -> list[Aggregate]:
+        worker = self._worker_seen(e.worker_id)
+        if not worker.is_hired(e.provider_id, e.to_station_id, e.moved_on):
+            worker.move(provider_id=e.provider_id, to_station_id=e.to_station_id, moved_on=e.moved_on)
+        return [worker, self._assigned(e.to_station_id, e.county, e.worker_id)]
+
+    def on_worker_left(self, e: reg.WorkerLeft) -> list[Aggregate]:
+        worker = self._worker_seen(e.worker_id)
+        job = worker.employment_on(e.left_on)
+        if job is not None and job["end"] != e.left_on:
+            worker.leave(left_on=e.left_on)
+        return [worker]
+
+    def _assigned(self, station_id: str, county: str, worker_id: str) -> StationRoster:
+        roster: StationRoster | None = self._find(StationRoster.create_id(station_id))
+        roster = roster or StationRoster(station_id=station_id, county=county)
+        roster.assign(worker_id)
+        return roster
+
+    def _contract_seen(self, contract_id: str) -> Contract:
+        contract: Contract | None = self._find(Contract.create_id(contract_id))
+        if contract is None:
+            raise RetryLater(f"contract {contract_id} not seen yet")
+        return contract
+
+    def _worker_seen(self, worker_id: str) -> Worker:
+        worker: Worker | None = self._find(Worker.create_id(worker_id))
+        if worker is None:
+            raise RetryLater(f"worker {worker_id} not seen yet")
+        return worker
+
+    # --- lookups (county-checked: another county's id is "not found") ---------------
+    def _find(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
+        """``field=None``: the id came from the path (404); otherwise from the body (422 naming it)."""
+        found: Contract | None = self._find(Contract.create_id(str(contract_id)))
+        if found is None or found.county != county:
+            error = NotFound if field is None else UnknownReference
+            raise error(f"unknown contract {contract_id} in county {county} (or not yet received from registry)", field=field)
+        return found
+
+    def contract_log(self, contract: Contract) -> ContractLog:
+        log: ContractLog | None = self._find(ContractLog.create_id(contract.contract_id))
+        return log or ContractLog(contract_id=contract.contract_id, county=contract.county)
+
+    def worker(self, county: str, worker_id: str) -> Worker | None:
+        try:
+            found: Worker | None = self._find(Worker.create_id(str(worker_id)))
+        except ValueError:
+            return None
+        return found if found is not None and found.county == county else None
+
+    def timesheet(self, county: str, worker_id: str) -> Timesheet:
+        sheet: Timesheet | None = self._find(Timesheet.create_id(worker_id))
+        return sheet or Timesheet(worker_id=worker_id, county=county)
+
+    def delivery(self, county: str, delivery_id: str) -> ServiceDelivery:
+        try:
+            found = self._find(uuid.UUID(str(delivery_id)))
+        except ValueError:
+            found = None
+        if not isinstance(found, ServiceDelivery) or found.county != county:
+            raise NotFound(f"unknown delivery {delivery_id} in county {county}")
+        return found
+
+    def beneficiary(self, county: str, ref: str, field: str | None = None) -> Beneficiary:
+        try:
+            found = self._find(uuid.UUID(str(ref)))
+        except ValueError:
+            found = None
+        if not isinstance(found, Beneficiary) or found.county != county:
+            error = NotFound if field is None else UnknownReference
+            raise error(f"unknown beneficiary {ref} in county {county}", field=field)
+        return found
+
+    def check_beneficiaries(self, county: str, refs: Iterable[str]) -> list[DomainError]:
+        problems: list[DomainError] = []
+        for i, ref in enumerate(refs):
+            try:
+                self.beneficiary(county, ref, field=f"beneficiary_refs.{i}")
+            except UnknownReference as exc:
+                problems.append(exc)
+        return problems
+
+    @staticmethod
+    def check_provider(contract: Contract, provider_id: str | None) -> None:
+        """R-REG-8: only the contracted provider (and its workers) log for a contract."""
+        if provider_id is not None and provider_id != contract.provider_id:
+            raise Forbidden("only the contracted provider logs services for this contract", rule="R-REG-8")
+
+    @staticmethod
+    def as_of(contract: Contract, day: date | None = None) -> date:
+        """``day`` (default today) within the contract year."""
+        return max(contract.period_start, min(day or china_today(), contract.last_day))
+
+    def staff_on(self, contract: Contract, day: date) -> list[str]:
+        """The contract's professional staff: workers of its provider employed at its stations on ``day``."""
+        staff = set()
+        for station_id in contract.station_ids:
+            roster: StationRoster | None = self._find(StationRoster.create_id(station_id))
+            for worker_id in roster.worker_ids if roster else []:
+                worker: Worker | None = self._find(Worker.create_id(worker_id))
+                job = worker.employment_on(day) if worker else None
+                if job and job["provider_id"] == contract.provider_id and job["station_id"] in contract.station_ids:
+                    staff.add(worker_id)
+        return sorted(staff)
+
+    # --- deliveries ---------------------------------------------------------------
+    def log_delivery(self, county: str, facts: DeliveryFacts, provider_id: str | None) -> ServiceDelivery:
+        """Record one delivery (R-LOG-1 … R-LOG-4, R-REG-6, R-REG-8) and the contract's new progress."""
+        contract = self.contract(county, facts.contract_id, field="contract_id")
+        self.check_provider(contract, provider_id)
+        refuse_first(self.check_beneficiaries(county, facts.beneficiary_refs))
+        workers = {w: self.worker(county, w) for w in facts.worker_ids}
+        sheets = {w: self.timesheet(county, w) for w in facts.worker_ids}
+        refuse_first(delivery_problems(facts, contract, workers, lambda w, d: sheets[w].hours_on(d), china_today()))
+        delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **facts.as_args(), source="api")
+        log = self.contract_log(contract)
+        log.tally_changes(new_delivery_ids=[str(delivery.id)], delta=contribution(facts, contract))
+        book_hours(sheets, str(delivery.id), [(facts, 1)])
+        log.report_progress(contract, self.as_of(contract))
+        self.save(delivery, log, *sheets.values())
+        return delivery
+
+    def correct_delivery(
+        self, county: str, delivery_id: str, changes: dict[str, Any], reason: str, provider_id: str | None
+    ) -> ServiceDelivery:
+        """R-LOG-6: a new event with the corrected values and the reason; totals follow."""
+        delivery = self.delivery(county, delivery_id)
+        contract = self.contract(county, delivery.facts.contract_id)
+        self.check_provider(contract, provider_id)
+        delivery.check_correctable(reason)
+        old, new = delivery.facts, delivery.facts.changed(**changes)
+        refuse_first(self.check_beneficiaries(county, new.beneficiary_refs))
+        workers = {w: self.worker(county, w) for w in new.worker_ids}
+        sheets = {w: self.timesheet(county, w) for w in {*old.worker_ids, *new.worker_ids}}
+
+        def booked(worker_id: str, day: date) -> Any:  # the delivery's own hours do not count against it
+            own = old.hours if worker_id in old.worker_ids and day == old.date else 0
+            return sheets[worker_id].hours_on(day) - own
+
+        refuse_first(delivery_problems(new, contract, workers, booked, china_today()))
+        delivery.correct(new, reason)
+        delta = contribution(old, contract, -1)
+        add_into(delta, contribution(new, contract))
+        return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)])
+
+    def void_delivery(self, county: str, delivery_id: str, reason: str, provider_id: str | None) -> ServiceDelivery:
+        """R-LOG-6: the delivery no longer counts; its history stays."""
+        delivery = self.delivery(county, delivery_id)
+        contract = self.contract(county, delivery.facts.contract_id)
+        self.check_provider(contract, provider_id)
+        delivery.void(reason)
+        sheets = {w: self.timesheet(county, w) for w in delivery.facts.worker_ids}
+        delta = contribution(delivery.facts, contract, -1)
+        return self._retally(delivery, contract, delta, sheets, [(delivery.facts, -1)])
+
+    def _retally(
+        self, delivery: ServiceDelivery, contract: Contract, delta: dict[str, Any],
+        sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
+    ) -> ServiceDelivery:
+        log = self.contract_log(contract)
+        log.tally_changes(new_delivery_ids=[], delta=delta)
+        book_hours(sheets, str(delivery.id), bookings)
+        log.report_progress(contract, self.as_of(contract))
+        self.save(delivery, log, *sheets.values())
+        return delivery
+
+    def deliveries_of(self, county: str, contract_id: str, offset: int, limit: int) -> tuple[int, list[ServiceDelivery]]:
+        contract = self.contract(county, contract_id)
+        ids = self.contract_log(contract).delivery_ids
+        return len(ids), [self.delivery(county, i) for i in ids[offset : offset + limit]]
+
+    # --- reports and scope complaints (R-LOG-7) --------------------------------------
+    def submit_report(
+        self, county: str, contract_id: str, provider_id: str | None, *, report_id: str, kind: str,
+        period: str | None, submitted_on: date, title: str, summary: str | None,
+    ) -> str:
+        contract = self.contract(county, contract_id)
+        self.check_provider(contract, provider_id)
+        log = self.contract_log(contract)
+        log.submit_report(contract, report_id, kind, period, submitted_on, title, summary)
+        self.save(log)
+        return report_id
+
+    def file_complaint(
+        self, county: str, contract_id: str, provider_id: str | None, *, complaint_id: str,
+        station_id: str | None, township: str, filed_on: date, description: str,
+    ) -> str:
+        contract = self.contract(county, contract_id)
+        self.check_provider(contract, provider_id)
+        log = self.contract_log(contract)
+        log.file_complaint(contract, complaint_id, station_id, township, filed_on, description)
+        self.save(log)
+        return complaint_id
+
+    # --- beneficiaries (R-LOG-5) -------------------------------------------------------
+    def register_beneficiary(self, county: str, personal_data: dict[str, Any]) -> Beneficiary:
+        ref = str(uuid.uuid4())
+        sealed = self.vault.seal(ref, personal_data)
+        beneficiary = Beneficiary(beneficiary_ref=ref, county=county, sealed_personal_data=sealed)
+        self.save(beneficiary)
+        return beneficiary
+
+    def personal_data(self, beneficiary: Beneficiary) -> dict[str, Any] | None:
+        if beneficiary.erased:
+            return None
+        return self.vault.open(str(beneficiary.id), beneficiary.sealed_personal_data)
+
+    def erase_beneficiary(self, county: str, ref: str, reason: str) -> Beneficiary:
+        """Crypto-shredding: the key goes first, so a failure after it still leaves the data unreadable."""
+        beneficiary = self.beneficiary(county, ref)
+        beneficiary.erase(reason)
+        self.vault.shred(str(beneficiary.id))
+        self.save(beneficiary)
+        return beneficiary
+
+    # --- progress and monthly briefs ---------------------------------------------------
+    def progress(self, county: str, contract_id: str, as_of: date | None) -> dict[str, Any]:
+        """R-LOG-8 indicator progress and R-LOG-4 hours, as of a day of the contract year."""
+        contract = self.contract(county, contract_id)
+        tally = self.contract_log(contract).tally
+        day = self.as_of(contract, as_of)
+        totals = totals_between(tally, None, day)
+        return {
+            "contract_id": contract.contract_id,
+            "as_of": day,
+            "period_start": contract.period_start,
+            "period_end": contract.period_end,
+            "deliveries": totals["deliveries"],
+            "person_times": totals["person_times"],
+            "hours_direct": totals["hours_direct"],
+            "hours_other": totals["hours_other"],
+            "indicators": indicator_progress(contract, tally, day),
+            "hours": hours_against_caps(contract, tally, len(self.staff_on(contract, day))),
+        }
+
+    def brief(self, county: str, contract_id: str, month: str) -> dict[str, Any]:
+        """月度工作简报: the month's deliveries by kind and area, person-times, hours and progress."""
+        contract = self.contract(county, contract_id)
+        if month not in contract.months():
+            raise RuleViolation(f"{month} is not a month of the contract year", rule="R-LOG-7", field="month")
+        log = self.contract_log(contract)
+        year, mon = (int(x) for x in month.split("-"))
+        first = max(contract.period_start, date(year, mon, 1))
+        last = min(contract.period_end, (date(year, mon, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+        in_month = totals_between(log.tally, first, last)
+        by_month = log.tally.get("months", {}).get(month, {})
+        indicators = []
+        for status in indicator_progress(contract, log.tally, last):
+            plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
+            indicators.append(
+                {**status, "actual_in_month": int(in_month["indicators"].get(status["code"], 0)), "planned_in_month": plan.get(month)}
+            )
+
+        def breakdown(label: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{label: k, **v} for k, v in sorted(counts.items()) if v.get("deliveries")]
+
+        return {
+            "contract_id": contract.contract_id,
+            "month": month,
+            "first_day": first,
+            "last_day": last,
+            "deliveries": in_month["deliveries"],
+            "person_times": in_month["person_times"],
+            "hours_direct": in_month["hours_direct"],
+            "hours_other": in_month["hours_other"],
+            "by_kind": breakdown("kind", by_month.get("kinds", {})),
+            "by_area": breakdown("area", by_month.get("areas", {})),
+            "indicators": indicators,
+            "reports": [r for r in log.reports if r["period"] == month],
+        }
+
+
+def book_hours(sheets: dict[str, Timesheet], delivery_id: str, bookings: list[tuple[DeliveryFacts, int]]) -> None:
+    """One HoursBooked event per worker: the hours each delivery adds (or, with -1, releases)."""
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for facts, sign in bookings:
+        for worker_id in facts.worker_ids:
+            entries.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours * sign})
+    for worker_id, booked in entries.items():
+        sheets[worker_id].book(entries=booked)

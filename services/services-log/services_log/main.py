@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services_log.api import ROUTERS
 from services_log.application import ServicesLogApplication
-from services_log.integration import PUBLISHED, to_integration
+from services_log.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -15,8 +16,9 @@ SPEC = ServiceSpec(
     description="Service deliveries (个案, 小组, 社区活动 …), reports, monthly briefs and indicator progress.",
     application=lambda env: ServicesLogApplication(env=env),
     to_integration=to_integration,
-    routers=[],
+    routers=ROUTERS,
     published=PUBLISHED,
+    consumers=wire_consumers,
 )
 
 

@@ -1,0 +1,73 @@
+"""Beneficiaries (服务对象): pseudonymous references, personal data encrypted and erasable (R-LOG-5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from services_log.api.common import CountyCode, PersonalDataKeeper, PersonalDataReader, ProviderSide, Store, Strict
+from shared.infra.service import CommandHeaders, run_command
+
+router = APIRouter(prefix="/v1/counties/{county}", tags=["beneficiaries"])
+Ref = Annotated[str, Path(max_length=64, description="Pseudonymous beneficiary reference")]
+
+
+class PersonalData(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    id_number: str | None = Field(default=None, max_length=30, description="居民身份证号")
+    phone: str | None = Field(default=None, max_length=30)
+
+
+class BeneficiaryCreated(BaseModel):
+    beneficiary_ref: str
+
+
+class BeneficiaryOut(BaseModel):
+    beneficiary_ref: str
+    erased: bool
+    personal_data: PersonalData | None = Field(description="null once erased")
+
+
+class ErasureIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/beneficiaries", status_code=201, response_model=BeneficiaryCreated)
+def register_beneficiary(
+    county: CountyCode, body: PersonalData, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> BeneficiaryCreated:
+    """Register a person served; deliveries cite the returned pseudonymous reference. The personal
+    data is encrypted with the person's own key (kept outside the event log) before it is stored."""
+    beneficiary = run_command(
+        store, scope, headers, body.model_dump(),
+        lambda: store.register_beneficiary(county, body.model_dump()),
+        lambda ids: store.beneficiary(county, ids[0]),
+    )
+    return BeneficiaryCreated(beneficiary_ref=str(beneficiary.id))
+
+
+@router.get("/beneficiaries/{beneficiary_ref}", response_model=BeneficiaryOut)
+def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: PersonalDataReader, store: Store) -> BeneficiaryOut:
+    """The person's personal data, for the provider and the purchaser only (R-LOG-5)."""
+    beneficiary = store.beneficiary(county, beneficiary_ref)
+    data = store.personal_data(beneficiary)
+    return BeneficiaryOut(
+        beneficiary_ref=str(beneficiary.id), erased=beneficiary.erased,
+        personal_data=PersonalData(**data) if data else None,
+    )
+
+
+@router.post("/beneficiaries/{beneficiary_ref}/erasure", response_model=BeneficiaryOut)
+def erase_beneficiary(
+    county: CountyCode, beneficiary_ref: Ref, body: ErasureIn, scope: PersonalDataKeeper, store: Store, headers: CommandHeaders
+) -> BeneficiaryOut:
+    """Erase the person's personal data by destroying their key (crypto-shredding, R-AUD-2): the
+    history and the deliveries citing the reference stay; the data can never be read again."""
+    beneficiary = run_command(
+        store, scope, headers, {"ref": beneficiary_ref, **body.model_dump()},
+        lambda: store.erase_beneficiary(county, beneficiary_ref, body.reason),
+        lambda _ids: store.beneficiary(county, beneficiary_ref),
+    )
+    return BeneficiaryOut(beneficiary_ref=str(beneficiary.id), erased=True, personal_data=None)

@@ -1,0 +1,72 @@
+"""What every services-log route shares: the store, who may call, and the contract checks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from pydantic import BaseModel, ConfigDict
+
+from services_log.application import ServicesLogApplication
+from services_log.domainmodel import Contract
+from shared.infra.auth import CountyScope, Role, county_scope
+from shared.rules import Forbidden
+
+IDS = uuid.UUID("7a1d3e5f-9b2c-5d4e-8f6a-1b3c5d7e9f0a")
+CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+ContractId = Annotated[str, Path(min_length=1, max_length=64, description="The registry's contract id")]
+
+
+def get_store(request: Request) -> ServicesLogApplication:
+    return request.app.state.store
+
+
+Store = Annotated[ServicesLogApplication, Depends(get_store)]
+# The provider's side records services: the provider (承接机构) and its social workers.
+ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True))]
+Reader = Annotated[
+    CountyScope,
+    Depends(
+        county_scope(
+            Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.WORKER, Role.EVALUATOR, Role.FINANCE, Role.AUDITOR
+        )
+    ),
+]
+# R-LOG-5: casework and group-work content, and beneficiaries' personal data, are for the
+# provider and the purchaser — not for evaluators (个案、小组资料除外), finance or auditors.
+CONFIDENTIAL_READERS = frozenset({Role.PROVIDER, Role.WORKER, Role.PURCHASER})
+PersonalDataReader = Annotated[CountyScope, Depends(county_scope(*CONFIDENTIAL_READERS))]
+PersonalDataKeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def acting_provider(scope: CountyScope) -> str | None:
+    """The provider a provider's or worker's token acts for (None for the purchaser's side)."""
+    if scope.principal.role not in (Role.PROVIDER, Role.WORKER):
+        return None
+    if not scope.principal.provider_id:
+        raise Forbidden("a provider's or worker's token names its provider_id", rule="R-AUD-6")
+    return scope.principal.provider_id
+
+
+def readable_contract(store: ServicesLogApplication, scope: CountyScope, contract_id: str) -> Contract:
+    """The contract, if the caller may see it: a provider sees its own contracts only."""
+    contract = store.contract(scope.county, contract_id)
+    provider = acting_provider(scope)
+    if provider is not None and provider != contract.provider_id:
+        raise Forbidden("this is another provider's contract", rule="R-AUD-6")
+    return contract
+
+
+def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
+    """A new record's id; with an Idempotency-Key, the same id on every repeat of the command."""
+    key = headers[0]
+    return str(uuid.uuid5(IDS, f"{county}:{key}")) if key else str(uuid.uuid4())
+
+
+def may_read_confidential(scope: CountyScope) -> bool:
+    return scope.principal.role in CONFIDENTIAL_READERS

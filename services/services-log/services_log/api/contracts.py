@@ -1,0 +1,302 @@
+"""Per contract: progress (R-LOG-8, R-LOG-4), monthly briefs, reports and scope complaints (R-LOG-7),
+its deliveries, and what services-log knows of it and of workers from registry's events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services_log.api.common import (
+    ContractId,
+    CountyCode,
+    ProviderSide,
+    Reader,
+    Store,
+    Strict,
+    acting_provider,
+    new_id,
+    readable_contract,
+)
+from services_log.api.deliveries import DeliveryOut
+from services_log.domainmodel import REPORT_KINDS
+from services_log.sheets import XLSX, brief_workbook
+from shared.infra.service import CommandHeaders, run_command
+from shared.rules import NotFound
+
+router = APIRouter(prefix="/v1/counties/{county}", tags=["contracts"])
+Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Contract month YYYY-MM")]
+
+
+class IndicatorProgressOut(BaseModel):
+    code: str
+    name: str
+    unit: str
+    target: int
+    actual: int = Field(description="Done up to as_of")
+    planned_to_date: int | None = Field(description="The monthly plan (进度表) through as_of's month; null without a plan")
+    expected_to_date: int = Field(description="The plan pro-rated to as_of (without a plan: the target pro-rated over the year)")
+    plan_basis: str = Field(description="monthly_plan or pro_rata")
+    on_track: bool = Field(description="actual >= expected_to_date")
+
+
+class WorkerHoursOut(BaseModel):
+    worker_id: str
+    hours_direct: Decimal
+    hours_other: Decimal
+    over_annual_hours: bool
+
+
+class HoursOut(BaseModel):
+    """R-LOG-4: per professional staff 1,960 h/year in total and 1,632.3 h/year direct; the plan at most 110%."""
+
+    staff: int = Field(description="Workers of the provider employed at the contract's stations on as_of")
+    per_staff_annual_hours: Decimal
+    per_staff_annual_direct_hours: Decimal
+    annual_hours_target: Decimal
+    annual_hours_ceiling: Decimal
+    annual_direct_hours_minimum: Decimal
+    hours_direct: Decimal = Field(description="Worker-hours logged (each named worker's hours count)")
+    hours_other: Decimal
+    hours_total: Decimal
+    over_ceiling: bool
+    direct_minimum_reached: bool
+    workers: list[WorkerHoursOut]
+
+
+class ProgressOut(BaseModel):
+    contract_id: str
+    as_of: dt.date
+    period_start: dt.date
+    period_end: dt.date
+    deliveries: int
+    person_times: int
+    hours_direct: Decimal
+    hours_other: Decimal
+    indicators: list[IndicatorProgressOut]
+    hours: HoursOut
+
+
+class KindCount(BaseModel):
+    kind: str
+    deliveries: int
+    person_times: int
+    hours: Decimal
+
+
+class AreaCount(BaseModel):
+    area: str
+    deliveries: int
+    person_times: int
+    hours: Decimal
+
+
+class BriefIndicatorOut(IndicatorProgressOut):
+    actual_in_month: int
+    planned_in_month: int | None
+
+
+class ReportIn(Strict):
+    kind: str = Field(max_length=30, description=f"R-LOG-7: {', '.join(REPORT_KINDS)}")
+    period: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; required for monthly_brief")
+    submitted_on: dt.date
+    title: str = Field(min_length=1, max_length=200)
+    summary: str | None = Field(default=None, max_length=20000)
+
+
+class ReportOut(BaseModel):
+    report_id: str
+    kind: str
+    period: str | None
+    submitted_on: dt.date
+    title: str
+    summary: str | None
+
+
+class BriefOut(BaseModel):
+    contract_id: str
+    month: str
+    first_day: dt.date
+    last_day: dt.date
+    deliveries: int
+    person_times: int
+    hours_direct: Decimal
+    hours_other: Decimal
+    by_kind: list[KindCount]
+    by_area: list[AreaCount]
+    indicators: list[BriefIndicatorOut]
+    reports: list[ReportOut] = Field(description="Reports submitted for this month (the monthly brief itself)")
+
+
+class ReportCreated(BaseModel):
+    report_id: str
+
+
+class ComplaintIn(Strict):
+    township: str = Field(min_length=1, max_length=100, description="乡镇/街道 that imposed the tasks")
+    station_id: str | None = Field(default=None, max_length=64)
+    filed_on: dt.date
+    description: str = Field(min_length=1, max_length=4000, description="The out-of-contract tasks (行政化)")
+
+
+class ComplaintCreated(BaseModel):
+    complaint_id: str
+
+
+class ComplaintOut(BaseModel):
+    complaint_id: str
+    station_id: str | None
+    township: str
+    filed_on: dt.date
+    description: str
+
+
+class DeliveryPage(BaseModel):
+    total: int
+    offset: int
+    items: list[DeliveryOut]
+
+
+class ScopeChangeOut(BaseModel):
+    service_areas: list[str]
+    effective_on: dt.date
+
+
+class ContractOut(BaseModel):
+    contract_id: str
+    provider_id: str
+    station_ids: list[str]
+    period_start: dt.date
+    period_end: dt.date
+    last_day: dt.date = Field(description="period_end, or the termination date")
+    status: str = Field(description="signed, terminated or expired")
+    service_areas: list[str] = Field(description="As signed")
+    scope_changes: list[ScopeChangeOut] = Field(description="Approved scope changes (R-REG-6)")
+    indicators: list[dict[str, Any]]
+    policy: dict[str, Any]
+
+
+class EmploymentOut(BaseModel):
+    provider_id: str
+    station_id: str
+    start: dt.date
+    end: dt.date | None
+
+
+class WorkerOut(BaseModel):
+    worker_id: str
+    role: str
+    employments: list[EmploymentOut]
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractOut)
+def get_contract(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> ContractOut:
+    """The contract as services-log knows it from registry's events (404 until `ContractSigned` arrived)."""
+    c = readable_contract(store, scope, contract_id)
+    return ContractOut(
+        contract_id=c.contract_id, provider_id=c.provider_id, station_ids=c.station_ids, period_start=c.period_start,
+        period_end=c.period_end, last_day=c.last_day, status=c.status, service_areas=c.service_areas,
+        scope_changes=[ScopeChangeOut(**s) for s in c.scope_changes], indicators=c.indicators, policy=c.policy,
+    )
+
+
+@router.get("/workers/{worker_id}", response_model=WorkerOut)
+def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: Reader, store: Store) -> WorkerOut:
+    """A worker's employment periods per station, from registry's WorkerHired/Moved/Left events."""
+    worker = store.worker(county, worker_id)
+    if worker is None:
+        raise NotFound(f"unknown worker {worker_id} in county {county}")
+    return WorkerOut(worker_id=worker.worker_id, role=worker.role, employments=[EmploymentOut(**e) for e in worker.employments])
+
+
+@router.get("/contracts/{contract_id}/deliveries", response_model=DeliveryPage)
+def list_deliveries(
+    county: CountyCode, contract_id: ContractId, scope: Reader, store: Store,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveryPage:
+    """The contract's deliveries in the order they were logged (voided ones included, marked)."""
+    readable_contract(store, scope, contract_id)
+    total, deliveries = store.deliveries_of(county, contract_id, offset, limit)
+    return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope) for d in deliveries])
+
+
+@router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)
+def progress(
+    county: CountyCode, contract_id: ContractId, scope: Reader, store: Store,
+    as_of: Annotated[dt.date | None, Query(description="Default today; kept within the contract year")] = None,
+) -> ProgressOut:
+    """Indicator progress (R-LOG-8): per indicator the target, the actual to date, the monthly plan
+    to date and whether it is on track; and the professional hours against R-LOG-4's caps."""
+    readable_contract(store, scope, contract_id)
+    return ProgressOut.model_validate(store.progress(county, contract_id, as_of))
+
+
+@router.get(
+    "/contracts/{contract_id}/briefs/{month}",
+    response_model=BriefOut,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def monthly_brief(
+    county: CountyCode, contract_id: ContractId, month: Month, scope: Reader, store: Store,
+    format: Annotated[Literal["json", "xlsx"] | None, Query(description="xlsx for the workbook (or send Accept: " + XLSX + ")")] = None,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Any:
+    """The monthly brief (月度工作简报) of a contract month: deliveries by kind and area, person-times,
+    hours and indicator progress, as JSON or as an XLSX workbook for download."""
+    readable_contract(store, scope, contract_id)
+    brief = store.brief(county, contract_id, month)
+    if format == "xlsx" or (format is None and XLSX in (accept or "")):
+        return Response(
+            brief_workbook(brief), media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="brief-{month}.xlsx"'},
+        )
+    return BriefOut.model_validate(brief)
+
+
+@router.post("/contracts/{contract_id}/reports", status_code=201, response_model=ReportCreated)
+def submit_report(
+    county: CountyCode, contract_id: ContractId, body: ReportIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> ReportCreated:
+    """The provider submits a report (R-LOG-7): needs survey (需求调查报告), mid-term (中期), final
+    (末期), self-evaluation (自评) or the monthly brief (月度工作简报, with its month). Publishes `ReportSubmitted`."""
+    provider, report_id = acting_provider(scope), new_id(county, headers)
+    run_command(
+        store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
+        lambda: store.submit_report(county, contract_id, provider, report_id=report_id, **body.model_dump()),
+        lambda _ids: report_id,
+    )
+    return ReportCreated(report_id=report_id)
+
+
+@router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
+def list_reports(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[ReportOut]:
+    """Reports the provider submitted for the contract, with their dates."""
+    contract = readable_contract(store, scope, contract_id)
+    return [ReportOut(**r) for r in store.contract_log(contract).reports]
+
+
+@router.post("/contracts/{contract_id}/scope-complaints", status_code=201, response_model=ComplaintCreated)
+def file_complaint(
+    county: CountyCode, contract_id: ContractId, body: ComplaintIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> ComplaintCreated:
+    """The provider complains that a township imposes tasks outside the contract (行政化; R-LOG-7,
+    R-REG-6). Publishes `ScopeComplaintFiled`."""
+    provider, complaint_id = acting_provider(scope), new_id(county, headers)
+    run_command(
+        store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
+        lambda: store.file_complaint(county, contract_id, provider, complaint_id=complaint_id, **body.model_dump()),
+        lambda _ids: complaint_id,
+    )
+    return ComplaintCreated(complaint_id=complaint_id)
+
+
+@router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])
+def list_complaints(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[ComplaintOut]:
+    """Scope complaints filed for the contract."""
+    contract = readable_contract(store, scope, contract_id)
+    return [ComplaintOut(**c) for c in store.contract_log(contract).complaints]
+

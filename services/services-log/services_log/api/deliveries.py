@@ -1,0 +1,254 @@
+"""Deliveries: log one, import a station's spreadsheet, correct or void (R-LOG-1 … R-LOG-6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services_log.api.common import (
+    CountyCode,
+    ProviderSide,
+    Reader,
+    Store,
+    Strict,
+    acting_provider,
+    may_read_confidential,
+    readable_contract,
+)
+from services_log.bulk import DeliveryImport
+from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
+from services_log.domainmodel import canonical_area as area_of
+from services_log.domainmodel import canonical_kind as kind_of
+from services_log.sheets import XLSX, UnreadableFile, csv_template, parse_upload, xlsx_template
+from shared.infra.auth import CountyScope
+from shared.infra.service import CommandHeaders, run_command
+
+router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Hours = Annotated[Decimal, Field(ge=0, le=24, decimal_places=2, description="Hours each named worker spent")]
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+class DeliveryIn(Strict):
+    contract_id: Id
+    station_id: Id
+    worker_ids: list[Id] = Field(max_length=20, description="Workers who delivered it, employed at the station that day")
+    kind: str = Field(max_length=30, description=f"R-LOG-1: {', '.join(KINDS)} (走访 = 探访)")
+    area: str = Field(max_length=30, description=f"R-LOG-2, within the contract's scope: {', '.join(SERVICE_AREAS)}")
+    date: dt.date
+    hours_direct: Hours
+    hours_other: Hours = Decimal(0)
+    person_times: int = Field(ge=0, le=1_000_000, description="人次 served")
+    indicator_code: str | None = Field(default=None, max_length=50, description="The contract indicator it counts towards")
+    beneficiary_refs: list[Id] = Field(default_factory=list, max_length=200, description="Pseudonymous refs (R-LOG-5)")
+    content: str | None = Field(default=None, max_length=4000, description="What was done; confidential for 个案 and 小组")
+
+    def facts(self) -> DeliveryFacts:
+        return DeliveryFacts(
+            contract_id=self.contract_id, station_id=self.station_id, worker_ids=tuple(self.worker_ids),
+            kind=kind_of(self.kind), area=area_of(self.area), date=self.date, hours_direct=self.hours_direct,
+            hours_other=self.hours_other, person_times=self.person_times, indicator_code=self.indicator_code,
+            beneficiary_refs=tuple(self.beneficiary_refs), content=self.content,
+        )
+
+
+class DeliveryCreated(BaseModel):
+    delivery_id: str
+
+
+class CorrectionIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+    station_id: Id | None = None
+    worker_ids: list[Id] | None = Field(default=None, max_length=20)
+    kind: str | None = Field(default=None, max_length=30)
+    area: str | None = Field(default=None, max_length=30)
+    date: dt.date | None = None
+    hours_direct: Hours | None = None
+    hours_other: Hours | None = None
+    person_times: int | None = Field(default=None, ge=0, le=1_000_000)
+    indicator_code: str | None = Field(default=None, max_length=50, description="null clears it")
+    beneficiary_refs: list[Id] | None = Field(default=None, max_length=200)
+    content: str | None = Field(default=None, max_length=4000, description="null clears it")
+
+    def changes(self) -> dict[str, Any]:
+        given = self.model_dump(exclude_unset=True, exclude={"reason"})
+        changes = {k: v for k, v in given.items() if v is not None or k in ("indicator_code", "content")}
+        for key in ("worker_ids", "beneficiary_refs"):
+            if key in changes:
+                changes[key] = tuple(changes[key])
+        if "kind" in changes:
+            changes["kind"] = kind_of(changes["kind"])
+        if "area" in changes:
+            changes["area"] = area_of(changes["area"])
+        return changes
+
+
+class VoidingIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    contract_id: str
+    station_id: str
+    worker_ids: list[str]
+    kind: str
+    area: str
+    date: dt.date
+    hours_direct: Decimal
+    hours_other: Decimal
+    person_times: int
+    indicator_code: str | None
+    beneficiary_refs: list[str]
+    content: str | None
+    content_withheld: bool = Field(description="True when the caller may not read this casework/group-work content (R-LOG-5)")
+    status: str = Field(description="recorded, corrected or voided")
+    version: int
+    source: str
+    history: list[dict[str, str]]
+
+    @classmethod
+    def of(cls, d: ServiceDelivery, scope: CountyScope) -> DeliveryOut:
+        withheld = d.facts.kind in CONFIDENTIAL_KINDS and not may_read_confidential(scope)
+        f = d.facts
+        return cls(
+            delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
+            kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
+            person_times=f.person_times, indicator_code=f.indicator_code, beneficiary_refs=list(f.beneficiary_refs),
+            content=None if withheld else f.content, content_withheld=withheld, status=d.status, version=d.version,
+            source=d.source, history=d.history,
+        )
+
+
+class ImportError_(BaseModel):
+    line: int = Field(description="Line (row number) in the file; the header is line 1")
+    field: str | None
+    column: str | None = Field(description="The Chinese header of the column")
+    rule: str | None = Field(description="The rule refused (R-…), null for a value that could not be read")
+    detail: str
+
+
+class ContractCount(BaseModel):
+    contract_id: str
+    recorded: int
+
+
+class ImportReportOut(BaseModel):
+    rows: int
+    recorded: int
+    duplicates: int = Field(description="Rows already recorded by an earlier upload: not recorded again")
+    refused: int
+    errors: list[ImportError_]
+    contracts: list[ContractCount]
+
+
+@router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
+def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> DeliveryCreated:
+    """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
+    R-LOG-1, the area is not in the contract's scope on that date (R-LOG-2, R-REG-6), the date is
+    outside the contract year or the station not the contract's (R-LOG-3), a worker was not employed
+    by the contracted provider at that station on that date (R-LOG-3, R-REG-8) or would exceed the
+    daily hours cap (R-LOG-4, default 12 h). Publishes `ServiceDelivered` and `IndicatorProgressed`."""
+    provider = acting_provider(scope)
+    delivery = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.log_delivery(county, body.facts(), provider),
+        lambda ids: store.delivery(county, ids[0]),
+    )
+    return DeliveryCreated(delivery_id=str(delivery.id))
+
+
+@router.post("/deliveries/import", response_model=ImportReportOut, responses={200: {"description": "The per-row report"}})
+def import_deliveries(
+    county: CountyCode,
+    scope: ProviderSide,
+    store: Store,
+    headers: CommandHeaders,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
+    contract_id: Annotated[str | None, Query(max_length=64, description="Contract of rows without a 协议编号")] = None,
+) -> ImportReportOut:
+    """Import a station's delivery sheet (服务记录台账): CSV or XLSX, English or Chinese headers
+    (see the template). Every row is checked like a single delivery; the report lists each bad row
+    with its line, field and rule. Good rows are recorded once: uploading the same file again
+    records nothing new. Up to 20,000 rows per file; one `IndicatorProgressed` per contract."""
+    data = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
+    rows = parse_upload(file.filename or "", file.content_type, data)
+    provider = acting_provider(scope)
+    source = f"import:{(file.filename or 'upload')[:100]}"
+
+    def run() -> Any:
+        return DeliveryImport(store, county, provider, contract_id).run(rows, source)
+
+    # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
+    payload = {"sha256": hashlib.sha256(data).hexdigest(), "contract_id": contract_id}
+    report = run_command(store, scope, headers, payload, run, lambda _ids: run())
+    return ImportReportOut(
+        rows=report.rows, recorded=report.recorded, duplicates=report.duplicates, refused=report.refused,
+        errors=[ImportError_(**e) for e in report.errors],
+        contracts=[ContractCount(contract_id=c, recorded=n) for c, n in report.contracts.items()],
+    )
+
+
+@router.get(
+    "/deliveries/import/template",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def import_template(
+    county: CountyCode, scope: Reader, format: Annotated[Literal["csv", "xlsx"], Query()] = "xlsx"
+) -> Response:
+    """The import template: the header row (Chinese headers), and in the XLSX a sheet 填写说明
+    documenting each column and the allowed kinds (R-LOG-1) and areas (R-LOG-2)."""
+    if format == "csv":
+        return Response(csv_template(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="deliveries-template.csv"'})
+    return Response(xlsx_template(), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="deliveries-template.xlsx"'})
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
+def get_delivery(county: CountyCode, delivery_id: str, scope: Reader, store: Store) -> DeliveryOut:
+    """A delivery as currently recorded, with its correction history. Casework (个案) and group-work
+    (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
+    delivery = store.delivery(county, delivery_id)
+    readable_contract(store, scope, delivery.facts.contract_id)
+    return DeliveryOut.of(delivery, scope)
+
+
+@router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
+def correct_delivery(
+    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> DeliveryOut:
+    """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
+    delivery is checked like a new one; history is kept and totals follow. Publishes
+    `DeliveryCorrected` and `IndicatorProgressed`."""
+    provider = acting_provider(scope)
+    delivery = run_command(
+        store, scope, headers, {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)},
+        lambda: store.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
+        lambda _ids: store.delivery(county, delivery_id),
+    )
+    return DeliveryOut.of(delivery, scope)
+
+
+@router.post("/deliveries/{delivery_id}/voiding", response_model=DeliveryOut)
+def void_delivery(
+    county: CountyCode, delivery_id: str, body: VoidingIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> DeliveryOut:
+    """Void a delivery (R-LOG-6) with the reason: it no longer counts; its history stays.
+    Publishes `DeliveryVoided` and `IndicatorProgressed`."""
+    provider = acting_provider(scope)
+    delivery = run_command(
+        store, scope, headers, {"delivery_id": delivery_id, **body.model_dump()},
+        lambda: store.void_delivery(county, delivery_id, body.reason, provider),
+        lambda _ids: store.delivery(county, delivery_id),
+    )
+    return DeliveryOut.of(delivery, scope)

@@ -1,0 +1,226 @@
+"""Bulk import of deliveries: every row validated, good rows recorded once, in batches.
+
+Idempotent per row: a row's delivery id is derived from its content (and, for identical rows
+in one file, from which occurrence it is), so uploading the same file again finds every good
+row already recorded and records nothing new. Rows are saved in batches — one ``save`` of many
+aggregates each — and the contracts' progress is reported once per contract at the end
+(one ``IndicatorProgressed`` per contract, not per row).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from services_log.application import ServicesLogApplication, china_today
+from services_log.domainmodel import (
+    Contract,
+    ContractLog,
+    DeliveryFacts,
+    ServiceDelivery,
+    Timesheet,
+    Worker,
+    canonical_area,
+    canonical_kind,
+    contribution,
+    delivery_problems,
+)
+from services_log.domainmodel.ledger import add_into
+from services_log.sheets import COLUMNS, ImportRow
+from shared.rules import DomainError, Forbidden, UnknownReference
+
+IMPORT_NS = uuid.UUID("0c9e4f1a-6b7d-5e2c-8a3f-2d4b6c8e0f1a")
+BATCH = 500
+ATTEMPTS = 3
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    contracts: Counter[str] = field(default_factory=Counter)
+
+    def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]]) -> None:
+        self.refused += 1
+        for field_, rule, detail in problems:
+            column = COLUMNS.get((field_ or "").split(".")[0], (None,))[0]
+            self.errors.append({"line": line, "field": field_, "column": column, "rule": rule, "detail": detail})
+
+
+@dataclass
+class _Batch:
+    """What one batch records; applied to the aggregates only once the whole batch is read."""
+
+    deliveries: list[ServiceDelivery] = field(default_factory=list)
+    new_ids: dict[str, list[str]] = field(default_factory=dict)  # per contract
+    deltas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per contract
+    hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
+    pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
+
+
+class DeliveryImport:
+    """One upload, recorded against ``app`` in the county's command context."""
+
+    def __init__(self, app: ServicesLogApplication, county: str, provider_id: str | None, default_contract_id: str | None) -> None:
+        self.app = app
+        self.county = county
+        self.provider_id = provider_id
+        self.default_contract_id = default_contract_id
+        self.today = china_today()
+        self.report = ImportReport()
+        self._occurrences: Counter[str] = Counter()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._contracts: dict[str, Contract | None] = {}
+        self._logs: dict[str, ContractLog] = {}
+        self._workers: dict[str, Worker | None] = {}
+        self._sheets: dict[str, Timesheet] = {}
+        self._beneficiaries: dict[str, bool] = {}
+
+    def run(self, rows: list[ImportRow], source: str) -> ImportReport:
+        for start in range(0, len(rows), BATCH):
+            self._record_batch(rows[start : start + BATCH], source)
+        touched = []
+        for contract_id in self.report.contracts:
+            contract = self._contract(contract_id)
+            assert contract is not None  # it was found when its rows were recorded
+            log = self._log(contract)
+            log.report_progress(contract, self.app.as_of(contract))
+            touched.append(log)
+        if touched:
+            self.app.save(*touched)
+        return self.report
+
+    def _record_batch(self, rows: list[ImportRow], source: str) -> None:
+        for attempt in range(ATTEMPTS):
+            report, occurrences = copy.deepcopy(self.report), Counter(self._occurrences)
+            batch = _Batch()
+            for row in rows:
+                self._read(row, batch, source)
+            for contract_id, delta in batch.deltas.items():
+                self._logs[contract_id].tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
+            for worker_id, entries in batch.hours.items():
+                self._sheet(worker_id).book(entries=entries)
+            try:
+                self.app.save(
+                    *batch.deliveries,
+                    *(self._logs[c] for c in batch.deltas),
+                    *(self._sheets[w] for w in batch.hours),
+                )
+                return
+            except IntegrityError:
+                # Another command changed a contract log or timesheet first: reload, read the batch again.
+                self.report, self._occurrences = report, occurrences
+                self._reset()
+                if attempt == ATTEMPTS - 1:
+                    raise
+
+    def _read(self, row: ImportRow, batch: _Batch, source: str) -> None:
+        self.report.rows += 1
+        if row.errors:
+            self.report.refuse(row.line, [(f, None, d) for f, d in row.errors])
+            return
+        v = row.values
+        contract_id = v.get("contract_id") or self.default_contract_id
+        if not contract_id:
+            self.report.refuse(row.line, [("contract_id", None, "no contract: give the column or the contract_id parameter")])
+            return
+        contract = self._contract(contract_id)
+        if contract is None:
+            self.report.refuse(row.line, [("contract_id", None, f"unknown contract {contract_id} in county {self.county}")])
+            return
+        try:
+            self.app.check_provider(contract, self.provider_id)
+        except Forbidden as exc:
+            self.report.refuse(row.line, [("contract_id", exc.rule, exc.detail)])
+            return
+        station_id = v.get("station_id") or (contract.station_ids[0] if len(contract.station_ids) == 1 else "")
+        facts = DeliveryFacts(
+            contract_id=contract.contract_id,
+            station_id=station_id,
+            worker_ids=tuple(v["worker_ids"]),
+            kind=canonical_kind(v["kind"]),
+            area=canonical_area(v["area"]),
+            date=v["date"],
+            hours_direct=v["hours_direct"],
+            hours_other=v.get("hours_other", Decimal("0.00")),
+            person_times=v["person_times"],
+            indicator_code=v.get("indicator_code"),
+            beneficiary_refs=tuple(v.get("beneficiary_refs", ())),
+            content=v.get("content"),
+        )
+        key = facts.fingerprint()
+        self._occurrences[key] += 1
+        delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
+        log = self._log(contract)
+        if log.knows(delivery_id):
+            self.report.duplicates += 1
+            return
+        problems = self._beneficiary_problems(facts) + delivery_problems(
+            facts,
+            contract,
+            {w: self._worker(w) for w in facts.worker_ids},
+            lambda w, d: self._sheet(w).hours_on(d) + batch.pending.get((w, d), Decimal(0)),
+            self.today,
+        )
+        if problems:
+            self.report.refuse(row.line, [(p.field, p.rule, p.detail) for p in problems])
+            return
+        delivery = ServiceDelivery(
+            delivery_id=delivery_id, county=self.county, **facts.as_args(), source=f"{source}:{row.line}"
+        )
+        batch.deliveries.append(delivery)
+        batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
+        add_into(batch.deltas.setdefault(contract.contract_id, {}), contribution(facts, contract))
+        for worker_id in facts.worker_ids:
+            batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})
+            batch.pending[(worker_id, facts.date)] = batch.pending.get((worker_id, facts.date), Decimal(0)) + facts.hours
+        self.report.recorded += 1
+        self.report.contracts[contract.contract_id] += 1
+
+    def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
+        return [
+            UnknownReference(f"unknown beneficiary {ref} in county {self.county}", field=f"beneficiary_refs.{i}")
+            for i, ref in enumerate(facts.beneficiary_refs)
+            if not self._beneficiary_known(ref)
+        ]
+
+    # --- read once per import (or per retried batch) --------------------------------------
+    def _contract(self, contract_id: str) -> Contract | None:
+        if contract_id not in self._contracts:
+            try:
+                self._contracts[contract_id] = self.app.contract(self.county, contract_id, field="contract_id")
+            except DomainError:
+                self._contracts[contract_id] = None
+        return self._contracts[contract_id]
+
+    def _log(self, contract: Contract) -> ContractLog:
+        if contract.contract_id not in self._logs:
+            self._logs[contract.contract_id] = self.app.contract_log(contract)
+        return self._logs[contract.contract_id]
+
+    def _worker(self, worker_id: str) -> Worker | None:
+        if worker_id not in self._workers:
+            self._workers[worker_id] = self.app.worker(self.county, worker_id)
+        return self._workers[worker_id]
+
+    def _sheet(self, worker_id: str) -> Timesheet:
+        if worker_id not in self._sheets:
+            self._sheets[worker_id] = self.app.timesheet(self.county, worker_id)
+        return self._sheets[worker_id]
+
+    def _beneficiary_known(self, ref: str) -> bool:
+        if ref not in self._beneficiaries:
+            self._beneficiaries[ref] = not self.app.check_beneficiaries(self.county, [ref])
+        return self._beneficiaries[ref]

@@ -1,3 +1,0 @@
-"""services-log aggregates. Pure domain: standard library, eventsourcing.domain, shared.rules/workdays."""
-
-from __future__ import annotations

@@ -1,0 +1,59 @@
+"""services-log aggregates. Pure domain: standard library, eventsourcing.domain and shared.rules.
+
+- ``registry_view``: registry's facts this service needs, kept as its own read model
+  (contracts, workers and their employment periods, station rosters, county policies);
+- ``delivery``: what a station records — a service delivery (服务记录) and the rules it must meet;
+- ``ledger``: per contract, its service log (服务台账: totals, indicator progress, reports,
+  scope complaints); per worker, the timesheet (工时) that caps a day's hours;
+- ``beneficiary``: service recipients (服务对象) known only by a pseudonymous reference.
+"""
+
+from services_log.domainmodel.beneficiary import Beneficiary
+from services_log.domainmodel.delivery import (
+    CONFIDENTIAL_KINDS,
+    KINDS,
+    SERVICE_AREAS,
+    DeliveryFacts,
+    ServiceDelivery,
+    canonical_area,
+    canonical_kind,
+    delivery_problems,
+)
+from services_log.domainmodel.ledger import (
+    REPORT_KINDS,
+    ContractLog,
+    Timesheet,
+    contribution,
+    hours_against_caps,
+    indicator_progress,
+)
+from services_log.domainmodel.registry_view import (
+    DEFAULT_POLICY,
+    Contract,
+    CountyPolicy,
+    StationRoster,
+    Worker,
+)
+
+__all__ = [
+    "CONFIDENTIAL_KINDS",
+    "DEFAULT_POLICY",
+    "KINDS",
+    "REPORT_KINDS",
+    "SERVICE_AREAS",
+    "Beneficiary",
+    "Contract",
+    "ContractLog",
+    "CountyPolicy",
+    "DeliveryFacts",
+    "ServiceDelivery",
+    "StationRoster",
+    "Timesheet",
+    "Worker",
+    "canonical_area",
+    "canonical_kind",
+    "contribution",
+    "delivery_problems",
+    "hours_against_caps",
+    "indicator_progress",
+]

@@ -1,0 +1,147 @@
+"""Per-person encryption of beneficiaries' personal data, with erasable keys (R-LOG-5, R-AUD-2).
+
+The event log is append-only, so personal data enters it only as ciphertext (Fernet: AES-128-CBC
+with HMAC-SHA256), each person under their own key. The keys live in a separate, mutable key store
+— a table beside the event store — and erasing a person destroys their key (crypto-shredding):
+the history stays intact and verifiable, the ciphertext in it becomes unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class KeyStore(Protocol):
+    def put(self, ref: str, key: bytes) -> None: ...
+    def get(self, ref: str) -> bytes | None: ...
+    def destroy(self, ref: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._keys: dict[str, bytes] = {}
+
+    def put(self, ref: str, key: bytes) -> None:
+        self._keys[ref] = key
+
+    def get(self, ref: str) -> bytes | None:
+        return self._keys.get(ref)
+
+    def destroy(self, ref: str) -> None:
+        self._keys.pop(ref, None)
+
+    def close(self) -> None:
+        self._keys.clear()
+
+
+class SqliteKeyStore:
+    """Keys in their own SQLite file; ``secure_delete`` overwrites a destroyed key on disk."""
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA secure_delete = ON")
+        self._db.execute("CREATE TABLE IF NOT EXISTS personal_data_keys (ref TEXT PRIMARY KEY, key BLOB NOT NULL)")
+
+    def put(self, ref: str, key: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO personal_data_keys (ref, key) VALUES (?, ?)", (ref, key))
+
+    def get(self, ref: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT key FROM personal_data_keys WHERE ref = ?", (ref,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def destroy(self, ref: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM personal_data_keys WHERE ref = ?", (ref,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class PostgresKeyStore:
+    """Keys in a table of the service's own schema (not one of eventsourcing's append-only tables)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._params: dict[str, Any] = {
+            "host": env["POSTGRES_HOST"],
+            "port": int(env.get("POSTGRES_PORT", "5432")),
+            "user": env["POSTGRES_USER"],
+            "password": env.get("POSTGRES_PASSWORD", ""),
+            "dbname": env["POSTGRES_DBNAME"],
+            "autocommit": True,
+            "connect_timeout": 5,
+        }
+        self._schema = env.get("POSTGRES_SCHEMA") or "public"
+        self._execute("CREATE TABLE IF NOT EXISTS {table} (ref TEXT PRIMARY KEY, key BYTEA NOT NULL)")
+
+    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+        from psycopg import sql
+
+        query = sql.SQL(statement).format(table=sql.Identifier(self._schema, "personal_data_keys"))
+        # Few, rare operations (registering or erasing a person): a connection each keeps it simple.
+        with psycopg.connect(**self._params) as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def put(self, ref: str, key: bytes) -> None:
+        self._execute("INSERT INTO {table} (ref, key) VALUES (%s, %s)", (ref, key))
+
+    def get(self, ref: str) -> bytes | None:
+        rows = self._execute("SELECT key FROM {table} WHERE ref = %s", (ref,))
+        return bytes(rows[0][0]) if rows else None
+
+    def destroy(self, ref: str) -> None:
+        self._execute("DELETE FROM {table} WHERE ref = %s", (ref,))
+
+    def close(self) -> None:
+        pass
+
+
+def key_store_for(env: Mapping[str, str]) -> KeyStore:
+    """The key store beside the service's event store (same persistence, separate table or file)."""
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module.endswith("postgres"):
+        return PostgresKeyStore(env)
+    if module.endswith("sqlite"):
+        dbname = env.get("SQLITE_DBNAME", ":memory:")
+        if ":memory:" in dbname or "mode=memory" in dbname:
+            return MemoryKeyStore()
+        path = Path(dbname)
+        return SqliteKeyStore(str(path.with_name(f"{path.stem}-keys.sqlite")))
+    return MemoryKeyStore()
+
+
+class PersonalDataVault:
+    """Seals a person's data under their own key; opening fails for good once the key is destroyed."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    def seal(self, ref: str, personal_data: dict[str, Any]) -> str:
+        key = Fernet.generate_key()
+        self.keys.put(ref, key)
+        return Fernet(key).encrypt(json.dumps(personal_data, ensure_ascii=False).encode()).decode()
+
+    def open(self, ref: str, sealed: str) -> dict[str, Any] | None:
+        key = self.keys.get(ref)
+        if key is None:
+            return None
+        try:
+            return dict(json.loads(Fernet(key).decrypt(sealed.encode())))
+        except InvalidToken:
+            return None
+
+    def shred(self, ref: str) -> None:
+        self.keys.destroy(ref)

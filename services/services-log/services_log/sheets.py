@@ -1,0 +1,293 @@
+"""The spreadsheets stations keep (服务记录台账) and the ones this service hands out.
+
+Import columns — the header row may use the English key or the Chinese header (a unit in
+brackets, such as ``（小时）``, and spaces are ignored); other columns are ignored:
+
+| key              | 中文表头      | required | value                                                       |
+|------------------|---------------|----------|-------------------------------------------------------------|
+| contract_id      | 协议编号      | *        | contract id (* unless given as the `contract_id` parameter) |
+| station_id       | 站点编号      | *        | station id (* unless the contract has a single station)     |
+| worker_ids       | 服务社工编号  | yes      | worker ids separated by `;` `,` `、` or spaces              |
+| kind             | 服务类型      | yes      | R-LOG-1: 个案 小组 社区活动 探访(走访) 帮扶救助 需求调研 督导培训 转介 资源链接 政策宣传 |
+| area             | 服务领域      | yes      | R-LOG-2: 社会救助 养老服务 儿童关爱保护 社区治理 社会事务 基层社工人才培养 乡村振兴 基层司法 |
+| date             | 服务日期      | yes      | 2026-10-05, 2026/10/05, 2026年10月5日 or a spreadsheet date  |
+| hours_direct     | 直接服务时长  | yes      | hours each named worker spent in direct service, e.g. 1.5   |
+| hours_other      | 其他专业时长  | no       | other professional hours per worker (default 0)            |
+| person_times     | 服务人次      | yes      | 人次 served                                                |
+| indicator_code   | 指标编号      | no       | the contract indicator the delivery counts towards         |
+| beneficiary_refs | 服务对象编号  | no       | pseudonymous beneficiary references (R-LOG-5)              |
+| content          | 服务内容      | no       | what was done (confidential for 个案 and 小组)              |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services_log.domainmodel import KINDS, SERVICE_AREAS
+from shared.rules import DomainError
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_ROWS = 20_000
+
+COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # key: (Chinese header of the template, other accepted headers)
+    "contract_id": ("协议编号", ("合同编号", "服务协议编号")),
+    "station_id": ("站点编号", ("站点", "社工站编号")),
+    "worker_ids": ("服务社工编号", ("服务社工", "社工编号", "社工", "workers")),
+    "kind": ("服务类型", ("服务类别", "类型")),
+    "area": ("服务领域", ("领域",)),
+    "date": ("服务日期", ("日期",)),
+    "hours_direct": ("直接服务时长", ("直接服务工时", "直接服务小时", "直接工时")),
+    "hours_other": ("其他专业时长", ("其他专业工时", "其他工时", "其他时长")),
+    "person_times": ("服务人次", ("人次",)),
+    "indicator_code": ("指标编号", ("指标", "对应指标")),
+    "beneficiary_refs": ("服务对象编号", ("服务对象",)),
+    "content": ("服务内容", ("服务记录", "内容")),
+}
+REQUIRED = ("worker_ids", "kind", "area", "date", "hours_direct", "person_times")
+EXAMPLE_ROW = ["", "", "", "帮扶救助", "社会救助", "2026-10-05", "2", "0.5", "12", "", "", "温暖包关爱行入户探访"]
+
+
+class UnreadableFile(DomainError):
+    """The upload is not a CSV or XLSX file with the documented columns."""
+
+    title = "Unreadable file"
+
+
+@dataclass
+class ImportRow:
+    """One data row: its line in the file, the values read, and what could not be read."""
+
+    line: int
+    values: dict[str, Any]
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (field, detail)
+
+
+def _normalise(header: Any) -> str:
+    text = re.sub(r"[(（\[【].*?[)）\]】]", "", str(header or ""))
+    return re.sub(r"[\s*＊]", "", text).lower()
+
+
+HEADER_KEYS = {
+    _normalise(name): key
+    for key, (chinese, others) in COLUMNS.items()
+    for name in (key, chinese, *others)
+}
+
+
+def _ids(value: Any) -> list[str]:
+    return [part for part in re.split(r"[;；,，、\s]+", str(value or "").strip()) if part]
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    match = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    return date(*(int(g) for g in match.groups()))
+
+
+def _hours(value: Any) -> Decimal:
+    try:
+        hours = Decimal(str(value).strip() or "0")
+    except InvalidOperation as exc:
+        raise ValueError(f"{value!r} is not a number of hours") from exc
+    if not hours.is_finite() or hours < 0 or hours > 24:
+        raise ValueError(f"{value} is not between 0 and 24 hours")
+    return hours.quantize(Decimal("0.01"))
+
+
+def _count(value: Any) -> int:
+    text = str(value).strip()
+    number = Decimal(text) if re.fullmatch(r"\d+(\.0+)?", text) else None
+    if number is None or number > 1_000_000:
+        raise ValueError(f"{value!r} is not a whole number of person-times")
+    return int(number)
+
+
+def _text(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+READERS = {
+    "contract_id": _text,
+    "station_id": _text,
+    "worker_ids": _ids,
+    "kind": _text,
+    "area": _text,
+    "date": _date,
+    "hours_direct": _hours,
+    "hours_other": _hours,
+    "person_times": _count,
+    "indicator_code": _text,
+    "beneficiary_refs": _ids,
+    "content": _text,
+}
+
+
+def read_rows(table: Iterable[tuple[int, list[Any]]]) -> list[ImportRow]:
+    """Typed rows from (line, cells) pairs whose first non-empty one is the header row."""
+    rows: list[ImportRow] = []
+    columns: dict[int, str] | None = None
+    for line, cells in table:
+        if not any(c not in (None, "") and str(c).strip() for c in cells):
+            continue
+        if columns is None:
+            columns = {i: HEADER_KEYS[_normalise(c)] for i, c in enumerate(cells) if _normalise(c) in HEADER_KEYS}
+            missing = [k for k in REQUIRED if k not in columns.values()]
+            if missing:
+                headers = "、".join(f"{k} ({COLUMNS[k][0]})" for k in missing)
+                raise UnreadableFile(f"the header row (line {line}) lacks the columns {headers}", field="file")
+            continue
+        if len(rows) >= MAX_ROWS:
+            raise UnreadableFile(f"more than {MAX_ROWS} rows: split the file", field="file")
+        row = ImportRow(line=line, values={})
+        for i, key in columns.items():
+            cell = cells[i] if i < len(cells) else None
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                if key in REQUIRED:
+                    row.errors.append((key, f"{COLUMNS[key][0]} is empty"))
+                continue
+            try:
+                row.values[key] = READERS[key](cell)
+            except (ValueError, TypeError) as exc:
+                row.errors.append((key, str(exc)))
+        rows.append(row)
+    if columns is None:
+        raise UnreadableFile("the file has no header row", field="file")
+    return rows
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableFile("the CSV file is neither UTF-8 nor GB18030 text", field="file")
+
+
+def _csv_table(data: bytes) -> Iterator[tuple[int, list[Any]]]:
+    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    try:
+        for cells in reader:
+            yield reader.line_num, cells
+    except csv.Error as exc:
+        raise UnreadableFile(f"line {reader.line_num}: {exc}", field="file") from exc
+
+
+def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[Any]]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise UnreadableFile(f"not a readable XLSX workbook: {type(exc).__name__}", field="file") from exc
+    try:
+        sheet = book["服务记录"] if "服务记录" in book.sheetnames else book.worksheets[0]
+        for line, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, list(cells)
+    finally:
+        book.close()
+
+
+def parse_upload(filename: str, content_type: str | None, data: bytes) -> list[ImportRow]:
+    """The rows of an uploaded CSV or XLSX file (by its name, its type or its first bytes)."""
+    is_xlsx = filename.lower().endswith(".xlsx") or content_type == XLSX or data[:2] == b"PK"
+    return read_rows(_xlsx_table(data) if is_xlsx else _csv_table(data))
+
+
+# --- files handed out -----------------------------------------------------------------
+def template_headers() -> list[str]:
+    return [chinese for chinese, _ in COLUMNS.values()]
+
+
+def csv_template() -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerow(template_headers())
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel then opens it as UTF-8
+
+
+def xlsx_template() -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "服务记录"
+    sheet.append(template_headers())
+    notes = book.create_sheet("填写说明")
+    notes.append(["表头", "字段", "必填", "说明"])
+    for key, (chinese, _) in COLUMNS.items():
+        notes.append([chinese, key, "是" if key in REQUIRED else "否", _NOTES[key]])
+    notes.append([])
+    notes.append(["示例", *EXAMPLE_ROW[3:]])
+    return _save(book)
+
+
+_NOTES = {
+    "contract_id": "服务协议编号；若上传时已指定协议可留空",
+    "station_id": "社工站编号；协议只含一个站点时可留空",
+    "worker_ids": "服务社工编号，多人用分号、逗号或顿号分隔",
+    "kind": "、".join(KINDS) + "（走访同探访）",
+    "area": "、".join(SERVICE_AREAS),
+    "date": "YYYY-MM-DD，须在协议服务期内",
+    "hours_direct": "每名社工的直接服务时长（小时），如 1.5",
+    "hours_other": "每名社工的其他专业服务时长（小时），默认 0",
+    "person_times": "服务人次",
+    "indicator_code": "对应的协议指标编号（可空）",
+    "beneficiary_refs": "服务对象编号（化名编号，可空）",
+    "content": "服务内容摘要；个案、小组内容保密",
+}
+
+
+def _save(book: Any) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def brief_workbook(brief: dict[str, Any]) -> bytes:
+    """The monthly brief (月度工作简报) as an XLSX workbook: summary, kinds, areas, indicators."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    summary = book.active
+    summary.title = "概况"
+    for label, key in (
+        ("服务协议", "contract_id"), ("月份", "month"), ("起", "first_day"), ("止", "last_day"),
+        ("服务次数", "deliveries"), ("服务人次", "person_times"), ("直接服务工时", "hours_direct"), ("其他专业工时", "hours_other"),
+    ):
+        summary.append([label, _cell(brief[key])])
+    for title, label, rows in (("服务类型", "kind", brief["by_kind"]), ("服务领域", "area", brief["by_area"])):
+        sheet = book.create_sheet(title)
+        sheet.append([title, "服务次数", "服务人次", "工时"])
+        for row in rows:
+            sheet.append([row[label], row["deliveries"], row["person_times"], _cell(row["hours"])])
+    sheet = book.create_sheet("指标进度")
+    sheet.append(["指标编号", "指标", "单位", "年度目标", "本月完成", "本月计划", "累计完成", "累计计划", "是否达到进度"])
+    for ind in brief["indicators"]:
+        sheet.append([
+            ind["code"], ind["name"], ind["unit"], ind["target"], ind["actual_in_month"], ind["planned_in_month"],
+            ind["actual"], ind["planned_to_date"], "是" if ind["on_track"] else "否",
+        ])
+    return _save(book)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
