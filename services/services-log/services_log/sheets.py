@@ -35,6 +35,7 @@ from shared.rules import DomainError
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 20_000
+MAX_TITLE_LINES = 10
 
 COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # key: (Chinese header of the template, other accepted headers)
@@ -138,14 +139,21 @@ READERS = {
 
 
 def read_rows(table: Iterable[tuple[int, list[Any]]]) -> list[ImportRow]:
-    """Typed rows from (line, cells) pairs whose first non-empty one is the header row."""
+    """Typed rows from (line, cells) pairs: the header row is the first naming a known column."""
     rows: list[ImportRow] = []
     columns: dict[int, str] | None = None
+    titles = 0
     for line, cells in table:
         if not any(c not in (None, "") and str(c).strip() for c in cells):
             continue
         if columns is None:
             columns = {i: HEADER_KEYS[_normalise(c)] for i, c in enumerate(cells) if _normalise(c) in HEADER_KEYS}
+            if not columns:  # a title line above the header row (南关街道社工站服务记录台账 …)
+                titles += 1
+                columns = None
+                if titles > MAX_TITLE_LINES:
+                    break
+                continue
             missing = [k for k in REQUIRED if k not in columns.values()]
             if missing:
                 headers = "、".join(f"{k} ({COLUMNS[k][0]})" for k in missing)
@@ -166,7 +174,8 @@ def read_rows(table: Iterable[tuple[int, list[Any]]]) -> list[ImportRow]:
                 row.errors.append((key, str(exc)))
         rows.append(row)
     if columns is None:
-        raise UnreadableFile("the file has no header row", field="file")
+        headers = "、".join(chinese for chinese, _ in COLUMNS.values())
+        raise UnreadableFile(f"no header row found (expected the columns {headers})", field="file")
     return rows
 
 

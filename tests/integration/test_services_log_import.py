@@ -1,0 +1,161 @@
+"""Bulk import of a station's delivery sheet (服务记录台账), CSV and XLSX: every row checked, each
+bad row reported with its line, field and rule, good rows recorded once however often the file is
+uploaded, and a 10,000-row file in one request. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+
+import nats
+from openpyxl import Workbook, load_workbook
+
+from tests.integration.test_services_log_support import COUNTY, LOG, check, open_county, published
+
+IMPORT = f"{LOG}/{COUNTY}/deliveries/import"
+HEADER = ["协议编号", "站点编号", "服务社工编号", "服务类型", "服务领域", "服务日期", "直接服务时长（小时）", "其他专业时长（小时）", "服务人次", "指标编号", "服务内容"]
+
+
+def csv_file(rows: list[list[object]], encoding: str = "utf-8-sig") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+async def test_a_csv_sheet_with_good_and_bad_rows_then_the_same_sheet_again(gateway, tokens, settings):
+    place = await open_county(gateway, tokens)
+    li, wang, zhang = (place.workers[n] for n in ("李娜", "王静", "张伟"))
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+
+    # The station's sheet, saved from Excel as GB18030; 协议编号 left blank (given with the upload)
+    # and 站点编号 left blank (the contract has one station).
+    visit = ["", "", li, "帮扶救助", "社会救助", "2026-10-05", "2", "0.5", "10", "assist", "入户慰问"]
+    sheet = csv_file([
+        visit,                                                                                       # line 2: good
+        ["", "", f"{wang}；{li}", "小组", "儿童关爱保护", "2026/10/06", "2", "1", "8", "school", ""],   # 3: good, two workers
+        ["", "", li, "帮扶救助", "社会救助", "2026-09-01", "2", "0", "5", "assist", ""],                # 4: before the year
+        ["", "", li, "帮扶救助", "养老服务", "2026-10-07", "2", "0", "5", "", ""],                      # 5: out of scope
+        ["", "", zhang, "探访", "社会救助", "2026-10-01", "1", "0", "1", "", ""],                       # 6: not yet hired
+        ["", "", li, "帮扶救助", "社会救助", "2026-10-08", "两小时", "0", "5", "", ""],                 # 7: unreadable hours
+        ["", place.elsewhere, li, "帮扶救助", "社会救助", "2026-10-08", "1", "0", "5", "", ""],         # 8: wrong station
+        visit,                                                                                       # 9: a second, identical visit
+        ["", "", li, "帮扶救助", "社会救助", "2026-10-05", "6", "1.5", "3", "assist", ""],              # 10: 5 + 7.5 > 12 h
+        ["", "", wang, "走访", "社会救助", "2026-10-09", "1.5", "", "4", "assist", ""],                 # 11: good (走访 = 探访)
+    ], encoding="gb18030")
+    upload = {"file": ("南关街道服务台账.csv", sheet, "text/csv")}
+
+    report = await check(gateway.post(IMPORT, files=upload, params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (report["rows"], report["recorded"], report["duplicates"], report["refused"]) == (10, 4, 0, 6)
+    assert [(e["line"], e["field"], e["rule"]) for e in report["errors"]] == [
+        (4, "date", "R-LOG-3"),
+        (5, "area", "R-REG-6"),
+        (6, "worker_ids.0", "R-LOG-3"),
+        (7, "hours_direct", None),
+        (8, "station_id", "R-LOG-3"),
+        (8, "worker_ids.0", "R-LOG-3"),  # 李娜 works at 南关街道, not there
+        (10, "worker_ids.0", "R-LOG-4"),
+    ]
+    assert report["errors"][1]["column"] == "服务领域"
+    assert report["contracts"] == [{"contract_id": place.contract_id, "recorded": 4}]
+    progress = f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress"
+    after_first = await check(gateway.get(progress, headers=purchaser), 200)
+    assert (after_first["deliveries"], after_first["person_times"]) == (4, 10 + 8 + 10 + 4)
+    assert [i["actual"] for i in after_first["indicators"]] == [24, 1, 0]
+    kinds = [d["kind"] for d in (await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{place.contract_id}/deliveries", headers=purchaser), 200))["items"]]
+    assert kinds == ["帮扶救助", "小组", "帮扶救助", "探访"]
+
+    # The same sheet uploaded again records nothing new; its bad rows are reported again.
+    again = await check(gateway.post(IMPORT, files=upload, params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (again["recorded"], again["duplicates"], again["refused"]) == (0, 4, 6)
+    assert (await check(gateway.get(progress, headers=purchaser), 200))["deliveries"] == 4
+
+    # One IndicatorProgressed for the first upload, none for the second: the next one is a single delivery's.
+    await check(gateway.post(f"{LOG}/{COUNTY}/deliveries", json=place.delivery(date="2026-10-10"), headers=provider), 201)
+    progressed = await published(settings.nats_url, COUNTY, "IndicatorProgressed", lambda es: es and es[-1]["data"]["deliveries"] == 5)
+    assert [e["data"]["deliveries"] for e in progressed] == [4, 5]
+    delivered = await published(settings.nats_url, COUNTY, "ServiceDelivered", lambda es: len(es) >= 5)
+    assert len(delivered) == 5
+
+
+async def test_an_xlsx_sheet_from_the_template(gateway, tokens):
+    place = await open_county(gateway, tokens)
+    li, wang = place.workers["李娜"], place.workers["王静"]
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+
+    # The template documents the columns; the CSV one is just the header row, ready for Excel.
+    r = await gateway.get(f"{IMPORT}/template", params={"format": "xlsx"}, headers=provider)
+    assert r.status_code == 200
+    template = load_workbook(io.BytesIO(r.content))
+    assert template.sheetnames == ["服务记录", "填写说明"]
+    headers = next(template["服务记录"].iter_rows(values_only=True))
+    assert headers[:6] == ("协议编号", "站点编号", "服务社工编号", "服务类型", "服务领域", "服务日期")
+    r = await gateway.get(f"{IMPORT}/template", params={"format": "csv"}, headers=provider)
+    assert r.status_code == 200 and r.content.decode("utf-8-sig").splitlines()[0].split(",") == list(headers)
+
+    # Filled in with real date and number cells, 协议编号 on every row.
+    sheet = template["服务记录"]
+    cid, station = place.contract_id, place.station
+    sheet.append([cid, station, li, "个案", "儿童关爱保护", datetime(2026, 10, 12), 1.5, 0.5, 1, None, None, "家访"])
+    sheet.append([cid, station, wang, "社区活动", "社会救助", datetime(2026, 10, 17), 3, 1, 60, "community", None, "重阳节活动"])
+    sheet.append([cid, station, wang, "聚餐", "社会救助", datetime(2026, 10, 18), 2, 0, 20, None, None, None])
+    sheet.append([cid, station, li, "个案", "儿童关爱保护", datetime(2026, 10, 19), 1, 0, 1, None, "no-such-person", None])
+    sheet.append([None] * 12)  # blank rows are skipped
+    out = io.BytesIO()
+    template.save(out)
+    upload = {"file": ("台账.xlsx", out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+
+    report = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
+    assert (report["rows"], report["recorded"], report["refused"]) == (4, 2, 2)
+    assert [(e["line"], e["field"], e["rule"]) for e in report["errors"]] == [(4, "kind", "R-LOG-1"), (5, "beneficiary_refs.0", None)]
+    again = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
+    assert (again["recorded"], again["duplicates"]) == (0, 2)
+    progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress", headers=purchaser), 200)
+    assert progress["deliveries"] == 2 and progress["indicators"][2]["actual"] == 1
+
+    # A sheet without the required columns is refused as a whole.
+    book = Workbook()
+    book.active.append(["姓名", "日期"])
+    out = io.BytesIO()
+    book.save(out)
+    r = await gateway.post(IMPORT, files={"file": ("x.xlsx", out.getvalue())}, headers=provider)
+    assert r.status_code == 422 and r.json()["field"] == "file" and "服务社工编号" in r.json()["detail"]
+    r = await gateway.post(IMPORT, files={"file": ("x.xlsx", b"PK\x03\x04 not really a workbook")}, headers=provider)
+    assert r.status_code == 422 and r.json()["field"] == "file"
+
+
+async def test_ten_thousand_rows_in_one_request(gateway, tokens, settings):
+    place = await open_county(gateway, tokens)
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+    workers = [place.workers["李娜"], place.workers["王静"]]
+    first = date(2026, 9, 21)
+    kinds = [("帮扶救助", "assist"), ("探访", "assist"), ("社区活动", "community")]
+    rows = []
+    for i in range(10_000):
+        kind, indicator = kinds[i % 3]
+        day = first + timedelta(days=i % 61)  # 21 Sep – 20 Nov; at most 82 rows × 0.1 h per worker a day
+        rows.append(["", "", workers[(i // 61) % 2], kind, "社会救助", day.isoformat(), "0.1", "0", str(1 + i % 4), indicator, ""])
+    sheet = csv_file(rows)
+
+    report = await check(gateway.post(IMPORT, files={"file": ("year.csv", sheet, "text/csv")},
+                                      params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (report["rows"], report["recorded"], report["refused"]) == (10_000, 10_000, 0), report["errors"][:5]
+
+    person_times = sum(1 + i % 4 for i in range(10_000))
+    progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress", headers=purchaser), 200)
+    assert (progress["deliveries"], progress["person_times"]) == (10_000, person_times)
+    assert progress["indicators"][2]["actual"] == len(range(2, 10_000, 3))  # one per community activity
+
+    # One IndicatorProgressed for the whole file, after every ServiceDelivered.
+    progressed = await published(settings.nats_url, COUNTY, "IndicatorProgressed", lambda es: len(es) >= 1, timeout=60)
+    assert len(progressed) == 1 and progressed[0]["data"]["deliveries"] == 10_000
+    assert progressed[0]["data"]["person_times"] == person_times
+    nc = await nats.connect(settings.nats_url)
+    try:
+        subject = f"swp.{COUNTY}.services-log.ServiceDelivered"
+        info = await nc.jetstream().stream_info("SWP", subjects_filter=subject)
+        assert info.state.subjects == {subject: 10_000}
+    finally:
+        await nc.close()
