@@ -1,4 +1,4 @@
-"""The services-log event-sourced application: reactions to registry, commands and queries."""
+"""The services-log event-sourced application: deliveries, reports, beneficiaries, progress and briefs."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
 from services_log.domainmodel import (
-    DEFAULT_POLICY,
     Beneficiary,
     Contract,
     ContractLog,
-    CountyPolicy,
     DeliveryFacts,
     ServiceDelivery,
     StationRoster,
@@ -28,9 +23,7 @@ from services_log.domainmodel import (
 )
 from services_log.domainmodel.ledger import add_into, totals_between
 from services_log.keystore import PersonalDataVault, key_store_for
-from shared.events import registry as reg
-from shared.infra.consumer import RetryLater
-from shared.infra.store import SwpApplication
+from services_log.registry_feed import RegistryFeed
 from shared.rules import DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
 
 CHINA = timezone(timedelta(hours=8))
@@ -46,7 +39,9 @@ def refuse_first(problems: list[DomainError]) -> None:
         raise problems[0]
 
 
-class ServicesLogApplication(SwpApplication):
+class ServicesLogApplication(RegistryFeed):
+    """Commands and queries of services-log; its read model of registry comes from ``RegistryFeed``."""
+
     service = "services-log"
     name = "services_log"
 
@@ -58,108 +53,7 @@ class ServicesLogApplication(SwpApplication):
         self.vault.keys.close()
         super().close()
 
-    # --- reactions to registry: the local read model --------------------------------
-    def on_county_registered(self, e: reg.CountyRegistered) -> list[Aggregate]:
-        if self._find(CountyPolicy.create_id(e.county)) is not None:
-            return []
-        return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
-
-    def on_county_policy_changed(self, e: reg.CountyPolicyChanged) -> list[Aggregate]:
-        policy: CountyPolicy | None = self._find(CountyPolicy.create_id(e.county))
-        if policy is None:
-            return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
-        if str(e.policy_version) not in policy.versions:
-            policy.change(policy=e.policy, version=e.policy_version)
-        return [policy]
-
-    def on_contract_signed(self, e: reg.ContractSigned) -> list[Aggregate]:
-        if self._find(Contract.create_id(e.contract_id)) is not None:
-            return []  # a re-published event: nothing new
-        policy = e.policy
-        if not policy:  # the contract keeps the county policy version it was signed under
-            county: CountyPolicy | None = self._find(CountyPolicy.create_id(e.county))
-            policy = county.versions.get(str(e.policy_version), {}) if county else {}
-        contract = Contract(
-            contract_id=e.contract_id,
-            county=e.county,
-            provider_id=e.provider_id,
-            station_ids=e.station_ids,
-            period_start=e.period_start,
-            period_end=e.period_end,
-            service_areas=e.service_areas,
-            indicators=[i.model_dump() for i in e.indicators],
-            policy={k: v for k, v in policy.items() if k in DEFAULT_POLICY},
-        )
-        return [contract]
-
-    def on_contract_scope_changed(self, e: reg.ContractScopeChanged) -> list[Aggregate]:
-        contract = self._contract_seen(e.contract_id)
-        change = {"service_areas": e.service_areas, "effective_on": e.effective_on}
-        if change not in contract.scope_changes:
-            contract.change_scope(service_areas=e.service_areas, effective_on=e.effective_on)
-        return [contract]
-
-    def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
-        contract = self._contract_seen(e.contract_id)
-        if contract.status != "terminated":
-            contract.end(status="terminated", ended_on=e.terminated_on)
-        return [contract]
-
-    def on_contract_expired(self, e: reg.ContractExpired) -> list[Aggregate]:
-        contract = self._contract_seen(e.contract_id)
-        if contract.status == "signed":
-            contract.end(status="expired", ended_on=e.expired_on)
-        return [contract]
-
-    def on_worker_hired(self, e: reg.WorkerHired) -> list[Aggregate]:
-        worker: Worker | None = self._find(Worker.create_id(e.worker_id))
-        if worker is None:
-            worker = Worker(
-                worker_id=e.worker_id, county=e.county, provider_id=e.provider_id,
-                station_id=e.station_id, role=e.role, hired_on=e.hired_on,
-            )
-        elif not worker.is_hired(e.provider_id, e.station_id, e.hired_on):
-            worker.rehire(provider_id=e.provider_id, station_id=e.station_id, role=e.role, hired_on=e.hired_on)
-        return [worker, self._assigned(e.station_id, e.county, e.worker_id)]
-
-    def on_worker_moved(self, e: reg.WorkerMoved) -> list[Aggregate]:
-        worker = self._worker_seen(e.worker_id)
-        if not worker.is_hired(e.provider_id, e.to_station_id, e.moved_on):
-            worker.move(provider_id=e.provider_id, to_station_id=e.to_station_id, moved_on=e.moved_on)
-        return [worker, self._assigned(e.to_station_id, e.county, e.worker_id)]
-
-    def on_worker_left(self, e: reg.WorkerLeft) -> list[Aggregate]:
-        worker = self._worker_seen(e.worker_id)
-        job = worker.employment_on(e.left_on)
-        if job is not None and job["end"] != e.left_on:
-            worker.leave(left_on=e.left_on)
-        return [worker]
-
-    def _assigned(self, station_id: str, county: str, worker_id: str) -> StationRoster:
-        roster: StationRoster | None = self._find(StationRoster.create_id(station_id))
-        roster = roster or StationRoster(station_id=station_id, county=county)
-        roster.assign(worker_id)
-        return roster
-
-    def _contract_seen(self, contract_id: str) -> Contract:
-        contract: Contract | None = self._find(Contract.create_id(contract_id))
-        if contract is None:
-            raise RetryLater(f"contract {contract_id} not seen yet")
-        return contract
-
-    def _worker_seen(self, worker_id: str) -> Worker:
-        worker: Worker | None = self._find(Worker.create_id(worker_id))
-        if worker is None:
-            raise RetryLater(f"worker {worker_id} not seen yet")
-        return worker
-
     # --- lookups (county-checked: another county's id is "not found") ---------------
-    def _find(self, aggregate_id: uuid.UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
     def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
         """``field=None``: the id came from the path (404); otherwise from the body (422 naming it)."""
         found: Contract | None = self._find(Contract.create_id(str(contract_id)))

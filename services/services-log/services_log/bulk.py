@@ -91,15 +91,22 @@ class DeliveryImport:
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
             self._record_batch(rows[start : start + BATCH], source)
-        touched = []
-        for contract_id in self.report.contracts:
-            contract = self._contract(contract_id)
-            assert contract is not None  # it was found when its rows were recorded
-            log = self._log(contract)
-            log.report_progress(contract, self.app.as_of(contract))
-            touched.append(log)
-        if touched:
-            self.app.save(*touched)
+        for attempt in range(ATTEMPTS):
+            touched = []
+            for contract_id in self.report.contracts:
+                contract = self._contract(contract_id)
+                assert contract is not None  # it was found when its rows were recorded
+                log = self._log(contract)
+                log.report_progress(contract, self.app.as_of(contract))
+                touched.append(log)
+            try:
+                if touched:
+                    self.app.save(*touched)
+                break
+            except IntegrityError:
+                self._reset()
+                if attempt == ATTEMPTS - 1:
+                    raise
         return self.report
 
     def _record_batch(self, rows: list[ImportRow], source: str) -> None:

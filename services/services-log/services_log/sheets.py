@@ -1,22 +1,9 @@
 """The spreadsheets stations keep (服务记录台账) and the ones this service hands out.
 
-Import columns — the header row may use the English key or the Chinese header (a unit in
-brackets, such as ``（小时）``, and spaces are ignored); other columns are ignored:
-
-| key              | 中文表头      | required | value                                                       |
-|------------------|---------------|----------|-------------------------------------------------------------|
-| contract_id      | 协议编号      | *        | contract id (* unless given as the `contract_id` parameter) |
-| station_id       | 站点编号      | *        | station id (* unless the contract has a single station)     |
-| worker_ids       | 服务社工编号  | yes      | worker ids separated by `;` `,` `、` or spaces              |
-| kind             | 服务类型      | yes      | R-LOG-1: 个案 小组 社区活动 探访(走访) 帮扶救助 需求调研 督导培训 转介 资源链接 政策宣传 |
-| area             | 服务领域      | yes      | R-LOG-2: 社会救助 养老服务 儿童关爱保护 社区治理 社会事务 基层社工人才培养 乡村振兴 基层司法 |
-| date             | 服务日期      | yes      | 2026-10-05, 2026/10/05, 2026年10月5日 or a spreadsheet date  |
-| hours_direct     | 直接服务时长  | yes      | hours each named worker spent in direct service, e.g. 1.5   |
-| hours_other      | 其他专业时长  | no       | other professional hours per worker (default 0)            |
-| person_times     | 服务人次      | yes      | 人次 served                                                |
-| indicator_code   | 指标编号      | no       | the contract indicator the delivery counts towards         |
-| beneficiary_refs | 服务对象编号  | no       | pseudonymous beneficiary references (R-LOG-5)              |
-| content          | 服务内容      | no       | what was done (confidential for 个案 and 小组)              |
+Import columns (``COLUMNS``): the header row may use the English key or the Chinese header, or a
+common variant of it; a unit in brackets such as ``（小时）``, spaces, title lines above the header
+and unknown columns are ignored. ``columns_markdown()`` documents them in the OpenAPI text and the
+XLSX template carries the same notes in its sheet 填写说明. Hours are each named worker's hours.
 """
 
 from __future__ import annotations
@@ -259,6 +246,15 @@ _NOTES = {
     "beneficiary_refs": "服务对象编号（化名编号，可空）",
     "content": "服务内容摘要；个案、小组内容保密",
 }
+
+
+def columns_markdown() -> str:
+    """The import columns as a Markdown table (for the OpenAPI description of the import)."""
+    lines = ["| key | 中文表头 (also accepted) | required | value |", "|---|---|---|---|"]
+    for key, (chinese, others) in COLUMNS.items():
+        required = "yes" if key in REQUIRED else ("if not given otherwise" if key in ("contract_id", "station_id") else "no")
+        lines.append(f"| `{key}` | {chinese} ({'、'.join(others)}) | {required} | {_NOTES[key]} |")
+    return "\n".join(lines)
 
 
 def _save(book: Any) -> bytes:

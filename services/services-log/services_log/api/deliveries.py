@@ -25,7 +25,15 @@ from services_log.bulk import DeliveryImport
 from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
 from services_log.domainmodel import canonical_area as area_of
 from services_log.domainmodel import canonical_kind as kind_of
-from services_log.sheets import XLSX, UnreadableFile, csv_template, parse_upload, xlsx_template
+from services_log.sheets import (
+    MAX_ROWS,
+    XLSX,
+    UnreadableFile,
+    columns_markdown,
+    csv_template,
+    parse_upload,
+    xlsx_template,
+)
 from shared.infra.auth import CountyScope
 from shared.infra.service import CommandHeaders, run_command
 
@@ -165,7 +173,24 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, stor
     return DeliveryCreated(delivery_id=str(delivery.id))
 
 
-@router.post("/deliveries/import", response_model=ImportReportOut, responses={200: {"description": "The per-row report"}})
+IMPORT_DESCRIPTION = f"""Import a station's delivery sheet (服务记录台账): CSV (UTF-8 or GB18030) or XLSX (the sheet
+named 服务记录, else the first), with a header row of English keys or Chinese headers (units in
+brackets and title lines above the header are ignored; so are unknown columns). Every row is
+checked like a single delivery; the report lists each bad row with its line, field and rule.
+Good rows are recorded once: a row's delivery id comes from its content, so uploading the same
+file again records nothing new. Up to {MAX_ROWS:,} rows per file, saved in batches; one
+`IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
+
+{columns_markdown()}
+"""
+
+
+@router.post(
+    "/deliveries/import",
+    response_model=ImportReportOut,
+    description=IMPORT_DESCRIPTION,
+    responses={200: {"description": "The per-row report"}},
+)
 def import_deliveries(
     county: CountyCode,
     scope: ProviderSide,
@@ -174,10 +199,6 @@ def import_deliveries(
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
     contract_id: Annotated[str | None, Query(max_length=64, description="Contract of rows without a 协议编号")] = None,
 ) -> ImportReportOut:
-    """Import a station's delivery sheet (服务记录台账): CSV or XLSX, English or Chinese headers
-    (see the template). Every row is checked like a single delivery; the report lists each bad row
-    with its line, field and rule. Good rows are recorded once: uploading the same file again
-    records nothing new. Up to 20,000 rows per file; one `IndicatorProgressed` per contract."""
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
