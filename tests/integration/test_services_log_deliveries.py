@@ -110,7 +110,10 @@ async def test_corrections_and_voidings_keep_history_and_totals_follow(gateway, 
     base = f"{LOG}/{COUNTY}/deliveries"
     progress = f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress"
 
-    delivery_id = (await check(gateway.post(base, json=place.delivery(person_times=10), headers=provider), 201))["delivery_id"]
+    # A retried request with the same Idempotency-Key records the delivery once.
+    keyed = {**provider, "Idempotency-Key": "nanguan-2026-10-05-01"}
+    delivery_id = (await check(gateway.post(base, json=place.delivery(person_times=10), headers=keyed), 201))["delivery_id"]
+    assert (await check(gateway.post(base, json=place.delivery(person_times=10), headers=keyed), 201))["delivery_id"] == delivery_id
     second = (await check(gateway.post(base, json=place.delivery(person_times=5, hours_direct="4", hours_other="0"), headers=provider), 201))["delivery_id"]
     assert (await check(gateway.get(progress, headers=purchaser), 200))["indicators"][0]["actual"] == 15
 
