@@ -24,7 +24,7 @@ class ServiceDelivered(IntegrationEvent):
     kind: str
     area: str
     date: date
-    hours_direct: Decimal
+    hours_direct: Decimal  # each named worker's hours
     hours_other: Decimal
     person_times: int
     indicator_code: str | None = None
@@ -99,6 +99,7 @@ class IndicatorProgressed(IntegrationEvent):
     county: str
     as_of: date
     indicators: list[IndicatorStatus]
+    # Worker-hours: a delivery's hours count once per named worker (R-LOG-4's professional hours).
     hours_direct: Decimal
     hours_other: Decimal
     person_times: int
