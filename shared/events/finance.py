@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from shared.events import IntegrationEvent, integration_event
 
@@ -20,3 +21,134 @@ class TrancheScheduled(IntegrationEvent):
     trigger: str
     due_on: date
     provisional: bool
+    triggered_on: date | None = None
+
+
+@integration_event(SERVICE)
+class BudgetAllocated(IntegrationEvent):
+    """A county allocated (or re-allocated) its budget for one funding source and year, with its cap rule (R-FIN-2)."""
+
+    county: str
+    year: int
+    source: str
+    amount_fen: int
+    cap_kind: str | None = None  # 'ceiling' or 'floor'
+    cap_percent: Decimal | None = None
+    cap_base_fen: int | None = None
+    cap_limit_fen: int | None = None
+
+
+@integration_event(SERVICE)
+class FundingRuleBreached(IntegrationEvent):
+    """A signed contract's funding breaks a cap (R-FIN-2) or a station minimum (R-FIN-3): payment is blocked until resolved."""
+
+    contract_id: str
+    finding_id: str
+    rule: str
+    detail: str
+    amount_fen: int
+    limit_fen: int
+    source: str | None = None
+
+
+@integration_event(SERVICE)
+class FundingFindingResolved(IntegrationEvent):
+    """The purchaser or finance resolved a funding finding; payment is no longer blocked by it."""
+
+    contract_id: str
+    finding_id: str
+    rule: str
+    resolution: str
+
+
+@integration_event(SERVICE)
+class TrancheWithheld(IntegrationEvent):
+    """The tranche's trigger evaluation failed: it is withheld, not paid (R-FIN-7)."""
+
+    contract_id: str
+    seq: int
+    amount_fen: int
+    trigger: str
+    evaluation_id: str
+    concluded_on: date
+    grade: str
+
+
+@integration_event(SERVICE)
+class TrancheCancelled(IntegrationEvent):
+    """The contract was terminated: this unpaid tranche will not be paid."""
+
+    contract_id: str
+    seq: int
+    amount_fen: int
+    previous_status: str
+    terminated_on: date
+    reason: str
+
+
+@integration_event(SERVICE)
+class TranchePaid(IntegrationEvent):
+    """A tranche was paid (拨付), with its voucher; ``late`` when paid after its due date (R-FIN-9)."""
+
+    contract_id: str
+    seq: int
+    amount_fen: int
+    paid_on: date
+    voucher: str
+    due_on: date
+    late: bool
+
+
+@integration_event(SERVICE)
+class TrancheOverdue(IntegrationEvent):
+    """A scheduled tranche was found unpaid after its due date (R-FIN-9); recorded once per tranche."""
+
+    contract_id: str
+    seq: int
+    amount_fen: int
+    due_on: date
+    detected_on: date
+
+
+@integration_event(SERVICE)
+class CalendarLoaded(IntegrationEvent):
+    """A year's official working-day calendar (国务院办公厅 holiday notice) was loaded (R-FIN-6)."""
+
+    year: int
+    holidays: list[date]
+    workdays: list[date]
+
+
+@integration_event(SERVICE)
+class DueDateRecomputed(IntegrationEvent):
+    """An open due date was counted again after a calendar was loaded (R-FIN-6)."""
+
+    contract_id: str
+    seq: int
+    previous_due_on: date
+    due_on: date
+    provisional: bool
+    calendar_year: int
+
+
+@integration_event(SERVICE)
+class ExpenseBooked(IntegrationEvent):
+    """An expense was booked against the contract's ring-fenced account with its voucher (R-FIN-8)."""
+
+    contract_id: str
+    expense_id: str
+    category: str
+    amount_fen: int
+    spent_on: date
+    voucher: str
+
+
+@integration_event(SERVICE)
+class ExpenseFlagged(IntegrationEvent):
+    """A booked expense raised a finding (R-FIN-8 截留、挤占、挪用, or R-FIN-4 cost structure)."""
+
+    contract_id: str
+    expense_id: str
+    rule: str
+    kind: str  # beyond_funds_received | cost_structure | outside_contract_period | duplicate_voucher
+    detail: str

@@ -2,30 +2,63 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 
 from finance.application import FinanceApplication
-from finance.domainmodel import TrancheSchedule
+from finance.domainmodel import CalendarBook, ContractAccount, CountyBudget, TrancheSchedule
 from shared.events import IntegrationEvent
 from shared.events import finance as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
 from shared.infra.store import SwpApplication
 
-PUBLISHED: list[type[IntegrationEvent]] = [ev.TrancheScheduled]
+PUBLISHED: list[type[IntegrationEvent]] = [
+    ev.BudgetAllocated,
+    ev.FundingRuleBreached,
+    ev.FundingFindingResolved,
+    ev.TrancheScheduled,
+    ev.TrancheWithheld,
+    ev.TrancheCancelled,
+    ev.TranchePaid,
+    ev.TrancheOverdue,
+    ev.CalendarLoaded,
+    ev.DueDateRecomputed,
+    ev.ExpenseBooked,
+    ev.ExpenseFlagged,
+]
+
+# Domain events whose fields are exactly the integration event's.
+SAME_FIELDS: dict[type, type[IntegrationEvent]] = {
+    TrancheSchedule.TrancheScheduled: ev.TrancheScheduled,
+    TrancheSchedule.TrancheWithheld: ev.TrancheWithheld,
+    TrancheSchedule.TrancheCancelled: ev.TrancheCancelled,
+    TrancheSchedule.TranchePaid: ev.TranchePaid,
+    TrancheSchedule.TrancheOverdue: ev.TrancheOverdue,
+    TrancheSchedule.DueDateRecomputed: ev.DueDateRecomputed,
+    TrancheSchedule.FundingRuleBreached: ev.FundingRuleBreached,
+    TrancheSchedule.FindingResolved: ev.FundingFindingResolved,
+    CalendarBook.CalendarLoaded: ev.CalendarLoaded,
+    ContractAccount.ExpenseBooked: ev.ExpenseBooked,
+    ContractAccount.ExpenseFlagged: ev.ExpenseFlagged,
+}
 
 
 def to_integration(e: Any) -> IntegrationEvent | None:
-    if isinstance(e, TrancheSchedule.TrancheScheduled):
-        return ev.TrancheScheduled(
-            contract_id=e.contract_id,
-            seq=e.seq,
-            percent=e.percent,
+    schema = SAME_FIELDS.get(type(e))
+    if schema is not None:
+        return schema.model_validate({name: getattr(e, name) for name in schema.model_fields if hasattr(e, name)})
+    if isinstance(e, CountyBudget.BudgetAllocated):
+        return ev.BudgetAllocated(
+            county=e.county,
+            year=e.year,
+            source=e.source,
             amount_fen=e.amount_fen,
-            trigger=e.trigger,
-            due_on=e.due_on,
-            provisional=e.provisional,
+            cap_kind=e.cap_kind,
+            cap_percent=None if e.cap_basis_points is None else Decimal(e.cap_basis_points) / 100,
+            cap_base_fen=e.cap_base_fen,
+            cap_limit_fen=e.cap_limit_fen,
         )
     return None
 
@@ -37,7 +70,19 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         app,
         stream,
         "registry",
-        {"ContractSigned": app.on_contract_signed},
-        description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 (R-FIN-5).",
+        {"ContractSigned": app.on_contract_signed, "ContractTerminated": app.on_contract_terminated},
+        description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 "
+        "(R-FIN-5), commits its funding to the year's budget and flags funding-rule breaches (R-FIN-2, R-FIN-3); "
+        "a terminated contract's unpaid tranches are cancelled.",
     )
-    return {"registry": registry}
+    evaluation = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "evaluation",
+        {"EvaluationConcluded": app.on_evaluation_concluded, "AppealDecided": app.on_appeal_decided},
+        description="A passed mid-term, final or annual evaluation schedules the tranche waiting for it, due N "
+        "working days after the conclusion; a failed one withholds it (R-FIN-7); an upheld appeal schedules it. "
+        "An evaluation of a contract finance has not planned yet is retried until its ContractSigned arrives.",
+    )
+    return {"registry": registry, "evaluation": evaluation}

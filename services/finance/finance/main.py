@@ -16,7 +16,7 @@ SPEC = ServiceSpec(
     description="Budgets and caps, tranche schedules with working-day deadlines, payments and ring-fenced expenses.",
     application=lambda env: FinanceApplication(env=env),
     to_integration=to_integration,
-    routers=[api.router],
+    routers=api.routers,
     published=PUBLISHED,
     consumers=wire_consumers,
 )

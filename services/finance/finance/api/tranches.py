@@ -1,0 +1,165 @@
+"""Tranches (R-FIN-5/6), payments (R-FIN-7), overdue tranches (R-FIN-9) and funding findings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from finance.api.common import (
+    ContractId,
+    CountyCode,
+    CountyReader,
+    Finance,
+    Reader,
+    Store,
+    Strict,
+    Supervisor,
+    own_provider,
+)
+from finance.application import FinanceApplication, china_today
+from shared.infra.service import CommandHeaders, run_command
+from shared.rules import RuleViolation
+
+router = APIRouter(prefix="/v1/counties/{county}", tags=["tranches"])
+
+Seq = Annotated[int, Path(ge=1, le=100, description="The tranche's number in the plan")]
+
+
+class TrancheOut(BaseModel):
+    seq: int
+    percent: int
+    amount_fen: int
+    trigger: str
+    status: str = Field(description="`awaiting_trigger`, `scheduled`, `overdue`, `paid`, `withheld` or `cancelled`")
+    due_on: date | None
+    provisional: bool
+    triggered_on: date | None = None
+    paid_on: date | None = None
+    voucher: str | None = None
+
+
+class PaymentIn(Strict):
+    paid_on: date
+    voucher: str = Field(min_length=1, max_length=100, description="The payment voucher (拨付凭证) number")
+
+
+class OverdueOut(BaseModel):
+    contract_id: str
+    seq: int
+    amount_fen: int
+    trigger: str
+    due_on: date
+    provisional: bool
+    working_days_late: int
+    recorded_on: date | None = Field(description="When an overdue check first recorded it (`TrancheOverdue`)")
+
+
+class OverdueCheckIn(Strict):
+    as_of: date | None = Field(default=None, description="Default: today (China Standard Time)")
+
+
+class FindingOut(BaseModel):
+    contract_id: str
+    kind: str = Field(description="`funding` (R-FIN-2/3, blocks payment until resolved) or an expense finding kind")
+    rule: str
+    detail: str
+    status: str
+    blocks_payment: bool
+    finding_id: str | None = None
+    source: str | None = None
+    amount_fen: int | None = None
+    limit_fen: int | None = None
+    resolution: str | None = None
+    expense_id: str | None = None
+
+
+class ResolutionIn(Strict):
+    resolution: str = Field(min_length=1, max_length=500, examples=["县财政追加一般公共预算，资金来源已调整"])
+
+
+@router.get("/contracts/{contract_id}/tranches", response_model=list[TrancheOut])
+def tranches(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[TrancheOut]:
+    """The contract's tranche schedule (R-FIN-5): status `awaiting_trigger`, `scheduled`, `paid`,
+    `withheld`, `cancelled` or `overdue` (scheduled and past its due date, R-FIN-9). `provisional`
+    marks a due date computed without the State Council calendar of its year (R-FIN-6)."""
+    schedule = store.schedule(county, contract_id)
+    today = china_today()
+    return [TrancheOut(**FinanceApplication.tranche_view(t, today)) for t in schedule.tranches]
+
+
+@router.post("/contracts/{contract_id}/tranches/{seq}/payment", status_code=201, response_model=TrancheOut)
+def pay_tranche(
+    county: CountyCode, contract_id: ContractId, seq: Seq, body: PaymentIn, scope: Finance, store: Store,
+    headers: CommandHeaders,
+) -> TrancheOut:
+    """Record a tranche's payment (拨付) with its date and voucher. Refused (R-FIN-7) for a tranche
+    awaiting its trigger, withheld, cancelled or already paid, dated before its trigger, or while
+    a funding finding of the contract is open. Publishes `TranchePaid`."""
+    schedule = run_command(
+        store, scope, headers, {"contract_id": contract_id, "seq": seq, **body.model_dump(mode="json")},
+        lambda: store.pay_tranche(county, contract_id, seq, body.paid_on, body.voucher),
+        lambda _ids: store.schedule(county, contract_id),
+    )
+    return TrancheOut(**FinanceApplication.tranche_view(schedule.tranche(seq), china_today()))
+
+
+@router.get("/tranches/overdue", response_model=list[OverdueOut])
+def overdue(
+    county: CountyCode, scope: CountyReader, store: Store,
+    as_of: Annotated[date | None, Query(description="Default: today (China Standard Time)")] = None,
+) -> list[OverdueOut]:
+    """Tranches of the county scheduled but not paid by their due date (R-FIN-9), oldest first."""
+    return [OverdueOut(**row) for row in store.overdue(county, as_of or china_today())]
+
+
+@router.post("/tranches/overdue-check", response_model=list[OverdueOut])
+def overdue_check(
+    county: CountyCode, body: OverdueCheckIn, scope: Supervisor, store: Store, headers: CommandHeaders
+) -> list[OverdueOut]:
+    """Record every tranche found overdue for the first time as of `as_of` (R-FIN-9): one
+    `TrancheOverdue` per tranche, ever. Returns those newly recorded."""
+    as_of = body.as_of or china_today()
+    if as_of > china_today():
+        raise RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of")
+    rows = run_command(
+        store, scope, headers, {"as_of": as_of.isoformat()},
+        lambda: store.record_overdue(county, as_of),
+        lambda _ids: store.overdue_recorded_on(county, as_of),
+    )
+    return [OverdueOut(**row) for row in rows]
+
+
+@router.get("/findings", response_model=list[FindingOut])
+def findings(
+    county: CountyCode, scope: CountyReader, store: Store,
+    status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+) -> list[FindingOut]:
+    """Findings on the county's contracts: funding findings (`FundingRuleBreached`, R-FIN-2 caps and
+    R-FIN-3 station minimum — they block payment until resolved) and expense findings
+    (`ExpenseFlagged`, R-FIN-4/R-FIN-8)."""
+    return [FindingOut(**row) for row in store.findings(county, status)]
+
+
+@router.get("/contracts/{contract_id}/findings", response_model=list[FindingOut])
+def contract_findings(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[FindingOut]:
+    """The contract's funding findings, open and resolved."""
+    schedule = store.schedule(county, contract_id, own_provider(scope))
+    return [FindingOut(**store.finding_row(schedule, f)) for f in schedule.findings]
+
+
+@router.post("/contracts/{contract_id}/findings/{finding_id}/resolution", response_model=FindingOut)
+def resolve_finding(
+    county: CountyCode, contract_id: ContractId, finding_id: Annotated[str, Path(max_length=20)], body: ResolutionIn,
+    scope: Supervisor, store: Store, headers: CommandHeaders,
+) -> FindingOut:
+    """Resolve a funding finding (e.g. the budget was raised or the funding re-arranged): the
+    contract's tranches can be paid again once no finding is open. Publishes `FundingFindingResolved`."""
+    schedule = run_command(
+        store, scope, headers, {"contract_id": contract_id, "finding_id": finding_id, **body.model_dump()},
+        lambda: store.resolve_finding(county, contract_id, finding_id, body.resolution),
+        lambda _ids: store.schedule(county, contract_id),
+    )
+    return FindingOut(**store.finding_row(schedule, schedule.finding(finding_id)))

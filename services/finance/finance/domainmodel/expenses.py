@@ -1,0 +1,158 @@
+"""The ring-fenced account (专款专用, 独立会计账目) of one contract, and the county's voucher book.
+
+Every expense is booked against one contract with its voucher (原始凭证, R-FIN-8). Booking is
+never refused for what it reveals: finance records the expense and flags it (截留、挤占、挪用) —
+spending beyond the funds received, a category split that breaks the cost structure (R-FIN-4),
+an expense dated outside the contract period, or one voucher booked twice in the county.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from finance.domainmodel.tranches import NS, yuan
+from shared.rules import RuleViolation
+
+# R-FIN-4 cost structure: personnel (wages, bonuses, social insurance, tax) and the rest
+# (quality assurance and operations).
+PERSONNEL, OPERATIONS = "personnel", "operations"
+CATEGORIES = (PERSONNEL, OPERATIONS)
+
+
+def account_id(contract_id: str) -> uuid.UUID:
+    return uuid.uuid5(NS, f"account:{contract_id}")
+
+
+def voucher_id(county: str, voucher: str) -> uuid.UUID:
+    return uuid.uuid5(NS, f"voucher:{county}:{voucher}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    kind: str
+    detail: str
+
+
+class ContractAccount(Aggregate):
+    """The contract's own account: every expense booked against it, and the findings on them."""
+
+    @staticmethod
+    def create_id(contract_id: str, county: str) -> uuid.UUID:
+        return account_id(contract_id)
+
+    @event("Opened")
+    def __init__(self, contract_id: str, county: str) -> None:
+        self.contract_id = contract_id
+        self.county = county
+        self.expenses: list[dict[str, Any]] = []
+
+    def spent_fen(self, category: str | None = None) -> int:
+        return sum(e["amount_fen"] for e in self.expenses if category in (None, e["category"]))
+
+    def expense(self, expense_id: str) -> dict[str, Any] | None:
+        return next((e for e in self.expenses if e["expense_id"] == expense_id), None)
+
+    def book(
+        self, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str, findings: list[Finding]
+    ) -> None:
+        self._booked(
+            contract_id=self.contract_id, expense_id=expense_id, category=category,
+            amount_fen=amount_fen, spent_on=spent_on, voucher=voucher,
+        )
+        for f in findings:
+            self._flagged(contract_id=self.contract_id, expense_id=expense_id, rule=f.rule, kind=f.kind, detail=f.detail)
+
+    @event("ExpenseBooked")
+    def _booked(
+        self, contract_id: str, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str
+    ) -> None:
+        self.expenses.append(
+            {
+                "expense_id": expense_id, "category": category, "amount_fen": amount_fen,
+                "spent_on": spent_on, "voucher": voucher, "findings": [],
+            }
+        )
+
+    @event("ExpenseFlagged")
+    def _flagged(self, contract_id: str, expense_id: str, rule: str, kind: str, detail: str) -> None:
+        entry = self.expense(expense_id)
+        if entry is not None:
+            entry["findings"].append({"rule": rule, "kind": kind, "detail": detail})
+
+
+class VoucherBook(Aggregate):
+    """One voucher number of a county, and every expense it was booked for."""
+
+    @staticmethod
+    def create_id(county: str, voucher: str) -> uuid.UUID:
+        return voucher_id(county, voucher)
+
+    @event("Opened")
+    def __init__(self, county: str, voucher: str) -> None:
+        self.county = county
+        self.voucher = voucher
+        self.uses: list[dict[str, str]] = []
+
+    @event("Used")
+    def use(self, contract_id: str, expense_id: str) -> None:
+        self.uses.append({"contract_id": contract_id, "expense_id": expense_id})
+
+
+def check_expense(category: str, amount_fen: int, voucher: str) -> None:
+    """What makes an expense unbookable at all (malformed), as opposed to flagged."""
+    if category not in CATEGORIES:
+        raise RuleViolation(f"category must be one of {CATEGORIES} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category")
+    if amount_fen <= 0:
+        raise RuleViolation("an expense is a positive amount of fen", rule="R-FIN-1", field="amount_fen")
+    if not voucher.strip():
+        raise RuleViolation("every expense has a voucher (原始凭证)", rule="R-FIN-8", field="voucher")
+
+
+def expense_findings(
+    *,
+    account: ContractAccount,
+    category: str,
+    amount_fen: int,
+    spent_on: date,
+    earlier_uses: list[dict[str, str]],
+    received_fen: int,
+    contract_amount_fen: int,
+    period_start: date,
+    period_end: date,
+    personnel_min_percent: int,
+) -> list[Finding]:
+    """The findings an expense raises against its contract's account (R-FIN-8, R-FIN-4)."""
+    found = []
+    spent = account.spent_fen() + amount_fen
+    if spent > received_fen:
+        found.append(
+            Finding("R-FIN-8", "beyond_funds_received",
+                    f"spending reaches {yuan(spent)} but only {yuan(received_fen)} has been disbursed (paid tranches)")
+        )
+    if category != PERSONNEL:
+        others = account.spent_fen(category) + amount_fen
+        allowed_percent = 100 - int(personnel_min_percent)
+        if others * 100 > contract_amount_fen * allowed_percent:
+            found.append(
+                Finding("R-FIN-4", "cost_structure",
+                        f"{category} spending reaches {yuan(others)}, above {allowed_percent}% of the contract amount "
+                        f"{yuan(contract_amount_fen)}: personnel must be ≥ {personnel_min_percent}%")
+            )
+    if not period_start <= spent_on <= period_end:
+        found.append(
+            Finding("R-FIN-8", "outside_contract_period",
+                    f"spent on {spent_on}, outside the contract period {period_start} – {period_end}")
+        )
+    if earlier_uses:
+        where = ", ".join(sorted({u["contract_id"] for u in earlier_uses}))
+        found.append(
+            Finding("R-FIN-8", "duplicate_voucher",
+                    f"the voucher was already booked for {len(earlier_uses)} expense(s), contract(s) {where}")
+        )
+    return found

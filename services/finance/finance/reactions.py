@@ -1,0 +1,150 @@
+"""Finance's reactions to other services' events (never HTTP calls to them).
+
+Each reaction returns the aggregates to save; the consumer saves them together with the
+event's stream position, so each event applies exactly once. A re-published event changes
+nothing. Registry and evaluation are read by separate consumers, so an evaluation of a
+contract finance has not planned yet is retried later (``RetryLater``), not dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from finance.domainmodel import (
+    CALENDAR_BOOK_ID,
+    DEFAULT_POLICY,
+    PROVINCE_INDEX_ID,
+    STAGE_TRIGGERS,
+    CalendarBook,
+    CountyBudget,
+    CountyIndex,
+    ProvinceIndex,
+    TrancheSchedule,
+    budget_id,
+    county_index_id,
+    plan_tranches,
+    schedule_id,
+    station_minimum_breach,
+)
+from shared.events import evaluation as evl
+from shared.events import registry as reg
+from shared.infra.consumer import RetryLater
+from shared.infra.store import SwpApplication
+from shared.workdays import WorkdayCalendar
+
+log = logging.getLogger("swp.finance")
+
+
+class FinanceReactions(SwpApplication):
+    """Plans schedules from ``ContractSigned``, moves tranches on evaluations, appeals and
+    terminations; plus the lookups every finance command shares."""
+
+    # --- lookups -----------------------------------------------------------------------
+    def _find(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def workdays(self) -> WorkdayCalendar:
+        """The working-day calendar with every official year loaded so far (R-FIN-6)."""
+        book: CalendarBook | None = self._find(CALENDAR_BOOK_ID)
+        return book.workdays() if book else WorkdayCalendar()
+
+    def county_index(self, county: str) -> CountyIndex:
+        return self._find(county_index_id(county)) or CountyIndex(county=county)
+
+    def province_index(self) -> ProvinceIndex:
+        return self._find(PROVINCE_INDEX_ID) or ProvinceIndex()
+
+    def county_budget(self, county: str, year: int) -> CountyBudget:
+        return self._find(budget_id(county, year)) or CountyBudget(county=county, year=year)
+
+    def _schedule_seen(self, contract_id: str, county: str) -> TrancheSchedule | None:
+        schedule: TrancheSchedule | None = self._find(schedule_id(contract_id))
+        if schedule is None:
+            raise RetryLater(f"contract {contract_id} not planned yet: its ContractSigned has not been processed")
+        if schedule.county != county:
+            log.warning("ignoring an event for contract %s under county %s: it belongs to %s", contract_id, county, schedule.county)
+            return None
+        return schedule
+
+    # --- registry ------------------------------------------------------------------------
+    def on_contract_signed(self, e: reg.ContractSigned) -> list[Aggregate]:
+        """A signed contract gets its schedule (tranche 1 due 15 working days after it takes
+        effect), commits its funding to the year's budget, and is checked against the funding
+        rules: a breach is recorded as a finding that blocks payment (R-FIN-2, R-FIN-3)."""
+        if self._find(schedule_id(e.contract_id)) is not None:
+            return []  # already planned (a re-published event): nothing new
+        schedule = TrancheSchedule(
+            contract_id=e.contract_id,
+            county=e.county,
+            amount_fen=e.amount_fen,
+            effective_on=e.effective_on,
+            period_start=e.period_start,
+            period_end=e.period_end,
+            tranches=plan_tranches(e.amount_fen, [t.model_dump() for t in e.tranche_plan]),
+            provider_id=e.provider_id,
+            station_ids=list(e.station_ids),
+            signed_on=e.signed_on,
+            funding=[f.model_dump() for f in e.funding],
+            # The contract keeps the policy it was signed under; DOMAIN.md defaults where absent.
+            policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
+        )
+        schedule.schedule_triggered("contract_effective", e.effective_on, self.workdays())
+        budget = self.county_budget(e.county, e.signed_on.year)
+        for share in e.funding:
+            if share.amount_fen <= 0:
+                continue
+            for detail, committed, limit in budget.commit(e.contract_id, share.source, share.amount_fen):
+                schedule.flag_funding("R-FIN-2", detail, share.source, committed, limit)
+        below = station_minimum_breach(schedule)
+        if below is not None:
+            detail, per_station, minimum = below
+            schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
+        index = self.county_index(e.county)
+        index.add_contract(e.contract_id)
+        index.add_budget_year(e.signed_on.year)
+        province = self.province_index()
+        province.add_county(e.county)
+        return [schedule, budget, index, province]
+
+    def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
+        """The contract ended early: its unpaid tranches are cancelled."""
+        schedule = self._schedule_seen(e.contract_id, e.county)
+        if schedule is None:
+            return []
+        schedule.cancel_remaining(e.terminated_on, f"{e.kind}: {e.reason}")
+        return [schedule]
+
+    # --- evaluation ----------------------------------------------------------------------
+    def on_evaluation_concluded(self, e: evl.EvaluationConcluded) -> list[Aggregate]:
+        """Passed: the tranche waiting for that stage is scheduled, due N working days after the
+        conclusion. Failed: it is withheld (R-FIN-7). Process visits trigger nothing."""
+        trigger = STAGE_TRIGGERS.get(e.stage)
+        if trigger is None:
+            return []
+        schedule = self._schedule_seen(e.contract_id, e.county)
+        if schedule is None:
+            return []
+        if e.passed:
+            schedule.schedule_triggered(trigger, e.concluded_on, self.workdays())
+        else:
+            schedule.withhold(trigger, e.evaluation_id, e.concluded_on, e.grade)
+        return [schedule]
+
+    def on_appeal_decided(self, e: evl.AppealDecided) -> list[Aggregate]:
+        """An upheld appeal makes the evaluation a pass: the tranche it withheld is scheduled."""
+        trigger = STAGE_TRIGGERS.get(e.stage)
+        if trigger is None or not (e.upheld and e.passed):
+            return []
+        schedule = self._schedule_seen(e.contract_id, e.county)
+        if schedule is None:
+            return []
+        schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.workdays())
+        return [schedule]

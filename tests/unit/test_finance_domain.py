@@ -1,0 +1,225 @@
+"""Finance domain rules without servers: the tranche plan in integer fen (R-FIN-1/5), due dates on
+the State Council calendar (R-FIN-6), evaluation-driven scheduling and withholding, every refusal
+of a payment (R-FIN-7), budgets and their caps (R-FIN-2), the station minimum (R-FIN-3) and the
+findings an expense raises (R-FIN-4, R-FIN-8).
+
+Due dates were worked out by hand from the 国务院办公厅 notices as chinesecalendar ships them
+(see tests/unit/test_workdays.py); 2027 has no published data there."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from finance.domainmodel import (
+    CalendarBook,
+    ContractAccount,
+    CountyBudget,
+    TrancheSchedule,
+    expense_findings,
+    plan_tranches,
+    split_amounts,
+    station_minimum_breach,
+)
+from finance.domainmodel.funding import cap_amount, percent_text
+
+from shared.rules import NotFound, RuleViolation
+from shared.workdays import WorkdayCalendar
+
+D = date.fromisoformat
+PLAN = [
+    {"seq": 1, "percent": 50, "trigger": "contract_effective"},
+    {"seq": 2, "percent": 30, "trigger": "midterm_passed"},
+    {"seq": 3, "percent": 20, "trigger": "final_passed", "due_working_days": 15},
+]
+CAL = WorkdayCalendar()
+
+
+def schedule(amount_fen: int = 36_000_001, effective_on: str = "2025-09-26", stations: int = 1, **policy) -> TrancheSchedule:
+    start = D(effective_on)
+    s = TrancheSchedule(
+        contract_id="c-1", county="640402", amount_fen=amount_fen, effective_on=start,
+        period_start=start, period_end=start.replace(year=start.year + 1), tranches=plan_tranches(amount_fen, PLAN),
+        provider_id="p-1", station_ids=[f"s-{i}" for i in range(stations)], signed_on=start,
+        funding=[{"source": "福彩公益金", "amount_fen": amount_fen}], policy=policy,
+    )
+    s.schedule_triggered("contract_effective", start, CAL)
+    return s
+
+
+def statuses(s: TrancheSchedule) -> list[str]:
+    return [t["status"] for t in s.tranches]
+
+
+def test_the_50_30_20_plan_on_an_amount_that_does_not_divide_evenly():
+    # 360,000.01 yuan: 50% and 30% round down to whole fen, the last tranche takes the remainder.
+    assert split_amounts(36_000_001, [50, 30, 20]) == [18_000_000, 10_800_000, 7_200_001]
+    # 100.01 yuan: 50.00 + 30.00 + 20.01.
+    assert split_amounts(10_001, [50, 30, 20]) == [5_000, 3_000, 2_001]
+    # Even three fen split: the remainder lands on the last tranche, never lost or invented.
+    assert split_amounts(3, [50, 30, 20]) == [1, 0, 2]
+    for amount in (1, 7, 99_999, 36_000_001, 123_456_789):
+        assert sum(split_amounts(amount, [50, 30, 20])) == amount
+    tranches = plan_tranches(36_000_001, PLAN)
+    assert [(t["seq"], t["amount_fen"], t["trigger"], t["due_working_days"]) for t in tranches] == [
+        (1, 18_000_000, "contract_effective", 15), (2, 10_800_000, "midterm_passed", 15), (3, 7_200_001, "final_passed", 15)
+    ]
+
+
+def test_due_dates_across_national_day_and_spring_festival_count_the_tiaoxiu_weekends():
+    s = schedule(effective_on="2025-09-26")
+    # Tranche 1: 15 working days after Fri 2025-09-26 — Sun Sep 28 (调休) counts, Oct 1–8 do not,
+    # Sat Oct 11 (调休) counts: Thu Oct 23 (Mon–Fri alone would give Oct 17).
+    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2025-10-23"), False)
+    # Mid-term passes on Tue 2026-02-10: Sat Feb 14 (调休) counts, Feb 15–23 (春节) do not,
+    # Sat Feb 28 (调休) counts: tranche 2 is due Mon Mar 9.
+    s.schedule_triggered("midterm_passed", D("2026-02-10"), CAL)
+    assert (s.tranche(2)["status"], s.tranche(2)["due_on"], s.tranche(2)["triggered_on"]) == (
+        "scheduled", D("2026-03-09"), D("2026-02-10")
+    )
+    # A trigger the plan does not wait for changes nothing; nor does the same trigger twice.
+    s.schedule_triggered("annual_passed", D("2026-03-01"), CAL)
+    s.schedule_triggered("midterm_passed", D("2026-05-01"), CAL)
+    assert s.tranche(2)["due_on"] == D("2026-03-09")
+    assert statuses(s) == ["scheduled", "scheduled", "awaiting_trigger"]
+
+
+def test_a_provisional_due_date_is_recomputed_when_the_year_calendar_is_loaded():
+    s = schedule(effective_on="2027-01-25")
+    # 2027 has no published notice here: Mon–Fri minus the statutory days (除夕 Fri Feb 5, 初三 Mon Feb 8).
+    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2027-02-17"), True)
+
+    book = CalendarBook()
+    # An illustrative 2027 notice: 春节 Feb 5–12 off, Sat Jan 30 and Sat Feb 20 worked (调休).
+    holidays = [D("2027-02-05"), *(D(f"2027-02-{d:02d}") for d in range(8, 13))]
+    assert book.load(2027, holidays, [D("2027-01-30"), D("2027-02-20")]) is True
+    assert book.load(2027, holidays, [D("2027-01-30"), D("2027-02-20")]) is False  # the same notice again
+    # Jan 26–29 1–4, Sat Jan 30 5, Feb 1–4 6–9, Feb 5–14 off, Feb 15–19 10–14, Sat Feb 20 15.
+    assert s.recompute_due_dates(book.workdays(), 2027) == [1]
+    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2027-02-20"), False)
+    recomputed = [e for e in s.collect_events() if type(e).__name__ == "DueDateRecomputed"]
+    assert [(e.previous_due_on, e.due_on, e.provisional) for e in recomputed] == [(D("2027-02-17"), D("2027-02-20"), False)]
+    # Counting again with the same calendar changes nothing.
+    assert s.recompute_due_dates(book.workdays(), 2027) == []
+
+    with pytest.raises(RuleViolation) as refused:
+        book.load(2027, [D("2028-01-01")], [])
+    assert (refused.value.rule, refused.value.field) == ("R-FIN-6", "holidays")
+
+
+def test_failed_evaluation_withholds_and_an_upheld_appeal_schedules_again():
+    s = schedule(effective_on="2025-09-26")
+    s.withhold("midterm_passed", "ev-mid", D("2026-03-20"), "不合格")
+    assert statuses(s) == ["scheduled", "withheld", "awaiting_trigger"]
+    assert s.tranche(2)["due_on"] is None
+    # Appeal upheld on Mon 2026-09-28: Sep 29–30, Oct 8–9, Sat Oct 10 (调休) … due Fri Oct 23.
+    s.reschedule_after_appeal("ev-mid", "midterm_passed", D("2026-09-28"), CAL)
+    assert (s.tranche(2)["status"], s.tranche(2)["due_on"]) == ("scheduled", D("2026-10-23"))
+
+
+def test_every_refusal_of_a_payment():
+    s = schedule(effective_on="2025-09-26")
+
+    def refusal(seq: int, paid_on: str = "2025-10-20") -> tuple[str | None, str | None, str]:
+        with pytest.raises(RuleViolation) as refused:
+            s.pay(seq, D(paid_on), "V-1")
+        return refused.value.rule, refused.value.field, refused.value.detail
+
+    # Before its trigger (mid-term not yet concluded).
+    rule, field, detail = refusal(2)
+    assert (rule, field) == ("R-FIN-7", "seq") and "awaits its trigger midterm_passed" in detail
+    # Dated before its trigger.
+    assert refusal(1, "2025-09-25")[:2] == ("R-FIN-7", "paid_on")
+    # Paid once, then again.
+    s.pay(1, D("2025-10-20"), "V-1")
+    assert s.tranche(1)["status"] == "paid"
+    assert refusal(1)[:2] == ("R-FIN-7", "seq") and "already paid" in refusal(1)[2]
+    # Withheld after a failed mid-term.
+    s.withhold("midterm_passed", "ev-mid", D("2026-03-20"), "不合格")
+    assert refusal(2)[:2] == ("R-FIN-7", "seq") and "withheld" in refusal(2)[2]
+    # Cancelled by termination; a paid tranche stays paid.
+    s.cancel_remaining(D("2026-04-01"), "breach: 服务未达标")
+    assert statuses(s) == ["paid", "cancelled", "cancelled"]
+    assert refusal(3)[:2] == ("R-FIN-7", "seq") and "cancelled" in refusal(3)[2]
+    with pytest.raises(NotFound):
+        s.pay(9, D("2026-04-01"), "V-9")
+
+
+def test_an_open_funding_finding_blocks_payment_until_resolved():
+    s = schedule(amount_fen=20_000_000, stations=2)  # 100,000 yuan per station
+    below = station_minimum_breach(s)
+    assert below is not None and below[1:] == (10_000_000, 12_000_000)
+    s.flag_funding("R-FIN-3", below[0], None, below[1], below[2])
+    with pytest.raises(RuleViolation) as refused:
+        s.pay(1, D("2025-10-20"), "V-1")
+    assert refused.value.rule == "R-FIN-7" and "F1 (R-FIN-3" in refused.value.detail
+    s.resolve_finding("F1", "县民政局追加站点经费")
+    with pytest.raises(RuleViolation) as again:
+        s.resolve_finding("F1", "again")
+    assert again.value.rule == "R-FIN-3"
+    s.pay(1, D("2025-10-20"), "V-1")
+    assert s.tranche(1)["status"] == "paid"
+    # A county policy of 80,000 yuan per station is met by the same contract.
+    assert station_minimum_breach(schedule(amount_fen=20_000_000, stations=2, station_min_amount_fen=8_000_000)) is None
+
+
+def test_overdue_is_recorded_once_per_tranche():
+    s = schedule(effective_on="2025-09-26")  # tranche 1 due 2025-10-23
+    assert s.detect_overdue(D("2025-10-23")) == []  # due today is not overdue
+    assert s.detect_overdue(D("2025-10-24")) == [1]
+    assert s.detect_overdue(D("2025-11-30")) == []
+
+
+def test_budget_caps_ceiling_allocation_and_floor():
+    # Seed 001: purchases from the social-assistance special funds ≤ 2% of the year's total.
+    budget = CountyBudget(county="640402", year=2026)
+    budget.allocate("社会救助专项经费", 6_000_000_00, "ceiling", 200, 250_000_000_00)  # 2% of 2.5 亿 = 500 万
+    assert budget.line("社会救助专项经费")["cap_limit_fen"] == 5_000_000_00
+    assert budget.commit("c-1", "社会救助专项经费", 3_000_000_00) == []
+    assert budget.status("社会救助专项经费") == "within"
+    breaches = budget.commit("c-2", "社会救助专项经费", 2_500_000_00)
+    assert [(b[1], b[2]) for b in breaches] == [(5_500_000_00, 5_000_000_00)]
+    assert "ceiling of 2% of" in breaches[0][0]
+    assert budget.commit("c-2", "社会救助专项经费", 2_500_000_00) == []  # the same contract again: nothing new
+    # Over the allocation as well as the ceiling: two breaches.
+    assert len(budget.commit("c-3", "社会救助专项经费", 1_000_000_00)) == 2
+    # No budget allocated for a source: nothing to judge against.
+    assert budget.commit("c-1", "一般公共预算", 10**12) == []
+    assert budget.status("一般公共预算") == "unallocated"
+    # Another county's floor: purchases ≥ 3% of the year's social-assistance spending.
+    floor = CountyBudget(county="130731", year=2026)
+    floor.allocate("社会救助专项经费", 600_000_00, "floor", 300, 10_000_001)
+    assert floor.line("社会救助专项经费")["cap_limit_fen"] == 300_001  # a floor rounds up
+    assert floor.status("社会救助专项经费") == "below_floor"
+    floor.commit("c-9", "社会救助专项经费", 300_001)
+    assert floor.status("社会救助专项经费") == "within"
+    assert cap_amount("ceiling", 300, 10_000_001) == 300_000
+    assert [percent_text(bp) for bp in (200, 250, 205, 10_000)] == ["2%", "2.5%", "2.05%", "100%"]
+    for bad, field in ((("x", 200, 1), "cap.kind"), (("ceiling", 0, 1), "cap.percent"), (("ceiling", 200, None), "cap.base_fen")):
+        with pytest.raises(RuleViolation) as refused:
+            budget.allocate("福彩公益金", 1, *bad)
+        assert (refused.value.rule, refused.value.field) == ("R-FIN-2", field)
+
+
+def test_expense_findings():
+    s = schedule(amount_fen=100_000_00)  # 100,000 yuan contract, period 2025-09-26 – 2026-09-26
+    account = ContractAccount(contract_id="c-1", county="640402")
+
+    def findings(category: str, amount: int, spent_on: str = "2025-11-01", uses=(), received: int = 50_000_00):
+        return [
+            f.kind for f in expense_findings(
+                account=account, category=category, amount_fen=amount, spent_on=D(spent_on), earlier_uses=list(uses),
+                received_fen=received, contract_amount_fen=s.amount_fen, period_start=s.period_start,
+                period_end=s.period_end, personnel_min_percent=90,
+            )
+        ]
+
+    assert findings("personnel", 40_000_00) == []
+    account.book("e-1", "personnel", 40_000_00, D("2025-11-01"), "V-1", [])
+    # Operations up to 10% of the contract amount is within the cost structure; beyond it is not.
+    assert findings("operations", 10_000_00) == []
+    assert findings("operations", 10_000_01) == ["beyond_funds_received", "cost_structure"]
+    # Beyond the 50,000 yuan received so far.
+    assert findings("personnel", 10_000_01) == ["beyond_funds_received"]
+    assert findings("personnel", 1, spent_on="2025-09-25") == ["outside_contract_period"]
+    assert findings("personnel", 1, uses=[{"contract_id": "c-2", "expense_id": "e-9"}]) == ["duplicate_voucher"]
