@@ -1,0 +1,286 @@
+"""HTTP API of programmes, project applications (立项申请) and procurement (paths fixed by API.md).
+
+Routers: ``programme_router`` (province level, ``/v1/programmes``) and ``router``
+(county-scoped, ``/v1/counties/{county}/…``); ``ROUTERS`` lists both for the composition root.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from registry.procurement.application import ProcurementCommands
+from registry.procurement.domainmodel import Procurement, Programme, Project, RejectedBid
+from registry.procurement.schemas import (
+    AllocationOut,
+    ApplicationIn,
+    AwardIn,
+    AwardOut,
+    BidCreated,
+    BidIn,
+    DecisionIn,
+    DecisionOut,
+    MilestoneIn,
+    MilestoneOut,
+    ProcurementCreated,
+    ProcurementIn,
+    ProcurementOut,
+    ProgrammeCreated,
+    ProgrammeIn,
+    ProgrammeOut,
+    ProjectCreated,
+    ProjectOut,
+)
+from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
+from shared.infra.service import CommandHeaders, run_command
+from shared.rules import Conflict, Forbidden, NotFound
+from shared.subjects import PROVINCE
+
+CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+RecordId = Annotated[str, Path(max_length=64)]
+
+
+def get_store(request: Request) -> ProcurementCommands:
+    return request.app.state.store
+
+
+Store = Annotated[ProcurementCommands, Depends(get_store)]
+ProgrammeAuthor = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]
+ProgrammeReader = Annotated[
+    Principal, Depends(require_roles(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR))
+]
+# 购买主体 at every level (社区, 街道, 区民政局) acts with the purchaser role; the step names the level.
+Purchaser = Annotated[CountyScope, Depends(county_scope(Role.PURCHASER, write=True))]
+Bidder = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True))]
+Reader = Annotated[
+    CountyScope,
+    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
+]
+
+programme_router = APIRouter(prefix="/v1/programmes", tags=["programmes"])
+router = APIRouter(prefix="/v1/counties/{county}", tags=["projects and procurement"])
+
+
+# --- programmes ----------------------------------------------------------------------
+@programme_router.post("", status_code=201, response_model=ProgrammeCreated)
+def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store, headers: CommandHeaders) -> ProgrammeCreated:
+    """Launch a province or city programme (专项/试点项目) and allocate its budget to counties.
+
+    The allocations must sum to the budget exactly — over-allocation and unallocated remainders are
+    refused (R-PRJ-1); the caller must be granted every allocated county (R-AUD-6). Publishes
+    `ProgrammeLaunched` and one `ProgrammeFundsAllocated` per county (subject county `province`,
+    the district in `data.county`).
+    """
+    for i, a in enumerate(body.allocations):
+        if not principal.can_see(a.county):
+            raise Forbidden(f"token is not granted county {a.county}", rule="R-AUD-6", field=f"allocations.{i}.county")
+    pid = run_command(
+        store, CountyScope(county=PROVINCE, principal=principal), headers, body.model_dump(mode="json"),
+        lambda: store.launch_programme(**body.model_dump()),
+        lambda ids: ids[0],
+    )
+    return ProgrammeCreated(programme_id=str(pid))
+
+
+@programme_router.get("/{programme_id}", response_model=ProgrammeOut)
+def get_programme(
+    programme_id: RecordId,
+    principal: ProgrammeReader,
+    store: Store,
+    as_of: Annotated[date | None, Query(description="Milestone status as of this day (default today)")] = None,
+) -> ProgrammeOut:
+    """The programme with each county's allocation (committed and remaining) and each milestone's
+    status as of a day: `done`, `overdue` (past due, not reached), `in_progress` or `upcoming`.
+    Projects charged to a county are listed only for callers granted that county."""
+    return programme_out(store, store.programme(programme_id), principal, as_of or date.today())
+
+
+@programme_router.post("/{programme_id}/milestones/{kind}", response_model=ProgrammeOut)
+def reach_milestone(
+    programme_id: RecordId,
+    kind: Annotated[str, Path(pattern="^(mobilisation|bidding|service|evaluation)$")],
+    body: MilestoneIn,
+    principal: ProgrammeAuthor,
+    store: Store,
+    headers: CommandHeaders,
+) -> ProgrammeOut:
+    """Record that a milestone (动员部署, 招投标, 服务, 评估) was reached; it is no longer overdue."""
+    programme = run_command(
+        store, CountyScope(county=PROVINCE, principal=principal), headers, {"id": programme_id, "kind": kind, **body.model_dump(mode="json")},
+        lambda: store.reach_milestone(programme_id, kind, body.reached_on),
+        lambda _ids: store.programme(programme_id),
+    )
+    return programme_out(store, programme, principal, body.reached_on)
+
+
+def programme_out(store: ProcurementCommands, p: Programme, principal: Principal, as_of: date) -> ProgrammeOut:
+    allocations = []
+    for a in p.allocations:
+        ledger = store.allocation(str(p.id), a["county"])
+        charges = dict(ledger.charges) if ledger else {}
+        allocations.append(AllocationOut(
+            county=a["county"], name=a.get("name"), amount_fen=a["amount_fen"], pilot_areas=a.get("pilot_areas"),
+            committed_fen=sum(charges.values()), remaining_fen=a["amount_fen"] - sum(charges.values()),
+            projects=[{"project_id": k, "budget_fen": v} for k, v in charges.items()] if principal.can_see(a["county"]) else None,
+        ))
+    return ProgrammeOut(
+        programme_id=str(p.id), version=p.version, issuer=p.issuer, level=p.level, document_no=p.document_no,
+        title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of, allocations=allocations,
+        milestones=[
+            MilestoneOut(**m, reached_on=p.reached.get(m["kind"]), status=p.milestone_status(m["kind"], as_of))
+            for m in p.milestones
+        ],
+        themes=p.themes,
+    )
+
+
+# --- project applications ------------------------------------------------------------
+@router.post("/projects", status_code=201, response_model=ProjectCreated)
+def apply_for_project(county: CountyCode, body: ApplicationIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ProjectCreated:
+    """File a project application (立项申请表): applicant unit, project name, year k of an n-year
+    project, budget, justification (resident consultation, target groups and numbers, needs) and
+    service areas (R-PRJ-2, R-LOG-2). Under a programme the budget is charged to the county's
+    allocation and refused beyond it (R-PRJ-3). Publishes `ProjectApplied`."""
+    pid = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.apply_for_project(county, **body.model_dump()),
+        lambda ids: ids[0],
+    )
+    return ProjectCreated(project_id=str(pid))
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def get_project(county: CountyCode, project_id: RecordId, scope: Reader, store: Store) -> ProjectOut:
+    """The application with its decisions so far and the next step of its chain."""
+    return project_out(store.project(county, project_id))
+
+
+@router.post("/projects/{project_id}/decision", response_model=DecisionOut)
+def decide_project(
+    county: CountyCode, project_id: RecordId, body: DecisionIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> DecisionOut:
+    """Record the next decision of the chain (R-PRJ-4): `community_resolution` (社区两委会决议) →
+    `street_review` (街道审核, 盖章上报) → `district_approval` (区民政局审批), starting at the
+    applicant's level. A rejection needs its reason and releases the programme allocation.
+    Publishes `ProjectDecided`."""
+    project = run_command(
+        store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
+        lambda: store.decide_project(county, project_id, **body.model_dump()),
+        lambda _ids: store.project(county, project_id),
+    )
+    return DecisionOut(project_id=str(project.id), status=project.status, next_step=project.next_step,
+                       decisions=project.decisions)
+
+
+def project_out(p: Project) -> ProjectOut:
+    return ProjectOut(
+        project_id=str(p.id), county=p.county, version=p.version, status=p.status, next_step=p.next_step,
+        applicant=p.applicant, name=p.name, programme_id=p.programme_id, year_index=p.year_index,
+        project_years=p.project_years, budget_fen=p.budget_fen, justification=p.justification,
+        service_areas=p.service_areas, applied_on=p.applied_on, decisions=p.decisions, procurement_id=p.procurement_id,
+    )
+
+
+# --- procurement ---------------------------------------------------------------------
+@router.post("/projects/{project_id}/procurement", status_code=201, response_model=ProcurementCreated)
+def open_procurement(
+    county: CountyCode, project_id: RecordId, body: ProcurementIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> ProcurementCreated:
+    """Open the procurement of an approved project (R-PRC-1): method (单一来源采购 with its
+    justification and provider, 邀请招标 with ≥ 3 invited providers), packages (包组) with annual
+    budget, stations, service items and minimum quantities, staffing and quality standards, and
+    evaluation criteria whose weights sum to 100 (price ≤ 30). Publishes `ProcurementOpened`."""
+    pid = run_command(
+        store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
+        lambda: store.open_procurement(county, project_id, **body.model_dump()),
+        lambda ids: ids[0],
+    )
+    return ProcurementCreated(procurement_id=str(pid))
+
+
+@router.get("/procurements/{procurement_id}", response_model=ProcurementOut)
+def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, store: Store) -> ProcurementOut:
+    """The published requirements, the valid and refused bids, awards and drafted contracts.
+    A provider sees only its own bids until the package is awarded."""
+    p = store.procurement(county, procurement_id)
+    own = scope.principal.provider_id if scope.principal.role == Role.PROVIDER else None
+
+    def visible(b: dict[str, Any]) -> bool:
+        return own is None or b["provider_id"] == own or b["package"] in p.awards
+
+    return ProcurementOut(
+        procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
+        project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
+        invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
+        probation_first_year=p.probation_first_year, packages=p.packages, evaluation_criteria=p.evaluation_criteria,
+        bids=[b for b in p.bids if visible(b)], refused_bids=[b for b in p.refused if visible(b)],
+        awards=[award_out(p, code) for code in p.awards] if own is None else [],
+    )
+
+
+@router.post("/procurements/{procurement_id}/bids", status_code=201, response_model=BidCreated)
+def submit_bid(
+    county: CountyCode, procurement_id: RecordId, body: BidIn, scope: Bidder, store: Store, headers: CommandHeaders
+) -> BidCreated:
+    """Submit a bid (投标) for one whole package, by the provider itself or recorded by the purchaser.
+
+    Refused as invalid (无效投标), with the rule and the field: an ineligible or banned provider
+    (R-REG-1), not invited (R-PRC-2), annual price above the package's annual budget, a plan that
+    leaves out a service item (whole package only) or falls below a minimum, too few professionals
+    (R-PRC-2), more professionals than the budget allows (R-FIN-10), planned professional hours
+    outside [direct-hours minimum, 110% of the total-hours target] (R-LOG-4). An invalid bid is kept
+    for the evaluation report and published as `BidRejected`; a valid one as `BidSubmitted`."""
+    if scope.principal.role == Role.PROVIDER and scope.principal.provider_id != body.provider_id:
+        raise Forbidden("a provider bids only for itself", rule="R-AUD-6", field="provider_id")
+
+    def replay(ids: list[str]) -> Any:
+        # A repeated key answers as the first time did: the same bid, or the same refusal.
+        for aggregate_id in ids:
+            try:
+                record = store.bid(county, aggregate_id)
+            except NotFound:
+                continue
+            if isinstance(record, RejectedBid):
+                raise record.violation()
+            return record.id
+        raise Conflict("Idempotency-Key was used by a command that recorded no bid")
+
+    bid_id = run_command(
+        store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
+        lambda: store.submit_bid(county, procurement_id, body.model_dump()),
+        replay,
+    )
+    return BidCreated(bid_id=str(bid_id))
+
+
+@router.post("/procurements/{procurement_id}/award", response_model=AwardOut)
+def award(
+    county: CountyCode, procurement_id: RecordId, body: AwardIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> AwardOut:
+    """Award a package by weighted scoring of the published criteria (R-PRC-3) — not by the lowest
+    price alone: the panel scores each quality criterion 0–100 for every valid bid, price scores
+    100 × lowest valid price / the bid's price. The scores are recorded (`ProcurementAwarded`) and
+    the winning bid becomes a contract draft (`ContractDrafted`): `contract_draft` is exactly the
+    body of `POST /registry/v1/counties/{county}/contracts`. With `probation` the first year is a
+    probation year (试用考核期)."""
+    procurement = run_command(
+        store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
+        lambda: store.award(county, procurement_id, body.package, body.awarded_on, body.model_dump()["scores"],
+                            body.signed_on, body.purchaser),
+        lambda _ids: store.procurement(county, procurement_id),
+    )
+    return award_out(procurement, body.package)
+
+
+def award_out(p: Procurement, package: str) -> AwardOut:
+    won, draft = p.awards[package], p.drafts[package]
+    return AwardOut(
+        procurement_id=str(p.id), package=package, bid_id=won["bid_id"], provider_id=won["provider_id"],
+        awarded_on=won["awarded_on"], scores=won["scores"], probation=draft["terms"]["probation"], staffing=draft["staffing"],
+        contract_draft=draft["terms"],
+    )
+
+
+ROUTERS = [programme_router, router]
