@@ -1,0 +1,763 @@
+"""The platform under load: the gateway app under a real uvicorn server (its own process), its
+own nats-server and store, driven over HTTP like a station's software would drive it.
+
+Measures single deliveries (closed loop for throughput, open loop at a fixed offered rate for
+latency), the bulk import (stored, and published on JetStream), the lag from signing a contract
+in registry to finance's tranche schedule, audit replay through the event feed against the raw
+notification log of the same store, and as-of reconstruction of a contract ledger of 10,000 events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from bench import rawhttp
+from shared.infra.auth import Role, issue_token
+from shared.infra.natsserver import NatsServer, free_port
+from shared.infra.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+COUNTY = "640402"  # 原州区
+USCC = "52640402MJY1000012"
+LOG = f"/services-log/v1/counties/{COUNTY}"
+REG = f"/registry/v1/counties/{COUNTY}"
+FIRST_DAY = date(2026, 9, 21)  # the contract year starts here; deliveries are dated up to yesterday (China time)
+
+
+def delivery_days() -> int:
+    today = (datetime.now(UTC) + timedelta(hours=8)).date()
+    return max(1, (today - FIRST_DAY).days)  # 21 Sep … yesterday
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWP_")}
+    env.update(
+        SWP_ENVIRONMENT=settings.environment,
+        SWP_NATS_URL=settings.nats_url,
+        SWP_PERSISTENCE=settings.persistence,
+        SWP_VAR_DIR=str(settings.var_dir),
+        SWP_POSTGRES_HOST=settings.postgres_host,
+        SWP_POSTGRES_PORT=str(settings.postgres_port),
+        SWP_POSTGRES_USER=settings.postgres_user,
+        SWP_POSTGRES_PASSWORD=settings.postgres_password.get_secret_value(),
+        SWP_POSTGRES_DBNAME=settings.postgres_dbname,
+    )
+    return env
+
+
+class Server:
+    """``uvicorn gateway.app:create_app --factory`` in a process of its own, as `swp up` serves it."""
+
+    def __init__(self, settings: Settings, log_file: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.log_file = log_file
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.nats_pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 60.0) -> None:
+        args = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        with open(self.log_file, "ab") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(args, cwd=REPO, env={**server_env(self.settings), **self.extra_env}, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"gateway exited with {self.proc.returncode}; see {self.log_file}")
+                try:
+                    codes = [(await client.get(f"/{svc}/health")).status_code for svc in ("registry", "services-log", "evaluation", "finance")]
+                    if codes == [200] * 4:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"gateway not healthy after {timeout}s; see {self.log_file}")
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU spent by the server, nats-server and this process (the load generator) over a phase."""
+
+    def __init__(self, server_pid: int | None, nats_pid: int | None) -> None:
+        self.pids = {"server": server_pid, "nats": nats_pid}
+        self.start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self.start = {k: cpu_seconds(p) for k, p in self.pids.items()} | {"client": time.process_time(), "wall": time.perf_counter()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        now = {k: cpu_seconds(p) for k, p in self.pids.items()} | {"client": time.process_time(), "wall": time.perf_counter()}
+        self.used = {k: round(now[k] - self.start[k], 3) for k in now}
+
+    def per(self, n: int) -> dict[str, float]:
+        """CPU milliseconds per unit of work (request, row, event)."""
+        return {k: round(1000 * v / n, 3) for k, v in self.used.items() if k != "wall"} if n else {}
+
+
+@contextmanager
+def profiled(pid: int | None, out: Path | None, rate: int = 200) -> Iterator[None]:
+    """py-spy (if asked for and installed) sampling the server process for the block's duration."""
+    if pid is None or out is None:
+        yield
+        return
+    spy = REPO / ".venv" / "bin" / "py-spy"
+    if not spy.exists():
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(  # noqa: S603
+        [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- the county's cast ------------------------------------------------------------------
+
+
+@dataclass
+class Place:
+    """A station with two workers and its own contract: each phase gets one, so no phase's
+    contract ledger or workers' timesheets carry another phase's history."""
+
+    station: str
+    workers: list[str]
+    contract_id: str
+
+    def delivery(self, i: int) -> dict[str, Any]:
+        days = delivery_days()
+        return {
+            "contract_id": self.contract_id,
+            "station_id": self.station,
+            "worker_ids": [self.workers[(i // days) % 2]],
+            "kind": "帮扶救助",
+            "area": "社会救助",
+            "date": (FIRST_DAY + timedelta(days=i % days)).isoformat(),
+            "hours_direct": "0.1",  # at most 120 a worker a day under the 12 h cap (R-LOG-4)
+            "hours_other": "0",
+            "person_times": 1 + i % 4,
+            "indicator_code": "assist",
+        }
+
+
+@dataclass
+class Cast:
+    settings: Settings
+    provider_id: str = ""
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def token(self, role: Role, *counties: str, **claims: Any) -> dict[str, str]:
+        token = issue_token(self.settings, sub="bench", role=role, counties=list(counties), **claims)
+        return {"Authorization": f"Bearer {token}"}
+
+
+async def ok(response: Any, status: int = 201) -> dict[str, Any]:
+    r = await response
+    if r.status_code != status:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text[:500]}")
+    return dict(r.json())
+
+
+async def open_county(client: httpx.AsyncClient, settings: Settings) -> Cast:
+    cast = Cast(settings)
+    cast.headers = {
+        "admin": cast.token(Role.PROVINCE_ADMIN, "*"),
+        "purchaser": cast.token(Role.PURCHASER, COUNTY),
+        "auditor": cast.token(Role.AUDITOR, COUNTY),
+        "finance": cast.token(Role.FINANCE, COUNTY),
+    }
+    await ok(client.put(REG, json={"name": "原州区"}, headers=cast.headers["admin"]), 200)
+    body = {"name": "明德社会工作服务中心", "uscc": USCC, "rating": "4A"}
+    cast.provider_id = (await ok(client.post(f"{REG}/providers", json=body, headers=cast.headers["purchaser"])))["provider_id"]
+    cast.headers["provider"] = cast.token(Role.PROVIDER, COUNTY, provider_id=cast.provider_id)
+    return cast
+
+
+def contract_body(provider_id: str, station_ids: list[str]) -> dict[str, Any]:
+    return {
+        "provider_id": provider_id, "station_ids": station_ids, "purchaser": "原州区民政局", "signed_on": "2026-09-10",
+        "effective_on": "2026-09-21", "period_start": "2026-09-21", "period_end": "2027-09-20", "amount_fen": 36_000_000,
+        "funding": [{"source": "福彩公益金", "amount_fen": 16_000_000}, {"source": "一般公共预算", "amount_fen": 20_000_000}],
+        "service_areas": ["社会救助", "儿童关爱保护"],
+        "indicators": [
+            {"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500},
+            {"code": "community", "name": "社区参与系列活动", "unit": "场", "target": 5},
+        ],
+    }
+
+
+async def publish_worker_hired(nats_url: str, worker_id: str, provider_id: str, station_id: str) -> None:
+    """Registry does not publish WorkerHired yet: publish what its outbox will (as the tests do)."""
+    from registry.integration import PUBLISHED
+
+    from shared.envelope import Envelope
+    from shared.events import registry as reg
+
+    if reg.WorkerHired in PUBLISHED:
+        return
+    event = reg.WorkerHired(worker_id=worker_id, county=COUNTY, provider_id=provider_id, station_id=station_id,
+                            role="social_worker", qualification="社会工作师", hired_on="2026-08-01")
+    now = datetime.now(UTC)
+    envelope = Envelope(
+        event_id=uuid.uuid4(), event_type=event.event_type, schema_version=event.schema_version, service="registry",
+        aggregate_type="Worker", aggregate_id=uuid.UUID(worker_id), version=1, county=COUNTY, actor="bench",
+        command_id=str(uuid.uuid4()), correlation_id=str(uuid.uuid4()), occurred_at=now, recorded_at=now, position=0,
+        data=event.model_dump(mode="json"),
+    )
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(f"swp.{COUNTY}.registry.WorkerHired", envelope.model_dump_json().encode(), stream="SWP",
+                                     headers={"Nats-Msg-Id": str(envelope.event_id)})
+    finally:
+        await nc.close()
+
+
+async def wait_for(client: httpx.AsyncClient, path: str, headers: dict[str, str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (await client.get(path, headers=headers)).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        await asyncio.sleep(0.05)
+
+
+async def new_place(client: httpx.AsyncClient, cast: Cast, name: str) -> Place:
+    purchaser = cast.headers["purchaser"]
+    body = {"name": f"{name}社工站", "township": name, "kind": "street_station"}
+    station = (await ok(client.post(f"{REG}/stations", json=body, headers=purchaser)))["station_id"]
+    workers = []
+    for person in ("李娜", "王静"):
+        body = {"provider_id": cast.provider_id, "station_id": station, "name": person, "birth_date": "1995-05-05",
+                "education": "本科", "qualification": "社会工作师", "role": "social_worker", "hired_on": "2026-08-01"}
+        worker = (await ok(client.post(f"{REG}/workers", json=body, headers=purchaser)))["worker_id"]
+        await publish_worker_hired(cast.settings.nats_url, worker, cast.provider_id, station)
+        workers.append(worker)
+    contract = (await ok(client.post(f"{REG}/contracts", json=contract_body(cast.provider_id, [station]), headers=purchaser)))["contract_id"]
+    await wait_for(client, f"{LOG}/contracts/{contract}", purchaser)
+    for worker in workers:
+        await wait_for(client, f"{LOG}/workers/{worker}", purchaser)
+    return Place(station, workers, contract)
+
+
+async def drained(client: httpx.AsyncClient, timeout: float = 120.0) -> float:
+    """Wait until every service's outbox has published everything it stored; returns the wait."""
+    start = time.monotonic()
+    while True:
+        pending = []
+        for svc in ("registry", "services-log", "finance"):
+            body = (await client.get(f"/{svc}/health")).json()
+            pending.append(body["outbox"]["pending"] or 0)
+        if not any(pending):
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"outboxes still pending: {pending}")
+        await asyncio.sleep(0.1)
+
+
+# --- single deliveries --------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    sent: int
+    ok: int
+    seconds: float
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+    first_error: str | None = None
+    conflicts: int = 0  # 409s retried
+    cpu_ms: CpuMeter | None = None
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float | None:
+        return percentile(self.latencies_ms, q)
+
+
+async def post_delivery(client: Any, body: dict[str, Any], headers: dict[str, str], conflicts: Counter[str]) -> Any:
+    """One delivery, as a station's client sends it: a 409 (another command changed the contract's
+    ledger or the worker's timesheet first) is retried at once, as the problem's detail asks."""
+    for _ in range(RETRIES):
+        r = await client.post(f"{LOG}/deliveries", json=body, headers=headers)
+        if r.status_code != 409:
+            return r
+        conflicts["409"] += 1
+    return r
+
+
+RETRIES = 10
+
+
+def spread(places: list[Place], i: int) -> dict[str, Any]:
+    """Request ``i`` goes to the ``i mod n``-th station's contract (each its own ledger and workers)."""
+    return places[i % len(places)].delivery(i // len(places))
+
+
+async def closed_loop(client: Any, places: list[Place], headers: dict[str, str], concurrency: int, seconds: float) -> Load:
+    """As fast as the platform answers, ``concurrency`` requests in flight: the throughput ceiling."""
+    counter = iter(range(10**9))
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    conflicts: Counter[str] = Counter()
+    errors: list[str] = []
+    start = time.perf_counter()
+    stop = start + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < stop:
+            body = spread(places, next(counter))
+            t = time.perf_counter()
+            r = await post_delivery(client, body, headers, conflicts)
+            latencies.append((time.perf_counter() - t) * 1000)
+            statuses[r.status_code] += 1
+            if r.status_code != 201 and not errors:
+                errors.append(r.text[:300])
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return Load(sum(statuses.values()), statuses[201], elapsed, latencies, dict(statuses), errors[0] if errors else None, conflicts["409"])
+
+
+async def get_loop(client: Any, path: str, concurrency: int, seconds: float) -> float:
+    """Requests/s of a route that does nothing (the gateway's index): the HTTP stack's ceiling here."""
+    n, stop = 0, time.perf_counter() + seconds
+    start = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal n
+        while time.perf_counter() < stop:
+            await client.get(path)
+            n += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+async def open_loop(client: Any, places: list[Place], headers: dict[str, str], rate: float, seconds: float, grace: float = 15.0) -> Load:
+    """Requests sent at fixed intervals whatever the answers (open loop); each latency is measured
+    from its scheduled send time, so a stalled server shows as latency, not as a slower sender.
+    Requests still unanswered ``grace`` seconds after the last send are abandoned (status -1) with
+    the time waited so far as their latency: a lower bound, so the run ends in bounded time."""
+    loop = asyncio.get_running_loop()
+    n = int(rate * seconds)
+    latencies: list[float] = [0.0] * n  # in send order
+    statuses: Counter[int] = Counter()
+    conflicts: Counter[str] = Counter()
+    errors: list[str] = []
+    t0 = loop.time() + 0.1
+    done_at = [t0]
+
+    async def one(i: int, scheduled: float) -> None:
+        try:
+            r = await post_delivery(client, spread(places, i), headers, conflicts)
+            statuses[r.status_code] += 1
+            if r.status_code != 201 and not errors:
+                errors.append(r.text[:300])
+        except (httpx.HTTPError, OSError, asyncio.IncompleteReadError) as exc:
+            statuses[0] += 1
+            errors.append(f"{type(exc).__name__}: {exc}")
+        now = loop.time()
+        latencies[i] = (now - scheduled) * 1000
+        done_at[0] = max(done_at[0], now)
+
+    tasks = []
+    for i in range(n):
+        scheduled = t0 + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    abandoned_at = loop.time()
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for i, task in enumerate(tasks):
+        if task in pending:
+            latencies[i] = (abandoned_at - (t0 + i / rate)) * 1000
+            statuses[-1] += 1
+            done_at[0] = abandoned_at
+    return Load(n, statuses[201], done_at[0] - t0, latencies, dict(statuses), errors[0] if errors else None, conflicts["409"])
+
+
+# --- bulk import --------------------------------------------------------------------------
+
+IMPORT_HEADER = ["协议编号", "站点编号", "服务社工编号", "服务类型", "服务领域", "服务日期", "直接服务时长（小时）", "其他专业时长（小时）", "服务人次", "指标编号", "服务内容"]
+
+
+def import_sheet(place: Place, rows: int) -> bytes:
+    """A station's year in one CSV: dated 21 Sep … yesterday, 0.1 h each, within the daily cap."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(IMPORT_HEADER)
+    days = delivery_days()
+    kinds = [("帮扶救助", "assist"), ("探访", "assist"), ("社区活动", "community")]
+    for i in range(rows):
+        kind, indicator = kinds[i % 3]
+        day = FIRST_DAY + timedelta(days=i % days)
+        writer.writerow([place.contract_id, place.station, place.workers[(i // days) % 2], kind, "社会救助", day.isoformat(), "0.1", "0", str(1 + i % 4), indicator, ""])
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def delivered_on_stream(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        subject = f"swp.{COUNTY}.services-log.ServiceDelivered"
+        info = await nc.jetstream().stream_info("SWP", subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+    finally:
+        await nc.close()
+
+
+@dataclass
+class Bulk:
+    rows: int
+    recorded: int
+    stored_seconds: float
+    published_seconds: float | None
+
+
+async def bulk_import(client: httpx.AsyncClient, place: Place, headers: dict[str, str], nats_url: str, rows: int) -> Bulk:
+    sheet = import_sheet(place, rows)
+    before = await delivered_on_stream(nats_url)
+    start = time.perf_counter()
+    r = await client.post(f"{LOG}/deliveries/import", files={"file": ("台账.csv", sheet, "text/csv")}, headers=headers, timeout=600)
+    stored = time.perf_counter() - start
+    if r.status_code != 200:
+        raise RuntimeError(f"import → {r.status_code}: {r.text[:500]}")
+    report = r.json()
+    published = None
+    deadline = time.perf_counter() + 300
+    while time.perf_counter() < deadline:
+        if await delivered_on_stream(nats_url) >= before + report["recorded"]:
+            published = time.perf_counter() - start
+            break
+        await asyncio.sleep(0.05)
+    return Bulk(rows, report["recorded"], stored, published)
+
+
+# --- end-to-end lag -----------------------------------------------------------------------
+
+
+async def contract_to_tranches_lag(client: httpx.AsyncClient, cast: Cast, station: str, count: int, interval: float) -> list[float]:
+    """Sign ``count`` contracts, one every ``interval`` s; each lag runs from the moment the client
+    sends the command to the moment finance recorded the contract's tranche schedule (its read
+    model: a GET of the tranches answers from then on). Both instants are this machine's clock."""
+    sent: dict[str, float] = {}
+    body = contract_body(cast.provider_id, [station])
+    for _ in range(count):
+        correlation = str(uuid.uuid4())
+        sent[correlation] = time.time()
+        await ok(client.post(f"{REG}/contracts", json=body, headers={**cast.headers["purchaser"], "X-Correlation-Id": correlation}))
+        await asyncio.sleep(interval)
+    lags = []
+    for correlation, at in sent.items():
+        deadline = time.monotonic() + 30
+        while True:
+            page = (await ok(client.get("/finance/v1/audit/events", params={"correlation_id": correlation, "limit": 1},
+                                        headers=cast.headers["auditor"]), 200))["events"]
+            if page:
+                recorded = datetime.fromisoformat(page[0]["recorded_at"]).timestamp()
+                lags.append((recorded - at) * 1000)
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"finance never scheduled the contract of correlation {correlation}")
+            await asyncio.sleep(0.1)
+    return lags
+
+
+# --- audit replay -------------------------------------------------------------------------
+
+
+async def replay_feed(client: httpx.AsyncClient, headers: dict[str, str], service: str = "services-log", limit: int = 1000) -> tuple[int, float]:
+    """The whole event feed of one service, page after page, as an auditor's tool reads it."""
+    n, after = 0, 0
+    start = time.perf_counter()
+    while True:
+        body = await ok(client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": limit}, headers=headers, timeout=120), 200)
+        n += len(body["events"])
+        if body["next_after"] == after:
+            break
+        after = body["next_after"]
+    return n, time.perf_counter() - start
+
+
+def raw_log_read(settings: Settings, page: int = 1000) -> dict[str, tuple[int, float]]:
+    """The same service's notification log read raw (and read + decoded), from this process."""
+    from services_log.application import ServicesLogApplication
+
+    from bench.raw_store import read_and_decode, read_notifications
+
+    app = ServicesLogApplication(settings.eventsourcing_env("services-log"))
+    try:
+        raw = read_notifications(app.process_recorder, page)
+        decoded = read_and_decode(app, page)
+    finally:
+        app.close()
+    return {"raw": (raw.count, raw.seconds), "decoded": (decoded.count, decoded.seconds)}
+
+
+# --- as of an instant ---------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    aggregate_id: uuid.UUID
+    events: int
+    middle: datetime  # an instant halfway through its history
+    end: datetime  # after its last event
+
+
+def seed_ledger(settings: Settings, deliveries: int = 5000, per_save: int = 10) -> Ledger:
+    """A contract's service ledger (services-log ContractLog) of 1 + 2 × ``deliveries`` events —
+    Tallied and ProgressReported per delivery, exactly what ``POST …/deliveries`` appends — written
+    through the services-log application (signed, R-AUD-1 metadata) before the server starts.
+    Written in-process because 5,000 POSTs on one contract cost O(n²) today (see BENCHMARKS.md)."""
+    from services_log.application import ServicesLogApplication
+    from services_log.domainmodel import Contract, ContractLog, DeliveryFacts, contribution
+
+    from shared.infra.service import prepare_store
+    from shared.infra.store import CommandContext
+
+    prepare_store(settings, "services-log")
+    app = ServicesLogApplication(settings.eventsourcing_env("services-log"))
+    app.use_signing_key(settings.audit_key("services-log"))
+    contract_id = str(uuid.uuid4())
+    contract = Contract(
+        contract_id=contract_id, county=COUNTY, provider_id=str(uuid.uuid4()), station_ids=[str(uuid.uuid4())],
+        period_start=FIRST_DAY, period_end=date(2027, 9, 20), service_areas=["社会救助"],
+        indicators=[{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}], policy={},
+    )
+    worker = str(uuid.uuid4())
+    days = delivery_days()
+    middle = None
+    try:
+        with app.command(CommandContext(county=COUNTY, actor="bench")):
+            log = ContractLog(contract_id=contract_id, county=COUNTY)
+            for i in range(deliveries):
+                facts = DeliveryFacts(
+                    contract_id=contract_id, station_id=contract.station_ids[0], worker_ids=(worker,), kind="帮扶救助",
+                    area="社会救助", date=FIRST_DAY + timedelta(days=i % days), hours_direct=Decimal("0.1"),
+                    hours_other=Decimal("0"), person_times=1 + i % 4, indicator_code="assist",
+                )
+                log.tally_changes(new_delivery_ids=[str(uuid.uuid4())], delta=contribution(facts, contract))
+                log.report_progress(contract, facts.date)
+                if (i + 1) % per_save == 0 or i == deliveries - 1:
+                    app.save(log)
+                if i == deliveries // 2:
+                    time.sleep(0.01)
+                    middle = datetime.now(UTC)
+                    time.sleep(0.01)
+            events = log.version
+    finally:
+        app.close()
+    time.sleep(0.01)
+    assert middle is not None
+    return Ledger(ContractLog.create_id(contract_id), events, middle, datetime.now(UTC))
+
+
+async def as_of(client: httpx.AsyncClient, headers: dict[str, str], ledger: Ledger, instant: datetime, repeat: int) -> tuple[list[float], int]:
+    times, version = [], 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        body = await ok(client.get(f"/services-log/v1/audit/aggregates/{ledger.aggregate_id}",
+                                   params={"as_of": instant.isoformat()}, headers=headers, timeout=120), 200)
+        times.append((time.perf_counter() - t) * 1000)
+        version = body["version"]
+    return times, version
+
+
+# --- one platform run ---------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    rate: float = 200.0
+    open_seconds: float = 10.0
+    closed_seconds: float = 8.0
+    concurrency: int = 8
+    stations: int = 10  # single POSTs go round-robin to this many stations' contracts
+    import_rows: int = 10_000
+    lag_contracts: int = 40
+    lag_interval: float = 0.15
+    ledger_deliveries: int = 5000
+    as_of_repeat: int = 7
+    profile_dir: Path | None = None
+    server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
+
+
+@asynccontextmanager
+async def platform(persistence: str, workdir: Path, pg_dbname: str | None, extra_env: dict[str, str] | None = None) -> AsyncIterator[tuple[Server, Settings]]:
+    logs = REPO / "var" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    nats_server = NatsServer(free_port(), workdir / "nats", log_file=logs / f"{persistence}-nats.log").start()
+    values: dict[str, Any] = {"nats_url": nats_server.url, "persistence": persistence, "var_dir": workdir / "var"}
+    if pg_dbname:
+        values.update(postgres_dbname=pg_dbname)
+    settings = Settings(**values)
+    (logs / f"{persistence}-gateway.log").unlink(missing_ok=True)
+    server = Server(settings, logs / f"{persistence}-gateway.log", extra_env)
+    server.nats_pid = nats_server.proc.pid if nats_server.proc else None
+    try:
+        yield server, settings
+    finally:
+        server.stop()
+        nats_server.stop()
+
+
+async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, cfg: Config, say: Any) -> dict[str, Any]:
+    """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
+    out: dict[str, Any] = {"cpu": {}}
+    async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
+        say(f"[{persistence}] seeding a contract ledger of {1 + 2 * cfg.ledger_deliveries:,} events")
+        ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
+        say(f"[{persistence}] starting the gateway (uvicorn, own process)")
+        await server.start()
+        pid = server.proc.pid if server.proc else None
+
+        @contextmanager
+        def phase(name: str) -> Iterator[CpuMeter]:
+            """CPU of each process over the phase (and a py-spy profile of the server when asked)."""
+            target = cfg.profile_dir / f"{persistence}-{name}.txt" if cfg.profile_dir else None
+            with profiled(pid, target), CpuMeter(pid, server.nats_pid) as meter:
+                yield meter
+            out["cpu"][name] = meter.used
+
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+            await drained(client)
+            cast = await open_county(client, settings)
+            towns = [f"第{i + 1}街道" for i in range(2 * cfg.stations + 1)]
+            closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations]]
+            open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations]]
+            bulk_place = await new_place(client, cast, towns[-1])
+            await drained(client)
+            provider = cast.headers["provider"]
+            load_client = rawhttp.Client("127.0.0.1", server.port)
+
+            say(f"[{persistence}] HTTP floor: GET / closed loop ({cfg.concurrency} in flight, 3 s)")
+            with phase("http-floor") as meter:
+                out["http_floor"] = await get_loop(load_client, "/", cfg.concurrency, 3.0)
+
+            say(f"[{persistence}] single POST, closed loop ({cfg.concurrency} in flight over {cfg.stations} contracts, {cfg.closed_seconds:.0f} s)")
+            await client.post(f"{LOG}/deliveries", json=closed_places[0].delivery(10**6), headers=provider)  # warm
+            with phase("closed-loop") as meter:
+                out["closed"] = await closed_loop(load_client, closed_places, provider, cfg.concurrency, cfg.closed_seconds)
+                out["closed"].cpu_ms = meter
+            out["closed_drain_seconds"] = await drained(client)
+
+            say(f"[{persistence}] single POST, open loop at {cfg.rate:.0f}/s over {cfg.stations} contracts for {cfg.open_seconds:.0f} s")
+            with phase("open-loop") as meter:
+                out["open"] = await open_loop(load_client, open_places, provider, cfg.rate, cfg.open_seconds)
+                out["open"].cpu_ms = meter
+            out["open_drain_seconds"] = await drained(client)
+            await load_client.aclose()
+
+            say(f"[{persistence}] bulk import of {cfg.import_rows:,} rows")
+            with phase("bulk"):
+                out["bulk"] = await bulk_import(client, bulk_place, provider, settings.nats_url, cfg.import_rows)
+            await drained(client)
+
+            say(f"[{persistence}] end-to-end lag: {cfg.lag_contracts} contracts signed → finance tranche schedules")
+            with phase("lag"):
+                out["lag_ms"] = await contract_to_tranches_lag(client, cast, bulk_place.station, cfg.lag_contracts, cfg.lag_interval)
+            await drained(client)
+
+            say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
+            with phase("replay"):
+                out["replay"] = await replay_feed(client, cast.headers["auditor"])
+            out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
+
+            say(f"[{persistence}] as-of reconstruction of a {ledger.events:,}-event contract ledger")
+            with phase("as-of"):
+                end, version_end = await as_of(client, cast.headers["auditor"], ledger, ledger.end, cfg.as_of_repeat)
+                middle, version_mid = await as_of(client, cast.headers["auditor"], ledger, ledger.middle, cfg.as_of_repeat)
+            out["as_of"] = {"events": ledger.events, "end_ms": end, "end_version": version_end, "middle_ms": middle, "middle_version": version_mid}
+    return out
+
+
+def summary(load: Load) -> dict[str, Any]:
+    return {
+        "sent": load.sent, "ok": load.ok, "seconds": round(load.seconds, 3), "throughput": round(load.throughput, 1),
+        "p50_ms": load.p(50), "p90_ms": load.p(90), "p99_ms": load.p(99), "max_ms": max(load.latencies_ms, default=None),
+        "statuses": load.statuses, "first_error": load.first_error, "conflicts_retried": load.conflicts,
+        "cpu_ms_per_ok_request": load.cpu_ms.per(load.ok) if load.cpu_ms else None,
+        # How latency moves as the contract's ledger grows: first and last tenth of the requests.
+        "p50_first_tenth_ms": percentile(load.latencies_ms[: max(1, len(load.latencies_ms) // 10)], 50),
+        "p50_last_tenth_ms": percentile(load.latencies_ms[-max(1, len(load.latencies_ms) // 10):], 50),
+    }
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

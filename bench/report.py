@@ -1,0 +1,204 @@
+"""Turns one run's measurements into metrics ``{value, unit, baseline, ratio, target, met}`` and
+the markdown table of BENCHMARKS.md (with the findings of bench/findings.md appended)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+STORES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _r(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def metric(value: float | None, unit: str, *, baseline: float | None = None, baseline_of: str | None = None,
+           ratio_min: float | None = None, at_most: float | None = None, note: str | None = None) -> dict[str, Any]:
+    ratio = _r(value / baseline, 3) if value is not None and baseline else None
+    target, met = None, None
+    if ratio_min is not None:
+        target = f"ratio >= {ratio_min:.2f}"
+        met = None if ratio is None else ratio >= ratio_min
+    elif at_most is not None:
+        target = f"<= {at_most:g} {unit}"
+        met = None if value is None else value <= at_most
+    out: dict[str, Any] = {"value": _r(value), "unit": unit, "baseline": _r(baseline), "ratio": ratio, "target": target, "met": met}
+    if baseline_of:
+        out["baseline_of"] = baseline_of
+    if note:
+        out["note"] = note
+    return out
+
+
+def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    m: dict[str, dict[str, Any]] = {}
+    raw = run["raw"]
+    for store, r in ((s, raw[s]) for s in STORES if s in raw):
+        m[f"raw.{store}.append_single"] = metric(r["single"]["per_second"], "events/s", note="one new aggregate per save (one event per transaction)")
+        m[f"raw.{store}.append_batched"] = metric(r["batched"]["per_second"], "events/s", note="100 new aggregates per save (100 events per transaction)")
+        m[f"raw.{store}.log_read"] = metric(r["read"]["per_second"], "events/s", note="select_notifications, pages of 1,000 (no decoding)")
+        m[f"raw.{store}.log_read_decoded"] = metric(r["decoded"]["per_second"], "events/s", note="pages of 1,000, each record decoded to its domain event")
+    if "nats" in raw:
+        m["raw.nats.publish_sync"] = metric(raw["nats"]["sync"]["per_second"], "msgs/s", note="js.publish awaited one by one (~0.8 kB)")
+        m["raw.nats.publish_async"] = metric(raw["nats"]["async"]["per_second"], "msgs/s", note="js.publish_async, PubAcks awaited per 4,000")
+
+    for store, p in run["platform"].items():
+        r = raw.get(store, {})
+        single = r.get("single", {}).get("per_second")
+        batched = r.get("batched", {}).get("per_second")
+        pre = f"platform.{store}"
+        closed, opened, bulk, lag = p["closed"], p["open"], p["bulk"], p["lag"]
+        m[f"{pre}.post_delivery.throughput"] = metric(
+            closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single", ratio_min=0.60,
+            note=f"closed loop, {run['config'].get('concurrency')} in flight; each request stores 4 events in one transaction "
+                 f"(delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, p99 {_r(closed['p99_ms'])} ms",
+        )
+        rate = float(run["config"].get("rate", 200))
+        m[f"{pre}.post_delivery.achieved_at_offered_rate"] = metric(
+            opened["throughput"], "req/s", baseline=rate, baseline_of="offered rate",
+            note=f"open loop, {opened['sent']} requests; statuses {opened['statuses']}",
+        )
+        m[f"{pre}.post_delivery.p50_at_offered_rate"] = metric(opened["p50_ms"], "ms", note="latency from the scheduled send time")
+        m[f"{pre}.post_delivery.p99_at_offered_rate"] = metric(
+            opened["p99_ms"], "ms", at_most=50,
+            note=f"p50 of the first tenth {_r(opened['p50_first_tenth_ms'])} ms, of the last tenth {_r(opened['p50_last_tenth_ms'])} ms",
+        )
+        stored = bulk["recorded"] / bulk["stored_seconds"] if bulk["stored_seconds"] else None
+        published = bulk["recorded"] / bulk["published_seconds"] if bulk["published_seconds"] else None
+        m[f"{pre}.bulk_import.stored"] = metric(
+            stored, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched",
+            note=f"{bulk['recorded']:,} of {bulk['rows']:,} rows in {bulk['stored_seconds']:.2f} s (request answered)",
+        )
+        m[f"{pre}.bulk_import.stored_and_published"] = metric(
+            published, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched", ratio_min=0.70,
+            note=None if published is None else f"until all {bulk['recorded']:,} ServiceDelivered are on JetStream: {bulk['published_seconds']:.2f} s",
+        )
+        m[f"{pre}.e2e_lag.p50"] = metric(lag["p50_ms"], "ms", note=f"ContractSigned (registry) → tranche schedule recorded by finance; {lag['samples']} contracts")
+        m[f"{pre}.e2e_lag.p99"] = metric(lag["p99_ms"], "ms", at_most=250, note=f"max {_r(lag['max_ms'])} ms")
+        n, seconds = p["replay"]
+        raw_n, raw_s = p["replay_raw"]["raw"]
+        dec_n, dec_s = p["replay_raw"]["decoded"]
+        m[f"{pre}.audit_replay"] = metric(
+            n / seconds if seconds else None, "events/s", baseline=raw_n / raw_s if raw_s else None,
+            baseline_of=f"select_notifications on the same services-log store ({raw_n:,} records)", ratio_min=0.80,
+            note=f"GET /services-log/v1/audit/events, pages of 1,000: {n:,} events in {seconds:.2f} s; "
+                 f"read + decode alone: {dec_n / dec_s:,.0f} events/s",
+        )
+        a = p["as_of"]
+        m[f"{pre}.as_of_10k"] = metric(
+            _median(a["end_ms"]), "ms", at_most=50,
+            note=f"GET /services-log/v1/audit/aggregates/{{id}}?as_of=… after the last of {a['events']:,} events (version {a['end_version']}), "
+                 f"median of {len(a['end_ms'])}",
+        )
+        m[f"{pre}.as_of_10k.middle"] = metric(
+            _median(a["middle_ms"]), "ms", note=f"as_of halfway through its history (version {a['middle_version']})"
+        )
+    return m
+
+
+def _median(values: list[float]) -> float | None:
+    import statistics
+
+    return statistics.median(values) if values else None
+
+
+# --- markdown -----------------------------------------------------------------------------
+
+FIGURES = [
+    ("post_delivery.throughput", "Single `POST …/deliveries`, max throughput (closed loop)", "raw single-event append"),
+    ("post_delivery.achieved_at_offered_rate", "Single POST at the offered rate: achieved", "offered rate"),
+    ("post_delivery.p50_at_offered_rate", "Single POST at the offered rate: p50 latency", ""),
+    ("post_delivery.p99_at_offered_rate", "Single POST at the offered rate: p99 latency", ""),
+    ("bulk_import.stored", "Bulk import: stored (request answered)", "raw batched append"),
+    ("bulk_import.stored_and_published", "Bulk import: stored and published on JetStream", "raw batched append"),
+    ("e2e_lag.p50", "Lag contract signed → finance tranche schedule, p50", ""),
+    ("e2e_lag.p99", "Lag contract signed → finance tranche schedule, p99", ""),
+    ("audit_replay", "Audit replay (`GET …/audit/events`, pages of 1,000)", "raw notification-log read, same store"),
+    ("as_of_10k", "As-of reconstruction, contract ledger of 10,001 events", ""),
+    ("as_of_10k.middle", "As-of reconstruction, halfway through its history", ""),
+]
+RAW = [
+    ("append_single", "eventsourcing append, 1 event per transaction"),
+    ("append_batched", "eventsourcing append, 100 events per transaction"),
+    ("log_read", "notification-log read (`select_notifications`, pages of 1,000)"),
+    ("log_read_decoded", "notification-log read + decode to domain events"),
+]
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def _met(m: dict[str, Any] | None) -> str:
+    if not m or m["met"] is None:
+        return ""
+    return "✅" if m["met"] else "❌"
+
+
+def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> None:
+    mach = run["machine"]
+    v = mach["versions"]
+    stores = [s for s in STORES if s in run["platform"]]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench.run`, code in `bench/`); every figure also in "
+        "`var/bench/results.json` as `{metric: {value, unit, baseline, ratio, target, met}}` (raw measurements in "
+        "`var/bench/run.json`). Benchmarks, not tests: no test asserts a timing. The raw baselines are measured in "
+        "the same run, on the same machine, as the platform figures they divide.",
+        "",
+        f"**Run:** {mach['date']}{' (quick mode: not representative)' if run.get('quick') else ''}, {run['seconds']:.0f} s in all.  ",
+        f"**Machine:** {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram_gib']} GiB RAM, Linux {mach['kernel']}.  ",
+        f"**Versions:** Python {v.get('python')}, eventsourcing {v.get('eventsourcing')}, nats-py {v.get('nats-py')}, "
+        f"{v.get('nats-server', 'nats-server ?')}, faststream {v.get('faststream')}, FastAPI {v.get('fastapi')}, "
+        f"Starlette {v.get('starlette')}, uvicorn {v.get('uvicorn')} (uvloop {v.get('uvloop')}, httptools {v.get('httptools')}), "
+        f"pydantic {v.get('pydantic')}, httpx {v.get('httpx')} (client), psycopg {v.get('psycopg')}, "
+        f"PostgreSQL {v.get('postgresql', '–')}, SQLite {v.get('sqlite')}.  ",
+        f"**Load:** 1-minute load average {run['load']['start']} at the start, {run['load']['end']} at the end; "
+        f"other test/server processes seen: {len(run['others_at_start'])} at the start, {len(run['others_at_end'])} at the end.",
+        "",
+        "> **Caveat.** 2 CPUs are shared by the load generator (httpx, this process), the platform (one uvicorn "
+        "process co-hosting the four services), nats-server and PostgreSQL — and, during this session, by other "
+        "developers' test suites running concurrently on the same machine. Absolute figures are therefore low and "
+        "noisy; the ratios to baselines measured in the same run are the figures to compare.",
+        "",
+        "## Platform against raw baselines",
+        "",
+    ]
+    head = "| figure | " + " | ".join(f"{STORES[s]} | ratio | " for s in stores) + "baseline | target |"
+    lines += [head, "|" + " --- |" * (3 + 3 * len(stores))]
+    for key, label, base in FIGURES:
+        cells = []
+        target = ""
+        for s in stores:
+            m = metrics.get(f"platform.{s}.{key}")
+            if m is None:
+                cells += ["–", "", ""]
+                continue
+            target = m["target"] or target
+            cells += [f"{_fmt(m['value'])} {m['unit']}", "" if m["ratio"] is None else f"{m['ratio']:.2f}", _met(m)]
+        row = f"| {label} | " + " | ".join(f"{cells[3 * i]} | {cells[3 * i + 1]} | {cells[3 * i + 2]}" for i in range(len(stores)))
+        lines.append(f"{row} | {base} | {target or ''} |")
+    lines += ["", "## Raw baselines (same run)", "", "| baseline | " + " | ".join(STORES[s] for s in stores) + " |",
+              "|" + " --- |" * (1 + len(stores))]
+    for key, label in RAW:
+        lines.append(f"| {label} | " + " | ".join(f"{_fmt(metrics.get(f'raw.{s}.{key}', {}).get('value'))} events/s" for s in stores) + " |")
+    if "raw.nats.publish_sync" in metrics:
+        lines += [
+            "",
+            "| JetStream publish (nats-py, file storage, ~0.8 kB) | msgs/s |",
+            "| --- | --- |",
+            f"| `js.publish` awaited one by one | {_fmt(metrics['raw.nats.publish_sync']['value'])} |",
+            f"| `js.publish_async`, PubAcks awaited per 4,000 | {_fmt(metrics['raw.nats.publish_async']['value'])} |",
+        ]
+    lines += ["", "## Notes per figure (this run)", ""]
+    for name, m in metrics.items():
+        if name.startswith("platform.") and m.get("note"):
+            lines.append(f"- `{name}`: {m['note']}.")
+    findings = Path(__file__).with_name("findings.md")
+    if findings.exists():
+        lines += ["", findings.read_text().rstrip()]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,124 @@
+"""`make bench`: raw baselines and the platform, in one run → var/bench/results.json, BENCHMARKS.md.
+
+    python -m bench.run                   # everything (SQLite and PostgreSQL), ~5–8 minutes on 2 cores
+    python -m bench.run --stores sqlite   # one store only
+    python -m bench.run --quick           # short phases, to check the harness (figures not representative)
+    python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
+
+Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import machine, raw_nats, raw_store
+from bench.platform import REPO, Config, median, run_platform, summary
+from bench.report import build_metrics, write_markdown
+from shared.infra.natsserver import NatsServer, free_port
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def rates(measured: dict[str, raw_store.Rate]) -> dict[str, dict[str, float]]:
+    return {k: {"count": v.count, "seconds": round(v.seconds, 4), "per_second": round(v.per_second, 1)} for k, v in measured.items()}
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    cfg = Config()
+    raw_seconds = 3.0
+    if args.quick:
+        cfg = Config(open_seconds=3, closed_seconds=3, import_rows=1000, lag_contracts=8, ledger_deliveries=500, as_of_repeat=3)
+        raw_seconds = 1.0
+    cfg.profile_dir = Path(args.profile).resolve() if args.profile else None
+    cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
+    stores = args.stores.split(",")
+    pg_problem = raw_store.postgres_available() if "postgres" in stores else None
+    if pg_problem:
+        say(f"PostgreSQL unreachable ({pg_problem}): its column is left empty")
+        stores = [s for s in stores if s != "postgres"]
+
+    run: dict[str, Any] = {"machine": machine.describe(), "load": {"start": machine.loadavg()},
+                           "others_at_start": machine.other_busy_processes(), "config": {k: str(v) for k, v in vars(cfg).items()},
+                           "quick": args.quick, "raw": {}, "platform": {}, "notes": []}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
+        work = Path(tmp)
+        say("raw eventsourcing append and notification-log read: SQLite")
+        run["raw"]["sqlite"] = rates(await asyncio.to_thread(raw_store.measure, raw_store.sqlite_env(work / "raw.sqlite"), raw_seconds))
+        if "postgres" in stores:
+            say("raw eventsourcing append and notification-log read: PostgreSQL (scratch database)")
+            with raw_store.scratch_database("swp_bench_raw") as db:
+                run["raw"]["postgres"] = rates(await asyncio.to_thread(raw_store.measure, raw_store.postgres_env(db), raw_seconds))
+        say("raw JetStream publish (nats-py): sync and async")
+        server = NatsServer(free_port(), work / "raw-nats").start()
+        try:
+            run["raw"]["nats"] = rates(await raw_nats.measure(server.url, raw_seconds))
+        finally:
+            server.stop()
+
+        for store in stores:
+            (work / store).mkdir()
+            t = time.monotonic()
+            if store == "postgres":
+                with raw_store.scratch_database("swp_bench") as db:
+                    figures = await run_platform(store, work / store, db, cfg, say)
+            else:
+                figures = await run_platform(store, work / store, None, cfg, say)
+            figures["closed"] = summary(figures["closed"])
+            figures["open"] = summary(figures["open"])
+            figures["bulk"] = vars(figures["bulk"])
+            lags = figures.pop("lag_ms")
+            figures["lag"] = {"samples": len(lags), "p50_ms": median(lags), "p99_ms": _p(lags, 99), "max_ms": max(lags)}
+            figures["seconds"] = round(time.monotonic() - t, 1)
+            run["platform"][store] = figures
+            say(f"[{store}] done in {figures['seconds']} s")
+    run["load"]["end"] = machine.loadavg()
+    run["others_at_end"] = machine.other_busy_processes()
+    run["seconds"] = round(time.monotonic() - started, 1)
+
+    metrics = build_metrics(run)
+    out_dir = REPO / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
+    if args.server_env:
+        args.no_markdown = True
+        run["notes"].append(f"server environment changed: {args.server_env}")
+    if not args.no_markdown:
+        write_markdown(REPO / "BENCHMARKS.md", run, metrics)
+    say(f"wrote var/bench/results.json, var/bench/run.json{'' if args.no_markdown else ' and BENCHMARKS.md'} ({run['seconds']} s)")
+    for name, m in metrics.items():
+        if m["target"]:
+            say(f"  {name}: {m['value']} {m['unit']} (target {m['target']}) {'met' if m['met'] else 'MISSED' if m['met'] is False else '—'}")
+    return 0
+
+
+def _p(values: list[float], q: float) -> float | None:
+    from bench.platform import percentile
+
+    return percentile(values, q)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
+    parser.add_argument("--quick", action="store_true", help="short phases (harness check; figures not representative)")
+    parser.add_argument("--profile", metavar="DIR", help="sample the server with py-spy (raw stacks) during each phase")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the server process (what-if experiments; implies --no-markdown)")
+    parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
+    sys.exit(asyncio.run(main_async(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
