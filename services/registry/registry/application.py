@@ -1,180 +1,139 @@
-"""Registry commands and queries (the eventsourcing Application of this service)."""
+"""Registry commands and queries (the eventsourcing Application of this service).
+
+Counties and providers live here; stations and workers in :mod:`registry.staffing`, contracts in
+:mod:`registry.contracting`, lookups and the county directory in :mod:`registry.base`.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
+from registry.contracting import ContractCommands
 from registry.domainmodel import (
-    QUALIFICATIONS,
-    STATION_KINDS,
-    WORKER_ROLES,
     Contract,
     County,
     Provider,
-    Station,
-    Worker,
-    check_contract_terms,
-    check_hiring,
+    add_years,
+    check_prior_projects,
+    check_uscc,
     county_id,
     merged_policy,
 )
-from registry.uscc import uscc_problem
-from shared.infra.store import SwpApplication
-from shared.rules import NotFound, RuleViolation, UnknownReference
+from registry.staffing import StaffingCommands
+from shared.events.evaluation import AppealDecided, EvaluationConcluded
+from shared.rules import Conflict
+
+log = logging.getLogger("swp.registry")
 
 
-class RegistryApplication(SwpApplication):
+class RegistryApplication(ContractCommands, StaffingCommands):
     service = "registry"
     name = "registry"
 
     # --- counties -------------------------------------------------------------------
     def put_county(self, code: str, name: str, policy: dict[str, Any] | None) -> County:
-        merged = merged_policy(policy)
+        """Register a county, or change its name and/or policy (``policy=None`` keeps the one in force)."""
         try:
             county: County = self.repository.get(county_id(code))
         except AggregateNotFoundError:
-            county = County(code=code, name=name, policy=merged)
+            county = County(code=code, name=name, policy=merged_policy(policy))
         else:
-            if county.name == name and county.policy == merged:
-                return county  # nothing changed: record nothing
-            county.change_policy(name=name, policy=merged)
-        self.save(county)
+            county.revise(name, None if policy is None else merged_policy(policy))
+        if county.pending_events:  # unchanged: nothing recorded
+            self.save(county)
         return county
 
-    def county(self, code: str) -> County:
-        try:
-            return self.repository.get(county_id(code))
-        except AggregateNotFoundError as exc:
-            raise NotFound(f"county {code} is not registered", field="county") from exc
-
-    # --- providers, stations, workers -----------------------------------------------
+    # --- providers ------------------------------------------------------------------
     def register_provider(
-        self, county: str, name: str, uscc: str, rating: str | None, has_party_org: bool
+        self,
+        county: str,
+        name: str,
+        uscc: str,
+        rating: str | None,
+        has_party_org: bool,
+        prior_projects: list[dict[str, Any]] | None = None,
     ) -> uuid.UUID:
+        """R-REG-1: a provider is known in a county by its 统一社会信用代码; registering it again
+        with the same details returns it, with other details is a conflict."""
         self.county(county)
-        problem = uscc_problem(uscc)
-        if problem:
-            raise RuleViolation(f"统一社会信用代码 {problem}", rule="R-REG-1", field="uscc")
-        provider = Provider(county=county, name=name, uscc=uscc, rating=rating, has_party_org=has_party_org)
+        check_uscc(uscc)
+        prior = list(prior_projects or [])
+        check_prior_projects(prior)
+        details = {"county": county, "name": name, "uscc": uscc, "rating": rating, "has_party_org": has_party_org, "prior_projects": prior}
+        existing = self.find(str(Provider.create_id(county, uscc)))
+        if existing is not None:
+            if (existing.name, existing.rating, existing.has_party_org, existing.prior_projects) != (name, rating, has_party_org, prior):
+                raise Conflict(f"统一社会信用代码 {uscc} is already registered as {existing.name} ({existing.id})", field="uscc")
+            return existing.id
+        provider = Provider(**details)
         self.save(provider)
         return provider.id
 
-    def establish_station(self, county: str, name: str, township: str, kind: str) -> uuid.UUID:
-        self.county(county)
-        if kind not in STATION_KINDS:
-            raise RuleViolation(f"kind must be one of {STATION_KINDS}", rule="R-REG-2", field="kind")
-        station = Station(county=county, name=name, township=township, kind=kind)
-        self.save(station)
-        return station.id
+    def update_provider(self, county: str, provider_id: str, rating: str | None, has_party_org: bool) -> Provider:
+        provider = self.provider(county, provider_id, field=None)
+        if (provider.rating, provider.has_party_org) != (rating, has_party_org):
+            provider.update_profile(rating=rating, has_party_org=has_party_org)
+            self.save(provider)
+        return provider
 
-    def hire_worker(
-        self,
-        county: str,
-        provider_id: str,
-        station_id: str,
-        name: str,
-        birth_date: date,
-        education: str,
-        qualification: str,
-        role: str,
-        hired_on: date,
-    ) -> uuid.UUID:
-        policy = self.county(county).policy
-        self.provider(county, provider_id, field="provider_id")
-        self.station(county, station_id, field="station_id")
-        if qualification not in QUALIFICATIONS:
-            raise RuleViolation(f"qualification must be one of {QUALIFICATIONS}", rule="R-REG-3", field="qualification")
-        if role not in WORKER_ROLES:
-            raise RuleViolation(f"role must be one of {WORKER_ROLES}", rule="R-REG-2", field="role")
-        check_hiring(policy, birth_date, education, hired_on)
-        due = None
-        if qualification == "none":
-            years = int(policy["certificate_deadline_years"])
-            due = _add_years(hired_on, years)
-        worker = Worker(
-            county=county,
-            provider_id=provider_id,
-            station_id=station_id,
-            name=name,
-            birth_date=birth_date,
-            education=education,
-            qualification=qualification,
-            role=role,
-            hired_on=hired_on,
-            certificate_due_on=due,
-        )
-        self.save(worker)
-        return worker.id
+    def ban_provider(self, county: str, provider_id: str, banned_on: date, until: date | None, reason: str) -> Provider:
+        """R-EVAL-9: banned from government purchase; by default for the county's ``ban_years``."""
+        provider = self.provider(county, provider_id, field=None)
+        years = int(self.county(county).policy["ban_years"])
+        provider.impose_ban(banned_on, until or add_years(banned_on, years), reason)
+        self.save(provider)
+        return provider
 
-    # --- contracts ------------------------------------------------------------------
-    def sign_contract(self, county: str, terms: dict[str, Any]) -> uuid.UUID:
-        county_agg = self.county(county)
-        policy = county_agg.policy
-        provider = self.provider(county, terms["provider_id"], field="provider_id")
-        if provider.is_banned_on(terms["signed_on"]):
-            raise RuleViolation(
-                f"provider is banned from government purchase until {provider.banned_until}",
-                rule="R-REG-1",
-                field="provider_id",
-            )
-        if not terms["station_ids"]:
-            raise RuleViolation("a contract names at least one station", rule="R-REG-4", field="station_ids")
-        for i, sid in enumerate(terms["station_ids"]):
-            self.station(county, sid, field=f"station_ids.{i}")
-        terms = {
-            **terms,
-            "tranche_plan": terms.get("tranche_plan") or policy["tranche_plan"],
-            "cycle_years": terms.get("cycle_years") or policy["contract_cycle_years"],
-            "year_index": terms.get("year_index") or 1,
-        }
-        check_contract_terms(
-            amount_fen=terms["amount_fen"],
-            funding=terms["funding"],
-            period_start=terms["period_start"],
-            period_end=terms["period_end"],
-            effective_on=terms["effective_on"],
-            signed_on=terms["signed_on"],
-            service_areas=terms["service_areas"],
-            indicators=terms["indicators"],
-            tranche_plan=terms["tranche_plan"],
-            cycle_years=terms["cycle_years"],
-            year_index=terms["year_index"],
-        )
-        contract = Contract(county=county, policy_version=county_agg.policy_version, **terms)
-        self.save(contract)
-        return contract.id
+    def publish_disclosure(
+        self, county: str, provider_id: str, disclosure_id: str, kind: str, title: str, year: int | None, summary: str,
+        url: str | None, published_on: date,
+    ) -> str:
+        """R-REG-9: a document the provider discloses to the public."""
+        provider = self.provider(county, provider_id, field=None)
+        provider.disclose(disclosure_id, kind, title, year, summary, url, published_on)
+        self.save(provider)
+        return disclosure_id
 
-    # --- lookups (county-checked: an id from another county is "not found") ---------
-    def _in_county(self, county: str, aggregate_id: str, kind: type, label: str, field: str | None) -> Any:
-        # field=None: the id came from the path (404); otherwise from the body (422 naming it).
-        error = NotFound if field is None else UnknownReference
-        try:
-            agg = self.repository.get(uuid.UUID(str(aggregate_id)))
-        except (AggregateNotFoundError, ValueError) as exc:
-            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field) from exc
-        if not isinstance(agg, kind) or agg.county != county:
-            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field)
-        return agg
+    # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
+    def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:
+        """Remember the result on the contract (renewal) and the provider (prior pass); a fraud
+        finding (弄虚作假) terminates the contract and bans the provider for the policy's years."""
+        contract = self._evaluated_contract(e.county, e.contract_id)
+        if contract is None:
+            return []
+        contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.concluded_on, e.fraud_found, appealed=False)
+        provider = self.provider(e.county, contract.provider_id)
+        provider.note_evaluation(e.evaluation_id, e.passed)
+        if e.fraud_found:
+            reason = f"弄虚作假 found by evaluation {e.evaluation_id} ({e.stage})"
+            years = int(self.county(e.county).policy["ban_years"])
+            provider.impose_ban(e.concluded_on, add_years(e.concluded_on, years), reason, e.evaluation_id, str(contract.id))
+            if contract.active:
+                contract.terminate(max(e.concluded_on, contract.signed_on), "fraud", reason)
+        return [contract, provider]
 
-    def provider(self, county: str, provider_id: str, field: str | None = "provider_id") -> Provider:
-        return self._in_county(county, provider_id, Provider, "provider", field)
+    def on_appeal_decided(self, e: AppealDecided) -> list[Aggregate]:
+        """An upheld appeal replaces the evaluation's result (a passed final then allows renewal)."""
+        contract = self._evaluated_contract(e.county, e.contract_id)
+        if contract is None:
+            return []
+        previous = next((r for r in contract.evaluations if r["evaluation_id"] == e.evaluation_id), None)
+        fraud = bool(previous and previous["fraud_found"])
+        contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.decided_on, fraud, appealed=True)
+        provider = self.provider(e.county, contract.provider_id)
+        provider.note_evaluation(e.evaluation_id, e.passed)
+        return [contract, provider]
 
-    def station(self, county: str, station_id: str, field: str | None = "station_id") -> Station:
-        return self._in_county(county, station_id, Station, "station", field)
-
-    def worker(self, county: str, worker_id: str, field: str | None = None) -> Worker:
-        return self._in_county(county, worker_id, Worker, "worker", field)
-
-    def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
-        return self._in_county(county, contract_id, Contract, "contract", field)
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
+    def _evaluated_contract(self, county: str, contract_id: str) -> Contract | None:
+        contract = self.find(contract_id)
+        if not isinstance(contract, Contract) or contract.county != county:
+            # Evaluation only evaluates contracts it learnt from our ContractSigned: nothing to learn here.
+            log.warning("evaluation result for unknown contract %s of county %s ignored", contract_id, county)
+            return None
+        return contract

@@ -1,52 +1,130 @@
-"""Maps registry domain events to the published integration events (shared.events.registry)."""
+"""Registry's side of the integration contract: its domain events mapped to the published
+integration events (shared.events.registry), and its reactions to the evaluation service."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from registry.domainmodel import Contract, County, Provider, Station
+from faststream.nats import JStream, NatsBroker
+
+from registry.application import RegistryApplication
+from registry.domainmodel import Contract, County, Provider, Station, Worker
 from shared.events import IntegrationEvent
 from shared.events import registry as ev
+from shared.infra.consumer import ConsumerStats, subscribe_upstream
+from shared.infra.store import SwpApplication
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.CountyRegistered,
     ev.CountyPolicyChanged,
     ev.ProviderRegistered,
+    ev.ProviderBanned,
     ev.StationEstablished,
+    ev.WorkerHired,
+    ev.WorkerMoved,
+    ev.WorkerQualified,
+    ev.WorkerLeft,
     ev.ContractSigned,
+    ev.ContractFiled,
+    ev.ContractScopeChanged,
+    ev.ContractRenewed,
+    ev.ContractTerminated,
+    ev.ContractExpired,
 ]
 
 
 def to_integration(e: Any) -> IntegrationEvent | None:
     oid = str(e.originator_id)
+    county = (getattr(e, "meta", None) or {}).get("county", "")
     if isinstance(e, County.Registered):
         return ev.CountyRegistered(county=e.code, name=e.name, policy=e.policy, policy_version=1)
     if isinstance(e, County.PolicyChanged):
-        return ev.CountyPolicyChanged(county=e.meta["county"], policy=e.policy, policy_version=e.originator_version)
+        return ev.CountyPolicyChanged(county=county, policy=e.policy, policy_version=e.policy_version)
     if isinstance(e, Provider.Registered):
         return ev.ProviderRegistered(
             provider_id=oid, county=e.county, name=e.name, uscc=e.uscc, rating=e.rating, has_party_org=e.has_party_org
         )
+    if isinstance(e, Provider.Banned):
+        return ev.ProviderBanned(
+            provider_id=oid, county=county, until=e.until, reason=e.reason, evaluation_id=e.evaluation_id
+        )
     if isinstance(e, Station.Established):
         return ev.StationEstablished(station_id=oid, county=e.county, name=e.name, township=e.township, kind=e.kind)
+    if isinstance(e, Worker.Hired | Worker.Moved | Worker.Qualified | Worker.Left):
+        return _worker_event(e, oid, county)
     if isinstance(e, Contract.Signed):
-        return ev.ContractSigned(
-            contract_id=oid,
-            county=e.county,
-            provider_id=e.provider_id,
-            station_ids=e.station_ids,
-            purchaser=e.purchaser,
-            signed_on=e.signed_on,
-            effective_on=e.effective_on,
-            period_start=e.period_start,
-            period_end=e.period_end,
-            amount_fen=e.amount_fen,
-            funding=e.funding,
-            service_areas=e.service_areas,
-            indicators=e.indicators,
-            tranche_plan=e.tranche_plan,
-            cycle_years=e.cycle_years,
-            year_index=e.year_index,
-            policy_version=e.policy_version,
+        return _contract_signed(e, oid)
+    if isinstance(e, Contract.Filed):
+        return ev.ContractFiled(contract_id=oid, county=county, filed_on=e.filed_on, due_on=e.due_on, late=e.late)
+    if isinstance(e, Contract.ScopeChanged):
+        return ev.ContractScopeChanged(
+            contract_id=oid, county=county, service_areas=e.service_areas, effective_on=e.effective_on,
+            approved_by=e.approved_by, reason=e.reason,
         )
-    return None
+    if isinstance(e, Contract.Renewed):
+        return ev.ContractRenewed(contract_id=oid, county=county, next_contract_id=e.next_contract_id, year_index=e.year_index)
+    if isinstance(e, Contract.Terminated):
+        return ev.ContractTerminated(contract_id=oid, county=county, terminated_on=e.terminated_on, kind=e.kind, reason=e.reason)
+    if isinstance(e, Contract.Expired):
+        return ev.ContractExpired(contract_id=oid, county=county, expired_on=e.expired_on)
+    return None  # private: profile updates, disclosures, scope requests/rejections, evaluation notes
+
+
+def _worker_event(e: Any, oid: str, county: str) -> IntegrationEvent:
+    if isinstance(e, Worker.Hired):
+        return ev.WorkerHired(
+            worker_id=oid, county=e.county, provider_id=e.provider_id, station_id=e.station_id, role=e.role,
+            qualification=e.qualification, hired_on=e.hired_on, certificate_due_on=e.certificate_due_on,
+        )
+    if isinstance(e, Worker.Moved):
+        return ev.WorkerMoved(
+            worker_id=oid, county=county, provider_id=e.provider_id, from_station_id=e.from_station_id,
+            to_station_id=e.to_station_id, moved_on=e.moved_on,
+        )
+    if isinstance(e, Worker.Qualified):
+        return ev.WorkerQualified(worker_id=oid, county=county, qualification=e.qualification, qualified_on=e.qualified_on)
+    return ev.WorkerLeft(
+        worker_id=oid, county=county, provider_id=e.provider_id, station_id=e.station_id, left_on=e.left_on
+    )
+
+
+def _contract_signed(e: Any, oid: str) -> ev.ContractSigned:
+    return ev.ContractSigned(
+        contract_id=oid,
+        county=e.county,
+        provider_id=e.provider_id,
+        station_ids=e.station_ids,
+        purchaser=e.purchaser,
+        signed_on=e.signed_on,
+        effective_on=e.effective_on,
+        period_start=e.period_start,
+        period_end=e.period_end,
+        amount_fen=e.amount_fen,
+        funding=e.funding,
+        service_areas=e.service_areas,
+        indicators=e.indicators,
+        tranche_plan=e.tranche_plan,
+        cycle_years=e.cycle_years,
+        year_index=e.year_index,
+        policy_version=e.policy_version,
+        policy=e.policy,
+        probation=e.probation,
+        previous_contract_id=e.previous_contract_id,
+    )
+
+
+def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
+    assert isinstance(app, RegistryApplication)
+    evaluation = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "evaluation",
+        {"EvaluationConcluded": app.on_evaluation_concluded, "AppealDecided": app.on_appeal_decided},
+        description=(
+            "Registry records each final/annual evaluation result on its contract: the next year of the cycle "
+            "may be renewed only after it passed (R-REG-7); an upheld appeal replaces the result. A fraud finding "
+            "(弄虚作假) terminates the contract and bans the provider for the county's ban_years (R-EVAL-9)."
+        ),
+    )
+    return {"evaluation": evaluation}

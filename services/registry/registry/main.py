@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from registry import api
+from registry.api import ROUTERS
 from registry.application import RegistryApplication
-from registry.integration import PUBLISHED, to_integration
+from registry.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -16,8 +16,9 @@ SPEC = ServiceSpec(
     description="Counties and policy, providers (承接主体), stations (社工站), social workers and service contracts (服务协议).",
     application=lambda env: RegistryApplication(env=env),
     to_integration=to_integration,
-    routers=[api.county_router, api.router],
+    routers=ROUTERS,
     published=PUBLISHED,
+    consumers=wire_consumers,
 )
 
 

@@ -1,0 +1,69 @@
+"""What every registry route shares: the store, who may call, and small helpers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Path, Request
+from pydantic import BaseModel, ConfigDict
+
+from registry.application import RegistryApplication
+from shared.infra.auth import CountyScope, Role, county_scope
+from shared.rules import Forbidden
+
+IDS = uuid.UUID("5e0c7b1a-3d2f-5a4b-9c8d-7e6f5a4b3c2d")
+CHINA = ZoneInfo("Asia/Shanghai")
+CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+
+
+def get_store(request: Request) -> RegistryApplication:
+    return request.app.state.store
+
+
+Store = Annotated[RegistryApplication, Depends(get_store)]
+ProvinceAdmin = Annotated[CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, write=True))]
+# The purchaser's side (购买主体, or the province on its behalf) registers, signs and decides.
+Purchaser = Annotated[CountyScope, Depends(county_scope(Role.PURCHASER, Role.PROVINCE_ADMIN, write=True))]
+# …and the provider (承接主体) keeps its own staff and disclosures and asks for scope changes.
+ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, Role.PROVINCE_ADMIN, write=True))]
+Reader = Annotated[
+    CountyScope,
+    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
+]
+# Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors.
+WorkerReader = Annotated[
+    CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.AUDITOR))
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def acting_provider(scope: CountyScope) -> str | None:
+    """The provider a provider's token acts for (None for the purchaser's side)."""
+    if scope.principal.role != Role.PROVIDER:
+        return None
+    if not scope.principal.provider_id:
+        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6")
+    return scope.principal.provider_id
+
+
+def ensure_own(scope: CountyScope, provider_id: str) -> None:
+    """A provider acts only for itself."""
+    acting = acting_provider(scope)
+    if acting is not None and acting != provider_id:
+        raise Forbidden("this belongs to another provider", rule="R-AUD-6")
+
+
+def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
+    """A new record's id; with an Idempotency-Key, the same id on every repeat of the command."""
+    key = headers[0]
+    return str(uuid.uuid5(IDS, f"{county}:{key}")) if key else str(uuid.uuid4())
+
+
+def today() -> date:
+    return datetime.now(CHINA).date()

@@ -1,0 +1,300 @@
+"""Service contracts (服务协议): sign, file (备案), change scope, renew, terminate, expire."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from registry.api.common import (
+    CountyCode,
+    ProviderSide,
+    Purchaser,
+    Reader,
+    Store,
+    Strict,
+    acting_provider,
+    ensure_own,
+    new_id,
+)
+from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract
+from shared.infra.service import CommandHeaders, run_command
+
+router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
+
+
+class FundingIn(Strict):
+    source: str = Field(min_length=1, max_length=100, examples=["福彩公益金"])
+    amount_fen: int = Field(ge=0, le=10**13)
+
+
+class IndicatorIn(Strict):
+    code: str = Field(min_length=1, max_length=50)
+    name: str = Field(min_length=1, max_length=200)
+    unit: str = Field(min_length=1, max_length=20, examples=["人次"])
+    target: int = Field(le=10**9, description="Positive (R-LOG-8)")
+    monthly_plan: dict[str, int] = Field(default_factory=dict, description="进度表: {'YYYY-MM': planned}")
+
+
+class TrancheIn(Strict):
+    seq: int = Field(ge=1, le=12)
+    percent: int = Field(ge=1, le=100)
+    trigger: str = Field(description=f"One of {TRIGGERS}")
+    due_working_days: int = Field(default=15, ge=1, le=120)
+
+
+class ContractIn(Strict):
+    provider_id: str
+    station_ids: list[str] = Field(max_length=100, description="Each staffed on signed_on with the county's minimum of the provider's workers (R-REG-2)")
+    purchaser: str = Field(min_length=1, max_length=200)
+    signed_on: date
+    effective_on: date
+    period_start: date
+    period_end: date = Field(description="At most one year after period_start (一年一签)")
+    amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
+    funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
+    service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
+    indicators: list[IndicatorIn] = Field(max_length=200)
+    tranche_plan: list[TrancheIn] | None = Field(default=None, description="Default: the county policy's plan (R-FIN-5)")
+    cycle_years: int | None = Field(default=None, ge=1, le=5, description="Default and maximum: the county's contract_cycle_years")
+    year_index: int | None = Field(default=None, ge=1, le=5, description="Year of the cycle (default 1)")
+    probation: bool = Field(default=False, description="Year 1 as a probation year (试用考核期)")
+    supervisor_id: str | None = Field(default=None, description="The supervisor (督导): required when the county's policy says so (R-REG-2)")
+
+
+class RenewalIn(Strict):
+    signed_on: date
+    effective_on: date | None = None
+    period_start: date | None = Field(default=None, description="Default: the day after this year's period_end")
+    period_end: date | None = None
+    amount_fen: int | None = Field(default=None, le=10**13)
+    funding: list[FundingIn] | None = Field(default=None, max_length=20)
+    station_ids: list[str] | None = Field(default=None, max_length=100)
+    service_areas: list[str] | None = Field(default=None, max_length=20)
+    indicators: list[IndicatorIn] | None = Field(default=None, max_length=200)
+    tranche_plan: list[TrancheIn] | None = None
+    supervisor_id: str | None = None
+
+
+class ContractCreated(BaseModel):
+    contract_id: str
+
+
+class FilingIn(Strict):
+    filed_on: date
+    filed_with: str = Field(default="市民政局", max_length=200, description="The city bureau the copy was filed with")
+
+
+class ScopeChangeIn(Strict):
+    service_areas: list[str] = Field(min_length=1, max_length=20, description="The contract's areas after the change (R-LOG-2)")
+    effective_on: date
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ScopeChangeCreated(BaseModel):
+    change_id: str
+
+
+class ScopeDecisionIn(Strict):
+    approved: bool
+    decided_on: date
+    approved_by: str | None = Field(default=None, max_length=200, description="Default: the contract's purchaser")
+    note: str = Field(default="", max_length=1000)
+
+
+class TerminationIn(Strict):
+    terminated_on: date
+    kind: str = Field(description=f"One of {TERMINATION_KINDS}; fraud (弄虚作假) also bans the provider (R-EVAL-9)")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ExpiryIn(Strict):
+    as_of: date = Field(description="Contracts whose period ended before this day expire")
+
+
+class ExpiryOut(BaseModel):
+    expired: list[str]
+
+
+class ContractOut(BaseModel):
+    contract_id: str
+    county: str
+    status: str = Field(description="signed, terminated or expired")
+    version: int
+    provider_id: str
+    station_ids: list[str]
+    purchaser: str
+    signed_on: date
+    effective_on: date
+    period_start: date
+    period_end: date
+    amount_fen: int
+    funding: list[dict[str, Any]]
+    service_areas: list[str]
+    indicators: list[dict[str, Any]]
+    tranche_plan: list[dict[str, Any]]
+    cycle_years: int
+    cycle_start: date
+    year_index: int
+    probation: bool
+    policy_version: int
+    policy: dict[str, Any] = Field(description="The county policy the contract was signed under")
+    supervisor_id: str | None
+    previous_contract_id: str | None
+    next_contract_id: str | None
+    filing_due_on: date
+    filing_due_provisional: bool
+    filed_on: date | None
+    filing_late: bool | None
+    scope_changes: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
+    ended_on: date | None
+    end_kind: str | None
+    end_reason: str | None
+
+
+def contract_out(c: Contract) -> ContractOut:
+    fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
+    return ContractOut(contract_id=str(c.id), version=c.version, **fields)
+
+
+@router.post("", status_code=201, response_model=ContractCreated)
+def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ContractCreated:
+    """Sign a service contract (服务协议) for one year of a cycle. Checked on the signing day: the provider
+    is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
+    (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
+    where required; service areas from R-LOG-2; indicator targets positive (R-LOG-8); funding sums to the
+    amount (R-FIN-2); the year lies inside the cycle (R-REG-4). Publishes `ContractSigned` with the
+    county policy snapshot, from which finance schedules tranche 1."""
+    terms = body.model_dump()
+    cid = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.sign_contract(county, terms),
+        lambda ids: ids[0],
+    )
+    return ContractCreated(contract_id=str(cid))
+
+
+@router.get("", response_model=list[ContractOut])
+def list_contracts(
+    county: CountyCode,
+    scope: Reader,
+    store: Store,
+    status: str | None = Query(default=None, pattern="^(signed|terminated|expired)$"),
+    provider_id: str | None = None,
+) -> list[ContractOut]:
+    """The county's contracts in signing order. A provider sees its own only."""
+    store.county(county)
+    return [contract_out(c) for c in store.contracts(county, acting_provider(scope) or provider_id, status)]
+
+
+@router.post("/expiry", response_model=ExpiryOut)
+def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ExpiryOut:
+    """Expire every active contract of the county whose period ended before `as_of` (run daily or at
+    year end). Publishes `ContractExpired` for each; returns their ids."""
+    ids = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.expire_contracts(county, body.as_of),
+        lambda ids: ids,
+    )
+    return ExpiryOut(expired=[str(i) for i in ids])
+
+
+@router.get("/{contract_id}", response_model=ContractOut)
+def get_contract(county: CountyCode, contract_id: str, scope: Reader, store: Store) -> ContractOut:
+    """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
+    return contract_out(store.contract(county, contract_id))
+
+
+def _contract_command(store: Any, scope: Any, headers: Any, county: str, contract_id: str, payload: Any, action: Any) -> ContractOut:
+    c = run_command(store, scope, headers, payload, action, lambda _ids: store.contract(county, contract_id))
+    return contract_out(c)
+
+
+@router.post("/{contract_id}/filing", response_model=ContractOut)
+def file_contract(
+    county: CountyCode, contract_id: str, body: FilingIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> ContractOut:
+    """Record the filing (备案) of the signed contract with the city bureau (R-REG-5). Due within the
+    policy's `filing_working_days` (15) working days of signing, per the State Council calendar; a later
+    filing is accepted and flagged `late`. Publishes `ContractFiled`."""
+    return _contract_command(
+        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
+        lambda: store.file_contract(county, contract_id, body.filed_on, body.filed_with),
+    )
+
+
+@router.post("/{contract_id}/scope-changes", status_code=201, response_model=ScopeChangeCreated)
+def request_scope_change(
+    county: CountyCode, contract_id: str, body: ScopeChangeIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> ScopeChangeCreated:
+    """Ask for a scope change (R-REG-6): the contract's service areas from `effective_on`. Nothing changes
+    until the purchaser approves it (`…/scope-changes/{change_id}/decision`). A provider asks for its own
+    contracts only."""
+    ensure_own(scope, store.contract(county, contract_id).provider_id)
+    change_id = new_id(county, headers)
+    run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.request_scope_change(
+            county, contract_id, change_id, body.service_areas, body.effective_on, body.reason, scope.principal.sub
+        ),
+        lambda _ids: None,
+    )
+    return ScopeChangeCreated(change_id=change_id)
+
+
+@router.post("/{contract_id}/scope-changes/{change_id}/decision", response_model=ContractOut)
+def decide_scope_change(
+    county: CountyCode, contract_id: str, change_id: str, body: ScopeDecisionIn, scope: Purchaser, store: Store,
+    headers: CommandHeaders,
+) -> ContractOut:
+    """Approve or reject a requested scope change (R-REG-6). Approval makes the areas the contract's
+    scope and publishes `ContractScopeChanged` (services-log then accepts deliveries in them)."""
+    return _contract_command(
+        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
+        lambda: store.decide_scope_change(
+            county, contract_id, change_id, body.approved, body.approved_by, body.decided_on, body.note
+        ),
+    )
+
+
+@router.post("/{contract_id}/renewal", status_code=201, response_model=ContractCreated)
+def renew_contract(
+    county: CountyCode, contract_id: str, body: RenewalIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> ContractCreated:
+    """Sign the next year of the cycle (续签, R-REG-7) — only after this year's final/annual evaluation
+    passed (learnt from evaluation's `EvaluationConcluded`/`AppealDecided`); a failed one ends the cycle
+    (re-procurement), as does the last year of the cycle. The next year starts from this year's terms one
+    year on; any given field replaces them. Every signing check applies again. Publishes `ContractSigned`
+    (with `previous_contract_id`, `year_index` + 1) and `ContractRenewed`."""
+    overrides = {
+        **body.model_dump(exclude={"signed_on", "funding", "indicators", "tranche_plan"}),
+        "funding": _dump_list(body.funding),
+        "indicators": _dump_list(body.indicators),
+        "tranche_plan": _dump_list(body.tranche_plan),
+    }
+    new = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.renew_contract(county, contract_id, body.signed_on, overrides),
+        lambda ids: next(i for i in ids if i != contract_id),
+    )
+    return ContractCreated(contract_id=str(new))
+
+
+def _dump_list(items: list[Any] | None) -> list[dict[str, Any]] | None:
+    return None if items is None else [i.model_dump() for i in items]
+
+
+@router.post("/{contract_id}/termination", response_model=ContractOut)
+def terminate_contract(
+    county: CountyCode, contract_id: str, body: TerminationIn, scope: Purchaser, store: Store, headers: CommandHeaders
+) -> ContractOut:
+    """End the contract early with its reason: `breach` (违约), `fraud` (弄虚作假 — the provider is also
+    banned for the county's `ban_years`, R-EVAL-9, publishing `ProviderBanned`) or `agreement`.
+    Publishes `ContractTerminated`; finance cancels the remaining tranches."""
+    return _contract_command(
+        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
+        lambda: store.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),
+    )

@@ -1,0 +1,65 @@
+"""Counties (the tenants) and their policy parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from registry.api.common import CountyCode, ProvinceAdmin, Reader, Store, Strict
+from registry.domainmodel import PARAMETERS
+from shared.infra.service import CommandHeaders, run_command
+from shared.rules import NotFound
+
+router = APIRouter(prefix="/v1/counties", tags=["counties"])
+
+_PARAMETER_DOC = "; ".join(f"`{name}` ({rule}, default {default!r}): {meaning}" for name, (default, rule, meaning) in PARAMETERS.items())
+
+
+class CountyIn(Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["原州区"])
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Overrides of the default policy parameters (omit to keep the policy in force). " + _PARAMETER_DOC,
+    )
+
+
+class CountyOut(BaseModel):
+    county: str
+    name: str
+    policy: dict[str, Any]
+    policy_version: int
+
+
+@router.put("/{county}", response_model=CountyOut)
+def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: Store, headers: CommandHeaders) -> CountyOut:
+    """Register a county (the tenant) or change its name or policy parameters. Province admins only.
+
+    `policy` lists overrides of the defaults (a change replaces the previous overrides); omitted, the
+    policy in force is kept. A policy change is a new version (`CountyPolicyChanged`); contracts keep
+    the version — and a snapshot of the policy — they were signed under.
+    """
+    agg = run_command(
+        store, scope, headers, body.model_dump(),
+        lambda: store.put_county(county, body.name, body.policy),
+        lambda _ids: store.county(county),
+    )
+    return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
+
+
+@router.get("/{county}", response_model=CountyOut)
+def get_county(
+    county: CountyCode,
+    scope: Reader,
+    store: Store,
+    policy_version: int | None = Query(default=None, ge=1, description="An earlier policy version instead of the one in force"),
+) -> CountyOut:
+    """The county with its policy in force (or the given earlier version)."""
+    agg = store.county(county)
+    if policy_version is None:
+        return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
+    policy = agg.policy_of(policy_version)
+    if policy is None:
+        raise NotFound(f"county {county} has no policy version {policy_version}", field="policy_version")
+    return CountyOut(county=county, name=agg.name, policy=policy, policy_version=policy_version)

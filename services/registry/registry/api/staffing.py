@@ -1,0 +1,223 @@
+"""Stations and social workers: hire, move, qualify, leave; certificate deadlines (R-REG-2, R-REG-3)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from registry.api.common import (
+    CountyCode,
+    ProviderSide,
+    Purchaser,
+    Reader,
+    Store,
+    Strict,
+    WorkerReader,
+    acting_provider,
+    ensure_own,
+    today,
+)
+from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
+from shared.infra.service import CommandHeaders, run_command
+from shared.rules import NotFound
+
+router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
+
+
+class StationIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    township: str = Field(min_length=1, max_length=100, description="乡镇/街道")
+    kind: str = Field(description=f"One of {STATION_KINDS}")
+
+
+class StationCreated(BaseModel):
+    station_id: str
+
+
+class StationOut(BaseModel):
+    station_id: str
+    name: str
+    township: str
+    kind: str
+
+
+class WorkerIn(Strict):
+    provider_id: str
+    station_id: str
+    name: str = Field(min_length=1, max_length=100)
+    birth_date: date
+    education: str = Field(description=f"One of {EDUCATION_LEVELS}")
+    qualification: str = Field(description=f"One of {QUALIFICATIONS}")
+    role: str = Field(description=f"One of {WORKER_ROLES}")
+    hired_on: date
+
+
+class WorkerCreated(BaseModel):
+    worker_id: str
+
+
+class MoveIn(Strict):
+    to_station_id: str
+    moved_on: date = Field(description="First day at the new station")
+
+
+class QualificationIn(Strict):
+    qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]}")
+    qualified_on: date
+
+
+class LeavingIn(Strict):
+    left_on: date = Field(description="Last day employed")
+    reason: str = Field(default="", max_length=500)
+
+
+class WorkerOut(BaseModel):
+    worker_id: str
+    provider_id: str
+    station_id: str
+    name: str
+    birth_date: date
+    education: str
+    qualification: str
+    role: str
+    hired_on: date
+    qualified_on: date | None
+    left_on: date | None
+    assignments: list[dict[str, Any]] = Field(description="Stations over time: [{station_id, start, end}]")
+    certificate_due_on: date | None = Field(description="R-REG-3: deadline of a worker hired without a certificate")
+    certificate_days_left: int | None = Field(description="Days from as_of to the deadline (negative once passed)")
+    certificate_overdue: bool = Field(description="The deadline passed unmet (调整岗位或重新招募)")
+    version: int
+
+
+def worker_out(w: Worker, as_of: date) -> WorkerOut:
+    due = w.certificate_due_on
+    return WorkerOut(
+        worker_id=str(w.id), provider_id=w.provider_id, station_id=w.station_id, name=w.name, birth_date=w.birth_date,
+        education=w.education, qualification=w.qualification, role=w.role, hired_on=w.hired_on,
+        qualified_on=w.qualified_on, left_on=w.left_on, assignments=w.assignments, certificate_due_on=due,
+        certificate_days_left=(due - as_of).days if due else None, certificate_overdue=w.certificate_overdue(as_of),
+        version=w.version,
+    )
+
+
+def station_out(s: Station) -> StationOut:
+    return StationOut(station_id=str(s.id), name=s.name, township=s.township, kind=s.kind)
+
+
+AsOf = Query(default=None, description="The day deadlines are judged on (default: today, China time)")
+
+
+@router.post("/stations", status_code=201, response_model=StationCreated)
+def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> StationCreated:
+    """Establish a station (乡镇/街道社工站, 社会工作室, 家庭综合服务中心 or the county hub)."""
+    sid = run_command(
+        store, scope, headers, body.model_dump(),
+        lambda: store.establish_station(county, body.name, body.township, body.kind),
+        lambda ids: ids[0],
+    )
+    return StationCreated(station_id=str(sid))
+
+
+@router.get("/stations", response_model=list[StationOut])
+def list_stations(county: CountyCode, scope: Reader, store: Store) -> list[StationOut]:
+    """The county's stations in the order they were established."""
+    store.county(county)
+    return [station_out(s) for s in store.stations(county)]
+
+
+@router.post("/workers", status_code=201, response_model=WorkerCreated)
+def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> WorkerCreated:
+    """Record a social worker hired by a provider at a station. Age and education are checked at
+    hiring against the county's policy (R-REG-3); a worker hired without a certificate must obtain one
+    by `certificate_due_on` (policy `certificate_deadline_years`). A provider hires for itself only."""
+    ensure_own(scope, body.provider_id)
+    wid = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.hire_worker(county, **body.model_dump()),
+        lambda ids: ids[0],
+    )
+    return WorkerCreated(worker_id=str(wid))
+
+
+@router.get("/workers", response_model=list[WorkerOut])
+def list_workers(
+    county: CountyCode,
+    scope: WorkerReader,
+    store: Store,
+    provider_id: str | None = Query(default=None),
+    station_id: str | None = Query(default=None, description="Workers currently at this station"),
+    certificate_due_within_days: int | None = Query(
+        default=None, ge=0, le=3650,
+        description="R-REG-3: only workers employed on as_of whose certificate deadline has passed or falls within "
+        "this many days of as_of, soonest first (overdue ones carry certificate_overdue=true)",
+    ),
+    as_of: date | None = AsOf,
+) -> list[WorkerOut]:
+    """The county's social workers. A provider sees its own workers only."""
+    store.county(county)
+    day = as_of or today()
+    provider_id = acting_provider(scope) or provider_id
+    if certificate_due_within_days is not None:
+        due = store.certificates_due(county, day, certificate_due_within_days, provider_id)
+        return [worker_out(s.worker, day) for s in due if station_id is None or s.worker.station_id == station_id]
+    return [worker_out(w, day) for w in store.workers(county, provider_id, station_id)]
+
+
+@router.get("/workers/{worker_id}", response_model=WorkerOut)
+def get_worker(county: CountyCode, worker_id: str, scope: WorkerReader, store: Store, as_of: date | None = AsOf) -> WorkerOut:
+    """One social worker with the stations worked at and the certificate deadline."""
+    worker = store.worker(county, worker_id)
+    if acting_provider(scope) not in (None, worker.provider_id):
+        raise NotFound(f"unknown worker {worker_id} in county {county}")
+    return worker_out(worker, as_of or today())
+
+
+def _own_worker(scope: Any, store: Any, county: str, worker_id: str) -> None:
+    ensure_own(scope, store.worker(county, worker_id).provider_id)
+
+
+@router.post("/workers/{worker_id}/move", response_model=WorkerOut)
+def move_worker(
+    county: CountyCode, worker_id: str, body: MoveIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> WorkerOut:
+    """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
+    _own_worker(scope, store, county, worker_id)
+    w = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.move_worker(county, worker_id, body.to_station_id, body.moved_on),
+        lambda _ids: store.worker(county, worker_id),
+    )
+    return worker_out(w, body.moved_on)
+
+
+@router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
+def qualify_worker(
+    county: CountyCode, worker_id: str, body: QualificationIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> WorkerOut:
+    """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
+    certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
+    _own_worker(scope, store, county, worker_id)
+    w = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.qualify_worker(county, worker_id, body.qualification, body.qualified_on),
+        lambda _ids: store.worker(county, worker_id),
+    )
+    return worker_out(w, body.qualified_on)
+
+
+@router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
+def worker_leaves(
+    county: CountyCode, worker_id: str, body: LeavingIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+) -> WorkerOut:
+    """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
+    _own_worker(scope, store, county, worker_id)
+    w = run_command(
+        store, scope, headers, body.model_dump(mode="json"),
+        lambda: store.worker_leaves(county, worker_id, body.left_on, body.reason),
+        lambda _ids: store.worker(county, worker_id),
+    )
+    return worker_out(w, body.left_on)

@@ -1,0 +1,134 @@
+"""The registry's store: lookups that respect county boundaries, and the directory of what
+each county holds (a read model caught up from the registry's own notification log)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.utils import get_topic
+
+from registry.domainmodel import Contract, County, Provider, Station, Worker, county_id
+from shared.infra.store import SwpApplication
+from shared.rules import NotFound, UnknownReference
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    aggregate_id: str
+    provider_id: str | None
+
+
+class Directory:
+    """Which providers, stations, workers and contracts each county has, in registration order.
+
+    Rebuilt from the notification log (R-AUD-3: nothing here that the log does not say) and
+    caught up on every read, so it never lags a committed command. Only creation events are read:
+    an aggregate's county and provider never change.
+    """
+
+    KINDS: Mapping[str, str] = {
+        get_topic(Provider.Registered): "provider",
+        get_topic(Station.Established): "station",
+        get_topic(Worker.Hired): "worker",
+        get_topic(Contract.Signed): "contract",
+    }
+
+    def __init__(self, app: SwpApplication) -> None:
+        self._app = app
+        self._position = 0
+        self._entries: dict[str, list[Entry]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def entries(self, county: str, kind: str, provider_id: str | None = None) -> list[Entry]:
+        with self._lock:
+            self._catch_up()
+            return [
+                e for e in self._entries[county]
+                if e.kind == kind and (provider_id is None or e.provider_id == provider_id)
+            ]
+
+    def _catch_up(self) -> None:
+        topics = list(self.KINDS)
+        while True:
+            page = self._app.process_recorder.select_notifications(self._position + 1, 500, topics=topics)
+            if not page:
+                return
+            for notification in page:
+                e = self._app.mapper.to_domain_event(notification)
+                provider = getattr(e, "provider_id", None)
+                kind = self.KINDS[notification.topic]
+                self._entries[e.county].append(Entry(kind, str(e.originator_id), str(e.originator_id) if kind == "provider" else provider))
+                self._position = notification.id
+
+
+class RegistryBase(SwpApplication):
+    """Lookups: an id of another county is "not found" — 404 from a path, 422 naming the field from a body."""
+
+    service = "registry"
+    name = "registry"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.directory = Directory(self)
+
+    def county(self, code: str) -> County:
+        try:
+            return self.repository.get(county_id(code))
+        except AggregateNotFoundError as exc:
+            raise NotFound(f"county {code} is not registered", field="county") from exc
+
+    def _in_county(self, county: str, aggregate_id: str, kind: type[A], label: str, field: str | None) -> A:
+        # field=None: the id came from the path (404); otherwise from the body (422 naming it).
+        error = NotFound if field is None else UnknownReference
+        try:
+            agg = self.repository.get(uuid.UUID(str(aggregate_id)))
+        except (AggregateNotFoundError, ValueError) as exc:
+            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field) from exc
+        if not isinstance(agg, kind) or getattr(agg, "county", None) != county:
+            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field)
+        return agg
+
+    def provider(self, county: str, provider_id: str, field: str | None = "provider_id") -> Provider:
+        return self._in_county(county, provider_id, Provider, "provider", field)
+
+    def station(self, county: str, station_id: str, field: str | None = "station_id") -> Station:
+        return self._in_county(county, station_id, Station, "station", field)
+
+    def worker(self, county: str, worker_id: str, field: str | None = None) -> Worker:
+        return self._in_county(county, worker_id, Worker, "worker", field)
+
+    def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
+        return self._in_county(county, contract_id, Contract, "contract", field)
+
+    def find(self, aggregate_id: str) -> Any:
+        try:
+            return self.repository.get(uuid.UUID(str(aggregate_id)))
+        except (AggregateNotFoundError, ValueError):
+            return None
+
+    # --- lists (from the directory) ------------------------------------------------------------
+    def _all(self, county: str, kind: str, provider_id: str | None = None) -> list[Any]:
+        return [self.repository.get(uuid.UUID(e.aggregate_id)) for e in self.directory.entries(county, kind, provider_id)]
+
+    def providers(self, county: str) -> list[Provider]:
+        return self._all(county, "provider")
+
+    def stations(self, county: str) -> list[Station]:
+        return self._all(county, "station")
+
+    def workers(self, county: str, provider_id: str | None = None, station_id: str | None = None) -> list[Worker]:
+        workers: list[Worker] = self._all(county, "worker", provider_id)
+        return [w for w in workers if station_id is None or w.station_id == station_id]
+
+    def contracts(self, county: str, provider_id: str | None = None, status: str | None = None) -> list[Contract]:
+        contracts: list[Contract] = self._all(county, "contract", provider_id)
+        return [c for c in contracts if status is None or c.status == status]

@@ -1,0 +1,224 @@
+"""The service contract (服务协议) and its lifecycle: signed → filed (备案) → scope changes →
+evaluation results → renewed for the next year, terminated, or expired (R-REG-4 … R-REG-7)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.rules import RuleViolation
+
+TERMINATION_KINDS = ("breach", "fraud", "agreement")  # 违约, 弄虚作假 (→ ban, R-EVAL-9), 协商解除
+YEAR_END_STAGES = ("final", "annual")  # the evaluations that decide renewal (R-REG-7)
+
+
+class Contract(Aggregate):
+    """A service contract, signed one year at a time (一年一签, R-REG-4)."""
+
+    @event("Signed")
+    def __init__(
+        self,
+        county: str,
+        provider_id: str,
+        station_ids: list[str],
+        purchaser: str,
+        signed_on: date,
+        effective_on: date,
+        period_start: date,
+        period_end: date,
+        amount_fen: int,
+        funding: list[dict[str, Any]],
+        service_areas: list[str],
+        indicators: list[dict[str, Any]],
+        tranche_plan: list[dict[str, Any]],
+        cycle_years: int,
+        year_index: int,
+        policy_version: int,
+        policy: dict[str, Any],
+        cycle_start: date,
+        probation: bool,
+        previous_contract_id: str | None,
+        supervisor_id: str | None,
+        filing_due_on: date,
+        filing_due_provisional: bool,
+    ) -> None:
+        self.county = county
+        self.provider_id = provider_id
+        self.station_ids = station_ids
+        self.purchaser = purchaser
+        self.signed_on = signed_on
+        self.effective_on = effective_on
+        self.period_start = period_start
+        self.period_end = period_end
+        self.amount_fen = amount_fen
+        self.funding = funding
+        self.service_areas = service_areas
+        self.indicators = indicators
+        self.tranche_plan = tranche_plan
+        self.cycle_years = cycle_years
+        self.year_index = year_index
+        self.policy_version = policy_version
+        self.policy = policy
+        self.cycle_start = cycle_start
+        self.probation = probation
+        self.previous_contract_id = previous_contract_id
+        self.supervisor_id = supervisor_id
+        self.filing_due_on = filing_due_on
+        self.filing_due_provisional = filing_due_provisional
+        self.filed_on: date | None = None
+        self.filing_late: bool | None = None
+        self.scope_changes: list[dict[str, Any]] = []
+        self.evaluations: list[dict[str, Any]] = []  # latest result per evaluation, in the order last recorded
+        self.next_contract_id: str | None = None
+        self.status = "signed"  # signed | terminated | expired
+        self.ended_on: date | None = None
+        self.end_kind: str | None = None
+        self.end_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "signed"
+
+    def _must_be_active(self, rule: str, field: str | None = None) -> None:
+        if not self.active:
+            raise RuleViolation(f"the contract is {self.status} since {self.ended_on}", rule=rule, field=field)
+
+    # --- R-REG-5 filing (备案) ----------------------------------------------------------------
+    def file(self, filed_on: date, filed_with: str, due_on: date) -> None:
+        if self.filed_on is not None:
+            raise RuleViolation(f"already filed on {self.filed_on}", rule="R-REG-5", field="filed_on")
+        if filed_on < self.signed_on:
+            raise RuleViolation(f"a contract is filed after it is signed ({self.signed_on})", rule="R-REG-5", field="filed_on")
+        self._filed(filed_on=filed_on, filed_with=filed_with, due_on=due_on, late=filed_on > due_on)
+
+    @event("Filed")
+    def _filed(self, filed_on: date, filed_with: str, due_on: date, late: bool) -> None:
+        self.filed_on = filed_on
+        self.filing_due_on = due_on
+        self.filing_late = late
+
+    # --- R-REG-6 scope changes, requested then decided -----------------------------------------
+    def request_scope_change(
+        self, change_id: str, service_areas: list[str], effective_on: date, reason: str, requested_by: str
+    ) -> None:
+        self._must_be_active("R-REG-6")
+        if sorted(service_areas) == sorted(self.service_areas):
+            raise RuleViolation("the requested areas are the contract's current scope", rule="R-REG-6", field="service_areas")
+        if not self.period_start <= effective_on <= self.period_end:
+            raise RuleViolation("a scope change takes effect inside the contract year", rule="R-REG-6", field="effective_on")
+        self._scope_change_requested(
+            change_id=change_id, service_areas=service_areas, effective_on=effective_on, reason=reason, requested_by=requested_by
+        )
+
+    @event("ScopeChangeRequested")
+    def _scope_change_requested(
+        self, change_id: str, service_areas: list[str], effective_on: date, reason: str, requested_by: str
+    ) -> None:
+        self.scope_changes.append(
+            {"change_id": change_id, "service_areas": service_areas, "effective_on": effective_on, "reason": reason,
+             "requested_by": requested_by, "status": "requested", "decided_by": None, "decided_on": None, "note": None}
+        )
+
+    def scope_change(self, change_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.scope_changes if c["change_id"] == change_id), None)
+
+    def decide_scope_change(self, change: dict[str, Any], approved: bool, decided_by: str, decided_on: date, note: str) -> None:
+        self._must_be_active("R-REG-6")
+        if change["status"] != "requested":
+            raise RuleViolation(f"the scope change was already {change['status']}", rule="R-REG-6", field="approved")
+        if approved:
+            self._scope_changed(
+                change_id=change["change_id"], service_areas=change["service_areas"], effective_on=change["effective_on"],
+                reason=change["reason"], approved_by=decided_by, decided_on=decided_on, note=note,
+            )
+        else:
+            self._scope_change_rejected(change_id=change["change_id"], decided_by=decided_by, decided_on=decided_on, note=note)
+
+    @event("ScopeChanged")
+    def _scope_changed(
+        self, change_id: str, service_areas: list[str], effective_on: date, reason: str, approved_by: str, decided_on: date, note: str
+    ) -> None:
+        change = self.scope_change(change_id) or {}
+        change.update(status="approved", decided_by=approved_by, decided_on=decided_on, note=note)
+        self.service_areas = service_areas
+
+    @event("ScopeChangeRejected")
+    def _scope_change_rejected(self, change_id: str, decided_by: str, decided_on: date, note: str) -> None:
+        change = self.scope_change(change_id) or {}
+        change.update(status="rejected", decided_by=decided_by, decided_on=decided_on, note=note)
+
+    # --- evaluation results, learnt from the evaluation service ------------------------------
+    def note_evaluation(
+        self, evaluation_id: str, stage: str, grade: str, passed: bool, on: date, fraud_found: bool, appealed: bool
+    ) -> None:
+        result = {"evaluation_id": evaluation_id, "stage": stage, "grade": grade, "passed": passed, "on": on,
+                  "fraud_found": fraud_found, "appealed": appealed}
+        if self.evaluations and self.evaluations[-1] == result:
+            return
+        self._evaluation_recorded(**result)
+
+    @event("EvaluationRecorded")
+    def _evaluation_recorded(
+        self, evaluation_id: str, stage: str, grade: str, passed: bool, on: date, fraud_found: bool, appealed: bool
+    ) -> None:
+        self.evaluations = [e for e in self.evaluations if e["evaluation_id"] != evaluation_id]
+        self.evaluations.append(
+            {"evaluation_id": evaluation_id, "stage": stage, "grade": grade, "passed": passed, "on": on,
+             "fraud_found": fraud_found, "appealed": appealed}
+        )
+
+    def year_result(self) -> dict[str, Any] | None:
+        """The latest final/annual evaluation result of this contract year (after any appeal)."""
+        return next((e for e in reversed(self.evaluations) if e["stage"] in YEAR_END_STAGES), None)
+
+    # --- R-REG-7 renewal ------------------------------------------------------------------------
+    def check_renewable(self) -> None:
+        if self.status == "terminated":
+            raise RuleViolation(f"the contract was terminated on {self.ended_on}", rule="R-REG-7")
+        if self.next_contract_id is not None:
+            raise RuleViolation(f"year {self.year_index + 1} was already signed: {self.next_contract_id}", rule="R-REG-7")
+        if self.year_index >= self.cycle_years:
+            raise RuleViolation(
+                f"year {self.year_index} is the last of the {self.cycle_years}-year cycle: re-procure", rule="R-REG-7"
+            )
+        result = self.year_result()
+        if result is None:
+            raise RuleViolation("renewal waits for this year's final/annual evaluation to pass", rule="R-REG-7")
+        if not result["passed"]:
+            raise RuleViolation(
+                f"this year's {result['stage']} evaluation was {result['grade']}: the cycle ends, re-procure", rule="R-REG-7"
+            )
+
+    @event("Renewed")
+    def renewed(self, next_contract_id: str, year_index: int, renewed_on: date) -> None:
+        self.next_contract_id = next_contract_id
+
+    # --- the end: termination or expiry ---------------------------------------------------------
+    def terminate(self, terminated_on: date, kind: str, reason: str) -> None:
+        self._must_be_active("R-REG-4", "terminated_on")
+        if kind not in TERMINATION_KINDS:
+            raise RuleViolation(f"kind must be one of {TERMINATION_KINDS}", rule="R-REG-4", field="kind")
+        if terminated_on < self.signed_on:
+            raise RuleViolation("a contract ends after it is signed", rule="R-REG-4", field="terminated_on")
+        self._terminated(terminated_on=terminated_on, kind=kind, reason=reason)
+
+    @event("Terminated")
+    def _terminated(self, terminated_on: date, kind: str, reason: str) -> None:
+        self.status = "terminated"
+        self.ended_on = terminated_on
+        self.end_kind = kind
+        self.end_reason = reason
+
+    def expire_if_ended(self, as_of: date) -> bool:
+        """Expire at the end of the period: true if the period ended before ``as_of`` and it was active."""
+        if not self.active or self.period_end >= as_of:
+            return False
+        self._expired(expired_on=self.period_end)
+        return True
+
+    @event("Expired")
+    def _expired(self, expired_on: date) -> None:
+        self.status = "expired"
+        self.ended_on = expired_on

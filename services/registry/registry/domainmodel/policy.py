@@ -1,0 +1,167 @@
+"""Counties (县/区, the tenants) and their versioned policy parameters.
+
+Where DOMAIN.md says counties differ, the number is a policy parameter with the DOMAIN.md
+default, never a constant in code. A contract keeps (a snapshot of) the policy version it
+was signed under; finance and services-log read that snapshot from ``ContractSigned.policy``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from shared.rules import RuleViolation
+
+NS = uuid.UUID("a3c2e1f0-4b5d-5e6f-8a9b-0c1d2e3f4a5b")
+
+EDUCATION_LEVELS = ("高中", "中专", "大专", "本科", "硕士", "博士")
+# 全国社会工作者职业水平证书, lowest first; "none" = hired without a certificate (R-REG-3).
+QUALIFICATIONS = ("none", "助理社会工作师", "社会工作师", "高级社会工作师")
+TRIGGERS = ("contract_effective", "midterm_passed", "final_passed", "annual_passed")
+
+DEFAULT_TRANCHE_PLAN: list[dict[str, Any]] = [  # R-FIN-5: 50 / 30 / 20
+    {"seq": 1, "percent": 50, "trigger": "contract_effective", "due_working_days": 15},
+    {"seq": 2, "percent": 30, "trigger": "midterm_passed", "due_working_days": 15},
+    {"seq": 3, "percent": 20, "trigger": "final_passed", "due_working_days": 15},
+]
+
+# name: (default, rule, meaning). Decimal quantities are strings ("1632.3"): never floats.
+PARAMETERS: dict[str, tuple[Any, str, str]] = {
+    "worker_max_age_at_hiring": (40, "R-REG-3", "age limit at hiring (some counties 35)"),
+    "min_education": ("大专", "R-REG-3", f"minimum education, one of {EDUCATION_LEVELS}"),
+    "certificate_deadline_years": (2, "R-REG-3", "years a worker hired without a certificate has to obtain one"),
+    "min_workers_per_station": (2, "R-REG-2", "social workers of the provider each contracted station needs"),
+    "supervisor_required": (False, "R-REG-2", "a contract must name a supervisor (督导)"),
+    "supervisor_min_qualification": ("社会工作师", "R-REG-2", "the supervisor's certificate level at least (中级)"),
+    "require_rating_3a": (False, "R-REG-1", "providers need an assessment rating of 3A or better"),
+    "require_party_org": (False, "R-REG-1", "providers need a party organisation (党组织)"),
+    "require_prior_pass": (False, "R-REG-1", "providers need a prior government project evaluated 合格 or better"),
+    "contract_cycle_years": (3, "R-REG-4", "years of a contract cycle, signed one year at a time (一年一签)"),
+    "filing_working_days": (15, "R-REG-5", "working days after signing within which the contract is filed (备案)"),
+    "ban_years": (3, "R-EVAL-9", "years a provider is banned after fraud (弄虚作假) or serious breach"),
+    "funding_caps": ([], "R-FIN-2", "caps per funding source: [{source, bound: ceiling|floor, percent, base}]"),
+    "station_min_amount_fen": (12_000_000, "R-FIN-3", "a station's annual funding at least (120,000 yuan)"),
+    "personnel_min_percent": (90, "R-FIN-4", "personnel share of the contract amount at least"),
+    "operations_max_percent": (10, "R-FIN-4", "quality assurance and operations share at most"),
+    "min_wage_multiplier": ("1.1", "R-FIN-4", "wages at least the local minimum wage times this"),
+    "standard_budget_fen": (200_000_000, "R-FIN-10", "the standard annual budget of a centre (2,000,000 yuan)"),
+    "extra_worker_per_fen": (10_000_000, "R-FIN-10", "each such amount above the standard allows one more professional"),
+    "max_daily_hours": (12, "R-LOG-4", "hours one worker may log in a day"),
+    "annual_hours_per_staff": (1960, "R-LOG-4", "professional hours per staff per year"),
+    "annual_direct_hours_per_staff": ("1632.3", "R-LOG-4", "direct service hours per staff per year"),
+    "hours_ceiling_percent": (110, "R-LOG-4", "the plan may not exceed this percent of the hours target"),
+    "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
+}
+DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
+_PERCENTS = {"personnel_min_percent", "operations_max_percent", "hours_ceiling_percent"}
+
+
+def county_id(code: str) -> uuid.UUID:
+    return uuid.uuid5(NS, f"county:{code}")
+
+
+def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The defaults with ``overrides`` applied, each override checked against its parameter."""
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(PARAMETERS))
+    if unknown:
+        raise RuleViolation(f"unknown policy parameters: {unknown}", rule="R-REG-4", field=f"policy.{unknown[0]}")
+    for name, value in overrides.items():
+        problem = _parameter_problem(name, value)
+        if problem:
+            raise RuleViolation(f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}")
+    return {**DEFAULT_POLICY, **overrides}
+
+
+def _parameter_problem(name: str, value: Any) -> str | None:
+    default = PARAMETERS[name][0]
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return "must be a positive whole number"
+        return "must be at most 100" if name in _PERCENTS and value > 100 else None
+    if name == "min_education":
+        return None if value in EDUCATION_LEVELS else f"must be one of {EDUCATION_LEVELS}"
+    if name == "supervisor_min_qualification":
+        return None if value in QUALIFICATIONS[1:] else f"must be one of {QUALIFICATIONS[1:]}"
+    if isinstance(default, str):
+        return None if _positive_decimal(value) else "must be a positive decimal written as a string"
+    if name == "tranche_plan":
+        return tranche_plan_problem(value)
+    return funding_caps_problem(value)
+
+
+def _positive_decimal(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return Decimal(value) > 0
+    except InvalidOperation:
+        return False
+
+
+def tranche_plan_problem(plan: Any) -> str | None:
+    if not isinstance(plan, list) or not plan or not all(isinstance(t, dict) for t in plan):
+        return "must be a non-empty list of tranches"
+    try:
+        if sum(int(t["percent"]) for t in plan) != 100:
+            return "percentages must sum to 100"
+        if sorted(int(t["seq"]) for t in plan) != list(range(1, len(plan) + 1)):
+            return "seq must run 1..n"
+    except (KeyError, TypeError, ValueError):
+        return "needs seq and percent in every tranche"
+    bad = [t.get("trigger") for t in plan if t.get("trigger") not in TRIGGERS]
+    return f"trigger must be one of {TRIGGERS}, not {bad[0]!r}" if bad else None
+
+
+def funding_caps_problem(caps: Any) -> str | None:
+    if not isinstance(caps, list):
+        return "must be a list"
+    for cap in caps:
+        if not isinstance(cap, dict) or not isinstance(cap.get("source"), str) or not cap["source"]:
+            return "entries need a funding source"
+        if cap.get("bound") not in ("ceiling", "floor"):
+            return "bound must be ceiling or floor"
+        percent = cap.get("percent")
+        if not (_positive_decimal(percent) or (isinstance(percent, int) and not isinstance(percent, bool) and percent > 0)):
+            return "percent must be a positive number (decimals as strings)"
+        if not isinstance(cap.get("base", ""), str):
+            return "base must name what the percent is of"
+    return None
+
+
+class County(Aggregate):
+    """A county (县/区), the tenant, with its policy parameters (versioned by events)."""
+
+    @staticmethod
+    def create_id(code: str, name: str, policy: dict[str, Any]) -> uuid.UUID:
+        return county_id(code)
+
+    @event("Registered")
+    def __init__(self, code: str, name: str, policy: dict[str, Any]) -> None:
+        self.code = code
+        self.name = name
+        self.policy = policy
+        self.policy_version = 1
+        self.policies: dict[str, dict[str, Any]] = {"1": policy}
+
+    def revise(self, name: str, policy: dict[str, Any] | None) -> None:
+        """A new name and/or policy; ``policy=None`` keeps the policy in force. Unchanged → no event.
+        Each change is a new policy version (the version names the county record as a whole)."""
+        policy = self.policy if policy is None else policy
+        if (name, policy) != (self.name, self.policy):
+            self.change_policy(name=name, policy=policy, policy_version=self.policy_version + 1)
+
+    @event("PolicyChanged")
+    def change_policy(self, name: str, policy: dict[str, Any], policy_version: int) -> None:
+        self.name = name
+        self.policy = policy
+        self.policy_version = policy_version
+        self.policies[str(policy_version)] = policy
+
+    def policy_of(self, version: int) -> dict[str, Any] | None:
+        return self.policies.get(str(version))

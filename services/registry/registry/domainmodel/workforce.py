@@ -1,0 +1,172 @@
+"""Stations (社工站 …) and the social workers (社工) who staff them (R-REG-2, R-REG-3)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from registry.domainmodel.policy import EDUCATION_LEVELS, QUALIFICATIONS
+from shared.rules import RuleViolation
+
+# 乡镇社工站, 街道社工站, 村/社区社会工作室, 家庭综合服务中心 (家综), 县级社工总站.
+STATION_KINDS = ("township_station", "street_station", "community_room", "family_centre", "county_hub")
+WORKER_ROLES = ("social_worker", "supervisor", "station_head")
+
+
+class Station(Aggregate):
+    """A station (社工站 / 社会工作室 / 家庭综合服务中心 / 县级总站) in one county."""
+
+    @event("Established")
+    def __init__(self, county: str, name: str, township: str, kind: str) -> None:
+        self.county = county
+        self.name = name
+        self.township = township
+        self.kind = kind
+
+
+def check_station_kind(kind: str) -> None:
+    if kind not in STATION_KINDS:
+        raise RuleViolation(f"kind must be one of {STATION_KINDS}", rule="R-REG-2", field="kind")
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def qualification_rank(qualification: str) -> int:
+    return QUALIFICATIONS.index(qualification)
+
+
+def check_hiring(policy: dict[str, Any], birth_date: date, education: str, qualification: str, role: str, hired_on: date) -> None:
+    """R-REG-3: age limit and minimum education at hiring; known certificate level and role."""
+    limit = int(policy["worker_max_age_at_hiring"])
+    if age_on(birth_date, hired_on) > limit:
+        raise RuleViolation(
+            f"worker is {age_on(birth_date, hired_on)} on {hired_on}, the county's limit at hiring is {limit}",
+            rule="R-REG-3",
+            field="birth_date",
+        )
+    minimum = policy["min_education"]
+    if education not in EDUCATION_LEVELS:
+        raise RuleViolation(f"education must be one of {EDUCATION_LEVELS}", rule="R-REG-3", field="education")
+    if EDUCATION_LEVELS.index(education) < EDUCATION_LEVELS.index(minimum):
+        raise RuleViolation(f"education must be at least {minimum}", rule="R-REG-3", field="education")
+    if qualification not in QUALIFICATIONS:
+        raise RuleViolation(f"qualification must be one of {QUALIFICATIONS}", rule="R-REG-3", field="qualification")
+    if role not in WORKER_ROLES:
+        raise RuleViolation(f"role must be one of {WORKER_ROLES}", rule="R-REG-2", field="role")
+
+
+def certificate_due(policy: dict[str, Any], qualification: str, hired_on: date) -> date | None:
+    """R-REG-3: hired without a certificate → one is due within the policy's years."""
+    if qualification != "none":
+        return None
+    return add_years(hired_on, int(policy["certificate_deadline_years"]))
+
+
+class Worker(Aggregate):
+    """A social worker employed by a provider, at one station at a time."""
+
+    @event("Hired")
+    def __init__(
+        self,
+        county: str,
+        provider_id: str,
+        station_id: str,
+        name: str,
+        birth_date: date,
+        education: str,
+        qualification: str,
+        role: str,
+        hired_on: date,
+        certificate_due_on: date | None,
+    ) -> None:
+        self.county = county
+        self.provider_id = provider_id
+        self.station_id = station_id
+        self.name = name
+        self.birth_date = birth_date
+        self.education = education
+        self.qualification = qualification
+        self.role = role
+        self.hired_on = hired_on
+        self.certificate_due_on = certificate_due_on
+        self.qualified_on: date | None = None
+        self.left_on: date | None = None
+        self.leaving_reason: str | None = None
+        # Where the worker was when: [{station_id, start, end}], end None while current.
+        self.assignments: list[dict[str, Any]] = [{"station_id": station_id, "start": hired_on, "end": None}]
+
+    # --- queries --------------------------------------------------------------------------
+    def employed_on(self, day: date) -> bool:
+        return self.hired_on <= day and (self.left_on is None or day <= self.left_on)
+
+    def station_on(self, day: date) -> str | None:
+        for a in self.assignments:
+            if a["start"] <= day and (a["end"] is None or day <= a["end"]):
+                return str(a["station_id"])
+        return None
+
+    def certificate_overdue(self, as_of: date) -> bool:
+        """R-REG-3: the deadline passed unmet — flagged for 调整岗位或重新招募."""
+        return self.certificate_due_on is not None and self.certificate_due_on < as_of
+
+    # --- changes --------------------------------------------------------------------------
+    def move_to(self, station_id: str, moved_on: date) -> None:
+        """From ``moved_on`` the worker is at ``station_id`` (same provider: no subcontracting, R-REG-8)."""
+        self._still_employed("moved_on")
+        current = self.assignments[-1]
+        if station_id == current["station_id"]:
+            raise RuleViolation("the worker is already at that station", rule="R-REG-2", field="to_station_id")
+        if moved_on <= current["start"]:
+            raise RuleViolation(f"moved_on must be after {current['start']}", rule="R-REG-2", field="moved_on")
+        self._moved(
+            provider_id=self.provider_id, from_station_id=current["station_id"], to_station_id=station_id, moved_on=moved_on
+        )
+
+    @event("Moved")
+    def _moved(self, provider_id: str, from_station_id: str, to_station_id: str, moved_on: date) -> None:
+        self.assignments[-1]["end"] = moved_on - timedelta(days=1)
+        self.assignments.append({"station_id": to_station_id, "start": moved_on, "end": None})
+        self.station_id = to_station_id
+
+    def qualify(self, qualification: str, qualified_on: date) -> None:
+        """R-REG-3: a certificate level obtained (or a higher one); meets the deadline if one was due."""
+        self._still_employed("qualified_on")
+        if qualification not in QUALIFICATIONS[1:]:
+            raise RuleViolation(f"qualification must be one of {QUALIFICATIONS[1:]}", rule="R-REG-3", field="qualification")
+        if qualification_rank(qualification) <= qualification_rank(self.qualification):
+            raise RuleViolation(f"the worker already holds {self.qualification}", rule="R-REG-3", field="qualification")
+        self._qualified(qualification=qualification, qualified_on=qualified_on)
+
+    @event("Qualified")
+    def _qualified(self, qualification: str, qualified_on: date) -> None:
+        self.qualification = qualification
+        self.qualified_on = qualified_on
+        self.certificate_due_on = None
+
+    def leave(self, left_on: date, reason: str) -> None:
+        """``left_on`` is the last day employed."""
+        self._still_employed("left_on")
+        if left_on < self.assignments[-1]["start"]:
+            raise RuleViolation(f"left_on cannot precede {self.assignments[-1]['start']}", rule="R-REG-3", field="left_on")
+        self._left(provider_id=self.provider_id, station_id=self.station_id, left_on=left_on, reason=reason)
+
+    @event("Left")
+    def _left(self, provider_id: str, station_id: str, left_on: date, reason: str) -> None:
+        self.left_on = left_on
+        self.leaving_reason = reason
+        self.assignments[-1]["end"] = left_on
+
+    def _still_employed(self, field: str) -> None:
+        if self.left_on is not None:
+            raise RuleViolation(f"the worker left on {self.left_on}", rule="R-REG-3", field=field)
