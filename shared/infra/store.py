@@ -161,14 +161,19 @@ class SwpApplication(Application[uuid.UUID]):
             ids = [str(i) for i in processing_event.aggregates]
             record = IdempotencyRecord(self._idem_scope(ctx.county), key, fp, ids)
             processing_event.collect_events(record)
-            ctx._idempotency_saved = True
+            saving_key = True
+        else:
+            saving_key = False
         now = datetime.now(UTC)
         for domain_event in processing_event.events:
             meta = ctx.meta(now)
             object.__setattr__(domain_event, "meta", meta)
             if self._signing_key is not None:
                 meta[audit_chain.SIG_FIELD] = self._sign(domain_event)
-        return super()._record(processing_event)
+        recordings = super()._record(processing_event)
+        if saving_key:  # only once the save succeeded: a retried command still records its key
+            ctx._idempotency_saved = True
+        return recordings
 
     # --- writer signatures (R-AUD-4) --------------------------------------------------
     def use_signing_key(self, seed: bytes) -> None:

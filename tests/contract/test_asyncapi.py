@@ -73,7 +73,6 @@ async def test_asyncapi_documents_validate_with_the_official_parser(tmp_path):
     for svc, doc, _ in files:
         addresses = {c["address"] for c in doc["channels"].values()}
         spec = SPECS[svc]
-        assert spec.published, f"{svc} publishes nothing"
         for cls in spec.published:
             assert (cls.service, cls.event_type) in EVENT_TYPES
             assert f"swp.{{county}}.{svc}.{cls.event_type}" in addresses, f"{svc} does not document {cls.event_type}"

@@ -3,10 +3,12 @@ ContractSigned event only — schedules tranche 1 (R-FIN-5, R-FIN-6). SQLite and
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 
 import nats
+import nats.js.errors
 
 from shared.infra.auth import Role
 from tests.integration.slice import COUNTY, setup_county, sign, wait_for_tranches
@@ -58,8 +60,14 @@ async def test_contract_signed_arrives_on_jetstream_with_full_envelope(gateway, 
         assert envelope["data"]["amount_fen"] == 36_000_001
         assert envelope["data"]["effective_on"] == "2026-09-21"
 
-        # Finance's reaction is caused by that event and shares its correlation id.
-        scheduled = await js.get_last_msg("SWP", f"swp.{COUNTY}.finance.TrancheScheduled")
+        # Finance's reaction is caused by that event and shares its correlation id. Its relay
+        # publishes it shortly after the schedule becomes visible over HTTP.
+        for _ in range(100):
+            try:
+                scheduled = await js.get_last_msg("SWP", f"swp.{COUNTY}.finance.TrancheScheduled")
+                break
+            except nats.js.errors.NotFoundError:
+                await asyncio.sleep(0.05)
         reaction = json.loads(scheduled.data)
         assert reaction["causation_id"] == envelope["event_id"]
         assert reaction["correlation_id"] == envelope["correlation_id"]
