@@ -1,0 +1,211 @@
+"""The production NATS topology (deploy/nats/): three JetStream nodes on loopback from the shipped
+configuration, stream SWP with three replicas, each service logged in as its own user.
+
+A node crashes (SIGKILL) while a county signs contracts: every contract the registry
+acknowledged reaches finance exactly once, and the stream holds each ContractSigned once
+(R-AUD-5). County subscribers read their own county and nothing else (R-AUD-6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import finance.main
+import httpx
+import nats
+import pytest
+import registry.main
+from nats.js.api import ConsumerConfig
+
+from shared.infra.auth import Role
+from shared.testing.fixtures import Tokens, client_for, make_settings, running
+from tests.deploy.cluster import Cluster
+from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
+
+CONTRACTS = 30
+CRASH_AFTER = 10  # acknowledged contracts before the stream leader's machine dies
+
+
+class Routed:
+    """/registry/… to the registry app, /finance/… to the finance app, prefix stripped (as nginx does)."""
+
+    def __init__(self, **clients: httpx.AsyncClient) -> None:
+        self.clients = clients
+
+    def _route(self, path: str) -> tuple[httpx.AsyncClient, str]:
+        service, _, rest = path.lstrip("/").partition("/")
+        return self.clients[service], "/" + rest
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        client, rest = self._route(path)
+        return await client.get(rest, **kw)
+
+    async def post(self, path: str, **kw: Any) -> httpx.Response:
+        client, rest = self._route(path)
+        return await client.post(rest, **kw)
+
+    async def put(self, path: str, **kw: Any) -> httpx.Response:
+        client, rest = self._route(path)
+        return await client.put(rest, **kw)
+
+
+def scheduled_tranches(finance_app: Any) -> Counter[tuple[str, int]]:
+    """(contract, seq) of every TrancheScheduled event in finance's own store."""
+    store = finance_app.state.store
+    counts: Counter[tuple[str, int]] = Counter()
+    for n in store.process_recorder.select_notifications(1, 100_000):
+        if n.topic.endswith("TrancheSchedule.TrancheScheduled"):
+            e = store.mapper.to_domain_event(n)
+            counts[(e.contract_id, e.seq)] += 1
+    return counts
+
+
+async def connect(cluster: Cluster, user: str, **options: Any) -> nats.NATS:
+    """A client of the test itself, given all three servers (nats-py takes a list)."""
+    servers = [cluster.url(user, node=i) for i in (1, 2, 3)]
+    return await nats.connect(servers, connect_timeout=2, max_reconnect_attempts=3, **options)
+
+
+async def stream_leader(cluster: Cluster) -> str:
+    nc = await connect(cluster, "admin")
+    try:
+        info = await nc.jetstream().stream_info("SWP")
+        assert info.config.num_replicas == 3
+        return str(info.cluster.leader)
+    finally:
+        await nc.close()
+
+
+async def move_leader_off(cluster: Cluster, node_name: str) -> str:
+    """Make a node other than ``node_name`` the leader of stream SWP; returns its name.
+
+    The services connect through nats-1 with credentials in their URL; nats-py does not reuse
+    those for the servers it discovers, so the node crashed here is another one (deploy/README.md,
+    'Client connections')."""
+    nc = await connect(cluster, "admin")
+    try:
+        js = nc.jetstream()
+        for _ in range(20):
+            leader = (await js.stream_info("SWP")).cluster.leader
+            if leader and leader != node_name:
+                return str(leader)
+            await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.SWP", b"", timeout=5)
+            await asyncio.sleep(0.5)
+        raise AssertionError("stream SWP's leadership never left " + node_name)
+    finally:
+        await nc.close()
+
+
+async def contracts_on_stream(cluster: Cluster) -> Counter[str]:
+    """contract_id of every ContractSigned held by stream SWP, read back by an operator."""
+    nc = await connect(cluster, "admin")
+    try:
+        js = nc.jetstream()
+        sub = await js.subscribe(f"swp.{COUNTY}.registry.ContractSigned", stream="SWP", ordered_consumer=True)
+        seen: Counter[str] = Counter()
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=1.0)
+                seen[json.loads(msg.data)["data"]["contract_id"]] += 1
+        except nats.errors.TimeoutError:
+            pass
+        await sub.unsubscribe()
+        return seen
+    finally:
+        await nc.close()
+
+
+async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_finance_once(cluster, tmp_path):
+    # Each service is its own NATS user (accounts.conf) and creates stream SWP with 3 replicas.
+    var = tmp_path / "var"
+    reg_settings = make_settings("sqlite", cluster.url("registry"), var, stream_replicas=3)
+    fin_settings = make_settings("sqlite", cluster.url("finance"), var, stream_replicas=3)
+    tokens = Tokens(reg_settings)
+    reg, fin = registry.main.create_app(reg_settings), finance.main.create_app(fin_settings)
+
+    async with running(reg, fin), client_for(reg) as reg_client, client_for(fin) as fin_client:
+        platform = Routed(registry=reg_client, finance=fin_client)
+        assert (await reg_client.get("/health")).json()["nats"]["ok"] is True
+        victim = cluster.node_named(await move_leader_off(cluster, "nats-1"))
+
+        setup = await setup_county(platform, tokens)
+        acknowledged: list[str] = []
+        for n in range(CONTRACTS):
+            if n == CRASH_AFTER:
+                victim.kill()  # the stream leader's machine dies; events are in flight
+            r = await sign(platform, COUNTY, setup)
+            assert r.status_code == 201, r.text  # the store, not NATS, acknowledges the command
+            acknowledged.append(r.json()["contract_id"])
+            await asyncio.sleep(0.02)  # a steady stream rather than one burst
+
+        # The two surviving nodes elect a new leader; the outbox re-publishes what was not
+        # acknowledged and the stream's duplicate window drops what had been stored already.
+        finance_headers = tokens(Role.FINANCE, COUNTY)
+        for cid in acknowledged:
+            tranches = await wait_for_tranches(platform, COUNTY, cid, finance_headers, timeout=90)
+            assert tranches[0]["seq"] == 1 and tranches[0]["due_on"] == "2026-10-19"
+
+        counts = scheduled_tranches(fin)
+        assert {cid: counts[(cid, 1)] for cid in acknowledged} == dict.fromkeys(acknowledged, 1)
+        assert {cid for cid, _ in counts} == set(acknowledged)
+        assert await contracts_on_stream(cluster) == Counter(dict.fromkeys(acknowledged, 1))
+
+        new_leader = await stream_leader(cluster)
+        assert new_leader != victim.name and new_leader in {"nats-1", "nats-2", "nats-3"}
+        assert (await reg_client.get("/health")).json()["outbox"]["pending"] == 0
+        assert (await fin_client.get("/health")).json()["consumers"]["registry"]["handled"] == CONTRACTS
+
+
+async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster):
+    # The platform (as registry) has published one event for each county.
+    nc = await connect(cluster, "registry")
+    js = nc.jetstream()
+    from shared.infra.nats import ensure_stream
+
+    await ensure_stream(js, 3)
+    for county in (COUNTY, OTHER):
+        await js.publish(f"swp.{county}.registry.ContractSigned", json.dumps({"county": county}).encode())
+    refused: list[str] = []
+
+    async def collect(err: Exception) -> None:
+        refused.append(str(err))
+
+    # A service may publish only its own events and never delete the stream.
+    with pytest.raises(TimeoutError):
+        await js.publish(f"swp.{COUNTY}.finance.TrancheScheduled", b"{}", timeout=0.5)
+    await nc.close()
+
+    # The subscriber of 640402 names its consumer (so the filter is part of the API subject its
+    # permissions check) and receives on its own inbox prefix.
+    sub_nc = await connect(cluster, f"sub-{COUNTY}", inbox_prefix=f"_INBOX_{COUNTY}", error_cb=collect)
+    sjs = sub_nc.jetstream(timeout=1.0)  # a refused request is never answered: it times out
+    sub = await sjs.subscribe(f"swp.{COUNTY}.>", ordered_consumer=True, config=ConsumerConfig(name=f"board-{COUNTY}"))
+    msg = await sub.next_msg(timeout=5)
+    assert json.loads(msg.data) == {"county": COUNTY}
+    with pytest.raises(TimeoutError):
+        await sub.next_msg(timeout=0.5)  # nothing of 130731
+    await sub.unsubscribe()
+
+    for attempt in (
+        sjs.subscribe(f"swp.{OTHER}.>", ordered_consumer=True, config=ConsumerConfig(name="peek")),  # another county
+        sjs.subscribe("swp.>", ordered_consumer=True, config=ConsumerConfig(name="peek")),  # the whole province
+        sjs.subscribe(f"swp.{COUNTY}.>", ordered_consumer=True),  # unnamed: filter not in the subject
+        sjs.add_consumer("SWP", ConsumerConfig(name="finance--registry", filter_subject=f"swp.{COUNTY}.>")),
+        sjs.publish(f"swp.{COUNTY}.registry.ContractSigned", b"{}", timeout=1.0),  # forging an event
+    ):
+        with pytest.raises(TimeoutError):
+            await attempt
+    # A filter in the request body that differs from the permitted one in the subject is refused
+    # by the server itself.
+    body = {"stream_name": "SWP", "config": {"name": "peek", "filter_subject": "swp.>", "deliver_subject": f"_INBOX_{COUNTY}.x"}}
+    reply = await sub_nc.request(f"$JS.API.CONSUMER.CREATE.SWP.peek.swp.{COUNTY}.>", json.dumps(body).encode(), timeout=3)
+    assert json.loads(reply.data)["error"]["err_code"] == 10131
+    body["config"] = {"name": "peek", "filter_subjects": ["swp.>"], "deliver_subject": f"_INBOX_{COUNTY}.x"}
+    reply = await sub_nc.request(f"$JS.API.CONSUMER.CREATE.SWP.peek.swp.{COUNTY}.>", json.dumps(body).encode(), timeout=3)
+    assert json.loads(reply.data)["error"]["err_code"] == 10137
+    await sub_nc.flush()
+    await sub_nc.close()
+    assert any("swp.130731" in e for e in refused) and any("finance--registry" in e for e in refused), refused
