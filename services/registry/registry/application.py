@@ -75,10 +75,15 @@ class RegistryApplication(ContractCommands, StaffingCommands):
         self.save(provider)
         return provider.id
 
-    def update_provider(self, county: str, provider_id: str, rating: str | None, has_party_org: bool) -> Provider:
+    def update_provider(
+        self, county: str, provider_id: str, rating: str | None, has_party_org: bool, prior_projects: list[dict[str, Any]] | None
+    ) -> Provider:
+        """A new rating, party organisation or verified prior projects (``None`` keeps those on record)."""
         provider = self.provider(county, provider_id, field=None)
-        if (provider.rating, provider.has_party_org) != (rating, has_party_org):
-            provider.update_profile(rating=rating, has_party_org=has_party_org)
+        prior = provider.prior_projects if prior_projects is None else list(prior_projects)
+        check_prior_projects(prior)
+        if (provider.rating, provider.has_party_org, provider.prior_projects) != (rating, has_party_org, prior):
+            provider.update_profile(rating=rating, has_party_org=has_party_org, prior_projects=prior)
             self.save(provider)
         return provider
 

@@ -50,6 +50,7 @@ class ProviderCreated(BaseModel):
 class ProfileIn(Strict):
     rating: str | None = Rating
     has_party_org: bool
+    prior_projects: list[PriorProjectIn] | None = Field(default=None, max_length=50, description="Omit to keep those on record")
 
 
 class BanIn(Strict):
@@ -129,10 +130,12 @@ def get_provider(county: CountyCode, provider_id: str, scope: Reader, store: Sto
 def update_profile(
     county: CountyCode, provider_id: str, body: ProfileIn, scope: Purchaser, store: Store, headers: CommandHeaders
 ) -> ProviderOut:
-    """Record a new assessment rating or party organisation (both count for R-REG-1's policy flags)."""
+    """Record a new assessment rating, party organisation or verified prior projects (all count for
+    R-REG-1's policy flags). The profile given replaces the one on record."""
+    prior = None if body.prior_projects is None else [p.model_dump() for p in body.prior_projects]
     p = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.update_provider(county, provider_id, body.rating, body.has_party_org),
+        lambda: store.update_provider(county, provider_id, body.rating, body.has_party_org, prior),
         lambda _ids: store.provider(county, provider_id, field=None),
     )
     return provider_out(p, today())

@@ -76,9 +76,10 @@ class Provider(Aggregate):
 
     # --- changes ---------------------------------------------------------------------------
     @event("ProfileUpdated")
-    def update_profile(self, rating: str | None, has_party_org: bool) -> None:
+    def update_profile(self, rating: str | None, has_party_org: bool, prior_projects: list[dict[str, Any]]) -> None:
         self.rating = rating
         self.has_party_org = has_party_org
+        self.prior_projects = prior_projects
 
     def impose_ban(
         self, banned_on: date, until: date, reason: str, evaluation_id: str | None = None, contract_id: str | None = None

@@ -138,10 +138,9 @@ def check_supervisor(policy: dict[str, Any], supervisor: Worker | None, on: date
     minimum = policy["supervisor_min_qualification"]
     if supervisor.role != "supervisor" or not supervisor.employed_on(on):
         raise RuleViolation(f"not a supervisor of the provider on {on}", rule="R-REG-2", field="supervisor_id")
-    if qualification_rank(supervisor.qualification) < QUALIFICATIONS.index(minimum):
-        raise RuleViolation(
-            f"the supervisor holds {supervisor.qualification}; at least {minimum} is required", rule="R-REG-2", field="supervisor_id"
-        )
+    held = supervisor.qualification_on(on)
+    if qualification_rank(held) < QUALIFICATIONS.index(minimum):
+        raise RuleViolation(f"the supervisor holds {held} on {on}; at least {minimum} is required", rule="R-REG-2", field="supervisor_id")
 
 
 def filing_due(policy: dict[str, Any], signed_on: date, calendar: WorkdayCalendar | None = None) -> DueDate:

@@ -101,6 +101,8 @@ class Worker(Aggregate):
         self.hired_on = hired_on
         self.certificate_due_on = certificate_due_on
         self.qualified_on: date | None = None
+        # Certificate levels over time: [{qualification, since}], since None for the level held at hiring.
+        self.qualifications: list[dict[str, Any]] = [{"qualification": qualification, "since": None}]
         self.left_on: date | None = None
         self.leaving_reason: str | None = None
         # Where the worker was when: [{station_id, start, end}], end None while current.
@@ -115,6 +117,10 @@ class Worker(Aggregate):
             if a["start"] <= day and (a["end"] is None or day <= a["end"]):
                 return str(a["station_id"])
         return None
+
+    def qualification_on(self, day: date) -> str:
+        held = [q for q in self.qualifications if q["since"] is None or q["since"] <= day]
+        return str(held[-1]["qualification"]) if held else str(self.qualifications[0]["qualification"])
 
     def certificate_overdue(self, as_of: date) -> bool:
         """R-REG-3: the deadline passed unmet — flagged for 调整岗位或重新招募."""
@@ -152,6 +158,7 @@ class Worker(Aggregate):
     def _qualified(self, qualification: str, qualified_on: date) -> None:
         self.qualification = qualification
         self.qualified_on = qualified_on
+        self.qualifications.append({"qualification": qualification, "since": qualified_on})
         self.certificate_due_on = None
 
     def leave(self, left_on: date, reason: str) -> None:

@@ -1,0 +1,197 @@
+"""Registry domain rules without servers: county policy, providers, workers and the contract lifecycle.
+The last tests use the registry application in memory (eventsourcing's popo store)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from registry.application import RegistryApplication
+from registry.domainmodel import (
+    DEFAULT_POLICY,
+    Contract,
+    County,
+    Provider,
+    Worker,
+    certificate_due,
+    check_eligibility,
+    check_hiring,
+    check_staffing,
+    check_supervisor,
+    check_uscc,
+    filing_due,
+    merged_policy,
+)
+from registry.domainmodel.uscc import check_character
+
+from shared.infra.store import CommandContext
+from shared.rules import RuleViolation
+
+D = date.fromisoformat
+
+
+def refused(rule: str, field: str | None, fn, *args, **kwargs) -> RuleViolation:
+    with pytest.raises(RuleViolation) as caught:
+        fn(*args, **kwargs)
+    assert (caught.value.rule, caught.value.field) == (rule, field), caught.value.detail
+    return caught.value
+
+
+def worker(station: str = "S1", hired_on: str = "2026-08-01", qualification: str = "助理社会工作师", role: str = "social_worker") -> Worker:
+    return Worker(
+        county="640402", provider_id="P", station_id=station, name="李娜", birth_date=D("1995-05-05"), education="本科",
+        qualification=qualification, role=role, hired_on=D(hired_on),
+        certificate_due_on=certificate_due(DEFAULT_POLICY, qualification, D(hired_on)),
+    )
+
+
+# --- county policy ---------------------------------------------------------------------------
+
+def test_policy_overrides_are_checked_against_their_parameter_and_rule():
+    assert merged_policy({"worker_max_age_at_hiring": 35})["worker_max_age_at_hiring"] == 35
+    assert merged_policy(None) == DEFAULT_POLICY
+    refused("R-REG-4", "policy.staff_party", merged_policy, {"staff_party": True})
+    refused("R-REG-2", "policy.min_workers_per_station", merged_policy, {"min_workers_per_station": "3"})
+    refused("R-REG-1", "policy.require_rating_3a", merged_policy, {"require_rating_3a": 1})
+    refused("R-REG-3", "policy.min_education", merged_policy, {"min_education": "小学"})
+    refused("R-FIN-5", "policy.tranche_plan", merged_policy, {"tranche_plan": [{"seq": 1, "percent": 90, "trigger": "contract_effective"}]})
+    refused("R-FIN-4", "policy.personnel_min_percent", merged_policy, {"personnel_min_percent": 120})
+    # Seed 001: purchases from the social-assistance special funds ≤ 2% of that year's total (one county).
+    caps = [{"source": "社会救助专项经费", "bound": "ceiling", "percent": 2, "base": "source_annual_total"}]
+    assert merged_policy({"funding_caps": caps})["funding_caps"] == caps
+    refused("R-FIN-2", "policy.funding_caps", merged_policy, {"funding_caps": [{"source": "福彩公益金", "bound": "roof", "percent": 2}]})
+    refused("R-FIN-2", "policy.funding_caps", merged_policy, {"funding_caps": [{"source": "福彩公益金", "bound": "floor", "percent": 2.5}]})
+
+
+def test_a_county_policy_change_is_a_new_version_and_earlier_versions_stay_readable():
+    county = County(code="640402", name="原州区", policy=merged_policy(None))
+    county.revise("原州区", None)
+    county.revise("原州区", merged_policy(None))
+    assert county.policy_version == 1 and len(county.collect_events()) == 1  # only the registration
+    county.revise("原州区", merged_policy({"min_workers_per_station": 3}))
+    county.revise("固原市原州区", None)  # the name changes, the policy in force is kept
+    assert county.policy_version == 3 and county.policy["min_workers_per_station"] == 3
+    assert county.policy_of(1)["min_workers_per_station"] == 2
+    assert county.policy_of(3) == county.policy and county.policy_of(4) is None
+
+
+# --- providers (R-REG-1) -------------------------------------------------------------------------
+
+def test_uscc_check_character_per_gb_32100():
+    check_uscc("52640402MJY1000012")
+    body = "91350206MA2Y0C7X1"
+    check_uscc(body + check_character(body))
+    refused("R-REG-1", "uscc", check_uscc, "52640402MJY1000013")  # wrong check character
+    refused("R-REG-1", "uscc", check_uscc, "52640402MJY10000I2")  # I is not in the alphabet
+    refused("R-REG-1", "uscc", check_uscc, "52640402MJY100001")  # 17 characters
+
+
+def test_eligibility_follows_the_county_flags_and_bans():
+    policy = merged_policy({"require_rating_3a": True, "require_party_org": True, "require_prior_pass": True})
+    provider = Provider(county="640402", name="明德", uscc="52640402MJY1000012", rating="2A", has_party_org=False, prior_projects=[])
+    day = D("2026-09-10")
+    assert "3A" in refused("R-REG-1", "provider_id", check_eligibility, policy, provider, day).detail
+    provider.update_profile(rating="3A", has_party_org=False, prior_projects=[])
+    assert "党组织" in refused("R-REG-1", "provider_id", check_eligibility, policy, provider, day).detail
+    provider.update_profile(rating="3A", has_party_org=True, prior_projects=[{"name": "2024 社工站", "year": 2024, "grade": "不合格"}])
+    assert "合格" in refused("R-REG-1", "provider_id", check_eligibility, policy, provider, day).detail
+    provider.note_evaluation("E1", passed=True)  # a passed evaluation of one of its contracts
+    check_eligibility(policy, provider, day)
+    # Banned (R-EVAL-9) from 1 July 2026 through 30 June 2029: cannot sign until the ban ends.
+    provider.impose_ban(D("2026-07-01"), D("2029-06-30"), "弄虚作假")
+    assert "2029-06-30" in refused("R-REG-1", "provider_id", check_eligibility, policy, provider, day).detail
+    check_eligibility(policy, provider, D("2029-07-01"))
+    provider.impose_ban(D("2026-08-01"), D("2027-01-01"), "covered by the longer ban")
+    assert len(provider.bans) == 1
+
+
+# --- workers (R-REG-2, R-REG-3) -------------------------------------------------------------------
+
+def test_hiring_checks_age_and_education_against_the_policy():
+    policy = merged_policy({"worker_max_age_at_hiring": 35})
+    check_hiring(policy, D("1990-09-11"), "大专", "none", "social_worker", D("2026-09-10"))  # 36 tomorrow: 35 today
+    refused("R-REG-3", "birth_date", check_hiring, policy, D("1990-09-10"), "大专", "none", "social_worker", D("2026-09-10"))
+    refused("R-REG-3", "education", check_hiring, policy, D("1995-01-01"), "中专", "none", "social_worker", D("2026-09-10"))
+    refused("R-REG-3", "qualification", check_hiring, policy, D("1995-01-01"), "本科", "心理咨询师", "social_worker", D("2026-09-10"))
+    refused("R-REG-2", "role", check_hiring, policy, D("1995-01-01"), "本科", "none", "volunteer", D("2026-09-10"))
+
+
+def test_a_worker_hired_without_a_certificate_has_two_years_and_qualifying_meets_the_deadline():
+    w = worker(qualification="none", hired_on="2024-02-29")
+    assert w.certificate_due_on == D("2026-02-28")
+    assert w.certificate_overdue(D("2026-03-01")) and not w.certificate_overdue(D("2026-02-28"))
+    w.qualify("助理社会工作师", D("2026-06-20"))
+    assert w.certificate_due_on is None and not w.certificate_overdue(D("2026-12-01"))
+    assert w.qualification_on(D("2026-06-19")) == "none" and w.qualification_on(D("2026-06-20")) == "助理社会工作师"
+    refused("R-REG-3", "qualification", w.qualify, "助理社会工作师", D("2026-07-01"))
+
+
+def test_moves_and_leaving_keep_the_history_that_staffing_is_judged_on():
+    a, b = worker(), worker()
+    a.move_to("S2", D("2026-10-01"))
+    assert (a.station_on(D("2026-09-30")), a.station_on(D("2026-10-01"))) == ("S1", "S2")
+    refused("R-REG-2", "to_station_id", a.move_to, "S2", D("2026-11-01"))
+    refused("R-REG-2", "moved_on", a.move_to, "S1", D("2026-10-01"))
+    b.leave(D("2026-10-15"), "辞职")
+    assert b.employed_on(D("2026-10-15")) and not b.employed_on(D("2026-10-16"))
+    refused("R-REG-3", "left_on", b.leave, D("2026-10-20"), "again")
+    refused("R-REG-3", "moved_on", b.move_to, "S2", D("2026-11-01"))
+    policy = DEFAULT_POLICY
+    check_staffing(policy, ["S1"], [a, b], D("2026-09-30"))  # both at S1 that day
+    refused("R-REG-2", "station_ids.0", check_staffing, policy, ["S1"], [a, b], D("2026-10-01"))
+    refused("R-REG-2", "station_ids.1", check_staffing, policy, ["S1", "S2"], [a, b, worker("S2")], D("2026-09-30"))
+
+
+def test_a_supervisor_is_checked_on_the_signing_day_when_required():
+    policy = merged_policy({"supervisor_required": True})
+    refused("R-REG-2", "supervisor_id", check_supervisor, policy, None, D("2026-09-10"))
+    check_supervisor(DEFAULT_POLICY, None, D("2026-09-10"))
+    supervisor = worker(role="supervisor", qualification="助理社会工作师")
+    supervisor.qualify("社会工作师", D("2026-09-15"))
+    refused("R-REG-2", "supervisor_id", check_supervisor, policy, supervisor, D("2026-09-10"))  # not yet 中级
+    check_supervisor(policy, supervisor, D("2026-09-15"))
+    refused("R-REG-2", "supervisor_id", check_supervisor, policy, worker(qualification="高级社会工作师"), D("2026-09-15"))
+
+
+# --- filing (R-REG-5) ------------------------------------------------------------------------------
+
+def test_filing_is_due_fifteen_working_days_after_signing_by_the_state_council_calendar():
+    # Signed Thursday 10 September 2026: Sunday 20 Sep is a 调休 working day, 中秋 (25 Sep) and 国庆
+    # (1–7 Oct) are holidays, so the 15th working day is 8 October (Mon–Fri alone would say 1 October).
+    due = filing_due(DEFAULT_POLICY, D("2026-09-10"))
+    assert (due.on, due.provisional) == (D("2026-10-08"), False)
+    assert filing_due(merged_policy({"filing_working_days": 10}), D("2026-09-10")).on == D("2026-09-23")
+
+
+# --- the application, in memory ----------------------------------------------------------------------
+
+@pytest.fixture
+def app() -> RegistryApplication:
+    return RegistryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def test_a_stale_copy_of_a_contract_cannot_be_saved_over_a_newer_one(app):
+    # Optimistic concurrency: two commands loaded version 1; the first one's save wins, the second
+    # one's save is refused (the HTTP layer answers 409) and records nothing.
+    with app.command(CommandContext(county="640402", actor="tester")):
+        app.put_county("640402", "原州区", None)
+        provider = app.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
+        station = app.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
+        for _ in range(2):
+            app.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
+        terms = {
+            "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2026-09-10"),
+            "effective_on": D("2026-09-21"), "period_start": D("2026-09-21"), "period_end": D("2027-09-20"), "amount_fen": 100,
+            "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
+            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        }
+        contract_id = str(app.sign_contract("640402", terms))
+        first, second = app.contract("640402", contract_id), app.contract("640402", contract_id)
+        first.file(D("2026-09-30"), "固原市民政局", D("2026-10-08"))
+        app.save(first)
+        second.terminate(D("2026-10-01"), "agreement", "协商解除")
+        with pytest.raises(IntegrityError):
+            app.save(second)
+    current: Contract = app.contract("640402", contract_id)
+    assert (current.version, current.status, current.filed_on) == (2, "signed", D("2026-09-30"))
