@@ -175,25 +175,6 @@ async def published(
     return await eventually(probe, f"{event_type} published under {county}")
 
 
-async def envelopes(settings: Settings, county: str, service: str, event_type: str) -> list[dict[str, Any]]:
-    """Every envelope on one subject, in stream order."""
-    nc = await nats.connect(settings.nats_url)
-    try:
-        js = nc.jetstream()
-        sub = await js.subscribe(subject(county, service, event_type), ordered_consumer=True)
-        found = []
-        try:
-            while True:
-                msg = await sub.next_msg(timeout=0.5)
-                found.append(json.loads(msg.data))
-        except nats.errors.TimeoutError:
-            return found
-        finally:
-            await sub.unsubscribe()
-    finally:
-        await nc.close()
-
-
 async def store_head(client: httpx.AsyncClient) -> int:
     r = await client.get("/finance/health")
     return r.json()["store"]["head"] or 0

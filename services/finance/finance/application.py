@@ -28,6 +28,7 @@ from finance.domainmodel import (
 from finance.reactions import FinanceReactions
 from shared.infra.store import CommandContext
 from shared.rules import Forbidden, NotFound
+from shared.workdays import WorkdayCalendar
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -106,15 +107,16 @@ class FinanceApplication(FinanceReactions):
 
     def overdue(self, county: str, as_of: date) -> list[dict[str, Any]]:
         """Scheduled tranches of the county not paid by their due date."""
-        rows = []
+        calendar, rows = self.workdays(), []
         for s in self.schedules(county):
             for t in s.tranches:
                 if t["status"] == SCHEDULED and t["due_on"] < as_of:
-                    rows.append(self.overdue_row(s, t, as_of))
+                    rows.append(self.overdue_row(s, t, as_of, calendar))
         return sorted(rows, key=lambda r: (r["due_on"], r["contract_id"], r["seq"]))
 
-    def overdue_row(self, s: TrancheSchedule, t: dict[str, Any], as_of: date) -> dict[str, Any]:
-        late, _ = self.workdays().workdays_between(t["due_on"], as_of)
+    @staticmethod
+    def overdue_row(s: TrancheSchedule, t: dict[str, Any], as_of: date, calendar: WorkdayCalendar) -> dict[str, Any]:
+        late, _ = calendar.workdays_between(t["due_on"], as_of)
         return {
             "contract_id": s.contract_id, "seq": t["seq"], "amount_fen": t["amount_fen"], "trigger": t["trigger"],
             "due_on": t["due_on"], "provisional": t["provisional"], "working_days_late": late,
@@ -123,19 +125,20 @@ class FinanceApplication(FinanceReactions):
 
     def record_overdue(self, county: str, as_of: date) -> list[dict[str, Any]]:
         """Record a ``TrancheOverdue`` for each tranche found overdue for the first time."""
-        changed, rows = [], []
+        calendar, changed, rows = self.workdays(), [], []
         for s in self.schedules(county):
             seqs = s.detect_overdue(as_of)
             if seqs:
                 changed.append(s)
-                rows += [self.overdue_row(s, s.tranche(q), as_of) for q in seqs]
+                rows += [self.overdue_row(s, s.tranche(q), as_of, calendar) for q in seqs]
         self.save(*changed)
         return rows
 
     def overdue_recorded_on(self, county: str, as_of: date) -> list[dict[str, Any]]:
         """What an overdue check on ``as_of`` recorded (for a repeated Idempotency-Key)."""
+        calendar = self.workdays()
         return [
-            self.overdue_row(s, t, as_of)
+            self.overdue_row(s, t, as_of, calendar)
             for s in self.schedules(county) for t in s.tranches if t.get("overdue_since") == as_of
         ]
 
