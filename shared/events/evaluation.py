@@ -24,6 +24,8 @@ class RubricPublished(IntegrationEvent):
     dimensions: list[dict[str, Any]]
     thresholds: dict[str, Decimal]
     survey: dict[str, Any] = {}
+    # Policy parameters of the version: process_visits_per_station, appeal_working_days.
+    policy: dict[str, Any] = {}
 
 
 @integration_event(SERVICE)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from evaluation.api import ROUTERS
 from evaluation.application import EvaluationApplication
-from evaluation.integration import PUBLISHED, to_integration
+from evaluation.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -15,8 +16,9 @@ SPEC = ServiceSpec(
     description="Unified rubrics, process visits, self-evaluation, satisfaction surveys, grades and published results.",
     application=lambda env: EvaluationApplication(env=env),
     to_integration=to_integration,
-    routers=[],
+    routers=ROUTERS,
     published=PUBLISHED,
+    consumers=wire_consumers,
 )
 
 

@@ -1,0 +1,82 @@
+"""What every evaluation route shares: the store, who may call, ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from evaluation.application import EvaluationApplication, china_today
+from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
+from shared.rules import Forbidden
+
+IDS = uuid.UUID("e4a1c7b2-3d5f-5e60-8a9b-7c1d2e3f4a5b")
+CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+EvaluationId = Annotated[str, Path(min_length=1, max_length=64, description="The evaluation's id")]
+AsOf = Annotated[
+    date | None, Query(description="The day on which deadlines are judged overdue (default: today, China Standard Time)")
+]
+Points = Annotated[Decimal, Field(ge=0, le=1000, max_digits=8, decimal_places=2)]
+
+
+def get_store(request: Request) -> EvaluationApplication:
+    return request.app.state.store
+
+
+Store = Annotated[EvaluationApplication, Depends(get_store)]
+ProvinceAdmin = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]
+AnyPrincipal = Annotated[Principal, Depends(require_roles(*(r for r in Role if r != Role.SUBSCRIBER)))]
+# The purchaser (购买主体) runs the county's evaluations; province admins may act for it.
+Purchaser = Annotated[CountyScope, Depends(county_scope(Role.PURCHASER, Role.PROVINCE_ADMIN, write=True))]
+ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, write=True))]
+EvaluatorSide = Annotated[CountyScope, Depends(county_scope(Role.EVALUATOR, write=True))]
+FeedbackParty = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.EVALUATOR, write=True))]
+Reader = Annotated[
+    CountyScope,
+    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.EVALUATOR, Role.FINANCE, Role.AUDITOR)),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
+    """A new record's id; with an Idempotency-Key, the same id on every repeat of the command."""
+    key = headers[0]
+    return str(uuid.uuid5(IDS, f"{county}:{key}")) if key else str(uuid.uuid4())
+
+
+def today_if_none(day: date | None) -> date:
+    return day or china_today()
+
+
+def provider_of(scope: CountyScope) -> str | None:
+    """The provider a provider's token acts for; None for other roles."""
+    if scope.principal.role != Role.PROVIDER:
+        return None
+    if not scope.principal.provider_id:
+        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6")
+    return scope.principal.provider_id
+
+
+def evaluator_of(scope: CountyScope) -> str | None:
+    """The evaluator organisation an evaluator's token acts for; None for other roles."""
+    if scope.principal.role != Role.EVALUATOR:
+        return None
+    if not scope.principal.evaluator_org:
+        raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6")
+    return scope.principal.evaluator_org
+
+
+def check_may_read(scope: CountyScope, record: Any) -> None:
+    """Providers read their own evaluations, evaluators those assigned to their organisation."""
+    provider, org = provider_of(scope), evaluator_of(scope)
+    if provider is not None and provider != record.provider_id:
+        raise Forbidden("this is another provider's evaluation", rule="R-AUD-6")
+    if org is not None and org != record.evaluator_org:
+        raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6")

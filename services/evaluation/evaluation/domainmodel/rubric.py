@@ -1,0 +1,210 @@
+"""The unified rubric (统一评估标准, R-EVAL-2): versioned, one per scope (the province or a county).
+
+A version is immutable once published; an evaluation pins the version in force when it was
+scheduled, so mid-term and final of one contract are scored against the same standard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from evaluation.domainmodel.scoring import DEFAULT_THRESHOLDS, check_thresholds
+from shared.rules import RuleViolation
+
+NS = uuid.UUID("5d0e8c3a-2f41-5b7e-9a6c-3e1f0d2b4c68")
+PROVINCE = "province"
+ITEM_SOURCES = ("evaluator", "survey", "indicators")
+
+# R-EVAL-2's five dimensions, weights adding up to 100; each item's maximum in points.
+DEFAULT_DIMENSIONS: list[dict[str, Any]] = [
+    {"code": "setup", "name": "中心基本设置", "weight": Decimal(15), "items": [
+        {"code": "setup.venue", "name": "场地与设施", "max_score": Decimal(5)},
+        {"code": "setup.staffing", "name": "人员配置", "max_score": Decimal(5)},
+        {"code": "setup.disclosure", "name": "标识与信息公示", "max_score": Decimal(5)},
+    ]},
+    {"code": "operations", "name": "运营管理能力", "weight": Decimal(20), "items": [
+        {"code": "operations.rules", "name": "制度建设", "max_score": Decimal(8)},
+        {"code": "operations.records", "name": "档案管理", "max_score": Decimal(6)},
+        {"code": "operations.supervision", "name": "督导与培训", "max_score": Decimal(6)},
+    ]},
+    {"code": "project", "name": "项目运作状况", "weight": Decimal(25), "items": [
+        {"code": "project.plan", "name": "计划执行", "max_score": Decimal(10)},
+        {"code": "project.practice", "name": "服务专业性", "max_score": Decimal(15)},
+    ]},
+    {"code": "outcomes", "name": "项目成效", "weight": Decimal(25), "items": [
+        {"code": "outcomes.indicators", "name": "指标完成情况", "max_score": Decimal(15), "source": "indicators"},
+        {"code": "outcomes.satisfaction", "name": "服务对象满意度", "max_score": Decimal(10), "source": "survey"},
+    ]},
+    {"code": "finance", "name": "经费使用及财务管理", "weight": Decimal(15), "items": [
+        {"code": "finance.ringfenced", "name": "专款专用", "max_score": Decimal(8)},
+        {"code": "finance.vouchers", "name": "账目与原始凭证", "max_score": Decimal(7)},
+    ]},
+]
+
+# 公众评议: groups are categories of respondents (各类代表), each with its questions.
+DEFAULT_SURVEY: dict[str, Any] = {"groups": [
+    {"code": "beneficiaries", "name": "服务对象", "questions": [
+        {"code": "overall", "text": "您对社工站提供的服务总体是否满意?"},
+        {"code": "attitude", "text": "您对社工的服务态度是否满意?"},
+    ]},
+    {"code": "community", "name": "村(居)委会及合作方代表", "questions": [
+        {"code": "overall", "text": "您对社工站的工作总体是否满意?"},
+        {"code": "cooperation", "text": "您对社工站与村(居)委会的协作是否满意?"},
+    ]},
+]}
+
+# Policy parameters of a rubric version, with their defaults.
+DEFAULT_POLICY: dict[str, int] = {
+    "process_visits_per_station": 4,  # R-EVAL-1: unannounced visits per centre per year
+    "appeal_working_days": 10,  # a failed result may be appealed once within this many working days
+}
+
+
+def rubric_id(scope: str) -> uuid.UUID:
+    """One rubric per scope: ``province`` or a 6-digit county code."""
+    return uuid.uuid5(NS, f"rubric:{scope}")
+
+
+def check_rubric(
+    dimensions: Sequence[Mapping[str, Any]], survey: Mapping[str, Any], thresholds: Mapping[str, Any], policy: Mapping[str, int]
+) -> dict[str, Any]:
+    """A rubric version's content, checked and normalised (R-EVAL-2, R-EVAL-4, R-EVAL-6)."""
+    if not dimensions:
+        raise RuleViolation("a rubric has at least one dimension", rule="R-EVAL-2", field="dimensions")
+    dims: list[dict[str, Any]] = []
+    dim_codes: set[str] = set()
+    item_codes: set[str] = set()
+    for i, dim in enumerate(dimensions):
+        if dim["code"] in dim_codes:
+            raise RuleViolation(f"dimension {dim['code']} appears twice", rule="R-EVAL-2", field=f"dimensions.{i}.code")
+        dim_codes.add(dim["code"])
+        weight = Decimal(str(dim["weight"]))
+        if weight <= 0:
+            raise RuleViolation("a dimension's weight is positive", rule="R-EVAL-2", field=f"dimensions.{i}.weight")
+        if not dim["items"]:
+            raise RuleViolation("a dimension has at least one item", rule="R-EVAL-2", field=f"dimensions.{i}.items")
+        items = []
+        for j, item in enumerate(dim["items"]):
+            where = f"dimensions.{i}.items.{j}"
+            if item["code"] in item_codes:
+                raise RuleViolation(f"item {item['code']} appears twice", rule="R-EVAL-2", field=f"{where}.code")
+            item_codes.add(item["code"])
+            maximum = Decimal(str(item["max_score"]))
+            if maximum <= 0:
+                raise RuleViolation("an item's maximum score is positive", rule="R-EVAL-2", field=f"{where}.max_score")
+            source = item.get("source") or "evaluator"
+            if source not in ITEM_SOURCES:
+                raise RuleViolation(f"source must be one of {ITEM_SOURCES}", rule="R-EVAL-2", field=f"{where}.source")
+            if source == "survey" and not survey.get("groups"):
+                raise RuleViolation("a survey-scored item needs survey groups", rule="R-EVAL-4", field="survey.groups")
+            items.append({"code": item["code"], "name": item["name"], "max_score": maximum, "source": source})
+        dims.append({"code": dim["code"], "name": dim["name"], "weight": weight, "items": items})
+    if sum(d["weight"] for d in dims) != 100:
+        raise RuleViolation("dimension weights add up to 100", rule="R-EVAL-2", field="dimensions")
+    return {
+        "dimensions": dims,
+        "survey": _check_survey(survey),
+        "thresholds": check_thresholds(thresholds),
+        "policy": _check_policy(policy),
+    }
+
+
+def _check_survey(survey: Mapping[str, Any]) -> dict[str, Any]:
+    groups = []
+    seen: set[str] = set()
+    for i, group in enumerate(survey.get("groups") or []):
+        if group["code"] in seen:
+            raise RuleViolation(f"survey group {group['code']} appears twice", rule="R-EVAL-4", field=f"survey.groups.{i}.code")
+        seen.add(group["code"])
+        questions = [q["code"] for q in group["questions"]]
+        if not questions:
+            raise RuleViolation("a survey group asks at least one question", rule="R-EVAL-4", field=f"survey.groups.{i}.questions")
+        if len(set(questions)) != len(questions):
+            raise RuleViolation("question codes are unique within a group", rule="R-EVAL-4", field=f"survey.groups.{i}.questions")
+        groups.append({
+            "code": group["code"],
+            "name": group["name"],
+            "questions": [{"code": q["code"], "text": q["text"]} for q in group["questions"]],
+        })
+    return {"groups": groups}
+
+
+def _check_policy(policy: Mapping[str, int]) -> dict[str, int]:
+    unknown = sorted(set(policy) - set(DEFAULT_POLICY))
+    if unknown:
+        raise RuleViolation(f"unknown rubric policy parameters {unknown}", rule="R-EVAL-2", field="policy")
+    merged = {**DEFAULT_POLICY, **policy}
+    for name, value in merged.items():
+        if int(value) < 1:
+            raise RuleViolation(f"{name} is at least 1", rule="R-EVAL-1", field=f"policy.{name}")
+    return {k: int(v) for k, v in merged.items()}
+
+
+class Rubric(Aggregate):
+    """The rubric of one scope; each ``VersionPublished`` event is a new, immutable version."""
+
+    @staticmethod
+    def create_id(scope: str) -> uuid.UUID:
+        return rubric_id(scope)
+
+    @event("Created")
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.versions: dict[str, dict[str, Any]] = {}  # str(version) -> content (JSON keys are strings)
+
+    @property
+    def current_version(self) -> int:
+        return len(self.versions)
+
+    def version_content(self, version: int) -> dict[str, Any]:
+        return self.versions[str(version)]
+
+    def publish(self, name: str, content: dict[str, Any]) -> int:
+        """Publish the next version (content already checked by :func:`check_rubric`)."""
+        self._published(version=self.current_version + 1, name=name, **content)
+        return self.current_version
+
+    @event("VersionPublished")
+    def _published(
+        self,
+        version: int,
+        name: str,
+        dimensions: list[dict[str, Any]],
+        survey: dict[str, Any],
+        thresholds: dict[str, Decimal],
+        policy: dict[str, int],
+    ) -> None:
+        self.versions[str(version)] = {
+            "version": version,
+            "name": name,
+            "dimensions": dimensions,
+            "survey": survey,
+            "thresholds": thresholds,
+            "policy": policy,
+        }
+
+
+def survey_groups(content: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Group code -> its question codes, as :func:`scoring.score_survey` takes them."""
+    return {g["code"]: [q["code"] for q in g["questions"]] for g in content["survey"]["groups"]}
+
+
+def item(content: Mapping[str, Any], code: str) -> dict[str, Any] | None:
+    for dim in content["dimensions"]:
+        for it in dim["items"]:
+            if it["code"] == code:
+                return it
+    return None
+
+
+DEFAULTS: dict[str, Any] = {
+    "dimensions": DEFAULT_DIMENSIONS,
+    "survey": DEFAULT_SURVEY,
+    "thresholds": DEFAULT_THRESHOLDS,
+    "policy": DEFAULT_POLICY,
+}
