@@ -14,7 +14,6 @@ from collections import Counter
 from typing import Any
 
 import finance.main
-import httpx
 import nats
 import pytest
 import registry.main
@@ -23,33 +22,11 @@ from nats.js.api import ConsumerConfig
 from shared.infra.auth import Role
 from shared.testing.fixtures import Tokens, client_for, make_settings, running
 from tests.deploy.cluster import Cluster
+from tests.deploy.topology import Routed
 from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
 
 CONTRACTS = 30
 CRASH_AFTER = 10  # acknowledged contracts before the stream leader's machine dies
-
-
-class Routed:
-    """/registry/… to the registry app, /finance/… to the finance app, prefix stripped (as nginx does)."""
-
-    def __init__(self, **clients: httpx.AsyncClient) -> None:
-        self.clients = clients
-
-    def _route(self, path: str) -> tuple[httpx.AsyncClient, str]:
-        service, _, rest = path.lstrip("/").partition("/")
-        return self.clients[service], "/" + rest
-
-    async def get(self, path: str, **kw: Any) -> httpx.Response:
-        client, rest = self._route(path)
-        return await client.get(rest, **kw)
-
-    async def post(self, path: str, **kw: Any) -> httpx.Response:
-        client, rest = self._route(path)
-        return await client.post(rest, **kw)
-
-    async def put(self, path: str, **kw: Any) -> httpx.Response:
-        client, rest = self._route(path)
-        return await client.put(rest, **kw)
 
 
 def scheduled_tranches(finance_app: Any) -> Counter[tuple[str, int]]:
@@ -119,6 +96,8 @@ async def contracts_on_stream(cluster: Cluster) -> Counter[str]:
 
 
 async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_finance_once(cluster, tmp_path):
+    # Every node fsyncs each write (sync_interval: always), not every two minutes.
+    assert all(node.monitor("varz")["jetstream"]["config"]["sync_always"] for node in cluster.nodes)
     # Each service is its own NATS user (accounts.conf) and creates stream SWP with 3 replicas.
     var = tmp_path / "var"
     reg_settings = make_settings("sqlite", cluster.url("registry"), var, stream_replicas=3)
@@ -127,7 +106,7 @@ async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_f
     reg, fin = registry.main.create_app(reg_settings), finance.main.create_app(fin_settings)
 
     async with running(reg, fin), client_for(reg) as reg_client, client_for(fin) as fin_client:
-        platform = Routed(registry=reg_client, finance=fin_client)
+        platform = Routed({"registry": reg_client, "finance": fin_client})
         assert (await reg_client.get("/health")).json()["nats"]["ok"] is True
         victim = cluster.node_named(await move_leader_off(cluster, "nats-1"))
 
@@ -181,7 +160,7 @@ async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster
     # The subscriber of 640402 names its consumer (so the filter is part of the API subject its
     # permissions check) and receives on its own inbox prefix.
     sub_nc = await connect(cluster, f"sub-{COUNTY}", inbox_prefix=f"_INBOX_{COUNTY}", error_cb=collect)
-    sjs = sub_nc.jetstream(timeout=1.0)  # a refused request is never answered: it times out
+    sjs = sub_nc.jetstream()
     sub = await sjs.subscribe(f"swp.{COUNTY}.>", ordered_consumer=True, config=ConsumerConfig(name=f"board-{COUNTY}"))
     msg = await sub.next_msg(timeout=5)
     assert json.loads(msg.data) == {"county": COUNTY}
@@ -189,12 +168,13 @@ async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster
         await sub.next_msg(timeout=0.5)  # nothing of 130731
     await sub.unsubscribe()
 
+    sjs = sub_nc.jetstream(timeout=0.5)  # a refused request is never answered: it times out
     for attempt in (
         sjs.subscribe(f"swp.{OTHER}.>", ordered_consumer=True, config=ConsumerConfig(name="peek")),  # another county
         sjs.subscribe("swp.>", ordered_consumer=True, config=ConsumerConfig(name="peek")),  # the whole province
         sjs.subscribe(f"swp.{COUNTY}.>", ordered_consumer=True),  # unnamed: filter not in the subject
         sjs.add_consumer("SWP", ConsumerConfig(name="finance--registry", filter_subject=f"swp.{COUNTY}.>")),
-        sjs.publish(f"swp.{COUNTY}.registry.ContractSigned", b"{}", timeout=1.0),  # forging an event
+        sjs.publish(f"swp.{COUNTY}.registry.ContractSigned", b"{}", timeout=0.5),  # forging an event
     ):
         with pytest.raises(TimeoutError):
             await attempt

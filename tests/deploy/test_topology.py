@@ -1,0 +1,141 @@
+"""The production topology on one machine: the four services as separate uvicorn processes
+(commands and environment from deploy/compose.yaml) on PostgreSQL and the 3-node NATS cluster
+of deploy/nats/, nginx with deploy/nginx/swp.conf in front when nginx is installed.
+
+A county signs a contract through the gateway and sees finance's tranches through it; the
+OpenAPI documents carry their prefix; health checks say what a probe needs to know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.infra.auth import Role
+from shared.infra.settings import Settings
+from shared.testing.fixtures import PostgresInfo, Tokens
+from tests.deploy.cluster import DEPLOY, Cluster
+from tests.deploy.topology import Nginx, Routed, ServiceProcess, service_processes
+from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
+
+PREFIXES = ("registry", "services-log", "evaluation", "finance")
+NO_NGINX = "nginx is not installed (apt-get install nginx-light): the services were tested without the gateway"
+
+
+@pytest.fixture
+def services(cluster: Cluster, postgres: PostgresInfo, tmp_path: Path) -> Iterator[tuple[list[ServiceProcess], Tokens]]:
+    processes, variables = service_processes(cluster, postgres, tmp_path / "services")
+    try:
+        for p in processes:
+            p.start()
+        deadline = time.monotonic() + 60
+        for p in processes:
+            p.wait_healthy(deadline)
+        tokens = Tokens(Settings(environment="production", jwt_secret=variables["SWP_JWT_SECRET"]))
+        yield processes, tokens
+    finally:
+        for p in processes:
+            p.stop()
+
+
+@pytest.fixture
+async def gateway(services, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient | Routed]:
+    processes, _ = services
+    if shutil.which("nginx") is None:
+        direct = Routed.to_processes(processes)
+        yield direct
+        await direct.aclose()
+        return
+    nginx = Nginx(tmp_path / "nginx", {p.name: p.port for p in processes})
+    try:
+        nginx.start()
+        async with httpx.AsyncClient(base_url=nginx.url, timeout=30) as client:
+            yield client
+    finally:
+        nginx.stop()
+
+
+def healthcheck(url: str, *flags: str) -> int:
+    """deploy/healthcheck.py, the containers' probe, run as the image runs it."""
+    run = subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), *flags, url], capture_output=True, check=False)
+    return run.returncode
+
+
+async def eventually_status(client: httpx.AsyncClient | Routed, path: str, status: int, timeout: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await client.get(path)
+        if r.status_code == status or time.monotonic() > deadline:
+            return r
+        await asyncio.sleep(0.2)
+
+
+async def test_a_county_works_through_the_gateway_on_separate_processes(gateway, services, cluster):
+    processes, tokens = services
+    by_name = {p.name: p for p in processes}
+    behind_nginx = isinstance(gateway, httpx.AsyncClient)
+
+    # Every service is healthy through its prefix (store on PostgreSQL, NATS cluster reachable).
+    for prefix in PREFIXES:
+        r = await gateway.get(f"/{prefix}/health")
+        assert r.status_code == 200, r.text
+        assert r.json()["store"]["persistence"] == "postgres"
+
+    # The bearer token passes through to the service, which checks role and county itself.
+    setup = await setup_county(gateway, tokens)
+    r = await sign(gateway, COUNTY, setup)
+    assert r.status_code == 201, r.text
+    contract_id = r.json()["contract_id"]
+    tranches = await wait_for_tranches(gateway, COUNTY, contract_id, tokens(Role.FINANCE, COUNTY), timeout=30)
+    assert (tranches[0]["seq"], tranches[0]["due_on"]) == (1, "2026-10-19")
+    r = await gateway.get(f"/finance/v1/counties/{COUNTY}/contracts/{contract_id}/tranches")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    r = await gateway.get(f"/finance/v1/counties/{COUNTY}/contracts/{contract_id}/tranches", headers=tokens(Role.FINANCE, OTHER))
+    assert r.status_code == 403
+
+    # services-log heard of the contract too, logged in to NATS as its own user.
+    deadline = time.monotonic() + 30
+    while (await gateway.get("/services-log/health")).json()["consumers"]["registry"]["handled"] == 0:
+        assert time.monotonic() < deadline, "services-log never consumed the registry's events"
+        await asyncio.sleep(0.2)
+
+    # OpenAPI: each document names its prefix as its server, and /docs loads it from there.
+    for prefix in PREFIXES:
+        doc = (await gateway.get(f"/{prefix}/openapi.json")).json()
+        assert doc["servers"] == [{"url": f"/{prefix}"}]
+        assert f"'/{prefix}/openapi.json'" in (await gateway.get(f"/{prefix}/docs")).text
+
+    if behind_nginx:
+        assert (await gateway.get("/healthz")).status_code == 200
+        r = await gateway.get("/payments/v1")
+        assert r.status_code == 404 and r.json()["status"] == 404
+        assert set((await gateway.get("/")).json()["services"]) == set(PREFIXES)
+
+    # NATS goes away entirely: the services still accept commands (the store is the source of
+    # truth, events wait in the outbox) — ready for traffic, not for the full health check.
+    cluster.stop()
+    registry = by_name["registry"]
+    r = await eventually_status(gateway, "/registry/health", 503)
+    assert r.status_code == 503 and r.json()["nats"]["ok"] is False and r.json()["store"]["ok"] is True
+    assert (await sign(gateway, COUNTY, setup)).status_code == 201
+    assert healthcheck(f"{registry.url}/health") == 1
+    assert healthcheck(f"{registry.url}/health", "--store") == 0
+    assert healthcheck(f"{registry.url}/health", "--alive") == 0
+
+    # A service process dies: nginx answers for it in problem+json; its liveness probe fails.
+    finance = by_name["finance"]
+    finance.stop()
+    assert healthcheck(f"{finance.url}/health", "--alive") == 1
+    if behind_nginx:
+        r = await gateway.get("/finance/health")
+        assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    else:
+        pytest.skip(NO_NGINX)
