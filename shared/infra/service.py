@@ -122,13 +122,20 @@ class Runtime:
         for task in (self._task, self._seal_task):
             if task and not task.done():
                 task.cancel()
+        # Each step is bounded: a stuck connection must not keep the process from exiting.
+        steps = []
         if self.relay:
-            await self.relay.stop()
+            steps.append(("relay", self.relay.stop()))
         if self.broker_started:
-            await self.broker.stop()
+            steps.append(("broker", self.broker.stop()))
         if self.nc is not None:
-            await self.nc.close()
-        self.store.close()
+            steps.append(("nats", self.nc.close()))
+        steps.append(("store", asyncio.to_thread(self.store.close)))
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step, timeout=10)
+            except Exception as exc:  # shutting down: report and carry on
+                log.warning("%s: stopping %s failed: %s", self.spec.name, name, exc)
 
     def nats_ok(self) -> bool:
         return bool(self.nc is not None and self.nc.is_connected and self.broker_started)
