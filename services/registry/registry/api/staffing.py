@@ -149,7 +149,7 @@ def list_workers(
     scope: WorkerReader,
     store: Store,
     provider_id: str | None = Query(default=None),
-    station_id: str | None = Query(default=None, description="Workers currently at this station"),
+    station_id: str | None = Query(default=None, description="Workers whose latest station is this one (those who left included, with left_on)"),
     certificate_due_within_days: int | None = Query(
         default=None, ge=0, le=3650,
         description="R-REG-3: only workers employed on as_of whose certificate deadline has passed or falls within "
