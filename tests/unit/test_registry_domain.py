@@ -195,3 +195,13 @@ def test_a_stale_copy_of_a_contract_cannot_be_saved_over_a_newer_one(app):
             app.save(second)
     current: Contract = app.contract("640402", contract_id)
     assert (current.version, current.status, current.filed_on) == (2, "signed", D("2026-09-30"))
+
+
+def test_policy_values_beyond_sense_are_refused_not_crashed_on():
+    refused("R-REG-3", "policy.certificate_deadline_years", merged_policy, {"certificate_deadline_years": 10**9})
+    refused("R-REG-5", "policy.filing_working_days", merged_policy, {"filing_working_days": 121})
+    refused("R-FIN-5", "policy.tranche_plan", merged_policy, {"tranche_plan": [{"seq": "1", "percent": 100, "trigger": "contract_effective"}]})
+    refused("R-FIN-5", "policy.tranche_plan", merged_policy,
+            {"tranche_plan": [{"seq": 1, "percent": 100, "trigger": "contract_effective", "due_working_days": "15"}]})
+    refused("R-LOG-4", "policy.annual_direct_hours_per_staff", merged_policy, {"annual_direct_hours_per_staff": "Infinity"})
+    assert merged_policy({"annual_direct_hours_per_staff": "1700.5"})["annual_direct_hours_per_staff"] == "1700.5"

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Path, Request
-from pydantic import BaseModel, ConfigDict
+from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from registry.application import RegistryApplication
 from shared.infra.auth import CountyScope, Role, county_scope
@@ -17,6 +17,12 @@ from shared.rules import Forbidden
 IDS = uuid.UUID("5e0c7b1a-3d2f-5a4b-9c8d-7e6f5a4b3c2d")
 CHINA = ZoneInfo("Asia/Shanghai")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+# Calendar days the registry reasons about (birth dates to ban ends): far-future dates are typing errors.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+AsOf = Annotated[
+    date | None, Query(ge=FIRST_DAY, le=LAST_DAY, description="The day the answer is judged on (default: today, China time)")
+]
 
 
 def get_store(request: Request) -> RegistryApplication:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from registry.api.common import (
     CountyCode,
+    Day,
     ProviderSide,
     Purchaser,
     Reader,
@@ -49,10 +50,10 @@ class ContractIn(Strict):
     provider_id: str
     station_ids: list[str] = Field(max_length=100, description="Each staffed on signed_on with the county's minimum of the provider's workers (R-REG-2)")
     purchaser: str = Field(min_length=1, max_length=200)
-    signed_on: date
-    effective_on: date
-    period_start: date
-    period_end: date = Field(description="At most one year after period_start (一年一签)")
+    signed_on: Day
+    effective_on: Day
+    period_start: Day
+    period_end: Day = Field(description="At most one year after period_start (一年一签)")
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
     funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
     service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
@@ -65,10 +66,10 @@ class ContractIn(Strict):
 
 
 class RenewalIn(Strict):
-    signed_on: date
-    effective_on: date | None = None
-    period_start: date | None = Field(default=None, description="Default: the day after this year's period_end")
-    period_end: date | None = None
+    signed_on: Day
+    effective_on: Day | None = None
+    period_start: Day | None = Field(default=None, description="Default: the day after this year's period_end")
+    period_end: Day | None = None
     amount_fen: int | None = Field(default=None, le=10**13)
     funding: list[FundingIn] | None = Field(default=None, max_length=20)
     station_ids: list[str] | None = Field(default=None, max_length=100)
@@ -83,13 +84,13 @@ class ContractCreated(BaseModel):
 
 
 class FilingIn(Strict):
-    filed_on: date
+    filed_on: Day
     filed_with: str = Field(default="市民政局", max_length=200, description="The city bureau the copy was filed with")
 
 
 class ScopeChangeIn(Strict):
     service_areas: list[str] = Field(min_length=1, max_length=20, description="The contract's areas after the change (R-LOG-2)")
-    effective_on: date
+    effective_on: Day
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -99,19 +100,19 @@ class ScopeChangeCreated(BaseModel):
 
 class ScopeDecisionIn(Strict):
     approved: bool
-    decided_on: date
+    decided_on: Day
     approved_by: str | None = Field(default=None, max_length=200, description="Default: the contract's purchaser")
     note: str = Field(default="", max_length=1000)
 
 
 class TerminationIn(Strict):
-    terminated_on: date
+    terminated_on: Day
     kind: str = Field(description=f"One of {TERMINATION_KINDS}; fraud (弄虚作假) also bans the provider (R-EVAL-9)")
     reason: str = Field(min_length=1, max_length=1000)
 
 
 class ExpiryIn(Strict):
-    as_of: date = Field(description="Contracts whose period ended before this day expire")
+    as_of: Day = Field(description="Contracts whose period ended before this day expire")
 
 
 class ExpiryOut(BaseModel):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from registry.api.common import (
+    AsOf,
     CountyCode,
+    Day,
     ProviderSide,
     Purchaser,
     Reader,
@@ -54,8 +56,8 @@ class ProfileIn(Strict):
 
 
 class BanIn(Strict):
-    banned_on: date
-    until: date | None = Field(default=None, description="Last day of the ban; default: banned_on + the county's ban_years")
+    banned_on: Day
+    until: Day | None = Field(default=None, description="Last day of the ban; default: banned_on + the county's ban_years")
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -65,7 +67,7 @@ class DisclosureIn(Strict):
     year: int | None = Field(default=None, ge=1990, le=2100, description="Required for an annual financial report")
     summary: str = Field(default="", max_length=4000)
     url: str | None = Field(default=None, max_length=500)
-    published_on: date
+    published_on: Day
 
 
 class DisclosureCreated(BaseModel):
@@ -96,7 +98,6 @@ def provider_out(p: Provider, as_of: date) -> ProviderOut:
     )
 
 
-AsOf = Query(default=None, description="The day bans are judged on (default: today, China time)")
 
 
 @router.post("", status_code=201, response_model=ProviderCreated)
@@ -114,14 +115,14 @@ def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, st
 
 
 @router.get("", response_model=list[ProviderOut])
-def list_providers(county: CountyCode, scope: Reader, store: Store, as_of: date | None = AsOf) -> list[ProviderOut]:
+def list_providers(county: CountyCode, scope: Reader, store: Store, as_of: AsOf = None) -> list[ProviderOut]:
     """The county's providers in registration order."""
     store.county(county)
     return [provider_out(p, as_of or today()) for p in store.providers(county)]
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)
-def get_provider(county: CountyCode, provider_id: str, scope: Reader, store: Store, as_of: date | None = AsOf) -> ProviderOut:
+def get_provider(county: CountyCode, provider_id: str, scope: Reader, store: Store, as_of: AsOf = None) -> ProviderOut:
     """One provider with its bans, evaluation passes and disclosures."""
     return provider_out(store.provider(county, provider_id, field=None), as_of or today())
 

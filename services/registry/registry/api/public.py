@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from registry.api.common import CountyCode, Store, today
+from registry.api.common import AsOf, CountyCode, Store, today
 from registry.domainmodel import QUALIFICATIONS, Contract, Provider, Worker
 
 router = APIRouter(prefix="/public/v1/counties/{county}", tags=["public"])
@@ -82,7 +81,7 @@ def public_provider(p: Provider, workers: list[Worker], contracts: list[Contract
 def public_providers(
     county: CountyCode,
     store: Store,
-    as_of: Annotated[date | None, Query(description="The day staff and bans are counted on (default: today, China time)")] = None,
+    as_of: AsOf = None,
 ) -> list[PublicProvider]:
     """Provider disclosure (信息公开, R-REG-9) — no token needed: each provider's basic information,
     qualifications (its social workers' certificate levels, as counts), published documents (annual

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from registry.api.common import (
+    AsOf,
     CountyCode,
+    Day,
     ProviderSide,
     Purchaser,
     Reader,
@@ -48,11 +50,11 @@ class WorkerIn(Strict):
     provider_id: str
     station_id: str
     name: str = Field(min_length=1, max_length=100)
-    birth_date: date
+    birth_date: Day
     education: str = Field(description=f"One of {EDUCATION_LEVELS}")
     qualification: str = Field(description=f"One of {QUALIFICATIONS}")
     role: str = Field(description=f"One of {WORKER_ROLES}")
-    hired_on: date
+    hired_on: Day
 
 
 class WorkerCreated(BaseModel):
@@ -61,16 +63,16 @@ class WorkerCreated(BaseModel):
 
 class MoveIn(Strict):
     to_station_id: str
-    moved_on: date = Field(description="First day at the new station")
+    moved_on: Day = Field(description="First day at the new station")
 
 
 class QualificationIn(Strict):
     qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]}")
-    qualified_on: date
+    qualified_on: Day
 
 
 class LeavingIn(Strict):
-    left_on: date = Field(description="Last day employed")
+    left_on: Day = Field(description="Last day employed")
     reason: str = Field(default="", max_length=500)
 
 
@@ -108,7 +110,6 @@ def station_out(s: Station) -> StationOut:
     return StationOut(station_id=str(s.id), name=s.name, township=s.township, kind=s.kind)
 
 
-AsOf = Query(default=None, description="The day deadlines are judged on (default: today, China time)")
 
 
 @router.post("/stations", status_code=201, response_model=StationCreated)
@@ -155,7 +156,7 @@ def list_workers(
         description="R-REG-3: only workers employed on as_of whose certificate deadline has passed or falls within "
         "this many days of as_of, soonest first (overdue ones carry certificate_overdue=true)",
     ),
-    as_of: date | None = AsOf,
+    as_of: AsOf = None,
 ) -> list[WorkerOut]:
     """The county's social workers. A provider sees its own workers only."""
     store.county(county)
@@ -168,7 +169,7 @@ def list_workers(
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: str, scope: WorkerReader, store: Store, as_of: date | None = AsOf) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: str, scope: WorkerReader, store: Store, as_of: AsOf = None) -> WorkerOut:
     """One social worker with the stations worked at and the certificate deadline."""
     worker = store.worker(county, worker_id)
     if acting_provider(scope) not in (None, worker.provider_id):

@@ -56,7 +56,13 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
 }
 DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
-_PERCENTS = {"personnel_min_percent", "operations_max_percent", "hours_ceiling_percent"}
+# Upper bounds of the whole-number parameters: beyond them a value is a typing error, not a policy.
+_MAXIMA = {
+    "worker_max_age_at_hiring": 70, "certificate_deadline_years": 10, "min_workers_per_station": 50,
+    "contract_cycle_years": 5, "filing_working_days": 120, "ban_years": 20, "station_min_amount_fen": 10**13,
+    "personnel_min_percent": 100, "operations_max_percent": 100, "standard_budget_fen": 10**13,
+    "extra_worker_per_fen": 10**13, "max_daily_hours": 24, "annual_hours_per_staff": 8784, "hours_ceiling_percent": 1000,
+}
 
 
 def county_id(code: str) -> uuid.UUID:
@@ -81,9 +87,9 @@ def _parameter_problem(name: str, value: Any) -> str | None:
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be true or false"
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _whole(value) or value < 1:
             return "must be a positive whole number"
-        return "must be at most 100" if name in _PERCENTS and value > 100 else None
+        return f"must be at most {_MAXIMA[name]}" if value > _MAXIMA[name] else None
     if name == "min_education":
         return None if value in EDUCATION_LEVELS else f"must be one of {EDUCATION_LEVELS}"
     if name == "supervisor_min_qualification":
@@ -95,25 +101,33 @@ def _parameter_problem(name: str, value: Any) -> str | None:
     return funding_caps_problem(value)
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_decimal(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     try:
-        return Decimal(value) > 0
+        number = Decimal(value)
     except InvalidOperation:
         return False
+    return number.is_finite() and 0 < number <= 10**6
 
 
 def tranche_plan_problem(plan: Any) -> str | None:
-    if not isinstance(plan, list) or not plan or not all(isinstance(t, dict) for t in plan):
-        return "must be a non-empty list of tranches"
-    try:
-        if sum(int(t["percent"]) for t in plan) != 100:
-            return "percentages must sum to 100"
-        if sorted(int(t["seq"]) for t in plan) != list(range(1, len(plan) + 1)):
-            return "seq must run 1..n"
-    except (KeyError, TypeError, ValueError):
-        return "needs seq and percent in every tranche"
+    if not isinstance(plan, list) or not plan or len(plan) > 12 or not all(isinstance(t, dict) for t in plan):
+        return "must be a list of 1 to 12 tranches"
+    for t in plan:
+        if not _whole(t.get("seq")) or not _whole(t.get("percent")) or not 1 <= t["percent"] <= 100:
+            return "needs a whole seq and a percent of 1 to 100 in every tranche"
+        days = t.get("due_working_days", 15)
+        if not _whole(days) or not 1 <= days <= 120:
+            return "due_working_days must be 1 to 120"
+    if sum(t["percent"] for t in plan) != 100:
+        return "percentages must sum to 100"
+    if sorted(t["seq"] for t in plan) != list(range(1, len(plan) + 1)):
+        return "seq must run 1..n"
     bad = [t.get("trigger") for t in plan if t.get("trigger") not in TRIGGERS]
     return f"trigger must be one of {TRIGGERS}, not {bad[0]!r}" if bad else None
 
@@ -127,7 +141,7 @@ def funding_caps_problem(caps: Any) -> str | None:
         if cap.get("bound") not in ("ceiling", "floor"):
             return "bound must be ceiling or floor"
         percent = cap.get("percent")
-        if not (_positive_decimal(percent) or (isinstance(percent, int) and not isinstance(percent, bool) and percent > 0)):
+        if not (_positive_decimal(percent) or (_whole(percent) and 0 < percent <= 100)):
             return "percent must be a positive number (decimals as strings)"
         if not isinstance(cap.get("base", ""), str):
             return "base must name what the percent is of"

@@ -3,6 +3,7 @@ R-FIN-2, R-FIN-5), and the terms a renewal starts from (R-REG-7)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from registry.domainmodel.provider import Provider
 from registry.domainmodel.workforce import Worker, add_years, qualification_rank
 from shared.rules import RuleViolation
 from shared.workdays import DueDate, WorkdayCalendar
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 # R-LOG-2 service areas (服务领域).
 SERVICE_AREAS = (
@@ -78,6 +81,11 @@ def check_indicators(indicators: list[dict[str, Any]]) -> None:
     for i, ind in enumerate(indicators):
         if int(ind["target"]) <= 0:
             raise RuleViolation("indicator targets must be positive", rule="R-LOG-8", field=f"indicators.{i}.target")
+        for month, planned in (ind.get("monthly_plan") or {}).items():
+            if not _MONTH.match(month) or int(planned) < 0:
+                raise RuleViolation(
+                    "the monthly plan (进度表) maps YYYY-MM to a planned number ≥ 0", rule="R-LOG-8", field=f"indicators.{i}.monthly_plan"
+                )
 
 
 def check_cycle(previous: Contract | None, period_start: date, period_end: date, cycle_start: date, cycle_years: int) -> None:
