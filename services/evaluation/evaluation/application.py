@@ -137,10 +137,8 @@ class EvaluationApplication(UpstreamFeed):
         directory = self.directory(county)
         if any(e["stage"] == stage for e in directory.evaluations_of(contract_id)):
             raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage")
-        rubric = self.rubric_in_force(county)
-        if rubric is None:
-            raise RuleViolation("no rubric is published for this county or the province", rule="R-EVAL-2", field="rubric")
-        pinned = rubric.version_content(rubric.current_version)
+        rid, version = self.rubric_for(county, directory.evaluations_of(contract_id))
+        pinned = self.rubric(rid).version_content(version)
         evaluation = Evaluation(
             county=county,
             contract_id=contract_id,
@@ -149,14 +147,25 @@ class EvaluationApplication(UpstreamFeed):
             stage=stage,
             evaluator_org=evaluator_org,
             scheduled_on=scheduled_on,
-            rubric_id=str(rubric.id),
-            rubric_version=rubric.current_version,
+            rubric_id=rid,
+            rubric_version=version,
             policy=dict(pinned["policy"]),
             steps=plan_steps(stage, scheduled_on, contract.period_end, self.calendar),
         )
         directory.list_evaluation(evaluation_id=str(evaluation.id), contract_id=contract_id, stage=stage)
         self.save(evaluation, directory)
         return evaluation
+
+    def rubric_for(self, county: str, earlier: list[dict[str, str]]) -> tuple[str, int]:
+        """R-EVAL-2: the rubric version in force when the contract's first evaluation was scheduled.
+        Later evaluations of the contract keep it, so its mid-term and final use the same standard."""
+        if earlier:
+            first = self.evaluation(county, earlier[0]["evaluation_id"])
+            return first.rubric_id, first.rubric_version
+        rubric = self.rubric_in_force(county)
+        if rubric is None:
+            raise RuleViolation("no rubric is published for this county or the province", rule="R-EVAL-2", field="rubric")
+        return str(rubric.id), rubric.current_version
 
     def pinned(self, evaluation: Evaluation) -> dict[str, Any]:
         """The rubric version the evaluation was bound to when scheduled (never a later one)."""
@@ -172,7 +181,7 @@ class EvaluationApplication(UpstreamFeed):
         happened(submitted_on, "R-EVAL-3", "submitted_on")
         content = self.pinned(evaluation)
         for code, score in self_scores.items():
-            self._check_item_score(content, code, score, f"self_scores.{code}")
+            self._check_item_score(content, code, score, f"self_scores.{code}", f"self_scores.{code}")
         evaluation.submit_self_evaluation(submitted_on=submitted_on, summary=summary, self_scores=dict(self_scores))
         self.save(evaluation)
         return evaluation
@@ -251,7 +260,7 @@ class EvaluationApplication(UpstreamFeed):
             if code in seen:
                 raise RuleViolation(f"item {code} is scored twice in one request", rule="R-EVAL-2", field=f"scores.{i}.item_code")
             seen.add(code)
-            item = self._check_item_score(content, code, entry["score"], f"scores.{i}")
+            item = self._check_item_score(content, code, entry["score"], f"scores.{i}.item_code", f"scores.{i}.score")
             if item["source"] != "evaluator":
                 rule = "R-EVAL-4" if item["source"] == "survey" else "R-EVAL-2"
                 raise RuleViolation(
@@ -351,12 +360,12 @@ class EvaluationApplication(UpstreamFeed):
             raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7")
 
     @staticmethod
-    def _check_item_score(content: Mapping[str, Any], code: str, score: Any, field: str) -> dict[str, Any]:
+    def _check_item_score(content: Mapping[str, Any], code: str, score: Any, code_field: str, score_field: str) -> dict[str, Any]:
         item = rubric_item(content, code)
         if item is None:
-            raise RuleViolation(f"{code} is not an item of the pinned rubric version", rule="R-EVAL-2", field=field)
+            raise RuleViolation(f"{code} is not an item of the pinned rubric version", rule="R-EVAL-2", field=code_field)
         if not Decimal(0) <= Decimal(score) <= Decimal(item["max_score"]):
-            raise RuleViolation(f"{code} is scored 0 to {item['max_score']}", rule="R-EVAL-2", field=field)
+            raise RuleViolation(f"{code} is scored 0 to {item['max_score']}", rule="R-EVAL-2", field=score_field)
         return item
 
     # --- lookups (county-checked: another county's id is "not found") -----------------------------

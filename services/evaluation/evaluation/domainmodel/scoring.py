@@ -164,8 +164,15 @@ def score_sheet(
     maximum``; the weights add up to 100. Deductions (察访核验, R-EVAL-5) come off the total,
     which does not go below zero.
     """
+    missing = [
+        item["code"]
+        for dim in dimensions
+        for item in dim["items"]
+        if item.get("source", "evaluator") == "evaluator" and item["code"] not in evaluator_scores
+    ]
+    if missing:
+        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores")
     items: dict[str, Fraction] = {}
-    missing: list[str] = []
     dims: dict[str, Fraction] = {}
     for dim in dimensions:
         got, top = Fraction(0), Fraction(0)
@@ -180,16 +187,11 @@ def score_sheet(
                 value = survey_total / SURVEY_MAX * maximum
             elif source == "indicators":
                 value = completion * maximum
-            elif code in evaluator_scores:
-                value = Fraction(Decimal(evaluator_scores[code]))
             else:
-                missing.append(code)
-                continue
+                value = Fraction(Decimal(evaluator_scores[code]))
             items[code] = value
             got, top = got + value, top + maximum
         dims[dim["code"]] = Fraction(Decimal(dim["weight"])) * got / top if top else Fraction(0)
-    if missing:
-        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores")
     deducted = sum((Decimal(d) for d in deductions), Decimal(0))
     total = max(sum(dims.values(), Fraction(0)) - Fraction(deducted), Fraction(0))
     return ScoreSheet(items=items, dimensions=dims, deductions=deducted, total=total)
