@@ -1,0 +1,81 @@
+"""Evaluation results feed the other services through NATS only (R-EVAL-8): a mid-term pass
+schedules finance's second tranche (R-FIN-5), a final pass lets registry renew the contract
+(R-REG-7). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from tests.integration.test_evaluation_support import (
+    COUNTY,
+    EVAL,
+    accredit,
+    check,
+    everyone_says,
+    open_county,
+    publish_rubric,
+    schedule,
+    score_all,
+    sign,
+    wait_for,
+)
+
+
+async def pass_evaluation(gateway, place, contract: str, org: str, stage: str, on: str, concluded_on: str) -> dict:
+    """Full marks on site and 满意 all round; no deliveries logged, so the indicator item scores 0: 85 → 良好."""
+    evaluation = (await check(schedule(gateway, place, contract, stage, org, on), 201))["evaluation_id"]
+    await score_all(gateway, place, evaluation, org, "1", on)
+    base = f"{EVAL}/counties/{COUNTY}/evaluations/{evaluation}"
+    await check(gateway.post(f"{base}/surveys", json={"surveyed_on": on, "responses": everyone_says("满意")},
+                             headers=place.evaluator(org)), 200)
+    result = await check(gateway.post(f"{base}/conclusion", json={"concluded_on": concluded_on}, headers=place.evaluator(org)), 200)
+    assert (result["score"], result["grade"], result["passed"]) == ("85.00", "良好", True)
+    return result
+
+
+async def test_a_midterm_pass_schedules_the_second_tranche(gateway, tokens):
+    place = await open_county(gateway, tokens)
+    contract = await sign(gateway, place)
+    org = (await accredit(gateway, place))["org"]
+    await publish_rubric(gateway, tokens)
+    tranches = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/tranches"
+    before = await wait_for(gateway, tranches, place.purchaser)
+    assert [(t["seq"], t["trigger"], t["status"]) for t in before][1] == (2, "midterm_passed", "awaiting_trigger")
+
+    await pass_evaluation(gateway, place, contract, org, "midterm", "2026-06-01", "2026-06-10")
+
+    # Finance hears EvaluationConcluded: 30% due 15 working days after the pass (端午, 19 June, skipped).
+    after = await wait_for(gateway, tranches, place.purchaser, lambda ts: ts[1]["status"] != "awaiting_trigger")
+    second = after[1]
+    assert (second["seq"], second["percent"], second["amount_fen"], second["due_on"]) == (2, 30, 10_800_000, "2026-07-02")
+    # `overdue` is finance's name for a scheduled tranche whose due date has passed (R-FIN-9).
+    assert second["status"] == ("scheduled" if date.fromisoformat(second["due_on"]) >= date.today() else "overdue")
+    assert after[2]["status"] == "awaiting_trigger"  # the final has not been evaluated
+
+
+async def test_a_final_pass_allows_renewal(gateway, tokens):
+    place = await open_county(gateway, tokens)
+    contract = await sign(gateway, place)
+    org = (await accredit(gateway, place))["org"]
+    await publish_rubric(gateway, tokens)
+    renewal = f"/registry/v1/counties/{COUNTY}/contracts/{contract}/renewal"
+    refused = await gateway.post(renewal, json={"signed_on": "2026-11-20"}, headers=place.purchaser)
+    assert (refused.status_code, refused.json().get("rule")) == (422, "R-REG-7"), refused.text
+
+    await pass_evaluation(gateway, place, contract, org, "final", "2026-11-02", "2026-11-09")
+
+    # Registry learns the result through NATS; until then renewal is refused and records nothing.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        r = await gateway.post(renewal, json={"signed_on": "2026-11-20"}, headers=place.purchaser)
+        if r.status_code == 201:
+            break
+        assert (r.status_code, r.json().get("rule")) == (422, "R-REG-7"), r.text
+        assert loop.time() < deadline, f"registry never allowed the renewal: {r.text}"
+        await asyncio.sleep(0.1)
+    next_year = r.json()["contract_id"]
+    # …and evaluation, in turn, learns of the second year of the cycle.
+    view = await wait_for(gateway, f"{EVAL}/counties/{COUNTY}/contracts/{next_year}", place.purchaser)
+    assert (view["period_start"], view["provider_id"]) == ("2026-12-01", place.provider_id)
