@@ -522,10 +522,35 @@ async def bulk_import(client: httpx.AsyncClient, place: Place, headers: dict[str
 # --- end-to-end lag -----------------------------------------------------------------------
 
 
+async def log_head(client: httpx.AsyncClient, service: str) -> int:
+    return int((await client.get(f"/{service}/health")).json()["store"]["head"] or 0)
+
+
+async def recorded_by_correlation(client: httpx.AsyncClient, service: str, headers: dict[str, str], after: int,
+                                  sent: dict[str, float], timeout: float = 60.0) -> list[float]:
+    """For each correlation id, when ``service`` first recorded an event of it (its audit feed, read
+    from ``after`` on), minus when the client sent the command: the lag in ms, in send order."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(sent):
+        body = await ok(client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": 1000}, headers=headers), 200)
+        for e in body["events"]:
+            c = e.get("correlation_id")
+            if c in sent and c not in found:
+                found[c] = datetime.fromisoformat(e["recorded_at"]).timestamp()
+        if body["next_after"] == after:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service} recorded {len(found)} of {len(sent)} reactions in {timeout} s")
+            await asyncio.sleep(0.1)
+        after = body["next_after"]
+    return [(found[c] - t) * 1000 for c, t in sent.items()]
+
+
 async def contract_to_tranches_lag(client: httpx.AsyncClient, cast: Cast, station: str, count: int, interval: float) -> list[float]:
     """Sign ``count`` contracts, one every ``interval`` s; each lag runs from the moment the client
     sends the command to the moment finance recorded the contract's tranche schedule (its read
     model: a GET of the tranches answers from then on). Both instants are this machine's clock."""
+    start = await log_head(client, "finance")
     sent: dict[str, float] = {}
     body = contract_body(cast.provider_id, [station])
     for _ in range(count):
@@ -533,20 +558,38 @@ async def contract_to_tranches_lag(client: httpx.AsyncClient, cast: Cast, statio
         sent[correlation] = time.time()
         await ok(client.post(f"{REG}/contracts", json=body, headers={**cast.headers["purchaser"], "X-Correlation-Id": correlation}))
         await asyncio.sleep(interval)
-    lags = []
-    for correlation, at in sent.items():
-        deadline = time.monotonic() + 30
+    return await recorded_by_correlation(client, "finance", cast.headers["auditor"], start, sent)
+
+
+async def delivery_to_evaluation_lag(client: httpx.AsyncClient, cast: Cast, place: Place, count: int, interval: float) -> list[float]:
+    """Log ``count`` deliveries, one every ``interval`` s; each lag runs from the moment the client
+    sends the delivery to the moment evaluation recorded the contract's new outcome figures
+    (services-log's IndicatorProgressed → evaluation's ContractOutcomes)."""
+    start = await log_head(client, "evaluation")
+    sent: dict[str, float] = {}
+    for i in range(count):
+        correlation = str(uuid.uuid4())
+        sent[correlation] = time.time()
+        await ok(client.post(f"{LOG}/deliveries", json=place.delivery(i), headers={**cast.headers["provider"], "X-Correlation-Id": correlation}))
+        await asyncio.sleep(interval)
+    return await recorded_by_correlation(client, "evaluation", cast.headers["auditor"], start, sent)
+
+
+async def consumers_caught_up(nats_url: str, timeout: float = 120.0) -> float:
+    """Wait until every durable consumer of stream SWP has nothing pending; returns the wait."""
+    start = time.monotonic()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
         while True:
-            page = (await ok(client.get("/finance/v1/audit/events", params={"correlation_id": correlation, "limit": 1},
-                                        headers=cast.headers["auditor"]), 200))["events"]
-            if page:
-                recorded = datetime.fromisoformat(page[0]["recorded_at"]).timestamp()
-                lags.append((recorded - at) * 1000)
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"finance never scheduled the contract of correlation {correlation}")
+            pending = sum(c.num_pending + c.num_ack_pending for c in await js.consumers_info("SWP"))
+            if not pending:
+                return round(time.monotonic() - start, 2)
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"consumers still have {pending} messages pending after {timeout} s")
             await asyncio.sleep(0.1)
-    return lags
+    finally:
+        await nc.close()
 
 
 # --- audit replay -------------------------------------------------------------------------
@@ -591,11 +634,14 @@ class Ledger:
     end: datetime  # after its last event
 
 
-def seed_ledger(settings: Settings, deliveries: int = 5000, per_save: int = 10) -> Ledger:
-    """A contract's service ledger (services-log ContractLog) of 1 + 2 × ``deliveries`` events —
-    Tallied and ProgressReported per delivery, exactly what ``POST …/deliveries`` appends — written
-    through the services-log application (signed, R-AUD-1 metadata) before the server starts.
-    Written in-process because 5,000 POSTs on one contract cost O(n²) today (see BENCHMARKS.md)."""
+def seed_ledger(settings: Settings, deliveries: int = 10_000, per_save: int = 20) -> Ledger:
+    """A contract's service ledger (services-log ContractLog) of 1 + ``deliveries`` events: opened,
+    then one ``Tallied`` per delivery carrying that delivery's delta (the event ``POST …/deliveries``
+    appends, computed by the same ``contribution``), written through the services-log application
+    (signed, R-AUD-1 metadata) before the server starts. Written in-process because 10,000 POSTs on
+    one contract cost O(n²) today (see the findings). Only the private ``Tallied`` events: the
+    ``ProgressReported`` that follows each delivery would send 10,000 IndicatorProgressed to
+    evaluation, whose consumer replays the contract's outcomes for each (O(n²) again)."""
     from services_log.application import ServicesLogApplication
     from services_log.domainmodel import Contract, ContractLog, DeliveryFacts, contribution
 
@@ -611,7 +657,7 @@ def seed_ledger(settings: Settings, deliveries: int = 5000, per_save: int = 10) 
         period_start=FIRST_DAY, period_end=date(2027, 9, 20), service_areas=["社会救助"],
         indicators=[{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}], policy={},
     )
-    worker = str(uuid.uuid4())
+    workers = [str(uuid.uuid4()), str(uuid.uuid4())]
     days = delivery_days()
     middle = None
     try:
@@ -619,18 +665,17 @@ def seed_ledger(settings: Settings, deliveries: int = 5000, per_save: int = 10) 
             log = ContractLog(contract_id=contract_id, county=COUNTY)
             for i in range(deliveries):
                 facts = DeliveryFacts(
-                    contract_id=contract_id, station_id=contract.station_ids[0], worker_ids=(worker,), kind="帮扶救助",
-                    area="社会救助", date=FIRST_DAY + timedelta(days=i % days), hours_direct=Decimal("0.1"),
+                    contract_id=contract_id, station_id=contract.station_ids[0], worker_ids=(workers[(i // days) % 2],),
+                    kind="帮扶救助", area="社会救助", date=FIRST_DAY + timedelta(days=i % days), hours_direct=Decimal("0.1"),
                     hours_other=Decimal("0"), person_times=1 + i % 4, indicator_code="assist",
                 )
                 log.tally_changes(new_delivery_ids=[str(uuid.uuid4())], delta=contribution(facts, contract))
-                log.report_progress(contract, facts.date)
                 if (i + 1) % per_save == 0 or i == deliveries - 1:
                     app.save(log)
-                if i == deliveries // 2:
-                    time.sleep(0.01)
-                    middle = datetime.now(UTC)
-                    time.sleep(0.01)
+                    if middle is None and i + 1 >= deliveries // 2:
+                        time.sleep(0.01)
+                        middle = datetime.now(UTC)
+                        time.sleep(0.01)
             events = log.version
     finally:
         app.close()
@@ -663,7 +708,7 @@ class Config:
     import_rows: int = 10_000
     lag_contracts: int = 40
     lag_interval: float = 0.15
-    ledger_deliveries: int = 5000
+    ledger_deliveries: int = 10_000
     as_of_repeat: int = 7
     profile_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
@@ -692,7 +737,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
     """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
     out: dict[str, Any] = {"cpu": {}}
     async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
-        say(f"[{persistence}] seeding a contract ledger of {1 + 2 * cfg.ledger_deliveries:,} events")
+        say(f"[{persistence}] seeding a contract ledger of {1 + cfg.ledger_deliveries:,} events")
         ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
         say(f"[{persistence}] starting the gateway (uvicorn, own process)")
         await server.start()
@@ -714,8 +759,18 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations]]
             open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations]]
             bulk_place = await new_place(client, cast, towns[-1])
-            await drained(client)
-            await wait_idle(pid)
+            lag_place = await new_place(client, cast, "固原经济开发区")
+
+            async def settle(name: str) -> None:
+                """Outboxes published, consumers caught up, server idle: the next phase starts clean."""
+                out["settle_seconds"][name] = {
+                    "outboxes": round(await drained(client), 2),
+                    "consumers": await consumers_caught_up(settings.nats_url),
+                    "idle": await wait_idle(pid),
+                }
+
+            out["settle_seconds"] = {}
+            await settle("setup")
             provider = cast.headers["provider"]
             load_client = rawhttp.Client("127.0.0.1", server.port)
 
@@ -728,26 +783,29 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             with phase("closed-loop") as meter:
                 out["closed"] = await closed_loop(load_client, closed_places, provider, cfg.concurrency, cfg.closed_seconds)
                 out["closed"].cpu_ms = meter
-            out["closed_drain_seconds"] = await drained(client)
-            out["closed_idle_wait_seconds"] = await wait_idle(pid)
+            await settle("closed-loop")
 
             say(f"[{persistence}] single POST, open loop at {cfg.rate:.0f}/s over {cfg.stations} contracts for {cfg.open_seconds:.0f} s")
             with phase("open-loop") as meter:
                 out["open"] = await open_loop(load_client, open_places, provider, cfg.rate, cfg.open_seconds)
                 out["open"].cpu_ms = meter
-            out["open_drain_seconds"] = await drained(client)
-            out["open_idle_wait_seconds"] = await wait_idle(pid)
+            await settle("open-loop")
             await load_client.aclose()
 
             say(f"[{persistence}] bulk import of {cfg.import_rows:,} rows")
             with phase("bulk"):
                 out["bulk"] = await bulk_import(client, bulk_place, provider, settings.nats_url, cfg.import_rows)
-            await drained(client)
+            await settle("bulk")
 
             say(f"[{persistence}] end-to-end lag: {cfg.lag_contracts} contracts signed → finance tranche schedules")
             with phase("lag"):
                 out["lag_ms"] = await contract_to_tranches_lag(client, cast, bulk_place.station, cfg.lag_contracts, cfg.lag_interval)
-            await drained(client)
+            await settle("lag")
+
+            say(f"[{persistence}] end-to-end lag: {cfg.lag_contracts} deliveries → evaluation's outcome figures")
+            with phase("lag-delivery"):
+                out["lag_delivery_ms"] = await delivery_to_evaluation_lag(client, cast, lag_place, cfg.lag_contracts, cfg.lag_interval)
+            await settle("lag-delivery")
 
             say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
             with phase("replay"):

@@ -87,6 +87,17 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
         m[f"{pre}.e2e_lag.p50"] = metric(lag["p50_ms"], "ms", note=f"ContractSigned (registry) → tranche schedule recorded by finance; {lag['samples']} contracts")
         m[f"{pre}.e2e_lag.p99"] = metric(lag["p99_ms"], "ms", at_most=250, note=f"max {_r(lag['max_ms'])} ms")
+        dl = p.get("lag_delivery")
+        if dl:
+            m[f"{pre}.e2e_lag_delivery.p50"] = metric(dl["p50_ms"], "ms", note=f"POST …/deliveries → evaluation recorded the contract's outcome figures (IndicatorProgressed); {dl['samples']} deliveries")
+            m[f"{pre}.e2e_lag_delivery.p99"] = metric(dl["p99_ms"], "ms", at_most=250, note=f"max {_r(dl['max_ms'])} ms")
+        settle = p.get("settle_seconds", {}).get("open-loop")
+        if settle:
+            m[f"{pre}.post_delivery.backlog_after_offered_rate"] = metric(
+                settle["outboxes"] + settle["consumers"] + settle["idle"], "s",
+                note=f"after the open loop: outboxes published in {settle['outboxes']} s, then consumers (evaluation's outcome "
+                     f"figures) caught up in {settle['consumers']} s, then the server idle after {settle['idle']} s",
+            )
         n, seconds = p["replay"]
         raw_n, raw_s = p["replay_raw"]["raw"]
         dec_n, dec_s = p["replay_raw"]["decoded"]
@@ -126,10 +137,13 @@ FIGURES = [
     ("post_delivery.achieved_at_offered_rate", "Single POST at the offered rate: achieved", "offered rate"),
     ("post_delivery.p50_at_offered_rate", "Single POST at the offered rate: p50 latency", ""),
     ("post_delivery.p99_at_offered_rate", "Single POST at the offered rate: p99 latency", ""),
+    ("post_delivery.backlog_after_offered_rate", "…then until every outbox and consumer caught up", ""),
     ("bulk_import.stored", "Bulk import: stored (request answered)", "raw batched append"),
     ("bulk_import.stored_and_published", "Bulk import: stored and published on JetStream", "raw batched append"),
     ("e2e_lag.p50", "Lag contract signed → finance tranche schedule, p50", ""),
     ("e2e_lag.p99", "Lag contract signed → finance tranche schedule, p99", ""),
+    ("e2e_lag_delivery.p50", "Lag delivery logged → evaluation outcome figures, p50", ""),
+    ("e2e_lag_delivery.p99", "Lag delivery logged → evaluation outcome figures, p99", ""),
     ("audit_replay", "Audit replay (`GET …/audit/events`, pages of 1,000)", "raw notification-log read, same store"),
     ("as_of_10k", "As-of reconstruction, contract ledger of 10,001 events", ""),
     ("as_of_10k.middle", "As-of reconstruction, halfway through its history", ""),
