@@ -15,6 +15,7 @@ from typing import Any
 
 import finance.main
 import nats
+import nats.js.errors
 import pytest
 import registry.main
 from nats.js.api import ConsumerConfig
@@ -77,20 +78,20 @@ async def move_leader_off(cluster: Cluster, node_name: str) -> str:
 
 
 async def contracts_on_stream(cluster: Cluster) -> Counter[str]:
-    """contract_id of every ContractSigned held by stream SWP, read back by an operator."""
+    """contract_id of every ContractSigned held by stream SWP, read back message by message from
+    the stream leader (no consumer to place on the surviving nodes)."""
     nc = await connect(cluster, "admin")
     try:
-        js = nc.jetstream()
-        sub = await js.subscribe(f"swp.{COUNTY}.registry.ContractSigned", stream="SWP", ordered_consumer=True)
+        js = nc.jetstream(timeout=10)
         seen: Counter[str] = Counter()
-        try:
-            while True:
-                msg = await sub.next_msg(timeout=1.0)
-                seen[json.loads(msg.data)["data"]["contract_id"]] += 1
-        except nats.errors.TimeoutError:
-            pass
-        await sub.unsubscribe()
-        return seen
+        seq = 0
+        while True:
+            try:
+                msg = await js.get_msg("SWP", seq=seq + 1, subject=f"swp.{COUNTY}.registry.ContractSigned", next=True)
+            except nats.js.errors.NotFoundError:
+                return seen
+            seen[json.loads(msg.data)["data"]["contract_id"]] += 1
+            seq = int(msg.seq)
     finally:
         await nc.close()
 
