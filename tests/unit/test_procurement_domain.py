@@ -173,6 +173,8 @@ def test_planned_hours_outside_the_window_are_invalid(hours):
 def test_a_bid_is_invalid_for_each_published_requirement():
     over = refusal(check_bid, OPEN, FAMILY_CENTRE, bid(27_440, annual_price_fen=2_000_001 * YUAN))
     assert (over.rule, over.field) == ("R-PRC-2", "annual_price_fen")
+    free = refusal(check_bid, OPEN, FAMILY_CENTRE, bid(27_440, annual_price_fen=0))
+    assert (free.rule, free.field) == ("R-PRC-2", "annual_price_fen")
     partial = refusal(check_bid, OPEN, FAMILY_CENTRE, bid(27_440, items=[]))
     assert (partial.rule, partial.field) == ("R-PRC-2", "items")
     short = refusal(check_bid, OPEN, FAMILY_CENTRE, bid(27_440, items=[{"code": "case", "planned": 59}]))

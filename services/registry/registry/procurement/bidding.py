@@ -129,6 +129,8 @@ def check_bid(procurement: Any, package: dict[str, Any], bid: dict[str, Any]) ->
     invited = procurement.invited_provider_ids
     if invited and bid["provider_id"] not in invited:
         raise RuleViolation(f"{procurement.method}: the provider was not invited", rule="R-PRC-2", field="provider_id")
+    if bid["annual_price_fen"] <= 0:
+        raise RuleViolation("the annual price must be positive", rule="R-PRC-2", field="annual_price_fen")
     if bid["annual_price_fen"] > package["annual_budget_fen"]:
         raise RuleViolation(
             f"the annual price exceeds the package's annual budget of {package['annual_budget_fen']} fen",
