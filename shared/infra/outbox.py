@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -81,6 +82,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        # Held around every store access made from a worker thread, so shutdown can wait for
+        # it before the store is closed (closing SQLite under a running query crashes).
+        self.db_lock = threading.Lock()
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -99,15 +103,21 @@ class OutboxRelay:
             out.append((n.id, None if body is None else envelope_for(self.app, n.id, domain_event, body)))
         return out
 
+    def _read_batch(self) -> list[tuple[int, Envelope | None]]:
+        with self.db_lock:
+            position = self.position()
+            notifications = self.app.process_recorder.select_notifications(position + 1, self.batch)
+            return self.envelopes(list(notifications)) if notifications else []
+
+    def _record_position(self, last: int) -> None:
+        with self.db_lock:
+            self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
+
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
-        position = await asyncio.to_thread(self.position)
-        notifications = await asyncio.to_thread(
-            self.app.process_recorder.select_notifications, position + 1, self.batch
-        )
-        if not notifications:
+        items = await asyncio.to_thread(self._read_batch)
+        if not items:
             return 0
-        items = await asyncio.to_thread(self.envelopes, list(notifications))
         futures = []
         try:
             # Sent in log order on one connection, so the stream keeps the log's order.
@@ -129,9 +139,7 @@ class OutboxRelay:
                 f.cancel()
             raise
         last = items[-1][0]
-        await asyncio.to_thread(
-            self.app.process_recorder.insert_tracking, Tracking(SwpApplication.OUTBOX, last)
-        )
+        await asyncio.to_thread(self._record_position, last)
         self.published += len(futures)
         return len(items)
 

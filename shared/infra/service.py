@@ -130,12 +130,22 @@ class Runtime:
             steps.append(("broker", self.broker.stop()))
         if self.nc is not None:
             steps.append(("nats", self.nc.close()))
-        steps.append(("store", asyncio.to_thread(self.store.close)))
+        steps.append(("store", asyncio.to_thread(self._close_store_when_idle)))
         for name, step in steps:
             try:
                 await asyncio.wait_for(step, timeout=10)
             except Exception as exc:  # shutting down: report and carry on
                 log.warning("%s: stopping %s failed: %s", self.spec.name, name, exc)
+
+    def _close_store_when_idle(self) -> None:
+        # Background threads (sealer, relay) may still be inside a query: wait for them.
+        locks = [self.sealer._lock] + ([self.relay.db_lock] if self.relay else [])
+        held = [lock for lock in locks if lock.acquire(timeout=8)]
+        try:
+            self.store.close()
+        finally:
+            for lock in held:
+                lock.release()
 
     def nats_ok(self) -> bool:
         return bool(self.nc is not None and self.nc.is_connected and self.broker_started)
