@@ -25,6 +25,7 @@ from registry.domainmodel import (
     county_id,
     merged_policy,
 )
+from registry.procurement.application import ProcurementCommands
 from registry.staffing import StaffingCommands
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
 from shared.rules import Conflict
@@ -32,7 +33,7 @@ from shared.rules import Conflict
 log = logging.getLogger("swp.registry")
 
 
-class RegistryApplication(ContractCommands, StaffingCommands):
+class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommands):
     service = "registry"
     name = "registry"
 

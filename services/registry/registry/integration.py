@@ -9,6 +9,7 @@ from faststream.nats import JStream, NatsBroker
 
 from registry.application import RegistryApplication
 from registry.domainmodel import Contract, County, Provider, Station, Worker
+from registry.procurement.integration import to_integration as procurement_to_integration
 from shared.events import IntegrationEvent
 from shared.events import registry as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
@@ -67,7 +68,9 @@ def to_integration(e: Any) -> IntegrationEvent | None:
         return ev.ContractTerminated(contract_id=oid, county=county, terminated_on=e.terminated_on, kind=e.kind, reason=e.reason)
     if isinstance(e, Contract.Expired):
         return ev.ContractExpired(contract_id=oid, county=county, expired_on=e.expired_on)
-    return None  # private: profile updates, disclosures, scope requests/rejections, evaluation notes
+    # Projects and procurement map their own events. None for what stays private here: profile
+    # updates, disclosures, scope change requests and rejections, evaluation notes.
+    return procurement_to_integration(e)
 
 
 def _worker_event(e: Any, oid: str, county: str) -> IntegrationEvent:

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from registry.api import ROUTERS
 from registry.application import RegistryApplication
 from registry.integration import PUBLISHED, to_integration, wire_consumers
+from registry.procurement import api as procurement_api
+from registry.procurement import integration as procurement_integration
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -16,8 +18,8 @@ SPEC = ServiceSpec(
     description="Counties and policy, providers (承接主体), stations (社工站), social workers and service contracts (服务协议).",
     application=lambda env: RegistryApplication(env=env),
     to_integration=to_integration,
-    routers=ROUTERS,
-    published=PUBLISHED,
+    routers=[*ROUTERS, *procurement_api.ROUTERS],
+    published=[*PUBLISHED, *procurement_integration.PUBLISHED],
     consumers=wire_consumers,
 )
 
