@@ -94,6 +94,9 @@ async def test_seed_003_application_is_approved_procured_awarded_and_signed(plat
     hetong = await provider(platform, tokens, HULI, "厦门市湖里区和通社会工作服务中心", 1, "4A")
     qiming = await provider(platform, tokens, HULI, "厦门市启明社会工作服务社", 2, "3A")
     xinya = await provider(platform, tokens, HULI, "厦门新芽社会工作服务中心", 3, "2A")
+    hongshan = await provider(platform, tokens, HULI, "厦门弘善社会工作服务中心", 4, "5A")
+    await ok(platform.post(f"/registry/v1/counties/{HULI}/providers/{hongshan}/bans", headers=purchaser,
+                           json={"banned_on": "2026-10-01", "until": "2028-09-30", "reason": "评估弄虚作假"}))
     room = await station(platform, tokens, HULI, "和通社区社会工作室", "湖里街道", "community_room")
     await staff(platform, tokens, HULI, hetong, room, "陈晓", "林琳")
     county = f"/registry/v1/counties/{HULI}"
@@ -137,6 +140,8 @@ async def test_seed_003_application_is_approved_procured_awarded_and_signed(plat
     keyed = {**purchaser, "Idempotency-Key": "xinya-bid-1"}
     await refused(platform.post(bids, json=bid(xinya, 380_000), headers=keyed), "R-REG-1", "provider_id")
     await refused(platform.post(bids, json=bid(xinya, 380_000), headers=keyed), "R-REG-1", "provider_id")  # same answer
+    banned = await refused(platform.post(bids, json=bid(hongshan, 400_000), headers=purchaser), "R-REG-1", "provider_id")
+    assert "banned" in banned["detail"]
     await refused(platform.post(bids, json=bid(qiming, 420_001), headers=purchaser), "R-PRC-2", "annual_price_fen")
     await refused(platform.post(bids, json=bid(qiming, 360_000, plan(community=None)), headers=purchaser), "R-PRC-2", "items")
     await refused(platform.post(bids, json=bid(qiming, 360_000, plan(casework=9)), headers=purchaser),
@@ -158,7 +163,7 @@ async def test_seed_003_application_is_approved_procured_awarded_and_signed(plat
 
     seen = await ok(platform.get(f"{county}/procurements/{procurement_id}", headers=purchaser), 200)
     assert len(seen["bids"]) == 2
-    assert [b["rule"] for b in seen["refused_bids"]] == ["R-REG-1", "R-PRC-2", "R-PRC-2", "R-PRC-2", "R-PRC-2"]
+    assert [b["rule"] for b in seen["refused_bids"]] == ["R-REG-1", "R-REG-1", "R-PRC-2", "R-PRC-2", "R-PRC-2", "R-PRC-2"]
     mine = await ok(platform.get(f"{county}/procurements/{procurement_id}", headers=as_hetong), 200)
     assert [b["provider_id"] for b in mine["bids"]] == [hetong]  # not the competitor's, before the award
 
@@ -214,7 +219,7 @@ async def test_seed_003_application_is_approved_procured_awarded_and_signed(plat
     assert len(await events(platform, tokens, "BidSubmitted", HULI)) == 2
     rejected = await events(platform, tokens, "BidRejected", HULI)
     assert [(e["data"]["rule"], e["data"]["field"]) for e in rejected] == [
-        ("R-REG-1", "provider_id"), ("R-PRC-2", "annual_price_fen"), ("R-PRC-2", "items"),
+        ("R-REG-1", "provider_id"), ("R-REG-1", "provider_id"), ("R-PRC-2", "annual_price_fen"), ("R-PRC-2", "items"),
         ("R-PRC-2", "items.0.planned"), ("R-PRC-2", "staffing.professionals")]
     (awarded_event,) = await events(platform, tokens, "ProcurementAwarded", HULI)
     assert awarded_event["data"]["provider_id"] == hetong and len(awarded_event["data"]["scores"]) == 2
