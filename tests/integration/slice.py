@@ -75,7 +75,7 @@ async def sign(client: httpx.AsyncClient, county: str, setup: dict[str, Any], **
 
 
 async def wait_for_tranches(
-    client: httpx.AsyncClient, county: str, contract_id: str, headers: dict[str, str], timeout: float = 20.0
+    client: httpx.AsyncClient, county: str, contract_id: str, headers: dict[str, str], timeout: float = 60.0
 ) -> list[dict[str, Any]]:
     """Finance learns of the contract only through NATS: poll until its schedule exists."""
     loop = asyncio.get_running_loop()
