@@ -178,7 +178,8 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         "Written by `make bench` (`python -m bench.run`, code in `bench/`); every figure also in "
         "`var/bench/results.json` as `{metric: {value, unit, baseline, ratio, target, met}}` (raw measurements in "
         "`var/bench/run.json`). Benchmarks, not tests: no test asserts a timing. The raw baselines are measured in "
-        "the same run, on the same machine, as the platform figures they divide.",
+        "the same run, on the same machine, as the platform figures they divide (each store's just before and just "
+        "after its platform phases; the mean is the baseline).",
         "",
         f"**Run:** {mach['date']}{' (quick mode: not representative)' if run.get('quick') else ''}, {run['seconds']:.0f} s in all.  ",
         f"**Code:** {mach.get('code', 'unknown')}.  ",
