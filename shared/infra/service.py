@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -185,6 +186,11 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
     return doc.to_jsonable()
 
 
+def redact(url: str) -> str:
+    """Health needs no token: never show credentials embedded in a NATS URL."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
@@ -311,7 +317,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             "service": spec.name,
             "status": "ok" if store_ok and nats_ok else "unavailable",
             "store": {"ok": store_ok, "persistence": settings.persistence, "head": head, "error": store_error},
-            "nats": {"ok": nats_ok, "url": settings.nats_url},
+            "nats": {"ok": nats_ok, "url": redact(settings.nats_url)},
             "outbox": {
                 "position": position,
                 "pending": (head or 0) - (position or 0) if store_ok else None,
