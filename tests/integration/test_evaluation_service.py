@@ -152,8 +152,16 @@ async def test_a_midterm_evaluation_from_the_unified_rubric_to_the_published_res
     assert view["overdue"] == []
 
     # Pinning: the final of the same contract keeps version 1; another contract's first evaluation takes version 2.
-    final = await check(schedule(gateway, place, contract, "final", handa["org"], "2026-11-02"), 201)
+    final_body = {"contract_id": contract, "stage": "final", "evaluator_org": handa["org"], "scheduled_on": "2026-11-02"}
+    keyed = {**place.purchaser, "Idempotency-Key": "final-2026"}
+    final = await check(gateway.post(evaluations, json=final_body, headers=keyed), 201)
     assert final["rubric_version"] == 1
+    # Repeating the keyed command returns the first result and records nothing new.
+    assert (await check(gateway.post(evaluations, json=final_body, headers=keyed), 201))["evaluation_id"] == final["evaluation_id"]
+    listed = await check(gateway.get(evaluations, params={"contract_id": contract, "as_of": "2026-10-20"}, headers=place.purchaser), 200)
+    assert [(e["stage"], e["status"], e["overdue"]) for e in listed] == [
+        ("midterm", "concluded", []), ("final", "scheduled", ["self_evaluation"]),  # due 2026-10-19
+    ]
     second = await sign(gateway, place)
     assert (await check(schedule(gateway, place, second, "midterm", handa["org"], "2026-06-01"), 201))["rubric_version"] == 2
 

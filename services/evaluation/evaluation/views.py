@@ -78,7 +78,7 @@ def _result(evaluation: Evaluation) -> dict[str, Any] | None:
     return {k: result[k] for k in ("score", "grade", "passed", "concluded_on", "fraud_found")}
 
 
-def evaluation_summary(evaluation: Evaluation) -> dict[str, Any]:
+def evaluation_summary(evaluation: Evaluation, today: date) -> dict[str, Any]:
     return {
         "evaluation_id": str(evaluation.id),
         "contract_id": evaluation.contract_id,
@@ -88,6 +88,7 @@ def evaluation_summary(evaluation: Evaluation) -> dict[str, Any]:
         "scheduled_on": evaluation.scheduled_on,
         "rubric_version": evaluation.rubric_version,
         "status": evaluation.status,
+        "overdue": [s["step"] for s in steps_view(evaluation, today) if s["status"] == "overdue"],
         "result": _result(evaluation),
     }
 
@@ -99,7 +100,7 @@ def evaluations_of(app: EvaluationApplication, county: str, contract_id: str | N
     ]
 
 
-def contract_view(app: EvaluationApplication, county: str, contract_id: str) -> dict[str, Any]:
+def contract_view(app: EvaluationApplication, county: str, contract_id: str, today: date) -> dict[str, Any]:
     """What evaluation knows of a contract: its year, stations, outcome figures and evaluations."""
     contract = app.contract(county, contract_id)
     return {
@@ -114,7 +115,7 @@ def contract_view(app: EvaluationApplication, county: str, contract_id: str) -> 
             for stage in STAGE_NAMES
         },
         "outcomes": app.outcome_figures(county, contract_id),
-        "evaluations": [evaluation_summary(e) for e in evaluations_of(app, county, contract_id)],
+        "evaluations": [evaluation_summary(e, today) for e in evaluations_of(app, county, contract_id)],
     }
 
 

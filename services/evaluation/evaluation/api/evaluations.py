@@ -192,6 +192,7 @@ class EvaluationSummary(BaseModel):
     scheduled_on: date
     rubric_version: int
     status: str
+    overdue: list[str] = Field(description="Steps past their due date and not done (R-EVAL-3)")
     result: dict[str, Any] | None
 
 
@@ -217,8 +218,10 @@ def _view(store: Store, evaluation: Evaluation, as_of: date | None = None) -> Ev
 @router.post("/evaluations", status_code=201, response_model=ScheduledOut)
 def schedule(county: CountyCode, body: ScheduleIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ScheduledOut:
     """Schedule an evaluation of a contract at a stage (R-EVAL-1 timing windows) by an accredited,
-    independent evaluator organisation (R-EVAL-7). It is bound to the rubric version in force now
-    (R-EVAL-2) and gets its R-EVAL-3 deadlines in working days. Publishes `EvaluationScheduled`."""
+    independent evaluator organisation (R-EVAL-7). It is bound to the rubric version in force now —
+    the county's own rubric if it has one, else the province's — or, if the contract already has an
+    evaluation, to that one's version, so mid-term and final use the same standard (R-EVAL-2).
+    It gets its R-EVAL-3 deadlines in working days. Publishes `EvaluationScheduled`."""
     evaluation = run_command(
         store, scope, headers, body.model_dump(mode="json"),
         lambda: store.schedule(county, body.contract_id, body.stage, body.evaluator_org, body.scheduled_on),
@@ -236,12 +239,14 @@ def evaluations(
     scope: Reader,
     store: Store,
     contract_id: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: AsOf = None,
 ) -> list[EvaluationSummary]:
-    """The county's evaluations in the order they were scheduled (a provider sees its own, an
-    evaluator those assigned to its organisation)."""
+    """The county's evaluations in the order they were scheduled, each with its overdue steps on
+    `as_of` (a provider sees its own, an evaluator those assigned to its organisation)."""
     provider, org = provider_of(scope), evaluator_of(scope)
+    today = today_if_none(as_of)
     return [
-        EvaluationSummary(**evaluation_summary(e))
+        EvaluationSummary(**evaluation_summary(e, today))
         for e in evaluations_of(store, county, contract_id)
         if (provider is None or e.provider_id == provider) and (org is None or e.evaluator_org == org)
     ]
@@ -257,10 +262,13 @@ def evaluation(county: CountyCode, evaluation_id: EvaluationId, scope: Reader, s
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
-def contract(county: CountyCode, contract_id: Annotated[str, Path(min_length=1, max_length=64)], scope: Reader, store: Store) -> ContractOut:
+def contract(
+    county: CountyCode, contract_id: Annotated[str, Path(min_length=1, max_length=64)], scope: Reader, store: Store,
+    as_of: AsOf = None,
+) -> ContractOut:
     """A contract as evaluation sees it: service year, stage windows (R-EVAL-1), outcome figures
-    from services-log (R-LOG-8) and its evaluations."""
-    view = contract_view(store, county, contract_id)
+    from services-log (R-LOG-8) and its evaluations with their overdue steps."""
+    view = contract_view(store, county, contract_id, today_if_none(as_of))
     provider = provider_of(scope)
     if provider is not None and provider != view["provider_id"]:
         raise Forbidden("this is another provider's contract", rule="R-AUD-6")
