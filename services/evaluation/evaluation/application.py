@@ -12,12 +12,8 @@ from typing import Any
 from evaluation.domainmodel import (
     DEFAULTS,
     PROVINCE,
-    ContractOutcomes,
-    ContractView,
-    CountyDirectory,
     Evaluation,
     EvaluatorOrg,
-    ProviderView,
     Rubric,
     check_rubric,
     check_timing,
@@ -30,7 +26,7 @@ from evaluation.domainmodel import (
     survey_groups,
 )
 from evaluation.domainmodel.rubric import item as rubric_item
-from evaluation.feed import UpstreamFeed
+from evaluation.lookups import Lookups
 from shared.rules import Forbidden, NotFound, RuleViolation, UnknownReference
 from shared.workdays import WorkdayCalendar
 
@@ -49,7 +45,9 @@ def happened(day: date, rule: str, field: str) -> date:
     return day
 
 
-class EvaluationApplication(UpstreamFeed):
+class EvaluationApplication(Lookups):
+    """Commands of the evaluation service; lookups and the upstream read model come from its bases."""
+
     service = "evaluation"
     name = "evaluation"
 
@@ -367,42 +365,3 @@ class EvaluationApplication(UpstreamFeed):
         if not Decimal(0) <= Decimal(score) <= Decimal(item["max_score"]):
             raise RuleViolation(f"{code} is scored 0 to {item['max_score']}", rule="R-EVAL-2", field=score_field)
         return item
-
-    # --- lookups (county-checked: another county's id is "not found") -----------------------------
-    def _in_county(self, county: str, aggregate_id: uuid.UUID | None, kind: type, label: str, ref: str, field: str | None) -> Any:
-        found = self._find(aggregate_id) if aggregate_id is not None else None
-        if not isinstance(found, kind) or found.county != county:
-            error = NotFound if field is None else UnknownReference
-            raise error(f"unknown {label} {ref} in county {county}", field=field)
-        return found
-
-    @staticmethod
-    def _uuid(ref: str) -> uuid.UUID | None:
-        try:
-            return uuid.UUID(str(ref))
-        except ValueError:
-            return None
-
-    def contract(self, county: str, contract_id: str, field: str | None = None) -> ContractView:
-        return self._in_county(county, ContractView.create_id(str(contract_id)), ContractView, "contract", contract_id, field)
-
-    def provider(self, county: str, provider_id: str, field: str | None = None) -> ProviderView:
-        return self._in_county(county, ProviderView.create_id(str(provider_id)), ProviderView, "provider", provider_id, field)
-
-    def evaluator(self, county: str, org_id: str, field: str | None = None) -> EvaluatorOrg:
-        return self._in_county(county, self._uuid(org_id), EvaluatorOrg, "evaluator organisation", org_id, field)
-
-    def evaluation(self, county: str, evaluation_id: str) -> Evaluation:
-        return self._in_county(county, self._uuid(evaluation_id), Evaluation, "evaluation", evaluation_id, None)
-
-    def directory(self, county: str) -> CountyDirectory:
-        found: CountyDirectory | None = self._find(CountyDirectory.create_id(county))
-        return found or CountyDirectory(county=county)
-
-    def outcome_figures(self, county: str, contract_id: str) -> dict[str, Any]:
-        contract = self.contract(county, contract_id)
-        outcomes: ContractOutcomes | None = self._find(ContractOutcomes.create_id(contract_id))
-        return (outcomes or ContractOutcomes(contract_id=contract_id, county=county)).figures(contract.indicators)
-
-    def known_provider(self, provider_id: str) -> ProviderView | None:
-        return self._find(ProviderView.create_id(provider_id))
