@@ -152,7 +152,9 @@ def test_process_visits_are_counted_per_station_until_the_required_number():
     ev.record_visit("v3", "s-2", date(2026, 2, 1), "m-1", "PJ-001", sig, "开放正常")
     assert ev.steps["visits"]["done_on"] == date(2026, 2, 1)
     # Only the process stage has unannounced visits.
-    assert refused(make_evaluation().record_visit, "v", "s-1", date(2026, 5, 1), "m", "c", sig, "x") == ("R-EVAL-3", "stage")
+    assert refused(make_evaluation().record_visit, "v", "s-1", date(2026, 5, 1), "m", "c", sig, "x") == ("R-EVAL-1", "stage")
+    # …and a process evaluation has no self-evaluation report.
+    assert refused(ev.submit_self_evaluation, date(2026, 2, 1), "自评", {}) == ("R-EVAL-3", "stage")
 
 
 def conclude(ev: Evaluation, score: str, on: date = date(2026, 6, 10), fraud: bool = False) -> None:

@@ -152,9 +152,9 @@ class Evaluation(Aggregate):
     def _step(self, name: str, field: str) -> dict[str, Any]:
         step = self.steps.get(name)
         if step is None:
-            raise RuleViolation(
-                f"a {self.stage} evaluation has no {name.replace('_', '-')} step", rule="R-EVAL-3", field=field
-            )
+            # Unannounced visits belong to the process stage (R-EVAL-1); the other steps to on-site stages (R-EVAL-3).
+            rule = "R-EVAL-1" if name == "visits" else "R-EVAL-3"
+            raise RuleViolation(f"a {self.stage} evaluation has no {name.replace('_', '-')} step", rule=rule, field=field)
         return step
 
     # --- self-evaluation and its review (R-EVAL-3) ------------------------------------
