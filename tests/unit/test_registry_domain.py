@@ -4,6 +4,7 @@ The last tests use the registry application in memory (eventsourcing's popo stor
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -25,6 +26,7 @@ from registry.domainmodel import (
 )
 from registry.domainmodel.uscc import check_character
 
+from shared.events.evaluation import EvaluationConcluded
 from shared.infra.store import CommandContext
 from shared.rules import RuleViolation
 
@@ -205,3 +207,11 @@ def test_policy_values_beyond_sense_are_refused_not_crashed_on():
             {"tranche_plan": [{"seq": 1, "percent": 100, "trigger": "contract_effective", "due_working_days": "15"}]})
     refused("R-LOG-4", "policy.annual_direct_hours_per_staff", merged_policy, {"annual_direct_hours_per_staff": "Infinity"})
     assert merged_policy({"annual_direct_hours_per_staff": "1700.5"})["annual_direct_hours_per_staff"] == "1700.5"
+
+
+def test_an_evaluation_result_for_a_contract_registry_does_not_know_changes_nothing(app):
+    result = EvaluationConcluded(
+        evaluation_id="E1", county="640402", contract_id="not-a-contract", provider_id="P", stage="final", score=Decimal("50"),
+        grade="不合格", passed=False, rubric_id="R", rubric_version=1, concluded_on=D("2027-09-01"), fraud_found=True,
+    )
+    assert app.on_evaluation_concluded(result) == []
