@@ -735,7 +735,7 @@ async def platform(persistence: str, workdir: Path, pg_dbname: str | None, extra
 
 async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, cfg: Config, say: Any) -> dict[str, Any]:
     """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
-    out: dict[str, Any] = {"cpu": {}}
+    out: dict[str, Any] = {"cpu": {}, "load": {}}
     async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
         say(f"[{persistence}] seeding a contract ledger of {1 + cfg.ledger_deliveries:,} events")
         ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
@@ -750,6 +750,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             with profiled(pid, target), CpuMeter(pid, server.nats_pid) as meter:
                 yield meter
             out["cpu"][name] = meter.used
+            out["load"][name] = round(os.getloadavg()[0], 2)  # the machine's 1-minute load at the phase's end
 
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:

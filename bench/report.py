@@ -190,7 +190,9 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         f"pydantic {v.get('pydantic')}, httpx {v.get('httpx')} (client), psycopg {v.get('psycopg')}, "
         f"PostgreSQL {v.get('postgresql', '–')}, SQLite {v.get('sqlite')}.  ",
         f"**Load:** 1-minute load average {run['load']['start']} at the start, {run['load']['end']} at the end; "
-        f"other test/server processes seen: {len(run['others_at_start'])} at the start, {len(run['others_at_end'])} at the end.",
+        f"other test/server processes seen: {len(run['others_at_start'])} at the start, {len(run['others_at_end'])} at the end; "
+        + "; ".join(f"{STORES[s]} phases ended at " + ", ".join(f"{k} {v}" for k, v in p.get("load", {}).items())
+                    for s, p in run["platform"].items()) + ".",
         "",
         "> **Caveat.** 2 CPUs are shared by the load generator (this process: a minimal keep-alive HTTP/1.1 client "
         "for the load phases, ~0.2 ms of CPU per request; httpx for the rest), the platform (one uvicorn "
