@@ -118,9 +118,9 @@ def contract(
 
 
 def _command(store: Store, scope: Any, headers: CommandHeaders, county: str, evaluation_id: str, body: BaseModel, action: Any) -> Evaluation:
-    return run_command(
-        store, scope, headers, body.model_dump(mode="json"), action, lambda ids: store.evaluation(county, evaluation_id)
-    )
+    # The evaluation id is part of the request: a key reused on another evaluation is a different request.
+    payload = {"evaluation_id": evaluation_id, **body.model_dump(mode="json")}
+    return run_command(store, scope, headers, payload, action, lambda ids: store.evaluation(county, evaluation_id))
 
 
 @router.post("/evaluations/{evaluation_id}/self-evaluation", response_model=EvaluationOut)

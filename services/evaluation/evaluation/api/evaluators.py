@@ -89,7 +89,7 @@ def accredit_member(
     """Record a member of the organisation with the evaluator credential they show on visits (持证上岗, R-EVAL-10)."""
     member_id = new_id(county, headers)
     run_command(
-        store, scope, headers, body.model_dump(mode="json"),
+        store, scope, headers, {"evaluator_org": evaluator_org, **body.model_dump(mode="json")},
         lambda: store.accredit_member(county, evaluator_org, member_id, body.name, body.credential_no, body.valid_until),
         lambda ids: None,
     )
@@ -103,7 +103,7 @@ def declare_link(
     """Declare a link between the organisation and a provider: from now on it may not be
     scheduled for, nor conclude, an evaluation of that provider's contracts (R-EVAL-7)."""
     org = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
+        store, scope, headers, {"evaluator_org": evaluator_org, **body.model_dump(mode="json")},
         lambda: store.declare_link(county, evaluator_org, body.provider_id, body.relation),
         lambda ids: store.evaluator(county, evaluator_org),
     )
