@@ -25,7 +25,7 @@ from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
-from shared.infra import problems
+from shared.infra import pinning, problems
 from shared.infra.audit import ChainSealer, audit_router
 from shared.infra.auth import CountyScope
 from shared.infra.consumer import ConsumerStats
@@ -296,6 +296,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    pinning.install(app)
 
     @app.get(
         "/health",

@@ -27,19 +27,20 @@ from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
     Recording,
+    StoredEvent,
     Tracking,
     Transcoding,
 )
 from eventsourcing.utils import get_topic
 
-from shared import audit_chain
+from shared import audit_chain, clock
 from shared.envelope import event_id_for
 from shared.rules import Conflict, NotFound
 
@@ -108,6 +109,24 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class PinnedRepository(Repository[uuid.UUID]):
+    """The library's repository, except that while the clock is pinned to an instant
+    (:func:`shared.clock.pinned_at`) every aggregate is loaded at the version it had then —
+    an aggregate created later is "not found". Lists built from index aggregates follow."""
+
+    def __init__(self, version_at: Callable[[uuid.UUID, datetime], int | None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._version_at = version_at
+
+    def get(self, aggregate_id: uuid.UUID, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        instant = clock.pinned()
+        if instant is not None and version is None:
+            version = self._version_at(aggregate_id, instant)
+            if version is None:
+                raise AggregateNotFoundError(f"{aggregate_id!r} did not exist at {instant.isoformat()}")
+        return super().get(aggregate_id, version=version, **kwargs)
 
 
 def event_meta(domain_event: Any) -> dict[str, Any]:
@@ -231,36 +250,69 @@ class SwpApplication(Application[uuid.UUID]):
         self._notify(recordings)
 
     # --- as of an instant (R-AUD-3) ---------------------------------------------------
+    def construct_repository(self) -> Repository[uuid.UUID]:
+        base = super().construct_repository()
+        repository = PinnedRepository(
+            self.version_as_of,
+            event_store=base.event_store,
+            snapshot_store=base.snapshot_store,
+            fastforward=base.fastforward,
+            fastforward_skipping=base.fastforward_skipping,
+            deepcopy_from_cache=base.deepcopy_from_cache,
+        )
+        repository.cache = base.cache
+        return repository
+
+    def _recorded_at(self, stored: StoredEvent) -> datetime:
+        domain_event = self.mapper.to_domain_event(stored)
+        at = event_meta(domain_event).get("recorded_at")
+        return datetime.fromisoformat(at) if at else domain_event.timestamp
+
     def version_as_of(self, aggregate_id: uuid.UUID, as_of: datetime | None) -> int | None:
-        """The aggregate's version recorded at or before ``as_of`` (None: it did not exist yet)."""
-        stored = self.process_recorder.select_events(aggregate_id)
+        """The aggregate's version recorded at or before ``as_of`` (None: it did not exist yet).
+
+        Versions are recorded in order, so this bisects with one-row queries: ~log2(n) rows read
+        and decoded, never the whole history."""
+        select = self.process_recorder.select_events
+        last = select(aggregate_id, desc=True, limit=1)
+        if not last:
+            return None
         if as_of is None:
-            return stored[-1].originator_version if stored else None
+            return last[0].originator_version
         limit = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-
-        def recorded(i: int) -> datetime:
-            e = self.mapper.to_domain_event(stored[i])
-            at = event_meta(e).get("recorded_at")
-            return datetime.fromisoformat(at) if at else e.timestamp
-
-        # Versions are recorded in order, so bisect: decode ~log2(n) events, not all of them.
-        lo, hi = 0, len(stored)
-        while lo < hi:
+        if self._recorded_at(last[0]) <= limit:
+            return last[0].originator_version
+        first = select(aggregate_id, limit=1)
+        if self._recorded_at(first[0]) > limit:
+            return None
+        lo, hi = first[0].originator_version, last[0].originator_version  # recorded by then / after
+        while hi - lo > 1:
             mid = (lo + hi) // 2
-            if recorded(mid) <= limit:
-                lo = mid + 1
-            else:
+            row = select(aggregate_id, gt=mid - 1, limit=1)
+            version = row[0].originator_version
+            if version >= hi:  # no version in [mid, hi)
                 hi = mid
-        return stored[lo - 1].originator_version if lo else None
+            elif self._recorded_at(row[0]) <= limit:
+                lo = version
+            else:
+                hi = version
+        return lo
+
+    def history(self, aggregate_id: uuid.UUID) -> list[Any]:
+        """The aggregate's domain events in order — up to the version it had at the pinned
+        instant while reads are pinned (R-AUD-3). Read models folded from events use this."""
+        instant = clock.pinned()
+        version = None
+        if instant is not None:
+            version = self.version_as_of(aggregate_id, instant)
+            if version is None:
+                return []
+        return list(self.repository.event_store.get(aggregate_id, lte=version))
 
     def get_as_of(self, aggregate_id: uuid.UUID, as_of: datetime | None) -> Any:
         """The aggregate as it was at ``as_of`` (now when None); AggregateNotFoundError if it did not exist."""
-        if as_of is None:
+        with clock.pinned_at(as_of):
             return self.repository.get(aggregate_id)
-        version = self.version_as_of(aggregate_id, as_of)
-        if version is None:
-            raise AggregateNotFoundError(aggregate_id)
-        return self.repository.get(aggregate_id, version=version)
 
     # --- helpers for subclasses -----------------------------------------------------
     def get(self, aggregate_id: uuid.UUID | str, kind: str = "record") -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -27,15 +27,9 @@ from evaluation.domainmodel import (
 )
 from evaluation.domainmodel.rubric import item as rubric_item
 from evaluation.lookups import Lookups
+from shared.clock import china_today
 from shared.rules import Forbidden, NotFound, RuleViolation, UnknownReference
 from shared.workdays import WorkdayCalendar
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def china_today() -> date:
-    """Evaluations are recorded in China Standard Time."""
-    return datetime.now(CHINA).date()
 
 
 def happened(day: date, rule: str, field: str) -> date:

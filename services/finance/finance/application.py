@@ -4,7 +4,7 @@ ring-fenced expenses and the working-day calendar. Reactions live in ``reactions
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -29,13 +29,6 @@ from finance.reactions import FinanceReactions
 from shared.infra.store import CommandContext
 from shared.rules import Forbidden, NotFound
 from shared.workdays import WorkdayCalendar
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def china_today() -> date:
-    """Finance works in China Standard Time: "overdue today" must not depend on the server's zone."""
-    return datetime.now(CHINA).date()
 
 
 class FinanceApplication(FinanceReactions):

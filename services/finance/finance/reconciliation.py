@@ -31,7 +31,7 @@ def reconcile(app: SwpApplication, schedule: TrancheSchedule) -> dict[str, Any]:
     contract_events: list[str] = []
     paid_events: list[str] = []
     findings: dict[str, dict[str, Any]] = {}
-    for e in app.repository.event_store.get(schedule.id):
+    for e in app.history(schedule.id):
         eid, kind = str(app.event_id(e)), type(e).__name__
         if kind == "Planned":
             contract_events.append(eid)
@@ -60,7 +60,7 @@ def reconcile(app: SwpApplication, schedule: TrancheSchedule) -> dict[str, Any]:
     spent: dict[str, dict[str, Any]] = {}
     flag_events: list[str] = []
     spent_events: list[str] = []
-    for e in app.repository.event_store.get(account_id(schedule.contract_id)):
+    for e in app.history(account_id(schedule.contract_id)):
         eid, kind = str(app.event_id(e)), type(e).__name__
         if kind == "ExpenseBooked":
             line = spent.setdefault(e.category, figure(0, []))

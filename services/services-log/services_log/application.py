@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 from services_log.domainmodel import (
@@ -24,14 +24,8 @@ from services_log.domainmodel import (
 from services_log.domainmodel.ledger import add_into, totals_between
 from services_log.keystore import PersonalDataVault, key_store_for
 from services_log.registry_feed import RegistryFeed
+from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def china_today() -> date:
-    """Stations log in China Standard Time: a delivery of "today" must not look like tomorrow's."""
-    return datetime.now(CHINA).date()
 
 
 def refuse_first(problems: list[DomainError]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from services_log.application import ServicesLogApplication, china_today
+from services_log.application import ServicesLogApplication
 from services_log.domainmodel import (
     Contract,
     ContractLog,
@@ -34,6 +34,7 @@ from services_log.domainmodel import (
 )
 from services_log.domainmodel.ledger import add_into
 from services_log.sheets import COLUMNS, ImportRow
+from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, UnknownReference
 
 IMPORT_NS = uuid.UUID("0c9e4f1a-6b7d-5e2c-8a3f-2d4b6c8e0f1a")

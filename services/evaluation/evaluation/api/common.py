@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.application import EvaluationApplication, china_today
+from evaluation.application import EvaluationApplication
+from shared.clock import china_today
 from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
 from shared.rules import Forbidden
 

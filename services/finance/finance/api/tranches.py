@@ -19,7 +19,8 @@ from finance.api.common import (
     Supervisor,
     own_provider,
 )
-from finance.application import FinanceApplication, china_today
+from finance.application import FinanceApplication
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import RuleViolation
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.application import RegistryApplication
+from shared.clock import china_today
 from shared.infra.auth import CountyScope, Role, county_scope
 from shared.rules import Forbidden
 
 IDS = uuid.UUID("5e0c7b1a-3d2f-5a4b-9c8d-7e6f5a4b3c2d")
-CHINA = ZoneInfo("Asia/Shanghai")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
 # Calendar days the registry reasons about (birth dates to ban ends): far-future dates are typing errors.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
@@ -72,4 +71,4 @@ def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
 
 
 def today() -> date:
-    return datetime.now(CHINA).date()
+    return china_today()
