@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up demo test lint bench clean install
+.PHONY: up demo test lint bench clean install system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,28 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed
 
+# Debian packages two deploy tests use: nginx (the gateway config, started for real) and
+# docker-compose (validates deploy/compose.yaml). Installed when running as root with apt;
+# elsewhere those two tests skip and say so. Nothing is started: the test runs its own nginx.
+DEPLOY_PACKAGES := nginx-light docker-compose
+system-deps:
+	@if ! command -v nginx >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(DEPLOY_PACKAGES) (apt) for the deploy tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends $(DEPLOY_PACKAGES) >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $(DEPLOY_PACKAGES) >/dev/null 2>&1; } \
+	      || echo "note: could not install $(DEPLOY_PACKAGES); two deploy tests will skip"; \
+	  else echo "note: $(DEPLOY_PACKAGES) missing (not root or no apt); two deploy tests will skip"; fi; \
+	fi
+
 up: $(VENV)/.run-installed  ## run NATS (embedded), the four services and the gateway on :8000
 	$(BIN)/swp up
 
 demo: $(VENV)/.run-installed  ## load the demo county 640402 原州区 into a running platform
 	$(BIN)/swp demo
 
-test: $(VENV)/.test-installed  ## the whole suite: unit, integration (real NATS + PostgreSQL + SQLite), contracts
+test: $(VENV)/.test-installed system-deps  ## the whole suite: unit, integration (real NATS + PostgreSQL + SQLite), contracts
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test-installed  ## benchmarks vs raw baselines → BENCHMARKS.md and var/bench/results.json

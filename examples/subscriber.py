@@ -3,9 +3,14 @@ from the beginning (or from any sequence) with nats-py and rebuild a read model 
 tranche board of one county from finance's events.
 
     python -m examples.subscriber --nats nats://127.0.0.1:4333 --county 640402 [--from-seq 1]
+    # production (deploy/nats/): every node, the county's subscriber user, its password in the env
+    SWP_SUB_PASSWORD=… python -m examples.subscriber --county 640402 --user sub-640402 \
+        --nats nats://nats-1.example.gov.cn:4222,nats://nats-2.example.gov.cn:4222,nats://nats-3.example.gov.cn:4222
 
 A subscriber credential in production is limited to ``swp.<county>.>`` (deploy/nats/), so the
-filter subject below is also the most it could read. Events carry the R-AUD-1 envelope; the
+filter subject below is also the most it could read. Under those permissions a consumer must be
+named (the filter is then part of the API subject the server checks) and replies arrive on the
+county's own inbox prefix ``_INBOX_<county>``; both are set below. Events carry the R-AUD-1 envelope; the
 ``Nats-Msg-Id`` header is the event id, and a redelivered event always has the same content, so
 applying an event id once is enough for an exactly-once read model.
 """
@@ -15,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import secrets
 from typing import Any
 
 import nats
@@ -55,17 +62,33 @@ class TrancheBoard:
             tranche.update(status="cancelled")
 
 
-async def replay(nats_url: str, county: str, *, from_seq: int = 1, idle_seconds: float = 1.0) -> TrancheBoard:
-    """Read everything finance published for ``county`` from ``from_seq`` until the stream is idle."""
+async def replay(
+    nats_url: str,
+    county: str,
+    *,
+    from_seq: int = 1,
+    idle_seconds: float = 1.0,
+    user: str | None = None,
+    password: str | None = None,
+) -> TrancheBoard:
+    """Read everything finance published for ``county`` from ``from_seq`` until the stream is idle.
+
+    ``nats_url`` may list several servers, comma-separated; ``user``/``password`` reach them all."""
     board = TrancheBoard()
-    nc = await nats.connect(nats_url)
+    servers = [url.strip() for url in nats_url.split(",") if url.strip()]
+    credentials = {"user": user, "password": password or ""} if user else {}
+    nc = await nats.connect(servers, inbox_prefix=f"_INBOX_{county}", **credentials)
     try:
         js = nc.jetstream()
         policy = DeliverPolicy.ALL if from_seq <= 1 else DeliverPolicy.BY_START_SEQUENCE
         sub = await js.subscribe(
             f"swp.{county}.finance.>",
             ordered_consumer=True,  # ephemeral, in order, flow-controlled: the replay pattern
-            config=ConsumerConfig(deliver_policy=policy, opt_start_seq=from_seq if from_seq > 1 else None),
+            config=ConsumerConfig(
+                name=f"board-{county}-{secrets.token_hex(6)}",  # unguessable: others cannot re-create it
+                deliver_policy=policy,
+                opt_start_seq=from_seq if from_seq > 1 else None,
+            ),
         )
         while True:
             try:
@@ -84,8 +107,10 @@ def main() -> None:
     parser.add_argument("--nats", default="nats://127.0.0.1:4333")
     parser.add_argument("--county", required=True)
     parser.add_argument("--from-seq", type=int, default=1)
+    parser.add_argument("--user", help="the county's subscriber user (sub-<county>); password in SWP_SUB_PASSWORD")
     args = parser.parse_args()
-    board = asyncio.run(replay(args.nats, args.county, from_seq=args.from_seq))
+    password = os.environ.get("SWP_SUB_PASSWORD")
+    board = asyncio.run(replay(args.nats, args.county, from_seq=args.from_seq, user=args.user, password=password))
     print(json.dumps({"last_sequence": board.last_sequence, "contracts": board.contracts}, ensure_ascii=False, indent=2))
 
 

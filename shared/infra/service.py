@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
-from faststream.nats import JStream, NatsBroker
+from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
 from pydantic import create_model
 
@@ -77,7 +77,7 @@ class Runtime:
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.settings.nats_url,
+                    **self.settings.nats_options(),
                     name=f"swp-{self.spec.name}-relay",
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -154,7 +154,10 @@ class Runtime:
 
 def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
     broker = NatsBroker(
-        settings.nats_url,
+        settings.nats_servers,
+        security=NatsUserPassword(settings.nats_user, settings.nats_password.get_secret_value() if settings.nats_password else "")
+        if settings.nats_user
+        else None,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +22,12 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "swp"
+    # One NATS URL, or the cluster's nodes comma-separated (nats://n1:4222,nats://n2:4222,…): the
+    # client fails over between them. Credentials go in SWP_NATS_USER / SWP_NATS_PASSWORD, which
+    # reach every node — credentials inside a URL are used for that URL's node only.
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
     # Replicas of stream SWP; 3 in the clustered production topology (deploy/).
     stream_replicas: int = 1
     persistence: Literal["sqlite", "postgres", "memory"] = "sqlite"
@@ -49,6 +54,18 @@ class Settings(BaseSettings):
         if self.environment == "production" and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("SWP_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def nats_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``nats.connect``: the server list and the credentials."""
+        options: dict[str, Any] = {"servers": self.nats_servers}
+        if self.nats_user:
+            options["user"] = self.nats_user
+            options["password"] = self.nats_password.get_secret_value() if self.nats_password else ""
+        return options
 
     def audit_key(self, service: str) -> bytes:
         if service in self.audit_keys:

@@ -80,10 +80,18 @@ def test_compose_kubernetes_and_nginx_agree_on_commands_ports_settings_and_secre
         env = {e["name"]: e for e in container["env"]}
         # The same settings as compose: shared ones from the ConfigMap, the rest per service.
         compose_env = spec["environment"]
-        assert {k: v for k, v in compose_env.items() if "${" not in v} == k8s_settings
+        shared = {k: v for k, v in compose_env.items() if "${" not in v and k != "SWP_NATS_USER"}
+        assert shared.keys() == k8s_settings.keys()
+        assert {k: v for k, v in shared.items() if k != "SWP_NATS_URL"} == {k: v for k, v in k8s_settings.items() if k != "SWP_NATS_URL"}
         assert set(compose_env) - set(k8s_settings) == {n for n in env if n.startswith("SWP_")}
-        assert env["SWP_NATS_URL"]["value"] == f"nats://{service}:$(NATS_PASSWORD)@nats:4222"
-        assert compose_env["SWP_NATS_URL"].endswith("@nats:4222")
+        # Every node listed, no credentials in the URL: the service's own user reaches every node.
+        for servers in (shared["SWP_NATS_URL"], k8s_settings["SWP_NATS_URL"]):
+            nodes = servers.split(",")
+            assert len(nodes) == 3 and all(n.startswith("nats://") and "@" not in n for n in nodes), servers
+        password = f"NATS_{service.upper().replace('-', '_')}_PASSWORD"
+        assert compose_env["SWP_NATS_USER"] == env["SWP_NATS_USER"]["value"] == service
+        assert compose_env["SWP_NATS_PASSWORD"] == f"${{{password}:?}}"
+        assert env["SWP_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == password
         assert {e["valueFrom"]["secretKeyRef"]["key"] for e in env.values() if "valueFrom" in e} <= secrets
 
     # Every ${VAR} compose interpolates is documented in env.example; the NATS nodes get theirs.

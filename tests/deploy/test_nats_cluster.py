@@ -20,7 +20,9 @@ import pytest
 import registry.main
 from nats.js.api import ConsumerConfig
 
+from examples import subscriber
 from shared.infra.auth import Role
+from shared.infra.nats import ensure_stream
 from shared.testing.fixtures import Tokens, client_for, make_settings, running
 from tests.deploy.cluster import Cluster
 from tests.deploy.topology import Routed
@@ -57,24 +59,25 @@ async def stream_leader(cluster: Cluster) -> str:
         await nc.close()
 
 
-async def move_leader_off(cluster: Cluster, node_name: str) -> str:
-    """Make a node other than ``node_name`` the leader of stream SWP; returns its name.
-
-    The services connect through nats-1 with credentials in their URL; nats-py does not reuse
-    those for the servers it discovers, so the node crashed here is another one (deploy/README.md,
-    'Client connections')."""
+async def move_leader_to(cluster: Cluster, node_name: str) -> None:
+    """Make ``node_name`` the leader of stream SWP (step the leader down until it is elected)."""
     nc = await connect(cluster, "admin")
     try:
         js = nc.jetstream()
-        for _ in range(20):
-            leader = (await js.stream_info("SWP")).cluster.leader
-            if leader and leader != node_name:
-                return str(leader)
+        for _ in range(30):
+            if (await js.stream_info("SWP")).cluster.leader == node_name:
+                return
             await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.SWP", b"", timeout=5)
             await asyncio.sleep(0.5)
-        raise AssertionError("stream SWP's leadership never left " + node_name)
+        raise AssertionError(f"stream SWP's leadership never reached {node_name}")
     finally:
         await nc.close()
+
+
+def service_settings(cluster: Cluster, user: str, var: Any) -> Any:
+    """As deploy/ configures a service: every node in SWP_NATS_URL, its own user apart."""
+    servers = ",".join(node.url() for node in cluster.nodes)
+    return make_settings("sqlite", servers, var, stream_replicas=3, nats_user=user, nats_password=cluster.password(user))
 
 
 async def contracts_on_stream(cluster: Cluster) -> Counter[str]:
@@ -101,15 +104,19 @@ async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_f
     assert all(node.monitor("varz")["jetstream"]["config"]["sync_always"] for node in cluster.nodes)
     # Each service is its own NATS user (accounts.conf) and creates stream SWP with 3 replicas.
     var = tmp_path / "var"
-    reg_settings = make_settings("sqlite", cluster.url("registry"), var, stream_replicas=3)
-    fin_settings = make_settings("sqlite", cluster.url("finance"), var, stream_replicas=3)
+    reg_settings = service_settings(cluster, "registry", var)
+    fin_settings = service_settings(cluster, "finance", var)
     tokens = Tokens(reg_settings)
     reg, fin = registry.main.create_app(reg_settings), finance.main.create_app(fin_settings)
 
     async with running(reg, fin), client_for(reg) as reg_client, client_for(fin) as fin_client:
         platform = Routed({"registry": reg_client, "finance": fin_client})
         assert (await reg_client.get("/health")).json()["nats"]["ok"] is True
-        victim = cluster.node_named(await move_leader_off(cluster, "nats-1"))
+        # The node that dies is the one registry's relay is connected to, and the stream leader:
+        # the client must fail over to another node with its credentials (SWP_NATS_USER/PASSWORD).
+        connected = reg.state.runtime.nc.connected_url.port
+        victim = next(node for node in cluster.nodes if node.client_port == connected)
+        await move_leader_to(cluster, victim.name)
 
         setup = await setup_county(platform, tokens)
         acknowledged: list[str] = []
@@ -133,6 +140,7 @@ async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_f
         assert {cid for cid, _ in counts} == set(acknowledged)
         assert await contracts_on_stream(cluster) == Counter(dict.fromkeys(acknowledged, 1))
 
+        assert reg.state.runtime.nc.connected_url.port != victim.client_port  # it failed over, logged in
         new_leader = await stream_leader(cluster)
         assert new_leader != victim.name and new_leader in {"nats-1", "nats-2", "nats-3"}
         assert (await reg_client.get("/health")).json()["outbox"]["pending"] == 0
@@ -143,8 +151,6 @@ async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster
     # The platform (as registry) has published one event for each county.
     nc = await connect(cluster, "registry")
     js = nc.jetstream()
-    from shared.infra.nats import ensure_stream
-
     await ensure_stream(js, 3)
     for county in (COUNTY, OTHER):
         await js.publish(f"swp.{county}.registry.ContractSigned", json.dumps({"county": county}).encode())
@@ -190,3 +196,26 @@ async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster
     await sub_nc.flush()
     await sub_nc.close()
     assert any("swp.130731" in e for e in refused) and any("finance--registry" in e for e in refused), refused
+
+
+async def test_the_example_subscriber_replays_its_county_under_the_production_permissions(cluster):
+    """examples/subscriber.py as a county's system runs it: every node listed, the county's
+    subscriber user, a named consumer and the county's inbox prefix (deploy/nats/accounts.conf)."""
+    nc = await connect(cluster, "finance")
+    js = nc.jetstream()
+    await ensure_stream(js, 3)
+    for county, contract in ((COUNTY, "c-ours"), (OTHER, "c-theirs")):
+        envelope = {
+            "event_id": f"e-{contract}", "event_type": "TrancheScheduled", "county": county,
+            "data": {"contract_id": contract, "seq": 1, "amount_fen": 18_000_000, "due_on": "2026-10-19", "provisional": False},
+        }
+        await js.publish(f"swp.{county}.finance.TrancheScheduled", json.dumps(envelope).encode(), stream="SWP")
+    await nc.close()
+
+    servers = ",".join(node.url() for node in cluster.nodes)
+    user = f"sub-{COUNTY}"
+    board = await subscriber.replay(servers, COUNTY, user=user, password=cluster.password(user), idle_seconds=2)
+    assert board.contracts == {"c-ours": {1: {"status": "scheduled", "amount_fen": 18_000_000, "due_on": "2026-10-19", "provisional": False}}}
+    # The same credentials cannot replay another county: the server refuses the consumer.
+    with pytest.raises(Exception):  # noqa: B017 - nats-py raises a timeout or a permissions error
+        await asyncio.wait_for(subscriber.replay(servers, OTHER, user=user, password=cluster.password(user)), timeout=10)

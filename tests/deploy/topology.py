@@ -114,10 +114,9 @@ def service_processes(cluster: Cluster, pg: PostgresInfo, directory: Path) -> tu
         command[command.index("--host") + 1] = "127.0.0.1"
         command[command.index("--port") + 1] = str(port)
         env = {key: interpolate(str(value), variables) for key, value in spec["environment"].items()}
-        nats_url = env["SWP_NATS_URL"]
-        assert "@nats:4222" in nats_url, nats_url
+        assert env["SWP_NATS_USER"] == name and env["SWP_NATS_PASSWORD"], env
         env |= {
-            "SWP_NATS_URL": nats_url.replace("@nats:4222", f"@127.0.0.1:{cluster.nodes[0].client_port}"),
+            "SWP_NATS_URL": ",".join(node.url() for node in cluster.nodes),
             "SWP_POSTGRES_HOST": pg.host,
             "SWP_POSTGRES_PORT": str(pg.port),
             "SWP_POSTGRES_USER": pg.user,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.infra.auth import Role
-from tests.integration.slice import COUNTY, wait_for_tranches
+from tests.integration.slice import wait_for_tranches
 from tests.integration.test_services_log_support import LOG, open_county
 
 DELIVER = st.tuples(st.just("deliver"), st.integers(min_value=1, max_value=28), st.integers(min_value=1, max_value=20))
@@ -28,7 +28,7 @@ HISTORY = st.lists(st.one_of(DELIVER, DELIVER, CORRECT, VOID, EXPENSE, PAY), min
 async def test_every_read_model_as_of_an_instant_equals_what_was_live_then(gateway, tokens):
     place = await open_county(gateway, tokens)
     county, contract = place.county, place.contract_id
-    purchaser, provider, auditor = place.headers["purchaser"], place.headers["provider"], tokens(Role.AUDITOR, county)
+    provider, auditor = place.headers["provider"], tokens(Role.AUDITOR, county)
     finance = tokens(Role.FINANCE, county)
     await wait_for_tranches(gateway, county, contract, finance)
     reads = [
@@ -117,4 +117,3 @@ async def test_a_read_before_the_contract_existed_does_not_find_it_and_writes_re
     # Pinned reads stay county-checked (R-AUD-6).
     r = await gateway.get(path, params={"recorded_as_of": datetime.now(UTC).isoformat()}, headers=tokens(Role.AUDITOR, "650102"))
     assert r.status_code == 403
-    assert COUNTY == place.county
