@@ -32,9 +32,11 @@ from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
-from shared.infra.store import CommandContext, SwpApplication, fingerprint
+from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 
 log = logging.getLogger("swp.service")
+
+COMMAND_RETRIES = 3  # re-runs of a command that lost an optimistic-concurrency race
 
 WireConsumers = Callable[[NatsBroker, SwpApplication, JStream], dict[str, ConsumerStats]]
 
@@ -222,21 +224,34 @@ def run_command(
     action: Callable[[], Any],
     replay: Callable[[list[str]], Any],
 ) -> Any:
-    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key``."""
+    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key``.
+
+    A command that lost an optimistic-concurrency race (another command, perhaps in another
+    process on the same store, saved one of its aggregates first) is run again, up to
+    ``COMMAND_RETRIES`` times, before the client gets 409: ``action`` reads its aggregates
+    itself, so a re-run decides on the new state (and may refuse). Only a command that has
+    not saved anything yet is re-run."""
     key, correlation = headers
     fp = fingerprint(payload) if key else ""
-    if key:
-        previous = store.replay_of(scope.county, key, fp)
-        if previous is not None:
-            return replay(previous)
     ctx = CommandContext(
         county=scope.county,
         actor=scope.principal.sub,
         correlation_id=correlation or "",
         idempotency=(key, fp) if key else None,
     )
-    with store.command(ctx):
-        return action()
+    for attempt in range(COMMAND_RETRIES + 1):
+        if key:  # again on a re-run: the race may have been with a repeat of this very request
+            previous = store.replay_of(scope.county, key, fp)
+            if previous is not None:
+                return replay(previous)
+        try:
+            with store.command(ctx):
+                return action()
+        except IntegrityError:
+            if ctx.saves or attempt == COMMAND_RETRIES:
+                raise
+            log.info("command %s lost a concurrency race; running it again", ctx.command_id)
+    raise AssertionError("unreachable")
 
 
 def prepare_store(settings: Settings, service: str) -> None:

@@ -58,6 +58,7 @@ class CommandContext:
     causation_id: str | None = None
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     _idempotency_saved: bool = False
+    saves: int = 0  # successful saves so far: a command that already wrote is never re-run
 
     def __post_init__(self) -> None:
         if not self.correlation_id:
@@ -190,6 +191,7 @@ class SwpApplication(Application[uuid.UUID]):
             if self._signing_key is not None:
                 meta[audit_chain.SIG_FIELD] = self._sign(domain_event)
         recordings = super()._record(processing_event)
+        ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
             ctx._idempotency_saved = True
         return recordings

@@ -23,6 +23,7 @@ from services_log.domainmodel import (
 )
 from services_log.domainmodel.ledger import add_into, totals_between
 from services_log.keystore import PersonalDataVault, key_store_for
+from services_log.locks import KeyedLocks
 from services_log.registry_feed import RegistryFeed
 from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
@@ -42,6 +43,8 @@ class ServicesLogApplication(RegistryFeed):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.vault = PersonalDataVault(key_store_for(dict(env or {})))
+        # Writes of one contract (its ContractLog) queue here instead of racing to a 409.
+        self.contract_locks = KeyedLocks()
 
     def close(self) -> None:
         self.vault.keys.close()
@@ -125,6 +128,10 @@ class ServicesLogApplication(RegistryFeed):
     # --- deliveries ---------------------------------------------------------------
     def log_delivery(self, county: str, facts: DeliveryFacts, provider_id: str | None) -> ServiceDelivery:
         """Record one delivery (R-LOG-1 … R-LOG-4, R-REG-6, R-REG-8) and the contract's new progress."""
+        with self.contract_locks.holding(facts.contract_id):
+            return self._log_delivery(county, facts, provider_id)
+
+    def _log_delivery(self, county: str, facts: DeliveryFacts, provider_id: str | None) -> ServiceDelivery:
         contract = self.contract(county, facts.contract_id, field="contract_id")
         self.check_provider(contract, provider_id)
         refuse_first(self.check_beneficiaries(county, facts.beneficiary_refs))
@@ -143,7 +150,13 @@ class ServicesLogApplication(RegistryFeed):
         self, county: str, delivery_id: str, changes: dict[str, Any], reason: str, provider_id: str | None
     ) -> ServiceDelivery:
         """R-LOG-6: a new event with the corrected values and the reason; totals follow."""
-        delivery = self.delivery(county, delivery_id)
+        with self.contract_locks.holding(self.delivery(county, delivery_id).facts.contract_id):
+            return self._correct_delivery(county, delivery_id, changes, reason, provider_id)
+
+    def _correct_delivery(
+        self, county: str, delivery_id: str, changes: dict[str, Any], reason: str, provider_id: str | None
+    ) -> ServiceDelivery:
+        delivery = self.delivery(county, delivery_id)  # read again under the contract's lock
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
         delivery.check_correctable(reason)
@@ -164,7 +177,11 @@ class ServicesLogApplication(RegistryFeed):
 
     def void_delivery(self, county: str, delivery_id: str, reason: str, provider_id: str | None) -> ServiceDelivery:
         """R-LOG-6: the delivery no longer counts; its history stays."""
-        delivery = self.delivery(county, delivery_id)
+        with self.contract_locks.holding(self.delivery(county, delivery_id).facts.contract_id):
+            return self._void_delivery(county, delivery_id, reason, provider_id)
+
+    def _void_delivery(self, county: str, delivery_id: str, reason: str, provider_id: str | None) -> ServiceDelivery:
+        delivery = self.delivery(county, delivery_id)  # read again under the contract's lock
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
         delivery.void(reason)

@@ -91,7 +91,20 @@ class DeliveryImport:
 
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
-            self._record_batch(rows[start : start + BATCH], source)
+            batch_rows = rows[start : start + BATCH]
+            with self.app.contract_locks.holding(*self._contract_ids(batch_rows)):
+                self._record_batch(batch_rows, source)
+        with self.app.contract_locks.holding(*self.report.contracts):
+            self._report_progress()
+        return self.report
+
+    def _contract_ids(self, rows: list[ImportRow]) -> set[str]:
+        """The contracts a batch may write to: their locks are held while it is read and saved."""
+        ids = {str(row.values.get("contract_id") or self.default_contract_id or "") for row in rows}
+        ids.discard("")
+        return ids
+
+    def _report_progress(self) -> None:
         for attempt in range(ATTEMPTS):
             touched = []
             for contract_id in self.report.contracts:
@@ -108,7 +121,6 @@ class DeliveryImport:
                 self._reset()
                 if attempt == ATTEMPTS - 1:
                     raise
-        return self.report
 
     def _record_batch(self, rows: list[ImportRow], source: str) -> None:
         for attempt in range(ATTEMPTS):
