@@ -1,6 +1,7 @@
 """Evaluation results feed the other services through NATS only (R-EVAL-8): a mid-term pass
 schedules finance's second tranche (R-FIN-5), a final pass lets registry renew the contract
-(R-REG-7). SQLite and PostgreSQL."""
+(R-REG-7), a fraud finding makes registry terminate the contract and ban the provider (R-EVAL-9).
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from tests.integration.test_evaluation_support import (
     everyone_says,
     open_county,
     publish_rubric,
+    published,
     schedule,
     score_all,
     sign,
     wait_for,
 )
+from tests.integration.test_registry_helpers import published as registry_published
 
 
 async def pass_evaluation(gateway, place, contract: str, org: str, stage: str, on: str, concluded_on: str) -> dict:
@@ -79,3 +82,50 @@ async def test_a_final_pass_allows_renewal(gateway, tokens):
     # …and evaluation, in turn, learns of the second year of the cycle.
     view = await wait_for(gateway, f"{EVAL}/counties/{COUNTY}/contracts/{next_year}", place.purchaser)
     assert (view["period_start"], view["provider_id"]) == ("2026-12-01", place.provider_id)
+
+
+async def test_a_fraud_finding_terminates_the_contract_and_bans_the_provider_in_registry(gateway, tokens, settings):
+    place = await open_county(gateway, tokens)
+    contract = await sign(gateway, place)
+    org = (await accredit(gateway, place))["org"]
+    await publish_rubric(gateway, tokens)
+    registry = f"/registry/v1/counties/{COUNTY}"
+    provider = f"{registry}/providers/{place.provider_id}"
+    assert (await check(gateway.get(provider, headers=place.purchaser), 200))["banned_until"] is None
+
+    # Full marks would pass; the evaluator finds forged service records (弄虚作假) at the mid-term.
+    midterm = (await check(schedule(gateway, place, contract, "midterm", org, "2026-06-01"), 201))["evaluation_id"]
+    await score_all(gateway, place, midterm, org, "1", "2026-06-01")
+    base = f"{EVAL}/counties/{COUNTY}/evaluations/{midterm}"
+    await check(gateway.post(f"{base}/surveys", json={"surveyed_on": "2026-06-01", "responses": everyone_says("满意")},
+                             headers=place.evaluator(org)), 200)
+    fraud = {"concluded_on": "2026-06-10", "fraud_found": True, "fraud_details": "服务记录签名系代签,虚报服务人次"}
+    found = await check(gateway.post(f"{base}/conclusion", json=fraud, headers=place.evaluator(org)), 200)
+    assert (found["passed"], found["fraud_found"]) == (False, True)
+
+    # Registry hears EvaluationConcluded over NATS: the contract ends for fraud that day and the
+    # provider is banned for the county's ban_years (3 by default), citing the evaluation.
+    ended = await wait_for(gateway, f"{registry}/contracts/{contract}", place.purchaser, lambda c: c["status"] == "terminated")
+    assert (ended["end_kind"], ended["ended_on"]) == ("fraud", "2026-06-10")
+    [banned] = await registry_published(settings.nats_url, COUNTY, "ProviderBanned")
+    assert {k: banned["data"][k] for k in ("provider_id", "until", "evaluation_id")} == {
+        "provider_id": place.provider_id, "until": "2029-06-10", "evaluation_id": midterm,
+    }
+    [concluded] = await published(settings.nats_url, COUNTY, "EvaluationConcluded", lambda es: len(es) == 1)
+    assert banned["causation_id"] == concluded["event_id"]  # the ban is traced to evaluation's event (R-AUD-1)
+    shown = await check(gateway.get(provider, params={"as_of": "2026-07-01"}, headers=place.purchaser), 200)
+    assert (shown["banned_on_date"], shown["banned_until"]) == (True, "2029-06-10")
+
+    # R-REG-1: the banned provider cannot sign a new contract while the ban lasts.
+    body = {
+        "provider_id": place.provider_id, "station_ids": [place.station_id], "purchaser": "原州区民政局",
+        "signed_on": "2026-11-20", "effective_on": "2026-12-01", "period_start": "2026-12-01", "period_end": "2027-11-30",
+        "amount_fen": 36_000_000, "funding": [{"source": "福彩公益金", "amount_fen": 36_000_000}],
+        "service_areas": ["社会救助"], "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+    }
+    refusal = await check(gateway.post(f"{registry}/contracts", json=body, headers=place.purchaser), 422)
+    assert (refusal["rule"], refusal["field"]) == ("R-REG-1", "provider_id")
+    # …and evaluation, in turn, learns that the contract ended.
+    view = await wait_for(gateway, f"{EVAL}/counties/{COUNTY}/contracts/{contract}", place.purchaser,
+                          lambda c: c["terminated_on"] is not None)
+    assert view["terminated_on"] == "2026-06-10"

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from registry.api.common import today
 from registry.procurement.application import ProcurementCommands
 from registry.procurement.domainmodel import Procurement, Programme, Project, RejectedBid
 from registry.procurement.schemas import (
@@ -94,7 +95,7 @@ def get_programme(
     """The programme with each county's allocation (committed and remaining) and each milestone's
     status as of a day: `done`, `overdue` (past due, not reached), `in_progress` or `upcoming`.
     Projects charged to a county are listed only for callers granted that county."""
-    return programme_out(store, store.programme(programme_id), principal, as_of or date.today())
+    return programme_out(store, store.programme(programme_id), principal, as_of or today())
 
 
 @programme_router.post("/{programme_id}/milestones/{kind}", response_model=ProgrammeOut)
