@@ -4,6 +4,8 @@ evaluator's independence; process visits, a failed final and its one appeal; cou
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from shared.infra.auth import Role
 from tests.integration.test_evaluation_support import (
     COUNTY,
@@ -92,9 +94,14 @@ async def test_a_midterm_evaluation_from_the_unified_rubric_to_the_published_res
     await wait_for(gateway, f"{log}/contracts/{contract}/progress", place.purchaser)
     for worker_id in place.worker_ids:
         await wait_for(gateway, f"{log}/workers/{worker_id}", place.purchaser)
+    figures = f"{EVAL}/counties/{COUNTY}/contracts/{contract}"
+    before = (await check(gateway.get(figures, headers=place.purchaser), 200))["outcomes"]
+    assert (before["indicators"], before["deliveries"]) == ([{"code": "assist", "target": 500, "actual": 0}], 0)
     await check(gateway.post(f"{log}/deliveries", json=delivery, headers=place.provider()), 201)
-    await wait_for(gateway, f"{EVAL}/counties/{COUNTY}/contracts/{contract}", place.purchaser,
-                   lambda c: c["outcomes"]["indicators"] == [{"code": "assist", "target": 500, "actual": 250}])
+    after = await wait_for(gateway, figures, place.purchaser,
+                           lambda c: c["outcomes"]["indicators"] == [{"code": "assist", "target": 500, "actual": 250}])
+    assert (after["outcomes"]["deliveries"], after["outcomes"]["person_times"]) == (1, 250)
+    assert (Decimal(after["outcomes"]["hours_direct"]), Decimal(after["outcomes"]["hours_other"])) == (6, 1)
 
     # Outcome figures and the satisfaction score are computed, never typed in.
     scores = f"{evaluations}/{midterm}/scores"
@@ -277,6 +284,11 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     assert [(r["stage"], r["score"], r["grade"], r["passed"], r["appeal"]) for r in mine] == [("final", "62.00", "合格", True, "upheld")]
     theirs = await check(gateway.get(f"/evaluation/public/v1/counties/{OTHER}/results"), 200)
     assert [(r["stage"], r["grade"], r["fraud_found"]) for r in theirs] == [("midterm", "不合格", True)]
+    # No person's name (workers, evaluators, the centre staff who signed), no finding, appeal or fraud text.
+    for county in (COUNTY, OTHER):
+        text = (await gateway.get(f"/evaluation/public/v1/counties/{county}/results")).text
+        for private in ("李娜", "王静", "王评估", "张主任", "宣传栏", "不具代表性", "复核", "代签"):
+            assert private not in text, (county, private)
     # A provider reads its own evaluations only; an evaluator those assigned to its organisation.
     assert len(await check(gateway.get(evaluations, headers=place.provider()), 200)) == 2
     assert await check(gateway.get(evaluations, headers=place.evaluator("another-org")), 200) == []
