@@ -5,16 +5,14 @@ conclusions can be dated in the past), an accredited evaluator, a published rubr
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from shared.infra.auth import Role
+from shared.testing.upstream import published as published_by
 
 COUNTY = "640402"  # 原州区
 OTHER = "130731"  # 涿鹿县
@@ -33,7 +31,10 @@ async def check(r: Awaitable[httpx.Response], status: int) -> Any:
 
 
 async def refused(r: Awaitable[httpx.Response], status: int, rule: str | None, field: str | None = None) -> dict[str, Any]:
-    problem = await check(r, status)
+    response = await r
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers["content-type"]
+    problem = response.json()
     assert problem.get("rule") == rule, problem
     if field is not None:
         assert problem.get("field") == field, problem
@@ -162,28 +163,4 @@ def everyone_says(answer: str, respondents: int = 2) -> list[dict[str, Any]]:
 async def published(nats_url: str, county: str, event_type: str, until: Callable[[list[dict[str, Any]]], bool],
                     timeout: float = 20.0) -> list[dict[str, Any]]:
     """The envelopes evaluation published for ``county`` of one type, once ``until`` holds for them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        while True:
-            sub = await js.subscribe(
-                f"swp.{county}.evaluation.{event_type}", ordered_consumer=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-            )
-            envelopes = []
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except nats.errors.TimeoutError:
-                    break
-                envelopes.append(json.loads(msg.data))
-            await sub.unsubscribe()
-            if until(envelopes):
-                return envelopes
-            if loop.time() > deadline:
-                raise AssertionError(f"{event_type} never published as expected: {envelopes[-3:]}")
-            await asyncio.sleep(0.2)
-    finally:
-        await nc.close()
+    return await published_by(nats_url, county, "evaluation", event_type, until, timeout)
