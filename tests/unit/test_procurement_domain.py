@@ -130,6 +130,16 @@ def test_a_street_starts_at_street_review_and_a_rejection_needs_its_reason():
     assert project.status == "rejected"
 
 
+def test_a_county_bureau_goes_straight_to_district_approval_and_keeps_the_rejection_reason():
+    project = hetong("county_bureau")
+    assert project.next_step == "district_approval"
+    skipped = refusal(project.decide, "street_review", "approved", date(2026, 3, 2), "湖里街道办事处", None, None)
+    assert (skipped.rule, skipped.field) == ("R-PRJ-4", "step")
+    project.decide("district_approval", "rejected", date(2026, 3, 5), "湖里区民政局", "预算超出年度安排", None)
+    assert (project.status, project.next_step) == ("rejected", None)
+    assert project.decisions[-1]["reason"] == "预算超出年度安排"
+
+
 # --- seed 004: Guangzhou family centres -------------------------------------------------
 def test_fourteen_professionals_give_the_guangzhou_hours_window():
     assert hours_window(14, FAMILY_CENTRE_STANDARD) == (22_852, 30_184)
