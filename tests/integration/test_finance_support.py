@@ -13,7 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,13 +23,13 @@ import pytest
 from fastapi import FastAPI
 from finance.main import create_app
 
-from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.events import evaluation as evl
 from shared.events import registry as reg
 from shared.infra.settings import Settings
 from shared.subjects import subject
 from shared.testing.fixtures import client_for, running
+from shared.testing.upstream import publish_as_upstream
 
 COUNTY = "640402"  # 原州区
 OTHER = "130731"  # 涿鹿县
@@ -49,24 +49,7 @@ async def finance_api_fixture(settings: Settings) -> AsyncIterator[httpx.AsyncCl
 
 async def publish(settings: Settings, county: str, event: IntegrationEvent, aggregate_id: str) -> str:
     """Publish ``event`` as its upstream service would; returns the envelope's event id."""
-    now = datetime.now(UTC)
-    event_id = str(uuid.uuid4())
-    envelope = Envelope(
-        event_id=event_id, event_type=event.event_type, schema_version=event.schema_version, service=event.service,
-        aggregate_type=event.event_type, aggregate_id=aggregate_id, version=1, county=county,
-        actor="service:test-standin", command_id=event_id, correlation_id=event_id, occurred_at=now,
-        recorded_at=now, position=1, data=event.model_dump(mode="json"),
-    )
-    nc = await nats.connect(settings.nats_url)
-    try:
-        await nc.jetstream().publish(
-            subject(county, event.service, event.event_type),
-            envelope.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": event_id},
-        )
-    finally:
-        await nc.close()
-    return event_id
+    return await publish_as_upstream(settings.nats_url, county, event, aggregate_id)
 
 
 def contract_signed(

@@ -4,20 +4,16 @@ evaluation result published as evaluation's outbox would, and registry's events 
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from registry.domainmodel.uscc import check_character
 
-from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.infra.auth import Role
+from shared.testing.upstream import publish_as_upstream
+from shared.testing.upstream import published as published_by
 
 REG = "/registry/v1/counties"
 
@@ -99,47 +95,9 @@ async def wait_for(client: httpx.AsyncClient, path: str, headers: dict[str, str]
 
 async def publish_evaluation(nats_url: str, county: str, event: IntegrationEvent, aggregate_id: str, version: int) -> None:
     """An evaluation result as evaluation's outbox publishes it (R-AUD-1 envelope, Nats-Msg-Id = event id)."""
-    now = datetime.now(UTC)
-    envelope = Envelope(
-        event_id=uuid.uuid4(), event_type=event.event_type, schema_version=event.schema_version, service="evaluation",
-        aggregate_type="Evaluation", aggregate_id=uuid.UUID(aggregate_id), version=version, county=county,
-        actor="evaluator-1", command_id=str(uuid.uuid4()), correlation_id=str(uuid.uuid4()), occurred_at=now,
-        recorded_at=now, position=0, data=event.model_dump(mode="json"),
-    )
-    nc = await nats.connect(nats_url)
-    try:
-        await nc.jetstream().publish(
-            f"swp.{county}.evaluation.{event.event_type}", envelope.model_dump_json().encode(), stream="SWP",
-            headers={"Nats-Msg-Id": str(envelope.event_id)},
-        )
-    finally:
-        await nc.close()
+    await publish_as_upstream(nats_url, county, event, aggregate_id, aggregate_type="Evaluation", version=version, actor="evaluator-1")
 
 
 async def published(nats_url: str, county: str, event_type: str, until: Callable[[list[dict[str, Any]]], bool] = bool, timeout: float = 20.0) -> list[dict[str, Any]]:
     """The envelopes registry published on ``swp.<county>.registry.<event_type>``, once ``until`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        while True:
-            sub = await js.subscribe(
-                f"swp.{county}.registry.{event_type}", ordered_consumer=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-            )
-            envelopes = []
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except nats.errors.TimeoutError:
-                    break
-                envelopes.append(json.loads(msg.data))
-            await sub.unsubscribe()
-            if until(envelopes):
-                return envelopes
-            if loop.time() > deadline:
-                raise AssertionError(f"{event_type} never published as expected: {envelopes[-3:]}")
-            await asyncio.sleep(0.2)
-    finally:
-        await nc.close()
+    return await published_by(nats_url, county, "registry", event_type, until, timeout)

@@ -6,22 +6,18 @@ services-log published."""
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from registry.integration import PUBLISHED as registry_publishes
 
-from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.events import registry as reg
 from shared.infra.auth import Role
+from shared.testing.upstream import publish_as_upstream
+from shared.testing.upstream import published as published_by
 from tests.integration.slice import COUNTY, OTHER, USCC
 
 # Seed 000 (源城区幸福社区项目), 附件一 年度服务计划进度表: 帮扶救助 500 人次 a year.
@@ -142,51 +138,14 @@ async def wait_for(client: httpx.AsyncClient, path: str, headers: dict[str, str]
 
 async def publish_registry_event(nats_url: str, county: str, event: IntegrationEvent, aggregate_id: str) -> None:
     """A registry event as registry's outbox would publish it (for events whose route may not exist yet)."""
-    now = datetime.now(UTC)
-    envelope = Envelope(
-        event_id=uuid.uuid4(), event_type=event.event_type, schema_version=event.schema_version, service="registry",
-        aggregate_type="Worker" if "worker_id" in type(event).model_fields else "Contract",
-        aggregate_id=uuid.UUID(aggregate_id), version=2, county=county, actor="tester", command_id=str(uuid.uuid4()),
-        correlation_id=str(uuid.uuid4()), occurred_at=now, recorded_at=now, position=0, data=event.model_dump(mode="json"),
-    )
-    nc = await nats.connect(nats_url)
-    try:
-        await nc.jetstream().publish(
-            f"swp.{county}.registry.{event.event_type}", envelope.model_dump_json().encode(), stream="SWP",
-            headers={"Nats-Msg-Id": str(envelope.event_id)},
-        )
-    finally:
-        await nc.close()
+    aggregate_type = "Worker" if "worker_id" in type(event).model_fields else "Contract"
+    await publish_as_upstream(nats_url, county, event, aggregate_id, aggregate_type=aggregate_type, version=2, actor="tester")
 
 
 async def published(nats_url: str, county: str, event_type: str, until: Callable[[list[dict[str, Any]]], bool],
                     timeout: float = 30.0) -> list[dict[str, Any]]:
     """The envelopes services-log published for ``county`` of one type, once ``until`` holds for them."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        while True:
-            sub = await js.subscribe(
-                f"swp.{county}.services-log.{event_type}", ordered_consumer=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-            )
-            envelopes = []
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except nats.errors.TimeoutError:
-                    break
-                envelopes.append(json.loads(msg.data))
-            await sub.unsubscribe()
-            if until(envelopes):
-                return envelopes
-            if loop.time() > deadline:
-                raise AssertionError(f"{event_type} never published as expected: {envelopes[-3:]}")
-            await asyncio.sleep(0.2)
-    finally:
-        await nc.close()
+    return await published_by(nats_url, county, "services-log", event_type, until, timeout)
 
 
 __all__ = ["COUNTY", "LOG", "OTHER", "SEED_000_PLAN", "Place", "check", "hire", "open_county", "publish_registry_event", "published", "wait_for"]
