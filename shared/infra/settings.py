@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
     relay_poll_seconds: float = 0.5
+    # Aggregates kept in memory per service (LRU); each load is brought up to date from the
+    # store (fast-forward), so several processes may share one store. 0: no cache.
+    aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -79,6 +82,15 @@ class Settings(BaseSettings):
 
     def eventsourcing_env(self, service: str) -> dict[str, str]:
         """The eventsourcing environment for one service's store (database or schema per service)."""
+        env = self._persistence_env(service)
+        if self.aggregate_cache_maxsize:
+            # Fast-forward stays on (the library's default): a cached aggregate is read with one
+            # select of the events after its version, so another process's writes are never missed.
+            env["AGGREGATE_CACHE_MAXSIZE"] = str(self.aggregate_cache_maxsize)
+            env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
+        return env
+
+    def _persistence_env(self, service: str) -> dict[str, str]:
         name = service.replace("-", "_")
         if self.persistence == "memory":
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}

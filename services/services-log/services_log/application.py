@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services_log.domainmodel import (
     Beneficiary,
@@ -34,17 +37,37 @@ def refuse_first(problems: list[DomainError]) -> None:
         raise problems[0]
 
 
+class SetAsList(Transcoding):
+    """Sets in aggregate state (``ContractLog._known``), for snapshots: a sorted list."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
 class ServicesLogApplication(RegistryFeed):
     """Commands and queries of services-log; its read model of registry comes from ``RegistryFeed``."""
 
     service = "services-log"
     name = "services_log"
+    # The hot aggregates: every delivery appends to its contract's log and its workers' timesheets.
+    # A snapshot every 200 events bounds a load (and an as-of read) to ~200 events of replay.
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {ContractLog: 200, Timesheet: 200}
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.vault = PersonalDataVault(key_store_for(dict(env or {})))
         # Writes of one contract (its ContractLog) queue here instead of racing to a 409.
         self.contract_locks = KeyedLocks()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())
 
     def close(self) -> None:
         self.vault.keys.close()

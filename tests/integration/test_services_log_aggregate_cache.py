@@ -1,0 +1,118 @@
+"""The aggregate cache and the snapshots of services-log's hot aggregates (BENCHMARKS.md §1) are
+invisible: a refused command leaves no trace in the cache, another process's writes are seen,
+and as-of reads give the same aggregate with or without snapshots. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from services_log.application import ServicesLogApplication
+from services_log.domainmodel import ContractLog, Timesheet
+
+from shared.infra.service import prepare_store
+from shared.infra.settings import Settings
+from shared.infra.store import CommandContext
+from shared.rules import RuleViolation
+
+COUNTY = "640402"
+
+
+class WithoutSnapshots(ServicesLogApplication):
+    """The same store read by replaying every event: what snapshots must not change."""
+
+    name = ServicesLogApplication.name  # the same tables
+    snapshotting_intervals = {}
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    prepare_store(settings, "services-log")
+    return settings.eventsourcing_env("services-log")
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
+    application = ServicesLogApplication(env)
+    yield application
+    application.close()
+
+
+def command(app: ServicesLogApplication) -> Any:
+    return app.command(CommandContext(county=COUNTY, actor="tester"))
+
+
+def delta(n: int) -> dict[str, Any]:
+    return {"deliveries": 1, "person_times": n}
+
+
+def state(aggregate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
+
+
+def test_settings_turn_the_cache_on_with_fast_forward(app):
+    assert app.repository.cache is not None and app.repository.fastforward
+    assert app.repository.deepcopy_from_cache  # a command gets its own copy of a cached aggregate
+    assert app.snapshots is not None
+
+
+def test_a_refused_command_leaves_the_cached_aggregate_as_stored(app):
+    log = ContractLog(contract_id="c-1", county=COUNTY)
+    log.tally_changes(new_delivery_ids=["d-1"], delta=delta(10))
+    with command(app):
+        app.save(log)
+    app.repository.get(log.id)  # now cached
+
+    with command(app), pytest.raises(RuleViolation):
+        loaded = app.repository.get(log.id)
+        loaded.tally_changes(new_delivery_ids=["d-2"], delta=delta(5))  # mutated half-way …
+        raise RuleViolation("refused after the change", rule="R-LOG-4")  # … then refused, never saved
+
+    again = app.repository.get(log.id)
+    assert (again.version, again.delivery_ids, again.tally) == (log.version, ["d-1"], log.tally)
+    assert not again.knows("d-2")
+
+
+def test_a_cached_aggregate_sees_what_another_process_wrote(app, env):
+    other = ServicesLogApplication(env)
+    try:
+        sheet = Timesheet(worker_id="w-1", county=COUNTY)
+        with command(app):
+            app.save(sheet)
+        app.repository.get(sheet.id)  # cached in this process
+        theirs = other.repository.get(sheet.id)
+        theirs.book(entries=[{"delivery_id": "d-1", "date": date(2026, 10, 5), "hours": Decimal("2.5")}])
+        with command(other):
+            other.save(theirs)
+        mine = app.repository.get(sheet.id)
+        assert mine.version == theirs.version and mine.days == {"2026-10-05": Decimal("2.5")}
+    finally:
+        other.close()
+
+
+def test_snapshots_make_no_difference_to_loads_and_as_of_reads(app, env):
+    log = ContractLog(contract_id="c-2", county=COUNTY)
+    with command(app):
+        app.save(log)
+    for i in range(450):  # one event per save, as the API records them: snapshots at 200 and 400
+        loaded = app.repository.get(log.id)
+        loaded.tally_changes(new_delivery_ids=[f"d-{i}"], delta=delta(i))
+        with command(app):
+            app.save(loaded)
+    assert app.snapshots is not None
+    assert [s.originator_version for s in app.snapshots.get(log.id)] == [200, 400]
+
+    replay = WithoutSnapshots(env)
+    try:
+        assert replay.snapshots is None
+        for version in (1, 150, 200, 201, 399, 400, 401, 451):
+            assert state(app.repository.get(log.id, version=version)) == state(replay.repository.get(log.id, version=version)), version
+        current = app.repository.get(log.id)
+        assert state(current) == state(replay.repository.get(log.id))
+        assert current.knows("d-449") and isinstance(current._known, set) and len(current.delivery_ids) == 450
+        assert state(app.repository.get(log.id, version=451)) == state(current)
+    finally:
+        replay.close()
