@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+from shared.clock import china_today
 from tests.integration.test_evaluation_support import (
     COUNTY,
     EVAL,
@@ -53,7 +54,7 @@ async def test_a_midterm_pass_schedules_the_second_tranche(gateway, tokens):
     second = after[1]
     assert (second["seq"], second["percent"], second["amount_fen"], second["due_on"]) == (2, 30, 10_800_000, "2026-07-02")
     # `overdue` is finance's name for a scheduled tranche whose due date has passed (R-FIN-9).
-    assert second["status"] == ("scheduled" if date.fromisoformat(second["due_on"]) >= date.today() else "overdue")
+    assert second["status"] == ("scheduled" if date.fromisoformat(second["due_on"]) >= china_today() else "overdue")
     assert after[2]["status"] == "awaiting_trigger"  # the final has not been evaluated
 
 
