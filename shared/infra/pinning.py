@@ -8,6 +8,10 @@ public lists — is rebuilt from the history as it stood then, and equals what t
 answered at that instant. Every read answer names the instant it reflects in the
 ``SWP-Recorded-As-Of`` header, so an auditor can later ask for exactly that view again.
 
+The header names the instant the live read started. A write committed while that read was
+running may show in it although it is recorded (stamped) just after that instant; an auditor who
+needs certainty reads twice and keeps the second answer when both agree (no write landed during it).
+
 Writes never take the parameter: history is not rewritten (corrections are new events).
 """
 

@@ -50,9 +50,17 @@ async def test_every_read_model_as_of_an_instant_equals_what_was_live_then(gatew
     seen: list[tuple[str, dict[str, str], str, Any]] = []
 
     def observe() -> None:
+        # Consumers (evaluation hearing of deliveries, …) write in the background. A read is kept
+        # only when the next read shows the same: no write landed during the later one, so what
+        # it showed is exactly what was recorded by the instant it names.
         for path, headers in reads:
-            r = run(gateway.get(path, headers=headers))
-            assert r.status_code == 200, (path, r.text)
+            before = run(gateway.get(path, headers=headers))
+            while True:
+                r = run(gateway.get(path, headers=headers))
+                assert r.status_code == 200, (path, r.text)
+                if r.json() == before.json():
+                    break
+                before = r
             seen.append((path, headers, r.headers["SWP-Recorded-As-Of"], r.json()))
 
     def apply(op: str, a: int, b: int) -> None:
