@@ -106,7 +106,10 @@ def decode_token(settings: Settings, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False, description="JWT issued by the province IdP (`swp token` in development)")
 
 
-def current_principal(
+# The dependencies here are ``async def`` on purpose: they are pure CPU (an HS256 check, set
+# lookups: microseconds) and never block, so they run on the event loop instead of costing a
+# worker-thread hop each (BENCHMARKS.md §3). Keep them free of blocking I/O.
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -134,7 +137,7 @@ def county_scope(*roles: Role, write: bool = False) -> Callable[..., CountyScope
     """
     allowed = frozenset(roles) or ALL_ROLES
 
-    def dependency(county: str, principal: CurrentPrincipal) -> CountyScope:
+    async def dependency(county: str, principal: CurrentPrincipal) -> CountyScope:
         if principal.role not in allowed or (write and principal.role in READ_ONLY_ROLES):
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
         if not principal.can_see(county):
@@ -147,7 +150,7 @@ def county_scope(*roles: Role, write: bool = False) -> Callable[..., CountyScope
 def require_roles(*roles: Role) -> Callable[..., Principal]:
     """For routes that are not county-scoped (province-level resources)."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
         return principal

@@ -200,7 +200,7 @@ def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def command_context(
+async def command_context(  # async: reads two headers, no I/O — no worker-thread hop
     request: Request,
     idempotency_key: Annotated[
         str | None,

@@ -24,7 +24,7 @@ AsOf = Annotated[
 Points = Annotated[Decimal, Field(ge=0, le=1000, max_digits=8, decimal_places=2)]
 
 
-def get_store(request: Request) -> EvaluationApplication:
+async def get_store(request: Request) -> EvaluationApplication:  # async: no I/O, no thread hop
     return request.app.state.store
 
 

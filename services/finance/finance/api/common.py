@@ -14,7 +14,7 @@ CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit admini
 ContractId = Annotated[str, Path(min_length=1, max_length=100, description="The contract id registry gave")]
 
 
-def get_store(request: Request) -> FinanceApplication:
+async def get_store(request: Request) -> FinanceApplication:  # async: no I/O, no thread hop
     return request.app.state.store
 
 

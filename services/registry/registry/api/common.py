@@ -24,7 +24,7 @@ AsOf = Annotated[
 ]
 
 
-def get_store(request: Request) -> RegistryApplication:
+async def get_store(request: Request) -> RegistryApplication:  # async: no I/O, no thread hop
     return request.app.state.store
 
 

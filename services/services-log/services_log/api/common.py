@@ -18,7 +18,7 @@ CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit admini
 ContractId = Annotated[str, Path(min_length=1, max_length=64, description="The registry's contract id")]
 
 
-def get_store(request: Request) -> ServicesLogApplication:
+async def get_store(request: Request) -> ServicesLogApplication:  # async: no I/O, no thread hop
     return request.app.state.store
 
 
