@@ -134,10 +134,14 @@ def verify(
 SIG_FIELD = "sig"
 
 
+def canonical_json(value: object) -> bytes:
+    """Sorted keys, no spaces, UTF-8: the one serialisation signatures are computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def canonical_content(aggregate_id: str, version: int, topic: str, state: dict[str, object]) -> bytes:
     """What a writer signs: the record minus the signature itself, canonically serialised."""
-    body = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{aggregate_id}\n{version}\n{topic}\n{body}".encode()
+    return f"{aggregate_id}\n{version}\n{topic}\n".encode() + canonical_json(state)
 
 
 def unsigned_state(state_bytes: bytes) -> tuple[dict[str, object], str | None]:

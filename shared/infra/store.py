@@ -32,6 +32,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     ProcessRecorder,
     Recording,
     StoredEvent,
@@ -112,6 +113,45 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class SigningMapper(Mapper[uuid.UUID]):
+    """The library's mapper, signing each recorded event (R-AUD-4) while it encodes it: the state
+    is encoded once, its canonical form (what is signed, :func:`audit_chain.canonical_content`)
+    is what is stored, and the signature is spliced into its ``meta`` — instead of encoding the
+    event once to sign it and again to store it."""
+
+    signing_key: Ed25519PrivateKey | None = None
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        meta = getattr(domain_event, "meta", None)
+        if self.signing_key is None or not isinstance(meta, dict) or self.compressor or self.cipher:
+            return super().to_stored_event(domain_event)  # snapshots carry no meta: not signed
+        topic = get_topic(type(domain_event))
+        state = dict(vars(domain_event))
+        aggregate_id = state.pop("originator_id")
+        version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        unsigned = {k: v for k, v in meta.items() if k != audit_chain.SIG_FIELD}
+        state["meta"] = unsigned
+        raw = json.loads(self.transcoder.encode(state))
+        content = audit_chain.canonical_content(str(aggregate_id), version, topic, raw)
+        sig = self.signing_key.sign(content).hex()
+        meta.clear()
+        meta.update(unsigned)
+        meta[audit_chain.SIG_FIELD] = sig  # the event in memory as stored
+        body = content.split(b"\n", 3)[3]
+        # "sig" sorts after every other meta key, so the canonical meta object ends where it goes.
+        old_meta = b'"meta":' + audit_chain.canonical_json(raw["meta"])
+        if body.count(old_meta) == 1 and all(k < audit_chain.SIG_FIELD for k in unsigned):
+            signed_meta = old_meta[:-1] + (b"," if unsigned else b"") + b'"sig":"' + sig.encode() + b'"}'
+            stored = body.replace(old_meta, signed_meta)
+        else:  # cannot happen with CommandContext.meta; stay correct if it ever does
+            raw["meta"][audit_chain.SIG_FIELD] = sig
+            stored = audit_chain.canonical_json(raw)
+        return StoredEvent(originator_id=aggregate_id, originator_version=version, topic=topic, state=stored)
+
+
 class PinnedRepository(Repository[uuid.UUID]):
     """The library's repository, except that while the clock is pinned to an instant
     (:func:`shared.clock.pinned_at`) every aggregate is loaded at the version it had then —
@@ -151,6 +191,9 @@ class SwpApplication(Application[uuid.UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=SigningMapper)
+
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()
 
@@ -185,11 +228,8 @@ class SwpApplication(Application[uuid.UUID]):
         else:
             saving_key = False
         now = datetime.now(UTC)
-        for domain_event in processing_event.events:
-            meta = ctx.meta(now)
-            object.__setattr__(domain_event, "meta", meta)
-            if self._signing_key is not None:
-                meta[audit_chain.SIG_FIELD] = self._sign(domain_event)
+        for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
+            object.__setattr__(domain_event, "meta", ctx.meta(now))
         recordings = super()._record(processing_event)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
@@ -200,25 +240,14 @@ class SwpApplication(Application[uuid.UUID]):
     def use_signing_key(self, seed: bytes) -> None:
         """Sign every record this application writes (Ed25519; the seed is the private key)."""
         self._signing_key = Ed25519PrivateKey.from_private_bytes(seed)
+        assert isinstance(self.mapper, SigningMapper)
+        self.mapper.signing_key = self._signing_key
 
     @property
     def audit_public_key_hex(self) -> str | None:
         if self._signing_key is None:
             return None
         return self._signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-
-    def _sign(self, domain_event: Any) -> str:
-        # Exactly what the mapper will store, minus the signature (see Mapper.to_stored_event).
-        state = dict(vars(domain_event))
-        aggregate_id = state.pop("originator_id")
-        version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
-        raw = json.loads(self.mapper.transcoder.encode(state))
-        content = audit_chain.canonical_content(str(aggregate_id), version, get_topic(type(domain_event)), raw)
-        assert self._signing_key is not None
-        return self._signing_key.sign(content).hex()
 
     def _notify(self, recordings: list[Recording[uuid.UUID]]) -> None:
         super()._notify(recordings)
