@@ -92,7 +92,9 @@ class ChainSealer:
             (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_public_key_hex
         )
 
-    async def run(self, wake: asyncio.Event, poll_seconds: float) -> None:
+    async def run(self, wake: asyncio.Event, poll_seconds: float, coalesce_seconds: float = 0.01) -> None:
+        """Seal on every wake-up (a save) or poll; after a wake-up, wait ``coalesce_seconds`` so the
+        saves of concurrent commands are sealed in one batch."""
         while True:
             try:
                 while await asyncio.to_thread(self.seal_pending):
@@ -104,6 +106,7 @@ class ChainSealer:
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
+                await asyncio.sleep(coalesce_seconds)
             except TimeoutError:
                 pass
 

@@ -70,6 +70,7 @@ class OutboxRelay:
         batch: int = 256,
         poll_seconds: float = 0.5,
         ack_timeout: float = 10.0,
+        coalesce_seconds: float = 0.005,
     ) -> None:
         self.app = app
         self.js = js
@@ -77,6 +78,9 @@ class OutboxRelay:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
+        # After a wake-up, wait this long so the saves of concurrent commands share one batch
+        # (one read, one position update) instead of one round each under load.
+        self.coalesce_seconds = coalesce_seconds
         self.published = 0
         self.last_error: str | None = None
         self._wake = asyncio.Event()
@@ -163,6 +167,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                await asyncio.sleep(self.coalesce_seconds)
             except TimeoutError:
                 pass
 
