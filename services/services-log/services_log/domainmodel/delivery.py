@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -76,7 +76,10 @@ class DeliveryFacts:
 
     def as_args(self) -> dict[str, Any]:
         """As event arguments (lists rather than tuples, so they read back equal)."""
-        return {**asdict(self), "worker_ids": list(self.worker_ids), "beneficiary_refs": list(self.beneficiary_refs)}
+        # Shallow: every field is a str, number, date or tuple of str (``asdict`` deep-copies).
+        args = {f.name: getattr(self, f.name) for f in FIELDS}
+        args["worker_ids"], args["beneficiary_refs"] = list(self.worker_ids), list(self.beneficiary_refs)
+        return args
 
     def changed(self, **changes: Any) -> DeliveryFacts:
         return replace(self, **changes)
@@ -92,6 +95,9 @@ class DeliveryFacts:
             "hours_other": str(self.hours_other.normalize()),
         }
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+FIELDS = fields(DeliveryFacts)
 
 
 def delivery_problems(
