@@ -171,3 +171,153 @@ def signature_ok(record: Record, public_key_hex: str) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# --- single-event inclusion proofs (R-AUD-4) ------------------------------------------
+# The chain proves the whole log; to check ONE event an auditor should not need the whole log.
+# So the sealed links' digests are also the leaves of a Merkle tree built exactly as RFC 9162
+# §2.1 builds one (SHA-256, leaf hash = H(0x00 || leaf), node = H(0x01 || left || right), the left
+# subtree the largest power of two). A proof is the record, its leaf index, the audit path and a
+# tree head (size, root) signed with the service's writer key. The verifier recomputes the leaf
+# from the record, walks the path to the root, and checks both Ed25519 signatures: the record's
+# and the tree head's. Nothing else from the service is trusted.
+
+TREE_HEAD_KIND = "swp-audit-tree-head/1"
+
+
+def leaf_hash(record_digest: str) -> str:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(record_digest)).hexdigest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _subtree_root(leaves: list[bytes], lo: int, hi: int) -> bytes:
+    n = hi - lo
+    if n == 1:
+        return leaves[lo]
+    k = _split(n)
+    return _node(_subtree_root(leaves, lo, lo + k), _subtree_root(leaves, lo + k, hi))
+
+
+def merkle_root(leaf_hashes: list[str]) -> str:
+    """MTH over the leaf hashes (hex); the empty tree's root is SHA-256 of the empty string."""
+    if not leaf_hashes:
+        return hashlib.sha256(b"").hexdigest()
+    return _subtree_root([bytes.fromhex(h) for h in leaf_hashes], 0, len(leaf_hashes)).hex()
+
+
+def audit_path(leaf_hashes: list[str], index: int) -> list[str]:
+    """PATH(index, D[n]) of RFC 9162 §2.1.3.1: sibling subtree roots, from the leaf up."""
+    if not 0 <= index < len(leaf_hashes):
+        raise IndexError(f"leaf {index} is not in a tree of {len(leaf_hashes)}")
+    leaves = [bytes.fromhex(h) for h in leaf_hashes]
+    path: list[bytes] = []
+    lo, hi, m = 0, len(leaves), index
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            path.append(_subtree_root(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(_subtree_root(leaves, lo, lo + k))
+            lo, m = lo + k, m - k
+    return [p.hex() for p in reversed(path)]
+
+
+def root_from_path(leaf: str, index: int, tree_size: int, path: list[str]) -> str | None:
+    """RFC 9162 §2.1.3.2: the root the path leads to, or None if the path cannot belong to a leaf
+    at ``index`` of a tree of ``tree_size`` leaves."""
+    if not 0 <= index < tree_size:
+        return None
+    fn, sn, r = index, tree_size - 1, bytes.fromhex(leaf)
+    for p_hex in path:
+        p = bytes.fromhex(p_hex)
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r.hex() if sn == 0 else None
+
+
+def tree_head(service: str, tree_size: int, root: str, chain_head: Link | None) -> dict[str, object]:
+    """What the service signs: the tree's size and root, bound to the chain head it was built at."""
+    return {
+        "kind": TREE_HEAD_KIND,
+        "service": service,
+        "tree_size": tree_size,
+        "root": root,
+        "chain_head": {"position": chain_head.position, "hash": chain_head.hash} if chain_head else None,
+    }
+
+
+def tree_head_ok(head: dict[str, object], signature_hex: str, public_key_hex: str) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        key.verify(bytes.fromhex(signature_hex), canonical_json(head))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def verify_inclusion_proof(
+    proof: dict[str, object], public_key_hex: str, *, service: str | None = None, position: int | None = None
+) -> list[dict[str, object]]:
+    """Check one event's inclusion proof offline. Returns the problems found (empty: included).
+    Kinds: ``malformed``, ``wrong_service``, ``wrong_position`` (the proof is not for the position
+    asked about, or its record sits elsewhere), ``edited`` (the record's bytes are not the sealed
+    leaf), ``forged`` (the record is not signed by the key), ``path`` (the audit path does not lead
+    to the root), ``root_forged`` (the tree head is not signed by the key)."""
+    import base64
+
+    problems: list[dict[str, object]] = []
+    try:
+        rec = proof["record"]
+        head = proof["tree_head"]
+        assert isinstance(rec, dict) and isinstance(head, dict)
+        record = Record(
+            position=int(rec["position"]),
+            aggregate_id=str(rec["aggregate_id"]),
+            version=int(rec["version"]),
+            topic=str(rec["topic"]),
+            state=base64.b64decode(str(rec["state"]), validate=True),
+        )
+        claimed_position = int(str(proof["position"]))
+        index = int(str(proof["leaf_index"]))
+        tree_size = int(str(head["tree_size"]))
+        leaf = str(proof["leaf"])
+        path = [str(p) for p in proof["audit_path"]]  # type: ignore[attr-defined]
+        root = str(head["root"])
+        signature = str(proof["signature"])
+        bytes.fromhex(leaf), bytes.fromhex(root), [bytes.fromhex(p) for p in path]
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        return [{"kind": "malformed", "detail": f"{type(exc).__name__}: {exc}"}]
+    if service is not None and head.get("service") != service:
+        problems.append({"kind": "wrong_service", "detail": f"tree head is of {head.get('service')!r}"})
+    if (position is not None and claimed_position != position) or record.position != claimed_position:
+        problems.append({"kind": "wrong_position", "detail": f"asked {position}, proof {claimed_position}, record {record.position}"})
+    if leaf_hash(digest(record)) != leaf:
+        problems.append({"kind": "edited", "position": record.position})
+    if not signature_ok(record, public_key_hex):
+        problems.append({"kind": "forged", "position": record.position})
+    if root_from_path(leaf, index, tree_size, path) != root:
+        problems.append({"kind": "path", "leaf_index": index, "tree_size": tree_size})
+    if not tree_head_ok(head, signature, public_key_hex):
+        problems.append({"kind": "root_forged", "root": root})
+    return problems

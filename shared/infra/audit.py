@@ -20,15 +20,16 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pydantic_core
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, Notification, StoredEvent
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 
 from shared import audit_chain
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
 from shared.infra.store import SwpApplication, event_meta
-from shared.rules import Forbidden, NotFound
+from shared.rules import Conflict, Forbidden, NotFound
 
 log = logging.getLogger("swp.audit")
 CHAIN_ID = uuid.UUID("5f0c9a1e-7d2b-5c3a-8e4f-1a2b3c4d5e6f")
@@ -298,4 +299,51 @@ def audit_router() -> APIRouter:
             {"aggregate_id": aggregate_id, "aggregate_type": type(agg).__name__, "version": version, "as_of": as_of, "state": state}
         )
 
+    @router.get("/proofs/{position}")
+    def proof(
+        request: Request,
+        principal: Auditor,
+        position: Annotated[int, Path(ge=1, le=2**53, description="Log position of the event")],
+    ) -> dict[str, Any]:
+        """One event's inclusion proof (R-AUD-4): the raw record, its leaf, the RFC 9162 audit
+        path and the tree head (size, root) signed with the service's writer key. Check it offline
+        with `swp audit verify --proof FILE --public-key HEX`. Only for events of a county granted to
+        the caller (R-AUD-6); 409 until the event is sealed (within a second of being recorded)."""
+        return inclusion_proof(store(request), sealer(request), request.app.state.settings, principal, position)
+
     return router
+
+
+def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, principal: Principal, position: int) -> dict[str, Any]:
+    page = app.process_recorder.select_notifications(position, 1)
+    if not page or page[0].id != position:
+        raise NotFound(f"no event at position {position}", field="position")
+    n = page[0]
+    county = event_meta(app.mapper.to_domain_event(n)).get("county") or "province"
+    if county != "province" and not principal.can_see(county):
+        raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
+    links = sealer.links()
+    index = next((i for i, lk in enumerate(links) if lk.position == position), None)
+    if index is None:
+        raise Conflict(f"position {position} is not sealed yet; ask again shortly", rule="R-AUD-4", field="position")
+    leaves = [audit_chain.leaf_hash(lk.digest) for lk in links]
+    head = audit_chain.tree_head(app.service, len(leaves), audit_chain.merkle_root(leaves), links[-1])
+    key = Ed25519PrivateKey.from_private_bytes(settings.audit_key(app.service))
+    return {
+        "service": app.service,
+        "position": position,
+        "county": county,
+        "record": {
+            "position": n.id,
+            "aggregate_id": str(n.originator_id),
+            "version": n.originator_version,
+            "topic": n.topic,
+            "state": base64.b64encode(n.state).decode(),
+        },
+        "leaf_index": index,
+        "leaf": leaves[index],
+        "audit_path": audit_chain.audit_path(leaves, index),
+        "tree_head": head,
+        "signature": key.sign(audit_chain.canonical_json(head)).hex(),
+        "public_key": app.audit_public_key_hex,
+    }

@@ -112,8 +112,16 @@ def verify(
     export_dir: Annotated[Path | None, typer.Option("--export", help="Verify this export instead of a live service")] = None,
     public_key: Annotated[str | None, typer.Option(help="The service's Ed25519 public key (hex), obtained out of band")] = None,
     base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+    proof: Annotated[
+        Path | None, typer.Option(help="Verify one event's inclusion proof (from `swp audit proof`) instead; needs --public-key")
+    ] = None,
+    position: Annotated[int | None, typer.Option(help="With --proof: the log position the proof must be for")] = None,
 ) -> None:
-    """Recompute the hash chain and check every signature; exit 1 if anything was tampered with."""
+    """Recompute the hash chain and check every signature; exit 1 if anything was tampered with.
+    With --proof, check one event's inclusion offline: its record, audit path and signed root."""
+    if proof is not None:
+        _verify_proof(service, proof, public_key, position)
+        return
     if export_dir is not None:
         manifest = json.loads((export_dir / f"{service}.manifest.json").read_text())
         data = (export_dir / manifest["file"]).read_bytes()
@@ -130,6 +138,47 @@ def verify(
     result = _verify_records(records, key)
     console.print_json(json.dumps({"service": service, **result.as_dict()}))
     if not result.verified:
+        raise typer.Exit(1)
+
+
+@audit.command("proof")
+def fetch_proof(
+    service: ServiceOpt,
+    position: Annotated[int, typer.Option(help="Log position of the event")],
+    out: Annotated[Path, typer.Option(help="File to write the proof to")] = Path("proof.json"),
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Fetch one event's inclusion proof (R-AUD-4) into a file, for `swp audit verify --proof`."""
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {_token()}"}) as client:
+        r = client.get(f"/{service}/v1/audit/proofs/{position}")
+    if r.status_code != 200:
+        console.print(f"[red]{r.status_code}[/] {r.text}", markup=True, highlight=False)
+        raise typer.Exit(1)
+    out.write_text(json.dumps(r.json(), indent=2, ensure_ascii=False))
+    console.print(f"proof of {service} position {position} written to {out}")
+
+
+def _verify_proof(service: str, proof_file: Path, public_key: str | None, position: int | None) -> None:
+    if not public_key:  # a proof checked with the key it carries proves nothing
+        console.print("[red]--proof needs --public-key (the service's key, obtained out of band)[/]")
+        raise typer.Exit(2)
+    try:
+        proof = json.loads(proof_file.read_text())
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {proof_file}: {exc}[/]")
+        raise typer.Exit(1) from exc
+    problems = audit_chain.verify_inclusion_proof(proof, public_key, service=service, position=position)
+    head = proof.get("tree_head") if isinstance(proof, dict) else None
+    report = {
+        "service": service,
+        "position": proof.get("position") if isinstance(proof, dict) else None,
+        "included": not problems,
+        "tree_size": head.get("tree_size") if isinstance(head, dict) else None,
+        "root": head.get("root") if isinstance(head, dict) else None,
+        "problems": problems,
+    }
+    console.print_json(json.dumps(report, ensure_ascii=False))
+    if problems:
         raise typer.Exit(1)
 
 
