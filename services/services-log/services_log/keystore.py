@@ -8,7 +8,11 @@ the history stays intact and verifiable, the ciphertext in it becomes unreadable
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import secrets
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
+
+log = logging.getLogger("swp.services_log.keystore")
 
 
 class KeyStore(Protocol):
@@ -123,11 +129,35 @@ def key_store_for(env: Mapping[str, str]) -> KeyStore:
     return MemoryKeyStore()
 
 
+# The key of request fingerprints over personal data: kept in the key store, never in the log.
+FINGERPRINT_KEY_REF = "swp:request-fingerprints"
+
+
 class PersonalDataVault:
     """Seals a person's data under their own key; opening fails for good once the key is destroyed."""
 
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
+        self._fingerprint_key: bytes | None = None
+
+    def fingerprint(self, personal_data: dict[str, Any]) -> str:
+        """A keyed digest (HMAC-SHA256) of personal data, for what must tell two requests apart
+        without holding the data (the idempotency record's request fingerprint). An unkeyed hash in
+        the append-only log would outlive an erasure: anyone holding the log or an export could
+        confirm a guessed name and ID number against it. The key lives beside the persons' keys."""
+        if self._fingerprint_key is None:
+            key = self.keys.get(FINGERPRINT_KEY_REF)
+            if key is None:
+                try:
+                    self.keys.put(FINGERPRINT_KEY_REF, secrets.token_bytes(32))
+                except Exception as exc:  # another process created it first (unique ref): use theirs
+                    log.info("request-fingerprint key created concurrently: %s", exc)
+                key = self.keys.get(FINGERPRINT_KEY_REF)
+                if key is None:
+                    raise RuntimeError("the request-fingerprint key could not be stored")
+            self._fingerprint_key = key
+        data = json.dumps(personal_data, sort_keys=True, ensure_ascii=False).encode()
+        return hmac.new(self._fingerprint_key, data, hashlib.sha256).hexdigest()
 
     def seal(self, ref: str, personal_data: dict[str, Any]) -> str:
         key = Fernet.generate_key()

@@ -40,8 +40,10 @@ def register_beneficiary(
 ) -> BeneficiaryCreated:
     """Register a person served; deliveries cite the returned pseudonymous reference. The personal
     data is encrypted with the person's own key (kept outside the event log) before it is stored."""
+    # The idempotency record keeps a fingerprint of the request: keyed, so the log holds nothing
+    # a guess at the person's data could be checked against once they are erased (R-AUD-2).
     beneficiary = run_command(
-        store, scope, headers, body.model_dump(),
+        store, scope, headers, {"personal_data_hmac": store.vault.fingerprint(body.model_dump())},
         lambda: store.register_beneficiary(county, body.model_dump()),
         lambda ids: store.beneficiary(county, ids[0]),
     )
