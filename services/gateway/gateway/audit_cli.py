@@ -1,7 +1,7 @@
 """``swp audit``: export a service's history and verify it without trusting the service (R-AUD-4).
 
-``export`` pulls raw records and chain links over the audit API into JSON Lines plus a manifest
-of hashes; ``verify`` recomputes the chain and checks every record's Ed25519 signature from the
+``export`` pulls raw records and chain links over the audit API into JSON Lines (the evidence),
+CSV and XLSX views of the same records for human auditors, and a manifest of hashes; ``verify`` recomputes the chain and checks every record's Ed25519 signature from the
 export alone (or straight from a running service). The public key should be obtained out of band
 (``--public-key``); without it the key in the manifest is used and the report says so.
 """
@@ -69,13 +69,16 @@ def export(
     out: Annotated[Path, typer.Option(help="Directory to write into")] = Path("var/audit"),
     base_url: BaseUrlOpt = "http://127.0.0.1:8000",
 ) -> None:
-    """Write <service>.records.jsonl (raw records with their chain links) and <service>.manifest.json."""
+    """Write <service>.records.jsonl (raw records with their chain links, the evidence),
+    <service>.events.csv and .xlsx (the same records decoded, one row each, for human auditors)
+    and <service>.manifest.json (the hashes of all three)."""
     public_key, records = _fetch(service, base_url)
     out.mkdir(parents=True, exist_ok=True)
     data = out / f"{service}.records.jsonl"
     with data.open("w", encoding="utf-8") as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+    views = _write_views(service, records, out)
     result = _verify_records(records, public_key)
     manifest = {
         "service": service,
@@ -84,11 +87,107 @@ def export(
         "records": len(records),
         "file": data.name,
         "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "views": [{"file": v.name, "sha256": hashlib.sha256(v.read_bytes()).hexdigest()} for v in views],
         "public_key": public_key,
         "head": result.as_dict()["head"],
     }
     (out / f"{service}.manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     console.print(f"exported {len(records)} records of {service} to {data} (head {manifest['head']['hash'][:16]}…)")
+
+
+# --- human-readable views of an export ----------------------------------------------------
+VIEW_COLUMNS = (
+    "position", "recorded_at", "county", "actor", "event_type", "topic", "aggregate_id", "version",
+    "command_id", "correlation_id", "causation_id", "chain_hash", "data",
+)
+XLSX_MAX_ROWS = 1_000_000  # per sheet (Excel's limit is 1,048,576)
+XLSX_MAX_CELL = 32_000  # Excel's limit is 32,767 characters
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _plain(value: Any) -> Any:
+    """The stored JSON without the transcoder's type wrappers ({"_type_": …, "_data_": …})."""
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"}:
+            return _plain(value["_data_"])
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _view_row(rec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.b64decode(rec["state"]))
+    except ValueError:
+        state = {"undecodable": rec["state"]}
+    state = _plain(state) if isinstance(state, dict) else {"value": state}
+    meta = state.pop("meta", None) or {}
+    for key in ("originator_id", "originator_version", "timestamp"):
+        state.pop(key, None)
+    return {
+        "position": int(rec["position"]),
+        "recorded_at": meta.get("recorded_at"),
+        "county": meta.get("county"),
+        "actor": meta.get("actor"),
+        "event_type": str(rec["topic"]).rsplit(":", 1)[-1],
+        "topic": rec["topic"],
+        "aggregate_id": rec["aggregate_id"],
+        "version": int(rec["version"]),
+        "command_id": meta.get("command_id"),
+        "correlation_id": meta.get("correlation_id"),
+        "causation_id": meta.get("causation_id"),
+        "chain_hash": (rec.get("link") or {}).get("hash"),
+        "data": json.dumps(state, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _cell_text(value: Any) -> Any:
+    """Text a spreadsheet will not run as a formula (a leading ' as OWASP advises for CSV)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _write_views(service: str, records: list[dict[str, Any]], out: Path) -> list[Path]:
+    import csv
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    csv_path, xlsx_path = out / f"{service}.events.csv", out / f"{service}.events.xlsx"
+    workbook = Workbook(write_only=True)
+    sheet = None
+    with (
+        csv_path.open("w", encoding="utf-8-sig", newline="") as f,  # with a BOM: Excel reads it as UTF-8
+        Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as progress,
+    ):
+        task = progress.add_task(f"{service} views", total=len(records))
+        writer = csv.writer(f)
+        writer.writerow(VIEW_COLUMNS)
+        for i, rec in enumerate(records):
+            row = _view_row(rec)
+            writer.writerow([_cell_text(row[c]) for c in VIEW_COLUMNS])
+            if i % XLSX_MAX_ROWS == 0:
+                sheet = workbook.create_sheet(f"events {i // XLSX_MAX_ROWS + 1}")
+                sheet.append(list(VIEW_COLUMNS))
+            cells = []
+            for c in VIEW_COLUMNS:
+                value = row[c]
+                if isinstance(value, str) and len(value) > XLSX_MAX_CELL:
+                    value = value[:XLSX_MAX_CELL] + "…(truncated: see the JSONL)"
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # never a formula, whatever the text begins with
+                cells.append(cell)
+            assert sheet is not None
+            sheet.append(cells)
+            if i % 500 == 0 or i == len(records) - 1:
+                progress.update(task, completed=i + 1)
+    if sheet is None:
+        workbook.create_sheet("events 1").append(list(VIEW_COLUMNS))
+    workbook.save(xlsx_path)
+    return [csv_path, xlsx_path]
 
 
 def _verify_records(records: list[dict[str, Any]], public_key: str | None) -> audit_chain.Verification:
@@ -128,6 +227,11 @@ def verify(
         if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
             console.print("[red]the export file does not match its manifest[/]")
             raise typer.Exit(1)
+        for view in manifest.get("views", []):
+            path = export_dir / view["file"]
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != view["sha256"]:
+                console.print(f"[red]the view {view['file']} does not match its manifest[/]")
+                raise typer.Exit(1)
         records = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
         key = public_key or manifest.get("public_key")
     else:
