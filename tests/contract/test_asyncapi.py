@@ -9,12 +9,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import evaluation.main
 import finance.main
+import pytest
 import registry.main
 import services_log.main
+
 from shared.events import EVENT_TYPES, load_all
 from shared.infra.natsserver import NatsServer, free_port
 from shared.testing.fixtures import client_for, make_settings, running

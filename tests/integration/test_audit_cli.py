@@ -55,8 +55,8 @@ async def test_export_then_verify_offline_and_detect_an_edited_export(settings, 
 
 async def test_contract_timeline_across_services(settings, tokens, monkeypatch):
     import httpx
-
     from gateway.timeline import contract_timeline, render
+
     from tests.integration.slice import wait_for_tranches
 
     monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="auditor-1", role=Role.AUDITOR, counties=[COUNTY]))

@@ -99,7 +99,7 @@ def kinds(problems):
 
 
 def test_a_valid_proof_verifies_offline_and_tampering_is_named():
-    proof, pub, key = _proof_fixture()
+    proof, pub, _key = _proof_fixture()
     assert audit_chain.verify_inclusion_proof(proof, pub, service="registry", position=3) == []
 
     other = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
