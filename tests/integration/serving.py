@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from click.testing import Result
 from gateway.app import create_app
 
 from shared.infra.natsserver import free_port
@@ -26,3 +29,28 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def export_registry_after_a_signing(settings: Settings, tokens: Any, out: Path) -> Result:
+    """Serve the platform, set up a county and sign a contract, wait until the sealer has chained
+    every record, then run `swp audit export --service registry --out <out>` against it (the
+    CLI's token comes from SWP_TOKEN). Returns the CLI's result; the server is gone afterwards."""
+    import httpx
+    from gateway.cli import app as swp
+    from typer.testing import CliRunner
+
+    from shared.infra.auth import Role
+    from tests.integration.slice import COUNTY, setup_county, sign
+
+    async with serving(settings) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            setup = await setup_county(client, tokens)
+            assert (await sign(client, COUNTY, setup)).status_code == 201
+            for _ in range(200):  # until the sealer has chained everything
+                body = (await client.get("/registry/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json()
+                if body["unsealed"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+        return await asyncio.to_thread(
+            CliRunner().invoke, swp, ["audit", "export", "--service", "registry", "--out", str(out), "--base-url", base_url]
+        )

@@ -9,24 +9,15 @@ from gateway.cli import app as swp
 from typer.testing import CliRunner
 
 from shared.infra.auth import Role, issue_token
-from tests.integration.serving import serving
+from tests.integration.serving import export_registry_after_a_signing, serving
 from tests.integration.slice import COUNTY, setup_county, sign
 
 
 async def test_export_then_verify_offline_and_detect_an_edited_export(settings, tokens, tmp_path, monkeypatch):
-    import httpx
-
     monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="auditor-1", role=Role.AUDITOR, counties=["*"]))
     runner = CliRunner()
-    async with serving(settings) as base_url:
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            setup = await setup_county(client, tokens)
-            assert (await sign(client, COUNTY, setup)).status_code == 201
-            await asyncio.sleep(0.5)  # let the sealer chain the new records
-        result = await asyncio.to_thread(
-            runner.invoke, swp, ["audit", "export", "--service", "registry", "--out", str(tmp_path), "--base-url", base_url]
-        )
-        assert result.exit_code == 0, result.output
+    result = await export_registry_after_a_signing(settings, tokens, tmp_path)
+    assert result.exit_code == 0, result.output
     # The service is gone: verification needs only the export.
     manifest = json.loads((tmp_path / "registry.manifest.json").read_text())
     assert manifest["records"] >= 6 and len(manifest["public_key"]) == 64

@@ -4,7 +4,6 @@ refuses an export whose views were changed."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 
@@ -13,27 +12,14 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from shared.infra.auth import Role, issue_token
-from tests.integration.serving import serving
-from tests.integration.slice import COUNTY, setup_county, sign
+from tests.integration.serving import export_registry_after_a_signing
+from tests.integration.slice import COUNTY
 
 
 async def test_export_writes_jsonl_manifest_and_csv_xlsx_views(settings, tokens, tmp_path, monkeypatch):
-    import httpx
-
     monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="auditor-1", role=Role.AUDITOR, counties=["*"]))
     runner = CliRunner()
-    async with serving(settings) as base_url:
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            setup = await setup_county(client, tokens)
-            assert (await sign(client, COUNTY, setup)).status_code == 201
-            for _ in range(100):  # until the sealer has chained everything
-                body = (await client.get("/registry/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json()
-                if body["unsealed"] == 0:
-                    break
-                await asyncio.sleep(0.05)
-        result = await asyncio.to_thread(
-            runner.invoke, swp, ["audit", "export", "--service", "registry", "--out", str(tmp_path), "--base-url", base_url]
-        )
+    result = await export_registry_after_a_signing(settings, tokens, tmp_path)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "registry.manifest.json").read_text())
     n = manifest["records"]
