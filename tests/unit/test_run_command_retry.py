@@ -47,6 +47,13 @@ def seeded(app: SwpApplication) -> uuid.UUID:
     return counter.id
 
 
+def add_elsewhere(other: SwpApplication, counter_id: uuid.UUID, n: int = 10) -> None:
+    """The other process adds ``n`` to the counter (a command of its own), winning the race."""
+    theirs = other.repository.get(counter_id)
+    theirs.add(n)
+    run_command(other, SCOPE, (None, None), {}, lambda: other.save(theirs), lambda _: None)
+
+
 def test_a_command_that_lost_a_race_is_run_again_on_the_new_state(two_processes):
     mine, other = two_processes
     counter_id = seeded(mine)
@@ -55,9 +62,7 @@ def test_a_command_that_lost_a_race_is_run_again_on_the_new_state(two_processes)
     def add_one() -> int:
         counter = mine.repository.get(counter_id)  # the action reads its aggregate itself
         if not runs:  # meanwhile the other process adds 10 to the same counter
-            theirs = other.repository.get(counter_id)
-            theirs.add(10)
-            run_command(other, SCOPE, (None, None), {}, lambda: other.save(theirs), lambda _: None)
+            add_elsewhere(other, counter_id)
         runs.append(counter.version)
         counter.add(1)
         mine.save(counter)
@@ -77,9 +82,7 @@ def test_a_command_losing_every_race_is_a_conflict_after_the_retries(two_process
         nonlocal runs
         runs += 1
         counter = mine.repository.get(counter_id)
-        theirs = other.repository.get(counter_id)
-        theirs.add(10)
-        run_command(other, SCOPE, (None, None), {}, lambda: other.save(theirs), lambda _: None)
+        add_elsewhere(other, counter_id)
         counter.add(1)
         mine.save(counter)
 
@@ -98,9 +101,7 @@ def test_a_command_that_already_wrote_is_not_run_again(two_processes):
         runs += 1
         mine.save(Counter())  # written: running the command again would write it twice
         counter = mine.repository.get(counter_id)
-        theirs = other.repository.get(counter_id)
-        theirs.add(10)
-        run_command(other, SCOPE, (None, None), {}, lambda: other.save(theirs), lambda _: None)
+        add_elsewhere(other, counter_id)
         counter.add(1)
         mine.save(counter)
 
