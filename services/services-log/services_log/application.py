@@ -161,7 +161,8 @@ class ServicesLogApplication(RegistryFeed):
         workers = {w: self.worker(county, w) for w in facts.worker_ids}
         sheets = {w: self.timesheet(county, w) for w in facts.worker_ids}
         refuse_first(delivery_problems(facts, contract, workers, lambda w, d: sheets[w].hours_on(d), china_today()))
-        delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **facts.as_args(), source="api")
+        stored = self.seal_content(facts)
+        delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **stored.as_args(), source="api")
         log = self.contract_log(contract)
         log.tally_changes(new_delivery_ids=[str(delivery.id)], delta=contribution(facts, contract))
         book_hours(sheets, str(delivery.id), [(facts, 1)])
@@ -183,8 +184,9 @@ class ServicesLogApplication(RegistryFeed):
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
         delivery.check_correctable(reason)
-        old, new = delivery.facts, delivery.facts.changed(**changes)
-        refuse_first(self.check_beneficiaries(county, new.beneficiary_refs))
+        old = delivery.facts
+        refuse_first(self.check_beneficiaries(county, changes.get("beneficiary_refs", old.beneficiary_refs)))
+        new = self.corrected_facts(old, changes)
         workers = {w: self.worker(county, w) for w in new.worker_ids}
         sheets = {w: self.timesheet(county, w) for w in {*old.worker_ids, *new.worker_ids}}
 
@@ -197,6 +199,58 @@ class ServicesLogApplication(RegistryFeed):
         delta = contribution(old, contract, -1)
         add_into(delta, contribution(new, contract))
         return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)])
+
+    # --- content citing beneficiaries: sealed for them (R-LOG-5, R-AUD-2) --------------------
+    # From now on, a delivery's content that cites beneficiaries is stored only sealed under all of
+    # their keys, so erasing any one of them shreds it. Content citing no one is stored as before;
+    # content recorded before this was added stays as it was stored (it is not migrated).
+    @staticmethod
+    def key_refs(refs: Iterable[str]) -> list[str]:
+        """Refs as the key store names them (``str`` of the beneficiary's UUID)."""
+        named = []
+        for ref in refs:
+            try:
+                named.append(str(uuid.UUID(str(ref))))
+            except ValueError:
+                named.append(str(ref))  # no such key: seals and digests come out None
+        return named
+
+    def seal_content(self, facts: DeliveryFacts) -> DeliveryFacts:
+        """The facts as stored: content that cites beneficiaries sealed for them, out of ``content``."""
+        if facts.content is None or not facts.beneficiary_refs:
+            return facts.changed(content_sealed=None)
+        sealed = self.vault.seal_for(self.key_refs(facts.beneficiary_refs), facts.content)
+        if sealed is None:
+            erased = next(i for i, ref in enumerate(facts.beneficiary_refs) if self.vault.keys.get(self.key_refs([ref])[0]) is None)
+            raise RuleViolation(
+                "this beneficiary's personal data is erased: content about them can no longer be recorded",
+                rule="R-AUD-2", field=f"beneficiary_refs.{erased}",
+            )
+        return facts.changed(content=None, content_sealed=sealed)
+
+    def content_of(self, facts: DeliveryFacts) -> tuple[str | None, bool]:
+        """(content, erased): sealed content opened while every cited person's key exists, else (None, True)."""
+        if facts.content_sealed is None:
+            return facts.content, False
+        text = self.vault.open_for(self.key_refs(facts.beneficiary_refs), facts.content_sealed)
+        return text, text is None
+
+    def content_digest(self, refs: Iterable[str], content: str | None) -> str | None:
+        """What an idempotency fingerprint or a row id may hold of content citing ``refs``: a digest
+        under their keys (None when the content cites no one, "erased" when a key is gone)."""
+        if content is None or not refs:
+            return None
+        return self.vault.digest_for(self.key_refs(refs), content) or "erased"
+
+    def corrected_facts(self, old: DeliveryFacts, changes: dict[str, Any]) -> DeliveryFacts:
+        """The facts a correction stores: sealed again when the content or the refs it is sealed for change."""
+        text, erased = self.content_of(old)
+        new = old.changed(**{"content": text, **changes, "content_sealed": None})
+        if erased and "content" not in changes:  # shredded for good: it stays so, whatever the refs
+            return new.changed(content=None, content_sealed=old.content_sealed)
+        if (new.content, new.beneficiary_refs) == (text, old.beneficiary_refs):  # unchanged: as stored
+            return new.changed(content=old.content, content_sealed=old.content_sealed)
+        return self.seal_content(new)
 
     def void_delivery(self, county: str, delivery_id: str, reason: str, provider_id: str | None) -> ServiceDelivery:
         """R-LOG-6: the delivery no longer counts; its history stays."""

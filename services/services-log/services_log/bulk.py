@@ -1,8 +1,9 @@
 """Bulk import of deliveries: every row validated, good rows recorded once, in batches.
 
-Idempotent per row: a row's delivery id is derived from its content (and, for identical rows
+Idempotent per row: a row's delivery id is derived from its values (and, for identical rows
 in one file, from which occurrence it is), so uploading the same file again finds every good
-row already recorded and records nothing new. Rows are saved in batches — one ``save`` of many
+row already recorded and records nothing new. Content that cites beneficiaries is sealed for
+them like a single delivery's, and enters the id only as a digest under their keys (R-AUD-2). Rows are saved in batches — one ``save`` of many
 aggregates each — and the contracts' progress is reported once per contract at the end
 (one ``IndicatorProgressed`` per contract, not per row).
 """
@@ -180,7 +181,9 @@ class DeliveryImport:
             beneficiary_refs=tuple(v.get("beneficiary_refs", ())),
             content=v.get("content"),
         )
-        key = facts.fingerprint()
+        # Content citing beneficiaries enters the row's id only as a digest under their keys (R-AUD-2).
+        digest = self.app.content_digest(facts.beneficiary_refs, facts.content)
+        key = (facts if digest is None else facts.changed(content=f"digest:{digest}")).fingerprint()
         self._occurrences[key] += 1
         delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
         log = self._log(contract)
@@ -194,11 +197,16 @@ class DeliveryImport:
             lambda w, d: self._sheet(w).hours_on(d) + batch.pending.get((w, d), Decimal(0)),
             self.today,
         )
+        if not problems:
+            try:
+                stored = self.app.seal_content(facts)
+            except DomainError as exc:  # a cited person is erased
+                problems.append(exc)
         if problems:
             self.report.refuse(row.line, [(p.field, p.rule, p.detail) for p in problems])
             return
         delivery = ServiceDelivery(
-            delivery_id=delivery_id, county=self.county, **facts.as_args(), source=f"{source}:{row.line}"
+            delivery_id=delivery_id, county=self.county, **stored.as_args(), source=f"{source}:{row.line}"
         )
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)

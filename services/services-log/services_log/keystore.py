@@ -8,6 +8,7 @@ the history stays intact and verifiable, the ciphertext in it becomes unreadable
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -15,11 +16,13 @@ import logging
 import secrets
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger("swp.services_log.keystore")
 
@@ -27,6 +30,7 @@ log = logging.getLogger("swp.services_log.keystore")
 class KeyStore(Protocol):
     def put(self, ref: str, key: bytes) -> None: ...
     def get(self, ref: str) -> bytes | None: ...
+    def get_many(self, refs: list[str]) -> dict[str, bytes]: ...
     def destroy(self, ref: str) -> None: ...
     def close(self) -> None: ...
 
@@ -40,6 +44,9 @@ class MemoryKeyStore:
 
     def get(self, ref: str) -> bytes | None:
         return self._keys.get(ref)
+
+    def get_many(self, refs: list[str]) -> dict[str, bytes]:
+        return {ref: self._keys[ref] for ref in refs if ref in self._keys}
 
     def destroy(self, ref: str) -> None:
         self._keys.pop(ref, None)
@@ -65,6 +72,12 @@ class SqliteKeyStore:
         with self._lock:
             row = self._db.execute("SELECT key FROM personal_data_keys WHERE ref = ?", (ref,)).fetchone()
         return bytes(row[0]) if row else None
+
+    def get_many(self, refs: list[str]) -> dict[str, bytes]:
+        query = "SELECT ref, key FROM personal_data_keys WHERE ref IN (SELECT value FROM json_each(?))"
+        with self._lock:
+            rows = self._db.execute(query, (json.dumps(refs),)).fetchall()
+        return {ref: bytes(key) for ref, key in rows}
 
     def destroy(self, ref: str) -> None:
         with self._lock:
@@ -107,6 +120,9 @@ class PostgresKeyStore:
     def get(self, ref: str) -> bytes | None:
         rows = self._execute("SELECT key FROM {table} WHERE ref = %s", (ref,))
         return bytes(rows[0][0]) if rows else None
+
+    def get_many(self, refs: list[str]) -> dict[str, bytes]:
+        return {ref: bytes(key) for ref, key in self._execute("SELECT ref, key FROM {table} WHERE ref = ANY(%s)", (refs,))}
 
     def destroy(self, ref: str) -> None:
         self._execute("DELETE FROM {table} WHERE ref = %s", (ref,))
@@ -175,3 +191,36 @@ class PersonalDataVault:
 
     def shred(self, ref: str) -> None:
         self.keys.destroy(ref)
+
+    # --- text about several persons (casework and group-work content, R-LOG-5) ----------------
+    # Sealed under one key derived (HKDF-SHA256) from EVERY cited person's key, in sorted ref
+    # order: it opens only while all of them exist, and erasing any one of them shreds it. (Nested
+    # Fernet layers would do the same, but grow by a third per layer: a group of 200 would not fit.)
+    def _joint_key(self, refs: Iterable[str], purpose: bytes) -> bytes | None:
+        ordered = sorted(set(refs))
+        keys = self.keys.get_many(ordered) if ordered else {}
+        if not ordered or len(keys) < len(ordered):
+            return None
+        material = b"".join(ref.encode() + b"\0" + keys[ref] for ref in ordered)
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"swp:" + purpose).derive(material)
+
+    def seal_for(self, refs: Iterable[str], text: str) -> str | None:
+        """``text`` readable only while every one of ``refs``' keys exists; None if one is gone already."""
+        key = self._joint_key(refs, b"content")
+        return None if key is None else Fernet(base64.urlsafe_b64encode(key)).encrypt(text.encode()).decode()
+
+    def open_for(self, refs: Iterable[str], sealed: str) -> str | None:
+        """The text, or None once any of ``refs`` is erased (or they are not the refs it was sealed for)."""
+        key = self._joint_key(refs, b"content")
+        if key is None:
+            return None
+        try:
+            return Fernet(base64.urlsafe_b64encode(key)).decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            return None
+
+    def digest_for(self, refs: Iterable[str], text: str) -> str | None:
+        """A keyed digest of ``text`` (to tell two requests or rows apart) that, like the sealed text,
+        can no longer be computed — nor checked against a guess — once any of ``refs`` is erased."""
+        key = self._joint_key(refs, b"content-digest")
+        return None if key is None else hmac.new(key, text.encode(), hashlib.sha256).hexdigest()

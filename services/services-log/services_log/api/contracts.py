@@ -221,7 +221,7 @@ def list_deliveries(
     """The contract's deliveries in the order they were logged (voided ones included, marked)."""
     readable_contract(store, scope, contract_id)
     total, deliveries = store.deliveries_of(county, contract_id, offset, limit)
-    return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope) for d in deliveries])
+    return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope, store) for d in deliveries])
 
 
 @router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from services_log.api.common import (
     may_read_confidential,
     readable_contract,
 )
+from services_log.application import ServicesLogApplication
 from services_log.bulk import DeliveryImport
 from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
 from services_log.domainmodel import canonical_area as area_of
@@ -117,20 +119,24 @@ class DeliveryOut(BaseModel):
     beneficiary_refs: list[str]
     content: str | None
     content_withheld: bool = Field(description="True when the caller may not read this casework/group-work content (R-LOG-5)")
+    content_erased: bool = Field(
+        description="True when the content cited a beneficiary whose personal data has since been erased (R-AUD-2): it is gone"
+    )
     status: str = Field(description="recorded, corrected or voided")
     version: int
     source: str
     history: list[dict[str, str]]
 
     @classmethod
-    def of(cls, d: ServiceDelivery, scope: CountyScope) -> DeliveryOut:
+    def of(cls, d: ServiceDelivery, scope: CountyScope, store: ServicesLogApplication) -> DeliveryOut:
         withheld = d.facts.kind in CONFIDENTIAL_KINDS and not may_read_confidential(scope)
         f = d.facts
+        content, erased = (None, False) if withheld else store.content_of(f)
         return cls(
             delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
             kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
             person_times=f.person_times, indicator_code=f.indicator_code, beneficiary_refs=list(f.beneficiary_refs),
-            content=None if withheld else f.content, content_withheld=withheld, status=d.status, version=d.version,
+            content=content, content_withheld=withheld, content_erased=erased, status=d.status, version=d.version,
             source=d.source, history=d.history,
         )
 
@@ -157,16 +163,32 @@ class ImportReportOut(BaseModel):
     contracts: list[ContractCount]
 
 
+def sealed_payload(store: ServicesLogApplication, payload: dict[str, Any], refs: Sequence[str]) -> dict[str, Any]:
+    """The request as its idempotency fingerprint sees it: content citing beneficiaries only as a
+    digest under their keys, never in clear nor as an unkeyed hash a guess could be checked against."""
+    digest = store.content_digest(refs, payload.get("content"))
+    if digest is None:
+        return payload
+    return {**{k: v for k, v in payload.items() if k != "content"}, "content_digest": digest}
+
+
 @router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
 def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> DeliveryCreated:
     """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
     R-LOG-1, the area is not in the contract's scope on that date (R-LOG-2, R-REG-6), the date is
     outside the contract year or the station not the contract's (R-LOG-3), a worker was not employed
     by the contracted provider at that station on that date (R-LOG-3, R-REG-8) or would exceed the
-    daily hours cap (R-LOG-4, default 12 h). Publishes `ServiceDelivered` and `IndicatorProgressed`."""
+    daily hours cap (R-LOG-4, default 12 h). Publishes `ServiceDelivered` and `IndicatorProgressed`
+    (neither carries the content).
+
+    Content that cites beneficiaries (`beneficiary_refs`) is stored only sealed under all of their
+    keys (R-LOG-5, R-AUD-2): erasing any one of them erases it, and reads then show `content: null`,
+    `content_erased: true`; citing an erased beneficiary with content is refused (422, R-AUD-2).
+    Content citing no one is stored as it is given. This applies to content recorded from now on:
+    content stored earlier is not migrated."""
     provider = acting_provider(scope)
     delivery = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
+        store, scope, headers, sealed_payload(store, body.model_dump(mode="json"), body.beneficiary_refs),
         lambda: store.log_delivery(county, body.facts(), provider),
         lambda ids: store.delivery(county, ids[0]),
     )
@@ -210,7 +232,8 @@ def import_deliveries(
         return DeliveryImport(store, county, provider, contract_id).run(rows, source)
 
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
-    payload = {"sha256": hashlib.sha256(data).hexdigest(), "contract_id": contract_id}
+    # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
+    payload = {"file_hmac": store.vault.fingerprint({"sha256": hashlib.sha256(data).hexdigest()}), "contract_id": contract_id}
     report = run_command(store, scope, headers, payload, run, lambda _ids: run())
     return ImportReportOut(
         rows=report.rows, recorded=report.recorded, duplicates=report.duplicates, refused=report.refused,
@@ -241,7 +264,7 @@ def get_delivery(county: CountyCode, delivery_id: str, scope: Reader, store: Sto
     (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
     delivery = store.delivery(county, delivery_id)
     readable_contract(store, scope, delivery.facts.contract_id)
-    return DeliveryOut.of(delivery, scope)
+    return DeliveryOut.of(delivery, scope, store)
 
 
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
@@ -250,14 +273,17 @@ def correct_delivery(
 ) -> DeliveryOut:
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
-    `DeliveryCorrected` and `IndicatorProgressed`."""
+    `DeliveryCorrected` and `IndicatorProgressed`. New content, or new refs, are sealed for the
+    beneficiaries the corrected delivery cites, as when logging one."""
     provider = acting_provider(scope)
+    refs = body.beneficiary_refs if body.beneficiary_refs is not None else store.delivery(county, delivery_id).facts.beneficiary_refs
+    payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
     delivery = run_command(
-        store, scope, headers, {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)},
+        store, scope, headers, sealed_payload(store, payload, refs),
         lambda: store.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
         lambda _ids: store.delivery(county, delivery_id),
     )
-    return DeliveryOut.of(delivery, scope)
+    return DeliveryOut.of(delivery, scope, store)
 
 
 @router.post("/deliveries/{delivery_id}/voiding", response_model=DeliveryOut)
@@ -272,4 +298,4 @@ def void_delivery(
         lambda: store.void_delivery(county, delivery_id, body.reason, provider),
         lambda _ids: store.delivery(county, delivery_id),
     )
-    return DeliveryOut.of(delivery, scope)
+    return DeliveryOut.of(delivery, scope, store)

@@ -65,6 +65,10 @@ class DeliveryFacts:
     indicator_code: str | None = None
     beneficiary_refs: tuple[str, ...] = ()
     content: str | None = None
+    # Content that cites beneficiaries, as the application sealed it for them (R-LOG-5, R-AUD-2):
+    # opaque here; ``content`` is then None. Only the application can open it, while the cited
+    # persons' keys exist.
+    content_sealed: str | None = None
 
     @property
     def hours(self) -> Decimal:
@@ -94,6 +98,8 @@ class DeliveryFacts:
             "hours_direct": str(self.hours_direct.normalize()),
             "hours_other": str(self.hours_other.normalize()),
         }
+        if self.content_sealed is None:  # not a field when fingerprints were first pinned
+            del canonical["content_sealed"]
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -217,6 +223,7 @@ class ServiceDelivery(Aggregate):
         beneficiary_refs: list[str],
         content: str | None,
         source: str,
+        content_sealed: str | None = None,
     ) -> None:
         self.county = county
         self.source = source  # "api" or "import:<file name>:<line>"
@@ -224,13 +231,13 @@ class ServiceDelivery(Aggregate):
         self.history: list[dict[str, Any]] = []
         self._apply(
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
-            indicator_code, beneficiary_refs, content,
+            indicator_code, beneficiary_refs, content, content_sealed,
         )
 
     def _apply(
         self, contract_id: str, station_id: str, worker_ids: list[str], kind: str, area: str, date: date,
         hours_direct: Decimal, hours_other: Decimal, person_times: int, indicator_code: str | None,
-        beneficiary_refs: list[str], content: str | None,
+        beneficiary_refs: list[str], content: str | None, content_sealed: str | None,
     ) -> None:
         self.facts = DeliveryFacts(
             contract_id=contract_id,
@@ -245,6 +252,7 @@ class ServiceDelivery(Aggregate):
             indicator_code=indicator_code,
             beneficiary_refs=tuple(beneficiary_refs),
             content=content,
+            content_sealed=content_sealed,
         )
 
     def check_correctable(self, reason: str) -> None:
@@ -266,11 +274,11 @@ class ServiceDelivery(Aggregate):
     def _corrected(
         self, contract_id: str, station_id: str, worker_ids: list[str], kind: str, area: str, date: date,
         hours_direct: Decimal, hours_other: Decimal, person_times: int, indicator_code: str | None,
-        beneficiary_refs: list[str], content: str | None, reason: str,
+        beneficiary_refs: list[str], content: str | None, reason: str, content_sealed: str | None = None,
     ) -> None:
         self._apply(
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
-            indicator_code, beneficiary_refs, content,
+            indicator_code, beneficiary_refs, content, content_sealed,
         )
         self.status = "corrected"
         self.history.append({"change": "corrected", "reason": reason})
