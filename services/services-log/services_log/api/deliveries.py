@@ -202,6 +202,9 @@ checked like a single delivery; the report lists each bad row with its line, fie
 Good rows are recorded once: a row's delivery id comes from its content, so uploading the same
 file again records nothing new. Up to {MAX_ROWS:,} rows per file, saved in batches; one
 `IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
+A row's content that cites beneficiaries is sealed for them as in `POST …/deliveries` (R-LOG-5,
+R-AUD-2); once one of them is erased, a row citing them with content is refused (R-AUD-2), even
+if it was recorded before. Content citing no one is stored as given.
 
 {columns_markdown()}
 """
