@@ -102,15 +102,17 @@ class PostgresKeyStore:
             "connect_timeout": 5,
         }
         self._schema = env.get("POSTGRES_SCHEMA") or "public"
+        from psycopg_pool import ConnectionPool
+
+        # Sealed casework content is opened on reads and sealed on writes: keep a few connections.
+        self._pool = ConnectionPool(kwargs=self._params, min_size=1, max_size=4, open=True, name="personal-data-keys")
         self._execute("CREATE TABLE IF NOT EXISTS {table} (ref TEXT PRIMARY KEY, key BYTEA NOT NULL)")
 
     def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
         from psycopg import sql
 
         query = sql.SQL(statement).format(table=sql.Identifier(self._schema, "personal_data_keys"))
-        # Few, rare operations (registering or erasing a person): a connection each keeps it simple.
-        with psycopg.connect(**self._params) as conn, conn.cursor() as cur:
+        with self._pool.connection() as conn, conn.cursor() as cur:
             cur.execute(query, params)
             return cur.fetchall() if cur.description else []
 
@@ -128,7 +130,7 @@ class PostgresKeyStore:
         self._execute("DELETE FROM {table} WHERE ref = %s", (ref,))
 
     def close(self) -> None:
-        pass
+        self._pool.close()
 
 
 def key_store_for(env: Mapping[str, str]) -> KeyStore:
