@@ -49,6 +49,18 @@ async def connect(cluster: Cluster, user: str, **options: Any) -> nats.NATS:
     return await nats.connect(servers, connect_timeout=2, max_reconnect_attempts=3, **options)
 
 
+async def create_stream(js: Any) -> None:
+    """Stream SWP with 3 replicas, once it has elected a leader (publishes before that find no
+    responder)."""
+    await ensure_stream(js, 3)
+    for _ in range(100):
+        info = await js.stream_info("SWP")
+        if info.cluster and info.cluster.leader and len(info.cluster.replicas or []) == 2:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("stream SWP never elected a leader with two current replicas")
+
+
 async def stream_leader(cluster: Cluster) -> str:
     nc = await connect(cluster, "admin")
     try:
@@ -151,7 +163,7 @@ async def test_a_county_subscriber_reads_its_own_county_and_nothing_else(cluster
     # The platform (as registry) has published one event for each county.
     nc = await connect(cluster, "registry")
     js = nc.jetstream()
-    await ensure_stream(js, 3)
+    await create_stream(js)
     for county in (COUNTY, OTHER):
         await js.publish(f"swp.{county}.registry.ContractSigned", json.dumps({"county": county}).encode())
     refused: list[str] = []
@@ -203,7 +215,7 @@ async def test_the_example_subscriber_replays_its_county_under_the_production_pe
     subscriber user, a named consumer and the county's inbox prefix (deploy/nats/accounts.conf)."""
     nc = await connect(cluster, "finance")
     js = nc.jetstream()
-    await ensure_stream(js, 3)
+    await create_stream(js)
     for county, contract in ((COUNTY, "c-ours"), (OTHER, "c-theirs")):
         envelope = {
             "event_id": f"e-{contract}", "event_type": "TrancheScheduled", "county": county,
