@@ -271,10 +271,17 @@ def audit_router() -> APIRouter:
     @router.get("/verify")
     def verify(request: Request, principal: Auditor) -> dict[str, Any]:
         """Recompute the hash chain over the whole log: the head, and whether every record is intact
-        (R-AUD-4). `unsealed` counts records written since the last seal (sealed within a second)."""
+        (R-AUD-4). `unsealed` counts records written since the last seal (sealed within a second).
+        `snapshots`: each stored snapshot (a derived, unsigned cache that loads and as-of reads
+        start from) is checked against the replay of the signed events; a doctored one fails."""
         result = sealer(request).verify()
         app = store(request)
-        return {"service": app.service, "public_key": app.audit_public_key_hex, **result.as_dict()}
+        snapshots = app.verify_snapshots()
+        body = {"service": app.service, "public_key": app.audit_public_key_hex, **result.as_dict(), "snapshots": snapshots}
+        if snapshots["mismatched"]:
+            body["verified"] = False
+            body["problems"] = [*body["problems"], *({"kind": "snapshot", **m} for m in snapshots["mismatched"])]
+        return body
 
     @router.get("/aggregates/{aggregate_id}")
     def aggregate_as_of(

@@ -116,3 +116,27 @@ def test_snapshots_make_no_difference_to_loads_and_as_of_reads(app, env):
         assert state(app.repository.get(log.id, version=451)) == state(current)
     finally:
         replay.close()
+
+
+def test_verify_checks_every_snapshot_against_the_signed_events_and_names_a_doctored_one(app, env):
+    log = ContractLog(contract_id="c-3", county=COUNTY)
+    with command(app):
+        app.save(log)
+    for i in range(420):  # snapshots at 200 and 400
+        loaded = app.repository.get(log.id)
+        loaded.tally_changes(new_delivery_ids=[f"d-{i}"], delta=delta(1))
+        with command(app):
+            app.save(loaded)
+    assert app.verify_snapshots() == {"checked": 2, "mismatched": []}
+
+    # Someone with write access to the store plants a snapshot of a doctored ledger (snapshots are
+    # not signed): loads would start from it. verify names it.
+    replay = WithoutSnapshots(env)
+    try:
+        doctored = replay.repository.get(log.id, version=300)
+        doctored.delivery_ids.append("d-forged")
+        assert app.snapshots is not None
+        app.snapshots.put([type(app.snapshots.get(log.id).__next__()).take(doctored)])
+    finally:
+        replay.close()
+    assert app.verify_snapshots() == {"checked": 3, "mismatched": [{"aggregate_id": str(log.id), "version": 300}]}
