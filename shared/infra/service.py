@@ -200,6 +200,20 @@ def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+class CommandRequest(tuple[str | None, str | None]):
+    """``(Idempotency-Key, correlation id)`` of a command, and what it was sent to: the route and
+    its path parameters. A key reused on another route or another resource (another worker,
+    contract, evaluation …) is another request, refused with 409 — never answered with the
+    first resource's result."""
+
+    target: dict[str, Any]
+
+    def __new__(cls, key: str | None, correlation: str | None, target: dict[str, Any] | None = None) -> CommandRequest:
+        request = super().__new__(cls, (key, correlation))
+        request.target = target or {}
+        return request
+
+
 async def command_context(  # async: reads two headers, no I/O — no worker-thread hop
     request: Request,
     idempotency_key: Annotated[
@@ -209,11 +223,13 @@ async def command_context(  # async: reads two headers, no I/O — no worker-thr
     correlation_id: Annotated[
         str | None, Header(alias="X-Correlation-Id", max_length=200, description="Ties this command to a wider business process (R-AUD-1)")
     ] = None,
-) -> tuple[str | None, str | None]:
-    return idempotency_key, correlation_id
+) -> CommandRequest:
+    route = getattr(request.scope.get("route"), "path_format", None) or request.url.path
+    target = {"method": request.method, "route": route, "params": dict(request.path_params)}
+    return CommandRequest(idempotency_key, correlation_id, target)
 
 
-CommandHeaders = Annotated[tuple[str | None, str | None], Depends(command_context)]
+CommandHeaders = Annotated[CommandRequest, Depends(command_context)]
 
 
 def run_command(
@@ -232,7 +248,8 @@ def run_command(
     itself, so a re-run decides on the new state (and may refuse). Only a command that has
     not saved anything yet is re-run."""
     key, correlation = headers
-    fp = fingerprint(payload) if key else ""
+    target = getattr(headers, "target", None)
+    fp = (fingerprint({"target": target, "payload": payload}) if target else fingerprint(payload)) if key else ""
     ctx = CommandContext(
         county=scope.county,
         actor=scope.principal.sub,

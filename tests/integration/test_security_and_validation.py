@@ -102,3 +102,23 @@ async def test_idempotency_key_repeat_returns_first_result_and_records_nothing(g
         "funding": [{"source": "一般公共预算", "amount_fen": 36_000_000}]}, headers=headers
     )
     assert other.status_code == 409
+
+
+async def test_an_idempotency_key_reused_on_another_resource_is_a_conflict_not_its_result(gateway, tokens):
+    """The same key and body sent to another contract (or another route) is another request: it
+    must not be answered with the first contract's result while the second is left unfiled."""
+    setup = await setup_county(gateway, tokens)
+    first = (await sign(gateway, COUNTY, setup)).json()["contract_id"]
+    second = (await sign(gateway, COUNTY, setup, purchaser="南关街道办事处")).json()["contract_id"]
+    headers = {**setup["purchaser"], "Idempotency-Key": "filing-2026-09"}
+    body = {"filed_on": "2026-09-18"}
+    contracts = f"/registry/v1/counties/{COUNTY}/contracts"
+    assert (await gateway.post(f"{contracts}/{first}/filing", json=body, headers=headers)).status_code == 200
+    head = await _store_head(gateway, "registry")
+    reused = await gateway.post(f"{contracts}/{second}/filing", json=body, headers=headers)
+    assert reused.status_code == 409 and reused.headers["content-type"].startswith("application/problem+json"), reused.text
+    assert await _store_head(gateway, "registry") == head
+    assert (await gateway.get(f"{contracts}/{second}", headers=setup["purchaser"])).json()["filed_on"] is None
+    # With its own key the second filing is recorded.
+    own = await gateway.post(f"{contracts}/{second}/filing", json=body, headers={**setup["purchaser"], "Idempotency-Key": "filing-2026-09-b"})
+    assert own.status_code == 200 and own.json()["filed_on"] == "2026-09-18"

@@ -177,8 +177,13 @@ def get_worker(county: CountyCode, worker_id: str, scope: WorkerReader, store: S
     return worker_out(worker, as_of or today())
 
 
-def _own_worker(scope: Any, store: Any, county: str, worker_id: str) -> None:
+def _worker_command(
+    scope: Any, store: Any, headers: Any, county: str, worker_id: str, body: Any, action: Any, day: Any
+) -> WorkerOut:
+    """A provider's command on one of its own workers; answers with the worker as of ``day``."""
     ensure_own(scope, store.worker(county, worker_id).provider_id)
+    w = run_command(store, scope, headers, body.model_dump(mode="json"), action, lambda _ids: store.worker(county, worker_id))
+    return worker_out(w, day)
 
 
 @router.post("/workers/{worker_id}/move", response_model=WorkerOut)
@@ -186,13 +191,7 @@ def move_worker(
     county: CountyCode, worker_id: str, body: MoveIn, scope: ProviderSide, store: Store, headers: CommandHeaders
 ) -> WorkerOut:
     """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
-    _own_worker(scope, store, county, worker_id)
-    w = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.move_worker(county, worker_id, body.to_station_id, body.moved_on),
-        lambda _ids: store.worker(county, worker_id),
-    )
-    return worker_out(w, body.moved_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
 
 
 @router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
@@ -201,13 +200,7 @@ def qualify_worker(
 ) -> WorkerOut:
     """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
     certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
-    _own_worker(scope, store, county, worker_id)
-    w = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.qualify_worker(county, worker_id, body.qualification, body.qualified_on),
-        lambda _ids: store.worker(county, worker_id),
-    )
-    return worker_out(w, body.qualified_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.qualify_worker(county, worker_id, body.qualification, body.qualified_on), body.qualified_on)
 
 
 @router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
@@ -215,10 +208,4 @@ def worker_leaves(
     county: CountyCode, worker_id: str, body: LeavingIn, scope: ProviderSide, store: Store, headers: CommandHeaders
 ) -> WorkerOut:
     """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
-    _own_worker(scope, store, county, worker_id)
-    w = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.worker_leaves(county, worker_id, body.left_on, body.reason),
-        lambda _ids: store.worker(county, worker_id),
-    )
-    return worker_out(w, body.left_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)
