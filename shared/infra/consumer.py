@@ -115,7 +115,8 @@ def subscribe_upstream(
             await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking_name, seq), stats)
         except Exception as exc:
             stats.failures += 1
-            stats.last_error = f"{envelope.event_type} #{seq}: {type(exc).__name__}: {exc}"
+            # /health shows this without a token: the kind of failure, never its text (logged below).
+            stats.last_error = f"{envelope.event_type} #{seq}: {type(exc).__name__}"
             delivered = msg.raw_message.metadata.num_delivered or 1
             delay = min(0.2 * 2 ** min(delivered, 6), 10.0)
             log.warning("%s will retry %s in %.1fs: %s", durable, envelope.event_type, delay, exc)

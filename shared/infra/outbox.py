@@ -159,8 +159,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS down, store busy: keep the position, retry later
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("outbox relay of %s paused: %s", self.app.service, self.last_error)
+                # /health shows this without a token: the kind of failure, never its text.
+                self.last_error = type(exc).__name__
+                log.warning("outbox relay of %s paused: %s: %s", self.app.service, self.last_error, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

@@ -25,7 +25,7 @@ from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
-from shared.infra import pinning, problems
+from shared.infra import hardening, pinning, problems
 from shared.infra.audit import ChainSealer, audit_router
 from shared.infra.auth import CountyScope
 from shared.infra.consumer import ConsumerStats
@@ -332,6 +332,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     pinning.install(app)
+    app.add_middleware(
+        hardening.RequestLimits, max_json_bytes=settings.max_json_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    app.add_middleware(hardening.SecurityHeaders)
 
     @app.get(
         "/health",
@@ -346,8 +350,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             head = await asyncio.to_thread(runtime.store.process_recorder.max_notification_id)
             position = await asyncio.to_thread(runtime.relay.position) if runtime.relay else None
             store_ok, store_error = True, None
-        except Exception as exc:  # the point of a health check
-            head, position, store_ok, store_error = None, None, False, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the point of a health check; the text goes to the log only
+            log.warning("%s: store unreachable: %s", spec.name, exc)
+            head, position, store_ok, store_error = None, None, False, "unreachable"
         nats_ok = runtime.nats_ok()
         body = {
             "service": spec.name,

@@ -162,7 +162,7 @@ def write_cluster(directory: Path) -> Cluster:
             (NATS_DIR / f"nats-{i}.conf").read_text(),
             {
                 "listen: 0.0.0.0:4222": f"listen: 127.0.0.1:{client}",
-                "http: 0.0.0.0:8222": f"http: 127.0.0.1:{monitor}",
+                "http: 127.0.0.1:8222": f"http: 127.0.0.1:{monitor}",
                 "listen: 0.0.0.0:6222": f"listen: 127.0.0.1:{route}",
                 "store_dir: /data/jetstream": f"store_dir: {json.dumps(str(store))}",
                 **routes,

@@ -45,7 +45,7 @@ def expected_command(service: str) -> list[str]:
     module = service.replace("-", "_")
     return [
         "uvicorn", f"{module}.main:create_app", "--factory", "--host", "0.0.0.0", "--port", str(PORTS[service]),
-        "--root-path", f"/{service}", "--proxy-headers", "--forwarded-allow-ips", "*",
+        "--root-path", f"/{service}", "--proxy-headers", "--forwarded-allow-ips", "*", "--no-server-header",
     ]
 
 
@@ -134,3 +134,16 @@ def test_compose_file_is_accepted_by_docker_compose(tmp_path):
         capture_output=True, text=True, check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_nats_monitoring_is_on_loopback_and_nginx_hides_its_version_and_sets_security_headers():
+    for path in sorted((DEPLOY / "nats").glob("nats-*.conf")):
+        binds = re.findall(r"^http:\s*(\S+)", path.read_text(), flags=re.M)
+        assert binds == ["127.0.0.1:8222"], (path.name, binds)  # unauthenticated: never on every interface
+    rendered = (DEPLOY / "k8s" / "configmaps.yaml").read_text()
+    assert "http: 127.0.0.1:8222" in rendered and "http: 0.0.0.0" not in rendered
+    nginx = (DEPLOY / "nginx" / "swp.conf").read_text()
+    assert re.search(r"^\s*server_tokens off;", nginx, flags=re.M)
+    for header in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"):
+        assert re.search(rf"^\s*add_header {header} .+ always;", nginx, flags=re.M), header
+    assert "frame-ancestors 'none'" in nginx

@@ -11,7 +11,7 @@ import registry.main
 import services_log.main
 from fastapi import FastAPI
 
-from shared.infra import problems
+from shared.infra import hardening, problems
 from shared.infra.settings import Settings
 
 PREFIXES = {
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway = FastAPI(title="SWP gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     gateway.state.services = services
     problems.install(gateway)  # unmatched paths answer in problem+json too
+    gateway.add_middleware(hardening.SecurityHeaders)  # the gateway's own answers (/, unknown paths)
 
     @gateway.get("/")
     def index() -> dict[str, object]:

@@ -65,7 +65,7 @@ def up(
         os.environ["SWP_NATS_URL"] = embedded.url
         console.print(f"embedded nats-server (JetStream, data in {var / 'nats'}) at {embedded.url}")
     settings = Settings()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", server_header=False))
 
     async def serve() -> None:
         task = asyncio.create_task(server.serve())

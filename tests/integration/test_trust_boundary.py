@@ -1,0 +1,113 @@
+"""The HTTP trust boundary (issue 15): security headers on every answer, bounded and well-formed
+request bodies (413 / 422 problem+json before any route runs), and a /health that needs no token
+and therefore shows which component is down but never an exception's text."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from shared.infra.auth import Role
+from tests.integration.slice import COUNTY, contract_body, setup_county
+
+SERVICES = ("registry", "services-log", "evaluation", "finance")
+
+
+def assert_security_headers(r, *, html: bool = False) -> None:
+    assert r.headers["x-content-type-options"] == "nosniff", r.headers
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp
+    if not html:
+        assert "default-src 'none'" in csp
+    assert "server" not in {k.lower() for k in r.headers}
+
+
+async def test_every_answer_carries_the_security_headers(gateway, tokens):
+    purchaser = tokens(Role.PURCHASER, COUNTY)
+    for service in SERVICES:
+        assert_security_headers(await gateway.get(f"/{service}/health"))
+        assert_security_headers(await gateway.get(f"/{service}/openapi.json"))
+        assert_security_headers(await gateway.get(f"/{service}/docs"), html=True)
+        assert_security_headers(await gateway.get(f"/{service}/v1/counties/{COUNTY}/nothing", headers=purchaser))
+    assert_security_headers(await gateway.get("/registry/v1/counties/640402"))  # 401
+    assert_security_headers(await gateway.get("/no-such-service"))  # the gateway's own 404
+
+
+async def test_a_body_over_the_limit_is_413_before_any_route_runs(gateway, tokens, settings):
+    purchaser = tokens(Role.PURCHASER, COUNTY)
+    head = (await gateway.get("/registry/health")).json()["store"]["head"]
+    big = b'{"name": "' + b"x" * (settings.max_json_body_bytes + 10) + b'"}'
+    r = await gateway.put(f"/registry/v1/counties/{COUNTY}", content=big,
+                          headers={**purchaser, "content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["field"] == "body"
+
+    # Sent in chunks without Content-Length: counted as it arrives.
+    async def chunks():
+        for _ in range(settings.max_json_body_bytes // 1024 + 2):
+            yield b" " * 1024
+
+    r = await gateway.put(f"/registry/v1/counties/{COUNTY}", content=chunks(),
+                          headers={**purchaser, "content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    # An upload has its own, larger limit.
+    r = await gateway.post(
+        f"/services-log/v1/counties/{COUNTY}/deliveries/import",
+        files={"file": ("d.csv", b"a" * (settings.max_upload_bytes + 1), "text/csv")},
+        headers=tokens(Role.PROVIDER, COUNTY, provider_id="p"),
+    )
+    assert r.status_code == 413, r.text
+    assert (await gateway.get("/registry/health")).json()["store"]["head"] == head
+
+
+async def test_duplicate_keys_malformed_json_and_deep_nesting_are_422_problems(gateway, tokens):
+    admin = tokens(Role.PROVINCE_ADMIN, "*")
+    url = f"/registry/v1/counties/{COUNTY}"
+    cases = {
+        b'{"name": "\xe5\x8e\x9f\xe5\xb7\x9e\xe5\x8c\xba", "name": "=HYPERLINK(1)"}': "duplicate key 'name'",
+        b'{"name": "x",': "malformed JSON",
+        b'{"name": NaN}': "malformed JSON",
+        b"[" * 200 + b"]" * 200: "nests deeper",
+        b"\xff\xfe{}": "not UTF-8",
+    }
+    for body, reason in cases.items():
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            r = await gateway.put(url, content=body, headers={**admin, "content-type": content_type})
+            assert r.status_code == 422, (body, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            problem = r.json()
+            assert problem["field"] == "body" and reason in problem["detail"], problem
+    # A body sent without a content type is JSON to FastAPI too: the same checks apply.
+    r = await gateway.put(url, content=b'{"name": "a", "name": "b"}', headers=admin)
+    assert r.status_code == 422, r.text
+    r = await gateway.put(url, json={"name": "原州区"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "原州区"
+
+
+async def test_health_without_a_token_names_the_component_down_but_no_exception_text(gateway, tokens, nats_server):
+    setup = await setup_county(gateway, tokens)
+    nats_server.kill()
+    try:
+        r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts",
+                               json=contract_body(setup["provider_id"], setup["station_ids"]), headers=setup["purchaser"])
+        assert r.status_code == 201, r.text
+        for _ in range(300):
+            body = (await gateway.get("/registry/health")).json()
+            if not body["nats"]["ok"] and body["outbox"]["pending"]:
+                break
+            await asyncio.sleep(0.1)
+        r = await gateway.get("/registry/health")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["nats"]["ok"] is False and body["status"] == "unavailable"
+        # Kinds of failure at most (an identifier), never an exception's message or a stack.
+        for text in (body["outbox"]["last_error"], body["store"].get("error")):
+            assert text is None or re.fullmatch(r"[A-Za-z_][\w ]*", text), text
+        for stats in body["consumers"].values():
+            assert stats["last_error"] is None or re.fullmatch(r"\w+ #\d+: \w+", stats["last_error"]), stats
+    finally:
+        nats_server.server.start()
