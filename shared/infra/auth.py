@@ -1,8 +1,18 @@
-"""JWT bearer auth and the county scope every route depends on (API.md, R-AUD-6).
+"""JWT bearer auth and the access policy every route declares (API.md, R-AUD-6; docs/ACCESS.md).
 
 Claims: ``sub``, ``role``, ``counties`` (6-digit codes, ``*`` for province-wide roles),
 ``provider_id`` / ``evaluator_org`` where the role needs them. Missing or invalid
 token → 401; valid token with the wrong role or county → 403.
+
+A route declares its policy once, as its ``county_scope(*roles, write=…, owns=…)`` dependency:
+the roles that may call it, whether it writes, and which kind of resource in its path the caller
+must own (:class:`Owns`). Ownership is checked before the route runs, from the owner lookups the
+service registers (``ServiceSpec.owners``): a provider's or worker's token reaches only its own
+provider's contracts, workers and deliveries, an evaluator's only the evaluations assigned to its
+organisation. Another party's resource is **404**, shaped like the 404 of an unknown id: a caller
+learns nothing about what exists outside its own data. ``counties: ["*"]`` counts only for the
+province-wide roles (:data:`PROVINCE_WIDE_ROLES`); a provider's or worker's token without
+``provider_id`` is refused (403) on every route.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.infra.settings import Settings
-from shared.rules import DomainError, Forbidden
+from shared.rules import DomainError, Forbidden, NotFound
 
 
 class Role(StrEnum):
@@ -34,6 +44,38 @@ class Role(StrEnum):
 
 ALL_ROLES = frozenset(Role)
 READ_ONLY_ROLES = frozenset({Role.AUDITOR, Role.SUBSCRIBER})
+# Roles of the province (民政厅, its auditors, the province's data-sharing subscribers): only these
+# may hold ``counties: ["*"]``. Every other role works for named counties.
+PROVINCE_WIDE_ROLES = frozenset({Role.PROVINCE_ADMIN, Role.AUDITOR, Role.SUBSCRIBER})
+# Roles that act for one provider (承接主体): their tokens must name it.
+PROVIDER_ROLES = frozenset({Role.PROVIDER, Role.WORKER})
+
+
+class Owns(StrEnum):
+    """The kind of resource named in a route's path whose owner the caller must be."""
+
+    CONTRACT = "contract"  # path parameter contract_id
+    WORKER = "worker"  # worker_id
+    DELIVERY = "delivery"  # delivery_id
+    EVALUATION = "evaluation"  # evaluation_id
+    PROVIDER = "provider"  # provider_id
+
+    @property
+    def parameter(self) -> str:
+        return f"{self.value}_id"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who owns a resource: the providers it belongs to, and (where evaluators are limited by it)
+    the evaluator organisations assigned to it (None: not limited for evaluators)."""
+
+    provider_ids: frozenset[str]
+    evaluator_orgs: frozenset[str] | None = None
+
+
+# (store, county, id) → its owner, or None when the id is unknown there (the route then says 404).
+OwnerLookup = Callable[[Any, str, str], Owner | None]
 
 
 class Unauthorized(DomainError):
@@ -50,7 +92,7 @@ class Principal:
     evaluator_org: str | None = None
 
     def can_see(self, county: str) -> bool:
-        return "*" in self.counties or county in self.counties
+        return county in self.counties or ("*" in self.counties and self.role in PROVINCE_WIDE_ROLES)
 
 
 def issue_token(
@@ -130,21 +172,76 @@ class CountyScope:
     principal: Principal
 
 
-def county_scope(*roles: Role, write: bool = False) -> Callable[..., CountyScope]:
-    """Dependency factory: the caller must hold one of ``roles`` and be granted ``county``.
+def check_principal(principal: Principal) -> None:
+    """What every route refuses whatever its roles: a provider's or worker's token without its provider."""
+    if principal.role in PROVIDER_ROLES and not principal.provider_id:
+        raise Forbidden(f"a {principal.role}'s token must name its provider_id", rule="R-AUD-6")
 
-    ``write=True`` additionally refuses read-only roles (auditor, subscriber) even if listed.
-    """
+
+def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
+    """The caller owns the ``owns`` resource named in the path (or is not limited by ownership)."""
+    principal = scope.principal
+    limited_as_provider = principal.role in PROVIDER_ROLES
+    if not limited_as_provider and principal.role != Role.EVALUATOR:
+        return
+    lookups: dict[Owns, OwnerLookup] = getattr(request.app.state, "owners", {})
+    if owns not in lookups:
+        raise RuntimeError(f"{request.url.path}: the service registers no owner lookup for {owns}")
+    ref = str(request.path_params.get(owns.parameter, ""))
+    owner = lookups[owns](request.app.state.store, scope.county, ref)
+    if owner is None:
+        return  # unknown here: the route answers 404 itself
+    if limited_as_provider:
+        mine = principal.provider_id in owner.provider_ids
+    elif owner.evaluator_orgs is not None:
+        mine = bool(principal.evaluator_org) and principal.evaluator_org in owner.evaluator_orgs
+    else:
+        mine = True
+    if not mine:
+        # 404, not 403, and shaped like the 404 of an unknown id (R-AUD-6): another party's record
+        # is none of the caller's business, not even its existence.
+        raise NotFound(f"unknown {owns} {ref} in county {scope.county}")
+
+
+def county_scope(*roles: Role, write: bool = False, owns: Owns | None = None) -> Callable[..., CountyScope]:
+    """Dependency factory: a route's access policy (docs/ACCESS.md). The caller must hold one of
+    ``roles`` and be granted ``county``; ``write=True`` additionally refuses read-only roles
+    (auditor, subscriber) even if listed; ``owns``: the caller must own that resource of the path."""
     allowed = frozenset(roles) or ALL_ROLES
 
-    async def dependency(county: str, principal: CurrentPrincipal) -> CountyScope:
+    def scope_of(county: str, principal: Principal) -> CountyScope:
         if principal.role not in allowed or (write and principal.role in READ_ONLY_ROLES):
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
+        check_principal(principal)
         if not principal.can_see(county):
             raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
         return CountyScope(county=county, principal=principal)
 
-    return dependency
+    if owns is None:
+
+        async def dependency(county: str, principal: CurrentPrincipal) -> CountyScope:
+            return scope_of(county, principal)
+
+        dependency.policy = AccessPolicy(allowed, write, None)  # type: ignore[attr-defined]
+        return dependency
+
+    def owned(request: Request, county: str, principal: CurrentPrincipal) -> CountyScope:  # sync: reads the store
+        scope = scope_of(county, principal)
+        check_owner(request, scope, owns)
+        return scope
+
+    owned.policy = AccessPolicy(allowed, write, owns)  # type: ignore[attr-defined]
+    return owned
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """What a route declared (read by tests/integration/test_access_matrix.py's generator)."""
+
+    roles: frozenset[Role]
+    write: bool
+    owns: Owns | None
+    county: bool = True  # the path's {county} must be granted to the token
 
 
 def require_roles(*roles: Role) -> Callable[..., Principal]:
@@ -153,6 +250,8 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
+        check_principal(principal)
         return principal
 
+    dependency.policy = AccessPolicy(frozenset(roles), False, None, county=False)  # type: ignore[attr-defined]
     return dependency

@@ -27,7 +27,7 @@ from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.infra import hardening, pinning, problems
 from shared.infra.audit import ChainSealer, audit_router
-from shared.infra.auth import CountyScope
+from shared.infra.auth import CountyScope, OwnerLookup, Owns
 from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import OutboxRelay, ToIntegration
@@ -52,6 +52,8 @@ class ServiceSpec:
     published: list[type[IntegrationEvent]] = field(default_factory=list)
     consumers: WireConsumers | None = None
     version: str = "0.1.0"
+    # Who owns the resources its routes name (R-AUD-6): used by county_scope(..., owns=…).
+    owners: dict[Owns, OwnerLookup] = field(default_factory=dict)
 
 
 class Runtime:
@@ -330,6 +332,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         responses=problems.PROBLEM_RESPONSES,
     )
     app.state.settings = settings
+    app.state.owners = spec.owners
     problems.install(app)
     pinning.install(app)
     app.add_middleware(

@@ -72,7 +72,7 @@ async def test_a_midterm_evaluation_from_the_unified_rubric_to_the_published_res
     ), 201))["provider_id"]
     self_eval = f"{evaluations}/{midterm}/self-evaluation"
     report = {"submitted_on": "2026-05-15", "summary": "上半年完成帮扶救助250人次", "self_scores": {"setup.venue": "5"}}
-    await check(gateway.post(self_eval, json=report, headers=place.provider(stranger)), 403)
+    await check(gateway.post(self_eval, json=report, headers=place.provider(stranger)), 404)  # not its evaluation: as if unknown
     await refused(gateway.post(self_eval, json={**report, "self_scores": {"setup.venue": "6"}}, headers=place.provider()),
                   422, "R-EVAL-2", "self_scores.setup.venue")
     done = await check(gateway.post(self_eval, json=report, headers=place.provider()), 200)
@@ -80,7 +80,7 @@ async def test_a_midterm_evaluation_from_the_unified_rubric_to_the_published_res
 
     # Only the assigned organisation reviews — a day late.
     review = {"reviewed_on": "2026-05-26", "notes": "自评报告材料齐全"}
-    await check(gateway.post(f"{evaluations}/{midterm}/review", json=review, headers=place.evaluator(linked["org"])), 403)
+    await check(gateway.post(f"{evaluations}/{midterm}/review", json=review, headers=place.evaluator(linked["org"])), 404)
     reviewed = await check(gateway.post(f"{evaluations}/{midterm}/review", json=review, headers=place.evaluator(handa["org"])), 200)
     assert reviewed["review"]["late"] is True
 
@@ -292,4 +292,4 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     # A provider reads its own evaluations only; an evaluator those assigned to its organisation.
     assert len(await check(gateway.get(evaluations, headers=place.provider()), 200)) == 2
     assert await check(gateway.get(evaluations, headers=place.evaluator("another-org")), 200) == []
-    await check(gateway.get(f"{evaluations}/{final}", headers=tokens(Role.PROVIDER, COUNTY, provider_id="someone-else")), 403)
+    await check(gateway.get(f"{evaluations}/{final}", headers=tokens(Role.PROVIDER, COUNTY, provider_id="someone-else")), 404)

@@ -115,7 +115,7 @@ async def test_the_public_provider_list_needs_no_token_and_shows_no_personal_dat
     r = await gateway.post(reports, json={**report, "year": None}, headers=provider)
     assert r.status_code == 422 and (r.json()["rule"], r.json()["field"]) == ("R-REG-9", "year")
     r = await gateway.post(reports, json=report, headers=tokens(Role.PROVIDER, COUNTY, provider_id="someone-else"))
-    assert r.status_code == 403
+    assert r.status_code == 404  # another provider's record: as if unknown (docs/ACCESS.md)
 
     listed = await check(gateway.get(f"/registry/public/v1/counties/{COUNTY}/providers", params={"as_of": "2026-10-01"}), 200)
     (mingde,) = listed

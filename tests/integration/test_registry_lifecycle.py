@@ -48,7 +48,7 @@ async def test_a_contract_year_from_filing_to_renewal_and_a_fraud_finding(gatewa
     provider = tokens(Role.PROVIDER, COUNTY, provider_id=provider_id)
     ask = {"service_areas": ["社会救助", "儿童关爱保护", "养老服务"], "effective_on": "2026-11-01", "reason": "新增高龄老人关爱"}
     r = await gateway.post(f"{path1}/scope-changes", json=ask, headers=tokens(Role.PROVIDER, COUNTY, provider_id="another-provider"))
-    assert r.status_code == 403
+    assert r.status_code == 404  # not its contract: as if unknown (docs/ACCESS.md)
     await refused(gateway, gateway.post(f"{path1}/scope-changes", json={**ask, "service_areas": ["社会救助", "广场舞"]}, headers=provider),
                   "R-LOG-2", "service_areas.1")
     change_id = (await check(gateway.post(f"{path1}/scope-changes", json=ask, headers=provider), 201))["change_id"]

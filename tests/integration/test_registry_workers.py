@@ -109,7 +109,7 @@ async def test_a_provider_keeps_its_own_staff_only(gateway, tokens):
     r = await gateway.post(f"{cast.base}/workers", json={**body, "provider_id": qihang}, headers=ours)
     assert r.status_code == 403 and r.json()["rule"] == "R-AUD-6"
     r = await gateway.post(f"{cast.base}/workers/{theirs}/leaving", json={"left_on": "2026-09-01"}, headers=ours)
-    assert r.status_code == 403
+    assert r.status_code == 404  # not its worker: as if unknown (docs/ACCESS.md)
     assert (await gateway.get(f"{cast.base}/workers/{theirs}", headers=ours)).status_code == 404
     assert [w["worker_id"] for w in await check(gateway.get(f"{cast.base}/workers", headers=ours), 200)] == [mine]
     everyone = await check(gateway.get(f"{cast.base}/workers", headers=cast.purchaser), 200)

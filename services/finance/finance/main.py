@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from finance import api
+from finance.api.common import OWNERS
 from finance.application import FinanceApplication
 from finance.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
@@ -19,6 +20,7 @@ SPEC = ServiceSpec(
     routers=api.routers,
     published=PUBLISHED,
     consumers=wire_consumers,
+    owners=OWNERS,
 )
 
 

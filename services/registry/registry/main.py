@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from registry.api import ROUTERS
+from registry.api.common import OWNERS
 from registry.application import RegistryApplication
 from registry.integration import PUBLISHED, to_integration, wire_consumers
 from registry.procurement import api as procurement_api
@@ -21,6 +22,7 @@ SPEC = ServiceSpec(
     routers=[*ROUTERS, *procurement_api.ROUTERS],
     published=[*PUBLISHED, *procurement_integration.PUBLISHED],
     consumers=wire_consumers,
+    owners=OWNERS,
 )
 
 

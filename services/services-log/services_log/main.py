@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services_log.api import ROUTERS
+from services_log.api.common import OWNERS
 from services_log.application import ServicesLogApplication
 from services_log.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
@@ -19,6 +20,7 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     published=PUBLISHED,
     consumers=wire_consumers,
+    owners=OWNERS,
 )
 
 

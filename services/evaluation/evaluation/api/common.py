@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evaluation.application import EvaluationApplication
 from shared.clock import china_today
-from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
-from shared.rules import Forbidden
+from shared.infra.auth import CountyScope, Owner, Owns, Principal, Role, county_scope, require_roles
+from shared.rules import DomainError, Forbidden
 
 IDS = uuid.UUID("e4a1c7b2-3d5f-5e60-8a9b-7c1d2e3f4a5b")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
@@ -33,13 +33,14 @@ ProvinceAdmin = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))
 AnyPrincipal = Annotated[Principal, Depends(require_roles(*(r for r in Role if r != Role.SUBSCRIBER)))]
 # The purchaser (购买主体) runs the county's evaluations; province admins may act for it.
 Purchaser = Annotated[CountyScope, Depends(county_scope(Role.PURCHASER, Role.PROVINCE_ADMIN, write=True))]
-ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, write=True))]
-EvaluatorSide = Annotated[CountyScope, Depends(county_scope(Role.EVALUATOR, write=True))]
-FeedbackParty = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.EVALUATOR, write=True))]
-Reader = Annotated[
-    CountyScope,
-    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.EVALUATOR, Role.FINANCE, Role.AUDITOR)),
-]
+# On one evaluation of the path: the provider evaluated, the evaluator organisation assigned (R-AUD-6).
+ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, write=True, owns=Owns.EVALUATION))]
+EvaluatorSide = Annotated[CountyScope, Depends(county_scope(Role.EVALUATOR, write=True, owns=Owns.EVALUATION))]
+FeedbackParty = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.EVALUATOR, write=True, owns=Owns.EVALUATION))]
+READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.EVALUATOR, Role.FINANCE, Role.AUDITOR)
+Reader = Annotated[CountyScope, Depends(county_scope(*READERS))]
+EvaluationReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.EVALUATION))]
+ContractReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.CONTRACT))]
 
 
 class Strict(BaseModel):
@@ -81,3 +82,25 @@ def check_may_read(scope: CountyScope, record: Any) -> None:
         raise Forbidden("this is another provider's evaluation", rule="R-AUD-6")
     if org is not None and org != record.evaluator_org:
         raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6")
+
+
+def _evaluation_owner(store: EvaluationApplication, county: str, ref: str) -> Owner | None:
+    try:
+        found = store.evaluation(county, ref)
+    except DomainError:
+        return None
+    return Owner(frozenset({found.provider_id}), frozenset({found.evaluator_org}))
+
+
+def _contract_owner(store: EvaluationApplication, county: str, ref: str) -> Owner | None:
+    """A contract: its provider; an evaluator organisation once one of its evaluations is assigned to it."""
+    try:
+        contract = store.contract(county, ref)
+    except DomainError:
+        return None
+    listed = store.directory(county).evaluations_of(ref)
+    orgs = frozenset(store.evaluation(county, e["evaluation_id"]).evaluator_org for e in listed)
+    return Owner(frozenset({contract.provider_id}), orgs)
+
+
+OWNERS = {Owns.EVALUATION: _evaluation_owner, Owns.CONTRACT: _contract_owner}

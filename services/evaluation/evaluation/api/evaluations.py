@@ -30,8 +30,10 @@ from evaluation.api.bodies import (
 )
 from evaluation.api.common import (
     AsOf,
+    ContractReader,
     CountyCode,
     EvaluationId,
+    EvaluationReader,
     EvaluatorSide,
     FeedbackParty,
     ProviderSide,
@@ -95,7 +97,7 @@ def evaluations(
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=EvaluationOut)
-def evaluation(county: CountyCode, evaluation_id: EvaluationId, scope: Reader, store: Store, as_of: AsOf = None) -> EvaluationOut:
+def evaluation(county: CountyCode, evaluation_id: EvaluationId, scope: EvaluationReader, store: Store, as_of: AsOf = None) -> EvaluationOut:
     """The evaluation with each R-EVAL-3 step's due date and status (`done`, `pending`, `overdue`
     on `as_of`), visits per station (R-EVAL-10), survey, scores, deductions, conclusion and appeal."""
     found = store.evaluation(county, evaluation_id)
@@ -105,7 +107,7 @@ def evaluation(county: CountyCode, evaluation_id: EvaluationId, scope: Reader, s
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 def contract(
-    county: CountyCode, contract_id: Annotated[str, Path(min_length=1, max_length=64)], scope: Reader, store: Store,
+    county: CountyCode, contract_id: Annotated[str, Path(min_length=1, max_length=64)], scope: ContractReader, store: Store,
     as_of: AsOf = None,
 ) -> ContractOut:
     """A contract as evaluation sees it: service year, stage windows (R-EVAL-1), outcome figures

@@ -8,7 +8,8 @@ from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
 
 from finance.application import FinanceApplication
-from shared.infra.auth import CountyScope, Role, county_scope
+from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
+from shared.rules import DomainError
 
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
 ContractId = Annotated[str, Path(min_length=1, max_length=100, description="The contract id registry gave")]
@@ -24,6 +25,12 @@ Reader = Annotated[
     CountyScope,
     Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.AUDITOR)),
 ]
+# …on one contract of the path, which a provider's token must own (R-AUD-6, docs/ACCESS.md).
+ContractReader = Annotated[
+    CountyScope,
+    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.AUDITOR, owns=Owns.CONTRACT)),
+]
+ContractBookkeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.FINANCE, write=True, owns=Owns.CONTRACT))]
 # County-wide views (budgets, overdue tranches, findings): not for providers.
 CountyReader = Annotated[
     CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.FINANCE, Role.AUDITOR))
@@ -43,3 +50,13 @@ def own_provider(scope: CountyScope) -> str | None:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _contract_owner(store: FinanceApplication, county: str, ref: str) -> Owner | None:
+    try:
+        return Owner(frozenset({store.schedule(county, ref).provider_id}))
+    except DomainError:
+        return None
+
+
+OWNERS = {Owns.CONTRACT: _contract_owner}

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from finance.api.common import Bookkeeper, ContractId, CountyCode, Reader, Store, Strict, own_provider
+from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Store, Strict, own_provider
 from finance.application import expense_id_for
 from finance.reconciliation import reconcile
 from shared.infra.service import CommandHeaders, run_command
@@ -81,7 +81,7 @@ class ReconciliationOut(BaseModel):
 
 @router.post("/expenses", status_code=201, response_model=ExpenseOut)
 def book_expense(
-    county: CountyCode, contract_id: ContractId, body: ExpenseIn, scope: Bookkeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ExpenseIn, scope: ContractBookkeeper, store: Store, headers: CommandHeaders
 ) -> ExpenseOut:
     """Book an expense against the contract's ring-fenced account with its voucher (R-FIN-8); a
     provider books only for its own contracts. The expense is recorded (`ExpenseBooked`) and
@@ -102,13 +102,13 @@ def book_expense(
 
 
 @router.get("/expenses", response_model=list[ExpenseOut])
-def expenses(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[ExpenseOut]:
+def expenses(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ExpenseOut]:
     """Every expense booked against the contract, with its findings."""
     return [ExpenseOut(**e) for e in store.expenses(county, contract_id, own_provider(scope))]
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut)
-def reconciliation(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> ReconciliationOut:
+def reconciliation(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> ReconciliationOut:
     """The contract's reconciliation: contract amount, tranches awaiting their trigger, scheduled,
     paid, withheld and cancelled, spending by category and the balance (paid − spent). Each figure
     lists the `event_id`s of the events behind it, as found in `/finance/v1/audit/events` and on

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from finance.api.common import (
     ContractId,
+    ContractReader,
     CountyCode,
     CountyReader,
     Finance,
-    Reader,
     Store,
     Strict,
     Supervisor,
@@ -82,7 +82,7 @@ class ResolutionIn(Strict):
 
 
 @router.get("/contracts/{contract_id}/tranches", response_model=list[TrancheOut])
-def tranches(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[TrancheOut]:
+def tranches(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[TrancheOut]:
     """The contract's tranche schedule (R-FIN-5): status `awaiting_trigger`, `scheduled`, `paid`,
     `withheld`, `cancelled` or `overdue` (scheduled and past its due date, R-FIN-9). `provisional`
     marks a due date computed without the State Council calendar of its year (R-FIN-6)."""
@@ -145,7 +145,7 @@ def findings(
 
 
 @router.get("/contracts/{contract_id}/findings", response_model=list[FindingOut])
-def contract_findings(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[FindingOut]:
+def contract_findings(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[FindingOut]:
     """The contract's funding findings, open and resolved."""
     schedule = store.schedule(county, contract_id, own_provider(scope))
     return [FindingOut(**store.finding_row(schedule, f)) for f in schedule.findings]

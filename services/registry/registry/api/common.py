@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry.application import RegistryApplication
 from shared.clock import china_today
-from shared.infra.auth import CountyScope, Role, county_scope
+from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import Forbidden
 
 IDS = uuid.UUID("5e0c7b1a-3d2f-5a4b-9c8d-7e6f5a4b3c2d")
@@ -39,9 +40,34 @@ Reader = Annotated[
     Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
 ]
 # Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors.
-WorkerReader = Annotated[
-    CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.AUDITOR))
-]
+WORKER_READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.AUDITOR)
+WorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS))]
+READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)
+PROVIDER_SIDE = (Role.PROVIDER, Role.PURCHASER, Role.PROVINCE_ADMIN)
+# The same, on one resource of the path that a provider's token must own (R-AUD-6, docs/ACCESS.md).
+ContractReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.CONTRACT))]
+ContractProviderSide = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.CONTRACT))]
+ProviderReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.PROVIDER))]
+OwnProviderSide = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.PROVIDER))]
+OwnWorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS, owns=Owns.WORKER))]
+OwnWorkerKeeper = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.WORKER))]
+
+
+def _owned_by(kind: str, attribute: str) -> Callable[[RegistryApplication, str, str], Owner | None]:
+    def lookup(store: RegistryApplication, county: str, ref: str) -> Owner | None:
+        found = store.find(ref)
+        if found is None or type(found).__name__ != kind or getattr(found, "county", None) != county:
+            return None
+        return Owner(frozenset({str(getattr(found, attribute))}))
+
+    return lookup
+
+
+OWNERS = {
+    Owns.CONTRACT: _owned_by("Contract", "provider_id"),
+    Owns.WORKER: _owned_by("Worker", "provider_id"),
+    Owns.PROVIDER: _owned_by("Provider", "id"),
+}
 
 
 class Strict(BaseModel):

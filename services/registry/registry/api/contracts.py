@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from registry.api.common import (
+    ContractProviderSide,
+    ContractReader,
     CountyCode,
     Day,
-    ProviderSide,
     Purchaser,
     Reader,
     Store,
@@ -204,7 +205,7 @@ def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store
 
 
 @router.get("/{contract_id}", response_model=ContractOut)
-def get_contract(county: CountyCode, contract_id: str, scope: Reader, store: Store) -> ContractOut:
+def get_contract(county: CountyCode, contract_id: str, scope: ContractReader, store: Store) -> ContractOut:
     """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
     return contract_out(store.contract(county, contract_id))
 
@@ -229,7 +230,7 @@ def file_contract(
 
 @router.post("/{contract_id}/scope-changes", status_code=201, response_model=ScopeChangeCreated)
 def request_scope_change(
-    county: CountyCode, contract_id: str, body: ScopeChangeIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: ScopeChangeIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
 ) -> ScopeChangeCreated:
     """Ask for a scope change (R-REG-6): the contract's service areas from `effective_on`. Nothing changes
     until the purchaser approves it (`…/scope-changes/{change_id}/decision`). A provider asks for its own

@@ -12,7 +12,8 @@ from registry.api.common import (
     AsOf,
     CountyCode,
     Day,
-    ProviderSide,
+    OwnProviderSide,
+    ProviderReader,
     Purchaser,
     Reader,
     Store,
@@ -122,7 +123,7 @@ def list_providers(county: CountyCode, scope: Reader, store: Store, as_of: AsOf 
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)
-def get_provider(county: CountyCode, provider_id: str, scope: Reader, store: Store, as_of: AsOf = None) -> ProviderOut:
+def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, store: Store, as_of: AsOf = None) -> ProviderOut:
     """One provider with its bans, evaluation passes and disclosures."""
     return provider_out(store.provider(county, provider_id, field=None), as_of or today())
 
@@ -158,7 +159,7 @@ def ban_provider(
 
 @router.post("/{provider_id}/disclosures", status_code=201, response_model=DisclosureCreated)
 def publish_disclosure(
-    county: CountyCode, provider_id: str, body: DisclosureIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: DisclosureIn, scope: OwnProviderSide, store: Store, headers: CommandHeaders
 ) -> DisclosureCreated:
     """Publish a disclosure document (R-REG-9): basic info, qualifications, annual financial report or
     project record. Shown on the public provider list; must not contain personal data. A provider

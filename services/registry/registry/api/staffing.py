@@ -12,6 +12,8 @@ from registry.api.common import (
     AsOf,
     CountyCode,
     Day,
+    OwnWorkerKeeper,
+    OwnWorkerReader,
     ProviderSide,
     Purchaser,
     Reader,
@@ -169,7 +171,7 @@ def list_workers(
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: str, scope: WorkerReader, store: Store, as_of: AsOf = None) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, store: Store, as_of: AsOf = None) -> WorkerOut:
     """One social worker with the stations worked at and the certificate deadline."""
     worker = store.worker(county, worker_id)
     if acting_provider(scope) not in (None, worker.provider_id):
@@ -188,7 +190,7 @@ def _worker_command(
 
 @router.post("/workers/{worker_id}/move", response_model=WorkerOut)
 def move_worker(
-    county: CountyCode, worker_id: str, body: MoveIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: MoveIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
 ) -> WorkerOut:
     """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
     return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
@@ -196,7 +198,7 @@ def move_worker(
 
 @router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
 def qualify_worker(
-    county: CountyCode, worker_id: str, body: QualificationIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: QualificationIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
 ) -> WorkerOut:
     """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
     certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
@@ -205,7 +207,7 @@ def qualify_worker(
 
 @router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
 def worker_leaves(
-    county: CountyCode, worker_id: str, body: LeavingIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: LeavingIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
 ) -> WorkerOut:
     """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
     return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import Contract
-from shared.infra.auth import CountyScope, Role, county_scope
-from shared.rules import Forbidden
+from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
+from shared.rules import DomainError, Forbidden
 
 IDS = uuid.UUID("7a1d3e5f-9b2c-5d4e-8f6a-1b3c5d7e9f0a")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
@@ -33,6 +33,13 @@ Reader = Annotated[
         )
     ),
 ]
+READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.WORKER, Role.EVALUATOR, Role.FINANCE, Role.AUDITOR)
+# The same on one resource of the path, which a provider's or worker's token must own (R-AUD-6).
+ContractReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.CONTRACT))]
+ContractProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True, owns=Owns.CONTRACT))]
+WorkerReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.WORKER))]
+DeliveryReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.DELIVERY))]
+DeliveryProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True, owns=Owns.DELIVERY))]
 # R-LOG-5: casework and group-work content, and beneficiaries' personal data, are for the
 # provider and the purchaser — not for evaluators (个案、小组资料除外), finance or auditors.
 CONFIDENTIAL_READERS = frozenset({Role.PROVIDER, Role.WORKER, Role.PURCHASER})
@@ -70,3 +77,25 @@ def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
 
 def may_read_confidential(scope: CountyScope) -> bool:
     return scope.principal.role in CONFIDENTIAL_READERS
+
+
+def _contract_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+    try:
+        return Owner(frozenset({store.contract(county, ref).provider_id}))
+    except DomainError:
+        return None
+
+
+def _worker_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+    worker = store.worker(county, ref)
+    return None if worker is None else Owner(frozenset(e["provider_id"] for e in worker.employments))
+
+
+def _delivery_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+    try:
+        return _contract_owner(store, county, store.delivery(county, ref).facts.contract_id)
+    except DomainError:
+        return None
+
+
+OWNERS = {Owns.CONTRACT: _contract_owner, Owns.WORKER: _worker_owner, Owns.DELIVERY: _delivery_owner}

@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from services_log.api.common import (
     ContractId,
+    ContractProviderSide,
+    ContractReader,
     CountyCode,
-    ProviderSide,
-    Reader,
     Store,
     Strict,
+    WorkerReader,
     acting_provider,
     new_id,
     readable_contract,
@@ -194,7 +195,7 @@ class WorkerOut(BaseModel):
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
-def get_contract(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> ContractOut:
+def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> ContractOut:
     """The contract as services-log knows it from registry's events (404 until `ContractSigned` arrived)."""
     c = readable_contract(store, scope, contract_id)
     return ContractOut(
@@ -205,7 +206,7 @@ def get_contract(county: CountyCode, contract_id: ContractId, scope: Reader, sto
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: Reader, store: Store) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: WorkerReader, store: Store) -> WorkerOut:
     """A worker's employment periods per station, from registry's WorkerHired/Moved/Left events."""
     worker = store.worker(county, worker_id)
     if worker is None:
@@ -215,7 +216,7 @@ def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)
 
 @router.get("/contracts/{contract_id}/deliveries", response_model=DeliveryPage)
 def list_deliveries(
-    county: CountyCode, contract_id: ContractId, scope: Reader, store: Store,
+    county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked)."""
@@ -226,7 +227,7 @@ def list_deliveries(
 
 @router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)
 def progress(
-    county: CountyCode, contract_id: ContractId, scope: Reader, store: Store,
+    county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
     as_of: Annotated[dt.date | None, Query(description="Default today; kept within the contract year")] = None,
 ) -> ProgressOut:
     """Indicator progress (R-LOG-8): per indicator the target, the actual to date, the monthly plan
@@ -241,7 +242,7 @@ def progress(
     responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def monthly_brief(
-    county: CountyCode, contract_id: ContractId, month: Month, scope: Reader, store: Store,
+    county: CountyCode, contract_id: ContractId, month: Month, scope: ContractReader, store: Store,
     format: Annotated[Literal["json", "xlsx"] | None, Query(description="xlsx for the workbook (or send Accept: " + XLSX + ")")] = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
@@ -259,7 +260,7 @@ def monthly_brief(
 
 @router.post("/contracts/{contract_id}/reports", status_code=201, response_model=ReportCreated)
 def submit_report(
-    county: CountyCode, contract_id: ContractId, body: ReportIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ReportIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
 ) -> ReportCreated:
     """The provider submits a report (R-LOG-7): needs survey (需求调查报告), mid-term (中期), final
     (末期), self-evaluation (自评) or the monthly brief (月度工作简报, with its month). Publishes `ReportSubmitted`."""
@@ -273,7 +274,7 @@ def submit_report(
 
 
 @router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
-def list_reports(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[ReportOut]:
+def list_reports(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ReportOut]:
     """Reports the provider submitted for the contract, with their dates."""
     contract = readable_contract(store, scope, contract_id)
     return [ReportOut(**r) for r in store.contract_log(contract).reports]
@@ -281,7 +282,7 @@ def list_reports(county: CountyCode, contract_id: ContractId, scope: Reader, sto
 
 @router.post("/contracts/{contract_id}/scope-complaints", status_code=201, response_model=ComplaintCreated)
 def file_complaint(
-    county: CountyCode, contract_id: ContractId, body: ComplaintIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ComplaintIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
 ) -> ComplaintCreated:
     """The provider complains that a township imposes tasks outside the contract (行政化; R-LOG-7,
     R-REG-6). Publishes `ScopeComplaintFiled`."""
@@ -295,7 +296,7 @@ def file_complaint(
 
 
 @router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])
-def list_complaints(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[ComplaintOut]:
+def list_complaints(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ComplaintOut]:
     """Scope complaints filed for the contract."""
     contract = readable_contract(store, scope, contract_id)
     return [ComplaintOut(**c) for c in store.contract_log(contract).complaints]

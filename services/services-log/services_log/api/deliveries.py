@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 
 from services_log.api.common import (
     CountyCode,
+    DeliveryProviderSide,
+    DeliveryReader,
     ProviderSide,
     Reader,
     Store,
@@ -262,7 +264,7 @@ def import_template(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(county: CountyCode, delivery_id: str, scope: Reader, store: Store) -> DeliveryOut:
+def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, store: Store) -> DeliveryOut:
     """A delivery as currently recorded, with its correction history. Casework (个案) and group-work
     (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
     delivery = store.delivery(county, delivery_id)
@@ -272,7 +274,7 @@ def get_delivery(county: CountyCode, delivery_id: str, scope: Reader, store: Sto
 
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
 def correct_delivery(
-    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
 ) -> DeliveryOut:
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
@@ -291,7 +293,7 @@ def correct_delivery(
 
 @router.post("/deliveries/{delivery_id}/voiding", response_model=DeliveryOut)
 def void_delivery(
-    county: CountyCode, delivery_id: str, body: VoidingIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: VoidingIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
 ) -> DeliveryOut:
     """Void a delivery (R-LOG-6) with the reason: it no longer counts; its history stays.
     Publishes `DeliveryVoided` and `IndicatorProgressed`."""
