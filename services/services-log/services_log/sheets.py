@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,6 +24,12 @@ from shared.rules import DomainError
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 20_000
 MAX_TITLE_LINES = 10
+# Hard limits that bound the cost of any upload, checked as the file is read (never after reading
+# all of it), whatever the file declares about itself (issue 15):
+MAX_LINES = MAX_ROWS + 5_000  # lines of the sheet, blank ones included
+MAX_COLUMNS = 64  # cells read per line; an XLSX row's further cells are never read, a CSV line with more is refused
+MAX_ZIP_MEMBERS = 200  # files inside an XLSX archive
+MAX_INFLATED_BYTES = 64 * 1024 * 1024  # their total size once inflated (from the archive's directory)
 
 COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # key: (Chinese header of the template, other accepted headers)
@@ -131,6 +138,8 @@ def read_rows(table: Iterable[tuple[int, list[Any]]]) -> list[ImportRow]:
     columns: dict[int, str] | None = None
     titles = 0
     for line, cells in table:
+        if line > MAX_LINES:
+            raise UnreadableFile(f"more than {MAX_LINES} lines: split the file", field="file")
         if not any(c not in (None, "") and str(c).strip() for c in cells):
             continue
         if columns is None:
@@ -179,21 +188,55 @@ def _csv_table(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     reader = csv.reader(io.StringIO(_decode(data), newline=""))
     try:
         for cells in reader:
+            if len(cells) > MAX_COLUMNS:
+                raise UnreadableFile(f"line {reader.line_num} has more than {MAX_COLUMNS} columns", field="file")
             yield reader.line_num, cells
     except csv.Error as exc:
         raise UnreadableFile(f"line {reader.line_num}: {exc}", field="file") from exc
 
 
+def check_archive(data: bytes) -> None:
+    """Refuse an XLSX archive from its central directory, before anything is inflated or parsed:
+    too many members, or more inflated bytes than any real sheet needs (a zip bomb). zipfile never
+    inflates a member past its declared size (it fails the CRC instead), so the declared sizes bound
+    what openpyxl can read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise UnreadableFile(f"not a readable XLSX workbook: {type(exc).__name__}", field="file") from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise UnreadableFile(f"not a readable XLSX workbook: more than {MAX_ZIP_MEMBERS} files in the archive", field="file")
+    inflated = sum(m.file_size for m in members)
+    if inflated > MAX_INFLATED_BYTES:
+        raise UnreadableFile(
+            f"the XLSX archive would inflate to {inflated} bytes (limit {MAX_INFLATED_BYTES}): split the file", field="file"
+        )
+
+
 def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     from openpyxl import load_workbook
 
+    check_archive(data)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise UnreadableFile(f"not a readable XLSX workbook: {type(exc).__name__}", field="file") from exc
     try:
         sheet = book["服务记录"] if "服务记录" in book.sheetnames else book.worksheets[0]
-        for line, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        # The sheet's <dimension> is the file's claim, not a fact: without this, rows are padded to
+        # it (A1:XFD1048576 is 16,384 cells a row). Read at most MAX_COLUMNS cells of each row.
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
+        line = 0
+        while True:
+            try:
+                cells = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # damaged sheet XML, bad cell values: the file, not the platform
+                raise UnreadableFile(f"not a readable XLSX workbook: line {line + 1}: {type(exc).__name__}", field="file") from exc
+            line += 1
             yield line, list(cells)
     finally:
         book.close()
