@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 
 from shared import audit_chain
+from shared.bounds import Instant
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
 from shared.infra.store import SwpApplication, event_meta
@@ -192,8 +193,8 @@ def audit_router() -> APIRouter:
         ] = None,
         correlation_id: Annotated[str | None, Query(max_length=200)] = None,
         event_type: Annotated[str | None, Query(max_length=100)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Instant | None = None,
+        until: Instant | None = None,
     ) -> Response:
         """Envelopes in log order (R-AUD-1), paged by position; filter by county, aggregate, type and
         recorded time. Only counties granted to the caller are returned (R-AUD-6)."""
@@ -288,7 +289,7 @@ def audit_router() -> APIRouter:
         request: Request,
         aggregate_id: uuid.UUID,
         principal: Auditor,
-        as_of: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
+        as_of: Annotated[Instant | None, Query(description="RFC 3339; default now")] = None,
     ) -> dict[str, Any]:
         """An aggregate's state and version at an instant (R-AUD-3): replay of the events recorded
         at or before `as_of`."""

@@ -44,6 +44,8 @@ def parse_instant(raw: str) -> datetime:
         raise ValueError(f"{PARAM} needs a UTC offset (e.g. +08:00 or Z): an instant without one is ambiguous")
     if instant > clock.now():
         raise ValueError(f"{PARAM} is in the future: nothing has been recorded then yet")
+    if instant.year < 2000:
+        raise ValueError(f"{PARAM} is before 2000-01-01: nothing has been recorded then")
     return instant
 
 
@@ -102,7 +104,7 @@ PARAMETER_DOC: dict[str, Any] = {
         "recorded by then, 'today' = that instant's day in China. RFC 3339 with offset; not in the future. "
         f"The `{HEADER}` response header names the instant any read reflects."
     ),
-    "schema": {"type": "string", "format": "date-time"},
+    "schema": {"type": "string", "format": "date-time", "formatMinimum": "2000-01-01T00:00:00Z", "formatMaximum": "now"},
 }
 
 

@@ -111,3 +111,66 @@ async def test_health_without_a_token_names_the_component_down_but_no_exception_
             assert stats["last_error"] is None or re.fullmatch(r"\w+ #\d+: \w+", stats["last_error"]), stats
     finally:
         nats_server.server.start()
+
+
+async def test_names_urls_dates_and_collections_are_refused_when_hostile_and_nothing_is_recorded(gateway, tokens):
+    setup = await setup_county(gateway, tokens)
+    purchaser, provider_id = setup["purchaser"], setup["provider_id"]
+    reg = f"/registry/v1/counties/{COUNTY}"
+    head = (await gateway.get("/registry/health")).json()["store"]["head"]
+
+    def refused(r, field: str) -> None:
+        assert r.status_code == 422, (field, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["field"] == field, r.json()
+
+    station = {"township": "南关街道", "kind": "street_station"}
+    for hostile in ("南关\u202e站工社", "南关\u200b社工站", "南关\x07社工站", "南关\u2066社工站\u2069", "   ", "\ufeff"):
+        refused(await gateway.post(f"{reg}/stations", json={**station, "name": hostile}, headers=purchaser), "name")
+    # A disclosure's link is http(s) or nothing: never javascript:, data: or a relative path.
+    disclosures = f"{reg}/providers/{provider_id}/disclosures"
+    report = {"kind": "basic_info", "title": "机构简介", "published_on": "2026-01-01"}
+    for url in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "//evil.example/x", "https://", "http://a b"):
+        refused(await gateway.post(disclosures, json={**report, "url": url}, headers=purchaser), "url")
+    # Dates outside 2000..2100: a typing error, and an unbounded walk over working days.
+    overdue = f"/finance/v1/counties/{COUNTY}/tranches/overdue"
+    refused(await gateway.get(overdue, params={"as_of": "9999-12-31"}, headers=tokens(Role.FINANCE, COUNTY)), "as_of")
+    refused(await gateway.post(f"{reg}/stations", json={**station, "name": "x", "extra": 1}, headers=purchaser), "extra")
+    # A contract's monthly plan of 100 months is refused by its schema; one of 120,000 keys by the body limit.
+    plan = {f"{2000 + i // 12}-{i % 12 + 1:02d}": 1 for i in range(100)}
+    body = contract_body(provider_id, setup["station_ids"])
+    body["indicators"][0]["monthly_plan"] = plan
+    refused(await gateway.post(f"{reg}/contracts", json=body, headers=purchaser), "indicators.0.monthly_plan")
+    body["indicators"][0]["monthly_plan"] = {f"k{i}": 1 for i in range(120_000)}
+    r = await gateway.post(f"{reg}/contracts", json=body, headers=purchaser)
+    assert r.status_code == 413, r.text
+    assert (await gateway.get("/registry/health")).json()["store"]["head"] == head  # nothing recorded
+
+    # Names are trimmed; ordinary Chinese text and punctuation pass.
+    r = await gateway.post(f"{reg}/stations", json={**station, "name": "  南关街道社工站（一站）  "}, headers=purchaser)
+    assert r.status_code == 201, r.text
+    stations = (await gateway.get(f"{reg}/stations", headers=purchaser)).json()
+    assert "南关街道社工站（一站）" in [s["name"] for s in stations]
+    r = await gateway.post(disclosures, json={**report, "url": "https://example.org/mingde/简介.pdf"}, headers=purchaser)
+    assert r.status_code == 201, r.text
+
+
+async def test_the_monthly_brief_xlsx_keeps_formula_like_names_as_text(gateway, tokens):
+    import io
+
+    from openpyxl import load_workbook
+
+    from tests.integration.test_services_log_support import LOG, check, wait_for
+
+    setup = await setup_county(gateway, tokens)
+    body = contract_body(setup["provider_id"], setup["station_ids"])
+    body["indicators"] = [{"code": "@cmd", "name": '=HYPERLINK("http://evil.example","点击")', "unit": "-1+1", "target": 5}]
+    contract = (await check(gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=body, headers=setup["purchaser"]), 201))["contract_id"]
+    url = f"{LOG}/{COUNTY}/contracts/{contract}/briefs/2026-10"
+    await wait_for(gateway, f"{LOG}/{COUNTY}/contracts/{contract}", setup["purchaser"])
+    r = await gateway.get(url, params={"format": "xlsx"}, headers=setup["purchaser"])
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content))["指标进度"]
+    cells = [c for row in sheet.iter_rows(min_row=2) for c in row[:3]]
+    assert [c.value for c in cells] == ["'@cmd", '\'=HYPERLINK("http://evil.example","点击")', "'-1+1"]
+    assert all(c.data_type == "s" for c in cells)

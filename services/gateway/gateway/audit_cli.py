@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shared import audit_chain
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
+from shared.text import spreadsheet_text
 
 audit = typer.Typer(help="Audit exports and independent verification (R-AUD-3, R-AUD-4).", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -102,7 +103,6 @@ VIEW_COLUMNS = (
 )
 XLSX_MAX_ROWS = 1_000_000  # per sheet (Excel's limit is 1,048,576)
 XLSX_MAX_CELL = 32_000  # Excel's limit is 32,767 characters
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _plain(value: Any) -> Any:
@@ -144,9 +144,7 @@ def _view_row(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _cell_text(value: Any) -> Any:
     """Text a spreadsheet will not run as a formula (a leading ' as OWASP advises for CSV)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    return spreadsheet_text(value)
 
 
 def _write_views(service: str, records: list[dict[str, Any]], out: Path) -> list[Path]:

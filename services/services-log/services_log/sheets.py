@@ -20,6 +20,7 @@ from typing import Any
 
 from services_log.domainmodel import KINDS, SERVICE_AREAS
 from shared.rules import DomainError
+from shared.text import spreadsheet_text
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_ROWS = 20_000
@@ -322,13 +323,13 @@ def brief_workbook(brief: dict[str, Any]) -> bytes:
         sheet = book.create_sheet(title)
         sheet.append([title, "服务次数", "服务人次", "工时"])
         for row in rows:
-            sheet.append([row[label], row["deliveries"], row["person_times"], _cell(row["hours"])])
+            sheet.append([_cell(row[label]), row["deliveries"], row["person_times"], _cell(row["hours"])])
     sheet = book.create_sheet("指标进度")
     sheet.append(["指标编号", "指标", "单位", "年度目标", "本月完成", "本月计划", "累计完成", "累计计划", "是否达到进度"])
     for ind in brief["indicators"]:
         sheet.append([
-            ind["code"], ind["name"], ind["unit"], ind["target"], ind["actual_in_month"], ind["planned_in_month"],
-            ind["actual"], ind["planned_to_date"], "是" if ind["on_track"] else "否",
+            _cell(ind["code"]), _cell(ind["name"]), _cell(ind["unit"]), ind["target"], ind["actual_in_month"],
+            ind["planned_in_month"], ind["actual"], ind["planned_to_date"], "是" if ind["on_track"] else "否",
         ])
     return _save(book)
 
@@ -338,4 +339,4 @@ def _cell(value: Any) -> Any:
         return float(value)
     if isinstance(value, date):
         return value.isoformat()
-    return value
+    return spreadsheet_text(value)  # an indicator named =HYPERLINK(…) stays text

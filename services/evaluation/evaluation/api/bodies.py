@@ -9,18 +9,20 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from evaluation.api.common import Points, Strict
+from shared.bounds import Day as BoundedDay
+from shared.text import Name
 
 Text = Annotated[str, Field(min_length=1, max_length=5000)]
 Note = Annotated[str, Field(max_length=5000)]
 Ref = Annotated[str, Field(min_length=1, max_length=64)]
-OnDay = Annotated[date | None, Field(default=None, description="Default: today (China Standard Time)")]
+OnDay = Annotated[BoundedDay | None, Field(default=None, description="Default: today (China Standard Time)")]
 
 
 class ScheduleIn(Strict):
     contract_id: Ref
     stage: str = Field(max_length=20, description="process (过程评估), midterm (中期), final (末期) or annual (年度绩效评估)")
     evaluator_org: Ref
-    scheduled_on: date = Field(description="The on-site evaluation day (for the process stage: its start)")
+    scheduled_on: BoundedDay = Field(description="The on-site evaluation day (for the process stage: its start)")
 
 
 class ScheduledOut(BaseModel):
@@ -42,7 +44,7 @@ class ReviewIn(Strict):
 
 
 class SignatureIn(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[Name, Field(min_length=1, max_length=100)]
     role: Annotated[str, Field(min_length=1, max_length=100, examples=["中心主任", "中心副主任"])]
 
 

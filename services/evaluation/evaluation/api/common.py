@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluation.application import EvaluationApplication
+from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
 from shared.infra.auth import CountyScope, Owner, Owns, Principal, Role, county_scope, require_roles
 from shared.rules import DomainError, Forbidden
@@ -19,7 +20,7 @@ IDS = uuid.UUID("e4a1c7b2-3d5f-5e60-8a9b-7c1d2e3f4a5b")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
 EvaluationId = Annotated[str, Path(min_length=1, max_length=64, description="The evaluation's id")]
 AsOf = Annotated[
-    date | None, Query(description="The day on which deadlines are judged overdue (default: today, China Standard Time)")
+    BoundedDay | None, Query(description="The day on which deadlines are judged overdue (default: today, China Standard Time)")
 ]
 Points = Annotated[Decimal, Field(ge=0, le=1000, max_digits=8, decimal_places=2)]
 

@@ -10,15 +10,17 @@ from pydantic import BaseModel, Field
 
 from evaluation.api.common import CountyCode, Purchaser, Reader, Store, Strict, new_id
 from evaluation.views import evaluator_view
+from shared.bounds import Day as BoundedDay
 from shared.infra.service import CommandHeaders, run_command
+from shared.text import Name
 
 OrgId = Annotated[str, Path(min_length=1, max_length=64, description="The evaluator organisation's id")]
 
 
 class EvaluatorIn(Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["宁夏汉达社会工作评估中心"])
+    name: Name = Field(min_length=1, max_length=200, examples=["宁夏汉达社会工作评估中心"])
     certificate_no: str = Field(min_length=1, max_length=100, description="The organisation's evaluation accreditation")
-    accredited_until: date
+    accredited_until: BoundedDay
     linked_provider_ids: list[str] = Field(
         default_factory=list, max_length=50,
         description="Providers the organisation is linked to (shared management, ownership, staff): it may not evaluate them",
@@ -30,9 +32,9 @@ class EvaluatorCreated(BaseModel):
 
 
 class MemberIn(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     credential_no: str = Field(min_length=1, max_length=100, description="The member's evaluator credential (评估员证)")
-    valid_until: date
+    valid_until: BoundedDay
 
 
 class MemberCreated(BaseModel):

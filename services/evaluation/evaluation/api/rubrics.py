@@ -14,9 +14,10 @@ from evaluation.views import rubric_view
 from shared.infra.auth import CountyScope
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
+from shared.text import Name
 
 Code = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")]
-Label = Annotated[str, Field(min_length=1, max_length=200)]
+Label = Annotated[Name, Field(min_length=1, max_length=200)]
 Score = Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=2)]
 
 
@@ -65,7 +66,7 @@ class RubricIn(Strict):
     )
     survey: SurveyIn | None = Field(default=None, description="Satisfaction survey groups and questions (R-EVAL-4)")
     thresholds: dict[str, Annotated[Decimal, Field(ge=0, le=100, max_digits=6, decimal_places=2)]] | None = Field(
-        default=None, description="Grade thresholds {优秀, 良好, 合格} (R-EVAL-6); default 90, 80, 60"
+        default=None, max_length=10, description="Grade thresholds {优秀, 良好, 合格} (R-EVAL-6); default 90, 80, 60"
     )
     policy: PolicyIn | None = None
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from finance.api.common import Store, Strict
+from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, require_roles
 from shared.infra.service import CommandHeaders, run_command
 from shared.subjects import PROVINCE
@@ -22,8 +23,8 @@ Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
 class CalendarIn(Strict):
-    holidays: list[date] = Field(max_length=366, description="Days off that would otherwise be working days (法定节假日)")
-    workdays: list[date] = Field(
+    holidays: list[BoundedDay] = Field(max_length=366, description="Days off that would otherwise be working days (法定节假日)")
+    workdays: list[BoundedDay] = Field(
         default_factory=list, max_length=366, description="Weekend days made working days (调休上班)"
     )
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Store, Strict, own_provider
 from finance.application import expense_id_for
 from finance.reconciliation import reconcile
+from shared.bounds import Day as BoundedDay
 from shared.infra.service import CommandHeaders, run_command
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts/{contract_id}", tags=["expenses"])
@@ -20,7 +21,7 @@ class ExpenseIn(Strict):
     category: str = Field(description="`personnel` (wages, bonuses, social insurance, tax) or `operations` "
                           "(quality assurance and operations) — the R-FIN-4 cost structure")
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
-    spent_on: date
+    spent_on: BoundedDay
     voucher: str = Field(min_length=1, max_length=100, description="The original voucher (原始凭证) number")
 
 

@@ -20,6 +20,7 @@ from finance.api.common import (
     own_provider,
 )
 from finance.application import FinanceApplication
+from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import RuleViolation
@@ -43,7 +44,7 @@ class TrancheOut(BaseModel):
 
 
 class PaymentIn(Strict):
-    paid_on: date
+    paid_on: BoundedDay
     voucher: str = Field(min_length=1, max_length=100, description="The payment voucher (拨付凭证) number")
 
 
@@ -59,7 +60,7 @@ class OverdueOut(BaseModel):
 
 
 class OverdueCheckIn(Strict):
-    as_of: date | None = Field(default=None, description="Default: today (China Standard Time)")
+    as_of: BoundedDay | None = Field(default=None, description="Default: today (China Standard Time)")
 
 
 class FindingOut(BaseModel):
@@ -110,7 +111,7 @@ def pay_tranche(
 @router.get("/tranches/overdue", response_model=list[OverdueOut])
 def overdue(
     county: CountyCode, scope: CountyReader, store: Store,
-    as_of: Annotated[date | None, Query(description="Default: today (China Standard Time)")] = None,
+    as_of: Annotated[BoundedDay | None, Query(description="Default: today (China Standard Time)")] = None,
 ) -> list[OverdueOut]:
     """Tranches of the county scheduled but not paid by their due date (R-FIN-9), oldest first."""
     return [OverdueOut(**row) for row in store.overdue(county, as_of or china_today())]

@@ -8,9 +8,11 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from registry.application import RegistryApplication
+from shared.bounds import Day as BoundedDay
+from shared.bounds import day_range
 from shared.clock import china_today
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import Forbidden
@@ -19,10 +21,8 @@ IDS = uuid.UUID("5e0c7b1a-3d2f-5a4b-9c8d-7e6f5a4b3c2d")
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
 # Calendar days the registry reasons about (birth dates to ban ends): far-future dates are typing errors.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2100, 12, 31)
-Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
-AsOf = Annotated[
-    date | None, Query(ge=FIRST_DAY, le=LAST_DAY, description="The day the answer is judged on (default: today, China time)")
-]
+Day = day_range(FIRST_DAY, LAST_DAY)
+AsOf = Annotated[BoundedDay | None, Query(description="The day the answer is judged on (default: today, China time)")]
 
 
 async def get_store(request: Request) -> RegistryApplication:  # async: no I/O, no thread hop

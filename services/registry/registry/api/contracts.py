@@ -23,6 +23,7 @@ from registry.api.common import (
 )
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract
 from shared.infra.service import CommandHeaders, run_command
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
 
@@ -34,10 +35,10 @@ class FundingIn(Strict):
 
 class IndicatorIn(Strict):
     code: str = Field(min_length=1, max_length=50)
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     unit: str = Field(min_length=1, max_length=20, examples=["人次"])
     target: int = Field(le=10**9, description="Positive (R-LOG-8)")
-    monthly_plan: dict[str, int] = Field(default_factory=dict, description="进度表: {'YYYY-MM': planned}")
+    monthly_plan: dict[str, int] = Field(default_factory=dict, max_length=24, description="进度表: {'YYYY-MM': planned}, at most 24 months")
 
 
 class TrancheIn(Strict):
@@ -59,7 +60,7 @@ class ContractIn(Strict):
     funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
     service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
     indicators: list[IndicatorIn] = Field(max_length=200)
-    tranche_plan: list[TrancheIn] | None = Field(default=None, description="Default: the county policy's plan (R-FIN-5)")
+    tranche_plan: list[TrancheIn] | None = Field(default=None, max_length=12, description="Default: the county policy's plan (R-FIN-5)")
     cycle_years: int | None = Field(default=None, ge=1, le=5, description="Default and maximum: the county's contract_cycle_years")
     year_index: int | None = Field(default=None, ge=1, le=5, description="Year of the cycle (default 1)")
     probation: bool = Field(default=False, description="Year 1 as a probation year (试用考核期)")
@@ -76,7 +77,7 @@ class RenewalIn(Strict):
     station_ids: list[str] | None = Field(default=None, max_length=100)
     service_areas: list[str] | None = Field(default=None, max_length=20)
     indicators: list[IndicatorIn] | None = Field(default=None, max_length=200)
-    tranche_plan: list[TrancheIn] | None = None
+    tranche_plan: list[TrancheIn] | None = Field(default=None, max_length=12)
     supervisor_id: str | None = None
 
 

@@ -11,6 +11,7 @@ from registry.api.common import CountyCode, ProvinceAdmin, Reader, Store, Strict
 from registry.domainmodel import PARAMETERS
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties", tags=["counties"])
 
@@ -18,9 +19,10 @@ _PARAMETER_DOC = "; ".join(f"`{name}` ({rule}, default {default!r}): {meaning}" 
 
 
 class CountyIn(Strict):
-    name: str = Field(min_length=1, max_length=100, examples=["原州区"])
+    name: Name = Field(min_length=1, max_length=100, examples=["原州区"])
     policy: dict[str, Any] | None = Field(
         default=None,
+        max_length=50,
         description="Overrides of the default policy parameters (omit to keep the policy in force). " + _PARAMETER_DOC,
     )
 

@@ -24,19 +24,20 @@ from registry.api.common import (
 )
 from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider
 from shared.infra.service import CommandHeaders, run_command
+from shared.text import HttpUrl, Name
 
 router = APIRouter(prefix="/v1/counties/{county}/providers", tags=["providers"])
 Rating = Field(default=None, pattern=r"^[1-5]A$", description="社会组织评估等级, e.g. 3A")
 
 
 class PriorProjectIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     year: int = Field(ge=1990, le=2100)
     grade: str = Field(description=f"Evaluation grade, one of {GRADES}")
 
 
 class ProviderIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     uscc: str = Field(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100-2015)")
     rating: str | None = Rating
     has_party_org: bool = False
@@ -64,10 +65,10 @@ class BanIn(Strict):
 
 class DisclosureIn(Strict):
     kind: str = Field(description=f"One of {DISCLOSURE_KINDS}")
-    title: str = Field(min_length=1, max_length=200)
+    title: Name = Field(min_length=1, max_length=200)
     year: int | None = Field(default=None, ge=1990, le=2100, description="Required for an annual financial report")
     summary: str = Field(default="", max_length=4000)
-    url: str | None = Field(default=None, max_length=500)
+    url: HttpUrl | None = Field(default=None, max_length=500, description="http(s) only")
     published_on: Day
 
 

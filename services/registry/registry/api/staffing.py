@@ -27,12 +27,13 @@ from registry.api.common import (
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
 
 
 class StationIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     township: str = Field(min_length=1, max_length=100, description="乡镇/街道")
     kind: str = Field(description=f"One of {STATION_KINDS}")
 
@@ -51,7 +52,7 @@ class StationOut(BaseModel):
 class WorkerIn(Strict):
     provider_id: str
     station_id: str
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     birth_date: Day
     education: str = Field(description=f"One of {EDUCATION_LEVELS}")
     qualification: str = Field(description=f"One of {QUALIFICATIONS}")

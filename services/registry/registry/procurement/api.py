@@ -34,6 +34,7 @@ from registry.procurement.schemas import (
     ProjectCreated,
     ProjectOut,
 )
+from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import Conflict, Forbidden, NotFound
@@ -90,7 +91,7 @@ def get_programme(
     programme_id: RecordId,
     principal: ProgrammeReader,
     store: Store,
-    as_of: Annotated[date | None, Query(description="Milestone status as of this day (default today)")] = None,
+    as_of: Annotated[BoundedDay | None, Query(description="Milestone status as of this day (default today)")] = None,
 ) -> ProgrammeOut:
     """The programme with each county's allocation (committed and remaining) and each milestone's
     status as of a day: `done`, `overdue` (past due, not reached), `in_progress` or `upcoming`.

@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+from shared.bounds import day_range
+from shared.text import Name as CleanName
+
+Day = day_range(date(2000, 1, 1), date(2099, 12, 31))
 Fen = Annotated[int, Field(ge=0, le=10**13, description="Integer fen (R-FIN-1)")]
 Code = Annotated[str, Field(min_length=1, max_length=50)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[CleanName, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=5000)]
 Id = Annotated[str, Field(max_length=64)]
 Method = Literal["公开招标", "邀请招标", "竞争性谈判", "竞争性磋商", "单一来源采购", "项目评审会"]
@@ -24,7 +27,7 @@ class Strict(BaseModel):
 # --- programmes ----------------------------------------------------------------------
 class AllocationIn(Strict):
     county: str = Field(pattern=r"^\d{6}$", description="6-digit code of a registered county/district")
-    name: str | None = Field(default=None, max_length=100, examples=["静安区"])
+    name: CleanName | None = Field(default=None, max_length=100, examples=["静安区"])
     amount_fen: Fen
     pilot_areas: int | None = Field(default=None, ge=1, le=1000, description="Pilot streets/towns (试点街道) it funds")
 
@@ -250,7 +253,7 @@ class BidCreated(BaseModel):
 class PanelScoreIn(Strict):
     bid_id: Id
     criteria: dict[str, Annotated[int, Field(ge=-1000, le=1000)]] = Field(
-        description="Score 0–100 per quality criterion code (the price score is computed)"
+        max_length=50, description="Score 0–100 per quality criterion code (the price score is computed)"
     )
 
 

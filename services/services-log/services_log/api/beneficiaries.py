@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field
 
 from services_log.api.common import CountyCode, PersonalDataKeeper, PersonalDataReader, ProviderSide, Store, Strict
 from shared.infra.service import CommandHeaders, run_command
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["beneficiaries"])
 Ref = Annotated[str, Path(max_length=64, description="Pseudonymous beneficiary reference")]
 
 
 class PersonalData(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     id_number: str | None = Field(default=None, max_length=30, description="居民身份证号")
     phone: str | None = Field(default=None, max_length=30)
 

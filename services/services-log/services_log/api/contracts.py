@@ -26,8 +26,10 @@ from services_log.api.common import (
 from services_log.api.deliveries import DeliveryOut
 from services_log.domainmodel import REPORT_KINDS
 from services_log.sheets import XLSX, brief_workbook
+from shared.bounds import Day as BoundedDay
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["contracts"])
 Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Contract month YYYY-MM")]
@@ -104,8 +106,8 @@ class BriefIndicatorOut(IndicatorProgressOut):
 class ReportIn(Strict):
     kind: str = Field(max_length=30, description=f"R-LOG-7: {', '.join(REPORT_KINDS)}")
     period: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; required for monthly_brief")
-    submitted_on: dt.date
-    title: str = Field(min_length=1, max_length=200)
+    submitted_on: BoundedDay
+    title: Name = Field(min_length=1, max_length=200)
     summary: str | None = Field(default=None, max_length=20000)
 
 
@@ -140,7 +142,7 @@ class ReportCreated(BaseModel):
 class ComplaintIn(Strict):
     township: str = Field(min_length=1, max_length=100, description="乡镇/街道 that imposed the tasks")
     station_id: str | None = Field(default=None, max_length=64)
-    filed_on: dt.date
+    filed_on: BoundedDay
     description: str = Field(min_length=1, max_length=4000, description="The out-of-contract tasks (行政化)")
 
 
@@ -228,7 +230,7 @@ def list_deliveries(
 @router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)
 def progress(
     county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
-    as_of: Annotated[dt.date | None, Query(description="Default today; kept within the contract year")] = None,
+    as_of: Annotated[BoundedDay | None, Query(description="Default today; kept within the contract year")] = None,
 ) -> ProgressOut:
     """Indicator progress (R-LOG-8): per indicator the target, the actual to date, the monthly plan
     to date and whether it is on track; and the professional hours against R-LOG-4's caps."""

@@ -38,6 +38,7 @@ from services_log.sheets import (
     parse_upload,
     xlsx_template,
 )
+from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
 from shared.infra.service import CommandHeaders, run_command
 
@@ -54,7 +55,7 @@ class DeliveryIn(Strict):
     worker_ids: list[Id] = Field(max_length=20, description="Workers who delivered it, employed at the station that day")
     kind: str = Field(max_length=30, description=f"R-LOG-1: {', '.join(KINDS)} (走访 = 探访)")
     area: str = Field(max_length=30, description=f"R-LOG-2, within the contract's scope: {', '.join(SERVICE_AREAS)}")
-    date: dt.date
+    date: BoundedDay
     hours_direct: Hours
     hours_other: Hours = Decimal(0)
     person_times: int = Field(ge=0, le=1_000_000, description="人次 served")
@@ -81,7 +82,7 @@ class CorrectionIn(Strict):
     worker_ids: list[Id] | None = Field(default=None, max_length=20)
     kind: str | None = Field(default=None, max_length=30)
     area: str | None = Field(default=None, max_length=30)
-    date: dt.date | None = None
+    date: BoundedDay | None = None
     hours_direct: Hours | None = None
     hours_other: Hours | None = None
     person_times: int | None = Field(default=None, ge=0, le=1_000_000)
