@@ -6,6 +6,14 @@ position, maps each to an integration event (or skips a private one), publishes 
 new position (an eventsourcing ``Tracking`` row in the service's own store). A crash
 or NATS outage anywhere in between loses nothing: on restart it resumes from the
 position, and a re-sent event is dropped by JetStream's duplicate window.
+
+No poison stalls the stream (issue 15). An event that can never be published — it fails to
+map, or its envelope exceeds the server's ``max_payload`` — is **parked**: recorded with its
+reason in the service's own store (aggregate :class:`OutboxParking`, event ``Parked``, in the same
+transaction as the new position), not retried for ever. Later events of the same aggregate are
+parked behind it (``waiting``), so a subscriber never sees an aggregate's history with a hole;
+every other aggregate's events carry on. ``/health`` is 503 while anything is parked and names
+the positions. Transient failures (NATS down, a PubAck timeout) are still retried, never parked.
 """
 
 from __future__ import annotations
@@ -13,21 +21,65 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Notification, Tracking
+from nats.errors import MaxPayloadError
 from nats.js.client import JetStreamContext
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
-from shared.infra.store import SwpApplication, event_meta
+from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.subjects import STREAM_NAME, subject
 
 log = logging.getLogger("swp.outbox")
 
 ToIntegration = Callable[[Any], IntegrationEvent | None]
+PARKING_NS = uuid.UUID("0b7f3c52-8d7e-5d51-9a4e-2f6c1e8b7a90")
+HEADER_ALLOWANCE = 512  # bytes of NATS headers (Nats-Msg-Id, Content-Type) counted against max_payload
+PARKED_SHOWN = 20  # parked positions /health lists (their count is always given)
+
+
+class OutboxParking(Aggregate):
+    """The events this service's relay could not publish, in log order (one per service)."""
+
+    @staticmethod
+    def create_id(service: str) -> uuid.UUID:
+        return uuid.uuid5(PARKING_NS, f"outbox-parking:{service}")
+
+    @event("Opened")
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.parked: list[dict[str, Any]] = []
+
+    @event("Parked")
+    def park(self, position: int, aggregate_id: str, event_type: str, reason: str, detail: str) -> None:
+        self.parked.append(
+            {"position": position, "aggregate_id": aggregate_id, "event_type": event_type, "reason": reason, "detail": detail}
+        )
+
+    @property
+    def blocked(self) -> dict[str, int]:
+        """Aggregate id → the first parked position of it (its later events wait behind it)."""
+        first: dict[str, int] = {}
+        for p in self.parked:
+            first.setdefault(p["aggregate_id"], p["position"])
+        return first
+
+
+@dataclass
+class Item:
+    position: int
+    aggregate_id: str
+    event_type: str
+    envelope: Envelope | None
+    problem: tuple[str, str] | None = None  # (reason, detail) when it cannot be mapped
 
 
 def aggregate_type_of(domain_event: Any) -> str:
@@ -71,10 +123,14 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         ack_timeout: float = 10.0,
         coalesce_seconds: float = 0.005,
+        max_payload: Callable[[], int] | None = None,
     ) -> None:
         self.app = app
         self.js = js
         self.to_integration = to_integration
+        # The server's max_payload (from its INFO, per connection): a bigger message is refused for ever.
+        self.max_payload = max_payload or (lambda: 1024 * 1024)  # NATS's default
+        self.parking: OutboxParking | None = None
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
@@ -100,50 +156,109 @@ class OutboxRelay:
         return self.app.process_recorder.max_tracking_id(SwpApplication.OUTBOX) or 0
 
     def envelopes(self, notifications: list[Notification]) -> list[tuple[int, Envelope | None]]:
-        out: list[tuple[int, Envelope | None]] = []
+        return [(i.position, i.envelope) for i in self.items(notifications)]
+
+    def items(self, notifications: list[Notification]) -> list[Item]:
+        out: list[Item] = []
         for n in notifications:
-            domain_event = self.app.mapper.to_domain_event(n)
-            body = self.to_integration(domain_event)
-            out.append((n.id, None if body is None else envelope_for(self.app, n.id, domain_event, body)))
+            topic = getattr(n, "topic", "")
+            try:
+                domain_event = self.app.mapper.to_domain_event(n)
+                body = self.to_integration(domain_event)
+                env = None if body is None else envelope_for(self.app, n.id, domain_event, body)
+            except Exception as exc:  # a record that cannot be mapped never will be: park it
+                log.error("outbox of %s cannot map position %s (%s): %s", self.app.service, n.id, topic, exc)
+                out.append(Item(n.id, str(n.originator_id), topic.rsplit(".", 1)[-1], None,
+                                ("unmappable", f"{type(exc).__name__}: {exc}"[:2000])))
+                continue
+            out.append(Item(n.id, str(n.originator_id), env.event_type if env else type(domain_event).__qualname__, env))
         return out
 
-    def _read_batch(self) -> list[tuple[int, Envelope | None]]:
+    def load_parking(self) -> OutboxParking:
+        try:
+            found = self.app.repository.get(OutboxParking.create_id(self.app.service))
+        except AggregateNotFoundError:
+            return OutboxParking(self.app.service)
+        assert isinstance(found, OutboxParking)
+        return found
+
+    def parked(self) -> list[dict[str, Any]]:
+        return list(self.parking.parked) if self.parking else []
+
+    def _read_batch(self) -> list[Item]:
         with self.db_lock:
+            if self.parking is None:
+                self.parking = self.load_parking()
             position = self.position()
             notifications = self.app.process_recorder.select_notifications(position + 1, self.batch)
-            return self.envelopes(list(notifications)) if notifications else []
+            return self.items(list(notifications)) if notifications else []
 
-    def _record_position(self, last: int) -> None:
+    def _record_position(self, last: int, to_park: list[tuple[Item, str, str]] | None = None) -> None:
         with self.db_lock:
-            self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
+            if not to_park:
+                self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
+                return
+            parking = self.load_parking()
+            for item, reason, detail in to_park:
+                parking.park(item.position, item.aggregate_id, item.event_type, reason, detail)
+            # The parked events and the new position in one transaction: a crash parks nothing twice.
+            ctx = CommandContext(county="province", actor=f"outbox-relay:{self.app.service}")
+            with self.app.command(ctx):
+                processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=Tracking(SwpApplication.OUTBOX, last))
+                processing_event.collect_events(parking)
+                self.app._notify(self.app._record(processing_event))
+            self.parking = parking
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
         items = await asyncio.to_thread(self._read_batch)
         if not items:
             return 0
+        assert self.parking is not None
+        blocked = self.parking.blocked
+        limit = self.max_payload()
+        to_park: list[tuple[Item, str, str]] = []
         futures = []
         try:
             # Sent in log order on one connection, so the stream keeps the log's order.
-            for _, env in items:
+            for item in items:
+                if item.aggregate_id in blocked:
+                    to_park.append((item, "waiting", f"behind parked position {blocked[item.aggregate_id]} of its aggregate"))
+                    continue
+                if item.problem is not None:
+                    to_park.append((item, *item.problem))
+                    blocked[item.aggregate_id] = item.position
+                    continue
+                env = item.envelope
                 if env is None:
                     continue
-                futures.append(
-                    await self.js.publish_async(
+                payload = env.model_dump_json().encode()
+                if len(payload) + HEADER_ALLOWANCE > limit:
+                    log.error("outbox of %s parks position %s: %s bytes > max_payload %s",
+                              self.app.service, item.position, len(payload), limit)
+                    to_park.append((item, "too_large", f"{len(payload)} bytes; the NATS max_payload is {limit}"))
+                    blocked[item.aggregate_id] = item.position
+                    continue
+                try:
+                    future = await self.js.publish_async(
                         subject(env.county, env.service, env.event_type),
-                        env.model_dump_json().encode(),
+                        payload,
                         stream=STREAM_NAME,
                         headers={"Nats-Msg-Id": str(env.event_id), "Content-Type": "application/json"},
                     )
-                )
+                except MaxPayloadError as exc:  # the server's limit is lower than it said
+                    to_park.append((item, "too_large", str(exc)))
+                    blocked[item.aggregate_id] = item.position
+                    continue
+                futures.append(future)
             # Every PubAck before the position moves; a failure leaves it where it was.
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.ack_timeout)
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
-        last = items[-1][0]
-        await asyncio.to_thread(self._record_position, last)
+        last = items[-1].position
+        await asyncio.to_thread(self._record_position, last, to_park)
         self.published += len(futures)
         return len(items)
 

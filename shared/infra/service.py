@@ -30,7 +30,7 @@ from shared.infra.audit import ChainSealer, audit_router
 from shared.infra.auth import CountyScope, OwnerLookup, Owns
 from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
-from shared.infra.outbox import OutboxRelay, ToIntegration
+from shared.infra.outbox import PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 
@@ -95,6 +95,7 @@ class Runtime:
                     self.spec.to_integration,
                     batch=self.settings.relay_batch,
                     poll_seconds=self.settings.relay_poll_seconds,
+                    max_payload=lambda: int(self.nc.max_payload),
                 )
                 self.relay.start()
                 await self.broker.start()
@@ -344,10 +345,15 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         "/health",
         tags=["operations"],
         summary="Store and NATS reachability",
-        responses={200: {"description": "Store and NATS reachable"}, 503: {"description": "Store or NATS unreachable; the body says which"}},
+        responses={
+            200: {"description": "Store and NATS reachable, nothing parked"},
+            503: {"description": "Store or NATS unreachable, or an event parked by the outbox; the body says which"},
+        },
     )
     async def health(request: Request) -> JSONResponse:
-        """200 when the event store and NATS are reachable, 503 otherwise; the body says which."""
+        """200 when the event store and NATS are reachable and the outbox has parked nothing, 503
+        otherwise; the body says which component, and the positions of parked events (an event that
+        can never be published, and the later events of its aggregate waiting behind it)."""
         runtime: Runtime = request.app.state.runtime
         try:
             head = await asyncio.to_thread(runtime.store.process_recorder.max_notification_id)
@@ -357,19 +363,24 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             log.warning("%s: store unreachable: %s", spec.name, exc)
             head, position, store_ok, store_error = None, None, False, "unreachable"
         nats_ok = runtime.nats_ok()
+        parked = runtime.relay.parked() if runtime.relay else []
+        healthy = store_ok and nats_ok and not parked
         body = {
             "service": spec.name,
-            "status": "ok" if store_ok and nats_ok else "unavailable",
+            "status": "ok" if healthy else "stalled" if store_ok and nats_ok else "unavailable",
             "store": {"ok": store_ok, "persistence": settings.persistence, "head": head, "error": store_error},
             "nats": {"ok": nats_ok, "url": redact(settings.nats_url)},
             "outbox": {
                 "position": position,
                 "pending": (head or 0) - (position or 0) if store_ok else None,
                 "last_error": runtime.relay.last_error if runtime.relay else "not connected",
+                # Events that can never be published (issue 15): position, aggregate, type and reason.
+                "parked_count": len(parked),
+                "parked": [{k: p[k] for k in ("position", "aggregate_id", "event_type", "reason")} for p in parked[:PARKED_SHOWN]],
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
         }
-        return JSONResponse(body, status_code=200 if store_ok and nats_ok else 503)
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of this service's events")
     async def asyncapi(request: Request) -> JSONResponse:
