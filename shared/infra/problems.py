@@ -86,6 +86,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Role or county not granted",
         404: "Unknown id",
         409: "Concurrency conflict or duplicate command",
-        422: "Validation or business-rule refusal (see `rule`)",
+        413: "Request body larger than the service accepts",
+        422: "Validation or business-rule refusal (see `rule`); malformed JSON, duplicate keys (field `body`)",
     }.items()
 }

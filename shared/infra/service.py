@@ -33,6 +33,7 @@ from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
+from shared.rules import RuleViolation
 
 log = logging.getLogger("swp.service")
 
@@ -305,10 +306,34 @@ def prepare_store(settings: Settings, service: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.schema_for(service))))
 
 
+ENVELOPE_ALLOWANCE = 2048  # bytes the envelope and NATS headers add to an event's data
+
+
+def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None]:
+    """Refuse, before anything is saved, an event no NATS server of this deployment would carry
+    (issue 15): 422 naming R-AUD-5 instead of an outbox that cannot publish it."""
+    limit = settings.max_event_bytes
+
+    def check(domain_event: Any) -> None:
+        body = spec.to_integration(domain_event)
+        if body is None:
+            return
+        size = len(body.model_dump_json().encode()) + ENVELOPE_ALLOWANCE
+        if size > limit:
+            raise RuleViolation(
+                f"this command would record a {body.event_type} event of about {size} bytes; events are published on "
+                f"NATS, which carries at most {limit} (事件过大，无法发布): make the request smaller",
+                rule="R-AUD-5",
+            )
+
+    return check
+
+
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
     store = spec.application(settings.eventsourcing_env(spec.name))
     store.use_signing_key(settings.audit_key(spec.name))
+    store.publish_check = publish_check(spec, settings)
     return store
 
 

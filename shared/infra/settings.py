@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Largest event a command may record: NATS's max_payload (1 MB by default, deploy/nats/*.conf).
+    max_event_bytes: int = Field(default=1024 * 1024, ge=4096)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -195,6 +195,10 @@ class SwpApplication(Application[uuid.UUID]):
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._signing_key: Ed25519PrivateKey | None = None
+        # Refuses (raises) a domain event a command is about to record that could never be
+        # published (issue 15); set by the service composition. Reactions are not checked here:
+        # the outbox parks what they record instead of failing the upstream message for ever.
+        self.publish_check: Callable[[Any], None] | None = None
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -240,6 +244,8 @@ class SwpApplication(Application[uuid.UUID]):
         now = datetime.now(UTC)
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
             object.__setattr__(domain_event, "meta", ctx.meta(now))
+            if self.publish_check is not None and processing_event.tracking is None:
+                self.publish_check(domain_event)
         recordings = super()._record(processing_event)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key

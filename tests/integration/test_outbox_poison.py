@@ -134,3 +134,29 @@ async def test_an_event_too_large_to_publish_is_parked_its_aggregate_waits_and_t
         r, health = await eventually(still_parked, "the restarted relay catches up")
         assert r.status_code == 503 and health["outbox"]["parked"][0]["position"] == signed_position
         assert (await last_on_stream(small_nats.url, f"swp.{COUNTY}.registry.ContractFiled")) is None
+
+
+async def test_a_command_whose_event_could_not_be_published_is_refused_before_anything_is_saved(
+    persistence, nats_server, tmp_path, request
+):
+    from gateway.app import create_app
+
+    pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, nats_server.url, tmp_path / "var", pg, max_event_bytes=MAX_PAYLOAD)
+    tokens = Tokens(settings)
+    app = create_app(settings)
+    async with running(app), client_for(app) as gateway:
+        setup = await setup_county(gateway, tokens)
+        head = (await gateway.get("/registry/health")).json()["store"]["head"]
+        body = contract_body(setup["provider_id"], setup["station_ids"])
+        body["indicators"] = [
+            {"code": f"i{i}", "name": f"指标{i}" + "服" * 150, "unit": "人次", "target": 1} for i in range(60)
+        ]
+        r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=body, headers=setup["purchaser"])
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["rule"] == "R-AUD-5" and "ContractSigned" in r.json()["detail"]
+        assert (await gateway.get("/registry/health")).json()["store"]["head"] == head  # nothing recorded
+        r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", headers=setup["purchaser"],
+                               json=contract_body(setup["provider_id"], setup["station_ids"]))
+        assert r.status_code == 201, r.text
