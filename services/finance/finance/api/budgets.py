@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from finance.api.common import BudgetSetter, CountyCode, CountyReader, Store, Strict
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import RuleViolation
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["budgets"])
 
@@ -23,7 +24,7 @@ class CapIn(Strict):
 
 class BudgetIn(Strict):
     year: int = Field(ge=2000, le=2100)
-    source: str = Field(min_length=1, max_length=100, examples=["社会救助专项经费"])
+    source: Name = Field(min_length=1, max_length=100, examples=["社会救助专项经费"])
     amount_fen: int = Field(ge=0, le=10**13, description="Allocated for purchasing services from this source (R-FIN-1)")
     cap: CapIn | None = None
 

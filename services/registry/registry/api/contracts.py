@@ -29,14 +29,14 @@ router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
 
 
 class FundingIn(Strict):
-    source: str = Field(min_length=1, max_length=100, examples=["福彩公益金"])
+    source: Name = Field(min_length=1, max_length=100, examples=["福彩公益金"])
     amount_fen: int = Field(ge=0, le=10**13)
 
 
 class IndicatorIn(Strict):
     code: str = Field(min_length=1, max_length=50)
     name: Name = Field(min_length=1, max_length=200)
-    unit: str = Field(min_length=1, max_length=20, examples=["人次"])
+    unit: Name = Field(min_length=1, max_length=20, examples=["人次"])
     target: int = Field(le=10**9, description="Positive (R-LOG-8)")
     monthly_plan: dict[str, int] = Field(default_factory=dict, max_length=24, description="进度表: {'YYYY-MM': planned}, at most 24 months")
 
@@ -51,7 +51,7 @@ class TrancheIn(Strict):
 class ContractIn(Strict):
     provider_id: str
     station_ids: list[str] = Field(max_length=100, description="Each staffed on signed_on with the county's minimum of the provider's workers (R-REG-2)")
-    purchaser: str = Field(min_length=1, max_length=200)
+    purchaser: Name = Field(min_length=1, max_length=200)
     signed_on: Day
     effective_on: Day
     period_start: Day
@@ -87,7 +87,7 @@ class ContractCreated(BaseModel):
 
 class FilingIn(Strict):
     filed_on: Day
-    filed_with: str = Field(default="市民政局", max_length=200, description="The city bureau the copy was filed with")
+    filed_with: Name = Field(default="市民政局", max_length=200, description="The city bureau the copy was filed with")
 
 
 class ScopeChangeIn(Strict):
@@ -103,7 +103,7 @@ class ScopeChangeCreated(BaseModel):
 class ScopeDecisionIn(Strict):
     approved: bool
     decided_on: Day
-    approved_by: str | None = Field(default=None, max_length=200, description="Default: the contract's purchaser")
+    approved_by: Name | None = Field(default=None, max_length=200, description="Default: the contract's purchaser")
     note: str = Field(default="", max_length=1000)
 
 

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"]
 
 class StationIn(Strict):
     name: Name = Field(min_length=1, max_length=200)
-    township: str = Field(min_length=1, max_length=100, description="乡镇/街道")
+    township: Name = Field(min_length=1, max_length=100, description="乡镇/街道")
     kind: str = Field(description=f"One of {STATION_KINDS}")
 
 
