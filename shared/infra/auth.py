@@ -59,10 +59,11 @@ class Owns(StrEnum):
     DELIVERY = "delivery"  # delivery_id
     EVALUATION = "evaluation"  # evaluation_id
     PROVIDER = "provider"  # provider_id
+    BENEFICIARY = "beneficiary"  # beneficiary_ref
 
     @property
     def parameter(self) -> str:
-        return f"{self.value}_id"
+        return "beneficiary_ref" if self is Owns.BENEFICIARY else f"{self.value}_id"
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,12 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
     P2 = (await check(gateway.post(f"/registry/v1/counties/{A}/providers", json={"name": "仁爱社会工作服务中心", "uscc": OTHER_USCC,
                                                                                    "rating": "3A"}, headers=purchaser), 201))["provider_id"]
     delivery = (await check(gateway.post(f"{LOG}/{A}/deliveries", json=place.delivery(), headers=place.headers["provider"]), 201))["delivery_id"]
+    person = (await check(gateway.post(f"{LOG}/{A}/beneficiaries", json={"name": "欧阳某"}, headers=place.headers["provider"]), 201))
+    # A provider cannot cite another provider's beneficiary in its records: as if unknown.
+    stranger = (await check(gateway.post(f"{LOG}/{A}/beneficiaries", json={"name": "司马某"},
+                                         headers=tokens(Role.PROVIDER, A, provider_id=P2)), 201))["beneficiary_ref"]
+    r = await gateway.post(f"{LOG}/{A}/deliveries", json=place.delivery(beneficiary_refs=[stranger]), headers=place.headers["provider"])
+    assert r.status_code == 422 and r.json()["field"] == "beneficiary_refs.0", r.text
     await wait_for(gateway, f"/evaluation/v1/counties/{A}/contracts/{place.contract_id}", purchaser)
     await wait_for(gateway, f"/finance/v1/counties/{A}/contracts/{place.contract_id}/tranches", purchaser)
     base = f"/evaluation/v1/counties/{A}/evaluators"
@@ -112,8 +118,11 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         "contract_id": place.contract_id, "stage": "midterm", "evaluator_org": E1, "scheduled_on": "2027-03-01"}), 201))["evaluation_id"]
     await check(gateway.put(f"/registry/v1/counties/{B}", json={"name": "涿鹿县"}, headers=tokens(Role.PROVINCE_ADMIN, "*")), 200)
     ids = {"county": A, "contract_id": place.contract_id, "provider_id": P1, "worker_id": place.workers["李娜"],
-           "delivery_id": delivery, "evaluation_id": evaluation, "evaluator_org": E1}
+           "delivery_id": delivery, "evaluation_id": evaluation, "evaluator_org": E1,
+           "beneficiary_ref": person["beneficiary_ref"]}
     real = set(ids)
+
+    callers: set[str] = set()
 
     def token(role: Role, variant: str) -> dict[str, str]:
         claims: dict[str, str] = {}
@@ -122,6 +131,7 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         if role == Role.EVALUATOR:
             claims["evaluator_org"] = "another-org" if variant == "other_party" else E1
         counties = {"other_county": (B,), "star": ("*",)}.get(variant, (A,))
+        callers.add(f"{role}-{variant}")
         return tokens(role, *counties, sub=f"{role}-{variant}", **claims)
 
     # The audit routes naming one record: a record of county A on each service.
@@ -167,4 +177,8 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         if method == "GET":
             r = await gateway.get(f"/{service}{fill(path, ids)}")
             assert (r.status_code == 401) == (row.scope not in ("public", "ops")), (service, path, r.status_code)
-    assert await store_heads(gateway) == before  # none of it recorded anything
+    # None of it recorded anything (consumers may still record what upstream events bring).
+    auditor = tokens(Role.AUDITOR, "*")
+    for service, head in before.items():
+        events = (await gateway.get(f"/{service}/v1/audit/events", params={"after": head or 0, "limit": 1000}, headers=auditor)).json()
+        assert [e for e in events["events"] if e["actor"] in callers] == [], service

@@ -59,3 +59,24 @@ def test_a_version_1_record_is_read_as_version_2_without_rewriting_it():
         fresh = Station(name="三营镇社工站", township="三营镇", community="三营村")
         app.save(fresh)
     assert json.loads(app.recorder.select_events(fresh.id)[0].state)["class_version"] == 2
+
+
+def test_a_beneficiary_registered_before_providers_were_recorded_loads_without_one():
+    from services_log.domainmodel import Beneficiary
+
+    app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    ref = uuid.uuid4()
+    v1_state = {
+        "beneficiary_ref": str(ref), "county": "640402", "sealed_personal_data": "sealed",
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-05T08:00:00+00:00"},
+        "originator_topic": get_topic(Beneficiary),
+    }
+    app.recorder.insert_events([StoredEvent(
+        originator_id=ref, originator_version=1, topic=get_topic(Beneficiary.Registered), state=json.dumps(v1_state).encode()
+    )])
+    old = app.repository.get(ref)
+    assert (old.county, old.provider_id, old.erased) == ("640402", None, False)
+    with app.command(CommandContext(county="640402", actor="t")):
+        fresh = Beneficiary(beneficiary_ref=str(uuid.uuid4()), county="640402", sealed_personal_data="s", provider_id="p-1")
+        app.save(fresh)
+    assert app.repository.get(fresh.id).provider_id == "p-1"

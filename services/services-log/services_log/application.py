@@ -116,13 +116,17 @@ class ServicesLogApplication(RegistryFeed):
             raise error(f"unknown beneficiary {ref} in county {county}", field=field)
         return found
 
-    def check_beneficiaries(self, county: str, refs: Iterable[str]) -> list[DomainError]:
+    def check_beneficiaries(self, county: str, refs: Iterable[str], provider_id: str | None = None) -> list[DomainError]:
+        """Unknown references; with ``provider_id``, another provider's beneficiaries count as unknown."""
         problems: list[DomainError] = []
         for i, ref in enumerate(refs):
             try:
-                self.beneficiary(county, ref, field=f"beneficiary_refs.{i}")
+                found = self.beneficiary(county, ref, field=f"beneficiary_refs.{i}")
             except UnknownReference as exc:
                 problems.append(exc)
+                continue
+            if provider_id is not None and found.provider_id not in (None, provider_id):
+                problems.append(UnknownReference(f"unknown beneficiary {ref} in county {county}", field=f"beneficiary_refs.{i}"))
         return problems
 
     @staticmethod
@@ -157,7 +161,7 @@ class ServicesLogApplication(RegistryFeed):
     def _log_delivery(self, county: str, facts: DeliveryFacts, provider_id: str | None) -> ServiceDelivery:
         contract = self.contract(county, facts.contract_id, field="contract_id")
         self.check_provider(contract, provider_id)
-        refuse_first(self.check_beneficiaries(county, facts.beneficiary_refs))
+        refuse_first(self.check_beneficiaries(county, facts.beneficiary_refs, contract.provider_id))
         workers = {w: self.worker(county, w) for w in facts.worker_ids}
         sheets = {w: self.timesheet(county, w) for w in facts.worker_ids}
         refuse_first(delivery_problems(facts, contract, workers, lambda w, d: sheets[w].hours_on(d), china_today()))
@@ -185,7 +189,7 @@ class ServicesLogApplication(RegistryFeed):
         self.check_provider(contract, provider_id)
         delivery.check_correctable(reason)
         old = delivery.facts
-        refuse_first(self.check_beneficiaries(county, changes.get("beneficiary_refs", old.beneficiary_refs)))
+        refuse_first(self.check_beneficiaries(county, changes.get("beneficiary_refs", old.beneficiary_refs), contract.provider_id))
         new = self.corrected_facts(old, changes)
         workers = {w: self.worker(county, w) for w in new.worker_ids}
         sheets = {w: self.timesheet(county, w) for w in {*old.worker_ids, *new.worker_ids}}
@@ -306,10 +310,10 @@ class ServicesLogApplication(RegistryFeed):
         return complaint_id
 
     # --- beneficiaries (R-LOG-5) -------------------------------------------------------
-    def register_beneficiary(self, county: str, personal_data: dict[str, Any]) -> Beneficiary:
+    def register_beneficiary(self, county: str, personal_data: dict[str, Any], provider_id: str | None = None) -> Beneficiary:
         ref = str(uuid.uuid4())
         sealed = self.vault.seal(ref, personal_data)
-        beneficiary = Beneficiary(beneficiary_ref=ref, county=county, sealed_personal_data=sealed)
+        beneficiary = Beneficiary(beneficiary_ref=ref, county=county, sealed_personal_data=sealed, provider_id=provider_id)
         self.save(beneficiary)
         return beneficiary
 

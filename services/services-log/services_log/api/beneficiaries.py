@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from services_log.api.common import CountyCode, PersonalDataKeeper, PersonalDataReader, ProviderSide, Store, Strict
+from services_log.api.common import (
+    CountyCode,
+    OwnPersonalDataKeeper,
+    OwnPersonalDataReader,
+    ProviderSide,
+    Store,
+    Strict,
+    acting_provider,
+)
 from shared.infra.service import CommandHeaders, run_command
 from shared.text import Name
 
@@ -45,14 +53,14 @@ def register_beneficiary(
     # a guess at the person's data could be checked against once they are erased (R-AUD-2).
     beneficiary = run_command(
         store, scope, headers, {"personal_data_hmac": store.vault.fingerprint(body.model_dump())},
-        lambda: store.register_beneficiary(county, body.model_dump()),
+        lambda: store.register_beneficiary(county, body.model_dump(), acting_provider(scope)),
         lambda ids: store.beneficiary(county, ids[0]),
     )
     return BeneficiaryCreated(beneficiary_ref=str(beneficiary.id))
 
 
 @router.get("/beneficiaries/{beneficiary_ref}", response_model=BeneficiaryOut)
-def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: PersonalDataReader, store: Store) -> BeneficiaryOut:
+def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: OwnPersonalDataReader, store: Store) -> BeneficiaryOut:
     """The person's personal data, for the provider and the purchaser only (R-LOG-5)."""
     beneficiary = store.beneficiary(county, beneficiary_ref)
     data = store.personal_data(beneficiary)
@@ -64,7 +72,7 @@ def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: PersonalDat
 
 @router.post("/beneficiaries/{beneficiary_ref}/erasure", response_model=BeneficiaryOut)
 def erase_beneficiary(
-    county: CountyCode, beneficiary_ref: Ref, body: ErasureIn, scope: PersonalDataKeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, beneficiary_ref: Ref, body: ErasureIn, scope: OwnPersonalDataKeeper, store: Store, headers: CommandHeaders
 ) -> BeneficiaryOut:
     """Erase the person's personal data by destroying their key (crypto-shredding, R-AUD-2): the
     history and the deliveries citing the reference stay; the data can never be read again."""

@@ -45,6 +45,9 @@ DeliveryProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER
 CONFIDENTIAL_READERS = frozenset({Role.PROVIDER, Role.WORKER, Role.PURCHASER})
 PersonalDataReader = Annotated[CountyScope, Depends(county_scope(*CONFIDENTIAL_READERS))]
 PersonalDataKeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True))]
+# …of one beneficiary: the provider that registered the person (R-LOG-5, R-AUD-6).
+OwnPersonalDataReader = Annotated[CountyScope, Depends(county_scope(*CONFIDENTIAL_READERS, owns=Owns.BENEFICIARY))]
+OwnPersonalDataKeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True, owns=Owns.BENEFICIARY))]
 
 
 class Strict(BaseModel):
@@ -98,4 +101,15 @@ def _delivery_owner(store: ServicesLogApplication, county: str, ref: str) -> Own
         return None
 
 
-OWNERS = {Owns.CONTRACT: _contract_owner, Owns.WORKER: _worker_owner, Owns.DELIVERY: _delivery_owner}
+def _beneficiary_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+    try:
+        provider = store.beneficiary(county, ref).provider_id
+    except DomainError:
+        return None
+    return None if provider is None else Owner(frozenset({provider}))  # registered before v2: county-wide
+
+
+OWNERS = {
+    Owns.CONTRACT: _contract_owner, Owns.WORKER: _worker_owner, Owns.DELIVERY: _delivery_owner,
+    Owns.BENEFICIARY: _beneficiary_owner,
+}

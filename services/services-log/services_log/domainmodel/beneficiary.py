@@ -19,10 +19,24 @@ class Beneficiary(Aggregate):
     def create_id(beneficiary_ref: str, **_: Any) -> uuid.UUID:
         return uuid.UUID(beneficiary_ref)
 
-    @event("Registered")
-    def __init__(self, beneficiary_ref: str, county: str, sealed_personal_data: str) -> None:
+    class Registered(Aggregate.Created):
+        # v2 names the provider that registered the person: only it (and the purchaser) reads the
+        # person's data (R-LOG-5, R-AUD-6). Records of v1 have none (readable county-wide, as before).
+        class_version = 2
+        beneficiary_ref: str
+        county: str
+        sealed_personal_data: str
+        provider_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["provider_id"] = None
+
+    @event(Registered)
+    def __init__(self, beneficiary_ref: str, county: str, sealed_personal_data: str, provider_id: str | None) -> None:
         self.county = county
         self.sealed_personal_data = sealed_personal_data
+        self.provider_id = provider_id
         self.erased = False
 
     def erase(self, reason: str) -> None:
