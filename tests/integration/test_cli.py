@@ -35,6 +35,8 @@ def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
         for svc in ("registry", "services-log", "evaluation", "finance"):
             r = httpx.get(f"http://127.0.0.1:{port}/{svc}/health", timeout=10)
             assert r.status_code == 200 and r.json()["nats"]["ok"], r.text
+            # No server name or version on the wire; the security headers from the application.
+            assert "server" not in r.headers and r.headers["x-content-type-options"] == "nosniff", r.headers
         token = subprocess.run(
             [SWP, "token", "--role", "province_admin", "--county", "*"], env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
