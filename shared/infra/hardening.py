@@ -82,26 +82,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _depth(raw: bytes) -> int:
-    """Nesting depth of a JSON text, counted without parsing (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (walked without recursion, per container)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def check_json(raw: bytes) -> str | None:
@@ -112,14 +104,16 @@ def check_json(raw: bytes) -> str | None:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return "the body is not UTF-8"
-    if _depth(raw) > MAX_JSON_DEPTH:
-        return f"the body nests deeper than {MAX_JSON_DEPTH} levels"
     try:
-        json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+        parsed = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
     except DuplicateKey as exc:
         return f"{exc}: every key may appear once in an object"
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        return f"the body nests deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as exc:
         return f"malformed JSON: {exc}"
+    if isinstance(parsed, dict | list) and _too_deep(parsed, MAX_JSON_DEPTH):
+        return f"the body nests deeper than {MAX_JSON_DEPTH} levels"
     return None
 
 
