@@ -14,8 +14,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from registry.domainmodel import Contract, County, Provider, Station, Worker, county_id
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.infra.store import SwpApplication
 from shared.rules import NotFound, UnknownReference
+from shared.workdays import WorkdayCalendar
 
 A = TypeVar("A")
 
@@ -108,6 +110,12 @@ class RegistryBase(SwpApplication):
 
     def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
         return self._in_county(county, contract_id, Contract, "contract", field)
+
+    def workdays(self) -> WorkdayCalendar:
+        """The official working days (R-FIN-6): chinesecalendar plus every year finance loaded
+        (``CalendarLoaded``, kept here as :class:`OfficialCalendars`), as of a pinned read's instant."""
+        book = self.find(str(OFFICIAL_CALENDARS_ID))
+        return book.workdays() if isinstance(book, OfficialCalendars) else WorkdayCalendar()
 
     def find(self, aggregate_id: str) -> Any:
         try:

@@ -71,7 +71,7 @@ class ContractCommands(RegistryBase):
         check_eligibility(policy, provider, signed_on)
         check_staffing(policy, station_ids, self.workers(county, str(provider.id)), signed_on)
         check_supervisor(policy, self._supervisor(county, provider, terms.get("supervisor_id")), signed_on)
-        due = filing_due(policy, signed_on)
+        due = filing_due(policy, signed_on, self.workdays())
         return Contract(
             county=county,
             provider_id=str(provider.id),
@@ -107,9 +107,10 @@ class ContractCommands(RegistryBase):
         return supervisor
 
     def file_contract(self, county: str, contract_id: str, filed_on: date, filed_with: str) -> Contract:
-        """R-REG-5: due within the policy's working days of signing under the contract's policy; late is flagged."""
+        """R-REG-5: due within the policy's working days of signing under the contract's policy, counted
+        with the official calendar as it stands at filing (R-FIN-6); late is flagged."""
         contract = self.contract(county, contract_id)
-        due = filing_due(contract.policy, contract.signed_on)
+        due = filing_due(contract.policy, contract.signed_on, self.workdays())
         contract.file(filed_on, filed_with, due.on)
         self.save(contract)
         return contract

@@ -130,4 +130,16 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
             "(弄虚作假) terminates the contract and bans the provider for the county's ban_years (R-EVAL-9)."
         ),
     )
-    return {"evaluation": evaluation}
+    finance = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "finance",
+        {"CalendarLoaded": app.on_calendar_loaded},
+        description=(
+            "Registry keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
+            "a contract's filing deadline (R-REG-5) not yet met is counted with it, and stops being provisional "
+            "once its years are official (R-FIN-6)."
+        ),
+    )
+    return {"evaluation": evaluation, "finance": finance}

@@ -86,9 +86,9 @@ def evaluations(
     """The county's evaluations in the order they were scheduled, each with its overdue steps on
     `as_of` (a provider sees its own, an evaluator those assigned to its organisation)."""
     provider, org = provider_of(scope), evaluator_of(scope)
-    today = today_if_none(as_of)
+    today, calendar = today_if_none(as_of), store.calendar
     return [
-        EvaluationSummary(**evaluation_summary(e, today))
+        EvaluationSummary(**evaluation_summary(e, today, calendar))
         for e in evaluations_of(store, county, contract_id)
         if (provider is None or e.provider_id == provider) and (org is None or e.evaluator_org == org)
     ]

@@ -20,8 +20,9 @@ from registry.api.common import (
     ensure_own,
     new_id,
 )
-from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract
+from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
 from shared.infra.service import CommandHeaders, run_command
+from shared.workdays import WorkdayCalendar
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
 
@@ -145,8 +146,11 @@ class ContractOut(BaseModel):
     supervisor_id: str | None
     previous_contract_id: str | None
     next_contract_id: str | None
-    filing_due_on: date
-    filing_due_provisional: bool
+    filing_due_on: date = Field(description="R-REG-5: `filing_working_days` working days after signing (State Council "
+                                "calendar, R-FIN-6); until filed it is counted with every official year loaded so far")
+    filing_due_provisional: bool = Field(description="True while a year it counts through has no official calendar "
+                                         "(neither chinesecalendar data nor a loaded notice): Monday–Friday minus the "
+                                         "statutory holidays; loading that year's calendar in finance makes it firm")
     filed_on: date | None
     filing_late: bool | None
     scope_changes: list[dict[str, Any]]
@@ -156,8 +160,13 @@ class ContractOut(BaseModel):
     end_reason: str | None
 
 
-def contract_out(c: Contract) -> ContractOut:
+def contract_out(c: Contract, calendar: WorkdayCalendar) -> ContractOut:
+    """The contract; a filing deadline not yet met is counted with ``calendar`` (R-REG-5, R-FIN-6):
+    loading a year's official calendar moves it and clears ``filing_due_provisional``."""
     fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
+    if c.filed_on is None:
+        due = filing_due(c.policy, c.signed_on, calendar)
+        fields.update(filing_due_on=due.on, filing_due_provisional=due.provisional)
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
 
 
@@ -188,7 +197,8 @@ def list_contracts(
 ) -> list[ContractOut]:
     """The county's contracts in signing order. A provider sees its own only."""
     store.county(county)
-    return [contract_out(c) for c in store.contracts(county, acting_provider(scope) or provider_id, status)]
+    calendar = store.workdays()
+    return [contract_out(c, calendar) for c in store.contracts(county, acting_provider(scope) or provider_id, status)]
 
 
 @router.post("/expiry", response_model=ExpiryOut)
@@ -206,12 +216,12 @@ def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store
 @router.get("/{contract_id}", response_model=ContractOut)
 def get_contract(county: CountyCode, contract_id: str, scope: Reader, store: Store) -> ContractOut:
     """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
-    return contract_out(store.contract(county, contract_id))
+    return contract_out(store.contract(county, contract_id), store.workdays())
 
 
 def _contract_command(store: Any, scope: Any, headers: Any, county: str, contract_id: str, payload: Any, action: Any) -> ContractOut:
     c = run_command(store, scope, headers, payload, action, lambda _ids: store.contract(county, contract_id))
-    return contract_out(c)
+    return contract_out(c, store.workdays())
 
 
 @router.post("/{contract_id}/filing", response_model=ContractOut)
