@@ -200,6 +200,6 @@ async def test_replaying_the_registry_log_into_a_fresh_store_gives_the_same_cont
     records = source.process_recorder.select_notifications(1, 100_000)
     fresh = RegistryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     fresh.recorder.insert_events([StoredEvent(r.originator_id, r.originator_version, r.topic, r.state) for r in records])
-    replayed = [contract_out(c).model_dump(mode="json") for c in fresh.contracts(COUNTY)]
+    replayed = [contract_out(c, fresh.workdays()).model_dump(mode="json") for c in fresh.contracts(COUNTY)]
     assert replayed == live
     assert [c["status"] for c in replayed] == ["signed", "terminated"] and replayed[0]["filed_on"] == "2026-09-18"

@@ -125,13 +125,15 @@ class FinanceReactions(SwpApplication):
     # --- evaluation ----------------------------------------------------------------------
     def on_evaluation_concluded(self, e: evl.EvaluationConcluded) -> list[Aggregate]:
         """Passed: the tranche waiting for that stage is scheduled, due N working days after the
-        conclusion. Failed: it is withheld (R-FIN-7). Process visits trigger nothing."""
-        trigger = STAGE_TRIGGERS.get(e.stage)
-        if trigger is None:
+        conclusion. Failed: it is withheld (R-FIN-7). Process visits trigger nothing. A final or an
+        annual evaluation is the year-end evaluation: it sets off the plan's year-end tranche whichever
+        of `final_passed` / `annual_passed` the plan names (``YEAR_END_TRIGGERS``)."""
+        if STAGE_TRIGGERS.get(e.stage) is None:
             return []
         schedule = self._schedule_seen(e.contract_id, e.county)
         if schedule is None:
             return []
+        trigger = schedule.trigger_of(e.stage)
         if e.passed:
             schedule.schedule_triggered(trigger, e.concluded_on, self.workdays())
         else:
@@ -140,11 +142,11 @@ class FinanceReactions(SwpApplication):
 
     def on_appeal_decided(self, e: evl.AppealDecided) -> list[Aggregate]:
         """An upheld appeal makes the evaluation a pass: the tranche it withheld is scheduled."""
-        trigger = STAGE_TRIGGERS.get(e.stage)
-        if trigger is None or not (e.upheld and e.passed):
+        if STAGE_TRIGGERS.get(e.stage) is None or not (e.upheld and e.passed):
             return []
         schedule = self._schedule_seen(e.contract_id, e.county)
         if schedule is None:
             return []
+        trigger = schedule.trigger_of(e.stage)
         schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.workdays())
         return [schedule]

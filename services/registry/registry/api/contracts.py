@@ -160,12 +160,13 @@ class ContractOut(BaseModel):
     end_reason: str | None
 
 
-def contract_out(c: Contract, calendar: WorkdayCalendar) -> ContractOut:
-    """The contract; a filing deadline not yet met is counted with ``calendar`` (R-REG-5, R-FIN-6):
-    loading a year's official calendar moves it and clears ``filing_due_provisional``."""
+def contract_out(c: Contract, calendar: WorkdayCalendar | None = None) -> ContractOut:
+    """The contract; a filing deadline not yet met is counted with ``calendar`` (the store's
+    ``workdays()``: official data plus every loaded year; default the official data alone) (R-REG-5,
+    R-FIN-6): loading a year's official calendar moves it and clears ``filing_due_provisional``."""
     fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
     if c.filed_on is None:
-        due = filing_due(c.policy, c.signed_on, calendar)
+        due = filing_due(c.policy, c.signed_on, calendar or WorkdayCalendar())
         fields.update(filing_due_on=due.on, filing_due_provisional=due.provisional)
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
 
