@@ -141,6 +141,8 @@ class ExpenseBooked(IntegrationEvent):
     amount_fen: int
     spent_on: date
     voucher: str
+    worker_id: str | None = None  # personnel: whose wages (R-FIN-4)
+    month: str | None = None  # personnel: the month of wages, YYYY-MM
 
 
 @integration_event(SERVICE)
@@ -150,5 +152,5 @@ class ExpenseFlagged(IntegrationEvent):
     contract_id: str
     expense_id: str
     rule: str
-    kind: str  # beyond_funds_received | cost_structure | outside_contract_period | duplicate_voucher
+    kind: str  # beyond_funds_received | cost_structure | below_minimum_wage | outside_contract_period | duplicate_voucher
     detail: str

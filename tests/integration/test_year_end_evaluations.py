@@ -21,7 +21,6 @@ from tests.integration.test_evaluation_support import (
 )
 
 
-
 async def annual_evaluation(gateway, place, contract: str, org: str, ratio: str, answer: str) -> dict:
     """An annual evaluation on site on 2026-11-02, concluded 2026-11-09 (the service year ends 2026-11-30)."""
     evaluation = (await check(schedule(gateway, place, contract, "annual", org, "2026-11-02"), 201))["evaluation_id"]

@@ -249,3 +249,23 @@ def test_the_year_end_evaluation_sets_off_the_plans_year_end_tranche_whichever_f
         period_end=D("2026-09-25"), tranches=plan_tranches(100, both),
     )
     assert (s3.trigger_of("annual"), s3.trigger_of("final")) == ("annual_passed", "final_passed")
+
+
+def test_wage_fields_and_the_least_wage():
+    from finance.domainmodel import check_expense, minimum_wage_fen
+
+    check_expense("personnel", 100, "V-1", "w-1", "2026-03")
+    for args, field in (
+        (("operations", 100, "V-1", "w-1", "2026-03"), "worker_id"),
+        (("operations", 100, "V-1", None, "2026-03"), "month"),
+        (("personnel", 100, "V-1", "w-1", None), "month"),
+        (("personnel", 100, "V-1", None, "2026-03"), "worker_id"),
+        (("personnel", 100, "V-1", "w-1", "2026-3"), "month"),
+        (("personnel", 100, "V-1", " ", "2026-03"), "worker_id"),
+    ):
+        with pytest.raises(RuleViolation) as refused:
+            check_expense(*args)
+        assert (refused.value.rule, refused.value.field) == ("R-FIN-4", field)
+    assert minimum_wage_fen({"local_min_wage_fen": 0, "min_wage_multiplier": "1.1"}) is None
+    # 1,955.55 yuan × 1.1 = 2,151.105 yuan: rounded up to the fen, the least wage is 2,151.11 yuan.
+    assert minimum_wage_fen({"local_min_wage_fen": 195_555, "min_wage_multiplier": "1.1"}) == 215_111

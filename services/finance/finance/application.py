@@ -21,6 +21,7 @@ from finance.domainmodel import (
     account_id,
     check_expense,
     expense_findings,
+    minimum_wage_fen,
     percent_text,
     schedule_id,
     voucher_id,
@@ -168,11 +169,11 @@ class FinanceApplication(FinanceReactions):
     # --- ring-fenced expenses (R-FIN-8) ----------------------------------------------------------
     def book_expense(
         self, county: str, contract_id: str, *, expense_id: str, category: str, amount_fen: int,
-        spent_on: date, voucher: str, provider_id: str | None,
+        spent_on: date, voucher: str, provider_id: str | None, worker_id: str | None = None, month: str | None = None,
     ) -> dict[str, Any]:
         schedule = self.schedule(county, contract_id, provider_id)
         voucher = voucher.strip()
-        check_expense(category, amount_fen, voucher)
+        check_expense(category, amount_fen, voucher, worker_id, month)
         account = self.account(schedule)
         book: VoucherBook = self._find(voucher_id(county, voucher)) or VoucherBook(county=county, voucher=voucher)
         findings = expense_findings(
@@ -181,8 +182,10 @@ class FinanceApplication(FinanceReactions):
             received_fen=sum(t["amount_fen"] for t in schedule.tranches if t["status"] == PAID),
             contract_amount_fen=schedule.amount_fen, period_start=schedule.period_start,
             period_end=schedule.period_end, personnel_min_percent=int(schedule.policy["personnel_min_percent"]),
+            operations_max_percent=int(schedule.policy["operations_max_percent"]),
+            min_wage_fen=minimum_wage_fen(schedule.policy), worker_id=worker_id, month=month,
         )
-        account.book(expense_id, category, amount_fen, spent_on, voucher, findings)
+        account.book(expense_id, category, amount_fen, spent_on, voucher, findings, worker_id=worker_id, month=month)
         book.use(contract_id=contract_id, expense_id=expense_id)
         self.save(account, book)
         return self.expense(county, contract_id, expense_id)

@@ -11,12 +11,15 @@
 from finance.domainmodel.calendar import CALENDAR_BOOK_ID, CalendarBook
 from finance.domainmodel.expenses import (
     CATEGORIES,
+    OPERATIONS,
+    PERSONNEL,
     ContractAccount,
     Finding,
     VoucherBook,
     account_id,
     check_expense,
     expense_findings,
+    minimum_wage_fen,
     voucher_id,
 )
 from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text
@@ -44,7 +47,9 @@ __all__ = [
     "CEILING",
     "DEFAULT_POLICY",
     "FLOOR",
+    "OPERATIONS",
     "PAID",
+    "PERSONNEL",
     "PROVINCE_INDEX_ID",
     "SCHEDULED",
     "STAGE_TRIGGERS",
@@ -62,6 +67,7 @@ __all__ = [
     "check_expense",
     "county_index_id",
     "expense_findings",
+    "minimum_wage_fen",
     "percent_text",
     "plan_tranches",
     "schedule_id",

@@ -54,6 +54,8 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "annual_direct_hours_per_staff": ("1632.3", "R-LOG-4", "direct service hours per staff per year"),
     "hours_ceiling_percent": (110, "R-LOG-4", "the plan may not exceed this percent of the hours target"),
     "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
+    "local_min_wage_fen": (0, "R-FIN-4", "the county's monthly minimum wage (最低工资标准) in fen; 0 = not configured "
+                           "(wages are not checked until the county sets it)"),
 }
 DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
 # Upper bounds of the whole-number parameters: beyond them a value is a typing error, not a policy.
@@ -62,6 +64,7 @@ _MAXIMA = {
     "contract_cycle_years": 5, "filing_working_days": 120, "ban_years": 20, "station_min_amount_fen": 10**13,
     "personnel_min_percent": 100, "operations_max_percent": 100, "standard_budget_fen": 10**13,
     "extra_worker_per_fen": 10**13, "max_daily_hours": 24, "annual_hours_per_staff": 8784, "hours_ceiling_percent": 1000,
+    "local_min_wage_fen": 10**8,
 }
 
 
