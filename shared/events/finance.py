@@ -112,7 +112,11 @@ class TrancheOverdue(IntegrationEvent):
 
 @integration_event(SERVICE)
 class CalendarLoaded(IntegrationEvent):
-    """A year's official working-day calendar (国务院办公厅 holiday notice) was loaded (R-FIN-6)."""
+    """A year's official working-day calendar (国务院办公厅 holiday notice) was loaded (R-FIN-6).
+
+    Published under the county token ``province`` (``swp.province.finance.CalendarLoaded``): a
+    national calendar belongs to no county. Registry and evaluation keep every year received and
+    count their working-day deadlines with it (R-REG-5, R-EVAL-3)."""
 
     year: int
     holidays: list[date]

@@ -185,7 +185,9 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
         runtime.broker,
         title=f"{spec.title} events",
         version=spec.version,
-        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5).",
+        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5); "
+        "`<county>` is the 6-digit division code, or `province` for province-wide facts that belong to no county "
+        "(rubrics, programmes, the official working-day calendars: `swp.province.finance.CalendarLoaded`).",
         schema_version="3.0.0",
     ).to_specification()
     return doc.to_jsonable()

@@ -10,8 +10,12 @@ worked (调休)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, timedelta
+
 from shared.infra.auth import Role
 from shared.testing.upstream import published
+from shared.workdays import WorkdayCalendar
 from tests.integration.test_evaluation_support import (
     COUNTY,
     EVAL,
@@ -23,6 +27,12 @@ from tests.integration.test_evaluation_support import (
     sign,
     wait_for,
 )
+from tests.integration.test_finance_support import COUNTY as FIN_COUNTY
+from tests.integration.test_finance_support import (
+    finance_api_fixture,  # noqa: F401 — the fixture
+    tranches_when,
+)
+from tests.integration.test_finance_support import sign as sign_as_registry
 from tests.integration.test_registry_helpers import published as registry_published
 
 NOTICE_2027 = {
@@ -90,3 +100,37 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
     again = await gateway.post("/finance/v1/calendars/2027", json=NOTICE_2027, headers=tokens(Role.PROVINCE_ADMIN, "*"))
     assert again.status_code == 200, again.text
     assert steps(await check(gateway.get(path, headers=place.purchaser), 200)) == steps(recounted)
+
+
+def _walked(start: date, end: date) -> int:
+    cal, day, count = WorkdayCalendar(), start, 0
+    while day < end:
+        day += timedelta(1)
+        count += cal.is_workday(day)[0]
+    return count
+
+
+def _far_years(start: date, end: date) -> int:
+    """Working days in (start, end] for dates after 2100: Monday–Friday minus the fixed-date holidays."""
+    days = (end - start).days
+    weekdays = days // 7 * 5 + sum(1 for i in range(1, days % 7 + 1) if (start + timedelta(i)).weekday() < 5)
+    fixed = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
+    return weekdays - sum(
+        1 for y in range(start.year + 1, end.year + 1) for m, d in fixed if date(y, m, d).weekday() < 5
+    )
+
+
+async def test_overdue_on_9999_12_31_counts_working_days_late_without_walking(finance_api, tokens, settings):
+    finance = tokens(Role.FINANCE, FIN_COUNTY)
+    contract = str(uuid.uuid4())
+    await sign_as_registry(settings, contract, effective_on="2025-09-26")
+    await tranches_when(finance_api, finance, contract, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
+    url = f"/finance/v1/counties/{FIN_COUNTY}/tranches/overdue"
+    r = await finance_api.get(url, params={"as_of": "9999-12-31"}, headers=finance)
+    assert r.status_code == 200, r.text
+    [row] = r.json()
+    # Tranche 1 was due 2025-10-23: walked day by day to 2100, then Monday–Friday minus 元旦, 劳动节 and 国庆.
+    expected = _walked(date(2025, 10, 23), date(2100, 12, 31)) + _far_years(date(2100, 12, 31), date(9999, 12, 31))
+    assert (row["contract_id"], row["seq"], row["due_on"], row["working_days_late"]) == (contract, 1, "2025-10-23", expected)
+    early = await finance_api.get(url, params={"as_of": "0001-01-01"}, headers=finance)
+    assert (early.status_code, early.json()) == (200, [])

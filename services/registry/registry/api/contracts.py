@@ -43,7 +43,10 @@ class IndicatorIn(Strict):
 class TrancheIn(Strict):
     seq: int = Field(ge=1, le=12)
     percent: int = Field(ge=1, le=100)
-    trigger: str = Field(description=f"One of {TRIGGERS}")
+    trigger: str = Field(description=f"One of {TRIGGERS}: the contract taking effect, a passed mid-term evaluation, "
+                               "the passed year-end evaluation — `final_passed` and `annual_passed` are both set off "
+                               "by whichever year-end evaluation (`final` 末期 or `annual` 年度) the county holds, "
+                               "unless the plan names both (R-FIN-5)")
     due_working_days: int = Field(default=15, ge=1, le=120)
 
 
