@@ -226,3 +226,28 @@ def test_an_evaluator_linked_to_the_provider_or_unaccredited_may_not_evaluate():
     assert org.credential_on("m-1", date(2026, 3, 31), field="member_id") == "PJ-001"
     assert refused(org.credential_on, "m-1", date(2026, 4, 1), field="member_id") == ("R-EVAL-10", "member_id")
     assert refused(org.credential_on, "m-2", date(2026, 3, 1), field="member_id") == ("R-EVAL-7", "member_id")
+
+
+def test_deadlines_follow_a_calendar_loaded_after_scheduling():
+    from shared.calendars import OfficialCalendars
+    from shared.workdays import YearCalendar
+
+    # Scheduled on Mon 2027-10-11 without a 2027 calendar: provisional, 国庆 by the rules (Fri Oct 1 only).
+    ev = make_evaluation(stage="annual", scheduled_on=date(2027, 10, 11))
+    assert (ev.steps["self_evaluation"]["due_on"], ev.steps["self_evaluation"]["provisional"]) == (date(2027, 9, 24), True)
+    # The 2027 notice arrives (as evaluation's consumer keeps it): Oct 1–7 off, Sat Sep 25 and Oct 9 worked.
+    book = OfficialCalendars()
+    notice = YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 9, 25), date(2027, 10, 9)}))
+    assert book.receive(notice.year, sorted(notice.holidays), sorted(notice.workdays)) is True
+    assert book.receive(notice.year, sorted(notice.holidays), sorted(notice.workdays)) is False  # same notice: nothing
+    calendar = book.workdays()
+    now = ev.current_steps(calendar)
+    assert {k: (s["due_on"], s["provisional"]) for k, s in now.items()} == {
+        "self_evaluation": (date(2027, 9, 22), False), "review": (date(2027, 9, 28), False),
+        "report": (date(2027, 11, 8), False), "feedback": (date(2027, 11, 15), False),
+    }
+    assert ev.steps["self_evaluation"]["due_on"] == date(2027, 9, 24)  # the stored plan is not rewritten
+    # Lateness is judged against the deadline as the official calendar now counts it.
+    ev.submit_self_evaluation(submitted_on=date(2027, 9, 23), summary="自评报告", self_scores={}, calendar=calendar)
+    assert ev.self_evaluation["late"] is True
+    assert ev.current_steps(calendar)["self_evaluation"]["done_on"] == date(2027, 9, 23)
