@@ -198,7 +198,7 @@ class EvaluationApplication(Lookups):
         evaluation = self.evaluation(county, evaluation_id)
         self.check_provider(evaluation, provider_id)
         happened(appealed_on, "R-EVAL-6", "appealed_on")
-        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason)
+        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason, calendar=self.calendar)
         self.save(evaluation)
         return evaluation
 

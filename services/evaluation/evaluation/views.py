@@ -42,7 +42,11 @@ def visits_view(evaluation: Evaluation) -> dict[str, Any] | None:
 def evaluation_view(app: EvaluationApplication, evaluation: Evaluation, today: date) -> dict[str, Any]:
     contract = app.contract(evaluation.county, evaluation.contract_id)
     earliest, latest = stage_window(evaluation.stage, contract.period_start, contract.period_end)
-    steps = steps_view(evaluation, today, app.calendar)
+    calendar = app.calendar
+    steps = steps_view(evaluation, today, calendar)
+    conclusion = evaluation.conclusion
+    if conclusion is not None:  # the appeal window counted with the official calendar known now (R-EVAL-6)
+        conclusion = {**conclusion, "appeal_due_on": evaluation.appeal_due(calendar)}
     return {
         "evaluation_id": str(evaluation.id),
         "county": evaluation.county,
@@ -65,7 +69,7 @@ def evaluation_view(app: EvaluationApplication, evaluation: Evaluation, today: d
         "survey": evaluation.survey,
         "scores": [{"item_code": code, **s} for code, s in evaluation.scores.items()],
         "deductions": evaluation.deductions,
-        "conclusion": evaluation.conclusion,
+        "conclusion": conclusion,
         "feedback": evaluation.feedback,
         "appeal": evaluation.appeal,
         "result": _result(evaluation),

@@ -335,14 +335,23 @@ class Evaluation(Aggregate):
         self.steps["feedback"]["done_on"] = agreed_on
 
     # --- appeal: once, against a failed result, within the window ------------------------
-    def lodge_appeal(self, appealed_on: date, reason: str) -> None:
+    def appeal_due(self, calendar: WorkdayCalendar | None) -> date | None:
+        """The last day to appeal (R-EVAL-6): the policy's working days after the conclusion, counted
+        with ``calendar`` (the official years known now, R-FIN-6); ``None`` gives the date recorded."""
+        if self.conclusion is None:
+            return None
+        if calendar is None:
+            return self.conclusion["appeal_due_on"]
+        return calendar.add_workdays(self.conclusion["concluded_on"], self.policy["appeal_working_days"]).on
+
+    def lodge_appeal(self, appealed_on: date, reason: str, calendar: WorkdayCalendar | None = None) -> None:
         if self.conclusion is None:
             raise RuleViolation("only a concluded evaluation can be appealed", rule="R-EVAL-6", field="appealed_on")
         if self.appeal is not None:
             raise RuleViolation("an evaluation can be appealed once", rule="R-EVAL-6", field="appealed_on")
         if self.conclusion["passed"]:
             raise RuleViolation("only a failed evaluation (不合格) can be appealed", rule="R-EVAL-6", field="appealed_on")
-        due = self.conclusion["appeal_due_on"]
+        due = self.appeal_due(calendar)
         if not self.conclusion["concluded_on"] <= appealed_on <= due:
             raise RuleViolation(
                 f"the appeal window runs from {self.conclusion['concluded_on']} to {due}", rule="R-EVAL-6", field="appealed_on"
