@@ -56,7 +56,8 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
 
     # Signed Fri 2027-09-24, filed within 15 working days: with 2027 unknown, Sep 27–30 are 1–4, Fri Oct 1
     # (国庆) is off, Oct 4–8 5–9, Oct 11–15 10–14, Mon Oct 18 15 — provisional.
-    before = await check(gateway.get(reg, headers=place.purchaser), 200)
+    shown = await gateway.get(reg, headers=place.purchaser)
+    before, before_instant = shown.json(), shown.headers["SWP-Recorded-As-Of"]
     assert (before["filing_due_on"], before["filing_due_provisional"]) == ("2027-10-18", True)
     signed = (await registry_published(settings.nats_url, COUNTY, "ContractSigned"))[0]
     assert signed["data"]["contract_id"] == contract
@@ -81,6 +82,9 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
     # Oct 11–15 8–12, Oct 18–20 13–15 — Wed 2027-10-20, no longer provisional.
     after = await wait_for(gateway, reg, place.purchaser, lambda c: not c["filing_due_provisional"])
     assert (after["filing_due_on"], after["filing_due_provisional"]) == ("2027-10-20", False)
+    # The history is not rewritten: as recorded before the load, the deadline was the provisional one (R-AUD-3).
+    then = await check(gateway.get(reg, params={"recorded_as_of": before_instant}, headers=place.purchaser), 200)
+    assert (then["filing_due_on"], then["filing_due_provisional"]) == ("2027-10-18", True)
     listed = await check(gateway.get(f"/registry/v1/counties/{COUNTY}/contracts", headers=place.purchaser), 200)
     assert [(c["filing_due_on"], c["filing_due_provisional"]) for c in listed] == [("2027-10-20", False)]
 
