@@ -74,6 +74,10 @@ async def test_wages_below_the_minimum_and_the_cost_structure_follow_the_county_
 async def test_the_minimum_wage_is_a_checked_policy_parameter(gateway, tokens):
     await open_county(gateway, tokens)
     admin = tokens(Role.PROVINCE_ADMIN, "*")
-    for value in (0, -1, "1950", 10**9):
+    for value in (-1, "1950", 1950.5, True, 10**9):
         await refused(gateway.put(f"/registry/v1/counties/{COUNTY}", json={"name": "测试县", "policy": {"local_min_wage_fen": value}},
                                   headers=admin), 422, "R-FIN-4", "policy.local_min_wage_fen")
+    # 0 is the default (not configured): a policy read back can be sent again as it is.
+    county = await check(gateway.put(f"/registry/v1/counties/{COUNTY}", json={"name": "测试县", "policy": {"local_min_wage_fen": 0}},
+                                     headers=admin), 200)
+    assert county["policy"]["local_min_wage_fen"] == 0

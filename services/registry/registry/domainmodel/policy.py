@@ -87,6 +87,9 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
 
 def _parameter_problem(name: str, value: Any) -> str | None:
     default = PARAMETERS[name][0]
+    if name == "local_min_wage_fen":  # 0 (the default) = not configured, so a policy read back can be sent again
+        ok = _whole(value) and 0 <= value <= _MAXIMA[name]
+        return None if ok else f"must be a whole number of fen from 0 (not configured) to {_MAXIMA[name]}"
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be true or false"
     if isinstance(default, int):
