@@ -72,3 +72,13 @@ async def test_a_failed_annual_evaluation_withholds_the_last_tranche(gateway, to
     paid = await gateway.post(f"{tranches}/3/payment", json={"paid_on": "2026-11-20", "voucher": "BF-2026-0201"},
                               headers=tokens("finance", COUNTY))
     assert (paid.status_code, paid.json().get("rule")) == (422, "R-FIN-7"), paid.text
+
+    # The provider appeals within the window; the purchaser upholds it on Fri 2026-11-20: the withheld
+    # year-end tranche is scheduled, due 15 working days later (Fri 2026-12-11).
+    base = f"{EVAL}/counties/{COUNTY}/evaluations/{result['evaluation_id']}"
+    await check(gateway.post(f"{base}/appeal", json={"appealed_on": "2026-11-12", "reason": "服务台账漏报"},
+                             headers=place.provider()), 200)
+    await check(gateway.post(f"{base}/appeal/decision", json={"upheld": True, "revised_score": "61.00", "decided_on": "2026-11-20",
+                                                               "reason": "补充台账核实"}, headers=place.purchaser), 200)
+    again = await wait_for(gateway, tranches, place.purchaser, lambda ts: ts[2]["status"] != "withheld")
+    assert (again[2]["triggered_on"], again[2]["due_on"]) == ("2026-11-20", "2026-12-11")
