@@ -251,3 +251,20 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
     ev.submit_self_evaluation(submitted_on=date(2027, 9, 23), summary="自评报告", self_scores={}, calendar=calendar)
     assert ev.self_evaluation["late"] is True
     assert ev.current_steps(calendar)["self_evaluation"]["done_on"] == date(2027, 9, 23)
+
+
+def test_after_the_report_feedback_and_the_appeal_window_follow_the_calendar_known_now():
+    from shared.workdays import YearCalendar
+
+    # Concluded (failed) on Thu 2027-09-30 without a 2027 calendar: by the rules only Fri Oct 1 is off.
+    ev = make_evaluation(stage="annual", scheduled_on=date(2027, 9, 20))
+    conclude(ev, "50", on=date(2027, 9, 30))
+    assert (ev.steps["feedback"]["due_on"], ev.steps["feedback"]["provisional"]) == (date(2027, 10, 8), True)
+    assert ev.appeal_due(None) == ev.conclusion["appeal_due_on"] == date(2027, 10, 15)
+    loaded = CAL.with_year(YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 10, 9)})))
+    # With the notice: Oct 1–7 off, Fri Oct 8 1, Sat Oct 9 (调休) 2, Oct 11–13 3–5 → feedback due Wed Oct 13.
+    assert ev.current_steps(loaded)["feedback"] == {"due_on": date(2027, 10, 13), "provisional": False, "done_on": None}
+    # Ten working days: … Oct 11–15 3–7, Oct 18–20 8–10 → appeals until Wed Oct 20 (it was Oct 15).
+    assert ev.appeal_due(loaded) == date(2027, 10, 20)
+    ev.lodge_appeal(date(2027, 10, 19), "评分有误", calendar=loaded)
+    assert ev.appeal["appealed_on"] == date(2027, 10, 19)
