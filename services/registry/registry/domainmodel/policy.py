@@ -54,6 +54,9 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "annual_direct_hours_per_staff": ("1632.3", "R-LOG-4", "direct service hours per staff per year"),
     "hours_ceiling_percent": (110, "R-LOG-4", "the plan may not exceed this percent of the hours target"),
     "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
+    # 政府采购货物和服务招标投标管理办法 第五十五条: 服务项目价格分值占总分值的比重不得低于10%, 不得高于30%.
+    "price_weight_min_percent": (10, "R-PRC-1", "a service procurement's price criterion weighs at least this (of 100)"),
+    "price_weight_max_percent": (30, "R-PRC-1", "…and at most this: quality decides, not the lowest price (不以价低者得)"),
 }
 DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
 # Upper bounds of the whole-number parameters: beyond them a value is a typing error, not a policy.
@@ -62,6 +65,7 @@ _MAXIMA = {
     "contract_cycle_years": 5, "filing_working_days": 120, "ban_years": 20, "station_min_amount_fen": 10**13,
     "personnel_min_percent": 100, "operations_max_percent": 100, "standard_budget_fen": 10**13,
     "extra_worker_per_fen": 10**13, "max_daily_hours": 24, "annual_hours_per_staff": 8784, "hours_ceiling_percent": 1000,
+    "price_weight_min_percent": 100, "price_weight_max_percent": 100,
 }
 
 
@@ -79,7 +83,13 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
         problem = _parameter_problem(name, value)
         if problem:
             raise RuleViolation(f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}")
-    return {**DEFAULT_POLICY, **overrides}
+    merged = {**DEFAULT_POLICY, **overrides}
+    if merged["price_weight_min_percent"] > merged["price_weight_max_percent"]:
+        raise RuleViolation(
+            "policy price_weight_min_percent exceeds price_weight_max_percent (价格分值比重下限高于上限)",
+            rule="R-PRC-1", field="policy.price_weight_min_percent",
+        )
+    return merged
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:
