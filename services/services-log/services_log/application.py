@@ -79,7 +79,10 @@ class ServicesLogApplication(RegistryFeed):
         found: Contract | None = self._find(Contract.create_id(str(contract_id)))
         if found is None or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown contract {contract_id} in county {county} (or not yet received from registry)", field=field)
+            raise error(
+                f"unknown contract {contract_id} in county {county} (or not yet received from registry)",
+                rule=None if field is None else "R-LOG-3", field=field,
+            )
         return found
 
     def contract_log(self, contract: Contract) -> ContractLog:
@@ -113,7 +116,7 @@ class ServicesLogApplication(RegistryFeed):
             found = None
         if not isinstance(found, Beneficiary) or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown beneficiary {ref} in county {county}", field=field)
+            raise error(f"unknown beneficiary (服务对象) {ref} in county {county}", rule=None if field is None else "R-LOG-5", field=field)
         return found
 
     def check_beneficiaries(self, county: str, refs: Iterable[str]) -> list[DomainError]:

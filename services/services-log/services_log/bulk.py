@@ -39,6 +39,13 @@ from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, UnknownReference
 
 IMPORT_NS = uuid.UUID("0c9e4f1a-6b7d-5e2c-8a3f-2d4b6c8e0f1a")
+# The rule a column's value answers to: a row refused for a value that cannot be read (or a
+# reference that does not exist) cites it, so that every refused row carries a rule id.
+COLUMN_RULES = {
+    "contract_id": "R-LOG-3", "station_id": "R-LOG-3", "worker_ids": "R-LOG-3", "date": "R-LOG-3",
+    "hours_direct": "R-LOG-3", "hours_other": "R-LOG-3", "person_times": "R-LOG-3", "content": "R-LOG-3",
+    "kind": "R-LOG-1", "area": "R-LOG-2", "indicator_code": "R-LOG-8", "beneficiary_refs": "R-LOG-5",
+}
 BATCH = 500
 ATTEMPTS = 3
 
@@ -55,7 +62,9 @@ class ImportReport:
     def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]]) -> None:
         self.refused += 1
         for field_, rule, detail in problems:
-            column = COLUMNS.get((field_ or "").split(".")[0], (None,))[0]
+            key = (field_ or "").split(".")[0]
+            column = COLUMNS.get(key, (None,))[0]
+            rule = rule or COLUMN_RULES.get(key, "R-LOG-3")
             self.errors.append({"line": line, "field": field_, "column": column, "rule": rule, "detail": detail})
 
 
@@ -155,11 +164,11 @@ class DeliveryImport:
         v = row.values
         contract_id = v.get("contract_id") or self.default_contract_id
         if not contract_id:
-            self.report.refuse(row.line, [("contract_id", None, "no contract: give the column or the contract_id parameter")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", "no contract (协议编号): give the column or the contract_id parameter")])
             return
         contract = self._contract(contract_id)
         if contract is None:
-            self.report.refuse(row.line, [("contract_id", None, f"unknown contract {contract_id} in county {self.county}")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", f"unknown contract (协议编号) {contract_id} in county {self.county}")])
             return
         try:
             self.app.check_provider(contract, self.provider_id)
@@ -219,7 +228,8 @@ class DeliveryImport:
 
     def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
         return [
-            UnknownReference(f"unknown beneficiary {ref} in county {self.county}", field=f"beneficiary_refs.{i}")
+            UnknownReference(f"unknown beneficiary (服务对象编号) {ref} in county {self.county}", rule="R-LOG-5",
+                             field=f"beneficiary_refs.{i}")
             for i, ref in enumerate(facts.beneficiary_refs)
             if not self._beneficiary_known(ref)
         ]

@@ -145,7 +145,11 @@ class ImportError_(BaseModel):
     line: int = Field(description="Line (row number) in the file; the header is line 1")
     field: str | None
     column: str | None = Field(description="The Chinese header of the column")
-    rule: str | None = Field(description="The rule refused (R-…), null for a value that could not be read")
+    rule: str | None = Field(
+        description="The rule that refused the row (R-…). A value that could not be read, or names no known record, cites "
+        "the rule of its column: R-LOG-1 kind, R-LOG-2 area, R-LOG-5 beneficiary refs, R-LOG-8 indicator, R-LOG-3 the rest "
+        "(contract, station, workers, date, hours, person-times)"
+    )
     detail: str
 
 

@@ -176,7 +176,9 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
         field = f"worker_ids.{i}"
         worker = workers.get(worker_id)
         if worker is None:
-            problems.append(UnknownReference(f"unknown worker {worker_id} in county {contract.county}", field=field))
+            problems.append(
+                UnknownReference(f"unknown worker (服务社工) {worker_id} in county {contract.county}", rule="R-LOG-3", field=field)
+            )
             continue
         job = worker.employment_on(facts.date)
         if job is not None and job["provider_id"] != contract.provider_id:
