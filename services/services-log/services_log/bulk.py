@@ -34,6 +34,7 @@ from services_log.domainmodel import (
     delivery_problems,
 )
 from services_log.domainmodel.ledger import add_into
+from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
 from services_log.sheets import COLUMNS, ImportRow
 from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, UnknownReference
@@ -77,6 +78,7 @@ class _Batch:
     deltas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per contract
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
+    persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
 
 
 class DeliveryImport:
@@ -98,6 +100,7 @@ class DeliveryImport:
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
         self._beneficiaries: dict[str, bool] = {}
+        self._served: dict[tuple[str, str], ServedPersons] = {}
 
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
@@ -142,11 +145,22 @@ class DeliveryImport:
                 self._logs[contract_id].tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
+            served = []
+            for contract_id, periods in batch.persons.items():
+                contract = self._contract(contract_id)
+                assert contract is not None  # it was found when its rows were recorded
+                for period, changes in sorted(periods.items()):
+                    key = (contract_id, period)
+                    if key not in self._served:
+                        self._served[key] = self.app.served(contract, period)
+                    self._served[key].count(changes=changes)
+                    served.append(self._served[key])
             try:
                 self.app.save(
                     *batch.deliveries,
                     *(self._logs[c] for c in batch.deltas),
                     *(self._sheets[w] for w in batch.hours),
+                    *served,
                 )
                 return
             except IntegrityError:
@@ -220,6 +234,7 @@ class DeliveryImport:
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
         add_into(batch.deltas.setdefault(contract.contract_id, {}), contribution(facts, contract))
+        merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})
             batch.pending[(worker_id, facts.date)] = batch.pending.get((worker_id, facts.date), Decimal(0)) + facts.hours

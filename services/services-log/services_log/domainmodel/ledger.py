@@ -40,11 +40,23 @@ def add_into(total: dict[str, Any], delta: dict[str, Any]) -> None:
             total[key] = total.get(key, 0) + value
 
 
+def counting_of(unit: str) -> str:
+    """How an indicator of ``unit`` counts (R-LOG-8): ``person_times`` — a 人次 indicator adds each
+    delivery's person-times; ``hours`` — an hours indicator (小时, 工时) adds its worker-hours;
+    ``deliveries`` — any other unit (场, 期, 次, 个, 节 …) counts each delivery as one."""
+    if unit in PERSON_TIME_UNITS:
+        return "person_times"
+    if unit in HOUR_UNITS:
+        return "hours"
+    return "deliveries"
+
+
 def indicator_amount(facts: DeliveryFacts, unit: str) -> int | Decimal:
     """What one delivery adds to an indicator: person-times (人次), hours, or one session/activity (期, 场, 次 …)."""
-    if unit in PERSON_TIME_UNITS:
+    counting = counting_of(unit)
+    if counting == "person_times":
         return facts.person_times
-    if unit in HOUR_UNITS:
+    if counting == "hours":
         return facts.hours * len(facts.worker_ids)
     return 1
 
@@ -119,6 +131,7 @@ def indicator_progress(contract: Contract, tally: dict[str, Any], as_of: date) -
                 "code": ind["code"],
                 "name": ind.get("name", ind["code"]),
                 "unit": ind.get("unit", ""),
+                "counting": counting_of(ind.get("unit", "")),
                 "target": target,
                 "actual": done,
                 "planned_to_date": planned,
