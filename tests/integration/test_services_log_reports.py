@@ -100,3 +100,31 @@ async def test_persons_served_beside_person_times_in_progress_briefs_and_quarter
     await check(gateway.get(f"{contract}/quarterly/2026-Q4", headers=place.headers["evaluator"]), 200)
     stranger = tokens(Role.PROVIDER, COUNTY, provider_id="someone-else")
     assert (await gateway.get(f"{contract}/quarterly/2026-Q4", headers=stranger)).status_code == 403
+
+
+async def test_deliveries_logged_before_persons_were_counted_are_counted_once(gateway, tokens, monkeypatch):
+    from services_log.application import ServicesLogApplication
+
+    place = await open_county(gateway, tokens)
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+    base = f"{LOG}/{COUNTY}"
+    contract = f"{base}/contracts/{place.contract_id}"
+    a, b = [(await check(gateway.post(f"{base}/beneficiaries", json={"name": name}, headers=provider), 201))["beneficiary_ref"]
+            for name in ("马奶奶", "小明")]
+    # As the service did before it counted persons: deliveries recorded, no persons counted.
+    with monkeypatch.context() as old:
+        old.setattr(ServicesLogApplication, "served_backfill", lambda self, contract, log: {})
+        old.setattr(ServicesLogApplication, "count_served", lambda self, contract, changes: [])
+        first = await check(gateway.post(f"{base}/deliveries", json=place.delivery(beneficiary_refs=[a, b], person_times=2),
+                                          headers=provider), 201)
+        await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-06", beneficiary_refs=[a], person_times=1),
+                                 headers=provider), 201)
+        assert (await check(gateway.get(f"{contract}/progress", headers=purchaser), 200))["beneficiaries"] == 0
+    # The first command after the upgrade counts them (here a voiding: 小明 then leaves the count).
+    await check(gateway.post(f"{base}/deliveries/{first['delivery_id']}/voiding", json={"reason": "重复"}, headers=provider), 200)
+    progress = await check(gateway.get(f"{contract}/progress", headers=purchaser), 200)
+    assert (progress["person_times"], progress["beneficiaries"]) == (1, 1)
+    await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-07", beneficiary_refs=[b], person_times=1),
+                             headers=provider), 201)
+    october = await check(gateway.get(f"{contract}/briefs/2026-10", headers=purchaser), 200)
+    assert (october["person_times"], october["beneficiaries"]) == (2, 2)

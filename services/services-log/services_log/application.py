@@ -106,6 +106,23 @@ class ServicesLogApplication(RegistryFeed):
             touched.append(served)
         return touched
 
+    def served_backfill(self, contract: Contract, log: ContractLog) -> dict[str, list[dict[str, Any]]]:
+        """Persons served by the deliveries a contract logged before persons were counted (once).
+
+        Call before the command changes any delivery. Deliveries recorded before this service
+        counted persons left no count; the first command that writes to such a contract counts
+        them all (one pass over its deliveries, under the contract's lock) and opens the contract's
+        year count, so it never happens again: from then on every command brings its own delta.
+        """
+        if not log.delivery_ids or self._find(ServedPersons.create_id(contract.contract_id, YEAR)) is not None:
+            return {}
+        changes: dict[str, list[dict[str, Any]]] = {YEAR: []}
+        for delivery_id in log.delivery_ids:
+            delivery = self.delivery(contract.county, delivery_id)
+            if delivery.counts:
+                merge_changes(changes, served_changes(delivery.facts, contract))
+        return changes
+
     def worker(self, county: str, worker_id: str) -> Worker | None:
         try:
             found: Worker | None = self._find(Worker.create_id(str(worker_id)))
@@ -184,11 +201,12 @@ class ServicesLogApplication(RegistryFeed):
         stored = self.seal_content(facts)
         delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **stored.as_args(), source="api")
         log = self.contract_log(contract)
+        persons = self.served_backfill(contract, log)
+        merge_changes(persons, served_changes(facts, contract))
         log.tally_changes(new_delivery_ids=[str(delivery.id)], delta=contribution(facts, contract))
         book_hours(sheets, str(delivery.id), [(facts, 1)])
         log.report_progress(contract, self.as_of(contract))
-        served = self.count_served(contract, served_changes(facts, contract))
-        self.save(delivery, log, *sheets.values(), *served)
+        self.save(delivery, log, *sheets.values(), *self.count_served(contract, persons))
         return delivery
 
     def correct_delivery(
@@ -216,10 +234,11 @@ class ServicesLogApplication(RegistryFeed):
             return sheets[worker_id].hours_on(day) - own
 
         refuse_first(delivery_problems(new, contract, workers, booked, china_today()))
+        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
         delivery.correct(new, reason)
         delta = contribution(old, contract, -1)
         add_into(delta, contribution(new, contract))
-        persons = served_changes(old, contract, -1)
+        merge_changes(persons, served_changes(old, contract, -1))
         merge_changes(persons, served_changes(new, contract))
         return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)], persons)
 
@@ -284,10 +303,11 @@ class ServicesLogApplication(RegistryFeed):
         delivery = self.delivery(county, delivery_id)  # read again under the contract's lock
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
+        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
         delivery.void(reason)
         sheets = {w: self.timesheet(county, w) for w in delivery.facts.worker_ids}
         delta = contribution(delivery.facts, contract, -1)
-        persons = served_changes(delivery.facts, contract, -1)
+        merge_changes(persons, served_changes(delivery.facts, contract, -1))
         return self._retally(delivery, contract, delta, sheets, [(delivery.facts, -1)], persons)
 
     def _retally(

@@ -101,6 +101,7 @@ class DeliveryImport:
         self._sheets: dict[str, Timesheet] = {}
         self._beneficiaries: dict[str, bool] = {}
         self._served: dict[tuple[str, str], ServedPersons] = {}
+        self._backfilled: set[str] = set()
 
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
@@ -210,6 +211,9 @@ class DeliveryImport:
         self._occurrences[key] += 1
         delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
         log = self._log(contract)
+        if contract.contract_id not in self._backfilled:  # persons of deliveries logged before they were counted
+            self._backfilled.add(contract.contract_id)
+            merge_changes(batch.persons.setdefault(contract.contract_id, {}), self.app.served_backfill(contract, log))
         if log.knows(delivery_id):
             self.report.duplicates += 1
             return
