@@ -128,3 +128,43 @@ async def test_deliveries_logged_before_persons_were_counted_are_counted_once(ga
                              headers=provider), 201)
     october = await check(gateway.get(f"{contract}/briefs/2026-10", headers=purchaser), 200)
     assert (october["person_times"], october["beneficiaries"]) == (2, 2)
+
+
+async def test_how_each_indicator_counts_and_a_delivery_that_states_its_quantity(gateway, tokens):
+    place = await open_county(gateway, tokens)
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+    base = f"{LOG}/{COUNTY}"
+    progress = f"{base}/contracts/{place.contract_id}/progress"
+    school = {"kind": "小组", "area": "儿童关爱保护", "indicator_code": "school", "person_times": 12}
+
+    # 五点学堂 (1 期) runs over many sessions: each session states it completes none of the 期 …
+    for day in ("2026-10-05", "2026-10-12", "2026-10-19"):
+        await check(gateway.post(f"{base}/deliveries", json=place.delivery(date=day, indicator_quantity=0, **school),
+                                 headers=provider), 201)
+    seen = await check(gateway.get(progress, params={"as_of": "2026-10-31"}, headers=purchaser), 200)
+    assert [(i["code"], i["counting"], i["actual"]) for i in seen["indicators"]] == [
+        ("assist", "person_times", 0), ("school", "stated", 0), ("community", "deliveries", 0)]
+    # … and the last one completes it; a 场 indicator still counts each delivery as one; 人次 adds person-times.
+    last = await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-26", indicator_quantity=1, **school),
+                                    headers=provider), 201)
+    await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-26", kind="社区活动", indicator_code="community",
+                                                                       person_times=40), headers=provider), 201)
+    await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-27", person_times=7), headers=provider), 201)
+    seen = await check(gateway.get(progress, params={"as_of": "2026-10-31"}, headers=purchaser), 200)
+    assert [(i["code"], i["counting"], i["actual"]) for i in seen["indicators"]] == [
+        ("assist", "person_times", 7), ("school", "stated", 1), ("community", "deliveries", 1)]
+    shown = await check(gateway.get(f"{base}/deliveries/{last['delivery_id']}", headers=purchaser), 200)
+    assert shown["indicator_quantity"] == 1
+
+    # A stated quantity belongs to an indicator counted by deliveries (R-LOG-8).
+    for wrong, field in (({"indicator_quantity": 3}, "indicator_quantity"),  # 帮扶救助 counts 人次
+                         ({"indicator_code": None, "indicator_quantity": 1}, "indicator_quantity")):
+        r = await gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-28", **wrong), headers=provider)
+        assert (r.status_code, r.json()["rule"], r.json()["field"]) == (422, "R-LOG-8", field), r.text
+    # Voiding the deliveries that stated a quantity returns the indicator to counting deliveries.
+    listed = await check(gateway.get(f"{base}/contracts/{place.contract_id}/deliveries", headers=purchaser), 200)
+    for d in listed["items"]:
+        if d["indicator_quantity"] is not None:
+            await check(gateway.post(f"{base}/deliveries/{d['delivery_id']}/voiding", json={"reason": "测试"}, headers=provider), 200)
+    seen = await check(gateway.get(progress, params={"as_of": "2026-10-31"}, headers=purchaser), 200)
+    assert [(i["code"], i["counting"], i["actual"]) for i in seen["indicators"]][1] == ("school", "deliveries", 0)

@@ -35,7 +35,10 @@ Format = Annotated[Literal["json", "xlsx"] | None, Query(description="xlsx for t
 COUNTING = (
     "How the indicator's unit counts (R-LOG-8): `person_times` — a 人次 indicator adds each delivery's "
     "person-times (服务人次); `hours` — an hours indicator (小时, 工时) adds its worker-hours; `deliveries` — "
-    "any other unit (场, 期, 次, 个, 节 …) counts each delivery logged against it as one"
+    "any other unit (场, 期, 次, 个, 节 …) counts each delivery logged against it as one; `stated` — such an "
+    "indicator once a delivery states how much of the unit it completes (`indicator_quantity`, e.g. 0 for a "
+    "session of a 期 still running and 1 for the one that completes it): stated quantities count as stated, "
+    "deliveries that state none count one each"
 )
 BENEFICIARIES = (
     "Persons served (服务人数): distinct beneficiaries (pseudonymous refs, R-LOG-5) cited by the deliveries "
@@ -48,7 +51,7 @@ class IndicatorProgressOut(BaseModel):
     code: str
     name: str
     unit: str
-    counting: Literal["person_times", "hours", "deliveries"] = Field(description=COUNTING)
+    counting: Literal["person_times", "hours", "deliveries", "stated"] = Field(description=COUNTING)
     target: int
     actual: int = Field(description="Done up to as_of")
     planned_to_date: int | None = Field(description="The monthly plan (进度表) through as_of's month; null without a plan")
