@@ -152,7 +152,10 @@ def record_visit(
 ) -> VisitOut:
     """Record an unannounced process visit (R-EVAL-1): the member's credential shown and the
     record signed by the centre's staff on site (R-EVAL-10). Publishes `ProcessVisitRecorded`
-    with the station's count of visits done against the rubric's requirement (default 4 a year)."""
+    with the station's count of visits done against the rubric's requirement (default 4 a year).
+    The requirement is also the limit: a visit to a station that already received the rubric's
+    number of visits in this (process) evaluation of the service year is refused (422, R-EVAL-1,
+    field `station_id`) and records nothing."""
     visit_id = new_id(county, headers)
     found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.record_visit(
         county, evaluation_id, evaluator_of(scope), visit_id=visit_id, station_id=body.station_id,

@@ -218,6 +218,16 @@ class Evaluation(Aggregate):
     ) -> int:
         self._step("visits", "stage")
         self._open("visited_on")
+        required = self.policy["process_visits_per_station"]
+        if self.visits_done(station_id) >= required:
+            # R-EVAL-1: the rubric fixes the number of unannounced visits a station receives in the
+            # service year; a further visit is refused, never recorded as "done 5 of 4".
+            raise RuleViolation(
+                f"该站点本年度过程评估的 {required} 次不打招呼走访已全部完成 (the rubric requires {required} "
+                "unannounced visits per station in the service year; all are recorded, a further one is refused)",
+                rule="R-EVAL-1",
+                field="station_id",
+            )
         done = self.visits_done(station_id) + 1
         self._visited(
             visit_id=visit_id, contract_id=self.contract_id, station_id=station_id, visited_on=visited_on,

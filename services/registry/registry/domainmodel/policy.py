@@ -56,6 +56,9 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
     "local_min_wage_fen": (0, "R-FIN-4", "the county's monthly minimum wage (最低工资标准) in fen; 0 = not configured "
                            "(wages are not checked until the county sets it)"),
+    # 政府采购货物和服务招标投标管理办法 第五十五条: 服务项目价格分值占总分值的比重不得低于10%, 不得高于30%.
+    "price_weight_min_percent": (10, "R-PRC-1", "a service procurement's price criterion weighs at least this (of 100)"),
+    "price_weight_max_percent": (30, "R-PRC-1", "…and at most this: quality decides, not the lowest price (不以价低者得)"),
 }
 DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
 # Upper bounds of the whole-number parameters: beyond them a value is a typing error, not a policy.
@@ -65,6 +68,7 @@ _MAXIMA = {
     "personnel_min_percent": 100, "operations_max_percent": 100, "standard_budget_fen": 10**13,
     "extra_worker_per_fen": 10**13, "max_daily_hours": 24, "annual_hours_per_staff": 8784, "hours_ceiling_percent": 1000,
     "local_min_wage_fen": 10**8,
+    "price_weight_min_percent": 100, "price_weight_max_percent": 100,
 }
 
 
@@ -82,7 +86,13 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
         problem = _parameter_problem(name, value)
         if problem:
             raise RuleViolation(f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}")
-    return {**DEFAULT_POLICY, **overrides}
+    merged = {**DEFAULT_POLICY, **overrides}
+    if merged["price_weight_min_percent"] > merged["price_weight_max_percent"]:
+        raise RuleViolation(
+            "policy price_weight_min_percent exceeds price_weight_max_percent (价格分值比重下限高于上限)",
+            rule="R-PRC-1", field="policy.price_weight_min_percent",
+        )
+    return merged
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:

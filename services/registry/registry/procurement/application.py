@@ -16,10 +16,10 @@ from eventsourcing.application import AggregateNotFoundError
 
 from registry.domainmodel import SERVICE_AREAS, check_eligibility
 from registry.procurement.bidding import (
-    FAMILY_CENTRE_STANDARD,
     check_bid,
     check_opening,
     contract_terms,
+    family_centre_standard,
     score_bids,
 )
 from registry.procurement.domainmodel import (
@@ -194,16 +194,18 @@ class ProcurementCommands:
             raise RuleViolation(f"the project is already procured ({project.procurement_id})", rule="R-PRC-1", field="project_id")
         if opened_on < project.decisions[-1]["decided_on"]:
             raise RuleViolation("procurement opens after the approval", rule="R-PRC-1", field="opened_on")
+        county_record = self.county(county)
         check_opening(method, single_source_justification, invited_provider_ids, opened_on, bid_deadline,
-                      packages, evaluation_criteria, project.budget_fen)
+                      packages, evaluation_criteria, project.budget_fen, county_record.policy)
         for i, pid in enumerate(invited_provider_ids):
             self.provider(county, pid, field=f"invited_provider_ids.{i}")
         for i, p in enumerate(packages):
             for j, sid in enumerate(p["station_ids"]):
                 self.station(county, sid, field=f"packages.{i}.station_ids.{j}")
-        published = [
-            {**p, "standard": dict(FAMILY_CENTRE_STANDARD) if p["kind"] == "family_centre" else None} for p in packages
-        ]
+        # R-LOG-4, R-FIN-10: the family-centre standard of the county's policy in force, recorded
+        # with the package (bids are judged by what was published).
+        standard = family_centre_standard(county_record.policy, county_record.policy_version)
+        published = [{**p, "standard": dict(standard) if p["kind"] == "family_centre" else None} for p in packages]
         procurement = Procurement(
             county=county,
             project={
