@@ -57,3 +57,22 @@ def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402",
     driver.find_element(By.ID, "f-user_name").send_keys(name)
     submit(driver, "#login-form")
     wait(driver).until(lambda d: "/login" not in d.current_url)
+
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc(first17: str) -> str:
+    """A valid 统一社会信用代码 ending ``first17`` with its GB 32100-2015 check character."""
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return first17 + USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def check(driver: Any, *labels: str) -> None:
+    """Tick the checkboxes whose label text is one of ``labels``."""
+    for label in driver.find_elements(By.CSS_SELECTOR, "label"):
+        if label.text.strip() in labels:
+            box = label.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+            if not box.is_selected():
+                box.click()

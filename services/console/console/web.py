@@ -27,7 +27,7 @@ templates.env.filters.update(
     yuan=formats.yuan, wan=formats.wan, cn_date=formats.cn_date, cn_month=formats.cn_month,
     yuan_text=formats.fen_to_yuan_text,
 )
-templates.env.globals.update(labels=labels, explain=explain)
+templates.env.globals.update(labels=labels, explain=explain, new_key=lambda: str(uuid.uuid4()))
 
 
 class NeedsSignIn(Exception):
@@ -109,7 +109,6 @@ def render(request: Request, template: str, status_code: int = 200, session: Ses
         "flash": flash,
         "refusal": Refusal(),
         "form": {},
-        "new_key": lambda: str(uuid.uuid4()),
         "path": request.url.path,
         **values,
     }
@@ -158,3 +157,17 @@ def pager_links(page: Page, base: str, **params: Any) -> dict[str, str | None]:
 
 
 templates.env.globals.update(pager_links=pager_links)
+
+
+async def read_form(request: Request) -> tuple[dict[str, str], Any]:
+    """The submitted form: single values (first of each name, stripped) and the raw multi-dict."""
+    raw = await request.form()
+    single = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
+    return single, raw
+
+
+def today_iso() -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
