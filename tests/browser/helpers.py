@@ -49,8 +49,9 @@ def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402",
     driver.get(base_url + "/login")
     pick(driver, "#f-role", role_label)
     county_field = driver.find_element(By.ID, "f-county")
-    county_field.clear()
-    county_field.send_keys(county)
+    if county_field.get_attribute("value") != county:
+        county_field.clear()
+        county_field.send_keys(county)
     if organisation:
         wait(driver).until(lambda d: any(o.text == organisation for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
         pick(driver, "#f-organisation", organisation)
@@ -71,8 +72,14 @@ def uscc(first17: str) -> str:
 
 def check(driver: Any, *labels: str) -> None:
     """Tick the checkboxes whose label text is one of ``labels``."""
+    wanted = {"".join(text.split()) for text in labels}
+    seen = []
     for label in driver.find_elements(By.CSS_SELECTOR, "label"):
-        if label.text.strip() in labels:
+        text = "".join(label.text.split())
+        seen.append(text)
+        if text in wanted:
+            wanted.discard(text)
             box = label.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
             if not box.is_selected():
                 box.click()
+    assert not wanted, f"no checkbox labelled {wanted} among {seen}"

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from console.api import ApiConnector, SessionExpired
+from console.api import GENERIC_ZH, ApiConnector, ApiProblem, SessionExpired
 from console.pages import REGISTERED, auth
 from console.session import SessionStore
 from console.settings import ConsoleSettings
@@ -54,6 +54,14 @@ def create_console(settings: Settings, console_settings: ConsoleSettings | None 
         if session:
             app.state.sessions.drop(session.sid)
         return sign_in_redirect(request)
+
+    @app.exception_handler(ApiProblem)
+    async def api_problem(request: Request, exc: Exception) -> Response:
+        # A refusal no page handled (reading another provider's record, an unknown id …).
+        assert isinstance(exc, ApiProblem)
+        status = exc.status if exc.status in (403, 404, 409, 422) else 502
+        message = GENERIC_ZH.get(exc.status, "平台拒绝了该请求")
+        return render(request, "error.html", status_code=status, title=message, message=f"{exc.detail}" + (f"（{exc.rule}）" if exc.rule else ""))
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _: Exception) -> Response:
