@@ -25,6 +25,7 @@ class Session:
     token: str | None = None  # the API bearer token; None before sign-in
     role: str | None = None
     county: str | None = None
+    county_name: str = ""
     user_name: str = ""
     provider_id: str | None = None
     evaluator_org: str | None = None

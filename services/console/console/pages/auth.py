@@ -160,6 +160,12 @@ async def login(
     if organisation:
         orgs, _err = await _organisations(request, role, form["county"])
         fresh.org_name = dict(orgs).get(organisation, "")
+    if fresh.county:
+        async with state(request).connector.client() as client:
+            try:
+                fresh.county_name = (await Api(client, token).get(f"/registry/v1/counties/{fresh.county}"))["name"]
+            except (ApiProblem, KeyError):
+                fresh.county_name = ""  # not registered yet, or a role that may not read it
     pages = pages_for(role)
     response = redirect(request, safe_next(next) or (pages.home if pages else "/home"))
     set_session_cookie(request, response, fresh)
