@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from selenium.webdriver.common.by import By
@@ -78,12 +79,11 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
     assert "36万元" in visible(page, "#contract-amount").text
     assert "360,000.00 元" in page.find_element(By.ID, "contract-amount").text
     # Finance schedules tranche 1 from the ContractSigned event (NATS): 50 % = 18万元.
-    for _ in range(60):
-        if "18万元" in page.find_element(By.ID, "tranches").text:
-            break
+    deadline = time.monotonic() + 30
+    while "18万元" not in page.find_element(By.ID, "tranches").text:
+        assert time.monotonic() < deadline, "finance never scheduled tranche 1"
+        time.sleep(0.3)
         page.refresh()
-        wait(page, 2)
-    assert "18万元" in page.find_element(By.ID, "tranches").text
     screenshot(page, "purchaser-contract")
 
     page.get(base + "/purchaser/")

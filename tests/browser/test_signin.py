@@ -12,6 +12,8 @@ from tests.browser.helpers import sign_in, submit, visible, wait
 
 
 def test_a_request_without_a_session_is_redirected_to_sign_in(page, platform):
+    page.get(platform.base_url + "/")  # a browser at the gateway's root lands on the console's sign-in
+    wait(page).until(lambda d: urlsplit(d.current_url).path == "/login")
     page.get(platform.base_url + "/purchaser/")
     wait(page).until(lambda d: urlsplit(d.current_url).path == "/login")
     assert "next=%2Fpurchaser%2F" in page.current_url
