@@ -120,6 +120,7 @@ def test_a_social_worker_logs_imports_sees_progress_corrects_and_voids(page, pla
     errors = visible(page, "#import-errors")
     text_in(page, "#import-errors", f"第{rows['杨帆']}行")
     assert "服务类型" in errors.text and "R-LOG-1" in errors.text and "服务类型须为" in errors.text
+    assert "不在规定的服务类型中" in errors.text
     assert page.find_element(By.ID, "import-recorded").text == "1"
     assert page.find_element(By.ID, "import-refused").text == "1"
     page.execute_script("document.getElementById('import-report').scrollIntoView()")

@@ -60,3 +60,12 @@ def test_a_refusal_is_placed_next_to_the_field_it_names_with_the_rule_explained(
     assert "funding_amount" in refusal.fields
     unknown = Refusal.of(ApiProblem(422, {"detail": "no", "field": "elsewhere"}), known={"name"})
     assert unknown.general and not unknown.fields
+
+
+def test_import_messages_get_a_chinese_wording():
+    from console.formats import import_detail_zh
+
+    assert import_detail_zh("服务日期 is empty") == "服务日期未填写"
+    assert import_detail_zh("'x' is not a date (YYYY-MM-DD)").startswith("'x' 不是日期")
+    assert import_detail_zh("kind '跳舞' is not one of ('个案',)") == "服务类型 '跳舞' 不在规定的服务类型中"
+    assert import_detail_zh("something else") == "something else"

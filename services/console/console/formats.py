@@ -7,6 +7,7 @@ places (a fraction of a fen) is refused rather than rounded.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
@@ -100,3 +101,22 @@ def cn_month(value: str) -> str:
         return f"{int(year)}年{int(month)}月"
     except ValueError:
         return value
+
+
+_IMPORT_DETAILS = (
+    (re.compile(r"^(?P<c>.+) is empty$"), "{c}未填写"),
+    (re.compile(r"^(?P<v>.+) is not a date \(YYYY-MM-DD\)$"), "{v} 不是日期，请写成 2026-12-05 的格式"),
+    (re.compile(r"^(?P<v>.+) is not a number of hours$"), "{v} 不是小时数，请填写数字，如 1.5"),
+    (re.compile(r"^(?P<v>.+) is not between 0 and 24 hours$"), "{v} 不在 0 至 24 小时之间"),
+    (re.compile(r"^(?P<v>.+) is not a whole number of person-times$"), "{v} 不是整数人次"),
+    (re.compile(r"^kind (?P<v>.+) is not one of .*$"), "服务类型 {v} 不在规定的服务类型中"),
+)
+
+
+def import_detail_zh(detail: str) -> str:
+    """services-log's per-row messages that have a plain Chinese wording; others are shown as given."""
+    for pattern, template in _IMPORT_DETAILS:
+        m = pattern.match(detail or "")
+        if m:
+            return template.format(**m.groupdict())
+    return detail

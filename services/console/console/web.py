@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(
     yuan=formats.yuan, wan=formats.wan, cn_date=formats.cn_date, cn_month=formats.cn_month,
-    yuan_text=formats.fen_to_yuan_text,
+    yuan_text=formats.fen_to_yuan_text, import_detail=formats.import_detail_zh,
 )
 templates.env.globals.update(labels=labels, explain=explain, new_key=lambda: str(uuid.uuid4()))
 
