@@ -160,6 +160,10 @@ class Api:
         return await self.send("PUT", path, json, **kwargs)
 
 
+class NoApi(RuntimeError):
+    """The console was built without an API to call (neither a base URL nor an in-process app)."""
+
+
 class ApiConnector:
     """Makes the HTTP client: to ``base_url`` over the network, or in-process to an ASGI app (the
     gateway the console is mounted in)."""
@@ -175,7 +179,8 @@ class ApiConnector:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as c:
                 yield c
         else:
-            assert self.asgi_app is not None, "no API: set SWP_CONSOLE_API_BASE_URL or mount the console in the gateway"
+            if self.asgi_app is None:
+                raise NoApi("no API: set SWP_CONSOLE_API_BASE_URL or mount the console in the gateway")
             transport = httpx.ASGITransport(app=self.asgi_app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway.internal", timeout=self.timeout) as c:
                 yield c

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from console import labels
-from console.api import Api, ApiProblem
+from console.api import Api, ApiProblem, NoApi
 from console.pages import pages_for
 from console.session import Session
 from console.web import check_csrf, redirect, render, session_of, set_session_cookie, state
@@ -102,18 +102,20 @@ async def organisations(
 async def _organisations(request: Request, role: str, county: str) -> tuple[list[tuple[str, str]], str]:
     settings: Settings = state(request).settings
     token = issue_token(settings, sub="console-sign-in", role=Role.PROVINCE_ADMIN, counties=["*"], ttl_seconds=60)
-    async with state(request).connector.client() as client:
-        api = Api(client, token)
-        try:
+    try:
+        async with state(request).connector.client() as client:
+            api = Api(client, token)
             if role in labels.NEEDS_PROVIDER:
                 rows = await api.get(f"/registry/v1/counties/{county}/providers")
                 return [(p["provider_id"], p["name"]) for p in rows[:500]], ""
             rows = await api.get(f"/evaluation/v1/counties/{county}/evaluators")
             return [(e["evaluator_org"], e["name"]) for e in rows[:500]], ""
-        except ApiProblem as exc:
-            if exc.status == 404:
-                return [], "该县（区）尚未登记"
-            return [], f"无法读取机构列表：{exc.detail}"
+    except ApiProblem as exc:
+        if exc.status == 404:
+            return [], "该县（区）尚未登记"
+        return [], f"无法读取机构列表：{exc.detail}"
+    except NoApi:
+        return [], "未配置平台接口地址（SWP_CONSOLE_API_BASE_URL）"
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -161,15 +163,19 @@ async def login(
         orgs, _err = await _organisations(request, role, form["county"])
         fresh.org_name = dict(orgs).get(organisation, "")
     if fresh.county:
-        async with state(request).connector.client() as client:
-            try:
-                fresh.county_name = (await Api(client, token).get(f"/registry/v1/counties/{fresh.county}"))["name"]
-            except (ApiProblem, KeyError):
-                fresh.county_name = ""  # not registered yet, or a role that may not read it
+        fresh.county_name = await _county_name(request, token, fresh.county)
     pages = pages_for(role)
     response = redirect(request, safe_next(next) or (pages.home if pages else "/home"))
     set_session_cookie(request, response, fresh)
     return response
+
+
+async def _county_name(request: Request, token: str, county: str) -> str:
+    try:
+        async with state(request).connector.client() as client:
+            return str((await Api(client, token).get(f"/registry/v1/counties/{county}"))["name"])
+    except (ApiProblem, KeyError, NoApi):
+        return ""  # not registered yet, a role that may not read it, or no API
 
 
 @router.post("/logout")
