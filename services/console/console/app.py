@@ -78,3 +78,12 @@ def create_console(settings: Settings, console_settings: ConsoleSettings | None 
     for pages in REGISTERED:
         app.include_router(pages.router)
     return app
+
+
+def standalone() -> FastAPI:
+    """The console on its own, calling the API at ``SWP_CONSOLE_API_BASE_URL``:
+    ``SWP_CONSOLE_API_BASE_URL=http://gateway:8000 uvicorn console.app:standalone --factory``."""
+    cs = ConsoleSettings()
+    if not cs.api_base_url:
+        raise SystemExit("set SWP_CONSOLE_API_BASE_URL to the platform's public API")
+    return create_console(Settings(), cs)
