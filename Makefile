@@ -24,7 +24,19 @@ install: $(VENV)/.run-installed
 # docker-compose (validates deploy/compose.yaml). Installed when running as root with apt;
 # elsewhere those two tests skip and say so. Nothing is started: the test runs its own nginx.
 DEPLOY_PACKAGES := nginx-light docker-compose
+# Debian's headless Chromium, its driver and a CJK font for the console's browser tests
+# (tests/browser: Selenium uses /usr/bin/chromedriver, never a downloaded browser). Without
+# them those tests skip; with CI=true they fail.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(BROWSER_PACKAGES) (apt) for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1; } \
+	      || echo "note: could not install $(BROWSER_PACKAGES); the browser tests will skip (fail with CI=true)"; \
+	  else echo "note: $(BROWSER_PACKAGES) missing (not root or no apt); the browser tests will skip (fail with CI=true)"; fi; \
+	fi
 	@if ! command -v nginx >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing $(DEPLOY_PACKAGES) (apt) for the deploy tests"; \

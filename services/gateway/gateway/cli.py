@@ -75,6 +75,7 @@ def up(
             base = f"http://{host}:{port}"
             for svc in ("registry", "services-log", "evaluation", "finance"):
                 console.print(f"  {svc:<13} {base}/{svc}/docs   {base}/{svc}/health   {base}/{svc}/asyncapi.json")
+            console.print(f"  工作台 (web console) {base}/")
             console.print(f"[bold green]SWP platform ready at {base}[/] (persistence: {settings.persistence}, NATS: {settings.nats_url}) — Ctrl-C stops everything")
         await task
 
