@@ -198,7 +198,7 @@ class ContractTerminated(IntegrationEvent):
     contract_id: str
     county: str
     terminated_on: date
-    kind: str  # breach | fraud | agreement
+    kind: str  # breach | serious_breach | fraud | agreement
     reason: str
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
@@ -25,15 +26,22 @@ class Entry:
     kind: str
     aggregate_id: str
     provider_id: str | None
+    # Contracts: their stations and service period as signed (never changed), for overlap checks.
+    station_ids: tuple[str, ...] = ()
+    period_start: date | None = None
+    period_end: date | None = None
 
 
 class Directory:
-    """Which providers, stations, workers and contracts each county has, in registration order.
+    """Which providers, stations, workers and contracts each county has, in registration order,
+    and the bans of each organisation (by its 统一社会信用代码) in every county (R-EVAL-9).
 
     Rebuilt from the notification log (R-AUD-3: nothing here that the log does not say) and
-    caught up on every read, so it never lags a committed command. Only creation events are read:
-    an aggregate's county and provider never change.
+    caught up on every read, so it never lags a committed command. Only creation events and bans
+    are read: an aggregate's county and provider never change, and a ban is never lifted.
     """
+
+    BANNED = get_topic(Provider.Banned)
 
     KINDS: Mapping[str, str] = {
         get_topic(Provider.Registered): "provider",
@@ -46,6 +54,8 @@ class Directory:
         self._app = app
         self._position = 0
         self._entries: dict[str, list[Entry]] = defaultdict(list)
+        self._uscc: dict[str, tuple[str, str]] = {}  # provider id → (county, 统一社会信用代码)
+        self._bans: dict[str, list[dict[str, Any]]] = defaultdict(list)  # USCC → bans in any county
         self._lock = threading.Lock()
 
     def entries(self, county: str, kind: str, provider_id: str | None = None) -> list[Entry]:
@@ -56,17 +66,38 @@ class Directory:
                 if e.kind == kind and (provider_id is None or e.provider_id == provider_id)
             ]
 
+    def bans(self, uscc: str) -> list[dict[str, Any]]:
+        """Every ban of the organisation with this 统一社会信用代码, in whichever county it was imposed."""
+        with self._lock:
+            self._catch_up()
+            return list(self._bans.get(uscc, []))
+
     def _catch_up(self) -> None:
-        topics = list(self.KINDS)
+        topics = [*self.KINDS, self.BANNED]
         while True:
             page = self._app.process_recorder.select_notifications(self._position + 1, 500, topics=topics)
             if not page:
                 return
             for notification in page:
                 e = self._app.mapper.to_domain_event(notification)
+                if notification.topic == self.BANNED:
+                    county, uscc = self._uscc.get(str(e.originator_id), ("", ""))
+                    self._bans[uscc].append(
+                        {"county": county, "provider_id": str(e.originator_id), "banned_on": e.banned_on, "until": e.until,
+                         "reason": e.reason}
+                    )
+                    self._position = notification.id
+                    continue
+                if notification.topic == get_topic(Provider.Registered):
+                    self._uscc[str(e.originator_id)] = (e.county, e.uscc)
                 provider = getattr(e, "provider_id", None)
                 kind = self.KINDS[notification.topic]
-                self._entries[e.county].append(Entry(kind, str(e.originator_id), str(e.originator_id) if kind == "provider" else provider))
+                oid = str(e.originator_id)
+                if kind == "contract":
+                    entry = Entry(kind, oid, provider, tuple(e.station_ids), e.period_start, e.period_end)
+                else:
+                    entry = Entry(kind, oid, oid if kind == "provider" else provider)
+                self._entries[e.county].append(entry)
                 self._position = notification.id
 
 

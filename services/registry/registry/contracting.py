@@ -8,6 +8,7 @@ from typing import Any
 
 from registry.base import RegistryBase
 from registry.domainmodel import (
+    BANNING_KINDS,
     SERVICE_AREAS,
     Contract,
     Provider,
@@ -16,20 +17,87 @@ from registry.domainmodel import (
     check_contract_terms,
     check_cycle,
     check_eligibility,
+    check_not_banned,
     check_staffing,
     check_supervisor,
     filing_due,
     renewal_terms,
 )
+from shared.clock import china_today
 from shared.rules import NotFound, RuleViolation
 
 
 class ContractCommands(RegistryBase):
     def sign_contract(self, county: str, terms: dict[str, Any]) -> uuid.UUID:
-        """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day."""
+        """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day.
+        Year 2 or later names the previous year's contract and is its renewal (R-REG-7)."""
         contract = self.prepare_contract(county, terms)
-        self.save(contract)
+        if contract.previous_contract_id is None:
+            self.save(contract)
+            return contract.id
+        previous = self.contract(county, contract.previous_contract_id, field="previous_contract_id")
+        previous.renewed(next_contract_id=str(contract.id), year_index=contract.year_index, renewed_on=contract.signed_on)
+        self.save(previous, contract)
         return contract.id
+
+    def _previous_year(self, county: str, terms: dict[str, Any], provider_id: str, year_index: int) -> Contract | None:
+        """R-REG-7: year 2+ of a cycle names the previous year's contract, of the same provider, whose
+        final/annual evaluation passed; otherwise the cycle cannot be continued — re-procure."""
+        named = terms.get("previous_contract_id")
+        if year_index == 1:
+            if named:
+                raise RuleViolation("year 1 of a cycle has no previous year's contract", rule="R-REG-7", field="previous_contract_id")
+            return None
+        if not named:
+            raise RuleViolation(
+                f"year {year_index} of a cycle is a renewal (续签): name the previous year's contract in previous_contract_id; "
+                "it needs that year's passed final/annual evaluation",
+                rule="R-REG-7",
+                field="previous_contract_id",
+            )
+        previous = self.contract(county, named, field="previous_contract_id")
+        if previous.provider_id != provider_id:
+            raise RuleViolation(
+                "the previous year's contract is with another provider: a new provider is re-procurement (重新采购)",
+                rule="R-REG-7",
+                field="previous_contract_id",
+            )
+        if previous.year_index + 1 != year_index:
+            raise RuleViolation(
+                f"the named contract is year {previous.year_index}: this one would be year {previous.year_index + 1}",
+                rule="R-REG-7",
+                field="year_index",
+            )
+        previous.check_renewable(field="previous_contract_id")
+        return previous
+
+    def _check_overlap(self, county: str, provider_id: str, station_ids: list[str], start: date, end: date,
+                       previous: Contract | None, justification: str | None) -> list[str]:
+        """R-REG-7: a second contract of the same provider for a station it already serves in an
+        overlapping service period sidesteps renewal (一年一签, 续签 only after a pass); refused
+        unless a justification is given, which is recorded with the contract. Returns the overlapping
+        contracts. Reads only the Signed facts of the provider's contracts whose period overlaps."""
+        overlapping = []
+        for entry in self.directory.entries(county, "contract", provider_id):
+            if entry.period_start is None or entry.period_end is None or entry.period_end < start or end < entry.period_start:
+                continue
+            if not set(entry.station_ids or ()) & set(station_ids) or (previous is not None and entry.aggregate_id == str(previous.id)):
+                continue
+            other = self.find(entry.aggregate_id)
+            if other is None or (other.status == "terminated" and other.ended_on < start):
+                continue
+            overlapping.append(other)
+        if overlapping and not (justification and justification.strip()):
+            first = overlapping[0]
+            shared_stations = sorted(set(first.station_ids) & set(station_ids))
+            raise RuleViolation(
+                f"contract {first.id} of this provider already covers station {', '.join(shared_stations)} from "
+                f"{first.period_start} to {first.period_end}: an overlapping contract (重复签约) needs a justification, "
+                "or the next year is signed as a renewal (续签, R-REG-7)",
+                rule="R-REG-7",
+                field="period_start",
+            )
+        return [str(c.id) for c in overlapping]
 
     def prepare_contract(self, county: str, terms: dict[str, Any], previous: Contract | None = None) -> Contract:
         """A contract that passed every check, not yet saved (a renewal saves it with the previous year)."""
@@ -65,14 +133,22 @@ class ContractCommands(RegistryBase):
             year_index=year_index,
             probation=probation,
         )
+        if previous is None:
+            previous = self._previous_year(county, terms, str(provider.id), year_index)
+            cycle_years = previous.cycle_years if previous else cycle_years
         cycle_start = previous.cycle_start if previous else add_years(terms["period_start"], 1 - year_index)
         check_cycle(previous, terms["period_start"], terms["period_end"], cycle_start, cycle_years)
         signed_on: date = terms["signed_on"]
+        check_not_banned(provider, self.directory.bans(provider.uscc), signed_on, china_today())
         check_eligibility(policy, provider, signed_on)
         check_staffing(policy, station_ids, self.workers(county, str(provider.id)), signed_on)
         check_supervisor(policy, self._supervisor(county, provider, terms.get("supervisor_id")), signed_on)
+        justification = terms.get("justification")
+        overlaps = self._check_overlap(
+            county, str(provider.id), station_ids, terms["period_start"], terms["period_end"], previous, justification
+        )
         due = filing_due(policy, signed_on)
-        return Contract(
+        contract = Contract(
             county=county,
             provider_id=str(provider.id),
             station_ids=station_ids,
@@ -97,6 +173,9 @@ class ContractCommands(RegistryBase):
             filing_due_on=due.on,
             filing_due_provisional=due.provisional,
         )
+        if overlaps:
+            contract.justify_overlap(overlapping_contract_ids=overlaps, justification=str(justification).strip())
+        return contract
 
     def _supervisor(self, county: str, provider: Provider, supervisor_id: str | None) -> Worker | None:
         if not supervisor_id:
@@ -150,11 +229,12 @@ class ContractCommands(RegistryBase):
         return following.id
 
     def terminate_contract(self, county: str, contract_id: str, terminated_on: date, kind: str, reason: str) -> Contract:
-        """Termination with its reason; fraud (弄虚作假) bans the provider for the policy's years (R-EVAL-9)."""
+        """Termination with its reason; serious breach (严重违约) or fraud (弄虚作假) bans the provider
+        for the policy's years (R-EVAL-9) — in every county, as the ban follows its 统一社会信用代码."""
         contract = self.contract(county, contract_id)
         contract.terminate(terminated_on, kind, reason)
         provider = None
-        if kind == "fraud":
+        if kind in BANNING_KINDS:
             provider = self.provider(county, contract.provider_id)
             years = int(self.county(county).policy["ban_years"])
             provider.impose_ban(terminated_on, add_years(terminated_on, years), reason, contract_id=str(contract.id))

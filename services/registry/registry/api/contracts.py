@@ -53,7 +53,13 @@ class ContractIn(Strict):
     signed_on: Day
     effective_on: Day
     period_start: Day
-    period_end: Day = Field(description="At most one year after period_start (一年一签)")
+    period_end: Day = Field(
+        description=(
+            "The last day of the service year (一年一签): after period_start and at the latest the same calendar "
+            "day one year later, as the seeds write it (2015年6月10日至2016年6月10日, 一年); a year starting on "
+            "29 February may end on 28 February. Later is refused (R-REG-4)."
+        )
+    )
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
     funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
     service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
@@ -63,6 +69,21 @@ class ContractIn(Strict):
     year_index: int | None = Field(default=None, ge=1, le=5, description="Year of the cycle (default 1)")
     probation: bool = Field(default=False, description="Year 1 as a probation year (试用考核期)")
     supervisor_id: str | None = Field(default=None, description="The supervisor (督导): required when the county's policy says so (R-REG-2)")
+    previous_contract_id: str | None = Field(
+        default=None,
+        description=(
+            "Year 2 or later of a cycle: the previous year's contract, of the same provider, whose final/annual "
+            "evaluation passed (R-REG-7); signing is then its renewal. Required for year_index ≥ 2, refused for year 1"
+        ),
+    )
+    justification: str | None = Field(
+        default=None, max_length=1000,
+        description=(
+            "Why a second contract of the provider covers a station it already serves in an overlapping service "
+            "period (R-REG-7). Without it such a contract is refused; with it the overlap and this text are recorded "
+            "(`OverlapJustified`) and shown as `overlap`"
+        ),
+    )
 
 
 class RenewalIn(Strict):
@@ -107,7 +128,12 @@ class ScopeDecisionIn(Strict):
 
 class TerminationIn(Strict):
     terminated_on: Day
-    kind: str = Field(description=f"One of {TERMINATION_KINDS}; fraud (弄虚作假) also bans the provider (R-EVAL-9)")
+    kind: str = Field(
+        description=(
+            f"One of {TERMINATION_KINDS}: breach (违约), serious_breach (严重违约), fraud (弄虚作假), agreement "
+            "(协商解除). serious_breach and fraud also ban the provider (R-EVAL-9)"
+        )
+    )
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -149,6 +175,7 @@ class ContractOut(BaseModel):
     filing_due_provisional: bool
     filed_on: date | None
     filing_late: bool | None
+    overlap: dict[str, Any] | None = Field(description="R-REG-7: {contract_ids, justification} when signed overlapping other contracts")
     scope_changes: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     ended_on: date | None
@@ -167,8 +194,11 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
     is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
     (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
     where required; service areas from R-LOG-2; indicator targets positive (R-LOG-8); funding sums to the
-    amount (R-FIN-2); the year lies inside the cycle (R-REG-4). Publishes `ContractSigned` with the
-    county policy snapshot, from which finance schedules tranche 1."""
+    amount (R-FIN-2); the year lies inside the cycle (R-REG-4). Year 2+ names `previous_contract_id`, whose
+    final/annual evaluation passed (R-REG-7); another contract of the provider for one of the stations in an
+    overlapping period needs a `justification` (R-REG-7); no ban of the organisation, in any county, is in force
+    on `signed_on` or on the day the contract is recorded (R-REG-1, R-EVAL-9). Publishes `ContractSigned` with
+    the county policy snapshot, from which finance schedules tranche 1 (and `ContractRenewed` for year 2+)."""
     terms = body.model_dump()
     cid = run_command(
         store, scope, headers, body.model_dump(mode="json"),
@@ -292,9 +322,10 @@ def _dump_list(items: list[Any] | None) -> list[dict[str, Any]] | None:
 def terminate_contract(
     county: CountyCode, contract_id: str, body: TerminationIn, scope: Purchaser, store: Store, headers: CommandHeaders
 ) -> ContractOut:
-    """End the contract early with its reason: `breach` (违约), `fraud` (弄虚作假 — the provider is also
-    banned for the county's `ban_years`, R-EVAL-9, publishing `ProviderBanned`) or `agreement`.
-    Publishes `ContractTerminated`; finance cancels the remaining tranches."""
+    """End the contract early with its reason: `breach` (违约), `serious_breach` (严重违约) or `fraud`
+    (弄虚作假) — both ban the provider for the county's `ban_years` (R-EVAL-9), publishing `ProviderBanned`;
+    the ban follows the organisation's 统一社会信用代码 into every county of the deployment (R-REG-1) —
+    or `agreement` (协商解除). Publishes `ContractTerminated`; finance cancels the remaining tranches."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
         lambda: store.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),

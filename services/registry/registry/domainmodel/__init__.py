@@ -8,7 +8,7 @@ shared.workdays. Rule ids are from DOMAIN.md; every refusal names the offending 
 - ``signing``: what a contract must satisfy to be signed, and what a renewal starts from.
 """
 
-from registry.domainmodel.contract import TERMINATION_KINDS, YEAR_END_STAGES, Contract
+from registry.domainmodel.contract import BANNING_KINDS, TERMINATION_KINDS, YEAR_END_STAGES, Contract
 from registry.domainmodel.policy import (
     DEFAULT_POLICY,
     EDUCATION_LEVELS,
@@ -34,6 +34,7 @@ from registry.domainmodel.signing import (
     check_contract_terms,
     check_cycle,
     check_eligibility,
+    check_not_banned,
     check_staffing,
     check_supervisor,
     filing_due,
@@ -52,6 +53,7 @@ from registry.domainmodel.workforce import (
 )
 
 __all__ = [
+    "BANNING_KINDS",
     "DEFAULT_POLICY",
     "DISCLOSURE_KINDS",
     "EDUCATION_LEVELS",
@@ -79,6 +81,7 @@ __all__ = [
     "check_cycle",
     "check_eligibility",
     "check_hiring",
+    "check_not_banned",
     "check_prior_projects",
     "check_staffing",
     "check_station_kind",

@@ -1,0 +1,130 @@
+"""Registry rules as the seeds mean them (issue 14): the contract year as seed 000 writes it (R-REG-4),
+bans that follow the organisation into every county and back-dating around a ban (R-EVAL-9, R-REG-1),
+renewal gates (R-REG-7), filing overdue (R-REG-5) and funding caps at signing (R-FIN-2).
+Each refusal names its rule and field, with a readable detail, and records nothing. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from shared.clock import china_today
+from tests.integration.slice import COUNTY, OTHER, USCC, contract_body, setup_county, sign
+from tests.integration.test_registry_helpers import REG, Cast, check, published, refused
+
+CONTRACTS = f"{REG}/{COUNTY}/contracts"
+
+
+async def staffed(cast: Cast, uscc: str, name: str = "明德社会工作服务中心") -> dict[str, Any]:
+    """A provider with one station staffed by two of its social workers, hired 1 August 2026."""
+    provider = await cast.provider(name, uscc, rating="4A")
+    station = await cast.station("南关街道社工站", "南关街道")
+    for worker in ("李娜", "王静"):
+        await cast.hire(provider, station, worker)
+    return {"provider_id": provider, "station_ids": [station], "purchaser": cast.purchaser}
+
+
+# --- item 9: the contract year as seed 000 writes it ------------------------------------------------
+async def test_a_one_year_contract_may_end_on_the_same_calendar_day_a_year_later(gateway, tokens):
+    setup = await setup_county(gateway, tokens)
+    # Seed 000: "2015年6月10日至2016年6月10日(一年)" — here 21 September 2026 to 21 September 2027.
+    anniversary = {"period_start": "2026-09-21", "period_end": "2027-09-21"}
+    contract_id = (await check(sign(gateway, COUNTY, setup, **anniversary), 201))["contract_id"]
+    contract = await check(gateway.get(f"{CONTRACTS}/{contract_id}", headers=setup["purchaser"]), 200)
+    assert (contract["period_start"], contract["period_end"]) == ("2026-09-21", "2027-09-21")
+    # One day more is a second year: refused (一年一签), saying the last allowed day.
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, period_end="2027-09-22"), "R-REG-4", "period_end")
+    assert "2027-09-21" in problem["detail"] and "一年一签" in problem["detail"]
+
+
+# --- item 4: bans follow the 统一社会信用代码 (R-EVAL-9) ----------------------------------------------
+async def test_a_serious_breach_ban_in_one_county_refuses_the_same_organisation_in_another(gateway, tokens, settings):
+    here, there = Cast(gateway, tokens, COUNTY), Cast(gateway, tokens, OTHER)
+    await here.register("原州区")
+    await there.register("涿鹿县")
+    uscc = USCC[COUNTY]
+    ours, theirs = await staffed(here, uscc), await staffed(there, uscc)
+    contract_id = (await check(sign(gateway, COUNTY, ours), 201))["contract_id"]
+
+    # An ordinary breach (违约) ends the contract without a ban; a serious breach (严重违约) bans (R-EVAL-9).
+    other = (await check(sign(gateway, COUNTY, ours, justification="第二个服务点的补充协议"), 201))["contract_id"]
+    ended = await check(gateway.post(f"{CONTRACTS}/{other}/termination", json={"terminated_on": "2026-10-01", "kind": "breach",
+                                                                                  "reason": "驻站人员不足"}, headers=here.purchaser), 200)
+    assert ended["end_kind"] == "breach"
+    provider = await check(gateway.get(f"{here.base}/providers/{ours['provider_id']}", headers=here.purchaser), 200)
+    assert provider["bans"] == []
+    body = {"terminated_on": "2026-11-02", "kind": "serious_breach", "reason": "挪用服务经费，严重违约"}
+    ended = await check(gateway.post(f"{CONTRACTS}/{contract_id}/termination", json=body, headers=here.purchaser), 200)
+    assert (ended["status"], ended["end_kind"]) == ("terminated", "serious_breach")
+    banned = (await published(settings.nats_url, COUNTY, "ProviderBanned"))[0]["data"]
+    assert (banned["provider_id"], banned["until"]) == (ours["provider_id"], "2029-11-02")  # ban_years = 3
+
+    # The same organisation, registered in 涿鹿县, cannot sign there while the ban is in force.
+    later = {"signed_on": "2027-03-01", "effective_on": "2027-03-01", "period_start": "2027-03-01", "period_end": "2028-02-29"}
+    problem = await refused(gateway, sign(gateway, OTHER, theirs, **later), "R-REG-1", "provider_id")
+    assert uscc in problem["detail"] and COUNTY in problem["detail"] and "2029-11-02" in problem["detail"]
+    # A different organisation in 涿鹿县 signs there as usual.
+    clean = await staffed(there, USCC[OTHER], "涿鹿县阳光社工服务中心")
+    await check(sign(gateway, OTHER, clean, **later), 201)
+
+
+# --- item 3: no back-dating around a ban in force (R-REG-1) ---------------------------------------
+async def test_a_contract_cannot_be_back_dated_before_a_ban_in_force_when_it_is_recorded(gateway, tokens):
+    setup = await setup_county(gateway, tokens)
+    today = china_today()
+    # Banned from yesterday for three years (稽查发现弄虚作假), recorded directly.
+    ban = {"banned_on": str(today - timedelta(days=1)), "until": str(today + timedelta(days=3 * 365)), "reason": "稽查发现弄虚作假"}
+    await check(gateway.post(f"{REG}/{COUNTY}/providers/{setup['provider_id']}/bans", json=ban, headers=setup["purchaser"]), 201)
+    # Signed "on 10 September 2026", before the ban: the ban is in force as it is entered, so it is refused.
+    assert contract_body(setup["provider_id"], setup["station_ids"])["signed_on"] < ban["banned_on"]
+    problem = await refused(gateway, sign(gateway, COUNTY, setup), "R-REG-1", "signed_on")
+    assert "back-dated" in problem["detail"] and USCC[COUNTY] in problem["detail"]
+
+
+# --- item 3: renewal cannot be sidestepped (R-REG-7) ----------------------------------------------
+async def test_year_two_names_a_passed_previous_year_and_overlaps_need_a_recorded_justification(gateway, tokens, settings):
+    from tests.integration.test_registry_helpers import publish_evaluation, wait_for
+    from tests.integration.test_registry_lifecycle import concluded
+
+    setup = await setup_county(gateway, tokens)
+    purchaser, provider_id = setup["purchaser"], setup["provider_id"]
+    year1 = (await check(sign(gateway, COUNTY, setup), 201))["contract_id"]
+    year2_terms = {"signed_on": "2027-09-10", "effective_on": "2027-09-21", "period_start": "2027-09-21", "period_end": "2028-09-20",
+                   "year_index": 2}
+
+    # Year 2 without naming year 1 — a fresh contract that sidesteps renewal — is refused.
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, **year2_terms), "R-REG-7", "previous_contract_id")
+    assert "续签" in problem["detail"]
+    # Naming year 1 before its final evaluation passed is refused too.
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, previous_contract_id=year1, **year2_terms), "R-REG-7", "previous_contract_id")
+    assert "末期/年度评估" in problem["detail"]
+    await refused(gateway, sign(gateway, COUNTY, setup, previous_contract_id=year1, **{**year2_terms, "year_index": 3}),
+                  "R-REG-7", "year_index")
+    await refused(gateway, sign(gateway, COUNTY, setup, previous_contract_id=year1), "R-REG-7", "previous_contract_id")  # year 1
+
+    # A second year-1 contract for the same provider and station in an overlapping period is refused…
+    overlapping = {"signed_on": "2027-01-05", "effective_on": "2027-01-05", "period_start": "2027-01-05", "period_end": "2027-09-20"}
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, **overlapping), "R-REG-7", "period_start")
+    assert year1 in problem["detail"] and "justification" in problem["detail"]
+    await refused(gateway, sign(gateway, COUNTY, setup, justification="  ", **overlapping), "R-REG-7", "period_start")
+    # …unless justified; the justification is recorded with the contract.
+    reason = "县政府追加的困境儿童专项服务，与年度协议分别核算"
+    extra = (await check(sign(gateway, COUNTY, setup, justification=reason, **overlapping), 201))["contract_id"]
+    shown = await check(gateway.get(f"{CONTRACTS}/{extra}", headers=purchaser), 200)
+    assert shown["overlap"] == {"contract_ids": [year1], "justification": reason}
+    # A contract that does not overlap needs none.
+    later = {"signed_on": "2028-09-01", "effective_on": "2028-09-21", "period_start": "2028-09-21", "period_end": "2029-09-20"}
+    assert (await check(gateway.get(f"{CONTRACTS}/{(await check(sign(gateway, COUNTY, setup, **later), 201))['contract_id']}",
+                                    headers=purchaser), 200))["overlap"] is None
+
+    # Year 1's final evaluation passes: now year 2 names it and is signed as its renewal.
+    await publish_evaluation(settings.nats_url, COUNTY, concluded(year1, provider_id, "EV-final-1", "final", "良好", "2027-09-01"), "5" * 32, 1)
+    await wait_for(gateway, f"{CONTRACTS}/{year1}", purchaser, lambda c: bool(c["evaluations"]))
+    year2 = (await check(sign(gateway, COUNTY, setup, previous_contract_id=year1, **year2_terms), 201))["contract_id"]
+    second = await check(gateway.get(f"{CONTRACTS}/{year2}", headers=purchaser), 200)
+    assert (second["year_index"], second["previous_contract_id"], second["cycle_start"]) == (2, year1, "2026-09-21")
+    assert (await check(gateway.get(f"{CONTRACTS}/{year1}", headers=purchaser), 200))["next_contract_id"] == year2
+    renewed = (await published(settings.nats_url, COUNTY, "ContractRenewed"))[0]["data"]
+    assert renewed["next_contract_id"] == year2
+    # Once only.
+    await refused(gateway, sign(gateway, COUNTY, setup, previous_contract_id=year1, **year2_terms), "R-REG-7", "previous_contract_id")
