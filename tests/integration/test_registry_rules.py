@@ -128,3 +128,56 @@ async def test_year_two_names_a_passed_previous_year_and_overlaps_need_a_recorde
     assert renewed["next_contract_id"] == year2
     # Once only.
     await refused(gateway, sign(gateway, COUNTY, setup, previous_contract_id=year1, **year2_terms), "R-REG-7", "previous_contract_id")
+
+
+# --- item 5: a filing not made by its due date is flagged without a request (R-REG-5) -----------------
+async def test_a_contract_not_filed_by_its_due_date_is_flagged_by_the_registrys_own_sweep(settings, tokens):
+    from gateway.app import create_app
+
+    from shared.testing.fixtures import client_for, running
+    from tests.integration.test_registry_helpers import wait_for
+
+    # The platform as deployed: registry sweeps for overdue filings on its own (here every 0.2 s).
+    app = create_app(settings.model_copy(update={"sweep_seconds": 0.2}))
+    async with running(app), client_for(app) as gateway:
+        setup = await setup_county(gateway, tokens)
+        purchaser = setup["purchaser"]
+        today = china_today()
+        # Signed 10 September 2026: due 8 October (15 working days, 国庆 skipped) — past, never filed.
+        overdue = (await check(sign(gateway, COUNTY, setup), 201))["contract_id"]
+        # Signed yesterday: not due yet.
+        recent = {"signed_on": str(today - timedelta(days=1)), "effective_on": str(today), "period_start": str(today),
+                  "period_end": str(today + timedelta(days=360)), "justification": "新的服务年度（测试）"}
+        pending = (await check(sign(gateway, COUNTY, setup, **recent), 201))["contract_id"]
+        # Filed on time: never flagged.
+        in_time = (await check(sign(gateway, COUNTY, setup, justification="另一项目（测试）"), 201))["contract_id"]
+        await check(gateway.post(f"{CONTRACTS}/{in_time}/filing", json={"filed_on": "2026-09-30"}, headers=purchaser), 200)
+
+        # Nobody asks: the sweep flags the overdue one, once, and publishes ContractFilingOverdue.
+        flagged = await wait_for(gateway, f"{CONTRACTS}/{overdue}", purchaser, lambda c: c["filing_overdue_on"] is not None)
+        assert (flagged["filing_late"], flagged["filed_on"], flagged["filing_due_on"]) == (True, None, "2026-10-08")
+        events = await published(settings.nats_url, COUNTY, "ContractFilingOverdue")
+        assert [(e["data"]["contract_id"], e["data"]["due_on"], e["data"]["signed_on"]) for e in events] == [
+            (overdue, "2026-10-08", "2026-09-10")
+        ]
+        shown = {c: await check(gateway.get(f"{CONTRACTS}/{c}", headers=purchaser), 200) for c in (pending, in_time)}
+        assert (shown[pending]["filing_late"], shown[pending]["filing_overdue_on"]) == (None, None)
+        assert (shown[in_time]["filing_late"], shown[in_time]["filing_overdue_on"]) == (False, None)
+
+        # The bureau's lists.
+        async def listed(filing: str) -> list[str]:
+            return [c["contract_id"] for c in await check(gateway.get(CONTRACTS, params={"filing": filing}, headers=purchaser), 200)]
+
+        assert await listed("overdue") == [overdue]
+        assert await listed("pending") == [pending]
+        assert await listed("on_time") == [in_time]
+        r = await gateway.get(CONTRACTS, params={"filing": "someday"}, headers=purchaser)
+        assert r.status_code == 422
+
+        # Filed late after all: accepted and flagged late; no longer on the overdue list; flagged only once.
+        filed = await check(gateway.post(f"{CONTRACTS}/{overdue}/filing", json={"filed_on": str(today)}, headers=purchaser), 200)
+        assert (filed["filing_late"], filed["filing_overdue_on"]) == (True, flagged["filing_overdue_on"])
+        assert await listed("overdue") == [] and sorted(await listed("late")) == [overdue]
+        store = app.state.services["registry"].state.store
+        assert store.sweep_filing_overdue() == []
+        assert len(await published(settings.nats_url, COUNTY, "ContractFilingOverdue")) == 1

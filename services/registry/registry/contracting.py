@@ -24,7 +24,13 @@ from registry.domainmodel import (
     renewal_terms,
 )
 from shared.clock import china_today
+from shared.infra.store import CommandContext, IntegrityError
 from shared.rules import NotFound, RuleViolation
+from shared.workdays import DueDate
+
+
+MAX_OVERLAPS_RECORDED = 20
+FILING_SWEEP_BATCH = 200  # contracts one filing sweep flags at most; the rest wait for the next
 
 
 class ContractCommands(RegistryBase):
@@ -87,6 +93,8 @@ class ContractCommands(RegistryBase):
             if other is None or (other.status == "terminated" and other.ended_on < start):
                 continue
             overlapping.append(other)
+            if len(overlapping) == MAX_OVERLAPS_RECORDED:  # bounded work and event size, however many there are
+                break
         if overlapping and not (justification and justification.strip()):
             first = overlapping[0]
             shared_stations = sorted(set(first.station_ids) & set(station_ids))
@@ -188,10 +196,39 @@ class ContractCommands(RegistryBase):
     def file_contract(self, county: str, contract_id: str, filed_on: date, filed_with: str) -> Contract:
         """R-REG-5: due within the policy's working days of signing under the contract's policy; late is flagged."""
         contract = self.contract(county, contract_id)
-        due = filing_due(contract.policy, contract.signed_on)
-        contract.file(filed_on, filed_with, due.on)
+        contract.file(filed_on, filed_with, self.filing_due_of(contract).on)
         self.save(contract)
         return contract
+
+    def filing_due_of(self, contract: Contract) -> DueDate:
+        """R-REG-5: when the contract's filing is due, under the policy it was signed under — the one
+        place filing, the overdue sweep and reads ask, so the working-day calendar is swapped here."""
+        return filing_due(contract.policy, contract.signed_on)
+
+    def sweep_filing_overdue(self, as_of: date | None = None, limit: int = FILING_SWEEP_BATCH) -> list[str]:
+        """R-REG-5: flag (``ContractFilingOverdue``, once) up to ``limit`` contracts not filed by their
+        due date, earliest due first; the service runs this periodically, so nobody has to ask.
+        Reads only the index of open due dates, never every contract."""
+        as_of = as_of or china_today()
+        flagged: list[str] = []
+        for contract_id in self.directory.filing_due_before(as_of, limit):
+            contract = self.find(contract_id)
+            if not isinstance(contract, Contract):
+                continue
+            due = self.filing_due_of(contract)
+            if due.on >= as_of:  # recounted (a calendar loaded since): not overdue yet
+                self.directory.requeue_filing(due.on, contract_id)
+                continue
+            with self.command(CommandContext(county=contract.county, actor="registry:filing-sweep")):
+                if not contract.flag_filing_overdue(as_of, due.on):
+                    continue
+                try:
+                    self.save(contract)
+                except IntegrityError:  # changed meanwhile (filed, perhaps): the next sweep decides again
+                    self.directory.requeue_filing(due.on, contract_id)
+                    continue
+            flagged.append(contract_id)
+        return flagged
 
     def request_scope_change(
         self, county: str, contract_id: str, change_id: str, service_areas: list[str], effective_on: date, reason: str,

@@ -27,6 +27,7 @@ PUBLISHED: list[type[IntegrationEvent]] = [
     ev.WorkerLeft,
     ev.ContractSigned,
     ev.ContractFiled,
+    ev.ContractFilingOverdue,
     ev.ContractScopeChanged,
     ev.ContractRenewed,
     ev.ContractTerminated,
@@ -57,6 +58,10 @@ def to_integration(e: Any) -> IntegrationEvent | None:
         return _contract_signed(e, oid)
     if isinstance(e, Contract.Filed):
         return ev.ContractFiled(contract_id=oid, county=county, filed_on=e.filed_on, due_on=e.due_on, late=e.late)
+    if isinstance(e, Contract.FilingOverdue):
+        return ev.ContractFilingOverdue(
+            contract_id=oid, county=county, signed_on=e.signed_on, due_on=e.due_on, detected_on=e.detected_on
+        )
     if isinstance(e, Contract.ScopeChanged):
         return ev.ContractScopeChanged(
             contract_id=oid, county=county, service_areas=e.service_areas, effective_on=e.effective_on,

@@ -21,6 +21,7 @@ from registry.api.common import (
     new_id,
 )
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
@@ -174,7 +175,15 @@ class ContractOut(BaseModel):
     filing_due_on: date
     filing_due_provisional: bool
     filed_on: date | None
-    filing_late: bool | None
+    filing_late: bool | None = Field(
+        description=(
+            "R-REG-5: true when filed after its due date or, not filed, once the due date has passed (as of today, "
+            "China time); false when filed in time; null while not filed and not yet due"
+        )
+    )
+    filing_overdue_on: date | None = Field(
+        description="The day the registry flagged the filing overdue (`ContractFilingOverdue`), null if it never was"
+    )
     overlap: dict[str, Any] | None = Field(description="R-REG-7: {contract_ids, justification} when signed overlapping other contracts")
     scope_changes: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
@@ -185,7 +194,17 @@ class ContractOut(BaseModel):
 
 def contract_out(c: Contract) -> ContractOut:
     fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
+    if fields["filing_late"] is None and c.filing_overdue(china_today()):
+        fields["filing_late"] = True  # computed on read: true from the day after the due date, flagged or not yet
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
+
+
+FILING_FILTERS = {
+    "overdue": lambda c, today: c.filing_overdue(today),
+    "late": lambda c, today: bool(c.filing_late) or c.filing_overdue(today),
+    "on_time": lambda c, today: c.filed_on is not None and not c.filing_late,
+    "pending": lambda c, today: c.filed_on is None and not c.filing_overdue(today),
+}
 
 
 @router.post("", status_code=201, response_model=ContractCreated)
@@ -215,10 +234,21 @@ def list_contracts(
     store: Store,
     status: str | None = Query(default=None, pattern="^(signed|terminated|expired)$"),
     provider_id: str | None = None,
+    filing: str | None = Query(
+        default=None, pattern="^(overdue|late|on_time|pending)$",
+        description=(
+            "R-REG-5 filing (备案) as of today (China time): `overdue` not filed and past its due date (the bureau's "
+            "list to chase); `late` filed late or overdue; `on_time` filed by the due date; `pending` not filed, not yet due"
+        ),
+    ),
 ) -> list[ContractOut]:
     """The county's contracts in signing order. A provider sees its own only."""
     store.county(county)
-    return [contract_out(c) for c in store.contracts(county, acting_provider(scope) or provider_id, status)]
+    contracts = store.contracts(county, acting_provider(scope) or provider_id, status)
+    if filing is not None:
+        today = china_today()
+        contracts = [c for c in contracts if FILING_FILTERS[filing](c, today)]
+    return [contract_out(c) for c in contracts]
 
 
 @router.post("/expiry", response_model=ExpiryOut)
@@ -250,7 +280,10 @@ def file_contract(
 ) -> ContractOut:
     """Record the filing (备案) of the signed contract with the city bureau (R-REG-5). Due within the
     policy's `filing_working_days` (15) working days of signing, per the State Council calendar; a later
-    filing is accepted and flagged `late`. Publishes `ContractFiled`."""
+    filing is accepted and flagged `late`. Publishes `ContractFiled`. A contract not filed by its due date
+    is flagged without any request: the registry's periodic sweep publishes `ContractFilingOverdue` once,
+    reads show `filing_late: true` from the day after the due date, and `GET …/contracts?filing=overdue`
+    lists them."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
         lambda: store.file_contract(county, contract_id, body.filed_on, body.filed_with),

@@ -21,6 +21,7 @@ class Contract(Aggregate):
 
     # Set by events added later than Signed; class defaults keep older snapshots loading.
     overlap: dict[str, Any] | None = None  # R-REG-7: the overlapping contracts and the justification recorded
+    filing_overdue_on: date | None = None  # R-REG-5: the day the registry noticed the filing was overdue
 
     @event("Signed")
     def __init__(
@@ -97,6 +98,23 @@ class Contract(Aggregate):
         if filed_on < self.signed_on:
             raise RuleViolation(f"a contract is filed after it is signed ({self.signed_on})", rule="R-REG-5", field="filed_on")
         self._filed(filed_on=filed_on, filed_with=filed_with, due_on=due_on, late=filed_on > due_on)
+
+    def filing_overdue(self, as_of: date) -> bool:
+        """R-REG-5: not filed, and the due date (the last day allowed) has passed."""
+        return self.filed_on is None and self.filing_due_on < as_of
+
+    def flag_filing_overdue(self, as_of: date, due_on: date) -> bool:
+        """Record, once, that the filing was not made by ``due_on``; false when there is nothing to flag."""
+        if self.filed_on is not None or self.filing_overdue_on is not None or as_of <= due_on:
+            return False
+        self._filing_overdue(signed_on=self.signed_on, due_on=due_on, detected_on=as_of)
+        return True
+
+    @event("FilingOverdue")
+    def _filing_overdue(self, signed_on: date, due_on: date, detected_on: date) -> None:
+        self.filing_due_on = due_on
+        self.filing_late = True
+        self.filing_overdue_on = detected_on
 
     @event("Filed")
     def _filed(self, filed_on: date, filed_with: str, due_on: date, late: bool) -> None:
