@@ -5,6 +5,7 @@ Each refusal names its rule and field, with a readable detail, and records nothi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -181,3 +182,71 @@ async def test_a_contract_not_filed_by_its_due_date_is_flagged_by_the_registrys_
         store = app.state.services["registry"].state.store
         assert store.sweep_filing_overdue() == []
         assert len(await published(settings.nats_url, COUNTY, "ContractFilingOverdue")) == 1
+
+
+# --- item 1: funding caps refuse at signing (R-FIN-2) ------------------------------------------------
+SOCIAL = "社会救助专项经费"
+# Seed 001: 从社会救助专项…中安排的购买服务资金不得超过当年社会救助专项资金总量的2%.
+TWO_PERCENT = [{"source": SOCIAL, "bound": "ceiling", "percent": 2, "base": SOCIAL}]
+
+
+async def social_line(client: Any, cast: Cast, year: int, until: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """Registry learns budgets only through NATS: poll its funding view until ``until`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        lines = await check(client.get(f"{cast.base}/funding", params={"year": year}, headers=cast.purchaser), 200)
+        line = next(x for x in lines if x["source"] == SOCIAL)
+        if until(line):
+            return dict(line)
+        assert loop.time() < deadline, line
+        await asyncio.sleep(0.1)
+
+
+async def test_a_contract_over_its_countys_funding_cap_is_refused_at_signing(gateway, tokens):
+    from shared.infra.auth import Role
+
+    cast = Cast(gateway, tokens, COUNTY)
+    county = await cast.register("原州区", {"funding_caps": TWO_PERCENT})
+    assert county["policy"]["funding_sources"] == ["社会救助专项经费", "困难群众救助补助资金", "福彩公益金", "一般公共预算", "社会资金"]
+    setup = await staffed(cast, USCC[COUNTY])
+    purchaser, finance = cast.purchaser, tokens(Role.FINANCE, COUNTY)
+
+    def funded(social_fen: int, **overrides: Any) -> dict[str, Any]:
+        # 21 Sep 2026 – 20 Sep 2027: 102 of its 365 days count against 2026, 263 against 2027.
+        return {"amount_fen": 20_000_000 + social_fen, "funding": [{"source": "福彩公益金", "amount_fen": 20_000_000},
+                                                                  {"source": SOCIAL, "amount_fen": social_fen}], **overrides}
+
+    # A free-text spelling of a source is refused: it would slip past the cap on 社会救助专项经费.
+    typo = {"amount_fen": 36_000_001, "funding": [{"source": "福彩公益金", "amount_fen": 16_000_000},
+                                                  {"source": "社会救助专项资金", "amount_fen": 20_000_001}]}
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, **typo), "R-FIN-2", "funding.1.source")
+    assert "社会救助专项经费" in problem["detail"]
+
+    # Finance enters the special funds' budgets: 5,000,000 yuan in 2026 and in 2027. The registry
+    # learns them from BudgetAllocated; each year's ceiling is 2% = 100,000 yuan.
+    for year in (2026, 2027):
+        body = {"year": year, "source": SOCIAL, "amount_fen": 500_000_000}
+        await check(gateway.post(f"/finance/v1/counties/{COUNTY}/budgets", json=body, headers=finance), 201)
+    for year in (2026, 2027):
+        assert (await social_line(gateway, cast, year, lambda x: x["ceiling_fen"] is not None))["ceiling_fen"] == 10_000_000
+
+    # 146,000 yuan from the special funds: 40,800 yuan count against 2026, 105,200 against 2027 —
+    # over 2027's ceiling by 5,200 yuan, although it is signed in 2026.
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, **funded(14_600_000)), "R-FIN-2", "funding.1.amount_fen")
+    assert problem["facts"]["excess_fen"] == 520_000 and problem["facts"]["budget_year"] == 2027
+    assert problem["facts"]["cap"]["limit_fen"] == 10_000_000 and problem["facts"]["source"] == SOCIAL
+    assert SOCIAL in problem["detail"] and "5,200.00元" in problem["detail"] and "100,000.00元" in problem["detail"]
+
+    # 130,000 yuan fits (93,671.23 yuan in 2027) and is signed; the county's commitments show it.
+    first = (await check(sign(gateway, COUNTY, setup, **funded(13_000_000)), 201))["contract_id"]
+    lines = await check(gateway.get(f"{cast.base}/funding", params={"year": 2027}, headers=purchaser), 200)
+    assert next(x for x in lines if x["source"] == SOCIAL)["committed_fen"] == 9_367_123
+    # A second contract's 10,000 yuan would take 2027 to 100,876.71 yuan: refused, citing what is committed.
+    second = funded(1_000_000, justification="追加的专项服务")
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, **second), "R-FIN-2", "funding.1.amount_fen")
+    assert problem["facts"]["committed_fen"] == 9_367_123 and problem["facts"]["excess_fen"] == 87_671
+    # Other sources have no cap in this county.
+    await check(sign(gateway, COUNTY, setup, amount_fen=50_000_000, funding=[{"source": "一般公共预算", "amount_fen": 50_000_000}],
+                     justification="追加的专项服务"), 201)
+    assert first

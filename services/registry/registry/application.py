@@ -28,6 +28,7 @@ from registry.domainmodel import (
 from registry.procurement.application import ProcurementCommands
 from registry.staffing import StaffingCommands
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
+from shared.events.finance import BudgetAllocated
 from shared.rules import Conflict
 
 log = logging.getLogger("swp.registry")
@@ -105,6 +106,13 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
         provider.disclose(disclosure_id, kind, title, year, summary, url, published_on)
         self.save(provider)
         return disclosure_id
+
+    # --- reactions to the finance service (R-FIN-2) --------------------------------------------
+    def on_budget_allocated(self, e: BudgetAllocated) -> list[Aggregate]:
+        """A year's budget of a funding source, entered in finance: the base of the county's caps."""
+        budgets = self.budgets(e.county)
+        budgets.note(e.year, e.source, e.amount_fen)
+        return [budgets]
 
     # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
     def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:

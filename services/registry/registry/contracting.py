@@ -9,25 +9,31 @@ from typing import Any
 from registry.base import RegistryBase
 from registry.domainmodel import (
     BANNING_KINDS,
+    FUNDING_SOURCES,
     SERVICE_AREAS,
     Contract,
+    CountyBudgets,
+    FundingLedger,
     Provider,
     Worker,
     add_years,
     check_contract_terms,
     check_cycle,
     check_eligibility,
+    check_funding_caps,
+    check_funding_sources,
     check_not_banned,
     check_staffing,
     check_supervisor,
     filing_due,
+    funding_by_year,
     renewal_terms,
 )
+from registry.domainmodel.policy import cap_limit_fen
 from shared.clock import china_today
 from shared.infra.store import CommandContext, IntegrityError
 from shared.rules import NotFound, RuleViolation
 from shared.workdays import DueDate
-
 
 MAX_OVERLAPS_RECORDED = 20
 FILING_SWEEP_BATCH = 200  # contracts one filing sweep flags at most; the rest wait for the next
@@ -37,14 +43,51 @@ class ContractCommands(RegistryBase):
     def sign_contract(self, county: str, terms: dict[str, Any]) -> uuid.UUID:
         """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day.
         Year 2 or later names the previous year's contract and is its renewal (R-REG-7)."""
-        contract = self.prepare_contract(county, terms)
+        contract, ledgers = self.prepare_contract(county, terms)
         if contract.previous_contract_id is None:
-            self.save(contract)
+            self.save(contract, *ledgers)
             return contract.id
         previous = self.contract(county, contract.previous_contract_id, field="previous_contract_id")
         previous.renewed(next_contract_id=str(contract.id), year_index=contract.year_index, renewed_on=contract.signed_on)
-        self.save(previous, contract)
+        self.save(previous, contract, *ledgers)
         return contract.id
+
+    def budgets(self, county: str) -> CountyBudgets:
+        return self.find(str(CountyBudgets.create_id(county))) or CountyBudgets(county=county)
+
+    def funding_ledger(self, county: str, year: int) -> FundingLedger:
+        return self.find(str(FundingLedger.create_id(county, year))) or FundingLedger(county=county, year=year)
+
+    def funding_view(self, county: str, year: int) -> list[dict[str, Any]]:
+        """Budget, commitments and ceiling per funding source of the county for one budget year."""
+        policy = self.county(county).policy
+        budgets, ledger = self.budgets(county), self.funding_ledger(county, year)
+        lines = []
+        for source in policy.get("funding_sources") or FUNDING_SOURCES:
+            ceilings = []
+            for cap in policy.get("funding_caps") or []:
+                if cap["source"] != source or cap["bound"] != "ceiling":
+                    continue
+                base = budgets.amount(year - 1 if cap.get("base_year") == "previous" else year, cap.get("base", source))
+                if base is not None:
+                    ceilings.append(cap_limit_fen(cap, base))
+            lines.append({
+                "year": year, "source": source, "budget_fen": budgets.amount(year, source),
+                "committed_fen": ledger.committed_fen(source), "ceiling_fen": min(ceilings) if ceilings else None,
+            })
+        return lines
+
+    def _check_funding(self, county: str, policy: dict[str, Any], terms: dict[str, Any]) -> tuple[dict[int, dict[str, int]], list[FundingLedger]]:
+        """R-FIN-2 at signing: configured sources only, and no ceiling exceeded in any budget year
+        of the service period (see :mod:`registry.domainmodel.funding`)."""
+        check_funding_sources(policy, terms["funding"])
+        by_year = funding_by_year(terms["funding"], terms["period_start"], terms["period_end"])
+        ledgers = {year: self.funding_ledger(county, year) for year in by_year}
+        budgets = self.budgets(county)
+        check_funding_caps(
+            policy, terms["funding"], by_year, budgets.amount, lambda year, source: ledgers[year].committed_fen(source)
+        )
+        return by_year, list(ledgers.values())
 
     def _previous_year(self, county: str, terms: dict[str, Any], provider_id: str, year_index: int) -> Contract | None:
         """R-REG-7: year 2+ of a cycle names the previous year's contract, of the same provider, whose
@@ -107,8 +150,11 @@ class ContractCommands(RegistryBase):
             )
         return [str(c.id) for c in overlapping]
 
-    def prepare_contract(self, county: str, terms: dict[str, Any], previous: Contract | None = None) -> Contract:
-        """A contract that passed every check, not yet saved (a renewal saves it with the previous year)."""
+    def prepare_contract(
+        self, county: str, terms: dict[str, Any], previous: Contract | None = None
+    ) -> tuple[Contract, list[FundingLedger]]:
+        """A contract that passed every check, and the funding ledgers it commits to, not yet saved
+        (a renewal saves them with the previous year)."""
         county_agg = self.county(county)
         policy = county_agg.policy
         provider = self.provider(county, terms["provider_id"], field="provider_id")
@@ -151,6 +197,7 @@ class ContractCommands(RegistryBase):
         check_eligibility(policy, provider, signed_on)
         check_staffing(policy, station_ids, self.workers(county, str(provider.id)), signed_on)
         check_supervisor(policy, self._supervisor(county, provider, terms.get("supervisor_id")), signed_on)
+        by_year, ledgers = self._check_funding(county, policy, terms)
         justification = terms.get("justification")
         overlaps = self._check_overlap(
             county, str(provider.id), station_ids, terms["period_start"], terms["period_end"], previous, justification
@@ -183,7 +230,9 @@ class ContractCommands(RegistryBase):
         )
         if overlaps:
             contract.justify_overlap(overlapping_contract_ids=overlaps, justification=str(justification).strip())
-        return contract
+        for ledger in ledgers:
+            ledger.commit(contract_id=str(contract.id), shares=by_year[ledger.year])
+        return contract, ledgers
 
     def _supervisor(self, county: str, provider: Provider, supervisor_id: str | None) -> Worker | None:
         if not supervisor_id:
@@ -260,9 +309,9 @@ class ContractCommands(RegistryBase):
         previous.check_renewable()
         terms = {**renewal_terms(previous), **{k: v for k, v in overrides.items() if v is not None}, "signed_on": signed_on}
         terms["provider_id"] = previous.provider_id  # the same provider: otherwise it is re-procurement
-        following = self.prepare_contract(county, terms, previous=previous)
+        following, ledgers = self.prepare_contract(county, terms, previous=previous)
         previous.renewed(next_contract_id=str(following.id), year_index=following.year_index, renewed_on=signed_on)
-        self.save(previous, following)
+        self.save(previous, following, *ledgers)
         return following.id
 
     def terminate_contract(self, county: str, contract_id: str, terminated_on: date, kind: str, reason: str) -> Contract:

@@ -135,4 +135,16 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
             "(弄虚作假) terminates the contract and bans the provider for the county's ban_years (R-EVAL-9)."
         ),
     )
-    return {"evaluation": evaluation}
+    finance = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "finance",
+        {"BudgetAllocated": app.on_budget_allocated},
+        description=(
+            "Registry keeps a copy of each county's budgets per year and funding source (BudgetAllocated): the "
+            "base amounts of the county policy's funding_caps, against which a contract is refused at signing "
+            "when it would take a year's commitments from a capped source past its ceiling (R-FIN-2)."
+        ),
+    )
+    return {"evaluation": evaluation, "finance": finance}

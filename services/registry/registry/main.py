@@ -13,6 +13,7 @@ from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 from shared.infra.store import SwpApplication
 
+
 def sweep_filing_overdue(store: SwpApplication) -> None:
     """R-REG-5: contracts not filed by their due date are flagged without anyone asking."""
     assert isinstance(store, RegistryApplication)

@@ -9,9 +9,17 @@ shared.workdays. Rule ids are from DOMAIN.md; every refusal names the offending 
 """
 
 from registry.domainmodel.contract import BANNING_KINDS, TERMINATION_KINDS, YEAR_END_STAGES, Contract
+from registry.domainmodel.funding import (
+    CountyBudgets,
+    FundingLedger,
+    check_funding_caps,
+    check_funding_sources,
+    funding_by_year,
+)
 from registry.domainmodel.policy import (
     DEFAULT_POLICY,
     EDUCATION_LEVELS,
+    FUNDING_SOURCES,
     NS,
     PARAMETERS,
     QUALIFICATIONS,
@@ -57,6 +65,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "DISCLOSURE_KINDS",
     "EDUCATION_LEVELS",
+    "FUNDING_SOURCES",
     "GRADES",
     "NS",
     "PARAMETERS",
@@ -71,6 +80,8 @@ __all__ = [
     "YEAR_END_STAGES",
     "Contract",
     "County",
+    "CountyBudgets",
+    "FundingLedger",
     "Provider",
     "Station",
     "Worker",
@@ -80,6 +91,8 @@ __all__ = [
     "check_contract_terms",
     "check_cycle",
     "check_eligibility",
+    "check_funding_caps",
+    "check_funding_sources",
     "check_hiring",
     "check_not_banned",
     "check_prior_projects",
@@ -89,6 +102,7 @@ __all__ = [
     "check_uscc",
     "county_id",
     "filing_due",
+    "funding_by_year",
     "merged_policy",
     "renewal_terms",
 ]
