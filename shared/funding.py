@@ -11,6 +11,8 @@ the year with the larger remainder; on a tie, the earlier year).
 from __future__ import annotations
 
 from datetime import date
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 
 def split_by_year(amount_fen: int, period_start: date, period_end: date) -> dict[int, int]:
@@ -35,3 +37,15 @@ def yuan_text(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     fen = abs(fen)
     return f"{sign}{fen // 100:,}.{fen % 100:02d}元"
+
+
+def cap_limit_fen(cap: dict[str, Any], base_fen: int) -> int:
+    """A county cap (policy ``funding_caps`` entry) in integer fen: ``percent`` of ``base_fen``, a
+    ceiling rounded down, a floor rounded up (R-FIN-1)."""
+    exact = Decimal(str(cap["percent"])) * base_fen / 100
+    return int(exact.to_integral_value(rounding=ROUND_FLOOR if cap["bound"] == "ceiling" else ROUND_CEILING))
+
+
+def cap_base_year(cap: dict[str, Any], year: int) -> int:
+    """The budget year whose base a cap reads for commitments of ``year``: the same (当年) or the previous (上年度)."""
+    return year - 1 if cap.get("base_year") == "previous" else year

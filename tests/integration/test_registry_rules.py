@@ -250,3 +250,43 @@ async def test_a_contract_over_its_countys_funding_cap_is_refused_at_signing(gat
     await check(sign(gateway, COUNTY, setup, amount_fen=50_000_000, funding=[{"source": "一般公共预算", "amount_fen": 50_000_000}],
                      justification="追加的专项服务"), 201)
     assert first
+
+
+async def test_a_budget_entered_after_signing_rechecks_the_commitments_and_blocks_payment(gateway, tokens):
+    from shared.infra.auth import Role
+    from tests.integration.slice import wait_for_tranches
+
+    cast = Cast(gateway, tokens, COUNTY)
+    # Seed 001 (another county): 不超过上年度资金总额的3% — the base is the previous year's budget.
+    await cast.register("原州区", {"funding_caps": [{**TWO_PERCENT[0], "percent": "3", "base_year": "previous"}]})
+    setup = await staffed(cast, USCC[COUNTY])
+    purchaser, finance = cast.purchaser, tokens(Role.FINANCE, COUNTY)
+    findings = f"/finance/v1/counties/{COUNTY}/findings"
+
+    # No budget is entered yet: registry cannot judge the cap, so the contract is signed. 100,000 yuan
+    # from the special funds: 27,945.21 yuan count against 2026 and 72,054.79 against 2027.
+    funding = [{"source": "福彩公益金", "amount_fen": 26_000_001}, {"source": SOCIAL, "amount_fen": 10_000_000}]
+    contract_id = (await check(sign(gateway, COUNTY, setup, funding=funding), 201))["contract_id"]
+    await wait_for_tranches(gateway, COUNTY, contract_id, finance)
+    assert (await check(gateway.get(findings, headers=purchaser), 200)) == []
+
+    # Finance enters the 2026 special funds budget: 2,000,000 yuan. 3% of it, 60,000 yuan, caps 2027's
+    # purchases — which this contract exceeds by 12,054.79 yuan. Finance re-checks and blocks payment.
+    body = {"year": 2026, "source": SOCIAL, "amount_fen": 200_000_000}
+    await check(gateway.post(f"/finance/v1/counties/{COUNTY}/budgets", json=body, headers=finance), 201)
+    [finding] = await check(gateway.get(findings, params={"status": "open"}, headers=purchaser), 200)
+    assert (finding["contract_id"], finding["rule"], finding["source"]) == (contract_id, "R-FIN-2", SOCIAL)
+    assert (finding["amount_fen"], finding["limit_fen"], finding["blocks_payment"]) == (7_205_479, 6_000_000, True)
+    assert "2027" in finding["detail"] and "12,054.79" in finding["detail"]
+    r = await gateway.post(f"/finance/v1/counties/{COUNTY}/contracts/{contract_id}/tranches/1/payment",
+                           json={"paid_on": "2026-10-10", "voucher": "BF-1"}, headers=finance)
+    assert (r.status_code, r.json()["rule"], r.json()["field"]) == (422, "R-FIN-7", "contract_id")  # open findings
+    # Entering the same budget again finds nothing new.
+    await check(gateway.post(f"/finance/v1/counties/{COUNTY}/budgets", json={**body, "amount_fen": 200_000_001}, headers=finance), 201)
+    assert len(await check(gateway.get(findings, headers=purchaser), 200)) == 1
+
+    # Now registry knows the base too: a further contract over the 2027 ceiling is refused at signing.
+    await social_line(gateway, cast, 2027, lambda x: x["ceiling_fen"] == 6_000_000)
+    more = [{"source": "福彩公益金", "amount_fen": 35_000_001}, {"source": SOCIAL, "amount_fen": 1_000_000}]
+    problem = await refused(gateway, sign(gateway, COUNTY, setup, funding=more, justification="追加"), "R-FIN-2", "funding.1.amount_fen")
+    assert problem["facts"]["cap"]["base_year"] == 2026 and problem["facts"]["budget_year"] == 2027

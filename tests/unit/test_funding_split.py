@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from registry.domainmodel.policy import cap_limit_fen
 
-from shared.funding import split_by_year
+from shared.funding import cap_limit_fen, split_by_year
 
 
 def test_a_share_is_split_over_the_years_of_the_service_period_by_days_in_whole_fen():

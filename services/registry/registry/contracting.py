@@ -29,8 +29,8 @@ from registry.domainmodel import (
     funding_by_year,
     renewal_terms,
 )
-from registry.domainmodel.policy import cap_limit_fen
 from shared.clock import china_today
+from shared.funding import cap_base_year, cap_limit_fen
 from shared.infra.store import CommandContext, IntegrityError
 from shared.rules import NotFound, RuleViolation
 from shared.workdays import DueDate
@@ -68,7 +68,7 @@ class ContractCommands(RegistryBase):
             for cap in policy.get("funding_caps") or []:
                 if cap["source"] != source or cap["bound"] != "ceiling":
                     continue
-                base = budgets.amount(year - 1 if cap.get("base_year") == "previous" else year, cap.get("base", source))
+                base = budgets.amount(cap_base_year(cap, year), cap.get("base", source))
                 if base is not None:
                     ceilings.append(cap_limit_fen(cap, base))
             lines.append({

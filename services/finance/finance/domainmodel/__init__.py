@@ -19,7 +19,7 @@ from finance.domainmodel.expenses import (
     expense_findings,
     voucher_id,
 )
-from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text
+from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text, policy_cap_breaches
 from finance.domainmodel.indexes import PROVINCE_INDEX_ID, CountyIndex, ProvinceIndex, county_index_id
 from finance.domainmodel.tranches import (
     AWAITING,
@@ -34,6 +34,7 @@ from finance.domainmodel.tranches import (
     schedule_id,
     split_amounts,
     station_minimum_breach,
+    yuan,
 )
 
 __all__ = [
@@ -64,8 +65,10 @@ __all__ = [
     "expense_findings",
     "percent_text",
     "plan_tranches",
+    "policy_cap_breaches",
     "schedule_id",
     "split_amounts",
     "station_minimum_breach",
     "voucher_id",
+    "yuan",
 ]

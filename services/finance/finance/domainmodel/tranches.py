@@ -27,6 +27,7 @@ OPEN_STATUSES = (AWAITING, SCHEDULED, WITHHELD)
 DEFAULT_POLICY: dict[str, Any] = {
     "station_min_amount_fen": 12_000_000,  # R-FIN-3: 120,000 yuan per station and year
     "personnel_min_percent": 90,  # R-FIN-4: personnel ≥ 90% of the contract amount
+    "funding_caps": [],  # R-FIN-2: the county's caps on funding sources (registry's policy)
 }
 
 # An evaluation stage (R-EVAL-1) and the tranche trigger its passing sets off (R-FIN-5).

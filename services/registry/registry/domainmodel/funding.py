@@ -25,8 +25,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from registry.domainmodel.policy import FUNDING_SOURCES, NS, cap_limit_fen, percent_label
-from shared.funding import split_by_year, yuan_text
+from registry.domainmodel.policy import FUNDING_SOURCES, NS, percent_label
+from shared.funding import cap_base_year, cap_limit_fen, split_by_year, yuan_text
 from shared.rules import RuleViolation
 
 
@@ -120,7 +120,7 @@ def check_funding_caps(
             share = by_year[year].get(source, 0)
             if not share:
                 continue
-            base_year = year - 1 if cap.get("base_year") == "previous" else year
+            base_year = cap_base_year(cap, year)
             base = base_of(base_year, base_source)
             if base is None:
                 continue  # judged by finance once that budget is entered

@@ -8,7 +8,7 @@ was signed under; finance and services-log read that snapshot from ``ContractSig
 from __future__ import annotations
 
 import uuid
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -180,13 +180,6 @@ def funding_sources_problem(sources: Any) -> str | None:
 
 def percent_label(percent: Any) -> str:
     return f"{Decimal(str(percent)).normalize():f}%"
-
-
-def cap_limit_fen(cap: dict[str, Any], base_fen: int) -> int:
-    """The cap in integer fen: ``percent`` of ``base_fen``, a ceiling rounded down, a floor up (R-FIN-1)."""
-    exact = Decimal(str(cap["percent"])) * base_fen / 100
-    whole = int(exact.to_integral_value(rounding=ROUND_FLOOR if cap["bound"] == "ceiling" else ROUND_CEILING))
-    return whole
 
 
 class County(Aggregate):
