@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-
 from shared.funding import cap_limit_fen, split_by_year
 
 

@@ -28,7 +28,10 @@ router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
 
 
 class FundingIn(Strict):
-    source: str = Field(min_length=1, max_length=100, examples=["福彩公益金"])
+    source: str = Field(
+        min_length=1, max_length=100, examples=["福彩公益金"],
+        description="One of the county policy's `funding_sources`, spelt exactly (R-FIN-2)",
+    )
     amount_fen: int = Field(ge=0, le=10**13)
 
 
@@ -213,7 +216,10 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
     is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
     (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
     where required; service areas from R-LOG-2; indicator targets positive (R-LOG-8); funding sums to the
-    amount (R-FIN-2); the year lies inside the cycle (R-REG-4). Year 2+ names `previous_contract_id`, whose
+    amount, names only the county's `funding_sources` and exceeds no ceiling of the county's `funding_caps`
+    in any budget year of the service period (shares split pro rata by days; the base is the budget finance
+    entered, as registry learnt it from `BudgetAllocated`; a refusal's `facts` give the source, the cap and
+    the excess in fen) (R-FIN-2); the year lies inside the cycle (R-REG-4). Year 2+ names `previous_contract_id`, whose
     final/annual evaluation passed (R-REG-7); another contract of the provider for one of the stations in an
     overlapping period needs a `justification` (R-REG-7); no ban of the organisation, in any county, is in force
     on `signed_on` or on the day the contract is recorded (R-REG-1, R-EVAL-9). Publishes `ContractSigned` with
