@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from registry.api.common import CountyCode, ProvinceAdmin, Reader, Store, Strict
 from registry.domainmodel import PARAMETERS
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
 
@@ -76,11 +77,11 @@ class FundingLineOut(BaseModel):
 @router.get("/{county}/funding", response_model=list[FundingLineOut])
 def funding(
     county: CountyCode, scope: Reader, store: Store,
-    year: int = Query(ge=2000, le=2100, description="The budget year"),
+    year: int | None = Query(default=None, ge=2000, le=2100, description="The budget year (default: this year, China time)"),
 ) -> list[FundingLineOut]:
     """R-FIN-2 as the registry judges it at signing: per funding source of the county, its budget for
     `year` (registry's copy of finance's `BudgetAllocated`), what signed contracts commit of it in that
     year (each contract's shares split over the years of its service period, pro rata by days), and the
     ceiling the county policy's `funding_caps` put on it. A contract that would take the committed amount
     past a ceiling is refused at signing."""
-    return [FundingLineOut(**line) for line in store.funding_view(county, year)]
+    return [FundingLineOut(**line) for line in store.funding_view(county, year or china_today().year)]
