@@ -286,7 +286,8 @@ async def test_a_budget_entered_after_signing_rechecks_the_commitments_and_block
     assert len(await check(gateway.get(findings, headers=purchaser), 200)) == 1
 
     # Now registry knows the base too: a further contract over the 2027 ceiling is refused at signing.
-    await social_line(gateway, cast, 2027, lambda x: x["ceiling_fen"] == 6_000_000)
+    await social_line(gateway, cast, 2026, lambda x: x["budget_fen"] == 200_000_001)  # the re-entered amount arrived
+    assert (await social_line(gateway, cast, 2027, lambda x: True))["ceiling_fen"] == 6_000_000
     more = [{"source": "福彩公益金", "amount_fen": 35_000_001}, {"source": SOCIAL, "amount_fen": 1_000_000}]
     problem = await refused(gateway, sign(gateway, COUNTY, setup, funding=more, justification="追加"), "R-FIN-2", "funding.1.amount_fen")
     assert problem["facts"]["cap"]["base_year"] == 2026 and problem["facts"]["budget_year"] == 2027
