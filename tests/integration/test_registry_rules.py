@@ -207,6 +207,10 @@ async def test_a_contract_over_its_countys_funding_cap_is_refused_at_signing(gat
     from shared.infra.auth import Role
 
     cast = Cast(gateway, tokens, COUNTY)
+    # A cap names configured sources only: a misspelt one would never match a contract's funding.
+    misspelt = {"name": "原州区", "policy": {"funding_caps": [{**TWO_PERCENT[0], "source": "社会救助专项资金"}]}}
+    problem = await refused(gateway, gateway.put(cast.base, json=misspelt, headers=cast.admin), "R-FIN-2", "policy.funding_caps.0.source")
+    assert "funding_sources" in problem["detail"]
     county = await cast.register("原州区", {"funding_caps": TWO_PERCENT})
     assert county["policy"]["funding_sources"] == ["社会救助专项经费", "困难群众救助补助资金", "福彩公益金", "一般公共预算", "社会资金"]
     setup = await staffed(cast, USCC[COUNTY])

@@ -202,7 +202,7 @@ class ContractCommands(RegistryBase):
         overlaps = self._check_overlap(
             county, str(provider.id), station_ids, terms["period_start"], terms["period_end"], previous, justification
         )
-        due = filing_due(policy, signed_on)
+        due = self.filing_due_for(policy, signed_on)
         contract = Contract(
             county=county,
             provider_id=str(provider.id),
@@ -250,9 +250,13 @@ class ContractCommands(RegistryBase):
         return contract
 
     def filing_due_of(self, contract: Contract) -> DueDate:
-        """R-REG-5: when the contract's filing is due, under the policy it was signed under — the one
-        place filing, the overdue sweep and reads ask, so the working-day calendar is swapped here."""
-        return filing_due(contract.policy, contract.signed_on)
+        """R-REG-5: when the contract's filing is due, under the policy it was signed under."""
+        return self.filing_due_for(contract.policy, contract.signed_on)
+
+    def filing_due_for(self, policy: dict[str, Any], signed_on: date) -> DueDate:
+        """R-REG-5: the one place registry computes a filing due date — signing, filing and the overdue
+        sweep all ask here, so the working-day calendar (R-FIN-6) is swapped in here only."""
+        return filing_due(policy, signed_on)
 
     def sweep_filing_overdue(self, as_of: date | None = None, limit: int = FILING_SWEEP_BATCH) -> list[str]:
         """R-REG-5: flag (``ContractFilingOverdue``, once) up to ``limit`` contracts not filed by their
