@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class ServiceSpec:
     published: list[type[IntegrationEvent]] = field(default_factory=list)
     consumers: WireConsumers | None = None
     version: str = "0.1.0"
+    # Work the service does without a request, every ``Settings.sweep_seconds`` (R-REG-5 filing
+    # overdue …): each takes the store, runs in a worker thread, and must bound its own work.
+    sweeps: list[Callable[[SwpApplication], Any]] = field(default_factory=list)
 
 
 class Runtime:
@@ -76,6 +80,8 @@ class Runtime:
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
         self._seal_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -119,13 +125,30 @@ class Runtime:
         )
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+        if self.spec.sweeps and self.settings.sweep_seconds > 0:
+            self._sweep_task = loop.create_task(self._sweep_forever(), name=f"sweep-{self.spec.name}")
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
         except TimeoutError:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
+    async def _sweep_forever(self) -> None:
+        while True:
+            for sweep in self.spec.sweeps:
+                try:
+                    await asyncio.to_thread(self._sweep_once, sweep)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a failed sweep is retried at the next one
+                    log.exception("%s: sweep %s failed", self.spec.name, getattr(sweep, "__name__", sweep))
+            await asyncio.sleep(self.settings.sweep_seconds)
+
+    def _sweep_once(self, sweep: Callable[[SwpApplication], Any]) -> None:
+        with self._sweep_lock:
+            sweep(self.store)
+
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task):
+        for task in (self._task, self._seal_task, self._sweep_task):
             if task and not task.done():
                 task.cancel()
         # Each step is bounded: a stuck connection must not keep the process from exiting.
@@ -145,7 +168,7 @@ class Runtime:
 
     def _close_store_when_idle(self) -> None:
         # Background threads (sealer, relay) may still be inside a query: wait for them.
-        locks = [self.sealer._lock] + ([self.relay.db_lock] if self.relay else [])
+        locks = [self.sealer._lock, self._sweep_lock] + ([self.relay.db_lock] if self.relay else [])
         held = [lock for lock in locks if lock.acquire(timeout=8)]
         try:
             self.store.close()

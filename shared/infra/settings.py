@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # Seconds between a service's periodic sweeps (e.g. registry flags filings not made by their
+    # due date, R-REG-5); the first runs at startup. 0: no sweeps (tests that do not test them).
+    sweep_seconds: float = Field(default=3600.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -23,10 +23,13 @@ from finance.domainmodel import (
     expense_findings,
     minimum_wage_fen,
     percent_text,
+    policy_cap_breaches,
     schedule_id,
     voucher_id,
+    yuan,
 )
 from finance.reactions import FinanceReactions
+from shared.funding import cap_base_year
 from shared.infra.store import CommandContext
 from shared.rules import Forbidden, NotFound
 from shared.workdays import WorkdayCalendar
@@ -63,8 +66,44 @@ class FinanceApplication(FinanceReactions):
         budget.allocate(source, amount_fen, cap_kind, cap_basis_points, cap_base_fen)
         index = self.county_index(county)
         index.add_budget_year(year)
-        self.save(budget, index)
+        flagged = self.recheck_commitments(county, year, source, budget)
+        self.save(budget, index, *flagged)
         return budget
+
+    def recheck_commitments(self, county: str, year: int, source: str, budget: CountyBudget) -> list[TrancheSchedule]:
+        """R-FIN-2 for contracts signed before this budget was entered: registry could not judge
+        their caps then. Commitments are replayed in the order they were made (as if the budget had
+        been there at signing); each contract that takes a year past the allocation or a ceiling gets
+        a finding that blocks its payments. The budget is the base of its own year's caps and of the
+        next year's caps on the previous year (上年度). Cost: the contracts committed to those lines."""
+        schedules: dict[str, TrancheSchedule] = {}
+        for y in (year, year + 1):
+            committed_to = budget if y == year else self._find(CountyBudget.create_id(county, y))
+            if committed_to is None:
+                continue
+            for line_source, line in committed_to.lines.items():
+                running = 0
+                for contract_id, fen in line["commitments"].items():
+                    running += fen
+                    schedule = schedules.get(contract_id) or self._find(schedule_id(contract_id))
+                    if schedule is None:
+                        continue
+                    caps = [
+                        c for c in schedule.policy.get("funding_caps") or []
+                        if c.get("base", c.get("source")) == source and cap_base_year(c, y) == year
+                    ]
+                    breaches = policy_cap_breaches(caps, y, line_source, running, lambda by, bs: self.allocated_fen(county, by, bs, {year: budget}))
+                    if y == year and line_source == source and running > line["amount_fen"]:
+                        breaches.append((
+                            f"contracts funded from {source} count {yuan(running)} against {year}, more than its budget of "
+                            f"{yuan(line['amount_fen'])} entered after this contract was signed", running, line["amount_fen"],
+                        ))
+                    fresh = self._new_breaches(schedule, line_source, breaches)
+                    for detail, amount, limit in fresh:
+                        schedule.flag_funding("R-FIN-2", detail, line_source, amount, limit)
+                    if fresh:
+                        schedules[contract_id] = schedule
+        return list(schedules.values())
 
     def budgets(self, county: str, year: int | None = None) -> list[dict[str, Any]]:
         years = [year] if year is not None else self.county_index(county).budget_years

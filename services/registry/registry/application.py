@@ -29,7 +29,7 @@ from registry.procurement.application import ProcurementCommands
 from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
-from shared.events.finance import CalendarLoaded
+from shared.events.finance import BudgetAllocated, CalendarLoaded
 from shared.rules import Conflict
 
 log = logging.getLogger("swp.registry")
@@ -117,6 +117,13 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
             book = OfficialCalendars()
         book.receive(e.year, e.holidays, e.workdays)
         return [book] if book.pending_events else []
+
+    # --- reactions to the finance service (R-FIN-2) --------------------------------------------
+    def on_budget_allocated(self, e: BudgetAllocated) -> list[Aggregate]:
+        """A year's budget of a funding source, entered in finance: the base of the county's caps."""
+        budgets = self.budgets(e.county)
+        budgets.note(e.year, e.source, e.amount_fen)
+        return [budgets]
 
     # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
     def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:

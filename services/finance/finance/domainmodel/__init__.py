@@ -22,7 +22,7 @@ from finance.domainmodel.expenses import (
     minimum_wage_fen,
     voucher_id,
 )
-from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text
+from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text, policy_cap_breaches
 from finance.domainmodel.indexes import PROVINCE_INDEX_ID, CountyIndex, ProvinceIndex, county_index_id
 from finance.domainmodel.tranches import (
     AWAITING,
@@ -37,6 +37,7 @@ from finance.domainmodel.tranches import (
     schedule_id,
     split_amounts,
     station_minimum_breach,
+    yuan,
 )
 
 __all__ = [
@@ -70,8 +71,10 @@ __all__ = [
     "minimum_wage_fen",
     "percent_text",
     "plan_tranches",
+    "policy_cap_breaches",
     "schedule_id",
     "split_amounts",
     "station_minimum_breach",
     "voucher_id",
+    "yuan",
 ]

@@ -30,6 +30,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     "operations_max_percent": 10,  # R-FIN-4: quality assurance and operations ≤ 10%
     "min_wage_multiplier": "1.1",  # R-FIN-4: wages ≥ the local minimum wage × 1.1
     "local_min_wage_fen": 0,  # R-FIN-4: the county's monthly minimum wage; 0 = not configured
+    "funding_caps": [],  # R-FIN-2: the county's caps on funding sources (registry's policy)
 }
 
 # An evaluation stage (R-EVAL-1) and the tranche trigger its passing sets off (R-FIN-5).

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from registry.domainmodel import SERVICE_AREAS, check_eligibility
+from registry.domainmodel import SERVICE_AREAS, check_eligibility, check_not_banned
 from registry.procurement.bidding import (
     check_bid,
     check_opening,
@@ -49,6 +49,8 @@ class ProcurementCommands:
         def county(self, code: str) -> Any: ...
         def provider(self, county: str, provider_id: str, field: str | None = ...) -> Any: ...
         def station(self, county: str, station_id: str, field: str | None = ...) -> Any: ...
+
+        directory: Any
 
     # --- programmes ----------------------------------------------------------------
     def launch_programme(
@@ -238,6 +240,8 @@ class ProcurementCommands:
         if any(b["provider_id"] == bid["provider_id"] for b in procurement.bids_for(bid["package"])):
             raise RuleViolation("the provider already holds a valid bid for this package", rule="R-PRC-2", field="provider_id")
         try:
+            # A ban of the organisation in any county bars it (R-EVAL-9, R-REG-1).
+            check_not_banned(provider, self.directory.bans(provider.uscc), bid["submitted_on"], bid["submitted_on"])
             check_eligibility(self.county(county).policy, provider, bid["submitted_on"])
             check_bid(procurement, package, bid)
         except RuleViolation as refusal:
