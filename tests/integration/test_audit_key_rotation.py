@@ -49,7 +49,7 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
         code, out = await asyncio.to_thread(cli, "audit", "rotate-key", "--service", "registry", "--base-url", base_url)
         assert code == 0, out
         keys = (await client.get("/registry/v1/audit/keys", headers=auditor)).json()
-        assert [k["key_id"] for k in keys["keys"]][0] == first_id and len(keys["keys"]) == 2
+        assert keys["keys"][0]["key_id"] == first_id and len(keys["keys"]) == 2
         new = keys["keys"][1]
         rotation_position = new["rotated_by_position"]
         assert keys["key_id"] == new["key_id"] == audit_chain.key_id(bytes.fromhex(new["public_key"]))
