@@ -106,6 +106,12 @@ async def consume(url: str, *, create: bool = False) -> list[str]:
 
 
 async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothing(settings, nats_server, tokens, tmp_path, request):
+    import shutil
+
+    import pytest
+
+    if settings.persistence == "postgres" and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("pg_dump/pg_restore not installed (postgresql-client; `make system-deps` installs it)")
     auditor = tokens(Role.AUDITOR, "*")
     out = tmp_path / "backup"
     async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
