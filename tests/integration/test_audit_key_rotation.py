@@ -46,8 +46,21 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
         # Only a province_admin may rotate.
         assert (await client.post("/registry/v1/audit/keys/rotate", headers=auditor)).status_code == 403
         monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="admin-1", role=Role.PROVINCE_ADMIN, counties=["*"]))
-        code, out = await asyncio.to_thread(cli, "audit", "rotate-key", "--service", "registry", "--base-url", base_url)
+        # Rotated while concurrent commands are being saved: none of them may be signed by the old
+        # key and recorded after the rotation (verify below would name it `retired_key`).
+        (code, out), *created = await asyncio.gather(
+            asyncio.to_thread(cli, "audit", "rotate-key", "--service", "registry", "--base-url", base_url),
+            *(
+                client.post(
+                    f"/registry/v1/counties/{COUNTY}/stations",
+                    json={"name": f"第{i}社工站", "township": f"第{i}镇", "kind": "street_station"},
+                    headers=setup["purchaser"],
+                )
+                for i in range(8)
+            ),
+        )
         assert code == 0, out
+        assert all(r.status_code == 201 for r in created)
         keys = (await client.get("/registry/v1/audit/keys", headers=auditor)).json()
         assert keys["keys"][0]["key_id"] == first_id and len(keys["keys"]) == 2
         new = keys["keys"][1]

@@ -141,7 +141,9 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
     fresh_nats = NatsServer(free_port(), tmp_path / "nats-restored", log_file=tmp_path / "nats-restored.log").start()
     update: dict[str, object] = {"nats_url": fresh_nats.url, "var_dir": tmp_path / "restored"}
     if settings.persistence == "postgres":
+        # Another database, and another schema prefix: restored schemas are renamed to it.
         update["postgres_dbname"] = f"{settings.postgres_dbname}_r{uuid.uuid4().hex[:6]}"
+        update["postgres_schema_prefix"] = f"r{uuid.uuid4().hex[:6]}_"
     restored = settings.model_copy(update=update)
     try:
         report = await restore(restored, out)
