@@ -168,6 +168,12 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
             new_ids = await public_event_ids(client, auditor)
             counts = await stream_counts(fresh_nats.url)
             resumed = await consume(fresh_nats.url)
+            # The command line backs up the restored platform as it runs.
+            again = await asyncio.to_thread(CliRunner().invoke, swp, ["backup", "--out", str(tmp_path / "again")], env=env_of(restored))
+            assert again.exit_code == 0, again.output
+            second = json.loads((tmp_path / "again" / "manifest.json").read_text())
+            assert second["stream"]["messages"] == sum(counts.values())
+            assert second["services"]["registry"]["position"] > manifest["services"]["registry"]["position"]
     finally:
         fresh_nats.stop()
         if settings.persistence == "postgres":
