@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Notification,
     ProcessRecorder,
     Recording,
     StoredEvent,
@@ -268,6 +269,7 @@ class SwpApplication(Application[uuid.UUID]):
         self._signing_key: Ed25519PrivateKey | None = None
         self._first_public_key: str | None = None
         self._signing_gate = SigningGate()
+        self._rotations: list[dict[str, Any]] | None = None
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -331,6 +333,7 @@ class SwpApplication(Application[uuid.UUID]):
         first = Ed25519PrivateKey.from_private_bytes(seed)
         self._first_public_key = _public_hex(first)
         current = first
+        self._rotations = None  # read afresh from the log
         rotations = self.key_rotations()
         if rotations:
             wanted = rotations[-1]["new_public_key"]
@@ -362,22 +365,29 @@ class SwpApplication(Application[uuid.UUID]):
 
     def key_rotations(self) -> list[dict[str, Any]]:
         """The rotation records, oldest first: position, key ids, new public key, and the raw
-        record (what a proof carries). One select of the rotation topic (rotations are rare)."""
+        record (what a proof carries). Read from the log once, when the writer key is set (a
+        select of the rotation topic), then kept up to date by :meth:`rotate_signing_key`."""
+        if self._rotations is None:
+            self._rotations = self._read_rotations()
+        return list(self._rotations)
+
+    @staticmethod
+    def _rotation_entry(n: Notification) -> dict[str, Any]:
+        state, _ = audit_chain.unsigned_state(n.state)
+        return {
+            "position": n.id,
+            "old_key_id": state.get("old_key_id"),
+            "new_key_id": state.get("new_key_id"),
+            "new_public_key": state.get("new_public_key"),
+            "record": n,
+        }
+
+    def _read_rotations(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         start = 1
         while True:
             page = self.process_recorder.select_notifications(start, 100, topics=[audit_chain.KEY_ROTATION_TOPIC])
-            for n in page:
-                state, _ = audit_chain.unsigned_state(n.state)
-                out.append(
-                    {
-                        "position": n.id,
-                        "old_key_id": state.get("old_key_id"),
-                        "new_key_id": state.get("new_key_id"),
-                        "new_public_key": state.get("new_public_key"),
-                        "record": n,
-                    }
-                )
+            out += [self._rotation_entry(n) for n in page]
             if len(page) < 100:
                 return out
             start = page[-1].id + 1
@@ -411,8 +421,9 @@ class SwpApplication(Application[uuid.UUID]):
             keys.rotate(self.service, old_id, new_id, new_public, possession)
             recordings = self.save(keys)
             self._set_signing_key(new)
-        position = next(r.notification.id for r in recordings if r.domain_event.originator_id == keys_id and type(r.domain_event).__name__ == "Rotated")
-        return {"old_key_id": old_id, "key_id": new_id, "public_key": new_public, "position": position}
+            rotation = next(r.notification for r in recordings if r.notification.topic == audit_chain.KEY_ROTATION_TOPIC)
+            self._rotations = [*self.key_rotations(), self._rotation_entry(rotation)]
+        return {"old_key_id": old_id, "key_id": new_id, "public_key": new_public, "position": rotation.id}
 
     def _notify(self, recordings: list[Recording[uuid.UUID]]) -> None:
         super()._notify(recordings)

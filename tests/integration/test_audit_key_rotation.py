@@ -6,6 +6,7 @@ record signed with the retired key after the rotation fails (`retired_key`)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import httpx
@@ -78,8 +79,6 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
         assert after["head"]["position"] > rotation_position
         raw = (await client.get("/registry/v1/audit/records", params={"after": rotation_position, "limit": 1}, headers=auditor)).json()
         rec = raw["records"][0]
-        import base64
-
         record = audit_chain.Record(rec["position"], rec["aggregate_id"], rec["version"], rec["topic"], base64.b64decode(rec["state"]))
         assert audit_chain.signature_ok(record, new["public_key"]) and not audit_chain.signature_ok(record, first_public)
 
@@ -94,8 +93,17 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
             assert len(json.loads(path.read_text())["key_rotations"]) == 1
             code, out = cli("audit", "verify", "--service", "registry", "--proof", str(path), "--public-key", first_public)
             assert code == 0 and json.loads(out)["included"] is True, out
+        # A rotation record altered to name another key: not signed by the retiring key.
+        proof = json.loads(path.read_text())
+        rot = proof["key_rotations"][0]
+        state = json.loads(base64.b64decode(rot["state"]))
+        state["new_public_key"] = first_public
+        altered = dict(proof, key_rotations=[dict(rot, state=base64.b64encode(json.dumps(state).encode()).decode())])
+        path.write_text(json.dumps(altered))
+        code, out = cli("audit", "verify", "--service", "registry", "--proof", str(path), "--public-key", first_public)
+        assert code == 1 and "key_chain" in out
         # A proof whose rotation record is dropped does not verify: the head is signed by the new key.
-        stripped = dict(json.loads(path.read_text()), key_rotations=[])
+        stripped = dict(proof, key_rotations=[])
         path.write_text(json.dumps(stripped))
         code, out = cli("audit", "verify", "--service", "registry", "--proof", str(path), "--public-key", first_public)
         assert code == 1 and "root_forged" in out
