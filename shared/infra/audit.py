@@ -399,12 +399,18 @@ def raw_record(n: Notification) -> dict[str, Any]:
 def writer_keys(app: SwpApplication) -> dict[str, Any]:
     first = app.audit_first_public_key_hex or ""
     entries: list[dict[str, Any]] = [
-        {"key_id": audit_chain.key_id(bytes.fromhex(first)), "public_key": first, "from_position": 1, "rotated_by_position": None}
+        {"key_id": audit_chain.key_id(bytes.fromhex(first)), "public_key": first, "from_position": 1, "rotated_by_position": None, "retired_at_position": None}
     ]
     for rot in app.key_rotations():
         entries[-1]["retired_at_position"] = rot["position"]
         entries.append(
-            {"key_id": rot["new_key_id"], "public_key": rot["new_public_key"], "from_position": rot["position"] + 1, "rotated_by_position": rot["position"]}
+            {
+                "key_id": rot["new_key_id"],
+                "public_key": rot["new_public_key"],
+                "from_position": rot["position"] + 1,
+                "rotated_by_position": rot["position"],
+                "retired_at_position": None,
+            }
         )
     return {"service": app.service, "key_id": app.audit_key_id, "keys": entries}
 

@@ -209,7 +209,7 @@ def _verify_records(records: list[dict[str, Any]], public_key: str | None) -> au
 def verify(
     service: ServiceOpt,
     export_dir: Annotated[Path | None, typer.Option("--export", help="Verify this export instead of a live service")] = None,
-    public_key: Annotated[str | None, typer.Option(help="The service's Ed25519 public key (hex), obtained out of band")] = None,
+    public_key: Annotated[str | None, typer.Option(help="The service's first Ed25519 public key (hex), obtained out of band; key rotations in the log are followed from it")] = None,
     base_url: BaseUrlOpt = "http://127.0.0.1:8000",
     proof: Annotated[
         Path | None, typer.Option(help="Verify one event's inclusion proof (from `swp audit proof`) instead; needs --public-key")
