@@ -117,6 +117,9 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
     async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         setup = await setup_county(client, tokens)
         purchaser = setup["purchaser"]
+        # The registry's writer key was rotated: the restored platform needs the key store too.
+        rotated = await client.post("/registry/v1/audit/keys/rotate", headers=tokens(Role.PROVINCE_ADMIN, "*"))
+        assert rotated.status_code == 201, rotated.text
         before = await create_stations(client, purchaser, "甲", 12)
         await settled(client)
         seen_before_backup = await consume(nats_server.url, create=True)
@@ -147,6 +150,9 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
     restored = settings.model_copy(update=update)
     try:
         report = await restore(restored, out)
+        assert report["services"]["registry"]["missing_writer_key"] == rotated.json()["key_id"]
+        assert "missing_writer_key" not in report["services"]["finance"]
+        shutil.copytree(settings.key_store_dir("registry"), restored.key_store_dir("registry"))  # the key store, restored apart
         # Restoring over an existing platform is refused.
         refused = await asyncio.to_thread(CliRunner().invoke, swp, ["restore", "--from", str(out)], env=env_of(restored))
         assert refused.exit_code == 1 and "exists" in refused.output, refused.output

@@ -35,6 +35,7 @@ from typing import Any
 import nats
 from nats.js.errors import NotFoundError
 
+from shared import audit_chain
 from shared.infra.settings import Settings
 from shared.subjects import SERVICES, STREAM_NAME, service_wildcard
 
@@ -286,6 +287,26 @@ def set_relay_position(settings: Settings, service: str, position: int) -> None:
         )
 
 
+def writer_key_needed(settings: Settings, service: str) -> str | None:
+    """The id of the writer key a restored store's log says is in force, if its key rotations
+    named one (the service needs it in its key store to start), else None."""
+    query = "SELECT state FROM {} WHERE topic = %s ORDER BY {} DESC LIMIT 1"
+    if settings.persistence == "sqlite":
+        with sqlite3.connect(settings.var_dir / f"{service.replace('-', '_')}.sqlite") as conn:
+            row = conn.execute(query.format("stored_events", "rowid").replace("%s", "?"), (audit_chain.KEY_ROTATION_TOPIC,)).fetchone()
+    else:
+        import psycopg
+        from psycopg import sql
+
+        table = sql.Identifier(settings.schema_for(service), f"{APP_NAMES[service]}_events")
+        with psycopg.connect(**_pg_params(settings)) as conn:
+            row = conn.execute(sql.SQL(query).format(table, sql.Identifier("notification_id")), (audit_chain.KEY_ROTATION_TOPIC,)).fetchone()
+    if not row:
+        return None
+    state, _ = audit_chain.unsigned_state(bytes(row[0]))
+    return str(state.get("new_key_id"))
+
+
 # --- the whole platform -------------------------------------------------------------------
 async def backup(settings: Settings, out: Path, *, between: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Back up the stream, then every service's store, into ``out`` (a new directory) with a
@@ -309,7 +330,9 @@ async def backup(settings: Settings, out: Path, *, between: Callable[[], Any] | 
 
 async def restore(settings: Settings, source: Path) -> dict[str, Any]:
     """Restore every store and the stream from a backup into a fresh platform (stopped), then set
-    each relay to republish what the stream lacks. Returns what was restored."""
+    each relay to republish what the stream lacks. Returns what was restored, and per service
+    ``missing_writer_key`` when its log names a rotated writer key the key store lacks (restore
+    the key store before starting it)."""
     import asyncio
 
     manifest = json.loads((source / "manifest.json").read_text())
@@ -331,4 +354,7 @@ async def restore(settings: Settings, source: Path) -> dict[str, Any]:
             "position": entry["position"],
             "relay_from": positions[service] + 1,
         }
+        key_id = await asyncio.to_thread(writer_key_needed, settings, service)
+        if key_id and settings.stored_audit_key(service, key_id) is None:
+            report["services"][service]["missing_writer_key"] = key_id
     return report

@@ -130,6 +130,12 @@ def restore(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print_json(json.dumps(report))
+    for service, entry in report["services"].items():
+        if entry.get("missing_writer_key"):
+            console.print(
+                f"[yellow]{service}: writer key {entry['missing_writer_key']} is not in the key store "
+                f"({Settings().key_store_dir(service)}): restore the key store before starting {service}[/]"
+            )
 
 
 def main() -> None:  # console-script entry point
