@@ -333,7 +333,7 @@ def prepare_store(settings: Settings, service: str) -> None:
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
     store = spec.application(settings.eventsourcing_env(spec.name))
-    store.use_signing_key(settings.audit_key(spec.name))
+    store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     return store
 
 
