@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from console.pages import provider, purchaser
+from console.pages import auditor, evaluator, finance, provider, province, purchaser
 from console.roles import RolePages
 
 REGISTERED: list[RolePages] = [
     purchaser.PAGES,
     provider.PAGES,
+    evaluator.PAGES,
+    finance.PAGES,
+    auditor.PAGES,
+    province.PAGES,
 ]
 
 
