@@ -188,7 +188,9 @@ async def _rubric(ctx: Ctx, county: str, form: dict[str, Any] | None = None, ref
         if exc.status != 404:
             raise
         rubric = None
-    defaults = {"name": rubric["name"] if rubric else "统一评估标准", "county": county}
+    defaults = {"name": rubric["name"] if rubric else "统一评估标准", "county": county,
+                "t-优秀": "90", "t-良好": "80", "t-合格": "60",  # R-EVAL-6's defaults
+                "p-process_visits_per_station": "4", "p-appeal_working_days": "10"}
     if rubric:
         defaults.update({f"t-{g}": str(v) for g, v in rubric["thresholds"].items()})
         defaults.update({f"p-{k}": str(v) for k, v in rubric["policy"].items()})
