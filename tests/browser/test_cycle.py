@@ -192,3 +192,23 @@ def test_an_auditor_opens_the_contracts_timeline_across_services(page, platform,
     timeline.find_element(By.CSS_SELECTOR, 'tbody tr[data-service="finance"] a').click()
     proof = visible(page, "#proof")
     assert "叶子哈希" in proof.text and "finance" in proof.text
+
+    # Any read as of an instant: the tranche schedule by its path, before the payments.
+    page.get(base + "/auditor/as-of")
+    fill(page, {"path": f"/finance/v1/counties/{COUNTY}/contracts/{cycle['contract']}/tranches"}, "#as-of-read-form")
+    page.execute_script("arguments[0].value = arguments[1]", page.find_element(By.ID, "f-as-of-instant"), cycle["before_payment"])
+    submit(page, "#as-of-read-form")
+    result = visible(page, "#as-of-result").text
+    assert '"seq": 2' in result and '"paid"' not in result, result
+
+
+def test_pages_fit_a_phone_screen(page, platform, cycle):
+    base = platform.base_url
+    sign_in(page, base, "财务", name="赵会计")
+    page.set_window_size(390, 844)
+    for path in ("/finance-office/", f"/finance-office/contracts/{cycle['contract']}"):
+        page.get(base + path)
+        visible(page, "main h1")
+        width = page.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width}px wide on a 390px screen"
+    screenshot(page, "finance-contract-phone")

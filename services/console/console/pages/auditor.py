@@ -32,7 +32,7 @@ PAGES = RolePages(
     roles=("auditor",),
     title="审计",
     router=router,
-    nav=[NavItem("审计总览", "/auditor/"), NavItem("服务协议时间线", "/auditor/contracts")],
+    nav=[NavItem("审计总览", "/auditor/"), NavItem("服务协议时间线", "/auditor/contracts"), NavItem("按时刻查询", "/auditor/as-of")],
 )
 SERVICES = {"registry": "登记（registry）", "services-log": "服务记录（services-log）", "evaluation": "评估（evaluation）",
             "finance": "资金（finance）"}
@@ -121,6 +121,51 @@ async def timeline(ctx: Auditor, contract_id: ContractId, recorded_as_of: AsOfTe
         "auditor/timeline.html", title="服务协议时间线", c=c, tranches=tranches, events=shown, services=SERVICES,
         services_seen=services_seen, truncated=truncated, instant=instant, as_of_text=recorded_as_of or "",
         bad_instant=bad_instant, cap=TIMELINE_CAP,
+    )
+
+
+# Read routes an auditor may ask "as of" an instant (R-AUD-3); ``{county}`` is the auditor's county.
+AS_OF_READS = {
+    "registry-county": ("/registry/v1/counties/{county}", "县（区）及其政策"),
+    "registry-contracts": ("/registry/v1/counties/{county}/contracts", "服务协议列表"),
+    "registry-providers": ("/registry/v1/counties/{county}/providers", "承接机构"),
+    "registry-workers": ("/registry/v1/counties/{county}/workers", "社工"),
+    "evaluation-evaluations": ("/evaluation/v1/counties/{county}/evaluations", "评估"),
+    "finance-overdue": ("/finance/v1/counties/{county}/tranches/overdue", "逾期拨付"),
+    "finance-findings": ("/finance/v1/counties/{county}/findings", "资金问题"),
+}
+READ_PATH = re.compile(r"^/(registry|services-log|evaluation|finance)/v1/[A-Za-z0-9_\-/.]{1,300}$")
+
+
+@router.get("/as-of")
+async def as_of_read(
+    ctx: Auditor,
+    read: Annotated[str, Query(max_length=40)] = "",
+    path: Annotated[str, Query(max_length=320)] = "",
+    recorded_as_of: AsOfText = None,
+) -> Response:
+    """Any read of the API as of an instant: a listed read of the county, or a path typed in
+    (GET only, one of the four services; the API decides what the auditor's token may see)."""
+    instant = as_of_instant(recorded_as_of)
+    chosen = AS_OF_READS[read][0].format(county=ctx.county) if read in AS_OF_READS else path.strip()
+    error, body = None, None
+    if chosen:
+        if not READ_PATH.match(chosen) or ".." in chosen:
+            error = "路径须为 /registry、/services-log、/evaluation 或 /finance 下的 /v1/… 查询接口"
+        elif recorded_as_of and instant is None:
+            error = "时刻格式不正确"
+        else:
+            try:
+                body = await ctx.api.get(chosen, recorded_as_of=instant)
+            except ApiProblem as exc:
+                error = exc.detail or f"HTTP {exc.status}"
+    pretty = json.dumps(body, ensure_ascii=False, indent=2) if body is not None else ""
+    if len(pretty) > 200_000:
+        pretty = pretty[:200_000] + "\n…（已截断，请缩小查询范围）"
+    return ctx.render(
+        "auditor/as_of.html", title="按时刻查询", reads=[(k, label) for k, (_p, label) in AS_OF_READS.items()],
+        form={"read": read, "path": path, "recorded_as_of": (recorded_as_of or "")[:19]}, chosen=chosen, instant=instant,
+        error=error, pretty=pretty,
     )
 
 
