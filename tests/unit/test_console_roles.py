@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from console.api import Refusal
 from console.pages.auditor import as_of_instant
 from console.pages.evaluator import survey_responses
