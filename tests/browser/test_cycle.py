@@ -80,7 +80,8 @@ def cycle(platform: Any) -> dict[str, Any]:
         }, headers=clerk), 201)["evaluation_id"]
         tranches = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/tranches"
         _poll(api, tranches, platform.headers(Role.FINANCE, COUNTY), lambda ts: len(ts) == 3)
-    return {"contract": contract, "evaluation": evaluation, "org": org, "today": today, "tranches": tranches}
+    return {"contract": contract, "evaluation": evaluation, "org": org, "today": today, "tranches": tranches,
+            "start": start.isoformat(), "end": end.isoformat()}
 
 
 def _set_date(driver: Any, element_id: str, value: date) -> None:
@@ -212,3 +213,35 @@ def test_pages_fit_a_phone_screen(page, platform, cycle):
         width = page.execute_script("return document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width}px wide on a 390px screen"
     screenshot(page, "finance-contract-phone")
+
+
+def test_the_clerk_accredits_an_evaluator_and_schedules_an_evaluation(page, platform, cycle):
+    base = platform.base_url
+    sign_in(page, base, "县（区）民政局（购买主体）", name="张科员")
+    page.get(base + "/purchaser/evaluations")
+    fill(page, {"name": "固原市社会工作评估所", "certificate_no": "PG-2026-002"}, "#accredit-form")
+    _set_date(page, "f-accredited_until", cycle["today"] + timedelta(days=700))
+    submit(page, "#accredit-form")
+    text_in(page, "#evaluators", "固原市社会工作评估所")
+    pick(page, "#f-member-org", "固原市社会工作评估所")
+    fill(page, {"name": "马评估", "credential_no": "PJ-002"}, "#member-form")
+    _set_date(page, "f-valid_until", cycle["today"] + timedelta(days=365))
+    submit(page, "#member-form")
+    text_in(page, "#evaluators", "马评估")
+
+    # A mid-term outside its window (a month either side of the mid-point) is refused next to the date.
+    pick(page, "#f-contract_id", f"{PROVIDER}（{cycle['start']} 至 {cycle['end']}）")
+    pick(page, "#f-stage", "中期评估")
+    pick(page, "#f-schedule-org", "固原市社会工作评估所")
+    _set_date(page, "f-scheduled_on", cycle["today"] + timedelta(days=60))
+    submit(page, "#schedule-form")
+    error = visible(page, '.field-error[data-field="scheduled_on"]')
+    assert "R-EVAL-1" in error.text
+    # A process evaluation (unannounced visits through the service year) starting today is scheduled.
+    pick(page, "#f-stage", "过程评估（不打招呼走访）")
+    _set_date(page, "f-scheduled_on", cycle["today"])
+    submit(page, "#schedule-form")
+    text_in(page, ".alert-success", "已安排过程评估")
+    rows = page.find_element(By.ID, "evaluations").text
+    assert "过程评估" in rows and "固原市社会工作评估所" in rows
+    screenshot(page, "purchaser-evaluations")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from console.api import Refusal
-from console.pages.auditor import as_of_instant
+from console.pages.auditor import as_of_instant, china_time
 from console.pages.evaluator import survey_responses
 from console.pages.province import kind_of, parse_dates, parse_value, shown
 
@@ -59,3 +59,8 @@ def test_calendar_dates_are_read_one_per_line_or_comma_separated():
     assert parse_dates("2027-01-01\n2027-02-05, 2027-01-01、2027-02-06") == ["2027-01-01", "2027-02-05", "2027-02-06"]
     with pytest.raises(ValueError, match="2027-1-1"):
         parse_dates("2027-1-1")
+
+
+def test_recorded_instants_are_shown_in_beijing_time():
+    assert china_time("2026-12-02T02:48:07.123456+00:00") == "2026-12-02 10:48:07"
+    assert china_time(None) == ""

@@ -57,6 +57,16 @@ def as_of_instant(text: str | None) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)).isoformat()
 
 
+def china_time(instant: str | None) -> str:
+    """An RFC 3339 instant as Beijing time, to the second (the as-of form's time zone)."""
+    if not instant:
+        return ""
+    try:
+        return datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return instant[:19]
+
+
 @router.get("/")
 async def overview(ctx: Auditor) -> Response:
     status = []
@@ -100,6 +110,7 @@ async def contract_timeline(ctx: Ctx, contract_id: str, until: str | None) -> tu
     ordered = sorted(events.values(), key=lambda e: (e.get("recorded_at") or "", e["service"], e["position"]))
     by_id = {str(e["event_id"]): e for e in ordered}
     for e in ordered:
+        e["recorded_cn"] = china_time(e.get("recorded_at"))
         cause = by_id.get(str(e.get("causation_id")))
         e["caused_by"] = f"{cause['service']} · {cause['event_type']}" if cause else None
     return ordered, truncated
