@@ -245,3 +245,24 @@ def test_the_clerk_accredits_an_evaluator_and_schedules_an_evaluation(page, plat
     rows = page.find_element(By.ID, "evaluations").text
     assert "过程评估" in rows and "固原市社会工作评估所" in rows
     screenshot(page, "purchaser-evaluations")
+
+
+def test_the_evaluator_records_an_unannounced_visit(page, platform, cycle):
+    base = platform.base_url
+    sign_in(page, base, "第三方评估机构", organisation="固原市社会工作评估所", name="马评估")
+    row = visible(page, "#assignments tbody tr")
+    assert "过程评估" in row.text and PROVIDER in row.text  # only this organisation's evaluations
+    assert "中期评估" not in page.find_element(By.ID, "assignments").text
+    row.find_element(By.LINK_TEXT, "办理").click()
+    visible(page, "#visit-form")
+    # The member shows the evaluator credential on site (R-EVAL-10): unticked, the visit is refused.
+    pick(page, "#f-visit-station", "开城镇社工站")
+    pick(page, "#f-visit-member", "马评估")
+    fill(page, {"findings": "站内服务台账齐全，现场有两名社工在岗。", "signer_name": "周敏", "signer_role": "中心主任"}, "#visit-form")
+    submit(page, "#visit-form")
+    assert "R-EVAL-10" in visible(page, "#visits .field-error, #visits .alert-error").text
+    assert page.find_element(By.ID, "f-findings").get_attribute("value").startswith("站内服务台账齐全")  # kept
+    page.find_element(By.ID, "f-credential_shown").click()
+    submit(page, "#visit-form")
+    text_in(page, "#visit-counts", "1 / 4")
+    screenshot(page, "evaluator-visit")
