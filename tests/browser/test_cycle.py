@@ -164,6 +164,11 @@ def test_the_finance_officer_sees_tranche_2_scheduled_and_records_its_payment(pa
     assert "275,999.50 元" in page.find_element(By.ID, "balance").text
     screenshot(page, "finance-contract")
 
+    # The overdue check records what is overdue today (R-FIN-9): nothing, both tranches are paid.
+    page.get(base + "/finance-office/issues")
+    submit(page, "#overdue-check-form")
+    text_in(page, ".alert-success", "新记录0笔逾期")
+
 
 def test_an_auditor_opens_the_contracts_timeline_across_services(page, platform, cycle):
     base = platform.base_url

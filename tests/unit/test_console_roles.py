@@ -64,3 +64,10 @@ def test_calendar_dates_are_read_one_per_line_or_comma_separated():
 def test_recorded_instants_are_shown_in_beijing_time():
     assert china_time("2026-12-02T02:48:07.123456+00:00") == "2026-12-02 10:48:07"
     assert china_time(None) == ""
+
+
+def test_every_policy_parameter_has_its_meaning_in_chinese():
+    from console.pages.province import POLICY_ZH
+    from registry.domainmodel import PARAMETERS
+
+    assert set(POLICY_ZH) == set(PARAMETERS)

@@ -124,6 +124,26 @@ async def pay(ctx: Officer, contract_id: ContractId, seq: Annotated[int, Path(ge
     return ctx.redirect(f"/finance-office/contracts/{contract_id}", f"已登记第{seq}笔拨付（凭证 {body['voucher']}）")
 
 
+@router.post("/contracts/{contract_id}/findings/{finding_id}/resolution")
+async def resolve(ctx: Officer, contract_id: ContractId, finding_id: Annotated[str, Path(min_length=1, max_length=20)]) -> Response:
+    form, _ = await read_form(ctx.request)
+    body = {"resolution": form.get("resolution", "")}
+    try:
+        await ctx.api.post(fin(ctx, f"/contracts/{contract_id}/findings/{finding_id}/resolution"), body,
+                           idempotency_key=form.get("idempotency_key") or None)
+    except ApiProblem as exc:
+        return await _account(ctx, contract_id, 1, f"resolve-{finding_id}", form, Refusal.of(exc, {"resolution"}), 422)
+    return ctx.redirect(f"/finance-office/contracts/{contract_id}", "资金来源问题已解决，可继续拨付")
+
+
+@router.post("/issues/overdue-check")
+async def overdue_check(ctx: Officer) -> Response:
+    """Record every tranche found overdue for the first time today (``TrancheOverdue``, R-FIN-9)."""
+    form, _ = await read_form(ctx.request)
+    recorded = await ctx.api.post(fin(ctx, "/tranches/overdue-check"), {}, idempotency_key=form.get("idempotency_key") or None)
+    return ctx.redirect("/finance-office/issues", f"逾期检查完成：新记录{len(recorded)}笔逾期")
+
+
 @router.post("/contracts/{contract_id}/expenses")
 async def book(ctx: Officer, contract_id: ContractId) -> Response:
     form, _ = await read_form(ctx.request)
