@@ -47,11 +47,11 @@ def submit(driver: Any, form: str = "form") -> None:
 def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402", organisation: str | None = None,
             name: str = "测试用户") -> None:
     driver.get(base_url + "/login")
-    pick(driver, "#f-role", role_label)
     county_field = driver.find_element(By.ID, "f-county")
     if county_field.get_attribute("value") != county:
         county_field.clear()
         county_field.send_keys(county)
+    pick(driver, "#f-role", role_label)  # after the county: the organisation picker is fetched for both
     if organisation:
         wait(driver).until(lambda d: any(o.text == organisation for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
         pick(driver, "#f-organisation", organisation)

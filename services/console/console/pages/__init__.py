@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from console.pages import provider, purchaser
+from console.pages import auditor, evaluator, finance, provider, province, purchaser, purchaser_evaluations
 from console.roles import RolePages
 
 REGISTERED: list[RolePages] = [
     purchaser.PAGES,
+    purchaser_evaluations.PAGES,  # more purchaser pages (no navigation of its own)
     provider.PAGES,
+    evaluator.PAGES,
+    finance.PAGES,
+    auditor.PAGES,
+    province.PAGES,
 ]
 
 

@@ -30,6 +30,7 @@ PAGES = RolePages(
         NavItem("承接机构", "/purchaser/providers"),
         NavItem("社工站点", "/purchaser/stations"),
         NavItem("社工", "/purchaser/workers"),
+        NavItem("评估安排", "/purchaser/evaluations"),
     ],
 )
 MAX_OPTIONS = 500  # a picker lists at most this many (a county has tens of providers and stations)

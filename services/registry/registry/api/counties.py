@@ -26,11 +26,24 @@ class CountyIn(Strict):
     )
 
 
+class ParameterOut(BaseModel):
+    name: str
+    rule: str = Field(description="The rule (R-…) the parameter belongs to")
+    default: Any = Field(description="The province default, in force unless the county overrides it")
+    meaning: str
+
+
+PARAMETER_LIST = [ParameterOut(name=n, rule=rule, default=default, meaning=meaning) for n, (default, rule, meaning) in PARAMETERS.items()]
+
+
 class CountyOut(BaseModel):
     county: str
     name: str
     policy: dict[str, Any]
     policy_version: int
+    parameters: list[ParameterOut] = Field(
+        default=PARAMETER_LIST, description="Every policy parameter with its rule, default and meaning (what `policy` keys mean)"
+    )
 
 
 @router.put("/{county}", response_model=CountyOut)
