@@ -4,8 +4,9 @@ Every date a request body or query accepts is a :data:`Day` (2000-01-01..2100-12
 needs a wider range (a birth date: :func:`day_range` with its own bounds); every instant an
 :data:`Instant` within the same years. The range is enforced (422 naming the field) and written
 into the OpenAPI document as ``formatMinimum`` / ``formatMaximum``; tests/contract checks that no
-request date is left without one. A day like 9999-12-31 is a typing error, and would make any
-walk over working days as long as the caller chooses.
+request date is left without one. A day like 9999-12-31 is usually a typing error. A query whose
+cost does not grow with the date (the overdue tranches, counted by an index over the official
+calendar, shared/workdays.py) may accept :data:`AnyDay`, Python's whole range, still documented.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def _instant_in_range(value: datetime) -> datetime:
 
 
 Day = day_range()
+AnyDay = day_range(date.min, date.max)
 Instant = Annotated[
     datetime,
     AfterValidator(_instant_in_range),

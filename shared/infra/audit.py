@@ -29,7 +29,7 @@ from shared import audit_chain
 from shared.bounds import Instant
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
-from shared.infra.store import SwpApplication, event_meta
+from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.rules import Conflict, Forbidden, NotFound
 
 log = logging.getLogger("swp.audit")
@@ -93,7 +93,7 @@ class ChainSealer:
                 break
             start = page[-1].id + 1
         return audit_chain.verify(
-            (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_public_key_hex
+            (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_first_public_key_hex
         )
 
     async def run(self, wake: asyncio.Event, poll_seconds: float, coalesce_seconds: float = 0.01) -> None:
@@ -116,6 +116,9 @@ class ChainSealer:
 
 
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.PROVINCE_ADMIN))]
+# Raw records span every county; so does the writer key: province-wide tokens only (R-AUD-6).
+ProvinceWideAuditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.PROVINCE_ADMIN, province_wide=True))]
+KeyKeeper = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN, province_wide=True))]
 
 
 def _check_county(principal: Principal, county: str | None) -> None:
@@ -240,21 +243,20 @@ def audit_router() -> APIRouter:
     @router.get("/records")
     def records(
         request: Request,
-        principal: Auditor,
+        principal: ProvinceWideAuditor,
         after: Annotated[int, Query(ge=0, le=2**53)] = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> dict[str, Any]:
         """Raw stored records and their chain links, for verification outside the service
         (`swp audit export` / `swp audit verify`). Province-level auditors only: raw records are
         not filtered by county."""
-        if "*" not in principal.counties:
-            raise Forbidden("raw records span counties: a province-wide auditor token is needed", rule="R-AUD-6")
         app = store(request)
         page = app.process_recorder.select_notifications(after + 1, limit)
         links = {lk.position: lk for lk in sealer(request).links(after, limit + 1)}
         return {
             "service": app.service,
-            "public_key": app.audit_public_key_hex,
+            "public_key": app.audit_first_public_key_hex,
+            "key_id": app.audit_key_id,
             "records": [
                 {
                     "position": n.id,
@@ -272,17 +274,44 @@ def audit_router() -> APIRouter:
     @router.get("/verify")
     def verify(request: Request, principal: Auditor) -> dict[str, Any]:
         """Recompute the hash chain over the whole log: the head, and whether every record is intact
-        (R-AUD-4). `unsealed` counts records written since the last seal (sealed within a second).
+        (R-AUD-4). Signatures are checked from the service's first key (`public_key`), following
+        the key rotations recorded in the log; `key_id` is the key in force. `unsealed` counts records written since the last seal (sealed within a second).
         `snapshots`: each stored snapshot (a derived, unsigned cache that loads and as-of reads
         start from) is checked against the replay of the signed events; a doctored one fails."""
         result = sealer(request).verify()
         app = store(request)
         snapshots = app.verify_snapshots()
-        body = {"service": app.service, "public_key": app.audit_public_key_hex, **result.as_dict(), "snapshots": snapshots}
+        body = {
+            "service": app.service,
+            "public_key": app.audit_first_public_key_hex,
+            "key_id": app.audit_key_id,
+            **result.as_dict(),
+            "snapshots": snapshots,
+        }
         if snapshots["mismatched"]:
             body["verified"] = False
             body["problems"] = [*body["problems"], *({"kind": "snapshot", **m} for m in snapshots["mismatched"])]
         return body
+
+    @router.get("/keys")
+    def keys(request: Request, principal: Auditor) -> dict[str, Any]:
+        """The service's writer keys (R-AUD-4): the first key, the one verifiers start from, then
+        one entry per rotation recorded in the log — its position, the key it retired and the new
+        public key. Retired public keys stay listed: they verify the records signed before."""
+        return writer_keys(store(request))
+
+    @router.post("/keys/rotate", status_code=201)
+    async def rotate_key(request: Request, principal: KeyKeeper) -> dict[str, Any]:
+        """Rotate the service's writer key (a province-wide province_admin token only; R-AUD-4, R-AUD-6). A new Ed25519 key is
+        generated and written to the key store (SWP_AUDIT_KEY_DIR) first; then a rotation record,
+        signed by the retiring key and naming the new public key and its id, is appended to the log,
+        and every later record and tree head is signed by the new key. A record signed by the
+        retired key after the rotation fails verification (`retired_key`). Also
+        `swp audit rotate-key --service <svc>`."""
+        app = store(request)
+        settings = request.app.state.settings
+        ctx = CommandContext(county="province", actor=principal.sub, correlation_id=request.headers.get("X-Correlation-Id", ""))
+        return await asyncio.to_thread(rotate_writer_key, app, settings, ctx)
 
     @router.get("/aggregates/{aggregate_id}")
     def aggregate_as_of(
@@ -336,7 +365,7 @@ def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, pri
         raise Conflict(f"position {position} is not sealed yet; ask again shortly", rule="R-AUD-4", field="position")
     leaves = [audit_chain.leaf_hash(lk.digest) for lk in links]
     head = audit_chain.tree_head(app.service, len(leaves), audit_chain.merkle_root(leaves), links[-1])
-    key = Ed25519PrivateKey.from_private_bytes(settings.audit_key(app.service))
+    signature, rotations = app.sign_current(audit_chain.canonical_json(head))
     return {
         "service": app.service,
         "position": position,
@@ -352,6 +381,50 @@ def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, pri
         "leaf": leaves[index],
         "audit_path": audit_chain.audit_path(leaves, index),
         "tree_head": head,
-        "signature": key.sign(audit_chain.canonical_json(head)).hex(),
-        "public_key": app.audit_public_key_hex,
+        "signature": signature,
+        "public_key": app.audit_first_public_key_hex,
+        # From the first key to the one that signed the tree head (R-AUD-4 key rotation).
+        "key_rotations": [raw_record(r["record"]) for r in rotations],
     }
+
+
+def raw_record(n: Notification) -> dict[str, Any]:
+    return {
+        "position": n.id,
+        "aggregate_id": str(n.originator_id),
+        "version": n.originator_version,
+        "topic": n.topic,
+        "state": base64.b64encode(n.state).decode(),
+    }
+
+
+def writer_keys(app: SwpApplication) -> dict[str, Any]:
+    first = app.audit_first_public_key_hex or ""
+    entries: list[dict[str, Any]] = [
+        {"key_id": audit_chain.key_id(bytes.fromhex(first)), "public_key": first, "from_position": 1, "rotated_by_position": None, "retired_at_position": None}
+    ]
+    for rot in app.key_rotations():
+        entries[-1]["retired_at_position"] = rot["position"]
+        entries.append(
+            {
+                "key_id": rot["new_key_id"],
+                "public_key": rot["new_public_key"],
+                "from_position": rot["position"] + 1,
+                "rotated_by_position": rot["position"],
+                "retired_at_position": None,
+            }
+        )
+    return {"service": app.service, "key_id": app.audit_key_id, "keys": entries}
+
+
+def rotate_writer_key(app: SwpApplication, settings: Any, ctx: CommandContext) -> dict[str, Any]:
+    """Generate a writer key, store it in the key store, then record the rotation (R-AUD-4)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    new = Ed25519PrivateKey.generate()
+    seed = new.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key_id = audit_chain.key_id(new.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    settings.store_audit_key(app.service, key_id, seed)  # durable before any record names it
+    result = app.rotate_signing_key(seed, ctx)
+    log.info("%s writer key rotated %s → %s at position %s", app.service, result["old_key_id"], key_id, result["position"])
+    return {"service": app.service, **result}

@@ -243,16 +243,21 @@ class AccessPolicy:
     write: bool
     owns: Owns | None
     county: bool = True  # the path's {county} must be granted to the token
+    province_wide: bool = False  # only a token with counties ["*"] (of a province-wide role)
 
 
-def require_roles(*roles: Role) -> Callable[..., Principal]:
-    """For routes that are not county-scoped (province-level resources)."""
+def require_roles(*roles: Role, province_wide: bool = False) -> Callable[..., Principal]:
+    """For routes that are not county-scoped (province-level resources). ``province_wide=True``:
+    only a token with ``counties: ["*"]`` of a province-wide role (what spans every county, such
+    as raw records or the service's writer key)."""
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
         check_principal(principal)
+        if province_wide and not (principal.role in PROVINCE_WIDE_ROLES and "*" in principal.counties):
+            raise Forbidden("this spans every county: a province-wide token (counties [\"*\"]) is needed", rule="R-AUD-6")
         return principal
 
-    dependency.policy = AccessPolicy(frozenset(roles), False, None, county=False)  # type: ignore[attr-defined]
+    dependency.policy = AccessPolicy(frozenset(roles), False, None, county=False, province_wide=province_wide)  # type: ignore[attr-defined]
     return dependency

@@ -26,12 +26,14 @@ from shared.infra.problems import problem_response
 
 MAX_JSON_DEPTH = 32
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# HTML pages (the OpenAPI /docs and /redoc pages, a console): their own scripts and styles only.
-# FastAPI's default /docs pulls Swagger UI from jsDelivr until the platform serves the assets itself.
+# HTML pages (the OpenAPI /docs and /redoc pages): their own scripts and styles only, every asset
+# served by the platform (shared/infra/docs_assets), no inline script (Swagger UI is started from
+# swagger-init.js). Inline styles stay allowed: Swagger UI and ReDoc set style attributes and
+# ReDoc injects its styles; ReDoc's search runs in a worker it makes from a blob.
 HTML_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'"
 )
 STATIC_HEADERS = (
     (b"x-content-type-options", b"nosniff"),

@@ -9,16 +9,21 @@ even while NATS is not — ``/health`` says which part is missing.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
 from pydantic import create_model
@@ -55,6 +60,9 @@ class ServiceSpec:
     version: str = "0.1.0"
     # Who owns the resources its routes name (R-AUD-6): used by county_scope(..., owns=…).
     owners: dict[Owns, OwnerLookup] = field(default_factory=dict)
+    # Work the service does without a request, every ``Settings.sweep_seconds`` (R-REG-5 filing
+    # overdue …): each takes the store, runs in a worker thread, and must bound its own work.
+    sweeps: list[Callable[[SwpApplication], Any]] = field(default_factory=list)
 
 
 class Runtime:
@@ -76,6 +84,8 @@ class Runtime:
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
         self._seal_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -120,13 +130,30 @@ class Runtime:
         )
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+        if self.spec.sweeps and self.settings.sweep_seconds > 0:
+            self._sweep_task = loop.create_task(self._sweep_forever(), name=f"sweep-{self.spec.name}")
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
         except TimeoutError:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
+    async def _sweep_forever(self) -> None:
+        while True:
+            for sweep in self.spec.sweeps:
+                try:
+                    await asyncio.to_thread(self._sweep_once, sweep)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a failed sweep is retried at the next one
+                    log.exception("%s: sweep %s failed", self.spec.name, getattr(sweep, "__name__", sweep))
+            await asyncio.sleep(self.settings.sweep_seconds)
+
+    def _sweep_once(self, sweep: Callable[[SwpApplication], Any]) -> None:
+        with self._sweep_lock:
+            sweep(self.store)
+
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task):
+        for task in (self._task, self._seal_task, self._sweep_task):
             if task and not task.done():
                 task.cancel()
         # Each step is bounded: a stuck connection must not keep the process from exiting.
@@ -146,7 +173,7 @@ class Runtime:
 
     def _close_store_when_idle(self) -> None:
         # Background threads (sealer, relay) may still be inside a query: wait for them.
-        locks = [self.sealer._lock] + ([self.relay.db_lock] if self.relay else [])
+        locks = [self.sealer._lock, self._sweep_lock] + ([self.relay.db_lock] if self.relay else [])
         held = [lock for lock in locks if lock.acquire(timeout=8)]
         try:
             self.store.close()
@@ -189,7 +216,9 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
         runtime.broker,
         title=f"{spec.title} events",
         version=spec.version,
-        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5).",
+        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5); "
+        "`<county>` is the 6-digit division code, or `province` for province-wide facts that belong to no county "
+        "(rubrics, programmes, the official working-day calendars: `swp.province.finance.CalendarLoaded`).",
         schema_version="3.0.0",
     ).to_specification()
     return doc.to_jsonable()
@@ -332,9 +361,50 @@ def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
     store = spec.application(settings.eventsourcing_env(spec.name))
-    store.use_signing_key(settings.audit_key(spec.name))
+    store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     store.publish_check = publish_check(spec, settings)
     return store
+
+
+DOCS_ASSETS = Path(__file__).with_name("docs_assets")
+
+
+def install_local_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served by the service
+    itself from ``docs-assets/`` (vendored swagger-ui-dist and redoc, licences beside them): no
+    page references another host, as government intranets usually block public CDNs. Swagger UI
+    is started by ``swagger-init.js`` (the OpenAPI URL in a data attribute), not an inline script,
+    so these pages run under the same ``script-src 'self'`` policy as every other page
+    (``hardening.HTML_CSP``)."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = html.escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
+        openapi = html.escape(f"{root}{app.openapi_url}", quote=True)
+        title = html.escape(f"{app.title} - Swagger UI")
+        return HTMLResponse(
+            "<!DOCTYPE html>\n<html>\n<head>\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+            f'<link type="text/css" rel="stylesheet" href="{root}/docs-assets/swagger-ui.css">\n'
+            f'<link rel="shortcut icon" href="{root}/docs-assets/favicon-32x32.png">\n'
+            f"<title>{title}</title>\n</head>\n<body>\n"
+            f'<div id="swagger-ui" data-openapi-url="{openapi}"></div>\n'
+            f'<script src="{root}/docs-assets/swagger-ui-bundle.js"></script>\n'
+            f'<script src="{root}/docs-assets/swagger-init.js"></script>\n'
+            "</body>\n</html>\n"
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -356,9 +426,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         description=spec.description,
         lifespan=lifespan,
         responses=problems.PROBLEM_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.owners = spec.owners
+    install_local_docs(app)
     problems.install(app)
     pinning.install(app)
     app.add_middleware(

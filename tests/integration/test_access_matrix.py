@@ -24,6 +24,9 @@ TABLE = Path(__file__).resolve().parents[2] / "docs" / "ACCESS.md"
 SERVICES = ("registry", "services-log", "evaluation", "finance")
 # The roles an owner check limits, per kind of resource (docs/ACCESS.md, "Ownership").
 PARTY_ROLES = {Role.PROVIDER, Role.WORKER}
+# Routes that act without any body: an admitted caller really acts (a writer key rotation), so
+# it must succeed, and what it records is expected (every other admitted write is refused).
+ACTS_WITHOUT_BODY = {("POST", "/v1/audit/keys/rotate")}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def expected(service: str, row: Row, role: Role, variant: str) -> str:
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
-    defaults = {"year": "2026", "seq": "1", "version": "1", "month": "2026-10", "position": "1", "kind": "approved"}
+    defaults = {"year": "2026", "seq": "1", "version": "1", "month": "2026-10", "quarter": "2026-Q4", "position": "1",
+                "kind": "approved"}
     return re.sub(r"{(\w+)}", lambda m: ids.get(m.group(1), defaults.get(m.group(1), str(uuid.uuid4()))), path)
 
 
@@ -143,6 +147,7 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
 
     before = await store_heads(gateway)
     checked = hidden = 0
+    acted: set[str] = set()
     for (service, method, path), row in sorted(table.items()):
         if row.scope == "ops":
             continue
@@ -168,6 +173,9 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
                     assert "rule" not in r.json() and r.headers["content-type"].startswith("application/problem+json"), label
                 else:
                     assert r.status_code not in (401, 403), label
+                    if (method, path) in ACTS_WITHOUT_BODY:
+                        assert r.status_code == 201, label
+                        acted.add(f"{role}-{variant}")
                     if owner_limited(role, service, row) and path_ids <= real:
                         assert r.status_code != 404, label  # its own resource is there for it
                 checked += 1
@@ -181,4 +189,7 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
     auditor = tokens(Role.AUDITOR, "*")
     for service, head in before.items():
         events = (await gateway.get(f"/{service}/v1/audit/events", params={"after": head or 0, "limit": 1000}, headers=auditor)).json()
-        assert [e for e in events["events"] if e["actor"] in callers] == [], service
+        recorded = [e for e in events["events"] if e["actor"] in callers]
+        rotations = [e for e in recorded if e["event_type"].startswith("WriterKeys.")]
+        assert [e for e in recorded if e not in rotations] == [], service
+        assert {e["actor"] for e in rotations} == acted == {f"{Role.PROVINCE_ADMIN}-star"}, service

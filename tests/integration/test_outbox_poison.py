@@ -83,8 +83,11 @@ async def test_an_event_too_large_to_publish_is_parked_its_aggregate_waits_and_t
                                json={"name": "三营镇社工站", "township": "三营镇", "kind": "township_station"})
         assert r.status_code == 201, r.text
         station = r.json()["station_id"]
-        small = (await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", headers=purchaser,
-                                    json=contract_body(setup["provider_id"], setup["station_ids"]))).json()["contract_id"]
+        # A second contract of the provider at the same stations needs its justification (R-REG-7).
+        parallel = {**contract_body(setup["provider_id"], setup["station_ids"]), "justification": "并行的服务协议（测试）"}
+        r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", headers=purchaser, json=parallel)
+        assert r.status_code == 201, r.text
+        small = r.json()["contract_id"]
 
         async def health_names_the_parked_position():
             r = await gateway.get("/registry/health")

@@ -29,7 +29,14 @@ async def test_every_answer_carries_the_security_headers(gateway, tokens):
     for service in SERVICES:
         assert_security_headers(await gateway.get(f"/{service}/health"))
         assert_security_headers(await gateway.get(f"/{service}/openapi.json"))
-        assert_security_headers(await gateway.get(f"/{service}/docs"), html=True)
+        docs = await gateway.get(f"/{service}/docs")
+        assert_security_headers(docs, html=True)
+        # Every script of the docs page is a file of the service's own (script-src 'self', no inline).
+        assert re.findall(r"<script[^>]*>", docs.text) == [
+            f'<script src="/{service}/docs-assets/swagger-ui-bundle.js">', f'<script src="/{service}/docs-assets/swagger-init.js">']
+        csp = docs.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "jsdelivr" not in csp and "http" not in csp, csp
+        assert (await gateway.get(f"/{service}/docs-assets/swagger-init.js")).status_code == 200
         assert_security_headers(await gateway.get(f"/{service}/v1/counties/{COUNTY}/nothing", headers=purchaser))
     assert_security_headers(await gateway.get("/registry/v1/counties/640402"))  # 401
     assert_security_headers(await gateway.get("/no-such-service"))  # the gateway's own 404
@@ -145,9 +152,11 @@ async def test_names_urls_dates_and_collections_are_refused_when_hostile_and_not
     report = {"kind": "basic_info", "title": "机构简介", "published_on": "2026-01-01"}
     for url in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "//evil.example/x", "https://", "http://a b"):
         refused(await gateway.post(disclosures, json={**report, "url": url}, headers=purchaser), "url")
-    # Dates outside 2000..2100: a typing error, and an unbounded walk over working days.
+    # Dates outside 2000..2100: a typing error. (Only a query whose cost does not depend on the day
+    # takes any date: the overdue tranches, counted by an index over the calendar — AnyDay.)
+    refused(await gateway.post(disclosures, json={**report, "published_on": "9999-12-31"}, headers=purchaser), "published_on")
     overdue = f"/finance/v1/counties/{COUNTY}/tranches/overdue"
-    refused(await gateway.get(overdue, params={"as_of": "9999-12-31"}, headers=tokens(Role.FINANCE, COUNTY)), "as_of")
+    refused(await gateway.get(overdue, params={"as_of": "10000-01-01"}, headers=tokens(Role.FINANCE, COUNTY)), "as_of")
     refused(await gateway.post(f"{reg}/stations", json={**station, "name": "x", "extra": 1}, headers=purchaser), "extra")
     # A contract's monthly plan of 100 months is refused by its schema; one of 120,000 keys by the body limit.
     plan = {f"{2000 + i // 12}-{i % 12 + 1:02d}": 1 for i in range(100)}
@@ -187,3 +196,29 @@ async def test_the_monthly_brief_xlsx_keeps_formula_like_names_as_text(gateway, 
     cells = [c for row in sheet.iter_rows(min_row=2) for c in row[:3]]
     assert [c.value for c in cells] == ["'@cmd", '\'=HYPERLINK("http://evil.example","点击")', "'-1+1"]
     assert all(c.data_type == "s" for c in cells)
+
+
+async def test_request_fields_of_the_registry_rules_are_bounded_like_the_rest(gateway, tokens):
+    """Funding source names in a county policy follow the Name rules (a contract's source, itself a
+    Name, must match them); a policy's funding caps are bounded; ids are bounded."""
+    admin = tokens(Role.PROVINCE_ADMIN, "*")
+    county = f"/registry/v1/counties/{COUNTY}"
+    head = (await gateway.get("/registry/health")).json()["store"]["head"]
+    for sources, field in ((["福彩\u202e公益金"], "policy.funding_sources.0"), (["财政资金", "彩票\u200b公益金"], "policy.funding_sources.1")):
+        r = await gateway.put(county, json={"name": "原州区", "policy": {"funding_sources": sources}}, headers=admin)
+        assert r.status_code == 422 and r.json()["field"] == field and r.json()["rule"] == "R-FIN-2", r.text
+    cap = {"source": "财政资金", "bound": "ceiling", "percent": 10}
+    r = await gateway.put(county, json={"name": "原州区", "policy": {"funding_sources": ["财政资金"], "funding_caps": [cap] * 41}},
+                          headers=admin)
+    assert r.status_code == 422 and r.json()["field"] == "policy.funding_caps", r.text
+    assert (await gateway.get("/registry/health")).json()["store"]["head"] == head  # nothing recorded
+    # Trimmed like every name, so a contract naming 财政资金 matches the source and its cap.
+    r = await gateway.put(county, json={"name": "原州区", "policy": {
+        "funding_sources": [" 财政资金 "], "funding_caps": [{**cap, "source": "财政资金 "}]}}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["policy"]["funding_sources"] == ["财政资金"] and r.json()["policy"]["funding_caps"][0]["source"] == "财政资金"
+
+    setup = await setup_county(gateway, tokens)
+    body = {**contract_body(setup["provider_id"], setup["station_ids"]), "previous_contract_id": "c" * 65}
+    r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=body, headers=setup["purchaser"])
+    assert r.status_code == 422 and r.json()["field"] == "previous_contract_id", r.text

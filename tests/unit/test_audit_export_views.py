@@ -40,7 +40,7 @@ def test_views_hold_one_decoded_row_per_record_and_no_formulas(tmp_path):
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == VIEW_COLUMNS and len(values) == 3
     name_cell = sheet.cell(row=3, column=VIEW_COLUMNS.index("actor") + 1)
-    assert name_cell.value == "@evil" and name_cell.data_type == "s"
+    assert name_cell.value == "'@evil" and name_cell.data_type == "s"  # the same escape as the CSV
     for cells in sheet.iter_rows(min_row=2):
         assert all(c.data_type != "f" for c in cells)
     assert hostile in json.loads(values[2][VIEW_COLUMNS.index("data")])["name"]

@@ -39,6 +39,8 @@ Reader = Annotated[
     CountyScope,
     Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
 ]
+# The county's budgets and what contracts commit of them (R-FIN-2): as finance's budgets, not providers'.
+BudgetReader = Annotated[CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.FINANCE, Role.AUDITOR))]
 # Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors.
 WORKER_READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.AUDITOR)
 WorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS))]

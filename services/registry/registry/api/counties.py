@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from registry.api.common import CountyCode, ProvinceAdmin, Reader, Store, Strict
+from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Store, Strict
 from registry.domainmodel import PARAMETERS
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound
-from shared.text import Name
+from shared.rules import NotFound, RuleViolation
+from shared.text import Name, clean_name
 
 router = APIRouter(prefix="/v1/counties", tags=["counties"])
 
@@ -27,11 +28,54 @@ class CountyIn(Strict):
     )
 
 
+class ParameterOut(BaseModel):
+    name: str
+    rule: str = Field(description="The rule (R-…) the parameter belongs to")
+    default: Any = Field(description="The province default, in force unless the county overrides it")
+    meaning: str
+
+
+PARAMETER_LIST = [ParameterOut(name=n, rule=rule, default=default, meaning=meaning) for n, (default, rule, meaning) in PARAMETERS.items()]
+
+
 class CountyOut(BaseModel):
     county: str
     name: str
     policy: dict[str, Any]
     policy_version: int
+    parameters: list[ParameterOut] = Field(
+        default=PARAMETER_LIST, description="Every policy parameter with its rule, default and meaning (what `policy` keys mean)"
+    )
+
+
+def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The names a policy carries (its ``funding_sources``, and the sources its ``funding_caps``
+    name) follow the rules of every other name (shared/text.py ``Name``): trimmed, NFC, no control,
+    bidi or zero-width characters — so a contract's funding source, itself a ``Name``, can match
+    them. Other shapes are left to the policy's own checks (R-FIN-2)."""
+    if not policy:
+        return policy
+
+    def clean(value: Any, field: str) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return clean_name(value)
+        except ValueError as exc:
+            raise RuleViolation(f"{field} {exc}", rule="R-FIN-2", field=field) from None
+
+    cleaned = dict(policy)
+    sources = policy.get("funding_sources")
+    if isinstance(sources, list):
+        cleaned["funding_sources"] = [clean(v, f"policy.funding_sources.{i}") for i, v in enumerate(sources)]
+    caps = policy.get("funding_caps")
+    if isinstance(caps, list):
+        cleaned["funding_caps"] = [
+            {**cap, **{k: clean(cap[k], f"policy.funding_caps.{i}.{k}") for k in ("source", "base") if k in cap}}
+            if isinstance(cap, dict) else cap
+            for i, cap in enumerate(caps)
+        ]
+    return cleaned
 
 
 @router.put("/{county}", response_model=CountyOut)
@@ -42,9 +86,10 @@ def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: 
     policy in force is kept. A policy change is a new version (`CountyPolicyChanged`); contracts keep
     the version — and a snapshot of the policy — they were signed under.
     """
+    policy = policy_names(body.policy)
     agg = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.put_county(county, body.name, body.policy),
+        lambda: store.put_county(county, body.name, policy),
         lambda _ids: store.county(county),
     )
     return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
@@ -65,3 +110,25 @@ def get_county(
     if policy is None:
         raise NotFound(f"county {county} has no policy version {policy_version}", field="policy_version")
     return CountyOut(county=county, name=agg.name, policy=policy, policy_version=policy_version)
+
+
+class FundingLineOut(BaseModel):
+    year: int
+    source: str
+    budget_fen: int | None = Field(description="The source's budget for the year as finance entered it (BudgetAllocated); null if not yet")
+    committed_fen: int = Field(description="What the county's signed contracts commit of it in that year (pro rata by service days)")
+    ceiling_fen: int | None = Field(description="The tightest ceiling of the county's funding_caps on this source and year, if its base is known")
+
+
+@router.get("/{county}/funding", response_model=list[FundingLineOut])
+def funding(
+    county: CountyCode, scope: BudgetReader, store: Store,
+    year: int | None = Query(default=None, ge=2000, le=2100, description="The budget year (default: this year, China time)"),
+) -> list[FundingLineOut]:
+    """R-FIN-2 as the registry judges it at signing: per funding source of the county, its budget for
+    `year` (registry's copy of finance's `BudgetAllocated`), what signed contracts commit of it in that
+    year (each contract's shares split over the years of its service period, pro rata by days), and the
+    ceiling the county policy's `funding_caps` put on it. A contract that would take the committed amount
+    past a ceiling is refused at signing. Who may read it: as finance's budgets (province admin, the
+    purchaser, finance, auditors), not providers or evaluators."""
+    return [FundingLineOut(**line) for line in store.funding_view(county, year or china_today().year)]

@@ -50,8 +50,8 @@ class StationOut(BaseModel):
 
 
 class WorkerIn(Strict):
-    provider_id: str
-    station_id: str
+    provider_id: str = Field(min_length=1, max_length=64)
+    station_id: str = Field(min_length=1, max_length=64)
     name: Name = Field(min_length=1, max_length=100)
     birth_date: Day
     education: str = Field(description=f"One of {EDUCATION_LEVELS}")
@@ -65,7 +65,7 @@ class WorkerCreated(BaseModel):
 
 
 class MoveIn(Strict):
-    to_station_id: str
+    to_station_id: str = Field(min_length=1, max_length=64)
     moved_on: Day = Field(description="First day at the new station")
 
 
