@@ -550,12 +550,21 @@ async def fill_ledger(client: httpx.AsyncClient, place: Place, headers: dict[str
     return recorded
 
 
-async def ledger_costs(load_client: Any, place: Place, headers: dict[str, str], reader: dict[str, str], nats_url: str,
+async def ledger_costs(port: int, place: Place, headers: dict[str, str], reader: dict[str, str], nats_url: str,
                        pids: tuple[int | None, int | None], posts: int, gets: int, offset: int) -> dict[str, Any]:
     """Server CPU per ``POST …/deliveries`` (one at a time, on ``place``'s contract) and per
     ``GET …/progress`` of that contract. A POST's window also holds what it sets off — its events
     published on JetStream and every consumer caught up — so work left behind is not missed;
     nothing polls the server meanwhile."""
+    load_client = rawhttp.Client("127.0.0.1", port)  # its own connections: an idle one is closed by the server
+    try:
+        return await _ledger_costs(load_client, place, headers, reader, nats_url, pids, posts, gets, offset)
+    finally:
+        await load_client.aclose()
+
+
+async def _ledger_costs(load_client: Any, place: Place, headers: dict[str, str], reader: dict[str, str], nats_url: str,
+                        pids: tuple[int | None, int | None], posts: int, gets: int, offset: int) -> dict[str, Any]:
     before = await delivered_on_stream(nats_url)
     statuses: Counter[int] = Counter()
     with CpuMeter(*pids) as post_cpu:
@@ -848,12 +857,11 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 """Issue 16's first target: a POST and a progress read cost the same at 0 and 50,000 deliveries."""
                 assert growth_place is not None
                 say(f"[{persistence}] ledger growth: POST and progress CPU at an empty ledger")
-                growth_client = rawhttp.Client("127.0.0.1", server.port)
                 pids = (pid, server.nats_pid)
                 reader = cast.headers["purchaser"]
                 await settle("growth-setup")
                 with phase("ledger-empty"):
-                    empty = await ledger_costs(growth_client, growth_place, provider, reader, settings.nats_url, pids,
+                    empty = await ledger_costs(server.port, growth_place, provider, reader, settings.nats_url, pids,
                                                cfg.growth_posts, cfg.growth_gets, 0)
                 say(f"[{persistence}] ledger growth: filling the contract with {cfg.growth_deliveries:,} deliveries (bulk import)")
                 t = time.perf_counter()
@@ -867,9 +875,8 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 }
                 say(f"[{persistence}] ledger growth: POST and progress CPU at a {filled + cfg.growth_posts:,}-delivery ledger")
                 with phase("ledger-full"):
-                    full = await ledger_costs(growth_client, growth_place, provider, reader, settings.nats_url, pids,
+                    full = await ledger_costs(server.port, growth_place, provider, reader, settings.nats_url, pids,
                                               cfg.growth_posts, cfg.growth_gets, cfg.growth_posts)
-                await growth_client.aclose()
                 out["ledger_growth"] = {"filled": filled, "fill_seconds": fill_seconds, "empty": empty, "full": full}
 
             if cfg.only == "ledger-growth":

@@ -134,9 +134,9 @@ def growth_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for key, label, field in (("post_delivery", "POST …/deliveries", "post_server_cpu_ms"), ("progress", "GET …/progress", "get_server_cpu_ms")):
         m[f"{pre}.ledger_growth.{key}"] = metric(
             full[field], "ms CPU", baseline=empty[field], baseline_of="the same at an empty ledger", ratio_max=1.2,
-            note=f"server CPU per {label} on one contract whose ledger holds {full['deliveries_in_ledger']:,} deliveries "
-                 f"({growth['filled']:,} loaded by bulk import in {growth['fill_seconds']} s) against the same contract "
-                 f"from empty (a ledger of {empty['deliveries_in_ledger']:,} after that phase); {full['posts']} POSTs one at a "
+            note=f"server CPU per {label} on one contract whose ledger holds {growth['filled'] + empty['posts']:,}–"
+                 f"{full['deliveries_in_ledger']:,} deliveries ({growth['filled']:,} loaded by bulk import in {growth['fill_seconds']} s) "
+                 f"against the same contract from empty (0–{empty['deliveries_in_ledger']:,}); {full['posts']} POSTs one at a "
                  f"time (the window includes publishing their events and consumers catching up), {full['gets']} GETs; "
                  f"statuses empty {empty['statuses']}, full {full['statuses']}",
         )
