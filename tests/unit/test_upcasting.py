@@ -59,3 +59,34 @@ def test_a_version_1_record_is_read_as_version_2_without_rewriting_it():
         fresh = Station(name="三营镇社工站", township="三营镇", community="三营村")
         app.save(fresh)
     assert json.loads(app.recorder.select_events(fresh.id)[0].state)["class_version"] == 2
+
+
+def test_a_budget_recorded_with_its_own_cap_still_loads_and_the_legacy_cap_is_ignored():
+    """Finance's BudgetAllocated v1 carried a per-line cap; caps are now county policy only (R-FIN-2)."""
+    from finance.domainmodel import CountyBudget
+
+    app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    budget_id = CountyBudget.create_id("640402", 2025)
+    stamp = {"_type_": "datetime_iso", "_data_": "2025-01-05T08:00:00+00:00"}
+    opened = {"county": "640402", "year": 2025, "timestamp": stamp, "originator_topic": get_topic(CountyBudget)}
+    v1 = {
+        "county": "640402", "year": 2025, "source": "社会救助专项经费", "amount_fen": 12_000_000,
+        "cap_kind": "ceiling", "cap_basis_points": 200, "cap_base_fen": 500_000_000, "cap_limit_fen": 10_000_000,
+        "timestamp": stamp,
+    }
+    records = [
+        StoredEvent(originator_id=budget_id, originator_version=1, topic=get_topic(CountyBudget.Opened),
+                    state=json.dumps(opened).encode()),
+        StoredEvent(originator_id=budget_id, originator_version=2, topic=get_topic(CountyBudget.BudgetAllocated),
+                    state=json.dumps(v1).encode()),
+    ]
+    app.recorder.insert_events(records)
+
+    budget = app.repository.get(budget_id)
+    assert budget.line("社会救助专项经费") == {
+        "source": "社会救助专项经费", "allocated": True, "amount_fen": 12_000_000, "commitments": {},
+    }
+    budget.commit("c-1", "社会救助专项经费", 11_000_000)  # over the legacy 100,000 yuan cap: not a breach any more
+    assert budget.breaches("社会救助专项经费") == []
+    assert budget.status("社会救助专项经费", [], lambda y, s: None) == "within"
+    assert app.recorder.select_events(budget_id)[1].state == records[1].state
