@@ -90,3 +90,23 @@ def test_a_budget_recorded_with_its_own_cap_still_loads_and_the_legacy_cap_is_ig
     assert budget.breaches("社会救助专项经费") == []
     assert budget.status("社会救助专项经费", [], lambda y, s: None) == "within"
     assert app.recorder.select_events(budget_id)[1].state == records[1].state
+
+
+def test_an_evaluation_concluded_before_serious_breach_findings_loads_with_none_found():
+    """Evaluation's Concluded v1 had no serious-breach finding (R-EVAL-9); v2 reads it as none found."""
+    from evaluation.domainmodel import Evaluation
+
+    app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    v1 = {
+        "contract_id": "c-1", "provider_id": "p-1", "stage": "midterm",
+        "score": {"_type_": "decimal_str", "_data_": "82.50"}, "grade": "良好", "passed": True,
+        "rubric_id": "r-1", "rubric_version": 1, "concluded_on": {"_type_": "date_iso", "_data_": "2026-06-10"},
+        "fraud_found": False, "fraud_details": None, "breakdown": {}, "report_late": False, "feedback_due": {},
+        "appeal_due_on": {"_type_": "date_iso", "_data_": "2026-06-24"},
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-06-10T08:00:00+00:00"},
+    }
+    stored = StoredEvent(
+        originator_id=uuid.uuid4(), originator_version=9, topic=get_topic(Evaluation.Concluded), state=json.dumps(v1).encode()
+    )
+    concluded = app.mapper.to_domain_event(stored)
+    assert (concluded.serious_breach_found, concluded.serious_breach_details, concluded.grade) == (False, None, "良好")
