@@ -20,22 +20,26 @@ from typing import Annotated, Any
 import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
-from shared.infra import pinning, problems
+from shared.infra import pinning, problems, telemetry
 from shared.infra.audit import ChainSealer, audit_router
-from shared.infra.auth import CountyScope
+from shared.infra.auth import CountyScope, Role, current_principal
 from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
+from shared.rules import Forbidden
+from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.service")
 
@@ -76,6 +80,33 @@ class Runtime:
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
         self._seal_task: asyncio.Task[None] | None = None
+        # Refreshed on each scrape of /metrics (values that need I/O: store, JetStream).
+        self.metrics_snapshot: dict[str, Any] = {}
+
+    def leadership(self) -> dict[str, bool]:
+        """Which store-wide roles this process runs now (one process per store runs each)."""
+        return {"relay": self.relay is not None, "sealer": self._seal_task is not None and not self._seal_task.done()}
+
+    async def refresh_metrics(self) -> None:
+        """Outbox backlog (store head − relay position) and each consumer's lag on JetStream."""
+        snapshot: dict[str, Any] = {}
+        try:
+            head = await asyncio.to_thread(self.store.process_recorder.max_notification_id) or 0
+            position = await asyncio.to_thread(self.store.process_recorder.max_tracking_id, SwpApplication.OUTBOX) or 0
+            snapshot["outbox_backlog"] = max(head - position, 0)
+        except Exception as exc:  # a scrape reports what it can
+            log.info("metrics: store unreadable: %s", exc)
+        lags: dict[str, int] = {}
+        if self.nc is not None and self.nc.is_connected:
+            js = self.nc.jetstream()
+            for name in self.consumers:
+                try:
+                    info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, f"{self.spec.name}--{name}"), timeout=2)
+                    lags[name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                except Exception as exc:  # not created yet, NATS busy
+                    log.info("metrics: no lag for %s: %s", name, exc)
+        snapshot["consumer_lag"] = lags
+        self.metrics_snapshot = snapshot
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -346,17 +377,34 @@ def install_local_docs(app: FastAPI) -> None:
         )
 
 
+async def metrics_access(request: Request) -> None:
+    """``/metrics``: open when ``SWP_METRICS_PUBLIC``, else for the province's operators only."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_public:
+        return
+    credentials = await _metrics_bearer(request)
+    principal = await current_principal(request, credentials)
+    if principal.role != Role.PROVINCE_ADMIN:
+        raise Forbidden(f"role {principal.role} may not read metrics", rule="R-AUD-6")
+
+
+_metrics_bearer = HTTPBearer(auto_error=False)
+
+
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await asyncio.to_thread(open_store, spec, settings)
         runtime = Runtime(spec, settings, store)
         app.state.runtime = runtime
+        collector = telemetry.RuntimeCollector(runtime)
+        metrics.registry.register(collector)
         app.state.store = store
         await runtime.start()
         try:
             yield
         finally:
+            metrics.registry.unregister(collector)
             await runtime.stop()
 
     app = FastAPI(
@@ -369,6 +417,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    metrics = telemetry.ServiceMetrics(spec.name)
+    app.state.metrics = metrics
+    app.add_middleware(telemetry.RequestMetrics, metrics=metrics)
     install_local_docs(app)
     problems.install(app)
     pinning.install(app)
@@ -402,6 +453,23 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
         }
         return JSONResponse(body, status_code=200 if store_ok and nats_ok else 503)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this service process",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+        dependencies=[Depends(metrics_access)],
+    )
+    async def metrics_route(request: Request) -> Response:
+        """Request latency per route template (`swp_http_request_duration_seconds`), outbox backlog
+        (`swp_outbox_backlog`), consumer lag and counters (`swp_consumer_*`), which store-wide roles
+        this process leads (`swp_leader{role="relay"|"sealer"}`) and aggregate-cache hits/misses.
+        Per process: with several replicas, scrape each. Needs a `province_admin` token unless the
+        deployment sets `SWP_METRICS_PUBLIC=true` (a scraper inside the cluster network)."""
+        await request.app.state.runtime.refresh_metrics()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of this service's events")
     async def asyncapi(request: Request) -> JSONResponse:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # ``/metrics`` (Prometheus) without a token: for a scraper inside the cluster's network.
+    # Otherwise it needs a province_admin token (the operator's role).
+    metrics_public: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
