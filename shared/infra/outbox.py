@@ -60,7 +60,8 @@ def envelope_for(
 
 
 class OutboxRelay:
-    """One per service process. ``js`` is a nats-py JetStream context (own connection)."""
+    """One per store: run by the process that leads (shared/infra/leader.py), ``start()`` when it
+    becomes leader, ``stop()`` when it steps down. ``js`` is a nats-py JetStream context."""
 
     def __init__(
         self,
@@ -184,8 +185,9 @@ class OutboxRelay:
                 pass
 
     def start(self) -> None:
+        if self._loop is None:  # again after a new term as leader: one listener is enough
+            self.app.add_listener(self.poke)
         self._loop = asyncio.get_running_loop()
-        self.app.add_listener(self.poke)
         self._task = self._loop.create_task(self.run(), name=f"outbox-{self.app.service}")
 
     async def stop(self) -> None:

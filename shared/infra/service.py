@@ -34,6 +34,7 @@ from shared.infra import pinning, problems, telemetry
 from shared.infra.audit import ChainSealer, audit_router
 from shared.infra.auth import CountyScope, Role, current_principal
 from shared.infra.consumer import ConsumerStats
+from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
@@ -80,12 +81,30 @@ class Runtime:
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
         self._seal_task: asyncio.Task[None] | None = None
+        # One relay and one sealer per store, whatever the number of processes (leader.py).
+        env = settings.eventsourcing_env(spec.name)
+        retry = settings.leader_retry_seconds
+        self.relay_election = Election("relay", leader_lock(env, spec.name, "relay"), retry_seconds=retry, check_seconds=retry)
+        self.sealer_election = Election("sealer", leader_lock(env, spec.name, "sealer"), retry_seconds=retry, check_seconds=retry)
+        self._relay_task: asyncio.Task[None] | None = None
         # Refreshed on each scrape of /metrics (values that need I/O: store, JetStream).
         self.metrics_snapshot: dict[str, Any] = {}
 
     def leadership(self) -> dict[str, bool]:
         """Which store-wide roles this process runs now (one process per store runs each)."""
-        return {"relay": self.relay is not None, "sealer": self._seal_task is not None and not self._seal_task.done()}
+        return {"relay": self.relay_election.leading, "sealer": self.sealer_election.leading}
+
+    async def _lead_relay(self) -> None:
+        assert self.relay is not None
+        self.relay.start()
+        try:
+            assert self.relay._task is not None
+            await self.relay._task
+        finally:
+            await self.relay.stop()
+
+    async def _lead_sealer(self) -> None:
+        await self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2)
 
     async def refresh_metrics(self) -> None:
         """Outbox backlog (store head − relay position) and each consumer's lag on JetStream."""
@@ -128,7 +147,9 @@ class Runtime:
                     batch=self.settings.relay_batch,
                     poll_seconds=self.settings.relay_poll_seconds,
                 )
-                self.relay.start()
+                self._relay_task = asyncio.get_running_loop().create_task(
+                    self.relay_election.run(self._lead_relay), name=f"elect-relay-{self.spec.name}"
+                )
                 await self.broker.start()
                 self.broker_started = True
                 log.info("%s connected to NATS at %s", self.spec.name, self.settings.nats_url)
@@ -145,9 +166,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._seal_task = loop.create_task(
-            self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2), name=f"seal-{self.spec.name}"
-        )
+        self._seal_task = loop.create_task(self.sealer_election.run(self._lead_sealer), name=f"elect-sealer-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
         try:
@@ -156,9 +175,16 @@ class Runtime:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task):
+        for task in (self._task, self._seal_task, self._relay_task):
             if task and not task.done():
                 task.cancel()
+        for task in (self._seal_task, self._relay_task):  # step down: release the leader locks
+            if task:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except BaseException as exc:  # cancelled (expected) or stuck: carry on
+                    if not isinstance(exc, asyncio.CancelledError):
+                        log.warning("%s: stepping down failed: %s", self.spec.name, exc)
         # Each step is bounded: a stuck connection must not keep the process from exiting.
         steps = []
         if self.relay:
@@ -451,6 +477,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 "last_error": runtime.relay.last_error if runtime.relay else "not connected",
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+            "leader": runtime.leadership(),
         }
         return JSONResponse(body, status_code=200 if store_ok and nats_ok else 503)
 

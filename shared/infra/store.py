@@ -50,6 +50,7 @@ from eventsourcing.utils import get_topic
 from shared import audit_chain, clock
 from shared.envelope import event_id_for
 from shared.infra import telemetry
+from shared.infra.leader import StoreLocks
 from shared.rules import Conflict, NotFound
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7f3a52-8e1c-5b9e-a2d4-6c3f0e9d8b71")
@@ -202,6 +203,12 @@ class SwpApplication(Application[uuid.UUID]):
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._signing_key: Ed25519PrivateKey | None = None
+        # Write locks that hold across processes sharing this store (PostgreSQL; see leader.py).
+        self.store_locks = StoreLocks(dict(env or {}))
+
+    def close(self) -> None:
+        self.store_locks.close()
+        super().close()
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
