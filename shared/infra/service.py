@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -329,6 +329,7 @@ def run_command(
         except IntegrityError:
             if ctx.saves or attempt == COMMAND_RETRIES:
                 raise
+            store.command_retries += 1
             log.info("command %s lost a concurrency race; running it again", ctx.command_id)
     raise AssertionError("unreachable")
 
@@ -364,9 +365,30 @@ def prepare_store(settings: Settings, service: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.schema_for(service))))
 
 
+@contextmanager
+def creating_tables(settings: Settings, service: str) -> Iterator[None]:
+    """PostgreSQL: several processes of a service starting together would race to create its
+    tables (``CREATE TABLE IF NOT EXISTS`` is not safe concurrently): one at a time."""
+    if settings.persistence != "postgres":
+        yield
+        return
+    import psycopg
+
+    from shared.infra.leader import lock_key
+
+    with psycopg.connect(
+        host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
+        password=settings.postgres_password.get_secret_value(), dbname=settings.postgres_dbname,
+        autocommit=True, connect_timeout=5,
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(settings.schema_for(service), "create-tables"),))
+        yield  # the session's end releases the lock
+
+
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
-    store = spec.application(settings.eventsourcing_env(spec.name))
+    with creating_tables(settings, spec.name):
+        store = spec.application(settings.eventsourcing_env(spec.name))
     store.use_signing_key(settings.audit_key(spec.name))
     return store
 

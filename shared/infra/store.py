@@ -205,6 +205,7 @@ class SwpApplication(Application[uuid.UUID]):
         self._signing_key: Ed25519PrivateKey | None = None
         # Write locks that hold across processes sharing this store (PostgreSQL; see leader.py).
         self.store_locks = StoreLocks(dict(env or {}))
+        self.command_retries = 0  # commands re-run after losing an optimistic-concurrency race
 
     def close(self) -> None:
         self.store_locks.close()

@@ -160,6 +160,9 @@ class RuntimeCollector(Collector):
         misses.add_metric([], getattr(cache, "misses", 0))
         yield hits
         yield misses
+        retries = CounterMetricFamily("swp_command_retries", "Commands re-run after losing a concurrency race")
+        retries.add_metric([], getattr(rt.store, "command_retries", 0))
+        yield retries
 
 
 class CountingCache:
