@@ -1,8 +1,8 @@
 """Several processes of one service on one store: who runs the store-wide jobs, and the
 per-key write locks that hold across processes.
 
-Leader election (``Election``): the outbox relay and the chain sealer each run in exactly one
-process per store. On PostgreSQL the leader holds a session-level advisory lock
+Leader election (``Election``): the outbox relay and the chain sealer run in exactly one
+process per store (the service runs both under one election: one held connection per process). On PostgreSQL the leader holds a session-level advisory lock
 (``pg_try_advisory_lock``) on a dedicated connection for as long as it leads, and checks that
 connection every ``check_seconds``; followers try again every ``retry_seconds``. When the
 leader process dies its session ends, PostgreSQL releases the lock and a follower takes over

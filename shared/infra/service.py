@@ -84,27 +84,39 @@ class Runtime:
         # One relay and one sealer per store, whatever the number of processes (leader.py).
         env = settings.eventsourcing_env(spec.name)
         retry = settings.leader_retry_seconds
-        self.relay_election = Election("relay", leader_lock(env, spec.name, "relay"), retry_seconds=retry, check_seconds=retry)
-        self.sealer_election = Election("sealer", leader_lock(env, spec.name, "sealer"), retry_seconds=retry, check_seconds=retry)
-        self._relay_task: asyncio.Task[None] | None = None
+        # One election (one lock, one held connection per process) for both jobs: the leader
+        # seals at once and relays as soon as NATS is reachable.
+        self.election = Election("leader", leader_lock(env, spec.name, "leader"), retry_seconds=retry, check_seconds=retry)
+        self._nats_ready = asyncio.Event()
+        self._relaying = False
         # Refreshed on each scrape of /metrics (values that need I/O: store, JetStream).
         self.metrics_snapshot: dict[str, Any] = {}
 
     def leadership(self) -> dict[str, bool]:
         """Which store-wide roles this process runs now (one process per store runs each)."""
-        return {"relay": self.relay_election.leading, "sealer": self.sealer_election.leading}
+        return {"relay": self.election.leading and self._relaying, "sealer": self.election.leading}
 
-    async def _lead_relay(self) -> None:
-        assert self.relay is not None
-        self.relay.start()
+    async def _lead(self) -> None:
+        """What the leader of the store runs until it steps down: the sealer, and the relay once
+        NATS is reachable."""
+        sealing = asyncio.create_task(self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2))
         try:
-            assert self.relay._task is not None
-            await self.relay._task
+            await self._nats_ready.wait()
+            assert self.relay is not None
+            self.relay.start()
+            self._relaying = True
+            try:
+                assert self.relay._task is not None
+                await self.relay._task
+            finally:
+                self._relaying = False
+                await self.relay.stop()
         finally:
-            await self.relay.stop()
-
-    async def _lead_sealer(self) -> None:
-        await self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2)
+            sealing.cancel()
+            try:
+                await sealing
+            except asyncio.CancelledError:
+                pass
 
     async def refresh_metrics(self) -> None:
         """Outbox backlog (store head − relay position) and each consumer's lag on JetStream."""
@@ -147,9 +159,7 @@ class Runtime:
                     batch=self.settings.relay_batch,
                     poll_seconds=self.settings.relay_poll_seconds,
                 )
-                self._relay_task = asyncio.get_running_loop().create_task(
-                    self.relay_election.run(self._lead_relay), name=f"elect-relay-{self.spec.name}"
-                )
+                self._nats_ready.set()
                 await self.broker.start()
                 self.broker_started = True
                 log.info("%s connected to NATS at %s", self.spec.name, self.settings.nats_url)
@@ -166,7 +176,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._seal_task = loop.create_task(self.sealer_election.run(self._lead_sealer), name=f"elect-sealer-{self.spec.name}")
+        self._seal_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
         try:
@@ -175,10 +185,10 @@ class Runtime:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task, self._relay_task):
+        for task in (self._task, self._seal_task):
             if task and not task.done():
                 task.cancel()
-        for task in (self._seal_task, self._relay_task):  # step down: release the leader locks
+        for task in (self._seal_task,):  # step down: release the leader lock
             if task:
                 try:
                     await asyncio.wait_for(task, timeout=10)
