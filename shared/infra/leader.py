@@ -11,7 +11,7 @@ stops leading at its next check; in the short overlap a second relay re-sends ev
 JetStream's duplicate window (``Nats-Msg-Id``) drops, and a second sealer's links conflict and
 are discarded — both jobs are safe to overlap, leadership only stops the waste.
 On SQLite a single process per store is the supported deployment; an exclusive ``flock`` on
-``<var_dir>/<service>.<role>.leader`` still keeps an accidental second process on the same
+``<var_dir>/<service>.leader`` still keeps an accidental second process on the same
 machine from running the jobs twice. The in-memory store is always its own leader.
 
 Store locks (``StoreLocks``): on PostgreSQL, ``holding(*keys)`` opens a transaction on a pooled
@@ -146,7 +146,7 @@ def leader_lock(env: Mapping[str, str], service: str, role: str) -> LeaderLock:
         return PostgresLeaderLock(env, f"{service}:{role}")
     if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
         db = Path(env["SQLITE_DBNAME"])
-        return FileLeaderLock(db.with_name(f"{db.stem}.{role}.leader"))
+        return FileLeaderLock(db.with_name(f"{db.stem}.{role}"))
     return AlwaysLeader()
 
 

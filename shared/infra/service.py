@@ -244,7 +244,8 @@ def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
             schema=documented,
             title=cls.event_type,
             description=f"{cls.summary} (schema version {cls.schema_version}; envelope per R-AUD-1; "
-            f"header Nats-Msg-Id = event_id)",
+            f"header Nats-Msg-Id = event_id; header traceparent (W3C trace context) when the recording "
+            f"request or reaction was traced)",
         )
     return broker
 
