@@ -120,11 +120,16 @@ async def test_two_processes_of_services_log_on_one_shared_contract(postgres, na
             assert len(accepted) == FIRST
 
             # The per-contract lock is held in the store: no command even lost a race and was re-run.
-            for client in (a, b):
-                assert "swp_command_retries_total 0.0" in (await client.get("/metrics")).text
+            texts = [(await client.get("/metrics")).text for client in (a, b)]
+            assert all("swp_command_retries_total 0.0" in text for text in texts)
+            # Only the leader's relay published (after the deliveries' events reached the stream).
+            await wait_until(lambda: _published_at_least(settings.nats_url, FIRST), what="first deliveries published")
+            texts = [(await client.get("/metrics")).text for client in (a, b)]
+            relay_leader = next(i for i, r in enumerate(roles) if r["relay"])
+            assert "swp_outbox_published_total 0.0" in texts[1 - relay_leader]
+            assert "swp_outbox_published_total 0.0" not in texts[relay_leader]
 
             # The leader of the relay dies; the other process takes over relay and sealer.
-            relay_leader = next(i for i, r in enumerate(roles) if r["relay"])
             survivor_client = (a, b)[1 - relay_leader]
             os.killpg(procs[relay_leader].proc.pid, signal.SIGKILL)
             procs[relay_leader].proc.wait(timeout=10)
@@ -159,6 +164,10 @@ async def test_two_processes_of_services_log_on_one_shared_contract(postgres, na
     finally:
         for p in procs:
             p.stop()
+
+
+async def _published_at_least(nats_url: str, n: int) -> bool:
+    return len(await published_delivery_ids(nats_url)) >= n
 
 
 async def _one_each(pending) -> list[dict] | None:
