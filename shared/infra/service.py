@@ -21,7 +21,7 @@ import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
@@ -80,12 +80,12 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
-        self._seal_task: asyncio.Task[None] | None = None
-        # One relay and one sealer per store, whatever the number of processes (leader.py).
+        self._lead_task: asyncio.Task[None] | None = None
+        # One relay and one sealer per store, whatever the number of processes (leader.py): one
+        # election (one lock, one held connection per process) for both jobs; the leader seals
+        # at once and relays as soon as NATS is reachable.
         env = settings.eventsourcing_env(spec.name)
         retry = settings.leader_retry_seconds
-        # One election (one lock, one held connection per process) for both jobs: the leader
-        # seals at once and relays as soon as NATS is reachable.
         self.election = Election("leader", leader_lock(env, spec.name, "leader"), retry_seconds=retry, check_seconds=retry)
         self._nats_ready = asyncio.Event()
         self._relaying = False
@@ -176,7 +176,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._seal_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
+        self._lead_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
         try:
@@ -185,10 +185,10 @@ class Runtime:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task):
+        for task in (self._task, self._lead_task):
             if task and not task.done():
                 task.cancel()
-        for task in (self._seal_task,):  # step down: release the leader lock
+        for task in (self._lead_task,):  # step down: release the leader lock
             if task:
                 try:
                     await asyncio.wait_for(task, timeout=10)
@@ -436,18 +436,19 @@ def install_local_docs(app: FastAPI) -> None:
         )
 
 
-async def metrics_access(request: Request) -> None:
+_metrics_bearer = HTTPBearer(auto_error=False, description="province_admin token, unless SWP_METRICS_PUBLIC")
+
+
+async def metrics_access(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)]
+) -> None:
     """``/metrics``: open when ``SWP_METRICS_PUBLIC``, else for the province's operators only."""
     settings: Settings = request.app.state.settings
     if settings.metrics_public:
         return
-    credentials = await _metrics_bearer(request)
     principal = await current_principal(request, credentials)
     if principal.role != Role.PROVINCE_ADMIN:
         raise Forbidden(f"role {principal.role} may not read metrics", rule="R-AUD-6")
-
-
-_metrics_bearer = HTTPBearer(auto_error=False)
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
