@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import nats
 import nats.js.errors
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.infra import telemetry
 from shared.infra.auth import Role
 from tests.integration.slice import COUNTY, setup_county, sign, wait_for_tranches
 
@@ -81,7 +82,9 @@ async def test_metrics_public_when_the_deployment_says_so(settings):
     assert "swp_outbox_backlog" in r.text
 
 
-async def test_traceparent_travels_from_the_request_to_the_reaction_without_an_sdk(gateway, tokens, settings):
+async def test_traceparent_travels_from_the_request_to_the_reaction_without_an_sdk(gateway, tokens, settings, monkeypatch):
+    # The API's no-op tracer, whatever another test configured for the process.
+    monkeypatch.setattr(telemetry, "tracer", trace.NoOpTracer)
     setup = await setup_county(gateway, tokens)
     setup["purchaser"] = {**setup["purchaser"], "traceparent": TRACEPARENT}
     r = await sign(gateway, COUNTY, setup)
@@ -91,7 +94,7 @@ async def test_traceparent_travels_from_the_request_to_the_reaction_without_an_s
     try:
         js = nc.jetstream()
         signed = await last_msg(js, f"swp.{COUNTY}.registry.ContractSigned")
-        assert signed.headers["traceparent"].split("-")[1] == TRACE_ID
+        assert signed.headers["traceparent"] == TRACEPARENT  # no SDK: the caller's context, unchanged
         # Finance's reaction was recorded under its consumer span: the trace goes on.
         scheduled = await last_msg(js, f"swp.{COUNTY}.finance.TrancheScheduled")
         assert json.loads(scheduled.data)["causation_id"] == json.loads(signed.data)["event_id"]
@@ -103,18 +106,40 @@ async def test_traceparent_travels_from_the_request_to_the_reaction_without_an_s
         await nc.close()
 
 
-_EXPORTER = InMemorySpanExporter()
+class WhileTesting(SpanExporter):
+    """Keeps finished spans only while a test that reads them runs: the SDK, once set, stays for
+    the rest of the process (OpenTelemetry allows one), and later tests must not fill memory."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans) -> SpanExportResult:
+        if self.active:
+            self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def get_finished_spans(self) -> list[ReadableSpan]:
+        return list(self.spans)
+
+
+_EXPORTER = WhileTesting()
 
 
 @pytest.fixture
-def spans() -> InMemorySpanExporter:
-    """An SDK with an in-memory exporter (set once per process: OpenTelemetry allows one)."""
+def spans() -> Iterator[WhileTesting]:
+    """An SDK with an in-memory exporter, as an operator would configure one with a real exporter."""
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
         trace.set_tracer_provider(provider)
-    _EXPORTER.clear()
-    return _EXPORTER
+    _EXPORTER.spans.clear()
+    _EXPORTER.active = True
+    try:
+        yield _EXPORTER
+    finally:
+        _EXPORTER.active = False
+        _EXPORTER.spans.clear()
 
 
 async def test_consumer_span_continues_the_publishers_trace(gateway, tokens, spans):
