@@ -7,6 +7,7 @@ Real PostgreSQL and NATS (PostgreSQL only: on SQLite one process per store is th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -22,6 +23,7 @@ from shared.infra.auth import Role
 from shared.infra.natsserver import free_port
 from shared.testing.fixtures import Tokens, client_for, make_settings, running
 from tests.deploy.topology import Routed, ServiceProcess
+from tests.integration.slice import setup_county, sign, wait_for_tranches
 from tests.integration.test_services_log_support import COUNTY, check, open_county
 
 pytestmark = pytest.mark.postgres
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.postgres
 FIRST, LATER = 40, 10  # deliveries through both processes, then through the survivor
 
 
-def services_log_process(settings, directory: Path, index: int) -> ServiceProcess:
+def service_process(settings, directory: Path, index: int, module: str = "services_log") -> ServiceProcess:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWP_", "NATS_"))} | {
         "SWP_ENVIRONMENT": "test",
@@ -41,13 +43,13 @@ def services_log_process(settings, directory: Path, index: int) -> ServiceProces
         "SWP_POSTGRES_DBNAME": settings.postgres_dbname,
         "SWP_POSTGRES_SCHEMA_PREFIX": settings.postgres_schema_prefix,
         "SWP_NATS_URL": settings.nats_url,
-        "SWP_VAR_DIR": str(directory / f"log{index}"),
+        "SWP_VAR_DIR": str(directory / f"{module}{index}"),
         "SWP_RELAY_POLL_SECONDS": "0.1",
         "SWP_LEADER_RETRY_SECONDS": "0.5",
         "SWP_METRICS_PUBLIC": "true",
     }
-    command = ["uvicorn", "services_log.main:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
-    return ServiceProcess(f"services-log-{index}", port, command, env, directory / f"services-log-{index}.log")
+    command = ["uvicorn", f"{module}.main:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    return ServiceProcess(f"{module}-{index}", port, command, env, directory / f"{module}-{index}.log")
 
 
 async def health(client: httpx.AsyncClient) -> dict:
@@ -89,7 +91,7 @@ async def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
 async def test_two_processes_of_services_log_on_one_shared_contract(postgres, nats_server, tmp_path):
     settings = make_settings("postgres", nats_server.url, tmp_path / "var", postgres)
     tokens = Tokens(settings)
-    procs = [services_log_process(settings, tmp_path, i) for i in (1, 2)]
+    procs = [service_process(settings, tmp_path, i) for i in (1, 2)]
     reg = registry.main.create_app(settings)
     try:
         for p in procs:
@@ -180,3 +182,66 @@ async def _one_each(pending) -> list[dict] | None:
 async def _leads_both(client: httpx.AsyncClient) -> dict | None:
     leads = (await health(client))["leader"]
     return leads if leads["relay"] and leads["sealer"] else None
+
+
+async def scheduled_on_stream(nats_url: str) -> Counter[tuple[str, int]]:
+    """(contract, seq) of every TrancheScheduled message on the stream."""
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(f"swp.{COUNTY}.finance.TrancheScheduled", durable=None, stream="SWP")
+        counts: Counter[tuple[str, int]] = Counter()
+        while True:
+            try:
+                msgs = await sub.fetch(100, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            for m in msgs:
+                data = json.loads(m.data)["data"]
+                counts[(data["contract_id"], data["seq"])] += 1
+                await m.ack()
+        await sub.unsubscribe()
+        return counts
+    finally:
+        await nc.close()
+
+
+async def test_two_processes_of_finance_share_its_consumers(postgres, nats_server, tmp_path):
+    """Both processes pull from the same durable consumer (one message in flight: the upstream's
+    order holds); every signing is reacted to exactly once, also when one process is killed."""
+    settings = make_settings("postgres", nats_server.url, tmp_path / "var", postgres)
+    tokens = Tokens(settings)
+    procs = [service_process(settings, tmp_path, i, module="finance") for i in (1, 2)]
+    reg = registry.main.create_app(settings)
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            await asyncio.to_thread(p.wait_healthy, time.monotonic() + 90)
+        async with running(reg), client_for(reg) as reg_client, httpx.AsyncClient(base_url=procs[0].url, timeout=60) as a, \
+                httpx.AsyncClient(base_url=procs[1].url, timeout=60) as b:
+            platform = Routed({"registry": reg_client, "finance": a})
+            setup = await setup_county(platform, tokens)
+            contracts = [(await sign(platform, COUNTY, setup)).json()["contract_id"] for _ in range(6)]
+            roles = await wait_until(lambda: _one_each(_leaders(a, b)), what="one leader")
+            procs[0].proc.send_signal(signal.SIGKILL)  # one process dies, leader or not
+            procs[0].proc.wait(timeout=10)
+            contracts += [(await sign(platform, COUNTY, setup)).json()["contract_id"] for _ in range(6)]
+            survivor = Routed({"registry": reg_client, "finance": b})
+            for cid in contracts:
+                await wait_for_tranches(survivor, COUNTY, cid, tokens(Role.FINANCE, COUNTY))
+            assert await wait_until(lambda: _leads_both(b), what="the survivor leads")
+            assert sum(r["relay"] for r in roles) == 1
+
+            async def all_scheduled() -> Counter | None:
+                counts = await scheduled_on_stream(settings.nats_url)
+                return counts if len(counts) == len(contracts) else None
+
+            counts = await wait_until(all_scheduled, what="every tranche 1 published")
+            assert counts == Counter({(cid, 1): 1 for cid in contracts})
+    finally:
+        for p in procs:
+            p.stop()
+
+
+async def _leaders(a: httpx.AsyncClient, b: httpx.AsyncClient) -> list[dict]:
+    return [(await health(c))["leader"] for c in (a, b)]
