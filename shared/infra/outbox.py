@@ -22,6 +22,7 @@ from nats.js.client import JetStreamContext
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
+from shared.infra import telemetry
 from shared.infra.store import SwpApplication, event_meta
 from shared.subjects import STREAM_NAME, subject
 
@@ -59,7 +60,8 @@ def envelope_for(
 
 
 class OutboxRelay:
-    """One per service process. ``js`` is a nats-py JetStream context (own connection)."""
+    """One per store: run by the process that leads (shared/infra/leader.py), ``start()`` when it
+    becomes leader, ``stop()`` when it steps down. ``js`` is a nats-py JetStream context."""
 
     def __init__(
         self,
@@ -89,6 +91,8 @@ class OutboxRelay:
         # Held around every store access made from a worker thread, so shutdown can wait for
         # it before the store is closed (closing SQLite under a running query crashes).
         self.db_lock = threading.Lock()
+        # Trace context recorded with each event of the batch in flight (event id → traceparent).
+        self._traceparents: dict[Any, str] = {}
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -104,7 +108,11 @@ class OutboxRelay:
         for n in notifications:
             domain_event = self.app.mapper.to_domain_event(n)
             body = self.to_integration(domain_event)
-            out.append((n.id, None if body is None else envelope_for(self.app, n.id, domain_event, body)))
+            env = None if body is None else envelope_for(self.app, n.id, domain_event, body)
+            traceparent = event_meta(domain_event).get(telemetry.META_KEY)
+            if env is not None and traceparent:
+                self._traceparents[env.event_id] = traceparent
+            out.append((n.id, env))
         return out
 
     def _read_batch(self) -> list[tuple[int, Envelope | None]]:
@@ -119,6 +127,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
+        self._traceparents.clear()
         items = await asyncio.to_thread(self._read_batch)
         if not items:
             return 0
@@ -133,7 +142,11 @@ class OutboxRelay:
                         subject(env.county, env.service, env.event_type),
                         env.model_dump_json().encode(),
                         stream=STREAM_NAME,
-                        headers={"Nats-Msg-Id": str(env.event_id), "Content-Type": "application/json"},
+                        headers={
+                            "Nats-Msg-Id": str(env.event_id),
+                            "Content-Type": "application/json",
+                            **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}"),
+                        },
                     )
                 )
             # Every PubAck before the position moves; a failure leaves it where it was.
@@ -172,8 +185,9 @@ class OutboxRelay:
                 pass
 
     def start(self) -> None:
+        if self._loop is None:  # again after a new term as leader: one listener is enough
+            self.app.add_listener(self.poke)
         self._loop = asyncio.get_running_loop()
-        self.app.add_listener(self.poke)
         self._task = self._loop.create_task(self.run(), name=f"outbox-{self.app.service}")
 
     async def stop(self) -> None:

@@ -69,7 +69,8 @@ class ServicesLogApplication(RegistryFeed):
         super().__init__(env)
         self.vault = PersonalDataVault(key_store_for(dict(env or {})))
         # Writes of one contract (its ContractLog) queue here instead of racing to a 409.
-        self.contract_locks = KeyedLocks()
+        # Across processes on one PostgreSQL store, the store holds the same locks (locks.py).
+        self.contract_locks = KeyedLocks(store=self.store_locks)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
