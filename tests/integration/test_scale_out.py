@@ -26,6 +26,9 @@ from tests.deploy.topology import Routed, ServiceProcess
 from tests.integration.slice import setup_county, sign, wait_for_tranches
 from tests.integration.test_services_log_support import COUNTY, check, open_county
 
+# The twelve contracts share a provider and stations: overlapping years need a recorded reason (R-REG-7).
+PARALLEL = "并行项目（测试）"
+
 pytestmark = pytest.mark.postgres
 
 FIRST, LATER = 40, 10  # deliveries through both processes, then through the survivor
@@ -221,11 +224,11 @@ async def test_two_processes_of_finance_share_its_consumers(postgres, nats_serve
                 httpx.AsyncClient(base_url=procs[1].url, timeout=60) as b:
             platform = Routed({"registry": reg_client, "finance": a})
             setup = await setup_county(platform, tokens)
-            contracts = [(await sign(platform, COUNTY, setup)).json()["contract_id"] for _ in range(6)]
+            contracts = [(await sign(platform, COUNTY, setup, justification=PARALLEL)).json()["contract_id"] for _ in range(6)]
             roles = await wait_until(lambda: _one_each(_leaders(a, b)), what="one leader")
             procs[0].proc.send_signal(signal.SIGKILL)  # one process dies, leader or not
             procs[0].proc.wait(timeout=10)
-            contracts += [(await sign(platform, COUNTY, setup)).json()["contract_id"] for _ in range(6)]
+            contracts += [(await sign(platform, COUNTY, setup, justification=PARALLEL)).json()["contract_id"] for _ in range(6)]
             survivor = Routed({"registry": reg_client, "finance": b})
             for cid in contracts:
                 await wait_for_tranches(survivor, COUNTY, cid, tokens(Role.FINANCE, COUNTY))
