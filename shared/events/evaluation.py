@@ -116,6 +116,8 @@ class EvaluationConcluded(IntegrationEvent):
     rubric_version: int
     concluded_on: date
     fraud_found: bool = False
+    # Added within v1 (optional, additive): 严重违约 found (R-EVAL-9); registry terminates and bans as for fraud.
+    serious_breach_found: bool = False
 
 
 @integration_event(SERVICE)

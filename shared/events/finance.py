@@ -26,16 +26,19 @@ class TrancheScheduled(IntegrationEvent):
 
 @integration_event(SERVICE)
 class BudgetAllocated(IntegrationEvent):
-    """A county allocated (or re-allocated) its budget for one funding source and year, with its cap rule (R-FIN-2)."""
+    """A county allocated (or re-allocated) its budget for one funding source and year (R-FIN-2): the
+    allocation and the base of the county policy's ``funding_caps`` on it. The cap rule itself is
+    county policy (registry); the ``cap_…`` fields are kept for schema compatibility and are always
+    null (finance no longer takes a per-line cap)."""
 
     county: str
     year: int
     source: str
     amount_fen: int
-    cap_kind: str | None = None  # 'ceiling' or 'floor'
-    cap_percent: Decimal | None = None
-    cap_base_fen: int | None = None
-    cap_limit_fen: int | None = None
+    cap_kind: str | None = None  # legacy, always null: caps are county policy (funding_caps)
+    cap_percent: Decimal | None = None  # legacy, always null
+    cap_base_fen: int | None = None  # legacy, always null
+    cap_limit_fen: int | None = None  # legacy, always null
 
 
 @integration_event(SERVICE)

@@ -244,14 +244,17 @@ class AccessPolicy:
     owns: Owns | None
     county: bool = True  # the path's {county} must be granted to the token
     province_wide: bool = False  # only a token with counties ["*"] (of a province-wide role)
+    public_setting: str | None = None  # a boolean setting that, when true, opens the route without a token
 
 
-def require_roles(*roles: Role, province_wide: bool = False) -> Callable[..., Principal]:
+def require_roles(*roles: Role, province_wide: bool = False, public_setting: str | None = None) -> Callable[..., Any]:
     """For routes that are not county-scoped (province-level resources). ``province_wide=True``:
     only a token with ``counties: ["*"]`` of a province-wide role (what spans every county, such
-    as raw records or the service's writer key)."""
+    as raw records or the service's writer key). ``public_setting``: the name of a boolean
+    setting that, when true, opens the route without a token (``/metrics`` for a scraper inside
+    the cluster, ``SWP_METRICS_PUBLIC``); the dependency then gives ``None``."""
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    def check(principal: Principal) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
         check_principal(principal)
@@ -259,5 +262,21 @@ def require_roles(*roles: Role, province_wide: bool = False) -> Callable[..., Pr
             raise Forbidden("this spans every county: a province-wide token (counties [\"*\"]) is needed", rule="R-AUD-6")
         return principal
 
-    dependency.policy = AccessPolicy(frozenset(roles), False, None, county=False, province_wide=province_wide)  # type: ignore[attr-defined]
-    return dependency
+    policy = AccessPolicy(frozenset(roles), False, None, county=False, province_wide=province_wide, public_setting=public_setting)
+    if public_setting is None:
+
+        async def dependency(principal: CurrentPrincipal) -> Principal:
+            return check(principal)
+
+        dependency.policy = policy  # type: ignore[attr-defined]
+        return dependency
+
+    async def open_or_checked(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal | None:
+        if getattr(request.app.state.settings, public_setting):
+            return None
+        return check(await current_principal(request, credentials))
+
+    open_or_checked.policy = policy  # type: ignore[attr-defined]
+    return open_or_checked

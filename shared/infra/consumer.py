@@ -22,9 +22,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, NatsMessage, PullSub
+from opentelemetry.trace import SpanKind
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent, parse_event
+from shared.infra import telemetry
 from shared.infra.store import CommandContext, SwpApplication
 
 log = logging.getLogger("swp.consumer")
@@ -112,7 +114,13 @@ def subscribe_upstream(
             body = parse_event(envelope.service, envelope.event_type, envelope.data)
             if body is None:
                 raise RetryLater(f"no schema for {envelope.service}.{envelope.event_type}")
-            await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking_name, seq), stats)
+            # The publisher's trace context (``traceparent`` header) is the parent of the handling
+            # span; the reaction's events record this span's context in turn.
+            with telemetry.span(
+                f"consume {envelope.event_type}", telemetry.extract(msg.headers), SpanKind.CONSUMER,
+                **{"swp.consumer": durable, "swp.event_id": str(envelope.event_id)},
+            ):
+                await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking_name, seq), stats)
         except Exception as exc:
             stats.failures += 1
             # /health shows this without a token: the kind of failure, never its text (logged below).

@@ -35,6 +35,7 @@ from nats.js.client import JetStreamContext
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
+from shared.infra import telemetry
 from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.subjects import STREAM_NAME, subject
 
@@ -111,7 +112,8 @@ def envelope_for(
 
 
 class OutboxRelay:
-    """One per service process. ``js`` is a nats-py JetStream context (own connection)."""
+    """One per store: run by the process that leads (shared/infra/leader.py), ``start()`` when it
+    becomes leader, ``stop()`` when it steps down. ``js`` is a nats-py JetStream context."""
 
     def __init__(
         self,
@@ -145,6 +147,8 @@ class OutboxRelay:
         # Held around every store access made from a worker thread, so shutdown can wait for
         # it before the store is closed (closing SQLite under a running query crashes).
         self.db_lock = threading.Lock()
+        # Trace context recorded with each event of the batch in flight (event id → traceparent).
+        self._traceparents: dict[Any, str] = {}
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -171,6 +175,9 @@ class OutboxRelay:
                 out.append(Item(n.id, str(n.originator_id), topic.rsplit(".", 1)[-1], None,
                                 ("unmappable", f"{type(exc).__name__}: {exc}"[:2000])))
                 continue
+            traceparent = event_meta(domain_event).get(telemetry.META_KEY)
+            if env is not None and traceparent:
+                self._traceparents[env.event_id] = traceparent
             out.append(Item(n.id, str(n.originator_id), env.event_type if env else type(domain_event).__qualname__, env))
         return out
 
@@ -182,7 +189,12 @@ class OutboxRelay:
         assert isinstance(found, OutboxParking)
         return found
 
-    def parked(self) -> list[dict[str, Any]]:
+    def parked(self, *, from_store: bool = False) -> list[dict[str, Any]]:
+        """The parked events. ``from_store``: read them from the store (a process that does not
+        lead the relay, whose copy would be stale or never loaded); otherwise the relay's copy."""
+        if from_store:
+            with self.db_lock:
+                return list(self.load_parking().parked)
         return list(self.parking.parked) if self.parking else []
 
     def _read_batch(self) -> list[Item]:
@@ -211,6 +223,7 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
+        self._traceparents.clear()
         items = await asyncio.to_thread(self._read_batch)
         if not items:
             return 0
@@ -244,7 +257,11 @@ class OutboxRelay:
                         subject(env.county, env.service, env.event_type),
                         payload,
                         stream=STREAM_NAME,
-                        headers={"Nats-Msg-Id": str(env.event_id), "Content-Type": "application/json"},
+                        headers={
+                            "Nats-Msg-Id": str(env.event_id),
+                            "Content-Type": "application/json",
+                            **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}"),
+                        },
                     )
                 except MaxPayloadError as exc:  # the server's limit is lower than it said
                     to_park.append((item, "too_large", str(exc)))
@@ -288,8 +305,10 @@ class OutboxRelay:
                 pass
 
     def start(self) -> None:
+        if self._loop is None:  # again after a new term as leader: one listener is enough
+            self.app.add_listener(self.poke)
         self._loop = asyncio.get_running_loop()
-        self.app.add_listener(self.poke)
+        self.parking = None  # a new term: what another leader parked meanwhile is read afresh
         self._task = self._loop.create_task(self.run(), name=f"outbox-{self.app.service}")
 
     async def stop(self) -> None:

@@ -13,8 +13,8 @@ import html
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,23 +22,26 @@ from typing import Annotated, Any
 import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.openapi.docs import get_redoc_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
-from shared.infra import hardening, pinning, problems
+from shared.infra import hardening, pinning, problems, telemetry
 from shared.infra.audit import ChainSealer, audit_router
-from shared.infra.auth import CountyScope, OwnerLookup, Owns
+from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
 from shared.infra.consumer import ConsumerStats
+from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 from shared.rules import RuleViolation
+from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.service")
 
@@ -83,9 +86,66 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
-        self._seal_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
+        self._lead_task: asyncio.Task[None] | None = None
+        # One relay and one sealer per store, whatever the number of processes (leader.py): one
+        # election (one lock, one held connection per process) for both jobs; the leader seals
+        # at once and relays as soon as NATS is reachable.
+        env = settings.eventsourcing_env(spec.name)
+        retry = settings.leader_retry_seconds
+        self.election = Election("leader", leader_lock(env, spec.name, "leader"), retry_seconds=retry, check_seconds=retry)
+        self._nats_ready = asyncio.Event()
+        self._relaying = False
+        # Refreshed on each scrape of /metrics (values that need I/O: store, JetStream).
+        self.metrics_snapshot: dict[str, Any] = {}
+
+    def leadership(self) -> dict[str, bool]:
+        """Which store-wide roles this process runs now (one process per store runs each)."""
+        return {"relay": self.election.leading and self._relaying, "sealer": self.election.leading}
+
+    async def _lead(self) -> None:
+        """What the leader of the store runs until it steps down: the sealer, and the relay once
+        NATS is reachable."""
+        sealing = asyncio.create_task(self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2))
+        try:
+            await self._nats_ready.wait()
+            assert self.relay is not None
+            self.relay.start()
+            self._relaying = True
+            try:
+                assert self.relay._task is not None
+                await self.relay._task
+            finally:
+                self._relaying = False
+                await self.relay.stop()
+        finally:
+            sealing.cancel()
+            try:
+                await sealing
+            except asyncio.CancelledError:
+                pass
+
+    async def refresh_metrics(self) -> None:
+        """Outbox backlog (store head − relay position) and each consumer's lag on JetStream."""
+        snapshot: dict[str, Any] = {}
+        try:
+            head = await asyncio.to_thread(self.store.process_recorder.max_notification_id) or 0
+            position = await asyncio.to_thread(self.store.process_recorder.max_tracking_id, SwpApplication.OUTBOX) or 0
+            snapshot["outbox_backlog"] = max(head - position, 0)
+        except Exception as exc:  # a scrape reports what it can
+            log.info("metrics: store unreadable: %s", exc)
+        lags: dict[str, int] = {}
+        if self.nc is not None and self.nc.is_connected:
+            js = self.nc.jetstream()
+            for name in self.consumers:
+                try:
+                    info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, f"{self.spec.name}--{name}"), timeout=2)
+                    lags[name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                except Exception as exc:  # not created yet, NATS busy
+                    log.info("metrics: no lag for %s: %s", name, exc)
+        snapshot["consumer_lag"] = lags
+        self.metrics_snapshot = snapshot
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -108,7 +168,7 @@ class Runtime:
                     poll_seconds=self.settings.relay_poll_seconds,
                     max_payload=lambda: int(self.nc.max_payload),
                 )
-                self.relay.start()
+                self._nats_ready.set()
                 await self.broker.start()
                 self.broker_started = True
                 log.info("%s connected to NATS at %s", self.spec.name, self.settings.nats_url)
@@ -125,9 +185,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._seal_task = loop.create_task(
-            self.sealer.run(self._seal_wake, self.settings.relay_poll_seconds * 2), name=f"seal-{self.spec.name}"
-        )
+        self._lead_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
         if self.spec.sweeps and self.settings.sweep_seconds > 0:
@@ -153,9 +211,16 @@ class Runtime:
             sweep(self.store)
 
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task, self._sweep_task):
+        for task in (self._task, self._lead_task, self._sweep_task):
             if task and not task.done():
                 task.cancel()
+        for task in (self._lead_task,):  # step down: release the leader lock
+            if task:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except BaseException as exc:  # cancelled (expected) or stuck: carry on
+                    if not isinstance(exc, asyncio.CancelledError):
+                        log.warning("%s: stepping down failed: %s", self.spec.name, exc)
         # Each step is bounded: a stuck connection must not keep the process from exiting.
         steps = []
         if self.relay:
@@ -205,7 +270,8 @@ def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
             schema=documented,
             title=cls.event_type,
             description=f"{cls.summary} (schema version {cls.schema_version}; envelope per R-AUD-1; "
-            f"header Nats-Msg-Id = event_id)",
+            f"header Nats-Msg-Id = event_id; header traceparent (W3C trace context) when the recording "
+            f"request or reaction was traced)",
         )
     return broker
 
@@ -300,6 +366,7 @@ def run_command(
         except IntegrityError:
             if ctx.saves or attempt == COMMAND_RETRIES:
                 raise
+            store.command_retries += 1
             log.info("command %s lost a concurrency race; running it again", ctx.command_id)
     raise AssertionError("unreachable")
 
@@ -356,11 +423,33 @@ def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None
             )
 
     return check
+@contextmanager
+def creating_tables(settings: Settings, service: str) -> Iterator[None]:
+    """PostgreSQL: several processes of a service starting together would race to create its
+    tables (``CREATE TABLE IF NOT EXISTS`` is not safe concurrently): one at a time."""
+    if settings.persistence != "postgres":
+        yield
+        return
+    import psycopg
+
+    from shared.infra.leader import lock_key
+
+    with psycopg.connect(
+        host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
+        password=settings.postgres_password.get_secret_value(), dbname=settings.postgres_dbname,
+        autocommit=True, connect_timeout=5,
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(settings.schema_for(service), "create-tables"),))
+        yield  # the session's end releases the lock
 
 
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
-    store = spec.application(settings.eventsourcing_env(spec.name))
+    with creating_tables(settings, spec.name):
+        store = spec.application(settings.eventsourcing_env(spec.name))
+        # The sealer's chain table too (ChainSealer opens it later, outside this lock): two
+        # processes starting together raced on it (duplicate pg_type "<schema>_chain").
+        store.factory.aggregate_recorder(purpose="chain")
     store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     store.publish_check = publish_check(spec, settings)
     return store
@@ -407,17 +496,25 @@ def install_local_docs(app: FastAPI) -> None:
         )
 
 
+# /metrics: the province's operators (province_admin), or anyone when SWP_METRICS_PUBLIC (a
+# scraper inside the cluster network) — declared like every route's access (docs/ACCESS.md).
+metrics_access = require_roles(Role.PROVINCE_ADMIN, public_setting="metrics_public")
+
+
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await asyncio.to_thread(open_store, spec, settings)
         runtime = Runtime(spec, settings, store)
         app.state.runtime = runtime
+        collector = telemetry.RuntimeCollector(runtime)
+        metrics.registry.register(collector)
         app.state.store = store
         await runtime.start()
         try:
             yield
         finally:
+            metrics.registry.unregister(collector)
             await runtime.stop()
 
     app = FastAPI(
@@ -431,6 +528,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.owners = spec.owners
+    metrics = telemetry.ServiceMetrics(spec.name)
+    app.state.metrics = metrics
+    app.add_middleware(telemetry.RequestMetrics, metrics=metrics)
     install_local_docs(app)
     problems.install(app)
     pinning.install(app)
@@ -461,7 +561,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             log.warning("%s: store unreachable: %s", spec.name, exc)
             head, position, store_ok, store_error = None, None, False, "unreachable"
         nats_ok = runtime.nats_ok()
-        parked = runtime.relay.parked() if runtime.relay else []
+        # Whichever process answers: the leader's relay knows what it parked; another process reads
+        # the parked events from the store they share.
+        leading = runtime.leadership()["relay"]
+        parked = (await asyncio.to_thread(runtime.relay.parked, from_store=not leading)) if runtime.relay and store_ok else []
         healthy = store_ok and nats_ok and not parked
         body = {
             "service": spec.name,
@@ -477,8 +580,26 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 "parked": [{k: p[k] for k in ("position", "aggregate_id", "event_type", "reason")} for p in parked[:PARKED_SHOWN]],
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+            "leader": runtime.leadership(),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this service process",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+        dependencies=[Depends(metrics_access)],
+    )
+    async def metrics_route(request: Request) -> Response:
+        """Request latency per route template (`swp_http_request_duration_seconds`), outbox backlog
+        (`swp_outbox_backlog`), consumer lag and counters (`swp_consumer_*`), which store-wide roles
+        this process leads (`swp_leader{role="relay"|"sealer"}`) and aggregate-cache hits/misses.
+        Per process: with several replicas, scrape each. Needs a `province_admin` token unless the
+        deployment sets `SWP_METRICS_PUBLIC=true` (a scraper inside the cluster network)."""
+        await request.app.state.runtime.refresh_metrics()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of this service's events")
     async def asyncapi(request: Request) -> JSONResponse:

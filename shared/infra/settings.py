@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Seconds between a service's periodic sweeps (e.g. registry flags filings not made by their
     # due date, R-REG-5); the first runs at startup. 0: no sweeps (tests that do not test them).
     sweep_seconds: float = Field(default=3600.0, ge=0)
+    # ``/metrics`` (Prometheus) without a token: for a scraper inside the cluster's network.
+    # Otherwise it needs a province_admin token (the operator's role).
+    metrics_public: bool = False
+    # Several processes per service: how often a follower tries to take over the relay and the
+    # sealer (shared/infra/leader.py), and how often the leader checks it still holds them.
+    leader_retry_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -50,6 +50,8 @@ from eventsourcing.utils import get_topic
 
 from shared import audit_chain, clock
 from shared.envelope import event_id_for
+from shared.infra import telemetry
+from shared.infra.leader import StoreLocks
 from shared.rules import Conflict, NotFound
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7f3a52-8e1c-5b9e-a2d4-6c3f0e9d8b71")
@@ -67,13 +69,16 @@ class CommandContext:
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     _idempotency_saved: bool = False
     saves: int = 0  # successful saves so far: a command that already wrote is never re-run
+    # W3C trace context in force when the command began (an HTTP request's, a consumer span's);
+    # recorded with its events so the outbox relay carries it across NATS. None: not traced.
+    traceparent: str | None = field(default_factory=telemetry.current_traceparent)
 
     def __post_init__(self) -> None:
         if not self.correlation_id:
             self.correlation_id = self.command_id
 
     def meta(self, recorded_at: datetime) -> dict[str, Any]:
-        return {
+        meta = {
             "county": self.county,
             "actor": self.actor,
             "command_id": self.command_id,
@@ -81,6 +86,9 @@ class CommandContext:
             "causation_id": self.causation_id,
             "recorded_at": recorded_at.isoformat(),
         }
+        if self.traceparent:
+            meta[telemetry.META_KEY] = self.traceparent
+        return meta
 
 
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
@@ -274,6 +282,13 @@ class SwpApplication(Application[uuid.UUID]):
         self._first_public_key: str | None = None
         self._signing_gate = SigningGate()
         self._rotations: list[dict[str, Any]] | None = None
+        # Write locks that hold across processes sharing this store (PostgreSQL; see leader.py).
+        self.store_locks = StoreLocks(dict(env or {}))
+        self.command_retries = 0  # commands re-run after losing an optimistic-concurrency race
+
+    def close(self) -> None:
+        self.store_locks.close()
+        super().close()
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -473,7 +488,8 @@ class SwpApplication(Application[uuid.UUID]):
             fastforward_skipping=base.fastforward_skipping,
             deepcopy_from_cache=base.deepcopy_from_cache,
         )
-        repository.cache = base.cache
+        # Counted (hits/misses on /metrics); None stays None (no cache configured).
+        repository.cache = telemetry.CountingCache(base.cache) if base.cache is not None else None
         return repository
 
     def _recorded_at(self, stored: StoredEvent) -> datetime:

@@ -1,6 +1,7 @@
 """Evaluation results feed the other services through NATS only (R-EVAL-8): a mid-term pass
 schedules finance's second tranche (R-FIN-5), a final pass lets registry renew the contract
-(R-REG-7), a fraud finding makes registry terminate the contract and ban the provider (R-EVAL-9).
+(R-REG-7), a fraud or serious-breach finding makes registry terminate the contract and ban the
+provider (R-EVAL-9).
 SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -100,7 +101,17 @@ async def test_a_final_pass_allows_renewal(gateway, tokens):
     assert (view["period_start"], view["provider_id"]) == ("2026-12-01", place.provider_id)
 
 
-async def test_a_fraud_finding_terminates_the_contract_and_bans_the_provider_in_registry(gateway, tokens, settings):
+FINDINGS = {
+    # R-EVAL-9: 弄虚作假 or 严重违约 → the contract is terminated and the provider banned.
+    "fraud": {"fraud_found": True, "fraud_details": "服务记录签名系代签,虚报服务人次"},
+    "serious_breach": {"serious_breach_found": True, "serious_breach_details": "擅自将服务转包给第三方,社工站连续两月无人驻站"},
+}
+
+
+@pytest.mark.parametrize("kind", list(FINDINGS))
+async def test_a_fraud_or_serious_breach_finding_terminates_the_contract_and_bans_the_provider_in_registry(
+    gateway, tokens, settings, kind
+):
     place = await open_county(gateway, tokens)
     contract = await sign(gateway, place)
     org = (await accredit(gateway, place))["org"]
@@ -109,25 +120,32 @@ async def test_a_fraud_finding_terminates_the_contract_and_bans_the_provider_in_
     provider = f"{registry}/providers/{place.provider_id}"
     assert (await check(gateway.get(provider, headers=place.purchaser), 200))["banned_until"] is None
 
-    # Full marks would pass; the evaluator finds forged service records (弄虚作假) at the mid-term.
+    # Full marks would pass; the evaluator finds forged service records (弄虚作假) — or a serious
+    # breach of the contract (严重违约) — at the mid-term.
     midterm = (await check(schedule(gateway, place, contract, "midterm", org, "2026-06-01"), 201))["evaluation_id"]
     await score_all(gateway, place, midterm, org, "1", "2026-06-01")
     base = f"{EVAL}/counties/{COUNTY}/evaluations/{midterm}"
     await check(gateway.post(f"{base}/surveys", json={"surveyed_on": "2026-06-01", "responses": everyone_says("满意")},
                              headers=place.evaluator(org)), 200)
-    fraud = {"concluded_on": "2026-06-10", "fraud_found": True, "fraud_details": "服务记录签名系代签,虚报服务人次"}
-    found = await check(gateway.post(f"{base}/conclusion", json=fraud, headers=place.evaluator(org)), 200)
-    assert (found["passed"], found["fraud_found"]) == (False, True)
+    flags = {"fraud": kind == "fraud", "serious_breach": kind == "serious_breach"}
+    undetailed = {"concluded_on": "2026-06-10", f"{kind}_found": True}
+    problem = await check(gateway.post(f"{base}/conclusion", json=undetailed, headers=place.evaluator(org)), 422)
+    assert (problem["rule"], problem["field"]) == ("R-EVAL-9", f"{kind}_details")
+    finding = {"concluded_on": "2026-06-10", **FINDINGS[kind]}
+    found = await check(gateway.post(f"{base}/conclusion", json=finding, headers=place.evaluator(org)), 200)
+    assert (found["passed"], found["fraud_found"], found["serious_breach_found"]) == (False, flags["fraud"], flags["serious_breach"])
 
-    # Registry hears EvaluationConcluded over NATS: the contract ends for fraud that day and the
-    # provider is banned for the county's ban_years (3 by default), citing the evaluation.
+    # Registry hears EvaluationConcluded over NATS: the contract ends for fraud (or serious breach)
+    # that day and the provider is banned for the county's ban_years (3 by default), citing the evaluation.
     ended = await wait_for(gateway, f"{registry}/contracts/{contract}", place.purchaser, lambda c: c["status"] == "terminated")
-    assert (ended["end_kind"], ended["ended_on"]) == ("fraud", "2026-06-10")
+    assert (ended["end_kind"], ended["ended_on"]) == (kind, "2026-06-10")
     [banned] = await registry_published(settings.nats_url, COUNTY, "ProviderBanned")
+    assert ("弄虚作假" if kind == "fraud" else "严重违约") in banned["data"]["reason"]
     assert {k: banned["data"][k] for k in ("provider_id", "until", "evaluation_id")} == {
         "provider_id": place.provider_id, "until": "2029-06-10", "evaluation_id": midterm,
     }
     [concluded] = await published(settings.nats_url, COUNTY, "EvaluationConcluded", lambda es: len(es) == 1)
+    assert (concluded["data"]["fraud_found"], concluded["data"]["serious_breach_found"]) == (flags["fraud"], flags["serious_breach"])
     assert banned["causation_id"] == concluded["event_id"]  # the ban is traced to evaluation's event (R-AUD-1)
     shown = await check(gateway.get(provider, params={"as_of": "2026-07-01"}, headers=place.purchaser), 200)
     assert (shown["banned_on_date"], shown["banned_until"]) == (True, "2029-06-10")

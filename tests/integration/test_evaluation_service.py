@@ -253,7 +253,8 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     decision = {"upheld": True, "revised_score": "62.00", "decided_on": "2026-11-24", "reason": "重新抽样调查后复核"}
     await check(gateway.post(f"{appeal}/decision", json=decision, headers=place.provider()), 403)
     decided = await check(gateway.post(f"{appeal}/decision", json=decision, headers=place.purchaser), 200)
-    assert decided["result"] == {"score": "62.00", "grade": "合格", "passed": True, "concluded_on": "2026-11-09", "fraud_found": False}
+    assert decided["result"] == {"score": "62.00", "grade": "合格", "passed": True, "concluded_on": "2026-11-09", "fraud_found": False,
+                                 "serious_breach_found": False}
     [appealed] = await published(settings.nats_url, COUNTY, "AppealDecided", lambda es: len(es) == 1)
     assert (appealed["data"]["upheld"], appealed["data"]["grade"], appealed["data"]["passed"]) == (True, "合格", True)
 

@@ -161,7 +161,8 @@ async def test_a_county_sees_and_touches_only_its_own_finance(finance_api, token
     # Our county-wide views hold only our contract and budgets: its service year (21 September 2026 –
     # 20 September 2027) counts 102 of 365 days against 2026 and 263 against 2027 (R-FIN-2).
     assert (await api.get(f"/finance/v1/counties/{COUNTY}/budgets", headers=purchaser)).json() == [
-        {"year": year, "source": "福彩公益金", "allocated": False, "amount_fen": 0, "cap": None, "committed_fen": fen,
+        {"year": year, "source": "福彩公益金", "allocated": False, "amount_fen": 0, "caps": [], "caps_policy_of": ours,
+         "committed_fen": fen,
          "remaining_fen": -fen, "status": "unallocated", "contracts": [{"contract_id": ours, "amount_fen": fen}]}
         for year, fen in ((2026, 10_060_274), (2027, 25_939_727))
     ]

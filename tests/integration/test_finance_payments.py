@@ -1,4 +1,4 @@
-"""Budgets and their caps (R-FIN-2), the station minimum (R-FIN-3), findings that block payment
+"""Budgets and the county policy's caps on them (R-FIN-2; finance refuses a cap of its own), the station minimum (R-FIN-3), findings that block payment
 until resolved, every refusal of a payment (R-FIN-7), and overdue tranches (R-FIN-9).
 SQLite and PostgreSQL."""
 
@@ -21,34 +21,46 @@ from tests.integration.test_finance_support import (
 )
 
 D = date.fromisoformat
-SOCIAL = "社会救助专项经费"
+SOCIAL, TOTAL, LOTTERY = "社会救助专项经费", "困难群众救助补助资金", "福彩公益金"
+# The county's caps, as registry's policy `funding_caps` states them (seed 001's 2% ceiling; a floor).
+CAPS = [
+    {"source": SOCIAL, "bound": "ceiling", "percent": 2, "base": TOTAL},
+    {"source": LOTTERY, "bound": "floor", "percent": 3, "base": TOTAL},
+]
 
 
 async def test_funding_findings_block_payment_until_resolved_and_every_refusal_of_r_fin_7(finance_api, tokens, settings):
     api, finance, purchaser = finance_api, tokens(Role.FINANCE, COUNTY), tokens(Role.PURCHASER, COUNTY)
     budgets = f"/finance/v1/counties/{COUNTY}/budgets"
 
-    # The county's 2026 budget: 120,000 yuan from the social-assistance special funds, which may
-    # fund purchases up to 2% of that year's 5,000,000 yuan (seed 001's ceiling).
-    budget = {"year": 2026, "source": SOCIAL, "amount_fen": 12_000_000,
-              "cap": {"kind": "ceiling", "percent": "2", "base_fen": 500_000_000}}
+    # The county's 2026 budgets: 120,000 yuan from the social-assistance special funds, and the
+    # 5,000,000 yuan of 困难群众救助补助资金 that is the base of the county's caps.
+    budget = {"year": 2026, "source": SOCIAL, "amount_fen": 12_000_000}
     assert refusal(await api.post(budgets, json=budget, headers=purchaser))[:2] == (403, "R-AUD-6")
-    bad_kind = {**budget, "cap": {**budget["cap"], "kind": "roof"}}
-    assert refusal(await api.post(budgets, json=bad_kind, headers=finance)) == (422, "R-FIN-2", "cap.kind")
-    bad_percent = {**budget, "cap": {**budget["cap"], "percent": "2.555"}}
-    assert refusal(await api.post(budgets, json=bad_percent, headers=finance))[::2] == (422, "cap.percent")
+    # Caps are one piece of county configuration (policy funding_caps in registry): finance refuses a
+    # cap of its own, in the older per-line shape or spelt flat, and records nothing.
+    head = await store_head(api)
+    for cap_field, value in (("cap", {"kind": "ceiling", "percent": "2", "base_fen": 500_000_000}), ("cap_kind", "ceiling")):
+        r = await api.post(budgets, json={**budget, cap_field: value}, headers=finance)
+        assert refusal(r) == (422, "R-FIN-2", cap_field)
+        assert "funding_caps" in r.json()["detail"] and "PUT /registry/v1/counties/{county}" in r.json()["detail"]
+    assert await store_head(api) == head
     r = await api.post(budgets, json=budget, headers=finance)
     assert r.status_code == 201, r.text
-    assert r.json()["cap"] == {"kind": "ceiling", "percent": "2", "base_fen": 500_000_000, "limit_fen": 10_000_000}
+    assert (r.json()["caps"], r.json()["status"]) == ([], "within")  # no contract has brought a policy yet
     allocated = await published(settings, COUNTY, "finance", "BudgetAllocated")
-    assert (allocated["data"]["cap_limit_fen"], allocated["data"]["source"]) == (10_000_000, SOCIAL)
+    assert (allocated["data"]["source"], allocated["data"]["cap_limit_fen"]) == (SOCIAL, None)
+    r = await api.post(budgets, json={"year": 2026, "source": TOTAL, "amount_fen": 500_000_000}, headers=finance)
+    assert r.status_code == 201, r.text
 
     # A contract signed 2026-03-01 for two stations, 200,000 yuan: 150,000 from the special funds
-    # (over the 120,000 budget and the 100,000 ceiling), 100,000 per station (under 120,000).
+    # (over the 120,000 budget and the county policy's 2% ceiling of 100,000), 100,000 per station
+    # (under 120,000). Its policy snapshot carries the county's caps (seed 001's ceiling, and a 3%
+    # floor on the welfare lottery's purchases).
     contract = str(uuid.uuid4())
     await sign(
         settings, contract, effective_on="2026-03-02", signed_on=D("2026-03-01"), amount_fen=20_000_000, stations=2,
-        funding=[(SOCIAL, 15_000_000), ("福彩公益金", 5_000_000)],
+        funding=[(SOCIAL, 15_000_000), (LOTTERY, 5_000_000)], policy={"funding_caps": CAPS},
     )
     await tranches_when(api, finance, contract, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
 
@@ -59,7 +71,7 @@ async def test_funding_findings_block_payment_until_resolved_and_every_refusal_o
     assert r.status_code == 200, r.text
     findings = r.json()
     assert sorted((f["rule"], f["source"], f["amount_fen"], f["limit_fen"]) for f in findings) == [
-        ("R-FIN-2", SOCIAL, 12_534_247, 10_000_000),  # the 2% ceiling
+        ("R-FIN-2", SOCIAL, 12_534_247, 10_000_000),  # the policy's 2% ceiling
         ("R-FIN-2", SOCIAL, 12_534_247, 12_000_000),  # the budget allocated
         ("R-FIN-3", None, 10_000_000, 12_000_000),  # per station
     ]
@@ -72,7 +84,15 @@ async def test_funding_findings_block_payment_until_resolved_and_every_refusal_o
     social = next(line for line in lines if line["source"] == SOCIAL)
     assert (social["status"], social["committed_fen"], social["remaining_fen"]) == ("exceeded", 12_534_247, -534_247)
     assert social["contracts"] == [{"contract_id": contract, "amount_fen": 12_534_247}]
-    assert next(line for line in lines if line["source"] == "福彩公益金")["status"] == "unallocated"
+    assert (social["caps"], social["caps_policy_of"]) == ([{
+        "bound": "ceiling", "percent": "2", "base": TOTAL, "base_year": 2026, "base_fen": 500_000_000, "limit_fen": 10_000_000,
+    }], contract)
+    assert next(line for line in lines if line["source"] == LOTTERY)["status"] == "unallocated"
+    # The lottery's budget entered: within its allocation, but under the policy's 3% floor (150,000 yuan
+    # of 5,000,000) — reported on the line, never held against the contract (no new finding).
+    r = await api.post(budgets, json={"year": 2026, "source": LOTTERY, "amount_fen": 10_000_000}, headers=finance)
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["committed_fen"], r.json()["caps"][0]["limit_fen"]) == ("below_floor", 4_178_082, 15_000_000)
 
     # Every refusal of a payment (R-FIN-7) records nothing.
     head = await store_head(api)

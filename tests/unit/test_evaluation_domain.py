@@ -191,6 +191,27 @@ def test_fraud_fails_the_evaluation_whatever_the_score():
     assert (exc.value.rule, exc.value.field) == ("R-EVAL-9", "fraud_details")
 
 
+def test_a_serious_breach_fails_the_evaluation_and_states_what_was_found():
+    ev = make_evaluation()
+    ev.conclude(
+        concluded_on=date(2026, 6, 10), score=D(95), thresholds=DEFAULT_THRESHOLDS, breakdown={},
+        fraud_found=False, fraud_details=None, calendar=CAL,
+        serious_breach_found=True, serious_breach_details="擅自将服务转包给第三方",
+    )
+    c = ev.conclusion
+    assert (c["grade"], c["passed"], c["fraud_found"], c["serious_breach_found"]) == ("不合格", False, False, True)
+    assert c["serious_breach_details"] == "擅自将服务转包给第三方"
+    with pytest.raises(RuleViolation) as exc:
+        make_evaluation().conclude(
+            concluded_on=date(2026, 6, 10), score=D(95), thresholds=DEFAULT_THRESHOLDS, breakdown={},
+            fraud_found=False, fraud_details=None, calendar=CAL, serious_breach_found=True,
+        )
+    assert (exc.value.rule, exc.value.field) == ("R-EVAL-9", "serious_breach_details")
+    plain = make_evaluation()
+    conclude(plain, "95.00")
+    assert (plain.conclusion["serious_breach_found"], plain.conclusion["serious_breach_details"]) == (False, None)
+
+
 def test_only_a_failed_result_is_appealed_once_within_the_window():
     passed = make_evaluation()
     conclude(passed, "60.00")

@@ -21,7 +21,7 @@ from finance.domainmodel import (
     split_amounts,
     station_minimum_breach,
 )
-from finance.domainmodel.funding import cap_amount, percent_text
+from finance.domainmodel.funding import policy_cap_breaches, policy_caps_on
 
 from shared.rules import NotFound, RuleViolation
 from shared.workdays import WorkdayCalendar
@@ -170,35 +170,50 @@ def test_overdue_is_recorded_once_per_tranche():
     assert s.detect_overdue(D("2025-11-30")) == []
 
 
-def test_budget_caps_ceiling_allocation_and_floor():
-    # Seed 001: purchases from the social-assistance special funds ≤ 2% of the year's total.
+def test_budget_line_status_by_the_county_policy_caps_allocation_and_floor():
+    # Seed 001: purchases from the social-assistance special funds ≤ 2% of the year's total — a
+    # county policy cap (registry's funding_caps), whose base is a budget line.
+    social, total = "社会救助专项经费", "困难群众救助补助资金"
+    ceiling = [{"source": social, "bound": "ceiling", "percent": "2", "base": total}]
     budget = CountyBudget(county="640402", year=2026)
-    budget.allocate("社会救助专项经费", 6_000_000_00, "ceiling", 200, 250_000_000_00)  # 2% of 2.5 亿 = 500 万
-    assert budget.line("社会救助专项经费")["cap_limit_fen"] == 5_000_000_00
-    assert budget.commit("c-1", "社会救助专项经费", 3_000_000_00) == []
-    assert budget.status("社会救助专项经费") == "within"
-    breaches = budget.commit("c-2", "社会救助专项经费", 2_500_000_00)
+    budget.allocate(social, 6_000_000_00)
+    budget.allocate(total, 250_000_000_00)  # 2% of 2.5 亿 = 500 万
+
+    def base_of(year: int, source: str) -> int | None:
+        line = budget.line(source) if year == 2026 else {"allocated": False}
+        return line["amount_fen"] if line["allocated"] else None
+
+    assert budget.commit("c-1", social, 3_000_000_00) == []
+    assert budget.status(social, ceiling, base_of) == "within"
+    assert budget.commit("c-2", social, 2_500_000_00) == []  # the ceiling is policy: judged by policy_cap_breaches
+    breaches = policy_cap_breaches(ceiling, 2026, social, budget.committed_fen(social), base_of)
     assert [(b[1], b[2]) for b in breaches] == [(5_500_000_00, 5_000_000_00)]
-    assert "ceiling of 2% of" in breaches[0][0]
-    assert budget.commit("c-2", "社会救助专项经费", 2_500_000_00) == []  # the same contract again: nothing new
-    # Over the allocation as well as the ceiling: two breaches.
-    assert len(budget.commit("c-3", "社会救助专项经费", 1_000_000_00)) == 2
+    assert "ceiling of 2% of the 2026 困难群众救助补助资金 budget" in breaches[0][0]
+    assert budget.status(social, ceiling, base_of) == "exceeded"
+    assert budget.status(social, [], base_of) == "within"  # no policy cap: only the allocation counts
+    assert budget.commit("c-2", social, 2_500_000_00) == []  # the same contract again: nothing new
+    # Over the allocation: a breach of the line itself.
+    assert [(b[1], b[2]) for b in budget.commit("c-3", social, 1_000_000_00)] == [(6_500_000_00, 6_000_000_00)]
     # No budget allocated for a source: nothing to judge against.
     assert budget.commit("c-1", "一般公共预算", 10**12) == []
-    assert budget.status("一般公共预算") == "unallocated"
-    # Another county's floor: purchases ≥ 3% of the year's social-assistance spending.
+    assert budget.status("一般公共预算", ceiling, base_of) == "unallocated"
+    # A cap whose base budget is not entered yet: shown without a limit, never "exceeded".
+    previous = [{**ceiling[0], "base_year": "previous"}]
+    assert policy_caps_on(previous, 2026, social, base_of) == [{
+        "bound": "ceiling", "percent": "2", "base": total, "base_year": 2025, "base_fen": None, "limit_fen": None,
+    }]
+    # Another county's floor: purchases ≥ 3% of the year's social-assistance budget.
+    floor_caps = [{"source": social, "bound": "floor", "percent": "3", "base": social}]
     floor = CountyBudget(county="130731", year=2026)
-    floor.allocate("社会救助专项经费", 600_000_00, "floor", 300, 10_000_001)
-    assert floor.line("社会救助专项经费")["cap_limit_fen"] == 300_001  # a floor rounds up
-    assert floor.status("社会救助专项经费") == "below_floor"
-    floor.commit("c-9", "社会救助专项经费", 300_001)
-    assert floor.status("社会救助专项经费") == "within"
-    assert cap_amount("ceiling", 300, 10_000_001) == 300_000
-    assert [percent_text(bp) for bp in (200, 250, 205, 10_000)] == ["2%", "2.5%", "2.05%", "100%"]
-    for bad, field in ((("x", 200, 1), "cap.kind"), (("ceiling", 0, 1), "cap.percent"), (("ceiling", 200, None), "cap.base_fen")):
-        with pytest.raises(RuleViolation) as refused:
-            budget.allocate("福彩公益金", 1, *bad)
-        assert (refused.value.rule, refused.value.field) == ("R-FIN-2", field)
+    floor.allocate(social, 10_000_001)
+    floor_base = lambda y, s: floor.line(s)["amount_fen"]  # noqa: E731
+    assert policy_caps_on(floor_caps, 2026, social, floor_base)[0]["limit_fen"] == 300_001  # a floor rounds up
+    assert floor.status(social, floor_caps, floor_base) == "below_floor"
+    floor.commit("c-9", social, 300_001)
+    assert floor.status(social, floor_caps, floor_base) == "within"
+    with pytest.raises(RuleViolation) as refused:
+        budget.allocate("福彩公益金", -1)
+    assert (refused.value.rule, refused.value.field) == ("R-FIN-1", "amount_fen")
 
 
 def test_expense_findings():

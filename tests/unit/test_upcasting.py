@@ -80,3 +80,54 @@ def test_a_beneficiary_registered_before_providers_were_recorded_loads_without_o
         fresh = Beneficiary(beneficiary_ref=str(uuid.uuid4()), county="640402", sealed_personal_data="s", provider_id="p-1")
         app.save(fresh)
     assert app.repository.get(fresh.id).provider_id == "p-1"
+
+
+def test_a_budget_recorded_with_its_own_cap_still_loads_and_the_legacy_cap_is_ignored():
+    """Finance's BudgetAllocated v1 carried a per-line cap; caps are now county policy only (R-FIN-2)."""
+    from finance.domainmodel import CountyBudget
+
+    app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    budget_id = CountyBudget.create_id("640402", 2025)
+    stamp = {"_type_": "datetime_iso", "_data_": "2025-01-05T08:00:00+00:00"}
+    opened = {"county": "640402", "year": 2025, "timestamp": stamp, "originator_topic": get_topic(CountyBudget)}
+    v1 = {
+        "county": "640402", "year": 2025, "source": "社会救助专项经费", "amount_fen": 12_000_000,
+        "cap_kind": "ceiling", "cap_basis_points": 200, "cap_base_fen": 500_000_000, "cap_limit_fen": 10_000_000,
+        "timestamp": stamp,
+    }
+    records = [
+        StoredEvent(originator_id=budget_id, originator_version=1, topic=get_topic(CountyBudget.Opened),
+                    state=json.dumps(opened).encode()),
+        StoredEvent(originator_id=budget_id, originator_version=2, topic=get_topic(CountyBudget.BudgetAllocated),
+                    state=json.dumps(v1).encode()),
+    ]
+    app.recorder.insert_events(records)
+
+    budget = app.repository.get(budget_id)
+    assert budget.line("社会救助专项经费") == {
+        "source": "社会救助专项经费", "allocated": True, "amount_fen": 12_000_000, "commitments": {},
+    }
+    budget.commit("c-1", "社会救助专项经费", 11_000_000)  # over the legacy 100,000 yuan cap: not a breach any more
+    assert budget.breaches("社会救助专项经费") == []
+    assert budget.status("社会救助专项经费", [], lambda y, s: None) == "within"
+    assert app.recorder.select_events(budget_id)[1].state == records[1].state
+
+
+def test_an_evaluation_concluded_before_serious_breach_findings_loads_with_none_found():
+    """Evaluation's Concluded v1 had no serious-breach finding (R-EVAL-9); v2 reads it as none found."""
+    from evaluation.domainmodel import Evaluation
+
+    app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    v1 = {
+        "contract_id": "c-1", "provider_id": "p-1", "stage": "midterm",
+        "score": {"_type_": "decimal_str", "_data_": "82.50"}, "grade": "良好", "passed": True,
+        "rubric_id": "r-1", "rubric_version": 1, "concluded_on": {"_type_": "date_iso", "_data_": "2026-06-10"},
+        "fraud_found": False, "fraud_details": None, "breakdown": {}, "report_late": False, "feedback_due": {},
+        "appeal_due_on": {"_type_": "date_iso", "_data_": "2026-06-24"},
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2026-06-10T08:00:00+00:00"},
+    }
+    stored = StoredEvent(
+        originator_id=uuid.uuid4(), originator_version=9, topic=get_topic(Evaluation.Concluded), state=json.dumps(v1).encode()
+    )
+    concluded = app.mapper.to_domain_event(stored)
+    assert (concluded.serious_breach_found, concluded.serious_breach_details, concluded.grade) == (False, None, "良好")

@@ -296,6 +296,7 @@ class EvaluationApplication(Lookups):
     def conclude(
         self, county: str, evaluation_id: str, org_id: str | None, concluded_on: date,
         fraud_found: bool, fraud_details: str | None,
+        serious_breach_found: bool = False, serious_breach_details: str | None = None,
     ) -> Evaluation:
         """Total score, grade and pass (R-EVAL-2/4/5/6) from the recorded scores, the survey,
         services-log's outcome figures and the spot-check deductions."""
@@ -323,6 +324,7 @@ class EvaluationApplication(Lookups):
         evaluation.conclude(
             concluded_on=concluded_on, score=sheet.score, thresholds=content["thresholds"], breakdown=breakdown,
             fraud_found=fraud_found, fraud_details=fraud_details, calendar=self.calendar,
+            serious_breach_found=serious_breach_found, serious_breach_details=serious_breach_details,
         )
         self.save(evaluation)
         return evaluation

@@ -64,7 +64,7 @@ def to_integration(e: Any) -> IntegrationEvent | None:
         return ev.EvaluationConcluded(
             evaluation_id=oid, county=county, contract_id=e.contract_id, provider_id=e.provider_id, stage=e.stage,
             score=e.score, grade=e.grade, passed=e.passed, rubric_id=e.rubric_id, rubric_version=e.rubric_version,
-            concluded_on=e.concluded_on, fraud_found=e.fraud_found,
+            concluded_on=e.concluded_on, fraud_found=e.fraud_found, serious_breach_found=e.serious_breach_found,
         )
     if isinstance(e, Evaluation.Appealed):
         return ev.EvaluationAppealed(

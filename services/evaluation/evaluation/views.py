@@ -81,7 +81,9 @@ def _result(evaluation: Evaluation) -> dict[str, Any] | None:
     result = evaluation.result
     if result is None:
         return None
-    return {k: result[k] for k in ("score", "grade", "passed", "concluded_on", "fraud_found")}
+    shown = {k: result[k] for k in ("score", "grade", "passed", "concluded_on", "fraud_found")}
+    shown["serious_breach_found"] = result.get("serious_breach_found", False)  # absent from a v1 snapshot
+    return shown
 
 
 def evaluation_summary(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | None = None) -> dict[str, Any]:
@@ -163,6 +165,7 @@ def public_results(app: EvaluationApplication, county: str) -> list[dict[str, An
             "grade": result["grade"],
             "passed": result["passed"],
             "fraud_found": result["fraud_found"],
+            "serious_breach_found": result.get("serious_breach_found", False),
             "rubric_id": evaluation.rubric_id,
             "rubric_version": evaluation.rubric_version,
             "appeal": None if appeal is None else ("upheld" if appeal.get("upheld") else "dismissed" if appeal.get("decided_on") else "pending"),

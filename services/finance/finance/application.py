@@ -22,8 +22,8 @@ from finance.domainmodel import (
     check_expense,
     expense_findings,
     minimum_wage_fen,
-    percent_text,
     policy_cap_breaches,
+    policy_caps_on,
     schedule_id,
     voucher_id,
     yuan,
@@ -58,12 +58,11 @@ class FinanceApplication(FinanceReactions):
         )
 
     # --- budgets (R-FIN-2) -----------------------------------------------------------------
-    def allocate_budget(
-        self, county: str, year: int, source: str, amount_fen: int,
-        cap_kind: str | None, cap_basis_points: int | None, cap_base_fen: int | None,
-    ) -> CountyBudget:
+    def allocate_budget(self, county: str, year: int, source: str, amount_fen: int) -> CountyBudget:
+        """A source's budget for a year: the allocation and the base of the policy caps on it. Caps
+        themselves are county policy (registry's ``funding_caps``), never stated here."""
         budget = self.county_budget(county, year)
-        budget.allocate(source, amount_fen, cap_kind, cap_basis_points, cap_base_fen)
+        budget.allocate(source, amount_fen)
         index = self.county_index(county)
         index.add_budget_year(year)
         flagged = self.recheck_commitments(county, year, source, budget)
@@ -114,20 +113,22 @@ class FinanceApplication(FinanceReactions):
                 lines.append(self.budget_line(budget, source))
         return lines
 
-    @staticmethod
-    def budget_line(budget: CountyBudget, source: str) -> dict[str, Any]:
+    def budget_line(self, budget: CountyBudget, source: str) -> dict[str, Any]:
+        """One line with its status (R-FIN-2). The caps that apply are the county policy's
+        ``funding_caps`` as finance last learnt them for this line: the policy snapshot of the latest
+        contract committed to it (``ContractSigned.policy``); with no contract on the line, finance
+        knows no policy for it and reports no cap. Cost: one contract read per line."""
         line = budget.line(source)
         committed = budget.committed_fen(source)
-        cap = None
-        if line["cap_kind"] is not None:
-            cap = {
-                "kind": line["cap_kind"], "percent": percent_text(line["cap_basis_points"]).rstrip("%"),
-                "base_fen": line["cap_base_fen"], "limit_fen": line["cap_limit_fen"],
-            }
+        latest = next(reversed(line["commitments"]), None)
+        schedule = self._find(schedule_id(latest)) if latest is not None else None
+        caps = (schedule.policy.get("funding_caps") or []) if schedule is not None else []
+        base_of = lambda y, s: self.allocated_fen(budget.county, y, s, {budget.year: budget})  # noqa: E731
         return {
             "year": budget.year, "source": source, "allocated": line["allocated"], "amount_fen": line["amount_fen"],
-            "cap": cap, "committed_fen": committed, "remaining_fen": line["amount_fen"] - committed,
-            "status": budget.status(source),
+            "caps": policy_caps_on(caps, budget.year, source, base_of), "caps_policy_of": latest if schedule is not None else None,
+            "committed_fen": committed, "remaining_fen": line["amount_fen"] - committed,
+            "status": budget.status(source, caps, base_of),
             "contracts": [{"contract_id": c, "amount_fen": a} for c, a in line["commitments"].items()],
         }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from faststream.nats import JStream, NatsBroker
@@ -55,11 +54,7 @@ def to_integration(e: Any) -> IntegrationEvent | None:
             year=e.year,
             source=e.source,
             amount_fen=e.amount_fen,
-            cap_kind=e.cap_kind,
-            cap_percent=None if e.cap_basis_points is None else Decimal(e.cap_basis_points) / 100,
-            cap_base_fen=e.cap_base_fen,
-            cap_limit_fen=e.cap_limit_fen,
-        )
+        )  # the cap_… fields stay null: caps are county policy (registry's funding_caps), not finance's
     return None
 
 

@@ -14,7 +14,7 @@ from shared.infra.settings import Settings
 SPEC = ServiceSpec(
     name="finance",
     title="SWP finance",
-    description="Budgets and caps, tranche schedules with working-day deadlines, payments and ring-fenced expenses.",
+    description="Budgets (the bases of the county policy caps), tranche schedules with working-day deadlines, payments and ring-fenced expenses.",
     application=lambda env: FinanceApplication(env=env),
     to_integration=to_integration,
     routers=api.routers,

@@ -128,19 +128,21 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
     # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
     def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:
         """Remember the result on the contract (renewal) and the provider (prior pass); a fraud
-        finding (弄虚作假) terminates the contract and bans the provider for the policy's years."""
+        (弄虚作假) or serious-breach (严重违约) finding terminates the contract (kind ``fraud`` or
+        ``serious_breach``) and bans the provider for the policy's years (R-EVAL-9)."""
         contract = self._evaluated_contract(e.county, e.contract_id)
         if contract is None:
             return []
         contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.concluded_on, e.fraud_found, appealed=False)
         provider = self.provider(e.county, contract.provider_id)
         provider.note_evaluation(e.evaluation_id, e.passed)
-        if e.fraud_found:
-            reason = f"弄虚作假 found by evaluation {e.evaluation_id} ({e.stage})"
+        if e.fraud_found or e.serious_breach_found:
+            kind, what = ("fraud", "弄虚作假") if e.fraud_found else ("serious_breach", "严重违约")
+            reason = f"{what} found by evaluation {e.evaluation_id} ({e.stage})"
             years = int(self.county(e.county).policy["ban_years"])
             provider.impose_ban(e.concluded_on, add_years(e.concluded_on, years), reason, e.evaluation_id, str(contract.id))
             if contract.active:
-                contract.terminate(max(e.concluded_on, contract.signed_on), "fraud", reason)
+                contract.terminate(max(e.concluded_on, contract.signed_on), kind, reason)
         return [contract, provider]
 
     def on_appeal_decided(self, e: AppealDecided) -> list[Aggregate]:

@@ -131,8 +131,9 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         {"EvaluationConcluded": app.on_evaluation_concluded, "AppealDecided": app.on_appeal_decided},
         description=(
             "Registry records each final/annual evaluation result on its contract: the next year of the cycle "
-            "may be renewed only after it passed (R-REG-7); an upheld appeal replaces the result. A fraud finding "
-            "(弄虚作假) terminates the contract and bans the provider for the county's ban_years (R-EVAL-9)."
+            "may be renewed only after it passed (R-REG-7); an upheld appeal replaces the result. A fraud (弄虚作假) "
+            "or serious-breach (严重违约) finding terminates the contract and bans the provider for the county's "
+            "ban_years (R-EVAL-9)."
         ),
     )
     finance = subscribe_upstream(

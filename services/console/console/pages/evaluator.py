@@ -238,9 +238,11 @@ async def deduction(ctx: Evaluator, evaluation_id: str) -> Response:
 async def conclusion(ctx: Evaluator, evaluation_id: str) -> Response:
     form, _ = await read_form(ctx.request)
     fraud = form.get("fraud_found") == "on"
-    body = {"concluded_on": form.get("on") or None, "fraud_found": fraud, "fraud_details": form.get("fraud_details") or None}
+    body = {"concluded_on": form.get("on") or None, "fraud_found": fraud, "fraud_details": form.get("fraud_details") or None,
+            "serious_breach_found": form.get("serious_breach_found") == "on",
+            "serious_breach_details": form.get("serious_breach_details") or None}
     return await _act(ctx, evaluation_id, "conclusion", "conclusion", body, form, "已出具评估结论",
-                      {"on", "fraud_found", "fraud_details", "scores", "survey"},
+                      {"on", "fraud_found", "fraud_details", "serious_breach_found", "serious_breach_details", "scores", "survey"},
                       {"concluded_on": "on", "surveys": "survey"})
 
 

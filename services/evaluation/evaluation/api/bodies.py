@@ -98,6 +98,14 @@ class ConclusionIn(Strict):
     concluded_on: OnDay = None
     fraud_found: bool = Field(default=False, description="弄虚作假 found (R-EVAL-9): fails the evaluation; registry bans the provider")
     fraud_details: Annotated[str, Field(max_length=5000)] | None = None
+    serious_breach_found: bool = Field(
+        default=False,
+        description="严重违约 (serious breach of the contract) found (R-EVAL-9): fails the evaluation; registry "
+        "terminates the contract (kind `serious_breach`) and bans the provider for the county's `ban_years`",
+    )
+    serious_breach_details: Annotated[str, Field(max_length=5000)] | None = Field(
+        default=None, description="What was found; required with `serious_breach_found`"
+    )
 
 
 class ConclusionOut(BaseModel):
@@ -108,6 +116,7 @@ class ConclusionOut(BaseModel):
     grade: str
     passed: bool
     fraud_found: bool
+    serious_breach_found: bool = False
     concluded_on: date
     rubric_id: str
     rubric_version: int

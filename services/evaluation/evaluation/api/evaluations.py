@@ -214,16 +214,21 @@ def conclude(
 ) -> ConclusionOut:
     """Conclude: the total score (weighted dimensions, survey, services-log outcome figures, minus
     deductions), the grade by the pinned rubric's thresholds (R-EVAL-6) and whether it passed.
-    A fraud finding fails it (R-EVAL-9). Publishes `EvaluationConcluded`, which finance (tranches)
+    A fraud (弄虚作假, `fraud_found`) or serious-breach (严重违约, `serious_breach_found`) finding fails
+    it and needs its details (R-EVAL-9); registry then terminates the contract (kind `fraud` or
+    `serious_breach`) and bans the provider for the county's `ban_years`. Publishes
+    `EvaluationConcluded` (with `fraud_found` and `serious_breach_found`), which finance (tranches)
     and registry (renewal, bans) react to (R-EVAL-8)."""
     found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.conclude(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.concluded_on), body.fraud_found, body.fraud_details,
+        body.serious_breach_found, body.serious_breach_details,
     ))
     c = found.conclusion
     assert c is not None
     return ConclusionOut(
         evaluation_id=str(found.id), contract_id=found.contract_id, stage=found.stage, score=c["score"], grade=c["grade"],
-        passed=c["passed"], fraud_found=c["fraud_found"], concluded_on=c["concluded_on"], rubric_id=found.rubric_id,
+        passed=c["passed"], fraud_found=c["fraud_found"], serious_breach_found=c.get("serious_breach_found", False),
+        concluded_on=c["concluded_on"], rubric_id=found.rubric_id,
         rubric_version=found.rubric_version, breakdown=c["breakdown"], appeal_due_on=c["appeal_due_on"],
     )
 

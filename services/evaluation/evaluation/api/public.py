@@ -26,6 +26,7 @@ class PublicResult(BaseModel):
     grade: str
     passed: bool
     fraud_found: bool
+    serious_breach_found: bool = False
     rubric_id: str
     rubric_version: int
     appeal: str | None

@@ -293,7 +293,11 @@ class Evaluation(Aggregate):
         fraud_found: bool,
         fraud_details: str | None,
         calendar: WorkdayCalendar,
+        serious_breach_found: bool = False,
+        serious_breach_details: str | None = None,
     ) -> None:
+        """R-EVAL-9: a fraud (弄虚作假) or serious-breach (严重违约) finding states what was found and
+        fails the evaluation whatever the score; registry terminates the contract and bans the provider."""
         self._open("concluded_on")
         if concluded_on < self.scheduled_on:
             raise RuleViolation(
@@ -301,8 +305,12 @@ class Evaluation(Aggregate):
             )
         if fraud_found and not fraud_details:
             raise RuleViolation("a fraud finding states what was found", rule="R-EVAL-9", field="fraud_details")
+        if serious_breach_found and not serious_breach_details:
+            raise RuleViolation(
+                "a serious-breach finding (严重违约) states what was found", rule="R-EVAL-9", field="serious_breach_details"
+            )
         grade, passed = grade_for(score, thresholds)
-        if fraud_found:  # 弄虚作假 fails the evaluation whatever the score
+        if fraud_found or serious_breach_found:  # 弄虚作假 / 严重违约 fail the evaluation whatever the score
             grade, passed = "不合格", False
         feedback = calendar.add_workdays(concluded_on, FEEDBACK_WORKING_DAYS)
         appeal = calendar.add_workdays(concluded_on, self.policy["appeal_working_days"])
@@ -310,19 +318,52 @@ class Evaluation(Aggregate):
             contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage, score=score, grade=grade,
             passed=passed, rubric_id=self.rubric_id, rubric_version=self.rubric_version, concluded_on=concluded_on,
             fraud_found=fraud_found, fraud_details=fraud_details, breakdown=breakdown,
+            serious_breach_found=serious_breach_found,
+            serious_breach_details=serious_breach_details if serious_breach_found else None,
             report_late="report" in self.steps and concluded_on > self.current_steps(calendar)["report"]["due_on"],
             feedback_due=_due(feedback), appeal_due_on=appeal.on,
         )
 
-    @event("Concluded")
+    class Concluded(Aggregate.Event):
+        """The evaluation concluded. v2 adds the serious-breach finding (R-EVAL-9); a v1 record loads
+        with none found (:meth:`upcast_v1_v2`)."""
+
+        class_version = 2
+        contract_id: str
+        provider_id: str
+        stage: str
+        score: Decimal
+        grade: str
+        passed: bool
+        rubric_id: str
+        rubric_version: int
+        concluded_on: date
+        fraud_found: bool
+        fraud_details: str | None
+        breakdown: dict[str, Any]
+        serious_breach_found: bool
+        serious_breach_details: str | None
+        report_late: bool
+        feedback_due: dict[str, Any]
+        appeal_due_on: date
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("serious_breach_found", False)
+            state.setdefault("serious_breach_details", None)
+
+    @event(Concluded)
     def _concluded(
         self, contract_id: str, provider_id: str, stage: str, score: Decimal, grade: str, passed: bool, rubric_id: str,
         rubric_version: int, concluded_on: date, fraud_found: bool, fraud_details: str | None, breakdown: dict[str, Any],
+        serious_breach_found: bool, serious_breach_details: str | None,
         report_late: bool, feedback_due: dict[str, Any], appeal_due_on: date,
     ) -> None:
         self.conclusion = {
             "score": score, "grade": grade, "passed": passed, "concluded_on": concluded_on, "fraud_found": fraud_found,
-            "fraud_details": fraud_details, "breakdown": breakdown, "report_late": report_late, "appeal_due_on": appeal_due_on,
+            "fraud_details": fraud_details, "serious_breach_found": serious_breach_found,
+            "serious_breach_details": serious_breach_details, "breakdown": breakdown, "report_late": report_late,
+            "appeal_due_on": appeal_due_on,
         }
         if "report" in self.steps:
             self.steps["report"]["done_on"] = concluded_on

@@ -2,7 +2,7 @@
 
 - ``tranches``: a contract's payment schedule (拨付计划) — tranches, their triggers and due dates,
   payments, and the funding findings that block paying;
-- ``funding``: a county's budget per year and funding source with its cap rule (R-FIN-2);
+- ``funding``: a county's budget per year and funding source, the base of the county policy's caps (R-FIN-2);
 - ``expenses``: a contract's ring-fenced account (专款专用) and the county's voucher book (R-FIN-8);
 - ``calendar``: the official working-day calendars loaded (R-FIN-6);
 - ``indexes``: the county and province lists the county-wide views walk.
@@ -22,7 +22,7 @@ from finance.domainmodel.expenses import (
     minimum_wage_fen,
     voucher_id,
 )
-from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text, policy_cap_breaches
+from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, policy_cap_breaches, policy_caps_on
 from finance.domainmodel.indexes import PROVINCE_INDEX_ID, CountyIndex, ProvinceIndex, county_index_id
 from finance.domainmodel.tranches import (
     AWAITING,
@@ -69,9 +69,9 @@ __all__ = [
     "county_index_id",
     "expense_findings",
     "minimum_wage_fen",
-    "percent_text",
     "plan_tranches",
     "policy_cap_breaches",
+    "policy_caps_on",
     "schedule_id",
     "split_amounts",
     "station_minimum_breach",

@@ -1,19 +1,23 @@
 """A county's budgets per year and funding source (R-FIN-2), and what contracts committed of them.
 
 A budget line is the amount allocated for purchasing services from one funding source (社会救助
-专项经费, 福彩公益金, 一般公共预算 …) in one year, with the county's cap rule when it has one:
-a percentage of a base amount (e.g. that year's total social-assistance funds), either a
-*ceiling* (purchases ≤ 2% or ≤ 3% of it) or a *floor* (purchases ≥ 3% of it).
+专项经费, 福彩公益金, 一般公共预算 …) in one year. It is also the *base* of the county's caps: the
+cap rule itself is county policy in registry (``funding_caps``: a percentage of a source's budget of
+the same or the previous year, either a *ceiling* — purchases ≤ 2% or ≤ 3% of it — or a *floor* —
+purchases ≥ 3% of it). Finance never states a cap of its own: it reads the caps from the policy
+snapshot each contract was signed under (``ContractSigned.policy.funding_caps``).
 
 A contract commits its funding shares to the budget year(s) of its service period, split pro
 rata by days (:func:`shared.funding.split_by_year`), as registry counts them at signing.
-Committing more than the allocation, or more than a ceiling, breaks R-FIN-2; a floor is met or
-not by the county's purchases as a whole, so it is reported on the budget, not held against one
-contract. The ceilings are the county policy's ``funding_caps`` the contract was signed under
-(its ``ContractSigned.policy``), whose base is a budget entered here; registry refuses a contract
-over one at signing, so finance finds a breach only where registry could not judge it: a budget
-entered after the contract was signed (re-checked on entry) or not yet known to registry. A
-line's own ``cap`` (entered with the budget) is the older way to state a ceiling and still holds.
+Committing more than the allocation, or more than a policy ceiling, breaks R-FIN-2; a floor is met
+or not by the county's purchases as a whole, so it is reported on the budget line, not held
+against one contract. Registry refuses a contract over a ceiling at signing, so finance finds a
+breach only where registry could not judge it: a budget entered after the contract was signed
+(re-checked on entry) or not yet known to registry.
+
+Budget events recorded before caps became policy only (``BudgetAllocated`` v1) carried a per-line
+``cap`` (kind, percent, base, limit); they still load — :meth:`CountyBudget.BudgetAllocated.upcast_v1_v2`
+drops those fields — and that legacy cap is ignored: it is neither checked nor shown.
 """
 
 from __future__ import annotations
@@ -35,15 +39,8 @@ def budget_id(county: str, year: int) -> uuid.UUID:
     return uuid.uuid5(NS, f"budget:{county}:{year}")
 
 
-def cap_amount(kind: str, basis_points: int, base_fen: int) -> int:
-    """The cap in integer fen (R-FIN-1): a ceiling rounds down, a floor rounds up."""
-    exact = base_fen * basis_points
-    return exact // 10_000 if kind == CEILING else -(-exact // 10_000)
-
-
-def percent_text(basis_points: int) -> str:
-    whole, frac = divmod(basis_points, 100)
-    return f"{whole}%" if not frac else f"{whole}.{frac:02d}".rstrip("0") + "%"
+# What a v1 ``BudgetAllocated`` carried of the per-line cap finance no longer keeps (see module doc).
+LEGACY_CAP_FIELDS = ("cap_kind", "cap_basis_points", "cap_base_fen", "cap_limit_fen")
 
 
 class CountyBudget(Aggregate):
@@ -61,40 +58,19 @@ class CountyBudget(Aggregate):
 
     def line(self, source: str) -> dict[str, Any]:
         return self.lines.get(source) or {
-            "source": source, "allocated": False, "amount_fen": 0, "cap_kind": None,
-            "cap_basis_points": None, "cap_base_fen": None, "cap_limit_fen": None, "commitments": {},
-        }
+"source": source, "allocated": False, "amount_fen": 0, "commitments": {}}
 
     def committed_fen(self, source: str) -> int:
         return sum(self.line(source)["commitments"].values())
 
-    def allocate(
-        self, source: str, amount_fen: int, cap_kind: str | None, cap_basis_points: int | None, cap_base_fen: int | None
-    ) -> None:
-        """Allocate (or re-allocate) a source's budget with its cap rule (R-FIN-2)."""
+    def allocate(self, source: str, amount_fen: int) -> None:
+        """Allocate (or re-allocate) a source's budget (R-FIN-2: also the base of the policy caps on it)."""
         if amount_fen < 0:
             raise RuleViolation("a budget cannot be negative", rule="R-FIN-1", field="amount_fen")
-        limit = None
-        if cap_kind is not None:
-            if cap_kind not in (CEILING, FLOOR):
-                raise RuleViolation("cap.kind must be 'ceiling' or 'floor'", rule="R-FIN-2", field="cap.kind")
-            if cap_basis_points is None or not 0 < cap_basis_points <= 10_000:
-                raise RuleViolation("cap.percent must be above 0 and at most 100", rule="R-FIN-2", field="cap.percent")
-            if cap_base_fen is None or cap_base_fen < 0:
-                raise RuleViolation("cap.base_fen must be given in fen, ≥ 0", rule="R-FIN-2", field="cap.base_fen")
-            limit = cap_amount(cap_kind, cap_basis_points, cap_base_fen)
-        elif cap_basis_points is not None or cap_base_fen is not None:
-            raise RuleViolation("a cap needs its kind", rule="R-FIN-2", field="cap.kind")
         current = self.line(source)
-        unchanged = current["allocated"] and (
-            current["amount_fen"], current["cap_kind"], current["cap_basis_points"], current["cap_base_fen"]
-        ) == (amount_fen, cap_kind, cap_basis_points, cap_base_fen)
-        if unchanged:
+        if current["allocated"] and current["amount_fen"] == amount_fen:
             return
-        self._allocated(
-            county=self.county, year=self.year, source=source, amount_fen=amount_fen, cap_kind=cap_kind,
-            cap_basis_points=cap_basis_points, cap_base_fen=cap_base_fen, cap_limit_fen=limit,
-        )
+        self._allocated(county=self.county, year=self.year, source=source, amount_fen=amount_fen)
 
     def commit(self, contract_id: str, source: str, amount_fen: int) -> list[tuple[str, int, int]]:
         """A signed contract's funding share; returns the R-FIN-2 breaches it causes as
@@ -105,45 +81,50 @@ class CountyBudget(Aggregate):
         return self.breaches(source)
 
     def breaches(self, source: str) -> list[tuple[str, int, int]]:
+        """The allocation itself exceeded (the policy ceilings are :func:`policy_cap_breaches`)."""
         line = self.line(source)
         if not line["allocated"]:
             return []  # no budget for this source and year: nothing to judge against
         committed = self.committed_fen(source)
-        found = []
         if committed > line["amount_fen"]:
-            found.append(
-                (f"contracts funded from {source} in {self.year} commit {yuan(committed)}, "
-                 f"more than its budget of {yuan(line['amount_fen'])}", committed, line["amount_fen"])
-            )
-        if line["cap_kind"] == CEILING and committed > line["cap_limit_fen"]:
-            found.append(
-                (f"contracts funded from {source} in {self.year} commit {yuan(committed)}, above the county's "
-                 f"ceiling of {percent_text(line['cap_basis_points'])} of {yuan(line['cap_base_fen'])} "
-                 f"= {yuan(line['cap_limit_fen'])}", committed, line["cap_limit_fen"])
-            )
-        return found
+            return [(f"contracts funded from {source} in {self.year} commit {yuan(committed)}, "
+                     f"more than its budget of {yuan(line['amount_fen'])}", committed, line["amount_fen"])]
+        return []
 
-    def status(self, source: str) -> str:
-        """``within``, ``exceeded`` (allocation or ceiling), ``below_floor`` or ``unallocated``."""
+    def status(self, source: str, caps: list[dict[str, Any]], base_of: Callable[[int, str], int | None]) -> str:
+        """``within``, ``exceeded`` (the allocation or a policy ceiling), ``below_floor`` (a policy
+        floor not reached) or ``unallocated``. ``caps``: the county policy's ``funding_caps`` (a
+        contract's snapshot); ``base_of(year, source)`` an allocated amount or None."""
         line = self.line(source)
         if not line["allocated"]:
             return "unallocated"
-        if self.breaches(source):
+        committed = self.committed_fen(source)
+        if self.breaches(source) or policy_cap_breaches(caps, self.year, source, committed, base_of):
             return "exceeded"
-        if line["cap_kind"] == FLOOR and self.committed_fen(source) < line["cap_limit_fen"]:
+        floors = [c for c in policy_caps_on(caps, self.year, source, base_of) if c["bound"] == FLOOR]
+        if any(c["limit_fen"] is not None and committed < c["limit_fen"] for c in floors):
             return "below_floor"
         return "within"
 
-    @event("BudgetAllocated")
-    def _allocated(
-        self, county: str, year: int, source: str, amount_fen: int, cap_kind: str | None,
-        cap_basis_points: int | None, cap_base_fen: int | None, cap_limit_fen: int | None,
-    ) -> None:
+    class BudgetAllocated(Aggregate.Event):
+        """A source's budget for the year. v2: the amount only; v1 also carried a per-line cap."""
+
+        class_version = 2
+        county: str
+        year: int
+        source: str
+        amount_fen: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 event (with a per-line cap) still loads; its legacy cap is dropped, not applied."""
+            for name in LEGACY_CAP_FIELDS:
+                state.pop(name, None)
+
+    @event(BudgetAllocated)
+    def _allocated(self, county: str, year: int, source: str, amount_fen: int) -> None:
         line = self.line(source)
-        line.update(
-            allocated=True, amount_fen=amount_fen, cap_kind=cap_kind, cap_basis_points=cap_basis_points,
-            cap_base_fen=cap_base_fen, cap_limit_fen=cap_limit_fen,
-        )
+        line.update(allocated=True, amount_fen=amount_fen)
         self.lines[source] = line
 
     @event("FundsCommitted")
@@ -174,4 +155,22 @@ def policy_cap_breaches(
                 f"ceiling of {cap['percent']}% of the {base_year} {base_source} budget of {yuan(base)} = {yuan(limit)} "
                 f"(excess {yuan(committed_fen - limit)})", committed_fen, limit,
             ))
+    return found
+
+
+def policy_caps_on(
+    caps: list[dict[str, Any]], year: int, source: str, base_of: Callable[[int, str], int | None]
+) -> list[dict[str, Any]]:
+    """The county policy's caps on ``source`` for commitments of ``year``, each with its base budget
+    (``base_fen``, None while it is not entered) and its limit in fen (``limit_fen``, None likewise)."""
+    found = []
+    for cap in caps:
+        if cap.get("source") != source or cap.get("bound") not in (CEILING, FLOOR):
+            continue
+        base_source, base_year = cap.get("base", source), cap_base_year(cap, year)
+        base = base_of(base_year, base_source)
+        found.append({
+            "bound": cap["bound"], "percent": str(cap["percent"]), "base": base_source, "base_year": base_year,
+            "base_fen": base, "limit_fen": None if base is None else cap_limit_fen(cap, base),
+        })
     return found
