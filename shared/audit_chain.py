@@ -253,15 +253,35 @@ def root_from_path(leaf: str, index: int, tree_size: int, path: list[str]) -> st
     return r.hex() if sn == 0 else None
 
 
-def tree_head(service: str, tree_size: int, root: str, chain_head: Link | None) -> dict[str, object]:
-    """What the service signs: the tree's size and root, bound to the chain head it was built at."""
-    return {
+def key_id(public_key_hex: str) -> str:
+    """A writer key's stable id: the first 16 hex digits of SHA-256 of the raw public key. The one
+    place a key id is derived; tree heads name the key that signed them by it."""
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:16]
+
+
+def tree_head(
+    service: str,
+    tree_size: int,
+    root: str,
+    chain_head: Link | None,
+    *,
+    key: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, object]:
+    """What the service signs: the tree's size and root, bound to the chain head it was built at;
+    with ``key`` (the signer's :func:`key_id`) and ``timestamp`` (RFC 3339) when given."""
+    head: dict[str, object] = {
         "kind": TREE_HEAD_KIND,
         "service": service,
         "tree_size": tree_size,
         "root": root,
         "chain_head": {"position": chain_head.position, "hash": chain_head.hash} if chain_head else None,
     }
+    if key is not None:
+        head["key_id"] = key
+    if timestamp is not None:
+        head["timestamp"] = timestamp
+    return head
 
 
 def tree_head_ok(head: dict[str, object], signature_hex: str, public_key_hex: str) -> bool:

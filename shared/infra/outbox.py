@@ -58,6 +58,23 @@ def envelope_for(
     )
 
 
+CORRELATION_HEADER = "X-Correlation-Id"
+CAUSATION_HEADER = "X-Causation-Id"
+
+
+def message_headers(env: Envelope) -> dict[str, str]:
+    """The NATS headers of every published event (documented in each service's AsyncAPI):
+    ``Nats-Msg-Id`` the event id (JetStream drops a re-sent one), ``X-Correlation-Id`` the business
+    process it belongs to, ``X-Causation-Id`` the event that caused it, or the command that
+    recorded it when a person's request did (R-AUD-1)."""
+    return {
+        "Nats-Msg-Id": str(env.event_id),
+        "Content-Type": "application/json",
+        CORRELATION_HEADER: env.correlation_id or env.command_id or str(env.event_id),
+        CAUSATION_HEADER: env.causation_id or env.command_id or str(env.event_id),
+    }
+
+
 class OutboxRelay:
     """One per service process. ``js`` is a nats-py JetStream context (own connection)."""
 
@@ -133,7 +150,7 @@ class OutboxRelay:
                         subject(env.county, env.service, env.event_type),
                         env.model_dump_json().encode(),
                         stream=STREAM_NAME,
-                        headers={"Nats-Msg-Id": str(env.event_id), "Content-Type": "application/json"},
+                        headers=message_headers(env),
                     )
                 )
             # Every PubAck before the position moves; a failure leaves it where it was.

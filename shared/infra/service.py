@@ -25,12 +25,13 @@ from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
+from shared.events.tree_head import TreeHeadSigned
 from shared.infra import pinning, problems
-from shared.infra.audit import ChainSealer, audit_router
+from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope
 from shared.infra.consumer import ConsumerStats
 from shared.infra.nats import ensure_stream, swp_stream
-from shared.infra.outbox import OutboxRelay, ToIntegration
+from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 
@@ -73,6 +74,12 @@ class Runtime:
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
         self._seal_task: asyncio.Task[None] | None = None
+        self.tree_heads = TreeHeadPublisher(store, self.sealer, settings)
+        self._tree_head_task: asyncio.Task[None] | None = None
+
+    def js(self) -> Any:
+        """The JetStream context of the relay's connection, or None while NATS is unreachable."""
+        return self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
 
     async def _connect(self) -> None:
         delay = 0.2
@@ -116,13 +123,16 @@ class Runtime:
         )
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+        self._tree_head_task = loop.create_task(
+            self.tree_heads.run(self.js, self.settings.tree_head_interval_seconds), name=f"tree-heads-{self.spec.name}"
+        )
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
         except TimeoutError:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task):
+        for task in (self._task, self._seal_task, self._tree_head_task):
             if task and not task.done():
                 task.cancel()
         # Each step is bounded: a stuck connection must not keep the process from exiting.
@@ -174,9 +184,45 @@ def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
             schema=documented,
             title=cls.event_type,
             description=f"{cls.summary} (schema version {cls.schema_version}; envelope per R-AUD-1; "
-            f"header Nats-Msg-Id = event_id)",
+            f"headers Nats-Msg-Id = event_id, {CORRELATION_HEADER}, {CAUSATION_HEADER})",
         )
+    broker.publisher(
+        tree_head_subject(spec.name),
+        schema=TreeHeadSigned,
+        title=TREE_HEAD_EVENT,
+        description=f"The service's signed tree head (R-AUD-4), every SWP_TREE_HEAD_INTERVAL_SECONDS when the log "
+        f"has grown and on POST /{spec.name}/v1/audit/tree-heads; one national subject (a head commits to the "
+        f"whole log). Not enveloped: the message is the signed head. Header Nats-Msg-Id = SHA-256 of the message.",
+    )
     return broker
+
+
+EVENT_HEADERS = {
+    "type": "object",
+    "description": "NATS headers of every event message (shared/infra/outbox.py)",
+    "required": ["Nats-Msg-Id", CORRELATION_HEADER, CAUSATION_HEADER],
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "format": "uuid", "description": "The envelope's event_id"},
+        CORRELATION_HEADER: {
+            "type": "string",
+            "description": "The envelope's correlation_id: the business process the event belongs to (R-AUD-1)",
+        },
+        CAUSATION_HEADER: {
+            "type": "string",
+            "description": "The envelope's causation_id (the event that caused this one) or, for an event a "
+            "person's command recorded, its command_id",
+        },
+        "Content-Type": {"type": "string", "const": "application/json"},
+    },
+}
+TREE_HEAD_HEADERS = {
+    "type": "object",
+    "required": ["Nats-Msg-Id"],
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "description": "SHA-256 (hex) of the signed head's canonical JSON"},
+        "Content-Type": {"type": "string", "const": "application/json"},
+    },
+}
 
 
 def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
@@ -188,7 +234,23 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
         description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5).",
         schema_version="3.0.0",
     ).to_specification()
-    return doc.to_jsonable()
+    document = doc.to_jsonable()
+    # faststream documents payloads only: the headers every message carries are added here.
+    tree_head_channel = tree_head_subject(spec.name)
+    channels = document.get("channels", {})
+    for channel in channels.values():
+        if channel.get("address") == tree_head_channel:
+            refs = {m.get("$ref", "").rsplit("/", 1)[-1] for m in channel.get("messages", {}).values()}
+            break
+    else:
+        refs = set()
+    for name, message in document.get("components", {}).get("messages", {}).items():
+        if name in refs:
+            message["headers"] = TREE_HEAD_HEADERS
+        elif any(name == m.get("$ref", "").rsplit("/", 1)[-1] for c in channels.values() for m in c.get("messages", {}).values()
+                 if c.get("address", "").startswith("swp.{county}.")):
+            message["headers"] = EVENT_HEADERS
+    return document
 
 
 def redact(url: str) -> str:
