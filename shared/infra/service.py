@@ -247,9 +247,15 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
     for name, message in document.get("components", {}).get("messages", {}).items():
         if name in refs:
             message["headers"] = TREE_HEAD_HEADERS
+            message.pop("correlationId", None)  # a tree head belongs to no business process
         elif any(name == m.get("$ref", "").rsplit("/", 1)[-1] for c in channels.values() for m in c.get("messages", {}).values()
                  if c.get("address", "").startswith("swp.{county}.")):
             message["headers"] = EVENT_HEADERS
+            # faststream's default points at a header named correlation_id; ours is X-Correlation-Id.
+            message["correlationId"] = {
+                "location": f"$message.header#/{CORRELATION_HEADER}",
+                "description": "The envelope's correlation_id, also in the body",
+            }
     return document
 
 

@@ -44,3 +44,17 @@ async def test_every_published_event_carries_correlation_and_causation_headers(g
     for msg, _ in scheduled:  # finance's reaction: caused by the signing, in its process
         assert msg.headers["X-Causation-Id"] == signed["event_id"]
         assert msg.headers["X-Correlation-Id"] == signed["correlation_id"]
+
+
+async def test_the_asyncapi_documents_the_headers_on_the_wire(gateway):
+    for service in ("registry", "services-log", "evaluation", "finance"):
+        doc = (await gateway.get(f"/{service}/asyncapi.json")).json()
+        events = [
+            doc["components"]["messages"][next(iter(c["messages"].values()))["$ref"].rsplit("/", 1)[-1]]
+            for c in doc["channels"].values()
+            if c["address"].startswith(f"swp.{{county}}.{service}.")
+        ]
+        assert events, service
+        for message in events:
+            assert set(message["headers"]["required"]) == {"Nats-Msg-Id", "X-Correlation-Id", "X-Causation-Id"}
+            assert message["correlationId"]["location"] == "$message.header#/X-Correlation-Id"
