@@ -1,0 +1,168 @@
+"""The subscriber kit (`swp subscribe`, services/subscriber/): a county's system replays its county
+from sequence 1 into its own read model (SQLite, or PostgreSQL by URL) equal to the platform's own
+reads, keeps up, validates every message against the AsyncAPI documents, survives restarts
+without applying anything twice, and witnesses the services' tree heads: a history rewritten and
+re-signed with the correct writer key raises the alarm (R-AUD-4, R-AUD-5, R-AUD-6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from gateway.cli import app as swp
+from swp_subscriber import ReadModel, Subscriber, SubscriberConfig
+from swp_subscriber.subscriber import InvalidMessage
+from typer.testing import CliRunner
+
+from shared.infra.auth import Role, issue_token
+from tests.integration.rewrite import rewrite_history
+from tests.integration.serving import serving
+from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
+from tests.integration.test_audit_tamper import verified
+
+PROVIDER = 2  # registry's log position of the county's provider
+
+
+@pytest.fixture
+def read_model_url(persistence, tmp_path, request) -> str:
+    """The kit's own database: a SQLite file, or a fresh PostgreSQL database."""
+    if persistence == "sqlite":
+        return f"sqlite:///{tmp_path / 'kit' / 'county.sqlite'}"
+    import psycopg
+
+    pg = request.getfixturevalue("postgres")
+    name = f"kit_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="postgres", autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    password = f":{pg.password}" if pg.password else ""
+    return f"postgresql://{pg.user}{password}@{pg.host}:{pg.port}/{name}"
+
+
+async def publish_heads(client: httpx.AsyncClient, tokens: Any, *services: str) -> None:
+    for service in services:
+        await verified_service(client, tokens, service)
+        r = await client.post(f"/{service}/v1/audit/tree-heads", headers=tokens(Role.AUDITOR, "*"))
+        assert r.status_code == 200 and r.json()["published"] is True, r.text
+
+
+async def verified_service(client: httpx.AsyncClient, tokens: Any, service: str) -> None:
+    for _ in range(200):
+        body = (await client.get(f"/{service}/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json()
+        if body["unsealed"] == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{service} never sealed")
+
+
+def kit(settings: Any, base_url: str, db: str) -> Subscriber:
+    token = issue_token(settings, sub="county-system", role=Role.AUDITOR, counties=[COUNTY])
+    return Subscriber(SubscriberConfig(county=COUNTY, nats_servers=[settings.nats_url], gateway=base_url, database=db, token=token))
+
+
+async def platform_view(client: httpx.AsyncClient, tokens: Any, contracts: list[str]) -> dict[str, Any]:
+    finance = tokens(Role.FINANCE, COUNTY)
+    view = {}
+    for cid in contracts:
+        tranches = await wait_for_tranches(client, COUNTY, cid, finance)
+        view[cid] = sorted((t["seq"], t["amount_fen"], t["due_on"], bool(t["provisional"]), t["status"]) for t in tranches)
+    return view
+
+
+def kit_view(model: ReadModel) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    for cid, seq, amount, due, provisional, status in model.query(
+        "SELECT contract_id, seq, amount_fen, due_on, provisional, status FROM tranche_board ORDER BY contract_id, seq"
+    ):
+        view.setdefault(cid, []).append((seq, amount, due, bool(provisional), status))
+    return view
+
+
+async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewrite(
+    settings, tokens, read_model_url, monkeypatch
+):
+    async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ours, theirs = await setup_county(client, tokens, COUNTY), await setup_county(client, tokens, OTHER)
+        contracts = [(await sign(client, COUNTY, ours)).json()["contract_id"] for _ in range(2)]
+        await sign(client, OTHER, theirs)
+        live = await platform_view(client, tokens, contracts)
+        await publish_heads(client, tokens, "registry", "finance")
+
+        # 1. Replay from sequence 1 into the kit's database.
+        sub = kit(settings, base_url, read_model_url)
+        try:
+            await sub.run(until_idle=1.0)
+            assert sub.raised == []
+            assert kit_view(sub.model) == live  # the platform's own reads, nothing of the other county
+            rows = sub.model.query("SELECT contract_id, amount_fen, status, provider_id FROM contracts ORDER BY contract_id")
+            assert rows == sorted((cid, 36_000_001, "signed", ours["provider_id"]) for cid in contracts)
+            heads = sub.model.query("SELECT service, status FROM tree_heads ORDER BY stream_seq")
+            assert sorted(heads) == [("finance", "first"), ("registry", "first")]
+            checkpoint = sub.model.checkpoint("events")
+            assert checkpoint > 0
+
+            # Every message was validated against its AsyncAPI document: a malformed one would not be.
+            with pytest.raises(InvalidMessage):
+                await asyncio.to_thread(
+                    sub.schemas.validate,
+                    "finance", "swp.{county}.finance.TrancheScheduled", {"event_type": "TrancheScheduled", "data": {}}, {},
+                )
+        finally:
+            sub.close()
+
+        # 2. A restart resumes after the last applied message: nothing applied twice.
+        sub = kit(settings, base_url, read_model_url)
+        try:
+            await sub.run(until_idle=0.5)
+            assert sub.applied == 0 and sub.model.checkpoint("events") == checkpoint
+
+            # 3. It keeps up: running, it sees a new contract as soon as the platform publishes it.
+            follower = asyncio.create_task(sub.run())
+            third = (await sign(client, COUNTY, ours)).json()["contract_id"]
+            live = await platform_view(client, tokens, [*contracts, third])
+            await publish_heads(client, tokens, "registry", "finance")
+            reader = ReadModel(read_model_url)
+            try:
+                for _ in range(300):
+                    statuses = {s for (s,) in reader.query("SELECT status FROM tree_heads")}
+                    if kit_view(reader) == live and "consistent" in statuses and len(reader.query("SELECT 1 FROM tree_heads")) == 4:
+                        break
+                    await asyncio.sleep(0.1)
+                assert kit_view(reader) == live
+                assert sorted(reader.query("SELECT service, status FROM tree_heads")) == [
+                    ("finance", "consistent"), ("finance", "first"), ("registry", "consistent"), ("registry", "first")
+                ]
+            finally:
+                reader.close()
+                follower.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await follower
+            assert sub.raised == []
+        finally:
+            sub.close()
+
+        # 4. Registry's history rewritten with the correct writer key and re-sealed; it goes on.
+        rewrite_history(settings, "registry", PROVIDER, lambda state: state.update(name="冒名顶替的社工机构"))
+        assert (await verified(client, tokens))["verified"] is True  # the service's own check sees nothing
+        await sign(client, OTHER, theirs)
+        await publish_heads(client, tokens, "registry")
+
+        monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="county-system", role=Role.AUDITOR, counties=[COUNTY]))
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            swp,
+            ["subscribe", "--county", COUNTY, "--db", read_model_url, "--nats", settings.nats_url, "--gateway", base_url,
+             "--until-idle", "1"],
+        )
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert [(a["service"], a["kind"]) for a in summary["alarms"]] == [("registry", "rewritten")]
+    model = ReadModel(read_model_url)
+    try:
+        assert [(s, k) for s, _, k, _ in [tuple(a.values()) for a in model.alarms()]] == [("registry", "rewritten")]
+        assert ("registry", "rewritten") in model.query("SELECT service, status FROM tree_heads")
+    finally:
+        model.close()
