@@ -118,3 +118,25 @@ async def test_tree_heads_are_published_on_nats_as_the_asyncapi_documents(gatewa
     except jsonschema.ValidationError:
         pass
     assert (await gateway.post("/registry/v1/audit/tree-heads", headers=tokens(Role.PURCHASER, OTHER))).status_code == 403
+
+
+async def test_each_service_publishes_its_head_on_its_own_when_the_log_grows(settings, tokens):
+    from gateway.app import create_app
+
+    from shared.testing.fixtures import client_for, running
+
+    app = create_app(settings.model_copy(update={"tree_head_interval_seconds": 0.2}))
+    nc = await nats.connect(settings.nats_url)
+    try:
+        sub = await nc.subscribe("swp.audit.registry.TreeHeadSigned")
+        async with running(app), client_for(app) as client:
+            size = 0
+            await history(client, tokens)
+            head = (await client.get("/registry/v1/audit/tree-head", headers=tokens(Role.AUDITOR, "*"))).json()["tree_head"]
+            while size < head["tree_size"]:  # nobody asked: the interval publisher catches up
+                published = json.loads((await sub.next_msg(timeout=10)).data)
+                size = published["tree_head"]["tree_size"]
+                assert audit_tree.head_problems(published, published["public_key"], service="registry") == []
+            assert published["tree_head"]["root"] == head["root"]
+    finally:
+        await nc.close()
