@@ -164,5 +164,9 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
     try:
         assert [(s, k) for s, _, k, _ in [tuple(a.values()) for a in model.alarms()]] == [("registry", "rewritten")]
         assert ("registry", "rewritten") in model.query("SELECT service, status FROM tree_heads")
+        # The witness bisected the heads it holds: the rewritten record (leaf 1) lies before its
+        # first registry head, which the rewritten history no longer extends.
+        [(first_size,)] = model.query("SELECT tree_size FROM tree_heads WHERE service = 'registry' AND status = 'first'")
+        assert f"is leaf 0 or later, below leaf {first_size} " in summary["alarms"][0]["detail"]
     finally:
         model.close()

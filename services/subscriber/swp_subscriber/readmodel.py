@@ -283,6 +283,15 @@ class ReadModel:
         size, root, key, seq = rows[0]
         return {"tree_size": int(size), "root": root, "public_key": key, "stream_seq": int(seq)}
 
+    def verified_heads(self, service: str) -> list[tuple[int, str]]:
+        """(tree size, root) of every head of ``service`` this witness verified, by size."""
+        rows = self.query(
+            "SELECT DISTINCT tree_size, root FROM tree_heads WHERE service = ? AND status IN ('first', 'consistent')"
+            " ORDER BY tree_size",
+            (service,),
+        )
+        return [(int(size), root) for size, root in rows]
+
     def store_head(self, service: str, seq: int, sth: dict[str, Any], status: str) -> None:
         head = sth["tree_head"]
         chain = head.get("chain_head") or {}

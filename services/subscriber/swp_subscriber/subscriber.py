@@ -24,7 +24,7 @@ import nats.errors
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from swp_subscriber.readmodel import ReadModel
-from swp_subscriber.witness import Alarm, Witness
+from swp_subscriber.witness import Alarm, Witness, verify_consistency
 
 log = logging.getLogger("swp.subscriber")
 SERVICES = ("registry", "services-log", "evaluation", "finance")
@@ -146,6 +146,8 @@ class Subscriber:
         self.schemas.validate(service, subject, sth, headers)
         last = self.model.last_head(service)
         alarms = self.witness.check(service, sth, last)
+        if alarms and alarms[0].kind == "rewritten":
+            alarms = [self._locate(service, sth, alarms[0])]
         status = alarms[0].kind if alarms else ("first" if last is None else "consistent")
         with self.model.transaction():
             self.model.store_head(service, seq, sth, status)
@@ -157,6 +159,33 @@ class Subscriber:
         self.raised.extend(alarms)
         self.heads_seen += 1
         return alarms
+
+    def _locate(self, service: str, sth: dict[str, Any], alarm: Alarm) -> Alarm:
+        """Bisect the heads this witness verified: the largest one the new head still extends and
+        the smallest it does not bound the first changed record (consistency is monotone: a tree
+        that extends a prefix extends every shorter one). O(log heads) proofs."""
+        heads = self.model.verified_heads(service)
+        new_size, new_root = int(sth["tree_head"]["tree_size"]), sth["tree_head"]["root"]
+        lo, hi = -1, len(heads) - 1  # heads[lo] extended (-1: none), heads[hi] not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            size, root = heads[mid]
+            try:
+                proof = self._consistency(service, size, new_size)
+                extended = verify_consistency(size, new_size, root, new_root, list(proof.get("proof") or []))
+            except Exception:  # cannot narrow further
+                break
+            if extended:
+                lo = mid
+            else:
+                hi = mid
+        after = heads[lo][0] if lo >= 0 else 0
+        return Alarm(
+            service,
+            "rewritten",
+            f"{alarm.detail}; the first changed record is leaf {after} or later, below leaf {heads[hi][0]} "
+            f"(records {after + 1}…{heads[hi][0]} of the log, counted from 1)",
+        )
 
     # --- NATS ------------------------------------------------------------------------------------
     async def _consumer(self, js: Any, subject: str, consumer: str) -> Any:
