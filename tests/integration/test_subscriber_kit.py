@@ -170,3 +170,57 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
         assert f"is leaf 0 or later, below leaf {first_size} " in summary["alarms"][0]["detail"]
     finally:
         model.close()
+
+
+async def test_the_kit_follows_a_contract_through_all_four_services(settings, tokens, read_model_url):
+    """Deliveries (and per month), an evaluation and paid tranches: the kit's tables say what the
+    platform's reads say."""
+    from tests.integration.test_evaluation_flows import pass_evaluation
+    from tests.integration.test_evaluation_support import COUNTY as PLACE
+    from tests.integration.test_evaluation_support import accredit, check, open_county, publish_rubric, wait_for
+    from tests.integration.test_evaluation_support import sign as sign_contract
+
+    log, fin = f"/services-log/v1/counties/{PLACE}", f"/finance/v1/counties/{PLACE}"
+    async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        place = await open_county(client, tokens)
+        contract = await sign_contract(client, place)
+        org = (await accredit(client, place))["org"]
+        await publish_rubric(client, tokens)
+        finance = tokens(Role.FINANCE, PLACE)
+        await wait_for(client, f"{log}/contracts/{contract}", place.purchaser)
+        await wait_for(client, f"{log}/workers/{place.worker_ids[0]}", place.purchaser)
+        for day, people in (("2026-03-03", 6), ("2026-03-20", 4), ("2026-04-02", 5)):
+            delivery = {
+                "contract_id": contract, "station_id": place.station_id, "worker_ids": [place.worker_ids[0]],
+                "kind": "帮扶救助", "area": "社会救助", "date": day, "hours_direct": "2", "hours_other": "0.5",
+                "person_times": people, "indicator_code": "assist",
+            }
+            await check(client.post(f"{log}/deliveries", json=delivery, headers=place.provider()), 201)
+        tranches = f"{fin}/contracts/{contract}/tranches"
+        await wait_for(client, tranches, finance)
+        await check(client.post(f"{tranches}/1/payment", json={"paid_on": "2025-12-22", "voucher": "BF-2025-001"}, headers=finance), 201)
+        # 15 of 500 人次 count towards the indicator item: 85 + 0.45.
+        await pass_evaluation(client, place, contract, org, "midterm", "2026-06-01", "2026-06-10", score="85.45")
+        live = await wait_for(client, tranches, finance, lambda ts: ts[1]["status"] != "awaiting_trigger")
+        live_view = sorted((t["seq"], t["amount_fen"], t["due_on"], bool(t["provisional"]), t["status"]) for t in live)
+
+        sub = Subscriber(
+            SubscriberConfig(
+                county=PLACE, nats_servers=[settings.nats_url], gateway=base_url, database=read_model_url, witness=False
+            )
+        )
+        try:
+            for _ in range(50):  # until finance's relay has published the second tranche's schedule
+                await sub.run(until_idle=0.5)
+                if kit_view(sub.model).get(contract) == live_view:
+                    break
+            assert kit_view(sub.model) == {contract: live_view}
+            assert sub.model.query("SELECT month, deliveries, person_times FROM deliveries_per_month ORDER BY month") == [
+                ("2026-03", 2, 10), ("2026-04", 1, 5)
+            ]
+            [(stage, status, score, passed)] = sub.model.query("SELECT stage, status, score, passed FROM evaluations")
+            assert (stage, status, float(score), bool(passed)) == ("midterm", "concluded", 85.45, True)
+            paid = sub.model.query("SELECT paid_on FROM tranches WHERE contract_id = ? AND seq = 1", (contract,))
+            assert paid == [("2025-12-22",)]
+        finally:
+            sub.close()
