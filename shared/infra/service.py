@@ -428,6 +428,11 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 "last_error": runtime.relay.last_error if runtime.relay else "not connected",
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+            "tree_heads": {
+                "published": runtime.tree_heads.published,
+                "last_size": runtime.tree_heads.last_size,
+                "last_error": runtime.tree_heads.last_error,
+            },
         }
         return JSONResponse(body, status_code=200 if store_ok and nats_ok else 503)
 

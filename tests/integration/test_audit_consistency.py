@@ -138,5 +138,7 @@ async def test_each_service_publishes_its_head_on_its_own_when_the_log_grows(set
                 size = published["tree_head"]["tree_size"]
                 assert audit_tree.head_problems(published, published["public_key"], service="registry") == []
             assert published["tree_head"]["root"] == head["root"]
+            health = (await client.get("/registry/health")).json()["tree_heads"]
+            assert health["published"] >= 1 and health["last_size"] == head["tree_size"]
     finally:
         await nc.close()
