@@ -224,3 +224,34 @@ async def test_the_kit_follows_a_contract_through_all_four_services(settings, to
             assert paid == [("2025-12-22",)]
         finally:
             sub.close()
+
+
+async def test_a_message_its_asyncapi_does_not_describe_stops_the_kit_unapplied(settings, tokens, read_model_url):
+    import nats
+
+    async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ours = await setup_county(client, tokens, COUNTY)
+        contract = (await sign(client, COUNTY, ours)).json()["contract_id"]
+        await wait_for_tranches(client, COUNTY, contract, tokens(Role.FINANCE, COUNTY))
+        nc = await nats.connect(settings.nats_url)
+        try:  # a ContractSigned without its amount (a broken or forged producer)
+            js = nc.jetstream()
+            good = await js.get_msg("SWP", subject=f"swp.{COUNTY}.registry.ContractSigned", seq=1, next=True)
+            envelope = json.loads(good.data)
+            del envelope["data"]["amount_fen"]
+            envelope["event_id"] = str(uuid.uuid4())
+            headers = {**dict(good.headers), "Nats-Msg-Id": envelope["event_id"]}
+            ack = await js.publish(f"swp.{COUNTY}.registry.ContractSigned", json.dumps(envelope).encode(), headers=headers)
+            assert not ack.duplicate
+        finally:
+            await nc.close()
+        sub = Subscriber(
+            SubscriberConfig(county=COUNTY, nats_servers=[settings.nats_url], gateway=base_url, database=read_model_url, witness=False)
+        )
+        try:
+            with pytest.raises(InvalidMessage, match="amount_fen"):
+                await sub.run(until_idle=1.0)
+            assert 0 < sub.model.checkpoint("events") < ack.seq  # everything before it, nothing of it
+            assert [c for (c,) in sub.model.query("SELECT contract_id FROM contracts")] == [contract]
+        finally:
+            sub.close()
