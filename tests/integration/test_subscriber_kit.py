@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -28,18 +29,27 @@ PROVIDER = 2  # registry's log position of the county's provider
 
 
 @pytest.fixture
-def read_model_url(persistence, tmp_path, request) -> str:
-    """The kit's own database: a SQLite file, or a fresh PostgreSQL database."""
+def read_model_url(persistence, tmp_path, request) -> Iterator[str]:
+    """The kit's own database: a SQLite file, or a fresh PostgreSQL database (dropped afterwards)."""
     if persistence == "sqlite":
-        return f"sqlite:///{tmp_path / 'kit' / 'county.sqlite'}"
+        yield f"sqlite:///{tmp_path / 'kit' / 'county.sqlite'}"
+        return
     import psycopg
 
     pg = request.getfixturevalue("postgres")
     name = f"kit_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="postgres", autocommit=True) as c:
+
+    def admin() -> Any:
+        return psycopg.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="postgres", autocommit=True)
+
+    with admin() as c:
         c.execute(f"CREATE DATABASE {name}")
     password = f":{pg.password}" if pg.password else ""
-    return f"postgresql://{pg.user}{password}@{pg.host}:{pg.port}/{name}"
+    try:
+        yield f"postgresql://{pg.user}{password}@{pg.host}:{pg.port}/{name}"
+    finally:
+        with admin() as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def publish_heads(client: httpx.AsyncClient, tokens: Any, *services: str) -> None:

@@ -212,7 +212,13 @@ class Subscriber:
             subs = [(await self._consumer(js, f"swp.{self.config.county}.>", EVENTS), self.handle_event)]
             if self.config.witness:
                 subs.append((await self._consumer(js, "swp.audit.>", HEADS), self.handle_head))
-            await asyncio.gather(*(self._pump(sub, handler, until_idle) for sub, handler in subs))
+            pumps = [asyncio.ensure_future(self._pump(sub, handler, until_idle)) for sub, handler in subs]
+            try:
+                await asyncio.gather(*pumps)  # one failing (an invalid message) stops both
+            finally:
+                for pump in pumps:
+                    pump.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
             for sub, _ in subs:
                 await sub.unsubscribe()
         finally:
