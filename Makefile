@@ -20,19 +20,32 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed
 
-# Debian packages two deploy tests use: nginx (the gateway config, started for real) and
-# docker-compose (validates deploy/compose.yaml). Installed when running as root with apt;
-# elsewhere those two tests skip and say so. Nothing is started: the test runs its own nginx.
-DEPLOY_PACKAGES := nginx-light docker-compose
+# Debian packages some tests use: nginx (the gateway config, started for real) and
+# docker-compose (validates deploy/compose.yaml), and postgresql-client (pg_dump/pg_restore: `swp
+# backup`/`swp restore` of PostgreSQL stores and their test). Installed when running as root with
+# apt; elsewhere those tests skip and say so. Nothing is started: the test runs its own nginx.
+DEPLOY_PACKAGES := nginx-light docker-compose postgresql-client
+# Debian's headless Chromium, its driver and a CJK font for the console's browser tests
+# (tests/browser: Selenium uses /usr/bin/chromedriver, never a downloaded browser). Without
+# them those tests skip; with CI=true they fail.
+BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 system-deps:
-	@if ! command -v nginx >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(BROWSER_PACKAGES) (apt) for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1; } \
+	      || echo "note: could not install $(BROWSER_PACKAGES); the browser tests will skip (fail with CI=true)"; \
+	  else echo "note: $(BROWSER_PACKAGES) missing (not root or no apt); the browser tests will skip (fail with CI=true)"; fi; \
+	fi
+	@if ! command -v nginx >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1 || ! command -v pg_dump >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing $(DEPLOY_PACKAGES) (apt) for the deploy tests"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -q --no-install-recommends $(DEPLOY_PACKAGES) >/dev/null 2>&1 \
 	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $(DEPLOY_PACKAGES) >/dev/null 2>&1; } \
-	      || echo "note: could not install $(DEPLOY_PACKAGES); two deploy tests will skip"; \
-	  else echo "note: $(DEPLOY_PACKAGES) missing (not root or no apt); two deploy tests will skip"; fi; \
+	      || echo "note: could not install $(DEPLOY_PACKAGES); some deploy and backup tests will skip"; \
+	  else echo "note: $(DEPLOY_PACKAGES) missing (not root or no apt); some deploy and backup tests will skip"; fi; \
 	fi
 
 up: $(VENV)/.run-installed  ## run NATS (embedded), the four services and the gateway on :8000

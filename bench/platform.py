@@ -552,7 +552,8 @@ async def contract_to_tranches_lag(client: httpx.AsyncClient, cast: Cast, statio
     model: a GET of the tranches answers from then on). Both instants are this machine's clock."""
     start = await log_head(client, "finance")
     sent: dict[str, float] = {}
-    body = contract_body(cast.provider_id, [station])
+    # The same station and year each time: overlapping contracts say why (R-REG-7).
+    body = {**contract_body(cast.provider_id, [station]), "justification": "基准测试：同一站点的多份协议"}
     for _ in range(count):
         correlation = str(uuid.uuid4())
         sent[correlation] = time.time()

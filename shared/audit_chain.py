@@ -85,15 +85,15 @@ def verify(
     """Walk records and links together. Kinds of problem:
     ``edited`` (a record's bytes no longer match its link), ``deleted`` (a sealed position has no
     record), ``inserted`` (a record below the sealed head has no link), ``broken_link`` (a link
-    does not commit to its predecessor: links edited or reordered), and with the writer's public
-    key ``forged`` (a record the service did not sign: inserted or rewritten, wherever it is)."""
-    records = list(records)
+    does not commit to its predecessor: links edited or reordered), and with the writer's first
+    public key (the trust anchor; key rotations recorded in the log are followed from it)
+    ``forged`` (a record the service did not sign: inserted or rewritten, wherever it is) and
+    ``retired_key`` (signed by a key the log had already retired when the record was written)."""
+    records = sorted(records, key=lambda r: r.position)
     by_position = {r.position: r for r in records}
     problems: list[dict[str, object]] = []
     if public_key_hex:
-        problems.extend(
-            {"position": r.position, "kind": "forged"} for r in records if not signature_ok(r, public_key_hex)
-        )
+        problems.extend(signature_problems(records, public_key_hex))
     prev = GENESIS
     checked = 0
     head_position = 0
@@ -156,6 +156,66 @@ def unsigned_state(state_bytes: bytes) -> tuple[dict[str, object], str | None]:
     meta = dict(meta)
     sig = meta.pop(SIG_FIELD)
     return {**state, "meta": meta}, str(sig)
+
+
+def key_id(public_key_bytes: bytes) -> str:
+    """A writer key's id: the first 16 hex digits of SHA-256 of the raw Ed25519 public key. The one
+    place a key id is derived (callers holding hex pass ``bytes.fromhex(...)``); rotation records
+    and tree heads name keys by it."""
+    return hashlib.sha256(public_key_bytes).hexdigest()[:16]
+
+
+# --- writer key rotation ----------------------------------------------------------------------
+# A service's writer key is rotated by recording a rotation in its own log: a record signed by the
+# key in force that names the next public key (and carries that key's signature over the
+# rotation, proving the service holds it). Every record after it must be signed by the new key.
+# A verifier needs only the service's FIRST public key: it follows the rotations from there.
+
+KEY_ROTATION_TOPIC = "shared.infra.store:WriterKeys.Rotated"
+ROTATION_KIND = "swp-writer-key-rotation/1"
+
+
+def rotation_statement(service: str, old_key_id: str, new_public_key_hex: str) -> bytes:
+    """What the NEW key signs in a rotation record (proof that the writer holds it)."""
+    return canonical_json({"kind": ROTATION_KIND, "service": service, "old_key_id": old_key_id, "new_public_key": new_public_key_hex})
+
+
+def rotation_of(record: Record, current_public_key_hex: str) -> str | None:
+    """The public key a rotation record hands over to, if ``record`` is a well-formed rotation away
+    from the current key (its signature is checked separately), else None."""
+    if record.topic != KEY_ROTATION_TOPIC:
+        return None
+    state, _ = unsigned_state(record.state)
+    try:
+        new_key = str(state["new_public_key"])
+        current_id = key_id(bytes.fromhex(current_public_key_hex))
+        if state.get("old_key_id") != current_id or state.get("new_key_id") != key_id(bytes.fromhex(new_key)):
+            return None
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(new_key)).verify(
+            bytes.fromhex(str(state["possession"])), rotation_statement(str(state["service"]), current_id, new_key)
+        )
+    except Exception:  # malformed, or the new key did not sign the rotation
+        return None
+    return new_key
+
+
+def signature_problems(records: Iterable[Record], first_public_key_hex: str) -> Iterator[dict[str, object]]:
+    """Check every record's signature in log order, starting from the first key and following the
+    rotations recorded in the log: ``retired_key`` for a record signed by an earlier key after its
+    retirement, ``forged`` for one no key of the service signed."""
+    current, retired = first_public_key_hex, []
+    for r in sorted(records, key=lambda x: x.position):
+        if signature_ok(r, current):
+            new_key = rotation_of(r, current)
+            if new_key is not None:
+                retired.append(current)
+                current = new_key
+        elif any(signature_ok(r, old) for old in retired):
+            yield {"position": r.position, "kind": "retired_key"}
+        else:
+            yield {"position": r.position, "kind": "forged"}
 
 
 def signature_ok(record: Record, public_key_hex: str) -> bool:
@@ -253,12 +313,6 @@ def root_from_path(leaf: str, index: int, tree_size: int, path: list[str]) -> st
     return r.hex() if sn == 0 else None
 
 
-def key_id(public_key_hex: str) -> str:
-    """A writer key's stable id: the first 16 hex digits of SHA-256 of the raw public key. The one
-    place a key id is derived; tree heads name the key that signed them by it."""
-    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:16]
-
-
 def tree_head(
     service: str,
     tree_size: int,
@@ -303,21 +357,29 @@ def verify_inclusion_proof(
     Kinds: ``malformed``, ``wrong_service``, ``wrong_position`` (the proof is not for the position
     asked about, or its record sits elsewhere), ``edited`` (the record's bytes are not the sealed
     leaf), ``forged`` (the record is not signed by the key), ``path`` (the audit path does not lead
-    to the root), ``root_forged`` (the tree head is not signed by the key)."""
+    to the root), ``root_forged`` (the tree head is not signed by the key), ``key_chain`` (a key
+    rotation the proof carries is not signed by the key it retires). ``public_key_hex`` is the
+    service's first key; the proof's ``key_rotations`` (the log's rotation records up to the tree
+    head) lead from it to the keys that signed the record and the tree head."""
     import base64
 
     problems: list[dict[str, object]] = []
-    try:
-        rec = proof["record"]
-        head = proof["tree_head"]
-        assert isinstance(rec, dict) and isinstance(head, dict)
-        record = Record(
+
+    def record_of(rec: object) -> Record:
+        assert isinstance(rec, dict)
+        return Record(
             position=int(rec["position"]),
             aggregate_id=str(rec["aggregate_id"]),
             version=int(rec["version"]),
             topic=str(rec["topic"]),
             state=base64.b64decode(str(rec["state"]), validate=True),
         )
+
+    try:
+        head = proof["tree_head"]
+        assert isinstance(head, dict)
+        record = record_of(proof["record"])
+        rotations = sorted((record_of(r) for r in proof.get("key_rotations") or []), key=lambda r: r.position)  # type: ignore[attr-defined]
         claimed_position = int(str(proof["position"]))
         index = int(str(proof["leaf_index"]))
         tree_size = int(str(head["tree_size"]))
@@ -334,10 +396,21 @@ def verify_inclusion_proof(
         problems.append({"kind": "wrong_position", "detail": f"asked {position}, proof {claimed_position}, record {record.position}"})
     if leaf_hash(digest(record)) != leaf:
         problems.append({"kind": "edited", "position": record.position})
-    if not signature_ok(record, public_key_hex):
+    # From the trusted first key, follow the rotations the proof carries: the record must be signed
+    # by the key in force at its position, the tree head by the last one.
+    current, record_key = public_key_hex, None
+    for rot in rotations:
+        if record_key is None and rot.position >= record.position:
+            record_key = current
+        new_key = rotation_of(rot, current) if signature_ok(rot, current) else None
+        if new_key is None:
+            problems.append({"kind": "key_chain", "position": rot.position})
+            break
+        current = new_key
+    if not signature_ok(record, record_key or current):
         problems.append({"kind": "forged", "position": record.position})
     if root_from_path(leaf, index, tree_size, path) != root:
         problems.append({"kind": "path", "leaf_index": index, "tree_size": tree_size})
-    if not tree_head_ok(head, signature, public_key_hex):
+    if not tree_head_ok(head, signature, current):
         problems.append({"kind": "root_forged", "root": root})
     return problems

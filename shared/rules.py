@@ -14,11 +14,14 @@ class DomainError(Exception):
     status = 422
     title = "Command refused"
 
-    def __init__(self, detail: str, *, rule: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, rule: str | None = None, field: str | None = None, facts: dict[str, object] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.rule = rule
         self.field = field
+        self.facts = facts  # the numbers behind the refusal, for machines (e.g. a cap and its excess in fen)
 
 
 class RuleViolation(DomainError):

@@ -16,6 +16,9 @@ Where a year's answer comes from, first match wins:
    It cannot predict 调休 swaps or 补假 (make-up days), so every answer that touches
    such a year is flagged ``provisional``.
 
+Counting is indexed, not walked (see ``_through``): any query over 0001-01-01 … 9999-12-31
+costs a few lookups and a binary search, whatever the distance.
+
 Pure module (standard library, ``chinesecalendar``, ``lunardate``): no I/O, no clock.
 Recomputing open deadlines after loading a year is the caller's job: build a new
 calendar with :meth:`WorkdayCalendar.with_year` and call :meth:`add_workdays` again.
@@ -24,6 +27,7 @@ calendar with :meth:`WorkdayCalendar.with_year` and call :meth:`add_workdays` ag
 from __future__ import annotations
 
 import datetime as _dt
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -157,11 +161,112 @@ def rule_based_holidays(year: int) -> frozenset[date]:
     return frozenset(days)
 
 
+# --- the index ---------------------------------------------------------------------------
+# Working days are counted as Monday–Friday (closed-form arithmetic on the proleptic ordinal,
+# 0001-01-01 being a Monday) plus a sparse list of exceptions: weekday holidays (-1) and 调休
+# weekend workdays (+1). Outside 1900–2100 the only exceptions are the fixed-date holidays
+# (元旦, 劳动节, 国庆节: lunardate and the solar terms stop there), whose weekdays repeat every
+# 400 Gregorian years (146,097 days = 20,871 weeks), so their running total is arithmetic too.
+# Inside 1900–2100 each year's exceptions come from the loaded notice, chinesecalendar or the
+# rules, with a running total per year. Counting working days up to any date of 0001–9999 is
+# then a few lookups, and the n-th working day a binary search over them: no day-by-day walk.
+DETAILED_YEARS = (1900, 2100)
+_FIXED = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
+_MAX_ORD = date.max.toordinal()
+
+
+def _weekdays_through(ordinal: int) -> int:
+    """Mondays–Fridays in ``[0001-01-01, ordinal]`` (ordinal 1 is a Monday)."""
+    weeks, rest = divmod(ordinal, 7)
+    return weeks * 5 + min(rest, 5)
+
+
+def _fixed_delta(year: int) -> int:
+    return -sum(1 for m, d in _FIXED if date(year, m, d).weekday() < 5)
+
+
+@lru_cache(maxsize=1)
+def _fixed_cycle() -> tuple[int, ...]:
+    """Running total of :func:`_fixed_delta` over years 1..i, i = 0..400."""
+    out, total = [0], 0
+    for year in range(1, 401):
+        total += _fixed_delta(year)
+        out.append(total)
+    return tuple(out)
+
+
+def _fixed_before(year: int) -> int:
+    """Sum of the fixed-holiday deltas of years 1 .. year-1."""
+    cycles, rest = divmod(year - 1, 400)
+    cycle = _fixed_cycle()
+    return cycles * cycle[400] + cycle[rest]
+
+
+def _exceptions(days_off: Iterable[date], days_on: Iterable[date]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Sorted ordinals of a year's exceptions and the running total of their deltas."""
+    deltas = {d.toordinal(): -1 for d in days_off if d.weekday() < 5}
+    deltas.update({d.toordinal(): 1 for d in days_on if d.weekday() >= 5})
+    ordinals = tuple(sorted(deltas))
+    running, total = [], 0
+    for o in ordinals:
+        total += deltas[o]
+        running.append(total)
+    return ordinals, tuple(running)
+
+
+@lru_cache(maxsize=512)
+def _unloaded_year(year: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A year's exceptions without a loaded notice: chinesecalendar's data, else the rules."""
+    if _library_covers(year):
+        first, off, on = date(year, 1, 1), [], []
+        for i in range((date(year + 1, 1, 1) - first).days):
+            day = first + i * _DAY
+            worked = chinese_calendar.is_workday(day)
+            if day.weekday() < 5 and not worked:
+                off.append(day)
+            elif day.weekday() >= 5 and worked:
+                on.append(day)
+        return _exceptions(off, on)
+    if DETAILED_YEARS[0] <= year <= DETAILED_YEARS[1]:
+        return _exceptions(rule_based_holidays(year), ())
+    return _exceptions((date(year, m, d) for m, d in _FIXED), ())
+
+
+@lru_cache(maxsize=1)
+def _library_years() -> tuple[int, ...]:
+    return tuple(y for y in range(DETAILED_YEARS[0], DETAILED_YEARS[1] + 1) if _library_covers(y))
+
+
 class WorkdayCalendar:
-    """Immutable working-day calendar; ``with_year`` returns a new instance."""
+    """Immutable working-day calendar; ``with_year`` returns a new instance.
+
+    Dates from 0001-01-01 to 9999-12-31 (Python's range) are accepted; every query is a
+    handful of lookups (binary search for the n-th working day), whatever the distance. A
+    deadline that would fall after 9999-12-31 (or before 0001-01-01) raises ``ValueError``.
+    Loaded years must lie in 1900–2100 (the years the rules know the lunar festivals of).
+    """
 
     def __init__(self, loaded: Iterable[YearCalendar] = ()) -> None:
         self._loaded: dict[int, YearCalendar] = {cal.year: cal for cal in loaded}
+        lo, hi = DETAILED_YEARS
+        outside = sorted(y for y in self._loaded if not lo <= y <= hi)
+        if outside:
+            raise ValueError(f"a loaded calendar year must lie in {lo}–{hi}, got {outside[0]}")
+        self._years: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
+            y: _exceptions(c.holidays, c.workdays) for y, c in self._loaded.items()
+        }
+        # _before[y - lo]: the exception total of the detailed years lo .. y-1 beyond their fixed part.
+        before, total = [0], 0
+        for year in range(lo, hi + 1):
+            running = self._year(year)[1]
+            total += (running[-1] if running else 0) - _fixed_delta(year)
+            before.append(total)
+        self._before = tuple(before)
+        self._official = tuple(sorted(set(self._loaded) | set(_library_years())))
+
+    def _year(self, year: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        found = self._years.get(year)
+        return found if found is not None else _unloaded_year(year)
 
     def with_year(self, cal: YearCalendar) -> WorkdayCalendar:
         """A new calendar with ``cal`` loaded (replacing any earlier load of that year)."""
@@ -186,38 +291,72 @@ class WorkdayCalendar:
         except NotImplementedError:
             return d.weekday() < 5 and d not in rule_based_holidays(d.year), True
 
-    def _step(self, start: date, n: int, direction: int) -> DueDate:
-        if n < 0:
-            raise ValueError(f"number of working days must be >= 0, got {n}")
-        day = _as_date(start)
-        if n == 0:
-            return DueDate(day, not self.is_official(day.year))
-        provisional = False
-        while n:
-            day += direction * _DAY
-            workday, prov = self.is_workday(day)
-            provisional |= prov
-            n -= workday
-        return DueDate(day, provisional)
+    # --- the index -----------------------------------------------------------------------
+    def _through(self, ordinal: int) -> int:
+        """Working days in ``[0001-01-01, ordinal]`` (0 for ordinal 0)."""
+        if ordinal <= 0:
+            return 0
+        year = date.fromordinal(ordinal).year
+        lo, hi = DETAILED_YEARS
+        extra = self._before[min(max(year, lo), hi + 1) - lo]
+        ordinals, running = self._year(year)
+        i = bisect_right(ordinals, ordinal)
+        return _weekdays_through(ordinal) + _fixed_before(year) + extra + (running[i - 1] if i else 0)
+
+    def _first_reaching(self, target: int, lo: int) -> int:
+        """The first ordinal >= ``lo`` with ``_through(ordinal) >= target``."""
+        hi = _MAX_ORD
+        if self._through(hi) < target:
+            raise ValueError("the deadline would fall after 9999-12-31")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._through(mid) >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def _provisional(self, first: date, last: date) -> bool:
+        """True if a year of ``first``..``last`` has neither a notice nor chinesecalendar data."""
+        if last < first:
+            return False
+        years = last.year - first.year + 1
+        official = bisect_right(self._official, last.year) - bisect_left(self._official, first.year)
+        return official < years
 
     def add_workdays(self, start: date, n: int) -> DueDate:
         """The n-th working day strictly after ``start``; "within 15 working days of X"
         is ``add_workdays(X, 15)``. ``n == 0`` returns ``start``."""
-        return self._step(start, n, +1)
+        start = _as_date(start)
+        if n < 0:
+            raise ValueError(f"number of working days must be >= 0, got {n}")
+        if n == 0:
+            return DueDate(start, not self.is_official(start.year))
+        o = start.toordinal()
+        if o >= _MAX_ORD:
+            raise ValueError("the deadline would fall after 9999-12-31")
+        day = date.fromordinal(self._first_reaching(self._through(o) + n, o + 1))
+        return DueDate(day, self._provisional(date.fromordinal(o + 1), day))
 
     def subtract_workdays(self, end: date, n: int) -> DueDate:
         """The n-th working day strictly before ``end`` ("due 10 working days before")."""
-        return self._step(end, n, -1)
+        end = _as_date(end)
+        if n < 0:
+            raise ValueError(f"number of working days must be >= 0, got {n}")
+        if n == 0:
+            return DueDate(end, not self.is_official(end.year))
+        target = self._through(end.toordinal() - 1) - n + 1
+        if target < 1:
+            raise ValueError("the deadline would fall before 0001-01-01")
+        day = date.fromordinal(self._first_reaching(target, 1))
+        return DueDate(day, self._provisional(day, end - _DAY))
 
     def workdays_between(self, start: date, end: date) -> tuple[int, bool]:
         """``(count, provisional)`` of working days in ``(start, end]``; 0 if equal."""
         start, end = _as_date(start), _as_date(end)
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
-        count, provisional, day = 0, False, start
-        while day < end:
-            day += _DAY
-            workday, prov = self.is_workday(day)
-            count += workday
-            provisional |= prov
-        return count, provisional
+        if end == start:
+            return 0, False
+        count = self._through(end.toordinal()) - self._through(start.toordinal())
+        return count, self._provisional(start + _DAY, end)

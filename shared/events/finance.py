@@ -112,7 +112,11 @@ class TrancheOverdue(IntegrationEvent):
 
 @integration_event(SERVICE)
 class CalendarLoaded(IntegrationEvent):
-    """A year's official working-day calendar (国务院办公厅 holiday notice) was loaded (R-FIN-6)."""
+    """A year's official working-day calendar (国务院办公厅 holiday notice) was loaded (R-FIN-6).
+
+    Published under the county token ``province`` (``swp.province.finance.CalendarLoaded``): a
+    national calendar belongs to no county. Registry and evaluation keep every year received and
+    count their working-day deadlines with it (R-REG-5, R-EVAL-3)."""
 
     year: int
     holidays: list[date]
@@ -141,6 +145,8 @@ class ExpenseBooked(IntegrationEvent):
     amount_fen: int
     spent_on: date
     voucher: str
+    worker_id: str | None = None  # personnel: whose wages (R-FIN-4)
+    month: str | None = None  # personnel: the month of wages, YYYY-MM
 
 
 @integration_event(SERVICE)
@@ -150,5 +156,5 @@ class ExpenseFlagged(IntegrationEvent):
     contract_id: str
     expense_id: str
     rule: str
-    kind: str  # beyond_funds_received | cost_structure | outside_contract_period | duplicate_voucher
+    kind: str  # beyond_funds_received | cost_structure | below_minimum_wage | outside_contract_period | duplicate_voucher
     detail: str

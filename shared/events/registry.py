@@ -159,6 +159,18 @@ class WorkerLeft(IntegrationEvent):
 
 
 @integration_event(SERVICE)
+class ContractFilingOverdue(IntegrationEvent):
+    """The contract was not filed (备案) by its due date (R-REG-5): flagged once, the day the
+    registry noticed (a filing later is still accepted, and flagged late)."""
+
+    contract_id: str
+    county: str
+    signed_on: date
+    due_on: date
+    detected_on: date
+
+
+@integration_event(SERVICE)
 class ContractFiled(IntegrationEvent):
     """The signed contract was filed (备案) with the city bureau (R-REG-5)."""
 
@@ -198,7 +210,7 @@ class ContractTerminated(IntegrationEvent):
     contract_id: str
     county: str
     terminated_on: date
-    kind: str  # breach | fraud | agreement
+    kind: str  # breach | serious_breach | fraud | agreement
     reason: str
 
 

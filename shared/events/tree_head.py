@@ -33,6 +33,18 @@ class TreeHead(BaseModel):
     timestamp: str = Field(description="RFC 3339 time of signing")
 
 
+class RawRecord(BaseModel):
+    """A record of the log as stored and signed (what inclusion proofs carry too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    position: int = Field(ge=1, description="Log position")
+    aggregate_id: str
+    version: int = Field(ge=1)
+    topic: str
+    state: str = Field(description="The stored state, base64; its meta.sig is the writer's Ed25519 signature")
+
+
 class TreeHeadSigned(BaseModel):
     """A service's signed tree head (R-AUD-4); header ``Nats-Msg-Id`` = SHA-256 of this message's
     canonical JSON. Check each new head against the last one you hold with ``GET
@@ -42,4 +54,12 @@ class TreeHeadSigned(BaseModel):
 
     tree_head: TreeHead
     signature: str = Field(pattern=r"^[0-9a-f]{128}$", description="Ed25519 signature over the head's canonical JSON")
-    public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="The writer key's public half (obtain it out of band too)")
+    public_key: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The service's FIRST writer public key (obtain it out of band too)"
+    )
+    key_rotations: list[RawRecord] = Field(
+        default_factory=list,
+        description="The log's writer-key rotation records, oldest first: each is signed by the key it retires and "
+        "names the next (new_public_key, new_key_id); the last names the key that signed this head (R-AUD-4). "
+        "Empty while the first key is in force.",
+    )

@@ -30,7 +30,7 @@ from fastapi.encoders import jsonable_encoder
 from shared import audit_chain, audit_tree
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
-from shared.infra.store import SwpApplication, event_meta
+from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.rules import Conflict, Forbidden, NotFound, RuleViolation
 from shared.subjects import STREAM_NAME
 
@@ -126,7 +126,7 @@ class ChainSealer:
                 break
             start = page[-1].id + 1
         return audit_chain.verify(
-            (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_public_key_hex
+            (to_record(n) for n in notifications), self.links(), public_key_hex=self.app.audit_first_public_key_hex
         )
 
     async def run(self, wake: asyncio.Event, poll_seconds: float, coalesce_seconds: float = 0.01) -> None:
@@ -287,7 +287,8 @@ def audit_router() -> APIRouter:
         links = {lk.position: lk for lk in sealer(request).links(after, limit + 1)}
         return {
             "service": app.service,
-            "public_key": app.audit_public_key_hex,
+            "public_key": app.audit_first_public_key_hex,
+            "key_id": app.audit_key_id,
             "records": [
                 {
                     "position": n.id,
@@ -305,17 +306,44 @@ def audit_router() -> APIRouter:
     @router.get("/verify")
     def verify(request: Request, principal: Auditor) -> dict[str, Any]:
         """Recompute the hash chain over the whole log: the head, and whether every record is intact
-        (R-AUD-4). `unsealed` counts records written since the last seal (sealed within a second).
+        (R-AUD-4). Signatures are checked from the service's first key (`public_key`), following
+        the key rotations recorded in the log; `key_id` is the key in force. `unsealed` counts records written since the last seal (sealed within a second).
         `snapshots`: each stored snapshot (a derived, unsigned cache that loads and as-of reads
         start from) is checked against the replay of the signed events; a doctored one fails."""
         result = sealer(request).verify()
         app = store(request)
         snapshots = app.verify_snapshots()
-        body = {"service": app.service, "public_key": app.audit_public_key_hex, **result.as_dict(), "snapshots": snapshots}
+        body = {
+            "service": app.service,
+            "public_key": app.audit_first_public_key_hex,
+            "key_id": app.audit_key_id,
+            **result.as_dict(),
+            "snapshots": snapshots,
+        }
         if snapshots["mismatched"]:
             body["verified"] = False
             body["problems"] = [*body["problems"], *({"kind": "snapshot", **m} for m in snapshots["mismatched"])]
         return body
+
+    @router.get("/keys")
+    def keys(request: Request, principal: Auditor) -> dict[str, Any]:
+        """The service's writer keys (R-AUD-4): the first key, the one verifiers start from, then
+        one entry per rotation recorded in the log — its position, the key it retired and the new
+        public key. Retired public keys stay listed: they verify the records signed before."""
+        return writer_keys(store(request))
+
+    @router.post("/keys/rotate", status_code=201)
+    async def rotate_key(request: Request, principal: Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]) -> dict[str, Any]:
+        """Rotate the service's writer key (province_admin only; R-AUD-4). A new Ed25519 key is
+        generated and written to the key store (SWP_AUDIT_KEY_DIR) first; then a rotation record,
+        signed by the retiring key and naming the new public key and its id, is appended to the log,
+        and every later record and tree head is signed by the new key. A record signed by the
+        retired key after the rotation fails verification (`retired_key`). Also
+        `swp audit rotate-key --service <svc>`."""
+        app = store(request)
+        settings = request.app.state.settings
+        ctx = CommandContext(county="province", actor=principal.sub, correlation_id=request.headers.get("X-Correlation-Id", ""))
+        return await asyncio.to_thread(rotate_writer_key, app, settings, ctx)
 
     @router.get("/aggregates/{aggregate_id}")
     def aggregate_as_of(
@@ -451,26 +479,34 @@ class TreeHeadPublisher:
                 log.warning("publishing the tree head of %s failed: %s", self.app.service, self.last_error)
 
 
-def _signer(settings: Any, app: SwpApplication) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(settings.audit_key(app.service))
-
-
 def sign_tree_head(
     app: SwpApplication, settings: Any, tree: audit_tree.MerkleTree, positions: array, sealer: ChainSealer, size: int
 ) -> dict[str, Any]:
-    """The signed tree head at ``size`` leaves: {"tree_head", "signature", "public_key"}. The head
-    names the signing key by its id (audit_chain.key_id) and the time it was signed."""
+    """The signed tree head at ``size`` leaves: {"tree_head", "signature", "public_key",
+    "key_rotations"}. It is signed by the writer key in force (R-AUD-4) and names it by its id
+    (audit_chain.key_id) with the time it was signed. ``public_key`` is the service's FIRST key and
+    ``key_rotations`` the log's rotation records that lead from it to the signer, so a verifier
+    holding only the first key can follow them (as the inclusion proof does)."""
     chain_head = sealer.link_at(positions[size - 1]) if size else None
-    head = audit_chain.tree_head(
-        app.service,
-        size,
-        tree.root(size),
-        chain_head,
-        key=audit_chain.key_id(app.audit_public_key_hex),
-        timestamp=datetime.now(UTC).isoformat(),
-    )
-    signature = _signer(settings, app).sign(audit_chain.canonical_json(head)).hex()
-    return {"tree_head": head, "signature": signature, "public_key": app.audit_public_key_hex}
+    first = app.audit_first_public_key_hex or ""
+    while True:
+        # The key id goes into what is signed; a rotation between reading it and signing is seen
+        # in the rotations returned with the signature (taken together), and the head is re-signed.
+        rotations = app.key_rotations()
+        signer = rotations[-1]["new_key_id"] if rotations else audit_chain.key_id(bytes.fromhex(first))
+        head = audit_chain.tree_head(
+            app.service, size, tree.root(size), chain_head, key=signer, timestamp=datetime.now(UTC).isoformat()
+        )
+        signature, rotations = app.sign_current(audit_chain.canonical_json(head))
+        if (rotations[-1]["new_key_id"] if rotations else audit_chain.key_id(bytes.fromhex(first))) == signer:
+            break
+    return {
+        "tree_head": head,
+        "signature": signature,
+        "public_key": first,
+        # From the first key to the one that signed the tree head (R-AUD-4 key rotation).
+        "key_rotations": [raw_record(r["record"]) for r in rotations],
+    }
 
 
 def signed_tree_head(app: SwpApplication, sealer: ChainSealer, settings: Any, size: int | None = None) -> dict[str, Any]:
@@ -534,7 +570,47 @@ def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, pri
         "leaf_index": index,
         "leaf": leaf,
         "audit_path": path,
-        "tree_head": sth["tree_head"],
-        "signature": sth["signature"],
-        "public_key": app.audit_public_key_hex,
+        **sth,
     }
+
+
+def raw_record(n: Notification) -> dict[str, Any]:
+    return {
+        "position": n.id,
+        "aggregate_id": str(n.originator_id),
+        "version": n.originator_version,
+        "topic": n.topic,
+        "state": base64.b64encode(n.state).decode(),
+    }
+
+
+def writer_keys(app: SwpApplication) -> dict[str, Any]:
+    first = app.audit_first_public_key_hex or ""
+    entries: list[dict[str, Any]] = [
+        {"key_id": audit_chain.key_id(bytes.fromhex(first)), "public_key": first, "from_position": 1, "rotated_by_position": None, "retired_at_position": None}
+    ]
+    for rot in app.key_rotations():
+        entries[-1]["retired_at_position"] = rot["position"]
+        entries.append(
+            {
+                "key_id": rot["new_key_id"],
+                "public_key": rot["new_public_key"],
+                "from_position": rot["position"] + 1,
+                "rotated_by_position": rot["position"],
+                "retired_at_position": None,
+            }
+        )
+    return {"service": app.service, "key_id": app.audit_key_id, "keys": entries}
+
+
+def rotate_writer_key(app: SwpApplication, settings: Any, ctx: CommandContext) -> dict[str, Any]:
+    """Generate a writer key, store it in the key store, then record the rotation (R-AUD-4)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    new = Ed25519PrivateKey.generate()
+    seed = new.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key_id = audit_chain.key_id(new.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    settings.store_audit_key(app.service, key_id, seed)  # durable before any record names it
+    result = app.rotate_signing_key(seed, ctx)
+    log.info("%s writer key rotated %s → %s at position %s", app.service, result["old_key_id"], key_id, result["position"])
+    return {"service": app.service, **result}

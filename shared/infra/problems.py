@@ -28,6 +28,7 @@ class Problem(BaseModel):
     rule: str | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+    facts: dict[str, Any] | None = None  # the numbers behind a refusal (e.g. R-FIN-2: source, cap, excess in fen)
 
 
 def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -52,7 +53,7 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field)
+        return problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field, facts=exc.facts)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

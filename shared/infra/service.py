@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import nats
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
 from faststream.specification import AsyncAPI
 from pydantic import create_model
@@ -53,6 +57,9 @@ class ServiceSpec:
     published: list[type[IntegrationEvent]] = field(default_factory=list)
     consumers: WireConsumers | None = None
     version: str = "0.1.0"
+    # Work the service does without a request, every ``Settings.sweep_seconds`` (R-REG-5 filing
+    # overdue …): each takes the store, runs in a worker thread, and must bound its own work.
+    sweeps: list[Callable[[SwpApplication], Any]] = field(default_factory=list)
 
 
 class Runtime:
@@ -76,6 +83,8 @@ class Runtime:
         self._seal_task: asyncio.Task[None] | None = None
         self.tree_heads = TreeHeadPublisher(store, self.sealer, settings)
         self._tree_head_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
 
     def js(self) -> Any:
         """The JetStream context of the relay's connection, or None while NATS is unreachable."""
@@ -126,13 +135,30 @@ class Runtime:
         self._tree_head_task = loop.create_task(
             self.tree_heads.run(self.js, self.settings.tree_head_interval_seconds), name=f"tree-heads-{self.spec.name}"
         )
+        if self.spec.sweeps and self.settings.sweep_seconds > 0:
+            self._sweep_task = loop.create_task(self._sweep_forever(), name=f"sweep-{self.spec.name}")
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=self.settings.nats_startup_wait_seconds)
         except TimeoutError:
             log.warning("%s starts without NATS; events stay in its outbox until NATS is reachable", self.spec.name)
 
+    async def _sweep_forever(self) -> None:
+        while True:
+            for sweep in self.spec.sweeps:
+                try:
+                    await asyncio.to_thread(self._sweep_once, sweep)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a failed sweep is retried at the next one
+                    log.exception("%s: sweep %s failed", self.spec.name, getattr(sweep, "__name__", sweep))
+            await asyncio.sleep(self.settings.sweep_seconds)
+
+    def _sweep_once(self, sweep: Callable[[SwpApplication], Any]) -> None:
+        with self._sweep_lock:
+            sweep(self.store)
+
     async def stop(self) -> None:
-        for task in (self._task, self._seal_task, self._tree_head_task):
+        for task in (self._task, self._seal_task, self._tree_head_task, self._sweep_task):
             if task and not task.done():
                 task.cancel()
         # Each step is bounded: a stuck connection must not keep the process from exiting.
@@ -152,7 +178,7 @@ class Runtime:
 
     def _close_store_when_idle(self) -> None:
         # Background threads (sealer, relay) may still be inside a query: wait for them.
-        locks = [self.sealer._lock] + ([self.relay.db_lock] if self.relay else [])
+        locks = [self.sealer._lock, self._sweep_lock] + ([self.relay.db_lock] if self.relay else [])
         held = [lock for lock in locks if lock.acquire(timeout=8)]
         try:
             self.store.close()
@@ -231,7 +257,9 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
         runtime.broker,
         title=f"{spec.title} events",
         version=spec.version,
-        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5).",
+        description=f"{spec.description}\n\nStream `SWP`, subjects `swp.<county>.<service>.<EventType>` (R-AUD-5); "
+        "`<county>` is the 6-digit division code, or `province` for province-wide facts that belong to no county "
+        "(rubrics, programmes, the official working-day calendars: `swp.province.finance.CalendarLoaded`).",
         schema_version="3.0.0",
     ).to_specification()
     document = doc.to_jsonable()
@@ -373,8 +401,40 @@ def prepare_store(settings: Settings, service: str) -> None:
 def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
     prepare_store(settings, spec.name)
     store = spec.application(settings.eventsourcing_env(spec.name))
-    store.use_signing_key(settings.audit_key(spec.name))
+    store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     return store
+
+
+DOCS_ASSETS = Path(__file__).with_name("docs_assets")
+
+
+def install_local_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served by the service
+    itself from ``docs-assets/`` (vendored swagger-ui-dist and redoc, licences beside them): no
+    page references another host, as government intranets usually block public CDNs."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -396,8 +456,11 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         description=spec.description,
         lifespan=lifespan,
         responses=problems.PROBLEM_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    install_local_docs(app)
     problems.install(app)
     pinning.install(app)
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # Ed25519 private key seeds (hex, 32 bytes) per service for signing records (R-AUD-4),
     # e.g. SWP_AUDIT_KEYS='{"registry": "…", "finance": "…"}'. Development derives fixed keys.
     audit_keys: dict[str, SecretStr] = {}
+    # The key store for rotated writer keys: <dir>/<service>/<key id>.seed (hex, mode 0600), one
+    # file per key, never overwritten. SWP_AUDIT_KEYS (above) stays the FIRST key, the one
+    # verifiers start from; the key in force is the last one the log's rotations name.
+    # Default: <var_dir>/keys. In production, a volume only the service can read, backed up with
+    # the other secrets (not with the stores).
+    audit_key_dir: Path | None = None
     # How long startup waits for NATS before serving anyway (the relay keeps trying after).
     nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
@@ -52,6 +58,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # Seconds between a service's periodic sweeps (e.g. registry flags filings not made by their
+    # due date, R-REG-5); the first runs at startup. 0: no sweeps (tests that do not test them).
+    sweep_seconds: float = Field(default=3600.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -79,6 +88,29 @@ class Settings(BaseSettings):
         if self.environment == "production":
             raise ValueError(f"SWP_AUDIT_KEYS must hold a signing key for {service} in production")
         return hashlib.sha256(f"swp-development-audit-key:{service}".encode()).digest()
+
+    def key_store_dir(self, service: str) -> Path:
+        return (self.audit_key_dir or self.var_dir / "keys") / service
+
+    def stored_audit_key(self, service: str, key_id: str) -> bytes | None:
+        """A rotated writer key's seed from the key store, or None."""
+        path = self.key_store_dir(service) / f"{key_id}.seed"
+        return bytes.fromhex(path.read_text().strip()) if path.is_file() else None
+
+    def store_audit_key(self, service: str, key_id: str, seed: bytes) -> Path:
+        """Write a new writer key's seed to the key store (durably, readable by the owner only)."""
+        import os
+
+        directory = self.key_store_dir(service)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / f"{key_id}.seed"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, seed.hex().encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path
 
     def schema_for(self, service: str) -> str:
         return f"{self.postgres_schema_prefix}{service.replace('-', '_')}"

@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Notification,
     ProcessRecorder,
     Recording,
     StoredEvent,
@@ -104,6 +105,73 @@ class IdempotencyRecord(Aggregate):
         self.key = key
         self.request_fingerprint = request_fingerprint
         self.aggregate_ids = aggregate_ids
+
+
+WRITER_KEYS_NAMESPACE = uuid.UUID("6a1d2e3f-4b5c-5d6e-8f70-8192a3b4c5d6")
+
+
+class WriterKeys(Aggregate):
+    """The service's writer-key history (R-AUD-4): each rotation is a record in the log, signed by
+    the key it retires, naming the new public key and carrying the new key's signature over the
+    rotation (:func:`audit_chain.rotation_statement`). Its topic is
+    :data:`audit_chain.KEY_ROTATION_TOPIC`, which verifiers follow from the first key."""
+
+    @staticmethod
+    def create_id(service: str) -> uuid.UUID:
+        return uuid.uuid5(WRITER_KEYS_NAMESPACE, service)
+
+    @event("Started")
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.key_ids: list[str] = []
+
+    @event("Rotated")
+    def rotate(self, service: str, old_key_id: str, new_key_id: str, new_public_key: str, possession: str) -> None:
+        self.key_ids.append(new_key_id)
+
+
+class SigningGate:
+    """Saves share the gate; a key rotation takes it alone, so no record signed by the old key
+    can land after the rotation record (a readers-writer lock; a waiting rotation holds off new
+    saves so it is not starved)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer: int | None = None
+        self._writer_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:  # the rotation's own save
+            yield
+            return
+        with self._cond:
+            while self._writer is not None or self._writer_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writer_waiting += 1
+            while self._writer is not None or self._readers:
+                self._cond.wait()
+            self._writer_waiting -= 1
+            self._writer = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = None
+                self._cond.notify_all()
 
 
 class DateAsISO(Transcoding):
@@ -176,6 +244,10 @@ class PinnedRepository(Repository[uuid.UUID]):
         return super().get(aggregate_id, version=version, **kwargs)
 
 
+def _public_hex(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
 def _state(aggregate: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
 
@@ -195,6 +267,9 @@ class SwpApplication(Application[uuid.UUID]):
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._signing_key: Ed25519PrivateKey | None = None
+        self._first_public_key: str | None = None
+        self._signing_gate = SigningGate()
+        self._rotations: list[dict[str, Any]] | None = None
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -240,24 +315,115 @@ class SwpApplication(Application[uuid.UUID]):
         now = datetime.now(UTC)
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
             object.__setattr__(domain_event, "meta", ctx.meta(now))
-        recordings = super()._record(processing_event)
+        with self._signing_gate.shared():
+            recordings = super()._record(processing_event)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
             ctx._idempotency_saved = True
         return recordings
 
     # --- writer signatures (R-AUD-4) --------------------------------------------------
-    def use_signing_key(self, seed: bytes) -> None:
-        """Sign every record this application writes (Ed25519; the seed is the private key)."""
-        self._signing_key = Ed25519PrivateKey.from_private_bytes(seed)
+    def use_signing_key(self, seed: bytes, *, key_ring: Callable[[str], bytes | None] | None = None) -> None:
+        """Sign every record this application writes (Ed25519; the seed is the private key).
+
+        ``seed`` is the service's FIRST key (the verifiers' trust anchor). If the log records key
+        rotations, the key in force is the last one named, and its seed comes from ``key_ring``
+        (key id → seed); a missing or mismatching seed refuses to start rather than sign with a
+        retired key."""
+        first = Ed25519PrivateKey.from_private_bytes(seed)
+        self._first_public_key = _public_hex(first)
+        current = first
+        self._rotations = None  # read afresh from the log
+        rotations = self.key_rotations()
+        if rotations:
+            wanted = rotations[-1]["new_public_key"]
+            key_id = audit_chain.key_id(bytes.fromhex(wanted))
+            found = key_ring(key_id) if key_ring else None
+            if found is None or _public_hex(current := Ed25519PrivateKey.from_private_bytes(found)) != wanted:
+                raise RuntimeError(f"{self.service}: the log's current writer key {key_id} is not in the key store")
+        self._set_signing_key(current)
+
+    def _set_signing_key(self, key: Ed25519PrivateKey) -> None:
+        self._signing_key = key
         assert isinstance(self.mapper, SigningMapper)
-        self.mapper.signing_key = self._signing_key
+        self.mapper.signing_key = key
 
     @property
     def audit_public_key_hex(self) -> str | None:
+        """The writer key in force (it signs new records and tree heads)."""
+        return _public_hex(self._signing_key) if self._signing_key else None
+
+    @property
+    def audit_first_public_key_hex(self) -> str | None:
+        """The service's first writer key: verification starts from it and follows the rotations."""
+        return self._first_public_key
+
+    @property
+    def audit_key_id(self) -> str | None:
+        key = self.audit_public_key_hex
+        return audit_chain.key_id(bytes.fromhex(key)) if key else None
+
+    def key_rotations(self) -> list[dict[str, Any]]:
+        """The rotation records, oldest first: position, key ids, new public key, and the raw
+        record (what a proof carries). Read from the log once, when the writer key is set (a
+        select of the rotation topic), then kept up to date by :meth:`rotate_signing_key`."""
+        if self._rotations is None:
+            self._rotations = self._read_rotations()
+        return list(self._rotations)
+
+    @staticmethod
+    def _rotation_entry(n: Notification) -> dict[str, Any]:
+        state, _ = audit_chain.unsigned_state(n.state)
+        return {
+            "position": n.id,
+            "old_key_id": state.get("old_key_id"),
+            "new_key_id": state.get("new_key_id"),
+            "new_public_key": state.get("new_public_key"),
+            "record": n,
+        }
+
+    def _read_rotations(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        start = 1
+        while True:
+            page = self.process_recorder.select_notifications(start, 100, topics=[audit_chain.KEY_ROTATION_TOPIC])
+            out += [self._rotation_entry(n) for n in page]
+            if len(page) < 100:
+                return out
+            start = page[-1].id + 1
+
+    def sign_current(self, data: bytes) -> tuple[str, list[dict[str, Any]]]:
+        """Sign ``data`` with the key in force; with the rotations that lead to that key from the
+        first one (taken together: no rotation can slip in between)."""
+        with self._signing_gate.shared():
+            if self._signing_key is None:
+                raise RuntimeError("no writer key in force")
+            return self._signing_key.sign(data).hex(), self.key_rotations()
+
+    def rotate_signing_key(self, new_seed: bytes, ctx: CommandContext) -> dict[str, Any]:
+        """Record a rotation (signed by the key in force, naming the new key and signed by it too),
+        then sign with the new key. Saves wait meanwhile, so nothing signed by the old key is
+        recorded after the rotation. The caller stores ``new_seed`` durably first."""
         if self._signing_key is None:
-            return None
-        return self._signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+            raise RuntimeError("no writer key in force")
+        new = Ed25519PrivateKey.from_private_bytes(new_seed)
+        new_public = _public_hex(new)
+        old_id, new_id = self.audit_key_id or "", audit_chain.key_id(bytes.fromhex(new_public))
+        if new_id == old_id:
+            raise Conflict("the new writer key is the key in force", rule="R-AUD-4")
+        possession = new.sign(audit_chain.rotation_statement(self.service, old_id, new_public)).hex()
+        with self._signing_gate.exclusive(), self.command(ctx):
+            keys_id = WriterKeys.create_id(self.service)
+            try:
+                keys: WriterKeys = self.repository.get(keys_id)
+            except AggregateNotFoundError:
+                keys = WriterKeys(self.service)
+            keys.rotate(self.service, old_id, new_id, new_public, possession)
+            recordings = self.save(keys)
+            self._set_signing_key(new)
+            rotation = next(r.notification for r in recordings if r.notification.topic == audit_chain.KEY_ROTATION_TOPIC)
+            self._rotations = [*self.key_rotations(), self._rotation_entry(rotation)]
+        return {"old_key_id": old_id, "key_id": new_id, "public_key": new_public, "position": rotation.id}
 
     def _notify(self, recordings: list[Recording[uuid.UUID]]) -> None:
         super()._notify(recordings)
@@ -398,6 +564,7 @@ __all__ = [
     "IdempotencyRecord",
     "IntegrityError",
     "SwpApplication",
+    "WriterKeys",
     "event_meta",
     "fingerprint",
 ]

@@ -117,6 +117,7 @@ def make_settings(
         "persistence": persistence,
         "var_dir": var_dir,
         "relay_poll_seconds": 0.1,
+        "sweep_seconds": 0,  # background sweeps would record events while a test counts them
     }
     if persistence == "postgres":
         assert pg is not None

@@ -33,7 +33,7 @@ def test_the_asyncapi_documents_the_tree_head_channel(spec, tmp_path):
     key = Ed25519PrivateKey.from_private_bytes(settings.audit_key(spec.name))
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     link = audit_chain.Link(position=7, prev=audit_chain.GENESIS, digest="ab" * 32, hash="cd" * 32)
-    head = audit_chain.tree_head(spec.name, 7, "ef" * 32, link, key=audit_chain.key_id(public), timestamp="2026-12-02T00:00:00+00:00")
+    head = audit_chain.tree_head(spec.name, 7, "ef" * 32, link, key=audit_chain.key_id(bytes.fromhex(public)), timestamp="2026-12-02T00:00:00+00:00")
     sth = {"tree_head": head, "signature": key.sign(audit_chain.canonical_json(head)).hex(), "public_key": public}
     jsonschema.validate(sth, schema)
     for broken in (

@@ -41,7 +41,7 @@ async def test_saved_tree_heads_prove_a_rewrite_with_the_writer_key(settings, to
         saved = json.loads(old.read_text())
         key = saved["public_key"]
         size = saved["tree_head"]["tree_size"]
-        assert saved["tree_head"]["key_id"] == audit_chain.key_id(key)
+        assert saved["tree_head"]["key_id"] == audit_chain.key_id(bytes.fromhex(key))
         assert audit_tree.head_problems(saved, key, service="registry") == []
         code, out = await cli("audit", "export", "--service", "registry", "--out", str(export), "--base-url", base_url)
         assert code == 0, out

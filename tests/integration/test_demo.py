@@ -20,3 +20,5 @@ async def test_demo_county_loads_through_a_real_http_server(settings):
     # Effective 2026-12-01; 15 working days later (no holiday in between) is 2026-12-22.
     assert (tranche_1["seq"], tranche_1["amount_fen"], tranche_1["due_on"]) == (1, 18_000_000, "2026-12-22")
     assert "原州区" in out.getvalue()
+    # The evaluator → finance → auditor walk: a mid-term scheduled a week ago, open for the evaluator today.
+    assert {"contract_id", "evaluator_org", "evaluation_id"} <= set(result["evaluation"])

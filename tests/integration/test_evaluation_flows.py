@@ -6,9 +6,11 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, datetime
 
-from shared.clock import china_today
+import pytest
+
+from shared import clock
 from tests.integration.test_evaluation_support import (
     COUNTY,
     EVAL,
@@ -38,7 +40,15 @@ async def pass_evaluation(gateway, place, contract: str, org: str, stage: str, o
     return result
 
 
-async def test_a_midterm_pass_schedules_the_second_tranche(gateway, tokens):
+def pin_today(monkeypatch: pytest.MonkeyPatch, day: str) -> None:
+    """Every service's "today" (shared.clock) is ``day`` in China (noon CST), so statuses are known."""
+    instant = datetime.fromisoformat(f"{day}T04:00:00").replace(tzinfo=UTC)
+    monkeypatch.setattr(clock, "now", lambda: instant)
+
+
+async def test_a_midterm_pass_schedules_the_second_tranche(gateway, tokens, monkeypatch):
+    # The services' clock is pinned: the pass is concluded on 10 June, the schedule read on 20 June.
+    pin_today(monkeypatch, "2026-06-20")
     place = await open_county(gateway, tokens)
     contract = await sign(gateway, place)
     org = (await accredit(gateway, place))["org"]
@@ -53,9 +63,14 @@ async def test_a_midterm_pass_schedules_the_second_tranche(gateway, tokens):
     after = await wait_for(gateway, tranches, place.purchaser, lambda ts: ts[1]["status"] != "awaiting_trigger")
     second = after[1]
     assert (second["seq"], second["percent"], second["amount_fen"], second["due_on"]) == (2, 30, 10_800_000, "2026-07-02")
-    # `overdue` is finance's name for a scheduled tranche whose due date has passed (R-FIN-9).
-    assert second["status"] == ("scheduled" if date.fromisoformat(second["due_on"]) >= china_today() else "overdue")
+    assert second["status"] == "scheduled"  # on 20 June, before its due date
     assert after[2]["status"] == "awaiting_trigger"  # the final has not been evaluated
+    # `overdue` is finance's name for a scheduled tranche whose due date has passed (R-FIN-9):
+    # on its due date it is still scheduled, the working day after it is overdue.
+    pin_today(monkeypatch, "2026-07-02")
+    assert (await wait_for(gateway, tranches, place.purchaser))[1]["status"] == "scheduled"
+    pin_today(monkeypatch, "2026-07-03")
+    assert (await wait_for(gateway, tranches, place.purchaser))[1]["status"] == "overdue"
 
 
 async def test_a_final_pass_allows_renewal(gateway, tokens):

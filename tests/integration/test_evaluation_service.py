@@ -223,6 +223,10 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     assert (first["visits_done"], first["visits_required"]) == (1, 2)
     second = await check(gateway.post(visits, json={**visit, "visited_on": "2026-08-20"}, headers=evaluator), 201)
     assert (second["visits_done"], second["visits_required"]) == (2, 2)
+    # R-EVAL-1: the rubric's number is also the limit — a third visit is refused, not "done 3 of 2".
+    beyond = await refused(gateway.post(visits, json={**visit, "visited_on": "2026-09-15"}, headers=evaluator),
+                           422, "R-EVAL-1", "station_id")
+    assert "2" in beyond["detail"] and "走访" in beyond["detail"]
     view = await check(gateway.get(f"{evaluations}/{process}", headers=place.purchaser), 200)
     assert view["visits"]["stations"] == [{"station_id": place.station_id, "done": 2, "required": 2}]
     assert view["steps"] == [{"step": "visits", "due_on": "2026-11-30", "provisional": False, "done_on": "2026-08-20",

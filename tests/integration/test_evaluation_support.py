@@ -102,6 +102,8 @@ async def sign(client: httpx.AsyncClient, place: County, provider_id: str | None
         **YEAR, "amount_fen": 36_000_000, "funding": [{"source": "福彩公益金", "amount_fen": 36_000_000}],
         "service_areas": ["社会救助", "儿童关爱保护"],
         "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        # A further contract for the same station and year overlaps the first: it says why (R-REG-7).
+        **({"justification": "同一站点的另一服务项目"} if place.contracts else {}),
         **overrides,
     }
     contract_id = (await check(client.post(f"/registry/v1/counties/{place.code}/contracts", json=body, headers=place.purchaser), 201))["contract_id"]

@@ -84,7 +84,7 @@ async def test_finance_consumer_crashes_and_restarts_without_double_scheduling(s
         async with running(fin1), client_for(fin1) as fin_client:
             setup = await setup_county(_Routed(client, fin_client), tokens)
             for _ in range(3):
-                r = await sign(_Routed(client, fin_client), COUNTY, setup)
+                r = await sign(_Routed(client, fin_client), COUNTY, setup, justification="并行的服务协议（故障测试）")
                 contract_ids.append(r.json()["contract_id"])
             for cid in contract_ids:
                 await wait_for_tranches(_Routed(client, fin_client), COUNTY, cid, tokens(Role.FINANCE, COUNTY))
@@ -92,7 +92,7 @@ async def test_finance_consumer_crashes_and_restarts_without_double_scheduling(s
             # Stop finance mid-stream: it is down while more contracts are signed.
         monkeypatch.setattr(consumer, "react", real_react)
         for _ in range(3):
-            r = await sign(_Routed(client, None), COUNTY, setup)
+            r = await sign(_Routed(client, None), COUNTY, setup, justification="并行的服务协议（故障测试）")
             contract_ids.append(r.json()["contract_id"])
         await asyncio.sleep(0.3)
 

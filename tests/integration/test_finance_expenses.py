@@ -158,10 +158,12 @@ async def test_a_county_sees_and_touches_only_its_own_finance(finance_api, token
         json={"paid_on": "2026-10-10", "voucher": "BF-1"}, headers=finance,
     )
     assert r.status_code == 404
-    # Our county-wide views hold only our contract and budgets.
+    # Our county-wide views hold only our contract and budgets: its service year (21 September 2026 –
+    # 20 September 2027) counts 102 of 365 days against 2026 and 263 against 2027 (R-FIN-2).
     assert (await api.get(f"/finance/v1/counties/{COUNTY}/budgets", headers=purchaser)).json() == [
-        {"year": 2026, "source": "福彩公益金", "allocated": False, "amount_fen": 0, "cap": None, "committed_fen": 36_000_001,
-         "remaining_fen": -36_000_001, "status": "unallocated", "contracts": [{"contract_id": ours, "amount_fen": 36_000_001}]}
+        {"year": year, "source": "福彩公益金", "allocated": False, "amount_fen": 0, "cap": None, "committed_fen": fen,
+         "remaining_fen": -fen, "status": "unallocated", "contracts": [{"contract_id": ours, "amount_fen": fen}]}
+        for year, fen in ((2026, 10_060_274), (2027, 25_939_727))
     ]
     overdue = (await api.get(f"/finance/v1/counties/{COUNTY}/tranches/overdue", headers=purchaser)).json()
     assert [row["contract_id"] for row in overdue] == [ours]

@@ -52,13 +52,15 @@ async def test_funding_findings_block_payment_until_resolved_and_every_refusal_o
     )
     await tranches_when(api, finance, contract, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
 
-    # Finance cannot refuse a signed contract: it records findings the purchaser sees.
+    # Finance cannot refuse a signed contract: it records findings the purchaser sees. The service
+    # period (2 March 2026 – 1 March 2027) counts 305 of its 365 days against 2026: 125,342.47 yuan
+    # of the special funds (R-FIN-2: the budget years of the service period, pro rata by days).
     r = await api.get(f"/finance/v1/counties/{COUNTY}/findings", params={"status": "open"}, headers=purchaser)
     assert r.status_code == 200, r.text
     findings = r.json()
     assert sorted((f["rule"], f["source"], f["amount_fen"], f["limit_fen"]) for f in findings) == [
-        ("R-FIN-2", SOCIAL, 15_000_000, 10_000_000),  # the 2% ceiling
-        ("R-FIN-2", SOCIAL, 15_000_000, 12_000_000),  # the budget allocated
+        ("R-FIN-2", SOCIAL, 12_534_247, 10_000_000),  # the 2% ceiling
+        ("R-FIN-2", SOCIAL, 12_534_247, 12_000_000),  # the budget allocated
         ("R-FIN-3", None, 10_000_000, 12_000_000),  # per station
     ]
     assert all(f["blocks_payment"] and f["contract_id"] == contract for f in findings)
@@ -68,8 +70,8 @@ async def test_funding_findings_block_payment_until_resolved_and_every_refusal_o
     assert (breached["data"]["contract_id"], breached["data"]["rule"]) == (contract, "R-FIN-3")
     lines = (await api.get(budgets, params={"year": 2026}, headers=purchaser)).json()
     social = next(line for line in lines if line["source"] == SOCIAL)
-    assert (social["status"], social["committed_fen"], social["remaining_fen"]) == ("exceeded", 15_000_000, -3_000_000)
-    assert social["contracts"] == [{"contract_id": contract, "amount_fen": 15_000_000}]
+    assert (social["status"], social["committed_fen"], social["remaining_fen"]) == ("exceeded", 12_534_247, -534_247)
+    assert social["contracts"] == [{"contract_id": contract, "amount_fen": 12_534_247}]
     assert next(line for line in lines if line["source"] == "福彩公益金")["status"] == "unallocated"
 
     # Every refusal of a payment (R-FIN-7) records nothing.

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import nats
 import nats.js.errors
 
+from shared import clock
 from shared.infra.auth import Role
 from tests.integration.slice import COUNTY, setup_county, sign, wait_for_tranches
 
 
-async def test_signed_contract_schedules_tranche_one_through_nats(gateway, tokens):
+async def test_signed_contract_schedules_tranche_one_through_nats(gateway, tokens, monkeypatch):
+    # The services' clock (shared.clock) is pinned to the due day, so the tranche status is known.
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 10, 19, 4, tzinfo=UTC))
     setup = await setup_county(gateway, tokens)
     r = await sign(gateway, COUNTY, setup)
     assert r.status_code == 201, r.text
@@ -28,13 +31,16 @@ async def test_signed_contract_schedules_tranche_one_through_nats(gateway, token
     ]
     assert sum(t["amount_fen"] for t in tranches) == 36_000_001
     first = tranches[0]
-    assert first["status"] in ("scheduled", "overdue")
+    assert first["status"] == "scheduled"  # on its due day; the day after it is overdue (R-FIN-9)
     # 15 working days after 2026-09-21 per the State Council calendar: 中秋 Sep 25 and 国庆
     # Oct 1–7 are skipped, Saturday Oct 10 is a 调休 working day. Mon–Fri alone would give Oct 12.
     assert first["due_on"] == "2026-10-19"
     assert first["provisional"] is False
     assert [t["status"] for t in tranches[1:]] == ["awaiting_trigger", "awaiting_trigger"]
     assert [t["due_on"] for t in tranches[1:]] == [None, None]
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 10, 20, 4, tzinfo=UTC))
+    again = await wait_for_tranches(gateway, COUNTY, contract_id, tokens(Role.FINANCE, COUNTY))
+    assert again[0]["status"] == "overdue"
 
 
 async def test_contract_signed_arrives_on_jetstream_with_full_envelope(gateway, tokens, settings):

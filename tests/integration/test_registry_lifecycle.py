@@ -185,7 +185,7 @@ async def test_replaying_the_registry_log_into_a_fresh_store_gives_the_same_cont
     setup = await setup_county(gateway, tokens)
     purchaser = setup["purchaser"]
     first = (await check(sign(gateway, COUNTY, setup), 201))["contract_id"]
-    second = (await check(sign(gateway, COUNTY, setup, purchaser="南关街道办事处"), 201))["contract_id"]
+    second = (await check(sign(gateway, COUNTY, setup, purchaser="南关街道办事处", justification="街道另购的专项服务"), 201))["contract_id"]
     await check(gateway.post(f"{CONTRACTS}/{first}/filing", json={"filed_on": "2026-09-18"}, headers=purchaser), 200)
     ask = {"service_areas": ["社会救助", "社区治理"], "effective_on": "2026-12-01", "reason": "社区治理试点"}
     change = (await check(gateway.post(f"{CONTRACTS}/{first}/scope-changes", json=ask, headers=purchaser), 201))["change_id"]
@@ -200,6 +200,6 @@ async def test_replaying_the_registry_log_into_a_fresh_store_gives_the_same_cont
     records = source.process_recorder.select_notifications(1, 100_000)
     fresh = RegistryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     fresh.recorder.insert_events([StoredEvent(r.originator_id, r.originator_version, r.topic, r.state) for r in records])
-    replayed = [contract_out(c).model_dump(mode="json") for c in fresh.contracts(COUNTY)]
+    replayed = [contract_out(c, fresh.workdays()).model_dump(mode="json") for c in fresh.contracts(COUNTY)]
     assert replayed == live
     assert [c["status"] for c in replayed] == ["signed", "terminated"] and replayed[0]["filed_on"] == "2026-09-18"

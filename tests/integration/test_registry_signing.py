@@ -61,7 +61,7 @@ async def test_a_contract_is_signed_only_once_every_rule_of_the_signing_day_hold
     bad_indicator = [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 0}]
     await refused(gateway, sign(supervisor_id=supervisor, indicators=bad_indicator), "R-LOG-8", "indicators.0.target")
     await refused(gateway, sign(supervisor_id=supervisor, service_areas=["社会救助", "跳广场舞"]), "R-LOG-2", "service_areas.1")
-    await refused(gateway, sign(supervisor_id=supervisor, period_end="2027-09-21"), "R-REG-4", "period_end")  # 一年一签
+    await refused(gateway, sign(supervisor_id=supervisor, period_end="2027-09-22"), "R-REG-4", "period_end")  # 一年一签
     await refused(gateway, sign(supervisor_id=supervisor, year_index=4), "R-REG-4", "year_index")  # a 3-year cycle
     await refused(gateway, sign(supervisor_id=supervisor, cycle_years=4), "R-REG-4", "cycle_years")
     await refused(gateway, sign(supervisor_id=supervisor, year_index=2, probation=True), "R-REG-4", "probation")

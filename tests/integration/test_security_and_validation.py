@@ -109,7 +109,7 @@ async def test_an_idempotency_key_reused_on_another_resource_is_a_conflict_not_i
     must not be answered with the first contract's result while the second is left unfiled."""
     setup = await setup_county(gateway, tokens)
     first = (await sign(gateway, COUNTY, setup)).json()["contract_id"]
-    second = (await sign(gateway, COUNTY, setup, purchaser="南关街道办事处")).json()["contract_id"]
+    second = (await sign(gateway, COUNTY, setup, purchaser="南关街道办事处", justification="街道另购的专项服务")).json()["contract_id"]
     headers = {**setup["purchaser"], "Idempotency-Key": "filing-2026-09"}
     body = {"filed_on": "2026-09-18"}
     contracts = f"/registry/v1/counties/{COUNTY}/contracts"

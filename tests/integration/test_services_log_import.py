@@ -44,21 +44,32 @@ async def test_a_csv_sheet_with_good_and_bad_rows_then_the_same_sheet_again(gate
         visit,                                                                                       # 9: a second, identical visit
         ["", "", li, "帮扶救助", "社会救助", "2026-10-05", "6", "1.5", "3", "assist", ""],              # 10: 5 + 7.5 > 12 h
         ["", "", wang, "走访", "社会救助", "2026-10-09", "1.5", "", "4", "assist", ""],                 # 11: good (走访 = 探访)
+        ["", "", "无此社工", "探访", "社会救助", "2026-10-09", "1", "0", "1", "", ""],                  # 12: unknown worker
+        ["", "", wang, "探访", "社会救助", "2026-10-09", "-1", "0", "1", "", ""],                       # 13: negative hours
+        ["无此协议", "", wang, "探访", "社会救助", "2026-10-09", "1", "0", "1", "", ""],                # 14: unknown contract
+        ["", "", wang, "", "社会救助", "2026-10-09", "1", "0", "1", "", ""],                            # 15: no kind
+        ["", "", wang, "探访", "社会救助", "2026-10-09", "1", "0", "三", "", ""],                       # 16: unreadable person-times
     ], encoding="gb18030")
     upload = {"file": ("南关街道服务台账.csv", sheet, "text/csv")}
 
     report = await check(gateway.post(IMPORT, files=upload, params={"contract_id": place.contract_id}, headers=provider), 200)
-    assert (report["rows"], report["recorded"], report["duplicates"], report["refused"]) == (10, 4, 0, 6)
-    assert [(e["line"], e["field"], e["rule"]) for e in report["errors"]] == [
-        (4, "date", "R-LOG-3"),
-        (5, "area", "R-REG-6"),
-        (6, "worker_ids.0", "R-LOG-3"),
-        (7, "hours_direct", None),
-        (8, "station_id", "R-LOG-3"),
-        (8, "worker_ids.0", "R-LOG-3"),  # 李娜 works at 南关街道, not there
-        (10, "worker_ids.0", "R-LOG-4"),
+    assert (report["rows"], report["recorded"], report["duplicates"], report["refused"]) == (15, 4, 0, 11)
+    # Every refused row cites its rule and the column (its Chinese header), also when a value cannot be read.
+    assert [(e["line"], e["field"], e["column"], e["rule"]) for e in report["errors"]] == [
+        (4, "date", "服务日期", "R-LOG-3"),
+        (5, "area", "服务领域", "R-REG-6"),
+        (6, "worker_ids.0", "服务社工编号", "R-LOG-3"),
+        (7, "hours_direct", "直接服务时长", "R-LOG-3"),
+        (8, "station_id", "站点编号", "R-LOG-3"),
+        (8, "worker_ids.0", "服务社工编号", "R-LOG-3"),  # 李娜 works at 南关街道, not there
+        (10, "worker_ids.0", "服务社工编号", "R-LOG-4"),
+        (12, "worker_ids.0", "服务社工编号", "R-LOG-3"),
+        (13, "hours_direct", "直接服务时长", "R-LOG-3"),
+        (14, "contract_id", "协议编号", "R-LOG-3"),
+        (15, "kind", "服务类型", "R-LOG-1"),
+        (16, "person_times", "服务人次", "R-LOG-3"),
     ]
-    assert report["errors"][1]["column"] == "服务领域"
+    assert "无此社工" in report["errors"][7]["detail"] and "无此协议" in report["errors"][9]["detail"]
     assert report["contracts"] == [{"contract_id": place.contract_id, "recorded": 4}]
     progress = f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress"
     after_first = await check(gateway.get(progress, headers=purchaser), 200)
@@ -69,7 +80,7 @@ async def test_a_csv_sheet_with_good_and_bad_rows_then_the_same_sheet_again(gate
 
     # The same sheet uploaded again records nothing new; its bad rows are reported again.
     again = await check(gateway.post(IMPORT, files=upload, params={"contract_id": place.contract_id}, headers=provider), 200)
-    assert (again["recorded"], again["duplicates"], again["refused"]) == (0, 4, 6)
+    assert (again["recorded"], again["duplicates"], again["refused"]) == (0, 4, 11)
     assert (await check(gateway.get(progress, headers=purchaser), 200))["deliveries"] == 4
 
     # One IndicatorProgressed for the first upload, none for the second: the next one is a single delivery's.
@@ -109,7 +120,7 @@ async def test_an_xlsx_sheet_from_the_template(gateway, tokens):
 
     report = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
     assert (report["rows"], report["recorded"], report["refused"]) == (4, 2, 2)
-    assert [(e["line"], e["field"], e["rule"]) for e in report["errors"]] == [(4, "kind", "R-LOG-1"), (5, "beneficiary_refs.0", None)]
+    assert [(e["line"], e["field"], e["rule"]) for e in report["errors"]] == [(4, "kind", "R-LOG-1"), (5, "beneficiary_refs.0", "R-LOG-5")]
     again = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
     assert (again["recorded"], again["duplicates"]) == (0, 2)
     progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress", headers=purchaser), 200)

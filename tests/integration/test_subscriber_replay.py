@@ -11,7 +11,9 @@ from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_
 async def test_replay_from_the_beginning_matches_the_live_service(gateway, tokens, settings):
     ours = await setup_county(gateway, tokens, COUNTY)
     theirs = await setup_county(gateway, tokens, OTHER)
-    contracts = [(await sign(gateway, COUNTY, ours)).json()["contract_id"] for _ in range(3)]
+    # Three contracts for the same station and year: the second and third say why they overlap (R-REG-7).
+    contracts = [(await sign(gateway, COUNTY, ours, **({"justification": f"专项服务{i}"} if i else {}))).json()["contract_id"]
+                 for i in range(3)]
     await sign(gateway, OTHER, theirs)
     finance = tokens(Role.FINANCE, COUNTY)
     live = {cid: await wait_for_tranches(gateway, COUNTY, cid, finance) for cid in contracts}

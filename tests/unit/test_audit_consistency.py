@@ -83,7 +83,7 @@ def test_every_prefix_is_provably_consistent_and_a_rewrite_is_not(n, data):
 
 
 def signed(key, service, size, root):
-    head = audit_chain.tree_head(service, size, root, None, key=audit_chain.key_id(pub(key)), timestamp="2026-01-01T00:00:00+00:00")
+    head = audit_chain.tree_head(service, size, root, None, key=audit_chain.key_id(bytes.fromhex(pub(key))), timestamp="2026-01-01T00:00:00+00:00")
     return {"tree_head": head, "signature": key.sign(audit_chain.canonical_json(head)).hex(), "public_key": pub(key)}
 
 
@@ -97,7 +97,7 @@ def test_signed_heads_name_truncation_forks_rewrites_and_forged_heads():
     for h in LEAVES:
         tree.append(h)
     old, new = signed(key, "finance", 5, tree.root(5)), signed(key, "finance", 8, tree.root(8))
-    assert old["tree_head"]["key_id"] == audit_chain.key_id(pub(key)) and len(old["tree_head"]["key_id"]) == 16
+    assert old["tree_head"]["key_id"] == audit_chain.key_id(bytes.fromhex(pub(key))) and len(old["tree_head"]["key_id"]) == 16
     assert audit_tree.check_consistency(old, new, tree.consistency(5, 8), pub(key)) == []
     kinds = lambda problems: {p["kind"] for p in problems}  # noqa: E731
     assert kinds(audit_tree.check_consistency(new, old, [], pub(key))) == {"truncated"}

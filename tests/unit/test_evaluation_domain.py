@@ -226,3 +226,45 @@ def test_an_evaluator_linked_to_the_provider_or_unaccredited_may_not_evaluate():
     assert org.credential_on("m-1", date(2026, 3, 31), field="member_id") == "PJ-001"
     assert refused(org.credential_on, "m-1", date(2026, 4, 1), field="member_id") == ("R-EVAL-10", "member_id")
     assert refused(org.credential_on, "m-2", date(2026, 3, 1), field="member_id") == ("R-EVAL-7", "member_id")
+
+
+def test_deadlines_follow_a_calendar_loaded_after_scheduling():
+    from shared.calendars import OfficialCalendars
+    from shared.workdays import YearCalendar
+
+    # Scheduled on Mon 2027-10-11 without a 2027 calendar: provisional, 国庆 by the rules (Fri Oct 1 only).
+    ev = make_evaluation(stage="annual", scheduled_on=date(2027, 10, 11))
+    assert (ev.steps["self_evaluation"]["due_on"], ev.steps["self_evaluation"]["provisional"]) == (date(2027, 9, 24), True)
+    # The 2027 notice arrives (as evaluation's consumer keeps it): Oct 1–7 off, Sat Sep 25 and Oct 9 worked.
+    book = OfficialCalendars()
+    notice = YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 9, 25), date(2027, 10, 9)}))
+    assert book.receive(notice.year, sorted(notice.holidays), sorted(notice.workdays)) is True
+    assert book.receive(notice.year, sorted(notice.holidays), sorted(notice.workdays)) is False  # same notice: nothing
+    calendar = book.workdays()
+    now = ev.current_steps(calendar)
+    assert {k: (s["due_on"], s["provisional"]) for k, s in now.items()} == {
+        "self_evaluation": (date(2027, 9, 22), False), "review": (date(2027, 9, 28), False),
+        "report": (date(2027, 11, 8), False), "feedback": (date(2027, 11, 15), False),
+    }
+    assert ev.steps["self_evaluation"]["due_on"] == date(2027, 9, 24)  # the stored plan is not rewritten
+    # Lateness is judged against the deadline as the official calendar now counts it.
+    ev.submit_self_evaluation(submitted_on=date(2027, 9, 23), summary="自评报告", self_scores={}, calendar=calendar)
+    assert ev.self_evaluation["late"] is True
+    assert ev.current_steps(calendar)["self_evaluation"]["done_on"] == date(2027, 9, 23)
+
+
+def test_after_the_report_feedback_and_the_appeal_window_follow_the_calendar_known_now():
+    from shared.workdays import YearCalendar
+
+    # Concluded (failed) on Thu 2027-09-30 without a 2027 calendar: by the rules only Fri Oct 1 is off.
+    ev = make_evaluation(stage="annual", scheduled_on=date(2027, 9, 20))
+    conclude(ev, "50", on=date(2027, 9, 30))
+    assert (ev.steps["feedback"]["due_on"], ev.steps["feedback"]["provisional"]) == (date(2027, 10, 8), True)
+    assert ev.appeal_due(None) == ev.conclusion["appeal_due_on"] == date(2027, 10, 15)
+    loaded = CAL.with_year(YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 10, 9)})))
+    # With the notice: Oct 1–7 off, Fri Oct 8 1, Sat Oct 9 (调休) 2, Oct 11–13 3–5 → feedback due Wed Oct 13.
+    assert ev.current_steps(loaded)["feedback"] == {"due_on": date(2027, 10, 13), "provisional": False, "done_on": None}
+    # Ten working days: … Oct 11–15 3–7, Oct 18–20 8–10 → appeals until Wed Oct 20 (it was Oct 15).
+    assert ev.appeal_due(loaded) == date(2027, 10, 20)
+    ev.lodge_appeal(date(2027, 10, 19), "评分有误", calendar=loaded)
+    assert ev.appeal["appealed_on"] == date(2027, 10, 19)

@@ -223,3 +223,49 @@ def test_expense_findings():
     assert findings("personnel", 10_000_01) == ["beyond_funds_received"]
     assert findings("personnel", 1, spent_on="2025-09-25") == ["outside_contract_period"]
     assert findings("personnel", 1, uses=[{"contract_id": "c-2", "expense_id": "e-9"}]) == ["duplicate_voucher"]
+
+
+def test_the_year_end_evaluation_sets_off_the_plans_year_end_tranche_whichever_form_it_names():
+    # The default plan says final_passed; a county that evaluates annual releases it all the same.
+    s = schedule()
+    assert [s.trigger_of(stage) for stage in ("midterm", "final", "annual", "process")] == [
+        "midterm_passed", "final_passed", "final_passed", None
+    ]
+    s.schedule_triggered(s.trigger_of("annual"), D("2026-09-18"), CAL)
+    assert statuses(s)[2] == "scheduled"
+    # A plan that names annual_passed is set off by a final evaluation too…
+    annual_plan = [dict(t, trigger="annual_passed") if t["seq"] == 3 else t for t in PLAN]
+    s2 = TrancheSchedule(
+        contract_id="c-2", county="640402", amount_fen=100, effective_on=D("2025-09-26"), period_start=D("2025-09-26"),
+        period_end=D("2026-09-25"), tranches=plan_tranches(100, annual_plan),
+    )
+    assert (s2.trigger_of("annual"), s2.trigger_of("final")) == ("annual_passed", "annual_passed")
+    s2.withhold(s2.trigger_of("final"), "e-1", D("2026-09-18"), "不合格")
+    assert [t["status"] for t in s2.tranches][2] == "withheld"
+    # …while a plan naming both keeps them apart.
+    both = [*PLAN[:2], {"seq": 3, "percent": 10, "trigger": "final_passed"}, {"seq": 4, "percent": 10, "trigger": "annual_passed"}]
+    s3 = TrancheSchedule(
+        contract_id="c-3", county="640402", amount_fen=100, effective_on=D("2025-09-26"), period_start=D("2025-09-26"),
+        period_end=D("2026-09-25"), tranches=plan_tranches(100, both),
+    )
+    assert (s3.trigger_of("annual"), s3.trigger_of("final")) == ("annual_passed", "final_passed")
+
+
+def test_wage_fields_and_the_least_wage():
+    from finance.domainmodel import check_expense, minimum_wage_fen
+
+    check_expense("personnel", 100, "V-1", "w-1", "2026-03")
+    for args, field in (
+        (("operations", 100, "V-1", "w-1", "2026-03"), "worker_id"),
+        (("operations", 100, "V-1", None, "2026-03"), "month"),
+        (("personnel", 100, "V-1", "w-1", None), "month"),
+        (("personnel", 100, "V-1", None, "2026-03"), "worker_id"),
+        (("personnel", 100, "V-1", "w-1", "2026-3"), "month"),
+        (("personnel", 100, "V-1", " ", "2026-03"), "worker_id"),
+    ):
+        with pytest.raises(RuleViolation) as refused:
+            check_expense(*args)
+        assert (refused.value.rule, refused.value.field) == ("R-FIN-4", field)
+    assert minimum_wage_fen({"local_min_wage_fen": 0, "min_wage_multiplier": "1.1"}) is None
+    # 1,955.55 yuan × 1.1 = 2,151.105 yuan: rounded up to the fen, the least wage is 2,151.11 yuan.
+    assert minimum_wage_fen({"local_min_wage_fen": 195_555, "min_wage_multiplier": "1.1"}) == 215_111

@@ -9,11 +9,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from registry.domainmodel.policy import DEFAULT_POLICY, merged_policy
 from registry.procurement.bidding import (
-    FAMILY_CENTRE_STANDARD,
     allowed_professionals,
     check_bid,
     check_opening,
+    family_centre_standard,
     hours_window,
     one_year_from,
     score_bids,
@@ -141,9 +142,32 @@ def test_a_county_bureau_goes_straight_to_district_approval_and_keeps_the_reject
 
 
 # --- seed 004: Guangzhou family centres -------------------------------------------------
+FAMILY_CENTRE_STANDARD = family_centre_standard(DEFAULT_POLICY)  # the county policy's defaults are Guangzhou's
+
+
 def test_fourteen_professionals_give_the_guangzhou_hours_window():
     assert hours_window(14, FAMILY_CENTRE_STANDARD) == (22_852, 30_184)
     assert 14 * FAMILY_CENTRE_STANDARD["hours_per_professional"] == 27_440
+
+
+def test_the_standard_comes_from_the_county_policy_and_old_records_still_read():
+    tighter = family_centre_standard(merged_policy({
+        "annual_hours_per_staff": 1800, "annual_direct_hours_per_staff": "1500.5", "hours_ceiling_percent": 105,
+        "standard_budget_fen": 1_500_000 * YUAN, "extra_worker_per_fen": 50_000 * YUAN,
+    }), 2)
+    assert hours_window(14, tighter) == (21_007, 26_460)  # 14 × 1,500.5 = 21,007; 14 × 1,800 × 105%
+    assert allowed_professionals(14, 1_600_000 * YUAN, tighter) == 16
+    assert tighter["policy_version"] == 2
+    # A package published before the standard came from policy kept direct hours in tenths.
+    legacy = {"hours_per_professional": 1_960, "direct_tenth_hours_per_professional": 16_323, "ceiling_percent": 110,
+              "standard_annual_fen": 200_000_000, "fen_per_extra_professional": 10_000_000}
+    assert hours_window(14, legacy) == (22_852, 30_184)
+
+
+def test_the_price_weight_range_is_policy_and_a_range_the_wrong_way_round_is_refused():
+    wrong = refusal(merged_policy, {"price_weight_min_percent": 40})
+    assert (wrong.rule, wrong.field) == ("R-PRC-1", "policy.price_weight_min_percent")
+    assert merged_policy({"price_weight_min_percent": 15, "price_weight_max_percent": 20})["price_weight_max_percent"] == 20
 
 
 def test_each_further_100000_yuan_above_2000000_allows_one_more_professional():
@@ -210,6 +234,15 @@ def test_opening_requires_the_method_conditions_and_weights_summing_to_100():
     assert refusal(check_opening, "公开招标", None, [], criteria=weights, **args).field == "evaluation_criteria"
     cheap = [{**criteria[0], "weight": 40}, {**criteria[1], "weight": 60}]
     assert refusal(check_opening, "公开招标", None, [], criteria=cheap, **args).field == "evaluation_criteria.0.weight"
+    token = [{**criteria[0], "weight": 5}, {**criteria[1], "weight": 95}]
+    low = refusal(check_opening, "公开招标", None, [], criteria=token, **args)
+    assert (low.rule, low.field) == ("R-PRC-1", "evaluation_criteria.0.weight")
+    quality_only = [{**criteria[1], "weight": 100}]
+    missing = refusal(check_opening, "公开招标", None, [], criteria=quality_only, **args)
+    assert (missing.rule, missing.field) == ("R-PRC-1", "evaluation_criteria")
+    narrow = merged_policy({"price_weight_min_percent": 10, "price_weight_max_percent": 20})
+    assert refusal(check_opening, "公开招标", None, [], criteria=criteria, policy=narrow, **args).field == (
+        "evaluation_criteria.0.weight")
 
 
 def test_quality_outweighs_the_lowest_price():

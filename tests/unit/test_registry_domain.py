@@ -18,6 +18,7 @@ from registry.domainmodel import (
     certificate_due,
     check_eligibility,
     check_hiring,
+    check_not_banned,
     check_staffing,
     check_supervisor,
     check_uscc,
@@ -60,8 +61,15 @@ def test_policy_overrides_are_checked_against_their_parameter_and_rule():
     refused("R-FIN-5", "policy.tranche_plan", merged_policy, {"tranche_plan": [{"seq": 1, "percent": 90, "trigger": "contract_effective"}]})
     refused("R-FIN-4", "policy.personnel_min_percent", merged_policy, {"personnel_min_percent": 120})
     # Seed 001: purchases from the social-assistance special funds ≤ 2% of that year's total (one county).
-    caps = [{"source": "社会救助专项经费", "bound": "ceiling", "percent": 2, "base": "source_annual_total"}]
+    caps = [{"source": "社会救助专项经费", "bound": "ceiling", "percent": 2, "base": "社会救助专项经费"}]
     assert merged_policy({"funding_caps": caps})["funding_caps"] == caps
+    # The base is a configured funding source (its year's budget, entered in finance), as is the source.
+    refused("R-FIN-2", "policy.funding_caps.0.base", merged_policy,
+            {"funding_caps": [{**caps[0], "base": "source_annual_total"}]})
+    refused("R-FIN-2", "policy.funding_caps.0.source", merged_policy, {"funding_caps": [{**caps[0], "source": "社会救助专项资金"}]})
+    refused("R-FIN-2", "policy.funding_caps", merged_policy, {"funding_caps": [{**caps[0], "base_year": "last"}]})
+    refused("R-FIN-2", "policy.funding_sources", merged_policy, {"funding_sources": ["福彩公益金", "福彩公益金"]})
+    assert merged_policy(None)["funding_sources"] == ["社会救助专项经费", "困难群众救助补助资金", "福彩公益金", "一般公共预算", "社会资金"]
     refused("R-FIN-2", "policy.funding_caps", merged_policy, {"funding_caps": [{"source": "福彩公益金", "bound": "roof", "percent": 2}]})
     refused("R-FIN-2", "policy.funding_caps", merged_policy, {"funding_caps": [{"source": "福彩公益金", "bound": "floor", "percent": 2.5}]})
 
@@ -102,8 +110,13 @@ def test_eligibility_follows_the_county_flags_and_bans():
     check_eligibility(policy, provider, day)
     # Banned (R-EVAL-9) from 1 July 2026 through 30 June 2029: cannot sign until the ban ends.
     provider.impose_ban(D("2026-07-01"), D("2029-06-30"), "弄虚作假")
-    assert "2029-06-30" in refused("R-REG-1", "provider_id", check_eligibility, policy, provider, day).detail
-    check_eligibility(policy, provider, D("2029-07-01"))
+    assert "2029-06-30" in refused("R-REG-1", "provider_id", check_not_banned, provider, [], day, day).detail
+    check_not_banned(provider, [], D("2029-07-01"), D("2029-07-01"))
+    # Recorded on 1 August 2026, inside the ban, with signed_on back-dated to June: refused all the same.
+    assert "back-dated" in refused("R-REG-1", "signed_on", check_not_banned, provider, [], D("2026-06-01"), D("2026-08-01")).detail
+    # A ban of the same organisation in another county counts too (R-EVAL-9).
+    elsewhere = [{"county": "130731", "banned_on": D("2030-01-01"), "until": D("2032-12-31"), "reason": "严重违约"}]
+    assert "130731" in refused("R-REG-1", "provider_id", check_not_banned, provider, elsewhere, D("2031-01-01"), D("2031-01-01")).detail
     provider.impose_ban(D("2026-08-01"), D("2027-01-01"), "covered by the longer ban")
     assert len(provider.bans) == 1
 

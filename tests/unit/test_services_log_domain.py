@@ -94,7 +94,7 @@ def test_a_delivery_is_checked_against_every_rule_at_once():
     ]
     assert rules(delivery_problems(facts(w, date=date(2026, 11, 26)), c, workers, none, TODAY)) == [("R-LOG-3", "date")]
     assert rules(delivery_problems(facts(stranger), c, workers, none, TODAY)) == [("R-REG-8", "worker_ids.0")]
-    assert rules(delivery_problems(facts(w, worker_ids=("ghost",)), c, workers, none, TODAY)) == [(None, "worker_ids.0")]
+    assert rules(delivery_problems(facts(w, worker_ids=("ghost",)), c, workers, none, TODAY)) == [("R-LOG-3", "worker_ids.0")]
     assert rules(delivery_problems(facts(w, hours_direct=Decimal(0), hours_other=Decimal(0)), c, workers, none, TODAY)) == [("R-LOG-3", "hours_direct")]
     # R-LOG-4: 9.5 h already that day; 2.5 more passes the default cap of 12, not a county's 10.
     booked = lambda _w, _d: Decimal("9.5")  # noqa: E731

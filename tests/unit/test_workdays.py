@@ -171,3 +171,82 @@ def test_add_workdays_lands_on_the_nth_working_day(start, n):
     else:
         assert back.on < start and CAL.is_workday(back.on)[0]
         assert CAL.workdays_between(back.on, start)[0] == 0
+
+
+# --- the index agrees with the day-by-day walk (R-FIN-6, O(1)-ish counting) ----------------------
+
+
+def _walk_add(cal, start, n):
+    day, prov = start, False
+    while n:
+        day += timedelta(1)
+        worked, p = cal.is_workday(day)
+        prov |= p
+        n -= worked
+    return DueDate(day, prov)
+
+
+def _walk_subtract(cal, end, n):
+    day, prov = end, False
+    while n:
+        day -= timedelta(1)
+        worked, p = cal.is_workday(day)
+        prov |= p
+        n -= worked
+    return DueDate(day, prov)
+
+
+def _walk_between(cal, start, end):
+    count, prov, day = 0, False, start
+    while day < end:
+        day += timedelta(1)
+        worked, p = cal.is_workday(day)
+        count += worked
+        prov |= p
+    return count, prov
+
+
+NOTICE_2027 = YearCalendar(
+    2027,
+    holidays=frozenset(D("2027-10-01") + timedelta(i) for i in range(7)) | {D("2027-02-05"), D("2027-02-08")},
+    workdays=frozenset({D("2027-09-25"), D("2027-10-09"), D("2027-02-20")}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.dates(min_value=date(2004, 1, 1), max_value=date(2030, 12, 31)),
+    days=st.integers(min_value=0, max_value=800),
+    n=st.integers(min_value=0, max_value=300),
+    loaded=st.booleans(),
+)
+def test_the_index_agrees_with_the_day_by_day_walk_2004_to_2030(start, days, n, loaded):
+    cal = CAL.with_year(NOTICE_2027) if loaded else CAL
+    end = start + timedelta(days)
+    assert cal.workdays_between(start, end) == _walk_between(cal, start, end)
+    if n:
+        assert cal.add_workdays(start, n) == _walk_add(cal, start, n)
+        assert cal.subtract_workdays(end, n) == _walk_subtract(cal, end, n)
+
+
+def test_far_years_are_counted_by_arithmetic_and_agree_with_the_walk():
+    # Beyond 2100 only the fixed-date holidays are known; near 9999 the index still answers
+    # what a walk answers, and a 400-year cycle holds the same number of working days anywhere.
+    for start, n in ((D("9999-11-20"), 20), (D("2100-12-20"), 15), (D("1899-12-20"), 15), (D("0001-01-01"), 20)):
+        assert CAL.add_workdays(start, n) == _walk_add(CAL, start, n)
+        assert CAL.subtract_workdays(start + timedelta(40), n) == _walk_subtract(CAL, start + timedelta(40), n)
+    cycle = CAL.workdays_between(D("2200-12-31"), D("2600-12-31"))
+    assert cycle == CAL.workdays_between(D("9200-12-31"), D("9600-12-31"))
+    assert cycle[1] is True
+    count, provisional = CAL.workdays_between(D("2025-01-01"), D("9999-12-31"))
+    assert provisional and count == CAL.workdays_between(D("2025-01-01"), D("5000-01-01"))[0] + CAL.workdays_between(
+        D("5000-01-01"), D("9999-12-31"))[0]
+    with pytest.raises(ValueError, match="after 9999-12-31"):
+        CAL.add_workdays(D("9999-12-30"), 5)
+    with pytest.raises(ValueError, match="before 0001-01-01"):
+        CAL.subtract_workdays(D("0001-01-03"), 5)
+
+
+def test_loaded_years_lie_in_the_range_the_rules_know():
+    with pytest.raises(ValueError, match="1900–2100"):
+        WorkdayCalendar([YearCalendar(2101, holidays=frozenset(), workdays=frozenset())])

@@ -27,7 +27,9 @@ from evaluation.domainmodel import (
 )
 from evaluation.domainmodel.rubric import item as rubric_item
 from evaluation.lookups import Lookups
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.clock import china_today
+from shared.events.finance import CalendarLoaded
 from shared.rules import Forbidden, NotFound, RuleViolation, UnknownReference
 from shared.workdays import WorkdayCalendar
 
@@ -45,9 +47,21 @@ class EvaluationApplication(Lookups):
     service = "evaluation"
     name = "evaluation"
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
-        self.calendar = WorkdayCalendar()
+    @property
+    def calendar(self) -> WorkdayCalendar:
+        """The official working days (R-FIN-6): chinesecalendar plus every year finance loaded
+        (``CalendarLoaded``, kept here as :class:`OfficialCalendars`), as of a pinned read's instant."""
+        book = self._find(OFFICIAL_CALENDARS_ID)
+        return book.workdays() if isinstance(book, OfficialCalendars) else WorkdayCalendar()
+
+    def on_calendar_loaded(self, e: CalendarLoaded) -> list[Any]:
+        """Keep the year's official calendar: every R-EVAL-3 deadline is counted with it from now on
+        (read-time: the evaluation keeps its scheduled date, its deadlines follow the calendar)."""
+        book = self._find(OFFICIAL_CALENDARS_ID)
+        if not isinstance(book, OfficialCalendars):
+            book = OfficialCalendars()
+        book.receive(e.year, e.holidays, e.workdays)
+        return [book] if book.pending_events else []
 
     # --- rubrics (R-EVAL-2) -------------------------------------------------------------
     def publish_rubric(
@@ -174,7 +188,9 @@ class EvaluationApplication(Lookups):
         content = self.pinned(evaluation)
         for code, score in self_scores.items():
             self._check_item_score(content, code, score, f"self_scores.{code}", f"self_scores.{code}")
-        evaluation.submit_self_evaluation(submitted_on=submitted_on, summary=summary, self_scores=dict(self_scores))
+        evaluation.submit_self_evaluation(
+            submitted_on=submitted_on, summary=summary, self_scores=dict(self_scores), calendar=self.calendar
+        )
         self.save(evaluation)
         return evaluation
 
@@ -182,7 +198,7 @@ class EvaluationApplication(Lookups):
         evaluation = self.evaluation(county, evaluation_id)
         self.check_provider(evaluation, provider_id)
         happened(appealed_on, "R-EVAL-6", "appealed_on")
-        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason)
+        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason, calendar=self.calendar)
         self.save(evaluation)
         return evaluation
 
@@ -191,7 +207,7 @@ class EvaluationApplication(Lookups):
         evaluation = self.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(reviewed_on, "R-EVAL-3", "reviewed_on")
-        evaluation.review_self_evaluation(reviewed_on=reviewed_on, notes=notes)
+        evaluation.review_self_evaluation(reviewed_on=reviewed_on, notes=notes, calendar=self.calendar)
         self.save(evaluation)
         return evaluation
 
@@ -322,7 +338,7 @@ class EvaluationApplication(Lookups):
         else:
             self.check_evaluator(evaluation, org_id)
         happened(agreed_on, "R-EVAL-3", "agreed_on")
-        evaluation.record_feedback(agreed_on=agreed_on, notes=notes, party=party)
+        evaluation.record_feedback(agreed_on=agreed_on, notes=notes, party=party, calendar=self.calendar)
         self.save(evaluation)
         return evaluation
 

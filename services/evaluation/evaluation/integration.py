@@ -107,4 +107,16 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
             "services-log's progress events: an evaluator never types them in (R-LOG-8, R-EVAL-2)."
         ),
     )
-    return {"registry": registry, "services-log": services_log}
+    finance = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "finance",
+        {"CalendarLoaded": app.on_calendar_loaded},
+        description=(
+            "evaluation keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
+            "the self-evaluation, review, report and feedback deadlines (R-EVAL-3) are counted with it and stop "
+            "being provisional once their years are official (R-FIN-6)."
+        ),
+    )
+    return {"registry": registry, "services-log": services_log, "finance": finance}

@@ -7,10 +7,12 @@ from typing import Any
 
 from evaluation.application import EvaluationApplication
 from evaluation.domainmodel import STAGE_NAMES, Evaluation, EvaluatorOrg, Rubric, stage_window, step_status
+from shared.workdays import WorkdayCalendar
 
 
-def steps_view(evaluation: Evaluation, today: date) -> list[dict[str, Any]]:
-    """Each deadline of R-EVAL-3 with its status on ``today``: done, pending or overdue."""
+def steps_view(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | None = None) -> list[dict[str, Any]]:
+    """Each deadline of R-EVAL-3 with its status on ``today``: done, pending or overdue; counted with
+    ``calendar`` (the official years known now, R-FIN-6), so a loaded year moves provisional ones."""
     return [
         {
             "step": name,
@@ -20,7 +22,7 @@ def steps_view(evaluation: Evaluation, today: date) -> list[dict[str, Any]]:
             "status": step_status(step, today),
             "late": step["done_on"] is not None and step["done_on"] > step["due_on"],
         }
-        for name, step in evaluation.steps.items()
+        for name, step in evaluation.current_steps(calendar).items()
     ]
 
 
@@ -40,7 +42,11 @@ def visits_view(evaluation: Evaluation) -> dict[str, Any] | None:
 def evaluation_view(app: EvaluationApplication, evaluation: Evaluation, today: date) -> dict[str, Any]:
     contract = app.contract(evaluation.county, evaluation.contract_id)
     earliest, latest = stage_window(evaluation.stage, contract.period_start, contract.period_end)
-    steps = steps_view(evaluation, today)
+    calendar = app.calendar
+    steps = steps_view(evaluation, today, calendar)
+    conclusion = evaluation.conclusion
+    if conclusion is not None:  # the appeal window counted with the official calendar known now (R-EVAL-6)
+        conclusion = {**conclusion, "appeal_due_on": evaluation.appeal_due(calendar)}
     return {
         "evaluation_id": str(evaluation.id),
         "county": evaluation.county,
@@ -63,7 +69,7 @@ def evaluation_view(app: EvaluationApplication, evaluation: Evaluation, today: d
         "survey": evaluation.survey,
         "scores": [{"item_code": code, **s} for code, s in evaluation.scores.items()],
         "deductions": evaluation.deductions,
-        "conclusion": evaluation.conclusion,
+        "conclusion": conclusion,
         "feedback": evaluation.feedback,
         "appeal": evaluation.appeal,
         "result": _result(evaluation),
@@ -78,7 +84,7 @@ def _result(evaluation: Evaluation) -> dict[str, Any] | None:
     return {k: result[k] for k in ("score", "grade", "passed", "concluded_on", "fraud_found")}
 
 
-def evaluation_summary(evaluation: Evaluation, today: date) -> dict[str, Any]:
+def evaluation_summary(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | None = None) -> dict[str, Any]:
     return {
         "evaluation_id": str(evaluation.id),
         "contract_id": evaluation.contract_id,
@@ -88,7 +94,7 @@ def evaluation_summary(evaluation: Evaluation, today: date) -> dict[str, Any]:
         "scheduled_on": evaluation.scheduled_on,
         "rubric_version": evaluation.rubric_version,
         "status": evaluation.status,
-        "overdue": [s["step"] for s in steps_view(evaluation, today) if s["status"] == "overdue"],
+        "overdue": [s["step"] for s in steps_view(evaluation, today, calendar) if s["status"] == "overdue"],
         "result": _result(evaluation),
     }
 
@@ -102,7 +108,7 @@ def evaluations_of(app: EvaluationApplication, county: str, contract_id: str | N
 
 def contract_view(app: EvaluationApplication, county: str, contract_id: str, today: date) -> dict[str, Any]:
     """What evaluation knows of a contract: its year, stations, outcome figures and evaluations."""
-    contract = app.contract(county, contract_id)
+    contract, calendar = app.contract(county, contract_id), app.calendar
     return {
         "contract_id": contract.contract_id,
         "provider_id": contract.provider_id,
@@ -115,7 +121,7 @@ def contract_view(app: EvaluationApplication, county: str, contract_id: str, tod
             for stage in STAGE_NAMES
         },
         "outcomes": app.outcome_figures(county, contract_id),
-        "evaluations": [evaluation_summary(e, today) for e in evaluations_of(app, county, contract_id)],
+        "evaluations": [evaluation_summary(e, today, calendar) for e in evaluations_of(app, county, contract_id)],
     }
 
 

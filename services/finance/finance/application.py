@@ -21,11 +21,15 @@ from finance.domainmodel import (
     account_id,
     check_expense,
     expense_findings,
+    minimum_wage_fen,
     percent_text,
+    policy_cap_breaches,
     schedule_id,
     voucher_id,
+    yuan,
 )
 from finance.reactions import FinanceReactions
+from shared.funding import cap_base_year
 from shared.infra.store import CommandContext
 from shared.rules import Forbidden, NotFound
 from shared.workdays import WorkdayCalendar
@@ -62,8 +66,44 @@ class FinanceApplication(FinanceReactions):
         budget.allocate(source, amount_fen, cap_kind, cap_basis_points, cap_base_fen)
         index = self.county_index(county)
         index.add_budget_year(year)
-        self.save(budget, index)
+        flagged = self.recheck_commitments(county, year, source, budget)
+        self.save(budget, index, *flagged)
         return budget
+
+    def recheck_commitments(self, county: str, year: int, source: str, budget: CountyBudget) -> list[TrancheSchedule]:
+        """R-FIN-2 for contracts signed before this budget was entered: registry could not judge
+        their caps then. Commitments are replayed in the order they were made (as if the budget had
+        been there at signing); each contract that takes a year past the allocation or a ceiling gets
+        a finding that blocks its payments. The budget is the base of its own year's caps and of the
+        next year's caps on the previous year (上年度). Cost: the contracts committed to those lines."""
+        schedules: dict[str, TrancheSchedule] = {}
+        for y in (year, year + 1):
+            committed_to = budget if y == year else self._find(CountyBudget.create_id(county, y))
+            if committed_to is None:
+                continue
+            for line_source, line in committed_to.lines.items():
+                running = 0
+                for contract_id, fen in line["commitments"].items():
+                    running += fen
+                    schedule = schedules.get(contract_id) or self._find(schedule_id(contract_id))
+                    if schedule is None:
+                        continue
+                    caps = [
+                        c for c in schedule.policy.get("funding_caps") or []
+                        if c.get("base", c.get("source")) == source and cap_base_year(c, y) == year
+                    ]
+                    breaches = policy_cap_breaches(caps, y, line_source, running, lambda by, bs: self.allocated_fen(county, by, bs, {year: budget}))
+                    if y == year and line_source == source and running > line["amount_fen"]:
+                        breaches.append((
+                            f"contracts funded from {source} count {yuan(running)} against {year}, more than its budget of "
+                            f"{yuan(line['amount_fen'])} entered after this contract was signed", running, line["amount_fen"],
+                        ))
+                    fresh = self._new_breaches(schedule, line_source, breaches)
+                    for detail, amount, limit in fresh:
+                        schedule.flag_funding("R-FIN-2", detail, line_source, amount, limit)
+                    if fresh:
+                        schedules[contract_id] = schedule
+        return list(schedules.values())
 
     def budgets(self, county: str, year: int | None = None) -> list[dict[str, Any]]:
         years = [year] if year is not None else self.county_index(county).budget_years
@@ -168,11 +208,11 @@ class FinanceApplication(FinanceReactions):
     # --- ring-fenced expenses (R-FIN-8) ----------------------------------------------------------
     def book_expense(
         self, county: str, contract_id: str, *, expense_id: str, category: str, amount_fen: int,
-        spent_on: date, voucher: str, provider_id: str | None,
+        spent_on: date, voucher: str, provider_id: str | None, worker_id: str | None = None, month: str | None = None,
     ) -> dict[str, Any]:
         schedule = self.schedule(county, contract_id, provider_id)
         voucher = voucher.strip()
-        check_expense(category, amount_fen, voucher)
+        check_expense(category, amount_fen, voucher, worker_id, month)
         account = self.account(schedule)
         book: VoucherBook = self._find(voucher_id(county, voucher)) or VoucherBook(county=county, voucher=voucher)
         findings = expense_findings(
@@ -181,8 +221,10 @@ class FinanceApplication(FinanceReactions):
             received_fen=sum(t["amount_fen"] for t in schedule.tranches if t["status"] == PAID),
             contract_amount_fen=schedule.amount_fen, period_start=schedule.period_start,
             period_end=schedule.period_end, personnel_min_percent=int(schedule.policy["personnel_min_percent"]),
+            operations_max_percent=int(schedule.policy["operations_max_percent"]),
+            min_wage_fen=minimum_wage_fen(schedule.policy), worker_id=worker_id, month=month,
         )
-        account.book(expense_id, category, amount_fen, spent_on, voucher, findings)
+        account.book(expense_id, category, amount_fen, spent_on, voucher, findings, worker_id=worker_id, month=month)
         book.use(contract_id=contract_id, expense_id=expense_id)
         self.save(account, book)
         return self.expense(county, contract_id, expense_id)

@@ -28,11 +28,13 @@ from finance.domainmodel import (
     budget_id,
     county_index_id,
     plan_tranches,
+    policy_cap_breaches,
     schedule_id,
     station_minimum_breach,
 )
 from shared.events import evaluation as evl
 from shared.events import registry as reg
+from shared.funding import split_by_year
 from shared.infra.consumer import RetryLater
 from shared.infra.store import SwpApplication
 from shared.workdays import WorkdayCalendar
@@ -97,22 +99,61 @@ class FinanceReactions(SwpApplication):
             policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
         )
         schedule.schedule_triggered("contract_effective", e.effective_on, self.workdays())
-        budget = self.county_budget(e.county, e.signed_on.year)
-        for share in e.funding:
-            if share.amount_fen <= 0:
-                continue
-            for detail, committed, limit in budget.commit(e.contract_id, share.source, share.amount_fen):
-                schedule.flag_funding("R-FIN-2", detail, share.source, committed, limit)
+        index = self.county_index(e.county)
+        budgets = self.commit_funding(e.county, schedule, index, [(f.source, f.amount_fen) for f in e.funding])
         below = station_minimum_breach(schedule)
         if below is not None:
             detail, per_station, minimum = below
             schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
-        index = self.county_index(e.county)
         index.add_contract(e.contract_id)
-        index.add_budget_year(e.signed_on.year)
         province = self.province_index()
         province.add_county(e.county)
-        return [schedule, budget, index, province]
+        return [schedule, *budgets, index, province]
+
+    def commit_funding(
+        self, county: str, schedule: TrancheSchedule, index: CountyIndex, funding: list[tuple[str, int]]
+    ) -> list[CountyBudget]:
+        """Commit each funding share to the budget years of the service period (pro rata by days,
+        as registry counts it) and flag what breaks the budget or a cap (R-FIN-2)."""
+        per_source: dict[str, int] = {}
+        for source, fen in funding:
+            if fen > 0:
+                per_source[source] = per_source.get(source, 0) + fen
+        budgets: dict[int, CountyBudget] = {}
+        for source, fen in per_source.items():
+            for year, part in split_by_year(fen, schedule.period_start, schedule.period_end).items():
+                if part <= 0:
+                    continue
+                budget = budgets.get(year) or self.county_budget(county, year)
+                budgets[year] = budget
+                breaches = budget.commit(schedule.contract_id, source, part)
+                breaches += policy_cap_breaches(
+                    schedule.policy.get("funding_caps") or [], year, source, budget.committed_fen(source),
+                    lambda y, s, seen=budgets: self.allocated_fen(county, y, s, seen),
+                )
+                for detail, committed, limit in self._new_breaches(schedule, source, breaches):
+                    schedule.flag_funding("R-FIN-2", detail, source, committed, limit)
+                index.add_budget_year(year)
+        return list(budgets.values())
+
+    def allocated_fen(self, county: str, year: int, source: str, seen: dict[int, CountyBudget] | None = None) -> int | None:
+        """A budget line's allocated amount (the base of a cap), or None while none is entered."""
+        budget = (seen or {}).get(year) or self._find(budget_id(county, year))
+        line = budget.line(source) if budget else None
+        return line["amount_fen"] if line and line["allocated"] else None
+
+    @staticmethod
+    def _new_breaches(
+        schedule: TrancheSchedule, source: str, breaches: list[tuple[str, int, int]]
+    ) -> list[tuple[str, int, int]]:
+        """One open finding per source and limit: a re-check finds what is not flagged yet."""
+        open_limits = {(f["source"], f["limit_fen"]) for f in schedule.findings if f["rule"] == "R-FIN-2" and f["status"] == "open"}
+        fresh, seen = [], set()
+        for detail, committed, limit in breaches:
+            if (source, limit) not in open_limits and limit not in seen:
+                fresh.append((detail, committed, limit))
+                seen.add(limit)
+        return fresh
 
     def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
         """The contract ended early: its unpaid tranches are cancelled."""
@@ -125,13 +166,15 @@ class FinanceReactions(SwpApplication):
     # --- evaluation ----------------------------------------------------------------------
     def on_evaluation_concluded(self, e: evl.EvaluationConcluded) -> list[Aggregate]:
         """Passed: the tranche waiting for that stage is scheduled, due N working days after the
-        conclusion. Failed: it is withheld (R-FIN-7). Process visits trigger nothing."""
-        trigger = STAGE_TRIGGERS.get(e.stage)
-        if trigger is None:
+        conclusion. Failed: it is withheld (R-FIN-7). Process visits trigger nothing. A final or an
+        annual evaluation is the year-end evaluation: it sets off the plan's year-end tranche whichever
+        of `final_passed` / `annual_passed` the plan names (``YEAR_END_TRIGGERS``)."""
+        if STAGE_TRIGGERS.get(e.stage) is None:
             return []
         schedule = self._schedule_seen(e.contract_id, e.county)
         if schedule is None:
             return []
+        trigger = schedule.trigger_of(e.stage)
         if e.passed:
             schedule.schedule_triggered(trigger, e.concluded_on, self.workdays())
         else:
@@ -140,11 +183,11 @@ class FinanceReactions(SwpApplication):
 
     def on_appeal_decided(self, e: evl.AppealDecided) -> list[Aggregate]:
         """An upheld appeal makes the evaluation a pass: the tranche it withheld is scheduled."""
-        trigger = STAGE_TRIGGERS.get(e.stage)
-        if trigger is None or not (e.upheld and e.passed):
+        if STAGE_TRIGGERS.get(e.stage) is None or not (e.upheld and e.passed):
             return []
         schedule = self._schedule_seen(e.contract_id, e.county)
         if schedule is None:
             return []
+        trigger = schedule.trigger_of(e.stage)
         schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.workdays())
         return [schedule]

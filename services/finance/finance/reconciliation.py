@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from finance.domainmodel import AWAITING, CANCELLED, PAID, SCHEDULED, WITHHELD, TrancheSchedule, account_id
+from finance.domainmodel import (
+    AWAITING,
+    CANCELLED,
+    OPERATIONS,
+    PAID,
+    PERSONNEL,
+    SCHEDULED,
+    WITHHELD,
+    TrancheSchedule,
+    account_id,
+    minimum_wage_fen,
+)
+from finance.domainmodel.tranches import yuan
+from shared.clock import china_today
 from shared.infra.store import SwpApplication
 
 # Which schedule events move a tranche to which status (the others only add to its trail).
@@ -60,6 +73,7 @@ def reconcile(app: SwpApplication, schedule: TrancheSchedule) -> dict[str, Any]:
     spent: dict[str, dict[str, Any]] = {}
     flag_events: list[str] = []
     spent_events: list[str] = []
+    wages: dict[tuple[str, str], dict[str, Any]] = {}
     for e in app.history(account_id(schedule.contract_id)):
         eid, kind = str(app.event_id(e)), type(e).__name__
         if kind == "ExpenseBooked":
@@ -67,6 +81,11 @@ def reconcile(app: SwpApplication, schedule: TrancheSchedule) -> dict[str, Any]:
             line["amount_fen"] += e.amount_fen
             line["event_ids"].append(eid)
             spent_events.append(eid)
+            worker, month = getattr(e, "worker_id", None), getattr(e, "month", None)
+            if worker is not None and month is not None:
+                paid_wage = wages.setdefault((worker, month), figure(0, []))
+                paid_wage["amount_fen"] += e.amount_fen
+                paid_wage["event_ids"].append(eid)
         elif kind == "ExpenseFlagged":
             flag_events.append(eid)
 
@@ -85,4 +104,53 @@ def reconcile(app: SwpApplication, schedule: TrancheSchedule) -> dict[str, Any]:
         "balance": figure(paid["amount_fen"] - spent_total, paid_events + spent_events),
         "funding_findings": list(findings.values()),
         "expense_findings": {"count": len(flag_events), "event_ids": flag_events},
+        "cost_structure": cost_structure(schedule, spent, wages),
+    }
+
+
+def cost_structure(
+    schedule: TrancheSchedule, spent: dict[str, dict[str, Any]], wages: dict[tuple[str, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """R-FIN-4 under the policy the contract was signed under: personnel ≥ its floor of the contract
+    amount, quality assurance and operations ≤ its ceiling, each worker's monthly wages ≥ the local
+    minimum wage × the multiplier. The personnel floor is judged once the service year is over (or
+    the contract ended): before that, spending is still under way and only the gap is shown."""
+    policy, amount = schedule.policy, schedule.amount_fen
+    floor_percent, ceiling_percent = int(policy["personnel_min_percent"]), int(policy["operations_max_percent"])
+    personnel = spent.get(PERSONNEL, {}).get("amount_fen", 0)
+    operations = spent.get(OPERATIONS, {}).get("amount_fen", 0)
+    floor_fen = -(-amount * floor_percent // 100)  # rounded up: the floor is a minimum
+    ceiling_fen = amount * ceiling_percent // 100
+    least_wage = minimum_wage_fen(policy)
+    below = [
+        {"worker_id": worker, "month": month, "paid_fen": w["amount_fen"], "minimum_fen": least_wage,
+         "missing_fen": least_wage - w["amount_fen"], "event_ids": w["event_ids"]}
+        for (worker, month), w in sorted(wages.items())
+        if least_wage is not None and w["amount_fen"] < least_wage
+    ]
+    ended = schedule.terminated_on is not None or schedule.period_end < china_today()
+    findings = []
+    if ended and personnel < floor_fen:
+        findings.append({
+            "rule": "R-FIN-4", "kind": "personnel_below_floor", "missing_fen": floor_fen - personnel,
+            "detail": f"personnel spending (人员费用) {yuan(personnel)} is below {floor_percent}% of the contract amount "
+                      f"{yuan(amount)} ({yuan(floor_fen)}): {yuan(floor_fen - personnel)} missing",
+        })
+    if operations > ceiling_fen:
+        findings.append({
+            "rule": "R-FIN-4", "kind": "operations_above_ceiling", "missing_fen": operations - ceiling_fen,
+            "detail": f"quality assurance and operations (服务质量保障、运营管理费) {yuan(operations)} exceed {ceiling_percent}% "
+                      f"of the contract amount ({yuan(ceiling_fen)}) by {yuan(operations - ceiling_fen)}",
+        })
+    findings += [
+        {"rule": "R-FIN-4", "kind": "below_minimum_wage", "missing_fen": b["missing_fen"],
+         "detail": f"worker {b['worker_id']} was paid {yuan(b['paid_fen'])} for {b['month']}, below {yuan(least_wage or 0)} "
+                   f"(最低工资标准 × {policy['min_wage_multiplier']}): {yuan(b['missing_fen'])} missing"}
+        for b in below
+    ]
+    return {
+        "personnel_fen": personnel, "personnel_floor_percent": floor_percent, "personnel_floor_fen": floor_fen,
+        "personnel_missing_fen": max(0, floor_fen - personnel), "operations_fen": operations,
+        "operations_ceiling_percent": ceiling_percent, "operations_ceiling_fen": ceiling_fen,
+        "minimum_wage_fen": least_wage, "wages_below_minimum": below, "year_over": ended, "findings": findings,
     }

@@ -9,7 +9,9 @@ import evaluation.main
 import finance.main
 import registry.main
 import services_log.main
-from fastapi import FastAPI
+from console.app import create_console
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 
 from shared.infra import problems
 from shared.infra.settings import Settings
@@ -38,8 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway.state.services = services
     problems.install(gateway)  # unmatched paths answer in problem+json too
 
-    @gateway.get("/")
-    def index() -> dict[str, object]:
+    @gateway.get("/", response_model=None)
+    def index(request: Request) -> Response | dict[str, object]:
+        """A browser (asking for HTML) goes to the console; an API client gets the service index."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/home", status_code=303)
         return {
             "services": {
                 p: {"health": f"/{p}/health", "openapi": f"/{p}/openapi.json", "asyncapi": f"/{p}/asyncapi.json", "docs": f"/{p}/docs"}
@@ -49,4 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for prefix, app in services.items():
         gateway.mount(f"/{prefix}", app)
+    # The console (工作台) answers every other path; it calls the public API above in-process.
+    gateway.mount("/", create_console(settings, api_app=gateway))
     return gateway

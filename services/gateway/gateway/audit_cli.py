@@ -88,7 +88,7 @@ def export(
         "file": data.name,
         "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
         "views": [{"file": v.name, "sha256": hashlib.sha256(v.read_bytes()).hexdigest()} for v in views],
-        "public_key": public_key,
+        "public_key": public_key,  # the first key: verification follows the rotations from it
         "head": result.as_dict()["head"],
     }
     (out / f"{service}.manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -209,7 +209,7 @@ def _verify_records(records: list[dict[str, Any]], public_key: str | None) -> au
 def verify(
     service: ServiceOpt,
     export_dir: Annotated[Path | None, typer.Option("--export", help="Verify this export instead of a live service")] = None,
-    public_key: Annotated[str | None, typer.Option(help="The service's Ed25519 public key (hex), obtained out of band")] = None,
+    public_key: Annotated[str | None, typer.Option(help="The service's first Ed25519 public key (hex), obtained out of band; key rotations in the log are followed from it")] = None,
     base_url: BaseUrlOpt = "http://127.0.0.1:8000",
     proof: Annotated[
         Path | None, typer.Option(help="Verify one event's inclusion proof (from `swp audit proof`) instead; needs --public-key")
@@ -221,10 +221,14 @@ def verify(
     ] = None,
 ) -> None:
     """Recompute the hash chain and check every signature; exit 1 if anything was tampered with.
+    Signatures are checked from the service's first public key (--public-key), following the key
+    rotations recorded in the log; a record signed by a retired key after its rotation fails.
     With --proof, check one event's inclusion offline: its record, audit path and signed root.
     With --consistency OLD.json, prove the service's current history extends the tree head saved in
     OLD.json (RFC 9162 consistency proof); a rewritten, truncated or forked history fails, and with
-    --export (an export taken when OLD.json was saved) the first diverging position is named."""
+    --export (an export taken when OLD.json was saved) the first diverging position is named. Tree
+    heads signed by a rotated key are accepted when their rotation records lead to it from the
+    first key."""
     if proof is not None:
         _verify_proof(service, proof, public_key, position)
         return
@@ -294,6 +298,24 @@ def _verify_proof(service: str, proof_file: Path, public_key: str | None, positi
     console.print_json(json.dumps(report, ensure_ascii=False))
     if problems:
         raise typer.Exit(1)
+
+
+@audit.command("rotate-key")
+def rotate_key(
+    service: ServiceOpt,
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Rotate a service's writer key (R-AUD-4): the running service generates a key, stores it in
+    its key store, records the rotation in its log (signed by the retiring key) and signs with the
+    new key from then on. Needs a province_admin token in SWP_TOKEN (development mints one)."""
+    token = os.environ.get("SWP_TOKEN") or issue_token(Settings(), sub="swp-audit-cli", role=Role.PROVINCE_ADMIN, counties=["*"])
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+        r = client.post(f"/{service}/v1/audit/keys/rotate")
+    if r.status_code != 201:
+        console.print(f"[red]{r.status_code}[/] {r.text}", markup=True, highlight=False)
+        raise typer.Exit(1)
+    body = r.json()
+    console.print(f"{service}: writer key {body['old_key_id']} retired at position {body['position']}; now {body['key_id']} ({body['public_key']})")
 
 
 @audit.command("timeline")

@@ -77,6 +77,7 @@ def up(
             base = f"http://{host}:{port}"
             for svc in ("registry", "services-log", "evaluation", "finance"):
                 console.print(f"  {svc:<13} {base}/{svc}/docs   {base}/{svc}/health   {base}/{svc}/asyncapi.json")
+            console.print(f"  工作台 (web console) {base}/")
             console.print(f"[bold green]SWP platform ready at {base}[/] (persistence: {settings.persistence}, NATS: {settings.nats_url}) — Ctrl-C stops everything")
         await task
 
@@ -96,6 +97,48 @@ def demo(
     from gateway.demo import load_demo
 
     load_demo(base_url, Settings(), console)
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="A new directory to write the backup into")],
+) -> None:
+    """Back up the JetStream stream (its snapshot API), then every service's store (SQLite online
+    backup / pg_dump), into OUT with a manifest of hashes and chain heads; the platform keeps running.
+    Store and NATS settings come from the SWP_ environment, as for `swp up`. See deploy/README.md."""
+    import json
+
+    from gateway.backup import backup as run_backup
+
+    manifest = asyncio.run(run_backup(Settings(), out))
+    console.print_json(json.dumps({"stream": manifest["stream"], "services": manifest["services"]}))
+    console.print(f"[green]backup written to {out}[/]")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Option("--from", help="A directory written by `swp backup`")],
+) -> None:
+    """Restore every store and the stream into a fresh directory / database and a NATS without
+    stream SWP (the platform stopped), then set each service's relay to republish exactly what
+    the restored stream lacks. Then start the platform (`swp up`)."""
+    import json
+
+    from gateway.backup import BackupError
+    from gateway.backup import restore as run_restore
+
+    try:
+        report = asyncio.run(run_restore(Settings(), source))
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print_json(json.dumps(report))
+    for service, entry in report["services"].items():
+        if entry.get("missing_writer_key"):
+            console.print(
+                f"[yellow]{service}: writer key {entry['missing_writer_key']} is not in the key store "
+                f"({Settings().key_store_dir(service)}): restore the key store before starting {service}[/]"
+            )
 
 
 def main() -> None:  # console-script entry point

@@ -1,4 +1,6 @@
-"""The demo county: 640402 原州区 with one provider, three stations, six workers and one contract.
+"""The demo county: 640402 原州区 with one provider, three stations, six workers and one contract,
+plus (``load_evaluation_demo``) a second provider's contract centred on today with its mid-term
+scheduled, the province rubric and an accredited evaluator organisation.
 
 Everything goes through the public HTTP API with dev tokens, exactly as a county
 front-end would do it. The indicators and the monthly plan are seed 000's 进度表.
@@ -7,12 +9,14 @@ front-end would do it. The indicators and the monthly plan are seed 000's 进度
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from shared.clock import china_today
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 
@@ -98,4 +102,63 @@ def load_demo(base_url: str, settings: Settings, console: Console) -> dict[str, 
     for t in tranches:
         table.add_row(*(str(t[c]) for c in ("seq", "percent", "amount_fen", "trigger", "status", "due_on", "provisional")))
     console.print(table)
-    return {"provider_id": provider, "station_ids": stations, "worker_ids": workers, "contract_id": contract, "tranches": tranches}
+    evaluation = load_evaluation_demo(base_url, settings, console)
+    return {"provider_id": provider, "station_ids": stations, "worker_ids": workers, "contract_id": contract, "tranches": tranches,
+            "evaluation": evaluation}
+
+
+def load_evaluation_demo(base_url: str, settings: Settings, console: Console) -> dict[str, Any]:
+    """What the evaluator → finance → auditor walk of the console needs today: a second provider
+    whose contract year is centred on today (so its mid-term window is open now and a pass
+    schedules tranche 2 in the future), the province rubric, an accredited evaluator organisation
+    with a credentialed member, and the mid-term scheduled a week ago by the county bureau."""
+    admin = issue_token(settings, sub="demo-province-admin", role=Role.PROVINCE_ADMIN, counties=["*"])
+    purchaser = issue_token(settings, sub="demo-yuanzhou-mzj", role=Role.PURCHASER, counties=[COUNTY])
+    today = china_today()
+    start = today - timedelta(days=182)
+    end = start + timedelta(days=364)
+    reg = f"/registry/v1/counties/{COUNTY}"
+    ev = f"/evaluation/v1/counties/{COUNTY}"
+
+    def call(method: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
+        r = client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+        if r.status_code >= 400:
+            raise SystemExit(f"{method} {path} → {r.status_code}: {r.text}")
+        return r.json()
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        provider = call("POST", f"{reg}/providers", purchaser, {
+            "name": "固原市原州区仁和社会工作服务中心", "uscc": "52640402MJY1000025", "rating": "3A", "has_party_org": True,
+        })["provider_id"]
+        station = call("POST", f"{reg}/stations", purchaser, {"name": "开城镇社工站", "township": "开城镇", "kind": "township_station"})["station_id"]
+        for name, born in (("周敏", "1993-04-12"), ("刘洋", "1995-08-21")):
+            call("POST", f"{reg}/workers", purchaser, {
+                "provider_id": provider, "station_id": station, "name": name, "birth_date": born, "education": "本科",
+                "qualification": "助理社会工作师", "role": "social_worker", "hired_on": (start - timedelta(days=30)).isoformat(),
+            })
+        contract = call("POST", f"{reg}/contracts", purchaser, {
+            "provider_id": provider, "station_ids": [station], "purchaser": "原州区民政局",
+            "signed_on": (start - timedelta(days=10)).isoformat(), "effective_on": start.isoformat(),
+            "period_start": start.isoformat(), "period_end": end.isoformat(), "amount_fen": 36_000_000,
+            "funding": [{"source": "福彩公益金", "amount_fen": 36_000_000}], "service_areas": ["社会救助", "养老服务"],
+            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        })["contract_id"]
+        if client.get(f"{ev}/rubric", headers={"Authorization": f"Bearer {admin}"}).status_code == 404:
+            call("POST", "/evaluation/v1/rubrics", admin, {"name": "宁夏回族自治区乡镇（街道）社工站项目统一评估标准"})
+        org = call("POST", f"{ev}/evaluators", purchaser, {
+            "name": "宁夏汉达社会工作评估中心", "certificate_no": "PG-NX-2026-001", "accredited_until": (today + timedelta(days=730)).isoformat(),
+        })["evaluator_org"]
+        member = call("POST", f"{ev}/evaluators/{org}/members", purchaser, {
+            "name": "王评估", "credential_no": "PJ-NX-0001", "valid_until": (today + timedelta(days=365)).isoformat(),
+        })["member_id"]
+        deadline = time.monotonic() + 15  # evaluation learns of the contract through NATS
+        while client.get(f"{ev}/contracts/{contract}", headers={"Authorization": f"Bearer {purchaser}"}).status_code != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"evaluation never heard of contract {contract}")
+            time.sleep(0.2)
+        evaluation = call("POST", f"{ev}/evaluations", purchaser, {
+            "contract_id": contract, "stage": "midterm", "evaluator_org": org, "scheduled_on": (today - timedelta(days=7)).isoformat(),
+        })["evaluation_id"]
+    console.print(f"evaluation walk: contract {contract} ({start} – {end}) of 仁和, mid-term {evaluation} by 汉达 (member {member})")
+    return {"provider_id": provider, "station_id": station, "contract_id": contract, "evaluator_org": org, "member_id": member,
+            "evaluation_id": evaluation}

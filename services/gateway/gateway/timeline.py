@@ -3,6 +3,7 @@ evaluation → tranches, stitched by aggregate, contract id and causation/correl
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,7 +25,12 @@ def contract_timeline(client: httpx.Client, contract_id: str) -> list[dict[str, 
             if not body["events"] or body["next_after"] == after:
                 break
             after = body["next_after"]
-    return sorted(events.values(), key=lambda e: (e.get("recorded_at") or "", e["service"], e["position"]))
+    # By instant, not by text: integration envelopes write UTC as "Z", private events as "+00:00".
+    return sorted(events.values(), key=lambda e: (_instant(e.get("recorded_at")), e["service"], e["position"]))
+
+
+def _instant(recorded_at: str | None) -> datetime:
+    return datetime.fromisoformat(recorded_at.replace("Z", "+00:00")) if recorded_at else datetime.min.replace(tzinfo=UTC)
 
 
 def render(timeline: list[dict[str, Any]]) -> str:

@@ -27,7 +27,9 @@ from registry.domainmodel import (
 )
 from registry.procurement.application import ProcurementCommands
 from registry.staffing import StaffingCommands
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
+from shared.events.finance import BudgetAllocated, CalendarLoaded
 from shared.rules import Conflict
 
 log = logging.getLogger("swp.registry")
@@ -105,6 +107,23 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
         provider.disclose(disclosure_id, kind, title, year, summary, url, published_on)
         self.save(provider)
         return disclosure_id
+
+    # --- reactions to finance: the official calendar (R-FIN-6) ---------------------------------
+    def on_calendar_loaded(self, e: CalendarLoaded) -> list[Aggregate]:
+        """Keep the year's official calendar: every filing deadline not yet met is counted with it
+        from now on (read-time: the contract keeps its signing inputs, the due date follows the calendar)."""
+        book = self.find(str(OFFICIAL_CALENDARS_ID))
+        if not isinstance(book, OfficialCalendars):
+            book = OfficialCalendars()
+        book.receive(e.year, e.holidays, e.workdays)
+        return [book] if book.pending_events else []
+
+    # --- reactions to the finance service (R-FIN-2) --------------------------------------------
+    def on_budget_allocated(self, e: BudgetAllocated) -> list[Aggregate]:
+        """A year's budget of a funding source, entered in finance: the base of the county's caps."""
+        budgets = self.budgets(e.county)
+        budgets.note(e.year, e.source, e.amount_fen)
+        return [budgets]
 
     # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
     def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:

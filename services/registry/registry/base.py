@@ -3,19 +3,23 @@ each county holds (a read model caught up from the registry's own notification l
 
 from __future__ import annotations
 
+import heapq
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from registry.domainmodel import Contract, County, Provider, Station, Worker, county_id
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.infra.store import SwpApplication
 from shared.rules import NotFound, UnknownReference
+from shared.workdays import WorkdayCalendar
 
 A = TypeVar("A")
 
@@ -25,15 +29,25 @@ class Entry:
     kind: str
     aggregate_id: str
     provider_id: str | None
+    # Contracts: their stations and service period as signed (never changed), for overlap checks.
+    station_ids: tuple[str, ...] = ()
+    period_start: date | None = None
+    period_end: date | None = None
 
 
 class Directory:
-    """Which providers, stations, workers and contracts each county has, in registration order.
+    """Which providers, stations, workers and contracts each county has, in registration order;
+    the bans of each organisation (by its 统一社会信用代码) in every county (R-EVAL-9); and the
+    filing due dates of the contracts not yet filed (R-REG-5), earliest first.
 
     Rebuilt from the notification log (R-AUD-3: nothing here that the log does not say) and
-    caught up on every read, so it never lags a committed command. Only creation events are read:
-    an aggregate's county and provider never change.
+    caught up on every read, so it never lags a committed command. It reads creation events,
+    bans, filings and filing-overdue flags: an aggregate's county and provider never change, a
+    ban is never lifted, and a filing or a flag closes the contract's open due date for good.
     """
+
+    BANNED = get_topic(Provider.Banned)
+    FILING_CLOSED = (get_topic(Contract.Filed), get_topic(Contract.FilingOverdue))
 
     KINDS: Mapping[str, str] = {
         get_topic(Provider.Registered): "provider",
@@ -46,6 +60,10 @@ class Directory:
         self._app = app
         self._position = 0
         self._entries: dict[str, list[Entry]] = defaultdict(list)
+        self._uscc: dict[str, tuple[str, str]] = {}  # provider id → (county, 统一社会信用代码)
+        self._bans: dict[str, list[dict[str, Any]]] = defaultdict(list)  # USCC → bans in any county
+        self._filing_due: list[tuple[date, str]] = []  # heap of (due date, contract id), open or not
+        self._filing_open: set[str] = set()  # contracts neither filed nor flagged overdue
         self._lock = threading.Lock()
 
     def entries(self, county: str, kind: str, provider_id: str | None = None) -> list[Entry]:
@@ -56,18 +74,62 @@ class Directory:
                 if e.kind == kind and (provider_id is None or e.provider_id == provider_id)
             ]
 
+    def bans(self, uscc: str) -> list[dict[str, Any]]:
+        """Every ban of the organisation with this 统一社会信用代码, in whichever county it was imposed."""
+        with self._lock:
+            self._catch_up()
+            return list(self._bans.get(uscc, []))
+
+    def filing_due_before(self, day: date, limit: int) -> list[str]:
+        """Up to ``limit`` open contracts whose filing was due before ``day``, earliest first; they
+        leave the index (:meth:`requeue_filing` puts back one whose due date turned out later).
+        Cost: the closed ones passed over plus ``limit``, never the whole history."""
+        found: list[str] = []
+        with self._lock:
+            self._catch_up()
+            while self._filing_due and self._filing_due[0][0] < day and len(found) < limit:
+                _, contract_id = heapq.heappop(self._filing_due)
+                if contract_id in self._filing_open:
+                    found.append(contract_id)
+        return found
+
+    def requeue_filing(self, due_on: date, contract_id: str) -> None:
+        with self._lock:
+            if contract_id in self._filing_open:
+                heapq.heappush(self._filing_due, (due_on, contract_id))
+
     def _catch_up(self) -> None:
-        topics = list(self.KINDS)
+        topics = [*self.KINDS, self.BANNED, *self.FILING_CLOSED]
         while True:
             page = self._app.process_recorder.select_notifications(self._position + 1, 500, topics=topics)
             if not page:
                 return
             for notification in page:
-                e = self._app.mapper.to_domain_event(notification)
-                provider = getattr(e, "provider_id", None)
-                kind = self.KINDS[notification.topic]
-                self._entries[e.county].append(Entry(kind, str(e.originator_id), str(e.originator_id) if kind == "provider" else provider))
+                self._apply(notification.topic, self._app.mapper.to_domain_event(notification))
                 self._position = notification.id
+
+    def _apply(self, topic: str, e: Any) -> None:
+        oid = str(e.originator_id)
+        if topic == self.BANNED:
+            county, uscc = self._uscc.get(oid, ("", ""))
+            self._bans[uscc].append(
+                {"county": county, "provider_id": oid, "banned_on": e.banned_on, "until": e.until, "reason": e.reason}
+            )
+            return
+        if topic in self.FILING_CLOSED:
+            self._filing_open.discard(oid)
+            return
+        kind = self.KINDS[topic]
+        if kind == "provider":
+            self._uscc[oid] = (e.county, e.uscc)
+            entry = Entry(kind, oid, oid)
+        elif kind == "contract":
+            entry = Entry(kind, oid, e.provider_id, tuple(e.station_ids), e.period_start, e.period_end)
+            self._filing_open.add(oid)
+            heapq.heappush(self._filing_due, (e.filing_due_on, oid))
+        else:
+            entry = Entry(kind, oid, getattr(e, "provider_id", None))
+        self._entries[e.county].append(entry)
 
 
 class RegistryBase(SwpApplication):
@@ -108,6 +170,12 @@ class RegistryBase(SwpApplication):
 
     def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
         return self._in_county(county, contract_id, Contract, "contract", field)
+
+    def workdays(self) -> WorkdayCalendar:
+        """The official working days (R-FIN-6): chinesecalendar plus every year finance loaded
+        (``CalendarLoaded``, kept here as :class:`OfficialCalendars`), as of a pinned read's instant."""
+        book = self.find(str(OFFICIAL_CALENDARS_ID))
+        return book.workdays() if isinstance(book, OfficialCalendars) else WorkdayCalendar()
 
     def find(self, aggregate_id: str) -> Any:
         try:

@@ -8,31 +8,153 @@ from typing import Any
 
 from registry.base import RegistryBase
 from registry.domainmodel import (
+    BANNING_KINDS,
+    FUNDING_SOURCES,
     SERVICE_AREAS,
     Contract,
+    CountyBudgets,
+    FundingLedger,
     Provider,
     Worker,
     add_years,
     check_contract_terms,
     check_cycle,
     check_eligibility,
+    check_funding_caps,
+    check_funding_sources,
+    check_not_banned,
     check_staffing,
     check_supervisor,
     filing_due,
+    funding_by_year,
     renewal_terms,
 )
+from shared.clock import china_today
+from shared.funding import cap_base_year, cap_limit_fen
+from shared.infra.store import CommandContext, IntegrityError
 from shared.rules import NotFound, RuleViolation
+from shared.workdays import DueDate
+
+MAX_OVERLAPS_RECORDED = 20
+FILING_SWEEP_BATCH = 200  # contracts one filing sweep flags at most; the rest wait for the next
 
 
 class ContractCommands(RegistryBase):
     def sign_contract(self, county: str, terms: dict[str, Any]) -> uuid.UUID:
-        """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day."""
-        contract = self.prepare_contract(county, terms)
-        self.save(contract)
+        """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day.
+        Year 2 or later names the previous year's contract and is its renewal (R-REG-7)."""
+        contract, ledgers = self.prepare_contract(county, terms)
+        if contract.previous_contract_id is None:
+            self.save(contract, *ledgers)
+            return contract.id
+        previous = self.contract(county, contract.previous_contract_id, field="previous_contract_id")
+        previous.renewed(next_contract_id=str(contract.id), year_index=contract.year_index, renewed_on=contract.signed_on)
+        self.save(previous, contract, *ledgers)
         return contract.id
 
-    def prepare_contract(self, county: str, terms: dict[str, Any], previous: Contract | None = None) -> Contract:
-        """A contract that passed every check, not yet saved (a renewal saves it with the previous year)."""
+    def budgets(self, county: str) -> CountyBudgets:
+        return self.find(str(CountyBudgets.create_id(county))) or CountyBudgets(county=county)
+
+    def funding_ledger(self, county: str, year: int) -> FundingLedger:
+        return self.find(str(FundingLedger.create_id(county, year))) or FundingLedger(county=county, year=year)
+
+    def funding_view(self, county: str, year: int) -> list[dict[str, Any]]:
+        """Budget, commitments and ceiling per funding source of the county for one budget year."""
+        policy = self.county(county).policy
+        budgets, ledger = self.budgets(county), self.funding_ledger(county, year)
+        lines = []
+        for source in policy.get("funding_sources") or FUNDING_SOURCES:
+            ceilings = []
+            for cap in policy.get("funding_caps") or []:
+                if cap["source"] != source or cap["bound"] != "ceiling":
+                    continue
+                base = budgets.amount(cap_base_year(cap, year), cap.get("base", source))
+                if base is not None:
+                    ceilings.append(cap_limit_fen(cap, base))
+            lines.append({
+                "year": year, "source": source, "budget_fen": budgets.amount(year, source),
+                "committed_fen": ledger.committed_fen(source), "ceiling_fen": min(ceilings) if ceilings else None,
+            })
+        return lines
+
+    def _check_funding(self, county: str, policy: dict[str, Any], terms: dict[str, Any]) -> tuple[dict[int, dict[str, int]], list[FundingLedger]]:
+        """R-FIN-2 at signing: configured sources only, and no ceiling exceeded in any budget year
+        of the service period (see :mod:`registry.domainmodel.funding`)."""
+        check_funding_sources(policy, terms["funding"])
+        by_year = funding_by_year(terms["funding"], terms["period_start"], terms["period_end"])
+        ledgers = {year: self.funding_ledger(county, year) for year in by_year}
+        budgets = self.budgets(county)
+        check_funding_caps(
+            policy, terms["funding"], by_year, budgets.amount, lambda year, source: ledgers[year].committed_fen(source)
+        )
+        return by_year, list(ledgers.values())
+
+    def _previous_year(self, county: str, terms: dict[str, Any], provider_id: str, year_index: int) -> Contract | None:
+        """R-REG-7: year 2+ of a cycle names the previous year's contract, of the same provider, whose
+        final/annual evaluation passed; otherwise the cycle cannot be continued — re-procure."""
+        named = terms.get("previous_contract_id")
+        if year_index == 1:
+            if named:
+                raise RuleViolation("year 1 of a cycle has no previous year's contract", rule="R-REG-7", field="previous_contract_id")
+            return None
+        if not named:
+            raise RuleViolation(
+                f"year {year_index} of a cycle is a renewal (续签): name the previous year's contract in previous_contract_id; "
+                "it needs that year's passed final/annual evaluation",
+                rule="R-REG-7",
+                field="previous_contract_id",
+            )
+        previous = self.contract(county, named, field="previous_contract_id")
+        if previous.provider_id != provider_id:
+            raise RuleViolation(
+                "the previous year's contract is with another provider: a new provider is re-procurement (重新采购)",
+                rule="R-REG-7",
+                field="previous_contract_id",
+            )
+        if previous.year_index + 1 != year_index:
+            raise RuleViolation(
+                f"the named contract is year {previous.year_index}: this one would be year {previous.year_index + 1}",
+                rule="R-REG-7",
+                field="year_index",
+            )
+        previous.check_renewable(field="previous_contract_id")
+        return previous
+
+    def _check_overlap(self, county: str, provider_id: str, station_ids: list[str], start: date, end: date,
+                       previous: Contract | None, justification: str | None) -> list[str]:
+        """R-REG-7: a second contract of the same provider for a station it already serves in an
+        overlapping service period sidesteps renewal (一年一签, 续签 only after a pass); refused
+        unless a justification is given, which is recorded with the contract. Returns the overlapping
+        contracts. Reads only the Signed facts of the provider's contracts whose period overlaps."""
+        overlapping = []
+        for entry in self.directory.entries(county, "contract", provider_id):
+            if entry.period_start is None or entry.period_end is None or entry.period_end < start or end < entry.period_start:
+                continue
+            if not set(entry.station_ids or ()) & set(station_ids) or (previous is not None and entry.aggregate_id == str(previous.id)):
+                continue
+            other = self.find(entry.aggregate_id)
+            if other is None or (other.status == "terminated" and other.ended_on < start):
+                continue
+            overlapping.append(other)
+            if len(overlapping) == MAX_OVERLAPS_RECORDED:  # bounded work and event size, however many there are
+                break
+        if overlapping and not (justification and justification.strip()):
+            first = overlapping[0]
+            shared_stations = sorted(set(first.station_ids) & set(station_ids))
+            raise RuleViolation(
+                f"contract {first.id} of this provider already covers station {', '.join(shared_stations)} from "
+                f"{first.period_start} to {first.period_end}: an overlapping contract (重复签约) needs a justification, "
+                "or the next year is signed as a renewal (续签, R-REG-7)",
+                rule="R-REG-7",
+                field="period_start",
+            )
+        return [str(c.id) for c in overlapping]
+
+    def prepare_contract(
+        self, county: str, terms: dict[str, Any], previous: Contract | None = None
+    ) -> tuple[Contract, list[FundingLedger]]:
+        """A contract that passed every check, and the funding ledgers it commits to, not yet saved
+        (a renewal saves them with the previous year)."""
         county_agg = self.county(county)
         policy = county_agg.policy
         provider = self.provider(county, terms["provider_id"], field="provider_id")
@@ -65,14 +187,23 @@ class ContractCommands(RegistryBase):
             year_index=year_index,
             probation=probation,
         )
+        if previous is None:
+            previous = self._previous_year(county, terms, str(provider.id), year_index)
+            cycle_years = previous.cycle_years if previous else cycle_years
         cycle_start = previous.cycle_start if previous else add_years(terms["period_start"], 1 - year_index)
         check_cycle(previous, terms["period_start"], terms["period_end"], cycle_start, cycle_years)
         signed_on: date = terms["signed_on"]
+        check_not_banned(provider, self.directory.bans(provider.uscc), signed_on, china_today())
         check_eligibility(policy, provider, signed_on)
         check_staffing(policy, station_ids, self.workers(county, str(provider.id)), signed_on)
         check_supervisor(policy, self._supervisor(county, provider, terms.get("supervisor_id")), signed_on)
-        due = filing_due(policy, signed_on)
-        return Contract(
+        by_year, ledgers = self._check_funding(county, policy, terms)
+        justification = terms.get("justification")
+        overlaps = self._check_overlap(
+            county, str(provider.id), station_ids, terms["period_start"], terms["period_end"], previous, justification
+        )
+        due = self.filing_due_for(policy, signed_on)
+        contract = Contract(
             county=county,
             provider_id=str(provider.id),
             station_ids=station_ids,
@@ -97,6 +228,11 @@ class ContractCommands(RegistryBase):
             filing_due_on=due.on,
             filing_due_provisional=due.provisional,
         )
+        if overlaps:
+            contract.justify_overlap(overlapping_contract_ids=overlaps, justification=str(justification).strip())
+        for ledger in ledgers:
+            ledger.commit(contract_id=str(contract.id), shares=by_year[ledger.year])
+        return contract, ledgers
 
     def _supervisor(self, county: str, provider: Provider, supervisor_id: str | None) -> Worker | None:
         if not supervisor_id:
@@ -107,12 +243,46 @@ class ContractCommands(RegistryBase):
         return supervisor
 
     def file_contract(self, county: str, contract_id: str, filed_on: date, filed_with: str) -> Contract:
-        """R-REG-5: due within the policy's working days of signing under the contract's policy; late is flagged."""
+        """R-REG-5: due within the policy's working days of signing under the contract's policy, counted
+        with the official calendar as it stands at filing (R-FIN-6); late is flagged."""
         contract = self.contract(county, contract_id)
-        due = filing_due(contract.policy, contract.signed_on)
-        contract.file(filed_on, filed_with, due.on)
+        contract.file(filed_on, filed_with, self.filing_due_of(contract).on)
         self.save(contract)
         return contract
+
+    def filing_due_of(self, contract: Contract) -> DueDate:
+        """R-REG-5: when the contract's filing is due, under the policy it was signed under."""
+        return self.filing_due_for(contract.policy, contract.signed_on)
+
+    def filing_due_for(self, policy: dict[str, Any], signed_on: date) -> DueDate:
+        """R-REG-5: the one place registry computes a filing due date — signing, filing and the overdue
+        sweep all ask here, so the working-day calendar (R-FIN-6) is swapped in here only."""
+        return filing_due(policy, signed_on, self.workdays())
+
+    def sweep_filing_overdue(self, as_of: date | None = None, limit: int = FILING_SWEEP_BATCH) -> list[str]:
+        """R-REG-5: flag (``ContractFilingOverdue``, once) up to ``limit`` contracts not filed by their
+        due date, earliest due first; the service runs this periodically, so nobody has to ask.
+        Reads only the index of open due dates, never every contract."""
+        as_of = as_of or china_today()
+        flagged: list[str] = []
+        for contract_id in self.directory.filing_due_before(as_of, limit):
+            contract = self.find(contract_id)
+            if not isinstance(contract, Contract):
+                continue
+            due = self.filing_due_of(contract)
+            if due.on >= as_of:  # recounted (a calendar loaded since): not overdue yet
+                self.directory.requeue_filing(due.on, contract_id)
+                continue
+            with self.command(CommandContext(county=contract.county, actor="registry:filing-sweep")):
+                if not contract.flag_filing_overdue(as_of, due.on):
+                    continue
+                try:
+                    self.save(contract)
+                except IntegrityError:  # changed meanwhile (filed, perhaps): the next sweep decides again
+                    self.directory.requeue_filing(due.on, contract_id)
+                    continue
+            flagged.append(contract_id)
+        return flagged
 
     def request_scope_change(
         self, county: str, contract_id: str, change_id: str, service_areas: list[str], effective_on: date, reason: str,
@@ -144,17 +314,18 @@ class ContractCommands(RegistryBase):
         previous.check_renewable()
         terms = {**renewal_terms(previous), **{k: v for k, v in overrides.items() if v is not None}, "signed_on": signed_on}
         terms["provider_id"] = previous.provider_id  # the same provider: otherwise it is re-procurement
-        following = self.prepare_contract(county, terms, previous=previous)
+        following, ledgers = self.prepare_contract(county, terms, previous=previous)
         previous.renewed(next_contract_id=str(following.id), year_index=following.year_index, renewed_on=signed_on)
-        self.save(previous, following)
+        self.save(previous, following, *ledgers)
         return following.id
 
     def terminate_contract(self, county: str, contract_id: str, terminated_on: date, kind: str, reason: str) -> Contract:
-        """Termination with its reason; fraud (弄虚作假) bans the provider for the policy's years (R-EVAL-9)."""
+        """Termination with its reason; serious breach (严重违约) or fraud (弄虚作假) bans the provider
+        for the policy's years (R-EVAL-9) — in every county, as the ban follows its 统一社会信用代码."""
         contract = self.contract(county, contract_id)
         contract.terminate(terminated_on, kind, reason)
         provider = None
-        if kind == "fraud":
+        if kind in BANNING_KINDS:
             provider = self.provider(county, contract.provider_id)
             years = int(self.county(county).policy["ban_years"])
             provider.impose_ban(terminated_on, add_years(terminated_on, years), reason, contract_id=str(contract.id))

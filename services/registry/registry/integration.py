@@ -27,6 +27,7 @@ PUBLISHED: list[type[IntegrationEvent]] = [
     ev.WorkerLeft,
     ev.ContractSigned,
     ev.ContractFiled,
+    ev.ContractFilingOverdue,
     ev.ContractScopeChanged,
     ev.ContractRenewed,
     ev.ContractTerminated,
@@ -57,6 +58,10 @@ def to_integration(e: Any) -> IntegrationEvent | None:
         return _contract_signed(e, oid)
     if isinstance(e, Contract.Filed):
         return ev.ContractFiled(contract_id=oid, county=county, filed_on=e.filed_on, due_on=e.due_on, late=e.late)
+    if isinstance(e, Contract.FilingOverdue):
+        return ev.ContractFilingOverdue(
+            contract_id=oid, county=county, signed_on=e.signed_on, due_on=e.due_on, detected_on=e.detected_on
+        )
     if isinstance(e, Contract.ScopeChanged):
         return ev.ContractScopeChanged(
             contract_id=oid, county=county, service_areas=e.service_areas, effective_on=e.effective_on,
@@ -130,4 +135,19 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
             "(弄虚作假) terminates the contract and bans the provider for the county's ban_years (R-EVAL-9)."
         ),
     )
-    return {"evaluation": evaluation}
+    finance = subscribe_upstream(
+        broker,
+        app,
+        stream,
+        "finance",
+        {"CalendarLoaded": app.on_calendar_loaded, "BudgetAllocated": app.on_budget_allocated},
+        description=(
+            "Registry keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
+            "a contract's filing deadline (R-REG-5) not yet met is counted with it, and stops being provisional "
+            "once its years are official (R-FIN-6). It also keeps a copy of each county's budgets per year and "
+            "funding source (BudgetAllocated): the base amounts of the county policy's funding_caps, against which "
+            "a contract is refused at signing when it would take a year's commitments from a capped source past "
+            "its ceiling (R-FIN-2)."
+        ),
+    )
+    return {"evaluation": evaluation, "finance": finance}

@@ -11,6 +11,14 @@ from registry.procurement import api as procurement_api
 from registry.procurement import integration as procurement_integration
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
+from shared.infra.store import SwpApplication
+
+
+def sweep_filing_overdue(store: SwpApplication) -> None:
+    """R-REG-5: contracts not filed by their due date are flagged without anyone asking."""
+    assert isinstance(store, RegistryApplication)
+    store.sweep_filing_overdue()
+
 
 SPEC = ServiceSpec(
     name="registry",
@@ -21,6 +29,7 @@ SPEC = ServiceSpec(
     routers=[*ROUTERS, *procurement_api.ROUTERS],
     published=[*PUBLISHED, *procurement_integration.PUBLISHED],
     consumers=wire_consumers,
+    sweeps=[sweep_filing_overdue],
 )
 
 

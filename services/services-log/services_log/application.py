@@ -25,6 +25,7 @@ from services_log.domainmodel import (
     indicator_progress,
 )
 from services_log.domainmodel.ledger import add_into, totals_between
+from services_log.domainmodel.served import YEAR, ServedPersons, merge_changes, quarter_of, served_changes
 from services_log.keystore import PersonalDataVault, key_store_for
 from services_log.locks import KeyedLocks
 from services_log.registry_feed import RegistryFeed
@@ -57,7 +58,9 @@ class ServicesLogApplication(RegistryFeed):
     name = "services_log"
     # The hot aggregates: every delivery appends to its contract's log and its workers' timesheets.
     # A snapshot every 200 events bounds a load (and an as-of read) to ~200 events of replay.
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {ContractLog: 200, Timesheet: 200}
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {
+        ContractLog: 200, Timesheet: 200, ServedPersons: 200,
+    }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -79,12 +82,46 @@ class ServicesLogApplication(RegistryFeed):
         found: Contract | None = self._find(Contract.create_id(str(contract_id)))
         if found is None or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown contract {contract_id} in county {county} (or not yet received from registry)", field=field)
+            raise error(
+                f"unknown contract {contract_id} in county {county} (or not yet received from registry)",
+                rule=None if field is None else "R-LOG-3", field=field,
+            )
         return found
 
     def contract_log(self, contract: Contract) -> ContractLog:
         log: ContractLog | None = self._find(ContractLog.create_id(contract.contract_id))
         return log or ContractLog(contract_id=contract.contract_id, county=contract.county)
+
+    def served(self, contract: Contract, period: str) -> ServedPersons:
+        """Persons the contract served in ``period`` (``year``, ``YYYY-MM`` or ``YYYY-Qn``)."""
+        found: ServedPersons | None = self._find(ServedPersons.create_id(contract.contract_id, period))
+        return found or ServedPersons(contract_id=contract.contract_id, period=period, county=contract.county)
+
+    def count_served(self, contract: Contract, changes: dict[str, list[dict[str, Any]]]) -> list[ServedPersons]:
+        """Apply per-period changes of persons served; the aggregates to save with the command."""
+        touched = []
+        for period, period_changes in sorted(changes.items()):
+            served = self.served(contract, period)
+            served.count(changes=period_changes)
+            touched.append(served)
+        return touched
+
+    def served_backfill(self, contract: Contract, log: ContractLog) -> dict[str, list[dict[str, Any]]]:
+        """Persons served by the deliveries a contract logged before persons were counted (once).
+
+        Call before the command changes any delivery. Deliveries recorded before this service
+        counted persons left no count; the first command that writes to such a contract counts
+        them all (one pass over its deliveries, under the contract's lock) and opens the contract's
+        year count, so it never happens again: from then on every command brings its own delta.
+        """
+        if not log.delivery_ids or self._find(ServedPersons.create_id(contract.contract_id, YEAR)) is not None:
+            return {}
+        changes: dict[str, list[dict[str, Any]]] = {YEAR: []}
+        for delivery_id in log.delivery_ids:
+            delivery = self.delivery(contract.county, delivery_id)
+            if delivery.counts:
+                merge_changes(changes, served_changes(delivery.facts, contract))
+        return changes
 
     def worker(self, county: str, worker_id: str) -> Worker | None:
         try:
@@ -113,7 +150,7 @@ class ServicesLogApplication(RegistryFeed):
             found = None
         if not isinstance(found, Beneficiary) or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown beneficiary {ref} in county {county}", field=field)
+            raise error(f"unknown beneficiary (服务对象) {ref} in county {county}", rule=None if field is None else "R-LOG-5", field=field)
         return found
 
     def check_beneficiaries(self, county: str, refs: Iterable[str]) -> list[DomainError]:
@@ -164,10 +201,12 @@ class ServicesLogApplication(RegistryFeed):
         stored = self.seal_content(facts)
         delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **stored.as_args(), source="api")
         log = self.contract_log(contract)
+        persons = self.served_backfill(contract, log)
+        merge_changes(persons, served_changes(facts, contract))
         log.tally_changes(new_delivery_ids=[str(delivery.id)], delta=contribution(facts, contract))
         book_hours(sheets, str(delivery.id), [(facts, 1)])
         log.report_progress(contract, self.as_of(contract))
-        self.save(delivery, log, *sheets.values())
+        self.save(delivery, log, *sheets.values(), *self.count_served(contract, persons))
         return delivery
 
     def correct_delivery(
@@ -195,10 +234,13 @@ class ServicesLogApplication(RegistryFeed):
             return sheets[worker_id].hours_on(day) - own
 
         refuse_first(delivery_problems(new, contract, workers, booked, china_today()))
+        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
         delivery.correct(new, reason)
         delta = contribution(old, contract, -1)
         add_into(delta, contribution(new, contract))
-        return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)])
+        merge_changes(persons, served_changes(old, contract, -1))
+        merge_changes(persons, served_changes(new, contract))
+        return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)], persons)
 
     # --- content citing beneficiaries: sealed for them (R-LOG-5, R-AUD-2) --------------------
     # From now on, a delivery's content that cites beneficiaries is stored only sealed under all of
@@ -261,20 +303,23 @@ class ServicesLogApplication(RegistryFeed):
         delivery = self.delivery(county, delivery_id)  # read again under the contract's lock
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
+        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
         delivery.void(reason)
         sheets = {w: self.timesheet(county, w) for w in delivery.facts.worker_ids}
         delta = contribution(delivery.facts, contract, -1)
-        return self._retally(delivery, contract, delta, sheets, [(delivery.facts, -1)])
+        merge_changes(persons, served_changes(delivery.facts, contract, -1))
+        return self._retally(delivery, contract, delta, sheets, [(delivery.facts, -1)], persons)
 
     def _retally(
         self, delivery: ServiceDelivery, contract: Contract, delta: dict[str, Any],
         sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
+        persons: dict[str, list[dict[str, Any]]],
     ) -> ServiceDelivery:
         log = self.contract_log(contract)
         log.tally_changes(new_delivery_ids=[], delta=delta)
         book_hours(sheets, str(delivery.id), bookings)
         log.report_progress(contract, self.as_of(contract))
-        self.save(delivery, log, *sheets.values())
+        self.save(delivery, log, *sheets.values(), *self.count_served(contract, persons))
         return delivery
 
     def deliveries_of(self, county: str, contract_id: str, offset: int, limit: int) -> tuple[int, list[ServiceDelivery]]:
@@ -333,6 +378,7 @@ class ServicesLogApplication(RegistryFeed):
         tally = self.contract_log(contract).tally
         day = self.as_of(contract, as_of)
         totals = totals_between(tally, None, day)
+        year = self.served(contract, YEAR)
         return {
             "contract_id": contract.contract_id,
             "as_of": day,
@@ -340,9 +386,13 @@ class ServicesLogApplication(RegistryFeed):
             "period_end": contract.period_end,
             "deliveries": totals["deliveries"],
             "person_times": totals["person_times"],
+            "beneficiaries": year.persons("", day),
             "hours_direct": totals["hours_direct"],
             "hours_other": totals["hours_other"],
-            "indicators": indicator_progress(contract, tally, day),
+            "indicators": [
+                {**status, "beneficiaries": year.persons(status["code"], day)}
+                for status in indicator_progress(contract, tally, day)
+            ],
             "hours": hours_against_caps(contract, tally, len(self.staff_on(contract, day))),
         }
 
@@ -357,12 +407,15 @@ class ServicesLogApplication(RegistryFeed):
         last = min(contract.period_end, (date(year, mon, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
         in_month = totals_between(log.tally, first, last)
         by_month = log.tally.get("months", {}).get(month, {})
+        served, year = self.served(contract, month), self.served(contract, YEAR)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
             plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
-            indicators.append(
-                {**status, "actual_in_month": int(in_month["indicators"].get(status["code"], 0)), "planned_in_month": plan.get(month)}
-            )
+            indicators.append({
+                **status, "beneficiaries": year.persons(status["code"], last),
+                "actual_in_month": int(in_month["indicators"].get(status["code"], 0)), "planned_in_month": plan.get(month),
+                "beneficiaries_in_month": served.persons(status["code"]),
+            })
 
         def breakdown(label: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
             return [{label: k, **v} for k, v in sorted(counts.items()) if v.get("deliveries")]
@@ -374,12 +427,87 @@ class ServicesLogApplication(RegistryFeed):
             "last_day": last,
             "deliveries": in_month["deliveries"],
             "person_times": in_month["person_times"],
+            "beneficiaries": served.persons(),
             "hours_direct": in_month["hours_direct"],
             "hours_other": in_month["hours_other"],
             "by_kind": breakdown("kind", by_month.get("kinds", {})),
             "by_area": breakdown("area", by_month.get("areas", {})),
             "indicators": indicators,
             "reports": [r for r in log.reports if r["period"] == month],
+        }
+
+    def quarters(self, contract: Contract) -> list[str]:
+        """The calendar quarters ``YYYY-Qn`` the contract year touches, in order."""
+        out: list[str] = []
+        for month in contract.months():
+            quarter = quarter_of(date(int(month[:4]), int(month[5:]), 1))
+            if quarter not in out:
+                out.append(quarter)
+        return out
+
+    def quarterly(self, county: str, contract_id: str, quarter: str) -> dict[str, Any]:
+        """季度服务数据 (seed 001: 每季度上报服务数据): the quarter's deliveries, person-times, persons
+        served, hours, by kind, area and month, and indicator progress — from the log, like a brief.
+        Reads at most three months' tallies and four small aggregates, whatever the history."""
+        contract = self.contract(county, contract_id)
+        if quarter not in self.quarters(contract):
+            raise RuleViolation(
+                f"{quarter} is not a quarter of the contract year ({'、'.join(self.quarters(contract))})",
+                rule="R-LOG-7", field="quarter",
+            )
+        log = self.contract_log(contract)
+        year_no, q = int(quarter[:4]), int(quarter[-1])
+        months = [m for m in contract.months() if quarter_of(date(int(m[:4]), int(m[5:]), 1)) == quarter]
+        first = max(contract.period_start, date(year_no, 3 * q - 2, 1))
+        end_month = date(year_no, 3 * q, 28) + timedelta(days=4)
+        last = min(contract.period_end, end_month.replace(day=1) - timedelta(days=1))
+        in_quarter = totals_between(log.tally, first, last)
+        kinds: dict[str, Any] = {}
+        areas: dict[str, Any] = {}
+        by_month = []
+        for month in months:
+            counted = log.tally.get("months", {}).get(month, {})
+            add_into(kinds, counted.get("kinds", {}))
+            add_into(areas, counted.get("areas", {}))
+            brief_first = max(first, date(int(month[:4]), int(month[5:]), 1))
+            month_end = (date(int(month[:4]), int(month[5:]), 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            month_totals = totals_between(log.tally, brief_first, min(last, month_end))
+            by_month.append({
+                "month": month, "deliveries": month_totals["deliveries"], "person_times": month_totals["person_times"],
+                "beneficiaries": self.served(contract, month).persons(),
+                "hours_direct": month_totals["hours_direct"], "hours_other": month_totals["hours_other"],
+            })
+        served, year = self.served(contract, quarter), self.served(contract, YEAR)
+        indicators = []
+        for status in indicator_progress(contract, log.tally, last):
+            plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
+            planned = [int(plan[m]) for m in months if m in plan]
+            indicators.append({
+                **status, "beneficiaries": year.persons(status["code"], last),
+                "actual_in_quarter": int(in_quarter["indicators"].get(status["code"], 0)),
+                "planned_in_quarter": sum(planned) if planned else None,
+                "beneficiaries_in_quarter": served.persons(status["code"]),
+            })
+
+        def breakdown(label: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{label: k, **v} for k, v in sorted(counts.items()) if v.get("deliveries")]
+
+        return {
+            "contract_id": contract.contract_id,
+            "quarter": quarter,
+            "first_day": first,
+            "last_day": last,
+            "months": months,
+            "deliveries": in_quarter["deliveries"],
+            "person_times": in_quarter["person_times"],
+            "beneficiaries": served.persons(),
+            "hours_direct": in_quarter["hours_direct"],
+            "hours_other": in_quarter["hours_other"],
+            "by_kind": breakdown("kind", kinds),
+            "by_area": breakdown("area", areas),
+            "by_month": by_month,
+            "indicators": indicators,
+            "reports": [r for r in log.reports if r["period"] in months],
         }
 
 

@@ -34,11 +34,19 @@ from services_log.domainmodel import (
     delivery_problems,
 )
 from services_log.domainmodel.ledger import add_into
+from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
 from services_log.sheets import COLUMNS, ImportRow
 from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, UnknownReference
 
 IMPORT_NS = uuid.UUID("0c9e4f1a-6b7d-5e2c-8a3f-2d4b6c8e0f1a")
+# The rule a column's value answers to: a row refused for a value that cannot be read (or a
+# reference that does not exist) cites it, so that every refused row carries a rule id.
+COLUMN_RULES = {
+    "contract_id": "R-LOG-3", "station_id": "R-LOG-3", "worker_ids": "R-LOG-3", "date": "R-LOG-3",
+    "hours_direct": "R-LOG-3", "hours_other": "R-LOG-3", "person_times": "R-LOG-3", "content": "R-LOG-3",
+    "kind": "R-LOG-1", "area": "R-LOG-2", "indicator_code": "R-LOG-8", "beneficiary_refs": "R-LOG-5",
+}
 BATCH = 500
 ATTEMPTS = 3
 
@@ -55,7 +63,9 @@ class ImportReport:
     def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]]) -> None:
         self.refused += 1
         for field_, rule, detail in problems:
-            column = COLUMNS.get((field_ or "").split(".")[0], (None,))[0]
+            key = (field_ or "").split(".")[0]
+            column = COLUMNS.get(key, (None,))[0]
+            rule = rule or COLUMN_RULES.get(key, "R-LOG-3")
             self.errors.append({"line": line, "field": field_, "column": column, "rule": rule, "detail": detail})
 
 
@@ -68,6 +78,7 @@ class _Batch:
     deltas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per contract
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
+    persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
 
 
 class DeliveryImport:
@@ -89,6 +100,8 @@ class DeliveryImport:
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
         self._beneficiaries: dict[str, bool] = {}
+        self._served: dict[tuple[str, str], ServedPersons] = {}
+        self._backfilled: set[str] = set()
 
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
@@ -133,11 +146,22 @@ class DeliveryImport:
                 self._logs[contract_id].tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
+            served = []
+            for contract_id, periods in batch.persons.items():
+                contract = self._contract(contract_id)
+                assert contract is not None  # it was found when its rows were recorded
+                for period, changes in sorted(periods.items()):
+                    key = (contract_id, period)
+                    if key not in self._served:
+                        self._served[key] = self.app.served(contract, period)
+                    self._served[key].count(changes=changes)
+                    served.append(self._served[key])
             try:
                 self.app.save(
                     *batch.deliveries,
                     *(self._logs[c] for c in batch.deltas),
                     *(self._sheets[w] for w in batch.hours),
+                    *served,
                 )
                 return
             except IntegrityError:
@@ -155,11 +179,11 @@ class DeliveryImport:
         v = row.values
         contract_id = v.get("contract_id") or self.default_contract_id
         if not contract_id:
-            self.report.refuse(row.line, [("contract_id", None, "no contract: give the column or the contract_id parameter")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", "no contract (协议编号): give the column or the contract_id parameter")])
             return
         contract = self._contract(contract_id)
         if contract is None:
-            self.report.refuse(row.line, [("contract_id", None, f"unknown contract {contract_id} in county {self.county}")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", f"unknown contract (协议编号) {contract_id} in county {self.county}")])
             return
         try:
             self.app.check_provider(contract, self.provider_id)
@@ -187,6 +211,9 @@ class DeliveryImport:
         self._occurrences[key] += 1
         delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
         log = self._log(contract)
+        if contract.contract_id not in self._backfilled:  # persons of deliveries logged before they were counted
+            self._backfilled.add(contract.contract_id)
+            merge_changes(batch.persons.setdefault(contract.contract_id, {}), self.app.served_backfill(contract, log))
         if log.knows(delivery_id):
             self.report.duplicates += 1
             return
@@ -211,6 +238,7 @@ class DeliveryImport:
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
         add_into(batch.deltas.setdefault(contract.contract_id, {}), contribution(facts, contract))
+        merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})
             batch.pending[(worker_id, facts.date)] = batch.pending.get((worker_id, facts.date), Decimal(0)) + facts.hours
@@ -219,7 +247,8 @@ class DeliveryImport:
 
     def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
         return [
-            UnknownReference(f"unknown beneficiary {ref} in county {self.county}", field=f"beneficiary_refs.{i}")
+            UnknownReference(f"unknown beneficiary (服务对象编号) {ref} in county {self.county}", rule="R-LOG-5",
+                             field=f"beneficiary_refs.{i}")
             for i, ref in enumerate(facts.beneficiary_refs)
             if not self._beneficiary_known(ref)
         ]

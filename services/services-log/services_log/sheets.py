@@ -261,38 +261,3 @@ def _save(book: Any) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def brief_workbook(brief: dict[str, Any]) -> bytes:
-    """The monthly brief (月度工作简报) as an XLSX workbook: summary, kinds, areas, indicators."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    summary = book.active
-    summary.title = "概况"
-    for label, key in (
-        ("服务协议", "contract_id"), ("月份", "month"), ("起", "first_day"), ("止", "last_day"),
-        ("服务次数", "deliveries"), ("服务人次", "person_times"), ("直接服务工时", "hours_direct"), ("其他专业工时", "hours_other"),
-    ):
-        summary.append([label, _cell(brief[key])])
-    for title, label, rows in (("服务类型", "kind", brief["by_kind"]), ("服务领域", "area", brief["by_area"])):
-        sheet = book.create_sheet(title)
-        sheet.append([title, "服务次数", "服务人次", "工时"])
-        for row in rows:
-            sheet.append([row[label], row["deliveries"], row["person_times"], _cell(row["hours"])])
-    sheet = book.create_sheet("指标进度")
-    sheet.append(["指标编号", "指标", "单位", "年度目标", "本月完成", "本月计划", "累计完成", "累计计划", "是否达到进度"])
-    for ind in brief["indicators"]:
-        sheet.append([
-            ind["code"], ind["name"], ind["unit"], ind["target"], ind["actual_in_month"], ind["planned_in_month"],
-            ind["actual"], ind["planned_to_date"], "是" if ind["on_track"] else "否",
-        ])
-    return _save(book)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value

@@ -86,9 +86,9 @@ def evaluations(
     """The county's evaluations in the order they were scheduled, each with its overdue steps on
     `as_of` (a provider sees its own, an evaluator those assigned to its organisation)."""
     provider, org = provider_of(scope), evaluator_of(scope)
-    today = today_if_none(as_of)
+    today, calendar = today_if_none(as_of), store.calendar
     return [
-        EvaluationSummary(**evaluation_summary(e, today))
+        EvaluationSummary(**evaluation_summary(e, today, calendar))
         for e in evaluations_of(store, county, contract_id)
         if (provider is None or e.provider_id == provider) and (org is None or e.evaluator_org == org)
     ]
@@ -152,7 +152,10 @@ def record_visit(
 ) -> VisitOut:
     """Record an unannounced process visit (R-EVAL-1): the member's credential shown and the
     record signed by the centre's staff on site (R-EVAL-10). Publishes `ProcessVisitRecorded`
-    with the station's count of visits done against the rubric's requirement (default 4 a year)."""
+    with the station's count of visits done against the rubric's requirement (default 4 a year).
+    The requirement is also the limit: a visit to a station that already received the rubric's
+    number of visits in this (process) evaluation of the service year is refused (422, R-EVAL-1,
+    field `station_id`) and records nothing."""
     visit_id = new_id(county, headers)
     found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.record_visit(
         county, evaluation_id, evaluator_of(scope), visit_id=visit_id, station_id=body.station_id,

@@ -149,8 +149,20 @@ class Evaluation(Aggregate):
         if self.conclusion is not None:
             raise RuleViolation("the evaluation is concluded: its record is closed", rule="R-EVAL-6", field=field)
 
-    def _step(self, name: str, field: str) -> dict[str, Any]:
-        step = self.steps.get(name)
+    def current_steps(self, calendar: WorkdayCalendar | None) -> dict[str, dict[str, Any]]:
+        """The R-EVAL-3 deadlines counted with ``calendar`` (the official years known now, R-FIN-6):
+        a deadline planned as provisional moves, and stops being provisional, once its year's calendar
+        is loaded. The stored plan keeps what was known at scheduling; ``None`` returns it."""
+        if calendar is None or self.stage not in ON_SITE_STAGES:
+            return self.steps
+        plan = plan_steps(self.stage, self.scheduled_on, self.scheduled_on, calendar)
+        if self.conclusion is not None and "feedback" in self.steps:
+            # Feedback is due 5 working days after the report actually delivered (R-EVAL-3).
+            plan["feedback"] = _due(calendar.add_workdays(self.conclusion["concluded_on"], FEEDBACK_WORKING_DAYS))
+        return {name: {**plan.get(name, step), "done_on": step["done_on"]} for name, step in self.steps.items()}
+
+    def _step(self, name: str, field: str, calendar: WorkdayCalendar | None = None) -> dict[str, Any]:
+        step = self.current_steps(calendar).get(name)
         if step is None:
             # Unannounced visits belong to the process stage (R-EVAL-1); the other steps to on-site stages (R-EVAL-3).
             rule = "R-EVAL-1" if name == "visits" else "R-EVAL-3"
@@ -158,8 +170,10 @@ class Evaluation(Aggregate):
         return step
 
     # --- self-evaluation and its review (R-EVAL-3) ------------------------------------
-    def submit_self_evaluation(self, submitted_on: date, summary: str, self_scores: dict[str, Decimal]) -> None:
-        step = self._step("self_evaluation", "stage")
+    def submit_self_evaluation(
+        self, submitted_on: date, summary: str, self_scores: dict[str, Decimal], calendar: WorkdayCalendar | None = None
+    ) -> None:
+        step = self._step("self_evaluation", "stage", calendar)
         self._open("submitted_on")
         if self.self_evaluation is not None:
             raise RuleViolation("the self-evaluation report was already submitted", rule="R-EVAL-3", field="submitted_on")
@@ -175,8 +189,8 @@ class Evaluation(Aggregate):
         self.self_evaluation = {"submitted_on": submitted_on, "summary": summary, "self_scores": self_scores, "late": late}
         self.steps["self_evaluation"]["done_on"] = submitted_on
 
-    def review_self_evaluation(self, reviewed_on: date, notes: str) -> None:
-        step = self._step("review", "stage")
+    def review_self_evaluation(self, reviewed_on: date, notes: str, calendar: WorkdayCalendar | None = None) -> None:
+        step = self._step("review", "stage", calendar)
         self._open("reviewed_on")
         if self.self_evaluation is None:
             raise RuleViolation("no self-evaluation report to review yet", rule="R-EVAL-3", field="reviewed_on")
@@ -204,6 +218,16 @@ class Evaluation(Aggregate):
     ) -> int:
         self._step("visits", "stage")
         self._open("visited_on")
+        required = self.policy["process_visits_per_station"]
+        if self.visits_done(station_id) >= required:
+            # R-EVAL-1: the rubric fixes the number of unannounced visits a station receives in the
+            # service year; a further visit is refused, never recorded as "done 5 of 4".
+            raise RuleViolation(
+                f"该站点本年度过程评估的 {required} 次不打招呼走访已全部完成 (the rubric requires {required} "
+                "unannounced visits per station in the service year; all are recorded, a further one is refused)",
+                rule="R-EVAL-1",
+                field="station_id",
+            )
         done = self.visits_done(station_id) + 1
         self._visited(
             visit_id=visit_id, contract_id=self.contract_id, station_id=station_id, visited_on=visited_on,
@@ -286,7 +310,7 @@ class Evaluation(Aggregate):
             contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage, score=score, grade=grade,
             passed=passed, rubric_id=self.rubric_id, rubric_version=self.rubric_version, concluded_on=concluded_on,
             fraud_found=fraud_found, fraud_details=fraud_details, breakdown=breakdown,
-            report_late="report" in self.steps and concluded_on > self.steps["report"]["due_on"],
+            report_late="report" in self.steps and concluded_on > self.current_steps(calendar)["report"]["due_on"],
             feedback_due=_due(feedback), appeal_due_on=appeal.on,
         )
 
@@ -305,8 +329,8 @@ class Evaluation(Aggregate):
             # Feedback is due 5 working days after the report actually delivered (R-EVAL-3).
             self.steps["feedback"] = dict(feedback_due)
 
-    def record_feedback(self, agreed_on: date, notes: str, party: str) -> None:
-        step = self._step("feedback", "stage")
+    def record_feedback(self, agreed_on: date, notes: str, party: str, calendar: WorkdayCalendar | None = None) -> None:
+        step = self._step("feedback", "stage", calendar)
         if self.conclusion is None:
             raise RuleViolation("feedback follows the evaluation report", rule="R-EVAL-3", field="agreed_on")
         if self.feedback is not None:
@@ -321,14 +345,23 @@ class Evaluation(Aggregate):
         self.steps["feedback"]["done_on"] = agreed_on
 
     # --- appeal: once, against a failed result, within the window ------------------------
-    def lodge_appeal(self, appealed_on: date, reason: str) -> None:
+    def appeal_due(self, calendar: WorkdayCalendar | None) -> date | None:
+        """The last day to appeal (R-EVAL-6): the policy's working days after the conclusion, counted
+        with ``calendar`` (the official years known now, R-FIN-6); ``None`` gives the date recorded."""
+        if self.conclusion is None:
+            return None
+        if calendar is None:
+            return self.conclusion["appeal_due_on"]
+        return calendar.add_workdays(self.conclusion["concluded_on"], self.policy["appeal_working_days"]).on
+
+    def lodge_appeal(self, appealed_on: date, reason: str, calendar: WorkdayCalendar | None = None) -> None:
         if self.conclusion is None:
             raise RuleViolation("only a concluded evaluation can be appealed", rule="R-EVAL-6", field="appealed_on")
         if self.appeal is not None:
             raise RuleViolation("an evaluation can be appealed once", rule="R-EVAL-6", field="appealed_on")
         if self.conclusion["passed"]:
             raise RuleViolation("only a failed evaluation (不合格) can be appealed", rule="R-EVAL-6", field="appealed_on")
-        due = self.conclusion["appeal_due_on"]
+        due = self.appeal_due(calendar)
         if not self.conclusion["concluded_on"] <= appealed_on <= due:
             raise RuleViolation(
                 f"the appeal window runs from {self.conclusion['concluded_on']} to {due}", rule="R-EVAL-6", field="appealed_on"

@@ -61,11 +61,15 @@ def basis_points(percent: Decimal) -> int:
 
 @router.post("/budgets", status_code=201, response_model=BudgetOut)
 def allocate_budget(county: CountyCode, body: BudgetIn, scope: BudgetSetter, store: Store, headers: CommandHeaders) -> BudgetOut:
-    """Allocate (or re-allocate) a year's budget for one funding source, with the county's cap
-    rule: a `ceiling` (e.g. purchases from 社会救助专项经费 ≤ 2% of that year's total) or a `floor`
-    (≥ 3%). Contracts signed that year commit their funding shares to it; one that takes the
-    committed total past the allocation or a ceiling gets a `FundingRuleBreached` finding (R-FIN-2)
-    that blocks its payments until resolved. Publishes `BudgetAllocated`."""
+    """Allocate (or re-allocate) a year's budget for one funding source (R-FIN-2). The amount is also
+    the base of the county policy's `funding_caps` on it (registry's county policy, e.g. purchases from
+    社会救助专项经费 ≤ 2% of that year's budget of them): registry learns it from `BudgetAllocated` and
+    refuses at signing a contract over a ceiling. Contracts commit their funding shares to the budget
+    years of their service period (pro rata by days). Entering a budget re-checks the commitments
+    already made (in the order they were made): each contract that takes a year past the allocation or
+    a ceiling gets a `FundingRuleBreached` finding that blocks its payments until resolved. `cap` is the
+    older, per-line way of stating a ceiling or floor (`base_fen` given here); it is still honoured, but
+    a county's caps belong in its policy. Publishes `BudgetAllocated`."""
     cap = body.cap
     budget = run_command(
         store, scope, headers, body.model_dump(mode="json"),

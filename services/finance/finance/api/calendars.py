@@ -52,7 +52,10 @@ def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, store:
     of that year; province admins only. Publishes `CalendarLoaded` (county `province`), then counts
     every open due date again with it: each that changes — a provisional date becoming firm —
     publishes `DueDateRecomputed` under its contract's county. Repeating the load repeats the
-    recount, which records nothing when nothing changes."""
+    recount, which records nothing when nothing changes. Registry and evaluation consume
+    `CalendarLoaded` (subject `swp.province.finance.CalendarLoaded`) into their own stores: their
+    filing (R-REG-5) and R-EVAL-3 deadlines are counted with it from then on, and stop being
+    provisional. Years 2000–2100; the dates must lie in the year (R-FIN-6)."""
     key, correlation = headers
     correlation = correlation or str(uuid.uuid4())
     scope = CountyScope(county=PROVINCE, principal=principal)

@@ -22,11 +22,21 @@ class ExpenseIn(Strict):
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
     spent_on: date
     voucher: str = Field(min_length=1, max_length=100, description="The original voucher (原始凭证) number")
+    worker_id: str | None = Field(
+        default=None, max_length=64,
+        description="Personnel only: the worker (社工, registry's `worker_id`) whose wages (工资) these are; with `month`",
+    )
+    month: str | None = Field(
+        default=None, max_length=7, examples=["2026-03"],
+        description="Personnel only: the month (YYYY-MM) the wages are for; with `worker_id`. A worker's wages booked "
+                    "for a month below the county's minimum wage × the policy's `min_wage_multiplier` are flagged (R-FIN-4)",
+    )
 
 
 class ExpenseFindingOut(BaseModel):
     rule: str
-    kind: str = Field(description="`beyond_funds_received`, `cost_structure`, `outside_contract_period` or `duplicate_voucher`")
+    kind: str = Field(description="`beyond_funds_received`, `cost_structure`, `below_minimum_wage`, "
+                                  "`outside_contract_period` or `duplicate_voucher`")
     detail: str
 
 
@@ -37,6 +47,8 @@ class ExpenseOut(BaseModel):
     amount_fen: int
     spent_on: date
     voucher: str
+    worker_id: str | None = None
+    month: str | None = None
     findings: list[ExpenseFindingOut]
 
 
@@ -65,6 +77,40 @@ class FlagTrail(BaseModel):
     event_ids: list[str]
 
 
+class WageShortfall(BaseModel):
+    worker_id: str
+    month: str
+    paid_fen: int
+    minimum_fen: int
+    missing_fen: int
+    event_ids: list[str]
+
+
+class CostFinding(BaseModel):
+    rule: str = Field(description="R-FIN-4")
+    kind: str = Field(description="`personnel_below_floor`, `operations_above_ceiling` or `below_minimum_wage`")
+    detail: str
+    missing_fen: int = Field(description="What is missing (personnel, wages) or in excess (operations), in fen")
+
+
+class CostStructure(BaseModel):
+    """R-FIN-4 under the policy snapshot the contract was signed under (`ContractSigned.policy`)."""
+
+    personnel_fen: int
+    personnel_floor_percent: int = Field(description="The policy's `personnel_min_percent`")
+    personnel_floor_fen: int = Field(description="`personnel_floor_percent` of the contract amount, rounded up")
+    personnel_missing_fen: int = Field(description="How much personnel spending is short of the floor now")
+    operations_fen: int
+    operations_ceiling_percent: int = Field(description="The policy's `operations_max_percent`")
+    operations_ceiling_fen: int
+    minimum_wage_fen: int | None = Field(description="The county's `local_min_wage_fen` × `min_wage_multiplier` "
+                                                     "(rounded up); null while the county has not set its minimum wage")
+    wages_below_minimum: list[WageShortfall]
+    year_over: bool = Field(description="The service year has ended (or the contract was terminated): the "
+                                        "personnel floor is judged")
+    findings: list[CostFinding]
+
+
 class ReconciliationOut(BaseModel):
     contract_id: str
     contract_amount: Figure
@@ -77,6 +123,7 @@ class ReconciliationOut(BaseModel):
     balance: Figure = Field(description="Paid minus spent: funds received and not yet spent")
     funding_findings: list[FindingTrail]
     expense_findings: FlagTrail
+    cost_structure: CostStructure
 
 
 @router.post("/expenses", status_code=201, response_model=ExpenseOut)
@@ -86,15 +133,19 @@ def book_expense(
     """Book an expense against the contract's ring-fenced account with its voucher (R-FIN-8); a
     provider books only for its own contracts. The expense is recorded (`ExpenseBooked`) and
     flagged (`ExpenseFlagged`) when spending exceeds the funds received (paid tranches), when the
-    category split breaks the cost structure (R-FIN-4: operations above 100 − personnel minimum
-    percent of the contract amount), when it is dated outside the contract period, or when its
-    voucher was already booked in the county."""
+    category split breaks the cost structure (R-FIN-4: operations above the policy's
+    `operations_max_percent` of the contract amount), when a worker's wages for a month (`worker_id` +
+    `month`, personnel only) stay below the county's `local_min_wage_fen` × `min_wage_multiplier`
+    (R-FIN-4, not checked while the county has not set its minimum wage), when it is dated outside the
+    contract period, or when its voucher was already booked in the county. `worker_id` and `month` come
+    together, on personnel expenses only, the month as YYYY-MM (else 422, R-FIN-4, naming the field)."""
     expense_id = expense_id_for(county, headers[0])
     entry: dict[str, Any] = run_command(
         store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
         lambda: store.book_expense(
             county, contract_id, expense_id=expense_id, category=body.category, amount_fen=body.amount_fen,
             spent_on=body.spent_on, voucher=body.voucher, provider_id=own_provider(scope),
+            worker_id=body.worker_id, month=body.month,
         ),
         lambda _ids: store.expense(county, contract_id, expense_id),
     )
@@ -110,7 +161,10 @@ def expenses(county: CountyCode, contract_id: ContractId, scope: Reader, store: 
 @router.get("/reconciliation", response_model=ReconciliationOut)
 def reconciliation(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> ReconciliationOut:
     """The contract's reconciliation: contract amount, tranches awaiting their trigger, scheduled,
-    paid, withheld and cancelled, spending by category and the balance (paid − spent). Each figure
+    paid, withheld and cancelled, spending by category and the balance (paid − spent), and the R-FIN-4
+    cost structure (`cost_structure`): personnel against the policy's floor — a finding with what is
+    missing once the service year is over —, operations against the policy's ceiling, and every
+    worker's monthly wages below the county's minimum wage × multiplier. Each figure
     lists the `event_id`s of the events behind it, as found in `/finance/v1/audit/events` and on
     JetStream."""
     schedule = store.schedule(county, contract_id, own_provider(scope))

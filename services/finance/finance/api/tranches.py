@@ -85,7 +85,11 @@ class ResolutionIn(Strict):
 def tranches(county: CountyCode, contract_id: ContractId, scope: Reader, store: Store) -> list[TrancheOut]:
     """The contract's tranche schedule (R-FIN-5): status `awaiting_trigger`, `scheduled`, `paid`,
     `withheld`, `cancelled` or `overdue` (scheduled and past its due date, R-FIN-9). `provisional`
-    marks a due date computed without the State Council calendar of its year (R-FIN-6)."""
+    marks a due date computed without the State Council calendar of its year (R-FIN-6). Triggers:
+    `contract_effective`; `midterm_passed` (a passed mid-term evaluation); `final_passed` and
+    `annual_passed` are the year-end tranche — a passed `final` or `annual` evaluation sets off
+    whichever of the two the plan names (a county evaluating `annual` keeps the default plan's
+    `final_passed`), and a failed one withholds it (R-FIN-7); a plan naming both keeps them apart."""
     schedule = store.schedule(county, contract_id)
     today = china_today()
     return [TrancheOut(**FinanceApplication.tranche_view(t, today)) for t in schedule.tranches]
@@ -110,9 +114,11 @@ def pay_tranche(
 @router.get("/tranches/overdue", response_model=list[OverdueOut])
 def overdue(
     county: CountyCode, scope: CountyReader, store: Store,
-    as_of: Annotated[date | None, Query(description="Default: today (China Standard Time)")] = None,
+    as_of: Annotated[date | None, Query(description="Default: today (China Standard Time); any date 0001-01-01 … 9999-12-31")] = None,
 ) -> list[OverdueOut]:
-    """Tranches of the county scheduled but not paid by their due date (R-FIN-9), oldest first."""
+    """Tranches of the county scheduled but not paid by their due date (R-FIN-9), oldest first, with
+    the working days late (counted by an index over the official calendar: as cheap for 9999-12-31
+    as for tomorrow)."""
     return [OverdueOut(**row) for row in store.overdue(county, as_of or china_today())]
 
 

@@ -11,15 +11,18 @@
 from finance.domainmodel.calendar import CALENDAR_BOOK_ID, CalendarBook
 from finance.domainmodel.expenses import (
     CATEGORIES,
+    OPERATIONS,
+    PERSONNEL,
     ContractAccount,
     Finding,
     VoucherBook,
     account_id,
     check_expense,
     expense_findings,
+    minimum_wage_fen,
     voucher_id,
 )
-from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text
+from finance.domainmodel.funding import CEILING, FLOOR, CountyBudget, budget_id, percent_text, policy_cap_breaches
 from finance.domainmodel.indexes import PROVINCE_INDEX_ID, CountyIndex, ProvinceIndex, county_index_id
 from finance.domainmodel.tranches import (
     AWAITING,
@@ -34,6 +37,7 @@ from finance.domainmodel.tranches import (
     schedule_id,
     split_amounts,
     station_minimum_breach,
+    yuan,
 )
 
 __all__ = [
@@ -44,7 +48,9 @@ __all__ = [
     "CEILING",
     "DEFAULT_POLICY",
     "FLOOR",
+    "OPERATIONS",
     "PAID",
+    "PERSONNEL",
     "PROVINCE_INDEX_ID",
     "SCHEDULED",
     "STAGE_TRIGGERS",
@@ -62,10 +68,13 @@ __all__ = [
     "check_expense",
     "county_index_id",
     "expense_findings",
+    "minimum_wage_fen",
     "percent_text",
     "plan_tranches",
+    "policy_cap_breaches",
     "schedule_id",
     "split_amounts",
     "station_minimum_breach",
     "voucher_id",
+    "yuan",
 ]

@@ -8,9 +8,11 @@ an expense dated outside the contract period, or one voucher booked twice in the
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -58,24 +60,33 @@ class ContractAccount(Aggregate):
     def expense(self, expense_id: str) -> dict[str, Any] | None:
         return next((e for e in self.expenses if e["expense_id"] == expense_id), None)
 
+    def wages_fen(self, worker_id: str, month: str) -> int:
+        """What was booked as one worker's wages for one month (R-FIN-4)."""
+        return sum(
+            e["amount_fen"] for e in self.expenses if e.get("worker_id") == worker_id and e.get("month") == month
+        )
+
     def book(
-        self, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str, findings: list[Finding]
+        self, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str, findings: list[Finding],
+        worker_id: str | None = None, month: str | None = None,
     ) -> None:
         self._booked(
             contract_id=self.contract_id, expense_id=expense_id, category=category,
-            amount_fen=amount_fen, spent_on=spent_on, voucher=voucher,
+            amount_fen=amount_fen, spent_on=spent_on, voucher=voucher, worker_id=worker_id, month=month,
         )
         for f in findings:
             self._flagged(contract_id=self.contract_id, expense_id=expense_id, rule=f.rule, kind=f.kind, detail=f.detail)
 
+    # worker_id and month came with the wage check (R-FIN-4); older records have neither.
     @event("ExpenseBooked")
     def _booked(
-        self, contract_id: str, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str
+        self, contract_id: str, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str,
+        worker_id: str | None = None, month: str | None = None,
     ) -> None:
         self.expenses.append(
             {
                 "expense_id": expense_id, "category": category, "amount_fen": amount_fen,
-                "spent_on": spent_on, "voucher": voucher, "findings": [],
+                "spent_on": spent_on, "voucher": voucher, "worker_id": worker_id, "month": month, "findings": [],
             }
         )
 
@@ -104,7 +115,12 @@ class VoucherBook(Aggregate):
         self.uses.append({"contract_id": contract_id, "expense_id": expense_id})
 
 
-def check_expense(category: str, amount_fen: int, voucher: str) -> None:
+_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+def check_expense(
+    category: str, amount_fen: int, voucher: str, worker_id: str | None = None, month: str | None = None
+) -> None:
     """What makes an expense unbookable at all (malformed), as opposed to flagged."""
     if category not in CATEGORIES:
         raise RuleViolation(f"category must be one of {CATEGORIES} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category")
@@ -112,6 +128,25 @@ def check_expense(category: str, amount_fen: int, voucher: str) -> None:
         raise RuleViolation("an expense is a positive amount of fen", rule="R-FIN-1", field="amount_fen")
     if not voucher.strip():
         raise RuleViolation("every expense has a voucher (原始凭证)", rule="R-FIN-8", field="voucher")
+    if (worker_id is not None or month is not None) and category != PERSONNEL:
+        field = "worker_id" if worker_id is not None else "month"
+        raise RuleViolation("only a personnel expense (人员费用) names a worker and a month of wages", rule="R-FIN-4", field=field)
+    if worker_id is not None and not worker_id.strip():
+        raise RuleViolation("the worker (社工) whose wages these are, by id", rule="R-FIN-4", field="worker_id")
+    if month is not None and not _MONTH.match(month):
+        raise RuleViolation(f"the month of wages is written YYYY-MM (e.g. 2026-03), not {month!r}", rule="R-FIN-4", field="month")
+    if (worker_id is None) != (month is None):
+        field = "month" if month is None else "worker_id"
+        raise RuleViolation("a worker's wages (工资) name both the worker and the month (YYYY-MM)", rule="R-FIN-4", field=field)
+
+
+def minimum_wage_fen(policy: dict[str, Any]) -> int | None:
+    """R-FIN-4: the least monthly wage, the county's minimum wage × the policy multiplier (rounded up
+    to the fen); None while the county has not configured its minimum wage."""
+    local = int(policy.get("local_min_wage_fen") or 0)
+    if local <= 0:
+        return None
+    return int((Decimal(local) * Decimal(str(policy["min_wage_multiplier"]))).to_integral_value(rounding=ROUND_CEILING))
 
 
 def expense_findings(
@@ -126,6 +161,10 @@ def expense_findings(
     period_start: date,
     period_end: date,
     personnel_min_percent: int,
+    operations_max_percent: int | None = None,
+    min_wage_fen: int | None = None,
+    worker_id: str | None = None,
+    month: str | None = None,
 ) -> list[Finding]:
     """The findings an expense raises against its contract's account (R-FIN-8, R-FIN-4)."""
     found = []
@@ -137,12 +176,21 @@ def expense_findings(
         )
     if category != PERSONNEL:
         others = account.spent_fen(category) + amount_fen
-        allowed_percent = 100 - int(personnel_min_percent)
+        # The policy's ceiling on quality assurance and operations (older snapshots: 100 − personnel floor).
+        allowed_percent = int(operations_max_percent) if operations_max_percent is not None else 100 - int(personnel_min_percent)
         if others * 100 > contract_amount_fen * allowed_percent:
             found.append(
                 Finding("R-FIN-4", "cost_structure",
-                        f"{category} spending reaches {yuan(others)}, above {allowed_percent}% of the contract amount "
-                        f"{yuan(contract_amount_fen)}: personnel must be ≥ {personnel_min_percent}%")
+                        f"{category} spending reaches {yuan(others)}, above the {allowed_percent}% ceiling (运营管理费) of "
+                        f"the contract amount {yuan(contract_amount_fen)}; personnel must be ≥ {personnel_min_percent}%")
+            )
+    if min_wage_fen is not None and worker_id is not None and month is not None:
+        wages = account.wages_fen(worker_id, month) + amount_fen
+        if wages < min_wage_fen:
+            found.append(
+                Finding("R-FIN-4", "below_minimum_wage",
+                        f"worker {worker_id} is paid {yuan(wages)} for {month}, below the least wage {yuan(min_wage_fen)} "
+                        f"(最低工资标准上浮: local minimum × multiplier); {yuan(min_wage_fen - wages)} missing")
             )
     if not period_start <= spent_on <= period_end:
         found.append(

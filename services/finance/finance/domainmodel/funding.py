@@ -5,19 +5,27 @@ A budget line is the amount allocated for purchasing services from one funding s
 a percentage of a base amount (e.g. that year's total social-assistance funds), either a
 *ceiling* (purchases ≤ 2% or ≤ 3% of it) or a *floor* (purchases ≥ 3% of it).
 
-A contract commits its funding shares to the budget of the year it was signed. Committing more
-than the allocation, or more than a ceiling, breaks R-FIN-2; a floor is met or not by the
-county's purchases as a whole, so it is reported on the budget, not held against one contract.
+A contract commits its funding shares to the budget year(s) of its service period, split pro
+rata by days (:func:`shared.funding.split_by_year`), as registry counts them at signing.
+Committing more than the allocation, or more than a ceiling, breaks R-FIN-2; a floor is met or
+not by the county's purchases as a whole, so it is reported on the budget, not held against one
+contract. The ceilings are the county policy's ``funding_caps`` the contract was signed under
+(its ``ContractSigned.policy``), whose base is a budget entered here; registry refuses a contract
+over one at signing, so finance finds a breach only where registry could not judge it: a budget
+entered after the contract was signed (re-checked on entry) or not yet known to registry. A
+line's own ``cap`` (entered with the budget) is the older way to state a ceiling and still holds.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from finance.domainmodel.tranches import NS, yuan
+from shared.funding import cap_base_year, cap_limit_fen
 from shared.rules import RuleViolation
 
 CEILING, FLOOR = "ceiling", "floor"
@@ -143,3 +151,27 @@ class CountyBudget(Aggregate):
         line = self.line(source)
         line["commitments"][contract_id] = amount_fen
         self.lines[source] = line
+
+
+def policy_cap_breaches(
+    caps: list[dict[str, Any]], year: int, source: str, committed_fen: int, base_of: Callable[[int, str], int | None]
+) -> list[tuple[str, int, int]]:
+    """R-FIN-2 by the county policy's ``funding_caps``: (detail, committed, limit) for each ceiling on
+    ``source`` that ``committed_fen`` (the county's commitments of ``year``) exceeds. ``base_of(year,
+    source)``: an allocated budget amount, or None while none is entered (nothing to judge yet)."""
+    found = []
+    for cap in caps:
+        if cap.get("source") != source or cap.get("bound") != CEILING:
+            continue
+        base_source, base_year = cap.get("base", source), cap_base_year(cap, year)
+        base = base_of(base_year, base_source)
+        if base is None:
+            continue
+        limit = cap_limit_fen(cap, base)
+        if committed_fen > limit:
+            found.append((
+                f"contracts funded from {source} count {yuan(committed_fen)} against {year}, above the county policy's "
+                f"ceiling of {cap['percent']}% of the {base_year} {base_source} budget of {yuan(base)} = {yuan(limit)} "
+                f"(excess {yuan(committed_fen - limit)})", committed_fen, limit,
+            ))
+    return found

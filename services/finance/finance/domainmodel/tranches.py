@@ -27,10 +27,19 @@ OPEN_STATUSES = (AWAITING, SCHEDULED, WITHHELD)
 DEFAULT_POLICY: dict[str, Any] = {
     "station_min_amount_fen": 12_000_000,  # R-FIN-3: 120,000 yuan per station and year
     "personnel_min_percent": 90,  # R-FIN-4: personnel ≥ 90% of the contract amount
+    "operations_max_percent": 10,  # R-FIN-4: quality assurance and operations ≤ 10%
+    "min_wage_multiplier": "1.1",  # R-FIN-4: wages ≥ the local minimum wage × 1.1
+    "local_min_wage_fen": 0,  # R-FIN-4: the county's monthly minimum wage; 0 = not configured
+    "funding_caps": [],  # R-FIN-2: the county's caps on funding sources (registry's policy)
 }
 
 # An evaluation stage (R-EVAL-1) and the tranche trigger its passing sets off (R-FIN-5).
 STAGE_TRIGGERS = {"midterm": "midterm_passed", "final": "final_passed", "annual": "annual_passed"}
+# 末期评估 (final) and 年度绩效评估 (annual) are the two forms of the year-end evaluation: a county
+# holds one or the other. A plan names the one its county holds; when it names the other (the
+# default plan says `final_passed`, the county evaluates `annual`), the year-end evaluation held
+# releases or withholds that tranche all the same. A plan naming both keeps them apart.
+YEAR_END_TRIGGERS = ("final_passed", "annual_passed")
 
 
 def split_amounts(amount_fen: int, percents: list[int]) -> list[int]:
@@ -122,6 +131,16 @@ class TrancheSchedule(Aggregate):
         raise NotFound(f"contract {self.contract_id} has no finding {finding_id}")
 
     # --- triggers: evaluations, appeals, termination ----------------------------------------
+    def trigger_of(self, stage: str) -> str | None:
+        """The plan's trigger an evaluation of ``stage`` sets off (see ``YEAR_END_TRIGGERS``)."""
+        trigger = STAGE_TRIGGERS.get(stage)
+        planned = {t["trigger"] for t in self.tranches}
+        if trigger in YEAR_END_TRIGGERS and trigger not in planned:
+            other = next(t for t in YEAR_END_TRIGGERS if t != trigger)
+            if other in planned:
+                return other
+        return trigger
+
     def schedule_triggered(self, trigger: str, triggered_on: date, calendar: WorkdayCalendar) -> None:
         """Schedule every tranche waiting for ``trigger``: due N working days after it (R-FIN-5/6)."""
         for t in self.tranches:

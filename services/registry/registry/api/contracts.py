@@ -20,14 +20,19 @@ from registry.api.common import (
     ensure_own,
     new_id,
 )
-from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract
+from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
+from shared.workdays import WorkdayCalendar
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts", tags=["contracts"])
 
 
 class FundingIn(Strict):
-    source: str = Field(min_length=1, max_length=100, examples=["福彩公益金"])
+    source: str = Field(
+        min_length=1, max_length=100, examples=["福彩公益金"],
+        description="One of the county policy's `funding_sources`, spelt exactly (R-FIN-2)",
+    )
     amount_fen: int = Field(ge=0, le=10**13)
 
 
@@ -42,7 +47,10 @@ class IndicatorIn(Strict):
 class TrancheIn(Strict):
     seq: int = Field(ge=1, le=12)
     percent: int = Field(ge=1, le=100)
-    trigger: str = Field(description=f"One of {TRIGGERS}")
+    trigger: str = Field(description=f"One of {TRIGGERS}: the contract taking effect, a passed mid-term evaluation, "
+                               "the passed year-end evaluation — `final_passed` and `annual_passed` are both set off "
+                               "by whichever year-end evaluation (`final` 末期 or `annual` 年度) the county holds, "
+                               "unless the plan names both (R-FIN-5)")
     due_working_days: int = Field(default=15, ge=1, le=120)
 
 
@@ -53,7 +61,13 @@ class ContractIn(Strict):
     signed_on: Day
     effective_on: Day
     period_start: Day
-    period_end: Day = Field(description="At most one year after period_start (一年一签)")
+    period_end: Day = Field(
+        description=(
+            "The last day of the service year (一年一签): after period_start and at the latest the same calendar "
+            "day one year later, as the seeds write it (2015年6月10日至2016年6月10日, 一年); a year starting on "
+            "29 February may end on 28 February. Later is refused (R-REG-4)."
+        )
+    )
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
     funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
     service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
@@ -63,6 +77,21 @@ class ContractIn(Strict):
     year_index: int | None = Field(default=None, ge=1, le=5, description="Year of the cycle (default 1)")
     probation: bool = Field(default=False, description="Year 1 as a probation year (试用考核期)")
     supervisor_id: str | None = Field(default=None, description="The supervisor (督导): required when the county's policy says so (R-REG-2)")
+    previous_contract_id: str | None = Field(
+        default=None,
+        description=(
+            "Year 2 or later of a cycle: the previous year's contract, of the same provider, whose final/annual "
+            "evaluation passed (R-REG-7); signing is then its renewal. Required for year_index ≥ 2, refused for year 1"
+        ),
+    )
+    justification: str | None = Field(
+        default=None, max_length=1000,
+        description=(
+            "Why a second contract of the provider covers a station it already serves in an overlapping service "
+            "period (R-REG-7). Without it such a contract is refused; with it the overlap and this text are recorded "
+            "(`OverlapJustified`) and shown as `overlap`"
+        ),
+    )
 
 
 class RenewalIn(Strict):
@@ -107,7 +136,12 @@ class ScopeDecisionIn(Strict):
 
 class TerminationIn(Strict):
     terminated_on: Day
-    kind: str = Field(description=f"One of {TERMINATION_KINDS}; fraud (弄虚作假) also bans the provider (R-EVAL-9)")
+    kind: str = Field(
+        description=(
+            f"One of {TERMINATION_KINDS}: breach (违约), serious_breach (严重违约), fraud (弄虚作假), agreement "
+            "(协商解除). serious_breach and fraud also ban the provider (R-EVAL-9)"
+        )
+    )
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -145,10 +179,22 @@ class ContractOut(BaseModel):
     supervisor_id: str | None
     previous_contract_id: str | None
     next_contract_id: str | None
-    filing_due_on: date
-    filing_due_provisional: bool
+    filing_due_on: date = Field(description="R-REG-5: `filing_working_days` working days after signing (State Council "
+                                "calendar, R-FIN-6); until filed it is counted with every official year loaded so far")
+    filing_due_provisional: bool = Field(description="True while a year it counts through has no official calendar "
+                                         "(neither chinesecalendar data nor a loaded notice): Monday–Friday minus the "
+                                         "statutory holidays; loading that year's calendar in finance makes it firm")
     filed_on: date | None
-    filing_late: bool | None
+    filing_late: bool | None = Field(
+        description=(
+            "R-REG-5: true when filed after its due date or, not filed, once the due date has passed (as of today, "
+            "China time); false when filed in time; null while not filed and not yet due"
+        )
+    )
+    filing_overdue_on: date | None = Field(
+        description="The day the registry flagged the filing overdue (`ContractFilingOverdue`), null if it never was"
+    )
+    overlap: dict[str, Any] | None = Field(description="R-REG-7: {contract_ids, justification} when signed overlapping other contracts")
     scope_changes: list[dict[str, Any]]
     evaluations: list[dict[str, Any]]
     ended_on: date | None
@@ -156,9 +202,30 @@ class ContractOut(BaseModel):
     end_reason: str | None
 
 
-def contract_out(c: Contract) -> ContractOut:
+def contract_out(c: Contract, calendar: WorkdayCalendar | None = None) -> ContractOut:
+    """The contract; a filing deadline not yet met is counted with ``calendar`` (the store's
+    ``workdays()``: official data plus every loaded year; default the official data alone) (R-REG-5,
+    R-FIN-6): loading a year's official calendar moves it and clears ``filing_due_provisional``."""
     fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
+    if c.filed_on is None:
+        due = filing_due(c.policy, c.signed_on, calendar or WorkdayCalendar())
+        fields.update(filing_due_on=due.on, filing_due_provisional=due.provisional)
+        if fields["filing_late"] is None and due.on < china_today():
+            fields["filing_late"] = True  # computed on read: true from the day after the due date, flagged or not yet
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
+
+
+def _overdue(c: Contract, today: date, calendar: WorkdayCalendar) -> bool:
+    """R-REG-5: not filed and its due date, counted with the calendar known now, has passed."""
+    return c.filed_on is None and filing_due(c.policy, c.signed_on, calendar).on < today
+
+
+FILING_FILTERS = {
+    "overdue": lambda c, today, cal: _overdue(c, today, cal),
+    "late": lambda c, today, cal: bool(c.filing_late) or _overdue(c, today, cal),
+    "on_time": lambda c, today, cal: c.filed_on is not None and not c.filing_late,
+    "pending": lambda c, today, cal: c.filed_on is None and not _overdue(c, today, cal),
+}
 
 
 @router.post("", status_code=201, response_model=ContractCreated)
@@ -167,8 +234,14 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
     is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
     (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
     where required; service areas from R-LOG-2; indicator targets positive (R-LOG-8); funding sums to the
-    amount (R-FIN-2); the year lies inside the cycle (R-REG-4). Publishes `ContractSigned` with the
-    county policy snapshot, from which finance schedules tranche 1."""
+    amount, names only the county's `funding_sources` and exceeds no ceiling of the county's `funding_caps`
+    in any budget year of the service period (shares split pro rata by days; the base is the budget finance
+    entered, as registry learnt it from `BudgetAllocated`; a refusal's `facts` give the source, the cap and
+    the excess in fen) (R-FIN-2); the year lies inside the cycle (R-REG-4). Year 2+ names `previous_contract_id`, whose
+    final/annual evaluation passed (R-REG-7); another contract of the provider for one of the stations in an
+    overlapping period needs a `justification` (R-REG-7); no ban of the organisation, in any county, is in force
+    on `signed_on` or on the day the contract is recorded (R-REG-1, R-EVAL-9). Publishes `ContractSigned` with
+    the county policy snapshot, from which finance schedules tranche 1 (and `ContractRenewed` for year 2+)."""
     terms = body.model_dump()
     cid = run_command(
         store, scope, headers, body.model_dump(mode="json"),
@@ -185,10 +258,22 @@ def list_contracts(
     store: Store,
     status: str | None = Query(default=None, pattern="^(signed|terminated|expired)$"),
     provider_id: str | None = None,
+    filing: str | None = Query(
+        default=None, pattern="^(overdue|late|on_time|pending)$",
+        description=(
+            "R-REG-5 filing (备案) as of today (China time): `overdue` not filed and past its due date (the bureau's "
+            "list to chase); `late` filed late or overdue; `on_time` filed by the due date; `pending` not filed, not yet due"
+        ),
+    ),
 ) -> list[ContractOut]:
     """The county's contracts in signing order. A provider sees its own only."""
     store.county(county)
-    return [contract_out(c) for c in store.contracts(county, acting_provider(scope) or provider_id, status)]
+    calendar = store.workdays()
+    contracts = store.contracts(county, acting_provider(scope) or provider_id, status)
+    if filing is not None:
+        today = china_today()
+        contracts = [c for c in contracts if FILING_FILTERS[filing](c, today, calendar)]
+    return [contract_out(c, calendar) for c in contracts]
 
 
 @router.post("/expiry", response_model=ExpiryOut)
@@ -206,12 +291,12 @@ def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store
 @router.get("/{contract_id}", response_model=ContractOut)
 def get_contract(county: CountyCode, contract_id: str, scope: Reader, store: Store) -> ContractOut:
     """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
-    return contract_out(store.contract(county, contract_id))
+    return contract_out(store.contract(county, contract_id), store.workdays())
 
 
 def _contract_command(store: Any, scope: Any, headers: Any, county: str, contract_id: str, payload: Any, action: Any) -> ContractOut:
     c = run_command(store, scope, headers, payload, action, lambda _ids: store.contract(county, contract_id))
-    return contract_out(c)
+    return contract_out(c, store.workdays())
 
 
 @router.post("/{contract_id}/filing", response_model=ContractOut)
@@ -220,7 +305,10 @@ def file_contract(
 ) -> ContractOut:
     """Record the filing (备案) of the signed contract with the city bureau (R-REG-5). Due within the
     policy's `filing_working_days` (15) working days of signing, per the State Council calendar; a later
-    filing is accepted and flagged `late`. Publishes `ContractFiled`."""
+    filing is accepted and flagged `late`. Publishes `ContractFiled`. A contract not filed by its due date
+    is flagged without any request: the registry's periodic sweep publishes `ContractFilingOverdue` once,
+    reads show `filing_late: true` from the day after the due date, and `GET …/contracts?filing=overdue`
+    lists them."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
         lambda: store.file_contract(county, contract_id, body.filed_on, body.filed_with),
@@ -292,9 +380,10 @@ def _dump_list(items: list[Any] | None) -> list[dict[str, Any]] | None:
 def terminate_contract(
     county: CountyCode, contract_id: str, body: TerminationIn, scope: Purchaser, store: Store, headers: CommandHeaders
 ) -> ContractOut:
-    """End the contract early with its reason: `breach` (违约), `fraud` (弄虚作假 — the provider is also
-    banned for the county's `ban_years`, R-EVAL-9, publishing `ProviderBanned`) or `agreement`.
-    Publishes `ContractTerminated`; finance cancels the remaining tranches."""
+    """End the contract early with its reason: `breach` (违约), `serious_breach` (严重违约) or `fraud`
+    (弄虚作假) — both ban the provider for the county's `ban_years` (R-EVAL-9), publishing `ProviderBanned`;
+    the ban follows the organisation's 统一社会信用代码 into every county of the deployment (R-REG-1) —
+    or `agreement` (协商解除). Publishes `ContractTerminated`; finance cancels the remaining tranches."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
         lambda: store.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from registry.api.common import CountyCode, ProvinceAdmin, Reader, Store, Strict
 from registry.domainmodel import PARAMETERS
+from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
 
@@ -25,11 +26,24 @@ class CountyIn(Strict):
     )
 
 
+class ParameterOut(BaseModel):
+    name: str
+    rule: str = Field(description="The rule (R-…) the parameter belongs to")
+    default: Any = Field(description="The province default, in force unless the county overrides it")
+    meaning: str
+
+
+PARAMETER_LIST = [ParameterOut(name=n, rule=rule, default=default, meaning=meaning) for n, (default, rule, meaning) in PARAMETERS.items()]
+
+
 class CountyOut(BaseModel):
     county: str
     name: str
     policy: dict[str, Any]
     policy_version: int
+    parameters: list[ParameterOut] = Field(
+        default=PARAMETER_LIST, description="Every policy parameter with its rule, default and meaning (what `policy` keys mean)"
+    )
 
 
 @router.put("/{county}", response_model=CountyOut)
@@ -63,3 +77,24 @@ def get_county(
     if policy is None:
         raise NotFound(f"county {county} has no policy version {policy_version}", field="policy_version")
     return CountyOut(county=county, name=agg.name, policy=policy, policy_version=policy_version)
+
+
+class FundingLineOut(BaseModel):
+    year: int
+    source: str
+    budget_fen: int | None = Field(description="The source's budget for the year as finance entered it (BudgetAllocated); null if not yet")
+    committed_fen: int = Field(description="What the county's signed contracts commit of it in that year (pro rata by service days)")
+    ceiling_fen: int | None = Field(description="The tightest ceiling of the county's funding_caps on this source and year, if its base is known")
+
+
+@router.get("/{county}/funding", response_model=list[FundingLineOut])
+def funding(
+    county: CountyCode, scope: Reader, store: Store,
+    year: int | None = Query(default=None, ge=2000, le=2100, description="The budget year (default: this year, China time)"),
+) -> list[FundingLineOut]:
+    """R-FIN-2 as the registry judges it at signing: per funding source of the county, its budget for
+    `year` (registry's copy of finance's `BudgetAllocated`), what signed contracts commit of it in that
+    year (each contract's shares split over the years of its service period, pro rata by days), and the
+    ceiling the county policy's `funding_caps` put on it. A contract that would take the committed amount
+    past a ceiling is refused at signing."""
+    return [FundingLineOut(**line) for line in store.funding_view(county, year or china_today().year)]

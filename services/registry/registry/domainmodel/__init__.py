@@ -8,10 +8,18 @@ shared.workdays. Rule ids are from DOMAIN.md; every refusal names the offending 
 - ``signing``: what a contract must satisfy to be signed, and what a renewal starts from.
 """
 
-from registry.domainmodel.contract import TERMINATION_KINDS, YEAR_END_STAGES, Contract
+from registry.domainmodel.contract import BANNING_KINDS, TERMINATION_KINDS, YEAR_END_STAGES, Contract
+from registry.domainmodel.funding import (
+    CountyBudgets,
+    FundingLedger,
+    check_funding_caps,
+    check_funding_sources,
+    funding_by_year,
+)
 from registry.domainmodel.policy import (
     DEFAULT_POLICY,
     EDUCATION_LEVELS,
+    FUNDING_SOURCES,
     NS,
     PARAMETERS,
     QUALIFICATIONS,
@@ -34,6 +42,7 @@ from registry.domainmodel.signing import (
     check_contract_terms,
     check_cycle,
     check_eligibility,
+    check_not_banned,
     check_staffing,
     check_supervisor,
     filing_due,
@@ -52,9 +61,11 @@ from registry.domainmodel.workforce import (
 )
 
 __all__ = [
+    "BANNING_KINDS",
     "DEFAULT_POLICY",
     "DISCLOSURE_KINDS",
     "EDUCATION_LEVELS",
+    "FUNDING_SOURCES",
     "GRADES",
     "NS",
     "PARAMETERS",
@@ -69,6 +80,8 @@ __all__ = [
     "YEAR_END_STAGES",
     "Contract",
     "County",
+    "CountyBudgets",
+    "FundingLedger",
     "Provider",
     "Station",
     "Worker",
@@ -78,7 +91,10 @@ __all__ = [
     "check_contract_terms",
     "check_cycle",
     "check_eligibility",
+    "check_funding_caps",
+    "check_funding_sources",
     "check_hiring",
+    "check_not_banned",
     "check_prior_projects",
     "check_staffing",
     "check_station_kind",
@@ -86,6 +102,7 @@ __all__ = [
     "check_uscc",
     "county_id",
     "filing_due",
+    "funding_by_year",
     "merged_policy",
     "renewal_terms",
 ]

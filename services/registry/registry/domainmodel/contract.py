@@ -10,12 +10,18 @@ from eventsourcing.domain import Aggregate, event
 
 from shared.rules import RuleViolation
 
-TERMINATION_KINDS = ("breach", "fraud", "agreement")  # 违约, 弄虚作假 (→ ban, R-EVAL-9), 协商解除
+# 违约, 严重违约 (→ ban, R-EVAL-9), 弄虚作假 (→ ban, R-EVAL-9), 协商解除
+TERMINATION_KINDS = ("breach", "serious_breach", "fraud", "agreement")
+BANNING_KINDS = ("serious_breach", "fraud")  # R-EVAL-9: serious breach or fraud bans the provider
 YEAR_END_STAGES = ("final", "annual")  # the evaluations that decide renewal (R-REG-7)
 
 
 class Contract(Aggregate):
     """A service contract, signed one year at a time (一年一签, R-REG-4)."""
+
+    # Set by events added later than Signed; class defaults keep older snapshots loading.
+    overlap: dict[str, Any] | None = None  # R-REG-7: the overlapping contracts and the justification recorded
+    filing_overdue_on: date | None = None  # R-REG-5: the day the registry noticed the filing was overdue
 
     @event("Signed")
     def __init__(
@@ -92,6 +98,23 @@ class Contract(Aggregate):
         if filed_on < self.signed_on:
             raise RuleViolation(f"a contract is filed after it is signed ({self.signed_on})", rule="R-REG-5", field="filed_on")
         self._filed(filed_on=filed_on, filed_with=filed_with, due_on=due_on, late=filed_on > due_on)
+
+    def filing_overdue(self, as_of: date) -> bool:
+        """R-REG-5: not filed, and the due date (the last day allowed) has passed."""
+        return self.filed_on is None and self.filing_due_on < as_of
+
+    def flag_filing_overdue(self, as_of: date, due_on: date) -> bool:
+        """Record, once, that the filing was not made by ``due_on``; false when there is nothing to flag."""
+        if self.filed_on is not None or self.filing_overdue_on is not None or as_of <= due_on:
+            return False
+        self._filing_overdue(signed_on=self.signed_on, due_on=due_on, detected_on=as_of)
+        return True
+
+    @event("FilingOverdue")
+    def _filing_overdue(self, signed_on: date, due_on: date, detected_on: date) -> None:
+        self.filing_due_on = due_on
+        self.filing_late = True
+        self.filing_overdue_on = detected_on
 
     @event("Filed")
     def _filed(self, filed_on: date, filed_with: str, due_on: date, late: bool) -> None:
@@ -174,22 +197,33 @@ class Contract(Aggregate):
         return next((e for e in reversed(self.evaluations) if e["stage"] in YEAR_END_STAGES), None)
 
     # --- R-REG-7 renewal ------------------------------------------------------------------------
-    def check_renewable(self) -> None:
+    def check_renewable(self, field: str | None = None) -> None:
         if self.status == "terminated":
-            raise RuleViolation(f"the contract was terminated on {self.ended_on}", rule="R-REG-7")
+            raise RuleViolation(f"the contract was terminated on {self.ended_on}", rule="R-REG-7", field=field)
         if self.next_contract_id is not None:
-            raise RuleViolation(f"year {self.year_index + 1} was already signed: {self.next_contract_id}", rule="R-REG-7")
+            raise RuleViolation(
+                f"year {self.year_index + 1} was already signed: {self.next_contract_id}", rule="R-REG-7", field=field
+            )
         if self.year_index >= self.cycle_years:
             raise RuleViolation(
-                f"year {self.year_index} is the last of the {self.cycle_years}-year cycle: re-procure", rule="R-REG-7"
+                f"year {self.year_index} is the last of the {self.cycle_years}-year cycle: re-procure", rule="R-REG-7", field=field
             )
         result = self.year_result()
         if result is None:
-            raise RuleViolation("renewal waits for this year's final/annual evaluation to pass", rule="R-REG-7")
+            raise RuleViolation(
+                f"renewal waits for year {self.year_index}'s final/annual evaluation (末期/年度评估) to pass", rule="R-REG-7",
+                field=field,
+            )
         if not result["passed"]:
             raise RuleViolation(
-                f"this year's {result['stage']} evaluation was {result['grade']}: the cycle ends, re-procure", rule="R-REG-7"
+                f"this year's {result['stage']} evaluation was {result['grade']}: the cycle ends, re-procure", rule="R-REG-7",
+                field=field,
             )
+
+    # --- R-REG-7 overlapping contracts, signed only with a recorded justification --------------
+    @event("OverlapJustified")
+    def justify_overlap(self, overlapping_contract_ids: list[str], justification: str) -> None:
+        self.overlap = {"contract_ids": overlapping_contract_ids, "justification": justification}
 
     @event("Renewed")
     def renewed(self, next_contract_id: str, year_index: int, renewed_on: date) -> None:

@@ -22,6 +22,9 @@ EDUCATION_LEVELS = ("高中", "中专", "大专", "本科", "硕士", "博士")
 QUALIFICATIONS = ("none", "助理社会工作师", "社会工作师", "高级社会工作师")
 TRIGGERS = ("contract_effective", "midterm_passed", "final_passed", "annual_passed")
 
+# R-FIN-2: 社会救助专项经费, 困难群众救助补助资金, 福彩公益金 (welfare lottery), 一般公共预算, 社会资金.
+FUNDING_SOURCES = ("社会救助专项经费", "困难群众救助补助资金", "福彩公益金", "一般公共预算", "社会资金")
+
 DEFAULT_TRANCHE_PLAN: list[dict[str, Any]] = [  # R-FIN-5: 50 / 30 / 20
     {"seq": 1, "percent": 50, "trigger": "contract_effective", "due_working_days": 15},
     {"seq": 2, "percent": 30, "trigger": "midterm_passed", "due_working_days": 15},
@@ -42,7 +45,12 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "contract_cycle_years": (3, "R-REG-4", "years of a contract cycle, signed one year at a time (一年一签)"),
     "filing_working_days": (15, "R-REG-5", "working days after signing within which the contract is filed (备案)"),
     "ban_years": (3, "R-EVAL-9", "years a provider is banned after fraud (弄虚作假) or serious breach"),
-    "funding_caps": ([], "R-FIN-2", "caps per funding source: [{source, bound: ceiling|floor, percent, base}]"),
+    "funding_caps": (
+        [], "R-FIN-2",
+        "caps per funding source: [{source, bound: ceiling|floor, percent, base, base_year: current|previous}] — "
+        "purchases from `source` at most (ceiling) / at least (floor) `percent` of the `base` source's budget of the "
+        "same (or the previous) year, as entered in finance; see README 'Funding caps'",
+    ),
     "station_min_amount_fen": (12_000_000, "R-FIN-3", "a station's annual funding at least (120,000 yuan)"),
     "personnel_min_percent": (90, "R-FIN-4", "personnel share of the contract amount at least"),
     "operations_max_percent": (10, "R-FIN-4", "quality assurance and operations share at most"),
@@ -54,6 +62,12 @@ PARAMETERS: dict[str, tuple[Any, str, str]] = {
     "annual_direct_hours_per_staff": ("1632.3", "R-LOG-4", "direct service hours per staff per year"),
     "hours_ceiling_percent": (110, "R-LOG-4", "the plan may not exceed this percent of the hours target"),
     "tranche_plan": (DEFAULT_TRANCHE_PLAN, "R-FIN-5", "default tranche plan of a contract"),
+    "local_min_wage_fen": (0, "R-FIN-4", "the county's monthly minimum wage (最低工资标准) in fen; 0 = not configured "
+                           "(wages are not checked until the county sets it)"),
+    # 政府采购货物和服务招标投标管理办法 第五十五条: 服务项目价格分值占总分值的比重不得低于10%, 不得高于30%.
+    "price_weight_min_percent": (10, "R-PRC-1", "a service procurement's price criterion weighs at least this (of 100)"),
+    "price_weight_max_percent": (30, "R-PRC-1", "…and at most this: quality decides, not the lowest price (不以价低者得)"),
+    "funding_sources": (list(FUNDING_SOURCES), "R-FIN-2", "the funding sources (资金来源) a contract may name, by their Chinese names"),
 }
 DEFAULT_POLICY: dict[str, Any] = {name: spec[0] for name, spec in PARAMETERS.items()}
 # Upper bounds of the whole-number parameters: beyond them a value is a typing error, not a policy.
@@ -62,6 +76,8 @@ _MAXIMA = {
     "contract_cycle_years": 5, "filing_working_days": 120, "ban_years": 20, "station_min_amount_fen": 10**13,
     "personnel_min_percent": 100, "operations_max_percent": 100, "standard_budget_fen": 10**13,
     "extra_worker_per_fen": 10**13, "max_daily_hours": 24, "annual_hours_per_staff": 8784, "hours_ceiling_percent": 1000,
+    "local_min_wage_fen": 10**8,
+    "price_weight_min_percent": 100, "price_weight_max_percent": 100,
 }
 
 
@@ -79,11 +95,28 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
         problem = _parameter_problem(name, value)
         if problem:
             raise RuleViolation(f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}")
-    return {**DEFAULT_POLICY, **overrides}
+    merged = {**DEFAULT_POLICY, **overrides}
+    if merged["price_weight_min_percent"] > merged["price_weight_max_percent"]:
+        raise RuleViolation(
+            "policy price_weight_min_percent exceeds price_weight_max_percent (价格分值比重下限高于上限)",
+            rule="R-PRC-1", field="policy.price_weight_min_percent",
+        )
+    sources = merged["funding_sources"]
+    for i, cap in enumerate(merged["funding_caps"]):
+        for key in ("source", "base"):
+            if cap.get(key, cap["source"]) not in sources:
+                raise RuleViolation(
+                    f"policy funding_caps: {cap.get(key)!r} is not one of the county's funding_sources {sources}",
+                    rule="R-FIN-2", field=f"policy.funding_caps.{i}.{key}",
+                )
+    return merged
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:
     default = PARAMETERS[name][0]
+    if name == "local_min_wage_fen":  # 0 (the default) = not configured, so a policy read back can be sent again
+        ok = _whole(value) and 0 <= value <= _MAXIMA[name]
+        return None if ok else f"must be a whole number of fen from 0 (not configured) to {_MAXIMA[name]}"
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be true or false"
     if isinstance(default, int):
@@ -98,6 +131,8 @@ def _parameter_problem(name: str, value: Any) -> str | None:
         return None if _positive_decimal(value) else "must be a positive decimal written as a string"
     if name == "tranche_plan":
         return tranche_plan_problem(value)
+    if name == "funding_sources":
+        return funding_sources_problem(value)
     return funding_caps_problem(value)
 
 
@@ -143,9 +178,23 @@ def funding_caps_problem(caps: Any) -> str | None:
         percent = cap.get("percent")
         if not (_positive_decimal(percent) or (_whole(percent) and 0 < percent <= 100)):
             return "percent must be a positive number (decimals as strings)"
-        if not isinstance(cap.get("base", ""), str):
-            return "base must name what the percent is of"
+        if not isinstance(cap.get("base", cap["source"]), str):
+            return "base must name the funding source whose budget the percent is of"
+        if cap.get("base_year", "current") not in ("current", "previous"):
+            return "base_year must be current (当年) or previous (上年度)"
     return None
+
+
+def funding_sources_problem(sources: Any) -> str | None:
+    if not isinstance(sources, list) or not 1 <= len(sources) <= 20:
+        return "must be a list of 1 to 20 source names"
+    if not all(isinstance(x, str) and 0 < len(x.strip()) == len(x) <= 100 for x in sources) or len(set(sources)) != len(sources):
+        return "must name each source once, without surrounding spaces"
+    return None
+
+
+def percent_label(percent: Any) -> str:
+    return f"{Decimal(str(percent)).normalize():f}%"
 
 
 class County(Aggregate):

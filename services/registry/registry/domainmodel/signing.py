@@ -51,8 +51,12 @@ def check_contract_terms(
         raise RuleViolation("funding shares must sum to amount_fen", rule="R-FIN-2", field="funding")
     if period_end <= period_start:
         raise RuleViolation("period_end must be after period_start", rule="R-REG-4", field="period_end")
-    if period_end >= add_years(period_start, 1):
-        raise RuleViolation("a contract covers one service year (一年一签)", rule="R-REG-4", field="period_end")
+    if period_end > add_years(period_start, 1):
+        raise RuleViolation(
+            f"a contract covers one service year (一年一签): from {period_start} it ends on {add_years(period_start, 1)} at the latest",
+            rule="R-REG-4",
+            field="period_end",
+        )
     if signed_on > effective_on:
         raise RuleViolation("effective_on cannot precede signed_on", rule="R-REG-4", field="effective_on")
     if effective_on > period_end:
@@ -96,20 +100,34 @@ def check_cycle(previous: Contract | None, period_start: date, period_end: date,
             rule="R-REG-4",
             field="period_start",
         )
-    cycle_end = add_years(cycle_start, cycle_years) - timedelta(days=1)
+    # As written in the seeds (2015年6月10日至2016年6月10日, 一年): a year may end on its anniversary.
+    cycle_end = add_years(cycle_start, cycle_years)
     if period_end > cycle_end:
         raise RuleViolation(f"the {cycle_years}-year cycle ends on {cycle_end}", rule="R-REG-4", field="period_end")
 
 
-def check_eligibility(policy: dict[str, Any], provider: Provider, on: date) -> None:
-    """R-REG-1: not banned on the signing day, and the county's policy flags."""
-    ban = provider.ban_in_force(on)
-    if ban is not None:
+def check_not_banned(provider: Provider, bans: list[dict[str, Any]], signed_on: date, recorded_on: date) -> None:
+    """R-REG-1, R-EVAL-9: a ban follows the organisation (its 统一社会信用代码) into every county.
+    ``bans`` are the organisation's bans in any county. Refused when one is in force on the signing
+    day, or on the day the contract is recorded: a contract cannot be back-dated to before a ban
+    that was already in force when it is entered."""
+    everywhere = [{**b, "county": provider.county} for b in provider.bans] + list(bans)
+    for day, when in ((signed_on, f"on the signing day {signed_on}"), (recorded_on, f"on {recorded_on}, the day it is recorded")):
+        ban = next((b for b in reversed(everywhere) if b["banned_on"] <= day <= b["until"]), None)
+        if ban is None:
+            continue
+        where = "" if ban["county"] == provider.county else f" by county {ban['county']}"
+        back_dated = "" if day == signed_on else " (a contract cannot be back-dated to before a ban in force)"
         raise RuleViolation(
-            f"provider is banned from government purchase until {ban['until']} ({ban['reason']})",
+            f"统一社会信用代码 {provider.uscc} is banned from government purchase (禁止参与政府购买服务){where} "
+            f"from {ban['banned_on']} until {ban['until']} ({ban['reason']}): the ban is in force {when}{back_dated}",
             rule="R-REG-1",
-            field="provider_id",
+            field="provider_id" if day == signed_on else "signed_on",
         )
+
+
+def check_eligibility(policy: dict[str, Any], provider: Provider, on: date) -> None:
+    """R-REG-1: the county's policy flags (bans: :func:`check_not_banned`)."""
     if policy["require_rating_3a"] and not provider.rating_at_least("3A"):
         raise RuleViolation(
             f"the county requires a 3A rating or better; provider is rated {provider.rating or 'unrated'}",

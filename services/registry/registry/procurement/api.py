@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from registry.api.common import today
 from registry.procurement.application import ProcurementCommands
+from registry.procurement.bidding import hours_standard
 from registry.procurement.domainmodel import Procurement, Programme, Project, RejectedBid
 from registry.procurement.schemas import (
     AllocationOut,
@@ -192,7 +193,12 @@ def open_procurement(
     """Open the procurement of an approved project (R-PRC-1): method (单一来源采购 with its
     justification and provider, 邀请招标 with ≥ 3 invited providers), packages (包组) with annual
     budget, stations, service items and minimum quantities, staffing and quality standards, and
-    evaluation criteria whose weights sum to 100 (price ≤ 30). Publishes `ProcurementOpened`."""
+    evaluation criteria whose weights sum to 100 with exactly one price criterion whose weight lies
+    within the county policy's `price_weight_min_percent`–`price_weight_max_percent` (default 10–30,
+    服务类 价格分值比重; R-PRC-1). A family-centre package records the county policy's standard in
+    force (`standard`: hours per professional, direct hours, the ceiling percent, the standard budget
+    and the amount per extra professional; R-LOG-4, R-FIN-10) — its bids are judged by it, whatever
+    the policy becomes later. Publishes `ProcurementOpened`."""
     pid = run_command(
         store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
         lambda: store.open_procurement(county, project_id, **body.model_dump()),
@@ -204,7 +210,9 @@ def open_procurement(
 @router.get("/procurements/{procurement_id}", response_model=ProcurementOut)
 def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, store: Store) -> ProcurementOut:
     """The published requirements, the valid and refused bids, awards and drafted contracts.
-    A provider sees only its own bids until the package is awarded."""
+    A family-centre package shows `hours`: for its required professionals the annual hours target,
+    the ceiling and the direct-hours minimum of its `standard` (Guangzhou, 14 → 27,440, 30,184 and
+    22,852). A provider sees only its own bids until the package is awarded."""
     p = store.procurement(county, procurement_id)
     own = scope.principal.provider_id if scope.principal.role == Role.PROVIDER else None
 
@@ -215,10 +223,19 @@ def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader,
         procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
         project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
         invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
-        probation_first_year=p.probation_first_year, packages=p.packages, evaluation_criteria=p.evaluation_criteria,
-        bids=[b for b in p.bids if visible(b)], refused_bids=[b for b in p.refused if visible(b)],
+        probation_first_year=p.probation_first_year, packages=[published_package(pk) for pk in p.packages],
+        evaluation_criteria=p.evaluation_criteria, bids=[b for b in p.bids if visible(b)], refused_bids=[b for b in p.refused if visible(b)],
         awards=[award_out(p, code) for code in p.awards] if own is None else [],
     )
+
+
+def published_package(package: dict[str, Any]) -> dict[str, Any]:
+    """A package as published; a family centre's with the hours its required staff gives (R-LOG-4)."""
+    standard = package.get("standard")
+    required = (package.get("staffing") or {}).get("professionals")
+    if not standard or not required:
+        return package
+    return {**package, "hours": hours_standard(required, standard)}
 
 
 @router.post("/procurements/{procurement_id}/bids", status_code=201, response_model=BidCreated)
@@ -231,7 +248,8 @@ def submit_bid(
     (R-REG-1), not invited (R-PRC-2), annual price above the package's annual budget, a plan that
     leaves out a service item (whole package only) or falls below a minimum, too few professionals
     (R-PRC-2), more professionals than the budget allows (R-FIN-10), planned professional hours
-    outside [direct-hours minimum, 110% of the total-hours target] (R-LOG-4). An invalid bid is kept
+    outside [direct-hours minimum, ceiling % of the total-hours target] (R-LOG-4) — R-FIN-10 and
+    R-LOG-4 by the county-policy standard the package published. An invalid bid is kept
     for the evaluation report and published as `BidRejected`; a valid one as `BidSubmitted`."""
     if scope.principal.role == Role.PROVIDER and scope.principal.provider_id != body.provider_id:
         raise Forbidden("a provider bids only for itself", rule="R-AUD-6", field="provider_id")

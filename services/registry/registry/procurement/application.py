@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from registry.domainmodel import SERVICE_AREAS, check_eligibility
+from registry.domainmodel import SERVICE_AREAS, check_eligibility, check_not_banned
 from registry.procurement.bidding import (
-    FAMILY_CENTRE_STANDARD,
     check_bid,
     check_opening,
     contract_terms,
+    family_centre_standard,
     score_bids,
 )
 from registry.procurement.domainmodel import (
@@ -49,6 +49,8 @@ class ProcurementCommands:
         def county(self, code: str) -> Any: ...
         def provider(self, county: str, provider_id: str, field: str | None = ...) -> Any: ...
         def station(self, county: str, station_id: str, field: str | None = ...) -> Any: ...
+
+        directory: Any
 
     # --- programmes ----------------------------------------------------------------
     def launch_programme(
@@ -194,16 +196,18 @@ class ProcurementCommands:
             raise RuleViolation(f"the project is already procured ({project.procurement_id})", rule="R-PRC-1", field="project_id")
         if opened_on < project.decisions[-1]["decided_on"]:
             raise RuleViolation("procurement opens after the approval", rule="R-PRC-1", field="opened_on")
+        county_record = self.county(county)
         check_opening(method, single_source_justification, invited_provider_ids, opened_on, bid_deadline,
-                      packages, evaluation_criteria, project.budget_fen)
+                      packages, evaluation_criteria, project.budget_fen, county_record.policy)
         for i, pid in enumerate(invited_provider_ids):
             self.provider(county, pid, field=f"invited_provider_ids.{i}")
         for i, p in enumerate(packages):
             for j, sid in enumerate(p["station_ids"]):
                 self.station(county, sid, field=f"packages.{i}.station_ids.{j}")
-        published = [
-            {**p, "standard": dict(FAMILY_CENTRE_STANDARD) if p["kind"] == "family_centre" else None} for p in packages
-        ]
+        # R-LOG-4, R-FIN-10: the family-centre standard of the county's policy in force, recorded
+        # with the package (bids are judged by what was published).
+        standard = family_centre_standard(county_record.policy, county_record.policy_version)
+        published = [{**p, "standard": dict(standard) if p["kind"] == "family_centre" else None} for p in packages]
         procurement = Procurement(
             county=county,
             project={
@@ -236,6 +240,8 @@ class ProcurementCommands:
         if any(b["provider_id"] == bid["provider_id"] for b in procurement.bids_for(bid["package"])):
             raise RuleViolation("the provider already holds a valid bid for this package", rule="R-PRC-2", field="provider_id")
         try:
+            # A ban of the organisation in any county bars it (R-EVAL-9, R-REG-1).
+            check_not_banned(provider, self.directory.bans(provider.uscc), bid["submitted_on"], bid["submitted_on"])
             check_eligibility(self.county(county).policy, provider, bid["submitted_on"])
             check_bid(procurement, package, bid)
         except RuleViolation as refusal:

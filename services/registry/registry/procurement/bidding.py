@@ -4,34 +4,62 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
-from registry.procurement.domainmodel import INVITED, MAX_PRICE_WEIGHT, METHODS, SINGLE_SOURCE
+from registry.domainmodel.policy import DEFAULT_POLICY
+from registry.procurement.domainmodel import INVITED, METHODS, SINGLE_SOURCE
 from shared.rules import RuleViolation
 
-# Guangzhou family-centre standard (广州市家庭综合服务中心项目招标文件服务工时指标设定指引), seed 004:
-# 14 professionals → 27,440 total professional hours a year, ≥ 22,852 direct, a bid ≤ 110%
-# (30,184); above 2,000,000 yuan a year each further 100,000 yuan allows one more professional.
-# Recorded with each family-centre package when the procurement opens.
-FAMILY_CENTRE_STANDARD: dict[str, int] = {
-    "hours_per_professional": 1_960,  # R-LOG-4: 27,440 / 14
-    "direct_tenth_hours_per_professional": 16_323,  # R-LOG-4: 1,632.3 h
-    "ceiling_percent": 110,  # R-LOG-4
-    "standard_annual_fen": 200_000_000,  # R-FIN-10: 2,000,000 yuan
-    "fen_per_extra_professional": 10_000_000,  # R-FIN-10: 100,000 yuan
-}
+
+def policy_value(policy: dict[str, Any], name: str) -> Any:
+    """A county policy parameter; a policy recorded before the parameter existed has its default."""
+    return policy.get(name, DEFAULT_POLICY[name])
 
 
-def hours_window(professionals: int, standard: dict[str, int]) -> tuple[int, int]:
-    """[direct-hours minimum, ceiling] of a bid's planned professional hours (R-LOG-4)."""
-    direct_min = professionals * standard["direct_tenth_hours_per_professional"] // 10
+def family_centre_standard(policy: dict[str, Any], policy_version: int | None = None) -> dict[str, Any]:
+    """The family-centre standard of the county's policy in force when a procurement opens
+    (R-LOG-4, R-FIN-10). Recorded with each family-centre package, so that the bids of that
+    procurement are judged by the standard it published, whatever the policy becomes later.
+    Guangzhou (seed 004) is the default: 1,960 h and 1,632.3 direct hours per professional a
+    year, a bid at most 110% of the total, 2,000,000 yuan a year with one more professional per
+    further 100,000 yuan."""
+    return {
+        "hours_per_professional": policy_value(policy, "annual_hours_per_staff"),  # R-LOG-4
+        "direct_hours_per_professional": str(policy_value(policy, "annual_direct_hours_per_staff")),  # R-LOG-4
+        "ceiling_percent": policy_value(policy, "hours_ceiling_percent"),  # R-LOG-4
+        "standard_annual_fen": policy_value(policy, "standard_budget_fen"),  # R-FIN-10
+        "fen_per_extra_professional": policy_value(policy, "extra_worker_per_fen"),  # R-FIN-10
+        "policy_version": policy_version,
+    }
+
+
+def hours_window(professionals: int, standard: dict[str, Any]) -> tuple[int, int]:
+    """[direct-hours minimum, ceiling] of a bid's planned professional hours (R-LOG-4), whole hours:
+    the direct minimum rounded down (14 × 1,632.3 = 22,852.2 → 22,852, as seed 004 writes it)."""
+    if "direct_hours_per_professional" in standard:
+        direct = Decimal(str(standard["direct_hours_per_professional"]))
+    else:  # recorded before the standard came from county policy: tenths of an hour
+        direct = Decimal(standard["direct_tenth_hours_per_professional"]) / 10
+    direct_min = int((professionals * direct).to_integral_value(rounding=ROUND_FLOOR))
     ceiling = professionals * standard["hours_per_professional"] * standard["ceiling_percent"] // 100
     return direct_min, ceiling
 
 
-def allowed_professionals(required: int, annual_budget_fen: int, standard: dict[str, int]) -> int:
-    """R-FIN-10: one more professional per full 100,000 yuan above the standard budget."""
+def hours_standard(professionals: int, standard: dict[str, Any]) -> dict[str, int]:
+    """What a package's standard means for ``professionals`` (the published hours targets)."""
+    low, high = hours_window(professionals, standard)
+    return {
+        "professionals": professionals,
+        "annual_hours_target": professionals * standard["hours_per_professional"],
+        "annual_hours_ceiling": high,
+        "annual_direct_hours_minimum": low,
+    }
+
+
+def allowed_professionals(required: int, annual_budget_fen: int, standard: dict[str, Any]) -> int:
+    """R-FIN-10: one more professional per full extra amount (policy) above the standard budget."""
     above = max(0, annual_budget_fen - standard["standard_annual_fen"])
     return required + above // standard["fen_per_extra_professional"]
 
@@ -45,8 +73,10 @@ def check_opening(
     packages: list[dict[str, Any]],
     criteria: list[dict[str, Any]],
     project_budget_fen: int,
+    policy: dict[str, Any] | None = None,
 ) -> None:
-    """R-PRC-1: method, its conditions, and complete published requirements."""
+    """R-PRC-1: method, its conditions, and complete published requirements; the price weight
+    within the county policy's range (``policy`` None: the defaults, 10–30)."""
     if method not in METHODS:
         raise RuleViolation(f"method must be one of {METHODS}", rule="R-PRC-1", field="method")
     if method == SINGLE_SOURCE:
@@ -71,7 +101,7 @@ def check_opening(
         )
     for i, p in enumerate(packages):
         _check_package(i, p, bid_deadline)
-    _check_criteria(criteria)
+    _check_criteria(criteria, policy or DEFAULT_POLICY)
 
 
 def _check_package(i: int, p: dict[str, Any], bid_deadline: date) -> None:
@@ -101,7 +131,7 @@ def _check_package(i: int, p: dict[str, Any], bid_deadline: date) -> None:
         )
 
 
-def _check_criteria(criteria: list[dict[str, Any]]) -> None:
+def _check_criteria(criteria: list[dict[str, Any]], policy: dict[str, Any]) -> None:
     codes = [c["code"] for c in criteria]
     if not criteria or len(set(codes)) != len(codes):
         raise RuleViolation("publish evaluation criteria with unique codes", rule="R-PRC-1", field="evaluation_criteria")
@@ -114,13 +144,22 @@ def _check_criteria(criteria: list[dict[str, Any]]) -> None:
     prices = [i for i, c in enumerate(criteria) if c["kind"] == "price"]
     if len(prices) > 1:
         raise RuleViolation("one price criterion at most", rule="R-PRC-1", field="evaluation_criteria")
-    for i in prices:
-        if criteria[i]["weight"] > MAX_PRICE_WEIGHT:
-            raise RuleViolation(
-                f"price weighs at most {MAX_PRICE_WEIGHT} of 100: quality decides, not the lowest price",
-                rule="R-PRC-1",
-                field=f"evaluation_criteria.{i}.weight",
-            )
+    low = policy_value(policy, "price_weight_min_percent")
+    high = policy_value(policy, "price_weight_max_percent")
+    if not prices:
+        raise RuleViolation(
+            f"publish a price criterion (价格分) weighing {low}–{high} of 100 (county policy)",
+            rule="R-PRC-1",
+            field="evaluation_criteria",
+        )
+    weight = criteria[prices[0]]["weight"]
+    if not low <= weight <= high:
+        raise RuleViolation(
+            f"the price criterion weighs {weight}: county policy allows {low}–{high} of 100 "
+            "(价格分值占总分值比重; quality decides, not the lowest price 不以价低者得)",
+            rule="R-PRC-1",
+            field=f"evaluation_criteria.{prices[0]}.weight",
+        )
 
 
 # --- bids ----------------------------------------------------------------------------
@@ -171,7 +210,9 @@ def _check_staffing(package: dict[str, Any], staffing: dict[str, Any] | None) ->
     allowed = allowed_professionals(required, package["annual_budget_fen"], standard)
     if professionals > allowed:
         raise RuleViolation(
-            f"{professionals} professionals: the package's annual budget allows {allowed}",
+            f"{professionals} professionals (专业服务人员): the package's annual budget of {package['annual_budget_fen']} fen "
+            f"allows {allowed} — {required} plus one per {standard['fen_per_extra_professional']} fen above the standard "
+            f"{standard['standard_annual_fen']} fen (county policy)",
             rule="R-FIN-10",
             field="staffing.professionals",
         )
@@ -179,7 +220,9 @@ def _check_staffing(package: dict[str, Any], staffing: dict[str, Any] | None) ->
     low, high = hours_window(professionals, standard)
     if hours is None or not low <= hours <= high:
         raise RuleViolation(
-            f"planned professional hours must lie within [{low}, {high}] for {professionals} professionals",
+            f"planned professional hours (年度服务工时) must lie within [{low}, {high}] for {professionals} professionals: "
+            f"at least the direct hours {standard.get('direct_hours_per_professional', '')} h each, at most "
+            f"{standard['ceiling_percent']}% of {standard['hours_per_professional']} h each (county policy); otherwise 无效投标",
             rule="R-LOG-4",
             field="staffing.planned_hours",
         )

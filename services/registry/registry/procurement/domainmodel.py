@@ -27,7 +27,6 @@ METHODS = ("公开招标", "邀请招标", "竞争性谈判", "竞争性磋商",
 SINGLE_SOURCE = "单一来源采购"
 INVITED = "邀请招标"
 PACKAGE_KINDS = ("general", "family_centre")
-MAX_PRICE_WEIGHT = 30  # 服务类项目价格分值占总分值的比重不得高于30%
 
 
 def allocation_id(programme_id: str, county: str) -> uuid.UUID:
@@ -267,19 +266,19 @@ class Project(Aggregate):
 def check_application(year_index: int, project_years: int, budget_fen: int, justification: dict[str, Any]) -> None:
     """R-PRJ-2: what the 立项申请表 must say (申报理由: 征求居民意见情况, 服务对象的数量、需求)."""
     if not 1 <= year_index <= project_years:
-        raise RuleViolation(f"year {year_index} is not within a {project_years}-year project", rule="R-PRJ-2", field="year_index")
+        raise RuleViolation(f"year {year_index} is not within a {project_years}-year project (服务期限: 第{year_index}年超出{project_years}年项目)", rule="R-PRJ-2", field="year_index")
     if budget_fen <= 0:
-        raise RuleViolation("the project budget must be positive", rule="R-PRJ-2", field="budget_fen")
+        raise RuleViolation("the project budget (项目预算) must be positive", rule="R-PRJ-2", field="budget_fen")
     if not justification["consultation"].strip():
-        raise RuleViolation("state how residents were consulted", rule="R-PRJ-2", field="justification.consultation")
+        raise RuleViolation("state how residents were consulted (征求居民意见情况)", rule="R-PRJ-2", field="justification.consultation")
     if not justification["target_groups"]:
-        raise RuleViolation("name the target groups and their numbers", rule="R-PRJ-2", field="justification.target_groups")
+        raise RuleViolation("name the target groups and their numbers (服务对象及数量)", rule="R-PRJ-2", field="justification.target_groups")
     for i, g in enumerate(justification["target_groups"]):
         if g["number"] <= 0:
-            raise RuleViolation("a target group's number must be positive", rule="R-PRJ-2",
+            raise RuleViolation("a target group's number (服务对象数量) must be positive", rule="R-PRJ-2",
                                 field=f"justification.target_groups.{i}.number")
     if not [n for n in justification["needs"] if n.strip()]:
-        raise RuleViolation("state the needs the project answers", rule="R-PRJ-2", field="justification.needs")
+        raise RuleViolation("state the needs the project answers (服务需求)", rule="R-PRJ-2", field="justification.needs")
 
 
 # --- procurement ---------------------------------------------------------------------

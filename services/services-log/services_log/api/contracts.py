@@ -24,24 +24,41 @@ from services_log.api.common import (
 )
 from services_log.api.deliveries import DeliveryOut
 from services_log.domainmodel import REPORT_KINDS
-from services_log.sheets import XLSX, brief_workbook
+from services_log.workbooks import XLSX, brief_workbook, quarterly_workbook
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["contracts"])
 Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Contract month YYYY-MM")]
+Quarter = Annotated[str, Path(pattern=r"^\d{4}-Q[1-4]$", description="Calendar quarter YYYY-Qn (Q1 = January–March)")]
+Format = Annotated[Literal["json", "xlsx"] | None, Query(description="xlsx for the workbook (or send Accept: " + XLSX + ")")]
+COUNTING = (
+    "How the indicator's unit counts (R-LOG-8): `person_times` — a 人次 indicator adds each delivery's "
+    "person-times (服务人次); `hours` — an hours indicator (小时, 工时) adds its worker-hours; `deliveries` — "
+    "any other unit (场, 期, 次, 个, 节 …) counts each delivery logged against it as one; `stated` — such an "
+    "indicator once a delivery states how much of the unit it completes (`indicator_quantity`, e.g. 0 for a "
+    "session of a 期 still running and 1 for the one that completes it): stated quantities count as stated, "
+    "deliveries that state none count one each"
+)
+BENEFICIARIES = (
+    "Persons served (服务人数): distinct beneficiaries (pseudonymous refs, R-LOG-5) cited by the deliveries "
+    "counted here — one person served five times is 5 person-times and 1 person. Attendees a delivery counts "
+    "only as person-times (no refs) are not persons"
+)
 
 
 class IndicatorProgressOut(BaseModel):
     code: str
     name: str
     unit: str
+    counting: Literal["person_times", "hours", "deliveries", "stated"] = Field(description=COUNTING)
     target: int
     actual: int = Field(description="Done up to as_of")
     planned_to_date: int | None = Field(description="The monthly plan (进度表) through as_of's month; null without a plan")
     expected_to_date: int = Field(description="The plan pro-rated to as_of (without a plan: the target pro-rated over the year)")
     plan_basis: str = Field(description="monthly_plan or pro_rata")
     on_track: bool = Field(description="actual >= expected_to_date")
+    beneficiaries: int = Field(description=BENEFICIARIES + ", by this indicator's deliveries dated up to as_of")
 
 
 class WorkerHoursOut(BaseModel):
@@ -75,6 +92,7 @@ class ProgressOut(BaseModel):
     period_end: dt.date
     deliveries: int
     person_times: int
+    beneficiaries: int = Field(description=BENEFICIARIES + ", dated up to as_of")
     hours_direct: Decimal
     hours_other: Decimal
     indicators: list[IndicatorProgressOut]
@@ -98,6 +116,22 @@ class AreaCount(BaseModel):
 class BriefIndicatorOut(IndicatorProgressOut):
     actual_in_month: int
     planned_in_month: int | None
+    beneficiaries_in_month: int = Field(description="Persons this indicator's deliveries of the month served")
+
+
+class QuarterIndicatorOut(IndicatorProgressOut):
+    actual_in_quarter: int
+    planned_in_quarter: int | None = Field(description="The monthly plan (进度表) of the quarter's months; null without a plan")
+    beneficiaries_in_quarter: int = Field(description="Persons this indicator's deliveries of the quarter served")
+
+
+class MonthCount(BaseModel):
+    month: str
+    deliveries: int
+    person_times: int
+    beneficiaries: int
+    hours_direct: Decimal
+    hours_other: Decimal
 
 
 class ReportIn(Strict):
@@ -124,12 +158,31 @@ class BriefOut(BaseModel):
     last_day: dt.date
     deliveries: int
     person_times: int
+    beneficiaries: int = Field(description=BENEFICIARIES + ", in the month")
     hours_direct: Decimal
     hours_other: Decimal
     by_kind: list[KindCount]
     by_area: list[AreaCount]
     indicators: list[BriefIndicatorOut]
     reports: list[ReportOut] = Field(description="Reports submitted for this month (the monthly brief itself)")
+
+
+class QuarterlyOut(BaseModel):
+    contract_id: str
+    quarter: str
+    first_day: dt.date = Field(description="The quarter's first day within the contract year")
+    last_day: dt.date = Field(description="The quarter's last day within the contract year")
+    months: list[str] = Field(description="The contract months of the quarter")
+    deliveries: int
+    person_times: int
+    beneficiaries: int = Field(description=BENEFICIARIES + ", in the quarter (not the sum of the months')")
+    hours_direct: Decimal
+    hours_other: Decimal
+    by_kind: list[KindCount]
+    by_area: list[AreaCount]
+    by_month: list[MonthCount]
+    indicators: list[QuarterIndicatorOut]
+    reports: list[ReportOut] = Field(description="Reports submitted for the quarter's months")
 
 
 class ReportCreated(BaseModel):
@@ -229,8 +282,10 @@ def progress(
     county: CountyCode, contract_id: ContractId, scope: Reader, store: Store,
     as_of: Annotated[dt.date | None, Query(description="Default today; kept within the contract year")] = None,
 ) -> ProgressOut:
-    """Indicator progress (R-LOG-8): per indicator the target, the actual to date, the monthly plan
-    to date and whether it is on track; and the professional hours against R-LOG-4's caps."""
+    """Indicator progress (R-LOG-8): per indicator how its unit counts (`counting`), the target, the
+    actual to date, the monthly plan to date, whether it is on track and the persons it served; the
+    contract's deliveries, person-times (人次) and persons served (人数, distinct beneficiaries); and
+    the professional hours against R-LOG-4's caps."""
     readable_contract(store, scope, contract_id)
     return ProgressOut.model_validate(store.progress(county, contract_id, as_of))
 
@@ -242,11 +297,12 @@ def progress(
 )
 def monthly_brief(
     county: CountyCode, contract_id: ContractId, month: Month, scope: Reader, store: Store,
-    format: Annotated[Literal["json", "xlsx"] | None, Query(description="xlsx for the workbook (or send Accept: " + XLSX + ")")] = None,
+    format: Format = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
-    """The monthly brief (月度工作简报) of a contract month: deliveries by kind and area, person-times,
-    hours and indicator progress, as JSON or as an XLSX workbook for download."""
+    """The monthly brief (月度工作简报) of a contract month: deliveries by kind and area, person-times
+    and persons served (服务人数), hours and indicator progress (with how each indicator counts), as
+    JSON or as an XLSX workbook for download (text cells are text, never formulas)."""
     readable_contract(store, scope, contract_id)
     brief = store.brief(county, contract_id, month)
     if format == "xlsx" or (format is None and XLSX in (accept or "")):
@@ -255,6 +311,33 @@ def monthly_brief(
             headers={"Content-Disposition": f'attachment; filename="brief-{month}.xlsx"'},
         )
     return BriefOut.model_validate(brief)
+
+
+@router.get(
+    "/contracts/{contract_id}/quarterly/{quarter}",
+    response_model=QuarterlyOut,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def quarterly_report(
+    county: CountyCode, contract_id: ContractId, quarter: Quarter, scope: Reader, store: Store,
+    format: Format = None,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Any:
+    """The quarterly service data (季度服务数据; seed 001: 每季度上报服务数据) of a calendar quarter the
+    contract year touches, produced from the service log like the monthly brief: deliveries,
+    person-times and persons served (a person served in two months of the quarter counts once),
+    hours, by kind, area and month, and indicator progress at the quarter's last day with what the
+    quarter added and its plan. JSON, or an XLSX workbook (text cells are text, never formulas).
+    Who may read it: as for briefs (a provider only its own contracts). A quarter outside the
+    contract year is refused (422, R-LOG-7, field `quarter`)."""
+    readable_contract(store, scope, contract_id)
+    report = store.quarterly(county, contract_id, quarter)
+    if format == "xlsx" or (format is None and XLSX in (accept or "")):
+        return Response(
+            quarterly_workbook(report), media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="quarterly-{quarter}.xlsx"'},
+        )
+    return QuarterlyOut.model_validate(report)
 
 
 @router.post("/contracts/{contract_id}/reports", status_code=201, response_model=ReportCreated)

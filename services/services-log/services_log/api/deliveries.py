@@ -57,6 +57,13 @@ class DeliveryIn(Strict):
     hours_other: Hours = Decimal(0)
     person_times: int = Field(ge=0, le=1_000_000, description="人次 served")
     indicator_code: str | None = Field(default=None, max_length=50, description="The contract indicator it counts towards")
+    indicator_quantity: int | None = Field(
+        default=None, ge=0, le=1_000_000,
+        description="How much of its indicator's unit this delivery completes (指标完成量), for an indicator counted by "
+        "deliveries (场, 期, 次 …): e.g. 0 for a session of a 期 still running, 1 for the one that completes it, 2 for "
+        "two 场 in one record. Given, it counts instead of one (the indicator then shows `counting: stated`); refused "
+        "(R-LOG-8) without an indicator or for a 人次 or hours indicator",
+    )
     beneficiary_refs: list[Id] = Field(default_factory=list, max_length=200, description="Pseudonymous refs (R-LOG-5)")
     content: str | None = Field(default=None, max_length=4000, description="What was done; confidential for 个案 and 小组")
 
@@ -65,7 +72,7 @@ class DeliveryIn(Strict):
             contract_id=self.contract_id, station_id=self.station_id, worker_ids=tuple(self.worker_ids),
             kind=kind_of(self.kind), area=area_of(self.area), date=self.date, hours_direct=self.hours_direct,
             hours_other=self.hours_other, person_times=self.person_times, indicator_code=self.indicator_code,
-            beneficiary_refs=tuple(self.beneficiary_refs), content=self.content,
+            beneficiary_refs=tuple(self.beneficiary_refs), content=self.content, indicator_quantity=self.indicator_quantity,
         )
 
 
@@ -84,12 +91,13 @@ class CorrectionIn(Strict):
     hours_other: Hours | None = None
     person_times: int | None = Field(default=None, ge=0, le=1_000_000)
     indicator_code: str | None = Field(default=None, max_length=50, description="null clears it")
+    indicator_quantity: int | None = Field(default=None, ge=0, le=1_000_000, description="null clears it (then it counts one)")
     beneficiary_refs: list[Id] | None = Field(default=None, max_length=200)
     content: str | None = Field(default=None, max_length=4000, description="null clears it")
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude_unset=True, exclude={"reason"})
-        changes = {k: v for k, v in given.items() if v is not None or k in ("indicator_code", "content")}
+        changes = {k: v for k, v in given.items() if v is not None or k in ("indicator_code", "content", "indicator_quantity")}
         for key in ("worker_ids", "beneficiary_refs"):
             if key in changes:
                 changes[key] = tuple(changes[key])
@@ -116,6 +124,7 @@ class DeliveryOut(BaseModel):
     hours_other: Decimal
     person_times: int
     indicator_code: str | None
+    indicator_quantity: int | None = Field(description="The quantity of its indicator's unit it states it completes, if any")
     beneficiary_refs: list[str]
     content: str | None
     content_withheld: bool = Field(description="True when the caller may not read this casework/group-work content (R-LOG-5)")
@@ -135,7 +144,8 @@ class DeliveryOut(BaseModel):
         return cls(
             delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
             kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
-            person_times=f.person_times, indicator_code=f.indicator_code, beneficiary_refs=list(f.beneficiary_refs),
+            person_times=f.person_times, indicator_code=f.indicator_code, indicator_quantity=f.indicator_quantity,
+            beneficiary_refs=list(f.beneficiary_refs),
             content=content, content_withheld=withheld, content_erased=erased, status=d.status, version=d.version,
             source=d.source, history=d.history,
         )
@@ -145,7 +155,11 @@ class ImportError_(BaseModel):
     line: int = Field(description="Line (row number) in the file; the header is line 1")
     field: str | None
     column: str | None = Field(description="The Chinese header of the column")
-    rule: str | None = Field(description="The rule refused (R-…), null for a value that could not be read")
+    rule: str | None = Field(
+        description="The rule that refused the row (R-…). A value that could not be read, or names no known record, cites "
+        "the rule of its column: R-LOG-1 kind, R-LOG-2 area, R-LOG-5 beneficiary refs, R-LOG-8 indicator, R-LOG-3 the rest "
+        "(contract, station, workers, date, hours, person-times)"
+    )
     detail: str
 
 

@@ -34,6 +34,10 @@ KIND_ALIASES = {
 # R-LOG-5: casework and group-work records are confidential (个案、小组资料除外 in spot checks).
 CONFIDENTIAL_KINDS = frozenset({"个案", "小组"})
 
+# Indicator units counted in person-times or worker-hours; any other unit counts deliveries (R-LOG-8).
+PERSON_TIME_UNITS = frozenset({"人次", "person-times", "person_times"})
+HOUR_UNITS = frozenset({"小时", "工时", "h", "hours"})
+
 # R-LOG-2 service areas (服务领域).
 SERVICE_AREAS = ("社会救助", "养老服务", "儿童关爱保护", "社区治理", "社会事务", "基层社工人才培养", "乡村振兴", "基层司法")
 AREA_ALIASES = {"为老": "养老服务", "为老服务": "养老服务", "儿童关爱": "儿童关爱保护", "留守儿童": "儿童关爱保护", "困境儿童": "儿童关爱保护"}
@@ -69,6 +73,9 @@ class DeliveryFacts:
     # opaque here; ``content`` is then None. Only the application can open it, while the cited
     # persons' keys exist.
     content_sealed: str | None = None
+    # How much of its indicator's unit the delivery completes, when it says so (R-LOG-8): an
+    # indicator counted by deliveries (场, 期, 次 …) then counts this instead of one.
+    indicator_quantity: int | None = None
 
     @property
     def hours(self) -> Decimal:
@@ -98,8 +105,9 @@ class DeliveryFacts:
             "hours_direct": str(self.hours_direct.normalize()),
             "hours_other": str(self.hours_other.normalize()),
         }
-        if self.content_sealed is None:  # not a field when fingerprints were first pinned
-            del canonical["content_sealed"]
+        for later in ("content_sealed", "indicator_quantity"):  # not fields when fingerprints were first pinned
+            if canonical[later] is None:
+                del canonical[later]
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -162,7 +170,25 @@ def delivery_problems(
             )
     if facts.indicator_code is not None and contract.indicator(facts.indicator_code) is None:
         problems.append(RuleViolation(f"the contract has no indicator {facts.indicator_code!r}", rule="R-LOG-8", field="indicator_code"))
+    elif facts.indicator_quantity is not None:
+        problems += _quantity_problems(facts, contract)
     return problems
+
+
+def _quantity_problems(facts: DeliveryFacts, contract: Contract) -> list[DomainError]:
+    """R-LOG-8: a stated quantity belongs to an indicator counted by deliveries (场, 期, 次 …)."""
+    if facts.indicator_code is None:
+        return [RuleViolation("a stated quantity (指标完成量) needs the indicator it counts towards", rule="R-LOG-8",
+                              field="indicator_quantity")]
+    if facts.indicator_quantity < 0:
+        return [RuleViolation("a stated quantity cannot be negative", rule="R-LOG-8", field="indicator_quantity")]
+    unit = (contract.indicator(facts.indicator_code) or {}).get("unit", "")
+    if unit in PERSON_TIME_UNITS or unit in HOUR_UNITS:
+        return [RuleViolation(
+            f"indicator {facts.indicator_code} counts in {unit}: it adds the delivery's {unit} (人次/工时), not a stated quantity",
+            rule="R-LOG-8", field="indicator_quantity",
+        )]
+    return []
 
 
 def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[str, Worker | None]) -> list[DomainError]:
@@ -176,7 +202,9 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
         field = f"worker_ids.{i}"
         worker = workers.get(worker_id)
         if worker is None:
-            problems.append(UnknownReference(f"unknown worker {worker_id} in county {contract.county}", field=field))
+            problems.append(
+                UnknownReference(f"unknown worker (服务社工) {worker_id} in county {contract.county}", rule="R-LOG-3", field=field)
+            )
             continue
         job = worker.employment_on(facts.date)
         if job is not None and job["provider_id"] != contract.provider_id:
@@ -224,6 +252,7 @@ class ServiceDelivery(Aggregate):
         content: str | None,
         source: str,
         content_sealed: str | None = None,
+        indicator_quantity: int | None = None,
     ) -> None:
         self.county = county
         self.source = source  # "api" or "import:<file name>:<line>"
@@ -231,13 +260,13 @@ class ServiceDelivery(Aggregate):
         self.history: list[dict[str, Any]] = []
         self._apply(
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
-            indicator_code, beneficiary_refs, content, content_sealed,
+            indicator_code, beneficiary_refs, content, content_sealed, indicator_quantity,
         )
 
     def _apply(
         self, contract_id: str, station_id: str, worker_ids: list[str], kind: str, area: str, date: date,
         hours_direct: Decimal, hours_other: Decimal, person_times: int, indicator_code: str | None,
-        beneficiary_refs: list[str], content: str | None, content_sealed: str | None,
+        beneficiary_refs: list[str], content: str | None, content_sealed: str | None, indicator_quantity: int | None = None,
     ) -> None:
         self.facts = DeliveryFacts(
             contract_id=contract_id,
@@ -253,6 +282,7 @@ class ServiceDelivery(Aggregate):
             beneficiary_refs=tuple(beneficiary_refs),
             content=content,
             content_sealed=content_sealed,
+            indicator_quantity=indicator_quantity,
         )
 
     def check_correctable(self, reason: str) -> None:
@@ -275,10 +305,11 @@ class ServiceDelivery(Aggregate):
         self, contract_id: str, station_id: str, worker_ids: list[str], kind: str, area: str, date: date,
         hours_direct: Decimal, hours_other: Decimal, person_times: int, indicator_code: str | None,
         beneficiary_refs: list[str], content: str | None, reason: str, content_sealed: str | None = None,
+        indicator_quantity: int | None = None,
     ) -> None:
         self._apply(
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
-            indicator_code, beneficiary_refs, content, content_sealed,
+            indicator_code, beneficiary_refs, content, content_sealed, indicator_quantity,
         )
         self.status = "corrected"
         self.history.append({"change": "corrected", "reason": reason})

@@ -7,6 +7,7 @@ A tally is nested dicts of numbers::
     days:    {"YYYY-MM-DD": {deliveries, person_times, hours_direct, hours_other, indicators: {code: n}}}
     months:  {"YYYY-MM": {kinds: {kind: {deliveries, person_times, hours}}, areas: {area: {…}}}}
     workers: {worker_id: {direct, other}}
+    stated:  {indicator code: deliveries that state their quantity}   (only once one does)
 
 Hours are worker-hours: a delivery's hours count once per named worker.
 """
@@ -21,14 +22,12 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services_log.domainmodel.delivery import DeliveryFacts
+from services_log.domainmodel.delivery import HOUR_UNITS, PERSON_TIME_UNITS, DeliveryFacts
 from services_log.domainmodel.registry_view import NS, Contract, decimal_of
 from shared.rules import RuleViolation
 
 # R-LOG-7 reports a provider submits.
 REPORT_KINDS = ("needs_survey", "midterm", "final", "self_evaluation", "monthly_brief")
-PERSON_TIME_UNITS = frozenset({"人次", "person-times", "person_times"})
-HOUR_UNITS = frozenset({"小时", "工时", "h", "hours"})
 
 
 def add_into(total: dict[str, Any], delta: dict[str, Any]) -> None:
@@ -40,13 +39,26 @@ def add_into(total: dict[str, Any], delta: dict[str, Any]) -> None:
             total[key] = total.get(key, 0) + value
 
 
+def counting_of(unit: str) -> str:
+    """How an indicator of ``unit`` counts (R-LOG-8): ``person_times`` — a 人次 indicator adds each
+    delivery's person-times; ``hours`` — an hours indicator (小时, 工时) adds its worker-hours;
+    ``deliveries`` — any other unit (场, 期, 次, 个, 节 …) counts each delivery as one, unless the
+    delivery states how much of the unit it completes (``indicator_quantity``; shown as ``stated``)."""
+    if unit in PERSON_TIME_UNITS:
+        return "person_times"
+    if unit in HOUR_UNITS:
+        return "hours"
+    return "deliveries"
+
+
 def indicator_amount(facts: DeliveryFacts, unit: str) -> int | Decimal:
     """What one delivery adds to an indicator: person-times (人次), hours, or one session/activity (期, 场, 次 …)."""
-    if unit in PERSON_TIME_UNITS:
+    counting = counting_of(unit)
+    if counting == "person_times":
         return facts.person_times
-    if unit in HOUR_UNITS:
+    if counting == "hours":
         return facts.hours * len(facts.worker_ids)
-    return 1
+    return 1 if facts.indicator_quantity is None else facts.indicator_quantity
 
 
 def contribution(facts: DeliveryFacts, contract: Contract, sign: int = 1) -> dict[str, Any]:
@@ -54,12 +66,16 @@ def contribution(facts: DeliveryFacts, contract: Contract, sign: int = 1) -> dic
     n = len(facts.worker_ids)
     direct, other = facts.hours_direct * n * sign, facts.hours_other * n * sign
     indicators: dict[str, Any] = {}
+    stated: dict[str, int] = {}
     if facts.indicator_code is not None:
         indicator = contract.indicator(facts.indicator_code)
         if indicator is not None:
             indicators[facts.indicator_code] = indicator_amount(facts, indicator["unit"]) * sign
+            if facts.indicator_quantity is not None:
+                stated[facts.indicator_code] = sign
     counted = {"deliveries": sign, "person_times": facts.person_times * sign, "hours": direct + other}
-    return {
+    delta: dict[str, Any] = {"stated": stated} if stated else {}
+    return delta | {
         "days": {
             facts.date.isoformat(): {
                 "deliveries": sign,
@@ -119,6 +135,7 @@ def indicator_progress(contract: Contract, tally: dict[str, Any], as_of: date) -
                 "code": ind["code"],
                 "name": ind.get("name", ind["code"]),
                 "unit": ind.get("unit", ""),
+                "counting": "stated" if tally.get("stated", {}).get(ind["code"]) else counting_of(ind.get("unit", "")),
                 "target": target,
                 "actual": done,
                 "planned_to_date": planned,

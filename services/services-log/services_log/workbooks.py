@@ -1,0 +1,96 @@
+"""The workbooks this service hands out: the monthly brief (月度工作简报) and the quarterly report
+(季度服务数据). Every text cell is written as text, so a name or code that begins with ``=``, ``+``,
+``-`` or ``@`` is shown as written and never run as a formula (CSV/formula injection)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from services_log.sheets import XLSX
+
+__all__ = ["XLSX", "brief_workbook", "quarterly_workbook"]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _append(sheet: Any, values: list[Any]) -> None:
+    sheet.append([_cell(v) for v in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"  # text, never a formula, whatever it begins with
+
+
+def _save(book: Any) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _summary(book: Any, doc: dict[str, Any], period: tuple[str, str]) -> None:
+    summary = book.active
+    summary.title = "概况"
+    for label, key in (
+        ("服务协议", "contract_id"), period, ("起", "first_day"), ("止", "last_day"), ("服务次数", "deliveries"),
+        ("服务人次", "person_times"), ("服务人数", "beneficiaries"), ("直接服务工时", "hours_direct"),
+        ("其他专业工时", "hours_other"),
+    ):
+        _append(summary, [label, doc[key]])
+
+
+def _breakdowns(book: Any, doc: dict[str, Any]) -> None:
+    for title, label, rows in (("服务类型", "kind", doc["by_kind"]), ("服务领域", "area", doc["by_area"])):
+        sheet = book.create_sheet(title)
+        _append(sheet, [title, "服务次数", "服务人次", "工时"])
+        for row in rows:
+            _append(sheet, [row[label], row["deliveries"], row["person_times"], row["hours"]])
+
+
+def brief_workbook(brief: dict[str, Any]) -> bytes:
+    """The monthly brief as an XLSX workbook: summary, kinds, areas, indicators."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    _summary(book, brief, ("月份", "month"))
+    _breakdowns(book, brief)
+    sheet = book.create_sheet("指标进度")
+    _append(sheet, ["指标编号", "指标", "单位", "计数方式", "年度目标", "本月完成", "本月计划", "本月服务人数", "累计完成",
+                    "累计计划", "累计服务人数", "是否达到进度"])
+    for ind in brief["indicators"]:
+        _append(sheet, [
+            ind["code"], ind["name"], ind["unit"], ind["counting"], ind["target"], ind["actual_in_month"],
+            ind["planned_in_month"], ind["beneficiaries_in_month"], ind["actual"], ind["planned_to_date"],
+            ind["beneficiaries"], "是" if ind["on_track"] else "否",
+        ])
+    return _save(book)
+
+
+def quarterly_workbook(report: dict[str, Any]) -> bytes:
+    """The quarterly report as an XLSX workbook: summary, months, kinds, areas, indicators."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    _summary(book, report, ("季度", "quarter"))
+    months = book.create_sheet("分月")
+    _append(months, ["月份", "服务次数", "服务人次", "服务人数", "直接服务工时", "其他专业工时"])
+    for m in report["by_month"]:
+        _append(months, [m["month"], m["deliveries"], m["person_times"], m["beneficiaries"], m["hours_direct"], m["hours_other"]])
+    _breakdowns(book, report)
+    sheet = book.create_sheet("指标进度")
+    _append(sheet, ["指标编号", "指标", "单位", "计数方式", "年度目标", "本季完成", "本季计划", "本季服务人数", "累计完成",
+                    "累计计划", "累计服务人数", "是否达到进度"])
+    for ind in report["indicators"]:
+        _append(sheet, [
+            ind["code"], ind["name"], ind["unit"], ind["counting"], ind["target"], ind["actual_in_quarter"],
+            ind["planned_in_quarter"], ind["beneficiaries_in_quarter"], ind["actual"], ind["planned_to_date"],
+            ind["beneficiaries"], "是" if ind["on_track"] else "否",
+        ])
+    return _save(book)
