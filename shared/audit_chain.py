@@ -218,6 +218,35 @@ def signature_problems(records: Iterable[Record], first_public_key_hex: str) -> 
             yield {"position": r.position, "kind": "forged"}
 
 
+def follow_rotations(first_public_key_hex: str, rotations: Iterable[Record]) -> tuple[str, int | None]:
+    """From the service's first key, follow rotation records (each must be signed by the key in
+    force and hand over to the next, see :func:`rotation_of`). Returns the last key reached and the
+    position of the first rotation that does not (None: the whole chain holds)."""
+    current = first_public_key_hex
+    for rot in sorted(rotations, key=lambda r: r.position):
+        new_key = rotation_of(rot, current) if signature_ok(rot, current) else None
+        if new_key is None:
+            return current, rot.position
+        current = new_key
+    return current, None
+
+
+def record_from_json(rec: object) -> Record:
+    """A raw record as proofs and tree heads carry it (position, aggregate_id, version, topic,
+    base64 state)."""
+    import base64
+
+    if not isinstance(rec, dict):
+        raise TypeError("a record is an object")
+    return Record(
+        position=int(rec["position"]),
+        aggregate_id=str(rec["aggregate_id"]),
+        version=int(rec["version"]),
+        topic=str(rec["topic"]),
+        state=base64.b64decode(str(rec["state"]), validate=True),
+    )
+
+
 def signature_ok(record: Record, public_key_hex: str) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

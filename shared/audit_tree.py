@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from shared.audit_chain import canonical_json, tree_head_ok
+from shared.audit_chain import canonical_json, follow_rotations, key_id, record_from_json, tree_head_ok
 
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 MEMO_MIN = 16  # complete subtrees of at least this many leaves are memoised
@@ -159,24 +159,37 @@ def verify_consistency(first: int, second: int, first_root: str, second_root: st
 
 
 # --- signed tree heads, as published and saved ------------------------------------------------
-# A signed tree head travels as {"tree_head": {...}, "signature": hex, "public_key": hex}: the
-# head is what audit_chain.tree_head builds (kind, service, tree_size, root, chain_head, key_id,
-# timestamp); the signature is Ed25519 over its canonical JSON with the service's writer key.
+# A signed tree head travels as {"tree_head": {...}, "signature": hex, "public_key": hex,
+# "key_rotations": [...]}: the head is what audit_chain.tree_head builds (kind, service, tree_size,
+# root, chain_head, key_id, timestamp); the signature is Ed25519 over its canonical JSON with the
+# writer key in force; ``public_key`` is the service's first key and ``key_rotations`` the log's
+# rotation records leading from it to the signer (R-AUD-4 key rotation).
+
+
+def signer_of(sth: Any, first_public_key_hex: str) -> tuple[str, list[dict[str, object]]]:
+    """The key that should have signed ``sth``: the first key, followed through the rotations the
+    head carries. With a ``key_chain`` problem when a rotation is not signed by the key it retires."""
+    rotations = [record_from_json(r) for r in sth.get("key_rotations") or []]
+    key, broken = follow_rotations(first_public_key_hex, rotations)
+    return key, ([] if broken is None else [{"kind": "key_chain", "position": broken}])
 
 
 def head_problems(sth: Any, public_key_hex: str, *, service: str | None = None) -> list[dict[str, object]]:
-    """Problems with one signed tree head on its own (empty: well-formed and signed by the key)."""
+    """Problems with one signed tree head on its own (empty: well-formed and signed by the key in
+    force, reached from the first key ``public_key_hex`` through the head's ``key_rotations``)."""
     try:
         head, signature = sth["tree_head"], str(sth["signature"])
         assert isinstance(head, dict)
         int(head["tree_size"]), bytes.fromhex(str(head["root"]))
+        signer, problems = signer_of(sth, public_key_hex)
     except (KeyError, TypeError, ValueError, AssertionError) as exc:
         return [{"kind": "malformed", "detail": f"{type(exc).__name__}: {exc}"}]
-    problems: list[dict[str, object]] = []
     if service is not None and head.get("service") != service:
         problems.append({"kind": "wrong_service", "detail": f"tree head is of {head.get('service')!r}"})
-    if not tree_head_ok(head, signature, public_key_hex):
+    if not tree_head_ok(head, signature, signer):
         problems.append({"kind": "head_forged", "tree_size": head.get("tree_size"), "root": head.get("root")})
+    elif "key_id" in head and head["key_id"] != key_id(bytes.fromhex(signer)):
+        problems.append({"kind": "key_id", "detail": f"head names key {head['key_id']}, signed by {key_id(bytes.fromhex(signer))}"})
     return problems
 
 
