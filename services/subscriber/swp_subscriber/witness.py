@@ -8,6 +8,7 @@ channel ``swp.audit.<service>.TreeHeadSigned``), independently of the platform's
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Alarm:
     service: str
-    kind: str  # head_forged | key_changed | truncated | forked | rewritten | unverifiable
+    kind: str  # head_forged | key_changed | key_chain | truncated | forked | rewritten | unverifiable
     detail: str
 
 
@@ -35,6 +36,71 @@ def signature_ok(sth: dict[str, Any], public_key_hex: str) -> bool:
     except (InvalidSignature, ValueError, TypeError, KeyError):
         return False
     return True
+
+
+# --- writer key rotations ------------------------------------------------------------------------
+# A head names the service's FIRST key (``public_key``) and carries the log's key-rotation records
+# (``key_rotations``). Each is a stored record (base64 JSON ``state``, its Ed25519 signature in
+# ``state.meta.sig`` over "<aggregate_id>\n<version>\n<topic>\n" + the canonical state without it),
+# signed by the key it retires, naming the next key (``new_public_key``, ``new_key_id`` = first 16
+# hex of SHA-256 of the raw key) and carrying ``possession``: the new key's signature over the
+# canonical {"kind", "service", "old_key_id", "new_public_key"}. The last one names the head's signer.
+
+ROTATION_TOPIC = "shared.infra.store:WriterKeys.Rotated"
+ROTATION_KIND = "swp-writer-key-rotation/1"
+
+
+def key_id(public_key_hex: str) -> str:
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:16]
+
+
+def _verify(public_key_hex: str, signature_hex: str, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(bytes.fromhex(signature_hex), data)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _rotation(record: dict[str, Any], current: str) -> str | None:
+    """The key ``record`` hands over to, if it is a rotation away from ``current`` signed by it and
+    by the new key; else None."""
+    try:
+        state = json.loads(base64.b64decode(record["state"], validate=True))
+        meta = dict(state["meta"])
+        sig = str(meta.pop("sig"))
+        unsigned = {**state, "meta": meta}
+        content = f"{record['aggregate_id']}\n{record['version']}\n{record['topic']}\n".encode() + canonical_json(unsigned)
+        new_key = str(state["new_public_key"])
+        statement = canonical_json(
+            {"kind": ROTATION_KIND, "service": state["service"], "old_key_id": key_id(current), "new_public_key": new_key}
+        )
+        ok = (
+            record["topic"] == ROTATION_TOPIC
+            and _verify(current, sig, content)
+            and state.get("old_key_id") == key_id(current)
+            and state.get("new_key_id") == key_id(new_key)
+            and _verify(new_key, str(state["possession"]), statement)
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return new_key if ok else None
+
+
+def signer_key(sth: dict[str, Any], first_key: str) -> tuple[str, int | None]:
+    """The key that must have signed ``sth``: ``first_key`` followed through the head's rotations.
+    With the position of the first rotation that does not hold (None: all hold)."""
+    current = first_key
+    rotations = sth.get("key_rotations") or []
+    for record in sorted(rotations, key=lambda r: int(r.get("position", 0)) if isinstance(r, dict) else 0):
+        new_key = _rotation(record, current) if isinstance(record, dict) else None
+        if new_key is None:
+            return current, (record.get("position") if isinstance(record, dict) else None) or -1
+        current = new_key
+    return current, None
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -73,8 +139,10 @@ def verify_consistency(first: int, second: int, first_root: str, second_root: st
 
 class Witness:
     """Checks heads; ``fetch_consistency(service, from, to)`` returns the service's consistency
-    response (``GET /<service>/v1/audit/consistency``), ``pinned`` maps a service to the public key
-    obtained out of band (else the first head's key is trusted, and a change alarms)."""
+    response (``GET /<service>/v1/audit/consistency``), ``pinned`` maps a service to its FIRST public
+    key obtained out of band (else the first head's ``public_key`` is trusted, and a change alarms).
+    Heads signed by a rotated writer key are accepted when their ``key_rotations`` lead to it from
+    that first key (else ``key_chain``)."""
 
     def __init__(self, fetch_consistency: Any, pinned: dict[str, str] | None = None) -> None:
         self.fetch_consistency = fetch_consistency
@@ -85,9 +153,14 @@ class Witness:
         key = self.pinned.get(service) or (last or {}).get("public_key") or sth.get("public_key", "")
         if head.get("service") != service:
             return [Alarm(service, "head_forged", f"a head of {head.get('service')!r} on {service}'s subject")]
-        if not signature_ok(sth, key):
-            kind = "key_changed" if signature_ok(sth, sth.get("public_key", "")) else "head_forged"
-            return [Alarm(service, kind, f"tree head of size {head.get('tree_size')} is not signed by key {key[:16]}…")]
+        if sth.get("public_key", "") != key:
+            return [Alarm(service, "key_changed", f"tree head of size {head.get('tree_size')} names first key "
+                          f"{str(sth.get('public_key', ''))[:16]}…, this witness holds {key[:16]}…")]
+        signer, broken = signer_key(sth, key)
+        if broken is not None:
+            return [Alarm(service, "key_chain", f"the key rotation at position {broken} is not signed by the key it retires")]
+        if not signature_ok(sth, signer) or head.get("key_id", key_id(signer)) != key_id(signer):
+            return [Alarm(service, "head_forged", f"tree head of size {head.get('tree_size')} is not signed by key {signer[:16]}…")]
         if last is None:
             return []
         m, n = int(last["tree_size"]), int(head["tree_size"])
