@@ -27,7 +27,8 @@ PROVIDER = 2  # county registered (1), provider registered (2)
 
 async def cli(*args: str) -> tuple[int, str]:
     result = await asyncio.to_thread(CliRunner().invoke, swp, list(args))
-    return result.exit_code, result.output
+    # stdout only: the in-process services' log lines (stderr) must not mix into the JSON report.
+    return result.exit_code, result.stdout
 
 
 async def test_saved_tree_heads_prove_a_rewrite_with_the_writer_key(settings, tokens, tmp_path, monkeypatch):
