@@ -519,6 +519,77 @@ async def bulk_import(client: httpx.AsyncClient, place: Place, headers: dict[str
     return Bulk(rows, report["recorded"], stored, published)
 
 
+# --- cost as one contract's ledger grows (issue 16: ≤ 1.2× from 0 to 50,000 deliveries) --------
+
+
+def growth_sheet(place: Place, first: int, rows: int) -> bytes:
+    """Rows ``first`` … ``first + rows - 1`` of the ledger-growth contract's history: unique content
+    (so no row repeats another upload's), 0.01 h each so 50,000 rows stay under the daily cap."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(IMPORT_HEADER)
+    days = delivery_days()
+    kinds = [("帮扶救助", "assist"), ("探访", "assist"), ("社区活动", "community")]
+    for i in range(first, first + rows):
+        kind, indicator = kinds[i % 3]
+        day = FIRST_DAY + timedelta(days=i % days)
+        writer.writerow([place.contract_id, place.station, place.workers[(i // days) % 2], kind, "社会救助", day.isoformat(),
+                         "0.01", "0", str(1 + i % 4), indicator, f"第{i + 1}次服务"])
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def fill_ledger(client: httpx.AsyncClient, place: Place, headers: dict[str, str], deliveries: int, chunk: int = 20_000) -> int:
+    """``deliveries`` rows through the bulk import route, in files of at most ``chunk`` rows."""
+    recorded = 0
+    for first in range(0, deliveries, chunk):
+        sheet = growth_sheet(place, first, min(chunk, deliveries - first))
+        r = await client.post(f"{LOG}/deliveries/import", files={"file": ("台账.csv", sheet, "text/csv")}, headers=headers, timeout=1800)
+        if r.status_code != 200:
+            raise RuntimeError(f"import → {r.status_code}: {r.text[:500]}")
+        recorded += int(r.json()["recorded"])
+    return recorded
+
+
+async def ledger_costs(port: int, place: Place, headers: dict[str, str], reader: dict[str, str], nats_url: str,
+                       pids: tuple[int | None, int | None], posts: int, gets: int, offset: int) -> dict[str, Any]:
+    """Server CPU per ``POST …/deliveries`` (one at a time, on ``place``'s contract) and per
+    ``GET …/progress`` of that contract. A POST's window also holds what it sets off — its events
+    published on JetStream and every consumer caught up — so work left behind is not missed;
+    nothing polls the server meanwhile."""
+    load_client = rawhttp.Client("127.0.0.1", port)  # its own connections: an idle one is closed by the server
+    try:
+        return await _ledger_costs(load_client, place, headers, reader, nats_url, pids, posts, gets, offset)
+    finally:
+        await load_client.aclose()
+
+
+async def _ledger_costs(load_client: Any, place: Place, headers: dict[str, str], reader: dict[str, str], nats_url: str,
+                        pids: tuple[int | None, int | None], posts: int, gets: int, offset: int) -> dict[str, Any]:
+    before = await delivered_on_stream(nats_url)
+    statuses: Counter[int] = Counter()
+    with CpuMeter(*pids) as post_cpu:
+        for i in range(posts):
+            r = await post_delivery(load_client, place.delivery(offset + i), headers, Counter())
+            statuses[r.status_code] += 1
+        deadline = time.monotonic() + 120
+        while await delivered_on_stream(nats_url) < before + statuses[201] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await consumers_caught_up(nats_url)
+    progress_path = f"{LOG}/contracts/{place.contract_id}/progress"
+    with CpuMeter(*pids) as get_cpu:
+        for _ in range(gets):
+            r = await load_client.get(progress_path, headers=reader)
+            statuses[1000 + r.status_code] += 1
+    body = (await load_client.get(progress_path, headers=reader)).json()
+    return {
+        "posts": posts, "gets": gets, "statuses": {("GET " if k >= 1000 else "POST ") + str(k % 1000): v for k, v in statuses.items()},
+        "post_server_cpu_ms": round(1000 * post_cpu.used["server"] / max(1, statuses[201]), 3),
+        "get_server_cpu_ms": round(1000 * get_cpu.used["server"] / max(1, statuses[1200]), 3),
+        "post_cpu_ms": post_cpu.per(max(1, statuses[201])), "get_cpu_ms": get_cpu.per(max(1, statuses[1200])),
+        "deliveries_in_ledger": body.get("deliveries"),
+    }
+
+
 # --- end-to-end lag -----------------------------------------------------------------------
 
 
@@ -711,6 +782,10 @@ class Config:
     lag_interval: float = 0.15
     ledger_deliveries: int = 10_000
     as_of_repeat: int = 7
+    growth_deliveries: int = 50_000  # one contract's ledger: the POST and progress costs at 0 and at this
+    growth_posts: int = 300
+    growth_gets: int = 300
+    only: str | None = None  # "ledger-growth": that phase alone (with the county's setup)
     profile_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
 
@@ -738,8 +813,9 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
     """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
     out: dict[str, Any] = {"cpu": {}, "load": {}}
     async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
-        say(f"[{persistence}] seeding a contract ledger of {1 + cfg.ledger_deliveries:,} events")
-        ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
+        if not cfg.only:
+            say(f"[{persistence}] seeding a contract ledger of {1 + cfg.ledger_deliveries:,} events")
+            ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
         say(f"[{persistence}] starting the gateway (uvicorn, own process)")
         await server.start()
         pid = server.proc.pid if server.proc else None
@@ -758,10 +834,12 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             await drained(client)
             cast = await open_county(client, settings)
             towns = [f"第{i + 1}街道" for i in range(2 * cfg.stations + 1)]
-            closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations]]
-            open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations]]
-            bulk_place = await new_place(client, cast, towns[-1])
-            lag_place = await new_place(client, cast, "固原经济开发区")
+            everything = not cfg.only
+            closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations] if everything]
+            open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations] if everything]
+            bulk_place: Any = await new_place(client, cast, towns[-1]) if everything else None
+            lag_place: Any = await new_place(client, cast, "固原经济开发区") if everything else None
+            growth_place = await new_place(client, cast, "头营镇") if cfg.growth_deliveries else None
 
             async def settle(name: str) -> None:
                 """Outboxes published, consumers caught up, server idle: the next phase starts clean."""
@@ -775,6 +853,37 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             await settle("setup")
             provider = cast.headers["provider"]
             load_client = rawhttp.Client("127.0.0.1", server.port)
+
+            async def growth() -> None:
+                """Issue 16's first target: a POST and a progress read cost the same at 0 and 50,000 deliveries."""
+                assert growth_place is not None
+                say(f"[{persistence}] ledger growth: POST and progress CPU at an empty ledger")
+                pids = (pid, server.nats_pid)
+                reader = cast.headers["purchaser"]
+                await settle("growth-setup")
+                with phase("ledger-empty"):
+                    empty = await ledger_costs(server.port, growth_place, provider, reader, settings.nats_url, pids,
+                                               cfg.growth_posts, cfg.growth_gets, 0)
+                say(f"[{persistence}] ledger growth: filling the contract with {cfg.growth_deliveries:,} deliveries (bulk import)")
+                t = time.perf_counter()
+                with phase("ledger-fill"):
+                    filled = await fill_ledger(client, growth_place, provider, cfg.growth_deliveries)
+                fill_seconds = round(time.perf_counter() - t, 1)
+                out["settle_seconds"]["ledger-fill"] = {  # 50,000 ServiceDelivered to publish: longer waits
+                    "outboxes": round(await drained(client, timeout=900), 2),
+                    "consumers": await consumers_caught_up(settings.nats_url, timeout=900),
+                    "idle": await wait_idle(pid),
+                }
+                say(f"[{persistence}] ledger growth: POST and progress CPU at a {filled + cfg.growth_posts:,}-delivery ledger")
+                with phase("ledger-full"):
+                    full = await ledger_costs(server.port, growth_place, provider, reader, settings.nats_url, pids,
+                                              cfg.growth_posts, cfg.growth_gets, cfg.growth_posts)
+                out["ledger_growth"] = {"filled": filled, "fill_seconds": fill_seconds, "empty": empty, "full": full}
+
+            if cfg.only == "ledger-growth":
+                await growth()
+                await load_client.aclose()
+                return out
 
             say(f"[{persistence}] HTTP floor: GET / closed loop ({cfg.concurrency} in flight, 3 s)")
             with phase("http-floor") as meter:
@@ -819,6 +928,8 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 end, version_end = await as_of(client, cast.headers["auditor"], ledger, ledger.end, cfg.as_of_repeat)
                 middle, version_mid = await as_of(client, cast.headers["auditor"], ledger, ledger.middle, cfg.as_of_repeat)
             out["as_of"] = {"events": ledger.events, "end_ms": end, "end_version": version_end, "middle_ms": middle, "middle_version": version_mid}
+            if growth_place is not None:  # last: its 50,000 deliveries would weigh on the audit replay
+                await growth()
     return out
 
 

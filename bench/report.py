@@ -14,12 +14,16 @@ def _r(value: float | None, digits: int = 1) -> float | None:
 
 
 def metric(value: float | None, unit: str, *, baseline: float | None = None, baseline_of: str | None = None,
-           ratio_min: float | None = None, at_most: float | None = None, note: str | None = None) -> dict[str, Any]:
+           ratio_min: float | None = None, ratio_max: float | None = None, at_most: float | None = None,
+           note: str | None = None) -> dict[str, Any]:
     ratio = _r(value / baseline, 3) if value is not None and baseline else None
     target, met = None, None
     if ratio_min is not None:
         target = f"ratio >= {ratio_min:.2f}"
         met = None if ratio is None else ratio >= ratio_min
+    elif ratio_max is not None:
+        target = f"ratio <= {ratio_max:.2f}"
+        met = None if ratio is None else ratio <= ratio_max
     elif at_most is not None:
         target = f"<= {at_most:g} {unit}"
         met = None if value is None else value <= at_most
@@ -107,6 +111,7 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             note=f"GET /services-log/v1/audit/events, pages of 1,000: {n:,} events in {seconds:.2f} s; "
                  f"read + decode alone: {dec_n / dec_s:,.0f} events/s",
         )
+        m.update(growth_metrics(pre, p))
         a = p["as_of"]
         m[f"{pre}.as_of_10k"] = metric(
             _median(a["end_ms"]), "ms", at_most=50,
@@ -115,6 +120,25 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
         m[f"{pre}.as_of_10k.middle"] = metric(
             _median(a["middle_ms"]), "ms", note=f"as_of halfway through its history (version {a['middle_version']})"
+        )
+    return m
+
+
+def growth_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 16: CPU per POST and per progress read at a 50,000-delivery ledger over an empty one."""
+    growth = p.get("ledger_growth")
+    if not growth:
+        return {}
+    m: dict[str, dict[str, Any]] = {}
+    empty, full = growth["empty"], growth["full"]
+    for key, label, field in (("post_delivery", "POST …/deliveries", "post_server_cpu_ms"), ("progress", "GET …/progress", "get_server_cpu_ms")):
+        m[f"{pre}.ledger_growth.{key}"] = metric(
+            full[field], "ms CPU", baseline=empty[field], baseline_of="the same at an empty ledger", ratio_max=1.2,
+            note=f"server CPU per {label} on one contract whose ledger holds {growth['filled'] + empty['posts']:,}–"
+                 f"{full['deliveries_in_ledger']:,} deliveries ({growth['filled']:,} loaded by bulk import in {growth['fill_seconds']} s) "
+                 f"against the same contract from empty (0–{empty['deliveries_in_ledger']:,}); {full['posts']} POSTs one at a "
+                 f"time (the window includes publishing their events and consumers catching up), {full['gets']} GETs; "
+                 f"statuses empty {empty['statuses']}, full {full['statuses']}",
         )
     return m
 
@@ -146,6 +170,8 @@ FIGURES = [
     ("e2e_lag_delivery.p99", "Lag delivery logged → evaluation outcome figures, p99", ""),
     ("audit_replay", "Audit replay (`GET …/audit/events`, pages of 1,000)", "raw notification-log read, same store"),
     ("as_of_10k", "As-of reconstruction, contract ledger of 10,001 events", ""),
+    ("ledger_growth.post_delivery", "Server CPU per `POST …/deliveries`, ledger of 50,000 deliveries", "the same, empty ledger"),
+    ("ledger_growth.progress", "Server CPU per `GET …/progress`, ledger of 50,000 deliveries", "the same, empty ledger"),
     ("as_of_10k.middle", "As-of reconstruction, halfway through its history", ""),
 ]
 RAW = [

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, write_markdown
+from bench.report import build_metrics, growth_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -37,10 +37,12 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg = Config()
     raw_seconds = 3.0
     if args.quick:
-        cfg = Config(open_seconds=3, closed_seconds=3, import_rows=1000, lag_contracts=8, ledger_deliveries=1000, as_of_repeat=3)
+        cfg = Config(open_seconds=3, closed_seconds=3, import_rows=1000, lag_contracts=8, ledger_deliveries=1000, as_of_repeat=3,
+                     growth_deliveries=2000, growth_posts=30, growth_gets=30)
         raw_seconds = 1.0
     cfg.profile_dir = Path(args.profile).resolve() if args.profile else None
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
+    cfg.only = args.only
     stores = args.stores.split(",")
     pg_problem = raw_store.postgres_available() if "postgres" in stores else None
     if pg_problem:
@@ -51,6 +53,8 @@ async def main_async(args: argparse.Namespace) -> int:
                            "others_at_start": machine.other_busy_processes(), "config": {k: str(v) for k, v in vars(cfg).items()},
                            "quick": args.quick, "raw": {}, "platform": {}, "notes": []}
     started = time.monotonic()
+    if args.only:
+        return await only_phase(args, cfg, stores, run, started)
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
         work = Path(tmp)
         say("raw JetStream publish (nats-py): sync and async")
@@ -108,6 +112,42 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
+async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], run: dict[str, Any], started: float) -> int:
+    """One platform phase alone (``--only``): its metrics replace theirs in var/bench/results.json,
+    the others stay as the last full run wrote them; BENCHMARKS.md is left alone."""
+    with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
+        work = Path(tmp)
+        for store in stores:
+            (work / store).mkdir()
+            t = time.monotonic()
+            if store == "postgres":
+                with raw_store.scratch_database("swp_bench") as db:
+                    figures = await run_platform(store, work / store, db, cfg, say)
+            else:
+                figures = await run_platform(store, work / store, None, cfg, say)
+            figures["seconds"] = round(time.monotonic() - t, 1)
+            run["platform"][store] = figures
+            say(f"[{store}] done in {figures['seconds']} s")
+    run["load"]["end"] = machine.loadavg()
+    run["seconds"] = round(time.monotonic() - started, 1)
+    out_dir = REPO / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / "results.json"
+    metrics = json.loads(results.read_text()) if results.exists() else {}
+    fresh: dict[str, Any] = {}
+    for store, figures in run["platform"].items():
+        fresh |= growth_metrics(f"platform.{store}", figures)
+    for m in fresh.values():
+        m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
+    metrics |= fresh
+    results.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    (out_dir / f"run-{args.only}.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
+    say(f"wrote {len(fresh)} metrics into var/bench/results.json and var/bench/run-{args.only}.json ({run['seconds']} s)")
+    for name, m in fresh.items():
+        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {'met' if m['met'] else 'MISSED'}")
+    return 0
+
+
 async def raw_measure(store: str, work: Path, seconds: float) -> dict[str, dict[str, float]]:
     if store == "postgres":
         with raw_store.scratch_database("swp_bench_raw") as db:
@@ -130,6 +170,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
+    parser.add_argument("--only", choices=["ledger-growth"], help="run only this platform phase (and its setup)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

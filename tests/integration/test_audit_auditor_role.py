@@ -31,8 +31,8 @@ async def routes(gateway) -> list[tuple[str, str, str]]:
 
 def fill(path: str, ids: dict[str, str]) -> str:
     """Path parameters from the county's real ids where we have them, else a well-formed unknown one."""
-    return re.sub(r"{(\w+)}", lambda m: ids.get(m.group(1), {"year": "2026", "seq": "1", "version": "1", "month": "2026-10",
-                                                              "position": "1"}.get(m.group(1), str(uuid.uuid4()))), path)
+    known = {"year": "2026", "seq": "1", "version": "1", "month": "2026-10", "quarter": "2026-Q4", "position": "1"}
+    return re.sub(r"{(\w+)}", lambda m: ids.get(m.group(1), known.get(m.group(1), str(uuid.uuid4()))), path)
 
 
 async def feed_heads(gateway, tokens) -> dict[str, tuple[int, int]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from openpyxl import load_workbook
 
@@ -111,9 +112,18 @@ async def test_deliveries_logged_before_persons_were_counted_are_counted_once(ga
     contract = f"{base}/contracts/{place.contract_id}"
     a, b = [(await check(gateway.post(f"{base}/beneficiaries", json={"name": name}, headers=provider), 201))["beneficiary_ref"]
             for name in ("马奶奶", "小明")]
-    # As the service did before it counted persons: deliveries recorded, no persons counted.
+    # As the service did before it counted persons (and before its logs kept index pages: a
+    # version-1 log): deliveries recorded, no persons counted.
+    from services_log.domainmodel import ContractLog
+
+    def version_1_log(self: ServicesLogApplication, contract: Any, read_only: bool = False) -> ContractLog:
+        found = self._find(ContractLog.create_id(contract.contract_id), read_only)
+        return found or ContractLog(contract_id=contract.contract_id, county=contract.county, indexed=False)
+
     with monkeypatch.context() as old:
-        old.setattr(ServicesLogApplication, "served_backfill", lambda self, contract, log: {})
+        old.setattr(ServicesLogApplication, "contract_log", version_1_log)
+        old.setattr(ServicesLogApplication, "migrate_log", lambda self, contract, log, pages: {})
+        old.setattr(ServicesLogApplication, "index_deliveries", lambda self, log, ids, pages: None)
         old.setattr(ServicesLogApplication, "count_served", lambda self, contract, changes: [])
         first = await check(gateway.post(f"{base}/deliveries", json=place.delivery(beneficiary_refs=[a, b], person_times=2),
                                           headers=provider), 201)
@@ -128,6 +138,8 @@ async def test_deliveries_logged_before_persons_were_counted_are_counted_once(ga
                              headers=provider), 201)
     october = await check(gateway.get(f"{contract}/briefs/2026-10", headers=purchaser), 200)
     assert (october["person_times"], october["beneficiaries"]) == (2, 2)
+    listed = await check(gateway.get(f"{contract}/deliveries", headers=purchaser), 200)
+    assert (listed["total"], listed["items"][0]["delivery_id"]) == (3, first["delivery_id"])  # indexed on the upgrade
 
 
 async def test_how_each_indicator_counts_and_a_delivery_that_states_its_quantity(gateway, tokens):

@@ -71,3 +71,12 @@ def test_every_policy_parameter_has_its_meaning_in_chinese():
     from registry.domainmodel import PARAMETERS
 
     assert set(POLICY_ZH) == set(PARAMETERS)
+
+
+def test_every_policy_parameter_has_a_chinese_meaning_on_the_admin_page():
+    # The admin edits every parameter the registry knows; one added without its Chinese meaning
+    # would show an empty explanation to the province admin.
+    from console.pages.province import POLICY_ZH
+    from registry.domainmodel.policy import PARAMETERS
+
+    assert sorted(set(PARAMETERS) - set(POLICY_ZH)) == []

@@ -11,10 +11,12 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services_log.domainmodel import (
+    PAGE_SIZE,
     Beneficiary,
     Contract,
     ContractLog,
     DeliveryFacts,
+    DeliveryIndexPage,
     ServiceDelivery,
     StationRoster,
     Timesheet,
@@ -39,7 +41,8 @@ def refuse_first(problems: list[DomainError]) -> None:
 
 
 class SetAsList(Transcoding):
-    """Sets in aggregate state (``ContractLog._known``), for snapshots: a sorted list."""
+    """Sets in aggregate state, for snapshots: a sorted list. (Snapshots of ``ContractLog``
+    version 1 hold its ``_known`` set: kept so that they still decode.)"""
 
     type = set
     name = "set"
@@ -59,7 +62,7 @@ class ServicesLogApplication(RegistryFeed):
     # The hot aggregates: every delivery appends to its contract's log and its workers' timesheets.
     # A snapshot every 200 events bounds a load (and an as-of read) to ~200 events of replay.
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {
-        ContractLog: 200, Timesheet: 200, ServedPersons: 200,
+        ContractLog: 200, Timesheet: 200, ServedPersons: 200, DeliveryIndexPage: 200,
     }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
@@ -79,7 +82,7 @@ class ServicesLogApplication(RegistryFeed):
     # --- lookups (county-checked: another county's id is "not found") ---------------
     def contract(self, county: str, contract_id: str, field: str | None = None) -> Contract:
         """``field=None``: the id came from the path (404); otherwise from the body (422 naming it)."""
-        found: Contract | None = self._find(Contract.create_id(str(contract_id)))
+        found: Contract | None = self._find(Contract.create_id(str(contract_id)), read_only=True)
         if found is None or found.county != county:
             error = NotFound if field is None else UnknownReference
             raise error(
@@ -88,13 +91,13 @@ class ServicesLogApplication(RegistryFeed):
             )
         return found
 
-    def contract_log(self, contract: Contract) -> ContractLog:
-        log: ContractLog | None = self._find(ContractLog.create_id(contract.contract_id))
+    def contract_log(self, contract: Contract, read_only: bool = False) -> ContractLog:
+        log: ContractLog | None = self._find(ContractLog.create_id(contract.contract_id), read_only)
         return log or ContractLog(contract_id=contract.contract_id, county=contract.county)
 
-    def served(self, contract: Contract, period: str) -> ServedPersons:
+    def served(self, contract: Contract, period: str, read_only: bool = False) -> ServedPersons:
         """Persons the contract served in ``period`` (``year``, ``YYYY-MM`` or ``YYYY-Qn``)."""
-        found: ServedPersons | None = self._find(ServedPersons.create_id(contract.contract_id, period))
+        found: ServedPersons | None = self._find(ServedPersons.create_id(contract.contract_id, period), read_only)
         return found or ServedPersons(contract_id=contract.contract_id, period=period, county=contract.county)
 
     def count_served(self, contract: Contract, changes: dict[str, list[dict[str, Any]]]) -> list[ServedPersons]:
@@ -106,26 +109,66 @@ class ServicesLogApplication(RegistryFeed):
             touched.append(served)
         return touched
 
-    def served_backfill(self, contract: Contract, log: ContractLog) -> dict[str, list[dict[str, Any]]]:
-        """Persons served by the deliveries a contract logged before persons were counted (once).
+    def logged_ids(self, log: ContractLog) -> list[str]:
+        """The ids of a log's deliveries in the order logged, from its ``Tallied`` events (as of
+        the pinned instant while reads are pinned). One pass over its history: for a log opened
+        before the index pages (``not log.indexed``), until its first write indexes it."""
+        ids: list[str] = []
+        for domain_event in self.history(log.id):
+            if isinstance(domain_event, ContractLog.Tallied):
+                ids.extend(domain_event.new_delivery_ids)
+        return ids[: log.deliveries_logged]
 
-        Call before the command changes any delivery. Deliveries recorded before this service
-        counted persons left no count; the first command that writes to such a contract counts
-        them all (one pass over its deliveries, under the contract's lock) and opens the contract's
-        year count, so it never happens again: from then on every command brings its own delta.
-        """
-        if not log.delivery_ids or self._find(ServedPersons.create_id(contract.contract_id, YEAR)) is not None:
+    def migrate_log(self, contract: Contract, log: ContractLog, pages: dict[int, DeliveryIndexPage]) -> dict[str, list[dict[str, Any]]]:
+        """Bring a log opened by an earlier version up to date, once; call before the command
+        changes any delivery. Returns the persons-served changes to count with the command.
+
+        - its deliveries, named until now only by its events, go into index pages (``pages``);
+        - deliveries recorded before this service counted persons served left no count: unless
+          the contract's year count exists, they are counted now (one pass over them) and the
+          year count is opened, so it never happens again.
+        A log opened by this version is indexed and counted from its start: nothing to do."""
+        if log.indexed:
+            return {}
+        ids = self.logged_ids(log)
+        for start in range(0, len(ids), PAGE_SIZE):
+            page = self.index_page(contract.contract_id, start // PAGE_SIZE) or DeliveryIndexPage(
+                contract_id=contract.contract_id, page=start // PAGE_SIZE
+            )
+            if not page.ids:
+                page.append(ids=ids[start : start + PAGE_SIZE])
+            pages[page.page] = page
+        log.mark_indexed()
+        if not ids or self._find(ServedPersons.create_id(contract.contract_id, YEAR), read_only=True) is not None:
             return {}
         changes: dict[str, list[dict[str, Any]]] = {YEAR: []}
-        for delivery_id in log.delivery_ids:
-            delivery = self.delivery(contract.county, delivery_id)
+        for delivery_id in ids:
+            delivery = self.delivery(contract.county, delivery_id, read_only=True)
             if delivery.counts:
                 merge_changes(changes, served_changes(delivery.facts, contract))
         return changes
 
+    def index_page(self, contract_id: str, page: int, read_only: bool = False) -> DeliveryIndexPage | None:
+        found: DeliveryIndexPage | None = self._find(DeliveryIndexPage.create_id(contract_id, page), read_only)
+        return found
+
+    def index_deliveries(self, log: ContractLog, ids: list[str], pages: dict[int, DeliveryIndexPage]) -> None:
+        """Put new deliveries' ids into the log's index pages (``pages``: those loaded so far, to
+        save with the command); call before ``log.tally_changes`` counts them."""
+        position, done = log.deliveries_logged, 0
+        while done < len(ids):
+            number, used = divmod(position, PAGE_SIZE)
+            chunk = ids[done : done + PAGE_SIZE - used]
+            page = pages.get(number) or self.index_page(log.contract_id, number)
+            if page is None:
+                page = DeliveryIndexPage(contract_id=log.contract_id, page=number)
+            page.append(ids=chunk)
+            pages[number] = page
+            position, done = position + len(chunk), done + len(chunk)
+
     def worker(self, county: str, worker_id: str) -> Worker | None:
         try:
-            found: Worker | None = self._find(Worker.create_id(str(worker_id)))
+            found: Worker | None = self._find(Worker.create_id(str(worker_id)), read_only=True)
         except ValueError:
             return None
         return found if found is not None and found.county == county else None
@@ -134,18 +177,18 @@ class ServicesLogApplication(RegistryFeed):
         sheet: Timesheet | None = self._find(Timesheet.create_id(worker_id))
         return sheet or Timesheet(worker_id=worker_id, county=county)
 
-    def delivery(self, county: str, delivery_id: str) -> ServiceDelivery:
+    def delivery(self, county: str, delivery_id: str, read_only: bool = False) -> ServiceDelivery:
         try:
-            found = self._find(uuid.UUID(str(delivery_id)))
+            found = self._find(uuid.UUID(str(delivery_id)), read_only)
         except ValueError:
             found = None
         if not isinstance(found, ServiceDelivery) or found.county != county:
             raise NotFound(f"unknown delivery {delivery_id} in county {county}")
         return found
 
-    def beneficiary(self, county: str, ref: str, field: str | None = None) -> Beneficiary:
+    def beneficiary(self, county: str, ref: str, field: str | None = None, read_only: bool = False) -> Beneficiary:
         try:
-            found = self._find(uuid.UUID(str(ref)))
+            found = self._find(uuid.UUID(str(ref)), read_only)
         except ValueError:
             found = None
         if not isinstance(found, Beneficiary) or found.county != county:
@@ -157,7 +200,7 @@ class ServicesLogApplication(RegistryFeed):
         problems: list[DomainError] = []
         for i, ref in enumerate(refs):
             try:
-                self.beneficiary(county, ref, field=f"beneficiary_refs.{i}")
+                self.beneficiary(county, ref, field=f"beneficiary_refs.{i}", read_only=True)
             except UnknownReference as exc:
                 problems.append(exc)
         return problems
@@ -177,9 +220,9 @@ class ServicesLogApplication(RegistryFeed):
         """The contract's professional staff: workers of its provider employed at its stations on ``day``."""
         staff = set()
         for station_id in contract.station_ids:
-            roster: StationRoster | None = self._find(StationRoster.create_id(station_id))
+            roster: StationRoster | None = self._find(StationRoster.create_id(station_id), read_only=True)
             for worker_id in roster.worker_ids if roster else []:
-                worker: Worker | None = self._find(Worker.create_id(worker_id))
+                worker: Worker | None = self._find(Worker.create_id(worker_id), read_only=True)
                 job = worker.employment_on(day) if worker else None
                 if job and job["provider_id"] == contract.provider_id and job["station_id"] in contract.station_ids:
                     staff.add(worker_id)
@@ -201,12 +244,14 @@ class ServicesLogApplication(RegistryFeed):
         stored = self.seal_content(facts)
         delivery = ServiceDelivery(delivery_id=str(uuid.uuid4()), county=county, **stored.as_args(), source="api")
         log = self.contract_log(contract)
-        persons = self.served_backfill(contract, log)
+        pages: dict[int, DeliveryIndexPage] = {}
+        persons = self.migrate_log(contract, log, pages)
         merge_changes(persons, served_changes(facts, contract))
+        self.index_deliveries(log, [str(delivery.id)], pages)
         log.tally_changes(new_delivery_ids=[str(delivery.id)], delta=contribution(facts, contract))
         book_hours(sheets, str(delivery.id), [(facts, 1)])
         log.report_progress(contract, self.as_of(contract))
-        self.save(delivery, log, *sheets.values(), *self.count_served(contract, persons))
+        self.save(delivery, log, *pages.values(), *sheets.values(), *self.count_served(contract, persons))
         return delivery
 
     def correct_delivery(
@@ -234,13 +279,14 @@ class ServicesLogApplication(RegistryFeed):
             return sheets[worker_id].hours_on(day) - own
 
         refuse_first(delivery_problems(new, contract, workers, booked, china_today()))
-        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
+        log, pages = self.contract_log(contract), dict[int, DeliveryIndexPage]()
+        persons = self.migrate_log(contract, log, pages)  # before the delivery changes
         delivery.correct(new, reason)
         delta = contribution(old, contract, -1)
         add_into(delta, contribution(new, contract))
         merge_changes(persons, served_changes(old, contract, -1))
         merge_changes(persons, served_changes(new, contract))
-        return self._retally(delivery, contract, delta, sheets, [(old, -1), (new, 1)], persons)
+        return self._retally(delivery, contract, log, pages, delta, sheets, [(old, -1), (new, 1)], persons)
 
     # --- content citing beneficiaries: sealed for them (R-LOG-5, R-AUD-2) --------------------
     # From now on, a delivery's content that cites beneficiaries is stored only sealed under all of
@@ -303,29 +349,41 @@ class ServicesLogApplication(RegistryFeed):
         delivery = self.delivery(county, delivery_id)  # read again under the contract's lock
         contract = self.contract(county, delivery.facts.contract_id)
         self.check_provider(contract, provider_id)
-        persons = self.served_backfill(contract, self.contract_log(contract))  # before the delivery changes
+        log, pages = self.contract_log(contract), dict[int, DeliveryIndexPage]()
+        persons = self.migrate_log(contract, log, pages)  # before the delivery changes
         delivery.void(reason)
         sheets = {w: self.timesheet(county, w) for w in delivery.facts.worker_ids}
         delta = contribution(delivery.facts, contract, -1)
         merge_changes(persons, served_changes(delivery.facts, contract, -1))
-        return self._retally(delivery, contract, delta, sheets, [(delivery.facts, -1)], persons)
+        return self._retally(delivery, contract, log, pages, delta, sheets, [(delivery.facts, -1)], persons)
 
     def _retally(
-        self, delivery: ServiceDelivery, contract: Contract, delta: dict[str, Any],
-        sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
+        self, delivery: ServiceDelivery, contract: Contract, log: ContractLog, pages: dict[int, DeliveryIndexPage],
+        delta: dict[str, Any], sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
         persons: dict[str, list[dict[str, Any]]],
     ) -> ServiceDelivery:
-        log = self.contract_log(contract)
         log.tally_changes(new_delivery_ids=[], delta=delta)
         book_hours(sheets, str(delivery.id), bookings)
         log.report_progress(contract, self.as_of(contract))
-        self.save(delivery, log, *sheets.values(), *self.count_served(contract, persons))
+        self.save(delivery, log, *pages.values(), *sheets.values(), *self.count_served(contract, persons))
         return delivery
 
     def deliveries_of(self, county: str, contract_id: str, offset: int, limit: int) -> tuple[int, list[ServiceDelivery]]:
+        """A page of the contract's deliveries in the order logged: reads at most two index pages."""
         contract = self.contract(county, contract_id)
-        ids = self.contract_log(contract).delivery_ids
-        return len(ids), [self.delivery(county, i) for i in ids[offset : offset + limit]]
+        log = self.contract_log(contract, read_only=True)
+        total, end = log.deliveries_logged, min(offset + limit, log.deliveries_logged)
+        if offset >= end:
+            return total, []
+        if not log.indexed:  # opened by an earlier version and not written to since
+            ids = self.logged_ids(log)[offset:end]
+        else:
+            first, ids = offset // PAGE_SIZE, []
+            for number in range(first, (end - 1) // PAGE_SIZE + 1):
+                page = self.index_page(contract.contract_id, number, read_only=True)
+                ids.extend(page.ids if page else [])
+            ids = ids[offset - first * PAGE_SIZE : end - first * PAGE_SIZE]
+        return total, [self.delivery(county, i, read_only=True) for i in ids]
 
     # --- reports and scope complaints (R-LOG-7) --------------------------------------
     def submit_report(
@@ -375,10 +433,10 @@ class ServicesLogApplication(RegistryFeed):
     def progress(self, county: str, contract_id: str, as_of: date | None) -> dict[str, Any]:
         """R-LOG-8 indicator progress and R-LOG-4 hours, as of a day of the contract year."""
         contract = self.contract(county, contract_id)
-        tally = self.contract_log(contract).tally
+        tally = self.contract_log(contract, read_only=True).tally
         day = self.as_of(contract, as_of)
         totals = totals_between(tally, None, day)
-        year = self.served(contract, YEAR)
+        year = self.served(contract, YEAR, read_only=True)
         return {
             "contract_id": contract.contract_id,
             "as_of": day,
@@ -401,13 +459,13 @@ class ServicesLogApplication(RegistryFeed):
         contract = self.contract(county, contract_id)
         if month not in contract.months():
             raise RuleViolation(f"{month} is not a month of the contract year", rule="R-LOG-7", field="month")
-        log = self.contract_log(contract)
+        log = self.contract_log(contract, read_only=True)
         year, mon = (int(x) for x in month.split("-"))
         first = max(contract.period_start, date(year, mon, 1))
         last = min(contract.period_end, (date(year, mon, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
         in_month = totals_between(log.tally, first, last)
         by_month = log.tally.get("months", {}).get(month, {})
-        served, year = self.served(contract, month), self.served(contract, YEAR)
+        served, year = self.served(contract, month, read_only=True), self.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
             plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
@@ -455,7 +513,7 @@ class ServicesLogApplication(RegistryFeed):
                 f"{quarter} is not a quarter of the contract year ({'、'.join(self.quarters(contract))})",
                 rule="R-LOG-7", field="quarter",
             )
-        log = self.contract_log(contract)
+        log = self.contract_log(contract, read_only=True)
         year_no, q = int(quarter[:4]), int(quarter[-1])
         months = [m for m in contract.months() if quarter_of(date(int(m[:4]), int(m[5:]), 1)) == quarter]
         first = max(contract.period_start, date(year_no, 3 * q - 2, 1))
@@ -474,10 +532,10 @@ class ServicesLogApplication(RegistryFeed):
             month_totals = totals_between(log.tally, brief_first, min(last, month_end))
             by_month.append({
                 "month": month, "deliveries": month_totals["deliveries"], "person_times": month_totals["person_times"],
-                "beneficiaries": self.served(contract, month).persons(),
+                "beneficiaries": self.served(contract, month, read_only=True).persons(),
                 "hours_direct": month_totals["hours_direct"], "hours_other": month_totals["hours_other"],
             })
-        served, year = self.served(contract, quarter), self.served(contract, YEAR)
+        served, year = self.served(contract, quarter, read_only=True), self.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
             plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}

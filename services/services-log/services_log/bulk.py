@@ -2,8 +2,12 @@
 
 Idempotent per row: a row's delivery id is derived from its values (and, for identical rows
 in one file, from which occurrence it is), so uploading the same file again finds every good
-row already recorded and records nothing new. Content that cites beneficiaries is sealed for
-them like a single delivery's, and enters the id only as a digest under their keys (R-AUD-2). Rows are saved in batches — one ``save`` of many
+row already recorded and records nothing new. A duplicate is found by that id, not by a set of
+every id the contract has: a batch is first saved as read (a row already recorded makes the
+store refuse the batch — a second aggregate of one id — and nothing of it is written), and only
+a batch so refused is read again, asking the store row by row which ids it already has.
+Content that cites beneficiaries is sealed for them like a single delivery's, and enters the id
+only as a digest under their keys (R-AUD-2). Rows are saved in batches — one ``save`` of many
 aggregates each — and the contracts' progress is reported once per contract at the end
 (one ``IndicatorProgressed`` per contract, not per row).
 """
@@ -25,6 +29,7 @@ from services_log.domainmodel import (
     Contract,
     ContractLog,
     DeliveryFacts,
+    DeliveryIndexPage,
     ServiceDelivery,
     Timesheet,
     Worker,
@@ -97,6 +102,7 @@ class DeliveryImport:
     def _reset(self) -> None:
         self._contracts: dict[str, Contract | None] = {}
         self._logs: dict[str, ContractLog] = {}
+        self._pages: dict[str, dict[int, DeliveryIndexPage]] = {}  # per contract, index pages loaded
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
         self._beneficiaries: dict[str, bool] = {}
@@ -141,9 +147,11 @@ class DeliveryImport:
             report, occurrences = copy.deepcopy(self.report), Counter(self._occurrences)
             batch = _Batch()
             for row in rows:
-                self._read(row, batch, source)
+                self._read(row, batch, source, checked=attempt > 0)
             for contract_id, delta in batch.deltas.items():
-                self._logs[contract_id].tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
+                log = self._logs[contract_id]
+                self.app.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
+                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
             served = []
@@ -159,19 +167,23 @@ class DeliveryImport:
             try:
                 self.app.save(
                     *batch.deliveries,
-                    *(self._logs[c] for c in batch.deltas),
+                    *self._logs.values(),  # those with nothing new add nothing
+                    *(page for pages in self._pages.values() for page in pages.values()),
                     *(self._sheets[w] for w in batch.hours),
                     *served,
                 )
                 return
             except IntegrityError:
-                # Another command changed a contract log or timesheet first: reload, read the batch again.
+                # A row was recorded before (its delivery exists), or another command changed a
+                # contract log or timesheet first: reload, read the batch again asking for each row.
                 self.report, self._occurrences = report, occurrences
                 self._reset()
                 if attempt == ATTEMPTS - 1:
                     raise
 
-    def _read(self, row: ImportRow, batch: _Batch, source: str) -> None:
+    def _read(self, row: ImportRow, batch: _Batch, source: str, checked: bool) -> None:
+        """``checked``: ask the store whether each row is recorded already; otherwise only a refused
+        row is asked (a row accepted here that was recorded before makes the save fail)."""
         self.report.rows += 1
         if row.errors:
             self.report.refuse(row.line, [(f, None, d) for f, d in row.errors])
@@ -211,10 +223,11 @@ class DeliveryImport:
         self._occurrences[key] += 1
         delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
         log = self._log(contract)
-        if contract.contract_id not in self._backfilled:  # persons of deliveries logged before they were counted
+        if contract.contract_id not in self._backfilled:  # a log opened by an earlier version: index, count persons
             self._backfilled.add(contract.contract_id)
-            merge_changes(batch.persons.setdefault(contract.contract_id, {}), self.app.served_backfill(contract, log))
-        if log.knows(delivery_id):
+            migrated = self.app.migrate_log(contract, log, self._pages.setdefault(contract.contract_id, {}))
+            merge_changes(batch.persons.setdefault(contract.contract_id, {}), migrated)
+        if checked and self._recorded(delivery_id):
             self.report.duplicates += 1
             return
         problems = self._beneficiary_problems(facts) + delivery_problems(
@@ -230,7 +243,10 @@ class DeliveryImport:
             except DomainError as exc:  # a cited person is erased
                 problems.append(exc)
         if problems:
-            self.report.refuse(row.line, [(p.field, p.rule, p.detail) for p in problems])
+            if not checked and self._recorded(delivery_id):  # e.g. its own hours, booked when it was recorded
+                self.report.duplicates += 1
+            else:
+                self.report.refuse(row.line, [(p.field, p.rule, p.detail) for p in problems])
             return
         delivery = ServiceDelivery(
             delivery_id=delivery_id, county=self.county, **stored.as_args(), source=f"{source}:{row.line}"
@@ -244,6 +260,10 @@ class DeliveryImport:
             batch.pending[(worker_id, facts.date)] = batch.pending.get((worker_id, facts.date), Decimal(0)) + facts.hours
         self.report.recorded += 1
         self.report.contracts[contract.contract_id] += 1
+
+    def _recorded(self, delivery_id: str) -> bool:
+        """Whether the store has the delivery: one indexed one-row read."""
+        return bool(self.app.process_recorder.select_events(uuid.UUID(delivery_id), limit=1))
 
     def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
         return [

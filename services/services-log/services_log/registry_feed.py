@@ -116,8 +116,10 @@ class RegistryFeed(SwpApplication):
             raise RetryLater(f"worker {worker_id} not seen yet")
         return worker
 
-    def _find(self, aggregate_id: uuid.UUID) -> Any:
+    def _find(self, aggregate_id: uuid.UUID, read_only: bool = False) -> Any:
+        """The aggregate, or None. ``read_only``: the cached instance itself, not a copy — for
+        reads that change nothing (never call a command method on it)."""
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id, deepcopy_from_cache=not read_only)
         except AggregateNotFoundError:
             return None

@@ -54,6 +54,10 @@ POLICY_ZH: dict[str, str] = {
     "annual_direct_hours_per_staff": "每名工作人员年度直接服务小时数",
     "hours_ceiling_percent": "计划服务时数不得超过时数目标的百分比",
     "tranche_plan": "协议的默认拨付计划：[{seq 笔次, percent 比例, trigger 触发条件, due_working_days 工作日}]",
+    "local_min_wage_fen": "当地月最低工资标准（元）；0 表示尚未设定，暂不核查工资",
+    "price_weight_min_percent": "服务类采购价格分值占总分值的比重不低于（%）",
+    "price_weight_max_percent": "服务类采购价格分值占总分值的比重不高于（%）",
+    "funding_sources": "协议可列明的资金来源（按中文名称），如 [\"社会救助专项经费\", \"福彩公益金\"]",
 }
 EDUCATION = ("高中", "中专", "大专", "本科", "硕士", "博士")
 QUALIFICATIONS = ("助理社会工作师", "社会工作师", "高级社会工作师")
@@ -135,8 +139,8 @@ def parse_value(kind: str, text: str | None) -> Any:
     text = (text or "").strip()
     if kind == "bool":
         return text == "on"
-    if kind == "money":
-        return yuan_to_fen(text, allow_zero=False)
+    if kind == "money":  # the platform judges the amount (some parameters, like the minimum wage, allow 0)
+        return yuan_to_fen(text, allow_zero=True)
     if kind == "int":
         if not re.fullmatch(r"\d+", text):
             raise ValueError("须为正整数")

@@ -4,7 +4,7 @@
   (contracts, workers and their employment periods, station rosters, county policies);
 - ``delivery``: what a station records — a service delivery (服务记录) and the rules it must meet;
 - ``ledger``: per contract, its service log (服务台账: totals, indicator progress, reports,
-  scope complaints); per worker, the timesheet (工时) that caps a day's hours;
+  scope complaints) and the pages of its deliveries' index; per worker, the timesheet (工时) that caps a day's hours;
 - ``beneficiary``: service recipients (服务对象) known only by a pseudonymous reference.
 """
 
@@ -20,8 +20,10 @@ from services_log.domainmodel.delivery import (
     delivery_problems,
 )
 from services_log.domainmodel.ledger import (
+    PAGE_SIZE,
     REPORT_KINDS,
     ContractLog,
+    DeliveryIndexPage,
     Timesheet,
     contribution,
     hours_against_caps,
@@ -39,6 +41,7 @@ __all__ = [
     "CONFIDENTIAL_KINDS",
     "DEFAULT_POLICY",
     "KINDS",
+    "PAGE_SIZE",
     "REPORT_KINDS",
     "SERVICE_AREAS",
     "Beneficiary",
@@ -46,6 +49,7 @@ __all__ = [
     "ContractLog",
     "CountyPolicy",
     "DeliveryFacts",
+    "DeliveryIndexPage",
     "ServiceDelivery",
     "StationRoster",
     "Timesheet",

@@ -1,15 +1,23 @@
-"""A contract's service log (服务台账) and a worker's timesheet (工时).
+"""A contract's service log (服务台账), the index of its deliveries, and a worker's timesheet (工时).
 
 The log keeps running totals ("the tally") changed only by events that carry their own
 deltas, so totals follow corrections and voidings (R-LOG-6) and replay to the same numbers.
 A tally is nested dicts of numbers::
 
     days:    {"YYYY-MM-DD": {deliveries, person_times, hours_direct, hours_other, indicators: {code: n}}}
-    months:  {"YYYY-MM": {kinds: {kind: {deliveries, person_times, hours}}, areas: {area: {…}}}}
+    months:  {"YYYY-MM": {kinds: {kind: {deliveries, person_times, hours}}, areas: {area: {…}},
+                          totals: {the month's days added up}}}
     workers: {worker_id: {direct, other}}
     stated:  {indicator code: deliveries that state their quantity}   (only once one does)
 
 Hours are worker-hours: a delivery's hours count once per named worker.
+
+What the log holds is bounded by the contract year (its days, months, indicators and staff),
+never by the number of deliveries: a total to any day adds at most a year's month totals and
+one month's days. Which deliveries the contract has is kept apart, in pages of
+:class:`DeliveryIndexPage` (at most ``PAGE_SIZE`` ids each), written in the same transaction;
+the log only counts them. A duplicate delivery is found by its deterministic id (the store
+refuses a second aggregate of one id), not by a set of every id.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services_log.domainmodel.copying import CopyOnWrite, plus
 from services_log.domainmodel.delivery import HOUR_UNITS, PERSON_TIME_UNITS, DeliveryFacts
 from services_log.domainmodel.registry_view import NS, Contract, decimal_of
 from shared.rules import RuleViolation
@@ -92,13 +101,41 @@ def contribution(facts: DeliveryFacts, contract: Contract, sign: int = 1) -> dic
     }
 
 
+def month_totals(days: dict[str, Any]) -> dict[str, Any]:
+    """``{"YYYY-MM": {"totals": …}}``: per-day counts (of a tally or a delta) added up per month."""
+    months: dict[str, Any] = {}
+    for day, counts in days.items():
+        add_into(months.setdefault(day[:7], {}).setdefault("totals", {}), counts)
+    return months
+
+
+def with_month_totals(delta: dict[str, Any]) -> dict[str, Any]:
+    """A delta as the log adds it: its days also added into their months' ``totals``."""
+    if not delta.get("days"):
+        return delta
+    return delta | {"months": plus(delta.get("months") or {}, month_totals(delta["days"]))}
+
+
 def totals_between(tally: dict[str, Any], first: date | None, last: date) -> dict[str, Any]:
-    """Deliveries, person-times, hours and indicator amounts dated within [first, last]."""
+    """Deliveries, person-times, hours and indicator amounts dated within [first, last].
+
+    A month wholly inside adds its ``totals``; a month cut by ``first`` or ``last`` adds the days
+    inside: at most a year's months and two months' days, whatever the number of deliveries."""
     out: dict[str, Any] = {"deliveries": 0, "person_times": 0, "hours_direct": Decimal(0), "hours_other": Decimal(0), "indicators": {}}
-    low, high = (first.isoformat() if first else ""), last.isoformat()
-    for day, counts in tally.get("days", {}).items():
-        if low <= day <= high:
-            add_into(out, counts)
+    low = first or date.min
+    days = tally.get("days") or {}
+    for month, counted in (tally.get("months") or {}).items():
+        year, mon = int(month[:4]), int(month[5:7])
+        start, end = date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
+        if end < low or start > last:
+            continue
+        if low <= start and end <= last:
+            add_into(out, counted.get("totals") or {})
+            continue
+        for day in range(max(start, low).day, min(end, last).day + 1):
+            counts = days.get(date(year, mon, day).isoformat())
+            if counts:
+                add_into(out, counts)
     return out
 
 
@@ -182,32 +219,66 @@ def hours_against_caps(contract: Contract, tally: dict[str, Any], staff: int) ->
     }
 
 
-class ContractLog(Aggregate):
-    """服务台账: a contract's running totals, its deliveries, reports (R-LOG-7) and scope complaints."""
+PAGE_SIZE = 500  # delivery ids per index page: a listing (limit ≤ 500) reads at most two pages
+
+
+class ContractLog(CopyOnWrite, Aggregate):
+    """服务台账: a contract's running totals, how many deliveries it has, reports (R-LOG-7) and
+    scope complaints. Version 2: no list or set of delivery ids (see the module doc).
+
+    ``indexed`` is False for a log opened before the index pages existed: its deliveries are
+    named only by its ``Tallied`` events until the first command that writes to it puts them
+    into pages (once; ``Indexed``)."""
+
+    class_version = 2
+
+    class Opened(Aggregate.Created):
+        class_version = 2
+        contract_id: str
+        county: str
+        indexed: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["indexed"] = False  # opened before the index pages: its ids are in its events
 
     @staticmethod
     def create_id(contract_id: str, **_: Any) -> uuid.UUID:
         return uuid.uuid5(NS, f"contract-log:{contract_id}")
 
-    @event("Opened")
-    def __init__(self, contract_id: str, county: str) -> None:
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot of version 1 (every delivery id in ``delivery_ids`` and ``_known``)."""
+        ids = state.pop("delivery_ids", None) or []
+        state.pop("_known", None)
+        state["deliveries_logged"] = len(ids)
+        state["indexed"] = False
+        tally = state.get("tally") or {}
+        if tally.get("days"):
+            tally = plus(tally, {"months": month_totals(tally["days"])})
+        state["tally"] = tally
+
+    @event(Opened)
+    def __init__(self, contract_id: str, county: str, indexed: bool = True) -> None:
         self.contract_id = contract_id
         self.county = county
+        self.indexed = indexed
+        self.deliveries_logged = 0
         self.tally: dict[str, Any] = {}
-        self.delivery_ids: list[str] = []
-        self._known: set[str] = set()
         self.reports: list[dict[str, Any]] = []
         self.complaints: list[dict[str, Any]] = []
 
-    def knows(self, delivery_id: str) -> bool:
-        return delivery_id in self._known
-
     @event("Tallied")
     def tally_changes(self, new_delivery_ids: list[str], delta: dict[str, Any]) -> None:
-        """New deliveries and the change they, corrections or voidings make to the totals."""
-        add_into(self.tally, delta)
-        self.delivery_ids.extend(new_delivery_ids)
-        self._known.update(new_delivery_ids)
+        """New deliveries and the change they, corrections or voidings make to the totals.
+        The ids are recorded in the event (and in the index pages), only counted here."""
+        self.tally = plus(self.tally, with_month_totals(delta))
+        self.deliveries_logged += len(new_delivery_ids)
+
+    @event("Indexed")
+    def mark_indexed(self) -> None:
+        """The deliveries this log named only in its events are now in index pages too."""
+        self.indexed = True
 
     def report_progress(self, contract: Contract, as_of: date) -> None:
         totals = totals_between(self.tally, None, contract.last_day)
@@ -258,9 +329,10 @@ class ContractLog(Aggregate):
     def _report_submitted(
         self, report_id: str, contract_id: str, kind: str, period: str | None, submitted_on: date, title: str, summary: str | None
     ) -> None:
-        self.reports.append(
-            {"report_id": report_id, "kind": kind, "period": period, "submitted_on": submitted_on, "title": title, "summary": summary}
-        )
+        self.reports = [
+            *self.reports,
+            {"report_id": report_id, "kind": kind, "period": period, "submitted_on": submitted_on, "title": title, "summary": summary},
+        ]
 
     def file_complaint(
         self, contract: Contract, complaint_id: str, station_id: str | None, township: str, filed_on: date, description: str
@@ -279,12 +351,32 @@ class ContractLog(Aggregate):
     def _complaint_filed(
         self, complaint_id: str, contract_id: str, station_id: str | None, township: str, filed_on: date, description: str
     ) -> None:
-        self.complaints.append(
-            {"complaint_id": complaint_id, "station_id": station_id, "township": township, "filed_on": filed_on, "description": description}
-        )
+        self.complaints = [
+            *self.complaints,
+            {"complaint_id": complaint_id, "station_id": station_id, "township": township, "filed_on": filed_on, "description": description},
+        ]
 
 
-class Timesheet(Aggregate):
+class DeliveryIndexPage(CopyOnWrite, Aggregate):
+    """Page ``page`` of a contract's deliveries in the order they were logged: positions
+    ``page * PAGE_SIZE`` to ``(page + 1) * PAGE_SIZE - 1``. Saved with the log that counts them."""
+
+    @staticmethod
+    def create_id(contract_id: str, page: int, **_: Any) -> uuid.UUID:
+        return uuid.uuid5(NS, f"delivery-index:{contract_id}:{page}")
+
+    @event("Opened")
+    def __init__(self, contract_id: str, page: int) -> None:
+        self.contract_id = contract_id
+        self.page = page
+        self.ids: list[str] = []
+
+    @event("Appended")
+    def append(self, ids: list[str]) -> None:
+        self.ids = [*self.ids, *ids]
+
+
+class Timesheet(CopyOnWrite, Aggregate):
     """A worker's hours per day (工时) over all contracts: the daily cap of R-LOG-4 is per worker."""
 
     @staticmethod
@@ -303,6 +395,8 @@ class Timesheet(Aggregate):
     @event("HoursBooked")
     def book(self, entries: list[dict[str, Any]]) -> None:
         """Each entry: delivery_id, date, hours (negative when a correction or voiding releases them)."""
+        days = dict(self.days)  # a new dict: the state is never changed in place (CopyOnWrite)
         for entry in entries:
             key = entry["date"].isoformat()
-            self.days[key] = self.days.get(key, Decimal(0)) + entry["hours"]
+            days[key] = days.get(key, Decimal(0)) + entry["hours"]
+        self.days = days

@@ -26,6 +26,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services_log.domainmodel.copying import CopyOnWrite
 from services_log.domainmodel.delivery import DeliveryFacts
 from services_log.domainmodel.registry_view import NS, Contract
 
@@ -54,7 +55,7 @@ def merge_changes(into: dict[str, list[dict[str, Any]]], more: dict[str, list[di
         into.setdefault(period, []).extend(changes)
 
 
-class ServedPersons(Aggregate):
+class ServedPersons(CopyOnWrite, Aggregate):
     """The distinct persons a contract served in one period (the year, a month or a quarter)."""
 
     @staticmethod
@@ -71,13 +72,24 @@ class ServedPersons(Aggregate):
 
     @event("Counted")
     def count(self, changes: list[dict[str, Any]]) -> None:
-        """Each change: key ("" or an indicator code), ref, date (ISO) and delta (+1 or -1)."""
-        for change in changes:
-            self._apply(change["key"], change["ref"], change["date"], change["delta"])
+        """Each change: key ("" or an indicator code), ref, date (ISO) and delta (+1 or -1).
 
-    def _apply(self, key: str, ref: str, day: str, delta: int) -> None:
-        refs = self.dates.setdefault(key, {})
-        days = refs.setdefault(ref, {})
+        The state is never changed in place (:class:`CopyOnWrite`): the dicts a change touches are
+        copied once per event, the others shared with the instance this one was copied from."""
+        self.dates, self.firsts = dict(self.dates), dict(self.firsts)
+        copied: set[tuple[str, ...]] = set()
+        for change in changes:
+            self._apply(change["key"], change["ref"], change["date"], change["delta"], copied)
+
+    def _apply(self, key: str, ref: str, day: str, delta: int, copied: set[tuple[str, ...]]) -> None:
+        if (key,) not in copied:
+            copied.add((key,))
+            self.dates[key] = dict(self.dates.get(key) or {})
+        refs = self.dates[key]
+        if (key, ref) not in copied:
+            copied.add((key, ref))
+            refs[ref] = dict(refs.get(ref) or {})
+        days = refs[ref]
         before = min(days) if days else None
         days[day] = days.get(day, 0) + delta
         if days[day] <= 0:
@@ -86,7 +98,10 @@ class ServedPersons(Aggregate):
         if not days:
             del refs[ref]
         if before != after:
-            firsts = self.firsts.setdefault(key, {})
+            if ("firsts", key, "") not in copied:
+                copied.add(("firsts", key, ""))
+                self.firsts[key] = dict(self.firsts.get(key) or {})
+            firsts = self.firsts[key]
             if before is not None:
                 firsts[before] -= 1
                 if not firsts[before]:
