@@ -375,7 +375,8 @@ def audit_router() -> APIRouter:
         position: Annotated[int, Path(ge=1, le=2**53, description="Log position of the event")],
     ) -> dict[str, Any]:
         """One event's inclusion proof (R-AUD-4): the raw record, its leaf, the RFC 9162 audit
-        path and the tree head (size, root) signed with the service's writer key. Check it offline
+        path and the tree head (size, root) signed with the writer key in force, with the rotation
+        records leading to it from the first key (`key_rotations`). Check it offline
         with `swp audit verify --proof FILE --public-key HEX`. Only for events of a county granted to
         the caller (R-AUD-6); 409 until the event is sealed (within a second of being recorded)."""
         return inclusion_proof(store(request), sealer(request), request.app.state.settings, principal, position)
@@ -383,18 +384,22 @@ def audit_router() -> APIRouter:
     @router.get("/tree-head")
     def tree_head(request: Request, principal: Auditor) -> dict[str, Any]:
         """The service's current signed tree head (R-AUD-4): tree size, Merkle root, the chain head
-        it was built at, the time, and the id of the writer key that signed it (`key_id`, the first
-        16 hex digits of SHA-256 of the raw public key). Save it (`swp audit tree-head --out
+        it was built at, the time, and the id of the writer key in force that signed it (`key_id`, the
+        first 16 hex digits of SHA-256 of the raw public key). `public_key` is the service's FIRST
+        key and `key_rotations` the log's rotation records leading from it to the signer. Save it (`swp audit tree-head --out
         FILE`) and prove later that today's history extends it (`swp audit verify --consistency
         FILE`). The same heads are published on NATS, subject `swp.audit.<service>.TreeHeadSigned`."""
         return signed_tree_head(store(request), sealer(request), request.app.state.settings)
 
     @router.post("/tree-heads")
-    async def publish_tree_head(request: Request, principal: Auditor) -> dict[str, Any]:
+    async def publish_tree_head(
+        request: Request, principal: Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]
+    ) -> dict[str, Any]:
         """Publish the current signed tree head on NATS now (subject
         `swp.audit.<service>.TreeHeadSigned`), besides the publication every
-        `SWP_TREE_HEAD_INTERVAL_SECONDS` when the tree has grown. Returns the head and whether
-        NATS acknowledged it (`published`: false while NATS is unreachable)."""
+        `SWP_TREE_HEAD_INTERVAL_SECONDS` when the tree has grown. province_admin only (an operator's
+        action; auditors read the same head with `GET /tree-head`, and never write). Returns the
+        head and whether NATS acknowledged it (`published`: false while NATS is unreachable)."""
         runtime = request.app.state.runtime
         return await runtime.tree_heads.publish_now(runtime.js())
 

@@ -35,7 +35,7 @@ async def test_the_kit_replays_and_witnesses_under_the_production_permissions(cl
                 if (await client.get(f"/{service}/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json()["unsealed"] == 0:
                     break
                 await asyncio.sleep(0.05)
-            r = await client.post(f"/{service}/v1/audit/tree-heads", headers=tokens(Role.AUDITOR, "*"))
+            r = await client.post(f"/{service}/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))
             assert r.json()["published"] is True
 
         user = f"sub-{COUNTY}"

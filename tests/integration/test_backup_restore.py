@@ -133,7 +133,7 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
         before = await create_stations(client, purchaser, "甲", 12)
         await settled(client)
         # A tree head in the stream too (signed by the rotated key; checked from the first key).
-        head = await client.post("/registry/v1/audit/tree-heads", headers=auditor)
+        head = await client.post("/registry/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))
         assert head.status_code == 200 and head.json()["published"] is True, head.text
         assert head.json()["tree_head"]["key_id"] == rotated.json()["key_id"]
         assert audit_tree.head_problems(head.json(), head.json()["public_key"], service="registry") == []
@@ -179,7 +179,7 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
             assert len(during_ids) == 12
             await create_stations(client, reg, "戊", 3)  # the restored platform keeps working
             await settled(client)
-            head = (await client.post("/registry/v1/audit/tree-heads", headers=auditor)).json()
+            head = (await client.post("/registry/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))).json()
             assert head["published"] is True and head["tree_head"]["key_id"] == rotated.json()["key_id"]
             assert audit_tree.head_problems(head, head["public_key"], service="registry") == []
             for svc in SERVICES:
