@@ -52,10 +52,13 @@ def read_model_url(persistence, tmp_path, request) -> Iterator[str]:
             c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+OVERLAP = {"justification": "同一站点的另一服务项目"}
+
+
 async def publish_heads(client: httpx.AsyncClient, tokens: Any, *services: str) -> None:
     for service in services:
         await verified_service(client, tokens, service)
-        r = await client.post(f"/{service}/v1/audit/tree-heads", headers=tokens(Role.AUDITOR, "*"))
+        r = await client.post(f"/{service}/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))
         assert r.status_code == 200 and r.json()["published"] is True, r.text
 
 
@@ -96,7 +99,8 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
 ):
     async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         ours, theirs = await setup_county(client, tokens, COUNTY), await setup_county(client, tokens, OTHER)
-        contracts = [(await sign(client, COUNTY, ours)).json()["contract_id"] for _ in range(2)]
+        # The same stations again: an overlapping contract needs its justification (R-REG-7).
+        contracts = [(await sign(client, COUNTY, ours, **extra)).json()["contract_id"] for extra in ({}, OVERLAP)]
         await sign(client, OTHER, theirs)
         live = await platform_view(client, tokens, contracts)
         await publish_heads(client, tokens, "registry", "finance")
@@ -131,7 +135,7 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
 
             # 3. It keeps up: running, it sees a new contract as soon as the platform publishes it.
             follower = asyncio.create_task(sub.run())
-            third = (await sign(client, COUNTY, ours)).json()["contract_id"]
+            third = (await sign(client, COUNTY, ours, **OVERLAP)).json()["contract_id"]
             live = await platform_view(client, tokens, [*contracts, third])
             await publish_heads(client, tokens, "registry", "finance")
             reader = ReadModel(read_model_url)
@@ -157,7 +161,7 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
         # 4. Registry's history rewritten with the correct writer key and re-sealed; it goes on.
         rewrite_history(settings, "registry", PROVIDER, lambda state: state.update(name="冒名顶替的社工机构"))
         assert (await verified(client, tokens))["verified"] is True  # the service's own check sees nothing
-        await sign(client, OTHER, theirs)
+        await sign(client, OTHER, theirs, **OVERLAP)
         await publish_heads(client, tokens, "registry")
 
         monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="county-system", role=Role.AUDITOR, counties=[COUNTY]))
@@ -168,7 +172,7 @@ async def test_the_kit_rebuilds_the_county_keeps_up_resumes_and_witnesses_a_rewr
              "--until-idle", "1"],
         )
     assert result.exit_code == 3, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])  # stdout: log lines go to stderr
     assert [(a["service"], a["kind"]) for a in summary["alarms"]] == [("registry", "rewritten")]
     model = ReadModel(read_model_url)
     try:
