@@ -140,7 +140,13 @@ async def test_each_service_publishes_its_head_on_its_own_when_the_log_grows(set
                 size = published["tree_head"]["tree_size"]
                 assert audit_tree.head_problems(published, published["public_key"], service="registry") == []
             assert published["tree_head"]["root"] == head["root"]
-            health = (await client.get("/registry/health")).json()["tree_heads"]
-            assert health["published"] >= 1 and health["last_size"] == head["tree_size"]
+            # The publisher counts a head once JetStream's ack reaches it, which may be after the
+            # subscriber here got the message: wait for the count (bounded), do not race it.
+            for _ in range(100):
+                health = (await client.get("/registry/health")).json()["tree_heads"]
+                if health["last_size"] == head["tree_size"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert health["published"] >= 1 and health["last_size"] == head["tree_size"], health
     finally:
         await nc.close()
