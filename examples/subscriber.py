@@ -13,6 +13,10 @@ named (the filter is then part of the API subject the server checks) and replies
 county's own inbox prefix ``_INBOX_<county>``; both are set below. Events carry the R-AUD-1 envelope; the
 ``Nats-Msg-Id`` header is the event id, and a redelivered event always has the same content, so
 applying an event id once is enough for an exactly-once read model.
+
+For a complete read model (contracts, deliveries, evaluations, tranches) kept in SQLite or
+PostgreSQL, validated against the AsyncAPI documents, restart-safe and witnessing the services'
+signed tree heads, use the subscriber kit instead: ``swp subscribe`` (services/subscriber/).
 """
 
 from __future__ import annotations

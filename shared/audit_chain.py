@@ -159,7 +159,9 @@ def unsigned_state(state_bytes: bytes) -> tuple[dict[str, object], str | None]:
 
 
 def key_id(public_key_bytes: bytes) -> str:
-    """A writer key's id: the first 16 hex digits of SHA-256 of the raw Ed25519 public key."""
+    """A writer key's id: the first 16 hex digits of SHA-256 of the raw Ed25519 public key. The one
+    place a key id is derived (callers holding hex pass ``bytes.fromhex(...)``); rotation records
+    and tree heads name keys by it."""
     return hashlib.sha256(public_key_bytes).hexdigest()[:16]
 
 
@@ -214,6 +216,35 @@ def signature_problems(records: Iterable[Record], first_public_key_hex: str) -> 
             yield {"position": r.position, "kind": "retired_key"}
         else:
             yield {"position": r.position, "kind": "forged"}
+
+
+def follow_rotations(first_public_key_hex: str, rotations: Iterable[Record]) -> tuple[str, int | None]:
+    """From the service's first key, follow rotation records (each must be signed by the key in
+    force and hand over to the next, see :func:`rotation_of`). Returns the last key reached and the
+    position of the first rotation that does not (None: the whole chain holds)."""
+    current = first_public_key_hex
+    for rot in sorted(rotations, key=lambda r: r.position):
+        new_key = rotation_of(rot, current) if signature_ok(rot, current) else None
+        if new_key is None:
+            return current, rot.position
+        current = new_key
+    return current, None
+
+
+def record_from_json(rec: object) -> Record:
+    """A raw record as proofs and tree heads carry it (position, aggregate_id, version, topic,
+    base64 state)."""
+    import base64
+
+    if not isinstance(rec, dict):
+        raise TypeError("a record is an object")
+    return Record(
+        position=int(rec["position"]),
+        aggregate_id=str(rec["aggregate_id"]),
+        version=int(rec["version"]),
+        topic=str(rec["topic"]),
+        state=base64.b64decode(str(rec["state"]), validate=True),
+    )
 
 
 def signature_ok(record: Record, public_key_hex: str) -> bool:
@@ -311,15 +342,29 @@ def root_from_path(leaf: str, index: int, tree_size: int, path: list[str]) -> st
     return r.hex() if sn == 0 else None
 
 
-def tree_head(service: str, tree_size: int, root: str, chain_head: Link | None) -> dict[str, object]:
-    """What the service signs: the tree's size and root, bound to the chain head it was built at."""
-    return {
+def tree_head(
+    service: str,
+    tree_size: int,
+    root: str,
+    chain_head: Link | None,
+    *,
+    key: str | None = None,
+    timestamp: str | None = None,
+) -> dict[str, object]:
+    """What the service signs: the tree's size and root, bound to the chain head it was built at;
+    with ``key`` (the signer's :func:`key_id`) and ``timestamp`` (RFC 3339) when given."""
+    head: dict[str, object] = {
         "kind": TREE_HEAD_KIND,
         "service": service,
         "tree_size": tree_size,
         "root": root,
         "chain_head": {"position": chain_head.position, "hash": chain_head.hash} if chain_head else None,
     }
+    if key is not None:
+        head["key_id"] = key
+    if timestamp is not None:
+        head["timestamp"] = timestamp
+    return head
 
 
 def tree_head_ok(head: dict[str, object], signature_hex: str, public_key_hex: str) -> bool:

@@ -80,13 +80,14 @@ def subscriber_user(county: str, name: str) -> str:
               "$JS.API.INFO"
               "$JS.API.STREAM.NAMES"
               "$JS.API.CONSUMER.CREATE.SWP.*.swp.{county}.>"
+              "$JS.API.CONSUMER.CREATE.SWP.*.swp.audit.>"
               "$JS.API.CONSUMER.INFO.SWP.*"
               "$JS.ACK.SWP.>"
               "$JS.FC.SWP.>"
             ]
             deny: $PLATFORM_CONSUMERS
           }}
-          subscribe: {{allow: ["_INBOX_{county}.>", "swp.{county}.>"]}}
+          subscribe: {{allow: ["_INBOX_{county}.>", "swp.{county}.>", "swp.audit.>"]}}
         }}
       }}
 """
@@ -117,7 +118,9 @@ accounts {
       # Subscribers (other government systems), one user per county granted (R-AUD-6). A subscriber
       # creates its own consumer with a name and a filter within swp.<county>.> (the filter is part
       # of the API subject, so the server checks it), and receives on its inbox prefix
-      # _INBOX_<county> (nats-py: connect(inbox_prefix=...)); it cannot publish events.
+      # _INBOX_<county> (nats-py: connect(inbox_prefix=...)); it cannot publish events. Every
+      # subscriber may also read the services' signed tree heads, swp.audit.<service>.TreeHeadSigned
+      # (R-AUD-4: a witness keeps them), which name no county.
 """
         + "".join(subscriber_user(code, name) for code, name in counties)
         + """    ]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import json
 import logging
 import threading
 import uuid
-from datetime import date, datetime
+from array import array
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -25,12 +27,13 @@ from eventsourcing.persistence import AggregateRecorder, IntegrityError, Notific
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 
-from shared import audit_chain
+from shared import audit_chain, audit_tree
 from shared.bounds import Instant
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
 from shared.infra.store import CommandContext, SwpApplication, event_meta
-from shared.rules import Conflict, Forbidden, NotFound
+from shared.rules import Conflict, Forbidden, NotFound, RuleViolation
+from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.audit")
 CHAIN_ID = uuid.UUID("5f0c9a1e-7d2b-5c3a-8e4f-1a2b3c4d5e6f")
@@ -50,6 +53,10 @@ class ChainSealer:
         self.app = app
         self.chain: AggregateRecorder = app.factory.aggregate_recorder(purpose="chain")
         self._lock = threading.Lock()
+        self.tree_lock = threading.RLock()
+        self._tree = audit_tree.MerkleTree()
+        self._positions = array("q")
+        self._tree_head: audit_chain.Link | None = None
 
     def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
         stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
@@ -82,6 +89,33 @@ class ChainSealer:
                 log.info("another sealer sealed these positions first")
                 return 0
             return len(stored)
+
+    def tree(self) -> tuple[audit_tree.MerkleTree, array, audit_chain.Link | None]:
+        """The Merkle tree over the sealed links, brought up to date with what was sealed since the
+        last call (only new links are read), the log position of each leaf, and the chain head.
+        If the link at the last cached position changed (the store was rewritten or restored) the
+        cache is rebuilt from the store: the tree always reflects what the store holds. Callers hold
+        ``tree_lock`` while they use the tree."""
+        with self.tree_lock:
+            if self._tree_head is not None:
+                stored = self.chain.select_events(CHAIN_ID, gt=self._tree_head.position - 1, lte=self._tree_head.position)
+                if not stored or audit_chain.Link(**json.loads(stored[0].state)).hash != self._tree_head.hash:
+                    log.warning("%s: the sealed chain changed under the tree cache; rebuilding", self.app.service)
+                    self._tree, self._positions, self._tree_head = audit_tree.MerkleTree(), array("q"), None
+            while True:
+                page = self.links(self._tree_head.position if self._tree_head else 0, 10_000)
+                for lk in page:
+                    self._tree.append(audit_chain.leaf_hash(lk.digest))
+                    self._positions.append(lk.position)
+                if page:
+                    self._tree_head = page[-1]
+                if len(page) < 10_000:
+                    break
+            return self._tree, self._positions, self._tree_head
+
+    def link_at(self, position: int) -> audit_chain.Link | None:
+        stored = self.chain.select_events(CHAIN_ID, gt=position - 1, lte=position)
+        return audit_chain.Link(**json.loads(stored[0].state)) if stored else None
 
     def verify(self) -> audit_chain.Verification:
         notifications: list[Notification] = []
@@ -343,12 +377,175 @@ def audit_router() -> APIRouter:
         position: Annotated[int, Path(ge=1, le=2**53, description="Log position of the event")],
     ) -> dict[str, Any]:
         """One event's inclusion proof (R-AUD-4): the raw record, its leaf, the RFC 9162 audit
-        path and the tree head (size, root) signed with the service's writer key. Check it offline
+        path and the tree head (size, root) signed with the writer key in force, with the rotation
+        records leading to it from the first key (`key_rotations`). Check it offline
         with `swp audit verify --proof FILE --public-key HEX`. Only for events of a county granted to
         the caller (R-AUD-6); 409 until the event is sealed (within a second of being recorded)."""
         return inclusion_proof(store(request), sealer(request), request.app.state.settings, principal, position)
 
+    @router.get("/tree-head")
+    def tree_head(request: Request, principal: Auditor) -> dict[str, Any]:
+        """The service's current signed tree head (R-AUD-4): tree size, Merkle root, the chain head
+        it was built at, the time, and the id of the writer key in force that signed it (`key_id`, the
+        first 16 hex digits of SHA-256 of the raw public key). `public_key` is the service's FIRST
+        key and `key_rotations` the log's rotation records leading from it to the signer. Save it (`swp audit tree-head --out
+        FILE`) and prove later that today's history extends it (`swp audit verify --consistency
+        FILE`). The same heads are published on NATS, subject `swp.audit.<service>.TreeHeadSigned`."""
+        return signed_tree_head(store(request), sealer(request), request.app.state.settings)
+
+    @router.post("/tree-heads")
+    async def publish_tree_head(request: Request, principal: KeyKeeper) -> dict[str, Any]:
+        """Publish the current signed tree head on NATS now (subject
+        `swp.audit.<service>.TreeHeadSigned`), besides the publication every
+        `SWP_TREE_HEAD_INTERVAL_SECONDS` when the tree has grown. A province-wide province_admin token
+        only (an operator's action on the whole log, like a key rotation; auditors read the same head
+        with `GET /tree-head`, and never write). Returns the
+        head and whether NATS acknowledged it (`published`: false while NATS is unreachable)."""
+        runtime = request.app.state.runtime
+        return await runtime.tree_heads.publish_now(runtime.js())
+
+    @router.get("/consistency")
+    def consistency_proof(
+        request: Request,
+        principal: Auditor,
+        first: Annotated[int, Query(alias="from", ge=1, le=2**53, description="Tree size of the older head")],
+        second: Annotated[
+            int | None, Query(alias="to", ge=1, le=2**53, description="Tree size of the newer head; default: now")
+        ] = None,
+    ) -> dict[str, Any]:
+        """RFC 9162 consistency proof (§2.1.4) that the tree of `from` leaves is a prefix of the tree
+        of `to` leaves, with the signed tree head at `to` (R-AUD-4). `from_root` is the service's
+        root at `from` today: a verifier compares it with the root of a head it saved, and checks
+        the proof against the saved root, never against `from_root`. Costs O(log n) hashes (cached
+        subtree roots). 422 when `from` > `to` or `to` exceeds the sealed tree."""
+        return consistency(store(request), sealer(request), request.app.state.settings, first, second)
+
     return router
+
+
+TREE_HEAD_EVENT = "TreeHeadSigned"
+
+
+def tree_head_subject(service: str) -> str:
+    """Where a service publishes its signed tree heads: one national subject per service (not per
+    county: a head commits to the whole log), in stream SWP, e.g. ``swp.audit.finance.TreeHeadSigned``."""
+    return f"swp.audit.{service}.{TREE_HEAD_EVENT}"
+
+
+class TreeHeadPublisher:
+    """Publishes the service's signed tree head on NATS every ``interval`` seconds when the tree
+    has grown since the last publication, and on demand (POST /v1/audit/tree-heads). The message
+    id (``Nats-Msg-Id``) is the SHA-256 of the signed head, so a re-sent head is stored once."""
+
+    def __init__(self, app: SwpApplication, sealer: ChainSealer, settings: Any) -> None:
+        self.app = app
+        self.sealer = sealer
+        self.settings = settings
+        self.last_size: int | None = None
+        self.published = 0
+        self.last_error: str | None = None
+
+    async def publish(self, js: Any, *, force: bool = False) -> dict[str, Any] | None:
+        sth = await asyncio.to_thread(signed_tree_head, self.app, self.sealer, self.settings)
+        size = sth["tree_head"]["tree_size"]
+        if not force and (size == 0 or size == self.last_size):
+            return None
+        await js.publish(
+            tree_head_subject(self.app.service),
+            json.dumps(sth).encode(),
+            stream=STREAM_NAME,
+            headers={"Nats-Msg-Id": audit_tree.head_digest(sth), "Content-Type": "application/json"},
+        )
+        self.last_size = size
+        self.published += 1
+        return sth
+
+    async def publish_now(self, js: Any) -> dict[str, Any]:
+        if js is None:
+            sth = await asyncio.to_thread(signed_tree_head, self.app, self.sealer, self.settings)
+            return {**sth, "published": False, "subject": tree_head_subject(self.app.service)}
+        sth = await self.publish(js, force=True)
+        assert sth is not None
+        return {**sth, "published": True, "subject": tree_head_subject(self.app.service)}
+
+    async def run(self, js: Any, interval: float) -> None:
+        """``js`` is a callable returning the JetStream context, or None while NATS is down."""
+        while True:
+            await asyncio.sleep(interval)
+            context = js()
+            if context is None:
+                continue
+            try:
+                await self.publish(context)
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down or store busy: next interval
+                # /health shows this without a token: the kind of failure, never its text (the log has it).
+                self.last_error = type(exc).__name__
+                log.warning("publishing the tree head of %s failed: %s: %s", self.app.service, self.last_error, exc)
+
+
+def sign_tree_head(
+    app: SwpApplication, settings: Any, tree: audit_tree.MerkleTree, positions: array, sealer: ChainSealer, size: int
+) -> dict[str, Any]:
+    """The signed tree head at ``size`` leaves: {"tree_head", "signature", "public_key",
+    "key_rotations"}. It is signed by the writer key in force (R-AUD-4) and names it by its id
+    (audit_chain.key_id) with the time it was signed. ``public_key`` is the service's FIRST key and
+    ``key_rotations`` the log's rotation records that lead from it to the signer, so a verifier
+    holding only the first key can follow them (as the inclusion proof does)."""
+    chain_head = sealer.link_at(positions[size - 1]) if size else None
+    first = app.audit_first_public_key_hex or ""
+    while True:
+        # The key id goes into what is signed; a rotation between reading it and signing is seen
+        # in the rotations returned with the signature (taken together), and the head is re-signed.
+        rotations = app.key_rotations()
+        signer = rotations[-1]["new_key_id"] if rotations else audit_chain.key_id(bytes.fromhex(first))
+        head = audit_chain.tree_head(
+            app.service, size, tree.root(size), chain_head, key=signer, timestamp=datetime.now(UTC).isoformat()
+        )
+        signature, rotations = app.sign_current(audit_chain.canonical_json(head))
+        if (rotations[-1]["new_key_id"] if rotations else audit_chain.key_id(bytes.fromhex(first))) == signer:
+            break
+    return {
+        "tree_head": head,
+        "signature": signature,
+        "public_key": first,
+        # From the first key to the one that signed the tree head (R-AUD-4 key rotation).
+        "key_rotations": [raw_record(r["record"]) for r in rotations],
+    }
+
+
+def signed_tree_head(app: SwpApplication, sealer: ChainSealer, settings: Any, size: int | None = None) -> dict[str, Any]:
+    """The current signed tree head (or the one at ``size``, a size the tree has reached)."""
+    with sealer.tree_lock:
+        tree, positions, _ = sealer.tree()
+        return sign_tree_head(app, settings, tree, positions, sealer, tree.size if size is None else size)
+
+
+def consistency(app: SwpApplication, sealer: ChainSealer, settings: Any, first: int, second: int | None) -> dict[str, Any]:
+    with sealer.tree_lock:
+        tree, positions, _ = sealer.tree()
+        size = tree.size
+        second = size if second is None else second
+        if second > size:
+            raise RuleViolation(
+                f"to={second}: the tree has {size} sealed leaves (树的大小 {size})", rule="R-AUD-4", field="to"
+            )
+        if first > second:
+            raise RuleViolation(
+                f"from={first} is larger than to={second}: a tree cannot be proven to extend a larger one",
+                rule="R-AUD-4",
+                field="from",
+            )
+        return {
+            "service": app.service,
+            "from": first,
+            "to": second,
+            "proof": tree.consistency(first, second),
+            "from_root": tree.root(first),
+            **sign_tree_head(app, settings, tree, positions, sealer, second),
+        }
 
 
 def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, principal: Principal, position: int) -> dict[str, Any]:
@@ -359,13 +556,13 @@ def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, pri
     county = event_meta(app.mapper.to_domain_event(n)).get("county") or "province"
     if county != "province" and not principal.can_see(county):
         raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
-    links = sealer.links()
-    index = next((i for i, lk in enumerate(links) if lk.position == position), None)
-    if index is None:
-        raise Conflict(f"position {position} is not sealed yet; ask again shortly", rule="R-AUD-4", field="position")
-    leaves = [audit_chain.leaf_hash(lk.digest) for lk in links]
-    head = audit_chain.tree_head(app.service, len(leaves), audit_chain.merkle_root(leaves), links[-1])
-    signature, rotations = app.sign_current(audit_chain.canonical_json(head))
+    with sealer.tree_lock:
+        tree, positions, _ = sealer.tree()
+        index = bisect.bisect_left(positions, position)
+        if index >= len(positions) or positions[index] != position:
+            raise Conflict(f"position {position} is not sealed yet; ask again shortly", rule="R-AUD-4", field="position")
+        sth = sign_tree_head(app, settings, tree, positions, sealer, tree.size)
+        leaf, path = tree.leaf(index).hex(), tree.audit_path(index)
     return {
         "service": app.service,
         "position": position,
@@ -378,13 +575,9 @@ def inclusion_proof(app: SwpApplication, sealer: ChainSealer, settings: Any, pri
             "state": base64.b64encode(n.state).decode(),
         },
         "leaf_index": index,
-        "leaf": leaves[index],
-        "audit_path": audit_chain.audit_path(leaves, index),
-        "tree_head": head,
-        "signature": signature,
-        "public_key": app.audit_first_public_key_hex,
-        # From the first key to the one that signed the tree head (R-AUD-4 key rotation).
-        "key_rotations": [raw_record(r["record"]) for r in rotations],
+        "leaf": leaf,
+        "audit_path": path,
+        **sth,
     }
 
 

@@ -111,6 +111,23 @@ def envelope_for(
     )
 
 
+CORRELATION_HEADER = "X-Correlation-Id"
+CAUSATION_HEADER = "X-Causation-Id"
+
+
+def message_headers(env: Envelope) -> dict[str, str]:
+    """The NATS headers of every published event (documented in each service's AsyncAPI):
+    ``Nats-Msg-Id`` the event id (JetStream drops a re-sent one), ``X-Correlation-Id`` the business
+    process it belongs to, ``X-Causation-Id`` the event that caused it, or the command that
+    recorded it when a person's request did (R-AUD-1)."""
+    return {
+        "Nats-Msg-Id": str(env.event_id),
+        "Content-Type": "application/json",
+        CORRELATION_HEADER: env.correlation_id or env.command_id or str(env.event_id),
+        CAUSATION_HEADER: env.causation_id or env.command_id or str(env.event_id),
+    }
+
+
 class OutboxRelay:
     """One per store: run by the process that leads (shared/infra/leader.py), ``start()`` when it
     becomes leader, ``stop()`` when it steps down. ``js`` is a nats-py JetStream context."""
@@ -258,8 +275,7 @@ class OutboxRelay:
                         payload,
                         stream=STREAM_NAME,
                         headers={
-                            "Nats-Msg-Id": str(env.event_id),
-                            "Content-Type": "application/json",
+                            **message_headers(env),
                             **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}"),
                         },
                     )

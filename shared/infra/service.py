@@ -31,13 +31,14 @@ from pydantic import create_model
 
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
+from shared.events.tree_head import TreeHeadSigned
 from shared.infra import hardening, pinning, problems, telemetry
-from shared.infra.audit import ChainSealer, audit_router
+from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
 from shared.infra.consumer import ConsumerStats
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
-from shared.infra.outbox import PARKED_SHOWN, OutboxRelay, ToIntegration
+from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 from shared.rules import RuleViolation
@@ -86,6 +87,8 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self.sealer = ChainSealer(store)
         self._seal_wake = asyncio.Event()
+        self.tree_heads = TreeHeadPublisher(store, self.sealer, settings)
+        self._tree_head_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
         self._lead_task: asyncio.Task[None] | None = None
@@ -147,6 +150,14 @@ class Runtime:
         snapshot["consumer_lag"] = lags
         self.metrics_snapshot = snapshot
 
+    def js(self) -> Any:
+        """The JetStream context of the relay's connection, or None while NATS is unreachable."""
+        return self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
+
+    def _leader_js(self) -> Any:
+        """:meth:`js` while this process leads the store, else None (a follower publishes no heads)."""
+        return self.js() if self.election.leading else None
+
     async def _connect(self) -> None:
         delay = 0.2
         while True:
@@ -188,6 +199,10 @@ class Runtime:
         self._lead_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
+        self._tree_head_task = loop.create_task(
+            # Only the process that leads the store publishes its tree heads (one head stream per log).
+            self.tree_heads.run(self._leader_js, self.settings.tree_head_interval_seconds), name=f"tree-heads-{self.spec.name}"
+        )
         if self.spec.sweeps and self.settings.sweep_seconds > 0:
             self._sweep_task = loop.create_task(self._sweep_forever(), name=f"sweep-{self.spec.name}")
         try:
@@ -211,7 +226,7 @@ class Runtime:
             sweep(self.store)
 
     async def stop(self) -> None:
-        for task in (self._task, self._lead_task, self._sweep_task):
+        for task in (self._task, self._lead_task, self._tree_head_task, self._sweep_task):
             if task and not task.done():
                 task.cancel()
         for task in (self._lead_task,):  # step down: release the leader lock
@@ -270,10 +285,46 @@ def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
             schema=documented,
             title=cls.event_type,
             description=f"{cls.summary} (schema version {cls.schema_version}; envelope per R-AUD-1; "
-            f"header Nats-Msg-Id = event_id; header traceparent (W3C trace context) when the recording "
-            f"request or reaction was traced)",
+            f"headers Nats-Msg-Id = event_id, {CORRELATION_HEADER}, {CAUSATION_HEADER}; header traceparent (W3C trace "
+            f"context) when the recording request or reaction was traced)",
         )
+    broker.publisher(
+        tree_head_subject(spec.name),
+        schema=TreeHeadSigned,
+        title=TREE_HEAD_EVENT,
+        description=f"The service's signed tree head (R-AUD-4), every SWP_TREE_HEAD_INTERVAL_SECONDS when the log "
+        f"has grown and on POST /{spec.name}/v1/audit/tree-heads; one national subject (a head commits to the "
+        f"whole log). Not enveloped: the message is the signed head. Header Nats-Msg-Id = SHA-256 of the message.",
+    )
     return broker
+
+
+EVENT_HEADERS = {
+    "type": "object",
+    "description": "NATS headers of every event message (shared/infra/outbox.py)",
+    "required": ["Nats-Msg-Id", CORRELATION_HEADER, CAUSATION_HEADER],
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "format": "uuid", "description": "The envelope's event_id"},
+        CORRELATION_HEADER: {
+            "type": "string",
+            "description": "The envelope's correlation_id: the business process the event belongs to (R-AUD-1)",
+        },
+        CAUSATION_HEADER: {
+            "type": "string",
+            "description": "The envelope's causation_id (the event that caused this one) or, for an event a "
+            "person's command recorded, its command_id",
+        },
+        "Content-Type": {"type": "string", "const": "application/json"},
+    },
+}
+TREE_HEAD_HEADERS = {
+    "type": "object",
+    "required": ["Nats-Msg-Id"],
+    "properties": {
+        "Nats-Msg-Id": {"type": "string", "description": "SHA-256 (hex) of the signed head's canonical JSON"},
+        "Content-Type": {"type": "string", "const": "application/json"},
+    },
+}
 
 
 def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
@@ -287,7 +338,29 @@ def asyncapi_document(runtime: Runtime) -> dict[str, Any]:
         "(rubrics, programmes, the official working-day calendars: `swp.province.finance.CalendarLoaded`).",
         schema_version="3.0.0",
     ).to_specification()
-    return doc.to_jsonable()
+    document = doc.to_jsonable()
+    # faststream documents payloads only: the headers every message carries are added here.
+    tree_head_channel = tree_head_subject(spec.name)
+    channels = document.get("channels", {})
+    for channel in channels.values():
+        if channel.get("address") == tree_head_channel:
+            refs = {m.get("$ref", "").rsplit("/", 1)[-1] for m in channel.get("messages", {}).values()}
+            break
+    else:
+        refs = set()
+    for name, message in document.get("components", {}).get("messages", {}).items():
+        if name in refs:
+            message["headers"] = TREE_HEAD_HEADERS
+            message.pop("correlationId", None)  # a tree head belongs to no business process
+        elif any(name == m.get("$ref", "").rsplit("/", 1)[-1] for c in channels.values() for m in c.get("messages", {}).values()
+                 if c.get("address", "").startswith("swp.{county}.")):
+            message["headers"] = EVENT_HEADERS
+            # faststream's default points at a header named correlation_id; ours is X-Correlation-Id.
+            message["correlationId"] = {
+                "location": f"$message.header#/{CORRELATION_HEADER}",
+                "description": "The envelope's correlation_id, also in the body",
+            }
+    return document
 
 
 def redact(url: str) -> str:
@@ -581,6 +654,11 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
             "leader": runtime.leadership(),
+            "tree_heads": {
+                "published": runtime.tree_heads.published,
+                "last_size": runtime.tree_heads.last_size,
+                "last_error": runtime.tree_heads.last_error,
+            },
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
     relay_poll_seconds: float = 0.5
+    # Each service publishes its signed tree head (R-AUD-4) on swp.audit.<service>.TreeHeadSigned
+    # this often when its tree has grown (and on demand: POST /<service>/v1/audit/tree-heads).
+    tree_head_interval_seconds: float = Field(default=60.0, gt=0)
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)

@@ -135,7 +135,7 @@ async def test_a_node_crashes_mid_load_and_every_acknowledged_contract_reaches_f
         for n in range(CONTRACTS):
             if n == CRASH_AFTER:
                 victim.kill()  # the stream leader's machine dies; events are in flight
-            r = await sign(platform, COUNTY, setup)
+            r = await sign(platform, COUNTY, setup, justification="并行合同（测试）")  # same stations: R-REG-7
             assert r.status_code == 201, r.text  # the store, not NATS, acknowledges the command
             acknowledged.append(r.json()["contract_id"])
             await asyncio.sleep(0.02)  # a steady stream rather than one burst

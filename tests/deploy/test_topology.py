@@ -125,7 +125,7 @@ async def test_a_county_works_through_the_gateway_on_separate_processes(gateway,
     registry = by_name["registry"]
     r = await eventually_status(gateway, "/registry/health", 503)
     assert r.status_code == 503 and r.json()["nats"]["ok"] is False and r.json()["store"]["ok"] is True
-    assert (await sign(gateway, COUNTY, setup)).status_code == 201
+    assert (await sign(gateway, COUNTY, setup, justification="第二份合同（测试）")).status_code == 201  # R-REG-7
     assert healthcheck(f"{registry.url}/health") == 1
     assert healthcheck(f"{registry.url}/health", "--store") == 0
     assert healthcheck(f"{registry.url}/health", "--alive") == 0

@@ -43,6 +43,12 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
         setup = await setup_county(client, tokens)
         before = await sealed_verify(client, auditor)
         assert before["key_id"] == first_id and before["public_key"] == first_public
+        # A tree head saved before the rotation (signed by the first key).
+        monkeypatch.setenv("SWP_TOKEN", issue_token(settings, sub="auditor-1", role=Role.AUDITOR, counties=["*"]))
+        saved_head = tmp_path / "head-before.json"
+        code, out = await asyncio.to_thread(cli, "audit", "tree-head", "--service", "registry", "--out", str(saved_head), "--base-url", base_url)
+        assert code == 0, out
+        assert json.loads(saved_head.read_text())["tree_head"]["key_id"] == first_id
 
         # Only a province_admin may rotate.
         assert (await client.post("/registry/v1/audit/keys/rotate", headers=auditor)).status_code == 403
@@ -93,6 +99,17 @@ async def test_rotation_is_recorded_followed_by_every_verifier_and_a_retired_key
             assert len(json.loads(path.read_text())["key_rotations"]) == 1
             code, out = cli("audit", "verify", "--service", "registry", "--proof", str(path), "--public-key", first_public)
             assert code == 0 and json.loads(out)["included"] is True, out
+        # Tree heads after the rotation: signed by the new key, named by its id, carrying the rotation
+        # from the first key; today's history still extends the head saved before the rotation.
+        head = (await client.get("/registry/v1/audit/tree-head", headers=auditor)).json()
+        assert head["tree_head"]["key_id"] == new["key_id"] and head["public_key"] == first_public
+        assert [r["position"] for r in head["key_rotations"]] == [rotation_position]
+        assert audit_chain.tree_head_ok(head["tree_head"], head["signature"], new["public_key"])
+        assert not audit_chain.tree_head_ok(head["tree_head"], head["signature"], first_public)
+        code, out = await asyncio.to_thread(
+            cli, "audit", "verify", "--service", "registry", "--consistency", str(saved_head), "--public-key", first_public, "--base-url", base_url
+        )
+        assert code == 0 and json.loads(out)["consistent"] is True, out
         # A rotation record altered to name another key: not signed by the retiring key.
         proof = json.loads(path.read_text())
         rot = proof["key_rotations"][0]

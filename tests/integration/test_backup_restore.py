@@ -21,6 +21,7 @@ from gateway.backup import backup, restore
 from gateway.cli import app as swp
 from typer.testing import CliRunner
 
+from shared import audit_tree
 from shared.infra.auth import Role
 from shared.infra.natsserver import NatsServer, free_port
 from shared.subjects import SERVICES, STREAM_NAME
@@ -71,18 +72,26 @@ async def public_event_ids(client: httpx.AsyncClient, auditor: dict[str, str]) -
     return out
 
 
-async def stream_counts(url: str) -> dict[str, int]:
-    """Every message in the stream, counted per event id (its Nats-Msg-Id)."""
+TREE_HEADS = "swp.audit."  # the services' signed tree heads share the stream; they are no county's events
+
+
+async def stream_counts(url: str) -> tuple[dict[str, int], int]:
+    """Every event message in the stream, counted per event id (its Nats-Msg-Id); and the number
+    of signed tree heads (subjects ``swp.audit.<service>.TreeHeadSigned``)."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
         last = (await js.stream_info(STREAM_NAME)).state.last_seq
         counts: dict[str, int] = {}
+        heads = 0
         for seq in range(1, last + 1):
             msg = await js.get_msg(STREAM_NAME, seq)
+            if msg.subject.startswith(TREE_HEADS):
+                heads += 1
+                continue
             event_id = (msg.headers or {})["Nats-Msg-Id"]
             counts[event_id] = counts.get(event_id, 0) + 1
-        return counts
+        return counts, heads
     finally:
         await nc.close()
 
@@ -98,7 +107,8 @@ async def consume(url: str, *, create: bool = False) -> list[str]:
         got: list[str] = []
         while (await sub.consumer_info()).num_pending:
             for msg in await sub.fetch(100, timeout=5):
-                got.append(msg.headers["Nats-Msg-Id"])
+                if not msg.subject.startswith(TREE_HEADS):
+                    got.append(msg.headers["Nats-Msg-Id"])
                 await msg.ack_sync()
         return got
     finally:
@@ -122,6 +132,11 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
         assert rotated.status_code == 201, rotated.text
         before = await create_stations(client, purchaser, "甲", 12)
         await settled(client)
+        # A tree head in the stream too (signed by the rotated key; checked from the first key).
+        head = await client.post("/registry/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))
+        assert head.status_code == 200 and head.json()["published"] is True, head.text
+        assert head.json()["tree_head"]["key_id"] == rotated.json()["key_id"]
+        assert audit_tree.head_problems(head.json(), head.json()["public_key"], service="registry") == []
         seen_before_backup = await consume(nats_server.url, create=True)
         assert len(seen_before_backup) >= 12
         # More commands while the backup runs; and some deterministically between the stream
@@ -164,6 +179,9 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
             assert len(during_ids) == 12
             await create_stations(client, reg, "戊", 3)  # the restored platform keeps working
             await settled(client)
+            head = (await client.post("/registry/v1/audit/tree-heads", headers=tokens(Role.PROVINCE_ADMIN, "*"))).json()
+            assert head["published"] is True and head["tree_head"]["key_id"] == rotated.json()["key_id"]
+            assert audit_tree.head_problems(head, head["public_key"], service="registry") == []
             for svc in SERVICES:
                 body = (await client.get(f"/{svc}/v1/audit/verify", headers=auditor)).json()
                 assert body["verified"] is True, (svc, body["problems"])
@@ -172,13 +190,14 @@ async def test_backup_under_load_then_restore_loses_nothing_and_duplicates_nothi
                     rec = (await client.get(f"/{svc}/v1/audit/records", params={"after": head["position"] - 1, "limit": 1}, headers=auditor)).json()
                     assert rec["records"][0]["link"]["hash"] == head["hash"]
             new_ids = await public_event_ids(client, auditor)
-            counts = await stream_counts(fresh_nats.url)
+            counts, heads = await stream_counts(fresh_nats.url)
             resumed = await consume(fresh_nats.url)
             # The command line backs up the restored platform as it runs.
             again = await asyncio.to_thread(CliRunner().invoke, swp, ["backup", "--out", str(tmp_path / "again")], env=env_of(restored))
             assert again.exit_code == 0, again.output
             second = json.loads((tmp_path / "again" / "manifest.json").read_text())
-            assert second["stream"]["messages"] == sum(counts.values())
+            assert heads >= 2  # the one in the backed-up stream, the one published after the restore (and any periodic ones)
+            assert second["stream"]["messages"] == sum(counts.values()) + heads
             assert second["services"]["registry"]["position"] > manifest["services"]["registry"]["position"]
     finally:
         fresh_nats.stop()

@@ -20,6 +20,7 @@ C = f"{REG}/{{county}}"
 ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("PUT", C, {"name": "县"}, Role.PROVINCE_ADMIN),
     ("GET", C, None, Role.PURCHASER),
+    ("GET", f"{C}/funding", None, Role.PURCHASER),
     ("POST", f"{C}/providers", {"name": "x", "uscc": "52640402MJY1000012"}, Role.PURCHASER),
     ("GET", f"{C}/providers", None, Role.PURCHASER),
     ("GET", f"{C}/providers/{{provider}}", None, Role.PURCHASER),

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shared import audit_chain
+from shared import audit_chain, audit_tree
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 from shared.text import spreadsheet_text
@@ -213,13 +213,25 @@ def verify(
         Path | None, typer.Option(help="Verify one event's inclusion proof (from `swp audit proof`) instead; needs --public-key")
     ] = None,
     position: Annotated[int | None, typer.Option(help="With --proof: the log position the proof must be for")] = None,
+    consistency: Annotated[
+        Path | None,
+        typer.Option(help="A signed tree head saved earlier (`swp audit tree-head --out`): prove today's history extends it"),
+    ] = None,
 ) -> None:
     """Recompute the hash chain and check every signature; exit 1 if anything was tampered with.
     Signatures are checked from the service's first public key (--public-key), following the key
     rotations recorded in the log; a record signed by a retired key after its rotation fails.
-    With --proof, check one event's inclusion offline: its record, audit path and signed root."""
+    With --proof, check one event's inclusion offline: its record, audit path and signed root.
+    With --consistency OLD.json, prove the service's current history extends the tree head saved in
+    OLD.json (RFC 9162 consistency proof); a rewritten, truncated or forked history fails, and with
+    --export (an export taken when OLD.json was saved) the first diverging position is named. Tree
+    heads signed by a rotated key are accepted when their rotation records lead to it from the
+    first key."""
     if proof is not None:
         _verify_proof(service, proof, public_key, position)
+        return
+    if consistency is not None:
+        _verify_consistency(service, consistency, public_key, base_url, export_dir)
         return
     if export_dir is not None:
         manifest = json.loads((export_dir / f"{service}.manifest.json").read_text())
@@ -319,3 +331,88 @@ def timeline(
         console.print_json(json.dumps(events, ensure_ascii=False))
     else:
         console.print(render(events), markup=False, highlight=False)
+
+
+@audit.command("tree-head")
+def tree_head(
+    service: ServiceOpt,
+    out: Annotated[Path, typer.Option(help="File to save the signed tree head to")] = Path("tree-head.json"),
+    base_url: BaseUrlOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Save the service's current signed tree head (R-AUD-4), for `swp audit verify --consistency`."""
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {_token()}"}) as client:
+        r = client.get(f"/{service}/v1/audit/tree-head")
+    if r.status_code != 200:
+        console.print(f"[red]{r.status_code}[/] {r.text}", markup=True, highlight=False)
+        raise typer.Exit(1)
+    out.write_text(json.dumps(r.json(), indent=2, ensure_ascii=False))
+    head = r.json()["tree_head"]
+    console.print(f"tree head of {service} (size {head['tree_size']}, root {head['root'][:16]}…) written to {out}")
+
+
+def _link_hash_at(client: httpx.Client, service: str, position: int) -> str | None:
+    r = client.get(f"/{service}/v1/audit/records", params={"after": position - 1, "limit": 1})
+    r.raise_for_status()
+    recs = [rec for rec in r.json()["records"] if int(rec["position"]) == position]
+    return (recs[0].get("link") or {}).get("hash") if recs else None
+
+
+def first_divergence(client: httpx.Client, service: str, old_links: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Bisect the old history's chain links against the service's current ones: a chain hash
+    commits to everything up to its position, so "the same hash at leaf i" holds for a prefix of
+    the leaves and fails from the first rewritten one on. O(log n) requests of one record each."""
+    lo, hi = 0, len(old_links)  # invariant: leaves < lo agree; leaf hi (if < len) disagrees
+    while lo < hi:
+        mid = (lo + hi) // 2
+        link = old_links[mid]
+        if _link_hash_at(client, service, int(link["position"])) == link["hash"]:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == len(old_links):
+        return None
+    return {"leaf_index": lo, "position": int(old_links[lo]["position"])}
+
+
+def _verify_consistency(service: str, old_file: Path, public_key: str | None, base_url: str, export_dir: Path | None) -> None:
+    try:
+        old = json.loads(old_file.read_text())
+        size = int(old["tree_head"]["tree_size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]cannot read a signed tree head from {old_file}: {exc}[/]")
+        raise typer.Exit(1) from exc
+    if public_key is None:
+        console.print("[yellow]no --public-key given: using the key the saved head states[/]")
+    key = public_key or str(old.get("public_key", ""))
+    report: dict[str, Any] = {"service": service, "old": {"tree_size": size, "root": old["tree_head"].get("root")}}
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {_token()}"}) as client:
+        current = client.get(f"/{service}/v1/audit/tree-head")
+        current.raise_for_status()
+        new, proof = current.json(), []
+        if size and int(new["tree_head"]["tree_size"]) >= size:
+            r = client.get(f"/{service}/v1/audit/consistency", params={"from": size, "to": new["tree_head"]["tree_size"]})
+            r.raise_for_status()
+            new, proof = r.json(), r.json()["proof"]
+        problems = audit_tree.check_consistency(old, new, proof, key)
+        report["new"] = {"tree_size": new["tree_head"]["tree_size"], "root": new["tree_head"]["root"]}
+        report["proof"] = proof
+        if problems and old["tree_head"].get("chain_head"):
+            chain_head = old["tree_head"]["chain_head"]
+            report["old_chain_head_intact"] = _link_hash_at(client, service, int(chain_head["position"])) == chain_head["hash"]
+            report["diverges_at_or_before"] = int(chain_head["position"])
+            if export_dir is not None:
+                manifest = json.loads((export_dir / f"{service}.manifest.json").read_text())
+                rows = [json.loads(line) for line in (export_dir / manifest["file"]).read_text().splitlines() if line.strip()]
+                old_links = sorted((r["link"] for r in rows if r.get("link")), key=lambda lk: int(lk["position"]))[:size]
+                tree = audit_tree.MerkleTree()
+                for lk in old_links:
+                    tree.append(audit_chain.leaf_hash(lk["digest"]))
+                if tree.size < size or tree.root(size) != old["tree_head"]["root"]:
+                    report["export"] = "the export is not the history the saved head signs: cannot locate the divergence"
+                else:
+                    report["first_diverging"] = first_divergence(client, service, old_links)
+    report["consistent"] = not problems
+    report["problems"] = problems
+    console.print_json(json.dumps(report, ensure_ascii=False))
+    if problems:
+        raise typer.Exit(1)

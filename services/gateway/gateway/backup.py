@@ -145,10 +145,41 @@ async def stream_positions(settings: Settings) -> dict[str, int]:
             except NotFoundError:
                 positions[service] = 0
                 continue
-            positions[service] = int(json.loads(last.data)["position"])
+            if _is_tree_head(last.subject):
+                last = await _last_event_before(js, service, last.seq)
+            positions[service] = int(json.loads(last.data)["position"]) if last is not None else 0
         return positions
     finally:
         await nc.close()
+
+
+def _is_tree_head(subject: str | None) -> bool:
+    # The services' signed tree heads (swp.audit.<service>.TreeHeadSigned) share the stream and
+    # match swp.*.<service>.>, but are no events of the log: they carry no position.
+    return bool(subject and subject.startswith("swp.audit."))
+
+
+async def _last_event_before(js: Any, service: str, before: int) -> Any:
+    """The last event message of ``service`` with a sequence below ``before`` (None: none). Scans
+    the service's messages forward from windows that double backwards: heads are few and follow
+    the events they sign, so this reads a handful of messages, never the whole stream."""
+    window = 64
+    while True:
+        start = max(1, before - window)
+        found, seq = None, start
+        while seq < before:
+            try:
+                msg = await js.get_msg(STREAM_NAME, seq, subject=service_wildcard(service), next=True)
+            except NotFoundError:
+                break
+            if msg.seq is None or msg.seq >= before:
+                break
+            if not _is_tree_head(msg.subject):
+                found = msg
+            seq = msg.seq + 1
+        if found is not None or start == 1:
+            return found
+        window *= 2
 
 
 # --- stores -------------------------------------------------------------------------------

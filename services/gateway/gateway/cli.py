@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from swp_subscriber.cli import subscribe
 
 from gateway.audit_cli import audit
 from shared.infra.auth import Role, issue_token
@@ -17,6 +18,7 @@ from shared.infra.settings import Settings
 
 app = typer.Typer(help="Social-work purchase platform (政府购买社会工作服务) command line.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
+app.command("subscribe")(subscribe)  # the subscriber kit (services/subscriber/)
 console = Console(soft_wrap=True)
 
 

@@ -1,0 +1,3 @@
+from swp_subscriber.cli import main
+
+main()
