@@ -146,6 +146,9 @@ class ProcurementOpened(IntegrationEvent):
     probation_first_year: bool = False
     packages: list[PackageRequirements]
     evaluation_criteria: list[EvaluationCriterion]
+    # Per package code, the decimal quantities of its family-centre standard (e.g. direct hours per
+    # professional "1632.3", R-LOG-4), as strings — never floats; `standard` holds the whole numbers.
+    standard_decimals: dict[str, dict[str, str]] | None = None
 
 
 @integration_event(SERVICE)

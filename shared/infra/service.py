@@ -472,7 +472,10 @@ def prepare_store(settings: Settings, service: str) -> None:
                 pass  # another service created it first
         conn = psycopg.connect(dbname=settings.postgres_dbname, **params)
     with conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.schema_for(service))))
+        try:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.schema_for(service))))
+        except psycopg.errors.UniqueViolation:
+            pass  # another process of the service created it at the same moment (IF NOT EXISTS is not atomic)
 
 
 ENVELOPE_ALLOWANCE = 2048  # bytes the envelope and NATS headers add to an event's data

@@ -107,6 +107,14 @@ async def test_finance_consumer_crashes_and_restarts_without_double_scheduling(s
             nc = await nats.connect(settings.nats_url)
             try:
                 js = nc.jetstream()
+                # The relay publishes after the store answered (and the new process first takes the
+                # store's leadership): wait until it has, then there must be exactly one per contract.
+                for _ in range(100):
+                    info = await js.stream_info("SWP", subjects_filter=f"swp.{COUNTY}.finance.TrancheScheduled")
+                    if sum((info.state.subjects or {}).values()) >= len(contract_ids):
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)  # a duplicate, if any, would follow its original
                 info = await js.stream_info("SWP", subjects_filter=f"swp.{COUNTY}.finance.TrancheScheduled")
                 assert sum((info.state.subjects or {}).values()) == len(contract_ids)
                 last = await js.get_last_msg("SWP", f"swp.{COUNTY}.finance.TrancheScheduled")

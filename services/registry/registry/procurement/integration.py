@@ -54,7 +54,8 @@ def to_integration(e: Any) -> IntegrationEvent | None:
             procurement_id=oid, county=e.county, project_id=e.project["project_id"], method=e.method,
             single_source_justification=e.single_source_justification, invited_provider_ids=e.invited_provider_ids,
             opened_on=e.opened_on, bid_deadline=e.bid_deadline, probation_first_year=e.probation_first_year,
-            packages=e.packages, evaluation_criteria=e.evaluation_criteria,
+            packages=[_whole_standard(p) for p in e.packages], evaluation_criteria=e.evaluation_criteria,
+            standard_decimals={p["code"]: d for p in e.packages if (d := _decimal_standard(p))} or None,
         )
     if isinstance(e, Bid.Submitted):
         return ev.BidSubmitted(
@@ -77,3 +78,21 @@ def to_integration(e: Any) -> IntegrationEvent | None:
             bid_id=e.bid_id, staffing=e.staffing, **e.terms,
         )
     return None
+
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _whole_standard(package: dict[str, Any]) -> dict[str, Any]:
+    """A package as ProcurementOpened v1 publishes it: its standard's whole numbers only; the decimal
+    quantities (policy values such as 1632.3 direct hours, R-LOG-4) go to ``standard_decimals``."""
+    standard = package.get("standard")
+    if not standard:
+        return package
+    return {**package, "standard": {k: v for k, v in standard.items() if _whole(v)}}
+
+
+def _decimal_standard(package: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in (package.get("standard") or {}).items() if not _whole(v)}
