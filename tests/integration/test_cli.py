@@ -54,3 +54,27 @@ def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
     assert "embedded nats-server stopped" in rest
     assert not port_open(nats_port) and not port_open(port)
     assert (tmp_path / "var" / "registry.sqlite").exists()
+
+
+def test_swp_up_stopped_by_sigterm_stops_its_nats_server_too(tmp_path):
+    # systemd, docker stop and `timeout` send SIGTERM, not Ctrl-C: the embedded nats-server must
+    # not outlive the platform.
+    port, nats_port = free_port(), free_port()
+    env = {**os.environ, "SWP_VAR_DIR": str(tmp_path / "var")}
+    env.pop("SWP_NATS_URL", None)
+    proc = subprocess.Popen(
+        [SWP, "up", "--port", str(port), "--nats-port", str(nats_port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("platform ready" in line for line in output):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(output)
+            output.append(proc.stdout.readline())
+        assert port_open(nats_port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert "embedded nats-server stopped" in proc.stdout.read()
+    assert not port_open(nats_port) and not port_open(port)

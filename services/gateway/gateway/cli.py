@@ -81,8 +81,17 @@ def up(
             console.print(f"[bold green]SWP platform ready at {base}[/] (persistence: {settings.persistence}, NATS: {settings.nats_url}) — Ctrl-C stops everything")
         await task
 
+    # uvicorn re-raises the signal that stopped it once it has shut down; for SIGTERM (systemd,
+    # `timeout`, docker stop) the default action would end the process before the embedded
+    # nats-server is stopped, leaving it running. Raising here lets the `finally` below run.
+    def _terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
     finally:
         if embedded:
             embedded.stop()
