@@ -17,7 +17,8 @@ from shared.infra.natsserver import free_port, port_open
 SWP = str(Path(sys.executable).parent / "swp")
 
 
-def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
+def start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], int, int, dict[str, str]]:
+    """`swp up` on free ports with its own var dir, returned once it says it is ready."""
     port, nats_port = free_port(), free_port()
     env = {**os.environ, "SWP_VAR_DIR": str(tmp_path / "var")}
     env.pop("SWP_NATS_URL", None)
@@ -25,12 +26,19 @@ def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
         [SWP, "up", "--port", str(port), "--nats-port", str(nats_port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    output = []
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any("platform ready" in line for line in output):
+        if time.monotonic() >= deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError("".join(output))
+        output.append(proc.stdout.readline())
+    return proc, port, nats_port, env
+
+
+def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
+    proc, port, nats_port, env = start_up(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not any("platform ready" in line for line in output):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(output)
-            output.append(proc.stdout.readline())
         assert port_open(nats_port), "the embedded nats-server should be listening"
         for svc in ("registry", "services-log", "evaluation", "finance"):
             r = httpx.get(f"http://127.0.0.1:{port}/{svc}/health", timeout=10)
@@ -59,19 +67,8 @@ def test_swp_up_serves_every_service_and_ctrl_c_stops_everything(tmp_path):
 def test_swp_up_stopped_by_sigterm_stops_its_nats_server_too(tmp_path):
     # systemd, docker stop and `timeout` send SIGTERM, not Ctrl-C: the embedded nats-server must
     # not outlive the platform.
-    port, nats_port = free_port(), free_port()
-    env = {**os.environ, "SWP_VAR_DIR": str(tmp_path / "var")}
-    env.pop("SWP_NATS_URL", None)
-    proc = subprocess.Popen(
-        [SWP, "up", "--port", str(port), "--nats-port", str(nats_port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output = []
+    proc, port, nats_port, _ = start_up(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not any("platform ready" in line for line in output):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(output)
-            output.append(proc.stdout.readline())
         assert port_open(nats_port)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -57,6 +57,19 @@ def _breakdowns(book: Any, doc: dict[str, Any]) -> None:
             _append(sheet, [row[label], row["deliveries"], row["person_times"], row["hours"]])
 
 
+def _indicators(book: Any, report: dict[str, Any], period_zh: str, period: str) -> None:
+    """Indicator progress of a brief (本月, ``…_in_month``) or a quarterly report (本季, ``…_in_quarter``)."""
+    sheet = book.create_sheet("指标进度")
+    _append(sheet, ["指标编号", "指标", "单位", "计数方式", "年度目标", f"本{period_zh}完成", f"本{period_zh}计划",
+                    f"本{period_zh}服务人数", "累计完成", "累计计划", "累计服务人数", "是否达到进度"])
+    for ind in report["indicators"]:
+        _append(sheet, [
+            ind["code"], ind["name"], ind["unit"], ind["counting"], ind["target"], ind[f"actual_in_{period}"],
+            ind[f"planned_in_{period}"], ind[f"beneficiaries_in_{period}"], ind["actual"], ind["planned_to_date"],
+            ind["beneficiaries"], "是" if ind["on_track"] else "否",
+        ])
+
+
 def brief_workbook(brief: dict[str, Any]) -> bytes:
     """The monthly brief as an XLSX workbook: summary, kinds, areas, indicators."""
     from openpyxl import Workbook
@@ -64,15 +77,7 @@ def brief_workbook(brief: dict[str, Any]) -> bytes:
     book = Workbook()
     _summary(book, brief, ("月份", "month"))
     _breakdowns(book, brief)
-    sheet = book.create_sheet("指标进度")
-    _append(sheet, ["指标编号", "指标", "单位", "计数方式", "年度目标", "本月完成", "本月计划", "本月服务人数", "累计完成",
-                    "累计计划", "累计服务人数", "是否达到进度"])
-    for ind in brief["indicators"]:
-        _append(sheet, [
-            ind["code"], ind["name"], ind["unit"], ind["counting"], ind["target"], ind["actual_in_month"],
-            ind["planned_in_month"], ind["beneficiaries_in_month"], ind["actual"], ind["planned_to_date"],
-            ind["beneficiaries"], "是" if ind["on_track"] else "否",
-        ])
+    _indicators(book, brief, "月", "month")
     return _save(book)
 
 
@@ -87,13 +92,5 @@ def quarterly_workbook(report: dict[str, Any]) -> bytes:
     for m in report["by_month"]:
         _append(months, [m["month"], m["deliveries"], m["person_times"], m["beneficiaries"], m["hours_direct"], m["hours_other"]])
     _breakdowns(book, report)
-    sheet = book.create_sheet("指标进度")
-    _append(sheet, ["指标编号", "指标", "单位", "计数方式", "年度目标", "本季完成", "本季计划", "本季服务人数", "累计完成",
-                    "累计计划", "累计服务人数", "是否达到进度"])
-    for ind in report["indicators"]:
-        _append(sheet, [
-            ind["code"], ind["name"], ind["unit"], ind["counting"], ind["target"], ind["actual_in_quarter"],
-            ind["planned_in_quarter"], ind["beneficiaries_in_quarter"], ind["actual"], ind["planned_to_date"],
-            ind["beneficiaries"], "是" if ind["on_track"] else "否",
-        ])
+    _indicators(book, report, "季", "quarter")
     return _save(book)

@@ -4,6 +4,7 @@ its deliveries, and what services-log knows of it and of workers from registry's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -308,12 +309,7 @@ def monthly_brief(
     JSON or as an XLSX workbook for download (text cells are text, never formulas)."""
     readable_contract(store, scope, contract_id)
     brief = store.brief(county, contract_id, month)
-    if format == "xlsx" or (format is None and XLSX in (accept or "")):
-        return Response(
-            brief_workbook(brief), media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="brief-{month}.xlsx"'},
-        )
-    return BriefOut.model_validate(brief)
+    return _report(brief, BriefOut, brief_workbook, f"brief-{month}.xlsx", format, accept)
 
 
 @router.get(
@@ -335,12 +331,17 @@ def quarterly_report(
     contract year is refused (422, R-LOG-7, field `quarter`)."""
     readable_contract(store, scope, contract_id)
     report = store.quarterly(county, contract_id, quarter)
+    return _report(report, QuarterlyOut, quarterly_workbook, f"quarterly-{quarter}.xlsx", format, accept)
+
+
+def _report(
+    report: dict[str, Any], model: type[BaseModel], workbook: Callable[[dict[str, Any]], bytes], filename: str,
+    format: str | None, accept: str | None,
+) -> Any:
+    """A report as JSON, or as an XLSX download when ``?format=xlsx`` or the client accepts XLSX."""
     if format == "xlsx" or (format is None and XLSX in (accept or "")):
-        return Response(
-            quarterly_workbook(report), media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="quarterly-{quarter}.xlsx"'},
-        )
-    return QuarterlyOut.model_validate(report)
+        return Response(workbook(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return model.model_validate(report)
 
 
 @router.post("/contracts/{contract_id}/reports", status_code=201, response_model=ReportCreated)
