@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # Several processes per service: how often a follower tries to take over the relay and the
     # sealer (shared/infra/leader.py), and how often the leader checks it still holds them.
     leader_retry_seconds: float = Field(default=2.0, gt=0)
+    # Each upstream is read by this many partitioned durable consumers (shared/infra/consumer.py):
+    # one contract's events stay in order, different contracts are reacted to this many at a time,
+    # shared by every process of the service. Change it with the service's processes stopped.
+    consumer_partitions: int = Field(default=1, ge=1, le=16)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
