@@ -24,7 +24,9 @@ the store keeps one high-water mark per name, right because a partition is in or
 recorded under another partition count (or none, ``SWP:<upstream>``) are honoured, so changing N
 applies nothing twice. Change N with every process of the service stopped (two counts running at
 once would not keep order). Reactions of different partitions that save the same aggregate (a
-county's budget) lose an optimistic-concurrency race now and then: the loser re-runs at once
+county's budget) would race for it: the reaction takes a store lock on it before loading it
+(``SwpApplication.hold_until_saved``), held until its save, so only that part is serial; a race
+lost all the same (SQLite, an aggregate not locked) re-runs the reaction at once
 (``CONFLICT_RETRIES``), it is not redelivered.
 """
 
@@ -163,9 +165,11 @@ def react(
     )
     with app.command(ctx):
         for attempt in range(CONFLICT_RETRIES + 1):
-            produced = reaction(body) or ()
             try:
-                app.record_reaction(tracking, *produced)
+                # Locks the reaction takes are held until its save (needed only while partitions run at once).
+                with app.reaction_scope(locking=positions is not None and positions.partitions > 1):
+                    produced = reaction(body) or ()
+                    app.record_reaction(tracking, *produced)
                 break
             except IntegrityError:
                 # A concurrent delivery got there first: fine if it recorded this position.

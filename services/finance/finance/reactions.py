@@ -179,6 +179,9 @@ class FinanceReactions(SwpApplication):
     ) -> list[CountyBudget]:
         """Commit each funding share to the budget years of the service period (pro rata by days,
         as registry counts it) and flag what breaks the budget or a cap (R-FIN-2)."""
+        # Every signing of the county commits to its budgets: reactions of other partitions wait here
+        # (a store lock held until this reaction is saved) rather than race and re-run.
+        self.hold_until_saved(f"budgets:{county}")
         per_source: dict[str, int] = {}
         for source, fen in funding:
             if fen > 0:
