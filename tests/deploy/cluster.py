@@ -207,10 +207,11 @@ class Cluster:
         return next(n for n in self.nodes if n.name == name)
 
 
-def write_cluster(directory: Path) -> Cluster:
-    """Three node configs from deploy/nats/nats-{1,2,3}.conf on free loopback ports."""
+def write_cluster(directory: Path, tls: TLSFiles | None = None) -> Cluster:
+    """Three node configs from deploy/nats/nats-{1,2,3}.conf on free loopback ports, on ``tls``
+    (default: certificates made for the run)."""
     directory.mkdir(parents=True, exist_ok=True)
-    tls = make_certificates(directory / "tls")
+    tls = tls or make_certificates(directory / "tls")
     certificates = {
         "cert_file: /etc/nats-tls/server.crt": f"cert_file: {json.dumps(str(tls.server_cert))}",
         "key_file: /etc/nats-tls/server.key": f"key_file: {json.dumps(str(tls.server_key))}",

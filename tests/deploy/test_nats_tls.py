@@ -8,8 +8,10 @@ settings SWP_NATS_TLS_CA / _CERT / _KEY are what they connect with.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
+import subprocess
 
 import finance.main
 import nats
@@ -18,7 +20,7 @@ import registry.main
 
 from shared.infra.auth import Role
 from shared.testing.fixtures import Tokens, client_for, running
-from tests.deploy.cluster import Cluster, make_certificates
+from tests.deploy.cluster import DEPLOY, Cluster, TLSFiles, make_certificates, write_cluster
 from tests.deploy.test_nats_cluster import service_settings
 from tests.deploy.topology import Routed
 from tests.integration.slice import COUNTY, setup_county, sign, wait_for_tranches
@@ -127,3 +129,37 @@ async def test_registry_publishes_and_finance_consumes_over_tls(cluster: Cluster
     app = registry.main.create_app(plain)
     async with running(app), client_for(app) as client:
         assert (await client.get("/health")).json()["nats"]["ok"] is False
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_the_shipped_certificate_script_makes_certificates_the_cluster_accepts(tmp_path):
+    """deploy/tls/make-certs.sh, as an operator runs it: the nodes run on its nats.crt, the
+    registry's certificate logs in, a county's certificate too, and a second run changes nothing."""
+    out = tmp_path / "made"
+    script = DEPLOY / "tls" / "make-certs.sh"
+    run = subprocess.run(["sh", str(script), str(out), "swp.test"], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    made = {p.name for p in out.iterdir()}
+    assert {"ca.crt", "nats.crt", "nats.key", "gateway.crt", "sub-640402.crt", "sub-130731.crt"} <= made
+    assert {f"{s}.{ext}" for s in ("registry", "services-log", "evaluation", "finance", "admin") for ext in ("crt", "key")} <= made
+    before = (out / "nats.crt").read_bytes()
+    assert subprocess.run(["sh", str(script), str(out)], capture_output=True, check=False).returncode == 0
+    assert (out / "nats.crt").read_bytes() == before  # never overwritten
+
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    for source, target in (("ca.crt", "ca.crt"), ("nats.crt", "server.crt"), ("nats.key", "server.key"),
+                           ("registry.crt", "client.crt"), ("registry.key", "client.key")):
+        shutil.copy(out / source, layout / target)
+    cluster = write_cluster(tmp_path / "nats", TLSFiles(layout)).start()
+    try:
+        nc = await nats.connect(cluster.url("registry"), tls=cluster.tls.client_context(), connect_timeout=2)
+        assert nc.is_connected
+        await nc.close()
+        county = ssl.create_default_context(cafile=str(out / "ca.crt"))
+        county.load_cert_chain(str(out / "sub-640402.crt"), str(out / "sub-640402.key"))
+        nc = await nats.connect(cluster.url("sub-640402"), tls=county, connect_timeout=2, inbox_prefix="_INBOX_640402")
+        assert nc.is_connected
+        await nc.close()
+    finally:
+        cluster.stop()
