@@ -33,7 +33,7 @@ from pydantic import create_model
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.events.tree_head import TreeHeadSigned
-from shared.infra import hardening, pinning, problems, telemetry
+from shared.infra import hardening, memory, pinning, problems, telemetry
 from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
 from shared.infra.consumer import ConsumerStats
@@ -197,6 +197,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        memory.start_guard(self.settings.memory_budget_mb)  # one per process, whatever the services in it
         self._lead_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")

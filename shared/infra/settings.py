@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # The process's resident memory budget in MiB (shared/infra/memory.py): over it, the oldest
+    # quarter of every aggregate cache is evicted (each second while over). 0: no budget.
+    memory_budget_mb: int = Field(default=0, ge=0)
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
