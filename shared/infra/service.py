@@ -25,6 +25,7 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
+from faststream.nats.security import NatsSecurity
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import create_model
@@ -267,11 +268,16 @@ class Runtime:
 
 
 def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
+    tls = settings.nats_tls_context()
+    security: NatsSecurity | None = None
+    if settings.nats_user:
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        security = NatsUserPassword(settings.nats_user, password, ssl_context=tls)
+    elif tls is not None:
+        security = NatsSecurity(ssl_context=tls)
     broker = NatsBroker(
         settings.nats_servers,
-        security=NatsUserPassword(settings.nats_user, settings.nats_password.get_secret_value() if settings.nats_password else "")
-        if settings.nats_user
-        else None,
+        security=security,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,
