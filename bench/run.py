@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import finance_lag, machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, growth_metrics, metric, write_markdown
+from bench.report import build_metrics, metric, phase_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -45,6 +45,8 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
     cfg.only = args.only
     stores = args.stores.split(",")
+    if args.only == "scale-out":  # several processes share a store only on PostgreSQL
+        stores = [s for s in stores if s == "postgres"]
     pg_problem = raw_store.postgres_available() if "postgres" in stores else None
     if pg_problem:
         say(f"PostgreSQL unreachable ({pg_problem}): its column is left empty")
@@ -139,7 +141,7 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= growth_metrics(f"platform.{store}", figures)
+        fresh |= phase_metrics(f"platform.{store}", figures, run["config"])
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -147,7 +149,8 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     (out_dir / f"run-{args.only}.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
     say(f"wrote {len(fresh)} metrics into var/bench/results.json and var/bench/run-{args.only}.json ({run['seconds']} s)")
     for name, m in fresh.items():
-        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {'met' if m['met'] else 'MISSED'}")
+        verdict = "—" if m["met"] is None else "met" if m["met"] else "MISSED"
+        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {verdict}")
     return 0
 
 
@@ -207,7 +210,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "finance-lag"], help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "finance-lag"], help="run only this platform phase (and its setup)")
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
     parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")
