@@ -67,7 +67,10 @@ class ConsumerStats:
     durables: list[str] = field(default_factory=list)  # the JetStream consumers (one per partition)
 
 
-MAX_PARTITIONS = 16
+# The partition counts a service may run with: each partitioned consumer is named, and
+# deploy/nats/accounts.py denies county subscribers every platform consumer's name (NATS wildcards
+# match whole tokens only, so the names are listed: a few counts keep that list short).
+PARTITION_COUNTS = (1, 2, 4, 8)
 CONFLICT_RETRIES = 20
 _partitions: contextvars.ContextVar[int] = contextvars.ContextVar("swp_consumer_partitions", default=1)
 
@@ -76,8 +79,8 @@ _partitions: contextvars.ContextVar[int] = contextvars.ContextVar("swp_consumer_
 def partitioning(partitions: int) -> Iterator[None]:
     """Consumers subscribed inside this block read each upstream in ``partitions`` partitions
     (``Settings.consumer_partitions``; the service's composition root sets it)."""
-    if not 1 <= partitions <= MAX_PARTITIONS:
-        raise ValueError(f"consumer partitions must be 1..{MAX_PARTITIONS}, not {partitions}")
+    if partitions not in PARTITION_COUNTS:
+        raise ValueError(f"consumer partitions must be one of {PARTITION_COUNTS}, not {partitions}")
     token = _partitions.set(partitions)
     try:
         yield
@@ -113,7 +116,7 @@ class Positions:
     def earlier(self) -> list[tuple[int, int, int]]:
         if self._earlier is None:  # read once: no process runs another count meanwhile
             marks = []
-            for count in range(1, MAX_PARTITIONS + 1):
+            for count in PARTITION_COUNTS:
                 if count == self.partitions:
                     continue
                 for index in range(count):

@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     # Each upstream is read by this many partitioned durable consumers (shared/infra/consumer.py):
     # one contract's events stay in order, different contracts are reacted to this many at a time,
     # shared by every process of the service. Change it with the service's processes stopped.
-    consumer_partitions: int = Field(default=1, ge=1, le=16)
+    # 1, 2, 4 or 8 (the names deploy/nats/accounts.py keeps county subscribers away from).
+    consumer_partitions: Literal[1, 2, 4, 8] = 1
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

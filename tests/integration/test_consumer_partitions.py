@@ -46,3 +46,25 @@ def test_positions_recorded_under_another_partition_count_are_honoured(persisten
         assert processed(20, even) and not processed(21, even)
     finally:
         app.close()
+
+
+def test_county_subscribers_are_denied_every_partitioned_platform_consumer():
+    """Each partition count a service may run with names its consumers, and NATS wildcards match
+    whole tokens only: the accounts file must list every such name among those a county subscriber
+    may neither create nor acknowledge."""
+    import importlib.util
+    from pathlib import Path
+
+    from shared.infra.consumer import PARTITION_COUNTS
+
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    spec = importlib.util.spec_from_file_location("accounts", deploy / "nats" / "accounts.py")
+    assert spec is not None and spec.loader is not None
+    accounts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accounts)
+    assert (1, *accounts.PARTITION_COUNTS) == PARTITION_COUNTS
+    conf = (deploy / "nats" / "accounts.conf").read_text()
+    for n in PARTITION_COUNTS[1:]:
+        for i in range(n):
+            assert f'"$JS.API.CONSUMER.CREATE.SWP.finance--registry--p{i}of{n}.>"' in conf
+            assert f'"$JS.ACK.SWP.finance--registry--p{i}of{n}.>"' in conf
