@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import nats
 import pytest
@@ -296,3 +297,48 @@ async def test_an_operator_retries_or_skips_an_event_the_relay_parked(persistenc
         assert [e["data"]["reason"] for e in by_kind["OutboxParking.ParkedSkipped"]] == ["重复录入的合同，不发布"]
         assert {e["actor"] for e in by_kind["OutboxParking.ParkedSkipped"] + by_kind["OutboxParking.ParkedRetried"]} == {"ops-li"}
         assert len(by_kind["OutboxParking.RetryFailed"]) == 1 and len(by_kind["OutboxParking.Released"]) == 3
+
+
+async def test_swp_ops_parked_lists_retries_and_skips(persistence, nats_server, tmp_path, request, broken_reaction, monkeypatch):
+    import httpx
+    from gateway.cli import app as swp
+    from typer.testing import CliRunner
+
+    from tests.integration.serving import serving
+
+    pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, nats_server.url, tmp_path / "var", pg, reaction_max_attempts=1)
+    tokens = Tokens(settings)
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("SWP_TOKEN", tokens(Role.PROVINCE_ADMIN, "*", sub="ops-cli")["Authorization"].removeprefix("Bearer "))
+
+    def swp_ops(*args: str):
+        return asyncio.to_thread(CliRunner().invoke, swp, ["ops", "parked", *args, "--base-url", base_url])
+
+    async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        setup = await setup_county(client, tokens)
+        ids = []
+        for _ in range(2):
+            r = await client.post(f"/registry/v1/counties/{COUNTY}/contracts", headers=setup["purchaser"], json=signed_by(setup, POISON))
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["contract_id"])
+
+        async def both_parked():
+            result = await swp_ops("--service", "finance")
+            return result if result.exit_code == 0 and "2 parked or held" in result.output else None
+
+        listing = await eventually(both_parked, "swp ops parked lists both")
+        parked_ids = re.findall(r"registry-\d+", listing.output)
+        assert len(parked_ids) == 2 and all(i.startswith("registry-") for i in parked_ids), listing.output
+        result = await swp_ops("retry", parked_ids[0], "--service", "finance")
+        assert result.exit_code == 2 and "--reason" in result.output  # a reason is required
+        broken_reaction["on"] = False
+        result = await swp_ops("retry", parked_ids[0], "--service", "finance", "--reason", "修复后重试")
+        assert result.exit_code == 0 and "applied" in result.output, result.output
+        result = await swp_ops("skip", parked_ids[1], "--service", "finance", "--reason", "重复合同")
+        assert result.exit_code == 0 and "skipped" in result.output, result.output
+        result = await swp_ops()
+        assert result.exit_code == 0 and "0 parked or held" in result.output, result.output
+        finance = tokens(Role.FINANCE, COUNTY)
+        planned = [(await client.get(f"/finance/v1/counties/{COUNTY}/contracts/{c}/tranches", headers=finance)).status_code for c in ids]
+        assert sorted(planned) == [200, 404]
