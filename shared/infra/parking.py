@@ -416,7 +416,7 @@ async def act_on_outbox(runtime: Any, position: int, action: str, principal: Pri
 Operator = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN, province_wide=True))]
 
 
-IdPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z-]+-\d+$", description="`outbox-<position>` or `<upstream>-<stream sequence>`")]
+IdPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z-]{1,40}-\d{1,15}$", description="`outbox-<position>` or `<upstream>-<stream sequence>`")]
 
 
 class ParkedAction(BaseModel):
