@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.envelope import Envelope
 from shared.events import parse_event
 from shared.infra.auth import Principal, Role, require_roles
-from shared.infra.outbox import Unpublishable
+from shared.infra.outbox import OutboxParking, Unpublishable
 from shared.infra.store import CommandContext, SwpApplication
 from shared.rules import Conflict, NotFound
 from shared.subjects import STREAM_NAME
@@ -237,12 +237,15 @@ def parse_id(parked_id: str) -> tuple[str, int]:
     return source, int(number)
 
 
-def listing(runtime: Any, *, from_store: bool = True) -> list[dict[str, Any]]:
+def listing(runtime: Any) -> list[dict[str, Any]]:
     """Every parked or held message of the service: the outbox's, then each consumer's."""
     out: list[dict[str, Any]] = []
-    relay = runtime.relay
-    if relay is not None:
-        for p in relay.parked(from_store=from_store):
+    try:  # read from the store: whichever process parked them, connected to NATS or not
+        outbox = runtime.store.repository.get(OutboxParking.create_id(runtime.store.service)).parked
+    except AggregateNotFoundError:
+        outbox = []
+    if outbox:
+        for p in outbox:
             out.append({
                 "id": outbox_id(p["position"]), "source": "outbox", "status": "waiting" if p["reason"] == "waiting" else "parked",
                 "position": p["position"], "aggregate_id": p["aggregate_id"], "event_type": p["event_type"],

@@ -658,7 +658,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         # the parked events from the store they share.
         leading = runtime.leadership()["relay"]
         parked = (await asyncio.to_thread(runtime.relay.parked, from_store=not leading)) if runtime.relay and store_ok else []
-        reactions = await asyncio.to_thread(reactions_health, runtime, store_ok)
+        try:
+            reactions = await asyncio.to_thread(reactions_health, runtime, store_ok)
+        except Exception as exc:  # the store went away meanwhile
+            log.warning("%s: parked reactions unreadable: %s", spec.name, exc)
+            store_ok, store_error = False, "unreachable"
+            reactions = reactions_health(runtime, False)
         healthy = store_ok and nats_ok and not parked and not reactions["parked_count"] and not reactions["held_count"]
         body = {
             "service": spec.name,
