@@ -342,3 +342,46 @@ async def test_swp_ops_parked_lists_retries_and_skips(persistence, nats_server, 
         finance = tokens(Role.FINANCE, COUNTY)
         planned = [(await client.get(f"/finance/v1/counties/{COUNTY}/contracts/{c}/tranches", headers=finance)).status_code for c in ids]
         assert sorted(planned) == [200, 404]
+
+
+async def test_a_transient_failure_is_retried_never_parked(persistence, nats_server, tmp_path, request, monkeypatch):
+    """A store that does not answer is not poison: however many deliveries fail with it, the
+    message is retried (nothing parked, nothing held) and applied once the store answers."""
+    from eventsourcing.persistence import OperationalError
+    from finance.application import FinanceApplication
+    from gateway.app import create_app
+
+    state = {"on": True, "calls": 0}
+    original = FinanceApplication.on_contract_signed
+
+    def on_contract_signed(self, e):
+        if state["on"]:
+            state["calls"] += 1
+            raise OperationalError("test double: the store does not answer")
+        return original(self, e)
+
+    monkeypatch.setattr(FinanceApplication, "on_contract_signed", on_contract_signed)
+    pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, nats_server.url, tmp_path / "var", pg, reaction_max_attempts=1)
+    tokens = Tokens(settings)
+    app = create_app(settings)
+    async with running(app), client_for(app) as gateway:
+        setup = await setup_county(gateway, tokens)
+        r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", headers=setup["purchaser"], json=signed_by(setup, POISON))
+        assert r.status_code == 201, r.text
+        contract = r.json()["contract_id"]
+
+        async def failed_three_times():
+            return state["calls"] >= 3
+
+        await eventually(failed_three_times, "the reaction is delivered again and again")
+        page = (await gateway.get("/finance/v1/ops/parked", headers=tokens(Role.PROVINCE_ADMIN, "*"))).json()
+        assert page["total"] == 0, page
+        assert (await gateway.get("/finance/health")).json()["reactions"]["parked_count"] == 0
+        state["on"] = False
+
+        async def planned():
+            r = await gateway.get(f"/finance/v1/counties/{COUNTY}/contracts/{contract}/tranches", headers=tokens(Role.FINANCE, COUNTY))
+            return r.status_code == 200
+
+        await eventually(planned, "finance plans the contract once the store answers")
