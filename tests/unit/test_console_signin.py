@@ -16,7 +16,7 @@ def client(settings: Settings) -> httpx.AsyncClient:
 
 
 async def test_development_sign_in_is_refused_in_production():
-    settings = Settings(environment="production", jwt_secret="x" * 40, audit_keys={})
+    settings = Settings(environment="production", oidc_issuer="https://idp.example", oidc_audience="urn:swp:api", audit_keys={})
     async with client(settings) as c:
         r = await c.get("/login")
         assert r.status_code == 403 and "开发登录已停用" in r.text
