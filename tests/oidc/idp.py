@@ -86,6 +86,7 @@ class ServiceClient:
     alg: str = "RS256"
     ttl: int = 600
     secret: str = field(default_factory=lambda: hashlib.sha256(os.urandom(16)).hexdigest())
+    claims_from_request: bool = False  # the token carries the claims the request names (``Idp.token(claims=…)``)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Idp:
             "client_alg": {c.client_id: c.alg for c in self.clients},
             "client_ttl": {c.client_id: c.ttl for c in self.clients},
             "accounts": self.accounts,
+            "claims_from_request": [c.client_id for c in self.clients if c.claims_from_request],
         }
 
     def start(self) -> Idp:
@@ -159,11 +161,35 @@ class Idp:
         self.keys = [*new_keys, *(self.keys if keep_old else [])]
         self.start()
 
-    def token(self, client_id: str) -> str:
+    def token(self, client_id: str, claims: dict[str, Any] | None = None) -> str:
         client = next(c for c in self.clients if c.client_id == client_id)
+        data = {"grant_type": "client_credentials", "scope": "api"}
+        if claims is not None:
+            data["swp_claims"] = json.dumps(claims)
         r = httpx.post(
-            self.issuer + "/token", data={"grant_type": "client_credentials", "scope": "api"},
+            self.issuer + "/token", data=data,
             auth=(client.client_id, client.secret), timeout=30,
         )
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
+
+
+class IdpTokens:
+    """Like ``shared.testing.fixtures.Tokens`` (role, counties, claims → Authorization header), but
+    each token is issued by the real provider through a ``claims_from_request`` client."""
+
+    CLIENT = "swp-test-directory"
+
+    def __init__(self, idp: Idp) -> None:
+        self.idp = idp
+
+    @classmethod
+    def client(cls) -> ServiceClient:
+        return ServiceClient(cls.CLIENT, {}, claims_from_request=True)
+
+    def __call__(self, role: str, *counties: str, sub: str = "tester", **claims: Any) -> dict[str, str]:
+        mapped = {"swp_role": str(role), "swp_counties": list(counties)}
+        for name in ("provider_id", "evaluator_org"):
+            if claims.get(name):
+                mapped[f"swp_{name}"] = claims[name]
+        return {"Authorization": f"Bearer {self.idp.token(self.CLIENT, mapped)}"}

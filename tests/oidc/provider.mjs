@@ -10,6 +10,8 @@
 //   client_alg: {client_id: "ES256"}  access-token signing alg per client (default RS256)
 //   client_ttl: {client_id: seconds}  access-token lifetime per client (default 600)
 //   accounts: {login: {...claims}}    the people who can sign in at the interaction page (any password)
+//   claims_from_request: [client_id]  system clients whose token carries the JSON of the token request's
+//                                     swp_claims parameter (a directory lookup, for the deploy tests' many roles)
 // }
 import { readFileSync } from 'node:fs';
 
@@ -20,9 +22,11 @@ const clientClaims = config.client_claims ?? {};
 const clientAlg = config.client_alg ?? {};
 const clientTtl = config.client_ttl ?? {};
 const accounts = config.accounts ?? {};
+const claimsFromRequest = new Set(config.claims_from_request ?? []);
 
 const provider = new Provider(config.issuer, {
   clients: config.clients,
+  extraParams: ['swp_claims'],
   jwks: config.jwks,
   cookies: { keys: ['swp-test-oidc-cookie-key'] },
   conformIdTokenClaims: false,
@@ -53,7 +57,10 @@ const provider = new Provider(config.issuer, {
     return { accountId: id, async claims() { return { sub: id, name: accounts[id].name ?? id }; } };
   },
   async extraTokenClaims(ctx, token) {
-    if (token.kind === 'ClientCredentials') return clientClaims[token.clientId];
+    if (token.kind === 'ClientCredentials') {
+      if (claimsFromRequest.has(token.clientId)) return JSON.parse(ctx.oidc.params?.swp_claims ?? ctx.oidc.body?.swp_claims ?? '{}');
+      return clientClaims[token.clientId];
+    }
     if (token.accountId && accounts[token.accountId]) {
       const { name, ...claims } = accounts[token.accountId];
       return claims;
