@@ -119,9 +119,11 @@ class OidcVerifier:
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def verify(self, token: str, header: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The token's claims, once signature, issuer, audience and times are checked (pure CPU:
-        the keys must be held, see :meth:`ensure_keys`)."""
+    def verify(self, token: str, header: dict[str, Any] | None = None, audience: str | None = None) -> dict[str, Any]:
+        """The token's claims, once signature, issuer, audience (``SWP_OIDC_AUDIENCE`` unless
+        given: an ID token's is the client id) and times are checked (pure CPU: the keys must be
+        held, see :meth:`ensure_keys`)."""
+        audience = audience or self.settings.oidc_audience
         header = header or unverified_header(token)
         alg = header["alg"]
         if alg not in self.algorithms:
@@ -138,10 +140,10 @@ class OidcVerifier:
                 token,
                 key.key,
                 algorithms=[alg],
-                audience=self.settings.oidc_audience,
+                audience=audience,
                 issuer=self.issuer,
                 leeway=self.settings.oidc_leeway_seconds,
-                options={"require": ["exp", "iss", "sub"] + (["aud"] if self.settings.oidc_audience else [])},
+                options={"require": ["exp", "iss", "sub"] + (["aud"] if audience else [])},
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenRefused(f"token expired: {exc}", field="exp") from exc
