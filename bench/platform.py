@@ -785,7 +785,10 @@ class Config:
     growth_deliveries: int = 50_000  # one contract's ledger: the POST and progress costs at 0 and at this
     growth_posts: int = 300
     growth_gets: int = 300
-    only: str | None = None  # "ledger-growth": that phase alone (with the county's setup)
+    only: str | None = None  # "ledger-growth" / "county-lists": that phase alone (with its setup)
+    lists_small: int = 100  # county-lists: contracts of the small county …
+    lists_large: int = 10_000  # … and of the large one
+    lists_gets: int = 30  # first-page reads per list and county
     profile_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -244,3 +245,32 @@ class ListIndex:
             return self._backend.page(name, county, owner, after or 0, n, until)
 
         return fetch
+
+
+_attach_lock = threading.Lock()
+
+
+def index_for(store: Any, spec: Mapping[str, Extract]) -> ListIndex:
+    """The store's list projection for ``spec`` (made on first use, in the store's own database)."""
+    found = store.__dict__.get("_swp_lists")
+    if found is None:
+        with _attach_lock:
+            found = store.__dict__.get("_swp_lists")
+            if found is None:
+                found = store.__dict__["_swp_lists"] = ListIndex(store, spec)
+    return found
+
+
+def loader(store: Any, kind: type) -> Callable[[str], Any]:
+    """Loads an item by id through the store's repository (pinned reads: its version at that
+    instant; created later, or not a ``kind``: None)."""
+    from eventsourcing.application import AggregateNotFoundError
+
+    def load(item_id: str) -> Any:
+        try:
+            found = store.repository.get(uuid.UUID(item_id))
+        except (AggregateNotFoundError, ValueError):
+            return None
+        return found if isinstance(found, kind) else None
+
+    return load

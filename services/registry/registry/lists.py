@@ -5,17 +5,14 @@ and :mod:`shared.infra.paging` (cursors, limits)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from registry.domainmodel import Contract, County, Provider, Station, Worker
-from shared.infra.listing import ListIndex
+from shared.infra.listing import ListIndex, index_for, loader
 from shared.infra.paging import Page, keyset_page
-
-T = TypeVar("T")
 
 SPEC = {
     get_topic(County.Registered): lambda e: [("counties", e.code, str(e.originator_id), None)],
@@ -25,29 +22,14 @@ SPEC = {
     get_topic(Contract.Signed): lambda e: [("contracts", e.county, str(e.originator_id), e.provider_id)],
 }
 
-_lock = threading.Lock()
-
 
 def index(store: Any) -> ListIndex:
-    """The store's list projection (made on first use, in the store's own database)."""
-    found = store.__dict__.get("_swp_lists")
-    if found is None:
-        with _lock:
-            found = store.__dict__.get("_swp_lists")
-            if found is None:
-                found = store.__dict__["_swp_lists"] = ListIndex(store, SPEC)
-    return found
+    return index_for(store, SPEC)
 
 
 def page(
-    store: Any, name: str, county: str | None, limit: int, after: int | None,
-    owner: str | None = None, keep: Callable[[Any], bool] | None = None, kind: type | None = None,
+    store: Any, name: str, county: str | None, limit: int, after: int | None, *, kind: type,
+    owner: str | None = None, keep: Callable[[Any], bool] | None = None,
 ) -> Page[Any]:
-    """One page of a list: the items as loaded by the store's repository (pinned reads: at their
-    version of that instant; created later: left out)."""
-
-    def load(item_id: str) -> Any:
-        found = store.find(item_id)
-        return found if kind is None or isinstance(found, kind) else None
-
-    return keyset_page(index(store).fetcher(name, county, owner), load, limit, after, keep)
+    """One page of a list (``county=None``: across counties)."""
+    return keyset_page(index(store).fetcher(name, county, owner), loader(store, kind), limit, after, keep)

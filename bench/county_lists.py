@@ -1,0 +1,184 @@
+"""Issue 16's list target: the first page of any county list at 10,000 contracts costs at most
+1.5× its cost at 100 contracts (server CPU per request, from /proc).
+
+One store holds two counties: 130731 with 100 contracts and 640402 with 10,000. They are written
+through the registry application in batches before the gateway starts (every signing check runs;
+one save per batch of contracts), so finance, services-log and evaluation learn of them the way
+they learn of any contract: the relay publishes ``ContractSigned`` and their consumers react. Once
+every outbox is drained and every consumer caught up, each list's first page (default `limit`)
+is read ``gets`` times per county and the server's CPU per read compared.
+
+    python -m bench.run --only county-lists [--stores sqlite] [--quick]
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import httpx
+
+from shared.infra.auth import Role, issue_token
+from shared.infra.settings import Settings
+
+SMALL, LARGE = "130731", "640402"
+USCC = {SMALL: "51130731MJA000001G", LARGE: "52640402MJY1000012"}
+
+# (name, path under the gateway with {county}, params): every list whose length grows with contracts.
+LISTS: list[tuple[str, str, dict[str, str]]] = [
+    ("registry.contracts", "/registry/v1/counties/{county}/contracts", {}),
+    ("registry.contracts_filing_pending", "/registry/v1/counties/{county}/contracts", {"filing": "pending"}),
+    ("registry.province_contracts", "/registry/v1/contracts", {"county": "{county}"}),
+    ("finance.overdue", "/finance/v1/counties/{county}/tranches/overdue", {"as_of": "2027-06-30"}),
+    ("finance.findings", "/finance/v1/counties/{county}/findings", {}),
+    ("evaluation.evaluations", "/evaluation/v1/counties/{county}/evaluations", {}),
+]
+
+
+def terms(provider_id: str, station_id: str, i: int) -> dict[str, Any]:
+    today = date.today()
+    return {
+        "provider_id": provider_id, "station_ids": [station_id], "purchaser": "民政局",
+        "signed_on": date(2026, 9, 10), "effective_on": date(2026, 9, 21), "period_start": date(2026, 9, 21),
+        "period_end": date(2027, 9, 20), "amount_fen": 36_000_000 + i,
+        "funding": [{"source": "福彩公益金", "amount_fen": 36_000_000 + i}],
+        "service_areas": ["社会救助"], "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        "justification": f"批量第{i}份 {today.isoformat()}",
+    }
+
+
+CONTRACT_FIELDS = (
+    "county", "provider_id", "station_ids", "purchaser", "signed_on", "effective_on", "period_start", "period_end",
+    "amount_fen", "funding", "service_areas", "indicators", "tranche_plan", "cycle_years", "year_index",
+    "policy_version", "policy", "cycle_start", "probation", "previous_contract_id", "supervisor_id",
+    "filing_due_on", "filing_due_provisional",
+)
+
+
+def seed(settings: Settings, counts: dict[str, int], batch: int = 200, say: Any = print) -> dict[str, float]:
+    """The counties, a provider, a station with two workers each, and ``counts`` contracts through
+    the registry application, in-process (signed, R-AUD-1 metadata; no HTTP): the first contract of
+    a county is signed with every check, the others are recorded with its terms, ``batch`` per save
+    (``ContractSigned`` events like any other; signing each with its checks and funding-ledger
+    commitment costs O(n) per contract today: 2,000 took 228 s)."""
+    from registry.application import RegistryApplication
+    from registry.domainmodel import Contract
+
+    from shared.infra.service import prepare_store
+    from shared.infra.store import CommandContext
+
+    prepare_store(settings, "registry")
+    app = RegistryApplication(settings.eventsourcing_env("registry"))
+    app.use_signing_key(settings.audit_key("registry"))
+    seconds: dict[str, float] = {}
+    try:
+        for county, n in counts.items():
+            t = time.perf_counter()
+            with app.command(CommandContext(county=county, actor="bench")):
+                app.put_county(county, "测试县", None)
+                provider = str(app.register_provider(county, "明德社会工作服务中心", USCC[county], "4A", True))
+                station = str(app.establish_station(county, "南关街道社工站", "南关街道", "street_station"))
+                for name in ("李娜", "王静"):
+                    app.hire_worker(county, provider, station, name, date(1995, 5, 5), "本科", "助理社会工作师",
+                                    "social_worker", date(2026, 8, 1))
+                first = app.sign_contract(county, terms(provider, station, 0))  # every signing check
+                model = app.contract(county, str(first))
+                kwargs = {k: getattr(model, k) for k in CONTRACT_FIELDS}
+                pending: list[Any] = []
+                for i in range(1, n):
+                    pending.append(Contract(**{**kwargs, "amount_fen": model.amount_fen}))
+                    if len(pending) == batch or i == n - 1:
+                        app.save(*pending)
+                        pending = []
+                    if (i + 1) % 2000 == 0:
+                        say(f"  {county}: {i + 1:,} contracts signed ({time.perf_counter() - t:.0f} s)")
+            seconds[county] = round(time.perf_counter() - t, 1)
+    finally:
+        app.close()
+    return seconds
+
+
+def headers(settings: Settings, role: Role, county: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(settings, sub='bench', role=role, counties=[county])}"}
+
+
+async def first_page_costs(
+    client: httpx.AsyncClient, settings: Settings, meter: Any, gets: int
+) -> dict[str, dict[str, Any]]:
+    """Server CPU per first-page read of each list, per county."""
+    out: dict[str, dict[str, Any]] = {}
+    wide = headers(settings, Role.PROVINCE_ADMIN, "*")
+    for name, path, params in LISTS:
+        out[name] = {}
+        for county in (SMALL, LARGE):
+            who = wide if path.startswith("/registry/v1/contracts") else headers(settings, Role.AUDITOR, county)
+            url = path.format(county=county)
+            query = {k: v.format(county=county) for k, v in params.items()}
+            statuses: dict[int, int] = {}
+            items = 0
+            for _ in range(3):  # warm
+                await client.get(url, params=query, headers=who)
+            with meter() as m:
+                for _ in range(gets):
+                    r = await client.get(url, params=query, headers=who)
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    items = len(r.json()) if r.status_code == 200 else -1
+            out[name][county] = {"server_cpu_ms": m.per(gets).get("server"), "items": items, "statuses": statuses,
+                                 "next_page": bool(r.headers.get("X-Next-Cursor"))}
+    return out
+
+
+async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, say: Any) -> dict[str, Any]:
+    """The phase on one store: seed, start the gateway, let every consumer catch up, measure."""
+    import asyncio
+    from contextlib import contextmanager
+
+    from bench.platform import CpuMeter, consumers_caught_up, drained, platform, wait_idle
+
+    counts = {SMALL: cfg.lists_small, LARGE: cfg.lists_large}
+    out: dict[str, Any] = {"counts": counts}
+    async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
+        say(f"[{persistence}] county lists: recording {counts[SMALL]:,} and {counts[LARGE]:,} contracts in two counties")
+        out["seed_seconds"] = await asyncio.to_thread(seed, settings, counts, 500, say)
+        say(f"[{persistence}] county lists: starting the gateway; finance, services-log and evaluation react to every signing")
+        await server.start()
+        pid = server.proc.pid if server.proc else None
+        t = time.perf_counter()
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            out["settle_seconds"] = {
+                "outboxes": round(await drained(client, timeout=1800), 2),
+                "consumers": await consumers_caught_up(settings.nats_url, timeout=1800),
+                "idle": await wait_idle(pid, timeout=300),
+                "total": round(time.perf_counter() - t, 1),
+            }
+
+            @contextmanager
+            def meter() -> Any:
+                with CpuMeter(pid, server.nats_pid) as m:
+                    yield m
+
+            say(f"[{persistence}] county lists: first page of each list, {cfg.lists_gets} reads per county")
+            out["lists"] = await first_page_costs(client, settings, meter, cfg.lists_gets)
+    return out
+
+
+def list_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 16: server CPU per first-page read at 10,000 contracts over the same at 100 (≤ 1.5×)."""
+    found = p.get("lists")
+    if not found:
+        return {}
+    small, large = p["counts"][SMALL], p["counts"][LARGE]
+    m: dict[str, dict[str, Any]] = {}
+    for name, by_county in found.items():
+        a, b = by_county[SMALL], by_county[LARGE]
+        from bench.report import metric
+
+        m[f"{pre}.county_lists.{name}"] = metric(
+            b["server_cpu_ms"], "ms CPU", baseline=a["server_cpu_ms"], baseline_of=f"the same list's first page at {small:,} contracts",
+            ratio_max=1.5,
+            note=f"server CPU per first-page read (default limit) of a county with {large:,} contracts ({b['items']} items, "
+                 f"more pages: {b['next_page']}, statuses {b['statuses']}) against one with {small:,} ({a['items']} items, "
+                 f"more pages: {a['next_page']}, statuses {a['statuses']}); same store, same run",
+        )
+    return m
