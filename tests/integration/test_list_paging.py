@@ -157,3 +157,21 @@ async def test_a_list_read_as_of_an_instant_equals_the_live_list_then(gateway, t
     assert len(now) == len(then) + 3
     as_of, pages = await walk(gateway, f"{REG}/{COUNTY}/stations", auditor, 2, recorded_as_of=instant)
     assert as_of == then and pages == 2
+
+
+async def test_the_console_follows_the_cursor(gateway, tokens):
+    from console.api import Api
+
+    setup = await setup_county(gateway, tokens)
+    first = [setup["station_ids"][0]] + [await add_station(gateway, setup["purchaser"], f"站{i}") for i in range(4)]
+    api = Api(gateway, setup["purchaser"]["Authorization"].removeprefix("Bearer "))
+    # A list read whole follows every X-Next-Cursor (here 3 pages of 2).
+    whole = await api.get(f"{REG}/{COUNTY}/stations", limit=2)
+    assert [s["station_id"] for s in whole] == first
+    # …and one page at a time.
+    page, cursor = await api.get_page(f"{REG}/{COUNTY}/stations", limit=2)
+    seen = [s["station_id"] for s in page]
+    while cursor:
+        page, cursor = await api.get_page(f"{REG}/{COUNTY}/stations", cursor, limit=2)
+        seen += [s["station_id"] for s in page]
+    assert seen == first
