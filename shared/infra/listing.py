@@ -2,7 +2,8 @@
 
 A :class:`ListIndex` is a projection of the service's notification log (issue #16 item 2): for
 each creation event it lists (``ListSpec``) it holds one row ``(list, county, key, item id,
-owner, recorded_at)`` where the key is the event's position in the log. The rows live in the
+owner, recorded_at)`` where the key is the position in the log of the first event that lists
+the item (an item is listed once per list: later events naming it again do not move it). The rows live in the
 service's own database — a table ``swp_list_rows`` beside the events (SQLite: the same file;
 PostgreSQL: the service's schema), or in memory for the in-memory store — with the position of
 the log they are caught up to (``swp_list_tracking``), written in one transaction with the rows.
@@ -58,12 +59,16 @@ class _Memory:
         self.rows: dict[tuple[str, str | None, str | None], list[tuple[int, str, str]]] = defaultdict(list)
         self.position = 0
         self.fingerprint = ""
+        self.listed: set[tuple[str, str, str]] = set()
 
     def tracked(self) -> tuple[int, str]:
         return self.position, self.fingerprint
 
     def write(self, rows: list[Row], position: int, fingerprint: str) -> None:
         for r in rows:
+            if (r.list, r.county, r.item_id) in self.listed:
+                continue
+            self.listed.add((r.list, r.county, r.item_id))
             scopes = [(r.list, r.county, None), (r.list, None, None)]
             if r.owner is not None:
                 scopes.append((r.list, r.county, r.owner))
@@ -77,6 +82,7 @@ class _Memory:
 
     def clear(self) -> None:
         self.rows.clear()
+        self.listed.clear()
         self.position, self.fingerprint = 0, ""
 
     def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
@@ -109,6 +115,8 @@ class _Sql:
             )
             c.execute(f"CREATE INDEX IF NOT EXISTS swp_list_rows_owner ON {self.rows_t} (list, county, owner, key)")
             c.execute(f"CREATE INDEX IF NOT EXISTS swp_list_rows_all ON {self.rows_t} (list, key)")
+            # An item is listed once per list: a later event naming it again does not move it.
+            c.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS swp_list_rows_item ON {self.rows_t} (list, county, item_id)")
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.track_t} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
                 "fingerprint TEXT NOT NULL)"
@@ -181,7 +189,7 @@ class ListIndex:
         self._app = app
         self._spec = dict(spec)
         self._topics = sorted(self._spec)
-        self._fingerprint = hashlib.sha256(("\n".join(self._topics) + "\nv1").encode()).hexdigest()[:16]
+        self._fingerprint = hashlib.sha256(("\n".join(self._topics) + "\nv2").encode()).hexdigest()[:16]
         recorder = app.process_recorder
         datastore = getattr(recorder, "datastore", None)
         module = type(recorder).__module__

@@ -12,10 +12,10 @@ two query parameters and the next page is named in a response header:
 Order is stable: the key of an item is its position in the service's log when it was created
 (registration, signing or scheduling order), which never changes, so a walk sees every item that
 existed when it began exactly once, in order, while new items are added (they come after).
-A filtered list (``status=…``) is scanned in that order: a page holds at most ``limit`` items and
-the scan behind one page reads at most :data:`SCAN_FACTOR` × ``limit`` entries, so a page may hold
-fewer than ``limit`` items (even none) while ``X-Next-Cursor`` is present — stop only when it is
-absent.
+A filtered list (``status=…``) is scanned in that order: a page examines at most ``limit``
+entries (:data:`SCAN_FACTOR` × ``limit``) and holds those that match, so a page may hold fewer
+than ``limit`` items (even none) while ``X-Next-Cursor`` is present — stop only when it is
+absent. A page's cost is thus at most ``limit`` loads whatever the list's length or the filter.
 
 A cursor is validated, not trusted: it carries its list, the query it was issued for and a MAC;
 an edited, truncated or foreign cursor (another list, other filters) is refused with 422
@@ -40,7 +40,7 @@ from shared.rules import RuleViolation
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-SCAN_FACTOR = 10
+SCAN_FACTOR = 1  # entries examined per filtered page, × limit: a page's cost never exceeds limit loads
 HEADER = "X-Next-Cursor"
 RULE = "R-AUD-3"  # the ordering and as-of semantics the cursor keeps
 _MAC_KEY = b"swp-list-cursor-v1"

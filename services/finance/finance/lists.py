@@ -10,12 +10,20 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from finance.domainmodel import TrancheSchedule
+from finance.domainmodel import ContractAccount, TrancheSchedule, schedule_id
 from shared.infra.listing import ListIndex, index_for, loader
 from shared.infra.paging import Page, keyset_page
 
+
+def _county(e: Any) -> str:
+    return str((getattr(e, "meta", None) or {}).get("county", ""))
+
+
 SPEC = {
     get_topic(TrancheSchedule.Planned): lambda e: [("schedules", e.county, str(e.originator_id), e.provider_id or None)],
+    # The contracts with findings, in the order of their first finding (funding or expense).
+    get_topic(TrancheSchedule.FundingRuleBreached): lambda e: [("findings", _county(e), str(e.originator_id), None)],
+    get_topic(ContractAccount.ExpenseFlagged): lambda e: [("findings", _county(e), str(schedule_id(e.contract_id)), None)],
 }
 
 
@@ -24,9 +32,12 @@ def index(store: Any) -> ListIndex:
 
 
 def schedules(
-    store: Any, county: str, limit: int, after: int | None, keep: Callable[[TrancheSchedule], bool] | None = None
+    store: Any, county: str, limit: int, after: int | None, keep: Callable[[TrancheSchedule], bool] | None = None,
+    name: str = "schedules",
 ) -> Page[TrancheSchedule]:
-    return keyset_page(index(store).fetcher("schedules", county), loader(store, TrancheSchedule), limit, after, keep)
+    """``name``: ``schedules`` (every contract finance keeps, in the order it received them) or
+    ``findings`` (the contracts with a finding, in the order of their first)."""
+    return keyset_page(index(store).fetcher(name, county), loader(store, TrancheSchedule), limit, after, keep)
 
 
 def overdue_rows(store: Any, s: TrancheSchedule, as_of: Any, calendar: Any) -> list[dict[str, Any]]:

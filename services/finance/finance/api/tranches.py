@@ -162,13 +162,13 @@ def findings(
 ) -> list[FindingOut]:
     """Findings on the county's contracts: funding findings (`FundingRuleBreached`, R-FIN-2 caps and
     R-FIN-3 station minimum — they block payment until resolved) and expense findings
-    (`ExpenseFlagged`, R-FIN-4/R-FIN-8). Contract by contract in the order finance received them;
-    paged by contract: a page holds the findings of at most `limit` contracts (and may hold none
+    (`ExpenseFlagged`, R-FIN-4/R-FIN-8). Contract by contract in the order of each contract's first
+    finding; paged by contract: a page holds the findings of at most `limit` contracts (and may hold none
     while `X-Next-Cursor` is present — stop when it is absent)."""
     query = {"county": county, "status": status}
     found = lists.schedules(
         store, county, limit, decode_cursor("finance.findings", query, cursor),
-        keep=lambda s: bool(lists.finding_rows(store, s, status)),
+        keep=lambda s: bool(lists.finding_rows(store, s, status)), name="findings",
     )
     respond(request, response, "finance.findings", query, found)
     return [FindingOut(**row) for s in found.items for row in lists.finding_rows(store, s, status)]
