@@ -175,3 +175,33 @@ async def test_the_console_follows_the_cursor(gateway, tokens):
         page, cursor = await api.get_page(f"{REG}/{COUNTY}/stations", cursor, limit=2)
         seen += [s["station_id"] for s in page]
     assert seen == first
+
+
+async def test_finance_overdue_pages_by_contract_and_its_projection_rebuilds(gateway, tokens):
+    from finance import lists as finance_lists
+
+    from tests.integration.slice import wait_for_tranches
+
+    setup = await setup_county(gateway, tokens)
+    ours = [(await ok(sign(gateway, COUNTY, setup, justification=f"第{i}份"), 201)).json()["contract_id"] for i in range(3)]
+    reader = tokens(Role.FINANCE, COUNTY)
+    for contract_id in ours:
+        await wait_for_tranches(gateway, COUNTY, contract_id, reader)
+    seen, pages = await walk(gateway, f"/finance/v1/counties/{COUNTY}/tranches/overdue", reader, 1, as_of="2027-06-30")
+    assert [(o["contract_id"], o["seq"]) for o in seen] == [(c, 1) for c in ours] and pages == 3
+    r = await gateway.get(f"/finance/v1/counties/{COUNTY}/tranches/overdue", params={"as_of": "2027-06-29", "cursor": "x.y"},
+                          headers=reader)
+    assert r.status_code == 422 and r.json()["field"] == "cursor"
+    store = gateway.app.state.services["finance"].state.store
+    index = finance_lists.index(store)
+    index.catch_up()
+    live = index.rows()
+    assert [r[3] for r in live if r[0] == "schedules"] == [str(s) for s in map(finance_schedule_id, ours)]
+    index.rebuild()
+    assert index.rows() == live
+
+
+def finance_schedule_id(contract_id: str) -> Any:
+    from finance.domainmodel import schedule_id
+
+    return schedule_id(contract_id)
