@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -107,6 +108,13 @@ class _Sql:
         prefix = f'"{datastore.schema}".' if postgres else ""
         self.rows_t, self.track_t = f"{prefix}swp_list_rows", f"{prefix}swp_list_tracking"
         self.p = "%s" if postgres else "?"
+        try:
+            self._create()
+        except Exception:  # two processes creating the tables at once (PostgreSQL): once more
+            time.sleep(0.2)
+            self._create()
+
+    def _create(self) -> None:
         with self.ds.transaction(commit=True) as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.rows_t} (list TEXT NOT NULL, county TEXT NOT NULL, "
