@@ -138,7 +138,8 @@ async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, s
 
     counts = {SMALL: cfg.lists_small, LARGE: cfg.lists_large}
     out: dict[str, Any] = {"counts": counts}
-    async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
+    env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), **cfg.server_env}  # as the other phases run it
+    async with platform(persistence, workdir, pg_dbname, env) as (server, settings):
         say(f"[{persistence}] county lists: recording {counts[SMALL]:,} and {counts[LARGE]:,} contracts in two counties")
         out["seed_seconds"] = await asyncio.to_thread(seed, settings, counts, 500, say)
         say(f"[{persistence}] county lists: starting the gateway; finance, services-log and evaluation react to every signing")
