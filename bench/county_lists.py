@@ -2,11 +2,13 @@
 1.5× its cost at 100 contracts (server CPU per request, from /proc).
 
 One store holds two counties: 130731 with 100 contracts and 640402 with 10,000. They are written
-through the registry application in batches before the gateway starts (every signing check runs;
-one save per batch of contracts), so finance, services-log and evaluation learn of them the way
-they learn of any contract: the relay publishes ``ContractSigned`` and their consumers react. Once
-every outbox is drained and every consumer caught up, each list's first page (default `limit`)
-is read ``gets`` times per county and the server's CPU per read compared.
+in-process before the gateway starts, in batches: the registry's contracts (the first of each
+county signed with every check, the others with its terms) and finance's tranche schedule of
+each (the plan finance's reaction makes). The gateway then serves the stores with no NATS
+reachable — nothing is published and no consumer reacts — so the server's CPU over the reads is
+the reads'. Each list's first page (default `limit`) is read ``gets`` times per county and the
+server's CPU per read compared. (Evaluation's list holds no evaluation here: its cost is the
+projection query alone.)
 
     python -m bench.run --only county-lists [--stores sqlite] [--quick]
 """
@@ -129,39 +131,122 @@ async def first_page_costs(
     return out
 
 
+def seed_finance(settings: Settings, batch: int = 500) -> int:
+    """Finance's tranche schedules of every contract the registry holds (the plan its reaction to
+    ``ContractSigned`` makes, tranche 1 scheduled), written through the finance application in
+    batches — as if it had reacted, without 10,000 reactions over NATS first (finance's county
+    index makes that O(n²) today: 2,751 of 10,100 after 10 minutes on this machine)."""
+    from finance.application import FinanceApplication
+    from finance.domainmodel import TrancheSchedule, plan_tranches
+    from registry.application import RegistryApplication
+    from registry.domainmodel import Contract
+
+    from shared.infra.service import prepare_store
+    from shared.infra.store import CommandContext
+
+    registry = RegistryApplication(settings.eventsourcing_env("registry"))
+    prepare_store(settings, "finance")
+    finance = FinanceApplication(settings.eventsourcing_env("finance"))
+    finance.use_signing_key(settings.audit_key("finance"))
+    written = 0
+    try:
+        for county in (SMALL, LARGE):
+            with finance.command(CommandContext(county=county, actor="bench")):
+                pending: list[Any] = []
+                for c in registry.contracts(county):
+                    assert isinstance(c, Contract)
+                    schedule = TrancheSchedule(
+                        contract_id=str(c.id), county=county, amount_fen=c.amount_fen, effective_on=c.effective_on,
+                        period_start=c.period_start, period_end=c.period_end,
+                        tranches=plan_tranches(c.amount_fen, c.tranche_plan), provider_id=c.provider_id,
+                        station_ids=list(c.station_ids), signed_on=c.signed_on, funding=list(c.funding), policy=c.policy,
+                    )
+                    pending.append(schedule)
+                    if len(pending) == batch:
+                        finance.save(*pending)
+                        written += len(pending)
+                        pending = []
+                if pending:
+                    finance.save(*pending)
+                    written += len(pending)
+    finally:
+        registry.close()
+        finance.close()
+    return written
+
+
 async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, say: Any) -> dict[str, Any]:
-    """The phase on one store: seed, start the gateway, let every consumer catch up, measure."""
+    """The phase on one store: seed, start the gateway with no NATS reachable (nothing published,
+    no consumer reacting: the server's CPU is the reads'), measure."""
     import asyncio
     from contextlib import contextmanager
 
-    from bench.platform import CpuMeter, consumers_caught_up, drained, platform, wait_idle
+    from bench.platform import REPO, CpuMeter, Server, wait_idle
+    from shared.infra.natsserver import free_port
 
     counts = {SMALL: cfg.lists_small, LARGE: cfg.lists_large}
     out: dict[str, Any] = {"counts": counts}
-    env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), **cfg.server_env}  # as the other phases run it
-    async with platform(persistence, workdir, pg_dbname, env) as (server, settings):
-        say(f"[{persistence}] county lists: recording {counts[SMALL]:,} and {counts[LARGE]:,} contracts in two counties")
-        out["seed_seconds"] = await asyncio.to_thread(seed, settings, counts, 500, say)
-        say(f"[{persistence}] county lists: starting the gateway; finance, services-log and evaluation react to every signing")
-        await server.start()
+    values: dict[str, Any] = {"nats_url": f"nats://127.0.0.1:{free_port()}", "persistence": persistence,
+                              "var_dir": workdir / "var", "nats_startup_wait_seconds": 1.0}
+    if pg_dbname:
+        values.update(postgres_dbname=pg_dbname)
+    settings = Settings(**values)
+    logs = REPO / "var" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    say(f"[{persistence}] county lists: recording {counts[SMALL]:,} and {counts[LARGE]:,} contracts in two counties")
+    out["seed_seconds"] = await asyncio.to_thread(seed, settings, counts, 500, say)
+    t = time.perf_counter()
+    out["finance_schedules"] = await asyncio.to_thread(seed_finance, settings)
+    out["seed_seconds"]["finance"] = round(time.perf_counter() - t, 1)
+    env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), "SWP_NATS_STARTUP_WAIT_SECONDS": "1", **cfg.server_env}
+    server = Server(settings, logs / f"{persistence}-county-lists-gateway.log", env)
+    say(f"[{persistence}] county lists: starting the gateway (no NATS: the stores alone)")
+    try:
+        await start_without_nats(server)
         pid = server.proc.pid if server.proc else None
-        t = time.perf_counter()
+        await wait_idle(pid, timeout=120)
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-            out["settle_seconds"] = {
-                "outboxes": round(await drained(client, timeout=1800), 2),
-                "consumers": await consumers_caught_up(settings.nats_url, timeout=1800),
-                "idle": await wait_idle(pid, timeout=300),
-                "total": round(time.perf_counter() - t, 1),
-            }
 
             @contextmanager
             def meter() -> Any:
-                with CpuMeter(pid, server.nats_pid) as m:
+                with CpuMeter(pid, None) as m:
                     yield m
 
             say(f"[{persistence}] county lists: first page of each list, {cfg.lists_gets} reads per county")
             out["lists"] = await first_page_costs(client, settings, meter, cfg.lists_gets)
+    finally:
+        server.stop()
     return out
+
+
+async def start_without_nats(server: Any, timeout: float = 120.0) -> None:
+    """Start the gateway and wait until every service answers with its store reachable (health is
+    503 without NATS; the services serve anyway after ``nats_startup_wait_seconds``)."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from bench.platform import REPO, server_env
+
+    args = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(server.port), "--log-level", "warning"]
+    with open(server.log_file, "ab") as log:
+        server.proc = subprocess.Popen(args, cwd=REPO, env={**server_env(server.settings), **server.extra_env}, stdout=log,  # noqa: S603
+                                       stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {server.proc.returncode}; see {server.log_file}")
+            try:
+                bodies = [(await client.get(f"/{svc}/health")).json() for svc in ("registry", "services-log", "evaluation", "finance")]
+                if all(b.get("store", {}).get("ok") for b in bodies):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gateway not serving after {timeout}s; see {server.log_file}")
+            await asyncio.sleep(0.3)
 
 
 def list_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
