@@ -53,7 +53,10 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field, facts=exc.facts)
+        response = problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field, facts=exc.facts)
+        for name, value in getattr(exc, "headers", {}).items():  # e.g. Retry-After of a 503
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

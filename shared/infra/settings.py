@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Spreadsheet/CSV imports (services-log): each upload is parsed in a child process killed after
+    # import_seconds (422, nothing recorded); at most import_concurrency parsed at once per
+    # process, more are refused with 503 and Retry-After.
+    import_seconds: float = Field(default=20.0, gt=0, le=600)
+    import_concurrency: int = Field(default=2, ge=1, le=64)
     # Largest event a command may record: NATS's max_payload (1 MB by default, deploy/nats/*.conf).
     max_event_bytes: int = Field(default=1024 * 1024, ge=4096)
     # Seconds between a service's periodic sweeps (e.g. registry flags filings not made by their

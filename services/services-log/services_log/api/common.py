@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import Contract
+from services_log.uploads import UploadParser
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import DomainError, Forbidden
 
@@ -23,6 +24,13 @@ async def get_store(request: Request) -> ServicesLogApplication:  # async: no I/
 
 
 Store = Annotated[ServicesLogApplication, Depends(get_store)]
+
+
+async def get_uploads(request: Request) -> UploadParser:
+    return request.app.state.uploads
+
+
+Uploads = Annotated[UploadParser, Depends(get_uploads)]
 # The provider's side records services: the provider (承接机构) and its social workers.
 ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True))]
 Reader = Annotated[

@@ -20,6 +20,7 @@ from services_log.api.common import (
     Reader,
     Store,
     Strict,
+    Uploads,
     acting_provider,
     may_read_confidential,
     readable_contract,
@@ -35,11 +36,11 @@ from services_log.sheets import (
     UnreadableFile,
     columns_markdown,
     csv_template,
-    parse_upload,
     xlsx_template,
 )
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
+from shared.infra.problems import PROBLEM, Problem
 from shared.infra.service import CommandHeaders, run_command
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
@@ -217,7 +218,10 @@ named 服务记录, else the first), with a header row of English keys or Chines
 brackets and title lines above the header are ignored; so are unknown columns). Every row is
 checked like a single delivery; the report lists each bad row with its line, field and rule.
 Good rows are recorded once: a row's delivery id comes from its content, so uploading the same
-file again records nothing new. Up to {MAX_ROWS:,} rows per file, saved in batches; one
+file again records nothing new. Reading the file has a time limit (`SWP_IMPORT_SECONDS`, 20 s by
+default: past it 422, rule `import-time-limit`, nothing recorded) and at most
+`SWP_IMPORT_CONCURRENCY` uploads (default 2) are read at once (another is 503, rule
+`import-concurrency-limit`, with `Retry-After`). Up to {MAX_ROWS:,} rows per file, saved in batches; one
 `IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
 A row's content that cites beneficiaries is sealed for them as in `POST …/deliveries` (R-LOG-5,
 R-AUD-2); once one of them is erased, a row citing them with content is refused (R-AUD-2), even
@@ -231,12 +235,18 @@ if it was recorded before. Content citing no one is stored as given.
     "/deliveries/import",
     response_model=ImportReportOut,
     description=IMPORT_DESCRIPTION,
-    responses={200: {"description": "The per-row report"}},
+    responses={
+        200: {"description": "The per-row report"},
+        503: {"model": Problem, "content": {PROBLEM: {}}, "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+              "description": "SWP_IMPORT_CONCURRENCY uploads are being read already (rule import-concurrency-limit): retry after "
+                             "`Retry-After` seconds"},
+    },
 )
 def import_deliveries(
     county: CountyCode,
     scope: ProviderSide,
     store: Store,
+    uploads: Uploads,
     headers: CommandHeaders,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
     contract_id: Annotated[str | None, Query(max_length=64, description="Contract of rows without a 协议编号")] = None,
@@ -244,7 +254,7 @@ def import_deliveries(
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
-    rows = parse_upload(file.filename or "", file.content_type, data)
+    rows = uploads.parse(file.filename or "", file.content_type, data)
     provider = acting_provider(scope)
     source = f"import:{(file.filename or 'upload')[:100]}"
 
