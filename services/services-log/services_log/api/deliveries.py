@@ -22,6 +22,8 @@ from services_log.api.common import (
     Strict,
     Uploads,
     acting_provider,
+    acting_worker,
+    check_own_delivery,
     may_read_confidential,
     readable_contract,
 )
@@ -203,8 +205,10 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, stor
     keys (R-LOG-5, R-AUD-2): erasing any one of them erases it, and reads then show `content: null`,
     `content_erased: true`; citing an erased beneficiary with content is refused (422, R-AUD-2).
     Content citing no one is stored as it is given. This applies to content recorded from now on:
-    content stored earlier is not migrated."""
+    content stored earlier is not migrated. A worker's token records only deliveries that name
+    its `worker_id` among `worker_ids` (else 403, R-AUD-6)."""
     provider = acting_provider(scope)
+    check_own_delivery(scope, body.worker_ids)
     delivery = run_command(
         store, scope, headers, sealed_payload(store, body.model_dump(mode="json"), body.beneficiary_refs),
         lambda: store.log_delivery(county, body.facts(), provider),
@@ -225,7 +229,8 @@ default: past it 422, rule `import-time-limit`, nothing recorded) and at most
 `IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
 A row's content that cites beneficiaries is sealed for them as in `POST …/deliveries` (R-LOG-5,
 R-AUD-2); once one of them is erased, a row citing them with content is refused (R-AUD-2), even
-if it was recorded before. Content citing no one is stored as given.
+if it was recorded before. Content citing no one is stored as given. With a worker's token, a row
+not naming the token's `worker_id` among its workers is refused (rule R-AUD-6).
 
 {columns_markdown()}
 """
@@ -259,7 +264,7 @@ def import_deliveries(
     source = f"import:{(file.filename or 'upload')[:100]}"
 
     def run() -> Any:
-        return DeliveryImport(store, county, provider, contract_id).run(rows, source)
+        return DeliveryImport(store, county, provider, contract_id, worker_id=acting_worker(scope)).run(rows, source)
 
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
@@ -304,8 +309,10 @@ def correct_delivery(
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
     `DeliveryCorrected` and `IndicatorProgressed`. New content, or new refs, are sealed for the
-    beneficiaries the corrected delivery cites, as when logging one."""
+    beneficiaries the corrected delivery cites, as when logging one. A worker's token corrects only
+    its own deliveries (another's is 404) and cannot take itself out of `worker_ids` (403, R-AUD-6)."""
     provider = acting_provider(scope)
+    check_own_delivery(scope, body.worker_ids)
     refs = body.beneficiary_refs if body.beneficiary_refs is not None else store.delivery(county, delivery_id).facts.beneficiary_refs
     payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
     delivery = run_command(
