@@ -165,15 +165,16 @@ async def test_uploads_beyond_the_concurrency_limit_are_503_with_retry_after(set
     provider = tokens(Role.PROVIDER, COUNTY, provider_id="p-1")
     hostile = slow_workbook()
     async with running(app), client_for(app) as client:
-        first = asyncio.create_task(client.post(IMPORT, files={"file": ("a.xlsx", hostile)}, headers=provider))
-        await asyncio.sleep(1.0)  # the first is being read
-        second = await client.post(IMPORT, files={"file": ("b.xlsx", hostile)}, headers=provider)
-        assert second.status_code == 503, second.text
-        assert second.headers["content-type"].startswith("application/problem+json")
-        assert int(second.headers["retry-after"]) >= 1
-        assert second.json()["rule"] == "import-concurrency-limit"
-        assert (await first).json()["rule"] == "import-time-limit"
-        # The slot is free again once the first was cut.
+        # Two at once: one is read (and cut at the limit), the other is turned away at once.
+        answers = await asyncio.gather(*(client.post(IMPORT, files={"file": (f"{n}.xlsx", hostile)}, headers=provider)
+                                         for n in ("a", "b")))
+        busy = [r for r in answers if r.status_code == 503]
+        assert len(busy) == 1, [(r.status_code, r.text) for r in answers]
+        assert busy[0].headers["content-type"].startswith("application/problem+json")
+        assert int(busy[0].headers["retry-after"]) >= 1
+        assert busy[0].json()["rule"] == "import-concurrency-limit" and busy[0].json()["field"] == "file"
+        assert [r.json()["rule"] for r in answers if r.status_code == 422] == ["import-time-limit"]
+        # The slot is free again once the upload was cut.
         r = await client.post(IMPORT, files={"file": ("c.xlsx", slow_workbook(strings=0))}, headers=provider)
         assert r.status_code == 200, r.text
 
