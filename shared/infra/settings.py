@@ -7,6 +7,7 @@ nothing reads the environment at import time.
 from __future__ import annotations
 
 import hashlib
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,16 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
+
+
+def client_tls_context(ca: Path | str, cert: Path | str | None = None, key: Path | str | None = None) -> ssl.SSLContext:
+    """A client's TLS context: the server's certificate is verified against ``ca`` (chain and
+    host name, TLS 1.2 at least); ``cert``/``key`` are the client's own certificate, for mutual TLS."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key is not None else None)
+    return context
 
 
 class Settings(BaseSettings):
@@ -28,6 +39,13 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None
     nats_password: SecretStr | None = None
+    # TLS to NATS (deploy/nats/*.conf require it): the CA that signed the servers' certificates
+    # (each server's name or address in SWP_NATS_URL must be in its certificate; never skipped),
+    # and this client's certificate and key (the shipped servers require one: mutual TLS).
+    # Files in PEM. With none set the client speaks plaintext, as the development server expects.
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
     # Replicas of stream SWP; 3 in the clustered production topology (deploy/).
     stream_replicas: int = 1
     persistence: Literal["sqlite", "postgres", "memory"] = "sqlite"
@@ -58,6 +76,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # The process's resident memory budget in MiB (shared/infra/memory.py): over it, the oldest
+    # quarter of every aggregate cache is evicted (each second while over). 0: no budget.
+    memory_budget_mb: int = Field(default=0, ge=0)
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -84,6 +105,10 @@ class Settings(BaseSettings):
             raise ValueError("SWP_JWT_SECRET must be set to a real secret outside development")
         if self.environment == "production" and len(self.jwt_secret.get_secret_value()) < 32:
             raise ValueError("SWP_JWT_SECRET must be at least 32 characters in production")
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("SWP_NATS_TLS_CERT and SWP_NATS_TLS_KEY go together")
+        if self.nats_tls_cert is not None and self.nats_tls_ca is None:
+            raise ValueError("SWP_NATS_TLS_CERT needs SWP_NATS_TLS_CA (the CA that verifies the servers)")
         return self
 
     @property
@@ -96,7 +121,16 @@ class Settings(BaseSettings):
         if self.nats_user:
             options["user"] = self.nats_user
             options["password"] = self.nats_password.get_secret_value() if self.nats_password else ""
+        tls = self.nats_tls_context()
+        if tls is not None:
+            options["tls"] = tls
         return options
+
+    def nats_tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every NATS connection (SWP_NATS_TLS_*), or None for plaintext."""
+        if self.nats_tls_ca is None:
+            return None
+        return client_tls_context(self.nats_tls_ca, self.nats_tls_cert, self.nats_tls_key)
 
     def audit_key(self, service: str) -> bytes:
         if service in self.audit_keys:
