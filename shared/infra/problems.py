@@ -70,6 +70,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # A body the framework could not parse (malformed multipart form, undecodable form):
+            # the documented 422 naming `body`, as for malformed JSON — not an undocumented 400.
+            return problem_response(422, "Invalid request", f"malformed request body: {exc.detail}", field="body")
         response = problem_response(exc.status_code, str(exc.detail), str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value

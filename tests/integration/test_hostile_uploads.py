@@ -236,3 +236,12 @@ def test_the_platform_answers_while_20_hostile_uploads_are_in_flight(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+async def test_a_malformed_multipart_body_is_the_documented_422_not_a_400(gateway, tokens):
+    # Found by the negative-data fuzz run: the framework's own 400 was undocumented.
+    provider = tokens(Role.PROVIDER, COUNTY, provider_id="p-1")
+    r = await gateway.post(IMPORT, content=b"--abc\r\n[]--abc--\r\n",
+                           headers={**provider, "Content-Type": "multipart/form-data; boundary=abc"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert r.json()["field"] == "body", r.text
