@@ -22,27 +22,39 @@ import httpx
 import pytest
 
 from shared.infra.auth import Role
-from shared.infra.settings import Settings
-from shared.testing.fixtures import PostgresInfo, Tokens
+from shared.testing.fixtures import PostgresInfo
 from tests.deploy.cluster import DEPLOY, Cluster
 from tests.deploy.topology import Nginx, Routed, ServiceProcess, service_processes
 from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
+from tests.oidc.idp import AUDIENCE, Idp, IdpTokens
 
 PREFIXES = ("registry", "services-log", "evaluation", "finance")
 NO_NGINX = "nginx is not installed (apt-get install nginx-light): the services were tested without the gateway"
 
 
 @pytest.fixture
-def services(cluster: Cluster, postgres: PostgresInfo, tmp_path: Path) -> Iterator[tuple[list[ServiceProcess], Tokens]]:
-    processes, variables = service_processes(cluster, postgres, tmp_path / "services")
+def idp(tmp_path: Path) -> Iterator[Idp]:
+    """The province's OIDC issuer (the real oidc-provider package): production services trust only it."""
+    directory = tmp_path / "idp"
+    directory.mkdir()
+    provider = Idp(directory, directory / "oidc-provider.log", clients=[IdpTokens.client()]).start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def services(cluster: Cluster, postgres: PostgresInfo, idp: Idp, tmp_path: Path) -> Iterator[tuple[list[ServiceProcess], IdpTokens]]:
+    oidc = {"SWP_OIDC_ISSUER": idp.issuer, "SWP_OIDC_AUDIENCE": AUDIENCE}
+    processes, _variables = service_processes(cluster, postgres, tmp_path / "services", oidc)
     try:
         for p in processes:
             p.start()
         deadline = time.monotonic() + 60
         for p in processes:
             p.wait_healthy(deadline)
-        tokens = Tokens(Settings(environment="production", jwt_secret=variables["SWP_JWT_SECRET"]))
-        yield processes, tokens
+        yield processes, IdpTokens(idp)
     finally:
         for p in processes:
             p.stop()

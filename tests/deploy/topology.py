@@ -96,11 +96,14 @@ class ServiceProcess:
             self.proc.wait(timeout=5)
 
 
-def service_processes(cluster: Cluster, pg: PostgresInfo, directory: Path) -> tuple[list[ServiceProcess], dict[str, str]]:
-    """The four services of compose.yaml, pointed at the loopback cluster and PostgreSQL."""
+def service_processes(
+    cluster: Cluster, pg: PostgresInfo, directory: Path, oidc: dict[str, str]
+) -> tuple[list[ServiceProcess], dict[str, str]]:
+    """The four services of compose.yaml, pointed at the loopback cluster and PostgreSQL, trusting
+    the OIDC issuer ``oidc`` (SWP_OIDC_ISSUER, SWP_OIDC_AUDIENCE)."""
     directory.mkdir(parents=True, exist_ok=True)
     variables = {
-        "SWP_JWT_SECRET": secrets.token_hex(32),
+        **oidc,
         "SWP_POSTGRES_PASSWORD": pg.password,
         **{f"SWP_AUDIT_KEY_{s.upper().replace('-', '_')}": secrets.token_hex(32) for s in SERVICES},
         **cluster.passwords,

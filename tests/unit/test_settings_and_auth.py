@@ -9,12 +9,15 @@ from shared.infra.auth import Role, Unauthorized, decode_token, issue_token
 from shared.infra.settings import Settings
 
 
-def test_production_refuses_the_development_jwt_secret():
-    with pytest.raises(ValidationError, match="SWP_JWT_SECRET"):
+def test_production_refuses_any_hs256_secret_and_needs_an_oidc_issuer():
+    oidc = {"oidc_issuer": "https://idp.example", "oidc_audience": "urn:swp:api"}
+    with pytest.raises(ValidationError, match="SWP_OIDC_ISSUER"):
         Settings(environment="production", audit_keys={})
-    with pytest.raises(ValidationError, match="at least 32"):
-        Settings(environment="production", jwt_secret="short")
-    ok = Settings(environment="production", jwt_secret="x" * 40)
+    with pytest.raises(ValidationError, match="SWP_JWT_SECRET"):
+        Settings(environment="production", jwt_secret="x" * 40, **oidc)
+    ok = Settings(environment="production", **oidc)
+    with pytest.raises(ValueError, match="production"):
+        ok.dev_jwt_secret()
     with pytest.raises(ValueError, match="SWP_AUDIT_KEYS"):
         ok.audit_key("finance")
     assert len(Settings().audit_key("finance")) == 32  # development derives a fixed key

@@ -13,11 +13,13 @@ from rich.console import Console
 from swp_subscriber.cli import subscribe
 
 from gateway.audit_cli import audit
+from gateway.ops_cli import ops
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 
 app = typer.Typer(help="Social-work purchase platform (政府购买社会工作服务) command line.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
+app.add_typer(ops, name="ops")  # parked messages: list, retry, skip (issue 15)
 app.command("subscribe")(subscribe)  # the subscriber kit (services/subscriber/)
 console = Console(soft_wrap=True)
 
@@ -32,8 +34,11 @@ def token(
     worker_id: Annotated[str | None, typer.Option("--worker-id", help="A worker's own registry worker id (role worker)")] = None,
     ttl_hours: Annotated[int, typer.Option(help="Validity in hours")] = 12,
 ) -> None:
-    """Print a bearer token the locally running platform accepts (same SWP_JWT_SECRET)."""
+    """Print a development bearer token the locally running platform accepts (same SWP_JWT_SECRET).
+    Not in production, where tokens come from the OIDC issuer only (docs/IDENTITY.md)."""
     settings = Settings()
+    if settings.environment == "production":
+        raise typer.BadParameter("production has no development tokens: get one from the OIDC issuer (docs/IDENTITY.md)")
     typer.echo(
         issue_token(
             settings,
