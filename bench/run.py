@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, growth_metrics, write_markdown
+from bench.report import build_metrics, bulk_metrics, growth_metrics, replay_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -115,16 +115,26 @@ async def main_async(args: argparse.Namespace) -> int:
 async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], run: dict[str, Any], started: float) -> int:
     """One platform phase alone (``--only``): its metrics replace theirs in var/bench/results.json,
     the others stay as the last full run wrote them; BENCHMARKS.md is left alone."""
+    if args.only in ("bulk", "audit-feed"):
+        cfg.growth_deliveries = 0
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
         work = Path(tmp)
         for store in stores:
             (work / store).mkdir()
             t = time.monotonic()
+            if args.only == "bulk":  # its baseline (raw batched append) before and after, as in a full run
+                before = await raw_measure(store, work, 1.0 if args.quick else 3.0)
             if store == "postgres":
                 with raw_store.scratch_database("swp_bench") as db:
                     figures = await run_platform(store, work / store, db, cfg, say)
             else:
                 figures = await run_platform(store, work / store, None, cfg, say)
+            if args.only == "bulk":
+                after = await raw_measure(store, work, 1.0 if args.quick else 3.0)
+                run["raw"][store] = {k: {"per_second": round((before[k]["per_second"] + after[k]["per_second"]) / 2, 1),
+                                         "before": before[k], "after": after[k]} for k in before}
+            if "bulk" in figures:
+                figures["bulk"] = vars(figures["bulk"])
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
@@ -136,7 +146,13 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= growth_metrics(f"platform.{store}", figures)
+        pre = f"platform.{store}"
+        if args.only == "bulk":
+            fresh |= bulk_metrics(pre, figures, run["raw"][store]["batched"]["per_second"])
+        elif args.only == "audit-feed":
+            fresh |= replay_metrics(pre, figures)
+        else:
+            fresh |= growth_metrics(pre, figures)
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -144,7 +160,8 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     (out_dir / f"run-{args.only}.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
     say(f"wrote {len(fresh)} metrics into var/bench/results.json and var/bench/run-{args.only}.json ({run['seconds']} s)")
     for name, m in fresh.items():
-        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {'met' if m['met'] else 'MISSED'}")
+        verdict = "—" if m["met"] is None else "met" if m["met"] else "MISSED"
+        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {verdict}")
     return 0
 
 
@@ -170,7 +187,8 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth"], help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "bulk", "audit-feed"],
+                        help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

@@ -69,9 +69,14 @@ class Published:
     public: bool
     problem: tuple[str, str] | None
     subject: str
-    headers: dict[str, str]
+    headers_json: str
     traceparent: str | None
     body: bytes
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The NATS headers it is published with (parsed only by the relay)."""
+        return json.loads(self.headers_json) if self.headers_json else {}
 
     @classmethod
     def of(cls, row: Sequence[Any]) -> Published:
@@ -79,14 +84,18 @@ class Published:
         return cls(
             int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]),
             (problem[0], problem[1] if len(problem) > 1 else "") if problem else None,
-            row[9], json.loads(row[10]) if row[10] else {}, row[11], bytes(row[12]),
+            row[9], row[10] or "", row[11], row[12] if type(row[12]) is bytes else bytes(row[12]),
         )
 
     def feed_entry(self) -> bytes:
         """The audit feed's entry: a public event's envelope as published, marked public."""
-        if self.public and self.problem is None:
-            return self.body[:-1] + b',"public":true}'
-        return self.body
+        return feed_entry(self.public, self.problem is not None, self.body)
+
+
+def feed_entry(public: Any, problem: Any, body: bytes) -> bytes:
+    """A row's audit-feed entry: a public event's envelope as published, marked public; a private
+    event's (or an unmappable one's) entry as stored."""
+    return body[:-1] + b',"public":true}' if public and not problem else bytes(body)
 
 
 # --- the envelope (R-AUD-1) -------------------------------------------------------------------
@@ -416,15 +425,21 @@ class PublishedLog:
     def read(self, after: int, limit: int) -> list[Published]:
         """Rows after ``after``, up to ``limit`` log positions, in order; events without a row are
         mapped now and their rows stored (never again)."""
+        return [Published.of(r) for r in self.read_rows(after, limit)]
+
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        """:meth:`read` as the stored tuples (the feed's hot path: no object per row)."""
         rec = self.recorder
         verified = self.verified if after < self.verified else self.verified_to()
         if after < verified:  # every event there has its row: the rows alone
-            rows = [r for r in rec.select_published(after, limit) if r[0] <= verified]
+            rows = rec.select_published(after, limit)
+            if rows and rows[-1][0] > verified:
+                rows = [r for r in rows if r[0] <= verified]
             if rows:
-                return [Published.of(r) for r in rows]
+                return rows
         joined = rec.select_joined(after, limit)
         missing: list[Row] = []
-        out: list[Published] = []
+        out: list[Row] = []
         for position, originator_id, version, topic, state, row in joined:
             if row is None:
                 assert state is not None
@@ -432,11 +447,11 @@ class PublishedLog:
                     id=position, originator_id=originator_id, originator_version=version, topic=topic, state=bytes(state),
                 ))
                 missing.append(row)
-            out.append(Published.of(row))
+            out.append(row)
         if missing:
             rec.insert_published(missing)
         if out:
-            self.verified = max(self.verified, out[-1].position)
+            self.verified = max(self.verified, out[-1][0])
         return out
 
     def mark_verified(self, position: int) -> None:
