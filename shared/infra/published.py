@@ -33,6 +33,7 @@ from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from fastapi.encoders import jsonable_encoder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from shared.envelope import Envelope, event_id_for
@@ -346,19 +347,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             curs.executemany(self._sql_backfill, rows)
 
     def select_published(self, after: int, limit: int) -> list[Row]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._sql_select_published, (after, limit), prepare=True)
-            return [tuple(r[c] for c in COLUMNS) for r in curs.fetchall()]  # type: ignore[misc]
+            return curs.fetchall()  # type: ignore[return-value]
 
     def select_joined(self, after: int, limit: int) -> list[Joined]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._sql_select_joined, (after, limit), prepare=True)
-            out: list[Joined] = []
-            for r in curs.fetchall():
-                vals = list(r.values())
-                row = None if vals[5] is None else tuple(vals[5:])
-                out.append((vals[0], vals[1], vals[2], vals[3], vals[4], row))  # type: ignore[arg-type]
-            return out
+            return [(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else r[5:]) for r in curs.fetchall()]
 
 
 class POPOPublishedRecorder(POPOProcessRecorder):
