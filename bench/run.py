@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, bulk_metrics, growth_metrics, replay_metrics, write_markdown
+from bench.report import build_metrics, bulk_metrics, phase_metrics, replay_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -44,6 +44,8 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
     cfg.only = args.only
     stores = args.stores.split(",")
+    if args.only == "scale-out":  # several processes share a store only on PostgreSQL
+        stores = [s for s in stores if s == "postgres"]
     pg_problem = raw_store.postgres_available() if "postgres" in stores else None
     if pg_problem:
         say(f"PostgreSQL unreachable ({pg_problem}): its column is left empty")
@@ -147,12 +149,11 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
         pre = f"platform.{store}"
+        fresh |= phase_metrics(pre, figures, run["config"])
         if args.only == "bulk":
             fresh |= bulk_metrics(pre, figures, run["raw"][store]["batched"]["per_second"])
         elif args.only == "audit-feed":
             fresh |= replay_metrics(pre, figures)
-        else:
-            fresh |= growth_metrics(pre, figures)
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -187,7 +188,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "bulk", "audit-feed"],
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "bulk", "audit-feed"],
                         help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
