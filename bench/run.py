@@ -4,6 +4,8 @@
     python -m bench.run --stores sqlite   # one store only
     python -m bench.run --quick           # short phases, to check the harness (figures not representative)
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
+    python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed): its
+                                          # metrics replace theirs in var/bench/results.json
 
 Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
 """
