@@ -233,8 +233,16 @@ class OutboxRelay:
         if not items:
             raise Unpublishable("missing", f"no event at position {position}")
         item = items[0]
-        if item.problem is not None:
-            raise Unpublishable(*item.problem)
+        if item.problem is not None:  # mapped again with the relay's mapping (repaired, perhaps)
+
+            def remap() -> list[Item]:
+                with self.db_lock:
+                    found = self.log.remap(position, self.to_integration)
+                    return self.items([found] if found else [])
+
+            item = (await asyncio.to_thread(remap))[0]
+            if item.problem is not None:
+                raise Unpublishable(*item.problem)
         row = item.row
         if row is None:
             return  # private: nothing to publish

@@ -271,6 +271,7 @@ class SQLitePublishedRecorder(SQLiteProcessRecorder):
         self._sql_insert = f"INSERT INTO {table} VALUES ({values})"  # noqa: S608
         self._sql_backfill = f"INSERT OR IGNORE INTO {table} VALUES ({values})"  # noqa: S608
         self._sql_select = f"SELECT * FROM {table} WHERE position > ? ORDER BY position LIMIT ?"  # noqa: S608
+        self._sql_delete = f"DELETE FROM {table} WHERE position = ?"  # noqa: S608
         cols = ", ".join(f"p.{c}" for c in COLUMNS)
         self._sql_joined = (
             "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, "  # noqa: S608
@@ -296,6 +297,12 @@ class SQLitePublishedRecorder(SQLiteProcessRecorder):
     def insert_published(self, rows: Sequence[Row]) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.executemany(self._sql_backfill, rows)
+
+    def replace_published(self, row: Row) -> None:
+        """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql_delete, (row[0],))
+            c.execute(self._sql_insert, row)
 
     def select_published(self, after: int, limit: int) -> list[Row]:
         with self.datastore.transaction(commit=False) as c:
@@ -326,6 +333,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.public_table_name))
         self._sql_insert_published = SQL("INSERT INTO {} VALUES ({})").format(table, values)
         self._sql_backfill = SQL("INSERT INTO {} VALUES ({}) ON CONFLICT (position) DO NOTHING").format(table, values)
+        self._sql_delete = SQL("DELETE FROM {} WHERE position = %s").format(table)
         self._sql_select_published = SQL("SELECT * FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(table)
         cols = SQL(", ").join(SQL("p.{}").format(Identifier(c)) for c in COLUMNS)
         self._sql_select_joined = SQL(
@@ -345,6 +353,12 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
     def insert_published(self, rows: Sequence[Row]) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(self._sql_backfill, rows)
+
+    def replace_published(self, row: Row) -> None:
+        """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql_delete, (row[0],))
+            curs.execute(self._sql_insert_published, row)
 
     def select_published(self, after: int, limit: int) -> list[Row]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
@@ -374,6 +388,10 @@ class POPOPublishedRecorder(POPOProcessRecorder):
         with self._database_lock:
             for row in rows:
                 self._published.setdefault(row[0], row)
+
+    def replace_published(self, row: Row) -> None:
+        with self._database_lock:
+            self._published[row[0]] = row
 
     def select_published(self, after: int, limit: int) -> list[Row]:
         with self._database_lock:
@@ -449,6 +467,17 @@ class PublishedLog:
         if out:
             self.verified = max(self.verified, out[-1][0])
         return out
+
+    def remap(self, position: int, to_integration: ToIntegration) -> Published | None:
+        """Map the event at ``position`` again with ``to_integration`` (an operator's retry of one
+        that could not be mapped, after a fix) and store its new row; None if no event is there."""
+        found = [n for n in self.recorder.select_notifications(position, 1) if n.id == position]
+        if not found:
+            return None
+        row = PublicMapper(self.app, to_integration).backfill(found[0])
+        if row[8] is None:
+            self.recorder.replace_published(row)
+        return Published.of(row)
 
     def mark_verified(self, position: int) -> None:
         """Recorded by the relay after it read up to ``position`` (every row there exists)."""
