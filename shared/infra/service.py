@@ -36,7 +36,7 @@ from shared.events.tree_head import TreeHeadSigned
 from shared.infra import hardening, memory, pinning, problems, telemetry
 from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
-from shared.infra.consumer import ConsumerStats
+from shared.infra.consumer import ConsumerStats, partitioning
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
@@ -82,9 +82,10 @@ class Runtime:
         self.store = store
         self.broker = make_broker(spec, settings)
         self.stream = swp_stream(settings.stream_replicas, declare=False)
-        self.consumers: dict[str, ConsumerStats] = (
-            spec.consumers(self.broker, store, self.stream) if spec.consumers else {}
-        )
+        with partitioning(settings.consumer_partitions):
+            self.consumers: dict[str, ConsumerStats] = (
+                spec.consumers(self.broker, store, self.stream) if spec.consumers else {}
+            )
         self.nc: Any = None
         self.relay: OutboxRelay | None = None
         self.broker_started = False
@@ -145,12 +146,15 @@ class Runtime:
         lags: dict[str, int] = {}
         if self.nc is not None and self.nc.is_connected:
             js = self.nc.jetstream()
-            for name in self.consumers:
-                try:
-                    info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, f"{self.spec.name}--{name}"), timeout=2)
-                    lags[name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
-                except Exception as exc:  # not created yet, NATS busy
-                    log.info("metrics: no lag for %s: %s", name, exc)
+            for name, stats in self.consumers.items():
+                # Partitions each read the whole upstream: the lag is the furthest behind.
+                for durable in stats.durables or [f"{self.spec.name}--{name}"]:
+                    try:
+                        info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, durable), timeout=2)
+                        lag = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                        lags[name] = max(lags.get(name, 0), lag)
+                    except Exception as exc:  # not created yet, NATS busy
+                        log.info("metrics: no lag for %s: %s", durable, exc)
         snapshot["consumer_lag"] = lags
         try:  # what is parked, from the store (whichever process parked it)
             relay_parked = await asyncio.to_thread(self.relay.parked, from_store=True) if self.relay else []

@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
@@ -122,6 +122,18 @@ class Settings(BaseSettings):
     # Several processes per service: how often a follower tries to take over the relay and the
     # sealer (shared/infra/leader.py), and how often the leader checks it still holds them.
     leader_retry_seconds: float = Field(default=2.0, gt=0)
+    # Each upstream is read by this many partitioned durable consumers (shared/infra/consumer.py):
+    # one contract's events stay in order, different contracts are reacted to this many at a time,
+    # shared by every process of the service. Change it with the service's processes stopped.
+    # 1, 2, 4 or 8 (the names deploy/nats/accounts.py keeps county subscribers away from).
+    consumer_partitions: int = 1
+
+    @field_validator("consumer_partitions")
+    @classmethod
+    def _partition_count(cls, value: int) -> int:
+        if value not in (1, 2, 4, 8):  # shared/infra/consumer.py PARTITION_COUNTS
+            raise ValueError("SWP_CONSUMER_PARTITIONS must be 1, 2, 4 or 8")
+        return value
 
     @model_validator(mode="after")
     def _production_identity(self) -> Settings:

@@ -20,7 +20,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -97,6 +97,8 @@ class CommandContext:
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
     "swp_command", default=None
 )
+# Store locks a running reaction holds until its save (SwpApplication.hold_until_saved).
+_held: contextvars.ContextVar[ExitStack | None] = contextvars.ContextVar("swp_reaction_locks", default=None)
 
 
 def fingerprint(payload: Any) -> str:
@@ -499,6 +501,29 @@ class SwpApplication(Application[uuid.UUID]):
         return list(record.aggregate_ids)
 
     # --- reactions to upstream events (idempotent consumers) ------------------------
+    @contextmanager
+    def reaction_scope(self, *, locking: bool = True) -> Iterator[None]:
+        """One run of a reaction and the save of what it produced: store locks a reaction takes
+        (:meth:`hold_until_saved`) are released when the block ends, after the save. ``locking``
+        False: no other reaction runs at once (one partition), the locks would only cost time."""
+        stack = ExitStack()
+        token = _held.set(stack if locking else None)
+        try:
+            with stack:
+                yield
+        finally:
+            _held.reset(token)
+
+    def hold_until_saved(self, *keys: str) -> None:
+        """Inside a reaction: take these store-wide write locks now and keep them until the
+        reaction's events are saved, so reactions running at once in other partitions or processes
+        that would save the same aggregate (a county's budget) wait instead of racing and re-running.
+        Call it once per reaction, before loading what it guards (one call, one lock order: no
+        deadlock). Outside a reaction, or on SQLite (one process per store), it does nothing."""
+        stack = _held.get()
+        if stack is not None:
+            stack.enter_context(self.store_locks.holding(*keys))
+
     def is_processed(self, upstream: str, position: int) -> bool:
         return self.process_recorder.has_tracking_id(upstream, position)
 

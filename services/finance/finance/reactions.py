@@ -14,6 +14,8 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.utils import get_topic
 
 from finance.domainmodel import (
     CALENDAR_BOOK_ID,
@@ -32,14 +34,18 @@ from finance.domainmodel import (
     schedule_id,
     station_minimum_breach,
 )
+from shared import clock
 from shared.events import evaluation as evl
 from shared.events import registry as reg
 from shared.funding import split_by_year
 from shared.infra.consumer import RetryLater
-from shared.infra.store import SwpApplication
+from shared.infra.store import CommandContext, SwpApplication
 from shared.workdays import WorkdayCalendar
 
 log = logging.getLogger("swp.finance")
+
+# What the county and province indexes are made of (``FinanceReactions.catch_up_indexes``).
+_INDEX_TOPICS = [get_topic(TrancheSchedule.Planned), get_topic(CountyBudget.Opened)]
 
 
 class FinanceReactions(SwpApplication):
@@ -54,15 +60,75 @@ class FinanceReactions(SwpApplication):
             return None
 
     def workdays(self) -> WorkdayCalendar:
-        """The working-day calendar with every official year loaded so far (R-FIN-6)."""
+        """The working-day calendar with every official year loaded so far (R-FIN-6). Built once
+        per version of the calendar book (building it costs milliseconds; every signing asks)."""
         book: CalendarBook | None = self._find(CALENDAR_BOOK_ID)
-        return book.workdays() if book else WorkdayCalendar()
+        version = book.version if book else None
+        cached = getattr(self, "_workdays", None)
+        if cached is None or cached[0] != version:
+            cached = (version, book.workdays() if book else WorkdayCalendar())
+            self._workdays = cached
+        return cached[1]
 
     def county_index(self, county: str) -> CountyIndex:
+        self.catch_up_indexes()
         return self._find(county_index_id(county)) or CountyIndex(county=county)
 
     def province_index(self) -> ProvinceIndex:
+        self.catch_up_indexes()
         return self._find(PROVINCE_INDEX_ID) or ProvinceIndex()
+
+    INDEXES = "finance:indexes"  # the position in finance's own log the indexes are up to date with
+
+    def catch_up_indexes(self) -> None:
+        """Add to the county and province indexes the schedules planned and the budget years opened
+        since they were last brought up to date (read from finance's own log by topic), then record
+        that position. Runs before each read of an index; a live read only (as-of reads replay
+        what the indexes had recorded then). Two processes catching up at once: one saves, the
+        other finds the position taken and reads what it saved."""
+        if clock.pinned() is not None:
+            return
+        recorder = self.process_recorder
+        position = recorder.max_tracking_id(self.INDEXES) or 0
+        head = recorder.max_notification_id() or 0
+        if head <= position:
+            return
+        contracts: dict[str, list[str]] = {}
+        years: dict[str, set[int]] = {}
+        start = position + 1
+        while True:
+            page = recorder.select_notifications(start, 500, stop=head, topics=_INDEX_TOPICS)
+            for n in page:
+                event = self.mapper.to_domain_event(n)
+                if isinstance(event, TrancheSchedule.Planned):
+                    contracts.setdefault(event.county, []).append(event.contract_id)
+                else:
+                    years.setdefault(event.county, set()).add(event.year)
+            if len(page) < 500:
+                break
+            start = page[-1].id + 1
+        if not contracts and not years and head - position < 1000:
+            return  # nothing to add: the position moves on with the next addition (or 1000 records on)
+        try:
+            for county in sorted(set(contracts) | set(years)):
+                index = self._find(county_index_id(county)) or CountyIndex(county=county)
+                known = set(index.contract_ids)
+                for contract_id in contracts.get(county, []):
+                    if contract_id not in known:
+                        index.add_contract(contract_id)
+                        known.add(contract_id)
+                for year in sorted(years.get(county, ())):
+                    index.add_budget_year(year)
+                with self.command(CommandContext(county=county, actor=f"service:{self.service}")):
+                    self.save(index)
+            province = self._find(PROVINCE_INDEX_ID) or ProvinceIndex()
+            for county in sorted(contracts):
+                province.add_county(county)
+            with self.command(CommandContext(county="province", actor=f"service:{self.service}")):
+                self.record_reaction(Tracking(self.INDEXES, head), province)
+        except IntegrityError:
+            # Another request or process brought them up to date meanwhile: it saved the same additions.
+            log.info("indexes brought up to date elsewhere (position %s)", recorder.max_tracking_id(self.INDEXES))
 
     def county_budget(self, county: str, year: int) -> CountyBudget:
         return self._find(budget_id(county, year)) or CountyBudget(county=county, year=year)
@@ -99,22 +165,23 @@ class FinanceReactions(SwpApplication):
             policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
         )
         schedule.schedule_triggered("contract_effective", e.effective_on, self.workdays())
-        index = self.county_index(e.county)
-        budgets = self.commit_funding(e.county, schedule, index, [(f.source, f.amount_fen) for f in e.funding])
+        # The county's and the province's indexes pick the schedule up from the log
+        # (``catch_up_indexes``): only what this contract touches is saved here.
+        budgets = self.commit_funding(e.county, schedule, None, [(f.source, f.amount_fen) for f in e.funding])
         below = station_minimum_breach(schedule)
         if below is not None:
             detail, per_station, minimum = below
             schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
-        index.add_contract(e.contract_id)
-        province = self.province_index()
-        province.add_county(e.county)
-        return [schedule, *budgets, index, province]
+        return [schedule, *budgets]
 
     def commit_funding(
-        self, county: str, schedule: TrancheSchedule, index: CountyIndex, funding: list[tuple[str, int]]
+        self, county: str, schedule: TrancheSchedule, index: CountyIndex | None, funding: list[tuple[str, int]]
     ) -> list[CountyBudget]:
         """Commit each funding share to the budget years of the service period (pro rata by days,
         as registry counts it) and flag what breaks the budget or a cap (R-FIN-2)."""
+        # Every signing of the county commits to its budgets: reactions of other partitions wait here
+        # (a store lock held until this reaction is saved) rather than race and re-run.
+        self.hold_until_saved(f"budgets:{county}")
         per_source: dict[str, int] = {}
         for source, fen in funding:
             if fen > 0:
@@ -133,7 +200,8 @@ class FinanceReactions(SwpApplication):
                 )
                 for detail, committed, limit in self._new_breaches(schedule, source, breaches):
                     schedule.flag_funding("R-FIN-2", detail, source, committed, limit)
-                index.add_budget_year(year)
+                if index is not None:  # else the county index picks the year up from the log
+                    index.add_budget_year(year)
         return list(budgets.values())
 
     def allocated_fen(self, county: str, year: int, source: str, seen: dict[int, CountyBudget] | None = None) -> int | None:

@@ -22,6 +22,7 @@ drops those fields — and that legacy cap is ignored: it is neither checked nor
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,17 @@ class CountyBudget(Aggregate):
         self.county = county
         self.year = year
         self.lines: dict[str, dict[str, Any]] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountyBudget:
+        """A county's budget holds one commitment per contract: each load from the aggregate cache
+        copies it, so the copy is made of plain dict copies (its values are str, bool and int),
+        not the generic walk that made each signing cost more the more contracts were signed."""
+        clone = object.__new__(type(self))
+        for name, value in self.__dict__.items():
+            clone.__dict__[name] = copy.deepcopy(value, memo) if name != "lines" else {
+                source: {**line, "commitments": dict(line["commitments"])} for source, line in value.items()
+            }
+        return clone
 
     def line(self, source: str) -> dict[str, Any]:
         return self.lines.get(source) or {
