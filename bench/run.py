@@ -6,6 +6,8 @@
     python -m bench.run --only county-lists  # issue 16: first page of each county list at 100 vs 10,000 contracts
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
     python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, 4 partitions)
+    python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed): its
+                                          # metrics replace theirs in var/bench/results.json
 
 Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 from bench import county_lists, finance_lag, machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, metric, phase_metrics, write_markdown
+from bench.report import build_metrics, bulk_metrics, metric, phase_metrics, replay_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -121,17 +123,27 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     the others stay as the last full run wrote them; BENCHMARKS.md is left alone."""
     if args.only == "finance-lag":
         return await finance_lag_phase(args, cfg, run, started)
+    if args.only in ("bulk", "audit-feed"):
+        cfg.growth_deliveries = 0
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
         work = Path(tmp)
         for store in stores:
             (work / store).mkdir()
             t = time.monotonic()
+            if args.only == "bulk":  # its baseline (raw batched append) before and after, as in a full run
+                before = await raw_measure(store, work, 1.0 if args.quick else 3.0)
             phase = county_lists.run if args.only == "county-lists" else run_platform
             if store == "postgres":
                 with raw_store.scratch_database("swp_bench") as db:
                     figures = await phase(store, work / store, db, cfg, say)
             else:
                 figures = await phase(store, work / store, None, cfg, say)
+            if args.only == "bulk":
+                after = await raw_measure(store, work, 1.0 if args.quick else 3.0)
+                run["raw"][store] = {k: {"per_second": round((before[k]["per_second"] + after[k]["per_second"]) / 2, 1),
+                                         "before": before[k], "after": after[k]} for k in before}
+            if "bulk" in figures:
+                figures["bulk"] = vars(figures["bulk"])
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
@@ -143,7 +155,12 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= phase_metrics(f"platform.{store}", figures, run["config"]) | county_lists.list_metrics(f"platform.{store}", figures)
+        pre = f"platform.{store}"
+        fresh |= phase_metrics(pre, figures, run["config"]) | county_lists.list_metrics(pre, figures)
+        if args.only == "bulk":
+            fresh |= bulk_metrics(pre, figures, run["raw"][store]["batched"]["per_second"])
+        elif args.only == "audit-feed":
+            fresh |= replay_metrics(pre, figures)
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -212,8 +229,8 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag"],
-                        help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed"],
+                        help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
     parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")

@@ -42,6 +42,7 @@ from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.parking import health_view as reactions_health
 from shared.infra.parking import parked_router
+from shared.infra.published import PublicMapper
 from shared.infra.settings import Settings
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 from shared.rules import RuleViolation
@@ -510,8 +511,9 @@ def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None
     (issue 15): 422 naming R-AUD-5 instead of an outbox that cannot publish it."""
     limit = settings.max_event_bytes
 
-    def check(domain_event: Any) -> None:
-        body = spec.to_integration(domain_event)
+    def check(domain_event: Any, body: Any = ...) -> None:
+        if body is ...:  # not mapped by the store already
+            body = spec.to_integration(domain_event)
         if body is None:
             return
         size = len(body.model_dump_json().encode()) + ENVELOPE_ALLOWANCE
@@ -552,6 +554,8 @@ def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
         store.factory.aggregate_recorder(purpose="chain")
     store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     store.publish_check = publish_check(spec, settings)
+    # Each event's public bytes are fixed when it is saved (issue 16 item 3).
+    store.public_mapper = PublicMapper(store, spec.to_integration)
     store.reaction_max_attempts = settings.reaction_max_attempts
     return store
 

@@ -50,7 +50,7 @@ from eventsourcing.utils import get_topic
 
 from shared import audit_chain, clock
 from shared.envelope import event_id_for
-from shared.infra import telemetry
+from shared.infra import published, telemetry
 from shared.infra.leader import StoreLocks
 from shared.rules import Conflict, NotFound
 
@@ -276,14 +276,23 @@ class SwpApplication(Application[uuid.UUID]):
     OUTBOX = "outbox:SWP"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env=dict(env or {}))
+        env = dict(env or {})
+        # The recorder that stores each event's published bytes with it (shared/infra/published.py).
+        topic = published.recorder_topic(env.get("PERSISTENCE_MODULE"))
+        if topic and "PROCESS_RECORDER_TOPIC" not in env:
+            env["PROCESS_RECORDER_TOPIC"] = topic
+        # Maps each event to its stored public bytes as it is saved (set by the service
+        # composition with the service's ``to_integration``); None: rows are written lazily.
+        self.public_mapper: published.PublicMapper | None = None
+        super().__init__(env=env)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._signing_key: Ed25519PrivateKey | None = None
         # Refuses (raises) a domain event a command is about to record that could never be
-        # published (issue 15); set by the service composition. Reactions are not checked here:
-        # the outbox parks what they record instead of failing the upstream message for ever.
-        self.publish_check: Callable[[Any], None] | None = None
+        # published (issue 15), given the event and its public body (None: private); set by the
+        # service composition. Reactions are not checked here: the outbox parks what they record
+        # instead of failing the upstream message for ever.
+        self.publish_check: Callable[..., None] | None = None
         self._first_public_key: str | None = None
         self._signing_gate = SigningGate()
         self._rotations: list[dict[str, Any]] | None = None
@@ -308,6 +317,8 @@ class SwpApplication(Application[uuid.UUID]):
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=SigningMapper)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        if type(self.factory).__module__ == "eventsourcing.popo":
+            return published.POPOPublishedRecorder()
         return self.factory.process_recorder()
 
     @property
@@ -341,10 +352,24 @@ class SwpApplication(Application[uuid.UUID]):
         else:
             saving_key = False
         now = datetime.now(UTC)
+        # A person's command (a reaction recorded outside a consumer's transaction is not one).
+        command = processing_event.tracking is None and not ctx.reaction
+        mapper = self.public_mapper
+        rows = []
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
             object.__setattr__(domain_event, "meta", ctx.meta(now))
-            if self.publish_check is not None and processing_event.tracking is None and not ctx.reaction:
+            if mapper is not None:
+                # Mapped and serialised once, before the save: a command whose event cannot be
+                # published is refused (422), a reaction's is stored for the relay to park.
+                body, row = mapper.prepare(domain_event, strict=command)
+                rows.append(row)
+                if self.publish_check is not None and command:
+                    self.publish_check(domain_event, body)
+            elif self.publish_check is not None and command:
                 self.publish_check(domain_event)
+        if rows:
+            # The recorder stores each event's public bytes in the save's own transaction.
+            processing_event.saved_kwargs["published"] = mapper.renderer(rows)  # type: ignore[union-attr]
         with self._signing_gate.shared():
             recordings = super()._record(processing_event)
         ctx.saves += 1
