@@ -179,9 +179,8 @@ async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, s
     """The phase on one store: seed, start the gateway with no NATS reachable (nothing published,
     no consumer reacting: the server's CPU is the reads'), measure."""
     import asyncio
-    from contextlib import contextmanager
 
-    from bench.platform import REPO, CpuMeter, Server, wait_idle
+    from bench.platform import REPO, Server, rss_sampled
     from shared.infra.natsserver import free_port
 
     counts = {SMALL: cfg.lists_small, LARGE: cfg.lists_large}
@@ -201,6 +200,16 @@ async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, s
     env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), "SWP_NATS_STARTUP_WAIT_SECONDS": "1", **cfg.server_env}
     server = Server(settings, logs / f"{persistence}-county-lists-gateway.log", env)
     say(f"[{persistence}] county lists: starting the gateway (no NATS: the stores alone)")
+    async with rss_sampled(lambda: server, out):  # its RSS with 10,000 contracts against the memory budget
+        await _measure(server, settings, cfg, out, say, persistence)
+    return out
+
+
+async def _measure(server: Any, settings: Settings, cfg: Any, out: dict[str, Any], say: Any, persistence: str) -> None:
+    from contextlib import contextmanager
+
+    from bench.platform import CpuMeter, wait_idle
+
     try:
         await start_without_nats(server)
         pid = server.proc.pid if server.proc else None
@@ -216,7 +225,6 @@ async def run(persistence: str, workdir: Any, pg_dbname: str | None, cfg: Any, s
             out["lists"] = await first_page_costs(client, settings, meter, cfg.lists_gets)
     finally:
         server.stop()
-    return out
 
 
 async def start_without_nats(server: Any, timeout: float = 120.0) -> None:

@@ -94,14 +94,32 @@ async def main_async(args: argparse.Namespace) -> int:
             for key, name in (("lag_ms", "lag"), ("lag_delivery_ms", "lag_delivery")):
                 lags = figures.pop(key)
                 figures[name] = {"samples": len(lags), "p50_ms": median(lags), "p99_ms": _p(lags, 99), "max_ms": max(lags)}
+            # The first page of each county list at 100 and 10,000 contracts (its own gateway and store).
+            (work / f"{store}-lists").mkdir()
+            if store == "postgres":
+                with raw_store.scratch_database("swp_bench_lists") as db:
+                    lists = await county_lists.run(store, work / f"{store}-lists", db, cfg, say)
+            else:
+                lists = await county_lists.run(store, work / f"{store}-lists", None, cfg, say)
+            figures |= {k: v for k, v in lists.items() if k != "rss"}
+            figures["rss_county_lists"] = lists.get("rss")
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
+        if "postgres" in stores and not args.skip_finance_lag:
+            signings = 1_000 if args.quick else args.signings
+            with raw_store.scratch_database("swp_bench_lag") as db:
+                run["finance_lag"] = await finance_lag.measure(work / "finance-lag", db, say, signings=signings, processes=args.processes,
+                                                               partitions=args.partitions, extra_env=cfg.server_env)
     run["load"]["end"] = machine.loadavg()
     run["others_at_end"] = machine.other_busy_processes()
     run["seconds"] = round(time.monotonic() - started, 1)
 
     metrics = build_metrics(run)
+    for store, figures in run["platform"].items():
+        metrics |= county_lists.list_metrics(f"platform.{store}", figures)
+    if run.get("finance_lag"):
+        metrics["platform.postgres.finance_lag"] = finance_lag_metric(run["finance_lag"])
     out_dir = REPO / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
@@ -190,14 +208,7 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.json"
     metrics = json.loads(results.read_text()) if results.exists() else {}
-    m = metric(
-        figures["lag_seconds"], "s", at_most=finance_lag.TARGET_SECONDS,
-        note=f"{figures['signings']:,} ContractSigned of one county published at once as registry would (in "
-             f"{figures['publish_seconds']} s); seconds from the last publish until finance ({figures['processes']} processes, "
-             f"{figures['partitions']} consumer partitions, PostgreSQL) had reacted to all; {figures['reactions_per_second']} "
-             f"reactions/s, {figures['finance_cpu_seconds']} s finance CPU, {figures['conflicts_retried']} reactions re-run "
-             f"after a race, {figures['duplicates_skipped']} duplicates skipped, {figures['failures']} failures",
-    )
+    m = finance_lag_metric(figures)
     m["measured"] = f"{run['machine']['date']} (bench.run --only finance-lag{' --quick' if args.quick else ''}; load {run['load']})"
     metrics["platform.postgres.finance_lag"] = m
     results.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
@@ -205,6 +216,17 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     say(f"wrote platform.postgres.finance_lag into var/bench/results.json: {m['value']} s (target {m['target']}) "
         f"{'met' if m['met'] else 'NOT MET'}")
     return 0
+
+
+def finance_lag_metric(figures: dict[str, Any]) -> dict[str, Any]:
+    return metric(
+        figures["lag_seconds"], "s", at_most=finance_lag.TARGET_SECONDS,
+        note=f"{figures['signings']:,} ContractSigned of one county published at once as registry would (in "
+             f"{figures['publish_seconds']} s); seconds from the last publish until finance ({figures['processes']} processes, "
+             f"{figures['partitions']} consumer partitions, PostgreSQL) had reacted to all; {figures['reactions_per_second']} "
+             f"reactions/s, {figures['finance_cpu_seconds']} s finance CPU, {figures['conflicts_retried']} reactions re-run "
+             f"after a race, {figures['duplicates_skipped']} duplicates skipped, {figures['failures']} failures",
+    )
 
 
 async def raw_measure(store: str, work: Path, seconds: float) -> dict[str, dict[str, float]]:
@@ -234,6 +256,7 @@ def main() -> None:
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
     parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")
+    parser.add_argument("--skip-finance-lag", action="store_true", help="a full run without the finance-lag phase (~15 min at 10,000)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 
