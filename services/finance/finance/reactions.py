@@ -9,24 +9,16 @@ contract finance has not planned yet is retried later (``RetryLater``), not drop
 from __future__ import annotations
 
 import logging
-import uuid
-from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from finance.application import FinanceLookups, new_breaches
 from finance.domainmodel import (
-    CALENDAR_BOOK_ID,
     DEFAULT_POLICY,
-    PROVINCE_INDEX_ID,
     STAGE_TRIGGERS,
-    CalendarBook,
     CountyBudget,
     CountyIndex,
-    ProvinceIndex,
     TrancheSchedule,
-    budget_id,
-    county_index_id,
     plan_tranches,
     policy_cap_breaches,
     schedule_id,
@@ -36,39 +28,20 @@ from shared.events import evaluation as evl
 from shared.events import registry as reg
 from shared.funding import split_by_year
 from shared.infra.consumer import RetryLater
-from shared.infra.store import SwpApplication
-from shared.workdays import WorkdayCalendar
 
 log = logging.getLogger("swp.finance")
 
 
-class FinanceReactions(SwpApplication):
+class FinanceReactions:
     """Plans schedules from ``ContractSigned``, moves tranches on evaluations, appeals and
-    terminations; plus the lookups every finance command shares."""
+    terminations. Reads through the lookups and saves nothing itself: each reaction returns the
+    aggregates the consumer records with the upstream position."""
 
-    # --- lookups -----------------------------------------------------------------------
-    def _find(self, aggregate_id: uuid.UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    def workdays(self) -> WorkdayCalendar:
-        """The working-day calendar with every official year loaded so far (R-FIN-6)."""
-        book: CalendarBook | None = self._find(CALENDAR_BOOK_ID)
-        return book.workdays() if book else WorkdayCalendar()
-
-    def county_index(self, county: str) -> CountyIndex:
-        return self._find(county_index_id(county)) or CountyIndex(county=county)
-
-    def province_index(self) -> ProvinceIndex:
-        return self._find(PROVINCE_INDEX_ID) or ProvinceIndex()
-
-    def county_budget(self, county: str, year: int) -> CountyBudget:
-        return self._find(budget_id(county, year)) or CountyBudget(county=county, year=year)
+    def __init__(self, lookups: FinanceLookups) -> None:
+        self.lookups = lookups
 
     def _schedule_seen(self, contract_id: str, county: str) -> TrancheSchedule | None:
-        schedule: TrancheSchedule | None = self._find(schedule_id(contract_id))
+        schedule: TrancheSchedule | None = self.lookups.find(schedule_id(contract_id))
         if schedule is None:
             raise RetryLater(f"contract {contract_id} not planned yet: its ContractSigned has not been processed")
         if schedule.county != county:
@@ -81,7 +54,7 @@ class FinanceReactions(SwpApplication):
         """A signed contract gets its schedule (tranche 1 due 15 working days after it takes
         effect), commits its funding to the year's budget, and is checked against the funding
         rules: a breach is recorded as a finding that blocks payment (R-FIN-2, R-FIN-3)."""
-        if self._find(schedule_id(e.contract_id)) is not None:
+        if self.lookups.find(schedule_id(e.contract_id)) is not None:
             return []  # already planned (a re-published event): nothing new
         schedule = TrancheSchedule(
             contract_id=e.contract_id,
@@ -98,15 +71,15 @@ class FinanceReactions(SwpApplication):
             # The contract keeps the policy it was signed under; DOMAIN.md defaults where absent.
             policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
         )
-        schedule.schedule_triggered("contract_effective", e.effective_on, self.workdays())
-        index = self.county_index(e.county)
+        schedule.schedule_triggered("contract_effective", e.effective_on, self.lookups.workdays())
+        index = self.lookups.county_index(e.county)
         budgets = self.commit_funding(e.county, schedule, index, [(f.source, f.amount_fen) for f in e.funding])
         below = station_minimum_breach(schedule)
         if below is not None:
             detail, per_station, minimum = below
             schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
         index.add_contract(e.contract_id)
-        province = self.province_index()
+        province = self.lookups.province_index()
         province.add_county(e.county)
         return [schedule, *budgets, index, province]
 
@@ -124,36 +97,17 @@ class FinanceReactions(SwpApplication):
             for year, part in split_by_year(fen, schedule.period_start, schedule.period_end).items():
                 if part <= 0:
                     continue
-                budget = budgets.get(year) or self.county_budget(county, year)
+                budget = budgets.get(year) or self.lookups.county_budget(county, year)
                 budgets[year] = budget
                 breaches = budget.commit(schedule.contract_id, source, part)
                 breaches += policy_cap_breaches(
                     schedule.policy.get("funding_caps") or [], year, source, budget.committed_fen(source),
-                    lambda y, s, seen=budgets: self.allocated_fen(county, y, s, seen),
+                    lambda y, s, seen=budgets: self.lookups.allocated_fen(county, y, s, seen),
                 )
-                for detail, committed, limit in self._new_breaches(schedule, source, breaches):
+                for detail, committed, limit in new_breaches(schedule, source, breaches):
                     schedule.flag_funding("R-FIN-2", detail, source, committed, limit)
                 index.add_budget_year(year)
         return list(budgets.values())
-
-    def allocated_fen(self, county: str, year: int, source: str, seen: dict[int, CountyBudget] | None = None) -> int | None:
-        """A budget line's allocated amount (the base of a cap), or None while none is entered."""
-        budget = (seen or {}).get(year) or self._find(budget_id(county, year))
-        line = budget.line(source) if budget else None
-        return line["amount_fen"] if line and line["allocated"] else None
-
-    @staticmethod
-    def _new_breaches(
-        schedule: TrancheSchedule, source: str, breaches: list[tuple[str, int, int]]
-    ) -> list[tuple[str, int, int]]:
-        """One open finding per source and limit: a re-check finds what is not flagged yet."""
-        open_limits = {(f["source"], f["limit_fen"]) for f in schedule.findings if f["rule"] == "R-FIN-2" and f["status"] == "open"}
-        fresh, seen = [], set()
-        for detail, committed, limit in breaches:
-            if (source, limit) not in open_limits and limit not in seen:
-                fresh.append((detail, committed, limit))
-                seen.add(limit)
-        return fresh
 
     def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
         """The contract ended early: its unpaid tranches are cancelled."""
@@ -176,7 +130,7 @@ class FinanceReactions(SwpApplication):
             return []
         trigger = schedule.trigger_of(e.stage)
         if e.passed:
-            schedule.schedule_triggered(trigger, e.concluded_on, self.workdays())
+            schedule.schedule_triggered(trigger, e.concluded_on, self.lookups.workdays())
         else:
             schedule.withhold(trigger, e.evaluation_id, e.concluded_on, e.grade)
         return [schedule]
@@ -189,5 +143,5 @@ class FinanceReactions(SwpApplication):
         if schedule is None:
             return []
         trigger = schedule.trigger_of(e.stage)
-        schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.workdays())
+        schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.lookups.workdays())
         return [schedule]
