@@ -34,9 +34,12 @@ def test_a_service_importing_another_is_caught(tmp_path):
 
 
 # --- composition, not inheritance (issue 15 item 1) ---------------------------------------------
-# Services whose Application is only persistence, with commands, reactions and queries composed
-# around it (ServiceSpec.compose). The others still assemble theirs from mixin chains.
-COMPOSED = ["finance"]
+# Services whose Application is only persistence (and read-only lookups), with command, reaction
+# and query objects composed around it (ServiceSpec.compose). Evaluation and services-log still
+# assemble theirs from mixin chains.
+COMPOSED = ["finance", "registry"]
+# …of which every command route states a typed command run on the service's CommandBus.
+TYPED_COMMANDS = ["finance"]
 
 
 def _spec(service: str):
@@ -45,34 +48,37 @@ def _spec(service: str):
     return importlib.import_module(f"{service}.main").SPEC
 
 
-def _application_class(service: str) -> type:
-    import uuid
+def _public_methods(obj: object) -> set[str]:
+    return {name for name in dir(type(obj)) if not name.startswith("_") and callable(getattr(type(obj), name))}
 
-    app = _spec(service).application({"PERSISTENCE_MODULE": "eventsourcing.popo", "SWP_TEST": uuid.uuid4().hex})
+
+@pytest.mark.parametrize("service", COMPOSED)
+def test_the_service_application_inherits_no_command_or_reaction_mixin(service):
+    from shared.infra.store import SwpApplication
+
+    spec = _spec(service)
+    app = spec.application({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
-        return type(app)
+        cls = type(app)
+        # Its bases are the shared persistence Application and the library's: nothing of the service.
+        own_bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] == service]
+        assert own_bases == [], f"{cls.__name__} inherits {own_bases}"
+        assert cls.__mro__[1] is SwpApplication
+        # Commands and reactions are other objects, holding the store: none of theirs is the store's.
+        assert spec.compose is not None
+        composed = spec.compose(app)
+        parts = [v for v in vars(composed).values() if v is not app]
+        assert parts and all(not isinstance(p, SwpApplication) for p in parts)
+        on_the_store = {name for p in parts for name in _public_methods(p)} & set(dir(cls))
+        assert on_the_store == set(), f"{cls.__name__} still has {sorted(on_the_store)}"
+        assert not [name for name in dir(cls) if name.startswith("on_")], "reactions belong to the reactions object"
     finally:
         app.close()
 
 
-@pytest.mark.parametrize("service", COMPOSED)
-def test_the_service_application_inherits_no_command_reaction_or_query_mixin(service):
-    from shared.infra.store import SwpApplication
-
-    cls = _application_class(service)
-    # Its bases are the shared persistence Application and the library's: nothing of the service.
-    own_bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] == service]
-    assert own_bases == [], f"{cls.__name__} inherits {own_bases}"
-    assert cls.__mro__[1] is SwpApplication
-    # …and it defines no behaviour of its own: commands, reactions and queries are other objects.
-    behaviour = [name for name, value in vars(cls).items() if callable(value) and not name.startswith("__")]
-    assert behaviour == [], f"{cls.__name__} defines {behaviour}"
-    assert _spec(service).compose is not None
-
-
-@pytest.mark.parametrize("service", COMPOSED)
+@pytest.mark.parametrize("service", TYPED_COMMANDS)
 def test_every_command_route_goes_through_the_command_bus(service):
-    # No route of a composed service runs a command around the bus (run_command with lambdas).
+    # No route of the service runs a command around the bus (run_command with lambdas).
     sources = (ROOT / "services" / service / service / "api").rglob("*.py")
     offenders = [p.name for p in sources if "run_command" in p.read_text()]
     assert offenders == []
