@@ -68,7 +68,7 @@ class FinanceLookups:
         """A budget line's allocated amount (the base of a cap), or None while none is entered."""
         budget = (seen or {}).get(year) or self.find(budget_id(county, year))
         line = budget.line(source) if budget else None
-        return line["amount_fen"] if line and line["allocated"] else None
+        return line.amount_fen if line and line.allocated else None
 
     # --- county-checked: another county's id is "not found" ---------------------------------
     def schedule(self, county: str, contract_id: str, provider_id: str | None = None) -> TrancheSchedule:
@@ -91,7 +91,7 @@ class FinanceLookups:
 
 def new_breaches(schedule: TrancheSchedule, source: str, breaches: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """One open finding per source and limit: a re-check finds what is not flagged yet."""
-    open_limits = {(f["source"], f["limit_fen"]) for f in schedule.findings if f["rule"] == "R-FIN-2" and f["status"] == "open"}
+    open_limits = {(f.source, f.limit_fen) for f in schedule.findings if f.rule == "R-FIN-2" and f.open}
     fresh, seen = [], set()
     for detail, committed, limit in breaches:
         if (source, limit) not in open_limits and limit not in seen:

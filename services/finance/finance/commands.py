@@ -147,7 +147,7 @@ class FinanceCommands:
                 continue
             for line_source, line in committed_to.lines.items():
                 running = 0
-                for contract_id, fen in line["commitments"].items():
+                for contract_id, fen in line.commitments:
                     running += fen
                     schedule = schedules.get(contract_id) or find(schedule_id(contract_id))
                     if schedule is None:
@@ -159,10 +159,10 @@ class FinanceCommands:
                     breaches = policy_cap_breaches(
                         caps, y, line_source, running, lambda by, bs: self.lookups.allocated_fen(county, by, bs, {year: budget})
                     )
-                    if y == year and line_source == source and running > line["amount_fen"]:
+                    if y == year and line_source == source and running > line.amount_fen:
                         breaches.append((
                             f"contracts funded from {source} count {yuan(running)} against {year}, more than its budget of "
-                            f"{yuan(line['amount_fen'])} entered after this contract was signed", running, line["amount_fen"],
+                            f"{yuan(line.amount_fen)} entered after this contract was signed", running, line.amount_fen,
                         ))
                     fresh = new_breaches(schedule, line_source, breaches)
                     for detail, amount, limit in fresh:
@@ -206,7 +206,7 @@ class FinanceCommands:
         findings = expense_findings(
             account=account, category=c.category, amount_fen=c.amount_fen, spent_on=c.spent_on,
             earlier_uses=list(book.uses),
-            received_fen=sum(t["amount_fen"] for t in schedule.tranches if t["status"] == PAID),
+            received_fen=sum(t.amount_fen for t in schedule.tranches if t.status == PAID),
             contract_amount_fen=schedule.amount_fen, period_start=schedule.period_start,
             period_end=schedule.period_end, personnel_min_percent=int(schedule.policy["personnel_min_percent"]),
             operations_max_percent=int(schedule.policy["operations_max_percent"]),

@@ -12,6 +12,8 @@ from finance.domainmodel import (
     SCHEDULED,
     ContractAccount,
     CountyBudget,
+    FundingFinding,
+    Tranche,
     TrancheSchedule,
     account_id,
     policy_caps_on,
@@ -53,16 +55,16 @@ class FinanceQueries:
         knows no policy for it and reports no cap. Cost: one contract read per line."""
         line = budget.line(source)
         committed = budget.committed_fen(source)
-        latest = next(reversed(line["commitments"]), None)
+        latest = line.latest_contract
         schedule = self.lookups.find(schedule_id(latest)) if latest is not None else None
         caps = (schedule.policy.get("funding_caps") or []) if schedule is not None else []
         base_of = lambda y, s: self.lookups.allocated_fen(budget.county, y, s, {budget.year: budget})  # noqa: E731
         return {
-            "year": budget.year, "source": source, "allocated": line["allocated"], "amount_fen": line["amount_fen"],
+            "year": budget.year, "source": source, "allocated": line.allocated, "amount_fen": line.amount_fen,
             "caps": policy_caps_on(caps, budget.year, source, base_of), "caps_policy_of": latest if schedule is not None else None,
-            "committed_fen": committed, "remaining_fen": line["amount_fen"] - committed,
+            "committed_fen": committed, "remaining_fen": line.amount_fen - committed,
             "status": budget.status(source, caps, base_of),
-            "contracts": [{"contract_id": c, "amount_fen": a} for c, a in line["commitments"].items()],
+            "contracts": [{"contract_id": c, "amount_fen": a} for c, a in line.commitments],
         }
 
     # --- overdue (R-FIN-9) ---------------------------------------------------------------------
@@ -71,17 +73,17 @@ class FinanceQueries:
         calendar, rows = self.lookups.workdays(), []
         for s in self.lookups.schedules(county):
             for t in s.tranches:
-                if t["status"] == SCHEDULED and t["due_on"] < as_of:
+                if t.status == SCHEDULED and t.due_on < as_of:
                     rows.append(self.overdue_row(s, t, as_of, calendar))
         return sorted(rows, key=lambda r: (r["due_on"], r["contract_id"], r["seq"]))
 
     @staticmethod
-    def overdue_row(s: TrancheSchedule, t: dict[str, Any], as_of: date, calendar: WorkdayCalendar) -> dict[str, Any]:
-        late, _ = calendar.workdays_between(t["due_on"], as_of)
+    def overdue_row(s: TrancheSchedule, t: Tranche, as_of: date, calendar: WorkdayCalendar) -> dict[str, Any]:
+        late, _ = calendar.workdays_between(t.due_on, as_of)
         return {
-            "contract_id": s.contract_id, "seq": t["seq"], "amount_fen": t["amount_fen"], "trigger": t["trigger"],
-            "due_on": t["due_on"], "provisional": t["provisional"], "working_days_late": late,
-            "recorded_on": t.get("overdue_since"),
+            "contract_id": s.contract_id, "seq": t.seq, "amount_fen": t.amount_fen, "trigger": t.trigger,
+            "due_on": t.due_on, "provisional": t.provisional, "working_days_late": late,
+            "recorded_on": t.overdue_since,
         }
 
     def overdue_recorded_on(self, county: str, as_of: date) -> list[dict[str, Any]]:
@@ -89,7 +91,7 @@ class FinanceQueries:
         calendar = self.lookups.workdays()
         return [
             self.overdue_row(s, t, as_of, calendar)
-            for s in self.lookups.schedules(county) for t in s.tranches if t.get("overdue_since") == as_of
+            for s in self.lookups.schedules(county) for t in s.tranches if t.overdue_since == as_of
         ]
 
     # --- findings ----------------------------------------------------------------------------
@@ -97,23 +99,23 @@ class FinanceQueries:
         """Funding findings (R-FIN-2/3) and expense findings (R-FIN-4/8) of the county's contracts."""
         rows = []
         for s in self.lookups.schedules(county):
-            rows += [self.finding_row(s, f) for f in s.findings if status in (None, f["status"])]
+            rows += [self.finding_row(s, f) for f in s.findings if status in (None, f.status)]
             if status in (None, "open"):
                 account: ContractAccount | None = self.lookups.find(account_id(s.contract_id))
                 for e in account.expenses if account else []:
                     rows += [
-                        {"contract_id": s.contract_id, "kind": f["kind"], "rule": f["rule"], "detail": f["detail"],
-                         "status": "open", "expense_id": e["expense_id"], "blocks_payment": False}
-                        for f in e["findings"]
+                        {"contract_id": s.contract_id, "kind": f.kind, "rule": f.rule, "detail": f.detail,
+                         "status": "open", "expense_id": e.expense_id, "blocks_payment": False}
+                        for f in e.findings
                     ]
         return rows
 
     @staticmethod
-    def finding_row(s: TrancheSchedule, f: dict[str, Any]) -> dict[str, Any]:
+    def finding_row(s: TrancheSchedule, f: FundingFinding) -> dict[str, Any]:
         return {
-            "contract_id": s.contract_id, "finding_id": f["finding_id"], "kind": "funding", "rule": f["rule"],
-            "source": f["source"], "detail": f["detail"], "amount_fen": f["amount_fen"], "limit_fen": f["limit_fen"],
-            "status": f["status"], "resolution": f["resolution"], "blocks_payment": f["status"] == "open",
+            "contract_id": s.contract_id, "finding_id": f.finding_id, "kind": "funding", "rule": f.rule,
+            "source": f.source, "detail": f.detail, "amount_fen": f.amount_fen, "limit_fen": f.limit_fen,
+            "status": f.status.value, "resolution": f.resolution, "blocks_payment": f.open,
         }
 
     # --- ring-fenced expenses (R-FIN-8) ----------------------------------------------------------
@@ -122,30 +124,30 @@ class FinanceQueries:
         entry = account.expense(expense_id)
         if entry is None:
             raise NotFound(f"no expense {expense_id} on contract {contract_id}")
-        return {"contract_id": contract_id, **entry}
+        return {"contract_id": contract_id, **entry.view()}
 
     def expenses(self, county: str, contract_id: str, provider_id: str | None) -> list[dict[str, Any]]:
         account = self.lookups.account(self.lookups.schedule(county, contract_id, provider_id))
-        return [{"contract_id": contract_id, **e} for e in account.expenses]
+        return [{"contract_id": contract_id, **e.view()} for e in account.expenses]
 
     def reconciliation(self, county: str, contract_id: str, provider_id: str | None) -> dict[str, Any]:
         return reconcile(self.lookups.store, self.lookups.schedule(county, contract_id, provider_id))
 
     # --- views ----------------------------------------------------------------------------
     @staticmethod
-    def tranche_view(t: dict[str, Any], today: date | None) -> dict[str, Any]:
-        status = t["status"]
-        if today is not None and status == SCHEDULED and t["due_on"] is not None and t["due_on"] < today:
+    def tranche_view(t: Tranche, today: date | None) -> dict[str, Any]:
+        status = t.status.value
+        if today is not None and t.status == SCHEDULED and t.due_on is not None and t.due_on < today:
             status = "overdue"  # R-FIN-9
         return {
-            "seq": t["seq"],
-            "percent": t["percent"],
-            "amount_fen": t["amount_fen"],
-            "trigger": t["trigger"],
+            "seq": t.seq,
+            "percent": t.percent,
+            "amount_fen": t.amount_fen,
+            "trigger": t.trigger,
             "status": status,
-            "due_on": t["due_on"],
-            "provisional": t["provisional"],
-            "triggered_on": t.get("triggered_on"),
-            "paid_on": t.get("paid_on"),
-            "voucher": t.get("voucher"),
+            "due_on": t.due_on,
+            "provisional": t.provisional,
+            "triggered_on": t.triggered_on,
+            "paid_on": t.paid_on,
+            "voucher": t.voucher,
         }
