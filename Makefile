@@ -29,7 +29,19 @@ DEPLOY_PACKAGES := nginx-light docker-compose postgresql-client
 # (tests/browser: Selenium uses /usr/bin/chromedriver, never a downloaded browser). Without
 # them those tests skip; with CI=true they fail.
 BROWSER_PACKAGES := chromium chromium-driver fonts-wqy-microhei
+# Node and npm run the real OpenID Connect provider of the identity tests (the certified
+# oidc-provider package, pinned in tests/oidc/package-lock.json; the test fixture runs `npm ci`
+# into var/oidc-provider/). Without them those tests skip; with CI=true they fail.
+NODE_PACKAGES := nodejs npm
 system-deps:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(NODE_PACKAGES) (apt) for the identity tests' OIDC provider"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends $(NODE_PACKAGES) >/dev/null 2>&1; } \
+	      || echo "note: could not install $(NODE_PACKAGES); the OIDC tests will skip (fail with CI=true)"; \
+	  else echo "note: $(NODE_PACKAGES) missing (not root or no apt); the OIDC tests will skip (fail with CI=true)"; fi; \
+	fi
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi wenquanyi; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing $(BROWSER_PACKAGES) (apt) for the browser tests"; \

@@ -401,8 +401,9 @@ async def closed_loop(client: Any, places: list[Place], headers: dict[str, str],
     return Load(sum(statuses.values()), statuses[201], elapsed, latencies, dict(statuses), errors[0] if errors else None, conflicts["409"])
 
 
-async def get_loop(client: Any, path: str, concurrency: int, seconds: float) -> float:
-    """Requests/s of a route that does nothing (the gateway's index): the HTTP stack's ceiling here."""
+async def get_loop(client: Any, path: str, concurrency: int, seconds: float) -> tuple[int, float]:
+    """Requests answered and seconds taken on a route that does nothing (the gateway's index): the
+    HTTP stack's ceiling here, and the server CPU of a request that reaches no store."""
     n, stop = 0, time.perf_counter() + seconds
     start = time.perf_counter()
 
@@ -413,7 +414,7 @@ async def get_loop(client: Any, path: str, concurrency: int, seconds: float) -> 
             n += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
+    return n, time.perf_counter() - start
 
 
 async def open_loop(client: Any, places: list[Place], headers: dict[str, str], rate: float, seconds: float, grace: float = 15.0) -> Load:
@@ -772,7 +773,7 @@ async def as_of(client: httpx.AsyncClient, headers: dict[str, str], ledger: Ledg
 
 @dataclass
 class Config:
-    rate: float = 200.0
+    rate: float = 100.0  # issue 16: p99 <= 50 ms at 100 req/s, open loop
     open_seconds: float = 10.0
     closed_seconds: float = 8.0
     concurrency: int = 8
@@ -785,7 +786,9 @@ class Config:
     growth_deliveries: int = 50_000  # one contract's ledger: the POST and progress costs at 0 and at this
     growth_posts: int = 300
     growth_gets: int = 300
-    only: str | None = None  # "ledger-growth": that phase alone (with the county's setup)
+    scale_seconds: float = 8.0  # each closed loop of the scale-out phase (PostgreSQL: 1 vs 2 services-log processes)
+    memory_budget_mb: int = 512  # SWP_MEMORY_BUDGET_MB of the server; its RSS is sampled all run long
+    only: str | None = None  # "ledger-growth" / "scale-out": that phase alone (with the county's setup)
     profile_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
 
@@ -812,7 +815,8 @@ async def platform(persistence: str, workdir: Path, pg_dbname: str | None, extra
 async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, cfg: Config, say: Any) -> dict[str, Any]:
     """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
     out: dict[str, Any] = {"cpu": {}, "load": {}}
-    async with platform(persistence, workdir, pg_dbname, cfg.server_env) as (server, settings):
+    env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), **cfg.server_env}
+    async with platform(persistence, workdir, pg_dbname, env) as (server, settings), rss_sampled(lambda: server, out):
         if not cfg.only:
             say(f"[{persistence}] seeding a contract ledger of {1 + cfg.ledger_deliveries:,} events")
             ledger = await asyncio.to_thread(seed_ledger, settings, cfg.ledger_deliveries)
@@ -839,7 +843,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations] if everything]
             bulk_place: Any = await new_place(client, cast, towns[-1]) if everything else None
             lag_place: Any = await new_place(client, cast, "固原经济开发区") if everything else None
-            growth_place = await new_place(client, cast, "头营镇") if cfg.growth_deliveries else None
+            growth_place = await new_place(client, cast, "头营镇") if cfg.growth_deliveries and cfg.only in (None, "ledger-growth") else None
 
             async def settle(name: str) -> None:
                 """Outboxes published, consumers caught up, server idle: the next phase starts clean."""
@@ -880,14 +884,31 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                                               cfg.growth_posts, cfg.growth_gets, cfg.growth_posts)
                 out["ledger_growth"] = {"filled": filled, "fill_seconds": fill_seconds, "empty": empty, "full": full}
 
+            async def scale() -> None:
+                """Issue 16 item 4: services-log in two processes on one PostgreSQL schema."""
+                from bench import scale_out
+
+                await settle("scale-out-setup")
+                with phase("scale-out"):
+                    out["scale_out"] = await scale_out.measure(settings, REPO / "var" / "bench" / "logs", scale_places, cast,
+                                                               cfg.concurrency, cfg.scale_seconds, server.nats_pid, say)
+                await settle("scale-out")
+
+            scale_places = closed_places
+            if cfg.only == "scale-out":
+                scale_places = [await new_place(client, cast, t) for t in towns[: cfg.stations]]
+                await scale()
             if cfg.only == "ledger-growth":
                 await growth()
+            if cfg.only:
                 await load_client.aclose()
                 return out
 
             say(f"[{persistence}] HTTP floor: GET / closed loop ({cfg.concurrency} in flight, 3 s)")
             with phase("http-floor") as meter:
-                out["http_floor"] = await get_loop(load_client, "/", cfg.concurrency, 3.0)
+                n, seconds = await get_loop(load_client, "/", cfg.concurrency, 3.0)
+            out["http_floor"] = n / seconds
+            out["http_floor_server_cpu_ms"] = round(1000 * meter.used["server"] / n, 4) if n else None
 
             say(f"[{persistence}] single POST, closed loop ({cfg.concurrency} in flight over {cfg.stations} contracts, {cfg.closed_seconds:.0f} s)")
             await client.post(f"{LOG}/deliveries", json=closed_places[0].delivery(10**6), headers=provider)  # warm
@@ -902,6 +923,9 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 out["open"].cpu_ms = meter
             await settle("open-loop")
             await load_client.aclose()
+
+            if persistence == "postgres":  # several processes share a store only on PostgreSQL
+                await scale()
 
             say(f"[{persistence}] bulk import of {cfg.import_rows:,} rows")
             with phase("bulk"):
@@ -931,6 +955,38 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             if growth_place is not None:  # last: its 50,000 deliveries would weigh on the audit replay
                 await growth()
     return out
+
+
+def resident_bytes(pid: int | None) -> int:
+    """A process's resident set size now, from /proc (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0
+
+
+@asynccontextmanager
+async def rss_sampled(server: Any, out: dict[str, Any], every: float = 0.5) -> AsyncIterator[None]:
+    """The server's RSS every ``every`` s for the whole run (issue 16: bounded by its byte budget):
+    ``out["rss"]`` gets the maximum, the last sample and the number of samples."""
+    samples: list[int] = []
+
+    async def sample() -> None:
+        while True:
+            proc = server().proc
+            if proc is not None and proc.poll() is None:
+                samples.append(resident_bytes(proc.pid))
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        samples = [s for s in samples if s]
+        out["rss"] = {"max_bytes": max(samples, default=0), "last_bytes": samples[-1] if samples else 0, "samples": len(samples)}
 
 
 def summary(load: Load) -> dict[str, Any]:

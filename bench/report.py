@@ -60,13 +60,20 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
         server_ms = (closed.get("cpu_ms_per_ok_request") or {}).get("server")
         m[f"{pre}.post_delivery.throughput"] = metric(
-            closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single", ratio_min=0.60,
+            closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
             note=f"closed loop, {run['config'].get('concurrency')} in flight over {run['config'].get('stations')} contracts; each request "
                  f"stores 4 events in one transaction (delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, "
                  f"p99 {_r(closed['p99_ms'])} ms; server CPU {server_ms} ms per request; "
                  f"{closed.get('conflicts_retried', 0)} answers were 409 (retried by the client)",
         )
-        rate = float(run["config"].get("rate", 200))
+        floor_ms = p.get("http_floor_server_cpu_ms")
+        if server_ms and floor_ms:
+            m[f"{pre}.post_delivery.cpu_vs_http_floor"] = metric(
+                server_ms, "ms CPU", baseline=floor_ms, baseline_of="server CPU per GET / (the HTTP floor)", ratio_max=10,
+                note=f"server CPU per delivery POST (closed loop) over server CPU per GET / of the gateway, same run: "
+                     f"{server_ms} ms vs {floor_ms} ms; {1000 / server_ms:,.0f} deliveries/s per server core",
+            )
+        rate = float(run["config"].get("rate", 100))
         m[f"{pre}.post_delivery.achieved_at_offered_rate"] = metric(
             opened["throughput"], "req/s", baseline=rate, baseline_of="offered rate",
             note=f"open loop, {opened['sent']} requests over {run['config'].get('stations')} contracts; statuses {opened['statuses']} "
@@ -76,7 +83,8 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         m[f"{pre}.post_delivery.p50_at_offered_rate"] = metric(opened["p50_ms"], "ms", note="latency from the scheduled send time")
         m[f"{pre}.post_delivery.p99_at_offered_rate"] = metric(
             opened["p99_ms"], "ms", at_most=50,
-            note=f"p50 of the first tenth {_r(opened['p50_first_tenth_ms'])} ms, of the last tenth {_r(opened['p50_last_tenth_ms'])} ms",
+            note=f"offered {rate:g} req/s on {run['machine'].get('nproc', 2)} cores shared with the load generator, nats-server "
+                 f"and the store; p50 of the first tenth {_r(opened['p50_first_tenth_ms'])} ms, of the last tenth {_r(opened['p50_last_tenth_ms'])} ms",
         )
         stored = bulk["recorded"] / bulk["stored_seconds"] if bulk["stored_seconds"] else None
         published = bulk["recorded"] / bulk["published_seconds"] if bulk["published_seconds"] else None
@@ -86,7 +94,7 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
                  f"server CPU {_per(cpu.get('bulk', {}).get('server'), bulk['recorded'])} ms per row",
         )
         m[f"{pre}.bulk_import.stored_and_published"] = metric(
-            published, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched", ratio_min=0.70,
+            published, "deliveries/s", baseline=batched, baseline_of=f"raw.{store}.append_batched", ratio_min=0.50,
             note=None if published is None else f"until all {bulk['recorded']:,} ServiceDelivered are on JetStream: {bulk['published_seconds']:.2f} s",
         )
         m[f"{pre}.e2e_lag.p50"] = metric(lag["p50_ms"], "ms", note=f"ContractSigned (registry) → tranche schedule recorded by finance; {lag['samples']} contracts")
@@ -111,7 +119,7 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             note=f"GET /services-log/v1/audit/events, pages of 1,000: {n:,} events in {seconds:.2f} s; "
                  f"read + decode alone: {dec_n / dec_s:,.0f} events/s",
         )
-        m.update(growth_metrics(pre, p))
+        m.update(phase_metrics(pre, p, run["config"]))
         a = p["as_of"]
         m[f"{pre}.as_of_10k"] = metric(
             _median(a["end_ms"]), "ms", at_most=50,
@@ -122,6 +130,57 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             _median(a["middle_ms"]), "ms", note=f"as_of halfway through its history (version {a['middle_version']})"
         )
     return m
+
+
+def phase_metrics(pre: str, p: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The metrics of the phases ``--only`` can run alone (each also part of a full run)."""
+    return growth_metrics(pre, p) | scale_out_metrics(pre, p) | memory_metrics(pre, p, config)
+
+
+def scale_out_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 16: two services-log processes >= 1.5x one on PostgreSQL, with no 409 surfaced."""
+    s = p.get("scale_out")
+    if not s:
+        return {}
+    one, two, routed = s["one"], s["two"], s["two_routed"]
+
+    def line(x: dict[str, Any]) -> str:
+        return (f"{x['throughput']} req/s, p50 {_r(x['p50_ms'])} ms, p99 {_r(x['p99_ms'])} ms, statuses {x['statuses']}, "
+                f"server CPU {x['server_cpu_ms_per_ok']} ms per delivery")
+
+    return {
+        f"{pre}.scale_out.throughput": metric(
+            two["throughput"], "req/s", baseline=one["throughput"], baseline_of="the same closed loop against one process", ratio_min=1.5,
+            note=f"services-log as two extra uvicorn processes on one PostgreSQL schema beside the gateway (which leads the store); "
+                 f"closed loop, requests alternating between them over the same contracts: two {line(two)}; one {line(one)}",
+        ),
+        f"{pre}.scale_out.throughput_routed": metric(
+            routed["throughput"], "req/s", baseline=one["throughput"], baseline_of="the same closed loop against one process",
+            note=f"the same two processes, each contract routed to one of them (no two processes contend for a ledger): {line(routed)}",
+        ),
+        f"{pre}.scale_out.conflicts_surfaced": metric(
+            float(one["conflicts_surfaced"] + two["conflicts_surfaced"] + routed["conflicts_surfaced"]), "409s", at_most=0,
+            note="409 answers the clients got (and retried) over the three loops",
+        ),
+    }
+
+
+def memory_metrics(pre: str, p: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 16: the server's RSS stays within its configured byte budget all run long."""
+    rss = p.get("rss")
+    if not rss or not rss.get("samples"):
+        return {}
+    budget = float(config.get("memory_budget_mb") or 0)
+    ledger = p.get("ledger_growth", {}).get("full", {}).get("deliveries_in_ledger")
+    held = f"{p['county_contracts']:,} contracts" if p.get("county_contracts") else "the phases' contracts"
+    held += f" and a {ledger:,}-delivery ledger" if ledger else ""
+    return {
+        f"{pre}.memory.rss_max": metric(
+            rss["max_bytes"] / 2**20, "MiB", at_most=budget or None,
+            note=f"the gateway process (all four services) sampled every 0.5 s over the whole run ({rss['samples']} samples, "
+                 f"last {rss['last_bytes'] / 2**20:.0f} MiB) with SWP_MEMORY_BUDGET_MB={budget:g}; the county held {held} at the end",
+        ),
+    }
 
 
 def growth_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -173,6 +232,11 @@ FIGURES = [
     ("ledger_growth.post_delivery", "Server CPU per `POST …/deliveries`, ledger of 50,000 deliveries", "the same, empty ledger"),
     ("ledger_growth.progress", "Server CPU per `GET …/progress`, ledger of 50,000 deliveries", "the same, empty ledger"),
     ("as_of_10k.middle", "As-of reconstruction, halfway through its history", ""),
+    ("post_delivery.cpu_vs_http_floor", "Server CPU per `POST …/deliveries` over the HTTP floor's", "server CPU per `GET /`"),
+    ("scale_out.throughput", "Two services-log processes (PostgreSQL), closed loop", "one process, same loop"),
+    ("scale_out.throughput_routed", "…with each contract routed to one process", "one process, same loop"),
+    ("scale_out.conflicts_surfaced", "409s surfaced to clients over the scale-out loops", ""),
+    ("memory.rss_max", "Server RSS, maximum over the run", "SWP_MEMORY_BUDGET_MB"),
 ]
 RAW = [
     ("append_single", "eventsourcing append, 1 event per transaction"),

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, growth_metrics, write_markdown
+from bench.report import build_metrics, phase_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -44,6 +44,8 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
     cfg.only = args.only
     stores = args.stores.split(",")
+    if args.only == "scale-out":  # several processes share a store only on PostgreSQL
+        stores = [s for s in stores if s == "postgres"]
     pg_problem = raw_store.postgres_available() if "postgres" in stores else None
     if pg_problem:
         say(f"PostgreSQL unreachable ({pg_problem}): its column is left empty")
@@ -136,7 +138,7 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= growth_metrics(f"platform.{store}", figures)
+        fresh |= phase_metrics(f"platform.{store}", figures, run["config"])
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -144,7 +146,8 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     (out_dir / f"run-{args.only}.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
     say(f"wrote {len(fresh)} metrics into var/bench/results.json and var/bench/run-{args.only}.json ({run['seconds']} s)")
     for name, m in fresh.items():
-        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {'met' if m['met'] else 'MISSED'}")
+        verdict = "—" if m["met"] is None else "met" if m["met"] else "MISSED"
+        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {verdict}")
     return 0
 
 
@@ -170,7 +173,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth"], help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out"], help="run only this platform phase (and its setup)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import secrets
+import ssl
 from typing import Any
 
 import nats
@@ -74,14 +75,20 @@ async def replay(
     idle_seconds: float = 1.0,
     user: str | None = None,
     password: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> TrancheBoard:
     """Read everything finance published for ``county`` from ``from_seq`` until the stream is idle.
 
-    ``nats_url`` may list several servers, comma-separated; ``user``/``password`` reach them all."""
+    ``nats_url`` may list several servers, comma-separated; ``user``/``password`` reach them all.
+    ``tls``: the platform's NATS requires TLS (deploy/nats/): a context that verifies the servers
+    against the platform's CA and presents the county's certificate, e.g.
+    ``ssl.create_default_context(cafile="ca.crt")`` then ``load_cert_chain("sub.crt", "sub.key")``."""
     board = TrancheBoard()
     servers = [url.strip() for url in nats_url.split(",") if url.strip()]
-    credentials = {"user": user, "password": password or ""} if user else {}
-    nc = await nats.connect(servers, inbox_prefix=f"_INBOX_{county}", **credentials)
+    options: dict[str, Any] = {"user": user, "password": password or ""} if user else {}
+    if tls is not None:
+        options["tls"] = tls
+    nc = await nats.connect(servers, inbox_prefix=f"_INBOX_{county}", **options)
     try:
         js = nc.jetstream()
         policy = DeliverPolicy.ALL if from_seq <= 1 else DeliverPolicy.BY_START_SEQUENCE
@@ -112,9 +119,17 @@ def main() -> None:
     parser.add_argument("--county", required=True)
     parser.add_argument("--from-seq", type=int, default=1)
     parser.add_argument("--user", help="the county's subscriber user (sub-<county>); password in SWP_SUB_PASSWORD")
+    parser.add_argument("--tls-ca", default=os.environ.get("SWP_NATS_TLS_CA"), help="CA of the NATS servers (PEM)")
+    parser.add_argument("--tls-cert", default=os.environ.get("SWP_NATS_TLS_CERT"), help="the county's client certificate")
+    parser.add_argument("--tls-key", default=os.environ.get("SWP_NATS_TLS_KEY"), help="its private key")
     args = parser.parse_args()
     password = os.environ.get("SWP_SUB_PASSWORD")
-    board = asyncio.run(replay(args.nats, args.county, from_seq=args.from_seq, user=args.user, password=password))
+    tls = None
+    if args.tls_ca:
+        tls = ssl.create_default_context(cafile=args.tls_ca)
+        if args.tls_cert:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+    board = asyncio.run(replay(args.nats, args.county, from_seq=args.from_seq, user=args.user, password=password, tls=tls))
     print(json.dumps({"last_sequence": board.last_sequence, "contracts": board.contracts}, ensure_ascii=False, indent=2))
 
 

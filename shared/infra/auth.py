@@ -1,8 +1,11 @@
 """JWT bearer auth and the access policy every route declares (API.md, R-AUD-6; docs/ACCESS.md).
 
-Claims: ``sub``, ``role``, ``counties`` (6-digit codes, ``*`` for province-wide roles),
-``provider_id`` / ``evaluator_org`` where the role needs them. Missing or invalid
-token → 401; valid token with the wrong role or county → 403.
+Tokens (docs/IDENTITY.md): the province's OIDC issuer's, verified with its published keys
+(``shared/infra/oidc.py``) and mapped claim by claim (``SWP_OIDC_CLAIM_*``: role, counties — 6-digit
+codes, ``*`` for province-wide roles — provider_id, evaluator_org) into a :class:`Principal`; outside
+production also development tokens (HS256, claims ``role``, ``counties``, ``provider_id``,
+``evaluator_org``; ``swp token``), which production refuses. Missing or invalid token, unknown
+role or malformed claim → 401; valid token with the wrong role or county → 403.
 
 A route declares its policy once, as its ``county_scope(*roles, write=…, owns=…)`` dependency:
 the roles that may call it, whether it writes, and which kind of resource in its path the caller
@@ -17,6 +20,8 @@ province-wide roles (:data:`PROVINCE_WIDE_ROLES`); a provider's or worker's toke
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.infra.oidc import OidcVerifier, TokenRefused, claim, unverified_header
 from shared.infra.settings import Settings
 from shared.rules import DomainError, Forbidden, NotFound
 
@@ -107,6 +113,7 @@ def issue_token(
     evaluator_org: str | None = None,
     ttl_seconds: int = 12 * 3600,
 ) -> str:
+    """A development token (HS256, ``swp token``): refused — and impossible to mint — in production."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": sub,
@@ -120,14 +127,17 @@ def issue_token(
         claims["provider_id"] = provider_id
     if evaluator_org:
         claims["evaluator_org"] = evaluator_org
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    return jwt.encode(claims, settings.dev_jwt_secret(), algorithm="HS256")
 
 
 def decode_token(settings: Settings, token: str) -> Principal:
+    """A development token's principal (HS256 with the development secret). Never in production."""
+    if settings.environment == "production":
+        raise Unauthorized("HS256 development tokens are refused in production", field="alg")
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            settings.dev_jwt_secret(),
             algorithms=["HS256"],
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "exp", "iss"]},
@@ -147,12 +157,80 @@ def decode_token(settings: Settings, token: str) -> Principal:
     )
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT issued by the province IdP (`swp token` in development)")
+COUNTY_OR_ALL = re.compile(r"^(\d{6}|\*)$")
 
 
-# The dependencies here are ``async def`` on purpose: they are pure CPU (an HS256 check, set
+def principal_from_claims(settings: Settings, claims: dict[str, Any]) -> Principal:
+    """The documented claim mapping (docs/IDENTITY.md, ``SWP_OIDC_CLAIM_*``): an unknown role or a
+    malformed claim is 401, naming the claim."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise Unauthorized("the token has no subject", field="sub")
+    name = settings.oidc_claim_role
+    value = claim(claims, name)
+    try:
+        role = Role(value) if isinstance(value, str) else None
+    except ValueError:
+        role = None
+    if role is None:
+        raise Unauthorized(f"claim {name}: {value!r} is not a platform role ({', '.join(sorted(Role))})", field=name)
+    name = settings.oidc_claim_counties
+    counties = claim(claims, name)
+    if counties is None:
+        counties = []
+    if not isinstance(counties, list) or not all(isinstance(c, str) and COUNTY_OR_ALL.match(c) for c in counties):
+        raise Unauthorized(f"claim {name}: must be a list of 6-digit county codes (or \"*\")", field=name)
+    optional: dict[str, str | None] = {}
+    for attribute, name in (("provider_id", settings.oidc_claim_provider_id), ("evaluator_org", settings.oidc_claim_evaluator_org)):
+        value = claim(claims, name)
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
+            raise Unauthorized(f"claim {name}: must be a non-empty string", field=name)
+        optional[attribute] = value
+    return Principal(sub=sub, role=role, counties=frozenset(counties), **optional)
+
+
+def verifier_of(request_or_app: Any) -> OidcVerifier:
+    """The process's OIDC verifier (kept in the app's state, created on first use)."""
+    app_state = request_or_app.app.state if hasattr(request_or_app, "app") else request_or_app.state
+    verifier = getattr(app_state, "oidc_verifier", None)
+    if verifier is None:
+        verifier = app_state.oidc_verifier = OidcVerifier(app_state.settings)
+    return verifier
+
+
+async def verify_bearer(settings: Settings, verifier: OidcVerifier | None, token: str) -> Principal:
+    """Any bearer token the process accepts: the OIDC issuer's (RS256/ES256 …) and, outside
+    production only, development HS256 tokens."""
+    try:
+        header = unverified_header(token)
+    except TokenRefused as exc:
+        raise Unauthorized(exc.detail, field=exc.field) from exc
+    alg = header["alg"]
+    if alg == "HS256" and settings.environment != "production":
+        return decode_token(settings, token)
+    if verifier is None:
+        if settings.environment == "production":
+            raise Unauthorized("no OIDC issuer is configured", field="iss")
+        raise Unauthorized(f"algorithm {alg!r} is not accepted: no OIDC issuer is configured (SWP_OIDC_ISSUER)", field="alg")
+    if alg not in verifier.algorithms:
+        raise Unauthorized(f"algorithm {alg!r} is not accepted (only {', '.join(verifier.algorithms)})", field="alg")
+    try:
+        kid = header.get("kid")
+        if verifier.needs_keys(kid if isinstance(kid, str) else None):
+            await asyncio.to_thread(verifier.ensure_keys, kid if isinstance(kid, str) else None)
+        claims = verifier.verify(token, header)
+    except TokenRefused as exc:
+        raise Unauthorized(exc.detail, field=exc.field) from exc
+    return principal_from_claims(settings, claims)
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT of the province's OIDC issuer (`swp token` in development)")
+
+
+# The dependencies here are ``async def`` on purpose: they are pure CPU (a signature check, set
 # lookups: microseconds) and never block, so they run on the event loop instead of costing a
-# worker-thread hop each (BENCHMARKS.md §3). Keep them free of blocking I/O.
+# worker-thread hop each (BENCHMARKS.md §3). The one blocking step, fetching the issuer's keys
+# (first use, rotation), goes to a worker thread.
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -160,7 +238,8 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     settings: Settings = request.app.state.settings
-    return decode_token(settings, credentials.credentials)
+    verifier = verifier_of(request) if settings.oidc_enabled else None
+    return await verify_bearer(settings, verifier, credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

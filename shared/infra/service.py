@@ -25,6 +25,7 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from faststream.nats import JStream, NatsBroker, NatsUserPassword
+from faststream.nats.security import NatsSecurity
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import create_model
@@ -32,7 +33,7 @@ from pydantic import create_model
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.events.tree_head import TreeHeadSigned
-from shared.infra import hardening, pinning, problems, telemetry
+from shared.infra import hardening, memory, pinning, problems, telemetry
 from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
 from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
@@ -202,6 +203,7 @@ class Runtime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        memory.start_guard(self.settings.memory_budget_mb)  # one per process, whatever the services in it
         self._lead_task = loop.create_task(self.election.run(self._lead), name=f"elect-{self.spec.name}")
         self.store.add_listener(lambda: loop.call_soon_threadsafe(self._seal_wake.set))
         self._task = asyncio.get_running_loop().create_task(self._connect(), name=f"connect-{self.spec.name}")
@@ -272,11 +274,16 @@ class Runtime:
 
 
 def make_broker(spec: ServiceSpec, settings: Settings) -> NatsBroker:
+    tls = settings.nats_tls_context()
+    security: NatsSecurity | None = None
+    if settings.nats_user:
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        security = NatsUserPassword(settings.nats_user, password, ssl_context=tls)
+    elif tls is not None:
+        security = NatsSecurity(ssl_context=tls)
     broker = NatsBroker(
         settings.nats_servers,
-        security=NatsUserPassword(settings.nats_user, settings.nats_password.get_secret_value() if settings.nats_password else "")
-        if settings.nats_user
-        else None,
+        security=security,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,

@@ -7,6 +7,7 @@ nothing reads the environment at import time.
 from __future__ import annotations
 
 import hashlib
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,18 +17,60 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
 
 
+def client_tls_context(ca: Path | str, cert: Path | str | None = None, key: Path | str | None = None) -> ssl.SSLContext:
+    """A client's TLS context: the server's certificate is verified against ``ca`` (chain and
+    host name, TLS 1.2 at least); ``cert``/``key`` are the client's own certificate, for mutual TLS."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key is not None else None)
+    return context
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SWP_", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Development tokens (HS256, ``swp token``, the console's development sign-in): for `make up`
+    # and the tests only. Unset: the fixed development secret. Production refuses any HS256 secret
+    # and any HS256 token (docs/IDENTITY.md): it verifies the OIDC issuer's tokens only.
+    jwt_secret: SecretStr | None = None
     jwt_issuer: str = "swp"
+    # Real identity (docs/IDENTITY.md): tokens of the province's OpenID Connect issuer, checked with
+    # its public keys (JWKS) — no service holds a key that can mint them. Production requires
+    # the issuer and the audience (the API's identifier at the IdP, the access token's ``aud``).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    # Default: the ``jwks_uri`` of ``<issuer>/.well-known/openid-configuration``.
+    oidc_jwks_url: str | None = None
+    oidc_algorithms: list[str] = ["RS256", "ES256"]
+    # Clock skew allowed on exp / nbf / iat.
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # The key set is fetched again after this long, and at once for a token whose ``kid`` it does
+    # not hold (key rotation, no restart) — but at most once per ``min_refetch`` seconds, so a
+    # flood of forged kids cannot turn into a flood of requests to the IdP.
+    oidc_jwks_cache_seconds: float = Field(default=3600.0, gt=0)
+    oidc_jwks_min_refetch_seconds: float = Field(default=10.0, ge=0)
+    oidc_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Claim mapping: which claim of the token carries each part of the Principal (a dotted name
+    # reaches into an object claim, e.g. ``swp.role``). ``sub`` is always ``sub``.
+    oidc_claim_role: str = "swp_role"
+    oidc_claim_counties: str = "swp_counties"
+    oidc_claim_provider_id: str = "swp_provider_id"
+    oidc_claim_evaluator_org: str = "swp_evaluator_org"
     # One NATS URL, or the cluster's nodes comma-separated (nats://n1:4222,nats://n2:4222,…): the
     # client fails over between them. Credentials go in SWP_NATS_USER / SWP_NATS_PASSWORD, which
     # reach every node — credentials inside a URL are used for that URL's node only.
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None
     nats_password: SecretStr | None = None
+    # TLS to NATS (deploy/nats/*.conf require it): the CA that signed the servers' certificates
+    # (each server's name or address in SWP_NATS_URL must be in its certificate; never skipped),
+    # and this client's certificate and key (the shipped servers require one: mutual TLS).
+    # Files in PEM. With none set the client speaks plaintext, as the development server expects.
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
     # Replicas of stream SWP; 3 in the clustered production topology (deploy/).
     stream_replicas: int = 1
     persistence: Literal["sqlite", "postgres", "memory"] = "sqlite"
@@ -58,6 +101,9 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per service (LRU); each load is brought up to date from the
     # store (fast-forward), so several processes may share one store. 0: no cache.
     aggregate_cache_maxsize: int = Field(default=10_000, ge=0)
+    # The process's resident memory budget in MiB (shared/infra/memory.py): over it, the oldest
+    # quarter of every aggregate cache is evicted (each second while over). 0: no budget.
+    memory_budget_mb: int = Field(default=0, ge=0)
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -74,12 +120,37 @@ class Settings(BaseSettings):
     leader_retry_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.environment == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-            raise ValueError("SWP_JWT_SECRET must be set to a real secret outside development")
-        if self.environment == "production" and len(self.jwt_secret.get_secret_value()) < 32:
-            raise ValueError("SWP_JWT_SECRET must be at least 32 characters in production")
+    def _production_identity(self) -> Settings:
+        """Production verifies the OIDC issuer's tokens only: no HS256 secret, an issuer and an
+        audience, asymmetric algorithms only. A service refuses to start otherwise. (And the NATS
+        TLS settings go together.)"""
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("SWP_NATS_TLS_CERT and SWP_NATS_TLS_KEY go together")
+        if self.nats_tls_cert is not None and self.nats_tls_ca is None:
+            raise ValueError("SWP_NATS_TLS_CERT needs SWP_NATS_TLS_CA (the CA that verifies the servers)")
+        if self.environment != "production":
+            return self
+        if self.jwt_secret is not None:
+            raise ValueError(
+                "SWP_JWT_SECRET is set: HS256 development tokens are refused in production (any holder of that"
+                " secret could mint a token for any role); unset it and configure SWP_OIDC_ISSUER / SWP_OIDC_AUDIENCE"
+            )
+        if not self.oidc_issuer or not self.oidc_audience:
+            raise ValueError("SWP_OIDC_ISSUER and SWP_OIDC_AUDIENCE must be set in production (docs/IDENTITY.md)")
+        weak = [alg for alg in self.oidc_algorithms if not alg.startswith(("RS", "ES", "PS", "EdDSA"))]
+        if weak or not self.oidc_algorithms:
+            raise ValueError(f"SWP_OIDC_ALGORITHMS may name asymmetric algorithms only, not {weak or 'nothing'}")
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    def dev_jwt_secret(self) -> str:
+        """The HS256 secret of development tokens; production has none."""
+        if self.environment == "production":
+            raise ValueError("production has no HS256 secret: tokens come from the OIDC issuer (docs/IDENTITY.md)")
+        return self.jwt_secret.get_secret_value() if self.jwt_secret is not None else DEV_JWT_SECRET
 
     @property
     def nats_servers(self) -> list[str]:
@@ -91,7 +162,16 @@ class Settings(BaseSettings):
         if self.nats_user:
             options["user"] = self.nats_user
             options["password"] = self.nats_password.get_secret_value() if self.nats_password else ""
+        tls = self.nats_tls_context()
+        if tls is not None:
+            options["tls"] = tls
         return options
+
+    def nats_tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every NATS connection (SWP_NATS_TLS_*), or None for plaintext."""
+        if self.nats_tls_ca is None:
+            return None
+        return client_tls_context(self.nats_tls_ca, self.nats_tls_cert, self.nats_tls_key)
 
     def audit_key(self, service: str) -> bytes:
         if service in self.audit_keys:

@@ -27,6 +27,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.infra import memory
+
 TRACEPARENT = "traceparent"
 META_KEY = "otel_traceparent"  # sorts before "sig" in the signed meta (see SigningMapper)
 
@@ -163,6 +165,17 @@ class RuntimeCollector(Collector):
         retries = CounterMetricFamily("swp_command_retries", "Commands re-run after losing a concurrency race")
         retries.add_metric([], getattr(rt.store, "command_retries", 0))
         yield retries
+        rss = GaugeMetricFamily("swp_process_resident_bytes", "Resident set size of this process")
+        rss.add_metric([], memory.resident_bytes())
+        yield rss
+        guard = memory.guard()
+        if guard is not None:
+            budget = GaugeMetricFamily("swp_memory_budget_bytes", "The process's memory budget (SWP_MEMORY_BUDGET_MB)")
+            budget.add_metric([], guard.budget)
+            evicted = CounterMetricFamily("swp_memory_evictions", "Cached aggregates dropped to stay within the memory budget")
+            evicted.add_metric([], guard.evictions)
+            yield budget
+            yield evicted
 
 
 class CountingCache:
@@ -172,6 +185,10 @@ class CountingCache:
         self._inner = inner
         self.hits = 0
         self.misses = 0
+        memory.register(self)  # shrunk by the process's memory guard when over its byte budget
+
+    def evict_oldest(self, fraction: float) -> int:
+        return memory.evict_lru(self._inner, fraction)
 
     def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -1,9 +1,11 @@
 """The shipped NATS cluster configuration (deploy/nats/) run for real on loopback.
 
-Each node's file is the shipped one with only its addresses and store directory replaced
-(every replacement must match, so a reshaped file fails here instead of testing something
-else); accounts.conf is used as shipped. Passwords come from the environment of each
-``nats-server`` process, as in production.
+Each node's file is the shipped one with only its addresses, store directory and certificate
+paths replaced (every replacement must match, so a reshaped file fails here instead of testing
+something else); accounts.conf is used as shipped. Passwords come from the environment of each
+``nats-server`` process, as in production. Certificates are made for the run (trustme): a CA,
+the nodes' certificate (client port and routes) and a client certificate, as deploy/README.md
+("TLS") has an operator make them.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import json
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import trustme
 
 from shared.infra.natsserver import free_port, nats_server_binary, port_open
 
@@ -40,6 +45,60 @@ def substitute(text: str, replacements: dict[str, str]) -> str:
         assert old in text, f"the shipped NATS config no longer contains {old!r}"
         text = text.replace(old, new)
     return text
+
+
+@dataclass
+class TLSFiles:
+    """PEM files of the run: ca.crt signs server.crt (the nodes) and client.crt (services, subscribers)."""
+
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.directory / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.directory / "server.key"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.directory / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "client.key"
+
+    def settings(self) -> dict[str, Path]:
+        """Settings overrides (SWP_NATS_TLS_*) of a service that connects to the cluster."""
+        return {"nats_tls_ca": self.ca, "nats_tls_cert": self.client_cert, "nats_tls_key": self.client_key}
+
+    def environment(self) -> dict[str, str]:
+        return {f"SWP_{key.upper()}": str(value) for key, value in self.settings().items()}
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+
+def make_certificates(directory: Path) -> TLSFiles:
+    """A CA, the nodes' certificate (127.0.0.1 and localhost: the addresses the test dials) and one
+    client certificate; both certificates may serve and dial (routes dial the other nodes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="SWP test CA")
+    ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+    server = ca.issue_cert("127.0.0.1", "localhost", "nats-1", "nats-2", "nats-3")
+    server.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
+    server.private_key_pem.write_to_path(str(directory / "server.key"))
+    client = ca.issue_cert("swp-client.test")
+    client.cert_chain_pems[0].write_to_path(str(directory / "client.crt"))
+    client.private_key_pem.write_to_path(str(directory / "client.key"))
+    return TLSFiles(directory)
 
 
 @dataclass
@@ -112,6 +171,7 @@ class Node:
 class Cluster:
     nodes: list[Node]
     passwords: dict[str, str]
+    tls: TLSFiles
     env: dict[str, str] = field(default_factory=dict)
 
     def password(self, user: str) -> str:
@@ -147,9 +207,16 @@ class Cluster:
         return next(n for n in self.nodes if n.name == name)
 
 
-def write_cluster(directory: Path) -> Cluster:
-    """Three node configs from deploy/nats/nats-{1,2,3}.conf on free loopback ports."""
+def write_cluster(directory: Path, tls: TLSFiles | None = None) -> Cluster:
+    """Three node configs from deploy/nats/nats-{1,2,3}.conf on free loopback ports, on ``tls``
+    (default: certificates made for the run)."""
     directory.mkdir(parents=True, exist_ok=True)
+    tls = tls or make_certificates(directory / "tls")
+    certificates = {
+        "cert_file: /etc/nats-tls/server.crt": f"cert_file: {json.dumps(str(tls.server_cert))}",
+        "key_file: /etc/nats-tls/server.key": f"key_file: {json.dumps(str(tls.server_key))}",
+        "ca_file: /etc/nats-tls/ca.crt": f"ca_file: {json.dumps(str(tls.ca))}",
+    }
     (directory / "accounts.conf").write_text((NATS_DIR / "accounts.conf").read_text())
     ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
     routes = {
@@ -166,6 +233,7 @@ def write_cluster(directory: Path) -> Cluster:
                 "listen: 0.0.0.0:6222": f"listen: 127.0.0.1:{route}",
                 "store_dir: /data/jetstream": f"store_dir: {json.dumps(str(store))}",
                 **routes,
+                **certificates,
             },
         )
         config = directory / f"nats-{i}.conf"
@@ -173,4 +241,4 @@ def write_cluster(directory: Path) -> Cluster:
         nodes.append(Node(i, client, route, monitor, config, directory / f"nats-{i}.log"))
     passwords = password_variables()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NATS_")} | passwords
-    return Cluster(nodes, passwords, env)
+    return Cluster(nodes, passwords, tls, env)

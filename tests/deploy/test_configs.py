@@ -17,7 +17,7 @@ import yaml
 
 from shared.infra.natsserver import nats_server_binary
 from shared.infra.settings import Settings
-from tests.deploy.cluster import DEPLOY, password_variables
+from tests.deploy.cluster import DEPLOY, make_certificates, password_variables, substitute
 from tests.deploy.topology import SERVICES, compose
 
 PORTS = {"registry": 8101, "services-log": 8102, "evaluation": 8103, "finance": 8104}
@@ -110,9 +110,11 @@ def test_kubernetes_runs_the_tested_nats_and_nginx_configuration(tmp_path):
     assert objects[("ConfigMap", "swp-nginx")]["data"]["swp.conf"] == (DEPLOY / "nginx" / "swp.conf").read_text()
     assert "sync_interval: always" in nats["nats.conf"] and "server_name: $POD_NAME" in nats["nats.conf"]
 
-    # The rendered node configuration is valid for the real nats-server (syntax, variables, include).
+    # The rendered node configuration is valid for the real nats-server (syntax, variables, include,
+    # the certificate files of Secret swp-nats-tls, here made for the run).
+    tls = make_certificates(tmp_path / "tls")
     for name, text in nats.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(substitute(text, {"/etc/nats-tls/": f"{tls.directory}/"}) if name == "nats.conf" else text)
     env = {"POD_NAME": "nats-0", **password_variables()}
     checked = subprocess.run([nats_server_binary(), "-c", str(tmp_path / "nats.conf"), "-t"], env=env, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr

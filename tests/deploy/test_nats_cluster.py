@@ -46,7 +46,7 @@ def scheduled_tranches(finance_app: Any) -> Counter[tuple[str, int]]:
 async def connect(cluster: Cluster, user: str, **options: Any) -> nats.NATS:
     """A client of the test itself, given all three servers (nats-py takes a list)."""
     servers = [cluster.url(user, node=i) for i in (1, 2, 3)]
-    return await nats.connect(servers, connect_timeout=2, max_reconnect_attempts=3, **options)
+    return await nats.connect(servers, connect_timeout=2, max_reconnect_attempts=3, tls=cluster.tls.client_context(), **options)
 
 
 async def create_stream(js: Any) -> None:
@@ -87,9 +87,11 @@ async def move_leader_to(cluster: Cluster, node_name: str) -> None:
 
 
 def service_settings(cluster: Cluster, user: str, var: Any) -> Any:
-    """As deploy/ configures a service: every node in SWP_NATS_URL, its own user apart."""
+    """As deploy/ configures a service: every node in SWP_NATS_URL, its own user apart, TLS."""
     servers = ",".join(node.url() for node in cluster.nodes)
-    return make_settings("sqlite", servers, var, stream_replicas=3, nats_user=user, nats_password=cluster.password(user))
+    return make_settings(
+        "sqlite", servers, var, stream_replicas=3, nats_user=user, nats_password=cluster.password(user), **cluster.tls.settings()
+    )
 
 
 async def contracts_on_stream(cluster: Cluster) -> Counter[str]:
@@ -226,8 +228,9 @@ async def test_the_example_subscriber_replays_its_county_under_the_production_pe
 
     servers = ",".join(node.url() for node in cluster.nodes)
     user = f"sub-{COUNTY}"
-    board = await subscriber.replay(servers, COUNTY, user=user, password=cluster.password(user), idle_seconds=2)
+    tls = cluster.tls.client_context()
+    board = await subscriber.replay(servers, COUNTY, user=user, password=cluster.password(user), idle_seconds=2, tls=tls)
     assert board.contracts == {"c-ours": {1: {"status": "scheduled", "amount_fen": 18_000_000, "due_on": "2026-10-19", "provisional": False}}}
     # The same credentials cannot replay another county: the server refuses the consumer.
     with pytest.raises(Exception):  # noqa: B017 - nats-py raises a timeout or a permissions error
-        await asyncio.wait_for(subscriber.replay(servers, OTHER, user=user, password=cluster.password(user)), timeout=10)
+        await asyncio.wait_for(subscriber.replay(servers, OTHER, user=user, password=cluster.password(user), tls=tls), timeout=10)

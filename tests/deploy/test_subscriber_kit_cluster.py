@@ -22,7 +22,8 @@ async def test_the_kit_replays_and_witnesses_under_the_production_permissions(cl
     # The embedded platform (all four services in one process) logs in as the operator; the
     # county's system is what this test is about.
     settings = make_settings(
-        "sqlite", servers, tmp_path / "var", stream_replicas=3, nats_user="admin", nats_password=cluster.password("admin")
+        "sqlite", servers, tmp_path / "var", stream_replicas=3, nats_user="admin", nats_password=cluster.password("admin"),
+        **cluster.tls.settings(),
     )
     tokens = Tokens(settings)
     async with serving(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
@@ -47,6 +48,9 @@ async def test_the_kit_replays_and_witnesses_under_the_production_permissions(cl
                 database=f"sqlite:///{tmp_path / 'kit.sqlite'}",
                 user=user,
                 password=cluster.password(user),
+                tls_ca=str(cluster.tls.ca),
+                tls_cert=str(cluster.tls.client_cert),
+                tls_key=str(cluster.tls.client_key),
                 token=issue_token(settings, sub="county-system", role=Role.AUDITOR, counties=[COUNTY]),
             )
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,27 +22,39 @@ import httpx
 import pytest
 
 from shared.infra.auth import Role
-from shared.infra.settings import Settings
-from shared.testing.fixtures import PostgresInfo, Tokens
+from shared.testing.fixtures import PostgresInfo
 from tests.deploy.cluster import DEPLOY, Cluster
 from tests.deploy.topology import Nginx, Routed, ServiceProcess, service_processes
 from tests.integration.slice import COUNTY, OTHER, setup_county, sign, wait_for_tranches
+from tests.oidc.idp import AUDIENCE, Idp, IdpTokens
 
 PREFIXES = ("registry", "services-log", "evaluation", "finance")
 NO_NGINX = "nginx is not installed (apt-get install nginx-light): the services were tested without the gateway"
 
 
 @pytest.fixture
-def services(cluster: Cluster, postgres: PostgresInfo, tmp_path: Path) -> Iterator[tuple[list[ServiceProcess], Tokens]]:
-    processes, variables = service_processes(cluster, postgres, tmp_path / "services")
+def idp(tmp_path: Path) -> Iterator[Idp]:
+    """The province's OIDC issuer (the real oidc-provider package): production services trust only it."""
+    directory = tmp_path / "idp"
+    directory.mkdir()
+    provider = Idp(directory, directory / "oidc-provider.log", clients=[IdpTokens.client()]).start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture
+def services(cluster: Cluster, postgres: PostgresInfo, idp: Idp, tmp_path: Path) -> Iterator[tuple[list[ServiceProcess], IdpTokens]]:
+    oidc = {"SWP_OIDC_ISSUER": idp.issuer, "SWP_OIDC_AUDIENCE": AUDIENCE}
+    processes, _variables = service_processes(cluster, postgres, tmp_path / "services", oidc)
     try:
         for p in processes:
             p.start()
         deadline = time.monotonic() + 60
         for p in processes:
             p.wait_healthy(deadline)
-        tokens = Tokens(Settings(environment="production", jwt_secret=variables["SWP_JWT_SECRET"]))
-        yield processes, tokens
+        yield processes, IdpTokens(idp)
     finally:
         for p in processes:
             p.stop()
@@ -57,7 +71,8 @@ async def gateway(services, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient |
     nginx = Nginx(tmp_path / "nginx", {p.name: p.port for p in processes})
     try:
         nginx.start()
-        async with httpx.AsyncClient(base_url=nginx.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=nginx.url, timeout=30, verify=nginx.client_context()) as client:
+            client.nginx = nginx  # type: ignore[attr-defined]
             yield client
     finally:
         nginx.stop()
@@ -76,6 +91,36 @@ async def eventually_status(client: httpx.AsyncClient | Routed, path: str, statu
         if r.status_code == status or time.monotonic() > deadline:
             return r
         await asyncio.sleep(0.2)
+
+
+async def check_tls(gateway: httpx.AsyncClient) -> None:
+    """The gateway speaks HTTPS (TLS 1.2+, its certificate verified by the client, HSTS) and plain
+    HTTP only redirects to it, apart from the load balancer's /healthz."""
+    nginx: Nginx = gateway.nginx  # type: ignore[attr-defined]
+    r = await gateway.get("/registry/health")
+    assert r.status_code == 200 and r.url.scheme == "https"
+    assert r.headers["strict-transport-security"] == "max-age=63072000"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers.get("server") in {None, "nginx"}  # no version
+    with (
+        socket.create_connection(("127.0.0.1", nginx.port), timeout=5) as raw,
+        nginx.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(str(nginx.tls.ca))
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        old.wrap_socket(raw, server_hostname="127.0.0.1")  # TLS 1.1 is refused
+    # A client that does not trust the gateway's CA cannot be served (nothing to skip verification).
+    async with httpx.AsyncClient(base_url=nginx.url) as stranger:
+        with pytest.raises(httpx.ConnectError):
+            await stranger.get("/healthz")
+    async with httpx.AsyncClient(base_url=nginx.http_url, follow_redirects=False) as plain:
+        r = await plain.get(f"/finance/v1/counties/{COUNTY}/contracts?x=1")
+        assert r.status_code == 301 and r.headers["location"] == f"{nginx.url}/finance/v1/counties/{COUNTY}/contracts?x=1"
+        assert r.headers.get("server") in {None, "nginx"} and "strict-transport-security" not in r.headers
+        assert (await plain.get("/healthz")).status_code == 200
 
 
 async def test_a_county_works_through_the_gateway_on_separate_processes(gateway, services, cluster):
@@ -114,6 +159,7 @@ async def test_a_county_works_through_the_gateway_on_separate_processes(gateway,
         assert f'data-openapi-url="/{prefix}/openapi.json"' in (await gateway.get(f"/{prefix}/docs")).text
 
     if behind_nginx:
+        await check_tls(gateway)
         assert (await gateway.get("/healthz")).status_code == 200
         r = await gateway.get("/payments/v1")
         assert r.status_code == 404 and r.json()["status"] == 404

@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ import yaml
 
 from shared.infra.natsserver import free_port, port_open
 from shared.testing.fixtures import PostgresInfo
-from tests.deploy.cluster import DEPLOY, Cluster, substitute
+from tests.deploy.cluster import DEPLOY, Cluster, make_certificates, substitute
 
 SERVICES = ("registry", "services-log", "evaluation", "finance")
 _INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?[?-][^}]*)?\}")
@@ -95,11 +96,14 @@ class ServiceProcess:
             self.proc.wait(timeout=5)
 
 
-def service_processes(cluster: Cluster, pg: PostgresInfo, directory: Path) -> tuple[list[ServiceProcess], dict[str, str]]:
-    """The four services of compose.yaml, pointed at the loopback cluster and PostgreSQL."""
+def service_processes(
+    cluster: Cluster, pg: PostgresInfo, directory: Path, oidc: dict[str, str]
+) -> tuple[list[ServiceProcess], dict[str, str]]:
+    """The four services of compose.yaml, pointed at the loopback cluster and PostgreSQL, trusting
+    the OIDC issuer ``oidc`` (SWP_OIDC_ISSUER, SWP_OIDC_AUDIENCE)."""
     directory.mkdir(parents=True, exist_ok=True)
     variables = {
-        "SWP_JWT_SECRET": secrets.token_hex(32),
+        **oidc,
         "SWP_POSTGRES_PASSWORD": pg.password,
         **{f"SWP_AUDIT_KEY_{s.upper().replace('-', '_')}": secrets.token_hex(32) for s in SERVICES},
         **cluster.passwords,
@@ -123,6 +127,7 @@ def service_processes(cluster: Cluster, pg: PostgresInfo, directory: Path) -> tu
             "SWP_POSTGRES_DBNAME": pg.dbname,
             "SWP_POSTGRES_SCHEMA_PREFIX": schema_prefix,
             "SWP_VAR_DIR": str(directory / name),
+            **cluster.tls.environment(),  # compose.yaml's /etc/swp/tls/… paths, the run's certificates
         }
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("SWP_", "NATS_"))}
         processes.append(ServiceProcess(name, port, command, base_env | env, directory / f"{name}.log"))
@@ -134,12 +139,19 @@ class Nginx:
 
     def __init__(self, directory: Path, upstreams: dict[str, int]) -> None:
         self.directory = directory
-        self.port = free_port()
+        self.http_port = free_port()
+        self.port = free_port()  # HTTPS
         self.proc: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
+        self.tls = make_certificates(directory / "tls")  # the gateway's certificate, for 127.0.0.1
         shipped = (DEPLOY / "nginx" / "swp.conf").read_text()
         replacements = {f"server {name}:{8101 + i};": f"server 127.0.0.1:{upstreams[name]};" for i, name in enumerate(SERVICES)}
-        replacements["listen 80;"] = f"listen 127.0.0.1:{self.port};"
+        replacements["listen 80;"] = f"listen 127.0.0.1:{self.http_port};"
+        replacements["listen 443 ssl;"] = f"listen 127.0.0.1:{self.port} ssl;"
+        replacements["/etc/nginx/tls/swp.crt;"] = f"{self.tls.server_cert};"
+        replacements["/etc/nginx/tls/swp.key;"] = f"{self.tls.server_key};"
+        # The redirect names the standard port (none); here HTTPS listens on another one.
+        replacements["return 301 https://$host$request_uri;"] = f"return 301 https://$host:{self.port}$request_uri;"
         (directory / "swp.conf").write_text(substitute(shipped, replacements))
         d = directory
         (directory / "nginx.conf").write_text(
@@ -163,7 +175,15 @@ http {{
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client that trusts the gateway's CA only (certificate and host name verified)."""
+        return ssl.create_default_context(cafile=str(self.tls.ca))
 
     def args(self, *extra: str) -> list[str]:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -174,7 +194,7 @@ http {{
         assert checked.returncode == 0, checked.stderr
         self.proc = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not port_open(self.port):
+        while not (port_open(self.port) and port_open(self.http_port)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nginx did not start: {(self.directory / 'error.log').read_text()}")
             time.sleep(0.05)

@@ -16,7 +16,7 @@ def client(settings: Settings) -> httpx.AsyncClient:
 
 
 async def test_development_sign_in_is_refused_in_production():
-    settings = Settings(environment="production", jwt_secret="x" * 40, audit_keys={})
+    settings = Settings(environment="production", oidc_issuer="https://idp.example", oidc_audience="urn:swp:api", audit_keys={})
     async with client(settings) as c:
         r = await c.get("/login")
         assert r.status_code == 403 and "开发登录已停用" in r.text
@@ -45,3 +45,20 @@ async def test_a_page_without_a_session_redirects_to_sign_in():
         assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fprovider%2F"
         r = await c.get("/provider/", headers={"HX-Request": "true"})
         assert r.headers["HX-Redirect"].startswith("/login")
+
+
+async def test_production_with_single_sign_on_offers_only_the_identity_provider():
+    from console.settings import ConsoleSettings
+
+    settings = Settings(environment="production", oidc_issuer="https://idp.example", oidc_audience="urn:swp:api", audit_keys={})
+    app = create_console(settings, ConsoleSettings(oidc_issuer="https://idp.example", oidc_client_id="swp-console"), api_app=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as c:
+        r = await c.get("/login?next=/purchaser/")
+        assert r.status_code == 200
+        assert 'id="sso-sign-in"' in r.text and "/login/oidc?next=/purchaser/" in r.text
+        assert 'id="login-form"' not in r.text  # no development form in production
+        r = await c.post("/login", data={"role": "purchaser", "county": "640402"})
+        assert r.status_code == 403
+        # A callback without a sign-in under way signs nobody in.
+        r = await c.get("/login/callback", params={"code": "x", "state": "y"})
+        assert r.status_code == 400

@@ -9,12 +9,15 @@ from shared.infra.auth import Role, Unauthorized, decode_token, issue_token
 from shared.infra.settings import Settings
 
 
-def test_production_refuses_the_development_jwt_secret():
-    with pytest.raises(ValidationError, match="SWP_JWT_SECRET"):
+def test_production_refuses_any_hs256_secret_and_needs_an_oidc_issuer():
+    oidc = {"oidc_issuer": "https://idp.example", "oidc_audience": "urn:swp:api"}
+    with pytest.raises(ValidationError, match="SWP_OIDC_ISSUER"):
         Settings(environment="production", audit_keys={})
-    with pytest.raises(ValidationError, match="at least 32"):
-        Settings(environment="production", jwt_secret="short")
-    ok = Settings(environment="production", jwt_secret="x" * 40)
+    with pytest.raises(ValidationError, match="SWP_JWT_SECRET"):
+        Settings(environment="production", jwt_secret="x" * 40, **oidc)
+    ok = Settings(environment="production", **oidc)
+    with pytest.raises(ValueError, match="production"):
+        ok.dev_jwt_secret()
     with pytest.raises(ValueError, match="SWP_AUDIT_KEYS"):
         ok.audit_key("finance")
     assert len(Settings().audit_key("finance")) == 32  # development derives a fixed key
@@ -31,3 +34,24 @@ def test_tokens_round_trip_and_tampering_is_refused():
     with pytest.raises(Unauthorized):
         decode_token(s, token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
     assert decode_token(s, issue_token(s, sub="p", role=Role.PROVINCE_ADMIN, counties=["*"])).can_see("130731")
+
+
+def test_nats_tls_settings_verify_the_server_and_go_together(tmp_path):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    leaf = ca.issue_cert("client.test")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "c.crt"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "c.key"))
+
+    assert "tls" not in Settings().nats_options()  # development: plaintext to the embedded server
+    context = Settings(nats_tls_ca=tmp_path / "ca.crt", nats_tls_cert=tmp_path / "c.crt", nats_tls_key=tmp_path / "c.key").nats_options()["tls"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is True
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    with pytest.raises(ValueError, match="SWP_NATS_TLS_CERT and SWP_NATS_TLS_KEY go together"):
+        Settings(nats_tls_ca=tmp_path / "ca.crt", nats_tls_cert=tmp_path / "c.crt")
+    with pytest.raises(ValueError, match="needs SWP_NATS_TLS_CA"):
+        Settings(nats_tls_cert=tmp_path / "c.crt", nats_tls_key=tmp_path / "c.key")

@@ -31,6 +31,9 @@ class Session:
     evaluator_org: str | None = None
     org_name: str = ""
     flash: list[str] = field(default_factory=list)
+    # A sign-in under way at the OIDC issuer: state, nonce, PKCE verifier and where to go after
+    # (one use: taken by the callback).
+    oidc: dict[str, str] | None = None
 
     @property
     def signed_in(self) -> bool:

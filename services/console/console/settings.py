@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +17,14 @@ class ConsoleSettings(BaseSettings):
     page_size: int = Field(default=20, ge=5, le=200)
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     max_sessions: int = Field(default=10_000, ge=10)
-    # Hook for single sign-on (not implemented yet): when set, /login redirects to this OIDC
-    # issuer (authorization code + PKCE) instead of offering the development form.
+    # Single sign-on (docs/IDENTITY.md): the OIDC issuer the console signs people in at
+    # (authorization code + PKCE S256, state, nonce), the console's client at that IdP, and its
+    # secret (unset: a public client, PKCE only). The access token it gets is checked as every
+    # service checks tokens (SWP_OIDC_ISSUER / SWP_OIDC_AUDIENCE / SWP_OIDC_CLAIM_*), the ID
+    # token for the client id and the nonce. Redirect URI: <console origin>/login/callback unless
+    # set. When set, /login offers it; the development form stays outside production.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None
+    oidc_scopes: str = "openid profile api"

@@ -31,8 +31,11 @@ def token(
     evaluator_org: Annotated[str | None, typer.Option("--evaluator-org")] = None,
     ttl_hours: Annotated[int, typer.Option(help="Validity in hours")] = 12,
 ) -> None:
-    """Print a bearer token the locally running platform accepts (same SWP_JWT_SECRET)."""
+    """Print a development bearer token the locally running platform accepts (same SWP_JWT_SECRET).
+    Not in production, where tokens come from the OIDC issuer only (docs/IDENTITY.md)."""
     settings = Settings()
+    if settings.environment == "production":
+        raise typer.BadParameter("production has no development tokens: get one from the OIDC issuer (docs/IDENTITY.md)")
     typer.echo(
         issue_token(
             settings,

@@ -27,6 +27,13 @@ def subscribe(
     until_idle: Annotated[
         float | None, typer.Option(help="Catch up and exit after this many idle seconds (default: keep up forever)")
     ] = None,
+    tls_ca: Annotated[
+        str | None, typer.Option(envvar="SWP_NATS_TLS_CA", help="CA file (PEM) that verifies the NATS servers' certificates")
+    ] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option(envvar="SWP_NATS_TLS_CERT", help="The county's client certificate (PEM) for NATS")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(envvar="SWP_NATS_TLS_KEY", help="Its private key (PEM)")] = None,
     no_witness: Annotated[bool, typer.Option("--no-witness", help="Do not witness tree heads")] = False,
 ) -> None:
     """Replay the county's events from sequence 1 into a local read model (contracts, deliveries and
@@ -47,6 +54,9 @@ def subscribe(
         token=os.environ.get("SWP_TOKEN"),
         public_keys=keys,
         witness=not no_witness,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     subscriber = Subscriber(config)
     try:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,24 @@ class SubscriberConfig:
     token: str | None = None  # an auditor token (consistency proofs)
     public_keys: dict[str, str] = field(default_factory=dict)  # service → writer public key (hex)
     witness: bool = True
+    # TLS (the platform's NATS requires it, deploy/nats/): the CA that signed the servers'
+    # certificates, and the county's client certificate and key (PEM files). None: plaintext.
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Servers verified against ``tls_ca`` (chain and host name, TLS 1.2 at least), the
+        county's own certificate presented when given."""
+        if self.tls_ca is None:
+            if self.tls_cert is not None:
+                raise ValueError("a client certificate needs the CA that verifies the servers (tls_ca)")
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.tls_cert is not None:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
 
 
 class Schemas:
@@ -203,7 +222,10 @@ class Subscriber:
     async def run(self, *, until_idle: float | None = None) -> None:
         """Replay from the stored sequence and keep up; with ``until_idle``, return once no message
         arrived for that many seconds on either consumer (a catch-up run)."""
-        credentials = {"user": self.config.user, "password": self.config.password or ""} if self.config.user else {}
+        credentials: dict[str, Any] = {"user": self.config.user, "password": self.config.password or ""} if self.config.user else {}
+        tls = self.config.tls_context()
+        if tls is not None:
+            credentials["tls"] = tls
         nc = await nats.connect(
             self.config.nats_servers, inbox_prefix=f"_INBOX_{self.config.county}", max_reconnect_attempts=-1, **credentials
         )

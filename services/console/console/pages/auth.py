@@ -1,22 +1,26 @@
 """Sign-in, sign-out and the landing page.
 
-Development (``SWP_ENVIRONMENT`` development or test): the sign-in form mints a development token
-with ``shared.infra.auth.issue_token`` — the same as ``swp token`` — for the chosen role, county
-and organisation. Production: that form is refused (403); sign-in goes through the province's
-identity provider (OIDC authorization code + PKCE) once ``SWP_CONSOLE_OIDC_ISSUER`` is set — the
-hook is ``oidc_sign_in`` below, not implemented yet.
+Single sign-on (``SWP_CONSOLE_OIDC_ISSUER`` set): the sign-in page offers the province's identity
+provider — authorization code + PKCE, ``/login/oidc`` then ``/login/callback`` (``console/oidc.py``)
+— and the session holds the access token the IdP issued. Development (``SWP_ENVIRONMENT``
+development or test): the page also has the form that mints a development token with
+``shared.infra.auth.issue_token`` — the same as ``swp token`` — for the chosen role, county and
+organisation. Production refuses that form (403).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console import labels
 from console.api import Api, ApiProblem, NoApi
+from console.oidc import OidcClient, SignInFailed
 from console.pages import pages_for
 from console.session import Session
 from console.web import check_csrf, redirect, render, session_of, set_session_cookie, state
@@ -32,14 +36,72 @@ def dev_sign_in_allowed(request: Request) -> bool:
     return settings.environment != "production"
 
 
-def oidc_sign_in(request: Request) -> Response:
-    """Hook: redirect to the OIDC issuer's authorization endpoint (code + PKCE, state and
-    verifier kept in the anonymous session), and a ``/login/callback`` route exchanging the
-    code for the province IdP's token. Not implemented yet."""
-    return render(
-        request, "error.html", status_code=501, title="统一身份认证尚未接入",
-        message="已配置统一身份认证（OIDC），但本版本尚未实现该登录方式，请联系管理员。",
-    )
+def oidc_client(request: Request) -> OidcClient | None:
+    app_state = state(request)
+    if not app_state.console_settings.oidc_issuer:
+        return None
+    client = getattr(app_state, "oidc_client", None)
+    if client is None:
+        client = app_state.oidc_client = OidcClient(app_state.settings, app_state.console_settings)
+    return client
+
+
+def origin_of(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+@router.get("/login/oidc", include_in_schema=False)
+async def oidc_sign_in(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    """To the issuer's authorization endpoint: code + PKCE (S256), state and nonce kept in the session."""
+    client = oidc_client(request)
+    if client is None:
+        return render(request, "error.html", status_code=404, title="未配置统一身份认证", message="本平台未配置统一身份认证（OIDC）。")
+    session, _ = anonymous_session(request)
+    pending: dict[str, str] = {"next": safe_next(next) or ""}
+    try:
+        url = await client.authorization_url(origin_of(request), pending)
+    except (httpx.HTTPError, SignInFailed, KeyError, ValueError):
+        return render(request, "error.html", status_code=502, title="统一身份认证暂不可用", message="无法连接统一身份认证服务，请稍后再试。")
+    session.oidc = pending
+    response = RedirectResponse(url, status_code=303)
+    set_session_cookie(request, response, session)
+    return response
+
+
+@router.get("/login/callback", include_in_schema=False)
+async def oidc_callback(
+    request: Request,
+    code: Annotated[str, Query(max_length=4000)] = "",
+    state_: Annotated[str, Query(alias="state", max_length=500)] = "",
+    error: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """Back from the issuer: the state must be this session's, the code is exchanged with the
+    verifier, both tokens are verified, then the session is signed in (with a new id)."""
+    client = oidc_client(request)
+    session = session_of(request)
+    pending = session.oidc if session is not None else None
+    if client is None or session is None or pending is None:
+        return render(request, "error.html", status_code=400, title="登录已失效", message="登录请求已过期或不是由本页面发起，请重新登录。")
+    session.oidc = None  # one use
+    if error or not code or not secrets.compare_digest(state_, pending["state"]):
+        return render(request, "error.html", status_code=400, title="登录未完成",
+                      message="统一身份认证未完成登录（" + (error or "state 不匹配") + "），请重新登录。")
+    try:
+        signed = await client.finish(origin_of(request), pending, code)
+    except (httpx.HTTPError, SignInFailed, ValueError) as exc:
+        return render(request, "error.html", status_code=401, title="登录被拒绝", message=f"统一身份认证的令牌未通过校验：{exc}")
+    principal = signed.principal
+    fresh = state(request).sessions.rotate(session)
+    fresh.token, fresh.role, fresh.user_name = signed.access_token, str(principal.role), signed.name
+    named = sorted(c for c in principal.counties if COUNTY.match(c))
+    fresh.county = named[0] if len(named) == 1 else None
+    fresh.provider_id, fresh.evaluator_org = principal.provider_id, principal.evaluator_org
+    if fresh.county:
+        fresh.county_name = await _county_name(request, signed.access_token, fresh.county)
+    pages = pages_for(fresh.role)
+    response = redirect(request, pending.get("next") or (pages.home if pages else "/home"))
+    set_session_cookie(request, response, fresh)
+    return response
 
 
 def anonymous_session(request: Request) -> tuple[Session, bool]:
@@ -69,12 +131,12 @@ async def home(request: Request) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    if state(request).console_settings.oidc_issuer:
-        return oidc_sign_in(request)
-    if not dev_sign_in_allowed(request):
+    sso = bool(state(request).console_settings.oidc_issuer)
+    if not sso and not dev_sign_in_allowed(request):
         return render(request, "error.html", status_code=403, title="开发登录已停用", message="生产环境不提供开发登录，请使用统一身份认证。")
     session, fresh = anonymous_session(request)
-    response = render(request, "login.html", session=session, title="登录", next=safe_next(next) or "", form={"county": "640402"})
+    response = render(request, "login.html", session=session, title="登录", next=safe_next(next) or "", form={"county": "640402"},
+                      sso=sso, dev=dev_sign_in_allowed(request))
     if fresh:
         set_session_cookie(request, response, session)
     return response
@@ -127,8 +189,6 @@ async def login(
     organisation: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    if state(request).console_settings.oidc_issuer:
-        return oidc_sign_in(request)
     if not dev_sign_in_allowed(request):
         return render(request, "error.html", status_code=403, title="开发登录已停用", message="生产环境不提供开发登录，请使用统一身份认证。")
     session, _ = anonymous_session(request)
@@ -145,7 +205,7 @@ async def login(
     if errors:
         choices = await _organisations(request, role, form["county"]) if "organisation" in errors and "county" not in errors else ([], "")
         return render(request, "login.html", status_code=422, session=session, title="登录", form=form, errors=errors,
-                      next=safe_next(next) or "", choices=choices[0])
+                      next=safe_next(next) or "", choices=choices[0], sso=bool(state(request).console_settings.oidc_issuer), dev=True)
     settings: Settings = state(request).settings
     name = user_name.strip() or labels.ROLES[role]
     token = issue_token(
