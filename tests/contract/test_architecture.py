@@ -35,9 +35,9 @@ def test_a_service_importing_another_is_caught(tmp_path):
 
 # --- composition, not inheritance (issue 15 item 1) ---------------------------------------------
 # Services whose Application is only persistence (and read-only lookups), with command, reaction
-# and query objects composed around it (ServiceSpec.compose). Evaluation and services-log still
-# assemble theirs from mixin chains.
-COMPOSED = ["finance", "registry"]
+# and query objects composed around it (ServiceSpec.compose). Services-log still
+# assembles its Application from mixin chains.
+COMPOSED = ["finance", "registry", "evaluation"]
 # …of which every command route states a typed command run on the service's CommandBus.
 TYPED_COMMANDS = ["finance"]
 
@@ -82,3 +82,17 @@ def test_every_command_route_goes_through_the_command_bus(service):
     sources = (ROOT / "services" / service / service / "api").rglob("*.py")
     offenders = [p.name for p in sources if "run_command" in p.read_text()]
     assert offenders == []
+
+
+@pytest.mark.parametrize("service", ["finance", "registry", "evaluation", "services_log"])
+def test_no_service_application_carries_its_reactions(service):
+    # Every service's reactions to upstream events are an object the consumer is wired to, never
+    # methods (own or inherited from a mixin) of its Application.
+    import importlib
+
+    spec = importlib.import_module(f"{service}.main").SPEC
+    app = spec.application({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        assert [name for name in dir(type(app)) if name.startswith("on_")] == []
+    finally:
+        app.close()
