@@ -788,7 +788,10 @@ class Config:
     growth_gets: int = 300
     scale_seconds: float = 8.0  # each closed loop of the scale-out phase (PostgreSQL: 1 vs 2 services-log processes)
     memory_budget_mb: int = 512  # SWP_MEMORY_BUDGET_MB of the server; its RSS is sampled all run long
-    only: str | None = None  # "ledger-growth" / "scale-out": that phase alone (with the county's setup)
+    only: str | None = None  # "ledger-growth" / "scale-out" / "county-lists": that phase alone (with its setup)
+    lists_small: int = 100  # county-lists: contracts of the small county …
+    lists_large: int = 10_000  # … and of the large one
+    lists_gets: int = 30  # first-page reads per list and county
     profile_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
 

@@ -3,6 +3,7 @@
     python -m bench.run                   # everything (SQLite and PostgreSQL), ~5–8 minutes on 2 cores
     python -m bench.run --stores sqlite   # one store only
     python -m bench.run --quick           # short phases, to check the harness (figures not representative)
+    python -m bench.run --only county-lists  # issue 16: first page of each county list at 100 vs 10,000 contracts
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
 
 Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import machine, raw_nats, raw_store
+from bench import county_lists, machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
 from bench.report import build_metrics, phase_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
@@ -38,7 +39,7 @@ async def main_async(args: argparse.Namespace) -> int:
     raw_seconds = 3.0
     if args.quick:
         cfg = Config(open_seconds=3, closed_seconds=3, import_rows=1000, lag_contracts=8, ledger_deliveries=1000, as_of_repeat=3,
-                     growth_deliveries=2000, growth_posts=30, growth_gets=30)
+                     growth_deliveries=2000, growth_posts=30, growth_gets=30, lists_large=1000, lists_gets=10)
         raw_seconds = 1.0
     cfg.profile_dir = Path(args.profile).resolve() if args.profile else None
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
@@ -122,11 +123,12 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
         for store in stores:
             (work / store).mkdir()
             t = time.monotonic()
+            phase = county_lists.run if args.only == "county-lists" else run_platform
             if store == "postgres":
                 with raw_store.scratch_database("swp_bench") as db:
-                    figures = await run_platform(store, work / store, db, cfg, say)
+                    figures = await phase(store, work / store, db, cfg, say)
             else:
-                figures = await run_platform(store, work / store, None, cfg, say)
+                figures = await phase(store, work / store, None, cfg, say)
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
@@ -138,7 +140,7 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= phase_metrics(f"platform.{store}", figures, run["config"])
+        fresh |= phase_metrics(f"platform.{store}", figures, run["config"]) | county_lists.list_metrics(f"platform.{store}", figures)
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -173,7 +175,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "scale-out"], help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists"], help="run only this platform phase (and its setup)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

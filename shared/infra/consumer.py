@@ -7,7 +7,10 @@ are saved together with a ``Tracking`` record of the message's stream sequence: 
 redelivered message is recognised and acked
 without applying twice. A handler that raises is negatively acknowledged with a
 growing delay and redelivered — never dropped (we choose manual acks deliberately;
-faststream's default would terminate it).
+faststream's default would terminate it) — until it has failed ``SWP_REACTION_MAX_ATTEMPTS``
+deliveries: then it is parked (recorded in the service's store and acked), and later messages of
+the same upstream aggregate are held behind it until an operator retries or skips it
+(shared/infra/parking.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from opentelemetry.trace import SpanKind
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent, parse_event
 from shared.infra import telemetry
+from shared.infra.parking import ReactionParker
 from shared.infra.store import CommandContext, SwpApplication
 
 log = logging.getLogger("swp.consumer")
@@ -39,6 +43,8 @@ class ConsumerStats:
     handled: int = 0
     skipped_duplicates: int = 0
     failures: int = 0
+    parked: int = 0  # messages this process parked (issue 15)
+    held: int = 0  # messages this process held behind a parked one of their aggregate
     last_error: str | None = None
 
 
@@ -102,6 +108,8 @@ def subscribe_upstream(
     durable = f"{app.service}--{upstream}"
     tracking_name = f"SWP:{upstream}"
     stats = ConsumerStats()
+    parker = ReactionParker(app, upstream, tracking_name, reactions)
+    app.reaction_parkers[upstream] = parker
 
     async def handle(envelope: Envelope, msg: NatsMessage) -> None:
         reaction = reactions.get(envelope.event_type)
@@ -111,6 +119,12 @@ def subscribe_upstream(
         seq = msg.raw_message.metadata.sequence.stream
         heartbeat = asyncio.create_task(_keep_alive(msg))
         try:
+            # Behind a parked message of the same upstream aggregate: recorded as held, acked, applied
+            # in order when that one is retried or skipped (issue 15).
+            if await asyncio.to_thread(parker.hold_if_blocked, envelope, msg.raw_message.subject, seq):
+                stats.held += 1
+                await msg.ack()
+                return
             body = parse_event(envelope.service, envelope.event_type, envelope.data)
             if body is None:
                 raise RetryLater(f"no schema for {envelope.service}.{envelope.event_type}")
@@ -126,6 +140,13 @@ def subscribe_upstream(
             # /health shows this without a token: the kind of failure, never its text (logged below).
             stats.last_error = f"{envelope.event_type} #{seq}: {type(exc).__name__}"
             delivered = msg.raw_message.metadata.num_delivered or 1
+            try:  # failed its last allowed delivery: parked and acked, the consumer carries on
+                if await asyncio.to_thread(parker.park_if_exhausted, envelope, msg.raw_message.subject, seq, delivered, exc):
+                    stats.parked += 1
+                    await msg.ack()
+                    return
+            except Exception as park_exc:  # the store unreachable: retried like the reaction
+                log.warning("%s cannot park %s #%s yet: %s", durable, envelope.event_type, seq, park_exc)
             delay = min(0.2 * 2 ** min(delivered, 6), 10.0)
             log.warning("%s will retry %s in %.1fs: %s", durable, envelope.event_type, delay, exc)
             await msg.nack(delay=delay)

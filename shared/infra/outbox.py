@@ -65,6 +65,28 @@ class OutboxParking(Aggregate):
             {"position": position, "aggregate_id": aggregate_id, "event_type": event_type, "reason": reason, "detail": detail}
         )
 
+    # What an operator did (shared/infra/parking.py): each names who and why (R-AUD-1).
+    @event("ParkedRetried")
+    def retried(self, position: int, by: str, reason: str) -> None:
+        self._remove(position)
+
+    @event("ParkedSkipped")
+    def skipped(self, position: int, by: str, reason: str) -> None:
+        self._remove(position)
+
+    @event("Released")
+    def released(self, position: int, by: str, reason: str) -> None:
+        self._remove(position)
+
+    @event("RetryFailed")
+    def retry_failed(self, position: int, reason: str, detail: str, by: str) -> None:
+        for p in self.parked:
+            if p["position"] == position:
+                p.update(reason=reason, detail=detail)
+
+    def _remove(self, position: int) -> None:
+        self.parked = [p for p in self.parked if p["position"] != position]
+
     @property
     def blocked(self) -> dict[str, int]:
         """Aggregate id → the first parked position of it (its later events wait behind it)."""
@@ -72,6 +94,19 @@ class OutboxParking(Aggregate):
         for p in self.parked:
             first.setdefault(p["aggregate_id"], p["position"])
         return first
+
+
+class Unpublishable(Exception):
+    """An event that cannot be published now (an operator's retry): why, and the detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ParkingChanged(Exception):
+    """An operator changed the parking while the relay decided on a batch: the batch is redone."""
 
 
 @dataclass
@@ -150,6 +185,7 @@ class OutboxRelay:
         # The server's max_payload (from its INFO, per connection): a bigger message is refused for ever.
         self.max_payload = max_payload or (lambda: 1024 * 1024)  # NATS's default
         self.parking: OutboxParking | None = None
+        self._parking_version = 0  # the store's version of the parking the relay decides with
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
@@ -214,10 +250,65 @@ class OutboxRelay:
                 return list(self.load_parking().parked)
         return list(self.parking.parked) if self.parking else []
 
+    def _stored_parking_version(self) -> int:
+        last = self.app.process_recorder.select_events(OutboxParking.create_id(self.app.service), desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    @staticmethod
+    def _version_of(parking: OutboxParking) -> int:
+        """The stored version of a loaded parking (0: none stored yet, a new one in memory)."""
+        return parking.version if not parking._pending_events else 0
+
+    def parking_fresh(self) -> OutboxParking:
+        """The store's parking, to change and save (an operator's retry or skip)."""
+        with self.db_lock:
+            return self.load_parking()
+
+    def save_parking(self, parking: OutboxParking, ctx: CommandContext) -> None:
+        """Save what an operator did (fails on a concurrent change: the caller reads again)."""
+        with self.db_lock, self.app.command(ctx):
+            self.app.save(parking)
+        self.poke()  # the relay reads the parking afresh and publishes what is no longer blocked
+
+    async def republish(self, position: int) -> None:
+        """Publish the event at ``position`` now (an operator's retry); Unpublishable if it still
+        cannot be (its PubAck awaited; a re-sent event is dropped by JetStream's duplicate window)."""
+
+        def read() -> list[Item]:
+            with self.db_lock:
+                found = self.app.process_recorder.select_notifications(position, 1)
+                return self.items([n for n in found if n.id == position])
+
+        items = await asyncio.to_thread(read)
+        if not items:
+            raise Unpublishable("missing", f"no event at position {position}")
+        item = items[0]
+        if item.problem is not None:
+            raise Unpublishable(*item.problem)
+        env = item.envelope
+        if env is None:
+            return  # private: nothing to publish
+        payload = env.model_dump_json().encode()
+        limit = self.max_payload()
+        if len(payload) + HEADER_ALLOWANCE > limit:
+            raise Unpublishable("too_large", f"{len(payload)} bytes; the NATS max_payload is {limit}")
+        try:
+            await self.js.publish(
+                subject(env.county, env.service, env.event_type), payload, stream=STREAM_NAME,
+                headers={**message_headers(env),
+                         **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}")},
+                timeout=self.ack_timeout,
+            )
+        except MaxPayloadError as exc:
+            raise Unpublishable("too_large", str(exc)) from exc
+        self.published += 1
+
     def _read_batch(self) -> list[Item]:
         with self.db_lock:
-            if self.parking is None:
+            version = self._stored_parking_version()
+            if self.parking is None or version != self._parking_version:  # an operator retried or skipped
                 self.parking = self.load_parking()
+                self._parking_version = version
             position = self.position()
             notifications = self.app.process_recorder.select_notifications(position + 1, self.batch)
             return self.items(list(notifications)) if notifications else []
@@ -228,6 +319,9 @@ class OutboxRelay:
                 self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
                 return
             parking = self.load_parking()
+            if self._version_of(parking) != self._parking_version:
+                self.parking = None
+                raise ParkingChanged("an operator changed the parking: the batch is decided again")
             for item, reason, detail in to_park:
                 parking.park(item.position, item.aggregate_id, item.event_type, reason, detail)
             # The parked events and the new position in one transaction: a crash parks nothing twice.
@@ -237,6 +331,7 @@ class OutboxRelay:
                 processing_event.collect_events(parking)
                 self.app._notify(self.app._record(processing_event))
             self.parking = parking
+            self._parking_version = parking.version
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""

@@ -42,6 +42,8 @@ from shared.infra.consumer import ConsumerStats
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
+from shared.infra.parking import health_view as reactions_health
+from shared.infra.parking import parked_router
 from shared.infra.settings import Settings
 from shared.infra.store import SwpApplication
 from shared.rules import RuleViolation
@@ -155,6 +157,17 @@ class Runtime:
                 except Exception as exc:  # not created yet, NATS busy
                     log.info("metrics: no lag for %s: %s", name, exc)
         snapshot["consumer_lag"] = lags
+        try:  # what is parked, from the store (whichever process parked it)
+            relay_parked = await asyncio.to_thread(self.relay.parked, from_store=True) if self.relay else []
+            reactions = await asyncio.to_thread(reactions_health, self, True)
+            snapshot["parked"] = {
+                ("outbox", "parked"): sum(1 for p in relay_parked if p["reason"] != "waiting"),
+                ("outbox", "waiting"): sum(1 for p in relay_parked if p["reason"] == "waiting"),
+                ("reactions", "parked"): reactions["parked_count"],
+                ("reactions", "held"): reactions["held_count"],
+            }
+        except Exception as exc:
+            log.info("metrics: parked messages unreadable: %s", exc)
         self.metrics_snapshot = snapshot
 
     def js(self) -> Any:
@@ -515,6 +528,7 @@ def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
         store.factory.aggregate_recorder(purpose="chain")
     store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     store.publish_check = publish_check(spec, settings)
+    store.reaction_max_attempts = settings.reaction_max_attempts
     return store
 
 
@@ -609,13 +623,16 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         summary="Store and NATS reachability",
         responses={
             200: {"description": "Store and NATS reachable, nothing parked"},
-            503: {"description": "Store or NATS unreachable, or an event parked by the outbox; the body says which"},
+            503: {"description": "Store or NATS unreachable, or a message parked (by the outbox or a reaction); the body says which"},
         },
     )
     async def health(request: Request) -> JSONResponse:
         """200 when the event store and NATS are reachable and the outbox has parked nothing, 503
         otherwise; the body says which component, and the positions of parked events (an event that
-        can never be published, and the later events of its aggregate waiting behind it)."""
+        can never be published, and the later events of its aggregate waiting behind it), and of
+        parked reactions (an upstream message whose reaction failed `SWP_REACTION_MAX_ATTEMPTS`
+        deliveries, and the later messages of its upstream aggregate held behind it). An operator
+        retries or skips them: `GET /<svc>/v1/ops/parked`."""
         runtime: Runtime = request.app.state.runtime
         try:
             head = await asyncio.to_thread(runtime.store.process_recorder.max_notification_id)
@@ -629,7 +646,13 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         # the parked events from the store they share.
         leading = runtime.leadership()["relay"]
         parked = (await asyncio.to_thread(runtime.relay.parked, from_store=not leading)) if runtime.relay and store_ok else []
-        healthy = store_ok and nats_ok and not parked
+        try:
+            reactions = await asyncio.to_thread(reactions_health, runtime, store_ok)
+        except Exception as exc:  # the store went away meanwhile
+            log.warning("%s: parked reactions unreadable: %s", spec.name, exc)
+            store_ok, store_error = False, "unreachable"
+            reactions = reactions_health(runtime, False)
+        healthy = store_ok and nats_ok and not parked and not reactions["parked_count"] and not reactions["held_count"]
         body = {
             "service": spec.name,
             "status": "ok" if healthy else "stalled" if store_ok and nats_ok else "unavailable",
@@ -644,6 +667,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 "parked": [{k: p[k] for k in ("position", "aggregate_id", "event_type", "reason")} for p in parked[:PARKED_SHOWN]],
             },
             "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+            # Upstream messages whose reaction failed SWP_REACTION_MAX_ATTEMPTS times, and those held
+            # behind them (issue 15): ids for GET /<svc>/v1/ops/parked, no error text.
+            "reactions": reactions,
             "leader": runtime.leadership(),
             "tree_heads": {
                 "published": runtime.tree_heads.published,
@@ -678,4 +704,5 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     app.include_router(audit_router())
+    app.include_router(parked_router())
     return app

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Deliveries a reaction to an upstream event may fail before its message is parked (issue 15):
+    # recorded, acked, the later messages of its upstream aggregate held behind it, every other
+    # aggregate flowing; an operator retries or skips it (GET /<svc>/v1/ops/parked, swp ops parked).
+    reaction_max_attempts: int = Field(default=5, ge=1, le=1000)
     # Largest event a command may record: NATS's max_payload (1 MB by default, deploy/nats/*.conf).
     max_event_bytes: int = Field(default=1024 * 1024, ge=4096)
     # Seconds between a service's periodic sweeps (e.g. registry flags filings not made by their

@@ -69,6 +69,9 @@ class CommandContext:
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     _idempotency_saved: bool = False
     saves: int = 0  # successful saves so far: a command that already wrote is never re-run
+    # Recording a reaction's events (an operator's retry of a parked one, shared/infra/parking.py):
+    # like every reaction, not refused by the publish check — the outbox parks what it cannot publish.
+    reaction: bool = False
     # W3C trace context in force when the command began (an HTTP request's, a consumer span's);
     # recorded with its events so the outbox relay carries it across NATS. None: not traced.
     traceparent: str | None = field(default_factory=telemetry.current_traceparent)
@@ -285,6 +288,10 @@ class SwpApplication(Application[uuid.UUID]):
         # Write locks that hold across processes sharing this store (PostgreSQL; see leader.py).
         self.store_locks = StoreLocks(dict(env or {}))
         self.command_retries = 0  # commands re-run after losing an optimistic-concurrency race
+        # Each consumer's parking of reactions that keep failing (shared/infra/parking.py), by
+        # upstream service; and how many deliveries a reaction may fail before it is parked.
+        self.reaction_parkers: dict[str, Any] = {}
+        self.reaction_max_attempts = 5
 
     def close(self) -> None:
         self.store_locks.close()
@@ -334,7 +341,7 @@ class SwpApplication(Application[uuid.UUID]):
         now = datetime.now(UTC)
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
             object.__setattr__(domain_event, "meta", ctx.meta(now))
-            if self.publish_check is not None and processing_event.tracking is None:
+            if self.publish_check is not None and processing_event.tracking is None and not ctx.reaction:
                 self.publish_check(domain_event)
         with self._signing_gate.shared():
             recordings = super()._record(processing_event)

@@ -155,6 +155,14 @@ class RuntimeCollector(Collector):
             if lags.get(name) is not None:
                 lag.add_metric([name], lags[name])
         yield from (handled, duplicates, failures, parked, lag)
+        parked_now = GaugeMetricFamily(
+            "swp_parked_messages", "Messages parked now, from the store (issue 15): source outbox|reactions, "
+            "status parked|waiting|held", labels=["source", "status"],
+        )
+        for (source, status), count in (snapshot.get("parked") or {}).items():
+            if count is not None:
+                parked_now.add_metric([source, status], count)
+        yield parked_now
         cache = getattr(rt.store.repository, "cache", None)
         hits = CounterMetricFamily("swp_aggregate_cache_hits", "Aggregate loads served from the cache")
         misses = CounterMetricFamily("swp_aggregate_cache_misses", "Aggregate loads replayed from the store")

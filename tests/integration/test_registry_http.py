@@ -18,6 +18,7 @@ C = f"{REG}/{{county}}"
 # (method, path, body, a role that may call it); {provider} {station} {worker} {contract} {change} are
 # filled with ids of the county in the path.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
+    ("GET", REG, None, Role.PROVINCE_ADMIN),  # every county: province-wide tokens only
     ("PUT", C, {"name": "县"}, Role.PROVINCE_ADMIN),
     ("GET", C, None, Role.PURCHASER),
     ("GET", f"{C}/funding", None, Role.PURCHASER),

@@ -31,6 +31,9 @@ class FinanceQueries:
     def schedule(self, county: str, contract_id: str, provider_id: str | None = None) -> TrancheSchedule:
         return self.lookups.schedule(county, contract_id, provider_id)
 
+    def workdays(self) -> WorkdayCalendar:
+        return self.lookups.workdays()
+
     def counties(self) -> list[str]:
         """Every county finance has a contract of."""
         return list(self.lookups.province_index().counties)
@@ -68,15 +71,6 @@ class FinanceQueries:
         }
 
     # --- overdue (R-FIN-9) ---------------------------------------------------------------------
-    def overdue(self, county: str, as_of: date) -> list[dict[str, Any]]:
-        """Scheduled tranches of the county not paid by their due date."""
-        calendar, rows = self.lookups.workdays(), []
-        for s in self.lookups.schedules(county):
-            for t in s.tranches:
-                if t.status == SCHEDULED and t.due_on < as_of:
-                    rows.append(self.overdue_row(s, t, as_of, calendar))
-        return sorted(rows, key=lambda r: (r["due_on"], r["contract_id"], r["seq"]))
-
     @staticmethod
     def overdue_row(s: TrancheSchedule, t: Tranche, as_of: date, calendar: WorkdayCalendar) -> dict[str, Any]:
         late, _ = calendar.workdays_between(t.due_on, as_of)
@@ -95,19 +89,17 @@ class FinanceQueries:
         ]
 
     # --- findings ----------------------------------------------------------------------------
-    def findings(self, county: str, status: str | None = None) -> list[dict[str, Any]]:
-        """Funding findings (R-FIN-2/3) and expense findings (R-FIN-4/8) of the county's contracts."""
-        rows = []
-        for s in self.lookups.schedules(county):
-            rows += [self.finding_row(s, f) for f in s.findings if status in (None, f.status)]
-            if status in (None, "open"):
-                account: ContractAccount | None = self.lookups.find(account_id(s.contract_id))
-                for e in account.expenses if account else []:
-                    rows += [
-                        {"contract_id": s.contract_id, "kind": f.kind, "rule": f.rule, "detail": f.detail,
-                         "status": "open", "expense_id": e.expense_id, "blocks_payment": False}
-                        for f in e.findings
-                    ]
+    def finding_rows(self, s: TrancheSchedule, status: str | None) -> list[dict[str, Any]]:
+        """The contract's funding findings (R-FIN-2/3) and, open ones only, its expense findings (R-FIN-4/8)."""
+        rows = [self.finding_row(s, f) for f in s.findings if status in (None, f.status)]
+        if status in (None, "open"):
+            account: ContractAccount | None = self.lookups.find(account_id(s.contract_id))
+            for e in account.expenses if account else []:
+                rows += [
+                    {"contract_id": s.contract_id, "kind": f.kind, "rule": f.rule, "detail": f.detail,
+                     "status": "open", "expense_id": e.expense_id, "blocks_payment": False}
+                    for f in e.findings
+                ]
         return rows
 
     @staticmethod

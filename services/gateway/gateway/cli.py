@@ -13,11 +13,13 @@ from rich.console import Console
 from swp_subscriber.cli import subscribe
 
 from gateway.audit_cli import audit
+from gateway.ops_cli import ops
 from shared.infra.auth import Role, issue_token
 from shared.infra.settings import Settings
 
 app = typer.Typer(help="Social-work purchase platform (政府购买社会工作服务) command line.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
+app.add_typer(ops, name="ops")  # parked messages: list, retry, skip (issue 15)
 app.command("subscribe")(subscribe)  # the subscriber kit (services/subscriber/)
 console = Console(soft_wrap=True)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from evaluation import lists
 from evaluation.api.bodies import (
     AppealDecisionIn,
     AppealIn,
@@ -48,8 +49,9 @@ from evaluation.api.common import (
     today_if_none,
 )
 from evaluation.domainmodel import Evaluation
-from evaluation.views import contract_view, evaluation_summary, evaluation_view, evaluations_of
+from evaluation.views import contract_view, evaluation_summary, evaluation_view
 from shared.infra.auth import Role
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import Forbidden
 
@@ -80,21 +82,28 @@ def schedule(county: CountyCode, body: ScheduleIn, scope: Purchaser, store: Stor
 
 @router.get("/evaluations", response_model=list[EvaluationSummary])
 def evaluations(
+    request: Request,
+    response: Response,
     county: CountyCode,
     scope: Reader,
     store: Store,
     contract_id: Annotated[str | None, Query(max_length=64)] = None,
     as_of: AsOf = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
 ) -> list[EvaluationSummary]:
     """The county's evaluations in the order they were scheduled, each with its overdue steps on
-    `as_of` (a provider sees its own, an evaluator those assigned to its organisation)."""
+    `as_of` (a provider sees its own, an evaluator those assigned to its organisation); paged
+    (`limit`, `cursor`, `X-Next-Cursor`)."""
     provider, org = provider_of(scope), evaluator_of(scope)
     today, calendar = today_if_none(as_of), store.calendar
-    return [
-        EvaluationSummary(**evaluation_summary(e, today, calendar))
-        for e in evaluations_of(store, county, contract_id)
-        if (provider is None or e.provider_id == provider) and (org is None or e.evaluator_org == org)
-    ]
+    query = {"county": county, "contract_id": contract_id, "provider_id": provider, "evaluator_org": org}
+    found = lists.evaluations(
+        store, county, limit, decode_cursor("evaluation.evaluations", query, cursor),
+        provider_id=provider, evaluator_org=org, contract_id=contract_id,
+    )
+    respond(request, response, "evaluation.evaluations", query, found)
+    return [EvaluationSummary(**evaluation_summary(e, today, calendar)) for e in found.items]
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=EvaluationOut)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from finance import lists
 from finance.api.common import (
     ContractId,
     ContractReader,
@@ -24,6 +25,7 @@ from finance.queries import FinanceQueries
 from shared.bounds import AnyDay
 from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
 from shared.infra.service import CommandHeaders
 from shared.rules import RuleViolation
 
@@ -113,13 +115,24 @@ def pay_tranche(
 
 @router.get("/tranches/overdue", response_model=list[OverdueOut])
 def overdue(
-    county: CountyCode, scope: CountyReader, finance: Service,
+    request: Request, response: Response, county: CountyCode, scope: CountyReader, finance: Service,
     as_of: Annotated[AnyDay | None, Query(description="Default: today (China Standard Time); any date 0001-01-01 … 9999-12-31")] = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[OverdueOut]:
-    """Tranches of the county scheduled but not paid by their due date (R-FIN-9), oldest first, with
-    the working days late (counted by an index over the official calendar: as cheap for 9999-12-31
-    as for tomorrow)."""
-    return [OverdueOut(**row) for row in finance.queries.overdue(county, as_of or china_today())]
+    """Tranches of the county scheduled but not paid by their due date (R-FIN-9), with the working
+    days late (counted by an index over the official calendar: as cheap for 9999-12-31 as for
+    tomorrow). Contract by contract in the order finance received them, each contract's tranches by
+    seq; paged by contract: a page holds the overdue tranches of at most `limit` contracts (and may
+    hold none while `X-Next-Cursor` is present — stop when it is absent)."""
+    day = as_of or china_today()
+    query = {"county": county, "as_of": day.isoformat()}
+    store, calendar = finance.store, finance.queries.workdays()
+    found = lists.schedules(
+        store, county, limit, decode_cursor("finance.overdue", query, cursor),
+        keep=lambda s: bool(lists.overdue_rows(s, day, calendar)),
+    )
+    respond(request, response, "finance.overdue", query, found)
+    return [OverdueOut(**row) for s in found.items for row in lists.overdue_rows(s, day, calendar)]
 
 
 @router.post("/tranches/overdue-check", response_model=list[OverdueOut])
@@ -137,13 +150,22 @@ def overdue_check(
 
 @router.get("/findings", response_model=list[FindingOut])
 def findings(
-    county: CountyCode, scope: CountyReader, finance: Service,
+    request: Request, response: Response, county: CountyCode, scope: CountyReader, finance: Service,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[FindingOut]:
     """Findings on the county's contracts: funding findings (`FundingRuleBreached`, R-FIN-2 caps and
     R-FIN-3 station minimum — they block payment until resolved) and expense findings
-    (`ExpenseFlagged`, R-FIN-4/R-FIN-8)."""
-    return [FindingOut(**row) for row in finance.queries.findings(county, status)]
+    (`ExpenseFlagged`, R-FIN-4/R-FIN-8). Contract by contract in the order of each contract's first
+    finding; paged by contract: a page holds the findings of at most `limit` contracts (and may hold none
+    while `X-Next-Cursor` is present — stop when it is absent)."""
+    query = {"county": county, "status": status}
+    found = lists.schedules(
+        finance.store, county, limit, decode_cursor("finance.findings", query, cursor),
+        keep=lambda s: bool(lists.finding_rows(finance.queries, s, status)), name="findings",
+    )
+    respond(request, response, "finance.findings", query, found)
+    return [FindingOut(**row) for s in found.items for row in lists.finding_rows(finance.queries, s, status)]
 
 
 @router.get("/contracts/{contract_id}/findings", response_model=list[FindingOut])

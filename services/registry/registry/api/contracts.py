@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from registry import lists
 from registry.api.common import (
     ContractProviderSide,
     ContractReader,
@@ -24,6 +25,7 @@ from registry.api.common import (
 )
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
 from shared.clock import china_today
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.text import Name
 from shared.workdays import WorkdayCalendar
@@ -256,6 +258,8 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
 
 @router.get("", response_model=list[ContractOut])
 def list_contracts(
+    request: Request,
+    response: Response,
     county: CountyCode,
     scope: Reader,
     store: Store,
@@ -268,15 +272,28 @@ def list_contracts(
             "list to chase); `late` filed late or overdue; `on_time` filed by the due date; `pending` not filed, not yet due"
         ),
     ),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
 ) -> list[ContractOut]:
-    """The county's contracts in signing order. A provider sees its own only."""
+    """The county's contracts in signing order, paged (`limit`, `cursor`; the next page is named in
+    `X-Next-Cursor`). A provider sees its own only. With `status` or `filing` a page may hold fewer
+    than `limit` contracts while `X-Next-Cursor` is present."""
     store.county(county)
     calendar = store.workdays()
-    contracts = store.contracts(county, acting_provider(scope) or provider_id, status)
-    if filing is not None:
-        today = china_today()
-        contracts = [c for c in contracts if FILING_FILTERS[filing](c, today, calendar)]
-    return [contract_out(c, calendar) for c in contracts]
+    owner = acting_provider(scope) or provider_id
+    query = {"county": county, "provider_id": owner, "status": status, "filing": filing}
+    after = decode_cursor("registry.contracts", query, cursor)
+    today = china_today()
+
+    def keep(c: Contract) -> bool:
+        return (status is None or c.status == status) and (filing is None or FILING_FILTERS[filing](c, today, calendar))
+
+    found = lists.page(
+        store, "contracts", county, limit, after, owner=owner,
+        keep=keep if status is not None or filing is not None else None, kind=Contract,
+    )
+    respond(request, response, "registry.contracts", query, found)
+    return [contract_out(c, calendar) for c in found.items]
 
 
 @router.post("/expiry", response_model=ExpiryOut)

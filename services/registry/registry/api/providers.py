@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -24,6 +25,7 @@ from registry.api.common import (
     today,
 )
 from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.text import HttpUrl, Name
 
@@ -118,10 +120,16 @@ def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, st
 
 
 @router.get("", response_model=list[ProviderOut])
-def list_providers(county: CountyCode, scope: Reader, store: Store, as_of: AsOf = None) -> list[ProviderOut]:
-    """The county's providers in registration order."""
+def list_providers(
+    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store, as_of: AsOf = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> list[ProviderOut]:
+    """The county's providers in registration order, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
     store.county(county)
-    return [provider_out(p, as_of or today()) for p in store.providers(county)]
+    query = {"county": county}
+    found = lists.page(store, "providers", county, limit, decode_cursor("registry.providers", query, cursor), kind=Provider)
+    respond(request, response, "registry.providers", query, found)
+    return [provider_out(p, as_of or today()) for p in found.items]
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)

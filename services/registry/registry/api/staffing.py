@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -26,6 +27,7 @@ from registry.api.common import (
     today,
 )
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import NotFound
 from shared.text import Name
@@ -128,10 +130,16 @@ def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, sto
 
 
 @router.get("/stations", response_model=list[StationOut])
-def list_stations(county: CountyCode, scope: Reader, store: Store) -> list[StationOut]:
-    """The county's stations in the order they were established."""
+def list_stations(
+    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> list[StationOut]:
+    """The county's stations in the order they were established, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
     store.county(county)
-    return [station_out(s) for s in store.stations(county)]
+    query = {"county": county}
+    found = lists.page(store, "stations", county, limit, decode_cursor("registry.stations", query, cursor), kind=Station)
+    respond(request, response, "registry.stations", query, found)
+    return [station_out(s) for s in found.items]
 
 
 @router.post("/workers", status_code=201, response_model=WorkerCreated)
@@ -150,6 +158,8 @@ def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: 
 
 @router.get("/workers", response_model=list[WorkerOut])
 def list_workers(
+    request: Request,
+    response: Response,
     county: CountyCode,
     scope: WorkerReader,
     store: Store,
@@ -161,15 +171,25 @@ def list_workers(
         "this many days of as_of, soonest first (overdue ones carry certificate_overdue=true)",
     ),
     as_of: AsOf = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
 ) -> list[WorkerOut]:
-    """The county's social workers. A provider sees its own workers only."""
+    """The county's social workers in hiring order, paged (`limit`, `cursor`, `X-Next-Cursor`; with
+    `station_id` a page may hold fewer than `limit`). A provider sees its own workers only. With
+    `certificate_due_within_days` the answer is that deadline list, soonest first, unpaged."""
     store.county(county)
     day = as_of or today()
     provider_id = acting_provider(scope) or provider_id
     if certificate_due_within_days is not None:
         due = store.certificates_due(county, day, certificate_due_within_days, provider_id)
         return [worker_out(s.worker, day) for s in due if station_id is None or s.worker.station_id == station_id]
-    return [worker_out(w, day) for w in store.workers(county, provider_id, station_id)]
+    query = {"county": county, "provider_id": provider_id, "station_id": station_id}
+    found = lists.page(
+        store, "workers", county, limit, decode_cursor("registry.workers", query, cursor), owner=provider_id,
+        keep=(lambda w: w.station_id == station_id) if station_id is not None else None, kind=Worker,
+    )
+    respond(request, response, "registry.workers", query, found)
+    return [worker_out(w, day) for w in found.items]
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)

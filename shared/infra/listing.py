@@ -1,0 +1,292 @@
+"""List projections: the entries of every county list, kept in the service's own store.
+
+A :class:`ListIndex` is a projection of the service's notification log (issue #16 item 2): for
+each creation event it lists (``ListSpec``) it holds one row ``(list, county, key, item id,
+owner, recorded_at)`` where the key is the position in the log of the first event that lists
+the item (an item is listed once per list: later events naming it again do not move it). The rows live in the
+service's own database — a table ``swp_list_rows`` beside the events (SQLite: the same file;
+PostgreSQL: the service's schema), or in memory for the in-memory store — with the position of
+the log they are caught up to (``swp_list_tracking``), written in one transaction with the rows.
+
+- **Tracked**: every read first catches up from the tracked position (one indexed query when
+  nothing is new), so a list never lags a committed command; several processes of a service
+  may catch up at once (rows are keyed by position, inserting one twice does nothing).
+- **Rebuilt from the log**: :meth:`ListIndex.rebuild` drops the rows and replays the log; the
+  spec's fingerprint is stored with the position, so a changed spec rebuilds on start.
+- **As of an instant** (R-AUD-3): while the clock is pinned, only rows recorded by then are
+  read, and the items are loaded by the pinned repository at their version of that instant.
+- **Cost**: a page is a keyset query on ``(list, county, key)`` (or ``(list, county, owner,
+  key)``, or ``(list, key)`` across counties) — independent of the number of rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import clock
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Row:
+    list: str
+    county: str
+    key: int
+    item_id: str
+    owner: str | None
+    recorded_at: str  # UTC ISO, comparable as text
+
+
+# topic → (event → [(list name, county, item id, owner)])
+Extract = Callable[[Any], list[tuple[str, str, str, str | None]]]
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+class _Memory:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str | None, str | None], list[tuple[int, str, str]]] = defaultdict(list)
+        self.position = 0
+        self.fingerprint = ""
+        self.listed: set[tuple[str, str, str]] = set()
+
+    def tracked(self) -> tuple[int, str]:
+        return self.position, self.fingerprint
+
+    def write(self, rows: list[Row], position: int, fingerprint: str) -> None:
+        for r in rows:
+            if (r.list, r.county, r.item_id) in self.listed:
+                continue
+            self.listed.add((r.list, r.county, r.item_id))
+            scopes = [(r.list, r.county, None), (r.list, None, None)]
+            if r.owner is not None:
+                scopes.append((r.list, r.county, r.owner))
+            for scope in scopes:
+                entries = self.rows[scope]
+                entry = (r.key, r.item_id, r.recorded_at)
+                i = bisect.bisect_left(entries, entry)
+                if i == len(entries) or entries[i][0] != r.key:
+                    entries.insert(i, entry)
+        self.position, self.fingerprint = max(self.position, position), fingerprint
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.listed.clear()
+        self.position, self.fingerprint = 0, ""
+
+    def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
+        entries = self.rows.get((name, county, owner), [])
+        i = bisect.bisect_right(entries, (after, "\uffff", "\uffff"))
+        out: list[tuple[int, str]] = []
+        for key, item_id, at in entries[i:]:
+            if until is None or at <= until:
+                out.append((key, item_id))
+                if len(out) == n:
+                    break
+        return out
+
+
+class _Sql:
+    """The rows in the service's own database, through its event recorder's datastore. Table names
+    come from the datastore's schema (configuration), never from a request; values are bound."""
+
+    def __init__(self, datastore: Any, postgres: bool) -> None:
+        self.ds = datastore
+        self.pg = postgres
+        prefix = f'"{datastore.schema}".' if postgres else ""
+        self.rows_t, self.track_t = f"{prefix}swp_list_rows", f"{prefix}swp_list_tracking"
+        self.p = "%s" if postgres else "?"
+        try:
+            self._create()
+        except Exception:  # two processes creating the tables at once (PostgreSQL): once more
+            time.sleep(0.2)
+            self._create()
+
+    def _create(self) -> None:
+        with self.ds.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.rows_t} (list TEXT NOT NULL, county TEXT NOT NULL, "
+                "key BIGINT NOT NULL, item_id TEXT NOT NULL, owner TEXT, recorded_at TEXT NOT NULL, "
+                "PRIMARY KEY (list, county, key))"
+            )
+            c.execute(f"CREATE INDEX IF NOT EXISTS swp_list_rows_owner ON {self.rows_t} (list, county, owner, key)")
+            c.execute(f"CREATE INDEX IF NOT EXISTS swp_list_rows_all ON {self.rows_t} (list, key)")
+            # An item is listed once per list: a later event naming it again does not move it.
+            c.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS swp_list_rows_item ON {self.rows_t} (list, county, item_id)")
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.track_t} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+                "fingerprint TEXT NOT NULL)"
+            )
+
+    def _one(self, row: Any, *names: str) -> tuple[Any, ...]:
+        return tuple(row[n] for n in names) if self.pg else tuple(row)
+
+    def tracked(self) -> tuple[int, str]:
+        with self.ds.transaction(commit=False) as c:
+            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("lists",))  # noqa: S608
+            found = c.fetchone()
+        return self._one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+
+    def write(self, rows: list[Row], position: int, fingerprint: str) -> None:
+        p = self.p
+        conflict = "ON CONFLICT DO NOTHING" if self.pg else ""
+        insert = "INSERT" if self.pg else "INSERT OR IGNORE"
+        with self.ds.transaction(commit=True) as c:
+            if rows:
+                c.executemany(
+                    f"{insert} INTO {self.rows_t} (list, county, key, item_id, owner, recorded_at) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) {conflict}",
+                    [(r.list, r.county, r.key, r.item_id, r.owner, r.recorded_at) for r in rows],
+                )
+            greatest = "GREATEST" if self.pg else "MAX"
+            c.execute(
+                f"INSERT INTO {self.track_t} (name, position, fingerprint) VALUES ({p}, {p}, {p}) "  # noqa: S608
+                f"ON CONFLICT (name) DO UPDATE SET position = {greatest}({self.track_t.split('.')[-1]}.position, "
+                "excluded.position), fingerprint = excluded.fingerprint",
+                ("lists", position, fingerprint),
+            )
+
+    def clear(self) -> None:
+        with self.ds.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {self.rows_t}")  # noqa: S608
+            c.execute(f"DELETE FROM {self.track_t}")  # noqa: S608
+
+    def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
+        p = self.p
+        where, args = [f"list = {p}"], [name]
+        if county is not None:
+            where.append(f"county = {p}")
+            args.append(county)
+        if owner is not None:
+            where.append(f"owner = {p}")
+            args.append(owner)
+        where.append(f"key > {p}")
+        args.append(after)  # type: ignore[arg-type]
+        if until is not None:
+            where.append(f"recorded_at <= {p}")
+            args.append(until)
+        sql = f"SELECT key, item_id FROM {self.rows_t} WHERE {' AND '.join(where)} ORDER BY key LIMIT {int(n)}"  # noqa: S608
+        with self.ds.transaction(commit=False) as c:
+            c.execute(sql, tuple(args))
+            found = c.fetchall()
+        return [self._one(r, "key", "item_id") for r in found]  # type: ignore[misc]
+
+    def all_rows(self) -> list[tuple[Any, ...]]:
+        with self.ds.transaction(commit=False) as c:
+            c.execute(f"SELECT list, county, key, item_id, owner, recorded_at FROM {self.rows_t} ORDER BY list, key")  # noqa: S608
+            found = c.fetchall()
+        return [self._one(r, "list", "county", "key", "item_id", "owner", "recorded_at") for r in found]
+
+
+class ListIndex:
+    """The list projection of one service (see the module doc)."""
+
+    def __init__(self, app: Any, spec: Mapping[str, Extract]) -> None:
+        self._app = app
+        self._spec = dict(spec)
+        self._topics = sorted(self._spec)
+        self._fingerprint = hashlib.sha256(("\n".join(self._topics) + "\nv2").encode()).hexdigest()[:16]
+        recorder = app.process_recorder
+        datastore = getattr(recorder, "datastore", None)
+        module = type(recorder).__module__
+        if datastore is None:
+            self._backend: _Memory | _Sql = _Memory()
+        else:
+            self._backend = _Sql(datastore, postgres=module.startswith("eventsourcing.postgres"))
+        self._lock = threading.Lock()
+        position, fingerprint = self._backend.tracked()
+        if fingerprint and fingerprint != self._fingerprint:
+            self._backend.clear()
+            position = 0
+        self._position = position
+
+    # --- the projection ----------------------------------------------------------------
+    def catch_up(self) -> None:
+        recorder = self._app.process_recorder
+        with self._lock:
+            head = recorder.max_notification_id() or 0
+            while self._position < head:
+                page = recorder.select_notifications(self._position + 1, BATCH, stop=head, topics=self._topics)
+                rows: list[Row] = []
+                for n in page:
+                    e = self._app.mapper.to_domain_event(n)
+                    at = (getattr(e, "meta", None) or {}).get("recorded_at")
+                    recorded = _utc(datetime.fromisoformat(at) if at else e.timestamp)
+                    for name, county, item_id, owner in self._spec[n.topic](e):
+                        rows.append(Row(name, county, n.id, item_id, owner, recorded))
+                position = page[-1].id if len(page) == BATCH else head
+                self._backend.write(rows, position, self._fingerprint)
+                self._position = position
+
+    def rebuild(self) -> None:
+        """Drop the rows and replay the whole log."""
+        with self._lock:
+            self._backend.clear()
+            self._position = 0
+        self.catch_up()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Every row (tests compare a rebuilt projection with the live one)."""
+        if isinstance(self._backend, _Sql):
+            return self._backend.all_rows()
+        out = []
+        for (name, county, owner), entries in self._backend.rows.items():
+            if county is None or owner is not None:
+                continue
+            out += [(name, county, key, item_id, None, at) for key, item_id, at in entries]
+        return sorted(out, key=lambda r: (r[0], r[2]))
+
+    # --- reads -------------------------------------------------------------------------
+    def fetcher(self, name: str, county: str | None, owner: str | None = None) -> Callable[[int | None, int], list[tuple[int, str]]]:
+        """``fetch(after, n)`` for :func:`shared.infra.paging.keyset_page`: the next ``n`` entries
+        of the list (of one county, or of every county with ``county=None``), as of the pinned
+        instant if any."""
+        self.catch_up()
+        instant = clock.pinned()
+        until = _utc(instant) if instant is not None else None
+
+        def fetch(after: int | None, n: int) -> list[tuple[int, str]]:
+            return self._backend.page(name, county, owner, after or 0, n, until)
+
+        return fetch
+
+
+_attach_lock = threading.Lock()
+
+
+def index_for(store: Any, spec: Mapping[str, Extract]) -> ListIndex:
+    """The store's list projection for ``spec`` (made on first use, in the store's own database)."""
+    found = store.__dict__.get("_swp_lists")
+    if found is None:
+        with _attach_lock:
+            found = store.__dict__.get("_swp_lists")
+            if found is None:
+                found = store.__dict__["_swp_lists"] = ListIndex(store, spec)
+    return found
+
+
+def loader(store: Any, kind: type) -> Callable[[str], Any]:
+    """Loads an item by id through the store's repository (pinned reads: its version at that
+    instant; created later, or not a ``kind``: None)."""
+    from eventsourcing.application import AggregateNotFoundError
+
+    def load(item_id: str) -> Any:
+        try:
+            found = store.repository.get(uuid.UUID(item_id))
+        except (AggregateNotFoundError, ValueError):
+            return None
+        return found if isinstance(found, kind) else None
+
+    return load
