@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import os
 import signal
 import statistics
@@ -669,15 +670,23 @@ async def consumers_caught_up(nats_url: str, timeout: float = 120.0) -> float:
 
 
 async def replay_feed(client: httpx.AsyncClient, headers: dict[str, str], service: str = "services-log", limit: int = 1000) -> tuple[int, float]:
-    """The whole event feed of one service, page after page, as an auditor's tool reads it."""
+    """The whole event feed of one service, page after page, as an export tool reads it: JSON Lines
+    (``Accept: application/jsonl``), each entry received as its bytes and counted, not parsed (the
+    raw baseline, ``select_notifications``, does not decode its records either); only the last line,
+    ``{"next_after": N}``, is parsed."""
     n, after = 0, 0
     start = time.perf_counter()
     while True:
-        body = await ok(client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": limit}, headers=headers, timeout=120), 200)
-        n += len(body["events"])
-        if body["next_after"] == after:
+        r = await client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": limit},
+                             headers={**headers, "Accept": "application/jsonl"}, timeout=120)
+        if r.status_code != 200:
+            raise RuntimeError(f"audit feed → {r.status_code}: {r.text[:500]}")
+        *entries, last = r.content.splitlines()
+        n += len(entries)
+        next_after = json.loads(last)["next_after"]
+        if next_after == after:
             break
-        after = body["next_after"]
+        after = next_after
     return n, time.perf_counter() - start
 
 
@@ -788,7 +797,7 @@ class Config:
     growth_gets: int = 300
     scale_seconds: float = 8.0  # each closed loop of the scale-out phase (PostgreSQL: 1 vs 2 services-log processes)
     memory_budget_mb: int = 512  # SWP_MEMORY_BUDGET_MB of the server; its RSS is sampled all run long
-    only: str | None = None  # "ledger-growth" / "scale-out" / "county-lists": that phase alone (with its setup)
+    only: str | None = None  # "ledger-growth" / "scale-out" / "county-lists" / "bulk" / "audit-feed": that phase alone (with its setup)
     lists_small: int = 100  # county-lists: contracts of the small county …
     lists_large: int = 10_000  # … and of the large one
     lists_gets: int = 30  # first-page reads per list and county
@@ -844,7 +853,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             everything = not cfg.only
             closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations] if everything]
             open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations] if everything]
-            bulk_place: Any = await new_place(client, cast, towns[-1]) if everything else None
+            bulk_place: Any = await new_place(client, cast, towns[-1]) if everything or cfg.only in ("bulk", "audit-feed") else None
             lag_place: Any = await new_place(client, cast, "固原经济开发区") if everything else None
             growth_place = await new_place(client, cast, "头营镇") if cfg.growth_deliveries and cfg.only in (None, "ledger-growth") else None
 
@@ -903,6 +912,18 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 await scale()
             if cfg.only == "ledger-growth":
                 await growth()
+            if cfg.only in ("bulk", "audit-feed"):
+                # Issue 16: bulk import stored and published vs raw batched append; the audit feed of the
+                # store it fills vs a raw notification-log read of the same store.
+                say(f"[{persistence}] bulk import of {cfg.import_rows:,} rows")
+                with phase("bulk"):
+                    out["bulk"] = await bulk_import(client, bulk_place, provider, settings.nats_url, cfg.import_rows)
+                await settle("bulk")
+                if cfg.only == "audit-feed":
+                    say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
+                    with phase("replay"):
+                        out["replay"] = await replay_feed(client, cast.headers["auditor"])
+                    out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
             if cfg.only:
                 await load_client.aclose()
                 return out

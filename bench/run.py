@@ -5,6 +5,9 @@
     python -m bench.run --quick           # short phases, to check the harness (figures not representative)
     python -m bench.run --only county-lists  # issue 16: first page of each county list at 100 vs 10,000 contracts
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
+    python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, 4 partitions)
+    python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed): its
+                                          # metrics replace theirs in var/bench/results.json
 
 Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
 """
@@ -20,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import county_lists, machine, raw_nats, raw_store
+from bench import county_lists, finance_lag, machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, phase_metrics, write_markdown
+from bench.report import build_metrics, bulk_metrics, metric, phase_metrics, replay_metrics, write_markdown
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -118,17 +121,29 @@ async def main_async(args: argparse.Namespace) -> int:
 async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], run: dict[str, Any], started: float) -> int:
     """One platform phase alone (``--only``): its metrics replace theirs in var/bench/results.json,
     the others stay as the last full run wrote them; BENCHMARKS.md is left alone."""
+    if args.only == "finance-lag":
+        return await finance_lag_phase(args, cfg, run, started)
+    if args.only in ("bulk", "audit-feed"):
+        cfg.growth_deliveries = 0
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
         work = Path(tmp)
         for store in stores:
             (work / store).mkdir()
             t = time.monotonic()
+            if args.only == "bulk":  # its baseline (raw batched append) before and after, as in a full run
+                before = await raw_measure(store, work, 1.0 if args.quick else 3.0)
             phase = county_lists.run if args.only == "county-lists" else run_platform
             if store == "postgres":
                 with raw_store.scratch_database("swp_bench") as db:
                     figures = await phase(store, work / store, db, cfg, say)
             else:
                 figures = await phase(store, work / store, None, cfg, say)
+            if args.only == "bulk":
+                after = await raw_measure(store, work, 1.0 if args.quick else 3.0)
+                run["raw"][store] = {k: {"per_second": round((before[k]["per_second"] + after[k]["per_second"]) / 2, 1),
+                                         "before": before[k], "after": after[k]} for k in before}
+            if "bulk" in figures:
+                figures["bulk"] = vars(figures["bulk"])
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
@@ -140,7 +155,12 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     metrics = json.loads(results.read_text()) if results.exists() else {}
     fresh: dict[str, Any] = {}
     for store, figures in run["platform"].items():
-        fresh |= phase_metrics(f"platform.{store}", figures, run["config"]) | county_lists.list_metrics(f"platform.{store}", figures)
+        pre = f"platform.{store}"
+        fresh |= phase_metrics(pre, figures, run["config"]) | county_lists.list_metrics(pre, figures)
+        if args.only == "bulk":
+            fresh |= bulk_metrics(pre, figures, run["raw"][store]["batched"]["per_second"])
+        elif args.only == "audit-feed":
+            fresh |= replay_metrics(pre, figures)
     for m in fresh.values():
         m["measured"] = f"{run['machine']['date']} (bench.run --only {args.only}{' --quick' if args.quick else ''}; load {run['load']})"
     metrics |= fresh
@@ -150,6 +170,40 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     for name, m in fresh.items():
         verdict = "—" if m["met"] is None else "met" if m["met"] else "MISSED"
         say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']} (target {m['target']}) {verdict}")
+    return 0
+
+
+async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str, Any], started: float) -> int:
+    """Issue 16: finance's lag after a burst of signings (bench/finance_lag.py), PostgreSQL only."""
+    problem = raw_store.postgres_available()
+    if problem:
+        say(f"PostgreSQL unreachable ({problem}): finance-lag needs it")
+        return 1
+    signings = 1_000 if args.quick else args.signings
+    with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp, raw_store.scratch_database("swp_bench_lag") as db:
+        figures = await finance_lag.measure(Path(tmp), db, say, signings=signings, processes=args.processes,
+                                            partitions=args.partitions, extra_env=cfg.server_env)
+    run["platform"]["postgres"] = {"finance_lag": figures}
+    run["load"]["end"] = machine.loadavg()
+    run["seconds"] = round(time.monotonic() - started, 1)
+    out_dir = REPO / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / "results.json"
+    metrics = json.loads(results.read_text()) if results.exists() else {}
+    m = metric(
+        figures["lag_seconds"], "s", at_most=finance_lag.TARGET_SECONDS,
+        note=f"{figures['signings']:,} ContractSigned of one county published at once as registry would (in "
+             f"{figures['publish_seconds']} s); seconds from the last publish until finance ({figures['processes']} processes, "
+             f"{figures['partitions']} consumer partitions, PostgreSQL) had reacted to all; {figures['reactions_per_second']} "
+             f"reactions/s, {figures['finance_cpu_seconds']} s finance CPU, {figures['conflicts_retried']} reactions re-run "
+             f"after a race, {figures['duplicates_skipped']} duplicates skipped, {figures['failures']} failures",
+    )
+    m["measured"] = f"{run['machine']['date']} (bench.run --only finance-lag{' --quick' if args.quick else ''}; load {run['load']})"
+    metrics["platform.postgres.finance_lag"] = m
+    results.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    (out_dir / "run-finance-lag.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str) + "\n")
+    say(f"wrote platform.postgres.finance_lag into var/bench/results.json: {m['value']} s (target {m['target']}) "
+        f"{'met' if m['met'] else 'NOT MET'}")
     return 0
 
 
@@ -175,7 +229,11 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists"], help="run only this platform phase (and its setup)")
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed"],
+                        help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
+    parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
+    parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
+    parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

@@ -36,15 +36,27 @@ STREAM_ADMIN: [
 """
 
 
+# SWP_CONSUMER_PARTITIONS may be 1 or one of these (shared/infra/consumer.py PARTITION_COUNTS):
+# each partitioned consumer has a name of its own, and NATS wildcards match whole tokens only.
+PARTITION_COUNTS = (2, 4, 8)
+
+
+def platform_consumer_names(service: str, upstream: str) -> list[str]:
+    base = f"{service}--{upstream}"
+    return [base] + [f"{base}--p{i}of{n}" for n in PARTITION_COUNTS for i in range(n)]
+
+
 def platform_consumers() -> str:
     lines = []
     for service in SERVICES:
         for upstream in SERVICES:
             if service != upstream:
-                lines.append(f'  "$JS.API.CONSUMER.CREATE.SWP.{service}--{upstream}.>"')
-                lines.append(f'  "$JS.ACK.SWP.{service}--{upstream}.>"')
+                for name in platform_consumer_names(service, upstream):
+                    lines.append(f'  "$JS.API.CONSUMER.CREATE.SWP.{name}.>"')
+                    lines.append(f'  "$JS.ACK.SWP.{name}.>"')
     return (
-        "\n# The platform's durable consumers are named <service>--<upstream> (shared/infra/consumer.py).\n"
+        "\n# The platform's durable consumers are named <service>--<upstream>, or\n"
+        "# <service>--<upstream>--p<i>of<N> when partitioned (shared/infra/consumer.py).\n"
         "# A subscriber may create consumers of its own county's subjects, but never re-create (and so\n"
         "# re-filter) or acknowledge one of these: that would make a service skip events.\n"
         "PLATFORM_CONSUMERS: [\n" + "\n".join(lines) + "\n]\n"

@@ -17,20 +17,21 @@ import logging
 import threading
 import uuid
 from array import array
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import pydantic_core
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, Notification, StoredEvent
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import StreamingResponse
 
 from shared import audit_chain, audit_tree
 from shared.bounds import Instant
 from shared.infra.auth import Principal, Role, require_roles
-from shared.infra.outbox import ToIntegration, aggregate_type_of, envelope_for
+from shared.infra.published import PublishedLog, Row, feed_entry
+from shared.infra.published import jsonable as jsonable  # re-exported (its tests import it from here)
 from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.rules import Conflict, Forbidden, NotFound, RuleViolation
 from shared.subjects import STREAM_NAME
@@ -160,52 +161,17 @@ def _check_county(principal: Principal, county: str | None) -> None:
         raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
 
 
-def jsonable(value: Any) -> Any:
-    """``fastapi.encoders.jsonable_encoder``'s output for what stored events hold (JSON types,
-    UUID, Decimal, datetime, date), without its generic dispatch (the audit feed's hot spot:
-    BENCHMARKS.md §6); anything else goes to ``jsonable_encoder`` itself."""
-    kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        return value
-    if kind is dict:
-        return {(k if type(k) is str else jsonable(k)): jsonable(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [jsonable(v) for v in value]
-    if kind is uuid.UUID:
-        return str(value)
-    if kind is datetime or kind is date:
-        return value.isoformat()
-    if kind is Decimal:  # as jsonable_encoder: int when it has no fractional digits, else float
-        exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
-    return jsonable_encoder(value)
+def published_log(request: Request) -> PublishedLog:
+    """The store's stored public rows (one reader per store, shared by the feed's requests)."""
+    app = request.app.state.store
+    found = getattr(app, "_feed_log", None)
+    if found is None:
+        found = app._feed_log = PublishedLog(app, request.app.state.runtime.spec.to_integration)
+    return found
 
 
-def audit_entry(app: SwpApplication, to_integration: ToIntegration, n: Notification, domain_event: Any) -> dict[str, Any]:
-    """The envelope of any stored event: public ones as published, private ones with their state."""
-    body = to_integration(domain_event)
-    if body is not None:
-        env = envelope_for(app, n.id, domain_event, body).model_dump(mode="json")
-        env["public"] = True
-        return env
-    meta = event_meta(domain_event)
-    state = {k: v for k, v in vars(domain_event).items() if k not in ("meta", "originator_id", "originator_version", "timestamp")}
-    return jsonable(
-        {
-            "event_id": app.event_id(domain_event),
-            "event_type": type(domain_event).__qualname__,
-            "schema_version": getattr(type(domain_event), "class_version", 1),
-            "service": app.service,
-            "aggregate_type": aggregate_type_of(domain_event),
-            "aggregate_id": domain_event.originator_id,
-            "version": domain_event.originator_version,
-            "occurred_at": domain_event.timestamp,
-            "position": n.id,
-            **{k: meta.get(k) for k in ("county", "actor", "command_id", "correlation_id", "causation_id", "recorded_at")},
-            "data": state,
-            "public": False,
-        }
-    )
+JSON_LINES = ("application/jsonl", "application/x-ndjson")
+FEED_PAGE = 1000  # rows read from the store at a time: the feed's memory does not grow with `limit`
 
 
 def audit_router() -> APIRouter:
@@ -234,45 +200,71 @@ def audit_router() -> APIRouter:
         until: Instant | None = None,
     ) -> Response:
         """Envelopes in log order (R-AUD-1), paged by position; filter by county, aggregate, type and
-        recorded time. Only counties granted to the caller are returned (R-AUD-6)."""
+        recorded time. Only counties granted to the caller are returned (R-AUD-6). A public event's
+        entry is the envelope as published on NATS (the bytes fixed when it was recorded) with
+        `"public": true`. Streamed: `{"events": [...], "next_after": N}`, or with
+        `Accept: application/jsonl` one entry per line and a last line `{"next_after": N}`."""
         _check_county(principal, county)
-        app = store(request)
-        out: list[dict[str, Any]] = []
-        position = after
-        scanned_to = after
-        while len(out) < limit:
-            page = app.process_recorder.select_notifications(position + 1, 500)
-            if not page:
-                break
-            for n in page:
-                scanned_to = n.id
-                if aggregate_id and n.originator_id != aggregate_id:
-                    continue
-                e = app.mapper.to_domain_event(n)
-                entry = audit_entry(app, request.app.state.runtime.spec.to_integration, n, e)
-                c = entry.get("county") or "province"
-                if (county and c != county) or not (principal.can_see(c) or c == "province"):
-                    continue
-                if event_type and entry["event_type"] != event_type:
-                    continue
-                if correlation_id and entry.get("correlation_id") != correlation_id:
-                    continue
-                if contract_id and str(contract_id) not in (
-                    str(entry.get("aggregate_id")),
-                    str((entry.get("data") or {}).get("contract_id")),
-                ):
-                    continue
-                if (since or until) and entry.get("recorded_at"):  # parsed only when asked for
-                    recorded = datetime.fromisoformat(entry["recorded_at"])
-                    if (since and recorded < since) or (until and recorded > until):
-                        continue
-                out.append(entry)
-                if len(out) >= limit:
+        feed = published_log(request)
+        lines = any(t in request.headers.get("accept", "") for t in JSON_LINES)
+        wanted_aggregate = str(aggregate_id) if aggregate_id else None
+        wanted_contract = str(contract_id) if contract_id else None
+
+        granted: dict[str, bool] = {}
+
+        def keep(r: Row) -> bool:
+            # position, aggregate_id, event_type, county, correlation_id, contract_id, recorded_at, …
+            if wanted_aggregate and r[1] != wanted_aggregate:
+                return False
+            c = r[3]
+            if county and c != county:
+                return False
+            if c not in granted:
+                granted[c] = c == "province" or principal.can_see(c)
+            if not granted[c]:
+                return False
+            if event_type and r[2] != event_type:
+                return False
+            if correlation_id and r[4] != correlation_id:
+                return False
+            if wanted_contract and wanted_contract not in (r[1], r[5]):
+                return False
+            if since or until:  # parsed only when asked for
+                recorded = datetime.fromisoformat(r[6])
+                if (since and recorded < since) or (until and recorded > until):
+                    return False
+            return True
+
+        def stream() -> Iterator[bytes]:
+            # The entries' bytes as stored when each event was saved: nothing is re-mapped or
+            # re-serialised; one page of rows in memory at a time.
+            scanned, position, count, first = after, after, 0, True
+            if not lines:
+                yield b'{"events":['
+            while count < limit:
+                page = feed.read_rows(position, FEED_PAGE)
+                if not page:
                     break
-            position = page[-1].id
-        # Entries are JSON-ready already: serialised once here, not re-walked by FastAPI.
-        body = pydantic_core.to_json({"events": out, "next_after": scanned_to})
-        return Response(body, media_type="application/json")
+                chunk: list[bytes] = []
+                for r in page:
+                    scanned = r[0]
+                    if keep(r):
+                        chunk.append(feed_entry(r[7], r[8], r[12]))
+                        count += 1
+                        if count >= limit:
+                            break
+                position = page[-1][0]
+                if chunk and lines:
+                    yield b"\n".join(chunk) + b"\n"
+                elif chunk:
+                    yield (b"" if first else b",") + b",".join(chunk)
+                    first = False
+            if lines:
+                yield b'{"next_after":%d}\n' % scanned
+            else:
+                yield b'],"next_after":%d}' % scanned
+
+        return StreamingResponse(stream(), media_type="application/jsonl" if lines else "application/json")
 
     @router.get("/records")
     def records(

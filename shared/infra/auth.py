@@ -15,7 +15,9 @@ provider's contracts, workers and deliveries, an evaluator's only the evaluation
 organisation. Another party's resource is **404**, shaped like the 404 of an unknown id: a caller
 learns nothing about what exists outside its own data. ``counties: ["*"]`` counts only for the
 province-wide roles (:data:`PROVINCE_WIDE_ROLES`); a provider's or worker's token without
-``provider_id`` is refused (403) on every route.
+``provider_id`` is refused (403) on every route, and so is a worker's token without ``worker_id``
+(the registry's worker id of the social worker it is): a worker reaches only the resources whose
+owner names it (its own deliveries, its own worker record) where the owner lookup says so.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class Owner:
 
     provider_ids: frozenset[str]
     evaluator_orgs: frozenset[str] | None = None
+    # The workers it belongs to (a delivery's workers, a worker record's own id); None: a worker's
+    # token reaches it as its provider's does.
+    worker_ids: frozenset[str] | None = None
 
 
 # (service — its composition, else the store —, county, id) → its owner, or None when the id is
@@ -98,6 +103,7 @@ class Principal:
     counties: frozenset[str]
     provider_id: str | None = None
     evaluator_org: str | None = None
+    worker_id: str | None = None
 
     def can_see(self, county: str) -> bool:
         return county in self.counties or ("*" in self.counties and self.role in PROVINCE_WIDE_ROLES)
@@ -111,6 +117,7 @@ def issue_token(
     counties: list[str],
     provider_id: str | None = None,
     evaluator_org: str | None = None,
+    worker_id: str | None = None,
     ttl_seconds: int = 12 * 3600,
 ) -> str:
     """A development token (HS256, ``swp token``): refused — and impossible to mint — in production."""
@@ -127,6 +134,8 @@ def issue_token(
         claims["provider_id"] = provider_id
     if evaluator_org:
         claims["evaluator_org"] = evaluator_org
+    if worker_id:
+        claims["worker_id"] = worker_id
     return jwt.encode(claims, settings.dev_jwt_secret(), algorithm="HS256")
 
 
@@ -154,6 +163,7 @@ def decode_token(settings: Settings, token: str) -> Principal:
         counties=frozenset(counties),
         provider_id=claims.get("provider_id"),
         evaluator_org=claims.get("evaluator_org"),
+        worker_id=claims.get("worker_id"),
     )
 
 
@@ -181,7 +191,8 @@ def principal_from_claims(settings: Settings, claims: dict[str, Any]) -> Princip
     if not isinstance(counties, list) or not all(isinstance(c, str) and COUNTY_OR_ALL.match(c) for c in counties):
         raise Unauthorized(f"claim {name}: must be a list of 6-digit county codes (or \"*\")", field=name)
     optional: dict[str, str | None] = {}
-    for attribute, name in (("provider_id", settings.oidc_claim_provider_id), ("evaluator_org", settings.oidc_claim_evaluator_org)):
+    for attribute, name in (("provider_id", settings.oidc_claim_provider_id), ("evaluator_org", settings.oidc_claim_evaluator_org),
+                            ("worker_id", settings.oidc_claim_worker_id)):
         value = claim(claims, name)
         if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
             raise Unauthorized(f"claim {name}: must be a non-empty string", field=name)
@@ -254,9 +265,12 @@ class CountyScope:
 
 
 def check_principal(principal: Principal) -> None:
-    """What every route refuses whatever its roles: a provider's or worker's token without its provider."""
+    """What every route refuses whatever its roles: a provider's or worker's token without its
+    provider, a worker's without its worker id."""
     if principal.role in PROVIDER_ROLES and not principal.provider_id:
         raise Forbidden(f"a {principal.role}'s token must name its provider_id", rule="R-AUD-6")
+    if principal.role == Role.WORKER and not principal.worker_id:
+        raise Forbidden("a worker's token must name its worker_id", rule="R-AUD-6")
 
 
 def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
@@ -275,6 +289,8 @@ def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
         return  # unknown here: the route answers 404 itself
     if limited_as_provider:
         mine = principal.provider_id in owner.provider_ids
+        if principal.role == Role.WORKER and owner.worker_ids is not None:
+            mine = mine and principal.worker_id in owner.worker_ids
     elif owner.evaluator_orgs is not None:
         mine = bool(principal.evaluator_org) and principal.evaluator_org in owner.evaluator_orgs
     else:

@@ -1,24 +1,48 @@
 """Idempotent, retrying consumers of other services' integration events.
 
-One durable JetStream pull consumer per (service, upstream service), filtered on the server
-to the event types the service reacts to, delivering in stream order one message at a time
-(``max_ack_pending=1``) so causal order within the upstream is kept. A reaction's events
-are saved together with a ``Tracking`` record of the message's stream sequence: a
-redelivered message is recognised and acked
-without applying twice. A handler that raises is negatively acknowledged with a
-growing delay and redelivered — never dropped (we choose manual acks deliberately;
-faststream's default would terminate it) — until it has failed ``SWP_REACTION_MAX_ATTEMPTS``
-deliveries: then it is parked (recorded in the service's store and acked), and later messages of
-the same upstream aggregate are held behind it until an operator retries or skips it
-(shared/infra/parking.py).
+One durable JetStream pull consumer per (service, upstream service) — or per partition of it,
+see below — filtered on the server to the event types the service reacts to, delivering in
+stream order one message at a time (``max_ack_pending=1``) so causal order is kept. A
+reaction's events are saved together with a ``Tracking`` record of the message's stream
+sequence: a redelivered message is recognised and acked without applying twice. A handler
+that raises is negatively acknowledged with a growing delay and redelivered — never dropped
+(we choose manual acks deliberately; faststream's default would terminate it) — until it has
+failed ``SWP_REACTION_MAX_ATTEMPTS`` deliveries: then it is parked (recorded in the service's
+store and acked), and later messages of the same upstream aggregate are held behind it until an
+operator retries or skips it (shared/infra/parking.py; one parking per upstream, whichever
+partition parked).
+
+**Partitions (``SWP_CONSUMER_PARTITIONS``, issue 16 item 4).** With N > 1 each upstream is read
+by N durable consumers ``<service>--<upstream>--p<i>of<N>``, each still one message in flight,
+and partition *i* reacts only to the events whose key (the contract the event names, else its
+aggregate id: :func:`partition_key`) hashes to *i* (CRC-32 mod N, the same in every process); the
+other events it acks unread. So the events of one contract keep their stream order, while
+different contracts are reacted to N at a time, by whichever processes of the service are
+running: every process subscribes to every partition, and JetStream hands a partition's next
+message to one of them only once the previous one is acked. Why hashing in the consumer rather
+than JetStream's ``partition(n, …)`` subject transform: that transform hashes subject tokens,
+and our subjects (``swp.<county>.<service>.<Type>``, the public contract) do not name the
+contract; each partition reading (and skipping) the others' messages costs an ack per message,
+far less than a reaction. Each partition tracks its own position (``SWP:<upstream>#p<i>of<N>``:
+the store keeps one high-water mark per name, right because a partition is in order); positions
+recorded under another partition count (or none, ``SWP:<upstream>``) are honoured, so changing N
+applies nothing twice. Change N with every process of the service stopped (two counts running at
+once would not keep order). Reactions of different partitions that save the same aggregate (a
+county's budget) would race for it: the reaction takes a store lock on it before loading it
+(``SwpApplication.hold_until_saved``), held until its save, so only that part is serial; a race
+lost all the same (SQLite, an aggregate not locked) re-runs the reaction at once
+(``CONFLICT_RETRIES``), it is not redelivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -46,6 +70,76 @@ class ConsumerStats:
     parked: int = 0  # messages this process parked (issue 15)
     held: int = 0  # messages this process held behind a parked one of their aggregate
     last_error: str | None = None
+    conflicts_retried: int = 0  # reactions re-run after losing an optimistic-concurrency race
+    durables: list[str] = field(default_factory=list)  # the JetStream consumers (one per partition)
+
+
+# The partition counts a service may run with: each partitioned consumer is named, and
+# deploy/nats/accounts.py denies county subscribers every platform consumer's name (NATS wildcards
+# match whole tokens only, so the names are listed: a few counts keep that list short).
+PARTITION_COUNTS = (1, 2, 4, 8)
+CONFLICT_RETRIES = 20
+_partitions: contextvars.ContextVar[int] = contextvars.ContextVar("swp_consumer_partitions", default=1)
+
+
+@contextmanager
+def partitioning(partitions: int) -> Iterator[None]:
+    """Consumers subscribed inside this block read each upstream in ``partitions`` partitions
+    (``Settings.consumer_partitions``; the service's composition root sets it)."""
+    if partitions not in PARTITION_COUNTS:
+        raise ValueError(f"consumer partitions must be one of {PARTITION_COUNTS}, not {partitions}")
+    token = _partitions.set(partitions)
+    try:
+        yield
+    finally:
+        _partitions.reset(token)
+
+
+def partition_key(envelope: Envelope) -> str:
+    """What must stay in order: the contract the event names (finance, services-log and
+    evaluation react per contract, whichever upstream aggregate the event comes from), else the
+    upstream aggregate."""
+    contract_id = envelope.data.get("contract_id") if isinstance(envelope.data, dict) else None
+    return str(contract_id or envelope.aggregate_id)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Deterministic across processes and restarts (``hash()`` is salted per process)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def tracking_name(upstream: str, index: int, partitions: int) -> str:
+    return f"SWP:{upstream}" if partitions == 1 else f"SWP:{upstream}#p{index}of{partitions}"
+
+
+class Positions:
+    """Whether a message was already reacted to: under the running partition's name, or under
+    any other partition count recorded before (each a high-water mark of its partition's keys)."""
+
+    def __init__(self, app: SwpApplication, upstream: str, partitions: int) -> None:
+        self.app, self.upstream, self.partitions = app, upstream, partitions
+        self._earlier: list[tuple[int, int, int]] | None = None  # (index, count, mark)
+
+    def earlier(self) -> list[tuple[int, int, int]]:
+        if self._earlier is None:  # read once: no process runs another count meanwhile
+            marks = []
+            for count in PARTITION_COUNTS:
+                if count == self.partitions:
+                    continue
+                for index in range(count):
+                    mark = self.app.process_recorder.max_tracking_id(tracking_name(self.upstream, index, count))
+                    if mark:
+                        marks.append((index, count, mark))
+            self._earlier = marks
+        return self._earlier
+
+    def processed(self, tracking: Tracking, key: str) -> bool:
+        if self.app.is_processed(tracking.application_name, tracking.notification_id):
+            return True
+        return any(
+            tracking.notification_id <= mark and partition_of(key, count) == index
+            for index, count, mark in self.earlier()
+        )
 
 
 class RetryLater(Exception):
@@ -59,9 +153,17 @@ def react(
     reaction: Reaction,
     tracking: Tracking,
     stats: ConsumerStats,
+    positions: Positions | None = None,
 ) -> None:
     """Apply one upstream event exactly once (runs in a worker thread: eventsourcing is sync)."""
-    if app.is_processed(tracking.application_name, tracking.notification_id):
+    key = partition_key(envelope)
+
+    def processed() -> bool:
+        if positions is None:
+            return app.is_processed(tracking.application_name, tracking.notification_id)
+        return positions.processed(tracking, key)
+
+    if processed():
         stats.skipped_duplicates += 1
         return
     ctx = CommandContext(
@@ -72,15 +174,23 @@ def react(
         causation_id=str(envelope.event_id),
     )
     with app.command(ctx):
-        produced = reaction(body) or ()
-        try:
-            app.record_reaction(tracking, *produced)
-        except IntegrityError:
-            # A concurrent delivery got there first: fine if it recorded this position.
-            if app.is_processed(tracking.application_name, tracking.notification_id):
-                stats.skipped_duplicates += 1
-                return
-            raise
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                # Locks the reaction takes are held until its save (needed only while partitions run at once).
+                with app.reaction_scope(locking=positions is not None and positions.partitions > 1):
+                    produced = reaction(body) or ()
+                    app.record_reaction(tracking, *produced)
+                break
+            except IntegrityError:
+                # A concurrent delivery got there first: fine if it recorded this position.
+                if processed():
+                    stats.skipped_duplicates += 1
+                    return
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                # Another partition saved an aggregate this reaction read (e.g. the county's
+                # budget): run it again on what is stored now.
+                stats.conflicts_retried += 1
     stats.handled += 1
 
 
@@ -104,17 +214,45 @@ def subscribe_upstream(
     *,
     description: str,
 ) -> ConsumerStats:
-    """Register the durable consumer of ``upstream``'s events for ``app``'s service."""
-    durable = f"{app.service}--{upstream}"
-    tracking_name = f"SWP:{upstream}"
+    """Register the durable consumer(s) of ``upstream``'s events for ``app``'s service: one, or
+    one per partition (:func:`partitioning`)."""
+    partitions = _partitions.get()
     stats = ConsumerStats()
-    parker = ReactionParker(app, upstream, tracking_name, reactions)
-    app.reaction_parkers[upstream] = parker
+    positions = Positions(app, upstream, partitions)
+    for index in range(partitions):
+        durable = f"{app.service}--{upstream}" + (f"--p{index}of{partitions}" if partitions > 1 else "")
+        stats.durables.append(durable)
+        _subscribe_partition(broker, app, stream, upstream, reactions, durable, index, partitions, positions, stats, description)
+    return stats
+
+
+def _subscribe_partition(
+    broker: NatsBroker,
+    app: SwpApplication,
+    stream: JStream,
+    upstream: str,
+    reactions: dict[str, Reaction],
+    durable: str,
+    index: int,
+    partitions: int,
+    positions: Positions,
+    stats: ConsumerStats,
+    description: str,
+) -> None:
+    tracking = tracking_name(upstream, index, partitions)
+    # One parking per upstream (the operator's routes find it by upstream); each partition's parker
+    # records positions under the partition's own tracking name.
+    parker = ReactionParker(app, upstream, tracking, reactions)
+    if index == 0:
+        app.reaction_parkers[upstream] = parker
 
     async def handle(envelope: Envelope, msg: NatsMessage) -> None:
         reaction = reactions.get(envelope.event_type)
         if reaction is None:  # tolerant reader: not ours to act on
             await msg.ack()
+            return
+        if partitions > 1 and partition_of(partition_key(envelope), partitions) != index:
+            await msg.ack()  # another partition's contract
             return
         seq = msg.raw_message.metadata.sequence.stream
         heartbeat = asyncio.create_task(_keep_alive(msg))
@@ -134,7 +272,7 @@ def subscribe_upstream(
                 f"consume {envelope.event_type}", telemetry.extract(msg.headers), SpanKind.CONSUMER,
                 **{"swp.consumer": durable, "swp.event_id": str(envelope.event_id)},
             ):
-                await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking_name, seq), stats)
+                await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking, seq), stats, positions)
         except Exception as exc:
             stats.failures += 1
             # /health shows this without a token: the kind of failure, never its text (logged below).
@@ -163,11 +301,10 @@ def subscribe_upstream(
         durable=durable,
         deliver_policy=DeliverPolicy.ALL,
         # A durable pull consumer can be shared by several instances of the service;
-        # max_ack_pending=1 keeps them processing strictly in stream order.
+        # max_ack_pending=1 keeps them processing strictly in stream order (per partition).
         pull_sub=PullSub(batch_size=1, timeout=1.0),
         config=ConsumerConfig(max_ack_pending=1, ack_wait=ACK_WAIT_SECONDS, filter_subjects=subjects),
         ack_policy=AckPolicy.MANUAL,
         title=f"{durable}",
-        description=description,
+        description=description if partitions == 1 else f"{description} (partition {index} of {partitions})",
     )(handle)
-    return stats

@@ -200,7 +200,9 @@ class ListIndex:
         self._fingerprint = hashlib.sha256(("\n".join(self._topics) + "\nv2").encode()).hexdigest()[:16]
         recorder = app.process_recorder
         datastore = getattr(recorder, "datastore", None)
-        module = type(recorder).__module__
+        # The datastore's module, not the recorder's: a store's recorder may be a subclass defined
+        # elsewhere (shared/infra/published.py's, which stores the published bytes).
+        module = type(datastore).__module__
         if datastore is None:
             self._backend: _Memory | _Sql = _Memory()
         else:

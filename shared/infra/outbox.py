@@ -1,8 +1,10 @@
 """Outbox relay: publishes a service's stored events from its notification log to JetStream.
 
-The store is the source of truth. The relay reads notifications after its recorded
-position, maps each to an integration event (or skips a private one), publishes with
-``Nats-Msg-Id`` = the event id and waits for the PubAck; only then does it record the
+The store is the source of truth. Each event's public bytes were fixed when it was saved
+(shared/infra/published.py, same transaction): the relay reads the stored rows after its recorded
+position, publishes each public one's bytes as stored (no re-mapping, no re-serialising) with
+``Nats-Msg-Id`` = the event id and waits for the PubAck; an event recorded before those rows
+existed is mapped once when the relay meets it and its row stored; only then does it record the
 new position (an eventsourcing ``Tracking`` row in the service's own store). A crash
 or NATS outage anywhere in between loses nothing: on restart it resumes from the
 position, and a re-sent event is dropped by JetStream's duplicate window.
@@ -24,24 +26,30 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import Tracking
 from nats.errors import MaxPayloadError
 from nats.js.client import JetStreamContext
 
-from shared.envelope import Envelope
-from shared.events import IntegrationEvent
 from shared.infra import telemetry
-from shared.infra.store import CommandContext, SwpApplication, event_meta
-from shared.subjects import STREAM_NAME, subject
+from shared.infra.published import (
+    CAUSATION_HEADER,
+    CORRELATION_HEADER,
+    Published,
+    PublishedLog,
+    ToIntegration,
+    aggregate_type_of,
+    envelope_for,
+    message_headers,
+)
+from shared.infra.store import CommandContext, SwpApplication
+from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.outbox")
 
-ToIntegration = Callable[[Any], IntegrationEvent | None]
 PARKING_NS = uuid.UUID("0b7f3c52-8d7e-5d51-9a4e-2f6c1e8b7a90")
 HEADER_ALLOWANCE = 512  # bytes of NATS headers (Nats-Msg-Id, Content-Type) counted against max_payload
 PARKED_SHOWN = 20  # parked positions /health lists (their count is always given)
@@ -114,53 +122,8 @@ class Item:
     position: int
     aggregate_id: str
     event_type: str
-    envelope: Envelope | None
+    row: Published | None  # None: a private event (nothing to publish)
     problem: tuple[str, str] | None = None  # (reason, detail) when it cannot be mapped
-
-
-def aggregate_type_of(domain_event: Any) -> str:
-    return type(domain_event).__qualname__.split(".")[0]
-
-
-def envelope_for(
-    app: SwpApplication, notification_id: int, domain_event: Any, body: IntegrationEvent
-) -> Envelope:
-    meta = event_meta(domain_event)
-    return Envelope(
-        event_id=app.event_id(domain_event),
-        event_type=body.event_type,
-        schema_version=body.schema_version,
-        service=app.service,
-        aggregate_type=aggregate_type_of(domain_event),
-        aggregate_id=domain_event.originator_id,
-        version=domain_event.originator_version,
-        county=meta.get("county", "province"),
-        actor=meta.get("actor", "unknown"),
-        command_id=meta.get("command_id", ""),
-        correlation_id=meta.get("correlation_id", ""),
-        causation_id=meta.get("causation_id"),
-        occurred_at=domain_event.timestamp,
-        recorded_at=datetime.fromisoformat(meta["recorded_at"]) if "recorded_at" in meta else domain_event.timestamp,
-        position=notification_id,
-        data=body.model_dump(mode="json"),
-    )
-
-
-CORRELATION_HEADER = "X-Correlation-Id"
-CAUSATION_HEADER = "X-Causation-Id"
-
-
-def message_headers(env: Envelope) -> dict[str, str]:
-    """The NATS headers of every published event (documented in each service's AsyncAPI):
-    ``Nats-Msg-Id`` the event id (JetStream drops a re-sent one), ``X-Correlation-Id`` the business
-    process it belongs to, ``X-Causation-Id`` the event that caused it, or the command that
-    recorded it when a person's request did (R-AUD-1)."""
-    return {
-        "Nats-Msg-Id": str(env.event_id),
-        "Content-Type": "application/json",
-        CORRELATION_HEADER: env.correlation_id or env.command_id or str(env.event_id),
-        CAUSATION_HEADER: env.causation_id or env.command_id or str(env.event_id),
-    }
 
 
 class OutboxRelay:
@@ -182,6 +145,7 @@ class OutboxRelay:
         self.app = app
         self.js = js
         self.to_integration = to_integration
+        self.log = PublishedLog(app, to_integration)
         # The server's max_payload (from its INFO, per connection): a bigger message is refused for ever.
         self.max_payload = max_payload or (lambda: 1024 * 1024)  # NATS's default
         self.parking: OutboxParking | None = None
@@ -200,8 +164,6 @@ class OutboxRelay:
         # Held around every store access made from a worker thread, so shutdown can wait for
         # it before the store is closed (closing SQLite under a running query crashes).
         self.db_lock = threading.Lock()
-        # Trace context recorded with each event of the batch in flight (event id → traceparent).
-        self._traceparents: dict[Any, str] = {}
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -212,26 +174,14 @@ class OutboxRelay:
     def position(self) -> int:
         return self.app.process_recorder.max_tracking_id(SwpApplication.OUTBOX) or 0
 
-    def envelopes(self, notifications: list[Notification]) -> list[tuple[int, Envelope | None]]:
-        return [(i.position, i.envelope) for i in self.items(notifications)]
-
-    def items(self, notifications: list[Notification]) -> list[Item]:
+    def items(self, rows: list[Published]) -> list[Item]:
         out: list[Item] = []
-        for n in notifications:
-            topic = getattr(n, "topic", "")
-            try:
-                domain_event = self.app.mapper.to_domain_event(n)
-                body = self.to_integration(domain_event)
-                env = None if body is None else envelope_for(self.app, n.id, domain_event, body)
-            except Exception as exc:  # a record that cannot be mapped never will be: park it
-                log.error("outbox of %s cannot map position %s (%s): %s", self.app.service, n.id, topic, exc)
-                out.append(Item(n.id, str(n.originator_id), topic.rsplit(".", 1)[-1], None,
-                                ("unmappable", f"{type(exc).__name__}: {exc}"[:2000])))
-                continue
-            traceparent = event_meta(domain_event).get(telemetry.META_KEY)
-            if env is not None and traceparent:
-                self._traceparents[env.event_id] = traceparent
-            out.append(Item(n.id, str(n.originator_id), env.event_type if env else type(domain_event).__qualname__, env))
+        for r in rows:
+            if r.problem is not None:  # a reaction's event that cannot be mapped: park it
+                log.error("outbox of %s cannot map position %s (%s): %s", self.app.service, r.position, r.event_type, r.problem[1])
+                out.append(Item(r.position, r.aggregate_id, r.event_type, None, r.problem))
+            else:
+                out.append(Item(r.position, r.aggregate_id, r.event_type, r if r.public else None))
         return out
 
     def load_parking(self) -> OutboxParking:
@@ -276,27 +226,34 @@ class OutboxRelay:
 
         def read() -> list[Item]:
             with self.db_lock:
-                found = self.app.process_recorder.select_notifications(position, 1)
-                return self.items([n for n in found if n.id == position])
+                found = self.log.read(position - 1, 1)
+                return self.items([r for r in found if r.position == position])
 
         items = await asyncio.to_thread(read)
         if not items:
             raise Unpublishable("missing", f"no event at position {position}")
         item = items[0]
-        if item.problem is not None:
-            raise Unpublishable(*item.problem)
-        env = item.envelope
-        if env is None:
+        if item.problem is not None:  # mapped again with the relay's mapping (repaired, perhaps)
+
+            def remap() -> list[Item]:
+                with self.db_lock:
+                    found = self.log.remap(position, self.to_integration)
+                    return self.items([found] if found else [])
+
+            item = (await asyncio.to_thread(remap))[0]
+            if item.problem is not None:
+                raise Unpublishable(*item.problem)
+        row = item.row
+        if row is None:
             return  # private: nothing to publish
-        payload = env.model_dump_json().encode()
+        payload = row.body  # the bytes stored when the event was saved
         limit = self.max_payload()
         if len(payload) + HEADER_ALLOWANCE > limit:
             raise Unpublishable("too_large", f"{len(payload)} bytes; the NATS max_payload is {limit}")
         try:
             await self.js.publish(
-                subject(env.county, env.service, env.event_type), payload, stream=STREAM_NAME,
-                headers={**message_headers(env),
-                         **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}")},
+                row.subject, payload, stream=STREAM_NAME,
+                headers={**row.headers, **telemetry.publish_headers(row.traceparent, f"publish {row.event_type}")},
                 timeout=self.ack_timeout,
             )
         except MaxPayloadError as exc:
@@ -310,13 +267,13 @@ class OutboxRelay:
                 self.parking = self.load_parking()
                 self._parking_version = version
             position = self.position()
-            notifications = self.app.process_recorder.select_notifications(position + 1, self.batch)
-            return self.items(list(notifications)) if notifications else []
+            return self.items(self.log.read(position, self.batch))
 
     def _record_position(self, last: int, to_park: list[tuple[Item, str, str]] | None = None) -> None:
         with self.db_lock:
             if not to_park:
                 self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
+                self.log.mark_verified(last)
                 return
             parking = self.load_parking()
             if self._version_of(parking) != self._parking_version:
@@ -330,12 +287,12 @@ class OutboxRelay:
                 processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=Tracking(SwpApplication.OUTBOX, last))
                 processing_event.collect_events(parking)
                 self.app._notify(self.app._record(processing_event))
+            self.log.mark_verified(last)
             self.parking = parking
             self._parking_version = parking.version
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
-        self._traceparents.clear()
         items = await asyncio.to_thread(self._read_batch)
         if not items:
             return 0
@@ -354,10 +311,10 @@ class OutboxRelay:
                     to_park.append((item, *item.problem))
                     blocked[item.aggregate_id] = item.position
                     continue
-                env = item.envelope
-                if env is None:
+                row = item.row
+                if row is None:
                     continue
-                payload = env.model_dump_json().encode()
+                payload = row.body  # the bytes stored when the event was saved
                 if len(payload) + HEADER_ALLOWANCE > limit:
                     log.error("outbox of %s parks position %s: %s bytes > max_payload %s",
                               self.app.service, item.position, len(payload), limit)
@@ -366,12 +323,12 @@ class OutboxRelay:
                     continue
                 try:
                     future = await self.js.publish_async(
-                        subject(env.county, env.service, env.event_type),
+                        row.subject,
                         payload,
                         stream=STREAM_NAME,
                         headers={
-                            **message_headers(env),
-                            **telemetry.publish_headers(self._traceparents.get(env.event_id), f"publish {env.event_type}"),
+                            **row.headers,
+                            **telemetry.publish_headers(row.traceparent, f"publish {row.event_type}"),
                         },
                     )
                 except MaxPayloadError as exc:  # the server's limit is lower than it said
@@ -429,3 +386,15 @@ class OutboxRelay:
                 await self._task
             except asyncio.CancelledError:
                 pass
+
+
+__all__ = [
+    "CAUSATION_HEADER",
+    "CORRELATION_HEADER",
+    "OutboxParking",
+    "OutboxRelay",
+    "ToIntegration",
+    "aggregate_type_of",
+    "envelope_for",
+    "message_headers",
+]

@@ -53,7 +53,10 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field, facts=exc.facts)
+        response = problem_response(exc.status, exc.title, exc.detail, rule=exc.rule, field=exc.field, facts=exc.facts)
+        for name, value in getattr(exc, "headers", {}).items():  # e.g. Retry-After of a 503
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -67,6 +70,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # A body the framework could not parse (malformed multipart form, undecodable form):
+            # the documented 422 naming `body`, as for malformed JSON — not an undocumented 400.
+            return problem_response(422, "Invalid request", f"malformed request body: {exc.detail}", field="body")
         response = problem_response(exc.status_code, str(exc.detail), str(exc.detail))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value

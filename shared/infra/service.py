@@ -38,12 +38,13 @@ from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, 
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
 from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
 from shared.infra.commands import execute
-from shared.infra.consumer import ConsumerStats
+from shared.infra.consumer import ConsumerStats, partitioning
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
 from shared.infra.parking import health_view as reactions_health
 from shared.infra.parking import parked_router
+from shared.infra.published import PublicMapper
 from shared.infra.settings import Settings
 from shared.infra.store import SwpApplication
 from shared.rules import RuleViolation
@@ -87,9 +88,10 @@ class Runtime:
         self.service: Any = spec.compose(store) if spec.compose else store
         self.broker = make_broker(spec, settings)
         self.stream = swp_stream(settings.stream_replicas, declare=False)
-        self.consumers: dict[str, ConsumerStats] = (
-            spec.consumers(self.broker, self.service, self.stream) if spec.consumers else {}
-        )
+        with partitioning(settings.consumer_partitions):
+            self.consumers: dict[str, ConsumerStats] = (
+                spec.consumers(self.broker, self.service, self.stream) if spec.consumers else {}
+            )
         self.nc: Any = None
         self.relay: OutboxRelay | None = None
         self.broker_started = False
@@ -150,12 +152,15 @@ class Runtime:
         lags: dict[str, int] = {}
         if self.nc is not None and self.nc.is_connected:
             js = self.nc.jetstream()
-            for name in self.consumers:
-                try:
-                    info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, f"{self.spec.name}--{name}"), timeout=2)
-                    lags[name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
-                except Exception as exc:  # not created yet, NATS busy
-                    log.info("metrics: no lag for %s: %s", name, exc)
+            for name, stats in self.consumers.items():
+                # Partitions each read the whole upstream: the lag is the furthest behind.
+                for durable in stats.durables or [f"{self.spec.name}--{name}"]:
+                    try:
+                        info = await asyncio.wait_for(js.consumer_info(STREAM_NAME, durable), timeout=2)
+                        lag = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                        lags[name] = max(lags.get(name, 0), lag)
+                    except Exception as exc:  # not created yet, NATS busy
+                        log.info("metrics: no lag for %s: %s", durable, exc)
         snapshot["consumer_lag"] = lags
         try:  # what is parked, from the store (whichever process parked it)
             relay_parked = await asyncio.to_thread(self.relay.parked, from_store=True) if self.relay else []
@@ -486,8 +491,9 @@ def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None
     (issue 15): 422 naming R-AUD-5 instead of an outbox that cannot publish it."""
     limit = settings.max_event_bytes
 
-    def check(domain_event: Any) -> None:
-        body = spec.to_integration(domain_event)
+    def check(domain_event: Any, body: Any = ...) -> None:
+        if body is ...:  # not mapped by the store already
+            body = spec.to_integration(domain_event)
         if body is None:
             return
         size = len(body.model_dump_json().encode()) + ENVELOPE_ALLOWANCE
@@ -528,6 +534,8 @@ def open_store(spec: ServiceSpec, settings: Settings) -> SwpApplication:
         store.factory.aggregate_recorder(purpose="chain")
     store.use_signing_key(settings.audit_key(spec.name), key_ring=lambda key_id: settings.stored_audit_key(spec.name, key_id))
     store.publish_check = publish_check(spec, settings)
+    # Each event's public bytes are fixed when it is saved (issue 16 item 3).
+    store.public_mapper = PublicMapper(store, spec.to_integration)
     store.reaction_max_attempts = settings.reaction_max_attempts
     return store
 

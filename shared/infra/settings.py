@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "swp-development-secret-change-me"  # noqa: S105 - refused outside development
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     oidc_claim_counties: str = "swp_counties"
     oidc_claim_provider_id: str = "swp_provider_id"
     oidc_claim_evaluator_org: str = "swp_evaluator_org"
+    oidc_claim_worker_id: str = "swp_worker_id"
     # One NATS URL, or the cluster's nodes comma-separated (nats://n1:4222,nats://n2:4222,…): the
     # client fails over between them. Credentials go in SWP_NATS_USER / SWP_NATS_PASSWORD, which
     # reach every node — credentials inside a URL are used for that URL's node only.
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     # Request bodies (shared/infra/hardening.py): JSON commands, and uploads (CSV/XLSX imports).
     max_json_body_bytes: int = Field(default=512 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Spreadsheet/CSV imports (services-log): each upload is parsed in a child process killed after
+    # import_seconds (422, nothing recorded); at most import_concurrency parsed at once per
+    # process, more are refused with 503 and Retry-After.
+    import_seconds: float = Field(default=20.0, gt=0, le=600)
+    import_concurrency: int = Field(default=2, ge=1, le=64)
     # Deliveries a reaction to an upstream event may fail before its message is parked (issue 15):
     # recorded, acked, the later messages of its upstream aggregate held behind it, every other
     # aggregate flowing; an operator retries or skips it (GET /<svc>/v1/ops/parked, swp ops parked).
@@ -122,6 +128,18 @@ class Settings(BaseSettings):
     # Several processes per service: how often a follower tries to take over the relay and the
     # sealer (shared/infra/leader.py), and how often the leader checks it still holds them.
     leader_retry_seconds: float = Field(default=2.0, gt=0)
+    # Each upstream is read by this many partitioned durable consumers (shared/infra/consumer.py):
+    # one contract's events stay in order, different contracts are reacted to this many at a time,
+    # shared by every process of the service. Change it with the service's processes stopped.
+    # 1, 2, 4 or 8 (the names deploy/nats/accounts.py keeps county subscribers away from).
+    consumer_partitions: int = 1
+
+    @field_validator("consumer_partitions")
+    @classmethod
+    def _partition_count(cls, value: int) -> int:
+        if value not in (1, 2, 4, 8):  # shared/infra/consumer.py PARTITION_COUNTS
+            raise ValueError("SWP_CONSUMER_PARTITIONS must be 1, 2, 4 or 8")
+        return value
 
     @model_validator(mode="after")
     def _production_identity(self) -> Settings:

@@ -20,7 +20,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -50,7 +50,7 @@ from eventsourcing.utils import get_topic
 
 from shared import audit_chain, clock
 from shared.envelope import event_id_for
-from shared.infra import telemetry
+from shared.infra import published, telemetry
 from shared.infra.leader import StoreLocks
 from shared.rules import Conflict, NotFound
 
@@ -97,6 +97,8 @@ class CommandContext:
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
     "swp_command", default=None
 )
+# Store locks a running reaction holds until its save (SwpApplication.hold_until_saved).
+_held: contextvars.ContextVar[ExitStack | None] = contextvars.ContextVar("swp_reaction_locks", default=None)
 
 
 def fingerprint(payload: Any) -> str:
@@ -274,14 +276,23 @@ class SwpApplication(Application[uuid.UUID]):
     OUTBOX = "outbox:SWP"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env=dict(env or {}))
+        env = dict(env or {})
+        # The recorder that stores each event's published bytes with it (shared/infra/published.py).
+        topic = published.recorder_topic(env.get("PERSISTENCE_MODULE"))
+        if topic and "PROCESS_RECORDER_TOPIC" not in env:
+            env["PROCESS_RECORDER_TOPIC"] = topic
+        # Maps each event to its stored public bytes as it is saved (set by the service
+        # composition with the service's ``to_integration``); None: rows are written lazily.
+        self.public_mapper: published.PublicMapper | None = None
+        super().__init__(env=env)
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._signing_key: Ed25519PrivateKey | None = None
         # Refuses (raises) a domain event a command is about to record that could never be
-        # published (issue 15); set by the service composition. Reactions are not checked here:
-        # the outbox parks what they record instead of failing the upstream message for ever.
-        self.publish_check: Callable[[Any], None] | None = None
+        # published (issue 15), given the event and its public body (None: private); set by the
+        # service composition. Reactions are not checked here: the outbox parks what they record
+        # instead of failing the upstream message for ever.
+        self.publish_check: Callable[..., None] | None = None
         self._first_public_key: str | None = None
         self._signing_gate = SigningGate()
         self._rotations: list[dict[str, Any]] | None = None
@@ -306,6 +317,8 @@ class SwpApplication(Application[uuid.UUID]):
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=SigningMapper)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        if type(self.factory).__module__ == "eventsourcing.popo":
+            return published.POPOPublishedRecorder()
         return self.factory.process_recorder()
 
     @property
@@ -339,10 +352,24 @@ class SwpApplication(Application[uuid.UUID]):
         else:
             saving_key = False
         now = datetime.now(UTC)
+        # A person's command (a reaction recorded outside a consumer's transaction is not one).
+        command = processing_event.tracking is None and not ctx.reaction
+        mapper = self.public_mapper
+        rows = []
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
             object.__setattr__(domain_event, "meta", ctx.meta(now))
-            if self.publish_check is not None and processing_event.tracking is None and not ctx.reaction:
+            if mapper is not None:
+                # Mapped and serialised once, before the save: a command whose event cannot be
+                # published is refused (422), a reaction's is stored for the relay to park.
+                body, row = mapper.prepare(domain_event, strict=command)
+                rows.append(row)
+                if self.publish_check is not None and command:
+                    self.publish_check(domain_event, body)
+            elif self.publish_check is not None and command:
                 self.publish_check(domain_event)
+        if rows:
+            # The recorder stores each event's public bytes in the save's own transaction.
+            processing_event.saved_kwargs["published"] = mapper.renderer(rows)  # type: ignore[union-attr]
         with self._signing_gate.shared():
             recordings = super()._record(processing_event)
         ctx.saves += 1
@@ -474,6 +501,29 @@ class SwpApplication(Application[uuid.UUID]):
         return list(record.aggregate_ids)
 
     # --- reactions to upstream events (idempotent consumers) ------------------------
+    @contextmanager
+    def reaction_scope(self, *, locking: bool = True) -> Iterator[None]:
+        """One run of a reaction and the save of what it produced: store locks a reaction takes
+        (:meth:`hold_until_saved`) are released when the block ends, after the save. ``locking``
+        False: no other reaction runs at once (one partition), the locks would only cost time."""
+        stack = ExitStack()
+        token = _held.set(stack if locking else None)
+        try:
+            with stack:
+                yield
+        finally:
+            _held.reset(token)
+
+    def hold_until_saved(self, *keys: str) -> None:
+        """Inside a reaction: take these store-wide write locks now and keep them until the
+        reaction's events are saved, so reactions running at once in other partitions or processes
+        that would save the same aggregate (a county's budget) wait instead of racing and re-running.
+        Call it once per reaction, before loading what it guards (one call, one lock order: no
+        deadlock). Outside a reaction, or on SQLite (one process per store), it does nothing."""
+        stack = _held.get()
+        if stack is not None:
+            stack.enter_context(self.store_locks.holding(*keys))
+
     def is_processed(self, upstream: str, position: int) -> bool:
         return self.process_recorder.has_tracking_id(upstream, position)
 

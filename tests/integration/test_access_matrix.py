@@ -1,4 +1,4 @@
-"""Every route × every role × own/other county × own/other party × province-wide token, against
+"""Every route × every role × own/other county × own/other party × own/other worker × province-wide token, against
 the policy table in docs/ACCESS.md (R-AUD-6). Routes are taken from each service's OpenAPI
 document, so a new route fails this test until the table lists it; a stale row fails it too.
 
@@ -24,6 +24,8 @@ TABLE = Path(__file__).resolve().parents[2] / "docs" / "ACCESS.md"
 SERVICES = ("registry", "services-log", "evaluation", "finance")
 # The roles an owner check limits, per kind of resource (docs/ACCESS.md, "Ownership").
 PARTY_ROLES = {Role.PROVIDER, Role.WORKER}
+# Resources a worker's token reaches only when they name its worker_id (its deliveries, its record).
+WORKER_OWNED = {("services-log", "delivery"), ("services-log", "worker"), ("registry", "worker")}
 # Routes that act without any body: an admitted caller really acts (a writer key rotation, a tree
 # head published now), so it must succeed, and what it records is expected (every other admitted
 # write is refused).
@@ -73,13 +75,15 @@ def expected(service: str, row: Row, role: Role, variant: str) -> str:
         return "allow"
     if role not in row.roles:
         return "deny"
-    if variant == "no_provider_id":
+    if variant in ("no_provider_id", "no_worker_id"):
         return "deny"
     if row.scope == "province-wide":
         return "allow" if variant == "star" and role in PROVINCE_WIDE_ROLES else "deny"
     if row.scope in ("county", "record") and (variant == "other_county" or (variant == "star" and role not in PROVINCE_WIDE_ROLES)):
         return "deny"
     if variant == "other_party" and owner_limited(role, service, row):
+        return "hidden"
+    if variant == "other_worker" and (service, row.owns) in WORKER_OWNED:
         return "hidden"
     return "allow"
 
@@ -133,6 +137,9 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         claims: dict[str, str] = {}
         if role in PARTY_ROLES and variant != "no_provider_id":
             claims["provider_id"] = P2 if variant == "other_party" else P1
+        if role == Role.WORKER and variant != "no_worker_id":
+            # 李娜 delivered the delivery; 王静 is a worker of the same provider who did not.
+            claims["worker_id"] = place.workers["王静" if variant == "other_worker" else "李娜"]
         if role == Role.EVALUATOR:
             claims["evaluator_org"] = "another-org" if variant == "other_party" else E1
         counties = {"other_county": (B,), "star": ("*",)}.get(variant, (A,))
@@ -147,7 +154,7 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         per_service[service] = {**ids, "position": str(event["position"]), "aggregate_id": event["aggregate_id"]}
 
     before = await store_heads(gateway)
-    checked = hidden = 0
+    checked = hidden = worker_hidden = 0
     acted: set[str] = set()
     for (service, method, path), row in sorted(table.items()):
         if row.scope == "ops":
@@ -158,6 +165,8 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
             variants = ["own", "other_county", "star"]
             if role in PARTY_ROLES:
                 variants += ["other_party", "no_provider_id"]
+            if role == Role.WORKER:
+                variants += ["other_worker", "no_worker_id"]
             if role == Role.EVALUATOR:
                 variants.append("other_party")
             for variant in variants:
@@ -170,6 +179,7 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
                     assert r.status_code == 403 and r.json()["rule"] == "R-AUD-6", label
                 elif want == "hidden":
                     hidden += 1
+                    worker_hidden += variant == "other_worker"
                     assert r.status_code == 404, label
                     assert "rule" not in r.json() and r.headers["content-type"].startswith("application/problem+json"), label
                 else:
@@ -177,10 +187,11 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
                     if (method, path) in ACTS_WITHOUT_BODY:
                         assert r.status_code in (200, 201), label
                         acted.add(f"{role}-{variant}")
-                    if owner_limited(role, service, row) and path_ids <= real:
+                    if (owner_limited(role, service, row) or variant == "other_worker") and path_ids <= real:
                         assert r.status_code != 404, label  # its own resource is there for it
                 checked += 1
     assert checked > 2000 and hidden > 40, (checked, hidden)
+    assert worker_hidden >= 5, worker_hidden  # another worker's deliveries and record, of the same provider
     # The routes that need no token answer without one; the others are 401.
     for (service, method, path), row in table.items():
         if method == "GET":

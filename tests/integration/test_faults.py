@@ -70,9 +70,9 @@ async def test_finance_consumer_crashes_and_restarts_without_double_scheduling(s
     real_react = consumer.react
     crashes: list[int] = []
 
-    def react_then_crash_before_ack(app, envelope, body, reaction, tracking, stats):
+    def react_then_crash_before_ack(app, envelope, body, reaction, tracking, stats, *rest):
         # The reaction is saved, then the process "dies" before acknowledging: NATS redelivers.
-        real_react(app, envelope, body, reaction, tracking, stats)
+        real_react(app, envelope, body, reaction, tracking, stats, *rest)
         if len(crashes) < 2:
             crashes.append(tracking.notification_id)
             raise RuntimeError("simulated crash between save and ack")

@@ -11,7 +11,9 @@ import json
 import os
 import signal
 import time
+import uuid
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -248,3 +250,111 @@ async def test_two_processes_of_finance_share_its_consumers(postgres, nats_serve
 
 async def _leaders(a: httpx.AsyncClient, b: httpx.AsyncClient) -> list[dict]:
     return [(await health(c))["leader"] for c in (a, b)]
+
+
+PARTITIONS = 4
+SIGNED = 24  # contracts; every other one is terminated right after its signing
+
+
+def contract_ids(n: int) -> list[str]:
+    """Contract ids spread over every partition (checked: each partition gets some)."""
+    from shared.infra.consumer import partition_of
+
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"partition-test-{i}")) for i in range(n)]
+    assert {partition_of(c, PARTITIONS) for c in ids} == set(range(PARTITIONS))
+    return ids
+
+
+async def published_counts(nats_url: str, event_type: str) -> Counter[tuple[str, int]]:
+    """(contract, seq) of every finance ``event_type`` message on the stream."""
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe(f"swp.{COUNTY}.finance.{event_type}", durable=None, stream="SWP")
+        counts: Counter[tuple[str, int]] = Counter()
+        while True:
+            try:
+                msgs = await sub.fetch(100, timeout=1)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            for m in msgs:
+                data = json.loads(m.data)["data"]
+                counts[(data["contract_id"], data["seq"])] += 1
+                await m.ack()
+        await sub.unsubscribe()
+        return counts
+    finally:
+        await nc.close()
+
+
+async def test_partitioned_consumers_keep_each_contracts_order_across_two_finance_processes(postgres, nats_server, tmp_path):
+    """SWP_CONSUMER_PARTITIONS=4, two finance processes: registry's events are read by four durable
+    consumers shared by both processes. Each contract's ContractTerminated, published right after
+    its ContractSigned, is applied after it (never retried for want of the schedule: no failure),
+    every event exactly once, none lost; every partition and both processes took part."""
+    from shared.events import registry as reg
+    from shared.testing.upstream import publish_as_upstream
+    from tests.integration.test_finance_support import contract_signed
+
+    settings = make_settings("postgres", nats_server.url, tmp_path / "var", postgres)
+    tokens = Tokens(settings)
+    procs = [service_process(settings, tmp_path, i, module="finance") for i in (1, 2)]
+    for p in procs:
+        p.env["SWP_CONSUMER_PARTITIONS"] = str(PARTITIONS)
+    ids = contract_ids(SIGNED)
+    terminated = set(ids[::2])
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            await asyncio.to_thread(p.wait_healthy, time.monotonic() + 90)
+        for cid in ids:  # each contract's events back to back, contracts one after another
+            await publish_as_upstream(nats_server.url, COUNTY, contract_signed(cid, effective_on="2026-10-08"), cid)
+            if cid in terminated:
+                await publish_as_upstream(nats_server.url, COUNTY, reg.ContractTerminated(
+                    contract_id=cid, county=COUNTY, terminated_on=date(2026, 11, 2), kind="breach", reason="服务未达标",
+                ), cid)
+        async with httpx.AsyncClient(base_url=procs[0].url, timeout=60) as a, httpx.AsyncClient(base_url=procs[1].url, timeout=60) as b:
+            finance = tokens(Role.FINANCE, COUNTY)
+
+            async def settled() -> list[dict] | None:
+                stats = [(await health(c))["consumers"]["registry"] for c in (a, b)]
+                return stats if sum(s["handled"] for s in stats) >= SIGNED + len(terminated) else None
+
+            stats = await wait_until(settled, timeout=120, what="every registry event reacted to")
+            # Partitioned: four durable consumers, the same in both processes.
+            durables = [f"finance--registry--p{i}of{PARTITIONS}" for i in range(PARTITIONS)]
+            assert [s["durables"] for s in stats] == [durables, durables]
+            # In order per contract: no termination came before its contract's schedule (it would
+            # have failed with RetryLater and been redelivered), and each event applied once.
+            assert sum(s["failures"] for s in stats) == 0, stats
+            assert sum(s["handled"] for s in stats) == SIGNED + len(terminated)
+            assert all(s["handled"] > 0 for s in stats), "both processes reacted"
+            nc = await nats.connect(nats_server.url)
+            try:
+                js = nc.jetstream()
+                infos = [await js.consumer_info("SWP", d) for d in durables]
+            finally:
+                await nc.close()
+            assert all(i.num_pending == 0 and i.delivered.stream_seq > 0 for i in infos)
+            for cid in ids:
+                r = await a.get(f"/v1/counties/{COUNTY}/contracts/{cid}/tranches", headers=finance)
+                assert r.status_code == 200, r.text
+                statuses = [t["status"] for t in r.json()]
+                expected = ["cancelled"] * 3 if cid in terminated else [statuses[0], "awaiting_trigger", "awaiting_trigger"]
+                assert statuses == expected and statuses[0] in ("cancelled", "scheduled", "overdue"), (cid, statuses)
+
+            async def all_published() -> tuple[Counter, Counter] | None:
+                scheduled = await published_counts(nats_server.url, "TrancheScheduled")
+                cancelled = await published_counts(nats_server.url, "TrancheCancelled")
+                return (scheduled, cancelled) if len(scheduled) == SIGNED and len(cancelled) == 3 * len(terminated) else None
+
+            scheduled, cancelled = await wait_until(all_published, timeout=60, what="every schedule and cancellation published")
+            assert scheduled == Counter({(cid, 1): 1 for cid in ids})
+            assert cancelled == Counter({(cid, seq): 1 for cid in terminated for seq in (1, 2, 3)})
+            # The county's index (a projection of finance's log) lists every contract once.
+            overdue = await a.get(f"/v1/counties/{COUNTY}/tranches/overdue", params={"as_of": "9999-12-31"}, headers=finance)
+            assert overdue.status_code == 200, overdue.text
+            assert sorted(row["contract_id"] for row in overdue.json()) == sorted(set(ids) - terminated)
+    finally:
+        for p in procs:
+            p.stop()

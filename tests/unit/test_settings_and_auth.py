@@ -55,3 +55,15 @@ def test_nats_tls_settings_verify_the_server_and_go_together(tmp_path):
         Settings(nats_tls_ca=tmp_path / "ca.crt", nats_tls_cert=tmp_path / "c.crt")
     with pytest.raises(ValueError, match="needs SWP_NATS_TLS_CA"):
         Settings(nats_tls_cert=tmp_path / "c.crt", nats_tls_key=tmp_path / "c.key")
+
+
+def test_consumer_partitions_from_the_environment(monkeypatch):
+    """SWP_CONSUMER_PARTITIONS is read from a string; only the counts the NATS accounts deny
+    county subscribers are accepted (shared/infra/consumer.py PARTITION_COUNTS)."""
+    from shared.infra.settings import Settings
+
+    monkeypatch.setenv("SWP_CONSUMER_PARTITIONS", "4")
+    assert Settings().consumer_partitions == 4
+    monkeypatch.setenv("SWP_CONSUMER_PARTITIONS", "3")
+    with pytest.raises(ValueError, match="1, 2, 4 or 8"):
+        Settings()

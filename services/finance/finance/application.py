@@ -4,10 +4,13 @@ or query: those are separate objects composed around it in ``finance.composition
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.utils import get_topic
 
 from finance.domainmodel import (
     CALENDAR_BOOK_ID,
@@ -23,23 +26,90 @@ from finance.domainmodel import (
     county_index_id,
     schedule_id,
 )
-from shared.infra.store import SwpApplication
+from shared import clock
+from shared.infra.store import CommandContext, SwpApplication
 from shared.rules import Forbidden, NotFound
 from shared.workdays import WorkdayCalendar
 
+# What the county and province indexes are made of (``FinanceApplication.catch_up_indexes``).
+_INDEX_TOPICS = [get_topic(TrancheSchedule.Planned), get_topic(CountyBudget.Opened)]
+
 
 class FinanceApplication(SwpApplication):
-    """Finance's event store: what it records, signs and publishes through its outbox."""
+    """Finance's event store: what it records, signs and publishes through its outbox, and the
+    county and province indexes it keeps up to date from its own log."""
 
     service = "finance"
     name = "finance"
+
+    INDEXES = "finance:indexes"  # the position in finance's own log the indexes are up to date with
+
+    def _find(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def catch_up_indexes(self) -> None:
+        """Add to the county and province indexes the schedules planned and the budget years opened
+        since they were last brought up to date (read from finance's own log by topic), then record
+        that position. Runs before each read of an index; a live read only (as-of reads replay
+        what the indexes had recorded then). Two processes catching up at once: one saves, the
+        other finds the position taken and reads what it saved."""
+        if clock.pinned() is not None:
+            return
+        recorder = self.process_recorder
+        position = recorder.max_tracking_id(self.INDEXES) or 0
+        head = recorder.max_notification_id() or 0
+        if head <= position:
+            return
+        contracts: dict[str, list[str]] = {}
+        years: dict[str, set[int]] = {}
+        start = position + 1
+        while True:
+            page = recorder.select_notifications(start, 500, stop=head, topics=_INDEX_TOPICS)
+            for n in page:
+                event = self.mapper.to_domain_event(n)
+                if isinstance(event, TrancheSchedule.Planned):
+                    contracts.setdefault(event.county, []).append(event.contract_id)
+                else:
+                    years.setdefault(event.county, set()).add(event.year)
+            if len(page) < 500:
+                break
+            start = page[-1].id + 1
+        if not contracts and not years and head - position < 1000:
+            return  # nothing to add: the position moves on with the next addition (or 1000 records on)
+        try:
+            for county in sorted(set(contracts) | set(years)):
+                index = self._find(county_index_id(county)) or CountyIndex(county=county)
+                known = set(index.contract_ids)
+                for contract_id in contracts.get(county, []):
+                    if contract_id not in known:
+                        index.add_contract(contract_id)
+                        known.add(contract_id)
+                for year in sorted(years.get(county, ())):
+                    index.add_budget_year(year)
+                with self.command(CommandContext(county=county, actor=f"service:{self.service}")):
+                    self.save(index)
+            province = self._find(PROVINCE_INDEX_ID) or ProvinceIndex()
+            for county in sorted(contracts):
+                province.add_county(county)
+            with self.command(CommandContext(county="province", actor=f"service:{self.service}")):
+                self.record_reaction(Tracking(self.INDEXES, head), province)
+        except IntegrityError:
+            # Another request or process brought them up to date meanwhile: it saved the same additions.
+            log.info("indexes brought up to date elsewhere (position %s)", recorder.max_tracking_id(self.INDEXES))
+
+
+log = logging.getLogger("swp.finance")
 
 
 class FinanceLookups:
     """Loads finance's aggregates (read-only: nothing here saves)."""
 
-    def __init__(self, store: SwpApplication) -> None:
+    def __init__(self, store: FinanceApplication) -> None:
         self.store = store
+        self._workdays: tuple[int | None, WorkdayCalendar] | None = None
 
     def find(self, aggregate_id: uuid.UUID) -> Any:
         try:
@@ -48,17 +118,25 @@ class FinanceLookups:
             return None
 
     def workdays(self) -> WorkdayCalendar:
-        """The working-day calendar with every official year loaded so far (R-FIN-6)."""
+        """The working-day calendar with every official year loaded so far (R-FIN-6). Built once
+        per version of the calendar book (building it costs milliseconds; every signing asks)."""
         book: CalendarBook | None = self.find(CALENDAR_BOOK_ID)
-        return book.workdays() if book else WorkdayCalendar()
+        version = book.version if book else None
+        cached = self._workdays
+        if cached is None or cached[0] != version:
+            cached = (version, book.workdays() if book else WorkdayCalendar())
+            self._workdays = cached
+        return cached[1]
 
     def calendar_book(self) -> CalendarBook:
         return self.find(CALENDAR_BOOK_ID) or CalendarBook()
 
     def county_index(self, county: str) -> CountyIndex:
+        self.store.catch_up_indexes()
         return self.find(county_index_id(county)) or CountyIndex(county=county)
 
     def province_index(self) -> ProvinceIndex:
+        self.store.catch_up_indexes()
         return self.find(PROVINCE_INDEX_ID) or ProvinceIndex()
 
     def county_budget(self, county: str, year: int) -> CountyBudget:

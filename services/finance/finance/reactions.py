@@ -72,22 +72,23 @@ class FinanceReactions:
             policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
         )
         schedule.schedule_triggered("contract_effective", e.effective_on, self.lookups.workdays())
-        index = self.lookups.county_index(e.county)
-        budgets = self.commit_funding(e.county, schedule, index, [(f.source, f.amount_fen) for f in e.funding])
+        # The county's and the province's indexes pick the schedule up from the log
+        # (``FinanceApplication.catch_up_indexes``): only what this contract touches is saved here.
+        budgets = self.commit_funding(e.county, schedule, None, [(f.source, f.amount_fen) for f in e.funding])
         below = station_minimum_breach(schedule)
         if below is not None:
             detail, per_station, minimum = below
             schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
-        index.add_contract(e.contract_id)
-        province = self.lookups.province_index()
-        province.add_county(e.county)
-        return [schedule, *budgets, index, province]
+        return [schedule, *budgets]
 
     def commit_funding(
-        self, county: str, schedule: TrancheSchedule, index: CountyIndex, funding: list[tuple[str, int]]
+        self, county: str, schedule: TrancheSchedule, index: CountyIndex | None, funding: list[tuple[str, int]]
     ) -> list[CountyBudget]:
         """Commit each funding share to the budget years of the service period (pro rata by days,
         as registry counts it) and flag what breaks the budget or a cap (R-FIN-2)."""
+        # Every signing of the county commits to its budgets: reactions of other partitions wait here
+        # (a store lock held until this reaction is saved) rather than race and re-run.
+        self.lookups.store.hold_until_saved(f"budgets:{county}")
         per_source: dict[str, int] = {}
         for source, fen in funding:
             if fen > 0:
@@ -106,7 +107,8 @@ class FinanceReactions:
                 )
                 for detail, committed, limit in new_breaches(schedule, source, breaches):
                     schedule.flag_funding("R-FIN-2", detail, source, committed, limit)
-                index.add_budget_year(year)
+                if index is not None:  # else the county index picks the year up from the log
+                    index.add_budget_year(year)
         return list(budgets.values())
 
     def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:

@@ -31,6 +31,7 @@ def token(
     sub: Annotated[str, typer.Option(help="Subject (user id)")] = "dev-user",
     provider_id: Annotated[str | None, typer.Option("--provider-id")] = None,
     evaluator_org: Annotated[str | None, typer.Option("--evaluator-org")] = None,
+    worker_id: Annotated[str | None, typer.Option("--worker-id", help="A worker's own registry worker id (role worker)")] = None,
     ttl_hours: Annotated[int, typer.Option(help="Validity in hours")] = 12,
 ) -> None:
     """Print a development bearer token the locally running platform accepts (same SWP_JWT_SECRET).
@@ -46,6 +47,7 @@ def token(
             counties=county,
             provider_id=provider_id,
             evaluator_org=evaluator_org,
+            worker_id=worker_id,
             ttl_seconds=ttl_hours * 3600,
         )
     )

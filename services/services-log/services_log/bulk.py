@@ -89,8 +89,13 @@ class _Batch:
 class DeliveryImport:
     """One upload, recorded against ``app`` in the county's command context."""
 
-    def __init__(self, app: ServicesLogApplication, county: str, provider_id: str | None, default_contract_id: str | None) -> None:
+    def __init__(
+        self, app: ServicesLogApplication, county: str, provider_id: str | None, default_contract_id: str | None,
+        worker_id: str | None = None,
+    ) -> None:
+        """``worker_id``: a worker's upload, whose rows must each name that worker (R-AUD-6)."""
         self.app = app
+        self.worker_id = worker_id
         self.county = county
         self.provider_id = provider_id
         self.default_contract_id = default_contract_id
@@ -201,6 +206,9 @@ class DeliveryImport:
             self.app.check_provider(contract, self.provider_id)
         except Forbidden as exc:
             self.report.refuse(row.line, [("contract_id", exc.rule, exc.detail)])
+            return
+        if self.worker_id is not None and self.worker_id not in v["worker_ids"]:
+            self.report.refuse(row.line, [("worker_ids", "R-AUD-6", "a worker records only deliveries it took part in: name yourself")])
             return
         station_id = v.get("station_id") or (contract.station_ids[0] if len(contract.station_ids) == 1 else "")
         facts = DeliveryFacts(

@@ -8,6 +8,7 @@ from services_log.api import ROUTERS
 from services_log.api.common import OWNERS
 from services_log.application import ServicesLogApplication
 from services_log.integration import PUBLISHED, to_integration, wire_consumers
+from services_log.uploads import UploadParser
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -25,4 +26,7 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or Settings())
+    settings = settings or Settings()
+    app = create_service_app(SPEC, settings)
+    app.state.uploads = UploadParser(settings.import_seconds, settings.import_concurrency)
+    return app

@@ -22,6 +22,7 @@ drops those fields — and that legacy cap is ignored: it is neither checked nor
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import uuid
 from collections.abc import Callable
@@ -79,6 +80,16 @@ class CountyBudget(Aggregate):
         self.county = county
         self.year = year
         self.lines: dict[str, BudgetLine] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountyBudget:
+        """A county's budget holds one commitment per contract: each load from the aggregate cache
+        copies it. Its lines are immutable values (``BudgetLine``), so the copy shares them: a
+        new dict of the same lines, not the generic walk that made each signing cost more the more
+        contracts were signed."""
+        clone = object.__new__(type(self))
+        for name, value in self.__dict__.items():
+            clone.__dict__[name] = copy.deepcopy(value, memo) if name != "lines" else dict(value)
+        return clone
 
     def line(self, source: str) -> BudgetLine:
         return self.lines.get(source) or BudgetLine(source=source)

@@ -1,12 +1,18 @@
 """Which contracts and budgets a county has, and which counties finance knows: the lists that
 county-wide views (overdue tranches, findings, budgets) and calendar recomputation walk.
 
-Kept as events of finance's own log, so every list replays as of any instant (R-AUD-3).
+Kept as events of finance's own log, so every list replays as of any instant (R-AUD-3). They are
+projections of that log (``FinanceReactions.catch_up_indexes``): the reaction to a signing saves
+only the contract's own schedule and the budget it commits to, and the indexes add what the log
+recorded since they were last brought up to date — in one save, not in every reaction (issue 16:
+reactions of several partitions would otherwise all race for the county's index).
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -27,6 +33,13 @@ class CountyIndex(Aggregate):
         self.county = county
         self.contract_ids: list[str] = []
         self.budget_years: list[int] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CountyIndex:
+        """Plain list copies (of str and int): cheap, however many contracts the county has."""
+        clone = object.__new__(type(self))
+        for name, value in self.__dict__.items():
+            clone.__dict__[name] = list(value) if name in ("contract_ids", "budget_years") else copy.deepcopy(value, memo)
+        return clone
 
     def add_contract(self, contract_id: str) -> None:
         if contract_id not in self.contract_ids:

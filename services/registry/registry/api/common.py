@@ -49,7 +49,8 @@ Reader = Annotated[
 ]
 # The county's budgets and what contracts commit of them (R-FIN-2): as finance's budgets, not providers'.
 BudgetReader = Annotated[CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.FINANCE, Role.AUDITOR))]
-# Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors.
+# Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors
+# (and, of one record, the worker it is: OwnWorkerReader).
 WORKER_READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.AUDITOR)
 WorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS))]
 READERS = (Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)
@@ -59,7 +60,7 @@ ContractReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns
 ContractProviderSide = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.CONTRACT))]
 ProviderReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.PROVIDER))]
 OwnProviderSide = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.PROVIDER))]
-OwnWorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS, owns=Owns.WORKER))]
+OwnWorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS, Role.WORKER, owns=Owns.WORKER))]
 OwnWorkerKeeper = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.WORKER))]
 
 
@@ -73,9 +74,14 @@ def _owned_by(kind: str, attribute: str) -> Callable[[Registry, str, str], Owner
     return lookup
 
 
+def _worker_owner(registry: Registry, county: str, ref: str) -> Owner | None:
+    owner = _owned_by("Worker", "provider_id")(registry, county, ref)
+    return None if owner is None else Owner(owner.provider_ids, worker_ids=frozenset({ref}))  # a worker: only itself
+
+
 OWNERS = {
     Owns.CONTRACT: _owned_by("Contract", "provider_id"),
-    Owns.WORKER: _owned_by("Worker", "provider_id"),
+    Owns.WORKER: _worker_owner,
     Owns.PROVIDER: _owned_by("Provider", "id"),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import Contract
+from services_log.uploads import UploadParser
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import DomainError, Forbidden
 
@@ -23,6 +25,13 @@ async def get_store(request: Request) -> ServicesLogApplication:  # async: no I/
 
 
 Store = Annotated[ServicesLogApplication, Depends(get_store)]
+
+
+async def get_uploads(request: Request) -> UploadParser:
+    return request.app.state.uploads
+
+
+Uploads = Annotated[UploadParser, Depends(get_uploads)]
 # The provider's side records services: the provider (承接机构) and its social workers.
 ProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True))]
 Reader = Annotated[
@@ -63,6 +72,20 @@ def acting_provider(scope: CountyScope) -> str | None:
     return scope.principal.provider_id
 
 
+def acting_worker(scope: CountyScope) -> str | None:
+    """The social worker a worker's token is (None for every other role): it records, sees and
+    touches only deliveries that name it among their workers (R-AUD-6)."""
+    return scope.principal.worker_id if scope.principal.role == Role.WORKER else None
+
+
+def check_own_delivery(scope: CountyScope, worker_ids: Sequence[str] | None) -> None:
+    """A worker's token records (or corrects into) only deliveries naming itself."""
+    worker = acting_worker(scope)
+    if worker is not None and worker_ids is not None and worker not in worker_ids:
+        raise Forbidden("a worker records only deliveries it took part in: name yourself among worker_ids",
+                        rule="R-AUD-6", field="worker_ids")
+
+
 def readable_contract(store: ServicesLogApplication, scope: CountyScope, contract_id: str) -> Contract:
     """The contract, if the caller may see it: a provider sees its own contracts only."""
     contract = store.contract(scope.county, contract_id)
@@ -91,14 +114,17 @@ def _contract_owner(store: ServicesLogApplication, county: str, ref: str) -> Own
 
 def _worker_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
     worker = store.worker(county, ref)
-    return None if worker is None else Owner(frozenset(e["provider_id"] for e in worker.employments))
+    return None if worker is None else Owner(frozenset(e["provider_id"] for e in worker.employments), worker_ids=frozenset({ref}))
 
 
 def _delivery_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+    """A delivery belongs to its contract's provider and, for a worker's token, to the workers who delivered it."""
     try:
-        return _contract_owner(store, county, store.delivery(county, ref).facts.contract_id)
+        delivery = store.delivery(county, ref)
+        owner = _contract_owner(store, county, delivery.facts.contract_id)
     except DomainError:
         return None
+    return None if owner is None else Owner(owner.provider_ids, worker_ids=frozenset(delivery.facts.worker_ids))
 
 
 def _beneficiary_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:

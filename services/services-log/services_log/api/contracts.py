@@ -21,6 +21,7 @@ from services_log.api.common import (
     Strict,
     WorkerReader,
     acting_provider,
+    acting_worker,
     new_id,
     readable_contract,
 )
@@ -275,9 +276,14 @@ def list_deliveries(
     county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPage:
-    """The contract's deliveries in the order they were logged (voided ones included, marked)."""
+    """The contract's deliveries in the order they were logged (voided ones included, marked). For a
+    worker's token, `items` holds only the deliveries of the page that name it among their workers
+    (`total` and `offset` still count the contract's deliveries, so paging works alike)."""
     readable_contract(store, scope, contract_id)
     total, deliveries = store.deliveries_of(county, contract_id, offset, limit)
+    worker = acting_worker(scope)
+    if worker is not None:
+        deliveries = [d for d in deliveries if worker in d.facts.worker_ids]
     return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope, store) for d in deliveries])
 
 

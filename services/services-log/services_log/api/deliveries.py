@@ -20,7 +20,10 @@ from services_log.api.common import (
     Reader,
     Store,
     Strict,
+    Uploads,
     acting_provider,
+    acting_worker,
+    check_own_delivery,
     may_read_confidential,
     readable_contract,
 )
@@ -35,11 +38,11 @@ from services_log.sheets import (
     UnreadableFile,
     columns_markdown,
     csv_template,
-    parse_upload,
     xlsx_template,
 )
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
+from shared.infra.problems import PROBLEM, Problem
 from shared.infra.service import CommandHeaders, run_command
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
@@ -202,8 +205,10 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, stor
     keys (R-LOG-5, R-AUD-2): erasing any one of them erases it, and reads then show `content: null`,
     `content_erased: true`; citing an erased beneficiary with content is refused (422, R-AUD-2).
     Content citing no one is stored as it is given. This applies to content recorded from now on:
-    content stored earlier is not migrated."""
+    content stored earlier is not migrated. A worker's token records only deliveries that name
+    its `worker_id` among `worker_ids` (else 403, R-AUD-6)."""
     provider = acting_provider(scope)
+    check_own_delivery(scope, body.worker_ids)
     delivery = run_command(
         store, scope, headers, sealed_payload(store, body.model_dump(mode="json"), body.beneficiary_refs),
         lambda: store.log_delivery(county, body.facts(), provider),
@@ -217,11 +222,15 @@ named 服务记录, else the first), with a header row of English keys or Chines
 brackets and title lines above the header are ignored; so are unknown columns). Every row is
 checked like a single delivery; the report lists each bad row with its line, field and rule.
 Good rows are recorded once: a row's delivery id comes from its content, so uploading the same
-file again records nothing new. Up to {MAX_ROWS:,} rows per file, saved in batches; one
+file again records nothing new. Reading the file has a time limit (`SWP_IMPORT_SECONDS`, 20 s by
+default: past it 422, rule `import-time-limit`, nothing recorded) and at most
+`SWP_IMPORT_CONCURRENCY` uploads (default 2) are read at once (another is 503, rule
+`import-concurrency-limit`, with `Retry-After`). Up to {MAX_ROWS:,} rows per file, saved in batches; one
 `IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
 A row's content that cites beneficiaries is sealed for them as in `POST …/deliveries` (R-LOG-5,
 R-AUD-2); once one of them is erased, a row citing them with content is refused (R-AUD-2), even
-if it was recorded before. Content citing no one is stored as given.
+if it was recorded before. Content citing no one is stored as given. With a worker's token, a row
+not naming the token's `worker_id` among its workers is refused (rule R-AUD-6).
 
 {columns_markdown()}
 """
@@ -231,12 +240,18 @@ if it was recorded before. Content citing no one is stored as given.
     "/deliveries/import",
     response_model=ImportReportOut,
     description=IMPORT_DESCRIPTION,
-    responses={200: {"description": "The per-row report"}},
+    responses={
+        200: {"description": "The per-row report"},
+        503: {"model": Problem, "content": {PROBLEM: {}}, "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+              "description": "SWP_IMPORT_CONCURRENCY uploads are being read already (rule import-concurrency-limit): retry after "
+                             "`Retry-After` seconds"},
+    },
 )
 def import_deliveries(
     county: CountyCode,
     scope: ProviderSide,
     store: Store,
+    uploads: Uploads,
     headers: CommandHeaders,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
     contract_id: Annotated[str | None, Query(max_length=64, description="Contract of rows without a 协议编号")] = None,
@@ -244,12 +259,12 @@ def import_deliveries(
     data = file.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
-    rows = parse_upload(file.filename or "", file.content_type, data)
+    rows = uploads.parse(file.filename or "", file.content_type, data)
     provider = acting_provider(scope)
     source = f"import:{(file.filename or 'upload')[:100]}"
 
     def run() -> Any:
-        return DeliveryImport(store, county, provider, contract_id).run(rows, source)
+        return DeliveryImport(store, county, provider, contract_id, worker_id=acting_worker(scope)).run(rows, source)
 
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
@@ -294,8 +309,10 @@ def correct_delivery(
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
     `DeliveryCorrected` and `IndicatorProgressed`. New content, or new refs, are sealed for the
-    beneficiaries the corrected delivery cites, as when logging one."""
+    beneficiaries the corrected delivery cites, as when logging one. A worker's token corrects only
+    its own deliveries (another's is 404) and cannot take itself out of `worker_ids` (403, R-AUD-6)."""
     provider = acting_provider(scope)
+    check_own_delivery(scope, body.worker_ids)
     refs = body.beneficiary_refs if body.beneficiary_refs is not None else store.delivery(county, delivery_id).facts.beneficiary_refs
     payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
     delivery = run_command(

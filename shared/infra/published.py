@@ -1,0 +1,491 @@
+"""Published bytes, fixed at write time (issue 16 item 3).
+
+When a command's events are saved, each one is mapped to what the outside world sees of it and the
+bytes are stored in a table of the service's own store (``<events table>_public``), **in the same
+transaction** as the events (the recorders below). One row per log position:
+
+- a public event: its R-AUD-1 integration envelope, exactly the bytes the outbox relay publishes
+  on NATS, with the subject and message headers it is published with;
+- a private event: its audit-feed entry (``"public": false`` and its state);
+- a public event that cannot be mapped (only a reaction can record one; a command is refused at
+  the request): a ``problem`` the relay parks, and the private entry for the feed.
+
+The relay and the audit feed read these rows and stream the stored bytes: nothing is re-mapped or
+re-serialised on a read. Events recorded before this table existed (or by a process that does not
+map, e.g. a tool opening the store) have no row: :meth:`PublishedLog.read` maps each such event
+once when it first meets it and stores its row (an upcaster-like backfill), so an old store works
+unchanged and pays the mapping once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pydantic_core
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.popo import POPOProcessRecorder
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
+from fastapi.encoders import jsonable_encoder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from shared.envelope import Envelope, event_id_for
+from shared.events import IntegrationEvent
+from shared.infra import telemetry
+from shared.subjects import subject
+
+ToIntegration = Callable[[Any], IntegrationEvent | None]
+# The tracking name under which the position up to which every event is known to have its row is
+# kept (advanced by the relay, which reads with the backfill): the feed reads below it without it.
+VERIFIED = "published:verified"
+
+# Row: position, aggregate_id, event_type, county, correlation_id, contract_id, recorded_at,
+# public (0/1), problem ("reason\tdetail" or None), subject, headers (JSON), traceparent, body.
+COLUMNS = (
+    "position", "aggregate_id", "event_type", "county", "correlation_id", "contract_id", "recorded_at",
+    "public", "problem", "subject", "headers", "traceparent", "body",
+)
+PLACEHOLDER = b',"position":0,'
+Row = tuple[int, str, str, str, str, str, str, int, str | None, str, str, str | None, bytes]
+
+
+@dataclass(slots=True)
+class Published:
+    """One stored row, as the relay and the feed use it."""
+
+    position: int
+    aggregate_id: str
+    event_type: str
+    county: str
+    correlation_id: str
+    contract_id: str
+    recorded_at: str
+    public: bool
+    problem: tuple[str, str] | None
+    subject: str
+    headers_json: str
+    traceparent: str | None
+    body: bytes
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The NATS headers it is published with (parsed only by the relay)."""
+        return json.loads(self.headers_json) if self.headers_json else {}
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> Published:
+        problem = row[8].split("\t", 1) if row[8] else None
+        return cls(
+            int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]),
+            (problem[0], problem[1] if len(problem) > 1 else "") if problem else None,
+            row[9], row[10] or "", row[11], row[12] if type(row[12]) is bytes else bytes(row[12]),
+        )
+
+    def feed_entry(self) -> bytes:
+        """The audit feed's entry: a public event's envelope as published, marked public."""
+        return feed_entry(self.public, self.problem is not None, self.body)
+
+
+def feed_entry(public: Any, problem: Any, body: bytes) -> bytes:
+    """A row's audit-feed entry: a public event's envelope as published, marked public; a private
+    event's (or an unmappable one's) entry as stored."""
+    return body[:-1] + b',"public":true}' if public and not problem else bytes(body)
+
+
+# --- the envelope (R-AUD-1) -------------------------------------------------------------------
+
+
+def aggregate_type_of(domain_event: Any) -> str:
+    return type(domain_event).__qualname__.split(".")[0]
+
+
+def event_meta(domain_event: Any) -> dict[str, Any]:
+    return dict(getattr(domain_event, "meta", None) or {})
+
+
+def envelope_for(app: Any, notification_id: int, domain_event: Any, body: IntegrationEvent) -> Envelope:
+    meta = event_meta(domain_event)
+    return Envelope(
+        event_id=event_id_for(app.service, domain_event.originator_id, domain_event.originator_version),
+        event_type=body.event_type,
+        schema_version=body.schema_version,
+        service=app.service,
+        aggregate_type=aggregate_type_of(domain_event),
+        aggregate_id=domain_event.originator_id,
+        version=domain_event.originator_version,
+        county=meta.get("county", "province"),
+        actor=meta.get("actor", "unknown"),
+        command_id=meta.get("command_id", ""),
+        correlation_id=meta.get("correlation_id", ""),
+        causation_id=meta.get("causation_id"),
+        occurred_at=domain_event.timestamp,
+        recorded_at=datetime.fromisoformat(meta["recorded_at"]) if "recorded_at" in meta else domain_event.timestamp,
+        position=notification_id,
+        data=body.model_dump(mode="json"),
+    )
+
+
+CORRELATION_HEADER = "X-Correlation-Id"
+CAUSATION_HEADER = "X-Causation-Id"
+
+
+def message_headers(env: Envelope) -> dict[str, str]:
+    """The NATS headers of every published event (documented in each service's AsyncAPI):
+    ``Nats-Msg-Id`` the event id (JetStream drops a re-sent one), ``X-Correlation-Id`` the business
+    process it belongs to, ``X-Causation-Id`` the event that caused it, or the command that
+    recorded it when a person's request did (R-AUD-1)."""
+    return {
+        "Nats-Msg-Id": str(env.event_id),
+        "Content-Type": "application/json",
+        CORRELATION_HEADER: env.correlation_id or env.command_id or str(env.event_id),
+        CAUSATION_HEADER: env.causation_id or env.command_id or str(env.event_id),
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """``fastapi.encoders.jsonable_encoder``'s output for what stored events hold (JSON types,
+    UUID, Decimal, datetime, date), without its generic dispatch; anything else goes to
+    ``jsonable_encoder`` itself."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {(k if type(k) is str else jsonable(k)): jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [jsonable(v) for v in value]
+    if kind is uuid.UUID:
+        return str(value)
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind is Decimal:  # as jsonable_encoder: int when it has no fractional digits, else float
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    return jsonable_encoder(value)
+
+
+def private_entry(app: Any, position: int, domain_event: Any) -> dict[str, Any]:
+    """The audit feed's entry of an event that is not published: its envelope fields and state."""
+    meta = event_meta(domain_event)
+    state = {k: v for k, v in vars(domain_event).items() if k not in ("meta", "originator_id", "originator_version", "timestamp")}
+    return jsonable(
+        {
+            "event_id": event_id_for(app.service, domain_event.originator_id, domain_event.originator_version),
+            "event_type": type(domain_event).__qualname__,
+            "schema_version": getattr(type(domain_event), "class_version", 1),
+            "service": app.service,
+            "aggregate_type": aggregate_type_of(domain_event),
+            "aggregate_id": domain_event.originator_id,
+            "version": domain_event.originator_version,
+            "occurred_at": domain_event.timestamp,
+            "position": position,
+            **{k: meta.get(k) for k in ("county", "actor", "command_id", "correlation_id", "causation_id", "recorded_at")},
+            "data": state,
+            "public": False,
+        }
+    )
+
+
+class PublicMapper:
+    """Maps a service's domain events to their stored rows (the service's ``to_integration``)."""
+
+    def __init__(self, app: Any, to_integration: ToIntegration) -> None:
+        self.app = app
+        self.to_integration = to_integration
+
+    def prepare(self, domain_event: Any, *, strict: bool) -> tuple[IntegrationEvent | None, Row]:
+        """Map and serialise before the save, at position 0 (filled in by :meth:`renderer` once the
+        store has assigned it). ``strict``: a mapping failure raises and the command is refused."""
+        try:
+            body = self.to_integration(domain_event)
+        except Exception as exc:
+            if strict:
+                raise
+            return None, self.row(0, domain_event, None, ("unmappable", f"{type(exc).__name__}: {exc}"[:2000]))
+        return body, self.row(0, domain_event, body, None)
+
+    def row(self, position: int, domain_event: Any, body: IntegrationEvent | None, problem: tuple[str, str] | None) -> Row:
+        meta = event_meta(domain_event)
+        county = meta.get("county") or "province"
+        recorded_at = meta.get("recorded_at") or domain_event.timestamp.isoformat()
+        aggregate_id = str(domain_event.originator_id)
+        traceparent = meta.get(telemetry.META_KEY)
+        if body is None:
+            entry = private_entry(self.app, position, domain_event)
+            contract = (entry.get("data") or {}).get("contract_id")
+            return (
+                position, aggregate_id, type(domain_event).__qualname__, county, meta.get("correlation_id") or "",
+                str(contract) if contract else "", recorded_at, 1 if problem else 0,
+                "\t".join(problem) if problem else None, "", "", traceparent, pydantic_core.to_json(entry),
+            )
+        env = envelope_for(self.app, position, domain_event, body)
+        contract = env.data.get("contract_id")
+        return (
+            position, aggregate_id, env.event_type, county, env.correlation_id, str(contract) if contract else "",
+            recorded_at, 1, None, subject(env.county, env.service, env.event_type), json.dumps(message_headers(env)),
+            traceparent, env.model_dump_json().encode(),
+        )
+
+    @staticmethod
+    def renderer(rows: list[Row]) -> Callable[[Sequence[int]], list[Row]]:
+        """What the recorder calls inside the save's transaction once positions are known: each
+        prepared row with its position, also spliced into its bytes (every field before
+        ``"position"`` in an envelope or an entry is a number or a JSON string, in which a quote is
+        escaped: the first match is the field)."""
+
+        def render(positions: Sequence[int]) -> list[Row]:
+            out: list[Row] = []
+            for p, row in zip(positions, rows, strict=True):
+                body = row[12].replace(PLACEHOLDER, b',"position":%d,' % p, 1)
+                out.append((p, *row[1:12], body))  # type: ignore[arg-type]
+            return out
+
+        return render
+
+    def backfill(self, notification: Notification) -> Row:
+        """The row of an event recorded without one (older code): mapped once, leniently."""
+        domain_event = self.app.mapper.to_domain_event(notification)
+        _, row = self.prepare(domain_event, strict=False)
+        return self.renderer([row])([notification.id])[0]
+
+
+# --- recorders -------------------------------------------------------------------------------
+
+# A read of the log joined with the rows: (position, originator_id, version, topic, state or None
+# when the row exists, row or None).
+Joined = tuple[int, Any, int, str, bytes | None, Row | None]
+
+
+class SQLitePublishedRecorder(SQLiteProcessRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        self.public_table_name = table = f"{events_table_name}_public"
+        super().__init__(datastore, events_table_name=events_table_name)
+        # Table names are ours (never input): composed once here.
+        values = ",".join("?" * len(COLUMNS))
+        self._sql_insert = f"INSERT INTO {table} VALUES ({values})"  # noqa: S608
+        self._sql_backfill = f"INSERT OR IGNORE INTO {table} VALUES ({values})"  # noqa: S608
+        self._sql_select = f"SELECT * FROM {table} WHERE position > ? ORDER BY position LIMIT ?"  # noqa: S608
+        self._sql_delete = f"DELETE FROM {table} WHERE position = ?"  # noqa: S608
+        cols = ", ".join(f"p.{c}" for c in COLUMNS)
+        self._sql_joined = (
+            "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, "  # noqa: S608
+            f"CASE WHEN p.position IS NULL THEN e.state END, {cols} FROM {events_table_name} e "
+            f"LEFT JOIN {table} p ON p.position = e.rowid WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.public_table_name} (position INTEGER PRIMARY KEY, aggregate_id TEXT, "
+            "event_type TEXT, county TEXT, correlation_id TEXT, contract_id TEXT, recorded_at TEXT, public INTEGER, "
+            "problem TEXT, subject TEXT, headers TEXT, traceparent TEXT, body BLOB)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        render = kwargs.get("published")
+        if render is not None and positions:
+            c.executemany(self._sql_insert, render(positions))
+        return positions
+
+    def insert_published(self, rows: Sequence[Row]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(self._sql_backfill, rows)
+
+    def replace_published(self, row: Row) -> None:
+        """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql_delete, (row[0],))
+            c.execute(self._sql_insert, row)
+
+    def select_published(self, after: int, limit: int) -> list[Row]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql_select, (after, limit))
+            return [tuple(r) for r in c.fetchall()]  # type: ignore[misc]
+
+    def select_joined(self, after: int, limit: int) -> list[Joined]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql_joined, (after, limit))
+            return [
+                (r[0], uuid.UUID(r[1]), r[2], r[3], r[4], None if r[5] is None else tuple(r[5:]))  # type: ignore[misc]
+                for r in c.fetchall()
+            ]
+
+
+class PostgresPublishedRecorder(PostgresProcessRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events", tracking_table_name: str = "notification_tracking") -> None:
+        super().__init__(datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name)
+        self.public_table_name = f"{events_table_name}_public"
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} (position bigint PRIMARY KEY, aggregate_id text, "
+                "event_type text, county text, correlation_id text, contract_id text, recorded_at text, public smallint, "
+                "problem text, subject text, headers text, traceparent text, body bytea)"
+            ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.public_table_name))
+        )
+        values = SQL(", ").join([SQL("%s")] * len(COLUMNS))
+        table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.public_table_name))
+        self._sql_insert_published = SQL("INSERT INTO {} VALUES ({})").format(table, values)
+        self._sql_backfill = SQL("INSERT INTO {} VALUES ({}) ON CONFLICT (position) DO NOTHING").format(table, values)
+        self._sql_delete = SQL("DELETE FROM {} WHERE position = %s").format(table)
+        self._sql_select_published = SQL("SELECT * FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(table)
+        cols = SQL(", ").join(SQL("p.{}").format(Identifier(c)) for c in COLUMNS)
+        self._sql_select_joined = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
+            "CASE WHEN p.position IS NULL THEN e.state END AS state, {} FROM {}.{} e LEFT JOIN {} p "
+            "ON p.position = e.notification_id WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+        ).format(cols, Identifier(self.datastore.schema), Identifier(self.events_table_name), table)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        render = kwargs.get("published")
+        if render is not None and positions:
+            # Same connection, same transaction as the events: committed together or not at all.
+            curs.executemany(self._sql_insert_published, render(positions))
+        return positions
+
+    def insert_published(self, rows: Sequence[Row]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(self._sql_backfill, rows)
+
+    def replace_published(self, row: Row) -> None:
+        """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql_delete, (row[0],))
+            curs.execute(self._sql_insert_published, row)
+
+    def select_published(self, after: int, limit: int) -> list[Row]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._sql_select_published, (after, limit), prepare=True)
+            return curs.fetchall()  # type: ignore[return-value]
+
+    def select_joined(self, after: int, limit: int) -> list[Joined]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._sql_select_joined, (after, limit), prepare=True)
+            return [(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else r[5:]) for r in curs.fetchall()]
+
+
+class POPOPublishedRecorder(POPOProcessRecorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self._published: dict[int, Row] = {}
+
+    def _update_table(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        positions = super()._update_table(stored_events, **kwargs)
+        render = kwargs.get("published")
+        if render is not None and positions:
+            for row in render(positions):
+                self._published[row[0]] = row
+        return positions
+
+    def insert_published(self, rows: Sequence[Row]) -> None:
+        with self._database_lock:
+            for row in rows:
+                self._published.setdefault(row[0], row)
+
+    def replace_published(self, row: Row) -> None:
+        with self._database_lock:
+            self._published[row[0]] = row
+
+    def select_published(self, after: int, limit: int) -> list[Row]:
+        with self._database_lock:
+            return [self._published[p] for p in sorted(p for p in self._published if p > after)[:limit]]
+
+    def select_joined(self, after: int, limit: int) -> list[Joined]:
+        out: list[Joined] = []
+        for n in self.select_notifications(after + 1, limit):
+            row = self._published.get(n.id)
+            out.append((n.id, n.originator_id, n.originator_version, n.topic, None if row else n.state, row))
+        return out
+
+
+def recorder_topic(persistence_module: str | None) -> str | None:
+    """The process recorder class a store of this persistence module uses (None: the library's)."""
+    return {
+        "eventsourcing.sqlite": f"{__name__}:SQLitePublishedRecorder",
+        "eventsourcing.postgres": f"{__name__}:PostgresPublishedRecorder",
+    }.get(persistence_module or "")
+
+
+# --- reading: the relay and the feed ---------------------------------------------------------
+
+
+class PublishedLog:
+    """Reads a store's rows in log order, mapping (once) any event that has none."""
+
+    def __init__(self, app: Any, to_integration: ToIntegration) -> None:
+        self.app = app
+        self.mapper = PublicMapper(app, to_integration)
+        self.verified = 0  # positions up to here are known to have their row (this process)
+
+    @property
+    def recorder(self) -> Any:
+        return self.app.process_recorder
+
+    def supported(self) -> bool:
+        return hasattr(self.recorder, "select_joined")
+
+    def verified_to(self) -> int:
+        stored = self.recorder.max_tracking_id(VERIFIED) or 0
+        self.verified = max(self.verified, stored)
+        return self.verified
+
+    def read(self, after: int, limit: int) -> list[Published]:
+        """Rows after ``after``, up to ``limit`` log positions, in order; events without a row are
+        mapped now and their rows stored (never again)."""
+        return [Published.of(r) for r in self.read_rows(after, limit)]
+
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        """:meth:`read` as the stored tuples (the feed's hot path: no object per row)."""
+        rec = self.recorder
+        verified = self.verified if after < self.verified else self.verified_to()
+        if after < verified:  # every event there has its row: the rows alone
+            rows = rec.select_published(after, limit)
+            if rows and rows[-1][0] > verified:
+                rows = [r for r in rows if r[0] <= verified]
+            if rows:
+                return rows
+        joined = rec.select_joined(after, limit)
+        missing: list[Row] = []
+        out: list[Row] = []
+        for position, originator_id, version, topic, state, row in joined:
+            if row is None:
+                assert state is not None
+                row = self.mapper.backfill(Notification(
+                    id=position, originator_id=originator_id, originator_version=version, topic=topic, state=bytes(state),
+                ))
+                missing.append(row)
+            out.append(row)
+        if missing:
+            rec.insert_published(missing)
+        if out:
+            self.verified = max(self.verified, out[-1][0])
+        return out
+
+    def remap(self, position: int, to_integration: ToIntegration) -> Published | None:
+        """Map the event at ``position`` again with ``to_integration`` (an operator's retry of one
+        that could not be mapped, after a fix) and store its new row; None if no event is there."""
+        found = [n for n in self.recorder.select_notifications(position, 1) if n.id == position]
+        if not found:
+            return None
+        row = PublicMapper(self.app, to_integration).backfill(found[0])
+        if row[8] is None:
+            self.recorder.replace_published(row)
+        return Published.of(row)
+
+    def mark_verified(self, position: int) -> None:
+        """Recorded by the relay after it read up to ``position`` (every row there exists)."""
+        from eventsourcing.persistence import IntegrityError, Tracking
+
+        if position > (self.recorder.max_tracking_id(VERIFIED) or 0):
+            try:
+                self.recorder.insert_tracking(Tracking(VERIFIED, position))
+            except IntegrityError:
+                pass  # another process recorded it
+        self.verified = max(self.verified, position)

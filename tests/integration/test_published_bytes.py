@@ -1,0 +1,189 @@
+"""Published bytes are fixed at write time (issue 16 item 3), on real NATS and on SQLite and
+PostgreSQL: each event's public envelope is stored in the save's own transaction; the relay sends
+those bytes as stored (subscribers receive them byte for byte, nothing is re-mapped); a crash between
+the save and the publication loses nothing; the audit feed streams the same bytes; and a store
+written before this existed is mapped once, lazily, and then works unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from registry.main import SPEC
+
+from shared.infra.auth import Role
+from shared.infra.outbox import OutboxRelay, envelope_for
+from shared.infra.published import PublishedLog
+from shared.infra.service import open_store
+from shared.infra.store import CommandContext, IntegrityError
+from tests.integration.slice import COUNTY, contract_body, setup_county
+
+COUNTIES = [("640402", "原州区"), ("640422", "西吉县"), ("640423", "隆德县")]
+
+
+async def on_stream(url: str, subjects: str = "swp.*.registry.>", expect: int = 1, timeout: float = 30.0) -> list[Any]:
+    """Every message on ``subjects`` from the start of stream SWP (waits for ``expect`` of them)."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            sub = await js.subscribe(subjects, ordered_consumer=True, config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+            msgs = []
+            while True:
+                try:
+                    msgs.append(await sub.next_msg(timeout=0.5))
+                except nats.errors.TimeoutError:
+                    break
+            await sub.unsubscribe()
+            if len(msgs) >= expect or asyncio.get_running_loop().time() > deadline:
+                return msgs
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
+
+
+async def drain(relay: OutboxRelay) -> None:
+    while await relay.publish_pending():
+        pass
+
+
+def never_called(_: Any) -> Any:
+    raise AssertionError("the relay re-mapped an event whose bytes were stored")
+
+
+async def test_stored_bytes_are_what_subscribers_receive_and_a_crash_before_publishing_loses_nothing(settings):
+    store = open_store(SPEC, settings)
+    try:
+        with store.command(CommandContext(county="province", actor="test")):
+            for code, name in COUNTIES:
+                store.put_county(code, name, None)
+        # No relay ever ran: the rows were written by the saves themselves.
+        rows = store.process_recorder.select_published(0, 100)
+        head = store.process_recorder.max_notification_id()
+        assert [r[0] for r in rows] == list(range(1, head + 1))
+        public = [r for r in rows if r[7]]
+        assert len(public) == len(COUNTIES)
+        for r in public:
+            env = json.loads(r[12])
+            assert env["position"] == r[0] and env["event_type"] == "CountyRegistered"
+    finally:
+        store.close()  # the process dies before publishing anything
+
+    store = open_store(SPEC, settings)  # restarted
+    nc = await nats.connect(settings.nats_url)
+    try:
+        from shared.infra.nats import ensure_stream
+
+        js = nc.jetstream()
+        await ensure_stream(js, 1)
+        relay = OutboxRelay(store, js, never_called)  # stored bytes only: mapping would fail the test
+        await drain(relay)
+        assert relay.published == len(COUNTIES)
+        msgs = await on_stream(settings.nats_url, expect=len(COUNTIES))
+        assert [m.data for m in msgs] == [r[12] for r in public]  # byte for byte, in log order
+        for m, r in zip(msgs, public, strict=True):
+            env = json.loads(r[12])
+            assert m.headers["Nats-Msg-Id"] == env["event_id"]
+            assert m.subject == f"swp.{env['county']}.registry.CountyRegistered"
+        # Published again (a crash after the PubAck, before the position moved): deduplicated.
+        relay2 = OutboxRelay(store, js, never_called)
+        relay2.position = lambda: 0  # type: ignore[method-assign]
+        with contextlib.suppress(IntegrityError):  # that position is recorded already
+            await relay2.publish_pending()
+        assert len(await on_stream(settings.nats_url, expect=len(COUNTIES))) == len(COUNTIES)
+    finally:
+        await nc.close()
+        store.close()
+
+
+async def test_the_audit_feed_streams_the_published_bytes(gateway, tokens, settings):
+    setup = await setup_county(gateway, tokens)
+    purchaser = setup["purchaser"]
+    r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=contract_body(setup["provider_id"], setup["station_ids"]),
+                           headers=purchaser)
+    assert r.status_code == 201, r.text
+
+    async def published_all() -> bool:
+        body = (await gateway.get("/registry/health")).json()
+        return body["outbox"]["pending"] == 0
+
+    for _ in range(300):
+        if await published_all():
+            break
+        await asyncio.sleep(0.1)
+    auditor = tokens(Role.AUDITOR, "*")
+    lines = await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers={**auditor, "Accept": "application/jsonl"})
+    assert lines.status_code == 200 and lines.headers["content-type"].startswith("application/jsonl")
+    *entries, last = lines.content.splitlines()
+    public = [e for e in entries if json.loads(e)["public"]]
+    msgs = await on_stream(settings.nats_url, expect=len(public))
+    # The feed's public entries are the published messages' bytes (marked public), in order.
+    assert public and [e for e in public] == [m.data[:-1] + b',"public":true}' for m in msgs]
+    assert json.loads(last) == {"next_after": json.loads(entries[-1])["position"]}
+    # The JSON form carries the same entries.
+    whole = (await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers=auditor)).json()
+    assert whole["events"] == [json.loads(e) for e in entries] and whole["next_after"] == json.loads(last)["next_after"]
+    # Paged by position, filtered as before.
+    page = (await gateway.get("/registry/v1/audit/events", params={"limit": 2, "after": whole["events"][0]["position"]},
+                              headers=auditor)).json()
+    assert page["events"] == whole["events"][1:3] and page["next_after"] == whole["events"][2]["position"]
+    signed = (await gateway.get("/registry/v1/audit/events", params={"event_type": "ContractSigned"}, headers=auditor)).json()
+    assert [e["event_type"] for e in signed["events"]] == ["ContractSigned"]
+
+
+async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unchanged(settings, persistence):
+    # The old code path: the library's recorder (no table of published bytes), nothing mapped at save.
+    old_recorder = {"sqlite": "eventsourcing.sqlite:SQLiteProcessRecorder", "postgres": "eventsourcing.postgres:PostgresProcessRecorder"}
+    from shared.infra.service import prepare_store
+
+    prepare_store(settings, "registry")
+    old = SPEC.application({**settings.eventsourcing_env("registry"), "PROCESS_RECORDER_TOPIC": old_recorder[persistence]})
+    try:
+        assert not hasattr(old.process_recorder, "select_published")
+        with old.command(CommandContext(county="province", actor="test")):
+            for code, name in COUNTIES:
+                old.put_county(code, name, None)
+        expected = [
+            envelope_for(old, n.id, e, body).model_dump_json().encode()  # what the old relay sent
+            for n in old.process_recorder.select_notifications(1, 100)
+            if (body := SPEC.to_integration(e := old.mapper.to_domain_event(n))) is not None
+        ]
+    finally:
+        old.close()
+
+    store = open_store(SPEC, settings)  # the new code on the old store
+    calls = 0
+
+    def counting(e: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return SPEC.to_integration(e)
+
+    nc = await nats.connect(settings.nats_url)
+    try:
+        from shared.infra.nats import ensure_stream
+
+        js = nc.jetstream()
+        await ensure_stream(js, 1)
+        with store.command(CommandContext(county="province", actor="test")):
+            store.put_county("640424", "泾源县", None)  # a new event, stored with its bytes
+        relay = OutboxRelay(store, js, counting)
+        await drain(relay)
+        head = store.process_recorder.max_notification_id()
+        assert calls == head - 1  # the old events, mapped once each; the new one not at all
+        msgs = await on_stream(settings.nats_url, expect=len(expected) + 1)
+        assert [m.data for m in msgs][: len(expected)] == expected
+        assert len(msgs) == len(expected) + 1
+        # Their rows are stored now: reading again maps nothing.
+        feed = PublishedLog(store, counting)
+        rows = feed.read(0, 1000)
+        assert [r.position for r in rows] == list(range(1, head + 1)) and calls == head - 1
+        assert [r.body for r in rows if r.public] == [m.data for m in msgs]
+    finally:
+        await nc.close()
+        store.close()
