@@ -86,7 +86,8 @@ class Owner:
     worker_ids: frozenset[str] | None = None
 
 
-# (store, county, id) → its owner, or None when the id is unknown there (the route then says 404).
+# (service — its composition, else the store —, county, id) → its owner, or None when the id is
+# unknown there (the route then says 404).
 OwnerLookup = Callable[[Any, str, str], Owner | None]
 
 
@@ -282,7 +283,8 @@ def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
     if owns not in lookups:
         raise RuntimeError(f"{request.url.path}: the service registers no owner lookup for {owns}")
     ref = str(request.path_params.get(owns.parameter, ""))
-    owner = lookups[owns](request.app.state.store, scope.county, ref)
+    service = getattr(request.app.state, "service", None) or request.app.state.store  # its composition, else the store
+    owner = lookups[owns](service, scope.county, ref)
     if owner is None:
         return  # unknown here: the route answers 404 itself
     if limited_as_provider:

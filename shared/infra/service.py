@@ -36,6 +36,8 @@ from shared.events.tree_head import TreeHeadSigned
 from shared.infra import hardening, memory, pinning, problems, telemetry
 from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
 from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
+from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
+from shared.infra.commands import execute
 from shared.infra.consumer import ConsumerStats, partitioning
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
@@ -44,15 +46,14 @@ from shared.infra.parking import health_view as reactions_health
 from shared.infra.parking import parked_router
 from shared.infra.published import PublicMapper
 from shared.infra.settings import Settings
-from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
+from shared.infra.store import SwpApplication
 from shared.rules import RuleViolation
 from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.service")
 
-COMMAND_RETRIES = 3  # re-runs of a command that lost an optimistic-concurrency race
-
-WireConsumers = Callable[[NatsBroker, SwpApplication, JStream], dict[str, ConsumerStats]]
+# Given the service's composition (``ServiceSpec.compose``; the store when it has none).
+WireConsumers = Callable[[NatsBroker, Any, JStream], dict[str, ConsumerStats]]
 
 
 @dataclass
@@ -69,8 +70,12 @@ class ServiceSpec:
     # Who owns the resources its routes name (R-AUD-6): used by county_scope(..., owns=…).
     owners: dict[Owns, OwnerLookup] = field(default_factory=dict)
     # Work the service does without a request, every ``Settings.sweep_seconds`` (R-REG-5 filing
-    # overdue …): each takes the store, runs in a worker thread, and must bound its own work.
-    sweeps: list[Callable[[SwpApplication], Any]] = field(default_factory=list)
+    # overdue …): each takes the service (its composition, else the store), runs in a worker thread, and must bound its own work.
+    sweeps: list[Callable[[Any], Any]] = field(default_factory=list)
+    # The service's composition around its persistence Application: command, reaction and query
+    # objects with narrow interfaces (issue 15 item 1). What it returns is what the consumers are
+    # wired to and what routes reach as ``request.app.state.service``; None: the store itself.
+    compose: Callable[[SwpApplication], Any] | None = None
 
 
 class Runtime:
@@ -80,11 +85,12 @@ class Runtime:
         self.spec = spec
         self.settings = settings
         self.store = store
+        self.service: Any = spec.compose(store) if spec.compose else store
         self.broker = make_broker(spec, settings)
         self.stream = swp_stream(settings.stream_replicas, declare=False)
         with partitioning(settings.consumer_partitions):
             self.consumers: dict[str, ConsumerStats] = (
-                spec.consumers(self.broker, store, self.stream) if spec.consumers else {}
+                spec.consumers(self.broker, self.service, self.stream) if spec.consumers else {}
             )
         self.nc: Any = None
         self.relay: OutboxRelay | None = None
@@ -243,7 +249,7 @@ class Runtime:
 
     def _sweep_once(self, sweep: Callable[[SwpApplication], Any]) -> None:
         with self._sweep_lock:
-            sweep(self.store)
+            sweep(self.service)
 
     async def stop(self) -> None:
         for task in (self._task, self._lead_task, self._tree_head_task, self._sweep_task):
@@ -437,36 +443,10 @@ def run_command(
     action: Callable[[], Any],
     replay: Callable[[list[str]], Any],
 ) -> Any:
-    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key``.
-
-    A command that lost an optimistic-concurrency race (another command, perhaps in another
-    process on the same store, saved one of its aggregates first) is run again, up to
-    ``COMMAND_RETRIES`` times, before the client gets 409: ``action`` reads its aggregates
-    itself, so a re-run decides on the new state (and may refuse). Only a command that has
-    not saved anything yet is re-run."""
-    key, correlation = headers
-    target = getattr(headers, "target", None)
-    fp = (fingerprint({"target": target, "payload": payload}) if target else fingerprint(payload)) if key else ""
-    ctx = CommandContext(
-        county=scope.county,
-        actor=scope.principal.sub,
-        correlation_id=correlation or "",
-        idempotency=(key, fp) if key else None,
-    )
-    for attempt in range(COMMAND_RETRIES + 1):
-        if key:  # again on a re-run: the race may have been with a repeat of this very request
-            previous = store.replay_of(scope.county, key, fp)
-            if previous is not None:
-                return replay(previous)
-        try:
-            with store.command(ctx):
-                return action()
-        except IntegrityError:
-            if ctx.saves or attempt == COMMAND_RETRIES:
-                raise
-            store.command_retries += 1
-            log.info("command %s lost a concurrency race; running it again", ctx.command_id)
-    raise AssertionError("unreachable")
+    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key`` and re-running it after a
+    lost optimistic-concurrency race: the one pipeline of :mod:`shared.infra.commands`, for the
+    routes not yet stated as typed commands on a :class:`~shared.infra.commands.CommandBus`."""
+    return execute(store, scope, headers, payload, action, replay)
 
 
 def prepare_store(settings: Settings, service: str) -> None:
@@ -615,6 +595,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         collector = telemetry.RuntimeCollector(runtime)
         metrics.registry.register(collector)
         app.state.store = store
+        app.state.service = runtime.service
         await runtime.start()
         try:
             yield

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,3 +31,68 @@ def test_a_service_importing_another_is_caught(tmp_path):
         assert "finance._planted_violation -> registry.domainmodel" in result.stdout
     finally:
         offender.unlink()
+
+
+# --- composition, not inheritance (issue 15 item 1) ---------------------------------------------
+# Services whose Application is only persistence (and read-only lookups), with command, reaction
+# and query objects composed around it (ServiceSpec.compose). Services-log still
+# assembles its Application from mixin chains.
+COMPOSED = ["finance", "registry", "evaluation"]
+# …of which every command route states a typed command run on the service's CommandBus.
+TYPED_COMMANDS = ["finance"]
+
+
+def _spec(service: str):
+    import importlib
+
+    return importlib.import_module(f"{service}.main").SPEC
+
+
+def _public_methods(obj: object) -> set[str]:
+    return {name for name in dir(type(obj)) if not name.startswith("_") and callable(getattr(type(obj), name))}
+
+
+@pytest.mark.parametrize("service", COMPOSED)
+def test_the_service_application_inherits_no_command_or_reaction_mixin(service):
+    from shared.infra.store import SwpApplication
+
+    spec = _spec(service)
+    app = spec.application({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        cls = type(app)
+        # Its bases are the shared persistence Application and the library's: nothing of the service.
+        own_bases = [b for b in cls.__mro__[1:] if b.__module__.split(".")[0] == service]
+        assert own_bases == [], f"{cls.__name__} inherits {own_bases}"
+        assert cls.__mro__[1] is SwpApplication
+        # Commands and reactions are other objects, holding the store: none of theirs is the store's.
+        assert spec.compose is not None
+        composed = spec.compose(app)
+        parts = [v for v in vars(composed).values() if v is not app]
+        assert parts and all(not isinstance(p, SwpApplication) for p in parts)
+        on_the_store = {name for p in parts for name in _public_methods(p)} & set(dir(cls))
+        assert on_the_store == set(), f"{cls.__name__} still has {sorted(on_the_store)}"
+        assert not [name for name in dir(cls) if name.startswith("on_")], "reactions belong to the reactions object"
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("service", TYPED_COMMANDS)
+def test_every_command_route_goes_through_the_command_bus(service):
+    # No route of the service runs a command around the bus (run_command with lambdas).
+    sources = (ROOT / "services" / service / service / "api").rglob("*.py")
+    offenders = [p.name for p in sources if "run_command" in p.read_text()]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("service", ["finance", "registry", "evaluation", "services_log"])
+def test_no_service_application_carries_its_reactions(service):
+    # Every service's reactions to upstream events are an object the consumer is wired to, never
+    # methods (own or inherited from a mixin) of its Application.
+    import importlib
+
+    spec = importlib.import_module(f"{service}.main").SPEC
+    app = spec.application({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        assert [name for name in dir(type(app)) if name.startswith("on_")] == []
+    finally:
+        app.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from finance.application import FinanceLookups
 from finance.main import SPEC
 
 from shared.infra.auth import Role
@@ -152,6 +153,6 @@ async def test_provisional_due_date_is_recomputed_when_the_2027_calendar_is_load
     # The loaded calendar lives in finance's event store: a freshly started instance counts with it.
     restarted = open_store(SPEC, settings)
     try:
-        assert restarted.workdays().add_workdays(D("2027-01-25"), 15) == DueDate(D("2027-02-20"), False)
+        assert FinanceLookups(restarted).workdays().add_workdays(D("2027-01-25"), 15) == DueDate(D("2027-02-20"), False)
     finally:
         restarted.close()

@@ -73,10 +73,10 @@ async def audit_events(gateway, tokens, service: str, prefix: str) -> list[dict]
 @pytest.fixture
 def broken_reaction(monkeypatch):
     """Finance's reaction to ContractSigned fails for the POISON purchaser while ``on``."""
-    from finance.application import FinanceApplication
+    from finance.reactions import FinanceReactions
 
     state = {"on": True, "calls": 0}
-    original = FinanceApplication.on_contract_signed
+    original = FinanceReactions.on_contract_signed
 
     def on_contract_signed(self, e):
         if state["on"] and e.purchaser == POISON:
@@ -84,7 +84,7 @@ def broken_reaction(monkeypatch):
             raise ValueError("test double: this purchaser breaks the reaction")
         return original(self, e)
 
-    monkeypatch.setattr(FinanceApplication, "on_contract_signed", on_contract_signed)
+    monkeypatch.setattr(FinanceReactions, "on_contract_signed", on_contract_signed)
     return state
 
 
@@ -359,11 +359,11 @@ async def test_a_transient_failure_is_retried_never_parked(persistence, nats_ser
     """A store that does not answer is not poison: however many deliveries fail with it, the
     message is retried (nothing parked, nothing held) and applied once the store answers."""
     from eventsourcing.persistence import OperationalError
-    from finance.application import FinanceApplication
+    from finance.reactions import FinanceReactions
     from gateway.app import create_app
 
     state = {"on": True, "calls": 0}
-    original = FinanceApplication.on_contract_signed
+    original = FinanceReactions.on_contract_signed
 
     def on_contract_signed(self, e):
         if state["on"]:
@@ -371,7 +371,7 @@ async def test_a_transient_failure_is_retried_never_parked(persistence, nats_ser
             raise OperationalError("test double: the store does not answer")
         return original(self, e)
 
-    monkeypatch.setattr(FinanceApplication, "on_contract_signed", on_contract_signed)
+    monkeypatch.setattr(FinanceReactions, "on_contract_signed", on_contract_signed)
     pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
     settings = make_settings(persistence, nats_server.url, tmp_path / "var", pg, reaction_max_attempts=1)
     tokens = Tokens(settings)

@@ -179,8 +179,8 @@ async def test_a_contract_not_filed_by_its_due_date_is_flagged_by_the_registrys_
         filed = await check(gateway.post(f"{CONTRACTS}/{overdue}/filing", json={"filed_on": str(today)}, headers=purchaser), 200)
         assert (filed["filing_late"], filed["filing_overdue_on"]) == (True, flagged["filing_overdue_on"])
         assert await listed("overdue") == [] and sorted(await listed("late")) == [overdue]
-        store = app.state.services["registry"].state.store
-        assert store.sweep_filing_overdue() == []
+        registry = app.state.services["registry"].state.service
+        assert registry.contracting.sweep_filing_overdue() == []
         assert len(await published(settings.nats_url, COUNTY, "ContractFilingOverdue")) == 1
 
 

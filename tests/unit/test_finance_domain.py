@@ -48,7 +48,7 @@ def schedule(amount_fen: int = 36_000_001, effective_on: str = "2025-09-26", sta
 
 
 def statuses(s: TrancheSchedule) -> list[str]:
-    return [t["status"] for t in s.tranches]
+    return [t.status for t in s.tranches]
 
 
 def test_the_50_30_20_plan_on_an_amount_that_does_not_divide_evenly():
@@ -70,24 +70,24 @@ def test_due_dates_across_national_day_and_spring_festival_count_the_tiaoxiu_wee
     s = schedule(effective_on="2025-09-26")
     # Tranche 1: 15 working days after Fri 2025-09-26 — Sun Sep 28 (调休) counts, Oct 1–8 do not,
     # Sat Oct 11 (调休) counts: Thu Oct 23 (Mon–Fri alone would give Oct 17).
-    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2025-10-23"), False)
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2025-10-23"), False)
     # Mid-term passes on Tue 2026-02-10: Sat Feb 14 (调休) counts, Feb 15–23 (春节) do not,
     # Sat Feb 28 (调休) counts: tranche 2 is due Mon Mar 9.
     s.schedule_triggered("midterm_passed", D("2026-02-10"), CAL)
-    assert (s.tranche(2)["status"], s.tranche(2)["due_on"], s.tranche(2)["triggered_on"]) == (
+    assert (s.tranche(2).status, s.tranche(2).due_on, s.tranche(2).triggered_on) == (
         "scheduled", D("2026-03-09"), D("2026-02-10")
     )
     # A trigger the plan does not wait for changes nothing; nor does the same trigger twice.
     s.schedule_triggered("annual_passed", D("2026-03-01"), CAL)
     s.schedule_triggered("midterm_passed", D("2026-05-01"), CAL)
-    assert s.tranche(2)["due_on"] == D("2026-03-09")
+    assert s.tranche(2).due_on == D("2026-03-09")
     assert statuses(s) == ["scheduled", "scheduled", "awaiting_trigger"]
 
 
 def test_a_provisional_due_date_is_recomputed_when_the_year_calendar_is_loaded():
     s = schedule(effective_on="2027-01-25")
     # 2027 has no published notice here: Mon–Fri minus the statutory days (除夕 Fri Feb 5, 初三 Mon Feb 8).
-    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2027-02-17"), True)
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-02-17"), True)
 
     book = CalendarBook()
     # An illustrative 2027 notice: 春节 Feb 5–12 off, Sat Jan 30 and Sat Feb 20 worked (调休).
@@ -96,7 +96,7 @@ def test_a_provisional_due_date_is_recomputed_when_the_year_calendar_is_loaded()
     assert book.load(2027, holidays, [D("2027-01-30"), D("2027-02-20")]) is False  # the same notice again
     # Jan 26–29 1–4, Sat Jan 30 5, Feb 1–4 6–9, Feb 5–14 off, Feb 15–19 10–14, Sat Feb 20 15.
     assert s.recompute_due_dates(book.workdays(), 2027) == [1]
-    assert (s.tranche(1)["due_on"], s.tranche(1)["provisional"]) == (D("2027-02-20"), False)
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-02-20"), False)
     recomputed = [e for e in s.collect_events() if type(e).__name__ == "DueDateRecomputed"]
     assert [(e.previous_due_on, e.due_on, e.provisional) for e in recomputed] == [(D("2027-02-17"), D("2027-02-20"), False)]
     # Counting again with the same calendar changes nothing.
@@ -111,10 +111,10 @@ def test_failed_evaluation_withholds_and_an_upheld_appeal_schedules_again():
     s = schedule(effective_on="2025-09-26")
     s.withhold("midterm_passed", "ev-mid", D("2026-03-20"), "不合格")
     assert statuses(s) == ["scheduled", "withheld", "awaiting_trigger"]
-    assert s.tranche(2)["due_on"] is None
+    assert s.tranche(2).due_on is None
     # Appeal upheld on Mon 2026-09-28: Sep 29–30, Oct 8–9, Sat Oct 10 (调休) … due Fri Oct 23.
     s.reschedule_after_appeal("ev-mid", "midterm_passed", D("2026-09-28"), CAL)
-    assert (s.tranche(2)["status"], s.tranche(2)["due_on"]) == ("scheduled", D("2026-10-23"))
+    assert (s.tranche(2).status, s.tranche(2).due_on) == ("scheduled", D("2026-10-23"))
 
 
 def test_every_refusal_of_a_payment():
@@ -132,7 +132,7 @@ def test_every_refusal_of_a_payment():
     assert refusal(1, "2025-09-25")[:2] == ("R-FIN-7", "paid_on")
     # Paid once, then again.
     s.pay(1, D("2025-10-20"), "V-1")
-    assert s.tranche(1)["status"] == "paid"
+    assert s.tranche(1).status == "paid"
     assert refusal(1)[:2] == ("R-FIN-7", "seq") and "already paid" in refusal(1)[2]
     # Withheld after a failed mid-term.
     s.withhold("midterm_passed", "ev-mid", D("2026-03-20"), "不合格")
@@ -158,7 +158,7 @@ def test_an_open_funding_finding_blocks_payment_until_resolved():
         s.resolve_finding("F1", "again")
     assert again.value.rule == "R-FIN-3"
     s.pay(1, D("2025-10-20"), "V-1")
-    assert s.tranche(1)["status"] == "paid"
+    assert s.tranche(1).status == "paid"
     # A county policy of 80,000 yuan per station is met by the same contract.
     assert station_minimum_breach(schedule(amount_fen=20_000_000, stations=2, station_min_amount_fen=8_000_000)) is None
 
@@ -180,8 +180,8 @@ def test_budget_line_status_by_the_county_policy_caps_allocation_and_floor():
     budget.allocate(total, 250_000_000_00)  # 2% of 2.5 亿 = 500 万
 
     def base_of(year: int, source: str) -> int | None:
-        line = budget.line(source) if year == 2026 else {"allocated": False}
-        return line["amount_fen"] if line["allocated"] else None
+        line = budget.line(source) if year == 2026 else None
+        return line.amount_fen if line is not None and line.allocated else None
 
     assert budget.commit("c-1", social, 3_000_000_00) == []
     assert budget.status(social, ceiling, base_of) == "within"
@@ -206,7 +206,7 @@ def test_budget_line_status_by_the_county_policy_caps_allocation_and_floor():
     floor_caps = [{"source": social, "bound": "floor", "percent": "3", "base": social}]
     floor = CountyBudget(county="130731", year=2026)
     floor.allocate(social, 10_000_001)
-    floor_base = lambda y, s: floor.line(s)["amount_fen"]  # noqa: E731
+    floor_base = lambda y, s: floor.line(s).amount_fen  # noqa: E731
     assert policy_caps_on(floor_caps, 2026, social, floor_base)[0]["limit_fen"] == 300_001  # a floor rounds up
     assert floor.status(social, floor_caps, floor_base) == "below_floor"
     floor.commit("c-9", social, 300_001)
@@ -256,7 +256,7 @@ def test_the_year_end_evaluation_sets_off_the_plans_year_end_tranche_whichever_f
     )
     assert (s2.trigger_of("annual"), s2.trigger_of("final")) == ("annual_passed", "annual_passed")
     s2.withhold(s2.trigger_of("final"), "e-1", D("2026-09-18"), "不合格")
-    assert [t["status"] for t in s2.tranches][2] == "withheld"
+    assert [t.status for t in s2.tranches][2] == "withheld"
     # …while a plan naming both keeps them apart.
     both = [*PLAN[:2], {"seq": 3, "percent": 10, "trigger": "final_passed"}, {"seq": 4, "percent": 10, "trigger": "annual_passed"}]
     s3 = TrancheSchedule(

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from registry.application import RegistryApplication
+from registry.application import RegistryApplication, compose
 from registry.domainmodel import (
     DEFAULT_POLICY,
     Contract,
@@ -189,19 +189,20 @@ def app() -> RegistryApplication:
 def test_a_stale_copy_of_a_contract_cannot_be_saved_over_a_newer_one(app):
     # Optimistic concurrency: two commands loaded version 1; the first one's save wins, the second
     # one's save is refused (the HTTP layer answers 409) and records nothing.
+    registry = compose(app)
     with app.command(CommandContext(county="640402", actor="tester")):
-        app.put_county("640402", "原州区", None)
-        provider = app.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
-        station = app.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
+        registry.counties.put_county("640402", "原州区", None)
+        provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
+        station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
         for _ in range(2):
-            app.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
+            registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
         terms = {
             "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2026-09-10"),
             "effective_on": D("2026-09-21"), "period_start": D("2026-09-21"), "period_end": D("2027-09-20"), "amount_fen": 100,
             "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
             "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
         }
-        contract_id = str(app.sign_contract("640402", terms))
+        contract_id = str(registry.contracting.sign_contract("640402", terms))
         first, second = app.contract("640402", contract_id), app.contract("640402", contract_id)
         first.file(D("2026-09-30"), "固原市民政局", D("2026-10-08"))
         app.save(first)
@@ -227,4 +228,4 @@ def test_an_evaluation_result_for_a_contract_registry_does_not_know_changes_noth
         evaluation_id="E1", county="640402", contract_id="not-a-contract", provider_id="P", stage="final", score=Decimal("50"),
         grade="不合格", passed=False, rubric_id="R", rubric_version=1, concluded_on=D("2027-09-01"), fraud_found=True,
     )
-    assert app.on_evaluation_concluded(result) == []
+    assert compose(app).reactions.on_evaluation_concluded(result) == []

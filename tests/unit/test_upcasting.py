@@ -84,7 +84,7 @@ def test_a_beneficiary_registered_before_providers_were_recorded_loads_without_o
 
 def test_a_budget_recorded_with_its_own_cap_still_loads_and_the_legacy_cap_is_ignored():
     """Finance's BudgetAllocated v1 carried a per-line cap; caps are now county policy only (R-FIN-2)."""
-    from finance.domainmodel import CountyBudget
+    from finance.domainmodel import BudgetLine, CountyBudget
 
     app = App(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     budget_id = CountyBudget.create_id("640402", 2025)
@@ -104,9 +104,7 @@ def test_a_budget_recorded_with_its_own_cap_still_loads_and_the_legacy_cap_is_ig
     app.recorder.insert_events(records)
 
     budget = app.repository.get(budget_id)
-    assert budget.line("社会救助专项经费") == {
-        "source": "社会救助专项经费", "allocated": True, "amount_fen": 12_000_000, "commitments": {},
-    }
+    assert budget.line("社会救助专项经费") == BudgetLine(source="社会救助专项经费", allocated=True, amount_fen=12_000_000)
     budget.commit("c-1", "社会救助专项经费", 11_000_000)  # over the legacy 100,000 yuan cap: not a breach any more
     assert budget.breaches("社会救助专项经费") == []
     assert budget.status("社会救助专项经费", [], lambda y, s: None) == "within"

@@ -1,9 +1,13 @@
-"""Evaluation commands and queries (the eventsourcing Application of this service)."""
+"""The evaluation service composed (issue 15 item 1): its persistence Application
+(:mod:`evaluation.lookups`: the store and its read-only lookups) plus the command object here and
+the reactions of :mod:`evaluation.feed`, each holding the store — no mixin chain. Built once per
+process by ``evaluation.main`` (``ServiceSpec.compose``); routes reach it as
+``request.app.state.service``."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -11,7 +15,6 @@ from typing import Any
 
 from evaluation.domainmodel import (
     DEFAULTS,
-    PROVINCE,
     Evaluation,
     EvaluatorOrg,
     Rubric,
@@ -26,12 +29,11 @@ from evaluation.domainmodel import (
     survey_groups,
 )
 from evaluation.domainmodel.rubric import item as rubric_item
-from evaluation.lookups import Lookups
-from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
+from evaluation.feed import UpstreamReactions
+from evaluation.lookups import EvaluationApplication
 from shared.clock import china_today
-from shared.events.finance import CalendarLoaded
-from shared.rules import Forbidden, NotFound, RuleViolation, UnknownReference
-from shared.workdays import WorkdayCalendar
+from shared.infra.store import SwpApplication
+from shared.rules import Forbidden, RuleViolation, UnknownReference
 
 
 def happened(day: date, rule: str, field: str) -> date:
@@ -41,27 +43,12 @@ def happened(day: date, rule: str, field: str) -> date:
     return day
 
 
-class EvaluationApplication(Lookups):
-    """Commands of the evaluation service; lookups and the upstream read model come from its bases."""
+class EvaluationCommands:
+    """The evaluation service's commands: rubrics, evaluators, scheduling, the provider's side, the
+    evaluator's records, conclusions and appeals. Holds the store (its lookups and ``save``)."""
 
-    service = "evaluation"
-    name = "evaluation"
-
-    @property
-    def calendar(self) -> WorkdayCalendar:
-        """The official working days (R-FIN-6): chinesecalendar plus every year finance loaded
-        (``CalendarLoaded``, kept here as :class:`OfficialCalendars`), as of a pinned read's instant."""
-        book = self._find(OFFICIAL_CALENDARS_ID)
-        return book.workdays() if isinstance(book, OfficialCalendars) else WorkdayCalendar()
-
-    def on_calendar_loaded(self, e: CalendarLoaded) -> list[Any]:
-        """Keep the year's official calendar: every R-EVAL-3 deadline is counted with it from now on
-        (read-time: the evaluation keeps its scheduled date, its deadlines follow the calendar)."""
-        book = self._find(OFFICIAL_CALENDARS_ID)
-        if not isinstance(book, OfficialCalendars):
-            book = OfficialCalendars()
-        book.receive(e.year, e.holidays, e.workdays)
-        return [book] if book.pending_events else []
+    def __init__(self, store: EvaluationApplication) -> None:
+        self.store = store
 
     # --- rubrics (R-EVAL-2) -------------------------------------------------------------
     def publish_rubric(
@@ -80,71 +67,54 @@ class EvaluationApplication(Lookups):
             DEFAULTS["thresholds"] if thresholds is None else thresholds,
             policy or {},
         )
-        rubric: Rubric = self._find(rubric_id(scope)) or Rubric(scope=scope)
+        rubric: Rubric = self.store._find(rubric_id(scope)) or Rubric(scope=scope)
         rubric.publish(name, content)
-        self.save(rubric)
+        self.store.save(rubric)
         return rubric
-
-    def rubric(self, rid: str) -> Rubric:
-        try:
-            found = self._find(uuid.UUID(str(rid)))
-        except ValueError:
-            found = None
-        if not isinstance(found, Rubric):
-            raise NotFound(f"unknown rubric {rid}")
-        return found
-
-    def rubric_in_force(self, county: str) -> Rubric | None:
-        """The county's own rubric if it published one, else the province's."""
-        for scope in (county, PROVINCE):
-            rubric: Rubric | None = self._find(rubric_id(scope))
-            if rubric is not None and rubric.current_version:
-                return rubric
-        return None
 
     # --- evaluators (R-EVAL-7) -----------------------------------------------------------
     def accredit_evaluator(
         self, county: str, name: str, certificate_no: str, accredited_until: date, linked_provider_ids: list[str]
     ) -> EvaluatorOrg:
         for i, provider_id in enumerate(linked_provider_ids):
-            self.provider(county, provider_id, field=f"linked_provider_ids.{i}")
+            self.store.provider(county, provider_id, field=f"linked_provider_ids.{i}")
         org = EvaluatorOrg(
             county=county, name=name, certificate_no=certificate_no,
             accredited_until=accredited_until, linked_provider_ids=linked_provider_ids,
         )
-        directory = self.directory(county)
+        directory = self.store.directory(county)
         directory.list_evaluator(evaluator_org=str(org.id))
-        self.save(org, directory)
+        self.store.save(org, directory)
         return org
 
     def accredit_member(
         self, county: str, org_id: str, member_id: str, name: str, credential_no: str, valid_until: date
     ) -> EvaluatorOrg:
-        org = self.evaluator(county, org_id)
+        org = self.store.evaluator(county, org_id)
         org.accredit_member(member_id=member_id, name=name, credential_no=credential_no, valid_until=valid_until)
-        self.save(org)
+        self.store.save(org)
         return org
 
     def declare_link(self, county: str, org_id: str, provider_id: str, relation: str) -> EvaluatorOrg:
-        org = self.evaluator(county, org_id)
-        self.provider(county, provider_id, field="provider_id")
+        org = self.store.evaluator(county, org_id)
+        self.store.provider(county, provider_id, field="provider_id")
         org.declare_link(provider_id=provider_id, relation=relation)
-        self.save(org)
+        self.store.save(org)
         return org
 
     # --- scheduling (R-EVAL-1/2/3/7) --------------------------------------------------------
     def schedule(self, county: str, contract_id: str, stage: str, evaluator_org: str, scheduled_on: date) -> Evaluation:
-        contract = self.contract(county, contract_id, field="contract_id")
+        contract = self.store.contract(county, contract_id, field="contract_id")
         if contract.terminated_on is not None:
             raise RuleViolation(f"the contract was terminated on {contract.terminated_on}", rule="R-EVAL-9", field="contract_id")
-        org = self.evaluator(county, evaluator_org, field="evaluator_org")
+        org = self.store.evaluator(county, evaluator_org, field="evaluator_org")
         org.check_may_evaluate(contract.provider_id, scheduled_on)
         check_timing(stage, scheduled_on, contract.period_start, contract.period_end)
-        directory = self.directory(county)
+        directory = self.store.directory(county)
         if any(e["stage"] == stage for e in directory.evaluations_of(contract_id)):
             raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage")
         rid, version = self.rubric_for(county, directory.evaluations_of(contract_id))
-        pinned = self.rubric(rid).version_content(version)
+        pinned = self.store.rubric(rid).version_content(version)
         evaluation = Evaluation(
             county=county,
             contract_id=contract_id,
@@ -156,59 +126,55 @@ class EvaluationApplication(Lookups):
             rubric_id=rid,
             rubric_version=version,
             policy=dict(pinned["policy"]),
-            steps=plan_steps(stage, scheduled_on, contract.period_end, self.calendar),
+            steps=plan_steps(stage, scheduled_on, contract.period_end, self.store.calendar),
         )
         directory.list_evaluation(evaluation_id=str(evaluation.id), contract_id=contract_id, stage=stage)
-        self.save(evaluation, directory)
+        self.store.save(evaluation, directory)
         return evaluation
 
     def rubric_for(self, county: str, earlier: list[dict[str, str]]) -> tuple[str, int]:
         """R-EVAL-2: the rubric version in force when the contract's first evaluation was scheduled.
         Later evaluations of the contract keep it, so its mid-term and final use the same standard."""
         if earlier:
-            first = self.evaluation(county, earlier[0]["evaluation_id"])
+            first = self.store.evaluation(county, earlier[0]["evaluation_id"])
             return first.rubric_id, first.rubric_version
-        rubric = self.rubric_in_force(county)
+        rubric = self.store.rubric_in_force(county)
         if rubric is None:
             raise RuleViolation("no rubric is published for this county or the province", rule="R-EVAL-2", field="rubric")
         return str(rubric.id), rubric.current_version
-
-    def pinned(self, evaluation: Evaluation) -> dict[str, Any]:
-        """The rubric version the evaluation was bound to when scheduled (never a later one)."""
-        return self.rubric(evaluation.rubric_id).version_content(evaluation.rubric_version)
 
     # --- the provider's side ------------------------------------------------------------------
     def submit_self_evaluation(
         self, county: str, evaluation_id: str, provider_id: str | None,
         submitted_on: date, summary: str, self_scores: Mapping[str, Decimal],
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_provider(evaluation, provider_id)
         happened(submitted_on, "R-EVAL-3", "submitted_on")
-        content = self.pinned(evaluation)
+        content = self.store.pinned(evaluation)
         for code, score in self_scores.items():
             self._check_item_score(content, code, score, f"self_scores.{code}", f"self_scores.{code}")
         evaluation.submit_self_evaluation(
-            submitted_on=submitted_on, summary=summary, self_scores=dict(self_scores), calendar=self.calendar
+            submitted_on=submitted_on, summary=summary, self_scores=dict(self_scores), calendar=self.store.calendar
         )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     def appeal(self, county: str, evaluation_id: str, provider_id: str | None, appealed_on: date, reason: str) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_provider(evaluation, provider_id)
         happened(appealed_on, "R-EVAL-6", "appealed_on")
-        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason, calendar=self.calendar)
-        self.save(evaluation)
+        evaluation.lodge_appeal(appealed_on=appealed_on, reason=reason, calendar=self.store.calendar)
+        self.store.save(evaluation)
         return evaluation
 
     # --- the evaluator's side -------------------------------------------------------------------
     def review(self, county: str, evaluation_id: str, org_id: str | None, reviewed_on: date, notes: str) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(reviewed_on, "R-EVAL-3", "reviewed_on")
-        evaluation.review_self_evaluation(reviewed_on=reviewed_on, notes=notes, calendar=self.calendar)
-        self.save(evaluation)
+        evaluation.review_self_evaluation(reviewed_on=reviewed_on, notes=notes, calendar=self.store.calendar)
+        self.store.save(evaluation)
         return evaluation
 
     def record_visit(
@@ -216,33 +182,33 @@ class EvaluationApplication(Lookups):
         visited_on: date, member_id: str, credential_shown: bool, signed_by: dict[str, str], findings: str,
     ) -> Evaluation:
         """R-EVAL-10: an unannounced visit, the member's credential shown, signed by the centre's staff."""
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         if station_id not in evaluation.station_ids:
             raise UnknownReference(f"station {station_id} is not a station of the contract", field="station_id")
-        contract = self.contract(county, evaluation.contract_id)
+        contract = self.store.contract(county, evaluation.contract_id)
         if not contract.period_start <= visited_on <= contract.period_end:
             raise RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on")
         happened(visited_on, "R-EVAL-10", "visited_on")
         if not credential_shown:
             raise RuleViolation("the evaluator shows their credential on site", rule="R-EVAL-10", field="credential_shown")
-        org = self.evaluator(county, evaluation.evaluator_org)
+        org = self.store.evaluator(county, evaluation.evaluator_org)
         org.check_may_evaluate(evaluation.provider_id, visited_on)
         credential_no = org.credential_on(member_id, visited_on, field="member_id")
         evaluation.record_visit(
             visit_id=visit_id, station_id=station_id, visited_on=visited_on, member_id=member_id,
             credential_no=credential_no, signed_by=signed_by, findings=findings,
         )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     def record_survey(
         self, county: str, evaluation_id: str, org_id: str | None, surveyed_on: date, responses: Sequence[Mapping[str, Any]]
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(surveyed_on, "R-EVAL-4", "surveyed_on")
-        groups = survey_groups(self.pinned(evaluation))
+        groups = survey_groups(self.store.pinned(evaluation))
         if not groups:
             raise RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses")
         result = score_survey(groups, responses)
@@ -252,16 +218,16 @@ class EvaluationApplication(Lookups):
             score=rounded(result.total),
             group_scores={g: rounded(s) for g, s in result.groups.items()},
         )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     def score_items(
         self, county: str, evaluation_id: str, org_id: str | None, scored_on: date, scores: Sequence[Mapping[str, Any]]
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(scored_on, "R-EVAL-2", "scored_on")
-        content = self.pinned(evaluation)
+        content = self.store.pinned(evaluation)
         seen: set[str] = set()
         for i, entry in enumerate(scores):
             code = entry["item_code"]
@@ -278,19 +244,19 @@ class EvaluationApplication(Lookups):
                 item_code=code, score=Decimal(entry["score"]), max_score=item["max_score"],
                 scored_on=scored_on, note=entry.get("note") or "",
             )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     def deduct(
         self, county: str, evaluation_id: str, org_id: str | None, found_on: date, points: Decimal, reason: str
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(found_on, "R-EVAL-5", "found_on")
         if points <= 0:
             raise RuleViolation("a deduction takes off a positive number of points", rule="R-EVAL-5", field="points")
         evaluation.deduct(found_on=found_on, points=points, reason=reason)
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     def conclude(
@@ -300,12 +266,12 @@ class EvaluationApplication(Lookups):
     ) -> Evaluation:
         """Total score, grade and pass (R-EVAL-2/4/5/6) from the recorded scores, the survey,
         services-log's outcome figures and the spot-check deductions."""
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         self.check_evaluator(evaluation, org_id)
         happened(concluded_on, "R-EVAL-6", "concluded_on")
-        self.evaluator(county, evaluation.evaluator_org).check_may_evaluate(evaluation.provider_id, concluded_on)
-        content = self.pinned(evaluation)
-        figures = self.outcome_figures(county, evaluation.contract_id)
+        self.store.evaluator(county, evaluation.evaluator_org).check_may_evaluate(evaluation.provider_id, concluded_on)
+        content = self.store.pinned(evaluation)
+        figures = self.store.outcome_figures(county, evaluation.contract_id)
         survey_total = Decimal(evaluation.survey["score"]) if evaluation.survey else None
         sheet = score_sheet(
             content["dimensions"],
@@ -323,10 +289,10 @@ class EvaluationApplication(Lookups):
         }
         evaluation.conclude(
             concluded_on=concluded_on, score=sheet.score, thresholds=content["thresholds"], breakdown=breakdown,
-            fraud_found=fraud_found, fraud_details=fraud_details, calendar=self.calendar,
+            fraud_found=fraud_found, fraud_details=fraud_details, calendar=self.store.calendar,
             serious_breach_found=serious_breach_found, serious_breach_details=serious_breach_details,
         )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     # --- feedback and the purchaser's decision on an appeal ------------------------------------
@@ -334,26 +300,26 @@ class EvaluationApplication(Lookups):
         self, county: str, evaluation_id: str, provider_id: str | None, org_id: str | None,
         agreed_on: date, notes: str, party: str,
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         if party == "provider":
             self.check_provider(evaluation, provider_id)
         else:
             self.check_evaluator(evaluation, org_id)
         happened(agreed_on, "R-EVAL-3", "agreed_on")
-        evaluation.record_feedback(agreed_on=agreed_on, notes=notes, party=party, calendar=self.calendar)
-        self.save(evaluation)
+        evaluation.record_feedback(agreed_on=agreed_on, notes=notes, party=party, calendar=self.store.calendar)
+        self.store.save(evaluation)
         return evaluation
 
     def decide_appeal(
         self, county: str, evaluation_id: str, upheld: bool, revised_score: Decimal | None, decided_on: date, reason: str
     ) -> Evaluation:
-        evaluation = self.evaluation(county, evaluation_id)
+        evaluation = self.store.evaluation(county, evaluation_id)
         happened(decided_on, "R-EVAL-6", "decided_on")
-        thresholds = self.pinned(evaluation)["thresholds"]
+        thresholds = self.store.pinned(evaluation)["thresholds"]
         evaluation.decide_appeal(
             upheld=upheld, revised_score=revised_score, decided_on=decided_on, reason=reason, thresholds=thresholds
         )
-        self.save(evaluation)
+        self.store.save(evaluation)
         return evaluation
 
     # --- checks ---------------------------------------------------------------------------------
@@ -377,3 +343,18 @@ class EvaluationApplication(Lookups):
         if not Decimal(0) <= Decimal(score) <= Decimal(item["max_score"]):
             raise RuleViolation(f"{code} is scored 0 to {item['max_score']}", rule="R-EVAL-2", field=score_field)
         return item
+
+
+@dataclass(frozen=True)
+class EvaluationService:
+    store: EvaluationApplication
+    commands: EvaluationCommands
+    reactions: UpstreamReactions
+
+
+def compose(store: SwpApplication) -> EvaluationService:
+    assert isinstance(store, EvaluationApplication)
+    return EvaluationService(store=store, commands=EvaluationCommands(store), reactions=UpstreamReactions(store))
+
+
+__all__ = ["EvaluationApplication", "EvaluationCommands", "EvaluationService", "compose", "happened"]

@@ -6,30 +6,44 @@ stream position, so each event applies exactly once. A re-published event change
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from evaluation.domainmodel import ContractOutcomes, ContractView, ProviderView
+from evaluation.lookups import EvaluationApplication
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events import registry as reg
 from shared.events import services_log as slog
+from shared.events.finance import CalendarLoaded
 from shared.infra.consumer import RetryLater
-from shared.infra.store import SwpApplication
 
 
-class UpstreamFeed(SwpApplication):
+class UpstreamReactions:
     """Contracts (provider, stations, service year, indicators) and providers from registry;
-    outcome figures (indicator progress, hours) from services-log."""
+    outcome figures (indicator progress, hours) from services-log; the official calendars from
+    finance. Holds the store to read; saves nothing (the consumer records what it returns)."""
+
+    def __init__(self, store: EvaluationApplication) -> None:
+        self.store = store
+
+    def on_calendar_loaded(self, e: CalendarLoaded) -> list[Any]:
+        """Keep the year's official calendar: every R-EVAL-3 deadline is counted with it from now on
+        (read-time: the evaluation keeps its scheduled date, its deadlines follow the calendar)."""
+        book = self.store._find(OFFICIAL_CALENDARS_ID)
+        if not isinstance(book, OfficialCalendars):
+            book = OfficialCalendars()
+        book.receive(e.year, e.holidays, e.workdays)
+        return [book] if book.pending_events else []
+
 
     def on_provider_registered(self, e: reg.ProviderRegistered) -> list[Aggregate]:
-        if self._find(ProviderView.create_id(e.provider_id)) is not None:
+        if self.store._find(ProviderView.create_id(e.provider_id)) is not None:
             return []
         return [ProviderView(provider_id=e.provider_id, county=e.county, name=e.name)]
 
     def on_contract_signed(self, e: reg.ContractSigned) -> list[Aggregate]:
-        if self._find(ContractView.create_id(e.contract_id)) is not None:
+        if self.store._find(ContractView.create_id(e.contract_id)) is not None:
             return []
         return [
             ContractView(
@@ -45,7 +59,7 @@ class UpstreamFeed(SwpApplication):
         ]
 
     def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
-        contract: ContractView | None = self._find(ContractView.create_id(e.contract_id))
+        contract: ContractView | None = self.store._find(ContractView.create_id(e.contract_id))
         if contract is None:
             raise RetryLater(f"contract {e.contract_id} not seen yet")
         if contract.terminated_on is None:
@@ -54,7 +68,7 @@ class UpstreamFeed(SwpApplication):
 
     def on_indicator_progressed(self, e: slog.IndicatorProgressed) -> list[Aggregate]:
         # Kept whether or not the contract has arrived from registry: the two streams are not ordered.
-        outcomes: ContractOutcomes | None = self._find(ContractOutcomes.create_id(e.contract_id))
+        outcomes: ContractOutcomes | None = self.store._find(ContractOutcomes.create_id(e.contract_id))
         outcomes = outcomes or ContractOutcomes(contract_id=e.contract_id, county=e.county)
         outcomes.progress(
             as_of=e.as_of,
@@ -65,9 +79,3 @@ class UpstreamFeed(SwpApplication):
             deliveries=e.deliveries,
         )
         return [outcomes]
-
-    def _find(self, aggregate_id: uuid.UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None

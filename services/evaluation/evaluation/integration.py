@@ -6,12 +6,11 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 
-from evaluation.application import EvaluationApplication
+from evaluation.application import EvaluationService
 from evaluation.domainmodel import Evaluation, EvaluatorOrg, Rubric
 from shared.events import IntegrationEvent
 from shared.events import evaluation as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
-from shared.infra.store import SwpApplication
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.RubricPublished,
@@ -78,17 +77,17 @@ def to_integration(e: Any) -> IntegrationEvent | None:
     return None
 
 
-def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
-    assert isinstance(app, EvaluationApplication)
+def wire_consumers(broker: NatsBroker, evaluation: EvaluationService, stream: JStream) -> dict[str, ConsumerStats]:
+    app, react = evaluation.store, evaluation.reactions
     registry = subscribe_upstream(
         broker,
         app,
         stream,
         "registry",
         {
-            "ProviderRegistered": app.on_provider_registered,
-            "ContractSigned": app.on_contract_signed,
-            "ContractTerminated": app.on_contract_terminated,
+            "ProviderRegistered": react.on_provider_registered,
+            "ContractSigned": react.on_contract_signed,
+            "ContractTerminated": react.on_contract_terminated,
         },
         description=(
             "evaluation keeps its own read model of registry — contracts (provider, stations, service year, "
@@ -101,7 +100,7 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         app,
         stream,
         "services-log",
-        {"IndicatorProgressed": app.on_indicator_progressed},
+        {"IndicatorProgressed": react.on_indicator_progressed},
         description=(
             "evaluation takes a contract's outcome figures (indicator completion, hours, person-times) from "
             "services-log's progress events: an evaluator never types them in (R-LOG-8, R-EVAL-2)."
@@ -112,7 +111,7 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         app,
         stream,
         "finance",
-        {"CalendarLoaded": app.on_calendar_loaded},
+        {"CalendarLoaded": react.on_calendar_loaded},
         description=(
             "evaluation keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
             "the self-evaluation, review, report and feedback deadlines (R-EVAL-3) are counted with it and stop "

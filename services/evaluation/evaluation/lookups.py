@@ -6,19 +6,65 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from eventsourcing.application import AggregateNotFoundError
+
 from evaluation.domainmodel import (
+    PROVINCE,
     ContractOutcomes,
     ContractView,
     CountyDirectory,
     Evaluation,
     EvaluatorOrg,
     ProviderView,
+    Rubric,
+    rubric_id,
 )
-from evaluation.feed import UpstreamFeed
+from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
+from shared.infra.store import SwpApplication
 from shared.rules import NotFound, UnknownReference
+from shared.workdays import WorkdayCalendar
 
 
-class Lookups(UpstreamFeed):
+class EvaluationApplication(SwpApplication):
+    """The evaluation service's store (repository, recorder, outbox) and its read-only lookups."""
+
+    service = "evaluation"
+    name = "evaluation"
+
+    def _find(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    @property
+    def calendar(self) -> WorkdayCalendar:
+        """The official working days (R-FIN-6): chinesecalendar plus every year finance loaded
+        (``CalendarLoaded``, kept here as :class:`OfficialCalendars`), as of a pinned read's instant."""
+        book = self._find(OFFICIAL_CALENDARS_ID)
+        return book.workdays() if isinstance(book, OfficialCalendars) else WorkdayCalendar()
+
+    def rubric(self, rid: str) -> Rubric:
+        try:
+            found = self._find(uuid.UUID(str(rid)))
+        except ValueError:
+            found = None
+        if not isinstance(found, Rubric):
+            raise NotFound(f"unknown rubric {rid}")
+        return found
+
+    def rubric_in_force(self, county: str) -> Rubric | None:
+        """The county's own rubric if it published one, else the province's."""
+        for scope in (county, PROVINCE):
+            rubric: Rubric | None = self._find(rubric_id(scope))
+            if rubric is not None and rubric.current_version:
+                return rubric
+        return None
+
+    def pinned(self, evaluation: Evaluation) -> dict[str, Any]:
+        """The rubric version the evaluation was bound to when scheduled (never a later one)."""
+        return self.rubric(evaluation.rubric_id).version_content(evaluation.rubric_version)
+
     def _in_county(self, county: str, aggregate_id: uuid.UUID | None, kind: type, label: str, ref: str, field: str | None) -> Any:
         found = self._find(aggregate_id) if aggregate_id is not None else None
         if not isinstance(found, kind) or found.county != county:

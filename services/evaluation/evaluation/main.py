@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from evaluation.api import ROUTERS
 from evaluation.api.common import OWNERS
-from evaluation.application import EvaluationApplication
+from evaluation.application import EvaluationApplication, compose
 from evaluation.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
@@ -21,6 +21,7 @@ SPEC = ServiceSpec(
     published=PUBLISHED,
     consumers=wire_consumers,
     owners=OWNERS,
+    compose=compose,
 )
 
 

@@ -6,12 +6,11 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 
-from finance.application import FinanceApplication
+from finance.composition import Finance
 from finance.domainmodel import CalendarBook, ContractAccount, CountyBudget, TrancheSchedule
 from shared.events import IntegrationEvent
 from shared.events import finance as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
-from shared.infra.store import SwpApplication
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.BudgetAllocated,
@@ -58,14 +57,14 @@ def to_integration(e: Any) -> IntegrationEvent | None:
     return None
 
 
-def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
-    assert isinstance(app, FinanceApplication)
+def wire_consumers(broker: NatsBroker, finance: Finance, stream: JStream) -> dict[str, ConsumerStats]:
+    app, react = finance.store, finance.reactions
     registry = subscribe_upstream(
         broker,
         app,
         stream,
         "registry",
-        {"ContractSigned": app.on_contract_signed, "ContractTerminated": app.on_contract_terminated},
+        {"ContractSigned": react.on_contract_signed, "ContractTerminated": react.on_contract_terminated},
         description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 "
         "(R-FIN-5), commits its funding to the year's budget and flags funding-rule breaches (R-FIN-2, R-FIN-3); "
         "a terminated contract's unpaid tranches are cancelled.",
@@ -75,7 +74,7 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         app,
         stream,
         "evaluation",
-        {"EvaluationConcluded": app.on_evaluation_concluded, "AppealDecided": app.on_appeal_decided},
+        {"EvaluationConcluded": react.on_evaluation_concluded, "AppealDecided": react.on_appeal_decided},
         description="A passed mid-term, final or annual evaluation schedules the tranche waiting for it, due N "
         "working days after the conclusion; a failed one withholds it (R-FIN-7); an upheld appeal schedules it. "
         "An evaluation of a contract finance has not planned yet is retried until its ContractSigned arrives.",

@@ -10,7 +10,8 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from finance.domainmodel import ContractAccount, TrancheSchedule, schedule_id
+from finance.domainmodel import SCHEDULED, ContractAccount, TrancheSchedule, schedule_id
+from finance.queries import FinanceQueries
 from shared.infra.listing import ListIndex, index_for, loader
 from shared.infra.paging import Page, keyset_page
 
@@ -40,24 +41,15 @@ def schedules(
     return keyset_page(index(store).fetcher(name, county), loader(store, TrancheSchedule), limit, after, keep)
 
 
-def overdue_rows(store: Any, s: TrancheSchedule, as_of: Any, calendar: Any) -> list[dict[str, Any]]:
+def overdue_rows(s: TrancheSchedule, as_of: Any, calendar: Any) -> list[dict[str, Any]]:
     """The schedule's tranches scheduled but not paid by their due date (R-FIN-9), by seq."""
     return [
-        store.overdue_row(s, t, as_of, calendar)
+        FinanceQueries.overdue_row(s, t, as_of, calendar)
         for t in s.tranches
-        if t["status"] == "scheduled" and t["due_on"] is not None and t["due_on"] < as_of
+        if t.status == SCHEDULED and t.due_on is not None and t.due_on < as_of
     ]
 
 
-def finding_rows(store: Any, s: TrancheSchedule, status: str | None) -> list[dict[str, Any]]:
+def finding_rows(queries: FinanceQueries, s: TrancheSchedule, status: str | None) -> list[dict[str, Any]]:
     """The contract's funding findings (R-FIN-2/3) and, open ones only, its expense findings (R-FIN-4/8)."""
-    rows = [store.finding_row(s, f) for f in s.findings if status in (None, f["status"])]
-    if status in (None, "open"):
-        account = store.account(s)
-        for e in account.expenses:
-            rows += [
-                {"contract_id": s.contract_id, "kind": f["kind"], "rule": f["rule"], "detail": f["detail"],
-                 "status": "open", "expense_id": e["expense_id"], "blocks_payment": False}
-                for f in e["findings"]
-            ]
-    return rows
+    return queries.finding_rows(s, status)

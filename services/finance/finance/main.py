@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from finance import api
 from finance.api.common import OWNERS
 from finance.application import FinanceApplication
+from finance.composition import compose
 from finance.integration import PUBLISHED, to_integration, wire_consumers
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
@@ -21,6 +22,7 @@ SPEC = ServiceSpec(
     published=PUBLISHED,
     consumers=wire_consumers,
     owners=OWNERS,
+    compose=compose,
 )
 
 

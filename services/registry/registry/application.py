@@ -1,19 +1,23 @@
-"""Registry commands and queries (the eventsourcing Application of this service).
-
-Counties and providers live here; stations and workers in :mod:`registry.staffing`, contracts in
-:mod:`registry.contracting`, lookups and the county directory in :mod:`registry.base`.
+"""The registry composed (issue 15 item 1): its persistence Application (:mod:`registry.base`: the
+store, its lookups and the county directory) plus command and reaction objects, each holding the
+store — no mixin chain. Counties and providers are commanded here; stations and workers in
+:mod:`registry.staffing`, contracts in :mod:`registry.contracting`, programmes, projects and
+procurement in :mod:`registry.procurement.application`. Built once per process by the composition
+root (``registry.main``: ``ServiceSpec.compose``); routes reach it as ``request.app.state.service``.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from registry.base import RegistryApplication
 from registry.contracting import ContractCommands
 from registry.domainmodel import (
     Contract,
@@ -30,26 +34,31 @@ from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
 from shared.events.finance import BudgetAllocated, CalendarLoaded
+from shared.infra.store import SwpApplication
 from shared.rules import Conflict
 
 log = logging.getLogger("swp.registry")
 
+__all__ = ["Registry", "RegistryApplication", "compose"]
 
-class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommands):
-    service = "registry"
-    name = "registry"
+
+class CountyCommands:
+    """Counties (and their policy) and providers: register, update, ban, disclose."""
+
+    def __init__(self, store: RegistryApplication) -> None:
+        self.store = store
 
     # --- counties -------------------------------------------------------------------
     def put_county(self, code: str, name: str, policy: dict[str, Any] | None) -> County:
         """Register a county, or change its name and/or policy (``policy=None`` keeps the one in force)."""
         try:
-            county: County = self.repository.get(county_id(code))
+            county: County = self.store.repository.get(county_id(code))
         except AggregateNotFoundError:
             county = County(code=code, name=name, policy=merged_policy(policy))
         else:
             county.revise(name, None if policy is None else merged_policy(policy))
         if county.pending_events:  # unchanged: nothing recorded
-            self.save(county)
+            self.store.save(county)
         return county
 
     # --- providers ------------------------------------------------------------------
@@ -64,38 +73,38 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
     ) -> uuid.UUID:
         """R-REG-1: a provider is known in a county by its 统一社会信用代码; registering it again
         with the same details returns it, with other details is a conflict."""
-        self.county(county)
+        self.store.county(county)
         check_uscc(uscc)
         prior = list(prior_projects or [])
         check_prior_projects(prior)
         details = {"county": county, "name": name, "uscc": uscc, "rating": rating, "has_party_org": has_party_org, "prior_projects": prior}
-        existing = self.find(str(Provider.create_id(county, uscc)))
+        existing = self.store.find(str(Provider.create_id(county, uscc)))
         if existing is not None:
             if (existing.name, existing.rating, existing.has_party_org, existing.prior_projects) != (name, rating, has_party_org, prior):
                 raise Conflict(f"统一社会信用代码 {uscc} is already registered as {existing.name} ({existing.id})", field="uscc")
             return existing.id
         provider = Provider(**details)
-        self.save(provider)
+        self.store.save(provider)
         return provider.id
 
     def update_provider(
         self, county: str, provider_id: str, rating: str | None, has_party_org: bool, prior_projects: list[dict[str, Any]] | None
     ) -> Provider:
         """A new rating, party organisation or verified prior projects (``None`` keeps those on record)."""
-        provider = self.provider(county, provider_id, field=None)
+        provider = self.store.provider(county, provider_id, field=None)
         prior = provider.prior_projects if prior_projects is None else list(prior_projects)
         check_prior_projects(prior)
         if (provider.rating, provider.has_party_org, provider.prior_projects) != (rating, has_party_org, prior):
             provider.update_profile(rating=rating, has_party_org=has_party_org, prior_projects=prior)
-            self.save(provider)
+            self.store.save(provider)
         return provider
 
     def ban_provider(self, county: str, provider_id: str, banned_on: date, until: date | None, reason: str) -> Provider:
         """R-EVAL-9: banned from government purchase; by default for the county's ``ban_years``."""
-        provider = self.provider(county, provider_id, field=None)
-        years = int(self.county(county).policy["ban_years"])
+        provider = self.store.provider(county, provider_id, field=None)
+        years = int(self.store.county(county).policy["ban_years"])
         provider.impose_ban(banned_on, until or add_years(banned_on, years), reason)
-        self.save(provider)
+        self.store.save(provider)
         return provider
 
     def publish_disclosure(
@@ -103,16 +112,24 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
         url: str | None, published_on: date,
     ) -> str:
         """R-REG-9: a document the provider discloses to the public."""
-        provider = self.provider(county, provider_id, field=None)
+        provider = self.store.provider(county, provider_id, field=None)
         provider.disclose(disclosure_id, kind, title, year, summary, url, published_on)
-        self.save(provider)
+        self.store.save(provider)
         return disclosure_id
+
+
+class RegistryReactions:
+    """What registry learns from finance (calendars, budgets) and evaluation (results, appeals).
+    Each reaction returns the aggregates the consumer records with the upstream position."""
+
+    def __init__(self, store: RegistryApplication) -> None:
+        self.store = store
 
     # --- reactions to finance: the official calendar (R-FIN-6) ---------------------------------
     def on_calendar_loaded(self, e: CalendarLoaded) -> list[Aggregate]:
         """Keep the year's official calendar: every filing deadline not yet met is counted with it
         from now on (read-time: the contract keeps its signing inputs, the due date follows the calendar)."""
-        book = self.find(str(OFFICIAL_CALENDARS_ID))
+        book = self.store.find(str(OFFICIAL_CALENDARS_ID))
         if not isinstance(book, OfficialCalendars):
             book = OfficialCalendars()
         book.receive(e.year, e.holidays, e.workdays)
@@ -121,7 +138,7 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
     # --- reactions to the finance service (R-FIN-2) --------------------------------------------
     def on_budget_allocated(self, e: BudgetAllocated) -> list[Aggregate]:
         """A year's budget of a funding source, entered in finance: the base of the county's caps."""
-        budgets = self.budgets(e.county)
+        budgets = self.store.budgets(e.county)
         budgets.note(e.year, e.source, e.amount_fen)
         return [budgets]
 
@@ -134,12 +151,12 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
         if contract is None:
             return []
         contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.concluded_on, e.fraud_found, appealed=False)
-        provider = self.provider(e.county, contract.provider_id)
+        provider = self.store.provider(e.county, contract.provider_id)
         provider.note_evaluation(e.evaluation_id, e.passed)
         if e.fraud_found or e.serious_breach_found:
             kind, what = ("fraud", "弄虚作假") if e.fraud_found else ("serious_breach", "严重违约")
             reason = f"{what} found by evaluation {e.evaluation_id} ({e.stage})"
-            years = int(self.county(e.county).policy["ban_years"])
+            years = int(self.store.county(e.county).policy["ban_years"])
             provider.impose_ban(e.concluded_on, add_years(e.concluded_on, years), reason, e.evaluation_id, str(contract.id))
             if contract.active:
                 contract.terminate(max(e.concluded_on, contract.signed_on), kind, reason)
@@ -153,14 +170,36 @@ class RegistryApplication(ProcurementCommands, ContractCommands, StaffingCommand
         previous = next((r for r in contract.evaluations if r["evaluation_id"] == e.evaluation_id), None)
         fraud = bool(previous and previous["fraud_found"])
         contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.decided_on, fraud, appealed=True)
-        provider = self.provider(e.county, contract.provider_id)
+        provider = self.store.provider(e.county, contract.provider_id)
         provider.note_evaluation(e.evaluation_id, e.passed)
         return [contract, provider]
 
     def _evaluated_contract(self, county: str, contract_id: str) -> Contract | None:
-        contract = self.find(contract_id)
+        contract = self.store.find(contract_id)
         if not isinstance(contract, Contract) or contract.county != county:
             # Evaluation only evaluates contracts it learnt from our ContractSigned: nothing to learn here.
             log.warning("evaluation result for unknown contract %s of county %s ignored", contract_id, county)
             return None
         return contract
+
+
+@dataclass(frozen=True)
+class Registry:
+    store: RegistryApplication
+    counties: CountyCommands
+    staffing: StaffingCommands
+    contracting: ContractCommands
+    procurement: ProcurementCommands
+    reactions: RegistryReactions
+
+
+def compose(store: SwpApplication) -> Registry:
+    assert isinstance(store, RegistryApplication)
+    return Registry(
+        store=store,
+        counties=CountyCommands(store),
+        staffing=StaffingCommands(store),
+        contracting=ContractCommands(store),
+        procurement=ProcurementCommands(store),
+        reactions=RegistryReactions(store),
+    )

@@ -9,17 +9,29 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
-from registry.domainmodel import Contract, County, Provider, Station, Worker, county_id
+from registry.domainmodel import (
+    FUNDING_SOURCES,
+    Contract,
+    County,
+    CountyBudgets,
+    FundingLedger,
+    Provider,
+    Station,
+    Worker,
+    county_id,
+    filing_due,
+)
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
+from shared.funding import cap_base_year, cap_limit_fen
 from shared.infra.store import SwpApplication
 from shared.rules import NotFound, UnknownReference
-from shared.workdays import WorkdayCalendar
+from shared.workdays import DueDate, WorkdayCalendar
 
 A = TypeVar("A")
 
@@ -33,6 +45,16 @@ class Entry:
     station_ids: tuple[str, ...] = ()
     period_start: date | None = None
     period_end: date | None = None
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    """R-REG-3: a worker still owing a certificate, and how the deadline stands on ``as_of``."""
+
+    worker: Worker
+    due_on: date
+    days_left: int
+    overdue: bool
 
 
 class Directory:
@@ -132,8 +154,10 @@ class Directory:
         self._entries[e.county].append(entry)
 
 
-class RegistryBase(SwpApplication):
-    """Lookups: an id of another county is "not found" — 404 from a path, 422 naming the field from a body."""
+class RegistryApplication(SwpApplication):
+    """The registry's persistence (repository, recorder, outbox) and its read-only lookups: an id of
+    another county is "not found" — 404 from a path, 422 naming the field from a body. Commands and
+    reactions are separate objects composed around it (``registry.application.compose``)."""
 
     service = "registry"
     name = "registry"
@@ -206,3 +230,52 @@ class RegistryBase(SwpApplication):
     def contracts(self, county: str, provider_id: str | None = None, status: str | None = None) -> list[Contract]:
         contracts: list[Contract] = self._all(county, "contract", provider_id)
         return [c for c in contracts if status is None or c.status == status]
+
+    # --- funding (R-FIN-2) and filing (R-REG-5) -------------------------------------------------
+    def budgets(self, county: str) -> CountyBudgets:
+        return self.find(str(CountyBudgets.create_id(county))) or CountyBudgets(county=county)
+
+    def funding_ledger(self, county: str, year: int) -> FundingLedger:
+        return self.find(str(FundingLedger.create_id(county, year))) or FundingLedger(county=county, year=year)
+
+    def funding_view(self, county: str, year: int) -> list[dict[str, Any]]:
+        """Budget, commitments and ceiling per funding source of the county for one budget year."""
+        policy = self.county(county).policy
+        budgets, ledger = self.budgets(county), self.funding_ledger(county, year)
+        lines = []
+        for source in policy.get("funding_sources") or FUNDING_SOURCES:
+            ceilings = []
+            for cap in policy.get("funding_caps") or []:
+                if cap["source"] != source or cap["bound"] != "ceiling":
+                    continue
+                base = budgets.amount(cap_base_year(cap, year), cap.get("base", source))
+                if base is not None:
+                    ceilings.append(cap_limit_fen(cap, base))
+            lines.append({
+                "year": year, "source": source, "budget_fen": budgets.amount(year, source),
+                "committed_fen": ledger.committed_fen(source), "ceiling_fen": min(ceilings) if ceilings else None,
+            })
+        return lines
+
+    def filing_due_of(self, contract: Contract) -> DueDate:
+        """R-REG-5: when the contract's filing is due, under the policy it was signed under."""
+        return self.filing_due_for(contract.policy, contract.signed_on)
+
+    def filing_due_for(self, policy: dict[str, Any], signed_on: date) -> DueDate:
+        """R-REG-5: the one place registry computes a filing due date — signing, filing and the overdue
+        sweep all ask here, so the working-day calendar (R-FIN-6) is swapped in here only."""
+        return filing_due(policy, signed_on, self.workdays())
+
+    # --- workers (R-REG-3) ---------------------------------------------------------------------
+    def certificates_due(
+        self, county: str, as_of: date, within_days: int, provider_id: str | None = None
+    ) -> list[CertificateStatus]:
+        """R-REG-3: workers employed on ``as_of`` whose certificate deadline has passed or falls
+        within ``within_days``, soonest first."""
+        horizon = as_of + timedelta(days=within_days)
+        due = [
+            CertificateStatus(w, w.certificate_due_on, (w.certificate_due_on - as_of).days, w.certificate_overdue(as_of))
+            for w in self.workers(county, provider_id)
+            if w.certificate_due_on is not None and w.certificate_due_on <= horizon and w.employed_on(as_of)
+        ]
+        return sorted(due, key=lambda s: s.due_on)

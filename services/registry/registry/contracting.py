@@ -6,13 +6,11 @@ import uuid
 from datetime import date
 from typing import Any
 
-from registry.base import RegistryBase
+from registry.base import RegistryApplication
 from registry.domainmodel import (
     BANNING_KINDS,
-    FUNDING_SOURCES,
     SERVICE_AREAS,
     Contract,
-    CountyBudgets,
     FundingLedger,
     Provider,
     Worker,
@@ -25,65 +23,42 @@ from registry.domainmodel import (
     check_not_banned,
     check_staffing,
     check_supervisor,
-    filing_due,
     funding_by_year,
     renewal_terms,
 )
 from shared.clock import china_today
-from shared.funding import cap_base_year, cap_limit_fen
 from shared.infra.store import CommandContext, IntegrityError
 from shared.rules import NotFound, RuleViolation
-from shared.workdays import DueDate
 
 MAX_OVERLAPS_RECORDED = 20
 FILING_SWEEP_BATCH = 200  # contracts one filing sweep flags at most; the rest wait for the next
 
 
-class ContractCommands(RegistryBase):
+class ContractCommands:
+    """Sign, file, change scope, renew, terminate and expire contracts; the filing sweep."""
+
+    def __init__(self, store: RegistryApplication) -> None:
+        self.store = store
+
     def sign_contract(self, county: str, terms: dict[str, Any]) -> uuid.UUID:
         """Sign year ``year_index`` (default 1) of a cycle after every check of the signing day.
         Year 2 or later names the previous year's contract and is its renewal (R-REG-7)."""
         contract, ledgers = self.prepare_contract(county, terms)
         if contract.previous_contract_id is None:
-            self.save(contract, *ledgers)
+            self.store.save(contract, *ledgers)
             return contract.id
-        previous = self.contract(county, contract.previous_contract_id, field="previous_contract_id")
+        previous = self.store.contract(county, contract.previous_contract_id, field="previous_contract_id")
         previous.renewed(next_contract_id=str(contract.id), year_index=contract.year_index, renewed_on=contract.signed_on)
-        self.save(previous, contract, *ledgers)
+        self.store.save(previous, contract, *ledgers)
         return contract.id
-
-    def budgets(self, county: str) -> CountyBudgets:
-        return self.find(str(CountyBudgets.create_id(county))) or CountyBudgets(county=county)
-
-    def funding_ledger(self, county: str, year: int) -> FundingLedger:
-        return self.find(str(FundingLedger.create_id(county, year))) or FundingLedger(county=county, year=year)
-
-    def funding_view(self, county: str, year: int) -> list[dict[str, Any]]:
-        """Budget, commitments and ceiling per funding source of the county for one budget year."""
-        policy = self.county(county).policy
-        budgets, ledger = self.budgets(county), self.funding_ledger(county, year)
-        lines = []
-        for source in policy.get("funding_sources") or FUNDING_SOURCES:
-            ceilings = []
-            for cap in policy.get("funding_caps") or []:
-                if cap["source"] != source or cap["bound"] != "ceiling":
-                    continue
-                base = budgets.amount(cap_base_year(cap, year), cap.get("base", source))
-                if base is not None:
-                    ceilings.append(cap_limit_fen(cap, base))
-            lines.append({
-                "year": year, "source": source, "budget_fen": budgets.amount(year, source),
-                "committed_fen": ledger.committed_fen(source), "ceiling_fen": min(ceilings) if ceilings else None,
-            })
-        return lines
 
     def _check_funding(self, county: str, policy: dict[str, Any], terms: dict[str, Any]) -> tuple[dict[int, dict[str, int]], list[FundingLedger]]:
         """R-FIN-2 at signing: configured sources only, and no ceiling exceeded in any budget year
         of the service period (see :mod:`registry.domainmodel.funding`)."""
         check_funding_sources(policy, terms["funding"])
         by_year = funding_by_year(terms["funding"], terms["period_start"], terms["period_end"])
-        ledgers = {year: self.funding_ledger(county, year) for year in by_year}
-        budgets = self.budgets(county)
+        ledgers = {year: self.store.funding_ledger(county, year) for year in by_year}
+        budgets = self.store.budgets(county)
         check_funding_caps(
             policy, terms["funding"], by_year, budgets.amount, lambda year, source: ledgers[year].committed_fen(source)
         )
@@ -104,7 +79,7 @@ class ContractCommands(RegistryBase):
                 rule="R-REG-7",
                 field="previous_contract_id",
             )
-        previous = self.contract(county, named, field="previous_contract_id")
+        previous = self.store.contract(county, named, field="previous_contract_id")
         if previous.provider_id != provider_id:
             raise RuleViolation(
                 "the previous year's contract is with another provider: a new provider is re-procurement (重新采购)",
@@ -127,12 +102,12 @@ class ContractCommands(RegistryBase):
         unless a justification is given, which is recorded with the contract. Returns the overlapping
         contracts. Reads only the Signed facts of the provider's contracts whose period overlaps."""
         overlapping = []
-        for entry in self.directory.entries(county, "contract", provider_id):
+        for entry in self.store.directory.entries(county, "contract", provider_id):
             if entry.period_start is None or entry.period_end is None or entry.period_end < start or end < entry.period_start:
                 continue
             if not set(entry.station_ids or ()) & set(station_ids) or (previous is not None and entry.aggregate_id == str(previous.id)):
                 continue
-            other = self.find(entry.aggregate_id)
+            other = self.store.find(entry.aggregate_id)
             if other is None or (other.status == "terminated" and other.ended_on < start):
                 continue
             overlapping.append(other)
@@ -155,16 +130,16 @@ class ContractCommands(RegistryBase):
     ) -> tuple[Contract, list[FundingLedger]]:
         """A contract that passed every check, and the funding ledgers it commits to, not yet saved
         (a renewal saves them with the previous year)."""
-        county_agg = self.county(county)
+        county_agg = self.store.county(county)
         policy = county_agg.policy
-        provider = self.provider(county, terms["provider_id"], field="provider_id")
+        provider = self.store.provider(county, terms["provider_id"], field="provider_id")
         station_ids = list(terms["station_ids"])
         if not station_ids:
             raise RuleViolation("a contract names at least one station", rule="R-REG-4", field="station_ids")
         if len(set(station_ids)) != len(station_ids):
             raise RuleViolation("each station is named once", rule="R-REG-4", field="station_ids")
         for i, sid in enumerate(station_ids):
-            self.station(county, sid, field=f"station_ids.{i}")
+            self.store.station(county, sid, field=f"station_ids.{i}")
         cycle_years = previous.cycle_years if previous else terms.get("cycle_years") or policy["contract_cycle_years"]
         if previous is None and cycle_years > policy["contract_cycle_years"]:
             raise RuleViolation(
@@ -193,16 +168,16 @@ class ContractCommands(RegistryBase):
         cycle_start = previous.cycle_start if previous else add_years(terms["period_start"], 1 - year_index)
         check_cycle(previous, terms["period_start"], terms["period_end"], cycle_start, cycle_years)
         signed_on: date = terms["signed_on"]
-        check_not_banned(provider, self.directory.bans(provider.uscc), signed_on, china_today())
+        check_not_banned(provider, self.store.directory.bans(provider.uscc), signed_on, china_today())
         check_eligibility(policy, provider, signed_on)
-        check_staffing(policy, station_ids, self.workers(county, str(provider.id)), signed_on)
+        check_staffing(policy, station_ids, self.store.workers(county, str(provider.id)), signed_on)
         check_supervisor(policy, self._supervisor(county, provider, terms.get("supervisor_id")), signed_on)
         by_year, ledgers = self._check_funding(county, policy, terms)
         justification = terms.get("justification")
         overlaps = self._check_overlap(
             county, str(provider.id), station_ids, terms["period_start"], terms["period_end"], previous, justification
         )
-        due = self.filing_due_for(policy, signed_on)
+        due = self.store.filing_due_for(policy, signed_on)
         contract = Contract(
             county=county,
             provider_id=str(provider.id),
@@ -237,7 +212,7 @@ class ContractCommands(RegistryBase):
     def _supervisor(self, county: str, provider: Provider, supervisor_id: str | None) -> Worker | None:
         if not supervisor_id:
             return None
-        supervisor = self.worker(county, supervisor_id, field="supervisor_id")
+        supervisor = self.store.worker(county, supervisor_id, field="supervisor_id")
         if supervisor.provider_id != str(provider.id):
             raise RuleViolation("the supervisor is not employed by the provider", rule="R-REG-2", field="supervisor_id")
         return supervisor
@@ -245,19 +220,10 @@ class ContractCommands(RegistryBase):
     def file_contract(self, county: str, contract_id: str, filed_on: date, filed_with: str) -> Contract:
         """R-REG-5: due within the policy's working days of signing under the contract's policy, counted
         with the official calendar as it stands at filing (R-FIN-6); late is flagged."""
-        contract = self.contract(county, contract_id)
-        contract.file(filed_on, filed_with, self.filing_due_of(contract).on)
-        self.save(contract)
+        contract = self.store.contract(county, contract_id)
+        contract.file(filed_on, filed_with, self.store.filing_due_of(contract).on)
+        self.store.save(contract)
         return contract
-
-    def filing_due_of(self, contract: Contract) -> DueDate:
-        """R-REG-5: when the contract's filing is due, under the policy it was signed under."""
-        return self.filing_due_for(contract.policy, contract.signed_on)
-
-    def filing_due_for(self, policy: dict[str, Any], signed_on: date) -> DueDate:
-        """R-REG-5: the one place registry computes a filing due date — signing, filing and the overdue
-        sweep all ask here, so the working-day calendar (R-FIN-6) is swapped in here only."""
-        return filing_due(policy, signed_on, self.workdays())
 
     def sweep_filing_overdue(self, as_of: date | None = None, limit: int = FILING_SWEEP_BATCH) -> list[str]:
         """R-REG-5: flag (``ContractFilingOverdue``, once) up to ``limit`` contracts not filed by their
@@ -265,21 +231,21 @@ class ContractCommands(RegistryBase):
         Reads only the index of open due dates, never every contract."""
         as_of = as_of or china_today()
         flagged: list[str] = []
-        for contract_id in self.directory.filing_due_before(as_of, limit):
-            contract = self.find(contract_id)
+        for contract_id in self.store.directory.filing_due_before(as_of, limit):
+            contract = self.store.find(contract_id)
             if not isinstance(contract, Contract):
                 continue
-            due = self.filing_due_of(contract)
+            due = self.store.filing_due_of(contract)
             if due.on >= as_of:  # recounted (a calendar loaded since): not overdue yet
-                self.directory.requeue_filing(due.on, contract_id)
+                self.store.directory.requeue_filing(due.on, contract_id)
                 continue
-            with self.command(CommandContext(county=contract.county, actor="registry:filing-sweep")):
+            with self.store.command(CommandContext(county=contract.county, actor="registry:filing-sweep")):
                 if not contract.flag_filing_overdue(as_of, due.on):
                     continue
                 try:
-                    self.save(contract)
+                    self.store.save(contract)
                 except IntegrityError:  # changed meanwhile (filed, perhaps): the next sweep decides again
-                    self.directory.requeue_filing(due.on, contract_id)
+                    self.store.directory.requeue_filing(due.on, contract_id)
                     continue
             flagged.append(contract_id)
         return flagged
@@ -289,55 +255,55 @@ class ContractCommands(RegistryBase):
         requested_by: str,
     ) -> str:
         """R-REG-6: services outside the contract's areas need an approved scope change."""
-        contract = self.contract(county, contract_id)
+        contract = self.store.contract(county, contract_id)
         check_contract_areas(service_areas)
         contract.request_scope_change(change_id, service_areas, effective_on, reason, requested_by)
-        self.save(contract)
+        self.store.save(contract)
         return change_id
 
     def decide_scope_change(
         self, county: str, contract_id: str, change_id: str, approved: bool, decided_by: str | None, decided_on: date, note: str
     ) -> Contract:
         """R-REG-6: an approved change becomes the contract's scope from its effective date."""
-        contract = self.contract(county, contract_id)
+        contract = self.store.contract(county, contract_id)
         change = contract.scope_change(change_id)
         if change is None:
             raise NotFound(f"unknown scope change {change_id} of contract {contract_id}")
         contract.decide_scope_change(change, approved, decided_by or contract.purchaser, decided_on, note)
-        self.save(contract)
+        self.store.save(contract)
         return contract
 
     def renew_contract(self, county: str, contract_id: str, signed_on: date, overrides: dict[str, Any]) -> uuid.UUID:
         """R-REG-7: the next year of the cycle, only after this year's final/annual evaluation passed.
         The next year starts from this year's terms, one year on; ``overrides`` replace any of them."""
-        previous = self.contract(county, contract_id)
+        previous = self.store.contract(county, contract_id)
         previous.check_renewable()
         terms = {**renewal_terms(previous), **{k: v for k, v in overrides.items() if v is not None}, "signed_on": signed_on}
         terms["provider_id"] = previous.provider_id  # the same provider: otherwise it is re-procurement
         following, ledgers = self.prepare_contract(county, terms, previous=previous)
         previous.renewed(next_contract_id=str(following.id), year_index=following.year_index, renewed_on=signed_on)
-        self.save(previous, following, *ledgers)
+        self.store.save(previous, following, *ledgers)
         return following.id
 
     def terminate_contract(self, county: str, contract_id: str, terminated_on: date, kind: str, reason: str) -> Contract:
         """Termination with its reason; serious breach (严重违约) or fraud (弄虚作假) bans the provider
         for the policy's years (R-EVAL-9) — in every county, as the ban follows its 统一社会信用代码."""
-        contract = self.contract(county, contract_id)
+        contract = self.store.contract(county, contract_id)
         contract.terminate(terminated_on, kind, reason)
         provider = None
         if kind in BANNING_KINDS:
-            provider = self.provider(county, contract.provider_id)
-            years = int(self.county(county).policy["ban_years"])
+            provider = self.store.provider(county, contract.provider_id)
+            years = int(self.store.county(county).policy["ban_years"])
             provider.impose_ban(terminated_on, add_years(terminated_on, years), reason, contract_id=str(contract.id))
-        self.save(contract, provider)
+        self.store.save(contract, provider)
         return contract
 
     def expire_contracts(self, county: str, as_of: date) -> list[str]:
         """Every active contract of the county whose period ended before ``as_of`` expires."""
-        self.county(county)
-        ended = [c for c in self.contracts(county, status="signed") if c.expire_if_ended(as_of)]
+        self.store.county(county)
+        ended = [c for c in self.store.contracts(county, status="signed") if c.expire_if_ended(as_of)]
         if ended:
-            self.save(*ended)
+            self.store.save(*ended)
         return [str(c.id) for c in ended]
 
 

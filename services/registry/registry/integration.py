@@ -7,13 +7,12 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 
-from registry.application import RegistryApplication
+from registry.application import Registry
 from registry.domainmodel import Contract, County, Provider, Station, Worker
 from registry.procurement.integration import to_integration as procurement_to_integration
 from shared.events import IntegrationEvent
 from shared.events import registry as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
-from shared.infra.store import SwpApplication
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.CountyRegistered,
@@ -121,14 +120,14 @@ def _contract_signed(e: Any, oid: str) -> ev.ContractSigned:
     )
 
 
-def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
-    assert isinstance(app, RegistryApplication)
+def wire_consumers(broker: NatsBroker, registry: Registry, stream: JStream) -> dict[str, ConsumerStats]:
+    app, react = registry.store, registry.reactions
     evaluation = subscribe_upstream(
         broker,
         app,
         stream,
         "evaluation",
-        {"EvaluationConcluded": app.on_evaluation_concluded, "AppealDecided": app.on_appeal_decided},
+        {"EvaluationConcluded": react.on_evaluation_concluded, "AppealDecided": react.on_appeal_decided},
         description=(
             "Registry records each final/annual evaluation result on its contract: the next year of the cycle "
             "may be renewed only after it passed (R-REG-7); an upheld appeal replaces the result. A fraud (弄虚作假) "
@@ -141,7 +140,7 @@ def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> 
         app,
         stream,
         "finance",
-        {"CalendarLoaded": app.on_calendar_loaded, "BudgetAllocated": app.on_budget_allocated},
+        {"CalendarLoaded": react.on_calendar_loaded, "BudgetAllocated": react.on_budget_allocated},
         description=(
             "Registry keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
             "a contract's filing deadline (R-REG-5) not yet met is counted with it, and stops being provisional "

@@ -6,19 +6,17 @@ from fastapi import FastAPI
 
 from registry.api import ROUTERS
 from registry.api.common import OWNERS
-from registry.application import RegistryApplication
+from registry.application import Registry, RegistryApplication, compose
 from registry.integration import PUBLISHED, to_integration, wire_consumers
 from registry.procurement import api as procurement_api
 from registry.procurement import integration as procurement_integration
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
-from shared.infra.store import SwpApplication
 
 
-def sweep_filing_overdue(store: SwpApplication) -> None:
+def sweep_filing_overdue(registry: Registry) -> None:
     """R-REG-5: contracts not filed by their due date are flagged without anyone asking."""
-    assert isinstance(store, RegistryApplication)
-    store.sweep_filing_overdue()
+    registry.contracting.sweep_filing_overdue()
 
 
 SPEC = ServiceSpec(
@@ -32,6 +30,7 @@ SPEC = ServiceSpec(
     consumers=wire_consumers,
     owners=OWNERS,
     sweeps=[sweep_filing_overdue],
+    compose=compose,
 )
 
 

@@ -1,31 +1,28 @@
-"""Commands and queries on stations and social workers (R-REG-2, R-REG-3)."""
+"""Commands on stations and social workers (R-REG-2, R-REG-3); the certificates due are a lookup of
+the store (:meth:`registry.base.RegistryApplication.certificates_due`)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from registry.base import RegistryBase
+from registry.base import CertificateStatus, RegistryApplication
 from registry.domainmodel import Station, Worker, certificate_due, check_hiring, check_station_kind
 
-
-@dataclass(frozen=True)
-class CertificateStatus:
-    """R-REG-3: a worker still owing a certificate, and how the deadline stands on ``as_of``."""
-
-    worker: Worker
-    due_on: date
-    days_left: int
-    overdue: bool
+__all__ = ["CertificateStatus", "StaffingCommands"]
 
 
-class StaffingCommands(RegistryBase):
+class StaffingCommands:
+    """Stations and workers: establish, hire, move, qualify, leave."""
+
+    def __init__(self, store: RegistryApplication) -> None:
+        self.store = store
+
     def establish_station(self, county: str, name: str, township: str, kind: str) -> uuid.UUID:
-        self.county(county)
+        self.store.county(county)
         check_station_kind(kind)
         station = Station(county=county, name=name, township=township, kind=kind)
-        self.save(station)
+        self.store.save(station)
         return station.id
 
     def hire_worker(
@@ -41,9 +38,9 @@ class StaffingCommands(RegistryBase):
         hired_on: date,
     ) -> uuid.UUID:
         """R-REG-3: age and education at hiring; without a certificate, its deadline starts now."""
-        policy = self.county(county).policy
-        self.provider(county, provider_id, field="provider_id")
-        self.station(county, station_id, field="station_id")
+        policy = self.store.county(county).policy
+        self.store.provider(county, provider_id, field="provider_id")
+        self.store.station(county, station_id, field="station_id")
         check_hiring(policy, birth_date, education, qualification, role, hired_on)
         worker = Worker(
             county=county,
@@ -57,37 +54,24 @@ class StaffingCommands(RegistryBase):
             hired_on=hired_on,
             certificate_due_on=certificate_due(policy, qualification, hired_on),
         )
-        self.save(worker)
+        self.store.save(worker)
         return worker.id
 
     def move_worker(self, county: str, worker_id: str, to_station_id: str, moved_on: date) -> Worker:
-        worker = self.worker(county, worker_id)
-        self.station(county, to_station_id, field="to_station_id")
+        worker = self.store.worker(county, worker_id)
+        self.store.station(county, to_station_id, field="to_station_id")
         worker.move_to(to_station_id, moved_on)
-        self.save(worker)
+        self.store.save(worker)
         return worker
 
     def qualify_worker(self, county: str, worker_id: str, qualification: str, qualified_on: date) -> Worker:
-        worker = self.worker(county, worker_id)
+        worker = self.store.worker(county, worker_id)
         worker.qualify(qualification, qualified_on)
-        self.save(worker)
+        self.store.save(worker)
         return worker
 
     def worker_leaves(self, county: str, worker_id: str, left_on: date, reason: str) -> Worker:
-        worker = self.worker(county, worker_id)
+        worker = self.store.worker(county, worker_id)
         worker.leave(left_on, reason)
-        self.save(worker)
+        self.store.save(worker)
         return worker
-
-    def certificates_due(
-        self, county: str, as_of: date, within_days: int, provider_id: str | None = None
-    ) -> list[CertificateStatus]:
-        """R-REG-3: workers employed on ``as_of`` whose certificate deadline has passed or falls
-        within ``within_days``, soonest first."""
-        horizon = as_of + timedelta(days=within_days)
-        due = [
-            CertificateStatus(w, w.certificate_due_on, (w.certificate_due_on - as_of).days, w.certificate_overdue(as_of))
-            for w in self.workers(county, provider_id)
-            if w.certificate_due_on is not None and w.certificate_due_on <= horizon and w.employed_on(as_of)
-        ]
-        return sorted(due, key=lambda s: s.due_on)

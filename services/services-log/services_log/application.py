@@ -30,7 +30,7 @@ from services_log.domainmodel.ledger import add_into, totals_between
 from services_log.domainmodel.served import YEAR, ServedPersons, merge_changes, quarter_of, served_changes
 from services_log.keystore import PersonalDataVault, key_store_for
 from services_log.locks import KeyedLocks
-from services_log.registry_feed import RegistryFeed
+from services_log.registry_feed import ServicesLogStore
 from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
 
@@ -54,8 +54,9 @@ class SetAsList(Transcoding):
         return set(data)
 
 
-class ServicesLogApplication(RegistryFeed):
-    """Commands and queries of services-log; its read model of registry comes from ``RegistryFeed``."""
+class ServicesLogApplication(ServicesLogStore):
+    """Commands and queries of services-log; its read model of registry is kept by the
+    ``RegistryReactions`` object the consumer is wired to (``services_log.integration``)."""
 
     service = "services-log"
     name = "services_log"

@@ -8,6 +8,7 @@ from faststream.nats import JStream, NatsBroker
 
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import ContractLog, ServiceDelivery
+from services_log.registry_feed import RegistryReactions
 from shared.events import IntegrationEvent
 from shared.events import services_log as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
@@ -66,21 +67,22 @@ def to_integration(e: Any) -> IntegrationEvent | None:
 
 def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
     assert isinstance(app, ServicesLogApplication)
+    react = RegistryReactions(app)  # the reactions are an object around the store, not a mixin of it
     registry = subscribe_upstream(
         broker,
         app,
         stream,
         "registry",
         {
-            "CountyRegistered": app.on_county_registered,
-            "CountyPolicyChanged": app.on_county_policy_changed,
-            "ContractSigned": app.on_contract_signed,
-            "ContractScopeChanged": app.on_contract_scope_changed,
-            "ContractTerminated": app.on_contract_terminated,
-            "ContractExpired": app.on_contract_expired,
-            "WorkerHired": app.on_worker_hired,
-            "WorkerMoved": app.on_worker_moved,
-            "WorkerLeft": app.on_worker_left,
+            "CountyRegistered": react.on_county_registered,
+            "CountyPolicyChanged": react.on_county_policy_changed,
+            "ContractSigned": react.on_contract_signed,
+            "ContractScopeChanged": react.on_contract_scope_changed,
+            "ContractTerminated": react.on_contract_terminated,
+            "ContractExpired": react.on_contract_expired,
+            "WorkerHired": react.on_worker_hired,
+            "WorkerMoved": react.on_worker_moved,
+            "WorkerLeft": react.on_worker_left,
         },
         description=(
             "services-log keeps its own read model of registry — contracts (stations, year, service areas "

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.application import EvaluationApplication
+from evaluation.application import EvaluationApplication, EvaluationService
 from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
 from shared.infra.auth import CountyScope, Owner, Owns, Principal, Role, county_scope, require_roles
@@ -30,6 +30,14 @@ async def get_store(request: Request) -> EvaluationApplication:  # async: no I/O
 
 
 Store = Annotated[EvaluationApplication, Depends(get_store)]
+
+
+async def get_service(request: Request) -> EvaluationService:
+    return request.app.state.service
+
+
+# The composed service: ``.commands`` decides and records (``.store`` is the store above).
+Service = Annotated[EvaluationService, Depends(get_service)]
 ProvinceAdmin = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]
 AnyPrincipal = Annotated[Principal, Depends(require_roles(*(r for r in Role if r != Role.SUBSCRIBER)))]
 # The purchaser (购买主体) runs the county's evaluations; province admins may act for it.
@@ -85,7 +93,8 @@ def check_may_read(scope: CountyScope, record: Any) -> None:
         raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6")
 
 
-def _evaluation_owner(store: EvaluationApplication, county: str, ref: str) -> Owner | None:
+def _evaluation_owner(service: EvaluationService, county: str, ref: str) -> Owner | None:
+    store = service.store
     try:
         found = store.evaluation(county, ref)
     except DomainError:
@@ -93,7 +102,8 @@ def _evaluation_owner(store: EvaluationApplication, county: str, ref: str) -> Ow
     return Owner(frozenset({found.provider_id}), frozenset({found.evaluator_org}))
 
 
-def _contract_owner(store: EvaluationApplication, county: str, ref: str) -> Owner | None:
+def _contract_owner(service: EvaluationService, county: str, ref: str) -> Owner | None:
+    store = service.store
     """A contract: its provider; an evaluator organisation once one of its evaluations is assigned to it."""
     try:
         contract = store.contract(county, ref)

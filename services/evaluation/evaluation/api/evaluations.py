@@ -40,6 +40,7 @@ from evaluation.api.common import (
     ProviderSide,
     Purchaser,
     Reader,
+    Service,
     Store,
     check_may_read,
     evaluator_of,
@@ -62,7 +63,7 @@ def _view(store: Store, evaluation: Evaluation, as_of: date | None = None) -> Ev
 
 
 @router.post("/evaluations", status_code=201, response_model=ScheduledOut)
-def schedule(county: CountyCode, body: ScheduleIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ScheduledOut:
+def schedule(county: CountyCode, body: ScheduleIn, scope: Purchaser, store: Store, service: Service, headers: CommandHeaders) -> ScheduledOut:
     """Schedule an evaluation of a contract at a stage (R-EVAL-1 timing windows) by an accredited,
     independent evaluator organisation (R-EVAL-7). It is bound to the rubric version in force now —
     the county's own rubric if it has one, else the province's — or, if the contract already has an
@@ -70,7 +71,7 @@ def schedule(county: CountyCode, body: ScheduleIn, scope: Purchaser, store: Stor
     It gets its R-EVAL-3 deadlines in working days. Publishes `EvaluationScheduled`."""
     evaluation = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.schedule(county, body.contract_id, body.stage, body.evaluator_org, body.scheduled_on),
+        lambda: service.commands.schedule(county, body.contract_id, body.stage, body.evaluator_org, body.scheduled_on),
         lambda ids: store.evaluation(county, ids[0]),
     )
     steps = evaluation_view(store, evaluation, today_if_none(None))["steps"]
@@ -136,11 +137,11 @@ def _command(store: Store, scope: Any, headers: CommandHeaders, county: str, eva
 
 @router.post("/evaluations/{evaluation_id}/self-evaluation", response_model=EvaluationOut)
 def submit_self_evaluation(
-    county: CountyCode, evaluation_id: EvaluationId, body: SelfEvaluationIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: SelfEvaluationIn, scope: ProviderSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """The provider submits its self-evaluation report (自评报告), due 10 working days before the
     on-site evaluation (R-EVAL-3; a late one is recorded as late). Publishes `SelfEvaluationSubmitted`."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.submit_self_evaluation(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.submit_self_evaluation(
         county, evaluation_id, provider_of(scope), today_if_none(body.submitted_on), body.summary, body.self_scores,
     ))
     return _view(store, found)
@@ -148,10 +149,10 @@ def submit_self_evaluation(
 
 @router.post("/evaluations/{evaluation_id}/review", response_model=EvaluationOut)
 def review(
-    county: CountyCode, evaluation_id: EvaluationId, body: ReviewIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: ReviewIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """The evaluator reviews the self-evaluation report, due 5 working days before (R-EVAL-3)."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.review(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.review(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.reviewed_on), body.notes,
     ))
     return _view(store, found)
@@ -159,7 +160,7 @@ def review(
 
 @router.post("/evaluations/{evaluation_id}/visits", status_code=201, response_model=VisitOut)
 def record_visit(
-    county: CountyCode, evaluation_id: EvaluationId, body: VisitIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: VisitIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> VisitOut:
     """Record an unannounced process visit (R-EVAL-1): the member's credential shown and the
     record signed by the centre's staff on site (R-EVAL-10). Publishes `ProcessVisitRecorded`
@@ -168,7 +169,7 @@ def record_visit(
     number of visits in this (process) evaluation of the service year is refused (422, R-EVAL-1,
     field `station_id`) and records nothing."""
     visit_id = new_id(county, headers)
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.record_visit(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.record_visit(
         county, evaluation_id, evaluator_of(scope), visit_id=visit_id, station_id=body.station_id,
         visited_on=today_if_none(body.visited_on), member_id=body.member_id, credential_shown=body.credential_shown,
         signed_by=body.signed_by.model_dump(), findings=body.findings,
@@ -181,12 +182,12 @@ def record_visit(
 
 @router.post("/evaluations/{evaluation_id}/surveys", response_model=EvaluationOut)
 def record_survey(
-    county: CountyCode, evaluation_id: EvaluationId, body: SurveyIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: SurveyIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """Record the satisfaction survey (公众评议), scored per R-EVAL-4: 满意 5, 基本满意 3, 不满意 0,
     不了解 the mean of the other answers to the question; question = sum / respondents, group =
     mean of its questions, total = mean of the groups. Publishes `SurveyRecorded`."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.record_survey(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.record_survey(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.surveyed_on),
         [r.model_dump() for r in body.responses],
     ))
@@ -195,12 +196,12 @@ def record_survey(
 
 @router.post("/evaluations/{evaluation_id}/scores", response_model=EvaluationOut)
 def score_items(
-    county: CountyCode, evaluation_id: EvaluationId, body: ScoresIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: ScoresIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """The evaluator scores rubric items of the pinned version (0 to each item's maximum). Items
     scored by the survey or by services-log's indicator figures are computed, never typed in.
     Publishes `ItemScored` per item."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.score_items(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.score_items(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.scored_on), [s.model_dump() for s in body.scores],
     ))
     return _view(store, found)
@@ -208,10 +209,10 @@ def score_items(
 
 @router.post("/evaluations/{evaluation_id}/deductions", response_model=EvaluationOut)
 def deduct(
-    county: CountyCode, evaluation_id: EvaluationId, body: DeductionIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: DeductionIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """A spot-check (察访核验) finding: its points are subtracted from the total (R-EVAL-5)."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.deduct(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.deduct(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.found_on), body.points, body.reason,
     ))
     return _view(store, found)
@@ -219,7 +220,7 @@ def deduct(
 
 @router.post("/evaluations/{evaluation_id}/conclusion", response_model=ConclusionOut)
 def conclude(
-    county: CountyCode, evaluation_id: EvaluationId, body: ConclusionIn, scope: EvaluatorSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: ConclusionIn, scope: EvaluatorSide, store: Store, service: Service, headers: CommandHeaders
 ) -> ConclusionOut:
     """Conclude: the total score (weighted dimensions, survey, services-log outcome figures, minus
     deductions), the grade by the pinned rubric's thresholds (R-EVAL-6) and whether it passed.
@@ -228,7 +229,7 @@ def conclude(
     `serious_breach`) and bans the provider for the county's `ban_years`. Publishes
     `EvaluationConcluded` (with `fraud_found` and `serious_breach_found`), which finance (tranches)
     and registry (renewal, bans) react to (R-EVAL-8)."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.conclude(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.conclude(
         county, evaluation_id, evaluator_of(scope), today_if_none(body.concluded_on), body.fraud_found, body.fraud_details,
         body.serious_breach_found, body.serious_breach_details,
     ))
@@ -244,11 +245,11 @@ def conclude(
 
 @router.post("/evaluations/{evaluation_id}/feedback", response_model=EvaluationOut)
 def feedback(
-    county: CountyCode, evaluation_id: EvaluationId, body: FeedbackIn, scope: FeedbackParty, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: FeedbackIn, scope: FeedbackParty, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """Feedback and consensus on the report, due 5 working days after it (R-EVAL-3)."""
     party = "provider" if scope.principal.role == Role.PROVIDER else "evaluator"
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.record_feedback(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.record_feedback(
         county, evaluation_id, provider_of(scope), evaluator_of(scope), today_if_none(body.agreed_on), body.notes, party,
     ))
     return _view(store, found)
@@ -256,11 +257,11 @@ def feedback(
 
 @router.post("/evaluations/{evaluation_id}/appeal", response_model=EvaluationOut)
 def appeal(
-    county: CountyCode, evaluation_id: EvaluationId, body: AppealIn, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: AppealIn, scope: ProviderSide, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """The provider appeals a failed evaluation — once, within the rubric's appeal window
     (default 10 working days after the conclusion). Publishes `EvaluationAppealed`."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.appeal(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.appeal(
         county, evaluation_id, provider_of(scope), today_if_none(body.appealed_on), body.reason,
     ))
     return _view(store, found)
@@ -268,11 +269,11 @@ def appeal(
 
 @router.post("/evaluations/{evaluation_id}/appeal/decision", response_model=EvaluationOut)
 def decide_appeal(
-    county: CountyCode, evaluation_id: EvaluationId, body: AppealDecisionIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, evaluation_id: EvaluationId, body: AppealDecisionIn, scope: Purchaser, store: Store, service: Service, headers: CommandHeaders
 ) -> EvaluationOut:
     """The purchaser decides the appeal; an upheld one states the revised score, graded by the
     pinned rubric's thresholds. Publishes `AppealDecided`."""
-    found = _command(store, scope, headers, county, evaluation_id, body, lambda: store.decide_appeal(
+    found = _command(store, scope, headers, county, evaluation_id, body, lambda: service.commands.decide_appeal(
         county, evaluation_id, body.upheld, body.revised_score, today_if_none(body.decided_on), body.reason,
     ))
     return _view(store, found)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from evaluation.api.common import AnyPrincipal, CountyCode, ProvinceAdmin, Purchaser, Reader, Store, Strict
+from evaluation.api.common import AnyPrincipal, CountyCode, ProvinceAdmin, Purchaser, Reader, Service, Store, Strict
 from evaluation.domainmodel import PROVINCE
 from evaluation.views import rubric_view
 from shared.infra.auth import CountyScope
@@ -92,11 +92,11 @@ class RubricOut(BaseModel):
 router = APIRouter(tags=["rubrics"])
 
 
-def _publish(store: Store, scope: CountyScope, headers: CommandHeaders, body: RubricIn) -> RubricPublishedOut:
+def _publish(store: Store, service: Service, scope: CountyScope, headers: CommandHeaders, body: RubricIn) -> RubricPublishedOut:
     fields = body.model_dump(exclude_none=True)
     rubric = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.publish_rubric(
+        lambda: service.commands.publish_rubric(
             scope.county, body.name, fields.get("dimensions"), fields.get("survey"),
             fields.get("thresholds"), fields.get("policy"),
         ),
@@ -106,21 +106,23 @@ def _publish(store: Store, scope: CountyScope, headers: CommandHeaders, body: Ru
 
 
 @router.post("/v1/rubrics", status_code=201, response_model=RubricPublishedOut)
-def publish_province_rubric(body: RubricIn, principal: ProvinceAdmin, store: Store, headers: CommandHeaders) -> RubricPublishedOut:
+def publish_province_rubric(
+    body: RubricIn, principal: ProvinceAdmin, store: Store, service: Service, headers: CommandHeaders
+) -> RubricPublishedOut:
     """Publish the next version of the province's unified rubric (统一评估标准). Province admins only.
 
     Evaluations already scheduled keep the version they were bound to; new ones take this one,
     unless their county publishes its own rubric. Publishes `RubricPublished`."""
-    return _publish(store, CountyScope(county=PROVINCE, principal=principal), headers, body)
+    return _publish(store, service, CountyScope(county=PROVINCE, principal=principal), headers, body)
 
 
 @router.post("/v1/counties/{county}/rubric", status_code=201, response_model=RubricPublishedOut)
 def publish_county_rubric(
-    county: CountyCode, body: RubricIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, body: RubricIn, scope: Purchaser, store: Store, service: Service, headers: CommandHeaders
 ) -> RubricPublishedOut:
     """Publish the next version of the county's own rubric (the purchaser, or a province admin);
     from then on it is in force for the county's new evaluations instead of the province's."""
-    return _publish(store, scope, headers, body)
+    return _publish(store, service, scope, headers, body)
 
 
 @router.get("/v1/counties/{county}/rubric", response_model=RubricOut)

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 
-from finance.api.common import BudgetSetter, CountyCode, CountyReader, Store, Strict
-from shared.infra.service import CommandHeaders, run_command
+from finance.api.common import BudgetSetter, CountyCode, CountyReader, Service, Strict
+from finance.commands import AllocateBudget
+from shared.infra.service import CommandHeaders
 from shared.rules import RuleViolation
 from shared.text import Name
 
@@ -83,7 +84,7 @@ class BudgetOut(BaseModel):
 
 
 @router.post("/budgets", status_code=201, response_model=BudgetOut)
-def allocate_budget(county: CountyCode, body: BudgetIn, scope: BudgetSetter, store: Store, headers: CommandHeaders) -> BudgetOut:
+def allocate_budget(county: CountyCode, body: BudgetIn, scope: BudgetSetter, finance: Service, headers: CommandHeaders) -> BudgetOut:
     """Allocate (or re-allocate) a year's budget for one funding source (R-FIN-2). The amount is also
     the base of the county policy's `funding_caps` on it (registry's county policy, e.g. purchases from
     社会救助专项经费 ≤ 2% of that year's budget of them): registry learns it from `BudgetAllocated` and
@@ -98,19 +99,16 @@ def allocate_budget(county: CountyCode, body: BudgetIn, scope: BudgetSetter, sto
     R-FIN-2` and `field` naming it; set caps as county policy `funding_caps` with
     `PUT /registry/v1/counties/{county}`. Budgets recorded earlier with a per-line cap still load; that
     cap is ignored. Publishes `BudgetAllocated` (its `cap_…` fields are always null now)."""
-    budget = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.allocate_budget(county, body.year, body.source, body.amount_fen),
-        lambda _ids: store.county_budget(county, body.year),
-    )
-    return BudgetOut(**store.budget_line(budget, body.source))
+    command = AllocateBudget(county=county, year=body.year, source=body.source, amount_fen=body.amount_fen)
+    budget = finance.bus.run(command, scope, headers)
+    return BudgetOut(**finance.queries.budget_line(budget, body.source))
 
 
 @router.get("/budgets", response_model=list[BudgetOut])
 def budgets(
-    county: CountyCode, scope: CountyReader, store: Store,
+    county: CountyCode, scope: CountyReader, finance: Service,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Only this year")] = None,
 ) -> list[BudgetOut]:
     """The county's budget lines with what contracts committed of them, the county policy's caps on
     each (from the latest committed contract's policy snapshot) and each line's status by them."""
-    return [BudgetOut(**line) for line in store.budgets(county, year)]
+    return [BudgetOut(**line) for line in finance.queries.budgets(county, year)]

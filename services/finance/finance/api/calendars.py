@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from finance.api.common import Store, Strict
+from finance.api.common import Service, Strict
+from finance.commands import LoadCalendar, RecomputeDueDates
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, require_roles
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 from shared.subjects import PROVINCE
 
 router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
@@ -48,7 +49,7 @@ class CalendarLoadOut(YearCalendarOut):
 
 
 @router.post("/{year}", response_model=CalendarLoadOut)
-def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, store: Store, headers: CommandHeaders) -> CalendarLoadOut:
+def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, finance: Service, headers: CommandHeaders) -> CalendarLoadOut:
     """Load a year's official calendar (the 国务院办公厅 holiday notice), replacing an earlier load
     of that year; province admins only. Publishes `CalendarLoaded` (county `province`), then counts
     every open due date again with it: each that changes — a provisional date becoming firm —
@@ -60,20 +61,23 @@ def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, store:
     key, correlation = headers
     correlation = correlation or str(uuid.uuid4())
     scope = CountyScope(county=PROVINCE, principal=principal)
-    run_command(
-        store, scope, (key, correlation), {"year": year, **body.model_dump(mode="json")},
-        lambda: store.load_calendar(year, body.holidays, body.workdays),
-        lambda _ids: store.calendar_book(),
-    )
-    recomputed = store.recompute_due_dates(year, principal.sub, correlation)
-    return CalendarLoadOut(**_year(store, year), recomputed=[RecomputedOut(**r) for r in recomputed])
+    load = LoadCalendar(county=PROVINCE, year=year, holidays=body.holidays, workdays=body.workdays)
+    finance.bus.run(load, scope, (key, correlation))
+    # Then every open due date again, one county at a time: each county's events carry its own
+    # county (R-AUD-6), under the load's correlation id. A follow-up, not keyed: it records nothing
+    # when nothing changes.
+    recomputed: list[dict[str, Any]] = []
+    for other in finance.queries.counties():
+        recount = RecomputeDueDates(county=other, year=year)
+        recomputed += finance.bus.run(recount, CountyScope(county=other, principal=principal), (None, correlation))
+    return CalendarLoadOut(**_year(finance, year), recomputed=[RecomputedOut(**r) for r in recomputed])
 
 
 @router.get("", response_model=list[YearCalendarOut])
-def calendars(principal: AnyRole, store: Store) -> list[YearCalendarOut]:
+def calendars(principal: AnyRole, finance: Service) -> list[YearCalendarOut]:
     """The official years loaded so far (years chinesecalendar ships need no load)."""
-    return [YearCalendarOut(**_year(store, int(y))) for y in sorted(store.calendar_book().years)]
+    return [YearCalendarOut(**_year(finance, int(y))) for y in sorted(finance.queries.calendar_years())]
 
 
-def _year(store: Any, year: int) -> dict[str, Any]:
-    return store.calendar_book().years[str(year)]
+def _year(finance: Any, year: int) -> dict[str, Any]:
+    return finance.queries.calendar_years()[str(year)]

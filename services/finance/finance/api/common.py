@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
 
-from finance.application import FinanceApplication
+from finance.composition import Finance
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import DomainError
 
@@ -15,11 +15,12 @@ CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit admini
 ContractId = Annotated[str, Path(min_length=1, max_length=100, description="The contract id registry gave")]
 
 
-async def get_store(request: Request) -> FinanceApplication:  # async: no I/O, no thread hop
-    return request.app.state.store
+async def get_finance(request: Request) -> Finance:  # async: no I/O, no thread hop
+    return request.app.state.service
 
 
-Store = Annotated[FinanceApplication, Depends(get_store)]
+# The composed service: ``.bus`` runs typed commands (finance.commands), ``.queries`` reads.
+Service = Annotated[Finance, Depends(get_finance)]
 # Read a contract's figures: a provider only its own contracts (checked per route).
 Reader = Annotated[
     CountyScope,
@@ -52,9 +53,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _contract_owner(store: FinanceApplication, county: str, ref: str) -> Owner | None:
+def _contract_owner(finance: Finance, county: str, ref: str) -> Owner | None:
     try:
-        return Owner(frozenset({store.schedule(county, ref).provider_id}))
+        return Owner(frozenset({finance.queries.schedule(county, ref).provider_id}))
     except DomainError:
         return None
 

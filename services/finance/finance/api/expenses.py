@@ -8,11 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Store, Strict, own_provider
-from finance.application import expense_id_for
-from finance.reconciliation import reconcile
+from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Service, Strict, own_provider
+from finance.commands import BookExpense, expense_id_for
 from shared.bounds import Day as BoundedDay
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts/{contract_id}", tags=["expenses"])
 
@@ -129,7 +128,7 @@ class ReconciliationOut(BaseModel):
 
 @router.post("/expenses", status_code=201, response_model=ExpenseOut)
 def book_expense(
-    county: CountyCode, contract_id: ContractId, body: ExpenseIn, scope: ContractBookkeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ExpenseIn, scope: ContractBookkeeper, finance: Service, headers: CommandHeaders
 ) -> ExpenseOut:
     """Book an expense against the contract's ring-fenced account with its voucher (R-FIN-8); a
     provider books only for its own contracts. The expense is recorded (`ExpenseBooked`) and
@@ -141,26 +140,23 @@ def book_expense(
     contract period, or when its voucher was already booked in the county. `worker_id` and `month` come
     together, on personnel expenses only, the month as YYYY-MM (else 422, R-FIN-4, naming the field)."""
     expense_id = expense_id_for(county, headers[0])
-    entry: dict[str, Any] = run_command(
-        store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
-        lambda: store.book_expense(
-            county, contract_id, expense_id=expense_id, category=body.category, amount_fen=body.amount_fen,
-            spent_on=body.spent_on, voucher=body.voucher, provider_id=own_provider(scope),
-            worker_id=body.worker_id, month=body.month,
-        ),
-        lambda _ids: store.expense(county, contract_id, expense_id),
+    command = BookExpense(
+        county=county, contract_id=contract_id, category=body.category, amount_fen=body.amount_fen,
+        spent_on=body.spent_on, voucher=body.voucher, worker_id=body.worker_id, month=body.month,
+        expense_id=expense_id, provider_id=own_provider(scope),
     )
+    entry: dict[str, Any] = finance.bus.run(command, scope, headers)
     return ExpenseOut(**entry)
 
 
 @router.get("/expenses", response_model=list[ExpenseOut])
-def expenses(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ExpenseOut]:
+def expenses(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[ExpenseOut]:
     """Every expense booked against the contract, with its findings."""
-    return [ExpenseOut(**e) for e in store.expenses(county, contract_id, own_provider(scope))]
+    return [ExpenseOut(**e) for e in finance.queries.expenses(county, contract_id, own_provider(scope))]
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut)
-def reconciliation(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> ReconciliationOut:
+def reconciliation(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> ReconciliationOut:
     """The contract's reconciliation: contract amount, tranches awaiting their trigger, scheduled,
     paid, withheld and cancelled, spending by category and the balance (paid − spent), and the R-FIN-4
     cost structure (`cost_structure`): personnel against the policy's floor — a finding with what is
@@ -168,5 +164,4 @@ def reconciliation(county: CountyCode, contract_id: ContractId, scope: ContractR
     worker's monthly wages below the county's minimum wage × multiplier. Each figure
     lists the `event_id`s of the events behind it, as found in `/finance/v1/audit/events` and on
     JetStream."""
-    schedule = store.schedule(county, contract_id, own_provider(scope))
-    return ReconciliationOut(**reconcile(store, schedule))
+    return ReconciliationOut(**finance.queries.reconciliation(county, contract_id, own_provider(scope)))

@@ -15,17 +15,18 @@ from finance.api.common import (
     CountyCode,
     CountyReader,
     Finance,
-    Store,
+    Service,
     Strict,
     Supervisor,
     own_provider,
 )
-from finance.application import FinanceApplication
+from finance.commands import PayTranche, RecordOverdue, ResolveFinding
+from finance.queries import FinanceQueries
 from shared.bounds import AnyDay
 from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 from shared.rules import RuleViolation
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["tranches"])
@@ -86,7 +87,7 @@ class ResolutionIn(Strict):
 
 
 @router.get("/contracts/{contract_id}/tranches", response_model=list[TrancheOut])
-def tranches(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[TrancheOut]:
+def tranches(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[TrancheOut]:
     """The contract's tranche schedule (R-FIN-5): status `awaiting_trigger`, `scheduled`, `paid`,
     `withheld`, `cancelled` or `overdue` (scheduled and past its due date, R-FIN-9). `provisional`
     marks a due date computed without the State Council calendar of its year (R-FIN-6). Triggers:
@@ -94,30 +95,27 @@ def tranches(county: CountyCode, contract_id: ContractId, scope: ContractReader,
     `annual_passed` are the year-end tranche — a passed `final` or `annual` evaluation sets off
     whichever of the two the plan names (a county evaluating `annual` keeps the default plan's
     `final_passed`), and a failed one withholds it (R-FIN-7); a plan naming both keeps them apart."""
-    schedule = store.schedule(county, contract_id)
+    schedule = finance.queries.schedule(county, contract_id)
     today = china_today()
-    return [TrancheOut(**FinanceApplication.tranche_view(t, today)) for t in schedule.tranches]
+    return [TrancheOut(**FinanceQueries.tranche_view(t, today)) for t in schedule.tranches]
 
 
 @router.post("/contracts/{contract_id}/tranches/{seq}/payment", status_code=201, response_model=TrancheOut)
 def pay_tranche(
-    county: CountyCode, contract_id: ContractId, seq: Seq, body: PaymentIn, scope: Finance, store: Store,
+    county: CountyCode, contract_id: ContractId, seq: Seq, body: PaymentIn, scope: Finance, finance: Service,
     headers: CommandHeaders,
 ) -> TrancheOut:
     """Record a tranche's payment (拨付) with its date and voucher. Refused (R-FIN-7) for a tranche
     awaiting its trigger, withheld, cancelled or already paid, dated before its trigger, or while
     a funding finding of the contract is open. Publishes `TranchePaid`."""
-    schedule = run_command(
-        store, scope, headers, {"contract_id": contract_id, "seq": seq, **body.model_dump(mode="json")},
-        lambda: store.pay_tranche(county, contract_id, seq, body.paid_on, body.voucher),
-        lambda _ids: store.schedule(county, contract_id),
-    )
-    return TrancheOut(**FinanceApplication.tranche_view(schedule.tranche(seq), china_today()))
+    command = PayTranche(county=county, contract_id=contract_id, seq=seq, paid_on=body.paid_on, voucher=body.voucher)
+    schedule = finance.bus.run(command, scope, headers)
+    return TrancheOut(**FinanceQueries.tranche_view(schedule.tranche(seq), china_today()))
 
 
 @router.get("/tranches/overdue", response_model=list[OverdueOut])
 def overdue(
-    request: Request, response: Response, county: CountyCode, scope: CountyReader, store: Store,
+    request: Request, response: Response, county: CountyCode, scope: CountyReader, finance: Service,
     as_of: Annotated[AnyDay | None, Query(description="Default: today (China Standard Time); any date 0001-01-01 … 9999-12-31")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[OverdueOut]:
@@ -128,35 +126,31 @@ def overdue(
     hold none while `X-Next-Cursor` is present — stop when it is absent)."""
     day = as_of or china_today()
     query = {"county": county, "as_of": day.isoformat()}
-    calendar = store.workdays()
+    store, calendar = finance.store, finance.queries.workdays()
     found = lists.schedules(
         store, county, limit, decode_cursor("finance.overdue", query, cursor),
-        keep=lambda s: bool(lists.overdue_rows(store, s, day, calendar)),
+        keep=lambda s: bool(lists.overdue_rows(s, day, calendar)),
     )
     respond(request, response, "finance.overdue", query, found)
-    return [OverdueOut(**row) for s in found.items for row in lists.overdue_rows(store, s, day, calendar)]
+    return [OverdueOut(**row) for s in found.items for row in lists.overdue_rows(s, day, calendar)]
 
 
 @router.post("/tranches/overdue-check", response_model=list[OverdueOut])
 def overdue_check(
-    county: CountyCode, body: OverdueCheckIn, scope: Supervisor, store: Store, headers: CommandHeaders
+    county: CountyCode, body: OverdueCheckIn, scope: Supervisor, finance: Service, headers: CommandHeaders
 ) -> list[OverdueOut]:
     """Record every tranche found overdue for the first time as of `as_of` (R-FIN-9): one
     `TrancheOverdue` per tranche, ever. Returns those newly recorded."""
     as_of = body.as_of or china_today()
     if as_of > china_today():
         raise RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of")
-    rows = run_command(
-        store, scope, headers, {"as_of": as_of.isoformat()},
-        lambda: store.record_overdue(county, as_of),
-        lambda _ids: store.overdue_recorded_on(county, as_of),
-    )
+    rows = finance.bus.run(RecordOverdue(county=county, as_of=as_of), scope, headers)
     return [OverdueOut(**row) for row in rows]
 
 
 @router.get("/findings", response_model=list[FindingOut])
 def findings(
-    request: Request, response: Response, county: CountyCode, scope: CountyReader, store: Store,
+    request: Request, response: Response, county: CountyCode, scope: CountyReader, finance: Service,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[FindingOut]:
@@ -167,30 +161,27 @@ def findings(
     while `X-Next-Cursor` is present — stop when it is absent)."""
     query = {"county": county, "status": status}
     found = lists.schedules(
-        store, county, limit, decode_cursor("finance.findings", query, cursor),
-        keep=lambda s: bool(lists.finding_rows(store, s, status)), name="findings",
+        finance.store, county, limit, decode_cursor("finance.findings", query, cursor),
+        keep=lambda s: bool(lists.finding_rows(finance.queries, s, status)), name="findings",
     )
     respond(request, response, "finance.findings", query, found)
-    return [FindingOut(**row) for s in found.items for row in lists.finding_rows(store, s, status)]
+    return [FindingOut(**row) for s in found.items for row in lists.finding_rows(finance.queries, s, status)]
 
 
 @router.get("/contracts/{contract_id}/findings", response_model=list[FindingOut])
-def contract_findings(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[FindingOut]:
+def contract_findings(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[FindingOut]:
     """The contract's funding findings, open and resolved."""
-    schedule = store.schedule(county, contract_id, own_provider(scope))
-    return [FindingOut(**store.finding_row(schedule, f)) for f in schedule.findings]
+    schedule = finance.queries.schedule(county, contract_id, own_provider(scope))
+    return [FindingOut(**FinanceQueries.finding_row(schedule, f)) for f in schedule.findings]
 
 
 @router.post("/contracts/{contract_id}/findings/{finding_id}/resolution", response_model=FindingOut)
 def resolve_finding(
     county: CountyCode, contract_id: ContractId, finding_id: Annotated[str, Path(max_length=20)], body: ResolutionIn,
-    scope: Supervisor, store: Store, headers: CommandHeaders,
+    scope: Supervisor, finance: Service, headers: CommandHeaders,
 ) -> FindingOut:
     """Resolve a funding finding (e.g. the budget was raised or the funding re-arranged): the
     contract's tranches can be paid again once no finding is open. Publishes `FundingFindingResolved`."""
-    schedule = run_command(
-        store, scope, headers, {"contract_id": contract_id, "finding_id": finding_id, **body.model_dump()},
-        lambda: store.resolve_finding(county, contract_id, finding_id, body.resolution),
-        lambda _ids: store.schedule(county, contract_id),
-    )
-    return FindingOut(**store.finding_row(schedule, schedule.finding(finding_id)))
+    command = ResolveFinding(county=county, contract_id=contract_id, finding_id=finding_id, resolution=body.resolution)
+    schedule = finance.bus.run(command, scope, headers)
+    return FindingOut(**FinanceQueries.finding_row(schedule, schedule.finding(finding_id)))

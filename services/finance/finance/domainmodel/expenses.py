@@ -8,11 +8,13 @@ an expense dated outside the contract period, or one voucher booked twice in the
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -20,10 +22,18 @@ from eventsourcing.domain import Aggregate, event
 from finance.domainmodel.tranches import NS, yuan
 from shared.rules import RuleViolation
 
+
 # R-FIN-4 cost structure: personnel (wages, bonuses, social insurance, tax) and the rest
 # (quality assurance and operations).
-PERSONNEL, OPERATIONS = "personnel", "operations"
-CATEGORIES = (PERSONNEL, OPERATIONS)
+class ExpenseCategory(StrEnum):
+    """R-FIN-4's two categories. A ``str``: it compares and serialises as the strings recorded before."""
+
+    PERSONNEL = "personnel"
+    OPERATIONS = "operations"
+
+
+PERSONNEL, OPERATIONS = ExpenseCategory.PERSONNEL, ExpenseCategory.OPERATIONS
+CATEGORIES = tuple(ExpenseCategory)
 
 
 def account_id(contract_id: str) -> uuid.UUID:
@@ -41,6 +51,28 @@ class Finding:
     detail: str
 
 
+@dataclass(frozen=True)
+class Expense:
+    """One expense booked against the contract's account, with what it was flagged for."""
+
+    expense_id: str
+    category: str
+    amount_fen: int
+    spent_on: date
+    voucher: str
+    worker_id: str | None = None
+    month: str | None = None
+    findings: tuple[Finding, ...] = ()
+
+    def view(self) -> dict[str, Any]:
+        """The public form (``ExpenseOut`` without the contract id)."""
+        return {
+            "expense_id": self.expense_id, "category": str(self.category), "amount_fen": self.amount_fen,
+            "spent_on": self.spent_on, "voucher": self.voucher, "worker_id": self.worker_id, "month": self.month,
+            "findings": [{"rule": f.rule, "kind": f.kind, "detail": f.detail} for f in self.findings],
+        }
+
+
 class ContractAccount(Aggregate):
     """The contract's own account: every expense booked against it, and the findings on them."""
 
@@ -52,19 +84,17 @@ class ContractAccount(Aggregate):
     def __init__(self, contract_id: str, county: str) -> None:
         self.contract_id = contract_id
         self.county = county
-        self.expenses: list[dict[str, Any]] = []
+        self.expenses: list[Expense] = []
 
     def spent_fen(self, category: str | None = None) -> int:
-        return sum(e["amount_fen"] for e in self.expenses if category in (None, e["category"]))
+        return sum(e.amount_fen for e in self.expenses if category in (None, e.category))
 
-    def expense(self, expense_id: str) -> dict[str, Any] | None:
-        return next((e for e in self.expenses if e["expense_id"] == expense_id), None)
+    def expense(self, expense_id: str) -> Expense | None:
+        return next((e for e in self.expenses if e.expense_id == expense_id), None)
 
     def wages_fen(self, worker_id: str, month: str) -> int:
         """What was booked as one worker's wages for one month (R-FIN-4)."""
-        return sum(
-            e["amount_fen"] for e in self.expenses if e.get("worker_id") == worker_id and e.get("month") == month
-        )
+        return sum(e.amount_fen for e in self.expenses if e.worker_id == worker_id and e.month == month)
 
     def book(
         self, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str, findings: list[Finding],
@@ -83,18 +113,18 @@ class ContractAccount(Aggregate):
         self, contract_id: str, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str,
         worker_id: str | None = None, month: str | None = None,
     ) -> None:
-        self.expenses.append(
-            {
-                "expense_id": expense_id, "category": category, "amount_fen": amount_fen,
-                "spent_on": spent_on, "voucher": voucher, "worker_id": worker_id, "month": month, "findings": [],
-            }
-        )
+        self.expenses = [
+            *self.expenses,
+            Expense(expense_id=expense_id, category=category, amount_fen=amount_fen, spent_on=spent_on, voucher=voucher,
+                    worker_id=worker_id, month=month),
+        ]
 
     @event("ExpenseFlagged")
     def _flagged(self, contract_id: str, expense_id: str, rule: str, kind: str, detail: str) -> None:
-        entry = self.expense(expense_id)
-        if entry is not None:
-            entry["findings"].append({"rule": rule, "kind": kind, "detail": detail})
+        flagged = Finding(rule=rule, kind=kind, detail=detail)
+        self.expenses = [
+            dataclasses.replace(e, findings=(*e.findings, flagged)) if e.expense_id == expense_id else e for e in self.expenses
+        ]
 
 
 class VoucherBook(Aggregate):

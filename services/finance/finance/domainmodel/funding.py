@@ -23,8 +23,10 @@ drops those fields — and that legacy cap is ignored: it is neither checked nor
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -44,6 +46,28 @@ def budget_id(county: str, year: int) -> uuid.UUID:
 LEGACY_CAP_FIELDS = ("cap_kind", "cap_basis_points", "cap_base_fen", "cap_limit_fen")
 
 
+@dataclass(frozen=True)
+class BudgetLine:
+    """One funding source's budget for the year and the contracts committed to it, in the order
+    they committed (that order is how a later budget re-checks them, R-FIN-2)."""
+
+    source: str
+    allocated: bool = False
+    amount_fen: int = 0
+    commitments: tuple[tuple[str, int], ...] = ()  # (contract_id, fen)
+
+    @property
+    def committed_fen(self) -> int:
+        return sum(fen for _, fen in self.commitments)
+
+    def has(self, contract_id: str) -> bool:
+        return any(c == contract_id for c, _ in self.commitments)
+
+    @property
+    def latest_contract(self) -> str | None:
+        return self.commitments[-1][0] if self.commitments else None
+
+
 class CountyBudget(Aggregate):
     """The budget lines of one county and year (年度预算), one per funding source."""
 
@@ -55,39 +79,37 @@ class CountyBudget(Aggregate):
     def __init__(self, county: str, year: int) -> None:
         self.county = county
         self.year = year
-        self.lines: dict[str, dict[str, Any]] = {}
+        self.lines: dict[str, BudgetLine] = {}
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CountyBudget:
         """A county's budget holds one commitment per contract: each load from the aggregate cache
-        copies it, so the copy is made of plain dict copies (its values are str, bool and int),
-        not the generic walk that made each signing cost more the more contracts were signed."""
+        copies it. Its lines are immutable values (``BudgetLine``), so the copy shares them: a
+        new dict of the same lines, not the generic walk that made each signing cost more the more
+        contracts were signed."""
         clone = object.__new__(type(self))
         for name, value in self.__dict__.items():
-            clone.__dict__[name] = copy.deepcopy(value, memo) if name != "lines" else {
-                source: {**line, "commitments": dict(line["commitments"])} for source, line in value.items()
-            }
+            clone.__dict__[name] = copy.deepcopy(value, memo) if name != "lines" else dict(value)
         return clone
 
-    def line(self, source: str) -> dict[str, Any]:
-        return self.lines.get(source) or {
-"source": source, "allocated": False, "amount_fen": 0, "commitments": {}}
+    def line(self, source: str) -> BudgetLine:
+        return self.lines.get(source) or BudgetLine(source=source)
 
     def committed_fen(self, source: str) -> int:
-        return sum(self.line(source)["commitments"].values())
+        return self.line(source).committed_fen
 
     def allocate(self, source: str, amount_fen: int) -> None:
         """Allocate (or re-allocate) a source's budget (R-FIN-2: also the base of the policy caps on it)."""
         if amount_fen < 0:
             raise RuleViolation("a budget cannot be negative", rule="R-FIN-1", field="amount_fen")
         current = self.line(source)
-        if current["allocated"] and current["amount_fen"] == amount_fen:
+        if current.allocated and current.amount_fen == amount_fen:
             return
         self._allocated(county=self.county, year=self.year, source=source, amount_fen=amount_fen)
 
     def commit(self, contract_id: str, source: str, amount_fen: int) -> list[tuple[str, int, int]]:
         """A signed contract's funding share; returns the R-FIN-2 breaches it causes as
         (detail, committed, limit)."""
-        if contract_id in self.line(source)["commitments"]:
+        if self.line(source).has(contract_id):
             return []
         self._committed(contract_id=contract_id, source=source, amount_fen=amount_fen)
         return self.breaches(source)
@@ -95,12 +117,12 @@ class CountyBudget(Aggregate):
     def breaches(self, source: str) -> list[tuple[str, int, int]]:
         """The allocation itself exceeded (the policy ceilings are :func:`policy_cap_breaches`)."""
         line = self.line(source)
-        if not line["allocated"]:
+        if not line.allocated:
             return []  # no budget for this source and year: nothing to judge against
         committed = self.committed_fen(source)
-        if committed > line["amount_fen"]:
+        if committed > line.amount_fen:
             return [(f"contracts funded from {source} in {self.year} commit {yuan(committed)}, "
-                     f"more than its budget of {yuan(line['amount_fen'])}", committed, line["amount_fen"])]
+                     f"more than its budget of {yuan(line.amount_fen)}", committed, line.amount_fen)]
         return []
 
     def status(self, source: str, caps: list[dict[str, Any]], base_of: Callable[[int, str], int | None]) -> str:
@@ -108,7 +130,7 @@ class CountyBudget(Aggregate):
         floor not reached) or ``unallocated``. ``caps``: the county policy's ``funding_caps`` (a
         contract's snapshot); ``base_of(year, source)`` an allocated amount or None."""
         line = self.line(source)
-        if not line["allocated"]:
+        if not line.allocated:
             return "unallocated"
         committed = self.committed_fen(source)
         if self.breaches(source) or policy_cap_breaches(caps, self.year, source, committed, base_of):
@@ -135,15 +157,16 @@ class CountyBudget(Aggregate):
 
     @event(BudgetAllocated)
     def _allocated(self, county: str, year: int, source: str, amount_fen: int) -> None:
-        line = self.line(source)
-        line.update(allocated=True, amount_fen=amount_fen)
-        self.lines[source] = line
+        self.lines = {**self.lines, source: dataclasses.replace(self.line(source), allocated=True, amount_fen=amount_fen)}
 
     @event("FundsCommitted")
     def _committed(self, contract_id: str, source: str, amount_fen: int) -> None:
         line = self.line(source)
-        line["commitments"][contract_id] = amount_fen
-        self.lines[source] = line
+        if line.has(contract_id):  # as a mapping would: the same place, the new amount
+            commitments = tuple((c, amount_fen if c == contract_id else fen) for c, fen in line.commitments)
+        else:
+            commitments = (*line.commitments, (contract_id, amount_fen))
+        self.lines = {**self.lines, source: dataclasses.replace(line, commitments=commitments)}
 
 
 def policy_cap_breaches(

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from registry.application import RegistryApplication
+from registry.application import Registry, RegistryApplication
 from shared.bounds import Day as BoundedDay
 from shared.bounds import day_range
 from shared.clock import china_today
@@ -30,6 +30,14 @@ async def get_store(request: Request) -> RegistryApplication:  # async: no I/O, 
 
 
 Store = Annotated[RegistryApplication, Depends(get_store)]
+
+
+async def get_registry(request: Request) -> Registry:
+    return request.app.state.service
+
+
+# The composed registry: its command objects (``.contracting``, ``.staffing`` …) around the store.
+Service = Annotated[Registry, Depends(get_registry)]
 ProvinceAdmin = Annotated[CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, write=True))]
 # The purchaser's side (购买主体, or the province on its behalf) registers, signs and decides.
 Purchaser = Annotated[CountyScope, Depends(county_scope(Role.PURCHASER, Role.PROVINCE_ADMIN, write=True))]
@@ -56,9 +64,9 @@ OwnWorkerReader = Annotated[CountyScope, Depends(county_scope(*WORKER_READERS, R
 OwnWorkerKeeper = Annotated[CountyScope, Depends(county_scope(*PROVIDER_SIDE, write=True, owns=Owns.WORKER))]
 
 
-def _owned_by(kind: str, attribute: str) -> Callable[[RegistryApplication, str, str], Owner | None]:
-    def lookup(store: RegistryApplication, county: str, ref: str) -> Owner | None:
-        found = store.find(ref)
+def _owned_by(kind: str, attribute: str) -> Callable[[Registry, str, str], Owner | None]:
+    def lookup(registry: Registry, county: str, ref: str) -> Owner | None:
+        found = registry.store.find(ref)
         if found is None or type(found).__name__ != kind or getattr(found, "county", None) != county:
             return None
         return Owner(frozenset({str(getattr(found, attribute))}))
@@ -66,8 +74,8 @@ def _owned_by(kind: str, attribute: str) -> Callable[[RegistryApplication, str, 
     return lookup
 
 
-def _worker_owner(store: RegistryApplication, county: str, ref: str) -> Owner | None:
-    owner = _owned_by("Worker", "provider_id")(store, county, ref)
+def _worker_owner(registry: Registry, county: str, ref: str) -> Owner | None:
+    owner = _owned_by("Worker", "provider_id")(registry, county, ref)
     return None if owner is None else Owner(owner.provider_ids, worker_ids=frozenset({ref}))  # a worker: only itself
 
 

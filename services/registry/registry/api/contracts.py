@@ -16,6 +16,7 @@ from registry.api.common import (
     Day,
     Purchaser,
     Reader,
+    Service,
     Store,
     Strict,
     acting_provider,
@@ -233,7 +234,7 @@ FILING_FILTERS = {
 
 
 @router.post("", status_code=201, response_model=ContractCreated)
-def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ContractCreated:
+def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ContractCreated:
     """Sign a service contract (服务协议) for one year of a cycle. Checked on the signing day: the provider
     is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
     (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
@@ -249,7 +250,7 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
     terms = body.model_dump()
     cid = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.sign_contract(county, terms),
+        lambda: registry.contracting.sign_contract(county, terms),
         lambda ids: ids[0],
     )
     return ContractCreated(contract_id=str(cid))
@@ -296,12 +297,12 @@ def list_contracts(
 
 
 @router.post("/expiry", response_model=ExpiryOut)
-def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ExpiryOut:
+def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ExpiryOut:
     """Expire every active contract of the county whose period ended before `as_of` (run daily or at
     year end). Publishes `ContractExpired` for each; returns their ids."""
     ids = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.expire_contracts(county, body.as_of),
+        lambda: registry.contracting.expire_contracts(county, body.as_of),
         lambda ids: ids,
     )
     return ExpiryOut(expired=[str(i) for i in ids])
@@ -320,7 +321,7 @@ def _contract_command(store: Any, scope: Any, headers: Any, county: str, contrac
 
 @router.post("/{contract_id}/filing", response_model=ContractOut)
 def file_contract(
-    county: CountyCode, contract_id: str, body: FilingIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: FilingIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
 ) -> ContractOut:
     """Record the filing (备案) of the signed contract with the city bureau (R-REG-5). Due within the
     policy's `filing_working_days` (15) working days of signing, per the State Council calendar; a later
@@ -330,13 +331,13 @@ def file_contract(
     lists them."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: store.file_contract(county, contract_id, body.filed_on, body.filed_with),
+        lambda: registry.contracting.file_contract(county, contract_id, body.filed_on, body.filed_with),
     )
 
 
 @router.post("/{contract_id}/scope-changes", status_code=201, response_model=ScopeChangeCreated)
 def request_scope_change(
-    county: CountyCode, contract_id: str, body: ScopeChangeIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: ScopeChangeIn, scope: ContractProviderSide, store: Store, registry: Service, headers: CommandHeaders
 ) -> ScopeChangeCreated:
     """Ask for a scope change (R-REG-6): the contract's service areas from `effective_on`. Nothing changes
     until the purchaser approves it (`…/scope-changes/{change_id}/decision`). A provider asks for its own
@@ -345,7 +346,7 @@ def request_scope_change(
     change_id = new_id(county, headers)
     run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.request_scope_change(
+        lambda: registry.contracting.request_scope_change(
             county, contract_id, change_id, body.service_areas, body.effective_on, body.reason, scope.principal.sub
         ),
         lambda _ids: None,
@@ -355,14 +356,14 @@ def request_scope_change(
 
 @router.post("/{contract_id}/scope-changes/{change_id}/decision", response_model=ContractOut)
 def decide_scope_change(
-    county: CountyCode, contract_id: str, change_id: str, body: ScopeDecisionIn, scope: Purchaser, store: Store,
+    county: CountyCode, contract_id: str, change_id: str, body: ScopeDecisionIn, scope: Purchaser, store: Store, registry: Service,
     headers: CommandHeaders,
 ) -> ContractOut:
     """Approve or reject a requested scope change (R-REG-6). Approval makes the areas the contract's
     scope and publishes `ContractScopeChanged` (services-log then accepts deliveries in them)."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: store.decide_scope_change(
+        lambda: registry.contracting.decide_scope_change(
             county, contract_id, change_id, body.approved, body.approved_by, body.decided_on, body.note
         ),
     )
@@ -370,7 +371,7 @@ def decide_scope_change(
 
 @router.post("/{contract_id}/renewal", status_code=201, response_model=ContractCreated)
 def renew_contract(
-    county: CountyCode, contract_id: str, body: RenewalIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: RenewalIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
 ) -> ContractCreated:
     """Sign the next year of the cycle (续签, R-REG-7) — only after this year's final/annual evaluation
     passed (learnt from evaluation's `EvaluationConcluded`/`AppealDecided`); a failed one ends the cycle
@@ -385,7 +386,7 @@ def renew_contract(
     }
     new = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.renew_contract(county, contract_id, body.signed_on, overrides),
+        lambda: registry.contracting.renew_contract(county, contract_id, body.signed_on, overrides),
         lambda ids: next(i for i in ids if i != contract_id),
     )
     return ContractCreated(contract_id=str(new))
@@ -397,7 +398,7 @@ def _dump_list(items: list[Any] | None) -> list[dict[str, Any]] | None:
 
 @router.post("/{contract_id}/termination", response_model=ContractOut)
 def terminate_contract(
-    county: CountyCode, contract_id: str, body: TerminationIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: TerminationIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
 ) -> ContractOut:
     """End the contract early with its reason: `breach` (违约), `serious_breach` (严重违约) or `fraud`
     (弄虚作假) — both ban the provider for the county's `ban_years` (R-EVAL-9), publishing `ProviderBanned`;
@@ -405,5 +406,5 @@ def terminate_contract(
     or `agreement` (协商解除). Publishes `ContractTerminated`; finance cancels the remaining tranches."""
     return _contract_command(
         store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: store.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),
+        lambda: registry.contracting.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),
     )

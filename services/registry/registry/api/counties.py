@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Store, Strict
+from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Store, Strict
 from registry.domainmodel import PARAMETERS
 from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
@@ -79,7 +79,7 @@ def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 @router.put("/{county}", response_model=CountyOut)
-def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: Store, headers: CommandHeaders) -> CountyOut:
+def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: Store, registry: Service, headers: CommandHeaders) -> CountyOut:
     """Register a county (the tenant) or change its name or policy parameters. Province admins only.
 
     `policy` lists overrides of the defaults (a change replaces the previous overrides); omitted, the
@@ -89,7 +89,7 @@ def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: 
     policy = policy_names(body.policy)
     agg = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.put_county(county, body.name, policy),
+        lambda: registry.counties.put_county(county, body.name, policy),
         lambda _ids: store.county(county),
     )
     return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)

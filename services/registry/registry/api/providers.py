@@ -17,6 +17,7 @@ from registry.api.common import (
     ProviderReader,
     Purchaser,
     Reader,
+    Service,
     Store,
     Strict,
     ensure_own,
@@ -105,12 +106,12 @@ def provider_out(p: Provider, as_of: date) -> ProviderOut:
 
 
 @router.post("", status_code=201, response_model=ProviderCreated)
-def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ProviderCreated:
+def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ProviderCreated:
     """Register a provider (承接主体). The USCC is checked per GB 32100-2015 (R-REG-1); registering the
     same USCC again with the same details returns the same `provider_id`, with other details is a 409."""
     pid = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.register_provider(
+        lambda: registry.counties.register_provider(
             county, body.name, body.uscc, body.rating, body.has_party_org, [p.model_dump() for p in body.prior_projects]
         ),
         lambda ids: ids[0],
@@ -139,14 +140,14 @@ def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, st
 
 @router.post("/{provider_id}/profile", response_model=ProviderOut)
 def update_profile(
-    county: CountyCode, provider_id: str, body: ProfileIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: ProfileIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
 ) -> ProviderOut:
     """Record a new assessment rating, party organisation or verified prior projects (all count for
     R-REG-1's policy flags). The profile given replaces the one on record."""
     prior = None if body.prior_projects is None else [p.model_dump() for p in body.prior_projects]
     p = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.update_provider(county, provider_id, body.rating, body.has_party_org, prior),
+        lambda: registry.counties.update_provider(county, provider_id, body.rating, body.has_party_org, prior),
         lambda _ids: store.provider(county, provider_id, field=None),
     )
     return provider_out(p, today())
@@ -154,13 +155,13 @@ def update_profile(
 
 @router.post("/{provider_id}/bans", status_code=201, response_model=ProviderOut)
 def ban_provider(
-    county: CountyCode, provider_id: str, body: BanIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: BanIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
 ) -> ProviderOut:
     """Ban a provider from government purchase (R-EVAL-9): it cannot sign until the ban ends (R-REG-1).
     Publishes `ProviderBanned`. Evaluation's fraud findings and fraud terminations ban automatically."""
     p = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.ban_provider(county, provider_id, body.banned_on, body.until, body.reason),
+        lambda: registry.counties.ban_provider(county, provider_id, body.banned_on, body.until, body.reason),
         lambda _ids: store.provider(county, provider_id, field=None),
     )
     return provider_out(p, body.banned_on)
@@ -168,7 +169,7 @@ def ban_provider(
 
 @router.post("/{provider_id}/disclosures", status_code=201, response_model=DisclosureCreated)
 def publish_disclosure(
-    county: CountyCode, provider_id: str, body: DisclosureIn, scope: OwnProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: DisclosureIn, scope: OwnProviderSide, store: Store, registry: Service, headers: CommandHeaders
 ) -> DisclosureCreated:
     """Publish a disclosure document (R-REG-9): basic info, qualifications, annual financial report or
     project record. Shown on the public provider list; must not contain personal data. A provider
@@ -177,7 +178,7 @@ def publish_disclosure(
     disclosure_id = new_id(county, headers)
     run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.publish_disclosure(county, provider_id, disclosure_id, **body.model_dump()),
+        lambda: registry.counties.publish_disclosure(county, provider_id, disclosure_id, **body.model_dump()),
         lambda _ids: None,
     )
     return DisclosureCreated(disclosure_id=disclosure_id)

@@ -18,6 +18,7 @@ from registry.api.common import (
     ProviderSide,
     Purchaser,
     Reader,
+    Service,
     Store,
     Strict,
     WorkerReader,
@@ -118,11 +119,11 @@ def station_out(s: Station) -> StationOut:
 
 
 @router.post("/stations", status_code=201, response_model=StationCreated)
-def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> StationCreated:
+def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> StationCreated:
     """Establish a station (乡镇/街道社工站, 社会工作室, 家庭综合服务中心 or the county hub)."""
     sid = run_command(
         store, scope, headers, body.model_dump(),
-        lambda: store.establish_station(county, body.name, body.township, body.kind),
+        lambda: registry.staffing.establish_station(county, body.name, body.township, body.kind),
         lambda ids: ids[0],
     )
     return StationCreated(station_id=str(sid))
@@ -142,14 +143,14 @@ def list_stations(
 
 
 @router.post("/workers", status_code=201, response_model=WorkerCreated)
-def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> WorkerCreated:
+def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: Store, registry: Service, headers: CommandHeaders) -> WorkerCreated:
     """Record a social worker hired by a provider at a station. Age and education are checked at
     hiring against the county's policy (R-REG-3); a worker hired without a certificate must obtain one
     by `certificate_due_on` (policy `certificate_deadline_years`). A provider hires for itself only."""
     ensure_own(scope, body.provider_id)
     wid = run_command(
         store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.hire_worker(county, **body.model_dump()),
+        lambda: registry.staffing.hire_worker(county, **body.model_dump()),
         lambda ids: ids[0],
     )
     return WorkerCreated(worker_id=str(wid))
@@ -211,24 +212,24 @@ def _worker_command(
 
 @router.post("/workers/{worker_id}/move", response_model=WorkerOut)
 def move_worker(
-    county: CountyCode, worker_id: str, body: MoveIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: MoveIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
 
 
 @router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
 def qualify_worker(
-    county: CountyCode, worker_id: str, body: QualificationIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: QualificationIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
     certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.qualify_worker(county, worker_id, body.qualification, body.qualified_on), body.qualified_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.qualify_worker(county, worker_id, body.qualification, body.qualified_on), body.qualified_on)
 
 
 @router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
 def worker_leaves(
-    county: CountyCode, worker_id: str, body: LeavingIn, scope: OwnWorkerKeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, worker_id: str, body: LeavingIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: store.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)
+    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)

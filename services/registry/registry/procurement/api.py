@@ -46,7 +46,8 @@ RecordId = Annotated[str, Path(max_length=64)]
 
 
 def get_store(request: Request) -> ProcurementCommands:
-    return request.app.state.store
+    """The registry's procurement commands and reads (composed with its store, ``.store``)."""
+    return request.app.state.service.procurement
 
 
 Store = Annotated[ProcurementCommands, Depends(get_store)]
@@ -80,7 +81,7 @@ def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store
         if not principal.can_see(a.county):
             raise Forbidden(f"token is not granted county {a.county}", rule="R-AUD-6", field=f"allocations.{i}.county")
     pid = run_command(
-        store, CountyScope(county=PROVINCE, principal=principal), headers, body.model_dump(mode="json"),
+        store.store, CountyScope(county=PROVINCE, principal=principal), headers, body.model_dump(mode="json"),
         lambda: store.launch_programme(**body.model_dump()),
         lambda ids: ids[0],
     )
@@ -111,7 +112,7 @@ def reach_milestone(
 ) -> ProgrammeOut:
     """Record that a milestone (动员部署, 招投标, 服务, 评估) was reached; it is no longer overdue."""
     programme = run_command(
-        store, CountyScope(county=PROVINCE, principal=principal), headers, {"id": programme_id, "kind": kind, **body.model_dump(mode="json")},
+        store.store, CountyScope(county=PROVINCE, principal=principal), headers, {"id": programme_id, "kind": kind, **body.model_dump(mode="json")},
         lambda: store.reach_milestone(programme_id, kind, body.reached_on),
         lambda _ids: store.programme(programme_id),
     )
@@ -147,7 +148,7 @@ def apply_for_project(county: CountyCode, body: ApplicationIn, scope: Purchaser,
     service areas (R-PRJ-2, R-LOG-2). Under a programme the budget is charged to the county's
     allocation and refused beyond it (R-PRJ-3). Publishes `ProjectApplied`."""
     pid = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
+        store.store, scope, headers, body.model_dump(mode="json"),
         lambda: store.apply_for_project(county, **body.model_dump()),
         lambda ids: ids[0],
     )
@@ -169,7 +170,7 @@ def decide_project(
     applicant's level. A rejection needs its reason and releases the programme allocation.
     Publishes `ProjectDecided`."""
     project = run_command(
-        store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
+        store.store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
         lambda: store.decide_project(county, project_id, **body.model_dump()),
         lambda _ids: store.project(county, project_id),
     )
@@ -201,7 +202,7 @@ def open_procurement(
     and the amount per extra professional; R-LOG-4, R-FIN-10) — its bids are judged by it, whatever
     the policy becomes later. Publishes `ProcurementOpened`."""
     pid = run_command(
-        store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
+        store.store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
         lambda: store.open_procurement(county, project_id, **body.model_dump()),
         lambda ids: ids[0],
     )
@@ -268,7 +269,7 @@ def submit_bid(
         raise Conflict("Idempotency-Key was used by a command that recorded no bid")
 
     bid_id = run_command(
-        store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
+        store.store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
         lambda: store.submit_bid(county, procurement_id, body.model_dump()),
         replay,
     )
@@ -286,7 +287,7 @@ def award(
     body of `POST /registry/v1/counties/{county}/contracts`. With `probation` the first year is a
     probation year (试用考核期)."""
     procurement = run_command(
-        store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
+        store.store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
         lambda: store.award(county, procurement_id, body.package, body.awarded_on, body.model_dump()["scores"],
                             body.signed_on, body.purchaser),
         lambda _ids: store.procurement(county, procurement_id),

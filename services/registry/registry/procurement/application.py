@@ -1,5 +1,5 @@
-"""Commands and queries of programmes, projects and procurement, as a mixin of the registry
-application: ``class RegistryApplication(ProcurementCommands, SwpApplication)``.
+"""Commands and queries of programmes, projects and procurement: an object composed with the
+registry's store (``registry.application.compose``), not a mixin of it.
 
 It relies on the registry's own lookups — ``county(code)`` (policy for R-REG-1),
 ``provider(county, id, field=)`` and ``station(county, id, field=)`` — and on
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, Repository
 
 from registry.domainmodel import SERVICE_AREAS, check_eligibility, check_not_banned
 from registry.procurement.bidding import (
@@ -35,22 +35,24 @@ from registry.procurement.domainmodel import (
 )
 from shared.rules import NotFound, RuleViolation, UnknownReference
 
-if TYPE_CHECKING:
-    from eventsourcing.application import Repository
+
+class RegistryStore(Protocol):
+    """What procurement needs of the registry's store: its lookups and ``save``/``repository``."""
+
+    repository: Repository[uuid.UUID]
+    directory: Any
+
+    def save(self, *objs: Any) -> Any: ...
+    def county(self, code: str) -> Any: ...
+    def provider(self, county: str, provider_id: str, field: str | None = ...) -> Any: ...
+    def station(self, county: str, station_id: str, field: str | None = ...) -> Any: ...
 
 
 class ProcurementCommands:
     """立项 → 采购 → 授标: from a programme's allocation to a drafted contract."""
 
-    if TYPE_CHECKING:
-        repository: Repository[uuid.UUID]
-
-        def save(self, *objs: Any) -> Any: ...
-        def county(self, code: str) -> Any: ...
-        def provider(self, county: str, provider_id: str, field: str | None = ...) -> Any: ...
-        def station(self, county: str, station_id: str, field: str | None = ...) -> Any: ...
-
-        directory: Any
+    def __init__(self, store: RegistryStore) -> None:
+        self.store = store
 
     # --- programmes ----------------------------------------------------------------
     def launch_programme(
@@ -69,7 +71,7 @@ class ProcurementCommands:
         check_programme(budget_fen, allocations, milestones, themes)
         for i, a in enumerate(allocations):
             try:
-                self.county(a["county"])
+                self.store.county(a["county"])
             except NotFound as exc:
                 raise UnknownReference(exc.detail, field=f"allocations.{i}.county") from exc
         programme = Programme(
@@ -83,7 +85,7 @@ class ProcurementCommands:
             )
             for a in allocations
         ]
-        self.save(programme, *ledgers)
+        self.store.save(programme, *ledgers)
         return programme.id
 
     def reach_milestone(self, programme_id: str, kind: str, reached_on: date) -> Programme:
@@ -94,13 +96,13 @@ class ProcurementCommands:
         if reached_on < programme.issued_on:
             raise RuleViolation("a milestone cannot be reached before the programme", rule="R-PRJ-1", field="reached_on")
         programme.reach_milestone(kind, reached_on)
-        self.save(programme)
+        self.store.save(programme)
         return programme
 
     def programme(self, programme_id: str, field: str | None = None) -> Programme:
         error = NotFound if field is None else UnknownReference
         try:
-            agg = self.repository.get(uuid.UUID(str(programme_id)))
+            agg = self.store.repository.get(uuid.UUID(str(programme_id)))
         except (AggregateNotFoundError, ValueError) as exc:
             raise error(f"unknown programme {programme_id}", field=field) from exc
         if not isinstance(agg, Programme):
@@ -109,7 +111,7 @@ class ProcurementCommands:
 
     def allocation(self, programme_id: str, county: str) -> ProgrammeAllocation | None:
         try:
-            return self.repository.get(allocation_id(programme_id, county))
+            return self.store.repository.get(allocation_id(programme_id, county))
         except AggregateNotFoundError:
             return None
 
@@ -128,7 +130,7 @@ class ProcurementCommands:
         applied_on: date,
     ) -> uuid.UUID:
         """R-PRJ-2, R-LOG-2; under a programme R-PRJ-3 charges the county's allocation."""
-        self.county(county)
+        self.store.county(county)
         check_application(year_index, project_years, budget_fen, justification)
         check_service_areas(service_areas)
         ledger = None
@@ -143,10 +145,10 @@ class ProcurementCommands:
             service_areas=service_areas, applied_on=applied_on,
         )
         if ledger is None:
-            self.save(project)
+            self.store.save(project)
         else:
             ledger.reserve(str(project.id), budget_fen)
-            self.save(project, ledger)
+            self.store.save(project, ledger)
         return project.id
 
     def decide_project(
@@ -168,7 +170,7 @@ class ProcurementCommands:
             ledger = self.allocation(project.programme_id, county)
             if ledger is not None:
                 ledger.release(str(project.id))
-        self.save(project, *([ledger] if ledger else []))
+        self.store.save(project, *([ledger] if ledger else []))
         return project
 
     def project(self, county: str, project_id: str, field: str | None = None) -> Project:
@@ -196,14 +198,14 @@ class ProcurementCommands:
             raise RuleViolation(f"the project is already procured ({project.procurement_id})", rule="R-PRC-1", field="project_id")
         if opened_on < project.decisions[-1]["decided_on"]:
             raise RuleViolation("procurement opens after the approval", rule="R-PRC-1", field="opened_on")
-        county_record = self.county(county)
+        county_record = self.store.county(county)
         check_opening(method, single_source_justification, invited_provider_ids, opened_on, bid_deadline,
                       packages, evaluation_criteria, project.budget_fen, county_record.policy)
         for i, pid in enumerate(invited_provider_ids):
-            self.provider(county, pid, field=f"invited_provider_ids.{i}")
+            self.store.provider(county, pid, field=f"invited_provider_ids.{i}")
         for i, p in enumerate(packages):
             for j, sid in enumerate(p["station_ids"]):
-                self.station(county, sid, field=f"packages.{i}.station_ids.{j}")
+                self.store.station(county, sid, field=f"packages.{i}.station_ids.{j}")
         # R-LOG-4, R-FIN-10: the family-centre standard of the county's policy in force, recorded
         # with the package (bids are judged by what was published).
         standard = family_centre_standard(county_record.policy, county_record.policy_version)
@@ -220,7 +222,7 @@ class ProcurementCommands:
             probation_first_year=probation_first_year, packages=published, evaluation_criteria=evaluation_criteria,
         )
         project.start_procurement(str(procurement.id))
-        self.save(procurement, project)
+        self.store.save(procurement, project)
         return procurement.id
 
     def submit_bid(self, county: str, procurement_id: str, bid: dict[str, Any]) -> uuid.UUID:
@@ -228,7 +230,7 @@ class ProcurementCommands:
         a RejectedBid for the evaluation report; a late, duplicate or unknown one records nothing."""
         procurement = self.procurement(county, procurement_id)
         package = procurement.package(bid["package"])
-        provider = self.provider(county, bid["provider_id"], field="provider_id")
+        provider = self.store.provider(county, bid["provider_id"], field="provider_id")
         if bid["package"] in procurement.awards:
             raise RuleViolation(f"package {bid['package']} is already awarded", rule="R-PRC-2", field="package")
         if bid["submitted_on"] > procurement.bid_deadline or bid["submitted_on"] < procurement.opened_on:
@@ -241,8 +243,8 @@ class ProcurementCommands:
             raise RuleViolation("the provider already holds a valid bid for this package", rule="R-PRC-2", field="provider_id")
         try:
             # A ban of the organisation in any county bars it (R-EVAL-9, R-REG-1).
-            check_not_banned(provider, self.directory.bans(provider.uscc), bid["submitted_on"], bid["submitted_on"])
-            check_eligibility(self.county(county).policy, provider, bid["submitted_on"])
+            check_not_banned(provider, self.store.directory.bans(provider.uscc), bid["submitted_on"], bid["submitted_on"])
+            check_eligibility(self.store.county(county).policy, provider, bid["submitted_on"])
             check_bid(procurement, package, bid)
         except RuleViolation as refusal:
             rejected = RejectedBid(
@@ -252,11 +254,11 @@ class ProcurementCommands:
                 detail=refusal.detail,
             )
             procurement.refuse_bid(str(rejected.id), bid["provider_id"], bid["package"], rejected.rule, refusal.field)
-            self.save(rejected, procurement)
+            self.store.save(rejected, procurement)
             raise
         accepted = Bid(county=county, procurement_id=str(procurement.id), **bid)
         procurement.receive_bid(str(accepted.id), bid["provider_id"], bid["package"], bid["submitted_on"])
-        self.save(accepted, procurement)
+        self.store.save(accepted, procurement)
         return accepted.id
 
     def award(
@@ -283,7 +285,7 @@ class ProcurementCommands:
                 rule="R-PRC-3",
                 field="signed_on",
             )
-        bids = {b["bid_id"]: self.repository.get(uuid.UUID(b["bid_id"])) for b in procurement.bids_for(package_code)}
+        bids = {b["bid_id"]: self.store.repository.get(uuid.UUID(b["bid_id"])) for b in procurement.bids_for(package_code)}
         ranked = score_bids(
             procurement.evaluation_criteria,
             [
@@ -299,7 +301,7 @@ class ProcurementCommands:
         project_id = procurement.project["project_id"]
         procurement.award(project_id, package_code, str(winner.id), winner.provider_id, awarded_on, ranked)
         procurement.draft_contract(project_id, package_code, str(winner.id), terms, winner.staffing)
-        self.save(procurement)
+        self.store.save(procurement)
         return procurement
 
     def procurement(self, county: str, procurement_id: str, field: str | None = None) -> Procurement:
@@ -307,7 +309,7 @@ class ProcurementCommands:
 
     def bid(self, county: str, bid_id: str) -> Bid | RejectedBid:
         try:
-            agg = self.repository.get(uuid.UUID(str(bid_id)))
+            agg = self.store.repository.get(uuid.UUID(str(bid_id)))
         except (AggregateNotFoundError, ValueError) as exc:
             raise NotFound(f"unknown bid {bid_id}") from exc
         if not isinstance(agg, Bid | RejectedBid) or agg.county != county:
@@ -318,7 +320,7 @@ class ProcurementCommands:
     def _procurement_record(self, county: str, record_id: str, kind: type, label: str, field: str | None) -> Any:
         error = NotFound if field is None else UnknownReference
         try:
-            agg = self.repository.get(uuid.UUID(str(record_id)))
+            agg = self.store.repository.get(uuid.UUID(str(record_id)))
         except (AggregateNotFoundError, ValueError) as exc:
             raise error(f"unknown {label} {record_id} in county {county}", field=field) from exc
         if not isinstance(agg, kind) or agg.county != county:
