@@ -35,7 +35,7 @@ from shared.events import IntegrationEvent
 from shared.events.tree_head import TreeHeadSigned
 from shared.infra import hardening, memory, pinning, problems, telemetry
 from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, audit_router, tree_head_subject
-from shared.infra.auth import CountyScope, OwnerLookup, Owns, Role, require_roles
+from shared.infra.auth import OwnerLookup, Owns, Role, require_roles
 from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
 from shared.infra.commands import execute
 from shared.infra.consumer import ConsumerStats, partitioning
@@ -435,18 +435,10 @@ async def command_context(  # async: reads two headers, no I/O — no worker-thr
 CommandHeaders = Annotated[CommandRequest, Depends(command_context)]
 
 
-def run_command(
-    store: SwpApplication,
-    scope: CountyScope,
-    headers: tuple[str | None, str | None],
-    payload: Any,
-    action: Callable[[], Any],
-    replay: Callable[[list[str]], Any],
-) -> Any:
-    """Run a command in its R-AUD-1 context, honouring ``Idempotency-Key`` and re-running it after a
-    lost optimistic-concurrency race: the one pipeline of :mod:`shared.infra.commands`, for the
-    routes not yet stated as typed commands on a :class:`~shared.infra.commands.CommandBus`."""
-    return execute(store, scope, headers, payload, action, replay)
+# Run a command in its R-AUD-1 context, honouring ``Idempotency-Key`` and re-running it after a lost
+# optimistic-concurrency race: the one pipeline of :mod:`shared.infra.commands`, for the routes not
+# yet stated as typed commands on a :class:`~shared.infra.commands.CommandBus`.
+run_command = execute
 
 
 def prepare_store(settings: Settings, service: str) -> None:
