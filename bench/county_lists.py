@@ -64,7 +64,7 @@ def seed(settings: Settings, counts: dict[str, int], batch: int = 200, say: Any 
     a county is signed with every check, the others are recorded with its terms, ``batch`` per save
     (``ContractSigned`` events like any other; signing each with its checks and funding-ledger
     commitment costs O(n) per contract today: 2,000 took 228 s)."""
-    from registry.application import RegistryApplication
+    from registry.application import RegistryApplication, compose
     from registry.domainmodel import Contract
 
     from shared.infra.service import prepare_store
@@ -73,18 +73,19 @@ def seed(settings: Settings, counts: dict[str, int], batch: int = 200, say: Any 
     prepare_store(settings, "registry")
     app = RegistryApplication(settings.eventsourcing_env("registry"))
     app.use_signing_key(settings.audit_key("registry"))
+    registry = compose(app)
     seconds: dict[str, float] = {}
     try:
         for county, n in counts.items():
             t = time.perf_counter()
             with app.command(CommandContext(county=county, actor="bench")):
-                app.put_county(county, "测试县", None)
-                provider = str(app.register_provider(county, "明德社会工作服务中心", USCC[county], "4A", True))
-                station = str(app.establish_station(county, "南关街道社工站", "南关街道", "street_station"))
+                registry.counties.put_county(county, "测试县", None)
+                provider = str(registry.counties.register_provider(county, "明德社会工作服务中心", USCC[county], "4A", True))
+                station = str(registry.staffing.establish_station(county, "南关街道社工站", "南关街道", "street_station"))
                 for name in ("李娜", "王静"):
-                    app.hire_worker(county, provider, station, name, date(1995, 5, 5), "本科", "助理社会工作师",
-                                    "social_worker", date(2026, 8, 1))
-                first = app.sign_contract(county, terms(provider, station, 0))  # every signing check
+                    registry.staffing.hire_worker(county, provider, station, name, date(1995, 5, 5), "本科", "助理社会工作师",
+                                                  "social_worker", date(2026, 8, 1))
+                first = registry.contracting.sign_contract(county, terms(provider, station, 0))  # every signing check
                 model = app.contract(county, str(first))
                 kwargs = {k: getattr(model, k) for k in CONTRACT_FIELDS}
                 pending: list[Any] = []
