@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 
@@ -31,6 +32,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.last_used = time.monotonic()
 
     async def exchange(self, request: bytes) -> tuple[Response, bool]:
         """The response, and whether the connection may be reused."""
@@ -70,6 +72,9 @@ class Connection:
         self.writer.close()
 
 
+IDLE_SECONDS = 3.0  # a kept-alive connection idle longer is not reused (uvicorn closes them after 5 s)
+
+
 class Client:
     """Keep-alive connections to one server, opened as needed up to ``max_connections``."""
 
@@ -85,8 +90,12 @@ class Client:
         async with self._freed:
             while not self._idle and self._open >= self.max_connections:
                 await self._freed.wait()
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                conn = self._idle.pop()
+                if time.monotonic() - conn.last_used < IDLE_SECONDS:
+                    return conn
+                conn.close()  # the server may have closed it already (uvicorn: idle 5 s): not reused
+                self._open -= 1
             self._open += 1
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -102,6 +111,7 @@ class Client:
             if conn is None:
                 self._open -= 1
             else:
+                conn.last_used = time.monotonic()
                 self._idle.append(conn)
             self._freed.notify()
 

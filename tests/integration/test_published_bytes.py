@@ -13,6 +13,7 @@ from typing import Any
 
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from registry.application import CountyCommands
 from registry.main import SPEC
 
 from shared.infra.auth import Role
@@ -61,7 +62,7 @@ async def test_stored_bytes_are_what_subscribers_receive_and_a_crash_before_publ
     try:
         with store.command(CommandContext(county="province", actor="test")):
             for code, name in COUNTIES:
-                store.put_county(code, name, None)
+                CountyCommands(store).put_county(code, name, None)
         # No relay ever ran: the rows were written by the saves themselves.
         rows = store.process_recorder.select_published(0, 100)
         head = store.process_recorder.max_notification_id()
@@ -147,7 +148,7 @@ async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unch
         assert not hasattr(old.process_recorder, "select_published")
         with old.command(CommandContext(county="province", actor="test")):
             for code, name in COUNTIES:
-                old.put_county(code, name, None)
+                CountyCommands(old).put_county(code, name, None)
         expected = [
             envelope_for(old, n.id, e, body).model_dump_json().encode()  # what the old relay sent
             for n in old.process_recorder.select_notifications(1, 100)
@@ -171,7 +172,7 @@ async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unch
         js = nc.jetstream()
         await ensure_stream(js, 1)
         with store.command(CommandContext(county="province", actor="test")):
-            store.put_county("640424", "泾源县", None)  # a new event, stored with its bytes
+            CountyCommands(store).put_county("640424", "泾源县", None)  # a new event, stored with its bytes
         relay = OutboxRelay(store, js, counting)
         await drain(relay)
         head = store.process_recorder.max_notification_id()
