@@ -7,6 +7,7 @@ server of their own to kill and restart.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,8 +27,38 @@ def nats_server_binary() -> str:
     return found
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on, for a server this process is about to start.
+
+    Taken below the kernel's ephemeral range: a port the kernel hands out with ``bind(0)`` is also
+    what it gives the next outgoing connection of any process, so between this check and the
+    server's own bind another connection could take it ("address already in use", seen in CI).
+    Ports handed out earlier in this process are not handed out again."""
+    low, _high = _ephemeral_range()
+    first = 10000 if low > 11000 else 1024
+    for _ in range(500):
+        port = random.randrange(first, low)  # noqa: S311 - spreading test ports, not a secret
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # the low range is exhausted: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -39,7 +70,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 class NatsServer:
-    def __init__(self, port: int, store_dir: Path, *, extra_args: list[str] | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, port: int, store_dir: Path, *, extra_args: list[str] | None = None, log_file: Path | None = None
+    ) -> None:
         self.port = port
         self.store_dir = Path(store_dir)
         self.extra_args = extra_args or []
@@ -52,7 +85,17 @@ class NatsServer:
 
     def start(self, timeout: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir), *self.extra_args]
+        args = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            *self.extra_args,
+        ]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - our own binary
         deadline = time.monotonic() + timeout
