@@ -96,3 +96,51 @@ def test_no_service_application_carries_its_reactions(service):
         assert [name for name in dir(type(app)) if name.startswith("on_")] == []
     finally:
         app.close()
+
+
+# …of which every read route (GET) states a typed query answered by the service's QueryBus
+# (shared/infra/queries.py), so ownership narrowing lives in the registered handler, not the route.
+TYPED_QUERIES: list[str] = []
+# GET routes that read no domain state through the bus, each with why (module:function → reason).
+QUERY_EXEMPT: dict[str, str] = {}
+
+
+def _api_modules(service: str) -> list[Path]:
+    package = ROOT / "services" / service.replace("_", "-") / service
+    return sorted(package.rglob("api.py")) + sorted((package / "api").rglob("*.py"))
+
+
+def _get_routes_without_ask(path: Path) -> list[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    offenders = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        is_get = any(
+            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "get"
+            for d in fn.decorator_list
+        )
+        if not is_get or f"{path.stem}:{fn.name}" in QUERY_EXEMPT:
+            continue
+        asks = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "ask" for n in ast.walk(fn)
+        )
+        if not asks:
+            offenders.append(f"{path.stem}:{fn.name}")
+    return offenders
+
+
+@pytest.mark.parametrize("service", TYPED_QUERIES)
+def test_every_read_route_asks_a_typed_query(service):
+    offenders = [o for p in _api_modules(service) for o in _get_routes_without_ask(p)]
+    assert offenders == [], f"GET routes reading around the QueryBus: {offenders}"
+
+
+def test_the_query_route_check_can_fail(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "@router.get('/x')\ndef x(store):\n    return store.read()\n\n@router.get('/y')\ndef y(bus):\n    return bus.ask(Q())\n"
+    )
+    assert _get_routes_without_ask(planted) == ["planted:x"]
