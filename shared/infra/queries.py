@@ -28,9 +28,10 @@ from shared.rules import Forbidden
 
 @dataclass(frozen=True, kw_only=True)
 class Query:
-    """A typed query. ``county`` is where it reads; its other fields are what the caller asked."""
+    """A typed query. ``county`` is where it reads (``None``: a province-wide read, such as the
+    official calendar, whose route grants no county); its other fields are what the caller asked."""
 
-    county: str
+    county: str | None
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,20 @@ class QueryBus:
     def query_types(self) -> list[type[Query]]:
         return list(self._handlers)
 
-    def ask(self, query: Query, scope: CountyScope) -> Any:
+    def ask(self, query: Query, scope: CountyScope | Principal) -> Any:
+        """``scope``: the caller's county scope, or for a province-wide query (``county`` None)
+        the caller's principal."""
         handle = self._handlers.get(type(query))
         if handle is None:
             raise RuntimeError(f"no handler registered for {type(query).__name__}")
-        if query.county != scope.county:
-            raise Forbidden(
-                f"a query of county {query.county} cannot run in the scope of county {scope.county}", rule="R-AUD-6"
-            )
-        return handle(query, Viewer.of(scope.principal))
+        if isinstance(scope, CountyScope):
+            if query.county != scope.county:
+                raise Forbidden(
+                    f"a query of county {query.county} cannot run in the scope of county {scope.county}", rule="R-AUD-6"
+                )
+            principal = scope.principal
+        else:
+            if query.county is not None:
+                raise Forbidden(f"a query of county {query.county} needs the caller's county scope", rule="R-AUD-6")
+            principal = scope
+        return handle(query, Viewer.of(principal))

@@ -67,3 +67,20 @@ def test_a_query_type_has_one_handler_and_an_unregistered_one_is_an_error():
     with pytest.raises(RuntimeError):
         b.ask(Other(county="640402"), scope(Role.PURCHASER))
     assert b.query_types == [ListContracts]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calendars(Query):
+    county: None = None
+
+
+def test_a_province_wide_query_takes_the_principal_and_a_county_query_never_does():
+    b = QueryBus()
+    b.register(Calendars, lambda q, v: v.role)
+    b.register(ListContracts, visible)
+    principal = Principal(sub="u", role=Role.AUDITOR, counties=frozenset({"640402"}))
+    assert b.ask(Calendars(), principal) == Role.AUDITOR
+    with pytest.raises(Forbidden):
+        b.ask(ListContracts(county="640402"), principal)  # a county read without its checked scope
+    with pytest.raises(Forbidden):
+        b.ask(Calendars(), scope(Role.PURCHASER))  # the scope's county is not the query's (none)
