@@ -11,7 +11,9 @@ from finance.application import FinanceApplication, FinanceLookups
 from finance.commands import FinanceCommands
 from finance.queries import FinanceQueries
 from finance.reactions import FinanceReactions
+from finance.reads import FinanceReads
 from shared.infra.commands import CommandBus
+from shared.infra.queries import QueryBus
 from shared.infra.store import SwpApplication
 
 
@@ -19,6 +21,7 @@ from shared.infra.store import SwpApplication
 class Finance:
     store: FinanceApplication
     bus: CommandBus
+    reads: QueryBus
     queries: FinanceQueries
     reactions: FinanceReactions
 
@@ -29,4 +32,6 @@ def compose(store: SwpApplication) -> Finance:
     queries = FinanceQueries(lookups)
     bus = CommandBus(store)
     FinanceCommands(lookups, store.save, queries).register(bus)
-    return Finance(store=store, bus=bus, queries=queries, reactions=FinanceReactions(lookups))
+    reads = QueryBus()
+    FinanceReads(store, queries).register(reads)
+    return Finance(store=store, bus=bus, reads=reads, queries=queries, reactions=FinanceReactions(lookups))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from finance.api.common import BudgetSetter, CountyCode, CountyReader, Service, Strict
 from finance.commands import AllocateBudget
+from finance.reads import Budgets
 from shared.infra.service import CommandHeaders
 from shared.rules import RuleViolation
 from shared.text import Name
@@ -111,4 +112,4 @@ def budgets(
 ) -> list[BudgetOut]:
     """The county's budget lines with what contracts committed of them, the county policy's caps on
     each (from the latest committed contract's policy snapshot) and each line's status by them."""
-    return [BudgetOut(**line) for line in finance.queries.budgets(county, year)]
+    return [BudgetOut(**line) for line in finance.reads.ask(Budgets(county=county, year=year), scope)]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from finance.api.common import Service, Strict
 from finance.commands import LoadCalendar, RecomputeDueDates
+from finance.reads import OfficialCalendars
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, require_roles
 from shared.infra.service import CommandHeaders
@@ -76,7 +77,8 @@ def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, financ
 @router.get("", response_model=list[YearCalendarOut])
 def calendars(principal: AnyRole, finance: Service) -> list[YearCalendarOut]:
     """The official years loaded so far (years chinesecalendar ships need no load)."""
-    return [YearCalendarOut(**_year(finance, int(y))) for y in sorted(finance.queries.calendar_years())]
+    years = finance.reads.ask(OfficialCalendars(), principal)
+    return [YearCalendarOut(**years[y]) for y in sorted(years, key=int)]
 
 
 def _year(finance: Any, year: int) -> dict[str, Any]:

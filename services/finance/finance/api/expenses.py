@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Service, Strict, own_provider
 from finance.commands import BookExpense, expense_id_for
+from finance.reads import ContractExpenses, ContractReconciliation
 from shared.bounds import Day as BoundedDay
 from shared.infra.service import CommandHeaders
 
@@ -152,7 +153,7 @@ def book_expense(
 @router.get("/expenses", response_model=list[ExpenseOut])
 def expenses(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[ExpenseOut]:
     """Every expense booked against the contract, with its findings."""
-    return [ExpenseOut(**e) for e in finance.queries.expenses(county, contract_id, own_provider(scope))]
+    return [ExpenseOut(**e) for e in finance.reads.ask(ContractExpenses(county=county, contract_id=contract_id), scope)]
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut)
@@ -164,4 +165,4 @@ def reconciliation(county: CountyCode, contract_id: ContractId, scope: ContractR
     worker's monthly wages below the county's minimum wage × multiplier. Each figure
     lists the `event_id`s of the events behind it, as found in `/finance/v1/audit/events` and on
     JetStream."""
-    return ReconciliationOut(**finance.queries.reconciliation(county, contract_id, own_provider(scope)))
+    return ReconciliationOut(**finance.reads.ask(ContractReconciliation(county=county, contract_id=contract_id), scope))

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from finance import lists
 from finance.api.common import (
     ContractId,
     ContractReader,
@@ -18,10 +17,10 @@ from finance.api.common import (
     Service,
     Strict,
     Supervisor,
-    own_provider,
 )
 from finance.commands import PayTranche, RecordOverdue, ResolveFinding
 from finance.queries import FinanceQueries
+from finance.reads import ContractFindings, ContractTranches, CountyFindings, OverdueTranches
 from shared.bounds import AnyDay
 from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
@@ -95,9 +94,7 @@ def tranches(county: CountyCode, contract_id: ContractId, scope: ContractReader,
     `annual_passed` are the year-end tranche — a passed `final` or `annual` evaluation sets off
     whichever of the two the plan names (a county evaluating `annual` keeps the default plan's
     `final_passed`), and a failed one withholds it (R-FIN-7); a plan naming both keeps them apart."""
-    schedule = finance.queries.schedule(county, contract_id)
-    today = china_today()
-    return [TrancheOut(**FinanceQueries.tranche_view(t, today)) for t in schedule.tranches]
+    return [TrancheOut(**t) for t in finance.reads.ask(ContractTranches(county=county, contract_id=contract_id), scope)]
 
 
 @router.post("/contracts/{contract_id}/tranches/{seq}/payment", status_code=201, response_model=TrancheOut)
@@ -126,13 +123,10 @@ def overdue(
     hold none while `X-Next-Cursor` is present — stop when it is absent)."""
     day = as_of or china_today()
     query = {"county": county, "as_of": day.isoformat()}
-    store, calendar = finance.store, finance.queries.workdays()
-    found = lists.schedules(
-        store, county, limit, decode_cursor("finance.overdue", query, cursor),
-        keep=lambda s: bool(lists.overdue_rows(s, day, calendar)),
-    )
-    respond(request, response, "finance.overdue", query, found)
-    return [OverdueOut(**row) for s in found.items for row in lists.overdue_rows(s, day, calendar)]
+    after = decode_cursor("finance.overdue", query, cursor)
+    found = finance.reads.ask(OverdueTranches(county=county, as_of=day, limit=limit, after=after), scope)
+    respond(request, response, "finance.overdue", query, found.page)
+    return [OverdueOut(**row) for row in found.rows]
 
 
 @router.post("/tranches/overdue-check", response_model=list[OverdueOut])
@@ -160,19 +154,16 @@ def findings(
     finding; paged by contract: a page holds the findings of at most `limit` contracts (and may hold none
     while `X-Next-Cursor` is present — stop when it is absent)."""
     query = {"county": county, "status": status}
-    found = lists.schedules(
-        finance.store, county, limit, decode_cursor("finance.findings", query, cursor),
-        keep=lambda s: bool(lists.finding_rows(finance.queries, s, status)), name="findings",
-    )
-    respond(request, response, "finance.findings", query, found)
-    return [FindingOut(**row) for s in found.items for row in lists.finding_rows(finance.queries, s, status)]
+    after = decode_cursor("finance.findings", query, cursor)
+    found = finance.reads.ask(CountyFindings(county=county, status=status, limit=limit, after=after), scope)
+    respond(request, response, "finance.findings", query, found.page)
+    return [FindingOut(**row) for row in found.rows]
 
 
 @router.get("/contracts/{contract_id}/findings", response_model=list[FindingOut])
 def contract_findings(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[FindingOut]:
     """The contract's funding findings, open and resolved."""
-    schedule = finance.queries.schedule(county, contract_id, own_provider(scope))
-    return [FindingOut(**FinanceQueries.finding_row(schedule, f)) for f in schedule.findings]
+    return [FindingOut(**f) for f in finance.reads.ask(ContractFindings(county=county, contract_id=contract_id), scope)]
 
 
 @router.post("/contracts/{contract_id}/findings/{finding_id}/resolution", response_model=FindingOut)
