@@ -675,6 +675,10 @@ async def replay_feed(client: httpx.AsyncClient, headers: dict[str, str], servic
     raw baseline, ``select_notifications``, does not decode its records either); only the last line,
     ``{"next_after": N}``, is parsed."""
     n, after = 0, 0
+    # One untimed request first: FastAPI builds a router's route contexts (pydantic adapters, the
+    # endpoints' source inspected) the first time a path of it is matched in the process, ~1 s on
+    # this machine, once; the raw baseline's recorder is built before its timer starts too.
+    await client.get(f"/{service}/v1/audit/events", params={"after": 0, "limit": 1}, headers=headers, timeout=120)
     start = time.perf_counter()
     while True:
         r = await client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": limit},
