@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from console.api import Api, ApiProblem
-from console.paging import paginate
+from console.paging import At, paginate, read_bounded, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, signed_in
 
@@ -80,11 +80,11 @@ async def overview(ctx: Auditor) -> Response:
 
 
 @router.get("/contracts")
-async def contracts(ctx: Auditor, page: PageNo = 1) -> Response:
-    rows = await ctx.api.get(f"/registry/v1/counties/{ctx.county}/contracts")
-    rows.reverse()
-    names = {p["provider_id"]: p["name"] for p in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/providers")}
-    return ctx.render("auditor/contracts.html", title="服务协议时间线", rows=paginate(rows, page, ctx.page_size()), names=names)
+async def contracts(ctx: Auditor, at: At) -> Response:
+    """The county's contracts in signing order, one API page at a time."""
+    rows = await read_page(ctx.api, f"/registry/v1/counties/{ctx.county}/contracts", at, ctx.page_size())
+    names = {p["provider_id"]: p["name"] for p in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/providers")}
+    return ctx.render("auditor/contracts.html", title="服务协议时间线", rows=rows, names=names)
 
 
 async def contract_timeline(ctx: Ctx, contract_id: str, until: str | None) -> tuple[list[dict[str, Any]], list[str]]:
