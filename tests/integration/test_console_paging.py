@@ -70,6 +70,11 @@ def pager_link(page: str, rel: str) -> str | None:
     return html.unescape(m.group(1)) if m else None
 
 
+def listed_ids(page: str) -> list[str]:
+    """The contract ids of the as-of read's JSON (each contract's own ``contract_id``)."""
+    return re.findall(r'^    &#34;contract_id&#34;: &#34;([0-9a-f-]{36})&#34;', page, re.M)
+
+
 async def get(client: httpx.AsyncClient, url: str) -> str:
     r = await client.get(url, headers={"Accept": "text/html"})
     assert r.status_code == 200, r.text[:500]
@@ -135,3 +140,40 @@ async def test_the_dashboard_counts_the_first_page_and_pickers_are_bounded(conso
     wizard = await get(client, "/purchaser/contracts/new")
     assert "明德社会工作服务中心" in wizard
     assert calls.to(f"/registry/v1/counties/{COUNTY}/stations") == [{"limit": "500"}]
+
+
+async def test_the_finance_board_the_auditor_lists_and_the_as_of_read_page_by_cursor(console, tokens):
+    client, calls = console
+    setup = await setup_county(client, tokens)
+    signed = []
+    for i in range(CONTRACTS):
+        r = await sign(client, COUNTY, setup, justification=f"第{i}份")
+        assert r.status_code == 201, r.text
+        signed.append(r.json()["contract_id"])
+
+    await sign_in(client, "finance")
+    calls.requests.clear()
+    board = await get(client, "/finance-office/")
+    assert set(re.findall(r'data-contract="([0-9a-f-]+)"', board)) <= set(signed[:PAGE_SIZE])
+    assert pager_link(board, "next") and "第 1 页" in board
+    assert calls.to(f"/registry/v1/counties/{COUNTY}/contracts") == [{"limit": str(PAGE_SIZE)}]
+    board2 = await get(client, pager_link(board, "next"))
+    assert set(re.findall(r'data-contract="([0-9a-f-]+)"', board2)) <= set(signed[PAGE_SIZE:])
+    assert pager_link(board2, "next") is None
+
+    client.cookies.clear()
+    await sign_in(client, "auditor")
+    calls.requests.clear()
+    listed = await get(client, "/auditor/contracts")
+    ids = re.findall(r'href="/auditor/contracts/([0-9a-f-]{36})"', listed)
+    assert ids == signed[:PAGE_SIZE] and pager_link(listed, "next")
+    rest = await get(client, pager_link(listed, "next"))
+    assert re.findall(r'href="/auditor/contracts/([0-9a-f-]{36})"', rest) == signed[PAGE_SIZE:]
+
+    as_of = await get(client, "/auditor/as-of?read=registry-contracts")
+    assert listed_ids(as_of) == signed[:PAGE_SIZE]
+    nxt = pager_link(as_of, "next")
+    assert nxt and "read=registry-contracts" in nxt  # the filters are kept
+    as_of2 = await get(client, nxt)
+    assert listed_ids(as_of2) == signed[PAGE_SIZE:]
+    assert {c["limit"] for c in calls.to(f"/registry/v1/counties/{COUNTY}/contracts")} == {str(PAGE_SIZE)}
