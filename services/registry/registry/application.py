@@ -30,10 +30,12 @@ from registry.domainmodel import (
     merged_policy,
 )
 from registry.procurement.application import ProcurementCommands
+from registry.reads import query_bus
 from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
 from shared.events.finance import BudgetAllocated, CalendarLoaded
+from shared.infra.queries import QueryBus
 from shared.infra.store import SwpApplication
 from shared.rules import Conflict
 
@@ -191,6 +193,7 @@ class Registry:
     contracting: ContractCommands
     procurement: ProcurementCommands
     reactions: RegistryReactions
+    reads: QueryBus  # every read, as a typed query (registry.reads)
 
 
 def compose(store: SwpApplication) -> Registry:
@@ -202,4 +205,5 @@ def compose(store: SwpApplication) -> Registry:
         contracting=ContractCommands(store),
         procurement=ProcurementCommands(store),
         reactions=RegistryReactions(store),
+        reads=query_bus(store),
     )

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     ContractProviderSide,
     ContractReader,
@@ -19,13 +18,13 @@ from registry.api.common import (
     Service,
     Store,
     Strict,
-    acting_provider,
     ensure_own,
     new_id,
 )
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
+from registry.reads import ContractDetail, ContractList
 from shared.clock import china_today
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.text import Name
 from shared.workdays import WorkdayCalendar
@@ -220,19 +219,6 @@ def contract_out(c: Contract, calendar: WorkdayCalendar | None = None) -> Contra
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
 
 
-def _overdue(c: Contract, today: date, calendar: WorkdayCalendar) -> bool:
-    """R-REG-5: not filed and its due date, counted with the calendar known now, has passed."""
-    return c.filed_on is None and filing_due(c.policy, c.signed_on, calendar).on < today
-
-
-FILING_FILTERS = {
-    "overdue": lambda c, today, cal: _overdue(c, today, cal),
-    "late": lambda c, today, cal: bool(c.filing_late) or _overdue(c, today, cal),
-    "on_time": lambda c, today, cal: c.filed_on is not None and not c.filing_late,
-    "pending": lambda c, today, cal: c.filed_on is None and not _overdue(c, today, cal),
-}
-
-
 @router.post("", status_code=201, response_model=ContractCreated)
 def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ContractCreated:
     """Sign a service contract (服务协议) for one year of a cycle. Checked on the signing day: the provider
@@ -262,7 +248,7 @@ def list_contracts(
     response: Response,
     county: CountyCode,
     scope: Reader,
-    store: Store,
+    registry: Service,
     status: str | None = Query(default=None, pattern="^(signed|terminated|expired)$"),
     provider_id: str | None = None,
     filing: str | None = Query(
@@ -278,22 +264,10 @@ def list_contracts(
     """The county's contracts in signing order, paged (`limit`, `cursor`; the next page is named in
     `X-Next-Cursor`). A provider sees its own only. With `status` or `filing` a page may hold fewer
     than `limit` contracts while `X-Next-Cursor` is present."""
-    store.county(county)
-    calendar = store.workdays()
-    owner = acting_provider(scope) or provider_id
-    query = {"county": county, "provider_id": owner, "status": status, "filing": filing}
-    after = decode_cursor("registry.contracts", query, cursor)
-    today = china_today()
-
-    def keep(c: Contract) -> bool:
-        return (status is None or c.status == status) and (filing is None or FILING_FILTERS[filing](c, today, calendar))
-
-    found = lists.page(
-        store, "contracts", county, limit, after, owner=owner,
-        keep=keep if status is not None or filing is not None else None, kind=Contract,
-    )
-    respond(request, response, "registry.contracts", query, found)
-    return [contract_out(c, calendar) for c in found.items]
+    query = ContractList(county=county, provider_id=provider_id, status=status, filing=filing, limit=limit, cursor=cursor)
+    found = registry.reads.ask(query, scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [contract_out(c, found.calendar) for c in found.page.items]
 
 
 @router.post("/expiry", response_model=ExpiryOut)
@@ -309,9 +283,10 @@ def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store
 
 
 @router.get("/{contract_id}", response_model=ContractOut)
-def get_contract(county: CountyCode, contract_id: str, scope: ContractReader, store: Store) -> ContractOut:
+def get_contract(county: CountyCode, contract_id: str, scope: ContractReader, registry: Service) -> ContractOut:
     """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
-    return contract_out(store.contract(county, contract_id), store.workdays())
+    found = registry.reads.ask(ContractDetail(county=county, contract_id=contract_id), scope)
+    return contract_out(found.contract, found.calendar)
 
 
 def _contract_command(store: Any, scope: Any, headers: Any, county: str, contract_id: str, payload: Any, action: Any) -> ContractOut:

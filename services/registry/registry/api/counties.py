@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 
 from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Store, Strict
 from registry.domainmodel import PARAMETERS
+from registry.reads import CountyFunding, CountyPolicy
 from shared.clock import china_today
 from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound, RuleViolation
+from shared.rules import RuleViolation
 from shared.text import Name, clean_name
 
 router = APIRouter(prefix="/v1/counties", tags=["counties"])
@@ -99,17 +100,11 @@ def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: 
 def get_county(
     county: CountyCode,
     scope: Reader,
-    store: Store,
+    registry: Service,
     policy_version: int | None = Query(default=None, ge=1, description="An earlier policy version instead of the one in force"),
 ) -> CountyOut:
     """The county with its policy in force (or the given earlier version)."""
-    agg = store.county(county)
-    if policy_version is None:
-        return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
-    policy = agg.policy_of(policy_version)
-    if policy is None:
-        raise NotFound(f"county {county} has no policy version {policy_version}", field="policy_version")
-    return CountyOut(county=county, name=agg.name, policy=policy, policy_version=policy_version)
+    return CountyOut(**registry.reads.ask(CountyPolicy(county=county, policy_version=policy_version), scope))
 
 
 class FundingLineOut(BaseModel):
@@ -122,7 +117,7 @@ class FundingLineOut(BaseModel):
 
 @router.get("/{county}/funding", response_model=list[FundingLineOut])
 def funding(
-    county: CountyCode, scope: BudgetReader, store: Store,
+    county: CountyCode, scope: BudgetReader, registry: Service,
     year: int | None = Query(default=None, ge=2000, le=2100, description="The budget year (default: this year, China time)"),
 ) -> list[FundingLineOut]:
     """R-FIN-2 as the registry judges it at signing: per funding source of the county, its budget for
@@ -131,4 +126,5 @@ def funding(
     ceiling the county policy's `funding_caps` put on it. A contract that would take the committed amount
     past a ceiling is refused at signing. Who may read it: as finance's budgets (province admin, the
     purchaser, finance, auditors), not providers or evaluators."""
-    return [FundingLineOut(**line) for line in store.funding_view(county, year or china_today().year)]
+    lines = registry.reads.ask(CountyFunding(county=county, year=year or china_today().year), scope)
+    return [FundingLineOut(**line) for line in lines]

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -25,7 +24,8 @@ from registry.api.common import (
     today,
 )
 from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
+from registry.reads import ProviderDetail, ProviderList
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders, run_command
 from shared.text import HttpUrl, Name
 
@@ -121,21 +121,19 @@ def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, st
 
 @router.get("", response_model=list[ProviderOut])
 def list_providers(
-    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store, as_of: AsOf = None,
+    request: Request, response: Response, county: CountyCode, scope: Reader, registry: Service, as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[ProviderOut]:
     """The county's providers in registration order, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
-    store.county(county)
-    query = {"county": county}
-    found = lists.page(store, "providers", county, limit, decode_cursor("registry.providers", query, cursor), kind=Provider)
-    respond(request, response, "registry.providers", query, found)
-    return [provider_out(p, as_of or today()) for p in found.items]
+    found = registry.reads.ask(ProviderList(county=county, limit=limit, cursor=cursor), scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [provider_out(p, as_of or today()) for p in found.page.items]
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)
-def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, store: Store, as_of: AsOf = None) -> ProviderOut:
+def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, registry: Service, as_of: AsOf = None) -> ProviderOut:
     """One provider with its bans, evaluation passes and disclosures."""
-    return provider_out(store.provider(county, provider_id, field=None), as_of or today())
+    return provider_out(registry.reads.ask(ProviderDetail(county=county, provider_id=provider_id), scope), as_of or today())
 
 
 @router.post("/{provider_id}/profile", response_model=ProviderOut)

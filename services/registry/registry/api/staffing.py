@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -22,14 +21,13 @@ from registry.api.common import (
     Store,
     Strict,
     WorkerReader,
-    acting_provider,
     ensure_own,
     today,
 )
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
+from registry.reads import StationList, WorkerDetail, WorkerList
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
@@ -131,15 +129,13 @@ def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, sto
 
 @router.get("/stations", response_model=list[StationOut])
 def list_stations(
-    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store,
+    request: Request, response: Response, county: CountyCode, scope: Reader, registry: Service,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[StationOut]:
     """The county's stations in the order they were established, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
-    store.county(county)
-    query = {"county": county}
-    found = lists.page(store, "stations", county, limit, decode_cursor("registry.stations", query, cursor), kind=Station)
-    respond(request, response, "registry.stations", query, found)
-    return [station_out(s) for s in found.items]
+    found = registry.reads.ask(StationList(county=county, limit=limit, cursor=cursor), scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [station_out(s) for s in found.page.items]
 
 
 @router.post("/workers", status_code=201, response_model=WorkerCreated)
@@ -162,7 +158,7 @@ def list_workers(
     response: Response,
     county: CountyCode,
     scope: WorkerReader,
-    store: Store,
+    registry: Service,
     provider_id: str | None = Query(default=None),
     station_id: str | None = Query(default=None, description="Workers whose latest station is this one (those who left included, with left_on)"),
     certificate_due_within_days: int | None = Query(
@@ -177,28 +173,20 @@ def list_workers(
     """The county's social workers in hiring order, paged (`limit`, `cursor`, `X-Next-Cursor`; with
     `station_id` a page may hold fewer than `limit`). A provider sees its own workers only. With
     `certificate_due_within_days` the answer is that deadline list, soonest first, unpaged."""
-    store.county(county)
     day = as_of or today()
-    provider_id = acting_provider(scope) or provider_id
-    if certificate_due_within_days is not None:
-        due = store.certificates_due(county, day, certificate_due_within_days, provider_id)
-        return [worker_out(s.worker, day) for s in due if station_id is None or s.worker.station_id == station_id]
-    query = {"county": county, "provider_id": provider_id, "station_id": station_id}
-    found = lists.page(
-        store, "workers", county, limit, decode_cursor("registry.workers", query, cursor), owner=provider_id,
-        keep=(lambda w: w.station_id == station_id) if station_id is not None else None, kind=Worker,
+    query = WorkerList(
+        county=county, as_of=day, provider_id=provider_id, station_id=station_id,
+        certificate_due_within_days=certificate_due_within_days, limit=limit, cursor=cursor,
     )
-    respond(request, response, "registry.workers", query, found)
-    return [worker_out(w, day) for w in found.items]
+    found = registry.reads.ask(query, scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [worker_out(w, day) for w in found.page.items]
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, store: Store, as_of: AsOf = None) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None) -> WorkerOut:
     """One social worker with the stations worked at and the certificate deadline."""
-    worker = store.worker(county, worker_id)
-    if acting_provider(scope) not in (None, worker.provider_id):
-        raise NotFound(f"unknown worker {worker_id} in county {county}")
-    return worker_out(worker, as_of or today())
+    return worker_out(registry.reads.ask(WorkerDetail(county=county, worker_id=worker_id), scope), as_of or today())
 
 
 def _worker_command(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from registry.api.common import today
+from registry.api.common import Service, today
 from registry.procurement.application import ProcurementCommands
 from registry.procurement.bidding import hours_standard
 from registry.procurement.domainmodel import Procurement, Programme, Project, RejectedBid
@@ -35,8 +35,10 @@ from registry.procurement.schemas import (
     ProjectCreated,
     ProjectOut,
 )
+from registry.reads import ProcurementDetail, ProgrammeDetail, ProjectDetail, allocation_rows
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
+from shared.infra.queries import Viewer
 from shared.infra.service import CommandHeaders, run_command
 from shared.rules import Conflict, Forbidden, NotFound
 from shared.subjects import PROVINCE
@@ -92,13 +94,14 @@ def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store
 def get_programme(
     programme_id: RecordId,
     principal: ProgrammeReader,
-    store: Store,
+    registry: Service,
     as_of: Annotated[BoundedDay | None, Query(description="Milestone status as of this day (default today)")] = None,
 ) -> ProgrammeOut:
     """The programme with each county's allocation (committed and remaining) and each milestone's
     status as of a day: `done`, `overdue` (past due, not reached), `in_progress` or `upcoming`.
     Projects charged to a county are listed only for callers granted that county."""
-    return programme_out(store, store.programme(programme_id), principal, as_of or today())
+    found = registry.reads.ask(ProgrammeDetail(programme_id=programme_id), principal)
+    return programme_view(found.programme, found.allocations, as_of or today())
 
 
 @programme_router.post("/{programme_id}/milestones/{kind}", response_model=ProgrammeOut)
@@ -120,18 +123,15 @@ def reach_milestone(
 
 
 def programme_out(store: ProcurementCommands, p: Programme, principal: Principal, as_of: date) -> ProgrammeOut:
-    allocations = []
-    for a in p.allocations:
-        ledger = store.allocation(str(p.id), a["county"])
-        charges = dict(ledger.charges) if ledger else {}
-        allocations.append(AllocationOut(
-            county=a["county"], name=a.get("name"), amount_fen=a["amount_fen"], pilot_areas=a.get("pilot_areas"),
-            committed_fen=sum(charges.values()), remaining_fen=a["amount_fen"] - sum(charges.values()),
-            projects=[{"project_id": k, "budget_fen": v} for k, v in charges.items()] if principal.can_see(a["county"]) else None,
-        ))
+    return programme_view(p, allocation_rows(store, p, Viewer.of(principal)), as_of)
+
+
+def programme_view(p: Programme, allocations: list[dict[str, Any]], as_of: date) -> ProgrammeOut:
+    """The programme as of a day, with its allocations as read for the caller (``reads.allocation_rows``)."""
     return ProgrammeOut(
         programme_id=str(p.id), version=p.version, issuer=p.issuer, level=p.level, document_no=p.document_no,
-        title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of, allocations=allocations,
+        title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of,
+        allocations=[AllocationOut(**a) for a in allocations],
         milestones=[
             MilestoneOut(**m, reached_on=p.reached.get(m["kind"]), status=p.milestone_status(m["kind"], as_of))
             for m in p.milestones
@@ -156,9 +156,9 @@ def apply_for_project(county: CountyCode, body: ApplicationIn, scope: Purchaser,
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def get_project(county: CountyCode, project_id: RecordId, scope: Reader, store: Store) -> ProjectOut:
+def get_project(county: CountyCode, project_id: RecordId, scope: Reader, registry: Service) -> ProjectOut:
     """The application with its decisions so far and the next step of its chain."""
-    return project_out(store.project(county, project_id))
+    return project_out(registry.reads.ask(ProjectDetail(county=county, project_id=project_id), scope))
 
 
 @router.post("/projects/{project_id}/decision", response_model=DecisionOut)
@@ -210,24 +210,20 @@ def open_procurement(
 
 
 @router.get("/procurements/{procurement_id}", response_model=ProcurementOut)
-def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, store: Store) -> ProcurementOut:
+def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, registry: Service) -> ProcurementOut:
     """The published requirements, the valid and refused bids, awards and drafted contracts.
     A family-centre package shows `hours`: for its required professionals the annual hours target,
     the ceiling and the direct-hours minimum of its `standard` (Guangzhou, 14 → 27,440, 30,184 and
     22,852). A provider sees only its own bids until the package is awarded."""
-    p = store.procurement(county, procurement_id)
-    own = scope.principal.provider_id if scope.principal.role == Role.PROVIDER else None
-
-    def visible(b: dict[str, Any]) -> bool:
-        return own is None or b["provider_id"] == own or b["package"] in p.awards
-
+    found = registry.reads.ask(ProcurementDetail(county=county, procurement_id=procurement_id), scope)
+    p = found.procurement
     return ProcurementOut(
         procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
         project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
         invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
         probation_first_year=p.probation_first_year, packages=[published_package(pk) for pk in p.packages],
-        evaluation_criteria=p.evaluation_criteria, bids=[b for b in p.bids if visible(b)], refused_bids=[b for b in p.refused if visible(b)],
-        awards=[award_out(p, code) for code in p.awards] if own is None else [],
+        evaluation_criteria=p.evaluation_criteria, bids=found.bids, refused_bids=found.refused_bids,
+        awards=[award_out(p, code) for code in found.awards],
     )
 
 
