@@ -57,7 +57,8 @@ def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(caps, list):
         cleaned["funding_caps"] = [
             {**cap, **{k: clean(cap[k], f"policy.funding_caps.{i}.{k}") for k in ("source", "base") if k in cap}}
-            if isinstance(cap, dict) else cap
+            if isinstance(cap, dict)
+            else cap
             for i, cap in enumerate(caps)
         ]
     return cleaned
@@ -389,14 +390,18 @@ class RegistryCommands:
         bus.register(DecideProject, self.decide_project, lambda c, _ids: procurement.project(c.county, c.project_id))
         bus.register(OpenProcurement, self.open_procurement, first)
         bus.register(SubmitBid, self.submit_bid, self.replay_bid)
-        bus.register(AwardPackage, self.award_package, lambda c, _ids: procurement.procurement(c.county, c.procurement_id))
+        bus.register(
+            AwardPackage, self.award_package, lambda c, _ids: procurement.procurement(c.county, c.procurement_id)
+        )
 
     # --- counties and providers ----------------------------------------------------------------
     def put_county(self, c: PutCounty) -> County:
         return self.counties.put_county(c.county, c.name, policy_names(c.policy))
 
     def register_provider(self, c: RegisterProvider) -> uuid.UUID:
-        return self.counties.register_provider(c.county, c.name, c.uscc, c.rating, c.has_party_org, list(c.prior_projects))
+        return self.counties.register_provider(
+            c.county, c.name, c.uscc, c.rating, c.has_party_org, list(c.prior_projects)
+        )
 
     def update_provider_profile(self, c: UpdateProviderProfile) -> Provider:
         return self.counties.update_provider(c.county, c.provider_id, c.rating, c.has_party_org, c.prior_projects)
