@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from shared.infra.auth import PROVIDER_ROLES, CountyScope, Principal, Role
+from shared.infra.auth import PROVIDER_ROLES, PROVINCE_WIDE_ROLES, CountyScope, Principal, Role
 from shared.rules import Forbidden
 
 
@@ -38,12 +38,14 @@ class Query:
 class Viewer:
     """Who asks, as far as it limits the answer. ``provider_id`` is set only for a provider-bound
     role (provider, worker), ``evaluator_org`` only for an evaluator, ``worker_id`` only for a
-    worker: ``None`` means "not limited by that"."""
+    worker: ``None`` means "not limited by that". ``counties`` is the token's grant, for a
+    province-wide query (county ``None``) whose answer holds county resources (a county's rubric)."""
 
     role: Role
     provider_id: str | None = None
     evaluator_org: str | None = None
     worker_id: str | None = None
+    counties: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, principal: Principal) -> Viewer:
@@ -53,10 +55,15 @@ class Viewer:
             provider_id=principal.provider_id if provider_bound else None,
             evaluator_org=principal.evaluator_org if principal.role == Role.EVALUATOR else None,
             worker_id=principal.worker_id if principal.role == Role.WORKER else None,
+            counties=principal.counties,
         )
 
     def sees_provider(self, provider_id: str | None) -> bool:
         return self.provider_id is None or self.provider_id == provider_id
+
+    def sees_county(self, county: str) -> bool:
+        """As :meth:`Principal.can_see`: a granted county, or any for a province-wide role's ``*``."""
+        return county in self.counties or ("*" in self.counties and self.role in PROVINCE_WIDE_ROLES)
 
 
 Q = TypeVar("Q", bound=Query)
