@@ -80,23 +80,30 @@ COMMAND_METHODS = {"post", "put", "patch", "delete"}
 
 
 def _command_routes_off_the_bus(path: Path) -> list[str]:
-    """Command routes (POST/PUT/PATCH/DELETE) of a module that run no ``….bus.run(…)`` themselves."""
+    """Command routes (POST/PUT/PATCH/DELETE) of a module that run no ``….bus.run(…)``, neither
+    themselves nor through a function of the module that does (evaluation's ``_run``)."""
     import ast
 
+    def runs_on_the_bus(fn: ast.AST, helpers: set[str]) -> bool:
+        for n in ast.walk(fn):
+            if not isinstance(n, ast.Call):
+                continue
+            f = n.func
+            if isinstance(f, ast.Attribute) and f.attr == "run" and isinstance(f.value, ast.Attribute) and f.value.attr == "bus":
+                return True
+            if isinstance(f, ast.Name) and f.id in helpers:
+                return True
+        return False
+
+    functions = [fn for fn in ast.walk(ast.parse(path.read_text())) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)]
+    helpers = {fn.name for fn in functions if runs_on_the_bus(fn, set())}
     offenders = []
-    for fn in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
+    for fn in functions:
         is_command = any(
             isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in COMMAND_METHODS
             for d in fn.decorator_list
         )
-        runs = any(
-            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "run"
-            and isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "bus"
-            for n in ast.walk(fn)
-        )
-        if is_command and not runs:
+        if is_command and not runs_on_the_bus(fn, helpers):
             offenders.append(f"{path.stem}:{fn.name}")
     return offenders
 
