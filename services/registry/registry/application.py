@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from registry.base import RegistryApplication
+from registry.commands import RegistryCommands
 from registry.contracting import ContractCommands
 from registry.domainmodel import (
     Contract,
@@ -35,6 +36,7 @@ from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
 from shared.events.finance import BudgetAllocated, CalendarLoaded
+from shared.infra.commands import CommandBus
 from shared.infra.queries import QueryBus
 from shared.infra.store import SwpApplication
 from shared.rules import Conflict
@@ -188,6 +190,7 @@ class RegistryReactions:
 @dataclass(frozen=True)
 class Registry:
     store: RegistryApplication
+    bus: CommandBus  # every command of the routes, typed (registry.commands)
     counties: CountyCommands
     staffing: StaffingCommands
     contracting: ContractCommands
@@ -198,12 +201,17 @@ class Registry:
 
 def compose(store: SwpApplication) -> Registry:
     assert isinstance(store, RegistryApplication)
+    counties, staffing = CountyCommands(store), StaffingCommands(store)
+    contracting, procurement = ContractCommands(store), ProcurementCommands(store)
+    bus = CommandBus(store)
+    RegistryCommands(store, counties, staffing, contracting, procurement).register(bus)
     return Registry(
         store=store,
-        counties=CountyCommands(store),
-        staffing=StaffingCommands(store),
-        contracting=ContractCommands(store),
-        procurement=ProcurementCommands(store),
+        bus=bus,
+        counties=counties,
+        staffing=staffing,
+        contracting=contracting,
+        procurement=procurement,
         reactions=RegistryReactions(store),
         reads=query_bus(store),
     )

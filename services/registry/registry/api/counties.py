@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Store, Strict
+from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Strict
+from registry.commands import PutCounty
 from registry.domainmodel import PARAMETERS
 from registry.reads import CountyFunding, CountyPolicy
 from shared.clock import china_today
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import RuleViolation
-from shared.text import Name, clean_name
+from shared.infra.service import CommandHeaders
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties", tags=["counties"])
 
@@ -49,50 +49,15 @@ class CountyOut(BaseModel):
     )
 
 
-def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The names a policy carries (its ``funding_sources``, and the sources its ``funding_caps``
-    name) follow the rules of every other name (shared/text.py ``Name``): trimmed, NFC, no control,
-    bidi or zero-width characters — so a contract's funding source, itself a ``Name``, can match
-    them. Other shapes are left to the policy's own checks (R-FIN-2)."""
-    if not policy:
-        return policy
-
-    def clean(value: Any, field: str) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return clean_name(value)
-        except ValueError as exc:
-            raise RuleViolation(f"{field} {exc}", rule="R-FIN-2", field=field) from None
-
-    cleaned = dict(policy)
-    sources = policy.get("funding_sources")
-    if isinstance(sources, list):
-        cleaned["funding_sources"] = [clean(v, f"policy.funding_sources.{i}") for i, v in enumerate(sources)]
-    caps = policy.get("funding_caps")
-    if isinstance(caps, list):
-        cleaned["funding_caps"] = [
-            {**cap, **{k: clean(cap[k], f"policy.funding_caps.{i}.{k}") for k in ("source", "base") if k in cap}}
-            if isinstance(cap, dict) else cap
-            for i, cap in enumerate(caps)
-        ]
-    return cleaned
-
-
 @router.put("/{county}", response_model=CountyOut)
-def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: Store, registry: Service, headers: CommandHeaders) -> CountyOut:
+def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, registry: Service, headers: CommandHeaders) -> CountyOut:
     """Register a county (the tenant) or change its name or policy parameters. Province admins only.
 
     `policy` lists overrides of the defaults (a change replaces the previous overrides); omitted, the
     policy in force is kept. A policy change is a new version (`CountyPolicyChanged`); contracts keep
     the version — and a snapshot of the policy — they were signed under.
     """
-    policy = policy_names(body.policy)
-    agg = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.counties.put_county(county, body.name, policy),
-        lambda _ids: store.county(county),
-    )
+    agg = registry.bus.run(PutCounty(county=county, name=body.name, policy=body.policy), scope, headers)
     return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
 
 

@@ -24,10 +24,11 @@ from registry.api.common import (
     ensure_own,
     today,
 )
+from registry.commands import EstablishStation, HireWorker, MoveWorker, QualifyWorker, RecordWorkerLeaving
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
 from registry.reads import StationList, WorkerDetail, WorkerList
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
@@ -117,13 +118,9 @@ def station_out(s: Station) -> StationOut:
 
 
 @router.post("/stations", status_code=201, response_model=StationCreated)
-def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> StationCreated:
+def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> StationCreated:
     """Establish a station (乡镇/街道社工站, 社会工作室, 家庭综合服务中心 or the county hub)."""
-    sid = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.staffing.establish_station(county, body.name, body.township, body.kind),
-        lambda ids: ids[0],
-    )
+    sid = registry.bus.run(EstablishStation(county=county, name=body.name, township=body.township, kind=body.kind), scope, headers)
     return StationCreated(station_id=str(sid))
 
 
@@ -139,16 +136,12 @@ def list_stations(
 
 
 @router.post("/workers", status_code=201, response_model=WorkerCreated)
-def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: Store, registry: Service, headers: CommandHeaders) -> WorkerCreated:
+def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, registry: Service, headers: CommandHeaders) -> WorkerCreated:
     """Record a social worker hired by a provider at a station. Age and education are checked at
     hiring against the county's policy (R-REG-3); a worker hired without a certificate must obtain one
     by `certificate_due_on` (policy `certificate_deadline_years`). A provider hires for itself only."""
     ensure_own(scope, body.provider_id)
-    wid = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.staffing.hire_worker(county, **body.model_dump()),
-        lambda ids: ids[0],
-    )
+    wid = registry.bus.run(HireWorker(county=county, **body.model_dump()), scope, headers)
     return WorkerCreated(worker_id=str(wid))
 
 
@@ -189,13 +182,9 @@ def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, regis
     return worker_out(registry.reads.ask(WorkerDetail(county=county, worker_id=worker_id), scope), as_of or today())
 
 
-def _worker_command(
-    scope: Any, store: Any, headers: Any, county: str, worker_id: str, body: Any, action: Any, day: Any
-) -> WorkerOut:
-    """A provider's command on one of its own workers; answers with the worker as of ``day``."""
+def _own_worker(scope: Any, store: Any, county: str, worker_id: str) -> None:
+    """A provider commands only its own workers."""
     ensure_own(scope, store.worker(county, worker_id).provider_id)
-    w = run_command(store, scope, headers, body.model_dump(mode="json"), action, lambda _ids: store.worker(county, worker_id))
-    return worker_out(w, day)
 
 
 @router.post("/workers/{worker_id}/move", response_model=WorkerOut)
@@ -203,7 +192,9 @@ def move_worker(
     county: CountyCode, worker_id: str, body: MoveIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
+    _own_worker(scope, store, county, worker_id)
+    command = MoveWorker(county=county, worker_id=worker_id, to_station_id=body.to_station_id, moved_on=body.moved_on)
+    return worker_out(registry.bus.run(command, scope, headers), body.moved_on)
 
 
 @router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
@@ -212,7 +203,9 @@ def qualify_worker(
 ) -> WorkerOut:
     """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
     certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.qualify_worker(county, worker_id, body.qualification, body.qualified_on), body.qualified_on)
+    _own_worker(scope, store, county, worker_id)
+    command = QualifyWorker(county=county, worker_id=worker_id, qualification=body.qualification, qualified_on=body.qualified_on)
+    return worker_out(registry.bus.run(command, scope, headers), body.qualified_on)
 
 
 @router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
@@ -220,4 +213,6 @@ def worker_leaves(
     county: CountyCode, worker_id: str, body: LeavingIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)
+    _own_worker(scope, store, county, worker_id)
+    command = RecordWorkerLeaving(county=county, worker_id=worker_id, left_on=body.left_on, reason=body.reason)
+    return worker_out(registry.bus.run(command, scope, headers), body.left_on)
