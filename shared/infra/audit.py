@@ -58,6 +58,10 @@ class ChainSealer:
         self._tree = audit_tree.MerkleTree()
         self._positions = array("q")
         self._tree_head: audit_chain.Link | None = None
+        # The position this sealer's last call sealed up to: the call right after it (the run loop
+        # seals until nothing is left) first asks whether anything was recorded after it and reads
+        # the head only then. Nothing is ever written from this value, and it serves one call.
+        self._sealed_to = 0
 
     def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
         stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
@@ -69,6 +73,9 @@ class ChainSealer:
 
     def seal_pending(self, batch: int = 1000) -> int:
         with self._lock:
+            sealed_to, self._sealed_to = self._sealed_to, 0  # used once: the next wake reads the head
+            if sealed_to and not self.app.process_recorder.select_notifications(sealed_to + 1, 1):
+                return 0  # nothing recorded since this sealer's last seal: one query, not two
             head = self.head()
             prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
             notifications = self.app.process_recorder.select_notifications(after + 1, batch)
@@ -89,6 +96,7 @@ class ChainSealer:
             except IntegrityError:
                 log.info("another sealer sealed these positions first")
                 return 0
+            self._sealed_to = links[-1].position
             return len(stored)
 
     def tree(self) -> tuple[audit_tree.MerkleTree, array, audit_chain.Link | None]:

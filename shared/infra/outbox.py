@@ -164,6 +164,10 @@ class OutboxRelay:
         # Held around every store access made from a worker thread, so shutdown can wait for
         # it before the store is closed (closing SQLite under a running query crashes).
         self.db_lock = threading.Lock()
+        # The position the last batch was recorded at: the read right after it (the run loop
+        # publishes until nothing is left) first asks whether anything was recorded since, and
+        # reads the parking and the position only then. It serves one read.
+        self._published_to = 0
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -262,6 +266,9 @@ class OutboxRelay:
 
     def _read_batch(self) -> list[Item]:
         with self.db_lock:
+            published_to, self._published_to = self._published_to, 0
+            if published_to and not self.app.process_recorder.select_notifications(published_to + 1, 1):
+                return []  # nothing recorded since the batch just published: one query, not four
             version = self._stored_parking_version()
             if self.parking is None or version != self._parking_version:  # an operator retried or skipped
                 self.parking = self.load_parking()
@@ -344,6 +351,7 @@ class OutboxRelay:
             raise
         last = items[-1].position
         await asyncio.to_thread(self._record_position, last, to_park)
+        self._published_to = last
         self.published += len(futures)
         return len(items)
 

@@ -424,6 +424,7 @@ class PublishedLog:
         self.app = app
         self.mapper = PublicMapper(app, to_integration)
         self.verified = 0  # positions up to here are known to have their row (this process)
+        self._verified_stored = 0  # the highest VERIFIED position this process recorded
 
     @property
     def recorder(self) -> Any:
@@ -484,9 +485,12 @@ class PublishedLog:
         """Recorded by the relay after it read up to ``position`` (every row there exists)."""
         from eventsourcing.persistence import IntegrityError, Tracking
 
-        if position > (self.recorder.max_tracking_id(VERIFIED) or 0):
+        if position > self._verified_stored:
+            # No read of the stored position first: a position at or below it is refused
+            # (IntegrityError), and that is all the read would have told.
             try:
                 self.recorder.insert_tracking(Tracking(VERIFIED, position))
             except IntegrityError:
-                pass  # another process recorded it
+                pass  # another process recorded it (or a later one)
+            self._verified_stored = position
         self.verified = max(self.verified, position)
