@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from typing import Any
 
 import nats
+import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from registry.application import CountyCommands
 from registry.main import SPEC
@@ -188,3 +190,45 @@ async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unch
     finally:
         await nc.close()
         store.close()
+
+
+async def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(settings, persistence):
+    """The recorder renders each shape of its two hot selects once (not per call, issue 16's POST
+    CPU target); every shape answers exactly what the library's composed statement answers."""
+    if persistence != "postgres":
+        pytest.skip("PostgreSQL recorder only")
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresProcessRecorder
+
+    from shared.infra.published import PostgresPublishedRecorder
+    from shared.infra.service import prepare_store
+
+    prepare_store(settings, "registry")
+    app = SPEC.application(settings.eventsourcing_env("registry"))
+    try:
+        rec = app.process_recorder
+        assert isinstance(rec, PostgresPublishedRecorder)
+        a, b = uuid.uuid4(), uuid.uuid4()
+        rec.insert_events(
+            [StoredEvent(a, v, "t:A" if v % 2 else "t:B", b'{"v":%d}' % v) for v in range(1, 8)] + [StoredEvent(b, 1, "t:A", b"{}")]
+        )
+        shapes = 0
+        for gt in (None, 2):
+            for lte in (None, 5):
+                for desc in (False, True):
+                    for limit in (None, 3):
+                        kwargs: dict[str, Any] = {"gt": gt, "lte": lte, "desc": desc, "limit": limit}
+                        assert rec.select_events(a, **kwargs) == PostgresProcessRecorder.select_events(rec, a, **kwargs)
+                        shapes += 1
+        for start in (None, 1, 3):
+            for stop in (None, 6):
+                for topics in ((), ["t:A"], ("t:B",)):
+                    for inclusive in (True, False):
+                        ours = rec.select_notifications(start, 4, stop, topics, inclusive_of_start=inclusive)
+                        assert ours == PostgresProcessRecorder.select_notifications(rec, start, 4, stop, topics, inclusive_of_start=inclusive)
+                        shapes += 1
+        assert shapes == 52 and len(rec._statements) >= 16  # rendered once per shape, reused after
+        rec.select_events(a, limit=1)
+        assert len(rec._statements) == len(set(rec._statements.values()))
+    finally:
+        app.close()
