@@ -39,6 +39,7 @@ from shared.subjects import STREAM_NAME
 log = logging.getLogger("swp.audit")
 CHAIN_ID = uuid.UUID("5f0c9a1e-7d2b-5c3a-8e4f-1a2b3c4d5e6f")
 CHAIN_TOPIC = "shared.audit_chain:Link"
+SEAL_BATCH = 1000  # notifications chained per round
 
 
 def to_record(n: Notification) -> audit_chain.Record:
@@ -58,10 +59,6 @@ class ChainSealer:
         self._tree = audit_tree.MerkleTree()
         self._positions = array("q")
         self._tree_head: audit_chain.Link | None = None
-        # The position this sealer's last call sealed up to: the call right after it (the run loop
-        # seals until nothing is left) first asks whether anything was recorded after it and reads
-        # the head only then. Nothing is ever written from this value, and it serves one call.
-        self._sealed_to = 0
 
     def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
         stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
@@ -73,9 +70,6 @@ class ChainSealer:
 
     def seal_pending(self, batch: int = 1000) -> int:
         with self._lock:
-            sealed_to, self._sealed_to = self._sealed_to, 0  # used once: the next wake reads the head
-            if sealed_to and not self.app.process_recorder.select_notifications(sealed_to + 1, 1):
-                return 0  # nothing recorded since this sealer's last seal: one query, not two
             head = self.head()
             prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
             notifications = self.app.process_recorder.select_notifications(after + 1, batch)
@@ -96,7 +90,6 @@ class ChainSealer:
             except IntegrityError:
                 log.info("another sealer sealed these positions first")
                 return 0
-            self._sealed_to = links[-1].position
             return len(stored)
 
     def tree(self) -> tuple[audit_tree.MerkleTree, array, audit_chain.Link | None]:
@@ -144,13 +137,18 @@ class ChainSealer:
         saves of concurrent commands are sealed in one batch."""
         while True:
             try:
-                while await asyncio.to_thread(self.seal_pending):
-                    pass
+                while True:
+                    # Cleared before the read: a save from here on sets it again. So a batch short of
+                    # full with no save since is all there was (no second round of head and log
+                    # reads to find nothing: issue 16's POST CPU); saves of other processes are
+                    # sealed at the next poll, as before.
+                    wake.clear()
+                    if await asyncio.to_thread(self.seal_pending, SEAL_BATCH) < SEAL_BATCH and not wake.is_set():
+                        break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # store busy or down: try again
                 log.warning("sealing %s paused: %s", self.app.service, exc)
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
                 await asyncio.sleep(coalesce_seconds)

@@ -164,10 +164,6 @@ class OutboxRelay:
         # Held around every store access made from a worker thread, so shutdown can wait for
         # it before the store is closed (closing SQLite under a running query crashes).
         self.db_lock = threading.Lock()
-        # The position the last batch was recorded at: the read right after it (the run loop
-        # publishes until nothing is left) first asks whether anything was recorded since, and
-        # reads the parking and the position only then. It serves one read.
-        self._published_to = 0
 
     def poke(self) -> None:
         """Called from whichever thread saved events: publish now rather than at the next poll."""
@@ -266,9 +262,6 @@ class OutboxRelay:
 
     def _read_batch(self) -> list[Item]:
         with self.db_lock:
-            published_to, self._published_to = self._published_to, 0
-            if published_to and not self.app.process_recorder.select_notifications(published_to + 1, 1):
-                return []  # nothing recorded since the batch just published: one query, not four
             version = self._stored_parking_version()
             if self.parking is None or version != self._parking_version:  # an operator retried or skipped
                 self.parking = self.load_parking()
@@ -351,7 +344,6 @@ class OutboxRelay:
             raise
         last = items[-1].position
         await asyncio.to_thread(self._record_position, last, to_park)
-        self._published_to = last
         self.published += len(futures)
         return len(items)
 
@@ -359,10 +351,15 @@ class OutboxRelay:
         backoff = 0.2
         while True:
             try:
+                # Cleared before the read: a save from here on sets it again. So a batch short of
+                # full with no save since is all there was, and no second round of reads (parking,
+                # position, log) is spent finding nothing (issue 16's POST CPU). Other processes'
+                # saves are found at the next poll, as before.
+                self._wake.clear()
                 sent = await self.publish_pending()
                 self.last_error = None
                 backoff = 0.2
-                if sent:
+                if sent >= self.batch or (sent and self._wake.is_set()):
                     continue
             except asyncio.CancelledError:
                 raise
@@ -373,7 +370,6 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
                 await asyncio.sleep(self.coalesce_seconds)
