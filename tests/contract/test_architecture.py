@@ -35,9 +35,8 @@ def test_a_service_importing_another_is_caught(tmp_path):
 
 # --- composition, not inheritance (issue 15 item 1) ---------------------------------------------
 # Services whose Application is only persistence (and read-only lookups), with command, reaction
-# and query objects composed around it (ServiceSpec.compose). Services-log still
-# assembles its Application from mixin chains.
-COMPOSED = ["finance", "registry", "evaluation"]
+# and query objects composed around it (ServiceSpec.compose).
+COMPOSED = ["finance", "registry", "evaluation", "services_log"]
 # …of which every command route states a typed command run on the service's CommandBus.
 TYPED_COMMANDS = ["finance"]
 

@@ -256,8 +256,8 @@ async def test_casework_content_and_personal_data_stay_with_provider_and_purchas
     erased = await check(gateway.post(f"{base}/beneficiaries/{ref}/erasure", json={"reason": "监护人申请删除"}, headers=purchaser), 200)
     assert erased == {"beneficiary_ref": ref, "erased": True, "personal_data": None}
     assert (await check(gateway.get(f"{base}/beneficiaries/{ref}", headers=provider), 200))["personal_data"] is None
-    store = gateway.app.state.services["services-log"].state.store
-    beneficiary = store.beneficiary(COUNTY, ref)
+    service = gateway.app.state.services["services-log"].state.service
+    store, beneficiary = service.store, service.lookups.beneficiary(COUNTY, ref)
     assert store.vault.open(ref, beneficiary.sealed_personal_data) is None  # the ciphertext is still there, unreadable
     assert (await check(gateway.get(f"{base}/deliveries/{casework}", headers=provider), 200))["beneficiary_refs"] == [ref]
     verify = await check(gateway.get("/services-log/v1/audit/verify", headers=tokens(Role.AUDITOR, "*")), 200)

@@ -18,7 +18,7 @@ from services_log.api.common import (
     DeliveryReader,
     ProviderSide,
     Reader,
-    Store,
+    Service,
     Strict,
     Uploads,
     acting_provider,
@@ -27,8 +27,7 @@ from services_log.api.common import (
     may_read_confidential,
     readable_contract,
 )
-from services_log.application import ServicesLogApplication
-from services_log.bulk import DeliveryImport
+from services_log.composition import ServicesLog
 from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
 from services_log.domainmodel import canonical_area as area_of
 from services_log.domainmodel import canonical_kind as kind_of
@@ -143,10 +142,10 @@ class DeliveryOut(BaseModel):
     history: list[dict[str, str]]
 
     @classmethod
-    def of(cls, d: ServiceDelivery, scope: CountyScope, store: ServicesLogApplication) -> DeliveryOut:
+    def of(cls, d: ServiceDelivery, scope: CountyScope, service: ServicesLog) -> DeliveryOut:
         withheld = d.facts.kind in CONFIDENTIAL_KINDS and not may_read_confidential(scope)
         f = d.facts
-        content, erased = (None, False) if withheld else store.content_of(f)
+        content, erased = (None, False) if withheld else service.lookups.content_of(f)
         return cls(
             delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
             kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
@@ -183,17 +182,17 @@ class ImportReportOut(BaseModel):
     contracts: list[ContractCount]
 
 
-def sealed_payload(store: ServicesLogApplication, payload: dict[str, Any], refs: Sequence[str]) -> dict[str, Any]:
+def sealed_payload(service: ServicesLog, payload: dict[str, Any], refs: Sequence[str]) -> dict[str, Any]:
     """The request as its idempotency fingerprint sees it: content citing beneficiaries only as a
     digest under their keys, never in clear nor as an unkeyed hash a guess could be checked against."""
-    digest = store.content_digest(refs, payload.get("content"))
+    digest = service.lookups.content_digest(refs, payload.get("content"))
     if digest is None:
         return payload
     return {**{k: v for k, v in payload.items() if k != "content"}, "content_digest": digest}
 
 
 @router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
-def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> DeliveryCreated:
+def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, service: Service, headers: CommandHeaders) -> DeliveryCreated:
     """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
     R-LOG-1, the area is not in the contract's scope on that date (R-LOG-2, R-REG-6), the date is
     outside the contract year or the station not the contract's (R-LOG-3), a worker was not employed
@@ -210,9 +209,9 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, stor
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
     delivery = run_command(
-        store, scope, headers, sealed_payload(store, body.model_dump(mode="json"), body.beneficiary_refs),
-        lambda: store.log_delivery(county, body.facts(), provider),
-        lambda ids: store.delivery(county, ids[0]),
+        service.store, scope, headers, sealed_payload(service, body.model_dump(mode="json"), body.beneficiary_refs),
+        lambda: service.commands.log_delivery(county, body.facts(), provider),
+        lambda ids: service.lookups.delivery(county, ids[0]),
     )
     return DeliveryCreated(delivery_id=str(delivery.id))
 
@@ -250,7 +249,7 @@ not naming the token's `worker_id` among its workers is refused (rule R-AUD-6).
 def import_deliveries(
     county: CountyCode,
     scope: ProviderSide,
-    store: Store,
+    service: Service,
     uploads: Uploads,
     headers: CommandHeaders,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
@@ -264,12 +263,12 @@ def import_deliveries(
     source = f"import:{(file.filename or 'upload')[:100]}"
 
     def run() -> Any:
-        return DeliveryImport(store, county, provider, contract_id, worker_id=acting_worker(scope)).run(rows, source)
+        return service.commands.import_deliveries(county, rows, source, provider, contract_id, acting_worker(scope))
 
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
-    payload = {"file_hmac": store.vault.fingerprint({"sha256": hashlib.sha256(data).hexdigest()}), "contract_id": contract_id}
-    report = run_command(store, scope, headers, payload, run, lambda _ids: run())
+    payload = {"file_hmac": service.lookups.personal_data_hmac({"sha256": hashlib.sha256(data).hexdigest()}), "contract_id": contract_id}
+    report = run_command(service.store, scope, headers, payload, run, lambda _ids: run())
     return ImportReportOut(
         rows=report.rows, recorded=report.recorded, duplicates=report.duplicates, refused=report.refused,
         errors=[ImportError_(**e) for e in report.errors],
@@ -294,17 +293,17 @@ def import_template(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, store: Store) -> DeliveryOut:
+def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, service: Service) -> DeliveryOut:
     """A delivery as currently recorded, with its correction history. Casework (个案) and group-work
     (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
-    delivery = store.delivery(county, delivery_id)
-    readable_contract(store, scope, delivery.facts.contract_id)
-    return DeliveryOut.of(delivery, scope, store)
+    delivery = service.lookups.delivery(county, delivery_id)
+    readable_contract(service, scope, delivery.facts.contract_id)
+    return DeliveryOut.of(delivery, scope, service)
 
 
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
 def correct_delivery(
-    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: DeliveryProviderSide, service: Service, headers: CommandHeaders
 ) -> DeliveryOut:
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
@@ -313,26 +312,26 @@ def correct_delivery(
     its own deliveries (another's is 404) and cannot take itself out of `worker_ids` (403, R-AUD-6)."""
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
-    refs = body.beneficiary_refs if body.beneficiary_refs is not None else store.delivery(county, delivery_id).facts.beneficiary_refs
+    refs = body.beneficiary_refs if body.beneficiary_refs is not None else service.lookups.delivery(county, delivery_id).facts.beneficiary_refs
     payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
     delivery = run_command(
-        store, scope, headers, sealed_payload(store, payload, refs),
-        lambda: store.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
-        lambda _ids: store.delivery(county, delivery_id),
+        service.store, scope, headers, sealed_payload(service, payload, refs),
+        lambda: service.commands.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
+        lambda _ids: service.lookups.delivery(county, delivery_id),
     )
-    return DeliveryOut.of(delivery, scope, store)
+    return DeliveryOut.of(delivery, scope, service)
 
 
 @router.post("/deliveries/{delivery_id}/voiding", response_model=DeliveryOut)
 def void_delivery(
-    county: CountyCode, delivery_id: str, body: VoidingIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: VoidingIn, scope: DeliveryProviderSide, service: Service, headers: CommandHeaders
 ) -> DeliveryOut:
     """Void a delivery (R-LOG-6) with the reason: it no longer counts; its history stays.
     Publishes `DeliveryVoided` and `IndicatorProgressed`."""
     provider = acting_provider(scope)
     delivery = run_command(
-        store, scope, headers, {"delivery_id": delivery_id, **body.model_dump()},
-        lambda: store.void_delivery(county, delivery_id, body.reason, provider),
-        lambda _ids: store.delivery(county, delivery_id),
+        service.store, scope, headers, {"delivery_id": delivery_id, **body.model_dump()},
+        lambda: service.commands.void_delivery(county, delivery_id, body.reason, provider),
+        lambda _ids: service.lookups.delivery(county, delivery_id),
     )
-    return DeliveryOut.of(delivery, scope, store)
+    return DeliveryOut.of(delivery, scope, service)
