@@ -1,7 +1,7 @@
 """services-log composed: the persistence Application plus lookups, command, reaction and query
 objects, each with a narrow interface — no mixin chain (issue 15 item 1). Built once per process
 by the composition root (``services_log.main``: ``ServiceSpec.compose``); routes reach it as
-``request.app.state.service``, the registry consumer is wired to its reactions."""
+``request.app.state.service`` (``.bus`` runs the typed commands of ``services_log.commands``), the registry consumer is wired to its reactions."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from services_log.lookups import ServicesLogLookups
 from services_log.queries import ServicesLogQueries
 from services_log.recording import DeliveryRecording
 from services_log.registry_feed import RegistryReactions
+from shared.infra.commands import CommandBus
 from shared.infra.store import SwpApplication
 
 
@@ -22,6 +23,7 @@ class ServicesLog:
     lookups: ServicesLogLookups
     recording: DeliveryRecording
     commands: ServicesLogCommands
+    bus: CommandBus
     queries: ServicesLogQueries
     reactions: RegistryReactions
 
@@ -30,11 +32,15 @@ def compose(store: SwpApplication) -> ServicesLog:
     assert isinstance(store, ServicesLogApplication)
     lookups = ServicesLogLookups(store)
     recording = DeliveryRecording(lookups, store.vault)
+    commands = ServicesLogCommands(store, lookups, recording)
+    bus = CommandBus(store)
+    commands.register(bus)
     return ServicesLog(
         store=store,
         lookups=lookups,
         recording=recording,
-        commands=ServicesLogCommands(store, lookups, recording),
+        commands=commands,
+        bus=bus,
         queries=ServicesLogQueries(lookups),
         reactions=RegistryReactions(lookups),
     )

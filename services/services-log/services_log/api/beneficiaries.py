@@ -16,7 +16,8 @@ from services_log.api.common import (
     Strict,
     acting_provider,
 )
-from shared.infra.service import CommandHeaders, run_command
+from services_log.commands import EraseBeneficiary, RegisterBeneficiary
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["beneficiaries"])
@@ -51,11 +52,12 @@ def register_beneficiary(
     data is encrypted with the person's own key (kept outside the event log) before it is stored."""
     # The idempotency record keeps a fingerprint of the request: keyed, so the log holds nothing
     # a guess at the person's data could be checked against once they are erased (R-AUD-2).
-    beneficiary = run_command(
-        service.store, scope, headers, {"personal_data_hmac": service.lookups.personal_data_hmac(body.model_dump())},
-        lambda: service.commands.register_beneficiary(county, body.model_dump(), acting_provider(scope)),
-        lambda ids: service.lookups.beneficiary(county, ids[0]),
+    data = body.model_dump()
+    command = RegisterBeneficiary(
+        county=county, personal_data_hmac=service.lookups.personal_data_hmac(data), personal_data=data,
+        provider_id=acting_provider(scope),
     )
+    beneficiary = service.bus.run(command, scope, headers)
     return BeneficiaryCreated(beneficiary_ref=str(beneficiary.id))
 
 
@@ -76,9 +78,5 @@ def erase_beneficiary(
 ) -> BeneficiaryOut:
     """Erase the person's personal data by destroying their key (crypto-shredding, R-AUD-2): the
     history and the deliveries citing the reference stay; the data can never be read again."""
-    beneficiary = run_command(
-        service.store, scope, headers, {"ref": beneficiary_ref, **body.model_dump()},
-        lambda: service.commands.erase_beneficiary(county, beneficiary_ref, body.reason),
-        lambda _ids: service.lookups.beneficiary(county, beneficiary_ref),
-    )
+    beneficiary = service.bus.run(EraseBeneficiary(county=county, ref=beneficiary_ref, reason=body.reason), scope, headers)
     return BeneficiaryOut(beneficiary_ref=str(beneficiary.id), erased=True, personal_data=None)

@@ -26,10 +26,11 @@ from services_log.api.common import (
     readable_contract,
 )
 from services_log.api.deliveries import DeliveryOut
+from services_log.commands import FileComplaint, SubmitReport
 from services_log.domainmodel import REPORT_KINDS
 from services_log.workbooks import XLSX, brief_workbook, quarterly_workbook
 from shared.bounds import Day as BoundedDay
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 from shared.rules import NotFound
 from shared.text import Name
 
@@ -356,13 +357,11 @@ def submit_report(
 ) -> ReportCreated:
     """The provider submits a report (R-LOG-7): needs survey (需求调查报告), mid-term (中期), final
     (末期), self-evaluation (自评) or the monthly brief (月度工作简报, with its month). Publishes `ReportSubmitted`."""
-    provider, report_id = acting_provider(scope), new_id(county, headers)
-    run_command(
-        service.store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
-        lambda: service.commands.submit_report(county, contract_id, provider, report_id=report_id, **body.model_dump()),
-        lambda _ids: report_id,
+    command = SubmitReport(
+        county=county, contract_id=contract_id, **body.model_dump(), report_id=new_id(county, headers),
+        provider_id=acting_provider(scope),
     )
-    return ReportCreated(report_id=report_id)
+    return ReportCreated(report_id=service.bus.run(command, scope, headers))
 
 
 @router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
@@ -378,13 +377,11 @@ def file_complaint(
 ) -> ComplaintCreated:
     """The provider complains that a township imposes tasks outside the contract (行政化; R-LOG-7,
     R-REG-6). Publishes `ScopeComplaintFiled`."""
-    provider, complaint_id = acting_provider(scope), new_id(county, headers)
-    run_command(
-        service.store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
-        lambda: service.commands.file_complaint(county, contract_id, provider, complaint_id=complaint_id, **body.model_dump()),
-        lambda _ids: complaint_id,
+    command = FileComplaint(
+        county=county, contract_id=contract_id, **body.model_dump(), complaint_id=new_id(county, headers),
+        provider_id=acting_provider(scope),
     )
-    return ComplaintCreated(complaint_id=complaint_id)
+    return ComplaintCreated(complaint_id=service.bus.run(command, scope, headers))
 
 
 @router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])

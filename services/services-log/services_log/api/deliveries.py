@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
@@ -27,10 +26,9 @@ from services_log.api.common import (
     may_read_confidential,
     readable_contract,
 )
+from services_log.commands import CorrectDelivery, ImportDeliveries, LogDelivery, VoidDelivery
 from services_log.composition import ServicesLog
-from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
-from services_log.domainmodel import canonical_area as area_of
-from services_log.domainmodel import canonical_kind as kind_of
+from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, ServiceDelivery
 from services_log.sheets import (
     MAX_ROWS,
     XLSX,
@@ -42,7 +40,7 @@ from services_log.sheets import (
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
 from shared.infra.problems import PROBLEM, Problem
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
 
@@ -72,14 +70,6 @@ class DeliveryIn(Strict):
     beneficiary_refs: list[Id] = Field(default_factory=list, max_length=200, description="Pseudonymous refs (R-LOG-5)")
     content: str | None = Field(default=None, max_length=4000, description="What was done; confidential for 个案 and 小组")
 
-    def facts(self) -> DeliveryFacts:
-        return DeliveryFacts(
-            contract_id=self.contract_id, station_id=self.station_id, worker_ids=tuple(self.worker_ids),
-            kind=kind_of(self.kind), area=area_of(self.area), date=self.date, hours_direct=self.hours_direct,
-            hours_other=self.hours_other, person_times=self.person_times, indicator_code=self.indicator_code,
-            beneficiary_refs=tuple(self.beneficiary_refs), content=self.content, indicator_quantity=self.indicator_quantity,
-        )
-
 
 class DeliveryCreated(BaseModel):
     delivery_id: str
@@ -99,18 +89,6 @@ class CorrectionIn(Strict):
     indicator_quantity: int | None = Field(default=None, ge=0, le=1_000_000, description="null clears it (then it counts one)")
     beneficiary_refs: list[Id] | None = Field(default=None, max_length=200)
     content: str | None = Field(default=None, max_length=4000, description="null clears it")
-
-    def changes(self) -> dict[str, Any]:
-        given = self.model_dump(exclude_unset=True, exclude={"reason"})
-        changes = {k: v for k, v in given.items() if v is not None or k in ("indicator_code", "content", "indicator_quantity")}
-        for key in ("worker_ids", "beneficiary_refs"):
-            if key in changes:
-                changes[key] = tuple(changes[key])
-        if "kind" in changes:
-            changes["kind"] = kind_of(changes["kind"])
-        if "area" in changes:
-            changes["area"] = area_of(changes["area"])
-        return changes
 
 
 class VoidingIn(Strict):
@@ -182,15 +160,6 @@ class ImportReportOut(BaseModel):
     contracts: list[ContractCount]
 
 
-def sealed_payload(service: ServicesLog, payload: dict[str, Any], refs: Sequence[str]) -> dict[str, Any]:
-    """The request as its idempotency fingerprint sees it: content citing beneficiaries only as a
-    digest under their keys, never in clear nor as an unkeyed hash a guess could be checked against."""
-    digest = service.lookups.content_digest(refs, payload.get("content"))
-    if digest is None:
-        return payload
-    return {**{k: v for k, v in payload.items() if k != "content"}, "content_digest": digest}
-
-
 @router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
 def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, service: Service, headers: CommandHeaders) -> DeliveryCreated:
     """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
@@ -208,11 +177,12 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, serv
     its `worker_id` among `worker_ids` (else 403, R-AUD-6)."""
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
-    delivery = run_command(
-        service.store, scope, headers, sealed_payload(service, body.model_dump(mode="json"), body.beneficiary_refs),
-        lambda: service.commands.log_delivery(county, body.facts(), provider),
-        lambda ids: service.lookups.delivery(county, ids[0]),
+    command = LogDelivery(
+        county=county, **body.model_dump(exclude={"worker_ids", "beneficiary_refs"}), worker_ids=tuple(body.worker_ids),
+        beneficiary_refs=tuple(body.beneficiary_refs), provider_id=provider,
+        content_digest=service.lookups.content_digest(body.beneficiary_refs, body.content),
     )
+    delivery = service.bus.run(command, scope, headers)
     return DeliveryCreated(delivery_id=str(delivery.id))
 
 
@@ -262,13 +232,13 @@ def import_deliveries(
     provider = acting_provider(scope)
     source = f"import:{(file.filename or 'upload')[:100]}"
 
-    def run() -> Any:
-        return service.commands.import_deliveries(county, rows, source, provider, contract_id, acting_worker(scope))
-
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
-    payload = {"file_hmac": service.lookups.personal_data_hmac({"sha256": hashlib.sha256(data).hexdigest()}), "contract_id": contract_id}
-    report = run_command(service.store, scope, headers, payload, run, lambda _ids: run())
+    command = ImportDeliveries(
+        county=county, file_hmac=service.lookups.personal_data_hmac({"sha256": hashlib.sha256(data).hexdigest()}),
+        contract_id=contract_id, rows=rows, source=source, provider_id=provider, worker_id=acting_worker(scope),
+    )
+    report = service.bus.run(command, scope, headers)
     return ImportReportOut(
         rows=report.rows, recorded=report.recorded, duplicates=report.duplicates, refused=report.refused,
         errors=[ImportError_(**e) for e in report.errors],
@@ -313,12 +283,12 @@ def correct_delivery(
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
     refs = body.beneficiary_refs if body.beneficiary_refs is not None else service.lookups.delivery(county, delivery_id).facts.beneficiary_refs
-    payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
-    delivery = run_command(
-        service.store, scope, headers, sealed_payload(service, payload, refs),
-        lambda: service.commands.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
-        lambda _ids: service.lookups.delivery(county, delivery_id),
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    command = CorrectDelivery(
+        county=county, delivery_id=delivery_id, reason=body.reason, changes=changes, provider_id=provider,
+        content_digest=service.lookups.content_digest(refs, changes.get("content")),
     )
+    delivery = service.bus.run(command, scope, headers)
     return DeliveryOut.of(delivery, scope, service)
 
 
@@ -329,9 +299,6 @@ def void_delivery(
     """Void a delivery (R-LOG-6) with the reason: it no longer counts; its history stays.
     Publishes `DeliveryVoided` and `IndicatorProgressed`."""
     provider = acting_provider(scope)
-    delivery = run_command(
-        service.store, scope, headers, {"delivery_id": delivery_id, **body.model_dump()},
-        lambda: service.commands.void_delivery(county, delivery_id, body.reason, provider),
-        lambda _ids: service.lookups.delivery(county, delivery_id),
-    )
+    command = VoidDelivery(county=county, delivery_id=delivery_id, reason=body.reason, provider_id=provider)
+    delivery = service.bus.run(command, scope, headers)
     return DeliveryOut.of(delivery, scope, service)
