@@ -1,6 +1,7 @@
 """services-log composed (issue 15 item 1): its commands are typed objects run on one CommandBus,
 each with a handler; the bus refuses another county's command (R-AUD-6); an Idempotency-Key
-recorded while the routes built their fingerprints by hand still answers the typed command."""
+recorded while the routes built their fingerprints by hand still answers the typed command. Its
+reads are typed queries whose handlers narrow by the viewer: a worker sees only its own deliveries."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from typing import Any
 
 import pytest
 from services_log import commands as commands_module
+from services_log import reads as reads_module
 from services_log.api.deliveries import CorrectionIn, DeliveryIn
 from services_log.application import ServicesLogApplication
 from services_log.commands import CorrectDelivery, LogDelivery, RegisterBeneficiary, VoidDelivery
 from services_log.composition import ServicesLog, compose
 from services_log.domainmodel import Contract, Worker
+from services_log.reads import ContractDeliveries, ContractProgress, DeliveryOf, WorkerOf
 
 from shared.infra.auth import CountyScope, Principal, Role
 from shared.infra.commands import Command
+from shared.infra.queries import Query
 from shared.infra.store import CommandContext, fingerprint
-from shared.rules import Conflict, Forbidden
+from shared.rules import Conflict, Forbidden, NotFound
 
 COUNTY, OTHER = "640402", "640522"
 PROVIDER, STATION = "p-1", "s-1"
@@ -136,3 +140,49 @@ def test_a_correction_keeps_the_delivery_history(service):
     corrected = service.bus.run(command, scope(), (None, None))
     assert corrected.facts.person_times == 3 and corrected.status == "corrected"
     assert str(uuid.UUID(str(corrected.id))) == str(first.id)
+
+
+# --- typed queries: narrowed by the viewer in the handler (R-AUD-6) ----------------------------
+def test_a_worker_viewer_sees_only_its_own_deliveries(service):
+    mine = service.bus.run(log_command(service, body()), scope(), (None, None))
+    theirs = service.bus.run(log_command(service, body(worker_ids=["w-2"])), scope(), (None, None))
+    query = ContractDeliveries(county=COUNTY, contract_id="c-1", offset=0, limit=10)
+
+    as_provider = service.reads.ask(query, scope())
+    assert [d["delivery_id"] for d in as_provider.items] == [str(mine.id), str(theirs.id)]
+    as_worker = service.reads.ask(query, scope(role=Role.WORKER, worker_id="w-1"))
+    assert [d["delivery_id"] for d in as_worker.items] == [str(mine.id)]
+    assert as_worker.total == 2  # paging still counts the contract's deliveries
+    with pytest.raises(NotFound):
+        service.reads.ask(DeliveryOf(county=COUNTY, delivery_id=str(theirs.id)), scope(role=Role.WORKER, worker_id="w-1"))
+    assert service.reads.ask(DeliveryOf(county=COUNTY, delivery_id=str(mine.id)), scope(role=Role.WORKER, worker_id="w-1"))
+    with pytest.raises(NotFound):  # a worker reads only its own worker record
+        service.reads.ask(WorkerOf(county=COUNTY, worker_id="w-2"), scope(role=Role.WORKER, worker_id="w-1"))
+
+
+def test_another_providers_contract_and_another_county_are_refused(service):
+    with pytest.raises(Forbidden) as refused:
+        service.reads.ask(ContractProgress(county=COUNTY, contract_id="c-1"), scope(provider_id="p-2"))
+    assert refused.value.rule == "R-AUD-6"
+    with pytest.raises(Forbidden) as refused:
+        service.reads.ask(ContractProgress(county=COUNTY, contract_id="c-1"), scope(OTHER))
+    assert refused.value.rule == "R-AUD-6"
+    evaluator = CountyScope(county=COUNTY, principal=Principal(sub="e", role=Role.EVALUATOR, counties=frozenset({COUNTY})))
+    assert service.reads.ask(ContractProgress(county=COUNTY, contract_id="c-1"), evaluator)["deliveries"] == 0
+
+
+def test_casework_content_is_withheld_from_an_evaluator(service):
+    delivery = service.bus.run(log_command(service, body(kind="个案", content="家庭矛盾调解")), scope(), (None, None))
+    evaluator = CountyScope(county=COUNTY, principal=Principal(sub="e", role=Role.EVALUATOR, counties=frozenset({COUNTY})))
+    seen = service.reads.ask(DeliveryOf(county=COUNTY, delivery_id=str(delivery.id)), evaluator)
+    assert (seen["content"], seen["content_withheld"]) == (None, True)  # R-LOG-5
+    own = service.reads.ask(DeliveryOf(county=COUNTY, delivery_id=str(delivery.id)), scope())
+    assert (own["content"], own["content_withheld"]) == ("家庭矛盾调解", False)
+
+
+def test_every_query_type_has_a_handler(service):
+    declared = {
+        c for _, c in inspect.getmembers(reads_module, inspect.isclass)
+        if issubclass(c, Query) and c is not Query and c.__module__ == reads_module.__name__
+    }
+    assert declared and set(service.reads.query_types) == declared

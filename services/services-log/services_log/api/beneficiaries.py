@@ -17,6 +17,7 @@ from services_log.api.common import (
     acting_provider,
 )
 from services_log.commands import EraseBeneficiary, RegisterBeneficiary
+from services_log.reads import BeneficiaryOf
 from shared.infra.service import CommandHeaders
 from shared.text import Name
 
@@ -64,8 +65,8 @@ def register_beneficiary(
 @router.get("/beneficiaries/{beneficiary_ref}", response_model=BeneficiaryOut)
 def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: OwnPersonalDataReader, service: Service) -> BeneficiaryOut:
     """The person's personal data, for the provider and the purchaser only (R-LOG-5)."""
-    beneficiary = service.lookups.beneficiary(county, beneficiary_ref)
-    data = service.lookups.personal_data(beneficiary)
+    found = service.reads.ask(BeneficiaryOf(county=county, beneficiary_ref=beneficiary_ref), scope)
+    beneficiary, data = found.beneficiary, found.personal_data
     return BeneficiaryOut(
         beneficiary_ref=str(beneficiary.id), erased=beneficiary.erased,
         personal_data=PersonalData(**data) if data else None,

@@ -10,7 +10,7 @@ from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
 
 from services_log.composition import ServicesLog
-from services_log.domainmodel import Contract
+from services_log.reads import CONFIDENTIAL_READERS
 from services_log.uploads import UploadParser
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import DomainError, Forbidden
@@ -24,8 +24,8 @@ async def get_service(request: Request) -> ServicesLog:  # async: no I/O, no thr
     return request.app.state.service
 
 
-# The composed service (services_log.composition): ``.commands`` records, ``.queries`` and
-# ``.lookups`` read.
+# The composed service (services_log.composition): ``.bus`` runs typed commands (services_log.commands),
+# ``.reads`` answers typed queries (services_log.reads).
 Service = Annotated[ServicesLog, Depends(get_service)]
 
 
@@ -51,9 +51,8 @@ ContractProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER
 WorkerReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.WORKER))]
 DeliveryReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.DELIVERY))]
 DeliveryProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True, owns=Owns.DELIVERY))]
-# R-LOG-5: casework and group-work content, and beneficiaries' personal data, are for the
+# R-LOG-5: beneficiaries' personal data (and casework content, services_log.reads) are for the
 # provider and the purchaser — not for evaluators (个案、小组资料除外), finance or auditors.
-CONFIDENTIAL_READERS = frozenset({Role.PROVIDER, Role.WORKER, Role.PURCHASER})
 PersonalDataReader = Annotated[CountyScope, Depends(county_scope(*CONFIDENTIAL_READERS))]
 PersonalDataKeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True))]
 # …of one beneficiary: the provider that registered the person (R-LOG-5, R-AUD-6).
@@ -88,23 +87,10 @@ def check_own_delivery(scope: CountyScope, worker_ids: Sequence[str] | None) -> 
                         rule="R-AUD-6", field="worker_ids")
 
 
-def readable_contract(service: ServicesLog, scope: CountyScope, contract_id: str) -> Contract:
-    """The contract, if the caller may see it: a provider sees its own contracts only."""
-    contract = service.lookups.contract(scope.county, contract_id)
-    provider = acting_provider(scope)
-    if provider is not None and provider != contract.provider_id:
-        raise Forbidden("this is another provider's contract", rule="R-AUD-6")
-    return contract
-
-
 def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
     """A new record's id; with an Idempotency-Key, the same id on every repeat of the command."""
     key = headers[0]
     return str(uuid.uuid5(IDS, f"{county}:{key}")) if key else str(uuid.uuid4())
-
-
-def may_read_confidential(scope: CountyScope) -> bool:
-    return scope.principal.role in CONFIDENTIAL_READERS
 
 
 def _contract_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:

@@ -21,17 +21,24 @@ from services_log.api.common import (
     Strict,
     WorkerReader,
     acting_provider,
-    acting_worker,
     new_id,
-    readable_contract,
 )
 from services_log.api.deliveries import DeliveryOut
 from services_log.commands import FileComplaint, SubmitReport
 from services_log.domainmodel import REPORT_KINDS
+from services_log.reads import (
+    ContractDeliveries,
+    ContractOf,
+    ContractProgress,
+    ContractReports,
+    MonthlyBrief,
+    QuarterlyData,
+    ScopeComplaints,
+    WorkerOf,
+)
 from services_log.workbooks import XLSX, brief_workbook, quarterly_workbook
 from shared.bounds import Day as BoundedDay
 from shared.infra.service import CommandHeaders
-from shared.rules import NotFound
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["contracts"])
@@ -255,7 +262,7 @@ class WorkerOut(BaseModel):
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
 def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> ContractOut:
     """The contract as services-log knows it from registry's events (404 until `ContractSigned` arrived)."""
-    c = readable_contract(service, scope, contract_id)
+    c = service.reads.ask(ContractOf(county=county, contract_id=contract_id), scope)
     return ContractOut(
         contract_id=c.contract_id, provider_id=c.provider_id, station_ids=c.station_ids, period_start=c.period_start,
         period_end=c.period_end, last_day=c.last_day, status=c.status, service_areas=c.service_areas,
@@ -266,9 +273,7 @@ def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractRea
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
 def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: WorkerReader, service: Service) -> WorkerOut:
     """A worker's employment periods per station, from registry's WorkerHired/Moved/Left events."""
-    worker = service.lookups.worker(county, worker_id)
-    if worker is None:
-        raise NotFound(f"unknown worker {worker_id} in county {county}")
+    worker = service.reads.ask(WorkerOf(county=county, worker_id=worker_id), scope)
     return WorkerOut(worker_id=worker.worker_id, role=worker.role, employments=[EmploymentOut(**e) for e in worker.employments])
 
 
@@ -280,12 +285,8 @@ def list_deliveries(
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
     worker's token, `items` holds only the deliveries of the page that name it among their workers
     (`total` and `offset` still count the contract's deliveries, so paging works alike)."""
-    readable_contract(service, scope, contract_id)
-    total, deliveries = service.queries.deliveries_of(county, contract_id, offset, limit)
-    worker = acting_worker(scope)
-    if worker is not None:
-        deliveries = [d for d in deliveries if worker in d.facts.worker_ids]
-    return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope, service) for d in deliveries])
+    page = service.reads.ask(ContractDeliveries(county=county, contract_id=contract_id, offset=offset, limit=limit), scope)
+    return DeliveryPage(total=page.total, offset=page.offset, items=[DeliveryOut(**d) for d in page.items])
 
 
 @router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)
@@ -297,8 +298,7 @@ def progress(
     actual to date, the monthly plan to date, whether it is on track and the persons it served; the
     contract's deliveries, person-times (人次) and persons served (人数, distinct beneficiaries); and
     the professional hours against R-LOG-4's caps."""
-    readable_contract(service, scope, contract_id)
-    return ProgressOut.model_validate(service.queries.progress(county, contract_id, as_of))
+    return ProgressOut.model_validate(service.reads.ask(ContractProgress(county=county, contract_id=contract_id, as_of=as_of), scope))
 
 
 @router.get(
@@ -314,8 +314,7 @@ def monthly_brief(
     """The monthly brief (月度工作简报) of a contract month: deliveries by kind and area, person-times
     and persons served (服务人数), hours and indicator progress (with how each indicator counts), as
     JSON or as an XLSX workbook for download (text cells are text, never formulas)."""
-    readable_contract(service, scope, contract_id)
-    brief = service.queries.brief(county, contract_id, month)
+    brief = service.reads.ask(MonthlyBrief(county=county, contract_id=contract_id, month=month), scope)
     return _report(brief, BriefOut, brief_workbook, f"brief-{month}.xlsx", format, accept)
 
 
@@ -336,8 +335,7 @@ def quarterly_report(
     quarter added and its plan. JSON, or an XLSX workbook (text cells are text, never formulas).
     Who may read it: as for briefs (a provider only its own contracts). A quarter outside the
     contract year is refused (422, R-LOG-7, field `quarter`)."""
-    readable_contract(service, scope, contract_id)
-    report = service.queries.quarterly(county, contract_id, quarter)
+    report = service.reads.ask(QuarterlyData(county=county, contract_id=contract_id, quarter=quarter), scope)
     return _report(report, QuarterlyOut, quarterly_workbook, f"quarterly-{quarter}.xlsx", format, accept)
 
 
@@ -367,8 +365,7 @@ def submit_report(
 @router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
 def list_reports(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ReportOut]:
     """Reports the provider submitted for the contract, with their dates."""
-    contract = readable_contract(service, scope, contract_id)
-    return [ReportOut(**r) for r in service.lookups.contract_log(contract).reports]
+    return [ReportOut(**r) for r in service.reads.ask(ContractReports(county=county, contract_id=contract_id), scope)]
 
 
 @router.post("/contracts/{contract_id}/scope-complaints", status_code=201, response_model=ComplaintCreated)
@@ -387,6 +384,5 @@ def file_complaint(
 @router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])
 def list_complaints(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ComplaintOut]:
     """Scope complaints filed for the contract."""
-    contract = readable_contract(service, scope, contract_id)
-    return [ComplaintOut(**c) for c in service.lookups.contract_log(contract).complaints]
+    return [ComplaintOut(**c) for c in service.reads.ask(ScopeComplaints(county=county, contract_id=contract_id), scope)]
 

@@ -23,12 +23,11 @@ from services_log.api.common import (
     acting_provider,
     acting_worker,
     check_own_delivery,
-    may_read_confidential,
-    readable_contract,
 )
 from services_log.commands import CorrectDelivery, ImportDeliveries, LogDelivery, VoidDelivery
 from services_log.composition import ServicesLog
-from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, ServiceDelivery
+from services_log.domainmodel import KINDS, SERVICE_AREAS, ServiceDelivery
+from services_log.reads import DeliveryOf, delivery_view
 from services_log.sheets import (
     MAX_ROWS,
     XLSX,
@@ -121,17 +120,8 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, d: ServiceDelivery, scope: CountyScope, service: ServicesLog) -> DeliveryOut:
-        withheld = d.facts.kind in CONFIDENTIAL_KINDS and not may_read_confidential(scope)
-        f = d.facts
-        content, erased = (None, False) if withheld else service.lookups.content_of(f)
-        return cls(
-            delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
-            kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
-            person_times=f.person_times, indicator_code=f.indicator_code, indicator_quantity=f.indicator_quantity,
-            beneficiary_refs=list(f.beneficiary_refs),
-            content=content, content_withheld=withheld, content_erased=erased, status=d.status, version=d.version,
-            source=d.source, history=d.history,
-        )
+        """A command's answer: the delivery as the caller may read it (``services_log.reads``)."""
+        return cls(**delivery_view(service.lookups, d, scope.principal.role))
 
 
 class ImportError_(BaseModel):
@@ -266,9 +256,7 @@ def import_template(
 def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, service: Service) -> DeliveryOut:
     """A delivery as currently recorded, with its correction history. Casework (个案) and group-work
     (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
-    delivery = service.lookups.delivery(county, delivery_id)
-    readable_contract(service, scope, delivery.facts.contract_id)
-    return DeliveryOut.of(delivery, scope, service)
+    return DeliveryOut(**service.reads.ask(DeliveryOf(county=county, delivery_id=delivery_id), scope))
 
 
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
