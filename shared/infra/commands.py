@@ -37,6 +37,12 @@ COMMAND_RETRIES = 3  # re-runs of a command that lost an optimistic-concurrency 
 NOT_FINGERPRINTED = {"fingerprint": False}
 
 
+def fingerprinted_as(name: str) -> dict[str, str]:
+    """Field metadata: the field is fingerprinted under another name — the key an untyped route
+    gave it (e.g. ``"id"`` for the record in its path), so a key it recorded still replays."""
+    return {"fingerprint": name}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Command:
     """A typed command. ``county`` is where it runs; its other fields are what the caller asked,
@@ -45,7 +51,12 @@ class Command:
     county: str = field(metadata=NOT_FINGERPRINTED)
 
     def fingerprint_payload(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("fingerprint", True)}
+        payload: dict[str, Any] = {}
+        for f in fields(self):
+            named = f.metadata.get("fingerprint", True)
+            if named is not False:
+                payload[f.name if named is True else named] = getattr(self, f.name)
+        return payload
 
 
 C = TypeVar("C", bound=Command)

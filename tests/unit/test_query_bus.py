@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from shared.infra.auth import CountyScope, Principal, Role
-from shared.infra.queries import Query, QueryBus, Viewer
+from shared.infra.queries import PUBLIC, PublicQuery, Query, QueryBus, Viewer
 from shared.rules import Forbidden
 
 CONTRACTS = {"c1": "p1", "c2": "p2"}
@@ -84,3 +84,27 @@ def test_a_province_wide_query_takes_the_principal_and_a_county_query_never_does
         b.ask(ListContracts(county="640402"), principal)  # a county read without its checked scope
     with pytest.raises(Forbidden):
         b.ask(Calendars(), scope(Role.PURCHASER))  # the scope's county is not the query's (none)
+
+
+def test_the_viewer_sees_the_counties_granted_and_every_county_only_province_wide():
+    auditor = Viewer.of(Principal(sub="a", role=Role.AUDITOR, counties=frozenset({"*"})))
+    assert auditor.province_wide and auditor.sees_county("640402")
+    # "*" counts only for a province-wide role (as Principal.can_see).
+    purchaser = Viewer.of(Principal(sub="p", role=Role.PURCHASER, counties=frozenset({"*", "640402"})))
+    assert not purchaser.province_wide and purchaser.sees_county("640402") and not purchaser.sees_county("130731")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Disclosure(PublicQuery):
+    pass
+
+
+def test_only_a_public_query_is_asked_without_a_token():
+    b = QueryBus()
+    b.register(Disclosure, lambda q, v: v)
+    b.register(ListContracts, visible)
+    assert b.ask(Disclosure(county="640402"), None) is PUBLIC
+    assert not PUBLIC.sees_county("640402")
+    with pytest.raises(Forbidden) as refused:
+        b.ask(ListContracts(county="640402"), None)
+    assert refused.value.rule == "R-AUD-6"

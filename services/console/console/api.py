@@ -24,7 +24,6 @@ GENERIC_ZH = {
 }
 
 NEXT_CURSOR = "X-Next-Cursor"  # the API's lists are paged by cursor (shared/infra/paging.py)
-MAX_PAGES = 200  # a list the console reads whole: at most this many pages of the API's
 
 
 class ApiProblem(Exception):
@@ -136,21 +135,14 @@ class Api:
         return r
 
     async def get(self, path: str, **params: Any) -> Any:
-        """The answer's JSON. A list is paged by the API (``X-Next-Cursor``): its pages are followed,
-        at most :data:`MAX_PAGES`, and joined — callers that show a list page it again themselves
-        (:mod:`console.paging`); :meth:`get_page` reads one page."""
+        """The answer's JSON — for a list, the API's one page (its default ``limit``): list pages read
+        one page with :func:`console.paging.read_page`, pickers with :func:`console.paging.read_bounded`."""
         params = {k: v for k, v in params.items() if v is not None}
         r = await self._check(await self.client.get(path, params=params, headers=self._headers()))
-        body = r.json()
-        pages = 1
-        while isinstance(body, list) and (cursor := r.headers.get(NEXT_CURSOR)) and pages < MAX_PAGES:
-            r = await self._check(await self.client.get(path, params={**params, "cursor": cursor}, headers=self._headers()))
-            body += r.json()
-            pages += 1
-        return body
+        return r.json()
 
     async def get_page(self, path: str, cursor: str | None = None, **params: Any) -> tuple[list[Any], str | None]:
-        """One page of a list and the cursor of the next (None on the last page)."""
+        """One page of a list (``limit`` among ``params``) and the cursor of the next (None on the last page)."""
         params = {k: v for k, v in {**params, "cursor": cursor}.items() if v is not None}
         r = await self._check(await self.client.get(path, params=params, headers=self._headers()))
         return r.json(), r.headers.get(NEXT_CURSOR)

@@ -13,7 +13,8 @@ class ConsoleSettings(BaseSettings):
     # Where the public API is. None: the gateway the console is mounted in, called in-process.
     api_base_url: str | None = None
     api_timeout_seconds: float = 60.0
-    # Rows per page of every list the console shows (lists are paged on the server).
+    # Rows per page of every list the console shows: each list page asks the API for one page of
+    # this many (`limit`, by cursor — console/paging.py); dashboards count the first such page ("20+").
     page_size: int = Field(default=20, ge=5, le=200)
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     max_sessions: int = Field(default=10_000, ge=10)

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from console import formats, labels
 from console.api import Api, ApiConnector, Refusal
-from console.paging import Page
+from console.paging import CursorPage, Page
 from console.rules import explain
 from console.session import COOKIE, Session, SessionStore, csrf_ok
 from console.settings import ConsoleSettings
@@ -146,14 +146,9 @@ def signed_in(*roles: str) -> Callable[[Request], AsyncIterator[Ctx]]:
     return dependency
 
 
-def pager_links(page: Page, base: str, **params: Any) -> dict[str, str | None]:
-    query = "&".join(f"{k}={quote(str(v))}" for k, v in params.items() if v not in (None, ""))
-    sep = "&" if query else ""
-
-    def link(n: int) -> str:
-        return f"{base}?{query}{sep}page={n}"
-
-    return {"prev": link(page.page - 1) if page.has_prev else None, "next": link(page.page + 1) if page.has_next else None}
+def pager_links(page: Page | CursorPage, base: str, **params: Any) -> dict[str, str | None]:
+    """首页 / 上一页 / 下一页 of a list page, keeping the filters ``params`` (None: no such page)."""
+    return page.links(base, **params)
 
 
 templates.env.globals.update(pager_links=pager_links)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from evaluation.application import EvaluationApplication
 from evaluation.domainmodel import STAGE_NAMES, Evaluation, EvaluatorOrg, Rubric, stage_window, step_status
+from evaluation.lookups import EvaluationApplication
 from shared.workdays import WorkdayCalendar
 
 

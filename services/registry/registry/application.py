@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from registry.base import RegistryApplication
+from registry.commands import RegistryCommands
 from registry.contracting import ContractCommands
 from registry.domainmodel import (
     Contract,
@@ -30,10 +31,13 @@ from registry.domainmodel import (
     merged_policy,
 )
 from registry.procurement.application import ProcurementCommands
+from registry.reads import query_bus
 from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
 from shared.events.finance import BudgetAllocated, CalendarLoaded
+from shared.infra.commands import CommandBus
+from shared.infra.queries import QueryBus
 from shared.infra.store import SwpApplication
 from shared.rules import Conflict
 
@@ -186,20 +190,28 @@ class RegistryReactions:
 @dataclass(frozen=True)
 class Registry:
     store: RegistryApplication
+    bus: CommandBus  # every command of the routes, typed (registry.commands)
     counties: CountyCommands
     staffing: StaffingCommands
     contracting: ContractCommands
     procurement: ProcurementCommands
     reactions: RegistryReactions
+    reads: QueryBus  # every read, as a typed query (registry.reads)
 
 
 def compose(store: SwpApplication) -> Registry:
     assert isinstance(store, RegistryApplication)
+    counties, staffing = CountyCommands(store), StaffingCommands(store)
+    contracting, procurement = ContractCommands(store), ProcurementCommands(store)
+    bus = CommandBus(store)
+    RegistryCommands(store, counties, staffing, contracting, procurement).register(bus)
     return Registry(
         store=store,
-        counties=CountyCommands(store),
-        staffing=StaffingCommands(store),
-        contracting=ContractCommands(store),
-        procurement=ProcurementCommands(store),
+        bus=bus,
+        counties=counties,
+        staffing=staffing,
+        contracting=contracting,
+        procurement=procurement,
         reactions=RegistryReactions(store),
+        reads=query_bus(store),
     )

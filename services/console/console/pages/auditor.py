@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from console.api import Api, ApiProblem
-from console.paging import paginate
+from console.paging import At, CursorPage, paginate, read_bounded, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, signed_in
 
@@ -80,11 +80,11 @@ async def overview(ctx: Auditor) -> Response:
 
 
 @router.get("/contracts")
-async def contracts(ctx: Auditor, page: PageNo = 1) -> Response:
-    rows = await ctx.api.get(f"/registry/v1/counties/{ctx.county}/contracts")
-    rows.reverse()
-    names = {p["provider_id"]: p["name"] for p in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/providers")}
-    return ctx.render("auditor/contracts.html", title="服务协议时间线", rows=paginate(rows, page, ctx.page_size()), names=names)
+async def contracts(ctx: Auditor, at: At) -> Response:
+    """The county's contracts in signing order, one API page at a time."""
+    rows = await read_page(ctx.api, f"/registry/v1/counties/{ctx.county}/contracts", at, ctx.page_size())
+    names = {p["provider_id"]: p["name"] for p in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/providers")}
+    return ctx.render("auditor/contracts.html", title="服务协议时间线", rows=rows, names=names)
 
 
 async def contract_timeline(ctx: Ctx, contract_id: str, until: str | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -151,15 +151,17 @@ READ_PATH = re.compile(r"^/(registry|services-log|evaluation|finance)/v1/[A-Za-z
 @router.get("/as-of")
 async def as_of_read(
     ctx: Auditor,
+    at: At,
     read: Annotated[str, Query(max_length=40)] = "",
     path: Annotated[str, Query(max_length=320)] = "",
     recorded_as_of: AsOfText = None,
 ) -> Response:
     """Any read of the API as of an instant: a listed read of the county, or a path typed in
-    (GET only, one of the four services; the API decides what the auditor's token may see)."""
+    (GET only, one of the four services; the API decides what the auditor's token may see). A
+    list answer is one API page of SWP_CONSOLE_PAGE_SIZE, with 首页 / 上一页 / 下一页."""
     instant = as_of_instant(recorded_as_of)
     chosen = AS_OF_READS[read][0].format(county=ctx.county) if read in AS_OF_READS else path.strip()
-    error, body = None, None
+    error, body, shown = None, None, None
     if chosen:
         if not READ_PATH.match(chosen) or ".." in chosen:
             error = "路径须为 /registry、/services-log、/evaluation 或 /finance 下的 /v1/… 查询接口"
@@ -167,7 +169,9 @@ async def as_of_read(
             error = "时刻格式不正确"
         else:
             try:
-                body = await ctx.api.get(chosen, recorded_as_of=instant)
+                body, next_cursor = await ctx.api.get_page(chosen, at.cursor, limit=ctx.page_size(), recorded_as_of=instant)
+                if isinstance(body, list):
+                    shown = CursorPage(body, ctx.page_size(), at, next_cursor)
             except ApiProblem as exc:
                 error = exc.detail or f"HTTP {exc.status}"
     pretty = json.dumps(body, ensure_ascii=False, indent=2) if body is not None else ""
@@ -176,7 +180,7 @@ async def as_of_read(
     return ctx.render(
         "auditor/as_of.html", title="按时刻查询", reads=[(k, label) for k, (_p, label) in AS_OF_READS.items()],
         form={"read": read, "path": path, "recorded_as_of": (recorded_as_of or "")[:19]}, chosen=chosen, instant=instant,
-        error=error, pretty=pretty,
+        error=error, pretty=pretty, page=shown, pager_params={"read": read, "path": path, "recorded_as_of": recorded_as_of},
     )
 
 

@@ -22,6 +22,7 @@ from console import labels
 from console.api import Api, ApiProblem, NoApi
 from console.oidc import OidcClient, SignInFailed
 from console.pages import pages_for
+from console.paging import PICKER_MAX, read_bounded
 from console.session import Session
 from console.web import check_csrf, redirect, render, session_of, set_session_cookie, state
 from shared.infra.auth import Role, issue_token
@@ -168,10 +169,10 @@ async def _organisations(request: Request, role: str, county: str) -> tuple[list
         async with state(request).connector.client() as client:
             api = Api(client, token)
             if role in labels.NEEDS_PROVIDER:
-                rows = await api.get(f"/registry/v1/counties/{county}/providers")
-                return [(p["provider_id"], p["name"]) for p in rows[:500]], ""
+                rows = await read_bounded(api, f"/registry/v1/counties/{county}/providers")  # at most PICKER_MAX
+                return [(p["provider_id"], p["name"]) for p in rows], ""
             rows = await api.get(f"/evaluation/v1/counties/{county}/evaluators")
-            return [(e["evaluator_org"], e["name"]) for e in rows[:500]], ""
+            return [(e["evaluator_org"], e["name"]) for e in rows[:PICKER_MAX]], ""
     except ApiProblem as exc:
         if exc.status == 404:
             return [], "该县（区）尚未登记"

@@ -13,17 +13,16 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from console.api import ApiProblem, Refusal
-from console.paging import paginate
+from console.paging import At, Count, read_bounded, read_first, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
 router = APIRouter(prefix="/evaluator", tags=["evaluator"])
 Evaluator = Annotated[Ctx, Depends(signed_in("evaluator"))]
-PageNo = Annotated[int, Query(ge=1, le=10**6)]
 
 PAGES = RolePages(
     roles=("evaluator",),
@@ -60,20 +59,23 @@ def org_of(ctx: Ctx) -> str:
 
 async def provider_names(ctx: Ctx) -> dict[str, str]:
     try:
-        return {p["provider_id"]: p["name"] for p in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/providers")}
+        return {p["provider_id"]: p["name"] for p in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/providers")}
     except ApiProblem:
         return {}
 
 
 @router.get("/")
-async def assignments(ctx: Evaluator, page: PageNo = 1) -> Response:
-    rows = await ctx.api.get(ev(ctx, "/evaluations"))  # the API lists only this organisation's
-    rows.sort(key=lambda e: (e["status"] == "concluded", e["scheduled_on"]))
-    shown = paginate(rows, page, ctx.page_size())
+async def assignments(ctx: Evaluator, at: At) -> Response:
+    """The organisation's evaluations (the API lists only its own) one API page at a time, in
+    scheduling order, open ones first within the page; the counts are of the first API page."""
+    shown = await read_page(ctx.api, ev(ctx, "/evaluations"), at, ctx.page_size())
+    shown.items.sort(key=lambda e: (e["status"] == "concluded", e["scheduled_on"]))
+    first = shown if shown.at.first else await read_first(ctx.api, ev(ctx, "/evaluations"), ctx.page_size())
     return ctx.render(
         "evaluator/assignments.html", title="评估任务", rows=shown, providers=await provider_names(ctx),
         stages=STAGE_NAMES, statuses=EVALUATION_STATUS, steps=STEPS, today=today_iso(),
-        overdue=sum(1 for e in rows if e["overdue"]), open=sum(1 for e in rows if e["status"] != "concluded"),
+        overdue=Count(sum(1 for e in first.items if e["overdue"]), first.has_next),
+        open=Count(sum(1 for e in first.items if e["status"] != "concluded"), first.has_next),
     )
 
 
@@ -100,7 +102,7 @@ async def _detail(ctx: Ctx, evaluation_id: str, section: str | None = None, form
     except ApiProblem:
         org = {"name": e["evaluator_org"], "members": []}
     try:
-        stations = {s["station_id"]: s["name"] for s in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/stations")}
+        stations = {s["station_id"]: s["name"] for s in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/stations")}
     except ApiProblem:
         stations = {}
     scored = {s["item_code"]: s for s in e["scores"]}

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from console.api import ApiProblem, Refusal
 from console.formats import MoneyError, yuan_to_fen
-from console.paging import paginate
+from console.paging import At, Count, paginate, read_bounded, read_first, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
@@ -42,7 +42,7 @@ def fin(ctx: Ctx, path: str = "") -> str:
 
 
 async def provider_names(ctx: Ctx) -> dict[str, str]:
-    return {p["provider_id"]: p["name"] for p in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/providers")}
+    return {p["provider_id"]: p["name"] for p in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/providers")}
 
 
 async def tranches_of(ctx: Ctx, contract_id: str) -> list[dict[str, Any]]:
@@ -54,31 +54,45 @@ async def tranches_of(ctx: Ctx, contract_id: str) -> list[dict[str, Any]]:
         raise
 
 
+async def blocking_of(ctx: Ctx, contract_id: str) -> list[dict[str, Any]]:
+    """The contract's open findings that block payment (R-FIN-2/3)."""
+    try:
+        found = await ctx.api.get(fin(ctx, f"/contracts/{contract_id}/findings"))
+    except ApiProblem as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [f for f in found if f["blocks_payment"] and f["status"] == "open"]
+
+
 @router.get("/")
-async def board(ctx: Officer, page: PageNo = 1) -> Response:
-    contracts = await ctx.api.get(f"/registry/v1/counties/{ctx.county}/contracts")
-    contracts.reverse()  # newest first
-    shown = paginate(contracts, page, ctx.page_size())
-    findings = [f for f in await ctx.api.get(fin(ctx, "/findings"), status="open") if f["blocks_payment"]]
-    blocking: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        blocking.setdefault(f["contract_id"], []).append(f)
-    overdue = {(o["contract_id"], o["seq"]): o for o in await ctx.api.get(fin(ctx, "/tranches/overdue"))}
+async def board(ctx: Officer, at: At) -> Response:
+    """The county's contracts one API page at a time (signing order) with their tranches; the
+    counts are of the first API page of the overdue and open-findings lists (“20+”: more follow)."""
+    size = ctx.page_size()
+    shown = await read_page(ctx.api, f"/registry/v1/counties/{ctx.county}/contracts", at, size)
+    first_overdue = await read_first(ctx.api, fin(ctx, "/tranches/overdue"), size)
+    open_findings = await read_first(ctx.api, fin(ctx, "/findings"), size, status="open")
+    blocking_count = Count(sum(1 for f in open_findings.items if f["blocks_payment"]), open_findings.has_next)
+    # working days late of the page's overdue tranches: a lookup bounded like a picker (PICKER_MAX contracts)
+    overdue = {(o["contract_id"], o["seq"]): o for o in await read_bounded(ctx.api, fin(ctx, "/tranches/overdue"))}
     names = await provider_names(ctx)
     rows = []
-    for c in shown.items:  # tranche schedules of this page's contracts only
+    for c in shown.items:  # tranche schedules and blocking findings of this page's contracts only
         rows.append({"c": c, "provider": names.get(c["provider_id"], c["provider_id"]),
-                     "tranches": await tranches_of(ctx, c["contract_id"]), "blocking": blocking.get(c["contract_id"], [])})
+                     "tranches": await tranches_of(ctx, c["contract_id"]), "blocking": await blocking_of(ctx, c["contract_id"])})
     return ctx.render("finance/board.html", title="拨付看板", rows=rows, page=shown, overdue=overdue, today=today_iso(),
-                      stats={"overdue": len(overdue), "blocking": len(findings)})
+                      stats={"overdue": first_overdue.count, "blocking": blocking_count})
 
 
 @router.get("/issues")
-async def issues(ctx: Officer, page: PageNo = 1) -> Response:
-    overdue = await ctx.api.get(fin(ctx, "/tranches/overdue"))
-    findings = await ctx.api.get(fin(ctx, "/findings"), status="open")
-    return ctx.render("finance/issues.html", title="逾期与问题", overdue=paginate(overdue, page, ctx.page_size()),
-                      findings=findings[: ctx.page_size() * 5], findings_total=len(findings), expense_kinds=EXPENSE_FINDINGS)
+async def issues(ctx: Officer, at: At) -> Response:
+    """Overdue tranches one API page at a time (a page: the overdue tranches of up to
+    SWP_CONSOLE_PAGE_SIZE contracts); the first API page of the open findings."""
+    overdue = await read_page(ctx.api, fin(ctx, "/tranches/overdue"), at, ctx.page_size())
+    findings = await read_first(ctx.api, fin(ctx, "/findings"), ctx.page_size(), status="open")
+    return ctx.render("finance/issues.html", title="逾期与问题", overdue=overdue, findings=findings.items,
+                      findings_total=findings.count, expense_kinds=EXPENSE_FINDINGS)
 
 
 # ---------------------------------------------------------------- one contract's account

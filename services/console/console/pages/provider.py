@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from console import labels, sheets
 from console.api import ApiProblem, Refusal
 from console.formats import cn_date, wan
-from console.paging import api_page, page_number
+from console.paging import api_page, page_number, read_bounded
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
@@ -80,14 +80,15 @@ class Workspace:
 
 async def workspace(ctx: Ctx, contract_id: str | None) -> Workspace:
     reg = f"/registry/v1/counties/{ctx.county}"
-    contracts = list(reversed(await ctx.api.get(f"{reg}/contracts")))  # a provider's token sees its own only
+    # pickers, bounded (PICKER_MAX, one API page each); a provider's token sees its own contracts only
+    contracts = list(reversed(await read_bounded(ctx.api, f"{reg}/contracts")))
     contract = None
     if contract_id:
         contract = next((c for c in contracts if c["contract_id"] == contract_id), None)
     if contract is None and not contract_id:
         contract = next((c for c in contracts if c["status"] == "signed"), contracts[0] if contracts else None)
-    stations = await ctx.api.get(f"{reg}/stations")
-    workers = await ctx.api.get(f"{reg}/workers")
+    stations = await read_bounded(ctx.api, f"{reg}/stations")
+    workers = await read_bounded(ctx.api, f"{reg}/workers")
     return Workspace(contracts, contract, stations, workers)
 
 

@@ -6,19 +6,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from console import labels
 from console.api import ApiProblem, Refusal
 from console.formats import MoneyError, yuan_to_fen
-from console.paging import paginate
+from console.paging import PICKER_MAX, At, Count, Position, read_bounded, read_first, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
 router = APIRouter(prefix="/purchaser", tags=["purchaser"])
 Clerk = Annotated[Ctx, Depends(signed_in("purchaser"))]
-PageNo = Annotated[int, Query(ge=1, le=10**6)]
 
 PAGES = RolePages(
     roles=("purchaser",),
@@ -33,7 +32,7 @@ PAGES = RolePages(
         NavItem("评估安排", "/purchaser/evaluations"),
     ],
 )
-MAX_OPTIONS = 500  # a picker lists at most this many (a county has tens of providers and stations)
+MAX_OPTIONS = PICKER_MAX  # a picker lists at most this many, read in one API page (a county has tens of providers and stations)
 
 
 def reg(ctx: Ctx, path: str = "") -> str:
@@ -41,11 +40,13 @@ def reg(ctx: Ctx, path: str = "") -> str:
 
 
 async def providers(ctx: Ctx) -> list[dict[str, Any]]:
-    return await ctx.api.get(reg(ctx, "/providers"))
+    """For pickers and names: at most MAX_OPTIONS, one API page."""
+    return await read_bounded(ctx.api, reg(ctx, "/providers"))
 
 
 async def stations(ctx: Ctx) -> list[dict[str, Any]]:
-    return await ctx.api.get(reg(ctx, "/stations"))
+    """For pickers and names: at most MAX_OPTIONS, one API page."""
+    return await read_bounded(ctx.api, reg(ctx, "/stations"))
 
 
 def stage_of(contract: dict[str, Any], today: str) -> tuple[str, str]:
@@ -69,39 +70,44 @@ def stage_of(contract: dict[str, Any], today: str) -> tuple[str, str]:
 
 
 @router.get("/")
-async def dashboard(ctx: Clerk, page: PageNo = 1) -> Response:
-    today = today_iso()
-    contracts = await ctx.api.get(reg(ctx, "/contracts"))
-    contracts.reverse()  # newest first
-    shown = paginate(contracts, page, ctx.page_size())
+async def dashboard(ctx: Clerk, at: At) -> Response:
+    """The contracts one API page at a time; every count is of the first API page of its list
+    only (“20+” when more follow), so the dashboard's cost does not grow with the county."""
+    today, size = today_iso(), ctx.page_size()
+    fin = f"/finance/v1/counties/{ctx.county}"
+    shown = await read_page(ctx.api, reg(ctx, "/contracts"), at, size)
     names = {p["provider_id"]: p["name"] for p in await providers(ctx)}
     rows = []
     for c in shown.items:  # tranche schedules of the contracts on this page only
         try:
-            tranches = await ctx.api.get(f"/finance/v1/counties/{ctx.county}/contracts/{c['contract_id']}/tranches")
+            tranches = await ctx.api.get(f"{fin}/contracts/{c['contract_id']}/tranches")
         except ApiProblem:
             tranches = []
         next_tranche = next((t for t in tranches if t["status"] in ("scheduled", "overdue", "awaiting_trigger")), None)
         rows.append({"c": c, "stage": stage_of(c, today), "provider": names.get(c["provider_id"], c["provider_id"]), "next": next_tranche})
-    overdue = await ctx.api.get(f"/finance/v1/counties/{ctx.county}/tranches/overdue")
-    findings = [f for f in await ctx.api.get(f"/finance/v1/counties/{ctx.county}/findings", status="open") if f["blocks_payment"]]
-    evaluations = await ctx.api.get(f"/evaluation/v1/counties/{ctx.county}/evaluations")
-    coming = [e for e in evaluations if e["status"] != "concluded" and (e["scheduled_on"] >= today or e["overdue"])]
+    signed = await read_first(ctx.api, reg(ctx, "/contracts"), size, status="signed")
+    late = await read_first(ctx.api, reg(ctx, "/contracts"), size, filing="overdue")
+    pending = await read_first(ctx.api, reg(ctx, "/contracts"), size, filing="pending")
+    overdue = await read_first(ctx.api, f"{fin}/tranches/overdue", size)
+    open_findings = await read_first(ctx.api, f"{fin}/findings", size, status="open")
+    findings = [f for f in open_findings.items if f["blocks_payment"]]
+    evaluations = await read_first(ctx.api, f"/evaluation/v1/counties/{ctx.county}/evaluations", size)
+    coming = [e for e in evaluations.items if e["status"] != "concluded" and (e["scheduled_on"] >= today or e["overdue"])]
     coming.sort(key=lambda e: e["scheduled_on"])
-    filing_due = [c for c in contracts if c["status"] == "signed" and c["filed_on"] is None]
+    filing_due = [c for c in late.items + pending.items if c["status"] == "signed"]
     stats = {
-        "contracts": sum(1 for c in contracts if c["status"] == "signed"),
-        "filing_due": len(filing_due),
-        "filing_late": sum(1 for c in filing_due if c["filing_due_on"] < today),
-        "overdue": len(overdue),
-        "evaluations": len(coming),
-        "findings": len(findings),
+        "contracts": signed.count,
+        "filing_due": late.count + pending.count,
+        "filing_late": late.count,
+        "overdue": overdue.count,
+        "evaluations": Count(len(coming), evaluations.has_next),
+        "findings": Count(len(findings), open_findings.has_next),
     }
-    by_id = {c["contract_id"]: c for c in contracts}
+    by_id = {c["contract_id"]: c for c in (*shown.items, *late.items, *pending.items, *signed.items)}
     return ctx.render(
         "purchaser/dashboard.html", title="工作台", stats=stats, rows=rows, page=shown, today=today,
-        overdue=overdue[:ctx.page_size()], findings=findings[:ctx.page_size()], coming=coming[:ctx.page_size()],
-        filing_due=filing_due[:ctx.page_size()], names=names, by_id=by_id,
+        overdue=overdue.items[:size], findings=findings[:size], coming=coming[:size],
+        filing_due=filing_due[:size], names=names, by_id=by_id,
     )
 
 
@@ -111,13 +117,13 @@ PROVIDER_FIELDS = {"name", "uscc", "rating", "has_party_org"}
 
 
 @router.get("/providers")
-async def provider_list(ctx: Clerk, page: PageNo = 1) -> Response:
-    return await _providers_page(ctx, page)
+async def provider_list(ctx: Clerk, at: At) -> Response:
+    return await _providers_page(ctx, at)
 
 
-async def _providers_page(ctx: Ctx, page: int, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
+async def _providers_page(ctx: Ctx, at: Position, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
                           status_code: int = 200) -> Response:
-    rows = paginate(await providers(ctx), page, ctx.page_size())
+    rows = await read_page(ctx.api, reg(ctx, "/providers"), at, ctx.page_size())
     return ctx.render("purchaser/providers.html", status_code=status_code, title="承接机构", rows=rows,
                       form=form or {}, refusal=refusal or Refusal())
 
@@ -130,7 +136,7 @@ async def register_provider(ctx: Clerk) -> Response:
     try:
         await ctx.api.post(reg(ctx, "/providers"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _providers_page(ctx, 1, form, Refusal.of(exc, PROVIDER_FIELDS), 422)
+        return await _providers_page(ctx, Position(), form, Refusal.of(exc, PROVIDER_FIELDS), 422)
     return ctx.redirect("/purchaser/providers", f"已登记承接机构：{body['name']}")
 
 
@@ -138,13 +144,13 @@ async def register_provider(ctx: Clerk) -> Response:
 
 
 @router.get("/stations")
-async def station_list(ctx: Clerk, page: PageNo = 1) -> Response:
-    return await _stations_page(ctx, page)
+async def station_list(ctx: Clerk, at: At) -> Response:
+    return await _stations_page(ctx, at)
 
 
-async def _stations_page(ctx: Ctx, page: int, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
+async def _stations_page(ctx: Ctx, at: Position, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
                          status_code: int = 200) -> Response:
-    rows = paginate(await stations(ctx), page, ctx.page_size())
+    rows = await read_page(ctx.api, reg(ctx, "/stations"), at, ctx.page_size())
     return ctx.render("purchaser/stations.html", status_code=status_code, title="社工站点", rows=rows,
                       form=form or {}, refusal=refusal or Refusal())
 
@@ -156,7 +162,7 @@ async def establish_station(ctx: Clerk) -> Response:
     try:
         await ctx.api.post(reg(ctx, "/stations"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _stations_page(ctx, 1, form, Refusal.of(exc, set(body)), 422)
+        return await _stations_page(ctx, Position(), form, Refusal.of(exc, set(body)), 422)
     return ctx.redirect("/purchaser/stations", f"已设立站点：{body['name']}")
 
 
@@ -166,16 +172,16 @@ WORKER_FIELDS = {"provider_id", "station_id", "name", "birth_date", "education",
 
 
 @router.get("/workers")
-async def worker_list(ctx: Clerk, page: PageNo = 1) -> Response:
-    return await _workers_page(ctx, page)
+async def worker_list(ctx: Clerk, at: At) -> Response:
+    return await _workers_page(ctx, at)
 
 
-async def _workers_page(ctx: Ctx, page: int, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
+async def _workers_page(ctx: Ctx, at: Position, form: dict[str, Any] | None = None, refusal: Refusal | None = None,
                         status_code: int = 200) -> Response:
-    workers = await ctx.api.get(reg(ctx, "/workers"))
+    workers = await read_page(ctx.api, reg(ctx, "/workers"), at, ctx.page_size())
     provider_rows, station_rows = await providers(ctx), await stations(ctx)
     return ctx.render(
-        "purchaser/workers.html", status_code=status_code, title="社工", rows=paginate(workers, page, ctx.page_size()),
+        "purchaser/workers.html", status_code=status_code, title="社工", rows=workers,
         providers=[(p["provider_id"], p["name"]) for p in provider_rows[:MAX_OPTIONS]],
         stations=[(s["station_id"], s["name"]) for s in station_rows[:MAX_OPTIONS]],
         provider_names={p["provider_id"]: p["name"] for p in provider_rows},
@@ -191,7 +197,7 @@ async def hire_worker(ctx: Clerk) -> Response:
     try:
         await ctx.api.post(reg(ctx, "/workers"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _workers_page(ctx, 1, form, Refusal.of(exc, WORKER_FIELDS), 422)
+        return await _workers_page(ctx, Position(), form, Refusal.of(exc, WORKER_FIELDS), 422)
     return ctx.redirect("/purchaser/workers", f"已登记社工：{body['name']}")
 
 
@@ -199,12 +205,11 @@ async def hire_worker(ctx: Clerk) -> Response:
 
 
 @router.get("/contracts")
-async def contract_list(ctx: Clerk, page: PageNo = 1) -> Response:
-    contracts = await ctx.api.get(reg(ctx, "/contracts"))
-    contracts.reverse()
+async def contract_list(ctx: Clerk, at: At) -> Response:
+    """The county's contracts in signing order, one API page of SWP_CONSOLE_PAGE_SIZE."""
+    shown = await read_page(ctx.api, reg(ctx, "/contracts"), at, ctx.page_size())
     names = {p["provider_id"]: p["name"] for p in await providers(ctx)}
     today = today_iso()
-    shown = paginate(contracts, page, ctx.page_size())
     rows = [{"c": c, "stage": stage_of(c, today), "provider": names.get(c["provider_id"], c["provider_id"])} for c in shown.items]
     return ctx.render("purchaser/contracts.html", title="服务协议", rows=rows, page=shown)
 

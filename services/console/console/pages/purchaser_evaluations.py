@@ -7,45 +7,42 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from console.api import ApiProblem, Refusal
-from console.paging import paginate
+from console.paging import PICKER_MAX, At, Position, read_bounded, read_page
 from console.roles import RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
 router = APIRouter(prefix="/purchaser/evaluations", tags=["purchaser"])
 Clerk = Annotated[Ctx, Depends(signed_in("purchaser"))]
-PageNo = Annotated[int, Query(ge=1, le=10**6)]
 
 # No navigation of its own: ``pages_for("purchaser")`` finds ``purchaser.PAGES`` first.
 PAGES = RolePages(roles=("purchaser",), title="县（区）民政局", router=router, nav=[])
 
 STAGES = {"process": "过程评估（不打招呼走访）", "midterm": "中期评估", "final": "末期评估", "annual": "年度绩效评估"}
 STATUSES = {"scheduled": "已安排", "in_progress": "进行中", "concluded": "已出结论", "appealed": "申诉中", "closed": "已办结"}
-MAX_OPTIONS = 500
+MAX_OPTIONS = PICKER_MAX  # a picker lists at most this many, read in one API page
 
 
 def ev(ctx: Ctx, path: str = "") -> str:
     return f"/evaluation/v1/counties/{ctx.county}{path}"
 
 
-async def _page(ctx: Ctx, page: int = 1, section: str | None = None, form: dict[str, Any] | None = None,
+async def _page(ctx: Ctx, at: Position | None = None, section: str | None = None, form: dict[str, Any] | None = None,
                 refusal: Refusal | None = None, status_code: int = 200) -> Response:
-    evaluations = await ctx.api.get(ev(ctx, "/evaluations"))
-    evaluations.reverse()  # newest first
-    orgs = await ctx.api.get(ev(ctx, "/evaluators"))
-    providers = {p["provider_id"]: p["name"] for p in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/providers")}
-    contracts = [c for c in await ctx.api.get(f"/registry/v1/counties/{ctx.county}/contracts") if c["status"] == "signed"]
-    contracts.reverse()
+    evaluations = await read_page(ctx.api, ev(ctx, "/evaluations"), at or Position(), ctx.page_size())  # scheduling order
+    orgs = await ctx.api.get(ev(ctx, "/evaluators"))  # the county's accredited organisations (the API does not page them)
+    providers = {p["provider_id"]: p["name"] for p in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/providers")}
+    contracts = await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/contracts", status="signed")
     contract_options = [
         (c["contract_id"], f"{providers.get(c['provider_id'], c['provider_id'])}（{c['period_start']} 至 {c['period_end']}）")
         for c in contracts[:MAX_OPTIONS]
     ]
     return ctx.render(
         "purchaser/evaluations.html", status_code=status_code, title="评估安排",
-        rows=paginate(evaluations, page, ctx.page_size()), orgs=orgs, org_names={o["evaluator_org"]: o["name"] for o in orgs},
+        rows=evaluations, orgs=orgs, org_names={o["evaluator_org"]: o["name"] for o in orgs},
         org_options=[(o["evaluator_org"], o["name"]) for o in orgs[:MAX_OPTIONS]], providers=providers,
         provider_options=list(providers.items())[:MAX_OPTIONS], contract_options=contract_options,
         stage_options=list(STAGES.items()), stages=STAGES, statuses=STATUSES, section=section,
@@ -54,8 +51,8 @@ async def _page(ctx: Ctx, page: int = 1, section: str | None = None, form: dict[
 
 
 @router.get("")
-async def evaluations(ctx: Clerk, page: PageNo = 1) -> Response:
-    return await _page(ctx, page)
+async def evaluations(ctx: Clerk, at: At) -> Response:
+    return await _page(ctx, at)
 
 
 @router.post("/schedule")
@@ -66,7 +63,7 @@ async def schedule(ctx: Clerk) -> Response:
     try:
         await ctx.api.post(ev(ctx, "/evaluations"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _page(ctx, 1, "schedule", form, Refusal.of(exc, set(body)), 422)
+        return await _page(ctx, None, "schedule", form, Refusal.of(exc, set(body)), 422)
     return ctx.redirect("/purchaser/evaluations", f"已安排{STAGES.get(body['stage'], body['stage'])}")
 
 
@@ -79,7 +76,7 @@ async def accredit(ctx: Clerk) -> Response:
     try:
         await ctx.api.post(ev(ctx, "/evaluators"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _page(ctx, 1, "accredit", form, Refusal.of(exc, set(body)), 422)
+        return await _page(ctx, None, "accredit", form, Refusal.of(exc, set(body)), 422)
     return ctx.redirect("/purchaser/evaluations", f"已登记评估机构：{body['name']}")
 
 
@@ -91,9 +88,9 @@ async def add_member(ctx: Clerk) -> Response:
     if not org:
         refusal = Refusal()
         refusal.add("evaluator_org", "请选择评估机构", "R-EVAL-7")
-        return await _page(ctx, 1, "member", form, refusal, 422)
+        return await _page(ctx, None, "member", form, refusal, 422)
     try:
         await ctx.api.post(ev(ctx, f"/evaluators/{org}/members"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _page(ctx, 1, "member", form, Refusal.of(exc, set(body) | {"evaluator_org"}), 422)
+        return await _page(ctx, None, "member", form, Refusal.of(exc, set(body) | {"evaluator_org"}), 422)
     return ctx.redirect("/purchaser/evaluations", f"已登记评估人员：{body['name']}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.application import EvaluationApplication, EvaluationService
+from evaluation.application import EvaluationService
 from shared.bounds import Day as BoundedDay
 from shared.clock import china_today
 from shared.infra.auth import CountyScope, Owner, Owns, Principal, Role, county_scope, require_roles
@@ -25,18 +25,12 @@ AsOf = Annotated[
 Points = Annotated[Decimal, Field(ge=0, le=1000, max_digits=8, decimal_places=2)]
 
 
-async def get_store(request: Request) -> EvaluationApplication:  # async: no I/O, no thread hop
-    return request.app.state.store
-
-
-Store = Annotated[EvaluationApplication, Depends(get_store)]
-
-
-async def get_service(request: Request) -> EvaluationService:
+async def get_service(request: Request) -> EvaluationService:  # async: no I/O, no thread hop
     return request.app.state.service
 
 
-# The composed service: ``.commands`` decides and records (``.store`` is the store above).
+# The composed service: ``.bus`` runs typed commands (evaluation.commands), ``.reads`` answers typed
+# queries (evaluation.reads), narrowed there to what the caller may see.
 Service = Annotated[EvaluationService, Depends(get_service)]
 ProvinceAdmin = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN))]
 AnyPrincipal = Annotated[Principal, Depends(require_roles(*(r for r in Role if r != Role.SUBSCRIBER)))]
@@ -82,15 +76,6 @@ def evaluator_of(scope: CountyScope) -> str | None:
     if not scope.principal.evaluator_org:
         raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6")
     return scope.principal.evaluator_org
-
-
-def check_may_read(scope: CountyScope, record: Any) -> None:
-    """Providers read their own evaluations, evaluators those assigned to their organisation."""
-    provider, org = provider_of(scope), evaluator_of(scope)
-    if provider is not None and provider != record.provider_id:
-        raise Forbidden("this is another provider's evaluation", rule="R-AUD-6")
-    if org is not None and org != record.evaluator_org:
-        raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6")
 
 
 def _evaluation_owner(service: EvaluationService, county: str, ref: str) -> Owner | None:

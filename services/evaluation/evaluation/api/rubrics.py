@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from evaluation.api.common import AnyPrincipal, CountyCode, ProvinceAdmin, Purchaser, Reader, Service, Store, Strict
+from evaluation.api.common import AnyPrincipal, CountyCode, ProvinceAdmin, Purchaser, Reader, Service, Strict
+from evaluation.commands import PublishRubric
 from evaluation.domainmodel import PROVINCE
-from evaluation.views import rubric_view
+from evaluation.reads import RubricInForce, RubricVersion
 from shared.infra.auth import CountyScope
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 Code = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -92,46 +92,33 @@ class RubricOut(BaseModel):
 router = APIRouter(tags=["rubrics"])
 
 
-def _publish(store: Store, service: Service, scope: CountyScope, headers: CommandHeaders, body: RubricIn) -> RubricPublishedOut:
-    fields = body.model_dump(exclude_none=True)
-    rubric = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: service.commands.publish_rubric(
-            scope.county, body.name, fields.get("dimensions"), fields.get("survey"),
-            fields.get("thresholds"), fields.get("policy"),
-        ),
-        lambda ids: store.rubric(ids[0]),
-    )
+def _publish(service: Service, scope: CountyScope, headers: CommandHeaders, body: RubricIn) -> RubricPublishedOut:
+    rubric = service.bus.run(PublishRubric(county=scope.county, **body.model_dump()), scope, headers)
     return RubricPublishedOut(rubric_id=str(rubric.id), scope=rubric.scope, version=rubric.current_version)
 
 
 @router.post("/v1/rubrics", status_code=201, response_model=RubricPublishedOut)
-def publish_province_rubric(
-    body: RubricIn, principal: ProvinceAdmin, store: Store, service: Service, headers: CommandHeaders
-) -> RubricPublishedOut:
+def publish_province_rubric(body: RubricIn, principal: ProvinceAdmin, service: Service, headers: CommandHeaders) -> RubricPublishedOut:
     """Publish the next version of the province's unified rubric (统一评估标准). Province admins only.
 
     Evaluations already scheduled keep the version they were bound to; new ones take this one,
     unless their county publishes its own rubric. Publishes `RubricPublished`."""
-    return _publish(store, service, CountyScope(county=PROVINCE, principal=principal), headers, body)
+    return _publish(service, CountyScope(county=PROVINCE, principal=principal), headers, body)
 
 
 @router.post("/v1/counties/{county}/rubric", status_code=201, response_model=RubricPublishedOut)
 def publish_county_rubric(
-    county: CountyCode, body: RubricIn, scope: Purchaser, store: Store, service: Service, headers: CommandHeaders
+    county: CountyCode, body: RubricIn, scope: Purchaser, service: Service, headers: CommandHeaders
 ) -> RubricPublishedOut:
     """Publish the next version of the county's own rubric (the purchaser, or a province admin);
     from then on it is in force for the county's new evaluations instead of the province's."""
-    return _publish(store, service, scope, headers, body)
+    return _publish(service, scope, headers, body)
 
 
 @router.get("/v1/counties/{county}/rubric", response_model=RubricOut)
-def rubric_in_force(county: CountyCode, scope: Reader, store: Store) -> RubricOut:
+def rubric_in_force(county: CountyCode, scope: Reader, service: Service) -> RubricOut:
     """The rubric version a new evaluation in this county would be bound to now."""
-    rubric = store.rubric_in_force(county)
-    if rubric is None:
-        raise NotFound(f"no rubric is published for county {county} or the province")
-    return RubricOut(**rubric_view(rubric, rubric.current_version))
+    return RubricOut(**service.reads.ask(RubricInForce(county=county), scope))
 
 
 @router.get("/v1/rubrics/{rubric_id}/versions/{version}", response_model=RubricOut)
@@ -139,11 +126,7 @@ def rubric_version(
     rubric_id: Annotated[str, Path(max_length=64)],
     version: Annotated[int, Path(ge=1, le=100_000)],
     principal: AnyPrincipal,
-    store: Store,
+    service: Service,
 ) -> RubricOut:
     """One published version of a rubric (what evaluations bound to it are scored against)."""
-    rubric = store.rubric(rubric_id)
-    if version > rubric.current_version or not (rubric.scope == PROVINCE or principal.can_see(rubric.scope)):
-        raise NotFound(f"rubric {rubric_id} has no version {version}")
-    return RubricOut(**rubric_view(rubric, version))
-
+    return RubricOut(**service.reads.ask(RubricVersion(rubric_id=rubric_id, version=version), principal))

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     ContractProviderSide,
     ContractReader,
@@ -19,14 +18,23 @@ from registry.api.common import (
     Service,
     Store,
     Strict,
-    acting_provider,
     ensure_own,
     new_id,
 )
+from registry.commands import (
+    DecideScopeChange,
+    ExpireContracts,
+    FileContract,
+    RenewContract,
+    RequestScopeChange,
+    SignContract,
+    TerminateContract,
+)
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
+from registry.reads import ContractDetail, ContractList
 from shared.clock import china_today
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 from shared.workdays import WorkdayCalendar
 
@@ -220,21 +228,8 @@ def contract_out(c: Contract, calendar: WorkdayCalendar | None = None) -> Contra
     return ContractOut(contract_id=str(c.id), version=c.version, **fields)
 
 
-def _overdue(c: Contract, today: date, calendar: WorkdayCalendar) -> bool:
-    """R-REG-5: not filed and its due date, counted with the calendar known now, has passed."""
-    return c.filed_on is None and filing_due(c.policy, c.signed_on, calendar).on < today
-
-
-FILING_FILTERS = {
-    "overdue": lambda c, today, cal: _overdue(c, today, cal),
-    "late": lambda c, today, cal: bool(c.filing_late) or _overdue(c, today, cal),
-    "on_time": lambda c, today, cal: c.filed_on is not None and not c.filing_late,
-    "pending": lambda c, today, cal: c.filed_on is None and not _overdue(c, today, cal),
-}
-
-
 @router.post("", status_code=201, response_model=ContractCreated)
-def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ContractCreated:
+def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> ContractCreated:
     """Sign a service contract (服务协议) for one year of a cycle. Checked on the signing day: the provider
     is eligible under the county's policy flags (3A rating, party organisation, prior pass) and not banned
     (R-REG-1); each station has the minimum of the provider's workers (R-REG-2), and a qualified supervisor
@@ -247,12 +242,7 @@ def sign_contract(county: CountyCode, body: ContractIn, scope: Purchaser, store:
     overlapping period needs a `justification` (R-REG-7); no ban of the organisation, in any county, is in force
     on `signed_on` or on the day the contract is recorded (R-REG-1, R-EVAL-9). Publishes `ContractSigned` with
     the county policy snapshot, from which finance schedules tranche 1 (and `ContractRenewed` for year 2+)."""
-    terms = body.model_dump()
-    cid = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.contracting.sign_contract(county, terms),
-        lambda ids: ids[0],
-    )
+    cid = registry.bus.run(SignContract(county=county, **body.model_dump()), scope, headers)
     return ContractCreated(contract_id=str(cid))
 
 
@@ -262,7 +252,7 @@ def list_contracts(
     response: Response,
     county: CountyCode,
     scope: Reader,
-    store: Store,
+    registry: Service,
     status: str | None = Query(default=None, pattern="^(signed|terminated|expired)$"),
     provider_id: str | None = None,
     filing: str | None = Query(
@@ -278,45 +268,25 @@ def list_contracts(
     """The county's contracts in signing order, paged (`limit`, `cursor`; the next page is named in
     `X-Next-Cursor`). A provider sees its own only. With `status` or `filing` a page may hold fewer
     than `limit` contracts while `X-Next-Cursor` is present."""
-    store.county(county)
-    calendar = store.workdays()
-    owner = acting_provider(scope) or provider_id
-    query = {"county": county, "provider_id": owner, "status": status, "filing": filing}
-    after = decode_cursor("registry.contracts", query, cursor)
-    today = china_today()
-
-    def keep(c: Contract) -> bool:
-        return (status is None or c.status == status) and (filing is None or FILING_FILTERS[filing](c, today, calendar))
-
-    found = lists.page(
-        store, "contracts", county, limit, after, owner=owner,
-        keep=keep if status is not None or filing is not None else None, kind=Contract,
-    )
-    respond(request, response, "registry.contracts", query, found)
-    return [contract_out(c, calendar) for c in found.items]
+    query = ContractList(county=county, provider_id=provider_id, status=status, filing=filing, limit=limit, cursor=cursor)
+    found = registry.reads.ask(query, scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [contract_out(c, found.calendar) for c in found.page.items]
 
 
 @router.post("/expiry", response_model=ExpiryOut)
-def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ExpiryOut:
+def expire_contracts(county: CountyCode, body: ExpiryIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> ExpiryOut:
     """Expire every active contract of the county whose period ended before `as_of` (run daily or at
     year end). Publishes `ContractExpired` for each; returns their ids."""
-    ids = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.contracting.expire_contracts(county, body.as_of),
-        lambda ids: ids,
-    )
+    ids = registry.bus.run(ExpireContracts(county=county, as_of=body.as_of), scope, headers)
     return ExpiryOut(expired=[str(i) for i in ids])
 
 
 @router.get("/{contract_id}", response_model=ContractOut)
-def get_contract(county: CountyCode, contract_id: str, scope: ContractReader, store: Store) -> ContractOut:
+def get_contract(county: CountyCode, contract_id: str, scope: ContractReader, registry: Service) -> ContractOut:
     """A contract as currently recorded, with its filing, scope changes, evaluation results and end."""
-    return contract_out(store.contract(county, contract_id), store.workdays())
-
-
-def _contract_command(store: Any, scope: Any, headers: Any, county: str, contract_id: str, payload: Any, action: Any) -> ContractOut:
-    c = run_command(store, scope, headers, payload, action, lambda _ids: store.contract(county, contract_id))
-    return contract_out(c, store.workdays())
+    found = registry.reads.ask(ContractDetail(county=county, contract_id=contract_id), scope)
+    return contract_out(found.contract, found.calendar)
 
 
 @router.post("/{contract_id}/filing", response_model=ContractOut)
@@ -329,10 +299,8 @@ def file_contract(
     is flagged without any request: the registry's periodic sweep publishes `ContractFilingOverdue` once,
     reads show `filing_late: true` from the day after the due date, and `GET …/contracts?filing=overdue`
     lists them."""
-    return _contract_command(
-        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: registry.contracting.file_contract(county, contract_id, body.filed_on, body.filed_with),
-    )
+    command = FileContract(county=county, contract_id=contract_id, filed_on=body.filed_on, filed_with=body.filed_with)
+    return contract_out(registry.bus.run(command, scope, headers), store.workdays())
 
 
 @router.post("/{contract_id}/scope-changes", status_code=201, response_model=ScopeChangeCreated)
@@ -344,13 +312,11 @@ def request_scope_change(
     contracts only."""
     ensure_own(scope, store.contract(county, contract_id).provider_id)
     change_id = new_id(county, headers)
-    run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.contracting.request_scope_change(
-            county, contract_id, change_id, body.service_areas, body.effective_on, body.reason, scope.principal.sub
-        ),
-        lambda _ids: None,
+    command = RequestScopeChange(
+        county=county, contract_id=contract_id, change_id=change_id, requested_by=scope.principal.sub,
+        service_areas=body.service_areas, effective_on=body.effective_on, reason=body.reason,
     )
+    registry.bus.run(command, scope, headers)
     return ScopeChangeCreated(change_id=change_id)
 
 
@@ -361,39 +327,24 @@ def decide_scope_change(
 ) -> ContractOut:
     """Approve or reject a requested scope change (R-REG-6). Approval makes the areas the contract's
     scope and publishes `ContractScopeChanged` (services-log then accepts deliveries in them)."""
-    return _contract_command(
-        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: registry.contracting.decide_scope_change(
-            county, contract_id, change_id, body.approved, body.approved_by, body.decided_on, body.note
-        ),
+    command = DecideScopeChange(
+        county=county, contract_id=contract_id, change_id=change_id, approved=body.approved, decided_on=body.decided_on,
+        approved_by=body.approved_by, note=body.note,
     )
+    return contract_out(registry.bus.run(command, scope, headers), store.workdays())
 
 
 @router.post("/{contract_id}/renewal", status_code=201, response_model=ContractCreated)
 def renew_contract(
-    county: CountyCode, contract_id: str, body: RenewalIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
+    county: CountyCode, contract_id: str, body: RenewalIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> ContractCreated:
     """Sign the next year of the cycle (续签, R-REG-7) — only after this year's final/annual evaluation
     passed (learnt from evaluation's `EvaluationConcluded`/`AppealDecided`); a failed one ends the cycle
     (re-procurement), as does the last year of the cycle. The next year starts from this year's terms one
     year on; any given field replaces them. Every signing check applies again. Publishes `ContractSigned`
     (with `previous_contract_id`, `year_index` + 1) and `ContractRenewed`."""
-    overrides = {
-        **body.model_dump(exclude={"signed_on", "funding", "indicators", "tranche_plan"}),
-        "funding": _dump_list(body.funding),
-        "indicators": _dump_list(body.indicators),
-        "tranche_plan": _dump_list(body.tranche_plan),
-    }
-    new = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.contracting.renew_contract(county, contract_id, body.signed_on, overrides),
-        lambda ids: next(i for i in ids if i != contract_id),
-    )
+    new = registry.bus.run(RenewContract(county=county, contract_id=contract_id, **body.model_dump()), scope, headers)
     return ContractCreated(contract_id=str(new))
-
-
-def _dump_list(items: list[Any] | None) -> list[dict[str, Any]] | None:
-    return None if items is None else [i.model_dump() for i in items]
 
 
 @router.post("/{contract_id}/termination", response_model=ContractOut)
@@ -404,7 +355,7 @@ def terminate_contract(
     (弄虚作假) — both ban the provider for the county's `ban_years` (R-EVAL-9), publishing `ProviderBanned`;
     the ban follows the organisation's 统一社会信用代码 into every county of the deployment (R-REG-1) —
     or `agreement` (协商解除). Publishes `ContractTerminated`; finance cancels the remaining tranches."""
-    return _contract_command(
-        store, scope, headers, county, contract_id, body.model_dump(mode="json"),
-        lambda: registry.contracting.terminate_contract(county, contract_id, body.terminated_on, body.kind, body.reason),
+    command = TerminateContract(
+        county=county, contract_id=contract_id, terminated_on=body.terminated_on, kind=body.kind, reason=body.reason
     )
+    return contract_out(registry.bus.run(command, scope, headers), store.workdays())

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Store, Strict
+from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Strict
+from registry.commands import PutCounty
 from registry.domainmodel import PARAMETERS
+from registry.reads import CountyFunding, CountyPolicy
 from shared.clock import china_today
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound, RuleViolation
-from shared.text import Name, clean_name
+from shared.infra.service import CommandHeaders
+from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties", tags=["counties"])
 
@@ -48,50 +49,15 @@ class CountyOut(BaseModel):
     )
 
 
-def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The names a policy carries (its ``funding_sources``, and the sources its ``funding_caps``
-    name) follow the rules of every other name (shared/text.py ``Name``): trimmed, NFC, no control,
-    bidi or zero-width characters — so a contract's funding source, itself a ``Name``, can match
-    them. Other shapes are left to the policy's own checks (R-FIN-2)."""
-    if not policy:
-        return policy
-
-    def clean(value: Any, field: str) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return clean_name(value)
-        except ValueError as exc:
-            raise RuleViolation(f"{field} {exc}", rule="R-FIN-2", field=field) from None
-
-    cleaned = dict(policy)
-    sources = policy.get("funding_sources")
-    if isinstance(sources, list):
-        cleaned["funding_sources"] = [clean(v, f"policy.funding_sources.{i}") for i, v in enumerate(sources)]
-    caps = policy.get("funding_caps")
-    if isinstance(caps, list):
-        cleaned["funding_caps"] = [
-            {**cap, **{k: clean(cap[k], f"policy.funding_caps.{i}.{k}") for k in ("source", "base") if k in cap}}
-            if isinstance(cap, dict) else cap
-            for i, cap in enumerate(caps)
-        ]
-    return cleaned
-
-
 @router.put("/{county}", response_model=CountyOut)
-def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: Store, registry: Service, headers: CommandHeaders) -> CountyOut:
+def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, registry: Service, headers: CommandHeaders) -> CountyOut:
     """Register a county (the tenant) or change its name or policy parameters. Province admins only.
 
     `policy` lists overrides of the defaults (a change replaces the previous overrides); omitted, the
     policy in force is kept. A policy change is a new version (`CountyPolicyChanged`); contracts keep
     the version — and a snapshot of the policy — they were signed under.
     """
-    policy = policy_names(body.policy)
-    agg = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.counties.put_county(county, body.name, policy),
-        lambda _ids: store.county(county),
-    )
+    agg = registry.bus.run(PutCounty(county=county, name=body.name, policy=body.policy), scope, headers)
     return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
 
 
@@ -99,17 +65,11 @@ def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, store: 
 def get_county(
     county: CountyCode,
     scope: Reader,
-    store: Store,
+    registry: Service,
     policy_version: int | None = Query(default=None, ge=1, description="An earlier policy version instead of the one in force"),
 ) -> CountyOut:
     """The county with its policy in force (or the given earlier version)."""
-    agg = store.county(county)
-    if policy_version is None:
-        return CountyOut(county=county, name=agg.name, policy=agg.policy, policy_version=agg.policy_version)
-    policy = agg.policy_of(policy_version)
-    if policy is None:
-        raise NotFound(f"county {county} has no policy version {policy_version}", field="policy_version")
-    return CountyOut(county=county, name=agg.name, policy=policy, policy_version=policy_version)
+    return CountyOut(**registry.reads.ask(CountyPolicy(county=county, policy_version=policy_version), scope))
 
 
 class FundingLineOut(BaseModel):
@@ -122,7 +82,7 @@ class FundingLineOut(BaseModel):
 
 @router.get("/{county}/funding", response_model=list[FundingLineOut])
 def funding(
-    county: CountyCode, scope: BudgetReader, store: Store,
+    county: CountyCode, scope: BudgetReader, registry: Service,
     year: int | None = Query(default=None, ge=2000, le=2100, description="The budget year (default: this year, China time)"),
 ) -> list[FundingLineOut]:
     """R-FIN-2 as the registry judges it at signing: per funding source of the county, its budget for
@@ -131,4 +91,5 @@ def funding(
     ceiling the county policy's `funding_caps` put on it. A contract that would take the committed amount
     past a ceiling is refused at signing. Who may read it: as finance's budgets (province admin, the
     purchaser, finance, auditors), not providers or evaluators."""
-    return [FundingLineOut(**line) for line in store.funding_view(county, year or china_today().year)]
+    lines = registry.reads.ask(CountyFunding(county=county, year=year or china_today().year), scope)
+    return [FundingLineOut(**line) for line in lines]

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -24,9 +23,11 @@ from registry.api.common import (
     new_id,
     today,
 )
+from registry.commands import BanProvider, PublishDisclosure, RegisterProvider, UpdateProviderProfile
 from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
-from shared.infra.service import CommandHeaders, run_command
+from registry.reads import ProviderDetail, ProviderList
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
+from shared.infra.service import CommandHeaders
 from shared.text import HttpUrl, Name
 
 router = APIRouter(prefix="/v1/counties/{county}/providers", tags=["providers"])
@@ -106,64 +107,56 @@ def provider_out(p: Provider, as_of: date) -> ProviderOut:
 
 
 @router.post("", status_code=201, response_model=ProviderCreated)
-def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> ProviderCreated:
+def register_provider(county: CountyCode, body: ProviderIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> ProviderCreated:
     """Register a provider (承接主体). The USCC is checked per GB 32100-2015 (R-REG-1); registering the
     same USCC again with the same details returns the same `provider_id`, with other details is a 409."""
-    pid = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.counties.register_provider(
-            county, body.name, body.uscc, body.rating, body.has_party_org, [p.model_dump() for p in body.prior_projects]
-        ),
-        lambda ids: ids[0],
+    command = RegisterProvider(
+        county=county, name=body.name, uscc=body.uscc, rating=body.rating, has_party_org=body.has_party_org,
+        prior_projects=[p.model_dump() for p in body.prior_projects],
     )
+    pid = registry.bus.run(command, scope, headers)
     return ProviderCreated(provider_id=str(pid))
 
 
 @router.get("", response_model=list[ProviderOut])
 def list_providers(
-    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store, as_of: AsOf = None,
+    request: Request, response: Response, county: CountyCode, scope: Reader, registry: Service, as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[ProviderOut]:
     """The county's providers in registration order, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
-    store.county(county)
-    query = {"county": county}
-    found = lists.page(store, "providers", county, limit, decode_cursor("registry.providers", query, cursor), kind=Provider)
-    respond(request, response, "registry.providers", query, found)
-    return [provider_out(p, as_of or today()) for p in found.items]
+    found = registry.reads.ask(ProviderList(county=county, limit=limit, cursor=cursor), scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [provider_out(p, as_of or today()) for p in found.page.items]
 
 
 @router.get("/{provider_id}", response_model=ProviderOut)
-def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, store: Store, as_of: AsOf = None) -> ProviderOut:
+def get_provider(county: CountyCode, provider_id: str, scope: ProviderReader, registry: Service, as_of: AsOf = None) -> ProviderOut:
     """One provider with its bans, evaluation passes and disclosures."""
-    return provider_out(store.provider(county, provider_id, field=None), as_of or today())
+    return provider_out(registry.reads.ask(ProviderDetail(county=county, provider_id=provider_id), scope), as_of or today())
 
 
 @router.post("/{provider_id}/profile", response_model=ProviderOut)
 def update_profile(
-    county: CountyCode, provider_id: str, body: ProfileIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: ProfileIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> ProviderOut:
     """Record a new assessment rating, party organisation or verified prior projects (all count for
     R-REG-1's policy flags). The profile given replaces the one on record."""
     prior = None if body.prior_projects is None else [p.model_dump() for p in body.prior_projects]
-    p = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.counties.update_provider(county, provider_id, body.rating, body.has_party_org, prior),
-        lambda _ids: store.provider(county, provider_id, field=None),
+    command = UpdateProviderProfile(
+        county=county, provider_id=provider_id, rating=body.rating, has_party_org=body.has_party_org, prior_projects=prior
     )
+    p = registry.bus.run(command, scope, headers)
     return provider_out(p, today())
 
 
 @router.post("/{provider_id}/bans", status_code=201, response_model=ProviderOut)
 def ban_provider(
-    county: CountyCode, provider_id: str, body: BanIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders
+    county: CountyCode, provider_id: str, body: BanIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> ProviderOut:
     """Ban a provider from government purchase (R-EVAL-9): it cannot sign until the ban ends (R-REG-1).
     Publishes `ProviderBanned`. Evaluation's fraud findings and fraud terminations ban automatically."""
-    p = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.counties.ban_provider(county, provider_id, body.banned_on, body.until, body.reason),
-        lambda _ids: store.provider(county, provider_id, field=None),
-    )
+    command = BanProvider(county=county, provider_id=provider_id, banned_on=body.banned_on, until=body.until, reason=body.reason)
+    p = registry.bus.run(command, scope, headers)
     return provider_out(p, body.banned_on)
 
 
@@ -176,9 +169,6 @@ def publish_disclosure(
     publishes its own only."""
     ensure_own(scope, str(store.provider(county, provider_id, field=None).id))
     disclosure_id = new_id(county, headers)
-    run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.counties.publish_disclosure(county, provider_id, disclosure_id, **body.model_dump()),
-        lambda _ids: None,
-    )
+    command = PublishDisclosure(county=county, provider_id=provider_id, disclosure_id=disclosure_id, **body.model_dump())
+    registry.bus.run(command, scope, headers)
     return DisclosureCreated(disclosure_id=disclosure_id)

@@ -8,8 +8,9 @@ from datetime import date
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from registry.api.common import AsOf, CountyCode, Store, today
+from registry.api.common import AsOf, CountyCode, Service, today
 from registry.domainmodel import QUALIFICATIONS, Contract, Provider, Worker
+from registry.reads import PublicProviders
 
 router = APIRouter(prefix="/public/v1/counties/{county}", tags=["public"])
 
@@ -80,16 +81,13 @@ def public_provider(p: Provider, workers: list[Worker], contracts: list[Contract
 @router.get("/providers", response_model=list[PublicProvider])
 def public_providers(
     county: CountyCode,
-    store: Store,
+    registry: Service,
     as_of: AsOf = None,
 ) -> list[PublicProvider]:
     """Provider disclosure (信息公开, R-REG-9) — no token needed: each provider's basic information,
     qualifications (its social workers' certificate levels, as counts), published documents (annual
     financial reports …) and project record in this county with evaluation grades. No personal data:
     no worker names, birth dates or beneficiaries."""
-    store.county(county)
     day = as_of or today()
-    return [
-        public_provider(p, store.workers(county, str(p.id)), store.contracts(county, str(p.id)), day)
-        for p in store.providers(county)
-    ]
+    records = registry.reads.ask(PublicProviders(county=county), None)  # no token: a public query
+    return [public_provider(r.provider, r.workers, r.contracts, day) for r in records]

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from registry import lists
 from registry.api.common import (
     AsOf,
     CountyCode,
@@ -22,14 +21,14 @@ from registry.api.common import (
     Store,
     Strict,
     WorkerReader,
-    acting_provider,
     ensure_own,
     today,
 )
+from registry.commands import EstablishStation, HireWorker, MoveWorker, QualifyWorker, RecordWorkerLeaving
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
-from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, decode_cursor, respond
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound
+from registry.reads import StationList, WorkerDetail, WorkerList
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
@@ -119,40 +118,30 @@ def station_out(s: Station) -> StationOut:
 
 
 @router.post("/stations", status_code=201, response_model=StationCreated)
-def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, store: Store, registry: Service, headers: CommandHeaders) -> StationCreated:
+def establish_station(county: CountyCode, body: StationIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> StationCreated:
     """Establish a station (乡镇/街道社工站, 社会工作室, 家庭综合服务中心 or the county hub)."""
-    sid = run_command(
-        store, scope, headers, body.model_dump(),
-        lambda: registry.staffing.establish_station(county, body.name, body.township, body.kind),
-        lambda ids: ids[0],
-    )
+    sid = registry.bus.run(EstablishStation(county=county, name=body.name, township=body.township, kind=body.kind), scope, headers)
     return StationCreated(station_id=str(sid))
 
 
 @router.get("/stations", response_model=list[StationOut])
 def list_stations(
-    request: Request, response: Response, county: CountyCode, scope: Reader, store: Store,
+    request: Request, response: Response, county: CountyCode, scope: Reader, registry: Service,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> list[StationOut]:
     """The county's stations in the order they were established, paged (`limit`, `cursor`, `X-Next-Cursor`)."""
-    store.county(county)
-    query = {"county": county}
-    found = lists.page(store, "stations", county, limit, decode_cursor("registry.stations", query, cursor), kind=Station)
-    respond(request, response, "registry.stations", query, found)
-    return [station_out(s) for s in found.items]
+    found = registry.reads.ask(StationList(county=county, limit=limit, cursor=cursor), scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [station_out(s) for s in found.page.items]
 
 
 @router.post("/workers", status_code=201, response_model=WorkerCreated)
-def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, store: Store, registry: Service, headers: CommandHeaders) -> WorkerCreated:
+def hire_worker(county: CountyCode, body: WorkerIn, scope: ProviderSide, registry: Service, headers: CommandHeaders) -> WorkerCreated:
     """Record a social worker hired by a provider at a station. Age and education are checked at
     hiring against the county's policy (R-REG-3); a worker hired without a certificate must obtain one
     by `certificate_due_on` (policy `certificate_deadline_years`). A provider hires for itself only."""
     ensure_own(scope, body.provider_id)
-    wid = run_command(
-        store, scope, headers, body.model_dump(mode="json"),
-        lambda: registry.staffing.hire_worker(county, **body.model_dump()),
-        lambda ids: ids[0],
-    )
+    wid = registry.bus.run(HireWorker(county=county, **body.model_dump()), scope, headers)
     return WorkerCreated(worker_id=str(wid))
 
 
@@ -162,7 +151,7 @@ def list_workers(
     response: Response,
     county: CountyCode,
     scope: WorkerReader,
-    store: Store,
+    registry: Service,
     provider_id: str | None = Query(default=None),
     station_id: str | None = Query(default=None, description="Workers whose latest station is this one (those who left included, with left_on)"),
     certificate_due_within_days: int | None = Query(
@@ -177,37 +166,25 @@ def list_workers(
     """The county's social workers in hiring order, paged (`limit`, `cursor`, `X-Next-Cursor`; with
     `station_id` a page may hold fewer than `limit`). A provider sees its own workers only. With
     `certificate_due_within_days` the answer is that deadline list, soonest first, unpaged."""
-    store.county(county)
     day = as_of or today()
-    provider_id = acting_provider(scope) or provider_id
-    if certificate_due_within_days is not None:
-        due = store.certificates_due(county, day, certificate_due_within_days, provider_id)
-        return [worker_out(s.worker, day) for s in due if station_id is None or s.worker.station_id == station_id]
-    query = {"county": county, "provider_id": provider_id, "station_id": station_id}
-    found = lists.page(
-        store, "workers", county, limit, decode_cursor("registry.workers", query, cursor), owner=provider_id,
-        keep=(lambda w: w.station_id == station_id) if station_id is not None else None, kind=Worker,
+    query = WorkerList(
+        county=county, as_of=day, provider_id=provider_id, station_id=station_id,
+        certificate_due_within_days=certificate_due_within_days, limit=limit, cursor=cursor,
     )
-    respond(request, response, "registry.workers", query, found)
-    return [worker_out(w, day) for w in found.items]
+    found = registry.reads.ask(query, scope)
+    respond(request, response, found.name, found.query, found.page)
+    return [worker_out(w, day) for w in found.page.items]
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, store: Store, as_of: AsOf = None) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None) -> WorkerOut:
     """One social worker with the stations worked at and the certificate deadline."""
-    worker = store.worker(county, worker_id)
-    if acting_provider(scope) not in (None, worker.provider_id):
-        raise NotFound(f"unknown worker {worker_id} in county {county}")
-    return worker_out(worker, as_of or today())
+    return worker_out(registry.reads.ask(WorkerDetail(county=county, worker_id=worker_id), scope), as_of or today())
 
 
-def _worker_command(
-    scope: Any, store: Any, headers: Any, county: str, worker_id: str, body: Any, action: Any, day: Any
-) -> WorkerOut:
-    """A provider's command on one of its own workers; answers with the worker as of ``day``."""
+def _own_worker(scope: Any, store: Any, county: str, worker_id: str) -> None:
+    """A provider commands only its own workers."""
     ensure_own(scope, store.worker(county, worker_id).provider_id)
-    w = run_command(store, scope, headers, body.model_dump(mode="json"), action, lambda _ids: store.worker(county, worker_id))
-    return worker_out(w, day)
 
 
 @router.post("/workers/{worker_id}/move", response_model=WorkerOut)
@@ -215,7 +192,9 @@ def move_worker(
     county: CountyCode, worker_id: str, body: MoveIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Move a worker to another station of the county from `moved_on` (same provider). Publishes `WorkerMoved`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.move_worker(county, worker_id, body.to_station_id, body.moved_on), body.moved_on)
+    _own_worker(scope, store, county, worker_id)
+    command = MoveWorker(county=county, worker_id=worker_id, to_station_id=body.to_station_id, moved_on=body.moved_on)
+    return worker_out(registry.bus.run(command, scope, headers), body.moved_on)
 
 
 @router.post("/workers/{worker_id}/qualification", response_model=WorkerOut)
@@ -224,7 +203,9 @@ def qualify_worker(
 ) -> WorkerOut:
     """Record a certificate level obtained (全国社会工作者职业水平证书, R-REG-3); it clears a pending
     certificate deadline. Only a higher level than the one held. Publishes `WorkerQualified`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.qualify_worker(county, worker_id, body.qualification, body.qualified_on), body.qualified_on)
+    _own_worker(scope, store, county, worker_id)
+    command = QualifyWorker(county=county, worker_id=worker_id, qualification=body.qualification, qualified_on=body.qualified_on)
+    return worker_out(registry.bus.run(command, scope, headers), body.qualified_on)
 
 
 @router.post("/workers/{worker_id}/leaving", response_model=WorkerOut)
@@ -232,4 +213,6 @@ def worker_leaves(
     county: CountyCode, worker_id: str, body: LeavingIn, scope: OwnWorkerKeeper, store: Store, registry: Service, headers: CommandHeaders
 ) -> WorkerOut:
     """Record that a worker left the provider; `left_on` is the last day employed. Publishes `WorkerLeft`."""
-    return _worker_command(scope, store, headers, county, worker_id, body, lambda: registry.staffing.worker_leaves(county, worker_id, body.left_on, body.reason), body.left_on)
+    _own_worker(scope, store, county, worker_id)
+    command = RecordWorkerLeaving(county=county, worker_id=worker_id, left_on=body.left_on, reason=body.reason)
+    return worker_out(registry.bus.run(command, scope, headers), body.left_on)

@@ -11,10 +11,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from registry.api.common import today
+from registry.api.common import Service, today
+from registry.commands import (
+    ApplyForProject,
+    AwardPackage,
+    DecideProject,
+    LaunchProgramme,
+    OpenProcurement,
+    ReachMilestone,
+    SubmitBid,
+)
 from registry.procurement.application import ProcurementCommands
 from registry.procurement.bidding import hours_standard
-from registry.procurement.domainmodel import Procurement, Programme, Project, RejectedBid
+from registry.procurement.domainmodel import Procurement, Programme, Project
 from registry.procurement.schemas import (
     AllocationOut,
     ApplicationIn,
@@ -35,10 +44,12 @@ from registry.procurement.schemas import (
     ProjectCreated,
     ProjectOut,
 )
+from registry.reads import ProcurementDetail, ProgrammeDetail, ProjectDetail, allocation_rows
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import Conflict, Forbidden, NotFound
+from shared.infra.queries import Viewer
+from shared.infra.service import CommandHeaders
+from shared.rules import Forbidden
 from shared.subjects import PROVINCE
 
 CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit administrative division code")]
@@ -69,7 +80,7 @@ router = APIRouter(prefix="/v1/counties/{county}", tags=["projects and procureme
 
 # --- programmes ----------------------------------------------------------------------
 @programme_router.post("", status_code=201, response_model=ProgrammeCreated)
-def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store, headers: CommandHeaders) -> ProgrammeCreated:
+def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, registry: Service, headers: CommandHeaders) -> ProgrammeCreated:
     """Launch a province or city programme (专项/试点项目) and allocate its budget to counties.
 
     The allocations must sum to the budget exactly — over-allocation and unallocated remainders are
@@ -80,10 +91,8 @@ def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store
     for i, a in enumerate(body.allocations):
         if not principal.can_see(a.county):
             raise Forbidden(f"token is not granted county {a.county}", rule="R-AUD-6", field=f"allocations.{i}.county")
-    pid = run_command(
-        store.store, CountyScope(county=PROVINCE, principal=principal), headers, body.model_dump(mode="json"),
-        lambda: store.launch_programme(**body.model_dump()),
-        lambda ids: ids[0],
+    pid = registry.bus.run(
+        LaunchProgramme(county=PROVINCE, **body.model_dump()), CountyScope(county=PROVINCE, principal=principal), headers
     )
     return ProgrammeCreated(programme_id=str(pid))
 
@@ -92,13 +101,14 @@ def launch_programme(body: ProgrammeIn, principal: ProgrammeAuthor, store: Store
 def get_programme(
     programme_id: RecordId,
     principal: ProgrammeReader,
-    store: Store,
+    registry: Service,
     as_of: Annotated[BoundedDay | None, Query(description="Milestone status as of this day (default today)")] = None,
 ) -> ProgrammeOut:
     """The programme with each county's allocation (committed and remaining) and each milestone's
     status as of a day: `done`, `overdue` (past due, not reached), `in_progress` or `upcoming`.
     Projects charged to a county are listed only for callers granted that county."""
-    return programme_out(store, store.programme(programme_id), principal, as_of or today())
+    found = registry.reads.ask(ProgrammeDetail(programme_id=programme_id), principal)
+    return programme_view(found.programme, found.allocations, as_of or today())
 
 
 @programme_router.post("/{programme_id}/milestones/{kind}", response_model=ProgrammeOut)
@@ -108,30 +118,25 @@ def reach_milestone(
     body: MilestoneIn,
     principal: ProgrammeAuthor,
     store: Store,
+    registry: Service,
     headers: CommandHeaders,
 ) -> ProgrammeOut:
     """Record that a milestone (动员部署, 招投标, 服务, 评估) was reached; it is no longer overdue."""
-    programme = run_command(
-        store.store, CountyScope(county=PROVINCE, principal=principal), headers, {"id": programme_id, "kind": kind, **body.model_dump(mode="json")},
-        lambda: store.reach_milestone(programme_id, kind, body.reached_on),
-        lambda _ids: store.programme(programme_id),
-    )
+    command = ReachMilestone(county=PROVINCE, programme_id=programme_id, kind=kind, reached_on=body.reached_on)
+    programme = registry.bus.run(command, CountyScope(county=PROVINCE, principal=principal), headers)
     return programme_out(store, programme, principal, body.reached_on)
 
 
 def programme_out(store: ProcurementCommands, p: Programme, principal: Principal, as_of: date) -> ProgrammeOut:
-    allocations = []
-    for a in p.allocations:
-        ledger = store.allocation(str(p.id), a["county"])
-        charges = dict(ledger.charges) if ledger else {}
-        allocations.append(AllocationOut(
-            county=a["county"], name=a.get("name"), amount_fen=a["amount_fen"], pilot_areas=a.get("pilot_areas"),
-            committed_fen=sum(charges.values()), remaining_fen=a["amount_fen"] - sum(charges.values()),
-            projects=[{"project_id": k, "budget_fen": v} for k, v in charges.items()] if principal.can_see(a["county"]) else None,
-        ))
+    return programme_view(p, allocation_rows(store, p, Viewer.of(principal)), as_of)
+
+
+def programme_view(p: Programme, allocations: list[dict[str, Any]], as_of: date) -> ProgrammeOut:
+    """The programme as of a day, with its allocations as read for the caller (``reads.allocation_rows``)."""
     return ProgrammeOut(
         programme_id=str(p.id), version=p.version, issuer=p.issuer, level=p.level, document_no=p.document_no,
-        title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of, allocations=allocations,
+        title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of,
+        allocations=[AllocationOut(**a) for a in allocations],
         milestones=[
             MilestoneOut(**m, reached_on=p.reached.get(m["kind"]), status=p.milestone_status(m["kind"], as_of))
             for m in p.milestones
@@ -142,38 +147,30 @@ def programme_out(store: ProcurementCommands, p: Programme, principal: Principal
 
 # --- project applications ------------------------------------------------------------
 @router.post("/projects", status_code=201, response_model=ProjectCreated)
-def apply_for_project(county: CountyCode, body: ApplicationIn, scope: Purchaser, store: Store, headers: CommandHeaders) -> ProjectCreated:
+def apply_for_project(county: CountyCode, body: ApplicationIn, scope: Purchaser, registry: Service, headers: CommandHeaders) -> ProjectCreated:
     """File a project application (立项申请表): applicant unit, project name, year k of an n-year
     project, budget, justification (resident consultation, target groups and numbers, needs) and
     service areas (R-PRJ-2, R-LOG-2). Under a programme the budget is charged to the county's
     allocation and refused beyond it (R-PRJ-3). Publishes `ProjectApplied`."""
-    pid = run_command(
-        store.store, scope, headers, body.model_dump(mode="json"),
-        lambda: store.apply_for_project(county, **body.model_dump()),
-        lambda ids: ids[0],
-    )
+    pid = registry.bus.run(ApplyForProject(county=county, **body.model_dump()), scope, headers)
     return ProjectCreated(project_id=str(pid))
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def get_project(county: CountyCode, project_id: RecordId, scope: Reader, store: Store) -> ProjectOut:
+def get_project(county: CountyCode, project_id: RecordId, scope: Reader, registry: Service) -> ProjectOut:
     """The application with its decisions so far and the next step of its chain."""
-    return project_out(store.project(county, project_id))
+    return project_out(registry.reads.ask(ProjectDetail(county=county, project_id=project_id), scope))
 
 
 @router.post("/projects/{project_id}/decision", response_model=DecisionOut)
 def decide_project(
-    county: CountyCode, project_id: RecordId, body: DecisionIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, project_id: RecordId, body: DecisionIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> DecisionOut:
     """Record the next decision of the chain (R-PRJ-4): `community_resolution` (社区两委会决议) →
     `street_review` (街道审核, 盖章上报) → `district_approval` (区民政局审批), starting at the
     applicant's level. A rejection needs its reason and releases the programme allocation.
     Publishes `ProjectDecided`."""
-    project = run_command(
-        store.store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
-        lambda: store.decide_project(county, project_id, **body.model_dump()),
-        lambda _ids: store.project(county, project_id),
-    )
+    project = registry.bus.run(DecideProject(county=county, project_id=project_id, **body.model_dump()), scope, headers)
     return DecisionOut(project_id=str(project.id), status=project.status, next_step=project.next_step,
                        decisions=project.decisions)
 
@@ -190,7 +187,7 @@ def project_out(p: Project) -> ProjectOut:
 # --- procurement ---------------------------------------------------------------------
 @router.post("/projects/{project_id}/procurement", status_code=201, response_model=ProcurementCreated)
 def open_procurement(
-    county: CountyCode, project_id: RecordId, body: ProcurementIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, project_id: RecordId, body: ProcurementIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> ProcurementCreated:
     """Open the procurement of an approved project (R-PRC-1): method (单一来源采购 with its
     justification and provider, 邀请招标 with ≥ 3 invited providers), packages (包组) with annual
@@ -201,33 +198,25 @@ def open_procurement(
     force (`standard`: hours per professional, direct hours, the ceiling percent, the standard budget
     and the amount per extra professional; R-LOG-4, R-FIN-10) — its bids are judged by it, whatever
     the policy becomes later. Publishes `ProcurementOpened`."""
-    pid = run_command(
-        store.store, scope, headers, {"id": project_id, **body.model_dump(mode="json")},
-        lambda: store.open_procurement(county, project_id, **body.model_dump()),
-        lambda ids: ids[0],
-    )
+    pid = registry.bus.run(OpenProcurement(county=county, project_id=project_id, **body.model_dump()), scope, headers)
     return ProcurementCreated(procurement_id=str(pid))
 
 
 @router.get("/procurements/{procurement_id}", response_model=ProcurementOut)
-def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, store: Store) -> ProcurementOut:
+def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader, registry: Service) -> ProcurementOut:
     """The published requirements, the valid and refused bids, awards and drafted contracts.
     A family-centre package shows `hours`: for its required professionals the annual hours target,
     the ceiling and the direct-hours minimum of its `standard` (Guangzhou, 14 → 27,440, 30,184 and
     22,852). A provider sees only its own bids until the package is awarded."""
-    p = store.procurement(county, procurement_id)
-    own = scope.principal.provider_id if scope.principal.role == Role.PROVIDER else None
-
-    def visible(b: dict[str, Any]) -> bool:
-        return own is None or b["provider_id"] == own or b["package"] in p.awards
-
+    found = registry.reads.ask(ProcurementDetail(county=county, procurement_id=procurement_id), scope)
+    p = found.procurement
     return ProcurementOut(
         procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
         project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
         invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
         probation_first_year=p.probation_first_year, packages=[published_package(pk) for pk in p.packages],
-        evaluation_criteria=p.evaluation_criteria, bids=[b for b in p.bids if visible(b)], refused_bids=[b for b in p.refused if visible(b)],
-        awards=[award_out(p, code) for code in p.awards] if own is None else [],
+        evaluation_criteria=p.evaluation_criteria, bids=found.bids, refused_bids=found.refused_bids,
+        awards=[award_out(p, code) for code in found.awards],
     )
 
 
@@ -242,7 +231,7 @@ def published_package(package: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/procurements/{procurement_id}/bids", status_code=201, response_model=BidCreated)
 def submit_bid(
-    county: CountyCode, procurement_id: RecordId, body: BidIn, scope: Bidder, store: Store, headers: CommandHeaders
+    county: CountyCode, procurement_id: RecordId, body: BidIn, scope: Bidder, registry: Service, headers: CommandHeaders
 ) -> BidCreated:
     """Submit a bid (投标) for one whole package, by the provider itself or recorded by the purchaser.
 
@@ -255,30 +244,14 @@ def submit_bid(
     for the evaluation report and published as `BidRejected`; a valid one as `BidSubmitted`."""
     if scope.principal.role == Role.PROVIDER and scope.principal.provider_id != body.provider_id:
         raise Forbidden("a provider bids only for itself", rule="R-AUD-6", field="provider_id")
-
-    def replay(ids: list[str]) -> Any:
-        # A repeated key answers as the first time did: the same bid, or the same refusal.
-        for aggregate_id in ids:
-            try:
-                record = store.bid(county, aggregate_id)
-            except NotFound:
-                continue
-            if isinstance(record, RejectedBid):
-                raise record.violation()
-            return record.id
-        raise Conflict("Idempotency-Key was used by a command that recorded no bid")
-
-    bid_id = run_command(
-        store.store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
-        lambda: store.submit_bid(county, procurement_id, body.model_dump()),
-        replay,
-    )
+    # A repeated key answers as the first time did: the same bid, or the same refusal (RegistryCommands.replay_bid).
+    bid_id = registry.bus.run(SubmitBid(county=county, procurement_id=procurement_id, **body.model_dump()), scope, headers)
     return BidCreated(bid_id=str(bid_id))
 
 
 @router.post("/procurements/{procurement_id}/award", response_model=AwardOut)
 def award(
-    county: CountyCode, procurement_id: RecordId, body: AwardIn, scope: Purchaser, store: Store, headers: CommandHeaders
+    county: CountyCode, procurement_id: RecordId, body: AwardIn, scope: Purchaser, registry: Service, headers: CommandHeaders
 ) -> AwardOut:
     """Award a package by weighted scoring of the published criteria (R-PRC-3) — not by the lowest
     price alone: the panel scores each quality criterion 0–100 for every valid bid, price scores
@@ -286,12 +259,7 @@ def award(
     the winning bid becomes a contract draft (`ContractDrafted`): `contract_draft` is exactly the
     body of `POST /registry/v1/counties/{county}/contracts`. With `probation` the first year is a
     probation year (试用考核期)."""
-    procurement = run_command(
-        store.store, scope, headers, {"id": procurement_id, **body.model_dump(mode="json")},
-        lambda: store.award(county, procurement_id, body.package, body.awarded_on, body.model_dump()["scores"],
-                            body.signed_on, body.purchaser),
-        lambda _ids: store.procurement(county, procurement_id),
-    )
+    procurement = registry.bus.run(AwardPackage(county=county, procurement_id=procurement_id, **body.model_dump()), scope, headers)
     return award_out(procurement, body.package)
 
 
