@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,8 @@ from services_log.reads import (
 )
 from services_log.workbooks import XLSX, brief_workbook, quarterly_workbook
 from shared.bounds import Day as BoundedDay
+from shared.infra.paging import CursorParam, decode_cursor, respond
+from shared.infra.paging import Page as Paged
 from shared.infra.service import CommandHeaders
 from shared.text import Name
 
@@ -279,13 +281,26 @@ def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)
 
 @router.get("/contracts/{contract_id}/deliveries", response_model=DeliveryPage)
 def list_deliveries(
+    request: Request, response: Response,
     county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: CursorParam = None,
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
     worker's token, `items` holds only the deliveries of the page that name it among their workers
-    (`total` and `offset` still count the contract's deliveries, so paging works alike)."""
+    (`total` and `offset` still count the contract's deliveries, so paging works alike).
+
+    Paged like every list: while more follow, `X-Next-Cursor` (and `Link: rel="next"`) names the
+    next page; repeat the request with `cursor` set to it (a cursor replaces `offset`; one issued
+    for another contract is refused, 422 field `cursor`). The log is append-only, so a position
+    never moves: a walk sees each delivery once, in order, while new ones are logged."""
+    query = {"contract_id": contract_id}
+    start = decode_cursor("deliveries", query, cursor)
+    if start is not None:
+        offset = start
     page = service.reads.ask(ContractDeliveries(county=county, contract_id=contract_id, offset=offset, limit=limit), scope)
+    following = page.offset + limit
+    respond(request, response, "deliveries", query, Paged([], following if following < page.total else None))
     return DeliveryPage(total=page.total, offset=page.offset, items=[DeliveryOut(**d) for d in page.items])
 
 
