@@ -1,0 +1,155 @@
+"""Records ``data/registry_state_untyped.json``: a registry store written by the aggregates as they were while
+the registry held its state as dicts (before typed state, #16 item 1), for ``test_registry_old_state.py``.
+
+Run once, from the commit before registry's state was typed (``python tests/integration/record_registry_untyped.py``);
+the file is then a fixed fact: what an old store holds. Every event kind of the registry's aggregates is here:
+county policy changes, a provider's profile, pass, bans and disclosures, stations, a worker moved, qualified and
+gone, contracts filed, filed late, flagged overdue, with scope changes approved and rejected, evaluation results
+replaced by an appeal, an overlap justified, renewed, terminated and expired; budgets and a funding ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from registry.base import RegistryApplication
+from registry.domainmodel import (
+    Contract,
+    County,
+    CountyBudgets,
+    FundingLedger,
+    Provider,
+    Station,
+    Worker,
+    merged_policy,
+)
+
+from shared.infra.store import CommandContext
+
+OUT = Path(__file__).parent / "data" / "registry_state_untyped.json"
+# What the routes answered from that store (ProviderOut, WorkerOut, StationOut, ContractOut, the public provider).
+VIEWS = Path(__file__).parent / "data" / "registry_views_untyped.json"
+AS_OF = (date(2026, 12, 1), date(2029, 1, 1))
+COUNTY = "640402"
+PLAN = [
+    {"seq": 1, "percent": 50, "trigger": "contract_effective", "due_working_days": 15},
+    {"seq": 2, "percent": 30, "trigger": "midterm_passed", "due_working_days": 15},
+    {"seq": 3, "percent": 20, "trigger": "final_passed", "due_working_days": 15},
+]
+INDICATORS = [{"code": "IND-1", "name": "走访困难群众", "unit": "户", "target": 120, "monthly_plan": {"2026-10": 10}}]
+
+
+def terms(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = dict(
+        county=COUNTY, station_ids=[], purchaser="惠农区民政局", signed_on=date(2026, 9, 10),
+        effective_on=date(2026, 9, 21), period_start=date(2026, 9, 21), period_end=date(2027, 9, 20), amount_fen=36_000_000,
+        funding=[{"source": "福彩公益金", "amount_fen": 30_000_000}, {"source": "一般公共预算", "amount_fen": 6_000_000}],
+        service_areas=["社会救助", "养老服务"], indicators=INDICATORS, tranche_plan=PLAN, cycle_years=3, year_index=1,
+        policy_version=2, policy={}, cycle_start=date(2026, 9, 21), probation=False, previous_contract_id=None,
+        supervisor_id=None, filing_due_on=date(2026, 9, 30), filing_due_provisional=False,
+    )
+    return {**base, **overrides}
+
+
+def answers(app: RegistryApplication) -> dict[str, Any]:
+    """The JSON the routes give for every aggregate of the store, loaded back from it."""
+    from registry.api.contracts import contract_out
+    from registry.api.providers import provider_out
+    from registry.api.public import public_provider
+    from registry.api.staffing import station_out, worker_out
+
+    loaded = [app.repository.get(i) for i in dict.fromkeys(n.originator_id for n in app.recorder.select_notifications(1, 1000))]
+    workers = [a for a in loaded if isinstance(a, Worker)]
+    contracts = [a for a in loaded if isinstance(a, Contract)]
+    views: dict[str, Any] = {}
+    for a in loaded:
+        if isinstance(a, Contract):
+            views[str(a.id)] = [json.loads(contract_out(a).model_dump_json())]
+        elif isinstance(a, Provider):
+            views[str(a.id)] = [json.loads(provider_out(a, d).model_dump_json()) for d in AS_OF] + [
+                json.loads(public_provider(a, workers, contracts, d).model_dump_json()) for d in AS_OF
+            ]
+        elif isinstance(a, Worker):
+            views[str(a.id)] = [json.loads(worker_out(a, d).model_dump_json()) for d in AS_OF]
+        elif isinstance(a, Station):
+            views[str(a.id)] = [json.loads(station_out(a).model_dump_json())]
+    return views
+
+
+def record() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    app = RegistryApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    with app.command(CommandContext(county=COUNTY, actor="recorder")):
+        county = County(code=COUNTY, name="惠农区", policy=merged_policy(None))
+        county.revise("惠农区", merged_policy({"ban_years": 2, "funding_caps": [
+            {"source": "福彩公益金", "bound": "ceiling", "percent": 50, "base": "一般公共预算", "base_year": "current"}]}))
+        policy = county.policy
+        provider = Provider(county=COUNTY, name="惠农区阳光社会工作服务中心", uscc="91640200MA76XXXX0A", rating="3A",
+                            has_party_org=False, prior_projects=[{"name": "社区养老", "year": 2024, "grade": "良好"}])
+        provider.update_profile(rating="4A", has_party_org=True,
+                                prior_projects=[{"name": "社区养老", "year": 2024, "grade": "良好"},
+                                                {"name": "儿童关爱", "year": 2025, "grade": "不合格"}])
+        provider.disclose("d-1", "basic_info", "机构基本信息", None, "章程与登记证书", "https://example.org/d-1", date(2026, 9, 1))
+        provider.disclose("d-2", "annual_financial_report", "2025年度财务报告", 2025, "审计后的年报", None, date(2026, 9, 2))
+        s1 = Station(county=COUNTY, name="礼和乡社工站", township="礼和乡", kind="township_station")
+        s2 = Station(county=COUNTY, name="北街社区社会工作室", township="北街街道", kind="community_room")
+        w1 = Worker(county=COUNTY, provider_id=str(provider.id), station_id=str(s1.id), name="马晓燕",
+                    birth_date=date(1995, 3, 4), education="本科", qualification="none", role="social_worker",
+                    hired_on=date(2026, 3, 1), certificate_due_on=date(2028, 3, 1))
+        w1.move_to(str(s2.id), date(2026, 6, 1))
+        w1.qualify("助理社会工作师", date(2026, 7, 15))
+        w1.leave(date(2026, 12, 31), "个人原因")
+        w2 = Worker(county=COUNTY, provider_id=str(provider.id), station_id=str(s1.id), name="李建国",
+                    birth_date=date(1988, 11, 20), education="硕士", qualification="社会工作师", role="supervisor",
+                    hired_on=date(2026, 1, 5), certificate_due_on=None)
+        stations = [str(s1.id), str(s2.id)]
+        c1 = Contract(**terms(provider_id=str(provider.id), station_ids=stations, policy=policy, supervisor_id=str(w2.id)))
+        c1.file(date(2026, 10, 9), "石嘴山市民政局", date(2026, 9, 30))
+        c1.request_scope_change("ch-1", ["社会救助", "养老服务", "社区治理"], date(2027, 1, 1), "新增社区治理", "p-user")
+        c1.request_scope_change("ch-2", ["社会救助"], date(2027, 2, 1), "缩减", "p-user")
+        c1.decide_scope_change(c1.scope_change("ch-1"), True, "惠农区民政局", date(2026, 12, 1), "同意")
+        c1.decide_scope_change(c1.scope_change("ch-2"), False, "惠农区民政局", date(2026, 12, 2), "不同意")
+        c1.note_evaluation("E-mid", "midterm", "合格", True, date(2027, 3, 1), False, False)
+        c1.note_evaluation("E-fin", "final", "不合格", False, date(2027, 9, 1), False, False)
+        c1.note_evaluation("E-fin", "final", "良好", True, date(2027, 9, 20), False, True)
+        provider.note_evaluation("E-mid", True)
+        provider.note_evaluation("E-fin", True)
+        c2 = Contract(**terms(
+            provider_id=str(provider.id), station_ids=stations, policy=policy, signed_on=date(2027, 9, 15),
+            effective_on=date(2027, 9, 21), period_start=date(2027, 9, 21), period_end=date(2028, 9, 20), year_index=2,
+            previous_contract_id=str(c1.id), filing_due_on=date(2027, 10, 13),
+        ))
+        c1.renewed(next_contract_id=str(c2.id), year_index=2, renewed_on=date(2027, 9, 15))
+        c2.justify_overlap(overlapping_contract_ids=["k-other"], justification="过渡期两份协议并行")
+        c2.flag_filing_overdue(date(2027, 10, 20), date(2027, 10, 13))
+        c2.terminate(date(2028, 3, 1), "fraud", "弄虚作假 found by evaluation E-x (midterm)")
+        provider.impose_ban(date(2028, 3, 1), date(2030, 3, 1), "弄虚作假 found by evaluation E-x (midterm)", "E-x", str(c2.id))
+        provider.impose_ban(date(2030, 6, 1), date(2031, 6, 1), "严重违约", None, None)
+        c3 = Contract(**terms(provider_id=str(provider.id), station_ids=[str(s2.id)], policy=policy,
+                              signed_on=date(2025, 9, 1), effective_on=date(2025, 9, 1), period_start=date(2025, 9, 1),
+                              period_end=date(2026, 8, 31), cycle_start=date(2025, 9, 1), filing_due_on=date(2025, 9, 22)))
+        c3.file(date(2025, 9, 5), "石嘴山市民政局", date(2025, 9, 22))
+        c3.expire_if_ended(date(2026, 9, 1))
+        budgets = CountyBudgets(county=COUNTY)
+        budgets.note(2026, "一般公共预算", 100_000_000)
+        budgets.note(2026, "一般公共预算", 120_000_000)
+        ledger = FundingLedger(county=COUNTY, year=2026)
+        ledger.commit(contract_id=str(c1.id), shares={"福彩公益金": 8_000_000, "一般公共预算": 1_600_000})
+        app.save(county, provider, s1, s2, w1, w2, c1, c2, c3, budgets, ledger)
+    recorded = app.recorder.select_notifications(1, 1000)
+    views = answers(app)
+    app.close()
+    return views, [
+        {"originator_id": str(n.originator_id), "originator_version": n.originator_version, "topic": n.topic,
+         "state": n.state.decode()}
+        for n in recorded
+    ]
+
+
+if __name__ == "__main__":
+    views, events = record()
+    OUT.write_text(json.dumps(events, ensure_ascii=False, indent=1) + "\n")
+    VIEWS.write_text(json.dumps(views, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {OUT} and {VIEWS}")
