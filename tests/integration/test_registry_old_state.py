@@ -153,7 +153,7 @@ def test_the_routes_answer_an_old_store_with_the_json_they_gave_before(app):
 
 
 def test_an_old_store_takes_new_commands(app):
-    c1, c2, _ = (app.repository.get(i) for i in ids("Contract"))
+    c1, _c2, _ = (app.repository.get(i) for i in ids("Contract"))
     (provider,) = (app.repository.get(i) for i in ids("Provider"))
     _, w2 = (app.repository.get(i) for i in ids("Worker"))
     s1, s2 = (app.repository.get(i) for i in ids("Station"))
