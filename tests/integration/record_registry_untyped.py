@@ -5,7 +5,12 @@ Run once, from the commit before registry's state was typed (``python tests/inte
 the file is then a fixed fact: what an old store holds. Every event kind of the registry's aggregates is here:
 county policy changes, a provider's profile, pass, bans and disclosures, stations, a worker moved, qualified and
 gone, contracts filed, filed late, flagged overdue, with scope changes approved and rejected, evaluation results
-replaced by an appeal, an overlap justified, renewed, terminated and expired; budgets and a funding ledger.
+replaced by an appeal, an overlap justified, renewed, terminated and expired; budgets and a funding ledger; a
+programme with a milestone reached, a project approved through its chain and one rejected, a procurement with
+bids, a refused bid, an award and its contract draft.
+
+Run with the untyped code on the path (e.g. ``git archive <commit> | tar -x -C /tmp/old`` and ``PYTHONPATH`` set to
+``/tmp/old`` and its ``services/*`` folders): the answers of that commit's routes are the reference.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def answers(app: RegistryApplication) -> dict[str, Any]:
     workers = [a for a in loaded if isinstance(a, Worker)]
     contracts = [a for a in loaded if isinstance(a, Contract)]
     views: dict[str, Any] = {}
+    procurement_views(loaded, views)
     for a in loaded:
         if isinstance(a, Contract):
             views[str(a.id)] = [json.loads(contract_out(a).model_dump_json())]
@@ -77,6 +83,103 @@ def answers(app: RegistryApplication) -> dict[str, Any]:
         elif isinstance(a, Station):
             views[str(a.id)] = [json.loads(station_out(a).model_dump_json())]
     return views
+
+
+def procurement_views(loaded: list[Any], views: dict[str, Any]) -> None:
+    from registry.procurement.api import award_out, programme_view, project_out
+    from registry.procurement.domainmodel import Procurement, Programme, Project
+    from registry.procurement.schemas import ProcurementOut
+    from registry.reads import ProcurementRead
+
+    def procurement_out(found: ProcurementRead) -> ProcurementOut:  # the body of GET …/procurements/{id} at the untyped commit
+        from registry.procurement.api import published_package
+
+        p = found.procurement
+        return ProcurementOut(
+            procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
+            project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
+            invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
+            probation_first_year=p.probation_first_year, packages=[published_package(pk) for pk in p.packages],
+            evaluation_criteria=p.evaluation_criteria, bids=found.bids, refused_bids=found.refused_bids,
+            awards=[award_out(p, code) for code in found.awards],
+        )
+
+    try:
+        from registry.procurement.api import procurement_out as route_answer  # type: ignore[attr-defined]
+    except ImportError:
+        route_answer = procurement_out
+    for a in loaded:
+        if isinstance(a, Programme):
+            views[str(a.id)] = [json.loads(programme_view(a, [], d).model_dump_json()) for d in (date(2026, 3, 15), *AS_OF)]
+        elif isinstance(a, Project):
+            views[str(a.id)] = [json.loads(project_out(a).model_dump_json())]
+        elif isinstance(a, Procurement):
+            found = ProcurementRead(a, list(a.bids), list(a.refused), list(a.awards))
+            views[str(a.id)] = [json.loads(route_answer(found).model_dump_json())]
+
+
+def record_procurement(provider_id: str, station_id: str) -> list[Any]:
+    """A programme, two projects and a procurement, recorded by the aggregates directly."""
+    from registry.procurement.domainmodel import Procurement, Programme, ProgrammeAllocation, Project
+
+    programme = Programme(
+        issuer="宁夏回族自治区民政厅", level="province", document_no="宁民发〔2026〕1号", title="社工站建设", issued_on=date(2026, 1, 5),
+        budget_fen=50_000_000, allocations=[{"county": COUNTY, "name": "惠农区", "amount_fen": 50_000_000, "pilot_areas": 2}],
+        milestones=[
+            {"kind": "mobilisation", "starts_on": date(2026, 1, 10), "due_on": date(2026, 2, 28), "description": "动员部署"},
+            {"kind": "bidding", "starts_on": None, "due_on": date(2026, 5, 31), "description": None},
+            {"kind": "service", "starts_on": date(2026, 6, 1), "due_on": date(2027, 5, 31), "description": "服务"},
+        ],
+        themes=[{"county": COUNTY, "title": "楼组自治", "goal": "", "pilot_areas": 1}],
+    )
+    programme.reach_milestone("mobilisation", date(2026, 2, 20))
+    allocation = ProgrammeAllocation(programme_id=str(programme.id), county=COUNTY, amount_fen=50_000_000, pilot_areas=2)
+    justification = {"consultation": "入户走访", "target_groups": [{"group": "困境儿童", "number": 40}], "needs": ["课后照护"],
+                     "resolution": "经社区两委会决议，同意申报"}
+    project = Project(
+        county=COUNTY, applicant={"kind": "community", "name": "和通社区", "street": "湖里街道"}, name="儿童之家",
+        programme_id=str(programme.id), year_index=1, project_years=3, budget_fen=20_000_000, justification=justification,
+        service_areas=["儿童关爱保护"], applied_on=date(2026, 3, 1),
+    )
+    rejected = Project(
+        county=COUNTY, applicant={"kind": "street", "name": "湖里街道", "street": None}, name="长者饭堂",
+        programme_id=str(programme.id), year_index=1, project_years=1, budget_fen=5_000_000, justification=justification,
+        service_areas=["养老服务"], applied_on=date(2026, 3, 2),
+    )
+    allocation.reserve(str(project.id), 20_000_000)
+    allocation.reserve(str(rejected.id), 5_000_000)
+    project.decide("community_resolution", "approved", date(2026, 3, 5), "和通社区两委", None, "决议1号")
+    project.decide("street_review", "approved", date(2026, 3, 10), "湖里街道办事处", None, None)
+    project.decide("district_approval", "approved", date(2026, 3, 20), "惠农区民政局", None, "惠民批〔2026〕3号")
+    rejected.decide("street_review", "rejected", date(2026, 3, 12), "湖里街道办事处", "预算不足", None)
+    allocation.release(str(rejected.id))
+    package = {"code": "1", "name": "儿童之家", "kind": "general", "annual_budget_fen": 20_000_000, "station_ids": [station_id],
+               "items": [{"code": "I1", "name": "课后照护", "unit": "人次", "minimum": 100}], "staffing": None,
+               "funding": [{"source": "福彩公益金", "amount_fen": 20_000_000}]}
+    criteria = [{"code": "price", "name": "价格", "weight": 20, "kind": "price"},
+                {"code": "plan", "name": "服务方案", "weight": 80, "kind": "quality"}]
+    procurement = Procurement(
+        county=COUNTY, project={"project_id": str(project.id), "name": "儿童之家", "purchaser": "和通社区",
+                                "service_areas": ["儿童关爱保护"], "year_index": 1, "project_years": 3},
+        method="公开招标", single_source_justification=None, invited_provider_ids=[], opened_on=date(2026, 3, 25),
+        bid_deadline=date(2026, 4, 15), probation_first_year=True, packages=[package], evaluation_criteria=criteria,
+    )
+    project.start_procurement(str(procurement.id))
+    procurement.receive_bid("b-1", provider_id, "1", date(2026, 4, 1))
+    procurement.receive_bid("b-2", "p-other", "1", date(2026, 4, 2))
+    procurement.refuse_bid("b-3", "p-third", "1", "R-PRC-2", "items.0.planned")
+    scores = [{"rank": 1, "bid_id": "b-1", "provider_id": provider_id, "annual_price_fen": 19_000_000,
+               "criteria": {"price": 20.0, "plan": 70.0}, "total": 90.0},
+              {"rank": 2, "bid_id": "b-2", "provider_id": "p-other", "annual_price_fen": 19_500_000,
+               "criteria": {"price": 19.49, "plan": 60.0}, "total": 79.49}]
+    procurement.award(str(project.id), "1", "b-1", provider_id, date(2026, 4, 20), scores)
+    terms = {"provider_id": provider_id, "station_ids": [station_id], "purchaser": "和通社区", "signed_on": date(2026, 4, 25),
+             "effective_on": date(2026, 5, 1), "period_start": date(2026, 5, 1), "period_end": date(2027, 4, 30),
+             "amount_fen": 19_000_000, "funding": [{"source": "福彩公益金", "amount_fen": 19_000_000}],
+             "service_areas": ["儿童关爱保护"], "indicators": [{"code": "I1", "name": "课后照护", "unit": "人次", "target": 100}],
+             "cycle_years": 3, "year_index": 1, "probation": True}
+    procurement.draft_contract(str(project.id), "1", "b-1", terms, None)
+    return [programme, allocation, project, rejected, procurement]
 
 
 def record() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -138,6 +241,7 @@ def record() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         ledger = FundingLedger(county=COUNTY, year=2026)
         ledger.commit(contract_id=str(c1.id), shares={"福彩公益金": 8_000_000, "一般公共预算": 1_600_000})
         app.save(county, provider, s1, s2, w1, w2, c1, c2, c3, budgets, ledger)
+        app.save(*record_procurement(str(provider.id), str(s1.id)))
     recorded = app.recorder.select_notifications(1, 1000)
     views = answers(app)
     app.close()
