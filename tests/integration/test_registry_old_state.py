@@ -1,7 +1,8 @@
 """A registry store recorded while the registry held its state as dicts (before typed state, #16 item 1) still
 loads into typed state — a ``ContractStatus``, ``FundingShare``s, ``ScopeChange``s, ``EvaluationResult``s and an
 ``Overlap`` on contracts; ``PriorProject``s, ``Ban``s and ``Disclosure``s on providers; ``Assignment``s,
-``HeldQualification``s and a ``WorkerRole`` on workers; a ``StationKind`` — answers the routes with exactly the JSON
+``HeldQualification``s and a ``WorkerRole`` on workers; a ``StationKind``; a programme's ``Milestone``s, a project's
+``Decision``s and ``ProjectStatus``, a procurement's ``BidEntry``s, ``RefusedBidEntry``s, ``Award``s and ``Draft``s — answers the routes with exactly the JSON
 the untyped aggregates gave, takes new commands, and the typed aggregates record what the untyped ones recorded.
 
 ``data/registry_state_untyped.json`` (the events) and ``data/registry_views_untyped.json`` (the route answers) were
@@ -46,6 +47,18 @@ from registry.domainmodel import (
     check_not_banned,
     renewal_terms,
 )
+from registry.procurement.domainmodel import (
+    Award,
+    BidEntry,
+    Decision,
+    Milestone,
+    Procurement,
+    ProcurementStatus,
+    Programme,
+    Project,
+    ProjectStatus,
+    RefusedBidEntry,
+)
 
 from shared.infra.service import prepare_store
 from shared.infra.settings import Settings
@@ -74,7 +87,8 @@ def ids(kind: str) -> list[uuid.UUID]:
     return list(dict.fromkeys(uuid.UUID(r["originator_id"]) for r in RECORDED if r["topic"].endswith(f":{kind}.{FIRST[kind]}")))
 
 
-FIRST = {"Contract": "Signed", "Provider": "Registered", "Worker": "Hired", "Station": "Established", "County": "Registered"}
+FIRST = {"Contract": "Signed", "Provider": "Registered", "Worker": "Hired", "Station": "Established", "County": "Registered",
+         "Programme": "Launched", "Project": "Applied", "Procurement": "Opened"}
 
 
 def content(state: bytes | str, renamed: dict[str, str]) -> dict[str, Any]:
@@ -146,8 +160,34 @@ def test_an_untyped_store_loads_into_typed_state(app):
     assert isinstance(ledger, FundingLedger) and ledger.committed_fen("福彩公益金") == 8_000_000
 
 
+def test_old_programmes_projects_and_procurements_load_into_typed_state(app):
+    (programme,) = (app.repository.get(i) for i in ids("Programme"))
+    assert isinstance(programme, Programme) and programme.milestones == (
+        Milestone("mobilisation", date(2026, 2, 28), date(2026, 1, 10), "动员部署"),
+        Milestone("bidding", date(2026, 5, 31)),
+        Milestone("service", date(2027, 5, 31), date(2026, 6, 1), "服务"),
+    )
+    # R-PRJ-1: done once reached, overdue once past due, in progress once started.
+    assert [programme.milestone_status(k, date(2026, 6, 2)) for k in ("mobilisation", "bidding", "service")] == [
+        "done", "overdue", "in_progress",
+    ]
+    approved, rejected = (app.repository.get(i) for i in ids("Project"))
+    assert isinstance(approved, Project) and (approved.status, rejected.status) == (ProjectStatus.APPROVED, ProjectStatus.REJECTED)
+    assert [d.step for d in approved.decisions] == ["community_resolution", "street_review", "district_approval"]
+    assert rejected.decisions == (Decision("street_review", "rejected", date(2026, 3, 12), "湖里街道办事处", "预算不足", None),)
+    assert (rejected.next_step, approved.next_step) == (None, None)
+    (procurement,) = (app.repository.get(i) for i in ids("Procurement"))
+    assert isinstance(procurement, Procurement) and procurement.status == ProcurementStatus.AWARDED == "awarded"
+    assert [b.bid_id for b in procurement.bids_for("1")] == ["b-1", "b-2"] and isinstance(procurement.bids[0], BidEntry)
+    assert procurement.refused == (RefusedBidEntry("b-3", "p-third", "1", "R-PRC-2", "items.0.planned"),)
+    award = procurement.awards["1"]
+    assert isinstance(award, Award) and (award.bid_id, award.awarded_on, award.scores[0]["total"]) == ("b-1", date(2026, 4, 20), 90.0)
+    assert procurement.drafts["1"].terms["probation"] is True and procurement.drafts["1"].staffing is None
+
+
 def test_the_routes_answer_an_old_store_with_the_json_they_gave_before(app):
-    # ContractOut, ProviderOut, WorkerOut, StationOut and the public provider page, built from typed state,
+    # ContractOut, ProviderOut, WorkerOut, StationOut, the public provider page, ProgrammeOut, ProjectOut and
+    # ProcurementOut, built from typed state,
     # are the JSON built from the untyped state of the same store (dates, enums and lists as before).
     assert answers(app) == VIEWS
 
