@@ -35,7 +35,8 @@ from registry.domainmodel import (
 from shared.infra.store import CommandContext
 
 OUT = Path(__file__).parent / "data" / "registry_state_untyped.json"
-# What the routes answered from that store (ProviderOut, WorkerOut, StationOut, ContractOut, the public provider).
+# What the routes answered from that store (ProviderOut, WorkerOut, StationOut, ContractOut, the public provider,
+# ProgrammeOut, ProjectOut, ProcurementOut) and the audit's state of each aggregate, as the bytes sent.
 VIEWS = Path(__file__).parent / "data" / "registry_views_untyped.json"
 AS_OF = (date(2026, 12, 1), date(2029, 1, 1))
 COUNTY = "640402"
@@ -69,19 +70,24 @@ def answers(app: RegistryApplication) -> dict[str, Any]:
     loaded = [app.repository.get(i) for i in dict.fromkeys(n.originator_id for n in app.recorder.select_notifications(1, 1000))]
     workers = [a for a in loaded if isinstance(a, Worker)]
     contracts = [a for a in loaded if isinstance(a, Contract)]
+    from fastapi.encoders import jsonable_encoder
+
     views: dict[str, Any] = {}
     procurement_views(loaded, views)
+    for a in loaded:  # GET /audit/v1/aggregates/{id}: the state as the audit answers it
+        state = {k: v for k, v in vars(a).items() if not k.startswith("_")}
+        views[f"{a.id}:audit"] = json.dumps(jsonable_encoder(state), ensure_ascii=False)
     for a in loaded:
         if isinstance(a, Contract):
-            views[str(a.id)] = [json.loads(contract_out(a).model_dump_json())]
+            views[str(a.id)] = [contract_out(a).model_dump_json()]
         elif isinstance(a, Provider):
-            views[str(a.id)] = [json.loads(provider_out(a, d).model_dump_json()) for d in AS_OF] + [
-                json.loads(public_provider(a, workers, contracts, d).model_dump_json()) for d in AS_OF
+            views[str(a.id)] = [provider_out(a, d).model_dump_json() for d in AS_OF] + [
+                public_provider(a, workers, contracts, d).model_dump_json() for d in AS_OF
             ]
         elif isinstance(a, Worker):
-            views[str(a.id)] = [json.loads(worker_out(a, d).model_dump_json()) for d in AS_OF]
+            views[str(a.id)] = [worker_out(a, d).model_dump_json() for d in AS_OF]
         elif isinstance(a, Station):
-            views[str(a.id)] = [json.loads(station_out(a).model_dump_json())]
+            views[str(a.id)] = [station_out(a).model_dump_json()]
     return views
 
 
@@ -110,12 +116,12 @@ def procurement_views(loaded: list[Any], views: dict[str, Any]) -> None:
         route_answer = procurement_out
     for a in loaded:
         if isinstance(a, Programme):
-            views[str(a.id)] = [json.loads(programme_view(a, [], d).model_dump_json()) for d in (date(2026, 3, 15), *AS_OF)]
+            views[str(a.id)] = [programme_view(a, [], d).model_dump_json() for d in (date(2026, 3, 15), *AS_OF)]
         elif isinstance(a, Project):
-            views[str(a.id)] = [json.loads(project_out(a).model_dump_json())]
+            views[str(a.id)] = [project_out(a).model_dump_json()]
         elif isinstance(a, Procurement):
             found = ProcurementRead(a, list(a.bids), list(a.refused), list(a.awards))
-            views[str(a.id)] = [json.loads(route_answer(found).model_dump_json())]
+            views[str(a.id)] = [route_answer(found).model_dump_json()]
 
 
 def record_procurement(provider_id: str, station_id: str) -> list[Any]:
@@ -255,5 +261,5 @@ def record() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 if __name__ == "__main__":
     views, events = record()
     OUT.write_text(json.dumps(events, ensure_ascii=False, indent=1) + "\n")
-    VIEWS.write_text(json.dumps(views, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+    VIEWS.write_text(json.dumps(views, ensure_ascii=False, indent=1) + "\n")
     print(f"wrote {OUT} and {VIEWS}")

@@ -163,9 +163,9 @@ def test_an_untyped_store_loads_into_typed_state(app):
 def test_old_programmes_projects_and_procurements_load_into_typed_state(app):
     (programme,) = (app.repository.get(i) for i in ids("Programme"))
     assert isinstance(programme, Programme) and programme.milestones == (
-        Milestone("mobilisation", date(2026, 2, 28), date(2026, 1, 10), "动员部署"),
-        Milestone("bidding", date(2026, 5, 31)),
-        Milestone("service", date(2027, 5, 31), date(2026, 6, 1), "服务"),
+        Milestone("mobilisation", date(2026, 1, 10), date(2026, 2, 28), "动员部署"),
+        Milestone("bidding", None, date(2026, 5, 31)),
+        Milestone("service", date(2026, 6, 1), date(2027, 5, 31), "服务"),
     )
     # R-PRJ-1: done once reached, overdue once past due, in progress once started.
     assert [programme.milestone_status(k, date(2026, 6, 2)) for k in ("mobilisation", "bidding", "service")] == [

@@ -139,7 +139,7 @@ def programme_view(p: Programme, allocations: list[dict[str, Any]], as_of: date)
         title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of,
         allocations=[AllocationOut(**a) for a in allocations],
         milestones=[
-            MilestoneOut(**m.answer(), reached_on=p.reached.get(m.kind), status=p.milestone_status(m.kind, as_of))
+            MilestoneOut(**plain(m), reached_on=p.reached.get(m.kind), status=p.milestone_status(m.kind, as_of))
             for m in p.milestones
         ],
         themes=p.themes,

@@ -56,17 +56,13 @@ class Milestone:
     """R-PRJ-1: a programme milestone (动员部署, 招投标, 服务, 评估) and when it is due."""
 
     kind: str
+    starts_on: date | None  # in the order of the milestone as published (and as the audit's state shows it)
     due_on: date
-    starts_on: date | None = None
     description: str | None = None
 
     @classmethod
     def recorded(cls, m: Mapping[str, Any]) -> Milestone:
-        return cls(kind=m["kind"], due_on=m["due_on"], starts_on=m.get("starts_on"), description=m.get("description"))
-
-    def answer(self) -> dict[str, Any]:
-        """As the programme answers it (the order of the published milestone)."""
-        return {"kind": self.kind, "starts_on": self.starts_on, "due_on": self.due_on, "description": self.description}
+        return cls(kind=m["kind"], starts_on=m.get("starts_on"), due_on=m["due_on"], description=m.get("description"))
 
 
 @dataclass(frozen=True)
