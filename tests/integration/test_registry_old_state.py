@@ -6,7 +6,7 @@ loads into typed state — a ``ContractStatus``, ``FundingShare``s, ``ScopeChang
 the untyped aggregates gave, takes new commands, and the typed aggregates record what the untyped ones recorded.
 
 ``data/registry_state_untyped.json`` (the events) and ``data/registry_views_untyped.json`` (the route answers) were
-written by ``record_registry_untyped.py`` at the commit before the typed state. The registry takes no snapshots,
+written by ``record_registry_untyped.py`` run on main at 1743828, before the typed state. The registry takes no snapshots,
 so there is no older snapshot to load. SQLite and PostgreSQL."""
 
 from __future__ import annotations
