@@ -150,9 +150,10 @@ async def test_a_contract_not_filed_by_its_due_date_is_flagged_by_the_registrys_
         recent = {"signed_on": str(today - timedelta(days=1)), "effective_on": str(today), "period_start": str(today),
                   "period_end": str(today + timedelta(days=360)), "justification": "新的服务年度（测试）"}
         pending = (await check(sign(gateway, COUNTY, setup, **recent), 201))["contract_id"]
-        # Filed on time: never flagged.
-        in_time = (await check(sign(gateway, COUNTY, setup, justification="另一项目（测试）"), 201))["contract_id"]
-        await check(gateway.post(f"{CONTRACTS}/{in_time}/filing", json={"filed_on": "2026-09-30"}, headers=purchaser), 200)
+        # Filed on time: never flagged. (Signed yesterday too: a contract already past its due date
+        # would be overdue, and swept, between its signing and its filing.)
+        in_time = (await check(sign(gateway, COUNTY, setup, **{**recent, "justification": "另一项目（测试）"}), 201))["contract_id"]
+        await check(gateway.post(f"{CONTRACTS}/{in_time}/filing", json={"filed_on": str(today)}, headers=purchaser), 200)
 
         # Nobody asks: the sweep flags the overdue one, once, and publishes ContractFilingOverdue.
         flagged = await wait_for(gateway, f"{CONTRACTS}/{overdue}", purchaser, lambda c: c["filing_overdue_on"] is not None)

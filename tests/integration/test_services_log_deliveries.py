@@ -256,8 +256,8 @@ async def test_casework_content_and_personal_data_stay_with_provider_and_purchas
     erased = await check(gateway.post(f"{base}/beneficiaries/{ref}/erasure", json={"reason": "监护人申请删除"}, headers=purchaser), 200)
     assert erased == {"beneficiary_ref": ref, "erased": True, "personal_data": None}
     assert (await check(gateway.get(f"{base}/beneficiaries/{ref}", headers=provider), 200))["personal_data"] is None
-    store = gateway.app.state.services["services-log"].state.store
-    beneficiary = store.beneficiary(COUNTY, ref)
+    service = gateway.app.state.services["services-log"].state.service
+    store, beneficiary = service.store, service.lookups.beneficiary(COUNTY, ref)
     assert store.vault.open(ref, beneficiary.sealed_personal_data) is None  # the ciphertext is still there, unreadable
     assert (await check(gateway.get(f"{base}/deliveries/{casework}", headers=provider), 200))["beneficiary_refs"] == [ref]
     verify = await check(gateway.get("/services-log/v1/audit/verify", headers=tokens(Role.AUDITOR, "*")), 200)
@@ -283,3 +283,34 @@ async def test_counties_are_isolated(gateway, tokens):
     ours_progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{ours.contract_id}/progress", headers=ours.headers["purchaser"]), 200)
     theirs_progress = await check(gateway.get(f"{LOG}/{OTHER}/contracts/{theirs.contract_id}/progress", headers=theirs.headers["purchaser"]), 200)
     assert (ours_progress["deliveries"], theirs_progress["deliveries"]) == (0, 1)
+
+
+async def test_a_contracts_deliveries_are_walked_by_cursor_in_logged_order(gateway, tokens):
+    """Issue 16 item 2: the deliveries list names its next page in X-Next-Cursor, like every list;
+    a walk by cursor sees each delivery once, in the order logged; a cursor is bound to its contract."""
+    place = await open_county(gateway, tokens)
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+    logged = []
+    for day in ("2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08", "2026-10-09"):
+        r = await check(gateway.post(f"{LOG}/{COUNTY}/deliveries", json=place.delivery(date=day, hours_direct="1", hours_other="0"), headers=provider), 201)
+        logged.append(r["delivery_id"])
+    url = f"{LOG}/{COUNTY}/contracts/{place.contract_id}/deliveries"
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = await gateway.get(url, params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=purchaser)
+        assert r.status_code == 200, r.text
+        seen += [d["delivery_id"] for d in r.json()["items"]]
+        pages += 1
+        cursor = r.headers.get("X-Next-Cursor")
+        if cursor is None:
+            assert "Link" not in r.headers
+            break
+        assert 'rel="next"' in r.headers["Link"]
+    assert (seen, pages) == (logged, 3)
+
+    # The first page's cursor, edited or replayed against another contract, is refused naming `cursor`.
+    first = (await gateway.get(url, params={"limit": 2}, headers=purchaser)).headers["X-Next-Cursor"]
+    for bad_url, bad in ((url, first[:-3] + "AAA"), (f"{LOG}/{COUNTY}/contracts/another/deliveries", first)):
+        r = await gateway.get(bad_url, params={"limit": 2, "cursor": bad}, headers=purchaser)
+        assert (r.status_code, r.json()["field"]) == (422, "cursor"), r.text

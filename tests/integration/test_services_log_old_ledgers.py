@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eventsourcing.domain import Snapshot
 from services_log.application import ServicesLogApplication
+from services_log.composition import compose
 from services_log.domainmodel import (
     Contract,
     ContractLog,
@@ -114,25 +115,26 @@ def test_a_version_1_log_loads_reads_and_is_indexed_by_its_first_write(app, env)
     assert log.tally["months"]["2026-10"]["totals"]["person_times"] == 60
     assert app.verify_snapshots() == {"checked": 1, "mismatched": []}
 
+    svc = compose(app)
     # Reads before any write: the deliveries from its events, progress from its tally.
-    total, listed = app.deliveries_of(COUNTY, contract.contract_id, 1, 5)
+    total, listed = svc.queries.deliveries_of(COUNTY, contract.contract_id, 1, 5)
     assert (total, [str(d.id) for d in listed]) == (3, [d for d, _ in deliveries[1:]])
-    progress = app.progress(COUNTY, contract.contract_id, date(2026, 10, 10))
+    progress = svc.queries.progress(COUNTY, contract.contract_id, date(2026, 10, 10))
     assert (progress["deliveries"], progress["person_times"]) == (2, 30)
 
     # The first write puts its deliveries into index pages, once, with the new one after them.
     new_id, new = str(uuid.uuid4()), facts(contract, 21, 40)
     with app.command(CommandContext(county=COUNTY, actor="tester")):
-        log, pages = app.contract_log(contract), dict[int, DeliveryIndexPage]()
-        persons = app.migrate_log(contract, log, pages)
-        app.index_deliveries(log, [new_id], pages)
+        log, pages = svc.lookups.contract_log(contract), dict[int, DeliveryIndexPage]()
+        persons = svc.recording.migrate_log(contract, log, pages)
+        svc.recording.index_deliveries(log, [new_id], pages)
         log.tally_changes(new_delivery_ids=[new_id], delta=contribution(new, contract))
         delivery = ServiceDelivery(delivery_id=new_id, county=COUNTY, **new.as_args(), source="api")
-        app.save(delivery, log, *pages.values(), *app.count_served(contract, persons))
+        app.save(delivery, log, *pages.values(), *svc.recording.count_served(contract, persons))
     assert persons == {"year": []}  # none cited a beneficiary: the year's count is opened, empty
-    log = app.contract_log(contract, read_only=True)
+    log = svc.lookups.contract_log(contract, read_only=True)
     assert (log.indexed, log.deliveries_logged) == (True, 4)
     assert list(pages) == [0] and pages[0].ids == [*(d for d, _ in deliveries), new_id]
-    total, listed = app.deliveries_of(COUNTY, contract.contract_id, 0, 10)
+    total, listed = svc.queries.deliveries_of(COUNTY, contract.contract_id, 0, 10)
     assert (total, [str(d.id) for d in listed]) == (4, [*(d for d, _ in deliveries), new_id])
-    assert app.migrate_log(contract, app.contract_log(contract), {}) == {}  # never again
+    assert svc.recording.migrate_log(contract, svc.lookups.contract_log(contract), {}) == {}  # never again

@@ -105,7 +105,8 @@ async def test_persons_served_beside_person_times_in_progress_briefs_and_quarter
 
 
 async def test_deliveries_logged_before_persons_were_counted_are_counted_once(gateway, tokens, monkeypatch):
-    from services_log.application import ServicesLogApplication
+    from services_log.lookups import ServicesLogLookups
+    from services_log.recording import DeliveryRecording
 
     place = await open_county(gateway, tokens)
     provider, purchaser = place.headers["provider"], place.headers["purchaser"]
@@ -117,15 +118,15 @@ async def test_deliveries_logged_before_persons_were_counted_are_counted_once(ga
     # version-1 log): deliveries recorded, no persons counted.
     from services_log.domainmodel import ContractLog
 
-    def version_1_log(self: ServicesLogApplication, contract: Any, read_only: bool = False) -> ContractLog:
-        found = self._find(ContractLog.create_id(contract.contract_id), read_only)
+    def version_1_log(self: ServicesLogLookups, contract: Any, read_only: bool = False) -> ContractLog:
+        found = self.find(ContractLog.create_id(contract.contract_id), read_only)
         return found or ContractLog(contract_id=contract.contract_id, county=contract.county, indexed=False)
 
     with monkeypatch.context() as old:
-        old.setattr(ServicesLogApplication, "contract_log", version_1_log)
-        old.setattr(ServicesLogApplication, "migrate_log", lambda self, contract, log, pages: {})
-        old.setattr(ServicesLogApplication, "index_deliveries", lambda self, log, ids, pages: None)
-        old.setattr(ServicesLogApplication, "count_served", lambda self, contract, changes: [])
+        old.setattr(ServicesLogLookups, "contract_log", version_1_log)
+        old.setattr(DeliveryRecording, "migrate_log", lambda self, contract, log, pages: {})
+        old.setattr(DeliveryRecording, "index_deliveries", lambda self, log, ids, pages: None)
+        old.setattr(DeliveryRecording, "count_served", lambda self, contract, changes: [])
         first = await check(gateway.post(f"{base}/deliveries", json=place.delivery(beneficiary_refs=[a, b], person_times=2),
                                           headers=provider), 201)
         await check(gateway.post(f"{base}/deliveries", json=place.delivery(date="2026-10-06", beneficiary_refs=[a], person_times=1),

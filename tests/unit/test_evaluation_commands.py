@@ -151,7 +151,7 @@ def test_a_repeated_visit_names_the_same_visit_and_records_it_once(service):
     assert visit("v1").visits_done("s1") == 1
     # The visit id derives from the key, not from what was asked: a repeat is the same request.
     again = visit("v1")
-    assert again.visits_done("s1") == 1 and [v["visit_id"] for v in again.visits] == ["v1"]
+    assert again.visits_done("s1") == 1 and [v.visit_id for v in again.visits] == ["v1"]
 
 
 # Each route's body, as sent, and the typed command the route now builds from it: the command's

@@ -13,6 +13,7 @@ from evaluation.domainmodel import (
     Evaluation,
     EvaluatorOrg,
     Rubric,
+    Step,
     check_rubric,
     check_timing,
     plan_steps,
@@ -63,8 +64,8 @@ def test_versions_are_kept_immutable_side_by_side():
     rubric = Rubric(scope="province")
     assert rubric.publish("2026版", default_content()) == 1
     assert rubric.publish("2027版", default_content(thresholds={"优秀": 95, "良好": 85, "合格": 70})) == 2
-    assert rubric.version_content(1)["thresholds"]["合格"] == D(60)
-    assert rubric.version_content(2)["thresholds"]["合格"] == D(70)
+    assert rubric.version_content(1).thresholds["合格"] == D(60)
+    assert rubric.version_content(2).thresholds["合格"] == D(70)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_steps_become_overdue_and_late_submissions_are_flagged():
     assert step_status(ev.steps["self_evaluation"], date(2026, 5, 18)) == "pending"
     assert step_status(ev.steps["self_evaluation"], date(2026, 5, 19)) == "overdue"
     ev.submit_self_evaluation(submitted_on=date(2026, 5, 20), summary="自评报告", self_scores={})
-    assert ev.self_evaluation["late"] is True
+    assert ev.self_evaluation.late is True
     assert step_status(ev.steps["self_evaluation"], date(2026, 5, 21)) == "done"
     assert refused(ev.submit_self_evaluation, date(2026, 5, 21), "again", {}) == ("R-EVAL-3", "submitted_on")
 
@@ -148,9 +149,9 @@ def test_process_visits_are_counted_per_station_until_the_required_number():
     for i, station in enumerate(["s-1", "s-1", "s-2"]):
         ev.record_visit(f"v{i}", station, date(2026, 1, 10 + i), "m-1", "PJ-001", sig, "开放正常")
     assert (ev.visits_done("s-1"), ev.visits_done("s-2")) == (2, 1)
-    assert ev.steps["visits"]["done_on"] is None
+    assert ev.steps["visits"].done_on is None
     ev.record_visit("v3", "s-2", date(2026, 2, 1), "m-1", "PJ-001", sig, "开放正常")
-    assert ev.steps["visits"]["done_on"] == date(2026, 2, 1)
+    assert ev.steps["visits"].done_on == date(2026, 2, 1)
     # Only the process stage has unannounced visits.
     assert refused(make_evaluation().record_visit, "v", "s-1", date(2026, 5, 1), "m", "c", sig, "x") == ("R-EVAL-1", "stage")
     # …and a process evaluation has no self-evaluation report.
@@ -167,10 +168,10 @@ def conclude(ev: Evaluation, score: str, on: date = date(2026, 6, 10), fraud: bo
 def test_conclusion_grades_and_closes_the_record():
     ev = make_evaluation()
     conclude(ev, "80.00")
-    assert (ev.conclusion["grade"], ev.conclusion["passed"]) == ("良好", True)
-    assert ev.steps["report"]["done_on"] == date(2026, 6, 10)
+    assert (ev.conclusion.grade, ev.conclusion.passed) == ("良好", True)
+    assert ev.steps["report"].done_on == date(2026, 6, 10)
     # Feedback is due 5 working days after the report actually delivered.
-    assert ev.steps["feedback"]["due_on"] == date(2026, 6, 17)
+    assert ev.steps["feedback"].due_on == date(2026, 6, 17)
     assert refused(ev.score_item, "setup.venue", D(5), D(5), date(2026, 6, 11), "") == ("R-EVAL-6", "scores")
     assert refused(conclude, ev, "90") == ("R-EVAL-6", "concluded_on")
 
@@ -182,7 +183,7 @@ def test_a_report_cannot_precede_the_site_visit():
 def test_fraud_fails_the_evaluation_whatever_the_score():
     ev = make_evaluation()
     conclude(ev, "95.00", fraud=True)
-    assert (ev.conclusion["grade"], ev.conclusion["passed"], ev.conclusion["fraud_found"]) == ("不合格", False, True)
+    assert (ev.conclusion.grade, ev.conclusion.passed, ev.conclusion.fraud_found) == ("不合格", False, True)
     with pytest.raises(RuleViolation) as exc:
         make_evaluation().conclude(
             concluded_on=date(2026, 6, 10), score=D(95), thresholds=DEFAULT_THRESHOLDS, breakdown={},
@@ -199,8 +200,8 @@ def test_a_serious_breach_fails_the_evaluation_and_states_what_was_found():
         serious_breach_found=True, serious_breach_details="擅自将服务转包给第三方",
     )
     c = ev.conclusion
-    assert (c["grade"], c["passed"], c["fraud_found"], c["serious_breach_found"]) == ("不合格", False, False, True)
-    assert c["serious_breach_details"] == "擅自将服务转包给第三方"
+    assert (c.grade, c.passed, c.fraud_found, c.serious_breach_found) == ("不合格", False, False, True)
+    assert c.serious_breach_details == "擅自将服务转包给第三方"
     with pytest.raises(RuleViolation) as exc:
         make_evaluation().conclude(
             concluded_on=date(2026, 6, 10), score=D(95), thresholds=DEFAULT_THRESHOLDS, breakdown={},
@@ -209,7 +210,7 @@ def test_a_serious_breach_fails_the_evaluation_and_states_what_was_found():
     assert (exc.value.rule, exc.value.field) == ("R-EVAL-9", "serious_breach_details")
     plain = make_evaluation()
     conclude(plain, "95.00")
-    assert (plain.conclusion["serious_breach_found"], plain.conclusion["serious_breach_details"]) == (False, None)
+    assert (plain.conclusion.serious_breach_found, plain.conclusion.serious_breach_details) == (False, None)
 
 
 def test_only_a_failed_result_is_appealed_once_within_the_window():
@@ -219,16 +220,16 @@ def test_only_a_failed_result_is_appealed_once_within_the_window():
 
     failed = make_evaluation()
     conclude(failed, "59.99")  # concluded Wed 2026-06-10: 10 working days later is 2026-06-25 (端午 on 06-19)
-    assert failed.conclusion["appeal_due_on"] == date(2026, 6, 25)
+    assert failed.conclusion.appeal_due_on == date(2026, 6, 25)
     assert refused(failed.lodge_appeal, date(2026, 6, 26), "不服") == ("R-EVAL-6", "appealed_on")
     failed.lodge_appeal(appealed_on=date(2026, 6, 25), reason="满意度调查样本不足")
     assert refused(failed.lodge_appeal, date(2026, 6, 25), "再次申诉") == ("R-EVAL-6", "appealed_on")
 
     assert refused(failed.decide_appeal, True, None, date(2026, 7, 1), "复核", DEFAULT_THRESHOLDS) == ("R-EVAL-6", "revised_score")
     failed.decide_appeal(upheld=True, revised_score=D("61.50"), decided_on=date(2026, 7, 1), reason="复核", thresholds=DEFAULT_THRESHOLDS)
-    assert failed.result["score"] == D("61.50")
-    assert (failed.result["grade"], failed.result["passed"]) == ("合格", True)
-    assert failed.conclusion["grade"] == "不合格"  # the original conclusion stays on record
+    assert failed.result.score == D("61.50")
+    assert (failed.result.grade, failed.result.passed) == ("合格", True)
+    assert failed.conclusion.grade == "不合格"  # the original conclusion stays on record
     assert refused(failed.decide_appeal, False, None, date(2026, 7, 2), "x", DEFAULT_THRESHOLDS) == ("R-EVAL-6", "upheld")
 
 
@@ -255,7 +256,7 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
 
     # Scheduled on Mon 2027-10-11 without a 2027 calendar: provisional, 国庆 by the rules (Fri Oct 1 only).
     ev = make_evaluation(stage="annual", scheduled_on=date(2027, 10, 11))
-    assert (ev.steps["self_evaluation"]["due_on"], ev.steps["self_evaluation"]["provisional"]) == (date(2027, 9, 24), True)
+    assert (ev.steps["self_evaluation"].due_on, ev.steps["self_evaluation"].provisional) == (date(2027, 9, 24), True)
     # The 2027 notice arrives (as evaluation's consumer keeps it): Oct 1–7 off, Sat Sep 25 and Oct 9 worked.
     book = OfficialCalendars()
     notice = YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 9, 25), date(2027, 10, 9)}))
@@ -263,15 +264,15 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
     assert book.receive(notice.year, sorted(notice.holidays), sorted(notice.workdays)) is False  # same notice: nothing
     calendar = book.workdays()
     now = ev.current_steps(calendar)
-    assert {k: (s["due_on"], s["provisional"]) for k, s in now.items()} == {
+    assert {k: (s.due_on, s.provisional) for k, s in now.items()} == {
         "self_evaluation": (date(2027, 9, 22), False), "review": (date(2027, 9, 28), False),
         "report": (date(2027, 11, 8), False), "feedback": (date(2027, 11, 15), False),
     }
-    assert ev.steps["self_evaluation"]["due_on"] == date(2027, 9, 24)  # the stored plan is not rewritten
+    assert ev.steps["self_evaluation"].due_on == date(2027, 9, 24)  # the stored plan is not rewritten
     # Lateness is judged against the deadline as the official calendar now counts it.
     ev.submit_self_evaluation(submitted_on=date(2027, 9, 23), summary="自评报告", self_scores={}, calendar=calendar)
-    assert ev.self_evaluation["late"] is True
-    assert ev.current_steps(calendar)["self_evaluation"]["done_on"] == date(2027, 9, 23)
+    assert ev.self_evaluation.late is True
+    assert ev.current_steps(calendar)["self_evaluation"].done_on == date(2027, 9, 23)
 
 
 def test_after_the_report_feedback_and_the_appeal_window_follow_the_calendar_known_now():
@@ -280,12 +281,12 @@ def test_after_the_report_feedback_and_the_appeal_window_follow_the_calendar_kno
     # Concluded (failed) on Thu 2027-09-30 without a 2027 calendar: by the rules only Fri Oct 1 is off.
     ev = make_evaluation(stage="annual", scheduled_on=date(2027, 9, 20))
     conclude(ev, "50", on=date(2027, 9, 30))
-    assert (ev.steps["feedback"]["due_on"], ev.steps["feedback"]["provisional"]) == (date(2027, 10, 8), True)
-    assert ev.appeal_due(None) == ev.conclusion["appeal_due_on"] == date(2027, 10, 15)
+    assert (ev.steps["feedback"].due_on, ev.steps["feedback"].provisional) == (date(2027, 10, 8), True)
+    assert ev.appeal_due(None) == ev.conclusion.appeal_due_on == date(2027, 10, 15)
     loaded = CAL.with_year(YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 10, 9)})))
     # With the notice: Oct 1–7 off, Fri Oct 8 1, Sat Oct 9 (调休) 2, Oct 11–13 3–5 → feedback due Wed Oct 13.
-    assert ev.current_steps(loaded)["feedback"] == {"due_on": date(2027, 10, 13), "provisional": False, "done_on": None}
+    assert ev.current_steps(loaded)["feedback"] == Step(date(2027, 10, 13), False, None)
     # Ten working days: … Oct 11–15 3–7, Oct 18–20 8–10 → appeals until Wed Oct 20 (it was Oct 15).
     assert ev.appeal_due(loaded) == date(2027, 10, 20)
     ev.lodge_appeal(date(2027, 10, 19), "评分有误", calendar=loaded)
-    assert ev.appeal["appealed_on"] == date(2027, 10, 19)
+    assert ev.appeal.appealed_on == date(2027, 10, 19)

@@ -138,7 +138,7 @@ def test_a_county_bureau_goes_straight_to_district_approval_and_keeps_the_reject
     assert (skipped.rule, skipped.field) == ("R-PRJ-4", "step")
     project.decide("district_approval", "rejected", date(2026, 3, 5), "湖里区民政局", "预算超出年度安排", None)
     assert (project.status, project.next_step) == ("rejected", None)
-    assert project.decisions[-1]["reason"] == "预算超出年度安排"
+    assert project.decisions[-1].reason == "预算超出年度安排"
 
 
 # --- seed 004: Guangzhou family centres -------------------------------------------------

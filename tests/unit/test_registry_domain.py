@@ -13,6 +13,7 @@ from registry.domainmodel import (
     DEFAULT_POLICY,
     Contract,
     County,
+    CountyBan,
     Provider,
     Worker,
     certificate_due,
@@ -115,7 +116,7 @@ def test_eligibility_follows_the_county_flags_and_bans():
     # Recorded on 1 August 2026, inside the ban, with signed_on back-dated to June: refused all the same.
     assert "back-dated" in refused("R-REG-1", "signed_on", check_not_banned, provider, [], D("2026-06-01"), D("2026-08-01")).detail
     # A ban of the same organisation in another county counts too (R-EVAL-9).
-    elsewhere = [{"county": "130731", "banned_on": D("2030-01-01"), "until": D("2032-12-31"), "reason": "严重违约"}]
+    elsewhere = [CountyBan("130731", "p-elsewhere", D("2030-01-01"), D("2032-12-31"), "严重违约")]
     assert "130731" in refused("R-REG-1", "provider_id", check_not_banned, provider, elsewhere, D("2031-01-01"), D("2031-01-01")).detail
     provider.impose_ban(D("2026-08-01"), D("2027-01-01"), "covered by the longer ban")
     assert len(provider.bans) == 1

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from services_log.application import ServicesLogApplication
+from services_log.composition import compose
 from services_log.domainmodel import DeliveryFacts
 from services_log.keystore import MemoryKeyStore, PersonalDataVault, SqliteKeyStore
 
@@ -71,27 +72,28 @@ def facts(refs: list[str], content: str | None = NOTE) -> DeliveryFacts:
 
 
 def test_the_application_stores_content_citing_someone_only_sealed(app):
+    svc = compose(app)
     a, b = people(app.vault, 2)
-    stored = app.seal_content(facts([a, b]))
+    stored = svc.recording.seal_content(facts([a, b]))
     assert stored.content is None and NOTE not in str(stored.as_args())
-    assert app.content_of(stored) == (NOTE, False)
-    assert app.seal_content(facts([])) == facts([])  # citing no one: stored as given
-    assert app.seal_content(facts([a], None)) == facts([a], None)
+    assert svc.lookups.content_of(stored) == (NOTE, False)
+    assert svc.recording.seal_content(facts([])) == facts([])  # citing no one: stored as given
+    assert svc.recording.seal_content(facts([a], None)) == facts([a], None)
 
     # Corrections: unchanged content keeps its sealed form; new refs seal it again for them.
-    assert app.corrected_facts(stored, {"person_times": 2}).content_sealed == stored.content_sealed
-    only_a = app.corrected_facts(stored, {"beneficiary_refs": (a,)})
-    assert only_a.content_sealed != stored.content_sealed and app.content_of(only_a) == (NOTE, False)
-    rewritten = app.corrected_facts(stored, {"content": "复访：情况好转"})
-    assert app.content_of(rewritten) == ("复访：情况好转", False)
+    assert svc.recording.corrected_facts(stored, {"person_times": 2}).content_sealed == stored.content_sealed
+    only_a = svc.recording.corrected_facts(stored, {"beneficiary_refs": (a,)})
+    assert only_a.content_sealed != stored.content_sealed and svc.lookups.content_of(only_a) == (NOTE, False)
+    rewritten = svc.recording.corrected_facts(stored, {"content": "复访：情况好转"})
+    assert svc.lookups.content_of(rewritten) == ("复访：情况好转", False)
 
     app.vault.shred(b)
-    assert app.content_of(stored) == (None, True)  # never ciphertext passed off as content
-    assert app.content_of(only_a) == (NOTE, False)  # no longer cites b
-    still = app.corrected_facts(stored, {"beneficiary_refs": (a,)})  # shredded for good, whatever the refs
-    assert app.content_of(still) == (None, True)
+    assert svc.lookups.content_of(stored) == (None, True)  # never ciphertext passed off as content
+    assert svc.lookups.content_of(only_a) == (NOTE, False)  # no longer cites b
+    still = svc.recording.corrected_facts(stored, {"beneficiary_refs": (a,)})  # shredded for good, whatever the refs
+    assert svc.lookups.content_of(still) == (None, True)
     with pytest.raises(RuleViolation) as refused:
-        app.seal_content(facts([a, b]))
+        svc.recording.seal_content(facts([a, b]))
     assert refused.value.rule == "R-AUD-2" and refused.value.field == "beneficiary_refs.1"
-    assert app.content_digest([a, b], NOTE) == "erased" and app.content_digest([a], None) is None
+    assert svc.lookups.content_digest([a, b], NOTE) == "erased" and svc.lookups.content_digest([a], None) is None
 

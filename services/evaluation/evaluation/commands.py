@@ -11,7 +11,6 @@ unfingerprinted (``NOT_FINGERPRINTED``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -33,7 +32,8 @@ from evaluation.domainmodel import (
     score_survey,
     survey_groups,
 )
-from evaluation.domainmodel.rubric import item as rubric_item
+from evaluation.domainmodel.registry_view import ListedEvaluation
+from evaluation.domainmodel.rubric import ItemSource, RubricItem, RubricVersion
 from evaluation.lookups import EvaluationApplication
 from shared.clock import china_today
 from shared.infra.commands import NOT_FINGERPRINTED, Command, CommandBus
@@ -279,7 +279,7 @@ class EvaluationCommands:
         org.check_may_evaluate(contract.provider_id, c.scheduled_on)
         check_timing(stage, c.scheduled_on, contract.period_start, contract.period_end)
         directory = self.store.directory(county)
-        if any(e["stage"] == stage for e in directory.evaluations_of(contract_id)):
+        if any(e.stage == stage for e in directory.evaluations_of(contract_id)):
             raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage")
         rid, version = self.rubric_for(county, directory.evaluations_of(contract_id))
         pinned = self.store.rubric(rid).version_content(version)
@@ -293,18 +293,18 @@ class EvaluationCommands:
             scheduled_on=c.scheduled_on,
             rubric_id=rid,
             rubric_version=version,
-            policy=dict(pinned["policy"]),
+            policy=pinned.policy.as_dict(),
             steps=plan_steps(stage, c.scheduled_on, contract.period_end, self.store.calendar),
         )
         directory.list_evaluation(evaluation_id=str(evaluation.id), contract_id=contract_id, stage=stage)
         self.store.save(evaluation, directory)
         return evaluation
 
-    def rubric_for(self, county: str, earlier: list[dict[str, str]]) -> tuple[str, int]:
+    def rubric_for(self, county: str, earlier: list[ListedEvaluation]) -> tuple[str, int]:
         """R-EVAL-2: the rubric version in force when the contract's first evaluation was scheduled.
         Later evaluations of the contract keep it, so its mid-term and final use the same standard."""
         if earlier:
-            first = self.store.evaluation(county, earlier[0]["evaluation_id"])
+            first = self.store.evaluation(county, earlier[0].evaluation_id)
             return first.rubric_id, first.rubric_version
         rubric = self.store.rubric_in_force(county)
         if rubric is None:
@@ -394,13 +394,13 @@ class EvaluationCommands:
                 raise RuleViolation(f"item {code} is scored twice in one request", rule="R-EVAL-2", field=f"scores.{i}.item_code")
             seen.add(code)
             item = self._check_item_score(content, code, entry["score"], f"scores.{i}.item_code", f"scores.{i}.score")
-            if item["source"] != "evaluator":
-                rule = "R-EVAL-4" if item["source"] == "survey" else "R-EVAL-2"
+            if item.source != ItemSource.EVALUATOR:
+                rule = "R-EVAL-4" if item.source == ItemSource.SURVEY else "R-EVAL-2"
                 raise RuleViolation(
-                    f"item {code} is computed from the {item['source']}, not typed in", rule=rule, field=f"scores.{i}.item_code"
+                    f"item {code} is computed from the {item.source.value}, not typed in", rule=rule, field=f"scores.{i}.item_code"
                 )
             evaluation.score_item(
-                item_code=code, score=Decimal(entry["score"]), max_score=item["max_score"],
+                item_code=code, score=Decimal(entry["score"]), max_score=item.max_score,
                 scored_on=scored_on, note=entry.get("note") or "",
             )
         self.store.save(evaluation)
@@ -426,13 +426,13 @@ class EvaluationCommands:
         self.store.evaluator(county, evaluation.evaluator_org).check_may_evaluate(evaluation.provider_id, concluded_on)
         content = self.store.pinned(evaluation)
         figures = self.store.outcome_figures(county, evaluation.contract_id)
-        survey_total = Decimal(evaluation.survey["score"]) if evaluation.survey else None
+        survey_total = Decimal(evaluation.survey.score) if evaluation.survey else None
         sheet = score_sheet(
-            content["dimensions"],
-            {code: s["score"] for code, s in evaluation.scores.items()},
+            [d.as_dict() for d in content.dimensions],
+            {code: s.score for code, s in evaluation.scores.items()},
             None if survey_total is None else Fraction(survey_total),  # the published (rounded) survey score
             indicator_completion(figures["indicators"]),
-            [d["points"] for d in evaluation.deductions],
+            [d.points for d in evaluation.deductions],
         )
         breakdown = {
             "dimensions": {code: rounded(v) for code, v in sheet.dimensions.items()},
@@ -442,7 +442,7 @@ class EvaluationCommands:
             "outcomes": figures,
         }
         evaluation.conclude(
-            concluded_on=concluded_on, score=sheet.score, thresholds=content["thresholds"], breakdown=breakdown,
+            concluded_on=concluded_on, score=sheet.score, thresholds=content.thresholds, breakdown=breakdown,
             fraud_found=c.fraud_found, fraud_details=c.fraud_details, calendar=self.store.calendar,
             serious_breach_found=c.serious_breach_found, serious_breach_details=c.serious_breach_details,
         )
@@ -464,7 +464,7 @@ class EvaluationCommands:
     def decide_appeal(self, c: DecideAppeal) -> Evaluation:
         evaluation = self.store.evaluation(c.county, c.evaluation_id)
         decided_on = happened(c.decided_on, "R-EVAL-6", "decided_on")
-        thresholds = self.store.pinned(evaluation)["thresholds"]
+        thresholds = self.store.pinned(evaluation).thresholds
         evaluation.decide_appeal(
             upheld=c.upheld, revised_score=c.revised_score, decided_on=decided_on, reason=c.reason, thresholds=thresholds
         )
@@ -485,11 +485,11 @@ class EvaluationCommands:
             raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7")
 
     @staticmethod
-    def _check_item_score(content: Mapping[str, Any], code: str, score: Any, code_field: str, score_field: str) -> dict[str, Any]:
-        item = rubric_item(content, code)
+    def _check_item_score(content: RubricVersion, code: str, score: Any, code_field: str, score_field: str) -> RubricItem:
+        item = content.item(code)
         if item is None:
             raise RuleViolation(f"{code} is not an item of the pinned rubric version", rule="R-EVAL-2", field=code_field)
-        if not Decimal(0) <= Decimal(score) <= Decimal(item["max_score"]):
-            raise RuleViolation(f"{code} is scored 0 to {item['max_score']}", rule="R-EVAL-2", field=score_field)
+        if not Decimal(0) <= Decimal(score) <= item.max_score:
+            raise RuleViolation(f"{code} is scored 0 to {item.max_score}", rule="R-EVAL-2", field=score_field)
         return item
 

@@ -19,6 +19,7 @@ from evaluation.domainmodel import (
     Rubric,
     rubric_id,
 )
+from evaluation.domainmodel.rubric import RubricVersion
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.infra.store import SwpApplication
 from shared.rules import NotFound, UnknownReference
@@ -61,7 +62,7 @@ class EvaluationApplication(SwpApplication):
                 return rubric
         return None
 
-    def pinned(self, evaluation: Evaluation) -> dict[str, Any]:
+    def pinned(self, evaluation: Evaluation) -> RubricVersion:
         """The rubric version the evaluation was bound to when scheduled (never a later one)."""
         return self.rubric(evaluation.rubric_id).version_content(evaluation.rubric_version)
 

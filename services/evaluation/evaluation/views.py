@@ -16,11 +16,11 @@ def steps_view(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | 
     return [
         {
             "step": name,
-            "due_on": step["due_on"],
-            "provisional": step["provisional"],
-            "done_on": step["done_on"],
-            "status": step_status(step, today),
-            "late": step["done_on"] is not None and step["done_on"] > step["due_on"],
+            "due_on": step.due_on,
+            "provisional": step.provisional,
+            "done_on": step.done_on,
+            "status": step_status(step, today).value,
+            "late": step.late,
         }
         for name, step in evaluation.current_steps(calendar).items()
     ]
@@ -29,13 +29,13 @@ def steps_view(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | 
 def visits_view(evaluation: Evaluation) -> dict[str, Any] | None:
     if "visits" not in evaluation.steps:
         return None
-    required = evaluation.policy["process_visits_per_station"]
+    required = evaluation.policy.process_visits_per_station
     return {
         "required_per_station": required,
         "stations": [
             {"station_id": s, "done": evaluation.visits_done(s), "required": required} for s in evaluation.station_ids
         ],
-        "records": [dict(v) for v in evaluation.visits],
+        "records": [v.as_dict() for v in evaluation.visits],
     }
 
 
@@ -44,46 +44,47 @@ def evaluation_view(app: EvaluationApplication, evaluation: Evaluation, today: d
     earliest, latest = stage_window(evaluation.stage, contract.period_start, contract.period_end)
     calendar = app.calendar
     steps = steps_view(evaluation, today, calendar)
-    conclusion = evaluation.conclusion
+    conclusion = None if evaluation.conclusion is None else evaluation.conclusion.as_dict()
     if conclusion is not None:  # the appeal window counted with the official calendar known now (R-EVAL-6)
-        conclusion = {**conclusion, "appeal_due_on": evaluation.appeal_due(calendar)}
+        conclusion["breakdown"] = dict(conclusion["breakdown"])
+        conclusion["appeal_due_on"] = evaluation.appeal_due(calendar)
     return {
         "evaluation_id": str(evaluation.id),
         "county": evaluation.county,
         "contract_id": evaluation.contract_id,
         "provider_id": evaluation.provider_id,
-        "stage": evaluation.stage,
+        "stage": evaluation.stage.value,
         "stage_name": STAGE_NAMES[evaluation.stage],
         "evaluator_org": evaluation.evaluator_org,
         "scheduled_on": evaluation.scheduled_on,
         "window": {"earliest": earliest, "latest": latest},
         "rubric_id": evaluation.rubric_id,
         "rubric_version": evaluation.rubric_version,
-        "status": evaluation.status,
+        "status": evaluation.status.value,
         "as_of": today,
         "steps": steps,
         "overdue": [s["step"] for s in steps if s["status"] == "overdue"],
-        "self_evaluation": evaluation.self_evaluation,
-        "review": evaluation.review,
+        "self_evaluation": _shown(evaluation.self_evaluation),
+        "review": _shown(evaluation.review),
         "visits": visits_view(evaluation),
-        "survey": evaluation.survey,
-        "scores": [{"item_code": code, **s} for code, s in evaluation.scores.items()],
-        "deductions": evaluation.deductions,
+        "survey": _shown(evaluation.survey),
+        "scores": [{"item_code": code, **s.as_dict()} for code, s in evaluation.scores.items()],
+        "deductions": [d.as_dict() for d in evaluation.deductions],
         "conclusion": conclusion,
-        "feedback": evaluation.feedback,
-        "appeal": evaluation.appeal,
+        "feedback": _shown(evaluation.feedback),
+        "appeal": _shown(evaluation.appeal),
         "result": _result(evaluation),
         "version": evaluation.version,
     }
 
 
+def _shown(record: Any) -> dict[str, Any] | None:
+    """A record of the evaluation as the routes answer it (``None`` until it exists)."""
+    return None if record is None else record.as_dict()
+
+
 def _result(evaluation: Evaluation) -> dict[str, Any] | None:
-    result = evaluation.result
-    if result is None:
-        return None
-    shown = {k: result[k] for k in ("score", "grade", "passed", "concluded_on", "fraud_found")}
-    shown["serious_breach_found"] = result.get("serious_breach_found", False)  # absent from a v1 snapshot
-    return shown
+    return _shown(evaluation.result)
 
 
 def evaluation_summary(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | None = None) -> dict[str, Any]:
@@ -91,11 +92,11 @@ def evaluation_summary(evaluation: Evaluation, today: date, calendar: WorkdayCal
         "evaluation_id": str(evaluation.id),
         "contract_id": evaluation.contract_id,
         "provider_id": evaluation.provider_id,
-        "stage": evaluation.stage,
+        "stage": evaluation.stage.value,
         "evaluator_org": evaluation.evaluator_org,
         "scheduled_on": evaluation.scheduled_on,
         "rubric_version": evaluation.rubric_version,
-        "status": evaluation.status,
+        "status": evaluation.status.value,
         "overdue": [s["step"] for s in steps_view(evaluation, today, calendar) if s["status"] == "overdue"],
         "result": _result(evaluation),
     }
@@ -104,7 +105,7 @@ def evaluation_summary(evaluation: Evaluation, today: date, calendar: WorkdayCal
 def evaluations_of(app: EvaluationApplication, county: str, contract_id: str | None = None) -> list[Evaluation]:
     listed = app.directory(county).evaluations
     return [
-        app.evaluation(county, e["evaluation_id"]) for e in listed if contract_id is None or e["contract_id"] == contract_id
+        app.evaluation(county, e.evaluation_id) for e in listed if contract_id is None or e.contract_id == contract_id
     ]
 
 
@@ -114,7 +115,7 @@ def contract_view(app: EvaluationApplication, county: str, contract_id: str, tod
     return {
         "contract_id": contract.contract_id,
         "provider_id": contract.provider_id,
-        "station_ids": contract.station_ids,
+        "station_ids": list(contract.station_ids),
         "period_start": contract.period_start,
         "period_end": contract.period_end,
         "terminated_on": contract.terminated_on,
@@ -134,13 +135,19 @@ def evaluator_view(org: EvaluatorOrg) -> dict[str, Any]:
         "name": org.name,
         "certificate_no": org.certificate_no,
         "accredited_until": org.accredited_until,
-        "linked_provider_ids": org.linked_provider_ids,
-        "members": [{"member_id": mid, **m} for mid, m in org.members.items()],
+        "linked_provider_ids": list(org.linked_provider_ids),
+        "members": [
+            {"member_id": mid, "name": m.name, "credential_no": m.credential_no, "valid_until": m.valid_until}
+            for mid, m in org.members.items()
+        ],
     }
 
 
 def rubric_view(rubric: Rubric, version: int) -> dict[str, Any]:
-    return {"rubric_id": str(rubric.id), "scope": rubric.scope, "latest_version": rubric.current_version, **rubric.version_content(version)}
+    return {
+        "rubric_id": str(rubric.id), "scope": rubric.scope, "latest_version": rubric.current_version,
+        **rubric.version_content(version).as_dict(),
+    }
 
 
 def public_results(app: EvaluationApplication, county: str) -> list[dict[str, Any]]:
@@ -158,16 +165,16 @@ def public_results(app: EvaluationApplication, county: str) -> list[dict[str, An
             "contract_id": evaluation.contract_id,
             "provider_id": evaluation.provider_id,
             "provider_name": provider.name if provider else None,
-            "stage": evaluation.stage,
+            "stage": evaluation.stage.value,
             "stage_name": STAGE_NAMES[evaluation.stage],
-            "concluded_on": result["concluded_on"],
-            "score": result["score"],
-            "grade": result["grade"],
-            "passed": result["passed"],
-            "fraud_found": result["fraud_found"],
-            "serious_breach_found": result.get("serious_breach_found", False),
+            "concluded_on": result.concluded_on,
+            "score": result.score,
+            "grade": result.grade.value,
+            "passed": result.passed,
+            "fraud_found": result.fraud_found,
+            "serious_breach_found": result.serious_breach_found,
             "rubric_id": evaluation.rubric_id,
             "rubric_version": evaluation.rubric_version,
-            "appeal": None if appeal is None else ("upheld" if appeal.get("upheld") else "dismissed" if appeal.get("decided_on") else "pending"),
+            "appeal": None if appeal is None else ("upheld" if appeal.upheld else "dismissed" if appeal.decided else "pending"),
         })
     return results

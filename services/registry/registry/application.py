@@ -29,6 +29,8 @@ from registry.domainmodel import (
     check_uscc,
     county_id,
     merged_policy,
+    plain,
+    prior_projects_of,
 )
 from registry.procurement.application import ProcurementCommands
 from registry.reads import query_bus
@@ -84,7 +86,9 @@ class CountyCommands:
         details = {"county": county, "name": name, "uscc": uscc, "rating": rating, "has_party_org": has_party_org, "prior_projects": prior}
         existing = self.store.find(str(Provider.create_id(county, uscc)))
         if existing is not None:
-            if (existing.name, existing.rating, existing.has_party_org, existing.prior_projects) != (name, rating, has_party_org, prior):
+            if (existing.name, existing.rating, existing.has_party_org, existing.prior_projects) != (
+                name, rating, has_party_org, prior_projects_of(prior)
+            ):
                 raise Conflict(f"统一社会信用代码 {uscc} is already registered as {existing.name} ({existing.id})", field="uscc")
             return existing.id
         provider = Provider(**details)
@@ -96,9 +100,9 @@ class CountyCommands:
     ) -> Provider:
         """A new rating, party organisation or verified prior projects (``None`` keeps those on record)."""
         provider = self.store.provider(county, provider_id, field=None)
-        prior = provider.prior_projects if prior_projects is None else list(prior_projects)
+        prior = [plain(p) for p in provider.prior_projects] if prior_projects is None else list(prior_projects)
         check_prior_projects(prior)
-        if (provider.rating, provider.has_party_org, provider.prior_projects) != (rating, has_party_org, prior):
+        if (provider.rating, provider.has_party_org, provider.prior_projects) != (rating, has_party_org, prior_projects_of(prior)):
             provider.update_profile(rating=rating, has_party_org=has_party_org, prior_projects=prior)
             self.store.save(provider)
         return provider
@@ -171,8 +175,8 @@ class RegistryReactions:
         contract = self._evaluated_contract(e.county, e.contract_id)
         if contract is None:
             return []
-        previous = next((r for r in contract.evaluations if r["evaluation_id"] == e.evaluation_id), None)
-        fraud = bool(previous and previous["fraud_found"])
+        previous = contract.evaluation(e.evaluation_id)
+        fraud = bool(previous and previous.fraud_found)
         contract.note_evaluation(e.evaluation_id, e.stage, e.grade, e.passed, e.decided_on, fraud, appealed=True)
         provider = self.store.provider(e.county, contract.provider_id)
         provider.note_evaluation(e.evaluation_id, e.passed)

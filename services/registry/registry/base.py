@@ -19,6 +19,7 @@ from registry.domainmodel import (
     FUNDING_SOURCES,
     Contract,
     County,
+    CountyBan,
     CountyBudgets,
     FundingLedger,
     Provider,
@@ -83,7 +84,7 @@ class Directory:
         self._position = 0
         self._entries: dict[str, list[Entry]] = defaultdict(list)
         self._uscc: dict[str, tuple[str, str]] = {}  # provider id → (county, 统一社会信用代码)
-        self._bans: dict[str, list[dict[str, Any]]] = defaultdict(list)  # USCC → bans in any county
+        self._bans: dict[str, list[CountyBan]] = defaultdict(list)  # USCC → bans in any county
         self._filing_due: list[tuple[date, str]] = []  # heap of (due date, contract id), open or not
         self._filing_open: set[str] = set()  # contracts neither filed nor flagged overdue
         self._lock = threading.Lock()
@@ -96,7 +97,7 @@ class Directory:
                 if e.kind == kind and (provider_id is None or e.provider_id == provider_id)
             ]
 
-    def bans(self, uscc: str) -> list[dict[str, Any]]:
+    def bans(self, uscc: str) -> list[CountyBan]:
         """Every ban of the organisation with this 统一社会信用代码, in whichever county it was imposed."""
         with self._lock:
             self._catch_up()
@@ -134,9 +135,7 @@ class Directory:
         oid = str(e.originator_id)
         if topic == self.BANNED:
             county, uscc = self._uscc.get(oid, ("", ""))
-            self._bans[uscc].append(
-                {"county": county, "provider_id": oid, "banned_on": e.banned_on, "until": e.until, "reason": e.reason}
-            )
+            self._bans[uscc].append(CountyBan(county, oid, e.banned_on, e.until, e.reason))
             return
         if topic in self.FILING_CLOSED:
             self._filing_open.discard(oid)

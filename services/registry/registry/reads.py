@@ -21,7 +21,7 @@ from registry import lists
 from registry.base import RegistryApplication
 from registry.domainmodel import Contract, County, Provider, Station, Worker, filing_due
 from registry.procurement.application import ProcurementCommands
-from registry.procurement.domainmodel import Procurement, Programme
+from registry.procurement.domainmodel import BidEntry, Procurement, Programme, RefusedBidEntry
 from shared.clock import china_today
 from shared.infra.paging import Page, decode_cursor
 from shared.infra.queries import PublicQuery, Query, QueryBus, Viewer
@@ -189,8 +189,8 @@ class ProcurementRead:
     """The procurement with the bids, refused bids and awards the viewer may see."""
 
     procurement: Procurement
-    bids: list[dict[str, Any]]
-    refused_bids: list[dict[str, Any]]
+    bids: list[BidEntry]
+    refused_bids: list[RefusedBidEntry]
     awards: list[str]
 
 
@@ -401,8 +401,8 @@ class RegistryReads:
         p = self.procurement.procurement(q.county, q.procurement_id)
         own = viewer.provider_id
 
-        def visible(b: dict[str, Any]) -> bool:
-            return own is None or b["provider_id"] == own or b["package"] in p.awards
+        def visible(b: BidEntry | RefusedBidEntry) -> bool:
+            return own is None or b.provider_id == own or b.package in p.awards
 
         return ProcurementRead(
             p,

@@ -40,6 +40,8 @@ from services_log.domainmodel import (
 )
 from services_log.domainmodel.ledger import add_into
 from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
+from services_log.lookups import ServicesLogLookups
+from services_log.recording import DeliveryRecording
 from services_log.sheets import COLUMNS, ImportRow
 from shared.clock import china_today
 from shared.rules import DomainError, Forbidden, UnknownReference
@@ -87,14 +89,16 @@ class _Batch:
 
 
 class DeliveryImport:
-    """One upload, recorded against ``app`` in the county's command context."""
+    """One upload, recorded in the county's command context: read through the lookups, saved to the store."""
 
     def __init__(
-        self, app: ServicesLogApplication, county: str, provider_id: str | None, default_contract_id: str | None,
-        worker_id: str | None = None,
+        self, store: ServicesLogApplication, lookups: ServicesLogLookups, recording: DeliveryRecording, county: str,
+        provider_id: str | None, default_contract_id: str | None, worker_id: str | None = None,
     ) -> None:
         """``worker_id``: a worker's upload, whose rows must each name that worker (R-AUD-6)."""
-        self.app = app
+        self.store = store
+        self.lookups = lookups
+        self.recording = recording
         self.worker_id = worker_id
         self.county = county
         self.provider_id = provider_id
@@ -117,9 +121,9 @@ class DeliveryImport:
     def run(self, rows: list[ImportRow], source: str) -> ImportReport:
         for start in range(0, len(rows), BATCH):
             batch_rows = rows[start : start + BATCH]
-            with self.app.contract_locks.holding(*self._contract_ids(batch_rows)):
+            with self.store.contract_locks.holding(*self._contract_ids(batch_rows)):
                 self._record_batch(batch_rows, source)
-        with self.app.contract_locks.holding(*self.report.contracts):
+        with self.store.contract_locks.holding(*self.report.contracts):
             self._report_progress()
         return self.report
 
@@ -136,11 +140,11 @@ class DeliveryImport:
                 contract = self._contract(contract_id)
                 assert contract is not None  # it was found when its rows were recorded
                 log = self._log(contract)
-                log.report_progress(contract, self.app.as_of(contract))
+                log.report_progress(contract, self.lookups.day_in_year(contract))
                 touched.append(log)
             try:
                 if touched:
-                    self.app.save(*touched)
+                    self.store.save(*touched)
                 break
             except IntegrityError:
                 self._reset()
@@ -155,7 +159,7 @@ class DeliveryImport:
                 self._read(row, batch, source, checked=attempt > 0)
             for contract_id, delta in batch.deltas.items():
                 log = self._logs[contract_id]
-                self.app.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
+                self.recording.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
                 log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
@@ -166,11 +170,11 @@ class DeliveryImport:
                 for period, changes in sorted(periods.items()):
                     key = (contract_id, period)
                     if key not in self._served:
-                        self._served[key] = self.app.served(contract, period)
+                        self._served[key] = self.lookups.served(contract, period)
                     self._served[key].count(changes=changes)
                     served.append(self._served[key])
             try:
-                self.app.save(
+                self.store.save(
                     *batch.deliveries,
                     *self._logs.values(),  # those with nothing new add nothing
                     *(page for pages in self._pages.values() for page in pages.values()),
@@ -203,7 +207,7 @@ class DeliveryImport:
             self.report.refuse(row.line, [("contract_id", "R-LOG-3", f"unknown contract (协议编号) {contract_id} in county {self.county}")])
             return
         try:
-            self.app.check_provider(contract, self.provider_id)
+            self.lookups.check_provider(contract, self.provider_id)
         except Forbidden as exc:
             self.report.refuse(row.line, [("contract_id", exc.rule, exc.detail)])
             return
@@ -226,14 +230,14 @@ class DeliveryImport:
             content=v.get("content"),
         )
         # Content citing beneficiaries enters the row's id only as a digest under their keys (R-AUD-2).
-        digest = self.app.content_digest(facts.beneficiary_refs, facts.content)
+        digest = self.lookups.content_digest(facts.beneficiary_refs, facts.content)
         key = (facts if digest is None else facts.changed(content=f"digest:{digest}")).fingerprint()
         self._occurrences[key] += 1
         delivery_id = str(uuid.uuid5(IMPORT_NS, f"{self.county}:{key}:{self._occurrences[key]}"))
         log = self._log(contract)
         if contract.contract_id not in self._backfilled:  # a log opened by an earlier version: index, count persons
             self._backfilled.add(contract.contract_id)
-            migrated = self.app.migrate_log(contract, log, self._pages.setdefault(contract.contract_id, {}))
+            migrated = self.recording.migrate_log(contract, log, self._pages.setdefault(contract.contract_id, {}))
             merge_changes(batch.persons.setdefault(contract.contract_id, {}), migrated)
         if checked and self._recorded(delivery_id):
             self.report.duplicates += 1
@@ -247,7 +251,7 @@ class DeliveryImport:
         )
         if not problems:
             try:
-                stored = self.app.seal_content(facts)
+                stored = self.recording.seal_content(facts)
             except DomainError as exc:  # a cited person is erased
                 problems.append(exc)
         if problems:
@@ -271,7 +275,7 @@ class DeliveryImport:
 
     def _recorded(self, delivery_id: str) -> bool:
         """Whether the store has the delivery: one indexed one-row read."""
-        return bool(self.app.process_recorder.select_events(uuid.UUID(delivery_id), limit=1))
+        return bool(self.store.process_recorder.select_events(uuid.UUID(delivery_id), limit=1))
 
     def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
         return [
@@ -285,27 +289,27 @@ class DeliveryImport:
     def _contract(self, contract_id: str) -> Contract | None:
         if contract_id not in self._contracts:
             try:
-                self._contracts[contract_id] = self.app.contract(self.county, contract_id, field="contract_id")
+                self._contracts[contract_id] = self.lookups.contract(self.county, contract_id, field="contract_id")
             except DomainError:
                 self._contracts[contract_id] = None
         return self._contracts[contract_id]
 
     def _log(self, contract: Contract) -> ContractLog:
         if contract.contract_id not in self._logs:
-            self._logs[contract.contract_id] = self.app.contract_log(contract)
+            self._logs[contract.contract_id] = self.lookups.contract_log(contract)
         return self._logs[contract.contract_id]
 
     def _worker(self, worker_id: str) -> Worker | None:
         if worker_id not in self._workers:
-            self._workers[worker_id] = self.app.worker(self.county, worker_id)
+            self._workers[worker_id] = self.lookups.worker(self.county, worker_id)
         return self._workers[worker_id]
 
     def _sheet(self, worker_id: str) -> Timesheet:
         if worker_id not in self._sheets:
-            self._sheets[worker_id] = self.app.timesheet(self.county, worker_id)
+            self._sheets[worker_id] = self.lookups.timesheet(self.county, worker_id)
         return self._sheets[worker_id]
 
     def _beneficiary_known(self, ref: str) -> bool:
         if ref not in self._beneficiaries:
-            self._beneficiaries[ref] = not self.app.check_beneficiaries(self.county, [ref])
+            self._beneficiaries[ref] = not self.lookups.check_beneficiaries(self.county, [ref])
         return self._beneficiaries[ref]

@@ -6,13 +6,11 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker
 
-from services_log.application import ServicesLogApplication
+from services_log.composition import ServicesLog
 from services_log.domainmodel import ContractLog, ServiceDelivery
-from services_log.registry_feed import RegistryReactions
 from shared.events import IntegrationEvent
 from shared.events import services_log as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
-from shared.infra.store import SwpApplication
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.ServiceDelivered,
@@ -65,9 +63,8 @@ def to_integration(e: Any) -> IntegrationEvent | None:
     return None
 
 
-def wire_consumers(broker: NatsBroker, app: SwpApplication, stream: JStream) -> dict[str, ConsumerStats]:
-    assert isinstance(app, ServicesLogApplication)
-    react = RegistryReactions(app)  # the reactions are an object around the store, not a mixin of it
+def wire_consumers(broker: NatsBroker, service: ServicesLog, stream: JStream) -> dict[str, ConsumerStats]:
+    app, react = service.store, service.reactions  # the reactions are an object around the store, not a mixin of it
     registry = subscribe_upstream(
         broker,
         app,

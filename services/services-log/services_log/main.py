@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services_log.api import ROUTERS
 from services_log.api.common import OWNERS
 from services_log.application import ServicesLogApplication
+from services_log.composition import compose
 from services_log.integration import PUBLISHED, to_integration, wire_consumers
 from services_log.uploads import UploadParser
 from shared.infra.service import ServiceSpec, create_service_app
@@ -22,6 +23,7 @@ SPEC = ServiceSpec(
     published=PUBLISHED,
     consumers=wire_consumers,
     owners=OWNERS,
+    compose=compose,
 )
 
 

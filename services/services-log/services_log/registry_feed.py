@@ -6,46 +6,30 @@ stream position, so each event applies exactly once. A re-published event change
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from services_log.domainmodel import DEFAULT_POLICY, Contract, CountyPolicy, StationRoster, Worker
+from services_log.lookups import ServicesLogLookups
 from shared.events import registry as reg
 from shared.infra.consumer import RetryLater
-from shared.infra.store import SwpApplication
-
-
-class ServicesLogStore(SwpApplication):
-    """The aggregate lookup the reactions read with (``ServicesLogApplication`` is one)."""
-
-    def _find(self, aggregate_id: uuid.UUID, read_only: bool = False) -> Any:
-        """The aggregate, or None. ``read_only``: the cached instance itself, not a copy — for
-        reads that change nothing (never call a command method on it)."""
-        try:
-            return self.repository.get(aggregate_id, deepcopy_from_cache=not read_only)
-        except AggregateNotFoundError:
-            return None
 
 
 class RegistryReactions:
     """Contracts (stations, year, areas and scope changes, indicators and their monthly plan, policy),
     workers' employment periods per station, station rosters and county policy versions. An object
-    holding the store (issue 15 item 1: not a mixin of it); it saves nothing itself — the consumer
+    holding the lookups (issue 15 item 1: not a mixin of it); it saves nothing itself — the consumer
     records what each reaction returns with the upstream position."""
 
-    def __init__(self, store: ServicesLogStore) -> None:
-        self.store = store
+    def __init__(self, lookups: ServicesLogLookups) -> None:
+        self.lookups = lookups
 
     def on_county_registered(self, e: reg.CountyRegistered) -> list[Aggregate]:
-        if self.store._find(CountyPolicy.create_id(e.county)) is not None:
+        if self.lookups.find(CountyPolicy.create_id(e.county)) is not None:
             return []
         return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
 
     def on_county_policy_changed(self, e: reg.CountyPolicyChanged) -> list[Aggregate]:
-        policy: CountyPolicy | None = self.store._find(CountyPolicy.create_id(e.county))
+        policy: CountyPolicy | None = self.lookups.find(CountyPolicy.create_id(e.county))
         if policy is None:
             return [CountyPolicy(county=e.county, policy=e.policy, version=e.policy_version)]
         if str(e.policy_version) not in policy.versions:
@@ -53,11 +37,11 @@ class RegistryReactions:
         return [policy]
 
     def on_contract_signed(self, e: reg.ContractSigned) -> list[Aggregate]:
-        if self.store._find(Contract.create_id(e.contract_id)) is not None:
+        if self.lookups.find(Contract.create_id(e.contract_id)) is not None:
             return []  # a re-published event: nothing new
         policy = e.policy
         if not policy:  # the contract keeps the county policy version it was signed under
-            county: CountyPolicy | None = self.store._find(CountyPolicy.create_id(e.county))
+            county: CountyPolicy | None = self.lookups.find(CountyPolicy.create_id(e.county))
             policy = county.versions.get(str(e.policy_version), {}) if county else {}
         contract = Contract(
             contract_id=e.contract_id,
@@ -92,7 +76,7 @@ class RegistryReactions:
         return [contract]
 
     def on_worker_hired(self, e: reg.WorkerHired) -> list[Aggregate]:
-        worker: Worker | None = self.store._find(Worker.create_id(e.worker_id))
+        worker: Worker | None = self.lookups.find(Worker.create_id(e.worker_id))
         if worker is None:
             worker = Worker(
                 worker_id=e.worker_id, county=e.county, provider_id=e.provider_id,
@@ -116,19 +100,19 @@ class RegistryReactions:
         return [worker]
 
     def _assigned(self, station_id: str, county: str, worker_id: str) -> StationRoster:
-        roster: StationRoster | None = self.store._find(StationRoster.create_id(station_id))
+        roster: StationRoster | None = self.lookups.find(StationRoster.create_id(station_id))
         roster = roster or StationRoster(station_id=station_id, county=county)
         roster.assign(worker_id)
         return roster
 
     def _contract_seen(self, contract_id: str) -> Contract:
-        contract: Contract | None = self.store._find(Contract.create_id(contract_id))
+        contract: Contract | None = self.lookups.find(Contract.create_id(contract_id))
         if contract is None:
             raise RetryLater(f"contract {contract_id} not seen yet")
         return contract
 
     def _worker_seen(self, worker_id: str) -> Worker:
-        worker: Worker | None = self.store._find(Worker.create_id(worker_id))
+        worker: Worker | None = self.lookups.find(Worker.create_id(worker_id))
         if worker is None:
             raise RetryLater(f"worker {worker_id} not seen yet")
         return worker

@@ -95,7 +95,7 @@ def _contract_owner(service: EvaluationService, county: str, ref: str) -> Owner 
     except DomainError:
         return None
     listed = store.directory(county).evaluations_of(ref)
-    orgs = frozenset(store.evaluation(county, e["evaluation_id"]).evaluator_org for e in listed)
+    orgs = frozenset(store.evaluation(county, e.evaluation_id).evaluator_org for e in listed)
     return Owner(frozenset({contract.provider_id}), orgs)
 
 

@@ -182,7 +182,7 @@ def record_visit(
     found = _run(service, command, scope, headers)
     return VisitOut(
         visit_id=visit_id, evaluation_id=evaluation_id, station_id=body.station_id,
-        visits_done=found.visits_done(body.station_id), visits_required=found.policy["process_visits_per_station"],
+        visits_done=found.visits_done(body.station_id), visits_required=found.policy.process_visits_per_station,
     )
 
 
@@ -233,10 +233,10 @@ def conclude(
     c = found.conclusion
     assert c is not None
     return ConclusionOut(
-        evaluation_id=str(found.id), contract_id=found.contract_id, stage=found.stage, score=c["score"], grade=c["grade"],
-        passed=c["passed"], fraud_found=c["fraud_found"], serious_breach_found=c.get("serious_breach_found", False),
-        concluded_on=c["concluded_on"], rubric_id=found.rubric_id,
-        rubric_version=found.rubric_version, breakdown=c["breakdown"], appeal_due_on=c["appeal_due_on"],
+        evaluation_id=str(found.id), contract_id=found.contract_id, stage=found.stage.value, score=c.score, grade=c.grade.value,
+        passed=c.passed, fraud_found=c.fraud_found, serious_breach_found=c.serious_breach_found,
+        concluded_on=c.concluded_on, rubric_id=found.rubric_id,
+        rubric_version=found.rubric_version, breakdown=dict(c.breakdown), appeal_due_on=c.appeal_due_on,
     )
 
 

@@ -4,19 +4,45 @@ with its working-day deadlines (R-EVAL-3), visits, survey, scores, deductions, c
 from __future__ import annotations
 
 import calendar as _calendar
-from copy import deepcopy
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from evaluation.domainmodel.scoring import grade_for
+from evaluation.domainmodel.rubric import RubricPolicy
+from evaluation.domainmodel.scoring import Grade, grade_for
 from shared.rules import RuleViolation
 from shared.workdays import DueDate, WorkdayCalendar
 
-STAGES = ("process", "midterm", "final", "annual")
-ON_SITE_STAGES = ("midterm", "final", "annual")
+
+class Stage(StrEnum):
+    """R-EVAL-1: unannounced process visits, the mid-term, the final and the annual evaluation."""
+
+    PROCESS = "process"
+    MIDTERM = "midterm"
+    FINAL = "final"
+    ANNUAL = "annual"
+
+
+class EvaluationStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CONCLUDED = "concluded"
+    APPEALED = "appealed"
+    APPEAL_DECIDED = "appeal_decided"
+
+
+class StepStatus(StrEnum):
+    DONE = "done"
+    OVERDUE = "overdue"
+    PENDING = "pending"
+
+
+STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
+ON_SITE_STAGES: tuple[str, ...] = (Stage.MIDTERM.value, Stage.FINAL.value, Stage.ANNUAL.value)
 STAGE_NAMES = {"process": "过程评估", "midterm": "中期评估", "final": "末期评估", "annual": "年度绩效评估"}
 
 # R-EVAL-3 in working days: (step, counted from, direction, days).
@@ -63,6 +89,154 @@ def check_timing(stage: str, scheduled_on: date, period_start: date, period_end:
         )
 
 
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+class _Record:
+    """A frozen record of the evaluation, shown as the dict the routes answer (its fields in order)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Step(_Record):
+    """A deadline of R-EVAL-3 (or the process stage's visits), and the day it was done."""
+
+    due_on: date
+    provisional: bool
+    done_on: date | None = None
+
+    @classmethod
+    def of(cls, step: Mapping[str, Any]) -> Step:
+        return cls(step["due_on"], bool(step["provisional"]), step.get("done_on"))
+
+    def status(self, today: date) -> StepStatus:
+        if self.done_on is not None:
+            return StepStatus.DONE
+        return StepStatus.OVERDUE if self.due_on < today else StepStatus.PENDING
+
+    @property
+    def late(self) -> bool:
+        return self.done_on is not None and self.done_on > self.due_on
+
+
+@dataclass(frozen=True)
+class SelfEvaluation(_Record):
+    submitted_on: date
+    summary: str
+    self_scores: Mapping[str, Decimal]
+    late: bool
+
+
+@dataclass(frozen=True)
+class Review(_Record):
+    reviewed_on: date
+    notes: str
+    late: bool
+
+
+@dataclass(frozen=True)
+class Visit(_Record):
+    """An unannounced process visit (R-EVAL-1, R-EVAL-10)."""
+
+    visit_id: str
+    station_id: str
+    visited_on: date
+    member_id: str
+    credential_no: str
+    signed_by: Mapping[str, str]
+    findings: str
+
+
+@dataclass(frozen=True)
+class Survey(_Record):
+    """The satisfaction survey's published (rounded) scores (R-EVAL-4)."""
+
+    surveyed_on: date
+    respondents: int
+    score: Decimal
+    group_scores: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True)
+class ItemScore(_Record):
+    score: Decimal
+    max_score: Decimal
+    scored_on: date
+    note: str
+
+
+@dataclass(frozen=True)
+class Deduction(_Record):
+    """A spot-check (察访核验) finding (R-EVAL-5)."""
+
+    found_on: date
+    points: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conclusion(_Record):
+    score: Decimal
+    grade: Grade
+    passed: bool
+    concluded_on: date
+    fraud_found: bool
+    fraud_details: str | None
+    serious_breach_found: bool
+    serious_breach_details: str | None
+    breakdown: Mapping[str, Any]
+    report_late: bool
+    appeal_due_on: date
+
+
+@dataclass(frozen=True)
+class Feedback(_Record):
+    agreed_on: date
+    notes: str
+    party: str
+    late: bool
+
+
+@dataclass(frozen=True)
+class AppealRecord:
+    """The appeal (R-EVAL-6) and, once decided, the decision and the result it stands at."""
+
+    appealed_on: date
+    reason: str
+    decided_on: date | None = None
+    upheld: bool | None = None
+    score: Decimal | None = None
+    grade: Grade | None = None
+    passed: bool | None = None
+    decision: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.decided_on is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"appealed_on": self.appealed_on, "reason": self.reason, "decided_on": self.decided_on}
+        if self.decided:
+            shown.update(upheld=self.upheld, score=self.score, grade=_plain(self.grade), passed=self.passed,
+                         decision=self.decision)
+        return shown
+
+
+@dataclass(frozen=True)
+class Result(_Record):
+    """The standing result: the conclusion, or an upheld appeal's revision of it."""
+
+    score: Decimal
+    grade: Grade
+    passed: bool
+    concluded_on: date
+    fraud_found: bool
+    serious_breach_found: bool
+
+
 def _due(d: DueDate) -> dict[str, Any]:
     return {"due_on": d.on, "provisional": d.provisional, "done_on": None}
 
@@ -80,11 +254,9 @@ def plan_steps(stage: str, scheduled_on: date, period_end: date, calendar: Workd
     return steps
 
 
-def step_status(step: dict[str, Any], today: date) -> str:
+def step_status(step: Step, today: date) -> StepStatus:
     """``done``, ``overdue`` (not done, due date passed) or ``pending``."""
-    if step["done_on"] is not None:
-        return "done"
-    return "overdue" if step["due_on"] < today else "pending"
+    return step.status(today)
 
 
 class Evaluation(Aggregate):
@@ -108,48 +280,55 @@ class Evaluation(Aggregate):
         self.county = county
         self.contract_id = contract_id
         self.provider_id = provider_id
-        self.station_ids = station_ids
-        self.stage = stage
+        self.station_ids: tuple[str, ...] = tuple(station_ids)
+        self.stage = Stage(stage)
         self.evaluator_org = evaluator_org
         self.scheduled_on = scheduled_on
         self.rubric_id = rubric_id
         self.rubric_version = rubric_version
-        self.policy = policy
-        self.steps = deepcopy(steps)  # mutated as steps are done; the event keeps the plan
-        self.self_evaluation: dict[str, Any] | None = None
-        self.review: dict[str, Any] | None = None
-        self.visits: list[dict[str, Any]] = []
-        self.survey: dict[str, Any] | None = None
-        self.scores: dict[str, dict[str, Any]] = {}
-        self.deductions: list[dict[str, Any]] = []
-        self.conclusion: dict[str, Any] | None = None
-        self.feedback: dict[str, Any] | None = None
-        self.appeal: dict[str, Any] | None = None
+        self.policy = RubricPolicy.of(policy)
+        # Each step replaced as it is done; the event keeps the plan.
+        self.steps: dict[str, Step] = {name: Step.of(step) for name, step in steps.items()}
+        self.self_evaluation: SelfEvaluation | None = None
+        self.review: Review | None = None
+        self.visits: tuple[Visit, ...] = ()
+        self.survey: Survey | None = None
+        self.scores: dict[str, ItemScore] = {}
+        self.deductions: tuple[Deduction, ...] = ()
+        self.conclusion: Conclusion | None = None
+        self.feedback: Feedback | None = None
+        self.appeal: AppealRecord | None = None
 
     # --- state ---------------------------------------------------------------------
     @property
-    def status(self) -> str:
+    def status(self) -> EvaluationStatus:
         if self.appeal is not None:
-            return "appeal_decided" if self.appeal.get("decided_on") else "appealed"
-        return "concluded" if self.conclusion is not None else "scheduled"
+            return EvaluationStatus.APPEAL_DECIDED if self.appeal.decided else EvaluationStatus.APPEALED
+        return EvaluationStatus.CONCLUDED if self.conclusion is not None else EvaluationStatus.SCHEDULED
 
     @property
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> Result | None:
         """The standing result: the conclusion, or the appeal's revision of it."""
-        if self.conclusion is None:
+        c = self.conclusion
+        if c is None:
             return None
-        if self.appeal is not None and self.appeal.get("upheld"):
-            return {**self.conclusion, **{k: self.appeal[k] for k in ("score", "grade", "passed")}}
-        return self.conclusion
+        score, grade, passed = c.score, c.grade, c.passed
+        if self.appeal is not None and self.appeal.upheld:
+            assert self.appeal.score is not None and self.appeal.grade is not None and self.appeal.passed is not None
+            score, grade, passed = self.appeal.score, self.appeal.grade, self.appeal.passed
+        return Result(score, grade, passed, c.concluded_on, c.fraud_found, c.serious_breach_found)
 
     def visits_done(self, station_id: str) -> int:
-        return sum(1 for v in self.visits if v["station_id"] == station_id)
+        return sum(1 for v in self.visits if v.station_id == station_id)
+
+    def _done(self, name: str, on: date) -> None:
+        self.steps = {**self.steps, name: replace(self.steps[name], done_on=on)}
 
     def _open(self, field: str) -> None:
         if self.conclusion is not None:
             raise RuleViolation("the evaluation is concluded: its record is closed", rule="R-EVAL-6", field=field)
 
-    def current_steps(self, calendar: WorkdayCalendar | None) -> dict[str, dict[str, Any]]:
+    def current_steps(self, calendar: WorkdayCalendar | None) -> dict[str, Step]:
         """The R-EVAL-3 deadlines counted with ``calendar`` (the official years known now, R-FIN-6):
         a deadline planned as provisional moves, and stops being provisional, once its year's calendar
         is loaded. The stored plan keeps what was known at scheduling; ``None`` returns it."""
@@ -158,10 +337,13 @@ class Evaluation(Aggregate):
         plan = plan_steps(self.stage, self.scheduled_on, self.scheduled_on, calendar)
         if self.conclusion is not None and "feedback" in self.steps:
             # Feedback is due 5 working days after the report actually delivered (R-EVAL-3).
-            plan["feedback"] = _due(calendar.add_workdays(self.conclusion["concluded_on"], FEEDBACK_WORKING_DAYS))
-        return {name: {**plan.get(name, step), "done_on": step["done_on"]} for name, step in self.steps.items()}
+            plan["feedback"] = _due(calendar.add_workdays(self.conclusion.concluded_on, FEEDBACK_WORKING_DAYS))
+        return {
+            name: replace(Step.of(plan[name]), done_on=step.done_on) if name in plan else step
+            for name, step in self.steps.items()
+        }
 
-    def _step(self, name: str, field: str, calendar: WorkdayCalendar | None = None) -> dict[str, Any]:
+    def _step(self, name: str, field: str, calendar: WorkdayCalendar | None = None) -> Step:
         step = self.current_steps(calendar).get(name)
         if step is None:
             # Unannounced visits belong to the process stage (R-EVAL-1); the other steps to on-site stages (R-EVAL-3).
@@ -179,15 +361,15 @@ class Evaluation(Aggregate):
             raise RuleViolation("the self-evaluation report was already submitted", rule="R-EVAL-3", field="submitted_on")
         self._self_evaluated(
             contract_id=self.contract_id, submitted_on=submitted_on, summary=summary,
-            self_scores=self_scores, late=submitted_on > step["due_on"],
+            self_scores=self_scores, late=submitted_on > step.due_on,
         )
 
     @event("SelfEvaluationSubmitted")
     def _self_evaluated(
         self, contract_id: str, submitted_on: date, summary: str, self_scores: dict[str, Decimal], late: bool
     ) -> None:
-        self.self_evaluation = {"submitted_on": submitted_on, "summary": summary, "self_scores": self_scores, "late": late}
-        self.steps["self_evaluation"]["done_on"] = submitted_on
+        self.self_evaluation = SelfEvaluation(submitted_on, summary, dict(self_scores), late)
+        self._done("self_evaluation", submitted_on)
 
     def review_self_evaluation(self, reviewed_on: date, notes: str, calendar: WorkdayCalendar | None = None) -> None:
         step = self._step("review", "stage", calendar)
@@ -196,14 +378,14 @@ class Evaluation(Aggregate):
             raise RuleViolation("no self-evaluation report to review yet", rule="R-EVAL-3", field="reviewed_on")
         if self.review is not None:
             raise RuleViolation("the self-evaluation was already reviewed", rule="R-EVAL-3", field="reviewed_on")
-        if reviewed_on < self.self_evaluation["submitted_on"]:
+        if reviewed_on < self.self_evaluation.submitted_on:
             raise RuleViolation("a review cannot precede the report it reviews", rule="R-EVAL-3", field="reviewed_on")
-        self._reviewed(reviewed_on=reviewed_on, notes=notes, late=reviewed_on > step["due_on"])
+        self._reviewed(reviewed_on=reviewed_on, notes=notes, late=reviewed_on > step.due_on)
 
     @event("SelfEvaluationReviewed")
     def _reviewed(self, reviewed_on: date, notes: str, late: bool) -> None:
-        self.review = {"reviewed_on": reviewed_on, "notes": notes, "late": late}
-        self.steps["review"]["done_on"] = reviewed_on
+        self.review = Review(reviewed_on, notes, late)
+        self._done("review", reviewed_on)
 
     # --- process visits (R-EVAL-1, R-EVAL-10) -----------------------------------------
     def record_visit(
@@ -218,7 +400,7 @@ class Evaluation(Aggregate):
     ) -> int:
         self._step("visits", "stage")
         self._open("visited_on")
-        required = self.policy["process_visits_per_station"]
+        required = self.policy.process_visits_per_station
         if self.visits_done(station_id) >= required:
             # R-EVAL-1: the rubric fixes the number of unannounced visits a station receives in the
             # service year; a further visit is refused, never recorded as "done 5 of 4".
@@ -233,7 +415,7 @@ class Evaluation(Aggregate):
             visit_id=visit_id, contract_id=self.contract_id, station_id=station_id, visited_on=visited_on,
             evaluator_org=self.evaluator_org, member_id=member_id, credential_no=credential_no,
             signed_by=signed_by, findings=findings, visits_done=done,
-            visits_required=self.policy["process_visits_per_station"],
+            visits_required=self.policy.process_visits_per_station,
         )
         return done
 
@@ -242,12 +424,11 @@ class Evaluation(Aggregate):
         self, visit_id: str, contract_id: str, station_id: str, visited_on: date, evaluator_org: str, member_id: str,
         credential_no: str, signed_by: dict[str, str], findings: str, visits_done: int, visits_required: int,
     ) -> None:
-        self.visits.append({
-            "visit_id": visit_id, "station_id": station_id, "visited_on": visited_on, "member_id": member_id,
-            "credential_no": credential_no, "signed_by": signed_by, "findings": findings,
-        })
+        self.visits = (
+            *self.visits, Visit(visit_id, station_id, visited_on, member_id, credential_no, dict(signed_by), findings),
+        )
         if all(self.visits_done(s) >= visits_required for s in self.station_ids):
-            self.steps["visits"]["done_on"] = self.steps["visits"]["done_on"] or visited_on
+            self._done("visits", self.steps["visits"].done_on or visited_on)
 
     # --- survey, item scores, spot-check deductions ------------------------------------
     def record_survey(self, surveyed_on: date, respondents: int, score: Decimal, group_scores: dict[str, Decimal]) -> None:
@@ -262,7 +443,7 @@ class Evaluation(Aggregate):
     def _surveyed(
         self, contract_id: str, surveyed_on: date, respondents: int, score: Decimal, group_scores: dict[str, Decimal]
     ) -> None:
-        self.survey = {"surveyed_on": surveyed_on, "respondents": respondents, "score": score, "group_scores": group_scores}
+        self.survey = Survey(surveyed_on, respondents, score, dict(group_scores))
 
     def score_item(self, item_code: str, score: Decimal, max_score: Decimal, scored_on: date, note: str) -> None:
         self._open("scores")
@@ -272,7 +453,7 @@ class Evaluation(Aggregate):
 
     @event("ItemScored")
     def _scored(self, contract_id: str, item_code: str, score: Decimal, max_score: Decimal, scored_on: date, note: str) -> None:
-        self.scores[item_code] = {"score": score, "max_score": max_score, "scored_on": scored_on, "note": note}
+        self.scores = {**self.scores, item_code: ItemScore(score, max_score, scored_on, note)}
 
     def deduct(self, found_on: date, points: Decimal, reason: str) -> None:
         """R-EVAL-5: a spot-check (察访核验) finding, subtracted from the total at conclusion."""
@@ -281,7 +462,7 @@ class Evaluation(Aggregate):
 
     @event("SpotCheckDeducted")
     def _deducted(self, found_on: date, points: Decimal, reason: str) -> None:
-        self.deductions.append({"found_on": found_on, "points": points, "reason": reason})
+        self.deductions = (*self.deductions, Deduction(found_on, points, reason))
 
     # --- conclusion (R-EVAL-6, R-EVAL-9) -----------------------------------------------
     def conclude(
@@ -311,16 +492,16 @@ class Evaluation(Aggregate):
             )
         grade, passed = grade_for(score, thresholds)
         if fraud_found or serious_breach_found:  # 弄虚作假 / 严重违约 fail the evaluation whatever the score
-            grade, passed = "不合格", False
+            grade, passed = Grade.FAILED, False
         feedback = calendar.add_workdays(concluded_on, FEEDBACK_WORKING_DAYS)
-        appeal = calendar.add_workdays(concluded_on, self.policy["appeal_working_days"])
+        appeal = calendar.add_workdays(concluded_on, self.policy.appeal_working_days)
         self._concluded(
-            contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage, score=score, grade=grade,
+            contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage.value, score=score, grade=grade.value,
             passed=passed, rubric_id=self.rubric_id, rubric_version=self.rubric_version, concluded_on=concluded_on,
             fraud_found=fraud_found, fraud_details=fraud_details, breakdown=breakdown,
             serious_breach_found=serious_breach_found,
             serious_breach_details=serious_breach_details if serious_breach_found else None,
-            report_late="report" in self.steps and concluded_on > self.current_steps(calendar)["report"]["due_on"],
+            report_late="report" in self.steps and concluded_on > self.current_steps(calendar)["report"].due_on,
             feedback_due=_due(feedback), appeal_due_on=appeal.on,
         )
 
@@ -359,16 +540,16 @@ class Evaluation(Aggregate):
         serious_breach_found: bool, serious_breach_details: str | None,
         report_late: bool, feedback_due: dict[str, Any], appeal_due_on: date,
     ) -> None:
-        self.conclusion = {
-            "score": score, "grade": grade, "passed": passed, "concluded_on": concluded_on, "fraud_found": fraud_found,
-            "fraud_details": fraud_details, "serious_breach_found": serious_breach_found,
-            "serious_breach_details": serious_breach_details, "breakdown": breakdown, "report_late": report_late,
-            "appeal_due_on": appeal_due_on,
-        }
+        self.conclusion = Conclusion(
+            score=score, grade=Grade(grade), passed=passed, concluded_on=concluded_on, fraud_found=fraud_found,
+            fraud_details=fraud_details, serious_breach_found=serious_breach_found,
+            serious_breach_details=serious_breach_details, breakdown=breakdown, report_late=report_late,
+            appeal_due_on=appeal_due_on,
+        )
         if "report" in self.steps:
-            self.steps["report"]["done_on"] = concluded_on
+            self._done("report", concluded_on)
             # Feedback is due 5 working days after the report actually delivered (R-EVAL-3).
-            self.steps["feedback"] = dict(feedback_due)
+            self.steps = {**self.steps, "feedback": Step.of(feedback_due)}
 
     def record_feedback(self, agreed_on: date, notes: str, party: str, calendar: WorkdayCalendar | None = None) -> None:
         step = self._step("feedback", "stage", calendar)
@@ -376,14 +557,14 @@ class Evaluation(Aggregate):
             raise RuleViolation("feedback follows the evaluation report", rule="R-EVAL-3", field="agreed_on")
         if self.feedback is not None:
             raise RuleViolation("feedback was already recorded", rule="R-EVAL-3", field="agreed_on")
-        if agreed_on < self.conclusion["concluded_on"]:
+        if agreed_on < self.conclusion.concluded_on:
             raise RuleViolation("feedback cannot precede the report", rule="R-EVAL-3", field="agreed_on")
-        self._feedback(agreed_on=agreed_on, notes=notes, party=party, late=agreed_on > step["due_on"])
+        self._feedback(agreed_on=agreed_on, notes=notes, party=party, late=agreed_on > step.due_on)
 
     @event("FeedbackRecorded")
     def _feedback(self, agreed_on: date, notes: str, party: str, late: bool) -> None:
-        self.feedback = {"agreed_on": agreed_on, "notes": notes, "party": party, "late": late}
-        self.steps["feedback"]["done_on"] = agreed_on
+        self.feedback = Feedback(agreed_on, notes, party, late)
+        self._done("feedback", agreed_on)
 
     # --- appeal: once, against a failed result, within the window ------------------------
     def appeal_due(self, calendar: WorkdayCalendar | None) -> date | None:
@@ -392,38 +573,39 @@ class Evaluation(Aggregate):
         if self.conclusion is None:
             return None
         if calendar is None:
-            return self.conclusion["appeal_due_on"]
-        return calendar.add_workdays(self.conclusion["concluded_on"], self.policy["appeal_working_days"]).on
+            return self.conclusion.appeal_due_on
+        return calendar.add_workdays(self.conclusion.concluded_on, self.policy.appeal_working_days).on
 
     def lodge_appeal(self, appealed_on: date, reason: str, calendar: WorkdayCalendar | None = None) -> None:
         if self.conclusion is None:
             raise RuleViolation("only a concluded evaluation can be appealed", rule="R-EVAL-6", field="appealed_on")
         if self.appeal is not None:
             raise RuleViolation("an evaluation can be appealed once", rule="R-EVAL-6", field="appealed_on")
-        if self.conclusion["passed"]:
+        if self.conclusion.passed:
             raise RuleViolation("only a failed evaluation (不合格) can be appealed", rule="R-EVAL-6", field="appealed_on")
         due = self.appeal_due(calendar)
-        if not self.conclusion["concluded_on"] <= appealed_on <= due:
+        assert due is not None
+        if not self.conclusion.concluded_on <= appealed_on <= due:
             raise RuleViolation(
-                f"the appeal window runs from {self.conclusion['concluded_on']} to {due}", rule="R-EVAL-6", field="appealed_on"
+                f"the appeal window runs from {self.conclusion.concluded_on} to {due}", rule="R-EVAL-6", field="appealed_on"
             )
         self._appealed(contract_id=self.contract_id, appealed_on=appealed_on, reason=reason)
 
     @event("Appealed")
     def _appealed(self, contract_id: str, appealed_on: date, reason: str) -> None:
-        self.appeal = {"appealed_on": appealed_on, "reason": reason, "decided_on": None}
+        self.appeal = AppealRecord(appealed_on, reason)
 
     def decide_appeal(
         self, upheld: bool, revised_score: Decimal | None, decided_on: date, reason: str, thresholds: dict[str, Decimal]
     ) -> None:
         if self.appeal is None:
             raise RuleViolation("there is no appeal to decide", rule="R-EVAL-6", field="upheld")
-        if self.appeal["decided_on"] is not None:
+        if self.appeal.decided:
             raise RuleViolation("the appeal was already decided", rule="R-EVAL-6", field="upheld")
-        if decided_on < self.appeal["appealed_on"]:
+        if decided_on < self.appeal.appealed_on:
             raise RuleViolation("a decision cannot precede the appeal", rule="R-EVAL-6", field="decided_on")
         assert self.conclusion is not None
-        score, grade, passed = self.conclusion["score"], self.conclusion["grade"], self.conclusion["passed"]
+        score, grade, passed = self.conclusion.score, self.conclusion.grade, self.conclusion.passed
         if upheld:
             if revised_score is None:
                 raise RuleViolation("an upheld appeal states the revised score", rule="R-EVAL-6", field="revised_score")
@@ -432,8 +614,8 @@ class Evaluation(Aggregate):
         elif revised_score is not None:
             raise RuleViolation("a dismissed appeal keeps the concluded score", rule="R-EVAL-6", field="revised_score")
         self._appeal_decided(
-            contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage, upheld=upheld,
-            score=score, grade=grade, passed=passed, decided_on=decided_on, reason=reason,
+            contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage.value, upheld=upheld,
+            score=score, grade=grade.value, passed=passed, decided_on=decided_on, reason=reason,
         )
 
     @event("AppealDecided")
@@ -442,4 +624,6 @@ class Evaluation(Aggregate):
         decided_on: date, reason: str,
     ) -> None:
         assert self.appeal is not None
-        self.appeal.update(upheld=upheld, score=score, grade=grade, passed=passed, decided_on=decided_on, decision=reason)
+        self.appeal = replace(
+            self.appeal, upheld=upheld, score=score, grade=Grade(grade), passed=passed, decided_on=decided_on, decision=reason
+        )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from shared.rules import RuleViolation
+
+
+@dataclass(frozen=True)
+class Member:
+    """An accredited member of an evaluator organisation and their evaluator credential (持证上岗)."""
+
+    name: str
+    credential_no: str
+    valid_until: date
 
 
 class EvaluatorOrg(Aggregate):
@@ -22,8 +31,8 @@ class EvaluatorOrg(Aggregate):
         self.name = name
         self.certificate_no = certificate_no
         self.accredited_until = accredited_until
-        self.linked_provider_ids = list(linked_provider_ids)
-        self.members: dict[str, dict[str, Any]] = {}
+        self.linked_provider_ids: tuple[str, ...] = tuple(linked_provider_ids)
+        self.members: dict[str, Member] = {}  # member_id -> member, in the order accredited
 
     def is_accredited_on(self, day: date) -> bool:
         return day <= self.accredited_until
@@ -48,24 +57,24 @@ class EvaluatorOrg(Aggregate):
 
     @event("ProviderLinkDeclared")
     def _linked(self, provider_id: str, relation: str) -> None:
-        self.linked_provider_ids.append(provider_id)
+        self.linked_provider_ids = (*self.linked_provider_ids, provider_id)
 
     def accredit_member(self, member_id: str, name: str, credential_no: str, valid_until: date) -> None:
-        if any(m["credential_no"] == credential_no for m in self.members.values()):
+        if any(m.credential_no == credential_no for m in self.members.values()):
             raise RuleViolation(f"credential {credential_no} is already held by a member", rule="R-EVAL-7", field="credential_no")
         self._member_accredited(member_id=member_id, name=name, credential_no=credential_no, valid_until=valid_until)
 
     @event("MemberAccredited")
     def _member_accredited(self, member_id: str, name: str, credential_no: str, valid_until: date) -> None:
-        self.members[member_id] = {"name": name, "credential_no": credential_no, "valid_until": valid_until}
+        self.members = {**self.members, member_id: Member(name, credential_no, valid_until)}
 
     def credential_on(self, member_id: str, day: date, field: str) -> str:
         """R-EVAL-10: the credential a member shows on a visit must be valid that day."""
         member = self.members.get(member_id)
         if member is None:
             raise RuleViolation(f"{member_id} is not an accredited member of {self.name}", rule="R-EVAL-7", field=field)
-        if day > member["valid_until"]:
+        if day > member.valid_until:
             raise RuleViolation(
-                f"the member's evaluator credential expired on {member['valid_until']}", rule="R-EVAL-10", field=field
+                f"the member's evaluator credential expired on {member.valid_until}", rule="R-EVAL-10", field=field
             )
-        return str(member["credential_no"])
+        return member.credential_no

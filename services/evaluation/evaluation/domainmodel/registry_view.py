@@ -5,6 +5,8 @@ Plus the county directory that lists this service's own records per county."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,40 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 NS = uuid.UUID("9b4f2d71-6c3e-5a80-b1d2-4e5f6a7b8c9d")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """An outcome indicator of the contract and its target for the service year."""
+
+    code: str
+    name: str
+    unit: str
+    target: int
+
+    @classmethod
+    def of(cls, i: Mapping[str, Any]) -> Indicator:
+        return cls(i["code"], i.get("name", ""), i.get("unit", ""), int(i["target"]))
+
+
+@dataclass(frozen=True)
+class IndicatorFigure:
+    """An indicator as services-log last reported it (R-LOG-8)."""
+
+    code: str
+    target: int
+    actual: int
+
+    @classmethod
+    def of(cls, i: Mapping[str, Any]) -> IndicatorFigure:
+        return cls(i["code"], int(i["target"]), int(i["actual"]))
+
+
+@dataclass(frozen=True)
+class ListedEvaluation:
+    evaluation_id: str
+    contract_id: str
+    stage: str
 
 
 class ContractView(Aggregate):
@@ -36,10 +72,10 @@ class ContractView(Aggregate):
         self.contract_id = contract_id
         self.county = county
         self.provider_id = provider_id
-        self.station_ids = station_ids
+        self.station_ids: tuple[str, ...] = tuple(station_ids)
         self.period_start = period_start
         self.period_end = period_end
-        self.indicators = indicators
+        self.indicators: tuple[Indicator, ...] = tuple(Indicator.of(i) for i in indicators)
         self.year_index = year_index
         self.terminated_on: date | None = None
 
@@ -75,7 +111,7 @@ class ContractOutcomes(Aggregate):
         self.contract_id = contract_id
         self.county = county
         self.as_of: date | None = None
-        self.indicators: list[dict[str, Any]] = []
+        self.indicators: tuple[IndicatorFigure, ...] = ()
         self.hours_direct = Decimal(0)
         self.hours_other = Decimal(0)
         self.person_times = 0
@@ -92,18 +128,18 @@ class ContractOutcomes(Aggregate):
         deliveries: int,
     ) -> None:
         self.as_of = as_of
-        self.indicators = indicators
+        self.indicators = tuple(IndicatorFigure.of(i) for i in indicators)
         self.hours_direct = hours_direct
         self.hours_other = hours_other
         self.person_times = person_times
         self.deliveries = deliveries
 
-    def figures(self, contract_indicators: list[dict[str, Any]]) -> dict[str, Any]:
-        """The figures an evaluation uses: every indicator of the contract (actual 0 until reported)."""
-        reported = {i["code"]: i for i in self.indicators}
+    def figures(self, contract_indicators: Sequence[Indicator]) -> dict[str, Any]:
+        """The figures an evaluation uses (as recorded in a conclusion's breakdown): every indicator
+        of the contract (actual 0 until reported)."""
+        reported = {i.code: i.actual for i in self.indicators}
         indicators = [
-            {"code": i["code"], "target": int(i["target"]), "actual": int(reported.get(i["code"], {}).get("actual", 0))}
-            for i in contract_indicators
+            {"code": i.code, "target": i.target, "actual": reported.get(i.code, 0)} for i in contract_indicators
         ]
         return {
             "as_of": self.as_of,
@@ -126,16 +162,16 @@ class CountyDirectory(Aggregate):
     @event("Opened")
     def __init__(self, county: str) -> None:
         self.county = county
-        self.evaluator_orgs: list[str] = []
-        self.evaluations: list[dict[str, str]] = []  # evaluation_id, contract_id, stage
+        self.evaluator_orgs: tuple[str, ...] = ()
+        self.evaluations: tuple[ListedEvaluation, ...] = ()
 
     @event("EvaluatorListed")
     def list_evaluator(self, evaluator_org: str) -> None:
-        self.evaluator_orgs.append(evaluator_org)
+        self.evaluator_orgs = (*self.evaluator_orgs, evaluator_org)
 
     @event("EvaluationListed")
     def list_evaluation(self, evaluation_id: str, contract_id: str, stage: str) -> None:
-        self.evaluations.append({"evaluation_id": evaluation_id, "contract_id": contract_id, "stage": stage})
+        self.evaluations = (*self.evaluations, ListedEvaluation(evaluation_id, contract_id, stage))
 
-    def evaluations_of(self, contract_id: str) -> list[dict[str, str]]:
-        return [e for e in self.evaluations if e["contract_id"] == contract_id]
+    def evaluations_of(self, contract_id: str) -> list[ListedEvaluation]:
+        return [e for e in self.evaluations if e.contract_id == contract_id]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -18,7 +20,18 @@ from shared.rules import RuleViolation
 
 NS = uuid.UUID("5d0e8c3a-2f41-5b7e-9a6c-3e1f0d2b4c68")
 PROVINCE = "province"
-ITEM_SOURCES = ("evaluator", "survey", "indicators")
+
+
+class ItemSource(StrEnum):
+    """Who scores a rubric item: the evaluator on site, the R-EVAL-4 survey, or services-log's
+    indicator completion."""
+
+    EVALUATOR = "evaluator"
+    SURVEY = "survey"
+    INDICATORS = "indicators"
+
+
+ITEM_SOURCES = tuple(s.value for s in ItemSource)
 
 # R-EVAL-2's five dimensions, weights adding up to 100; each item's maximum in points.
 DEFAULT_DIMENSIONS: list[dict[str, Any]] = [
@@ -145,6 +158,99 @@ def _check_policy(policy: Mapping[str, int]) -> dict[str, int]:
     return {k: int(v) for k, v in merged.items()}
 
 
+@dataclass(frozen=True)
+class RubricItem:
+    code: str
+    name: str
+    max_score: Decimal
+    source: ItemSource = ItemSource.EVALUATOR
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> RubricItem:
+        return cls(item["code"], item["name"], Decimal(item["max_score"]), ItemSource(item.get("source") or "evaluator"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "max_score": self.max_score, "source": self.source.value}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    code: str
+    name: str
+    weight: Decimal
+    items: tuple[RubricItem, ...]
+
+    @classmethod
+    def of(cls, dim: Mapping[str, Any]) -> Dimension:
+        return cls(dim["code"], dim["name"], Decimal(dim["weight"]), tuple(RubricItem.of(i) for i in dim["items"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "weight": self.weight, "items": [i.as_dict() for i in self.items]}
+
+
+@dataclass(frozen=True)
+class SurveyQuestion:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SurveyGroup:
+    """A category of respondents (各类代表) and the questions asked of it (R-EVAL-4)."""
+
+    code: str
+    name: str
+    questions: tuple[SurveyQuestion, ...]
+
+    @classmethod
+    def of(cls, group: Mapping[str, Any]) -> SurveyGroup:
+        return cls(group["code"], group["name"], tuple(SurveyQuestion(q["code"], q["text"]) for q in group["questions"]))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "questions": [{"code": q.code, "text": q.text} for q in self.questions]}
+
+
+@dataclass(frozen=True)
+class RubricPolicy:
+    """A rubric version's policy parameters (recorded as a dict of ints, as :data:`DEFAULT_POLICY`)."""
+
+    process_visits_per_station: int = DEFAULT_POLICY["process_visits_per_station"]
+    appeal_working_days: int = DEFAULT_POLICY["appeal_working_days"]
+
+    @classmethod
+    def of(cls, policy: Mapping[str, int]) -> RubricPolicy:
+        return cls(**{k: int(v) for k, v in {**DEFAULT_POLICY, **policy}.items()})
+
+    def as_dict(self) -> dict[str, int]:
+        return {"process_visits_per_station": self.process_visits_per_station, "appeal_working_days": self.appeal_working_days}
+
+
+@dataclass(frozen=True)
+class RubricVersion:
+    """One published, immutable version of a rubric (R-EVAL-2)."""
+
+    version: int
+    name: str
+    dimensions: tuple[Dimension, ...]
+    survey_groups: tuple[SurveyGroup, ...]
+    thresholds: Mapping[str, Decimal]  # grade (优秀, 良好, 合格) -> the lowest score earning it
+    policy: RubricPolicy
+
+    def item(self, code: str) -> RubricItem | None:
+        return next((it for dim in self.dimensions for it in dim.items if it.code == code), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The version as recorded and as the rubric routes answer it."""
+        return {
+            "version": self.version,
+            "name": self.name,
+            "dimensions": [d.as_dict() for d in self.dimensions],
+            "survey": {"groups": [g.as_dict() for g in self.survey_groups]},
+            "thresholds": dict(self.thresholds),
+            "policy": self.policy.as_dict(),
+        }
+
+
 class Rubric(Aggregate):
     """The rubric of one scope; each ``VersionPublished`` event is a new, immutable version."""
 
@@ -155,14 +261,16 @@ class Rubric(Aggregate):
     @event("Created")
     def __init__(self, scope: str) -> None:
         self.scope = scope
-        self.versions: dict[str, dict[str, Any]] = {}  # str(version) -> content (JSON keys are strings)
+        self.versions: tuple[RubricVersion, ...] = ()  # version n at index n - 1
 
     @property
     def current_version(self) -> int:
         return len(self.versions)
 
-    def version_content(self, version: int) -> dict[str, Any]:
-        return self.versions[str(version)]
+    def version_content(self, version: int) -> RubricVersion:
+        if not 1 <= version <= len(self.versions):
+            raise KeyError(version)
+        return self.versions[version - 1]
 
     def publish(self, name: str, content: dict[str, Any]) -> int:
         """Publish the next version (content already checked by :func:`check_rubric`)."""
@@ -179,27 +287,24 @@ class Rubric(Aggregate):
         thresholds: dict[str, Decimal],
         policy: dict[str, int],
     ) -> None:
-        self.versions[str(version)] = {
-            "version": version,
-            "name": name,
-            "dimensions": dimensions,
-            "survey": survey,
-            "thresholds": thresholds,
-            "policy": policy,
-        }
+        published = RubricVersion(
+            version=version,
+            name=name,
+            dimensions=tuple(Dimension.of(d) for d in dimensions),
+            survey_groups=tuple(SurveyGroup.of(g) for g in survey.get("groups") or []),
+            thresholds={str(g): Decimal(v) for g, v in thresholds.items()},
+            policy=RubricPolicy.of(policy),
+        )
+        self.versions = (*self.versions, published)
 
 
-def survey_groups(content: Mapping[str, Any]) -> dict[str, list[str]]:
+def survey_groups(content: RubricVersion) -> dict[str, list[str]]:
     """Group code -> its question codes, as :func:`scoring.score_survey` takes them."""
-    return {g["code"]: [q["code"] for q in g["questions"]] for g in content["survey"]["groups"]}
+    return {g.code: [q.code for q in g.questions] for g in content.survey_groups}
 
 
-def item(content: Mapping[str, Any], code: str) -> dict[str, Any] | None:
-    for dim in content["dimensions"]:
-        for it in dim["items"]:
-            if it["code"] == code:
-                return it
-    return None
+def item(content: RubricVersion, code: str) -> RubricItem | None:
+    return content.item(code)
 
 
 DEFAULTS: dict[str, Any] = {

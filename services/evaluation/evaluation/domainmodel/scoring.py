@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -21,9 +22,19 @@ UNKNOWN = "不了解"
 ANSWERS = (*ANSWER_POINTS, UNKNOWN)
 SURVEY_MAX = 5
 
-# R-EVAL-6 grades, best first; the three thresholds are part of each rubric version.
-GRADES = ("优秀", "良好", "合格", "不合格")
-FAILED = "不合格"
+
+
+class Grade(StrEnum):
+    """R-EVAL-6 grades, best first; the three thresholds are part of each rubric version."""
+
+    EXCELLENT = "优秀"
+    GOOD = "良好"
+    PASSED = "合格"
+    FAILED = "不合格"
+
+
+GRADES: tuple[str, ...] = tuple(g.value for g in Grade)
+FAILED = Grade.FAILED
 DEFAULT_THRESHOLDS: dict[str, Decimal] = {"优秀": Decimal(90), "良好": Decimal(80), "合格": Decimal(60)}
 
 
@@ -35,11 +46,11 @@ def rounded(value: Fraction | Decimal | int, places: int = 2) -> Decimal:
     return Decimal(sign * whole).scaleb(-places)
 
 
-def grade_for(score: Decimal, thresholds: Mapping[str, Decimal]) -> tuple[str, bool]:
+def grade_for(score: Decimal, thresholds: Mapping[str, Decimal]) -> tuple[Grade, bool]:
     """R-EVAL-6: the grade of a (published, rounded) score; passed = 合格 or better."""
     for grade in GRADES[:-1]:
         if score >= Decimal(thresholds[grade]):
-            return grade, True
+            return Grade(grade), True
     return FAILED, False
 
 

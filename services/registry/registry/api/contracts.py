@@ -30,7 +30,7 @@ from registry.commands import (
     SignContract,
     TerminateContract,
 )
-from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due
+from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due, plain
 from registry.reads import ContractDetail, ContractList
 from shared.clock import china_today
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
@@ -220,6 +220,11 @@ def contract_out(c: Contract, calendar: WorkdayCalendar | None = None) -> Contra
     ``workdays()``: official data plus every loaded year; default the official data alone) (R-REG-5,
     R-FIN-6): loading a year's official calendar moves it and clears ``filing_due_provisional``."""
     fields = {name: getattr(c, name) for name in ContractOut.model_fields if name not in ("contract_id", "version")}
+    fields.update(
+        station_ids=list(c.station_ids), funding=[plain(f) for f in c.funding], service_areas=list(c.service_areas),
+        overlap=None if c.overlap is None else plain(c.overlap), scope_changes=[plain(x) for x in c.scope_changes],
+        evaluations=[plain(e) for e in c.evaluations],
+    )
     if c.filed_on is None:
         due = filing_due(c.policy, c.signed_on, calendar or WorkdayCalendar())
         fields.update(filing_due_on=due.on, filing_due_provisional=due.provisional)

@@ -24,7 +24,7 @@ from registry.api.common import (
     today,
 )
 from registry.commands import BanProvider, PublishDisclosure, RegisterProvider, UpdateProviderProfile
-from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider
+from registry.domainmodel import DISCLOSURE_KINDS, GRADES, Provider, plain
 from registry.reads import ProviderDetail, ProviderList
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders
@@ -99,8 +99,9 @@ class ProviderOut(BaseModel):
 def provider_out(p: Provider, as_of: date) -> ProviderOut:
     return ProviderOut(
         provider_id=str(p.id), county=p.county, name=p.name, uscc=p.uscc, rating=p.rating, has_party_org=p.has_party_org,
-        prior_projects=p.prior_projects, passed_evaluations=p.passed_evaluations, bans=p.bans,
-        banned_on_date=p.is_banned_on(as_of), banned_until=p.banned_until, disclosures=p.disclosures, version=p.version,
+        prior_projects=[plain(x) for x in p.prior_projects], passed_evaluations=list(p.passed_evaluations),
+        bans=[plain(b) for b in p.bans], banned_on_date=p.is_banned_on(as_of), banned_until=p.banned_until,
+        disclosures=[plain(d) for d in p.disclosures], version=p.version,
     )
 
 

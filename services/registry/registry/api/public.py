@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from registry.api.common import AsOf, CountyCode, Service, today
-from registry.domainmodel import QUALIFICATIONS, Contract, Provider, Worker
+from registry.domainmodel import QUALIFICATIONS, Contract, Provider, Worker, plain
 from registry.reads import PublicProviders
 
 router = APIRouter(prefix="/public/v1/counties/{county}", tags=["public"])
@@ -63,15 +63,15 @@ def public_provider(p: Provider, workers: list[Worker], contracts: list[Contract
     ban = p.ban_in_force(as_of)
     return PublicProvider(
         provider_id=str(p.id), name=p.name, uscc=p.uscc, rating=p.rating, has_party_org=p.has_party_org,
-        banned_until=ban["until"] if ban else None,
+        banned_until=ban.until if ban else None,
         staff=len(employed),
         staff_by_qualification={q: levels[q] for q in QUALIFICATIONS if levels[q]},
-        disclosures=[PublicDisclosure(**{k: d[k] for k in PublicDisclosure.model_fields}) for d in p.disclosures],
+        disclosures=[PublicDisclosure(**{k: plain(d)[k] for k in PublicDisclosure.model_fields}) for d in p.disclosures],
         projects=[
             PublicProject(
                 contract_id=str(c.id), purchaser=c.purchaser, year_index=c.year_index, period_start=c.period_start,
                 period_end=c.period_end, amount_fen=c.amount_fen, service_areas=c.service_areas, status=c.status,
-                evaluations=[PublicEvaluation(stage=e["stage"], grade=e["grade"], passed=e["passed"]) for e in c.evaluations],
+                evaluations=[PublicEvaluation(stage=e.stage, grade=e.grade, passed=e.passed) for e in c.evaluations],
             )
             for c in contracts
         ],

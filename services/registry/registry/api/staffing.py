@@ -25,7 +25,7 @@ from registry.api.common import (
     today,
 )
 from registry.commands import EstablishStation, HireWorker, MoveWorker, QualifyWorker, RecordWorkerLeaving
-from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker
+from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker, plain
 from registry.reads import StationList, WorkerDetail, WorkerList
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders
@@ -105,7 +105,7 @@ def worker_out(w: Worker, as_of: date) -> WorkerOut:
     return WorkerOut(
         worker_id=str(w.id), provider_id=w.provider_id, station_id=w.station_id, name=w.name, birth_date=w.birth_date,
         education=w.education, qualification=w.qualification, role=w.role, hired_on=w.hired_on,
-        qualified_on=w.qualified_on, left_on=w.left_on, assignments=w.assignments, certificate_due_on=due,
+        qualified_on=w.qualified_on, left_on=w.left_on, assignments=[plain(a) for a in w.assignments], certificate_due_on=due,
         certificate_days_left=(due - as_of).days if due else None, certificate_overdue=w.certificate_overdue(as_of),
         version=w.version,
     )

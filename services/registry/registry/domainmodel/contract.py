@@ -1,26 +1,124 @@
 """The service contract (服务协议) and its lifecycle: signed → filed (备案) → scope changes →
-evaluation results → renewed for the next year, terminated, or expired (R-REG-4 … R-REG-7)."""
+evaluation results → renewed for the next year, terminated, or expired (R-REG-4 … R-REG-7).
+
+Its state is typed (#16 item 1): a :class:`ContractStatus`, :class:`FundingShare`s, :class:`ScopeChange`s,
+:class:`EvaluationResult`s and an :class:`Overlap`, frozen values each event replaces. The events keep
+their recorded fields and values (the enums are ``str``s), so stores recorded before load as they are.
+The indicators, the tranche plan and the policy stay the mappings the contract was signed with: terms
+handed on as recorded (``ContractSigned``) to finance and services-log, which read them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from shared.rules import RuleViolation
 
-# 违约, 严重违约 (→ ban, R-EVAL-9), 弄虚作假 (→ ban, R-EVAL-9), 协商解除
-TERMINATION_KINDS = ("breach", "serious_breach", "fraud", "agreement")
-BANNING_KINDS = ("serious_breach", "fraud")  # R-EVAL-9: serious breach or fraud bans the provider
+
+class ContractStatus(StrEnum):
+    """A ``str``: it compares, serialises and answers as the plain strings recorded before it."""
+
+    SIGNED = "signed"
+    TERMINATED = "terminated"
+    EXPIRED = "expired"
+
+
+class TerminationKind(StrEnum):
+    BREACH = "breach"  # 违约
+    SERIOUS_BREACH = "serious_breach"  # 严重违约 (→ ban, R-EVAL-9)
+    FRAUD = "fraud"  # 弄虚作假 (→ ban, R-EVAL-9)
+    AGREEMENT = "agreement"  # 协商解除
+
+
+class ScopeChangeStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+TERMINATION_KINDS = tuple(k.value for k in TerminationKind)
+BANNING_KINDS = (TerminationKind.SERIOUS_BREACH.value, TerminationKind.FRAUD.value)  # R-EVAL-9: they ban the provider
 YEAR_END_STAGES = ("final", "annual")  # the evaluations that decide renewal (R-REG-7)
+
+
+def plain(value: Any) -> dict[str, Any]:
+    """A state value as the mapping the untyped aggregate held (what the routes answer): enums as
+    their strings, tuples as lists."""
+
+    def untyped(v: Any) -> Any:
+        if isinstance(v, StrEnum):
+            return v.value
+        if isinstance(v, tuple | list):
+            return [untyped(x) for x in v]
+        return v
+
+    return {f.name: untyped(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+@dataclass(frozen=True)
+class FundingShare:
+    """R-FIN-2: one funding source's share of the contract amount."""
+
+    source: str
+    amount_fen: int
+
+    @classmethod
+    def recorded(cls, share: Mapping[str, Any]) -> FundingShare:
+        return cls(source=str(share["source"]), amount_fen=int(share["amount_fen"]))
+
+
+@dataclass(frozen=True)
+class ScopeChange:
+    """R-REG-6: a change of the service areas, requested by the provider, then approved or rejected."""
+
+    change_id: str
+    service_areas: tuple[str, ...]
+    effective_on: date
+    reason: str
+    requested_by: str
+    status: ScopeChangeStatus = ScopeChangeStatus.REQUESTED
+    decided_by: str | None = None
+    decided_on: date | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """The latest result of one evaluation of the contract (after any appeal), as evaluation published it."""
+
+    evaluation_id: str
+    stage: str
+    grade: str
+    passed: bool
+    on: date
+    fraud_found: bool
+    appealed: bool
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """R-REG-7: the overlapping contracts and the justification recorded for signing anyway."""
+
+    contract_ids: tuple[str, ...]
+    justification: str
+
+
+def _replaced(items: Iterable[Any], key: str, value: Any, new: Any) -> tuple[Any, ...]:
+    return tuple(new if getattr(i, key) == value else i for i in items)
 
 
 class Contract(Aggregate):
     """A service contract, signed one year at a time (一年一签, R-REG-4)."""
 
     # Set by events added later than Signed; class defaults keep older snapshots loading.
-    overlap: dict[str, Any] | None = None  # R-REG-7: the overlapping contracts and the justification recorded
+    overlap: Overlap | None = None  # R-REG-7: the overlapping contracts and the justification recorded
     filing_overdue_on: date | None = None  # R-REG-5: the day the registry noticed the filing was overdue
 
     @event("Signed")
@@ -52,15 +150,15 @@ class Contract(Aggregate):
     ) -> None:
         self.county = county
         self.provider_id = provider_id
-        self.station_ids = station_ids
+        self.station_ids: tuple[str, ...] = tuple(station_ids)
         self.purchaser = purchaser
         self.signed_on = signed_on
         self.effective_on = effective_on
         self.period_start = period_start
         self.period_end = period_end
         self.amount_fen = amount_fen
-        self.funding = funding
-        self.service_areas = service_areas
+        self.funding: tuple[FundingShare, ...] = tuple(FundingShare.recorded(f) for f in funding)
+        self.service_areas: tuple[str, ...] = tuple(service_areas)
         self.indicators = indicators
         self.tranche_plan = tranche_plan
         self.cycle_years = cycle_years
@@ -75,17 +173,17 @@ class Contract(Aggregate):
         self.filing_due_provisional = filing_due_provisional
         self.filed_on: date | None = None
         self.filing_late: bool | None = None
-        self.scope_changes: list[dict[str, Any]] = []
-        self.evaluations: list[dict[str, Any]] = []  # latest result per evaluation, in the order last recorded
+        self.scope_changes: tuple[ScopeChange, ...] = ()
+        self.evaluations: tuple[EvaluationResult, ...] = ()  # latest result per evaluation, in the order last recorded
         self.next_contract_id: str | None = None
-        self.status = "signed"  # signed | terminated | expired
+        self.status = ContractStatus.SIGNED
         self.ended_on: date | None = None
-        self.end_kind: str | None = None
+        self.end_kind: TerminationKind | None = None
         self.end_reason: str | None = None
 
     @property
     def active(self) -> bool:
-        return self.status == "signed"
+        return self.status == ContractStatus.SIGNED
 
     def _must_be_active(self, rule: str, field: str | None = None) -> None:
         if not self.active:
@@ -139,66 +237,71 @@ class Contract(Aggregate):
     def _scope_change_requested(
         self, change_id: str, service_areas: list[str], effective_on: date, reason: str, requested_by: str
     ) -> None:
-        self.scope_changes.append(
-            {"change_id": change_id, "service_areas": service_areas, "effective_on": effective_on, "reason": reason,
-             "requested_by": requested_by, "status": "requested", "decided_by": None, "decided_on": None, "note": None}
+        self.scope_changes = (
+            *self.scope_changes,
+            ScopeChange(change_id, tuple(service_areas), effective_on, reason, requested_by),
         )
 
-    def scope_change(self, change_id: str) -> dict[str, Any] | None:
-        return next((c for c in self.scope_changes if c["change_id"] == change_id), None)
+    def scope_change(self, change_id: str) -> ScopeChange | None:
+        return next((c for c in self.scope_changes if c.change_id == change_id), None)
 
-    def decide_scope_change(self, change: dict[str, Any], approved: bool, decided_by: str, decided_on: date, note: str) -> None:
+    def decide_scope_change(self, change: ScopeChange, approved: bool, decided_by: str, decided_on: date, note: str) -> None:
         self._must_be_active("R-REG-6")
-        if change["status"] != "requested":
-            raise RuleViolation(f"the scope change was already {change['status']}", rule="R-REG-6", field="approved")
+        if change.status != ScopeChangeStatus.REQUESTED:
+            raise RuleViolation(f"the scope change was already {change.status}", rule="R-REG-6", field="approved")
         if approved:
             self._scope_changed(
-                change_id=change["change_id"], service_areas=change["service_areas"], effective_on=change["effective_on"],
-                reason=change["reason"], approved_by=decided_by, decided_on=decided_on, note=note,
+                change_id=change.change_id, service_areas=list(change.service_areas), effective_on=change.effective_on,
+                reason=change.reason, approved_by=decided_by, decided_on=decided_on, note=note,
             )
         else:
-            self._scope_change_rejected(change_id=change["change_id"], decided_by=decided_by, decided_on=decided_on, note=note)
+            self._scope_change_rejected(change_id=change.change_id, decided_by=decided_by, decided_on=decided_on, note=note)
+
+    def _decided(self, change_id: str, status: ScopeChangeStatus, decided_by: str, decided_on: date, note: str) -> None:
+        change = self.scope_change(change_id)
+        if change is not None:
+            decided = dataclasses.replace(change, status=status, decided_by=decided_by, decided_on=decided_on, note=note)
+            self.scope_changes = _replaced(self.scope_changes, "change_id", change_id, decided)
 
     @event("ScopeChanged")
     def _scope_changed(
         self, change_id: str, service_areas: list[str], effective_on: date, reason: str, approved_by: str, decided_on: date, note: str
     ) -> None:
-        change = self.scope_change(change_id) or {}
-        change.update(status="approved", decided_by=approved_by, decided_on=decided_on, note=note)
-        self.service_areas = service_areas
+        self._decided(change_id, ScopeChangeStatus.APPROVED, approved_by, decided_on, note)
+        self.service_areas = tuple(service_areas)
 
     @event("ScopeChangeRejected")
     def _scope_change_rejected(self, change_id: str, decided_by: str, decided_on: date, note: str) -> None:
-        change = self.scope_change(change_id) or {}
-        change.update(status="rejected", decided_by=decided_by, decided_on=decided_on, note=note)
+        self._decided(change_id, ScopeChangeStatus.REJECTED, decided_by, decided_on, note)
 
     # --- evaluation results, learnt from the evaluation service ------------------------------
     def note_evaluation(
         self, evaluation_id: str, stage: str, grade: str, passed: bool, on: date, fraud_found: bool, appealed: bool
     ) -> None:
-        result = {"evaluation_id": evaluation_id, "stage": stage, "grade": grade, "passed": passed, "on": on,
-                  "fraud_found": fraud_found, "appealed": appealed}
+        result = EvaluationResult(evaluation_id, stage, grade, passed, on, fraud_found, appealed)
         if self.evaluations and self.evaluations[-1] == result:
             return
-        self._evaluation_recorded(**result)
+        self._evaluation_recorded(**dataclasses.asdict(result))
 
     @event("EvaluationRecorded")
     def _evaluation_recorded(
         self, evaluation_id: str, stage: str, grade: str, passed: bool, on: date, fraud_found: bool, appealed: bool
     ) -> None:
-        self.evaluations = [e for e in self.evaluations if e["evaluation_id"] != evaluation_id]
-        self.evaluations.append(
-            {"evaluation_id": evaluation_id, "stage": stage, "grade": grade, "passed": passed, "on": on,
-             "fraud_found": fraud_found, "appealed": appealed}
+        self.evaluations = (
+            *(e for e in self.evaluations if e.evaluation_id != evaluation_id),
+            EvaluationResult(evaluation_id, stage, grade, passed, on, fraud_found, appealed),
         )
 
-    def year_result(self) -> dict[str, Any] | None:
+    def evaluation(self, evaluation_id: str) -> EvaluationResult | None:
+        return next((e for e in self.evaluations if e.evaluation_id == evaluation_id), None)
+
+    def year_result(self) -> EvaluationResult | None:
         """The latest final/annual evaluation result of this contract year (after any appeal)."""
-        return next((e for e in reversed(self.evaluations) if e["stage"] in YEAR_END_STAGES), None)
+        return next((e for e in reversed(self.evaluations) if e.stage in YEAR_END_STAGES), None)
 
     # --- R-REG-7 renewal ------------------------------------------------------------------------
     def check_renewable(self, field: str | None = None) -> None:
-        if self.status == "terminated":
+        if self.status == ContractStatus.TERMINATED:
             raise RuleViolation(f"the contract was terminated on {self.ended_on}", rule="R-REG-7", field=field)
         if self.next_contract_id is not None:
             raise RuleViolation(
@@ -214,16 +317,16 @@ class Contract(Aggregate):
                 f"renewal waits for year {self.year_index}'s final/annual evaluation (末期/年度评估) to pass", rule="R-REG-7",
                 field=field,
             )
-        if not result["passed"]:
+        if not result.passed:
             raise RuleViolation(
-                f"this year's {result['stage']} evaluation was {result['grade']}: the cycle ends, re-procure", rule="R-REG-7",
+                f"this year's {result.stage} evaluation was {result.grade}: the cycle ends, re-procure", rule="R-REG-7",
                 field=field,
             )
 
     # --- R-REG-7 overlapping contracts, signed only with a recorded justification --------------
     @event("OverlapJustified")
     def justify_overlap(self, overlapping_contract_ids: list[str], justification: str) -> None:
-        self.overlap = {"contract_ids": overlapping_contract_ids, "justification": justification}
+        self.overlap = Overlap(tuple(overlapping_contract_ids), justification)
 
     @event("Renewed")
     def renewed(self, next_contract_id: str, year_index: int, renewed_on: date) -> None:
@@ -240,9 +343,9 @@ class Contract(Aggregate):
 
     @event("Terminated")
     def _terminated(self, terminated_on: date, kind: str, reason: str) -> None:
-        self.status = "terminated"
+        self.status = ContractStatus.TERMINATED
         self.ended_on = terminated_on
-        self.end_kind = kind
+        self.end_kind = TerminationKind(kind)
         self.end_reason = reason
 
     def expire_if_ended(self, as_of: date) -> bool:
@@ -254,5 +357,5 @@ class Contract(Aggregate):
 
     @event("Expired")
     def _expired(self, expired_on: date) -> None:
-        self.status = "expired"
+        self.status = ContractStatus.EXPIRED
         self.ended_on = expired_on

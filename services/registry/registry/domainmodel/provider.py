@@ -1,9 +1,15 @@
-"""Providers (承接主体/承接机构): the NGOs that win contracts and run stations (R-REG-1, R-REG-9)."""
+"""Providers (承接主体/承接机构): the NGOs that win contracts and run stations (R-REG-1, R-REG-9).
+
+Typed state (#16 item 1): :class:`PriorProject`s, :class:`Ban`s and :class:`Disclosure`s
+(kind a :class:`DisclosureKind`); the events keep their recorded fields and values."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -16,7 +22,72 @@ RATINGS = ("1A", "2A", "3A", "4A", "5A")  # 社会组织评估等级
 PASS_GRADES = ("优秀", "良好", "合格")  # R-EVAL-6: passed = 合格 or better
 GRADES = (*PASS_GRADES, "不合格")
 # R-REG-9: what a provider discloses to the public.
-DISCLOSURE_KINDS = ("basic_info", "qualification", "annual_financial_report", "project_record")
+class DisclosureKind(StrEnum):
+    BASIC_INFO = "basic_info"
+    QUALIFICATION = "qualification"
+    ANNUAL_FINANCIAL_REPORT = "annual_financial_report"
+    PROJECT_RECORD = "project_record"
+
+
+DISCLOSURE_KINDS = tuple(k.value for k in DisclosureKind)
+
+
+@dataclass(frozen=True)
+class PriorProject:
+    """A government project before this platform, as verified by the purchaser (R-REG-1)."""
+
+    name: str
+    year: int
+    grade: str
+
+    @classmethod
+    def recorded(cls, project: Mapping[str, Any]) -> PriorProject:
+        return cls(name=project["name"], year=project["year"], grade=project["grade"])
+
+
+def prior_projects_of(projects: Iterable[Mapping[str, Any]]) -> tuple[PriorProject, ...]:
+    return tuple(PriorProject.recorded(p) for p in projects)
+
+
+@dataclass(frozen=True)
+class Ban:
+    """R-EVAL-9: banned from government purchase from ``banned_on`` through ``until``."""
+
+    banned_on: date
+    until: date
+    reason: str
+    evaluation_id: str | None = None
+    contract_id: str | None = None
+
+    def in_force_on(self, day: date) -> bool:
+        return self.banned_on <= day <= self.until
+
+
+@dataclass(frozen=True)
+class CountyBan:
+    """A ban of an organisation as the county directory knows it, in whichever county it was imposed."""
+
+    county: str
+    provider_id: str
+    banned_on: date
+    until: date
+    reason: str
+
+    def in_force_on(self, day: date) -> bool:
+        return self.banned_on <= day <= self.until
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """R-REG-9: a document the provider published."""
+
+    disclosure_id: str
+    kind: DisclosureKind
+    title: str
+    year: int | None
+    summary: str
+    url: str | None
+    published_on: date
 
 
 def check_uscc(uscc: str) -> None:
@@ -53,23 +124,22 @@ class Provider(Aggregate):
         self.uscc = uscc
         self.rating = rating
         self.has_party_org = has_party_org
-        # Government projects before this platform, as verified by the purchaser: {name, year, grade}.
-        self.prior_projects = prior_projects
-        self.passed_evaluations: list[str] = []
-        self.bans: list[dict[str, Any]] = []
+        self.prior_projects = prior_projects_of(prior_projects)
+        self.passed_evaluations: tuple[str, ...] = ()
+        self.bans: tuple[Ban, ...] = ()
         self.banned_until: date | None = None
-        self.disclosures: list[dict[str, Any]] = []
+        self.disclosures: tuple[Disclosure, ...] = ()
 
     # --- eligibility (R-REG-1) -----------------------------------------------------------
     def is_banned_on(self, day: date) -> bool:
-        return any(ban["banned_on"] <= day <= ban["until"] for ban in self.bans)
+        return any(ban.in_force_on(day) for ban in self.bans)
 
-    def ban_in_force(self, day: date) -> dict[str, Any] | None:
-        return next((ban for ban in reversed(self.bans) if ban["banned_on"] <= day <= ban["until"]), None)
+    def ban_in_force(self, day: date) -> Ban | None:
+        return next((ban for ban in reversed(self.bans) if ban.in_force_on(day)), None)
 
     @property
     def has_prior_pass(self) -> bool:
-        return bool(self.passed_evaluations) or any(p.get("grade") in PASS_GRADES for p in self.prior_projects)
+        return bool(self.passed_evaluations) or any(p.grade in PASS_GRADES for p in self.prior_projects)
 
     def rating_at_least(self, minimum: str) -> bool:
         return self.rating in RATINGS and RATINGS.index(self.rating) >= RATINGS.index(minimum)
@@ -79,7 +149,7 @@ class Provider(Aggregate):
     def update_profile(self, rating: str | None, has_party_org: bool, prior_projects: list[dict[str, Any]]) -> None:
         self.rating = rating
         self.has_party_org = has_party_org
-        self.prior_projects = prior_projects
+        self.prior_projects = prior_projects_of(prior_projects)
 
     def impose_ban(
         self, banned_on: date, until: date, reason: str, evaluation_id: str | None = None, contract_id: str | None = None
@@ -87,7 +157,7 @@ class Provider(Aggregate):
         """R-EVAL-9: banned from government purchase from ``banned_on`` through ``until``."""
         if until < banned_on:
             raise RuleViolation("a ban ends on or after the day it starts", rule="R-EVAL-9", field="until")
-        if any(b["until"] >= until and b["banned_on"] <= banned_on for b in self.bans):
+        if any(b.until >= until and b.banned_on <= banned_on for b in self.bans):
             return  # an existing ban already covers it: nothing new to record
         self._banned(banned_on=banned_on, until=until, reason=reason, evaluation_id=evaluation_id, contract_id=contract_id)
 
@@ -95,10 +165,8 @@ class Provider(Aggregate):
     def _banned(
         self, banned_on: date, until: date, reason: str, evaluation_id: str | None, contract_id: str | None
     ) -> None:
-        self.bans.append(
-            {"banned_on": banned_on, "until": until, "reason": reason, "evaluation_id": evaluation_id, "contract_id": contract_id}
-        )
-        self.banned_until = max(b["until"] for b in self.bans)
+        self.bans = (*self.bans, Ban(banned_on, until, reason, evaluation_id, contract_id))
+        self.banned_until = max(b.until for b in self.bans)
 
     def note_evaluation(self, evaluation_id: str, passed: bool) -> None:
         """A passed evaluation of one of its contracts counts as a prior pass (R-REG-1)."""
@@ -107,7 +175,7 @@ class Provider(Aggregate):
 
     @event("EvaluationPassed")
     def _evaluation_passed(self, evaluation_id: str) -> None:
-        self.passed_evaluations.append(evaluation_id)
+        self.passed_evaluations = (*self.passed_evaluations, evaluation_id)
 
     def disclose(self, disclosure_id: str, kind: str, title: str, year: int | None, summary: str, url: str | None, published_on: date) -> None:
         """R-REG-9: publish a document (basic info, qualifications, annual financial report, project record)."""
@@ -119,6 +187,7 @@ class Provider(Aggregate):
 
     @event("DisclosurePublished")
     def _disclosed(self, disclosure_id: str, kind: str, title: str, year: int | None, summary: str, url: str | None, published_on: date) -> None:
-        self.disclosures.append(
-            {"disclosure_id": disclosure_id, "kind": kind, "title": title, "year": year, "summary": summary, "url": url, "published_on": published_on}
+        self.disclosures = (
+            *self.disclosures,
+            Disclosure(disclosure_id, DisclosureKind(kind), title, year, summary, url, published_on),
         )

@@ -7,10 +7,10 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from registry.domainmodel.contract import Contract
+from registry.domainmodel.contract import Contract, plain
 from registry.domainmodel.policy import QUALIFICATIONS, tranche_plan_problem
-from registry.domainmodel.provider import Provider
-from registry.domainmodel.workforce import Worker, add_years, qualification_rank
+from registry.domainmodel.provider import CountyBan, Provider
+from registry.domainmodel.workforce import Worker, WorkerRole, add_years, qualification_rank
 from shared.rules import RuleViolation
 from shared.workdays import DueDate, WorkdayCalendar
 
@@ -106,21 +106,22 @@ def check_cycle(previous: Contract | None, period_start: date, period_end: date,
         raise RuleViolation(f"the {cycle_years}-year cycle ends on {cycle_end}", rule="R-REG-4", field="period_end")
 
 
-def check_not_banned(provider: Provider, bans: list[dict[str, Any]], signed_on: date, recorded_on: date) -> None:
+def check_not_banned(provider: Provider, bans: list[CountyBan], signed_on: date, recorded_on: date) -> None:
     """R-REG-1, R-EVAL-9: a ban follows the organisation (its 统一社会信用代码) into every county.
     ``bans`` are the organisation's bans in any county. Refused when one is in force on the signing
     day, or on the day the contract is recorded: a contract cannot be back-dated to before a ban
     that was already in force when it is entered."""
-    everywhere = [{**b, "county": provider.county} for b in provider.bans] + list(bans)
+    own = [CountyBan(provider.county, str(provider.id), b.banned_on, b.until, b.reason) for b in provider.bans]
+    everywhere = own + list(bans)
     for day, when in ((signed_on, f"on the signing day {signed_on}"), (recorded_on, f"on {recorded_on}, the day it is recorded")):
-        ban = next((b for b in reversed(everywhere) if b["banned_on"] <= day <= b["until"]), None)
+        ban = next((b for b in reversed(everywhere) if b.in_force_on(day)), None)
         if ban is None:
             continue
-        where = "" if ban["county"] == provider.county else f" by county {ban['county']}"
+        where = "" if ban.county == provider.county else f" by county {ban.county}"
         back_dated = "" if day == signed_on else " (a contract cannot be back-dated to before a ban in force)"
         raise RuleViolation(
             f"统一社会信用代码 {provider.uscc} is banned from government purchase (禁止参与政府购买服务){where} "
-            f"from {ban['banned_on']} until {ban['until']} ({ban['reason']}): the ban is in force {when}{back_dated}",
+            f"from {ban.banned_on} until {ban.until} ({ban.reason}): the ban is in force {when}{back_dated}",
             rule="R-REG-1",
             field="provider_id" if day == signed_on else "signed_on",
         )
@@ -162,7 +163,7 @@ def check_supervisor(policy: dict[str, Any], supervisor: Worker | None, on: date
             raise RuleViolation("the county requires the contract to name a supervisor (督导)", rule="R-REG-2", field="supervisor_id")
         return
     minimum = policy["supervisor_min_qualification"]
-    if supervisor.role != "supervisor" or not supervisor.employed_on(on):
+    if supervisor.role != WorkerRole.SUPERVISOR or not supervisor.employed_on(on):
         raise RuleViolation(f"not a supervisor of the provider on {on}", rule="R-REG-2", field="supervisor_id")
     held = supervisor.qualification_on(on)
     if qualification_rank(held) < QUALIFICATIONS.index(minimum):
@@ -190,7 +191,7 @@ def renewal_terms(previous: Contract) -> dict[str, Any]:
         "period_start": start,
         "period_end": add_years(start, 1) - timedelta(days=1),
         "amount_fen": previous.amount_fen,
-        "funding": [dict(f) for f in previous.funding],
+        "funding": [plain(f) for f in previous.funding],
         "service_areas": list(previous.service_areas),
         "indicators": [
             {**ind, "monthly_plan": {_shift_month(m, 1): n for m, n in (ind.get("monthly_plan") or {}).items()}}

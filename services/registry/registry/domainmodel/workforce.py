@@ -1,8 +1,14 @@
-"""Stations (社工站 …) and the social workers (社工) who staff them (R-REG-2, R-REG-3)."""
+"""Stations (社工站 …) and the social workers (社工) who staff them (R-REG-2, R-REG-3).
+
+Typed state (#16 item 1): a station's :class:`StationKind`; a worker's :class:`WorkerRole`, its
+:class:`Assignment`s and :class:`HeldQualification`s. The events keep their recorded fields and values."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -10,9 +16,43 @@ from eventsourcing.domain import Aggregate, event
 from registry.domainmodel.policy import EDUCATION_LEVELS, QUALIFICATIONS
 from shared.rules import RuleViolation
 
-# 乡镇社工站, 街道社工站, 村/社区社会工作室, 家庭综合服务中心 (家综), 县级社工总站.
-STATION_KINDS = ("township_station", "street_station", "community_room", "family_centre", "county_hub")
-WORKER_ROLES = ("social_worker", "supervisor", "station_head")
+
+class StationKind(StrEnum):
+    TOWNSHIP_STATION = "township_station"  # 乡镇社工站
+    STREET_STATION = "street_station"  # 街道社工站
+    COMMUNITY_ROOM = "community_room"  # 村/社区社会工作室
+    FAMILY_CENTRE = "family_centre"  # 家庭综合服务中心 (家综)
+    COUNTY_HUB = "county_hub"  # 县级社工总站
+
+
+class WorkerRole(StrEnum):
+    SOCIAL_WORKER = "social_worker"
+    SUPERVISOR = "supervisor"
+    STATION_HEAD = "station_head"
+
+
+STATION_KINDS = tuple(k.value for k in StationKind)
+WORKER_ROLES = tuple(r.value for r in WorkerRole)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where a worker was when: ``end`` None while current (its last day otherwise)."""
+
+    station_id: str
+    start: date
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class HeldQualification:
+    """A certificate level and the day it was obtained (None: held when hired)."""
+
+    qualification: str
+    since: date | None = None
 
 
 class Station(Aggregate):
@@ -23,7 +63,7 @@ class Station(Aggregate):
         self.county = county
         self.name = name
         self.township = township
-        self.kind = kind
+        self.kind = StationKind(kind)
 
 
 def check_station_kind(kind: str) -> None:
@@ -97,30 +137,26 @@ class Worker(Aggregate):
         self.birth_date = birth_date
         self.education = education
         self.qualification = qualification
-        self.role = role
+        self.role = WorkerRole(role)
         self.hired_on = hired_on
         self.certificate_due_on = certificate_due_on
         self.qualified_on: date | None = None
-        # Certificate levels over time: [{qualification, since}], since None for the level held at hiring.
-        self.qualifications: list[dict[str, Any]] = [{"qualification": qualification, "since": None}]
+        # Certificate levels over time, the one held at hiring first.
+        self.qualifications: tuple[HeldQualification, ...] = (HeldQualification(qualification),)
         self.left_on: date | None = None
         self.leaving_reason: str | None = None
-        # Where the worker was when: [{station_id, start, end}], end None while current.
-        self.assignments: list[dict[str, Any]] = [{"station_id": station_id, "start": hired_on, "end": None}]
+        self.assignments: tuple[Assignment, ...] = (Assignment(station_id, hired_on),)
 
     # --- queries --------------------------------------------------------------------------
     def employed_on(self, day: date) -> bool:
         return self.hired_on <= day and (self.left_on is None or day <= self.left_on)
 
     def station_on(self, day: date) -> str | None:
-        for a in self.assignments:
-            if a["start"] <= day and (a["end"] is None or day <= a["end"]):
-                return str(a["station_id"])
-        return None
+        return next((a.station_id for a in self.assignments if a.covers(day)), None)
 
     def qualification_on(self, day: date) -> str:
-        held = [q for q in self.qualifications if q["since"] is None or q["since"] <= day]
-        return str(held[-1]["qualification"]) if held else str(self.qualifications[0]["qualification"])
+        held = [q for q in self.qualifications if q.since is None or q.since <= day]
+        return held[-1].qualification if held else self.qualifications[0].qualification
 
     def certificate_overdue(self, as_of: date) -> bool:
         """R-REG-3: the deadline passed unmet — flagged for 调整岗位或重新招募."""
@@ -131,18 +167,22 @@ class Worker(Aggregate):
         """From ``moved_on`` the worker is at ``station_id`` (same provider: no subcontracting, R-REG-8)."""
         self._still_employed("moved_on")
         current = self.assignments[-1]
-        if station_id == current["station_id"]:
+        if station_id == current.station_id:
             raise RuleViolation("the worker is already at that station", rule="R-REG-2", field="to_station_id")
-        if moved_on <= current["start"]:
-            raise RuleViolation(f"moved_on must be after {current['start']}", rule="R-REG-2", field="moved_on")
+        if moved_on <= current.start:
+            raise RuleViolation(f"moved_on must be after {current.start}", rule="R-REG-2", field="moved_on")
         self._moved(
-            provider_id=self.provider_id, from_station_id=current["station_id"], to_station_id=station_id, moved_on=moved_on
+            provider_id=self.provider_id, from_station_id=current.station_id, to_station_id=station_id, moved_on=moved_on
         )
+
+    def _end_assignment(self, end: date) -> None:
+        *earlier, current = self.assignments
+        self.assignments = (*earlier, dataclasses.replace(current, end=end))
 
     @event("Moved")
     def _moved(self, provider_id: str, from_station_id: str, to_station_id: str, moved_on: date) -> None:
-        self.assignments[-1]["end"] = moved_on - timedelta(days=1)
-        self.assignments.append({"station_id": to_station_id, "start": moved_on, "end": None})
+        self._end_assignment(moved_on - timedelta(days=1))
+        self.assignments = (*self.assignments, Assignment(to_station_id, moved_on))
         self.station_id = to_station_id
 
     def qualify(self, qualification: str, qualified_on: date) -> None:
@@ -158,21 +198,21 @@ class Worker(Aggregate):
     def _qualified(self, qualification: str, qualified_on: date) -> None:
         self.qualification = qualification
         self.qualified_on = qualified_on
-        self.qualifications.append({"qualification": qualification, "since": qualified_on})
+        self.qualifications = (*self.qualifications, HeldQualification(qualification, qualified_on))
         self.certificate_due_on = None
 
     def leave(self, left_on: date, reason: str) -> None:
         """``left_on`` is the last day employed."""
         self._still_employed("left_on")
-        if left_on < self.assignments[-1]["start"]:
-            raise RuleViolation(f"left_on cannot precede {self.assignments[-1]['start']}", rule="R-REG-3", field="left_on")
+        if left_on < self.assignments[-1].start:
+            raise RuleViolation(f"left_on cannot precede {self.assignments[-1].start}", rule="R-REG-3", field="left_on")
         self._left(provider_id=self.provider_id, station_id=self.station_id, left_on=left_on, reason=reason)
 
     @event("Left")
     def _left(self, provider_id: str, station_id: str, left_on: date, reason: str) -> None:
         self.left_on = left_on
         self.leaving_reason = reason
-        self.assignments[-1]["end"] = left_on
+        self._end_assignment(left_on)
 
     def _still_employed(self, field: str) -> None:
         if self.left_on is not None:

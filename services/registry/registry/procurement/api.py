@@ -21,6 +21,7 @@ from registry.commands import (
     ReachMilestone,
     SubmitBid,
 )
+from registry.domainmodel import plain
 from registry.procurement.application import ProcurementCommands
 from registry.procurement.bidding import hours_standard
 from registry.procurement.domainmodel import Procurement, Programme, Project
@@ -44,7 +45,7 @@ from registry.procurement.schemas import (
     ProjectCreated,
     ProjectOut,
 )
-from registry.reads import ProcurementDetail, ProgrammeDetail, ProjectDetail, allocation_rows
+from registry.reads import ProcurementDetail, ProcurementRead, ProgrammeDetail, ProjectDetail, allocation_rows
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope, Principal, Role, county_scope, require_roles
 from shared.infra.queries import Viewer
@@ -138,7 +139,7 @@ def programme_view(p: Programme, allocations: list[dict[str, Any]], as_of: date)
         title=p.title, issued_on=p.issued_on, budget_fen=p.budget_fen, as_of=as_of,
         allocations=[AllocationOut(**a) for a in allocations],
         milestones=[
-            MilestoneOut(**m, reached_on=p.reached.get(m["kind"]), status=p.milestone_status(m["kind"], as_of))
+            MilestoneOut(**plain(m), reached_on=p.reached.get(m.kind), status=p.milestone_status(m.kind, as_of))
             for m in p.milestones
         ],
         themes=p.themes,
@@ -171,16 +172,17 @@ def decide_project(
     applicant's level. A rejection needs its reason and releases the programme allocation.
     Publishes `ProjectDecided`."""
     project = registry.bus.run(DecideProject(county=county, project_id=project_id, **body.model_dump()), scope, headers)
-    return DecisionOut(project_id=str(project.id), status=project.status, next_step=project.next_step,
-                       decisions=project.decisions)
+    return DecisionOut(project_id=str(project.id), status=project.status.value, next_step=project.next_step,
+                       decisions=[plain(d) for d in project.decisions])
 
 
 def project_out(p: Project) -> ProjectOut:
     return ProjectOut(
-        project_id=str(p.id), county=p.county, version=p.version, status=p.status, next_step=p.next_step,
+        project_id=str(p.id), county=p.county, version=p.version, status=p.status.value, next_step=p.next_step,
         applicant=p.applicant, name=p.name, programme_id=p.programme_id, year_index=p.year_index,
         project_years=p.project_years, budget_fen=p.budget_fen, justification=p.justification,
-        service_areas=p.service_areas, applied_on=p.applied_on, decisions=p.decisions, procurement_id=p.procurement_id,
+        service_areas=p.service_areas, applied_on=p.applied_on, decisions=[plain(d) for d in p.decisions],
+        procurement_id=p.procurement_id,
     )
 
 
@@ -208,14 +210,19 @@ def get_procurement(county: CountyCode, procurement_id: RecordId, scope: Reader,
     A family-centre package shows `hours`: for its required professionals the annual hours target,
     the ceiling and the direct-hours minimum of its `standard` (Guangzhou, 14 → 27,440, 30,184 and
     22,852). A provider sees only its own bids until the package is awarded."""
-    found = registry.reads.ask(ProcurementDetail(county=county, procurement_id=procurement_id), scope)
+    return procurement_out(registry.reads.ask(ProcurementDetail(county=county, procurement_id=procurement_id), scope))
+
+
+def procurement_out(found: ProcurementRead) -> ProcurementOut:
+    """The procurement with the bids, refused bids and awards the caller may see."""
     p = found.procurement
     return ProcurementOut(
-        procurement_id=str(p.id), county=p.county, version=p.version, status=p.status,
+        procurement_id=str(p.id), county=p.county, version=p.version, status=p.status.value,
         project_id=p.project["project_id"], method=p.method, single_source_justification=p.single_source_justification,
         invited_provider_ids=p.invited_provider_ids, opened_on=p.opened_on, bid_deadline=p.bid_deadline,
         probation_first_year=p.probation_first_year, packages=[published_package(pk) for pk in p.packages],
-        evaluation_criteria=p.evaluation_criteria, bids=found.bids, refused_bids=found.refused_bids,
+        evaluation_criteria=p.evaluation_criteria, bids=[plain(b) for b in found.bids],
+        refused_bids=[plain(b) for b in found.refused_bids],
         awards=[award_out(p, code) for code in found.awards],
     )
 
@@ -266,9 +273,9 @@ def award(
 def award_out(p: Procurement, package: str) -> AwardOut:
     won, draft = p.awards[package], p.drafts[package]
     return AwardOut(
-        procurement_id=str(p.id), package=package, bid_id=won["bid_id"], provider_id=won["provider_id"],
-        awarded_on=won["awarded_on"], scores=won["scores"], probation=draft["terms"]["probation"], staffing=draft["staffing"],
-        contract_draft=draft["terms"],
+        procurement_id=str(p.id), package=package, bid_id=won.bid_id, provider_id=won.provider_id,
+        awarded_on=won.awarded_on, scores=list(won.scores), probation=draft.terms["probation"],
+        staffing=None if draft.staffing is None else dict(draft.staffing), contract_draft=dict(draft.terms),
     )
 
 

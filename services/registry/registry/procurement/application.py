@@ -196,7 +196,7 @@ class ProcurementCommands:
             raise RuleViolation(f"the project is {project.status}, not approved", rule="R-PRC-1", field="project_id")
         if project.procurement_id is not None:
             raise RuleViolation(f"the project is already procured ({project.procurement_id})", rule="R-PRC-1", field="project_id")
-        if opened_on < project.decisions[-1]["decided_on"]:
+        if opened_on < project.decisions[-1].decided_on:
             raise RuleViolation("procurement opens after the approval", rule="R-PRC-1", field="opened_on")
         county_record = self.store.county(county)
         check_opening(method, single_source_justification, invited_provider_ids, opened_on, bid_deadline,
@@ -239,7 +239,7 @@ class ProcurementCommands:
                 rule="R-PRC-2",
                 field="submitted_on",
             )
-        if any(b["provider_id"] == bid["provider_id"] for b in procurement.bids_for(bid["package"])):
+        if any(b.provider_id == bid["provider_id"] for b in procurement.bids_for(bid["package"])):
             raise RuleViolation("the provider already holds a valid bid for this package", rule="R-PRC-2", field="provider_id")
         try:
             # A ban of the organisation in any county bars it (R-EVAL-9, R-REG-1).
@@ -285,7 +285,7 @@ class ProcurementCommands:
                 rule="R-PRC-3",
                 field="signed_on",
             )
-        bids = {b["bid_id"]: self.store.repository.get(uuid.UUID(b["bid_id"])) for b in procurement.bids_for(package_code)}
+        bids = {b.bid_id: self.store.repository.get(uuid.UUID(b.bid_id)) for b in procurement.bids_for(package_code)}
         ranked = score_bids(
             procurement.evaluation_criteria,
             [

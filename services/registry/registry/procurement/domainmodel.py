@@ -1,11 +1,22 @@
 """Aggregates of programmes, projects and procurement. Pure domain: standard library,
-eventsourcing.domain and shared.rules only. Rule ids: see the package docstring."""
+eventsourcing.domain and shared.rules only. Rule ids: see the package docstring.
+
+Typed state (#16 item 1): a programme's :class:`Milestone`s; a project's :class:`Decision`s and its
+:class:`ProjectStatus`; a procurement's :class:`BidEntry`s, :class:`RefusedBidEntry`s, :class:`Award`s
+and :class:`Draft`s, its status a :class:`ProcurementStatus`. The events keep their recorded fields and
+values. Still the mappings recorded: a programme's allocations and themes, a project's applicant and
+justification, a procurement's project, packages, criteria, award scores and drafted terms — requirements
+published as submitted and handed on (``ProcurementOpened``, ``ContractDrafted``) as recorded.
+"""
 
 from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -27,6 +38,83 @@ METHODS = ("公开招标", "邀请招标", "竞争性谈判", "竞争性磋商",
 SINGLE_SOURCE = "单一来源采购"
 INVITED = "邀请招标"
 PACKAGE_KINDS = ("general", "family_centre")
+
+
+class ProjectStatus(StrEnum):
+    APPLIED = "applied"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ProcurementStatus(StrEnum):
+    OPEN = "open"
+    AWARDED = "awarded"
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """R-PRJ-1: a programme milestone (动员部署, 招投标, 服务, 评估) and when it is due."""
+
+    kind: str
+    starts_on: date | None  # in the order of the milestone as published (and as the audit's state shows it)
+    due_on: date
+    description: str | None = None
+
+    @classmethod
+    def recorded(cls, m: Mapping[str, Any]) -> Milestone:
+        return cls(kind=m["kind"], starts_on=m.get("starts_on"), due_on=m["due_on"], description=m.get("description"))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """R-PRJ-4: one step of a project's decision chain."""
+
+    step: str
+    outcome: str
+    decided_on: date
+    decided_by: str
+    reason: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class BidEntry:
+    """A valid bid received for a package (the bid itself is its own aggregate, :class:`Bid`)."""
+
+    bid_id: str
+    provider_id: str
+    package: str
+    submitted_on: date
+
+
+@dataclass(frozen=True)
+class RefusedBidEntry:
+    """An invalid bid (无效投标) and the rule that refused it."""
+
+    bid_id: str
+    provider_id: str
+    package: str
+    rule: str
+    field: str | None
+
+
+@dataclass(frozen=True)
+class Award:
+    """R-PRC-3: the winning bid of a package, with the panel's weighted scores as recorded."""
+
+    bid_id: str
+    provider_id: str
+    awarded_on: date
+    scores: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The contract drafted from an award: ``terms`` is the body of the contract signing route."""
+
+    bid_id: str
+    terms: Mapping[str, Any]
+    staffing: Mapping[str, Any] | None
 
 
 def allocation_id(programme_id: str, county: str) -> uuid.UUID:
@@ -57,7 +145,7 @@ class Programme(Aggregate):
         self.issued_on = issued_on
         self.budget_fen = budget_fen
         self.allocations = allocations
-        self.milestones = milestones
+        self.milestones: tuple[Milestone, ...] = tuple(Milestone.recorded(m) for m in milestones)
         self.themes = themes
         self.reached: dict[str, date] = {}
 
@@ -65,9 +153,9 @@ class Programme(Aggregate):
     def reach_milestone(self, kind: str, reached_on: date) -> None:
         self.reached[kind] = reached_on
 
-    def milestone(self, kind: str) -> dict[str, Any]:
+    def milestone(self, kind: str) -> Milestone:
         for m in self.milestones:
-            if m["kind"] == kind:
+            if m.kind == kind:
                 return m
         raise RuleViolation(f"the programme has no {kind} milestone", rule="R-PRJ-1", field="kind")
 
@@ -77,9 +165,9 @@ class Programme(Aggregate):
         reached = self.reached.get(kind)
         if reached is not None and reached <= as_of:
             return "done"
-        if as_of > m["due_on"]:
+        if as_of > m.due_on:
             return "overdue"
-        starts = m.get("starts_on")
+        starts = m.starts_on
         return "in_progress" if starts is not None and starts <= as_of else "upcoming"
 
 
@@ -208,8 +296,8 @@ class Project(Aggregate):
         self.justification = justification
         self.service_areas = service_areas
         self.applied_on = applied_on
-        self.decisions: list[dict[str, Any]] = []
-        self.status = "applied"
+        self.decisions: tuple[Decision, ...] = ()
+        self.status = ProjectStatus.APPLIED
         self.procurement_id: str | None = None
 
     @property
@@ -218,13 +306,13 @@ class Project(Aggregate):
 
     @property
     def next_step(self) -> str | None:
-        return self.chain[len(self.decisions)] if self.status == "applied" else None
+        return self.chain[len(self.decisions)] if self.status == ProjectStatus.APPLIED else None
 
     def decide(
         self, step: str, outcome: str, decided_on: date, decided_by: str, reason: str | None, reference: str | None
     ) -> None:
         """R-PRJ-4: the next step of the chain, by the unit of that level; a rejection ends it."""
-        if self.status != "applied":
+        if self.status != ProjectStatus.APPLIED:
             raise RuleViolation(f"the application is already {self.status}", rule="R-PRJ-4", field="step")
         if step != self.next_step:
             raise RuleViolation(
@@ -234,7 +322,7 @@ class Project(Aggregate):
             raise RuleViolation("outcome is approved or rejected", rule="R-PRJ-4", field="outcome")
         if outcome == "rejected" and not (reason or "").strip():
             raise RuleViolation("a rejection states its reason", rule="R-PRJ-4", field="reason")
-        previous = self.decisions[-1]["decided_on"] if self.decisions else self.applied_on
+        previous = self.decisions[-1].decided_on if self.decisions else self.applied_on
         if decided_on < previous:
             raise RuleViolation(f"a decision cannot precede {previous}", rule="R-PRJ-4", field="decided_on")
         last = step == self.chain[-1]
@@ -252,11 +340,8 @@ class Project(Aggregate):
         reference: str | None,
         status: str,
     ) -> None:
-        self.decisions.append(
-            {"step": step, "outcome": outcome, "decided_on": decided_on, "decided_by": decided_by,
-             "reason": reason, "reference": reference}
-        )
-        self.status = status
+        self.decisions = (*self.decisions, Decision(step, outcome, decided_on, decided_by, reason, reference))
+        self.status = ProjectStatus(status)
 
     @event("ProcurementStarted")
     def start_procurement(self, procurement_id: str) -> None:
@@ -309,10 +394,10 @@ class Procurement(Aggregate):
         self.probation_first_year = probation_first_year
         self.packages = packages
         self.evaluation_criteria = evaluation_criteria
-        self.bids: list[dict[str, Any]] = []
-        self.refused: list[dict[str, Any]] = []
-        self.awards: dict[str, dict[str, Any]] = {}
-        self.drafts: dict[str, dict[str, Any]] = {}
+        self.bids: tuple[BidEntry, ...] = ()
+        self.refused: tuple[RefusedBidEntry, ...] = ()
+        self.awards: dict[str, Award] = {}  # package code → its award, in the order awarded
+        self.drafts: dict[str, Draft] = {}
 
     def package(self, code: str, field: str = "package") -> dict[str, Any]:
         for p in self.packages:
@@ -320,34 +405,32 @@ class Procurement(Aggregate):
                 return p
         raise RuleViolation(f"no package {code!r} in this procurement", rule="R-PRC-2", field=field)
 
-    def bids_for(self, package: str) -> list[dict[str, Any]]:
-        return [b for b in self.bids if b["package"] == package]
+    def bids_for(self, package: str) -> list[BidEntry]:
+        return [b for b in self.bids if b.package == package]
 
     @property
-    def status(self) -> str:
-        return "awarded" if len(self.awards) == len(self.packages) else "open"
+    def status(self) -> ProcurementStatus:
+        return ProcurementStatus.AWARDED if len(self.awards) == len(self.packages) else ProcurementStatus.OPEN
 
     @event("BidReceived")
     def receive_bid(self, bid_id: str, provider_id: str, package: str, submitted_on: date) -> None:
-        self.bids.append({"bid_id": bid_id, "provider_id": provider_id, "package": package, "submitted_on": submitted_on})
+        self.bids = (*self.bids, BidEntry(bid_id, provider_id, package, submitted_on))
 
     @event("BidRefused")
     def refuse_bid(self, bid_id: str, provider_id: str, package: str, rule: str, field: str | None) -> None:
-        self.refused.append({"bid_id": bid_id, "provider_id": provider_id, "package": package, "rule": rule, "field": field})
+        self.refused = (*self.refused, RefusedBidEntry(bid_id, provider_id, package, rule, field))
 
     @event("Awarded")
     def award(
         self, project_id: str, package: str, bid_id: str, provider_id: str, awarded_on: date, scores: list[dict[str, Any]]
     ) -> None:
-        self.awards[package] = {
-            "bid_id": bid_id, "provider_id": provider_id, "awarded_on": awarded_on, "scores": scores,
-        }
+        self.awards = {**self.awards, package: Award(bid_id, provider_id, awarded_on, tuple(scores))}
 
     @event("ContractDrafted")
     def draft_contract(
         self, project_id: str, package: str, bid_id: str, terms: dict[str, Any], staffing: dict[str, Any] | None
     ) -> None:
-        self.drafts[package] = {"bid_id": bid_id, "terms": terms, "staffing": staffing}
+        self.drafts = {**self.drafts, package: Draft(bid_id, terms, staffing)}
 
 
 class Bid(Aggregate):

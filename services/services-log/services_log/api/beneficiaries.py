@@ -12,11 +12,13 @@ from services_log.api.common import (
     OwnPersonalDataKeeper,
     OwnPersonalDataReader,
     ProviderSide,
-    Store,
+    Service,
     Strict,
     acting_provider,
 )
-from shared.infra.service import CommandHeaders, run_command
+from services_log.commands import EraseBeneficiary, RegisterBeneficiary
+from services_log.reads import BeneficiaryOf
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["beneficiaries"])
@@ -45,25 +47,26 @@ class ErasureIn(Strict):
 
 @router.post("/beneficiaries", status_code=201, response_model=BeneficiaryCreated)
 def register_beneficiary(
-    county: CountyCode, body: PersonalData, scope: ProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, body: PersonalData, scope: ProviderSide, service: Service, headers: CommandHeaders
 ) -> BeneficiaryCreated:
     """Register a person served; deliveries cite the returned pseudonymous reference. The personal
     data is encrypted with the person's own key (kept outside the event log) before it is stored."""
     # The idempotency record keeps a fingerprint of the request: keyed, so the log holds nothing
     # a guess at the person's data could be checked against once they are erased (R-AUD-2).
-    beneficiary = run_command(
-        store, scope, headers, {"personal_data_hmac": store.vault.fingerprint(body.model_dump())},
-        lambda: store.register_beneficiary(county, body.model_dump(), acting_provider(scope)),
-        lambda ids: store.beneficiary(county, ids[0]),
+    data = body.model_dump()
+    command = RegisterBeneficiary(
+        county=county, personal_data_hmac=service.lookups.personal_data_hmac(data), personal_data=data,
+        provider_id=acting_provider(scope),
     )
+    beneficiary = service.bus.run(command, scope, headers)
     return BeneficiaryCreated(beneficiary_ref=str(beneficiary.id))
 
 
 @router.get("/beneficiaries/{beneficiary_ref}", response_model=BeneficiaryOut)
-def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: OwnPersonalDataReader, store: Store) -> BeneficiaryOut:
+def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: OwnPersonalDataReader, service: Service) -> BeneficiaryOut:
     """The person's personal data, for the provider and the purchaser only (R-LOG-5)."""
-    beneficiary = store.beneficiary(county, beneficiary_ref)
-    data = store.personal_data(beneficiary)
+    found = service.reads.ask(BeneficiaryOf(county=county, beneficiary_ref=beneficiary_ref), scope)
+    beneficiary, data = found.beneficiary, found.personal_data
     return BeneficiaryOut(
         beneficiary_ref=str(beneficiary.id), erased=beneficiary.erased,
         personal_data=PersonalData(**data) if data else None,
@@ -72,13 +75,9 @@ def get_beneficiary(county: CountyCode, beneficiary_ref: Ref, scope: OwnPersonal
 
 @router.post("/beneficiaries/{beneficiary_ref}/erasure", response_model=BeneficiaryOut)
 def erase_beneficiary(
-    county: CountyCode, beneficiary_ref: Ref, body: ErasureIn, scope: OwnPersonalDataKeeper, store: Store, headers: CommandHeaders
+    county: CountyCode, beneficiary_ref: Ref, body: ErasureIn, scope: OwnPersonalDataKeeper, service: Service, headers: CommandHeaders
 ) -> BeneficiaryOut:
     """Erase the person's personal data by destroying their key (crypto-shredding, R-AUD-2): the
     history and the deliveries citing the reference stay; the data can never be read again."""
-    beneficiary = run_command(
-        store, scope, headers, {"ref": beneficiary_ref, **body.model_dump()},
-        lambda: store.erase_beneficiary(county, beneficiary_ref, body.reason),
-        lambda _ids: store.beneficiary(county, beneficiary_ref),
-    )
+    beneficiary = service.bus.run(EraseBeneficiary(county=county, ref=beneficiary_ref, reason=body.reason), scope, headers)
     return BeneficiaryOut(beneficiary_ref=str(beneficiary.id), erased=True, personal_data=None)

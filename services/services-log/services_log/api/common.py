@@ -1,4 +1,4 @@
-"""What every services-log route shares: the store, who may call, and the contract checks."""
+"""What every services-log route shares: the composed service, who may call, and the contract checks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
 
-from services_log.application import ServicesLogApplication
-from services_log.domainmodel import Contract
+from services_log.composition import ServicesLog
+from services_log.reads import CONFIDENTIAL_READERS
 from services_log.uploads import UploadParser
 from shared.infra.auth import CountyScope, Owner, Owns, Role, county_scope
 from shared.rules import DomainError, Forbidden
@@ -20,11 +20,13 @@ CountyCode = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit admini
 ContractId = Annotated[str, Path(min_length=1, max_length=64, description="The registry's contract id")]
 
 
-async def get_store(request: Request) -> ServicesLogApplication:  # async: no I/O, no thread hop
-    return request.app.state.store
+async def get_service(request: Request) -> ServicesLog:  # async: no I/O, no thread hop
+    return request.app.state.service
 
 
-Store = Annotated[ServicesLogApplication, Depends(get_store)]
+# The composed service (services_log.composition): ``.bus`` runs typed commands (services_log.commands),
+# ``.reads`` answers typed queries (services_log.reads).
+Service = Annotated[ServicesLog, Depends(get_service)]
 
 
 async def get_uploads(request: Request) -> UploadParser:
@@ -49,9 +51,8 @@ ContractProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER
 WorkerReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.WORKER))]
 DeliveryReader = Annotated[CountyScope, Depends(county_scope(*READERS, owns=Owns.DELIVERY))]
 DeliveryProviderSide = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.WORKER, write=True, owns=Owns.DELIVERY))]
-# R-LOG-5: casework and group-work content, and beneficiaries' personal data, are for the
+# R-LOG-5: beneficiaries' personal data (and casework content, services_log.reads) are for the
 # provider and the purchaser — not for evaluators (个案、小组资料除外), finance or auditors.
-CONFIDENTIAL_READERS = frozenset({Role.PROVIDER, Role.WORKER, Role.PURCHASER})
 PersonalDataReader = Annotated[CountyScope, Depends(county_scope(*CONFIDENTIAL_READERS))]
 PersonalDataKeeper = Annotated[CountyScope, Depends(county_scope(Role.PROVIDER, Role.PURCHASER, write=True))]
 # …of one beneficiary: the provider that registered the person (R-LOG-5, R-AUD-6).
@@ -86,50 +87,37 @@ def check_own_delivery(scope: CountyScope, worker_ids: Sequence[str] | None) -> 
                         rule="R-AUD-6", field="worker_ids")
 
 
-def readable_contract(store: ServicesLogApplication, scope: CountyScope, contract_id: str) -> Contract:
-    """The contract, if the caller may see it: a provider sees its own contracts only."""
-    contract = store.contract(scope.county, contract_id)
-    provider = acting_provider(scope)
-    if provider is not None and provider != contract.provider_id:
-        raise Forbidden("this is another provider's contract", rule="R-AUD-6")
-    return contract
-
-
 def new_id(county: str, headers: tuple[str | None, str | None]) -> str:
     """A new record's id; with an Idempotency-Key, the same id on every repeat of the command."""
     key = headers[0]
     return str(uuid.uuid5(IDS, f"{county}:{key}")) if key else str(uuid.uuid4())
 
 
-def may_read_confidential(scope: CountyScope) -> bool:
-    return scope.principal.role in CONFIDENTIAL_READERS
-
-
-def _contract_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+def _contract_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:
     try:
-        return Owner(frozenset({store.contract(county, ref).provider_id}))
+        return Owner(frozenset({service.lookups.contract(county, ref).provider_id}))
     except DomainError:
         return None
 
 
-def _worker_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
-    worker = store.worker(county, ref)
+def _worker_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:
+    worker = service.lookups.worker(county, ref)
     return None if worker is None else Owner(frozenset(e["provider_id"] for e in worker.employments), worker_ids=frozenset({ref}))
 
 
-def _delivery_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+def _delivery_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:
     """A delivery belongs to its contract's provider and, for a worker's token, to the workers who delivered it."""
     try:
-        delivery = store.delivery(county, ref)
-        owner = _contract_owner(store, county, delivery.facts.contract_id)
+        delivery = service.lookups.delivery(county, ref)
+        owner = _contract_owner(service, county, delivery.facts.contract_id)
     except DomainError:
         return None
     return None if owner is None else Owner(owner.provider_ids, worker_ids=frozenset(delivery.facts.worker_ids))
 
 
-def _beneficiary_owner(store: ServicesLogApplication, county: str, ref: str) -> Owner | None:
+def _beneficiary_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:
     try:
-        provider = store.beneficiary(county, ref).provider_id
+        provider = service.lookups.beneficiary(county, ref).provider_id
     except DomainError:
         return None
     return None if provider is None else Owner(frozenset({provider}))  # registered before v2: county-wide

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -17,20 +17,30 @@ from services_log.api.common import (
     ContractProviderSide,
     ContractReader,
     CountyCode,
-    Store,
+    Service,
     Strict,
     WorkerReader,
     acting_provider,
-    acting_worker,
     new_id,
-    readable_contract,
 )
 from services_log.api.deliveries import DeliveryOut
+from services_log.commands import FileComplaint, SubmitReport
 from services_log.domainmodel import REPORT_KINDS
+from services_log.reads import (
+    ContractDeliveries,
+    ContractOf,
+    ContractProgress,
+    ContractReports,
+    MonthlyBrief,
+    QuarterlyData,
+    ScopeComplaints,
+    WorkerOf,
+)
 from services_log.workbooks import XLSX, brief_workbook, quarterly_workbook
 from shared.bounds import Day as BoundedDay
-from shared.infra.service import CommandHeaders, run_command
-from shared.rules import NotFound
+from shared.infra.paging import CursorParam, decode_cursor, respond
+from shared.infra.paging import Page as Paged
+from shared.infra.service import CommandHeaders
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["contracts"])
@@ -252,9 +262,9 @@ class WorkerOut(BaseModel):
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut)
-def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> ContractOut:
+def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> ContractOut:
     """The contract as services-log knows it from registry's events (404 until `ContractSigned` arrived)."""
-    c = readable_contract(store, scope, contract_id)
+    c = service.reads.ask(ContractOf(county=county, contract_id=contract_id), scope)
     return ContractOut(
         contract_id=c.contract_id, provider_id=c.provider_id, station_ids=c.station_ids, period_start=c.period_start,
         period_end=c.period_end, last_day=c.last_day, status=c.status, service_areas=c.service_areas,
@@ -263,41 +273,47 @@ def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractRea
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut)
-def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: WorkerReader, store: Store) -> WorkerOut:
+def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: WorkerReader, service: Service) -> WorkerOut:
     """A worker's employment periods per station, from registry's WorkerHired/Moved/Left events."""
-    worker = store.worker(county, worker_id)
-    if worker is None:
-        raise NotFound(f"unknown worker {worker_id} in county {county}")
+    worker = service.reads.ask(WorkerOf(county=county, worker_id=worker_id), scope)
     return WorkerOut(worker_id=worker.worker_id, role=worker.role, employments=[EmploymentOut(**e) for e in worker.employments])
 
 
 @router.get("/contracts/{contract_id}/deliveries", response_model=DeliveryPage)
 def list_deliveries(
-    county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
+    request: Request, response: Response,
+    county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: CursorParam = None,
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
     worker's token, `items` holds only the deliveries of the page that name it among their workers
-    (`total` and `offset` still count the contract's deliveries, so paging works alike)."""
-    readable_contract(store, scope, contract_id)
-    total, deliveries = store.deliveries_of(county, contract_id, offset, limit)
-    worker = acting_worker(scope)
-    if worker is not None:
-        deliveries = [d for d in deliveries if worker in d.facts.worker_ids]
-    return DeliveryPage(total=total, offset=offset, items=[DeliveryOut.of(d, scope, store) for d in deliveries])
+    (`total` and `offset` still count the contract's deliveries, so paging works alike).
+
+    Paged like every list: while more follow, `X-Next-Cursor` (and `Link: rel="next"`) names the
+    next page; repeat the request with `cursor` set to it (a cursor replaces `offset`; one issued
+    for another contract is refused, 422 field `cursor`). The log is append-only, so a position
+    never moves: a walk sees each delivery once, in order, while new ones are logged."""
+    query = {"contract_id": contract_id}
+    start = decode_cursor("deliveries", query, cursor)
+    if start is not None:
+        offset = start
+    page = service.reads.ask(ContractDeliveries(county=county, contract_id=contract_id, offset=offset, limit=limit), scope)
+    following = page.offset + limit
+    respond(request, response, "deliveries", query, Paged([], following if following < page.total else None))
+    return DeliveryPage(total=page.total, offset=page.offset, items=[DeliveryOut(**d) for d in page.items])
 
 
 @router.get("/contracts/{contract_id}/progress", response_model=ProgressOut)
 def progress(
-    county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store,
+    county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service,
     as_of: Annotated[BoundedDay | None, Query(description="Default today; kept within the contract year")] = None,
 ) -> ProgressOut:
     """Indicator progress (R-LOG-8): per indicator how its unit counts (`counting`), the target, the
     actual to date, the monthly plan to date, whether it is on track and the persons it served; the
     contract's deliveries, person-times (人次) and persons served (人数, distinct beneficiaries); and
     the professional hours against R-LOG-4's caps."""
-    readable_contract(store, scope, contract_id)
-    return ProgressOut.model_validate(store.progress(county, contract_id, as_of))
+    return ProgressOut.model_validate(service.reads.ask(ContractProgress(county=county, contract_id=contract_id, as_of=as_of), scope))
 
 
 @router.get(
@@ -306,15 +322,14 @@ def progress(
     responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def monthly_brief(
-    county: CountyCode, contract_id: ContractId, month: Month, scope: ContractReader, store: Store,
+    county: CountyCode, contract_id: ContractId, month: Month, scope: ContractReader, service: Service,
     format: Format = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
     """The monthly brief (月度工作简报) of a contract month: deliveries by kind and area, person-times
     and persons served (服务人数), hours and indicator progress (with how each indicator counts), as
     JSON or as an XLSX workbook for download (text cells are text, never formulas)."""
-    readable_contract(store, scope, contract_id)
-    brief = store.brief(county, contract_id, month)
+    brief = service.reads.ask(MonthlyBrief(county=county, contract_id=contract_id, month=month), scope)
     return _report(brief, BriefOut, brief_workbook, f"brief-{month}.xlsx", format, accept)
 
 
@@ -324,7 +339,7 @@ def monthly_brief(
     responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def quarterly_report(
-    county: CountyCode, contract_id: ContractId, quarter: Quarter, scope: ContractReader, store: Store,
+    county: CountyCode, contract_id: ContractId, quarter: Quarter, scope: ContractReader, service: Service,
     format: Format = None,
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Any:
@@ -335,8 +350,7 @@ def quarterly_report(
     quarter added and its plan. JSON, or an XLSX workbook (text cells are text, never formulas).
     Who may read it: as for briefs (a provider only its own contracts). A quarter outside the
     contract year is refused (422, R-LOG-7, field `quarter`)."""
-    readable_contract(store, scope, contract_id)
-    report = store.quarterly(county, contract_id, quarter)
+    report = service.reads.ask(QuarterlyData(county=county, contract_id=contract_id, quarter=quarter), scope)
     return _report(report, QuarterlyOut, quarterly_workbook, f"quarterly-{quarter}.xlsx", format, accept)
 
 
@@ -352,44 +366,38 @@ def _report(
 
 @router.post("/contracts/{contract_id}/reports", status_code=201, response_model=ReportCreated)
 def submit_report(
-    county: CountyCode, contract_id: ContractId, body: ReportIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ReportIn, scope: ContractProviderSide, service: Service, headers: CommandHeaders
 ) -> ReportCreated:
     """The provider submits a report (R-LOG-7): needs survey (需求调查报告), mid-term (中期), final
     (末期), self-evaluation (自评) or the monthly brief (月度工作简报, with its month). Publishes `ReportSubmitted`."""
-    provider, report_id = acting_provider(scope), new_id(county, headers)
-    run_command(
-        store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
-        lambda: store.submit_report(county, contract_id, provider, report_id=report_id, **body.model_dump()),
-        lambda _ids: report_id,
+    command = SubmitReport(
+        county=county, contract_id=contract_id, **body.model_dump(), report_id=new_id(county, headers),
+        provider_id=acting_provider(scope),
     )
-    return ReportCreated(report_id=report_id)
+    return ReportCreated(report_id=service.bus.run(command, scope, headers))
 
 
 @router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
-def list_reports(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ReportOut]:
+def list_reports(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ReportOut]:
     """Reports the provider submitted for the contract, with their dates."""
-    contract = readable_contract(store, scope, contract_id)
-    return [ReportOut(**r) for r in store.contract_log(contract).reports]
+    return [ReportOut(**r) for r in service.reads.ask(ContractReports(county=county, contract_id=contract_id), scope)]
 
 
 @router.post("/contracts/{contract_id}/scope-complaints", status_code=201, response_model=ComplaintCreated)
 def file_complaint(
-    county: CountyCode, contract_id: ContractId, body: ComplaintIn, scope: ContractProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, contract_id: ContractId, body: ComplaintIn, scope: ContractProviderSide, service: Service, headers: CommandHeaders
 ) -> ComplaintCreated:
     """The provider complains that a township imposes tasks outside the contract (行政化; R-LOG-7,
     R-REG-6). Publishes `ScopeComplaintFiled`."""
-    provider, complaint_id = acting_provider(scope), new_id(county, headers)
-    run_command(
-        store, scope, headers, {"contract_id": contract_id, **body.model_dump(mode="json")},
-        lambda: store.file_complaint(county, contract_id, provider, complaint_id=complaint_id, **body.model_dump()),
-        lambda _ids: complaint_id,
+    command = FileComplaint(
+        county=county, contract_id=contract_id, **body.model_dump(), complaint_id=new_id(county, headers),
+        provider_id=acting_provider(scope),
     )
-    return ComplaintCreated(complaint_id=complaint_id)
+    return ComplaintCreated(complaint_id=service.bus.run(command, scope, headers))
 
 
 @router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])
-def list_complaints(county: CountyCode, contract_id: ContractId, scope: ContractReader, store: Store) -> list[ComplaintOut]:
+def list_complaints(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ComplaintOut]:
     """Scope complaints filed for the contract."""
-    contract = readable_contract(store, scope, contract_id)
-    return [ComplaintOut(**c) for c in store.contract_log(contract).complaints]
+    return [ComplaintOut(**c) for c in service.reads.ask(ScopeComplaints(county=county, contract_id=contract_id), scope)]
 

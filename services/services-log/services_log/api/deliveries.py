@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
@@ -18,20 +17,17 @@ from services_log.api.common import (
     DeliveryReader,
     ProviderSide,
     Reader,
-    Store,
+    Service,
     Strict,
     Uploads,
     acting_provider,
     acting_worker,
     check_own_delivery,
-    may_read_confidential,
-    readable_contract,
 )
-from services_log.application import ServicesLogApplication
-from services_log.bulk import DeliveryImport
-from services_log.domainmodel import CONFIDENTIAL_KINDS, KINDS, SERVICE_AREAS, DeliveryFacts, ServiceDelivery
-from services_log.domainmodel import canonical_area as area_of
-from services_log.domainmodel import canonical_kind as kind_of
+from services_log.commands import CorrectDelivery, ImportDeliveries, LogDelivery, VoidDelivery
+from services_log.composition import ServicesLog
+from services_log.domainmodel import KINDS, SERVICE_AREAS, ServiceDelivery
+from services_log.reads import DeliveryOf, delivery_view
 from services_log.sheets import (
     MAX_ROWS,
     XLSX,
@@ -43,7 +39,7 @@ from services_log.sheets import (
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
 from shared.infra.problems import PROBLEM, Problem
-from shared.infra.service import CommandHeaders, run_command
+from shared.infra.service import CommandHeaders
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
 
@@ -73,14 +69,6 @@ class DeliveryIn(Strict):
     beneficiary_refs: list[Id] = Field(default_factory=list, max_length=200, description="Pseudonymous refs (R-LOG-5)")
     content: str | None = Field(default=None, max_length=4000, description="What was done; confidential for 个案 and 小组")
 
-    def facts(self) -> DeliveryFacts:
-        return DeliveryFacts(
-            contract_id=self.contract_id, station_id=self.station_id, worker_ids=tuple(self.worker_ids),
-            kind=kind_of(self.kind), area=area_of(self.area), date=self.date, hours_direct=self.hours_direct,
-            hours_other=self.hours_other, person_times=self.person_times, indicator_code=self.indicator_code,
-            beneficiary_refs=tuple(self.beneficiary_refs), content=self.content, indicator_quantity=self.indicator_quantity,
-        )
-
 
 class DeliveryCreated(BaseModel):
     delivery_id: str
@@ -100,18 +88,6 @@ class CorrectionIn(Strict):
     indicator_quantity: int | None = Field(default=None, ge=0, le=1_000_000, description="null clears it (then it counts one)")
     beneficiary_refs: list[Id] | None = Field(default=None, max_length=200)
     content: str | None = Field(default=None, max_length=4000, description="null clears it")
-
-    def changes(self) -> dict[str, Any]:
-        given = self.model_dump(exclude_unset=True, exclude={"reason"})
-        changes = {k: v for k, v in given.items() if v is not None or k in ("indicator_code", "content", "indicator_quantity")}
-        for key in ("worker_ids", "beneficiary_refs"):
-            if key in changes:
-                changes[key] = tuple(changes[key])
-        if "kind" in changes:
-            changes["kind"] = kind_of(changes["kind"])
-        if "area" in changes:
-            changes["area"] = area_of(changes["area"])
-        return changes
 
 
 class VoidingIn(Strict):
@@ -143,18 +119,9 @@ class DeliveryOut(BaseModel):
     history: list[dict[str, str]]
 
     @classmethod
-    def of(cls, d: ServiceDelivery, scope: CountyScope, store: ServicesLogApplication) -> DeliveryOut:
-        withheld = d.facts.kind in CONFIDENTIAL_KINDS and not may_read_confidential(scope)
-        f = d.facts
-        content, erased = (None, False) if withheld else store.content_of(f)
-        return cls(
-            delivery_id=str(d.id), contract_id=f.contract_id, station_id=f.station_id, worker_ids=list(f.worker_ids),
-            kind=f.kind, area=f.area, date=f.date, hours_direct=f.hours_direct, hours_other=f.hours_other,
-            person_times=f.person_times, indicator_code=f.indicator_code, indicator_quantity=f.indicator_quantity,
-            beneficiary_refs=list(f.beneficiary_refs),
-            content=content, content_withheld=withheld, content_erased=erased, status=d.status, version=d.version,
-            source=d.source, history=d.history,
-        )
+    def of(cls, d: ServiceDelivery, scope: CountyScope, service: ServicesLog) -> DeliveryOut:
+        """A command's answer: the delivery as the caller may read it (``services_log.reads``)."""
+        return cls(**delivery_view(service.lookups, d, scope.principal.role))
 
 
 class ImportError_(BaseModel):
@@ -183,17 +150,8 @@ class ImportReportOut(BaseModel):
     contracts: list[ContractCount]
 
 
-def sealed_payload(store: ServicesLogApplication, payload: dict[str, Any], refs: Sequence[str]) -> dict[str, Any]:
-    """The request as its idempotency fingerprint sees it: content citing beneficiaries only as a
-    digest under their keys, never in clear nor as an unkeyed hash a guess could be checked against."""
-    digest = store.content_digest(refs, payload.get("content"))
-    if digest is None:
-        return payload
-    return {**{k: v for k, v in payload.items() if k != "content"}, "content_digest": digest}
-
-
 @router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
-def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, store: Store, headers: CommandHeaders) -> DeliveryCreated:
+def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, service: Service, headers: CommandHeaders) -> DeliveryCreated:
     """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
     R-LOG-1, the area is not in the contract's scope on that date (R-LOG-2, R-REG-6), the date is
     outside the contract year or the station not the contract's (R-LOG-3), a worker was not employed
@@ -209,11 +167,12 @@ def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, stor
     its `worker_id` among `worker_ids` (else 403, R-AUD-6)."""
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
-    delivery = run_command(
-        store, scope, headers, sealed_payload(store, body.model_dump(mode="json"), body.beneficiary_refs),
-        lambda: store.log_delivery(county, body.facts(), provider),
-        lambda ids: store.delivery(county, ids[0]),
+    command = LogDelivery(
+        county=county, **body.model_dump(exclude={"worker_ids", "beneficiary_refs"}), worker_ids=tuple(body.worker_ids),
+        beneficiary_refs=tuple(body.beneficiary_refs), provider_id=provider,
+        content_digest=service.lookups.content_digest(body.beneficiary_refs, body.content),
     )
+    delivery = service.bus.run(command, scope, headers)
     return DeliveryCreated(delivery_id=str(delivery.id))
 
 
@@ -250,7 +209,7 @@ not naming the token's `worker_id` among its workers is refused (rule R-AUD-6).
 def import_deliveries(
     county: CountyCode,
     scope: ProviderSide,
-    store: Store,
+    service: Service,
     uploads: Uploads,
     headers: CommandHeaders,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
@@ -263,13 +222,13 @@ def import_deliveries(
     provider = acting_provider(scope)
     source = f"import:{(file.filename or 'upload')[:100]}"
 
-    def run() -> Any:
-        return DeliveryImport(store, county, provider, contract_id, worker_id=acting_worker(scope)).run(rows, source)
-
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
-    payload = {"file_hmac": store.vault.fingerprint({"sha256": hashlib.sha256(data).hexdigest()}), "contract_id": contract_id}
-    report = run_command(store, scope, headers, payload, run, lambda _ids: run())
+    command = ImportDeliveries(
+        county=county, file_hmac=service.lookups.personal_data_hmac({"sha256": hashlib.sha256(data).hexdigest()}),
+        contract_id=contract_id, rows=rows, source=source, provider_id=provider, worker_id=acting_worker(scope),
+    )
+    report = service.bus.run(command, scope, headers)
     return ImportReportOut(
         rows=report.rows, recorded=report.recorded, duplicates=report.duplicates, refused=report.refused,
         errors=[ImportError_(**e) for e in report.errors],
@@ -294,17 +253,15 @@ def import_template(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, store: Store) -> DeliveryOut:
+def get_delivery(county: CountyCode, delivery_id: str, scope: DeliveryReader, service: Service) -> DeliveryOut:
     """A delivery as currently recorded, with its correction history. Casework (个案) and group-work
     (小组) content is withheld from evaluators, finance and auditors (R-LOG-5)."""
-    delivery = store.delivery(county, delivery_id)
-    readable_contract(store, scope, delivery.facts.contract_id)
-    return DeliveryOut.of(delivery, scope, store)
+    return DeliveryOut(**service.reads.ask(DeliveryOf(county=county, delivery_id=delivery_id), scope))
 
 
 @router.post("/deliveries/{delivery_id}/corrections", response_model=DeliveryOut)
 def correct_delivery(
-    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: CorrectionIn, scope: DeliveryProviderSide, service: Service, headers: CommandHeaders
 ) -> DeliveryOut:
     """Correct a delivery (R-LOG-6): give the reason and only the fields that change. The corrected
     delivery is checked like a new one; history is kept and totals follow. Publishes
@@ -313,26 +270,23 @@ def correct_delivery(
     its own deliveries (another's is 404) and cannot take itself out of `worker_ids` (403, R-AUD-6)."""
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
-    refs = body.beneficiary_refs if body.beneficiary_refs is not None else store.delivery(county, delivery_id).facts.beneficiary_refs
-    payload = {"delivery_id": delivery_id, **body.model_dump(mode="json", exclude_unset=True)}
-    delivery = run_command(
-        store, scope, headers, sealed_payload(store, payload, refs),
-        lambda: store.correct_delivery(county, delivery_id, body.changes(), body.reason, provider),
-        lambda _ids: store.delivery(county, delivery_id),
+    refs = body.beneficiary_refs if body.beneficiary_refs is not None else service.lookups.delivery(county, delivery_id).facts.beneficiary_refs
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    command = CorrectDelivery(
+        county=county, delivery_id=delivery_id, reason=body.reason, changes=changes, provider_id=provider,
+        content_digest=service.lookups.content_digest(refs, changes.get("content")),
     )
-    return DeliveryOut.of(delivery, scope, store)
+    delivery = service.bus.run(command, scope, headers)
+    return DeliveryOut.of(delivery, scope, service)
 
 
 @router.post("/deliveries/{delivery_id}/voiding", response_model=DeliveryOut)
 def void_delivery(
-    county: CountyCode, delivery_id: str, body: VoidingIn, scope: DeliveryProviderSide, store: Store, headers: CommandHeaders
+    county: CountyCode, delivery_id: str, body: VoidingIn, scope: DeliveryProviderSide, service: Service, headers: CommandHeaders
 ) -> DeliveryOut:
     """Void a delivery (R-LOG-6) with the reason: it no longer counts; its history stays.
     Publishes `DeliveryVoided` and `IndicatorProgressed`."""
     provider = acting_provider(scope)
-    delivery = run_command(
-        store, scope, headers, {"delivery_id": delivery_id, **body.model_dump()},
-        lambda: store.void_delivery(county, delivery_id, body.reason, provider),
-        lambda _ids: store.delivery(county, delivery_id),
-    )
-    return DeliveryOut.of(delivery, scope, store)
+    command = VoidDelivery(county=county, delivery_id=delivery_id, reason=body.reason, provider_id=provider)
+    delivery = service.bus.run(command, scope, headers)
+    return DeliveryOut.of(delivery, scope, service)
