@@ -67,59 +67,68 @@ def read_views(app: EvaluationApplication) -> dict[str, object]:
     )
 
 
+def record_setting(app: EvaluationApplication) -> tuple[Rubric, ProviderView, ContractView, ContractOutcomes, EvaluatorOrg, CountyDirectory]:
+    """The county's rubric (two versions), a provider, the contract and its outcome figures, an
+    evaluator organisation and the county directory, saved in ``app`` (inside a command context).
+    Writes nothing that depends on how the aggregates hold their state, so the typed aggregates'
+    test records the same setting with it."""
+    rubric = Rubric(scope=COUNTY)
+    rubric.publish(
+        "县级评估标准 2026", check_rubric(DEFAULTS["dimensions"], DEFAULTS["survey"], DEFAULTS["thresholds"], {})
+    )
+    rubric.publish(
+        "县级评估标准 2026 修订",
+        check_rubric(
+            DEFAULTS["dimensions"],
+            DEFAULTS["survey"],
+            {"优秀": 95, "良好": 85, "合格": 70},
+            {"appeal_working_days": 15},
+        ),
+    )
+    provider = ProviderView(provider_id="p-old", county=COUNTY, name="利民社工服务中心")
+    contract = ContractView(
+        contract_id=CONTRACT,
+        county=COUNTY,
+        provider_id="p-old",
+        station_ids=["s-1", "s-2"],
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 12, 31),
+        indicators=[
+            {"code": "visits", "name": "入户探访", "unit": "次", "target": 100},
+            {"code": "groups", "name": "小组活动", "unit": "次", "target": 10},
+        ],
+        year_index=1,
+    )
+    outcomes = ContractOutcomes(contract_id=CONTRACT, county=COUNTY)
+    outcomes.progress(
+        as_of=date(2026, 6, 30),
+        indicators=[{"code": "visits", "target": 100, "actual": 80}],
+        hours_direct=Decimal("120.5"),
+        hours_other=Decimal("30"),
+        person_times=300,
+        deliveries=40,
+    )
+    org = EvaluatorOrg(
+        county=COUNTY,
+        name="宁夏评估所",
+        certificate_no="PG-1",
+        accredited_until=date(2027, 12, 31),
+        linked_provider_ids=["p-other"],
+    )
+    org.accredit_member(member_id="m-1", name="张评", credential_no="ZP-1", valid_until=date(2027, 6, 30))
+    org.accredit_member(member_id="m-2", name="李评", credential_no="ZP-2", valid_until=date(2026, 5, 31))
+    org.declare_link(provider_id="p-far", relation="理事交叉")
+    directory = CountyDirectory(county=COUNTY)
+    directory.list_evaluator(evaluator_org=str(org.id))
+    app.save(rubric, provider, contract, outcomes, org, directory)
+    return rubric, provider, contract, outcomes, org, directory
+
+
 def record() -> tuple[list[dict[str, object]], dict[str, object]]:
     app = EvaluationApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     calendar = WorkdayCalendar()
     with app.command(CommandContext(county=COUNTY, actor="recorder")):
-        rubric = Rubric(scope=COUNTY)
-        rubric.publish(
-            "县级评估标准 2026", check_rubric(DEFAULTS["dimensions"], DEFAULTS["survey"], DEFAULTS["thresholds"], {})
-        )
-        rubric.publish(
-            "县级评估标准 2026 修订",
-            check_rubric(
-                DEFAULTS["dimensions"],
-                DEFAULTS["survey"],
-                {"优秀": 95, "良好": 85, "合格": 70},
-                {"appeal_working_days": 15},
-            ),
-        )
-        provider = ProviderView(provider_id="p-old", county=COUNTY, name="利民社工服务中心")
-        contract = ContractView(
-            contract_id=CONTRACT,
-            county=COUNTY,
-            provider_id="p-old",
-            station_ids=["s-1", "s-2"],
-            period_start=date(2026, 1, 1),
-            period_end=date(2026, 12, 31),
-            indicators=[
-                {"code": "visits", "name": "入户探访", "unit": "次", "target": 100},
-                {"code": "groups", "name": "小组活动", "unit": "次", "target": 10},
-            ],
-            year_index=1,
-        )
-        outcomes = ContractOutcomes(contract_id=CONTRACT, county=COUNTY)
-        outcomes.progress(
-            as_of=date(2026, 6, 30),
-            indicators=[{"code": "visits", "target": 100, "actual": 80}],
-            hours_direct=Decimal("120.5"),
-            hours_other=Decimal("30"),
-            person_times=300,
-            deliveries=40,
-        )
-        org = EvaluatorOrg(
-            county=COUNTY,
-            name="宁夏评估所",
-            certificate_no="PG-1",
-            accredited_until=date(2027, 12, 31),
-            linked_provider_ids=["p-other"],
-        )
-        org.accredit_member(member_id="m-1", name="张评", credential_no="ZP-1", valid_until=date(2027, 6, 30))
-        org.accredit_member(member_id="m-2", name="李评", credential_no="ZP-2", valid_until=date(2026, 5, 31))
-        org.declare_link(provider_id="p-far", relation="理事交叉")
-        directory = CountyDirectory(county=COUNTY)
-        directory.list_evaluator(evaluator_org=str(org.id))
-        app.save(rubric, provider, contract, outcomes, org, directory)
+        rubric, _provider, contract, outcomes, org, directory = record_setting(app)
 
         version = rubric.version_content(2)
         process = Evaluation(

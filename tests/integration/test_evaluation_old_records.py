@@ -21,12 +21,8 @@ from typing import Any
 import pytest
 from evaluation import views
 from evaluation.domainmodel import (
-    DEFAULTS,
     AppealRecord,
     Conclusion,
-    ContractOutcomes,
-    ContractView,
-    CountyDirectory,
     Deduction,
     Evaluation,
     EvaluationStatus,
@@ -37,14 +33,12 @@ from evaluation.domainmodel import (
     ItemSource,
     ListedEvaluation,
     Member,
-    ProviderView,
     Rubric,
     RubricPolicy,
     Stage,
     Step,
     StepStatus,
     Visit,
-    check_rubric,
     plan_steps,
 )
 from evaluation.lookups import EvaluationApplication
@@ -55,6 +49,7 @@ from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
 from shared.rules import RuleViolation
 from shared.workdays import WorkdayCalendar
+from tests.integration.record_evaluation_untyped import record_setting
 
 DATA = Path(__file__).parent / "data"
 RECORDED = json.loads((DATA / "evaluation_untyped.json").read_text())
@@ -232,55 +227,7 @@ def test_the_typed_aggregates_record_what_the_untyped_ones_recorded(app):
     fresh = EvaluationApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     calendar = WorkdayCalendar()
     with fresh.command(CommandContext(county=COUNTY, actor="recorder")):
-        rubric = Rubric(scope=COUNTY)
-        rubric.publish(
-            "县级评估标准 2026", check_rubric(*(DEFAULTS[k] for k in ("dimensions", "survey", "thresholds")), {})
-        )
-        rubric.publish(
-            "县级评估标准 2026 修订",
-            check_rubric(
-                DEFAULTS["dimensions"],
-                DEFAULTS["survey"],
-                {"优秀": 95, "良好": 85, "合格": 70},
-                {"appeal_working_days": 15},
-            ),
-        )
-        provider = ProviderView(provider_id="p-old", county=COUNTY, name="利民社工服务中心")
-        contract = ContractView(
-            contract_id=CONTRACT,
-            county=COUNTY,
-            provider_id="p-old",
-            station_ids=["s-1", "s-2"],
-            period_start=date(2026, 1, 1),
-            period_end=date(2026, 12, 31),
-            indicators=[
-                {"code": "visits", "name": "入户探访", "unit": "次", "target": 100},
-                {"code": "groups", "name": "小组活动", "unit": "次", "target": 10},
-            ],
-            year_index=1,
-        )
-        outcomes = ContractOutcomes(contract_id=CONTRACT, county=COUNTY)
-        outcomes.progress(
-            as_of=date(2026, 6, 30),
-            indicators=[{"code": "visits", "target": 100, "actual": 80}],
-            hours_direct=Decimal("120.5"),
-            hours_other=Decimal("30"),
-            person_times=300,
-            deliveries=40,
-        )
-        org = EvaluatorOrg(
-            county=COUNTY,
-            name="宁夏评估所",
-            certificate_no="PG-1",
-            accredited_until=date(2027, 12, 31),
-            linked_provider_ids=["p-other"],
-        )
-        org.accredit_member(member_id="m-1", name="张评", credential_no="ZP-1", valid_until=date(2027, 6, 30))
-        org.accredit_member(member_id="m-2", name="李评", credential_no="ZP-2", valid_until=date(2026, 5, 31))
-        org.declare_link(provider_id="p-far", relation="理事交叉")
-        directory = CountyDirectory(county=COUNTY)
-        directory.list_evaluator(evaluator_org=str(org.id))
-        fresh.save(rubric, provider, contract, outcomes, org, directory)
+        rubric, _provider, contract, outcomes, org, directory = record_setting(fresh)
         version = rubric.version_content(2)
         made = []
         for stage, on in (("process", date(2026, 3, 2)), ("midterm", date(2026, 7, 1))):
