@@ -17,6 +17,7 @@ import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from evaluation import views
 from evaluation.domainmodel import (
@@ -124,6 +125,73 @@ def record_setting(app: EvaluationApplication) -> tuple[Rubric, ProviderView, Co
     return rubric, provider, contract, outcomes, org, directory
 
 
+def record_midterm(
+    app: EvaluationApplication,
+    midterm: Evaluation,
+    outcomes: ContractOutcomes,
+    contract: ContractView,
+    thresholds: Any,
+    calendar: WorkdayCalendar,
+) -> None:
+    """The mid-term's walk after its scheduling: self-evaluation, review, survey, scores, a spot-check
+    deduction, a failed conclusion, feedback, an appeal and its upheld decision, saved step by step.
+    ``thresholds``: the rubric version's, as the aggregates of the code running hold them."""
+    midterm.submit_self_evaluation(
+        submitted_on=date(2026, 6, 19),
+        summary="自评良好",
+        self_scores={"setup.venue": Decimal("4.5")},
+        calendar=calendar,
+    )
+    midterm.review_self_evaluation(reviewed_on=date(2026, 6, 24), notes="已审阅", calendar=calendar)
+    midterm.record_survey(
+        surveyed_on=date(2026, 7, 1),
+        respondents=12,
+        score=Decimal("3.67"),
+        group_scores={"beneficiaries": Decimal("4.00"), "community": Decimal("3.33")},
+    )
+    for code, score in (("setup.venue", "3"), ("setup.staffing", "2.5"), ("operations.rules", "4")):
+        midterm.score_item(
+            item_code=code,
+            score=Decimal(score),
+            max_score=Decimal(5 if code.startswith("setup") else 8),
+            scored_on=date(2026, 7, 1),
+            note=f"{code} 评分",
+        )
+    midterm.score_item(
+        item_code="setup.venue", score=Decimal("3.5"), max_score=Decimal(5), scored_on=date(2026, 7, 2), note="复核"
+    )
+    midterm.deduct(found_on=date(2026, 7, 1), points=Decimal("2.5"), reason="台账不实")
+    app.save(midterm)
+    breakdown = {
+        "dimensions": {"setup": Decimal("10.00")},
+        "items": {"setup.venue": Decimal("3.50")},
+        "survey_score": Decimal("3.67"),
+        "deductions": Decimal("2.5"),
+        "outcomes": outcomes.figures(contract.indicators),
+    }
+    midterm.conclude(
+        concluded_on=date(2026, 7, 20),
+        score=Decimal("58.25"),
+        thresholds=thresholds,
+        breakdown=breakdown,
+        fraud_found=False,
+        fraud_details=None,
+        calendar=calendar,
+    )
+    midterm.record_feedback(agreed_on=date(2026, 7, 24), notes="已沟通", party="provider", calendar=calendar)
+    app.save(midterm)
+    midterm.lodge_appeal(appealed_on=date(2026, 7, 28), reason="满意度样本不足", calendar=calendar)
+    app.save(midterm)
+    midterm.decide_appeal(
+        upheld=True,
+        revised_score=Decimal("72.00"),
+        decided_on=date(2026, 8, 5),
+        reason="复核后改判",
+        thresholds=thresholds,
+    )
+    app.save(midterm)
+
+
 def record() -> tuple[list[dict[str, object]], dict[str, object]]:
     app = EvaluationApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     calendar = WorkdayCalendar()
@@ -175,60 +243,7 @@ def record() -> tuple[list[dict[str, object]], dict[str, object]]:
         )
         directory.list_evaluation(evaluation_id=str(midterm.id), contract_id=CONTRACT, stage="midterm")
         app.save(midterm, directory)
-        midterm.submit_self_evaluation(
-            submitted_on=date(2026, 6, 19),
-            summary="自评良好",
-            self_scores={"setup.venue": Decimal("4.5")},
-            calendar=calendar,
-        )
-        midterm.review_self_evaluation(reviewed_on=date(2026, 6, 24), notes="已审阅", calendar=calendar)
-        midterm.record_survey(
-            surveyed_on=date(2026, 7, 1),
-            respondents=12,
-            score=Decimal("3.67"),
-            group_scores={"beneficiaries": Decimal("4.00"), "community": Decimal("3.33")},
-        )
-        for code, score in (("setup.venue", "3"), ("setup.staffing", "2.5"), ("operations.rules", "4")):
-            midterm.score_item(
-                item_code=code,
-                score=Decimal(score),
-                max_score=Decimal(5 if code.startswith("setup") else 8),
-                scored_on=date(2026, 7, 1),
-                note=f"{code} 评分",
-            )
-        midterm.score_item(
-            item_code="setup.venue", score=Decimal("3.5"), max_score=Decimal(5), scored_on=date(2026, 7, 2), note="复核"
-        )
-        midterm.deduct(found_on=date(2026, 7, 1), points=Decimal("2.5"), reason="台账不实")
-        app.save(midterm)
-        breakdown = {
-            "dimensions": {"setup": Decimal("10.00")},
-            "items": {"setup.venue": Decimal("3.50")},
-            "survey_score": Decimal("3.67"),
-            "deductions": Decimal("2.5"),
-            "outcomes": outcomes.figures(contract.indicators),
-        }
-        midterm.conclude(
-            concluded_on=date(2026, 7, 20),
-            score=Decimal("58.25"),
-            thresholds=version["thresholds"],
-            breakdown=breakdown,
-            fraud_found=False,
-            fraud_details=None,
-            calendar=calendar,
-        )
-        midterm.record_feedback(agreed_on=date(2026, 7, 24), notes="已沟通", party="provider", calendar=calendar)
-        app.save(midterm)
-        midterm.lodge_appeal(appealed_on=date(2026, 7, 28), reason="满意度样本不足", calendar=calendar)
-        app.save(midterm)
-        midterm.decide_appeal(
-            upheld=True,
-            revised_score=Decimal("72.00"),
-            decided_on=date(2026, 8, 5),
-            reason="复核后改判",
-            thresholds=version["thresholds"],
-        )
-        app.save(midterm)
+        record_midterm(app, midterm, outcomes, contract, version["thresholds"], calendar)
     recorded = [
         {
             "originator_id": str(n.originator_id),

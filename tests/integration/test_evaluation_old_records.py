@@ -49,7 +49,7 @@ from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
 from shared.rules import RuleViolation
 from shared.workdays import WorkdayCalendar
-from tests.integration.record_evaluation_untyped import record_setting
+from tests.integration.record_evaluation_untyped import record_midterm, record_setting
 
 DATA = Path(__file__).parent / "data"
 RECORDED = json.loads((DATA / "evaluation_untyped.json").read_text())
@@ -262,60 +262,7 @@ def test_the_typed_aggregates_record_what_the_untyped_ones_recorded(app):
                     )
                 fresh.save(e)
         midterm = made[1]
-        midterm.submit_self_evaluation(
-            submitted_on=date(2026, 6, 19),
-            summary="自评良好",
-            self_scores={"setup.venue": Decimal("4.5")},
-            calendar=calendar,
-        )
-        midterm.review_self_evaluation(reviewed_on=date(2026, 6, 24), notes="已审阅", calendar=calendar)
-        midterm.record_survey(
-            surveyed_on=date(2026, 7, 1),
-            respondents=12,
-            score=Decimal("3.67"),
-            group_scores={"beneficiaries": Decimal("4.00"), "community": Decimal("3.33")},
-        )
-        for code, score in (("setup.venue", "3"), ("setup.staffing", "2.5"), ("operations.rules", "4")):
-            midterm.score_item(
-                item_code=code,
-                score=Decimal(score),
-                max_score=Decimal(5 if code.startswith("setup") else 8),
-                scored_on=date(2026, 7, 1),
-                note=f"{code} 评分",
-            )
-        midterm.score_item(
-            item_code="setup.venue", score=Decimal("3.5"), max_score=Decimal(5), scored_on=date(2026, 7, 2), note="复核"
-        )
-        midterm.deduct(found_on=date(2026, 7, 1), points=Decimal("2.5"), reason="台账不实")
-        fresh.save(midterm)
-        breakdown = {
-            "dimensions": {"setup": Decimal("10.00")},
-            "items": {"setup.venue": Decimal("3.50")},
-            "survey_score": Decimal("3.67"),
-            "deductions": Decimal("2.5"),
-            "outcomes": outcomes.figures(contract.indicators),
-        }
-        midterm.conclude(
-            concluded_on=date(2026, 7, 20),
-            score=Decimal("58.25"),
-            thresholds=version.thresholds,
-            breakdown=breakdown,
-            fraud_found=False,
-            fraud_details=None,
-            calendar=calendar,
-        )
-        midterm.record_feedback(agreed_on=date(2026, 7, 24), notes="已沟通", party="provider", calendar=calendar)
-        fresh.save(midterm)
-        midterm.lodge_appeal(appealed_on=date(2026, 7, 28), reason="满意度样本不足", calendar=calendar)
-        fresh.save(midterm)
-        midterm.decide_appeal(
-            upheld=True,
-            revised_score=Decimal("72.00"),
-            decided_on=date(2026, 8, 5),
-            reason="复核后改判",
-            thresholds=version.thresholds,
-        )
-        fresh.save(midterm)
+        record_midterm(fresh, midterm, outcomes, contract, version.thresholds, calendar)
     typed = fresh.recorder.select_notifications(1, 1000)
     fresh.close()
     assert [n.topic for n in typed] == [r["topic"] for r in RECORDED]
