@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from services_log.application import ServicesLogApplication
-from services_log.domainmodel import ContractLog, Timesheet
+from services_log.domainmodel import ContractLog, DayCounts, Tally, Timesheet
 
 from shared.infra.service import prepare_store
 from shared.infra.settings import Settings
@@ -46,8 +46,9 @@ def command(app: ServicesLogApplication) -> Any:
     return app.command(CommandContext(county=COUNTY, actor="tester"))
 
 
-def delta(n: int) -> dict[str, Any]:
-    return {"deliveries": 1, "person_times": n}
+def delta(n: int) -> Tally:
+    """A delivery of ``n`` person-times on one day."""
+    return Tally(days={"2026-10-05": DayCounts(deliveries=1, person_times=n)})
 
 
 def state(aggregate: Any) -> dict[str, Any]:
@@ -74,14 +75,14 @@ def test_a_refused_command_leaves_the_cached_aggregate_as_stored(app):
 
     again = app.repository.get(log.id)
     assert (again.version, again.deliveries_logged, again.tally) == (log.version, 1, log.tally)
-    assert again.tally == {"deliveries": 1, "person_times": 10}
+    assert again.tally.days == {"2026-10-05": DayCounts(deliveries=1, person_times=10)}
 
 
 def test_a_read_only_load_is_the_cached_instance_and_a_command_copy_never_changes_it(app):
     """Reads take the cached aggregate itself (no copy, whatever its size); a command's copy
     shares its values, yet what the command does to it never reaches the cached instance."""
     log = ContractLog(contract_id="c-4", county=COUNTY)
-    log.tally_changes(new_delivery_ids=["d-1"], delta={"days": {"2026-10-05": {"deliveries": 1, "indicators": {"a": 2}}}})
+    log.tally_changes(new_delivery_ids=["d-1"], delta=Tally(days={"2026-10-05": DayCounts(deliveries=1, indicators={"a": 2})}))
     with command(app):
         app.save(log)
     cached = app.repository.get(log.id, deepcopy_from_cache=False)
@@ -89,10 +90,10 @@ def test_a_read_only_load_is_the_cached_instance_and_a_command_copy_never_change
     before = copy.deepcopy(state(cached)) | {"tally": copy.deepcopy(cached.tally)}
     mine = app.repository.get(log.id)
     assert mine is not cached and mine.tally is cached.tally  # shared until changed
-    mine.tally_changes(new_delivery_ids=["d-2"], delta={"days": {"2026-10-05": {"deliveries": 1, "indicators": {"a": 3}}}})
+    mine.tally_changes(new_delivery_ids=["d-2"], delta=Tally(days={"2026-10-05": DayCounts(deliveries=1, indicators={"a": 3})}))
     assert cached.tally == before["tally"] and cached.deliveries_logged == 1 and cached.version == before["_version"]
-    assert mine.tally["days"]["2026-10-05"] == {"deliveries": 2, "indicators": {"a": 5}}
-    assert mine.tally["months"]["2026-10"]["totals"] == {"deliveries": 2, "indicators": {"a": 5}}
+    assert mine.tally.days["2026-10-05"] == DayCounts(deliveries=2, indicators={"a": 5})
+    assert mine.tally.months["2026-10"].totals == DayCounts(deliveries=2, indicators={"a": 5})
 
 
 def test_a_cached_aggregate_sees_what_another_process_wrote(app, env):

@@ -10,22 +10,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from services_log.domainmodel import ContractLog, Timesheet
-from services_log.domainmodel.copying import plus
-from services_log.domainmodel.ledger import add_into, totals_between
+from services_log.domainmodel import ContractLog, DayCounts, Report, Tally, Timesheet, totals_between
 from services_log.domainmodel.served import ServedPersons
 
 
-def day_delta(day: date, person_times: int, hours: str, code: str) -> dict[str, Any]:
-    return {"days": {day.isoformat(): {"deliveries": 1, "person_times": person_times, "hours_direct": Decimal(hours),
-                                       "hours_other": Decimal(0), "indicators": {code: person_times}}}}
+def day_delta(day: date, person_times: int, hours: str, code: str, sign: int = 1) -> Tally:
+    counts = DayCounts(sign, person_times * sign, Decimal(hours) * sign, Decimal(0), {code: person_times * sign})
+    return Tally(days={day.isoformat(): counts})
 
 
-def naive_totals(days: dict[str, Any], first: date | None, last: date) -> dict[str, Any]:
-    out: dict[str, Any] = {"deliveries": 0, "person_times": 0, "hours_direct": Decimal(0), "hours_other": Decimal(0), "indicators": {}}
+def naive_totals(days: dict[str, DayCounts], first: date | None, last: date) -> DayCounts:
+    out = DayCounts(hours_direct=Decimal(0), hours_other=Decimal(0))
     for day, counts in days.items():
         if (first is None or first.isoformat() <= day) and day <= last.isoformat():
-            add_into(out, counts)
+            out = out.plus(counts)
     return out
 
 
@@ -36,31 +34,28 @@ def test_totals_to_any_day_from_month_totals_equal_adding_every_day():
     for _ in range(400):
         day = start + timedelta(days=rng.randrange(365))
         sign = -1 if rng.random() < 0.1 else 1  # corrections and voidings take counts back out
-        delta = day_delta(day, rng.randrange(1, 5), "0.5", rng.choice(["assist", "visit"]))
-        if sign < 0:
-            delta = {"days": {k: {f: ({c: -n for c, n in v.items()} if isinstance(v, dict) else -v) for f, v in counts.items()}
-                              for k, counts in delta["days"].items()}}
+        delta = day_delta(day, rng.randrange(1, 5), "0.5", rng.choice(["assist", "visit"]), sign)
         log.tally_changes(new_delivery_ids=["d"] if sign > 0 else [], delta=delta)
         logged += sign > 0
     assert log.deliveries_logged == logged
     for _ in range(200):
         a, b = sorted(start + timedelta(days=rng.randrange(-10, 380)) for _ in range(2))
         first = None if rng.random() < 0.3 else a
-        assert totals_between(log.tally, first, b) == naive_totals(log.tally["days"], first, b), (first, b)
+        assert totals_between(log.tally, first, b) == naive_totals(dict(log.tally.days), first, b), (first, b)
 
 
 def test_the_log_counts_deliveries_and_keeps_no_ids():
     log = ContractLog(contract_id="c-1", county="640402")
     log.tally_changes(new_delivery_ids=["d-1", "d-2"], delta=day_delta(date(2026, 10, 1), 3, "1", "assist"))
-    log.tally_changes(new_delivery_ids=[], delta={})
+    log.tally_changes(new_delivery_ids=[], delta=Tally())
     assert log.deliveries_logged == 2 and log.indexed
     assert not any(isinstance(v, (list, set)) and "d-1" in v for v in vars(log).values())
 
 
 def test_a_version_1_snapshot_state_is_upcast():
-    """As ``ContractLog`` version 1 snapshotted itself: every id in a list and a set, no month totals."""
-    tally = plus({}, day_delta(date(2026, 10, 1), 3, "1.5", "assist"))
-    tally = plus(tally, day_delta(date(2026, 10, 2), 4, "0.5", "assist"))
+    """As ``ContractLog`` version 1 snapshotted itself: every id in a list and a set, no month totals;
+    then version 2's dicts into version 3's typed state."""
+    tally = day_delta(date(2026, 10, 1), 3, "1.5", "assist").plus(day_delta(date(2026, 10, 2), 4, "0.5", "assist")).as_delta()
     tally["months"] = {"2026-10": {"kinds": {"帮扶救助": {"deliveries": 2, "person_times": 7, "hours": Decimal(2)}}}}
     state = {"contract_id": "c-1", "county": "640402", "tally": tally, "delivery_ids": ["d-1", "d-2"],
              "_known": {"d-1", "d-2"}, "reports": [], "complaints": []}
@@ -70,6 +65,10 @@ def test_a_version_1_snapshot_state_is_upcast():
     totals = state["tally"]["months"]["2026-10"]["totals"]
     assert (totals["deliveries"], totals["person_times"], totals["hours_direct"], totals["indicators"]) == (2, 7, Decimal(2), {"assist": 7})
     assert state["tally"]["months"]["2026-10"]["kinds"]["帮扶救助"]["deliveries"] == 2
+    state["reports"] = [{"report_id": "r", "kind": "midterm", "period": None, "submitted_on": date(2026, 10, 2), "title": "中期", "summary": None}]
+    ContractLog.upcast_v2_v3(state)
+    assert state["tally"].months["2026-10"].totals == DayCounts(2, 7, Decimal(2), Decimal(0), {"assist": 7})
+    assert state["reports"] == [Report("r", "midterm", None, date(2026, 10, 2), "中期", None)] and state["complaints"] == []
     opened = {"contract_id": "c-1", "county": "640402"}
     ContractLog.Opened.upcast_v1_v2(opened)
     assert opened["indexed"] is False  # opened before index pages: its first write indexes it
@@ -95,7 +94,7 @@ def test_handlers_never_change_state_in_place():
                      {"key": "assist", "ref": "r-1", "date": "2026-10-01", "delta": 1}])
     for original, before in zip((log, sheet, served), deep, strict=True):
         assert {k: v for k, v in vars(original).items() if k != "_pending_events"} == before
-    assert (a.tally["days"]["2026-10-01"]["person_times"], b.hours_on(date(2026, 10, 1)), c.persons(), c.persons("", date(2026, 9, 30))) == (
+    assert (a.tally.days["2026-10-01"].person_times, b.hours_on(date(2026, 10, 1)), c.persons(), c.persons("", date(2026, 9, 30))) == (
         8, Decimal(5), 2, 1)
 
 

@@ -13,13 +13,16 @@ from services_log.domainmodel import (
     Contract,
     ContractLog,
     DeliveryFacts,
+    PlanBasis,
+    Tally,
     Worker,
+    WorkerAgainstCap,
+    WorkerHours,
     contribution,
     delivery_problems,
     hours_against_caps,
     indicator_progress,
 )
-from services_log.domainmodel.ledger import add_into
 from services_log.keystore import MemoryKeyStore, PersonalDataVault, SqliteKeyStore
 from services_log.sheets import UnreadableFile, read_rows
 
@@ -111,30 +114,29 @@ def test_totals_follow_corrections_and_voidings_and_progress_follows_seed_000s_p
 
     # October's 90 should have been 100 (R-LOG-6: the delta takes out the old and puts in the new).
     corrected = october.changed(person_times=100)
-    delta = contribution(october, c, -1)
-    add_into(delta, contribution(corrected, c))
+    delta = contribution(october, c, -1).plus(contribution(corrected, c))
     log.tally_changes(new_delivery_ids=[], delta=delta)
-    progress = {p["code"]: p for p in indicator_progress(c, log.tally, date(2026, 10, 31))}
-    assert (progress["assist"]["actual"], progress["assist"]["planned_to_date"], progress["assist"]["on_track"]) == (150, 150, True)
+    progress = {p.code: p for p in indicator_progress(c, log.tally, date(2026, 10, 31))}
+    assert (progress["assist"].actual, progress["assist"].planned_to_date, progress["assist"].on_track) == (150, 150, True)
     # Mid-November the plan expects half of November's 100; at its end the whole 250.
-    mid = {p["code"]: p for p in indicator_progress(c, log.tally, date(2026, 11, 15))}["assist"]
-    assert (mid["planned_to_date"], mid["expected_to_date"], mid["on_track"]) == (250, 200, False)
+    mid = {p.code: p for p in indicator_progress(c, log.tally, date(2026, 11, 15))}["assist"]
+    assert (mid.planned_to_date, mid.expected_to_date, mid.on_track) == (250, 200, False)
     # Over the whole plan: 550 ≥ the target of 500. Without a plan, the target is pro-rated.
-    assert indicator_progress(c, log.tally, date(2027, 9, 20))[0]["planned_to_date"] == 550
-    community = {p["code"]: p for p in indicator_progress(c, log.tally, date(2027, 3, 21))}["community"]
-    assert (community["plan_basis"], community["planned_to_date"], community["expected_to_date"]) == ("pro_rata", None, 2)
+    assert indicator_progress(c, log.tally, date(2027, 9, 20))[0].planned_to_date == 550
+    community = {p.code: p for p in indicator_progress(c, log.tally, date(2027, 3, 21))}["community"]
+    assert (community.plan_basis, community.planned_to_date, community.expected_to_date) == (PlanBasis.PRO_RATA, None, 2)
 
     log.tally_changes(new_delivery_ids=[], delta=contribution(corrected, c, -1))  # voided
-    assert indicator_progress(c, log.tally, date(2026, 10, 31))[0]["actual"] == 50
-    assert log.tally["months"]["2026-10"]["kinds"]["帮扶救助"]["deliveries"] == 0
+    assert indicator_progress(c, log.tally, date(2026, 10, 31))[0].actual == 50
+    assert log.tally.months["2026-10"].kinds["帮扶救助"].deliveries == 0
 
 
 def test_hours_caps_reproduce_the_guangzhou_family_centre_numbers():
     # 14 professional staff: 27,440 h a year, at most 110% (30,184) in the plan, ≥ 22,852 h direct.
-    caps = hours_against_caps(contract(), {"workers": {"w": {"direct": Decimal(1700), "other": Decimal(300)}}}, staff=14)
-    assert caps["annual_hours_target"] == 27_440 and caps["annual_hours_ceiling"] == 30_184
-    assert caps["annual_direct_hours_minimum"] == Decimal("22852.2")
-    assert caps["workers"] == [{"worker_id": "w", "hours_direct": 1700, "hours_other": 300, "over_annual_hours": True}]
+    caps = hours_against_caps(contract(), Tally(workers={"w": WorkerHours(Decimal(1700), Decimal(300))}), staff=14)
+    assert caps.annual_hours_target == 27_440 and caps.annual_hours_ceiling == 30_184
+    assert caps.annual_direct_hours_minimum == Decimal("22852.2")
+    assert caps.workers == (WorkerAgainstCap("w", Decimal(1700), Decimal(300), over_annual_hours=True),)
 
 
 def test_spreadsheet_rows_read_with_chinese_headers_and_report_what_cannot_be_read():

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services_log.domainmodel import ContractLog, DeliveryIndexPage, Timesheet
+from services_log.domainmodel.ledger import Report, ScopeComplaint, Tally
 from services_log.domainmodel.served import ServedPersons
 from services_log.keystore import PersonalDataVault, key_store_for
 from services_log.locks import KeyedLocks
@@ -31,6 +32,41 @@ class SetAsList(Transcoding):
 
     def decode(self, data: list[Any]) -> set[Any]:
         return set(data)
+
+
+class TallyAsDict(Transcoding):
+    """A contract log's :class:`Tally` in its snapshots: the nested dicts it is recorded in."""
+
+    type = Tally
+    name = "tally"
+
+    def encode(self, obj: Tally) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Tally:
+        return Tally.of(data)
+
+
+class ReportAsDict(Transcoding):
+    type = Report
+    name = "log_report"
+
+    def encode(self, obj: Report) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Report:
+        return Report.of(data)
+
+
+class ScopeComplaintAsDict(Transcoding):
+    type = ScopeComplaint
+    name = "scope_complaint"
+
+    def encode(self, obj: ScopeComplaint) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> ScopeComplaint:
+        return ScopeComplaint.of(data)
 
 
 class ServicesLogApplication(SwpApplication):
@@ -56,6 +92,8 @@ class ServicesLogApplication(SwpApplication):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())
+        for typed in (TallyAsDict(), ReportAsDict(), ScopeComplaintAsDict()):  # snapshots of ContractLog v3
+            transcoder.register(typed)
 
     def close(self) -> None:
         self.vault.keys.close()

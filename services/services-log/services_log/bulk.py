@@ -38,7 +38,7 @@ from services_log.domainmodel import (
     contribution,
     delivery_problems,
 )
-from services_log.domainmodel.ledger import add_into
+from services_log.domainmodel.ledger import Tally
 from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
 from services_log.lookups import ServicesLogLookups
 from services_log.recording import DeliveryRecording
@@ -82,7 +82,7 @@ class _Batch:
 
     deliveries: list[ServiceDelivery] = field(default_factory=list)
     new_ids: dict[str, list[str]] = field(default_factory=dict)  # per contract
-    deltas: dict[str, dict[str, Any]] = field(default_factory=dict)  # per contract
+    deltas: dict[str, Tally] = field(default_factory=dict)  # per contract
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
     persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
@@ -265,7 +265,7 @@ class DeliveryImport:
         )
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
-        add_into(batch.deltas.setdefault(contract.contract_id, {}), contribution(facts, contract))
+        batch.deltas[contract.contract_id] = batch.deltas.get(contract.contract_id, Tally()).plus(contribution(facts, contract))
         merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})

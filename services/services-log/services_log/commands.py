@@ -27,13 +27,13 @@ from services_log.domainmodel import (
     DeliveryFacts,
     DeliveryIndexPage,
     ServiceDelivery,
+    Tally,
     Timesheet,
     canonical_area,
     canonical_kind,
     contribution,
     delivery_problems,
 )
-from services_log.domainmodel.ledger import add_into
 from services_log.domainmodel.served import merge_changes, served_changes
 from services_log.lookups import ServicesLogLookups
 from services_log.recording import DeliveryRecording, book_hours, refuse_first
@@ -254,8 +254,7 @@ class ServicesLogCommands:
         log, pages = look.contract_log(contract), dict[int, DeliveryIndexPage]()
         persons = rec.migrate_log(contract, log, pages)  # before the delivery changes
         delivery.correct(new, reason)
-        delta = contribution(old, contract, -1)
-        add_into(delta, contribution(new, contract))
+        delta = contribution(old, contract, -1).plus(contribution(new, contract))
         merge_changes(persons, served_changes(old, contract, -1))
         merge_changes(persons, served_changes(new, contract))
         return self._retally(delivery, contract, log, pages, delta, sheets, [(old, -1), (new, 1)], persons)
@@ -280,7 +279,7 @@ class ServicesLogCommands:
 
     def _retally(
         self, delivery: ServiceDelivery, contract: Contract, log: ContractLog, pages: dict[int, DeliveryIndexPage],
-        delta: dict[str, Any], sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
+        delta: Tally, sheets: dict[str, Timesheet], bookings: list[tuple[DeliveryFacts, int]],
         persons: dict[str, list[dict[str, Any]]],
     ) -> ServiceDelivery:
         log.tally_changes(new_delivery_ids=[], delta=delta)

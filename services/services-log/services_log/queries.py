@@ -4,17 +4,20 @@ nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
 from services_log.domainmodel import (
     PAGE_SIZE,
     Contract,
+    Counted,
     ServiceDelivery,
     hours_against_caps,
     indicator_progress,
+    totals_between,
 )
-from services_log.domainmodel.ledger import add_into, totals_between
+from services_log.domainmodel.ledger import plus_each
 from services_log.domainmodel.served import YEAR, quarter_of
 from services_log.lookups import ServicesLogLookups
 from shared.rules import RuleViolation
@@ -54,16 +57,16 @@ class ServicesLogQueries:
             "as_of": day,
             "period_start": contract.period_start,
             "period_end": contract.period_end,
-            "deliveries": totals["deliveries"],
-            "person_times": totals["person_times"],
+            "deliveries": totals.deliveries,
+            "person_times": totals.person_times,
             "beneficiaries": year.persons("", day),
-            "hours_direct": totals["hours_direct"],
-            "hours_other": totals["hours_other"],
+            "hours_direct": totals.hours_direct,
+            "hours_other": totals.hours_other,
             "indicators": [
-                {**status, "beneficiaries": year.persons(status["code"], day)}
+                {**status.as_dict(), "beneficiaries": year.persons(status.code, day)}
                 for status in indicator_progress(contract, tally, day)
             ],
-            "hours": hours_against_caps(contract, tally, len(self.lookups.staff_on(contract, day))),
+            "hours": hours_against_caps(contract, tally, len(self.lookups.staff_on(contract, day))).as_dict(),
         }
 
     def brief(self, county: str, contract_id: str, month: str) -> dict[str, Any]:
@@ -76,34 +79,31 @@ class ServicesLogQueries:
         first = max(contract.period_start, date(year, mon, 1))
         last = min(contract.period_end, (date(year, mon, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
         in_month = totals_between(log.tally, first, last)
-        by_month = log.tally.get("months", {}).get(month, {})
+        by_month = log.tally.months.get(month)
         served, year = self.lookups.served(contract, month, read_only=True), self.lookups.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
-            plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
+            plan = (contract.indicator(status.code) or {}).get("monthly_plan") or {}
             indicators.append({
-                **status, "beneficiaries": year.persons(status["code"], last),
-                "actual_in_month": int(in_month["indicators"].get(status["code"], 0)), "planned_in_month": plan.get(month),
-                "beneficiaries_in_month": served.persons(status["code"]),
+                **status.as_dict(), "beneficiaries": year.persons(status.code, last),
+                "actual_in_month": int(in_month.indicators.get(status.code, 0)), "planned_in_month": plan.get(month),
+                "beneficiaries_in_month": served.persons(status.code),
             })
-
-        def breakdown(label: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
-            return [{label: k, **v} for k, v in sorted(counts.items()) if v.get("deliveries")]
 
         return {
             "contract_id": contract.contract_id,
             "month": month,
             "first_day": first,
             "last_day": last,
-            "deliveries": in_month["deliveries"],
-            "person_times": in_month["person_times"],
+            "deliveries": in_month.deliveries,
+            "person_times": in_month.person_times,
             "beneficiaries": served.persons(),
-            "hours_direct": in_month["hours_direct"],
-            "hours_other": in_month["hours_other"],
-            "by_kind": breakdown("kind", by_month.get("kinds", {})),
-            "by_area": breakdown("area", by_month.get("areas", {})),
+            "hours_direct": in_month.hours_direct,
+            "hours_other": in_month.hours_other,
+            "by_kind": breakdown("kind", by_month.kinds if by_month else {}),
+            "by_area": breakdown("area", by_month.areas if by_month else {}),
             "indicators": indicators,
-            "reports": [r for r in log.reports if r["period"] == month],
+            "reports": [r.as_dict() for r in log.reports if r.period == month],
         }
 
     def quarters(self, contract: Contract) -> list[str]:
@@ -132,35 +132,32 @@ class ServicesLogQueries:
         end_month = date(year_no, 3 * q, 28) + timedelta(days=4)
         last = min(contract.period_end, end_month.replace(day=1) - timedelta(days=1))
         in_quarter = totals_between(log.tally, first, last)
-        kinds: dict[str, Any] = {}
-        areas: dict[str, Any] = {}
+        kinds: dict[str, Counted] = {}
+        areas: dict[str, Counted] = {}
         by_month = []
         for month in months:
-            counted = log.tally.get("months", {}).get(month, {})
-            add_into(kinds, counted.get("kinds", {}))
-            add_into(areas, counted.get("areas", {}))
+            counted = log.tally.months.get(month)
+            if counted is not None:
+                kinds, areas = plus_each(kinds, counted.kinds), plus_each(areas, counted.areas)
             brief_first = max(first, date(int(month[:4]), int(month[5:]), 1))
             month_end = (date(int(month[:4]), int(month[5:]), 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
             month_totals = totals_between(log.tally, brief_first, min(last, month_end))
             by_month.append({
-                "month": month, "deliveries": month_totals["deliveries"], "person_times": month_totals["person_times"],
+                "month": month, "deliveries": month_totals.deliveries, "person_times": month_totals.person_times,
                 "beneficiaries": self.lookups.served(contract, month, read_only=True).persons(),
-                "hours_direct": month_totals["hours_direct"], "hours_other": month_totals["hours_other"],
+                "hours_direct": month_totals.hours_direct, "hours_other": month_totals.hours_other,
             })
         served, year = self.lookups.served(contract, quarter, read_only=True), self.lookups.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
-            plan = (contract.indicator(status["code"]) or {}).get("monthly_plan") or {}
+            plan = (contract.indicator(status.code) or {}).get("monthly_plan") or {}
             planned = [int(plan[m]) for m in months if m in plan]
             indicators.append({
-                **status, "beneficiaries": year.persons(status["code"], last),
-                "actual_in_quarter": int(in_quarter["indicators"].get(status["code"], 0)),
+                **status.as_dict(), "beneficiaries": year.persons(status.code, last),
+                "actual_in_quarter": int(in_quarter.indicators.get(status.code, 0)),
                 "planned_in_quarter": sum(planned) if planned else None,
-                "beneficiaries_in_quarter": served.persons(status["code"]),
+                "beneficiaries_in_quarter": served.persons(status.code),
             })
-
-        def breakdown(label: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
-            return [{label: k, **v} for k, v in sorted(counts.items()) if v.get("deliveries")]
 
         return {
             "contract_id": contract.contract_id,
@@ -168,16 +165,19 @@ class ServicesLogQueries:
             "first_day": first,
             "last_day": last,
             "months": months,
-            "deliveries": in_quarter["deliveries"],
-            "person_times": in_quarter["person_times"],
+            "deliveries": in_quarter.deliveries,
+            "person_times": in_quarter.person_times,
             "beneficiaries": served.persons(),
-            "hours_direct": in_quarter["hours_direct"],
-            "hours_other": in_quarter["hours_other"],
+            "hours_direct": in_quarter.hours_direct,
+            "hours_other": in_quarter.hours_other,
             "by_kind": breakdown("kind", kinds),
             "by_area": breakdown("area", areas),
             "by_month": by_month,
             "indicators": indicators,
-            "reports": [r for r in log.reports if r["period"] in months],
+            "reports": [r.as_dict() for r in log.reports if r.period in months],
         }
 
 
+def breakdown(label: str, counts: Mapping[str, Counted]) -> list[dict[str, Any]]:
+    """A month's (or quarter's) kinds or areas with deliveries, by name: ``{label: name, deliveries, person_times, hours}``."""
+    return [{label: k, **v.as_dict()} for k, v in sorted(counts.items()) if v.deliveries]

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services_log.domainmodel import CONFIDENTIAL_KINDS, Beneficiary, Contract, ServiceDelivery, Worker
+from services_log.domainmodel import (
+    CONFIDENTIAL_KINDS,
+    Beneficiary,
+    Contract,
+    Report,
+    ScopeComplaint,
+    ServiceDelivery,
+    Worker,
+)
 from services_log.lookups import ServicesLogLookups
 from services_log.queries import ServicesLogQueries
 from shared.infra.auth import Role
@@ -188,11 +196,11 @@ class ServicesLogReads:
         self.contract(q.county, q.contract_id, viewer)
         return self.queries.quarterly(q.county, q.contract_id, q.quarter)
 
-    def reports(self, q: ContractReports, viewer: Viewer) -> list[dict[str, Any]]:
+    def reports(self, q: ContractReports, viewer: Viewer) -> list[Report]:
         contract = self.contract(q.county, q.contract_id, viewer)
         return list(self.lookups.contract_log(contract, read_only=True).reports)
 
-    def complaints(self, q: ScopeComplaints, viewer: Viewer) -> list[dict[str, Any]]:
+    def complaints(self, q: ScopeComplaints, viewer: Viewer) -> list[ScopeComplaint]:
         contract = self.contract(q.county, q.contract_id, viewer)
         return list(self.lookups.contract_log(contract, read_only=True).complaints)
 

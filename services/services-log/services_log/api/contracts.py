@@ -380,7 +380,7 @@ def submit_report(
 @router.get("/contracts/{contract_id}/reports", response_model=list[ReportOut])
 def list_reports(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ReportOut]:
     """Reports the provider submitted for the contract, with their dates."""
-    return [ReportOut(**r) for r in service.reads.ask(ContractReports(county=county, contract_id=contract_id), scope)]
+    return [ReportOut(**r.as_dict()) for r in service.reads.ask(ContractReports(county=county, contract_id=contract_id), scope)]
 
 
 @router.post("/contracts/{contract_id}/scope-complaints", status_code=201, response_model=ComplaintCreated)
@@ -399,5 +399,5 @@ def file_complaint(
 @router.get("/contracts/{contract_id}/scope-complaints", response_model=list[ComplaintOut])
 def list_complaints(county: CountyCode, contract_id: ContractId, scope: ContractReader, service: Service) -> list[ComplaintOut]:
     """Scope complaints filed for the contract."""
-    return [ComplaintOut(**c) for c in service.reads.ask(ScopeComplaints(county=county, contract_id=contract_id), scope)]
+    return [ComplaintOut(**c.as_dict()) for c in service.reads.ask(ScopeComplaints(county=county, contract_id=contract_id), scope)]
 

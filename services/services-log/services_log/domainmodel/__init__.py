@@ -3,8 +3,8 @@
 - ``registry_view``: registry's facts this service needs, kept as its own read model
   (contracts, workers and their employment periods, station rosters, county policies);
 - ``delivery``: what a station records — a service delivery (服务记录) and the rules it must meet;
-- ``ledger``: per contract, its service log (服务台账: totals, indicator progress, reports,
-  scope complaints) and the pages of its deliveries' index; per worker, the timesheet (工时) that caps a day's hours;
+- ``ledger``: per contract, its service log (服务台账: a typed ``Tally`` of totals, indicator
+  progress, ``Report``s, ``ScopeComplaint``s) and the pages of its deliveries' index; per worker, the timesheet (工时) that caps a day's hours;
 - ``beneficiary``: service recipients (服务对象) known only by a pseudonymous reference.
 """
 
@@ -23,11 +23,25 @@ from services_log.domainmodel.ledger import (
     PAGE_SIZE,
     REPORT_KINDS,
     ContractLog,
+    Counted,
+    Counting,
+    DayCounts,
     DeliveryIndexPage,
+    HoursAgainstCaps,
+    IndicatorProgress,
+    MonthCounts,
+    PlanBasis,
+    Report,
+    ReportKind,
+    ScopeComplaint,
+    Tally,
     Timesheet,
+    WorkerAgainstCap,
+    WorkerHours,
     contribution,
     hours_against_caps,
     indicator_progress,
+    totals_between,
 )
 from services_log.domainmodel.registry_view import (
     DEFAULT_POLICY,
@@ -47,17 +61,31 @@ __all__ = [
     "Beneficiary",
     "Contract",
     "ContractLog",
+    "Counted",
+    "Counting",
     "CountyPolicy",
+    "DayCounts",
     "DeliveryFacts",
     "DeliveryIndexPage",
+    "HoursAgainstCaps",
+    "IndicatorProgress",
+    "MonthCounts",
+    "PlanBasis",
+    "Report",
+    "ReportKind",
+    "ScopeComplaint",
     "ServiceDelivery",
     "StationRoster",
+    "Tally",
     "Timesheet",
     "Worker",
+    "WorkerAgainstCap",
+    "WorkerHours",
     "canonical_area",
     "canonical_kind",
     "contribution",
     "delivery_problems",
     "hours_against_caps",
     "indicator_progress",
+    "totals_between",
 ]

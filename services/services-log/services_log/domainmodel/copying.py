@@ -4,7 +4,8 @@ The library's repository deep-copies a cached aggregate for every command, so th
 refused half-way leaves the cache as stored. Deep-copying costs what the state weighs, on every
 load. The hot aggregates of this service instead follow one rule: **an event handler assigns new
 values and never changes a value it did not create** (no ``append``, ``update``, ``+=`` on a dict
-or list held in state; :func:`plus` adds counts by copying only the dicts on the changed path).
+or list held in state; a frozen value such as the ledger's ``Tally`` is replaced by a new one whose
+``plus`` copies only the buckets it changes).
 Then a copy that shares every value with the cached instance is as safe as a deep copy, and
 costs one ``dict`` of attributes whatever the history: a command changes its copy's attributes,
 never the shared values; the cache's own instance is fast-forwarded the same way.
@@ -25,14 +26,3 @@ class CopyOnWrite:
         object.__setattr__(clone, "__dict__", state)
         return clone
 
-
-def plus(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """``total`` with ``delta`` added (nested dicts of numbers), as a new dict: the dicts on the
-    changed paths are copied, every other value is shared; neither argument is changed."""
-    out = dict(total)
-    for key, value in delta.items():
-        if isinstance(value, dict):
-            out[key] = plus(total.get(key) or {}, value)
-        else:
-            out[key] = total.get(key, 0) + value
-    return out
