@@ -28,6 +28,8 @@ from services_log.domainmodel import (
     ContractLog,
     Counted,
     DayCounts,
+    DeliveryChange,
+    DeliveryStatus,
     Report,
     ReportKind,
     ScopeComplaint,
@@ -120,6 +122,17 @@ def test_the_old_log_loads_into_typed_state_from_its_snapshot_as_from_its_events
         ScopeComplaint("c-1", "s-1", "惠农镇", date(2025, 5, 6), "镇里摊派迎检任务"),
         ScopeComplaint("c-2", None, "红果子镇", date(2025, 9, 9), "抽调社工做普查"),
     ]
+
+
+def test_old_deliveries_load_with_a_typed_status_and_history(svc):
+    deliveries = svc.queries.deliveries_of(COUNTY, CONTRACT, 0, 500)[1]
+    assert [d.status for d in deliveries].count(DeliveryStatus.VOIDED) == 2
+    twice = deliveries[10]  # corrected, then voided
+    assert (twice.status, twice.counts) == (DeliveryStatus.VOIDED, False)
+    assert twice.history == (
+        DeliveryChange(DeliveryStatus.CORRECTED, "日期与类型录错"), DeliveryChange(DeliveryStatus.VOIDED, "并非本协议服务"),
+    )
+    assert deliveries[3].status == DeliveryStatus.CORRECTED and deliveries[0].status == DeliveryStatus.RECORDED
 
 
 def test_routes_answer_exactly_what_the_untyped_code_answered(svc):

@@ -129,7 +129,8 @@ def delivery_view(lookups: ServicesLogLookups, d: ServiceDelivery, role: Role) -
         "kind": f.kind, "area": f.area, "date": f.date, "hours_direct": f.hours_direct, "hours_other": f.hours_other,
         "person_times": f.person_times, "indicator_code": f.indicator_code, "indicator_quantity": f.indicator_quantity,
         "beneficiary_refs": list(f.beneficiary_refs), "content": content, "content_withheld": withheld,
-        "content_erased": erased, "status": d.status, "version": d.version, "source": d.source, "history": d.history,
+        "content_erased": erased, "status": d.status.value, "version": d.version, "source": d.source,
+        "history": [h.as_dict() for h in d.history],
     }
 
 

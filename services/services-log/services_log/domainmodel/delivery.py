@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -226,6 +227,23 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
     return problems
 
 
+class DeliveryStatus(StrEnum):
+    RECORDED = "recorded"
+    CORRECTED = "corrected"  # corrected at least once (R-LOG-6)
+    VOIDED = "voided"  # no longer counts; its history stays
+
+
+@dataclass(frozen=True)
+class DeliveryChange:
+    """One correction or voiding of a delivery and its reason (R-LOG-6)."""
+
+    change: DeliveryStatus  # CORRECTED or VOIDED
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"change": self.change.value, "reason": self.reason}
+
+
 class ServiceDelivery(Aggregate):
     """One logged service (服务记录). Never edited: corrected or voided by new events (R-LOG-6)."""
 
@@ -256,8 +274,8 @@ class ServiceDelivery(Aggregate):
     ) -> None:
         self.county = county
         self.source = source  # "api" or "import:<file name>:<line>"
-        self.status = "recorded"
-        self.history: list[dict[str, Any]] = []
+        self.status = DeliveryStatus.RECORDED
+        self.history: tuple[DeliveryChange, ...] = ()
         self._apply(
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
             indicator_code, beneficiary_refs, content, content_sealed, indicator_quantity,
@@ -286,7 +304,7 @@ class ServiceDelivery(Aggregate):
         )
 
     def check_correctable(self, reason: str) -> None:
-        if self.status == "voided":
+        if self.status == DeliveryStatus.VOIDED:
             raise RuleViolation("a voided delivery cannot be corrected or voided again", rule="R-LOG-6", field="delivery_id")
         if not reason.strip():
             raise RuleViolation("a correction or voiding gives its reason", rule="R-LOG-6", field="reason")
@@ -311,8 +329,8 @@ class ServiceDelivery(Aggregate):
             contract_id, station_id, worker_ids, kind, area, date, hours_direct, hours_other, person_times,
             indicator_code, beneficiary_refs, content, content_sealed, indicator_quantity,
         )
-        self.status = "corrected"
-        self.history.append({"change": "corrected", "reason": reason})
+        self.status = DeliveryStatus.CORRECTED
+        self.history = (*self.history, DeliveryChange(DeliveryStatus.CORRECTED, reason))
 
     def void(self, reason: str) -> None:
         self.check_correctable(reason)
@@ -320,9 +338,9 @@ class ServiceDelivery(Aggregate):
 
     @event("Voided")
     def _voided(self, contract_id: str, reason: str) -> None:
-        self.status = "voided"
-        self.history.append({"change": "voided", "reason": reason})
+        self.status = DeliveryStatus.VOIDED
+        self.history = (*self.history, DeliveryChange(DeliveryStatus.VOIDED, reason))
 
     @property
     def counts(self) -> bool:
-        return self.status != "voided"
+        return self.status != DeliveryStatus.VOIDED
