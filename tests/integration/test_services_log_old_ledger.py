@@ -26,12 +26,16 @@ from services_log.composition import ServicesLog, compose
 from services_log.domainmodel import (
     Contract,
     ContractLog,
+    ContractStatus,
     Counted,
     DayCounts,
     DeliveryChange,
     DeliveryStatus,
+    Employment,
+    Indicator,
     Report,
     ReportKind,
+    ScopeChange,
     ScopeComplaint,
     Tally,
     WorkerHours,
@@ -122,6 +126,20 @@ def test_the_old_log_loads_into_typed_state_from_its_snapshot_as_from_its_events
         ScopeComplaint("c-1", "s-1", "惠农镇", date(2025, 5, 6), "镇里摊派迎检任务"),
         ScopeComplaint("c-2", None, "红果子镇", date(2025, 9, 9), "抽调社工做普查"),
     ]
+
+
+def test_registrys_facts_load_into_typed_terms(svc):
+    contract: Contract = svc.lookups.contract(COUNTY, CONTRACT)
+    assert contract.status == ContractStatus.SIGNED and contract.station_ids == ("s-1", "s-2")
+    assert contract.indicators[1:] == (Indicator("hours", 300, "直接服务时长", "小时"), Indicator("groups", 12, "小组活动", "场"))
+    assert contract.plan_of("assist")["2025-07"] == 40 and contract.plan_of("groups") == {}
+    assert contract.scope_changes == (ScopeChange(("社会救助", "养老服务", "儿童关爱保护"), date(2025, 6, 1)),)
+    assert contract.areas_on(date(2025, 5, 31)) == ["社会救助", "养老服务"]
+    w3 = svc.lookups.worker(COUNTY, "w-3")
+    assert w3 is not None and w3.employments == (
+        Employment("p-1", "s-2", date(2025, 2, 1), date(2025, 10, 31)), Employment("p-1", "s-1", date(2025, 11, 15)),
+    )
+    assert w3.employment_on(date(2025, 11, 1)) is None
 
 
 def test_old_deliveries_load_with_a_typed_status_and_history(svc):

@@ -68,11 +68,11 @@ def test_employment_periods_follow_hiring_moves_and_leaving():
     w.move(provider_id=PROVIDER, to_station_id=ELSEWHERE, moved_on=date(2026, 11, 1))
     w.leave(left_on=date(2027, 1, 31))
     assert w.employment_on(date(2026, 7, 31)) is None
-    assert w.employment_on(date(2026, 10, 31))["station_id"] == STATION
-    assert w.employment_on(date(2026, 11, 1))["station_id"] == ELSEWHERE
+    assert w.employment_on(date(2026, 10, 31)).station_id == STATION
+    assert w.employment_on(date(2026, 11, 1)).station_id == ELSEWHERE
     assert w.employment_on(date(2027, 1, 31)) is not None and w.employment_on(date(2027, 2, 1)) is None
     w.rehire(provider_id=PROVIDER, station_id=STATION, role="supervisor", hired_on=date(2027, 3, 1))
-    assert w.employment_on(date(2027, 3, 1))["station_id"] == STATION and w.role == "supervisor"
+    assert w.employment_on(date(2027, 3, 1)).station_id == STATION and w.role == "supervisor"
 
 
 def test_scope_changes_apply_from_their_date_and_termination_ends_the_year_early():

@@ -130,7 +130,7 @@ class ServicesLogLookups:
             for worker_id in roster.worker_ids if roster else []:
                 worker: Worker | None = self.find(Worker.create_id(worker_id), read_only=True)
                 job = worker.employment_on(day) if worker else None
-                if job and job["provider_id"] == contract.provider_id and job["station_id"] in contract.station_ids:
+                if job and job.provider_id == contract.provider_id and job.station_id in contract.station_ids:
                     staff.add(worker_id)
         return sorted(staff)
 

@@ -83,7 +83,7 @@ class ServicesLogQueries:
         served, year = self.lookups.served(contract, month, read_only=True), self.lookups.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
-            plan = (contract.indicator(status.code) or {}).get("monthly_plan") or {}
+            plan = contract.plan_of(status.code)
             indicators.append({
                 **status.as_dict(), "beneficiaries": year.persons(status.code, last),
                 "actual_in_month": int(in_month.indicators.get(status.code, 0)), "planned_in_month": plan.get(month),
@@ -150,7 +150,7 @@ class ServicesLogQueries:
         served, year = self.lookups.served(contract, quarter, read_only=True), self.lookups.served(contract, YEAR, read_only=True)
         indicators = []
         for status in indicator_progress(contract, log.tally, last):
-            plan = (contract.indicator(status.code) or {}).get("monthly_plan") or {}
+            plan = contract.plan_of(status.code)
             planned = [int(plan[m]) for m in months if m in plan]
             indicators.append({
                 **status.as_dict(), "beneficiaries": year.persons(status.code, last),

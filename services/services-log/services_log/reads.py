@@ -164,7 +164,7 @@ class ServicesLogReads:
         worker = self.lookups.worker(q.county, q.worker_id)
         mine = worker is not None and (
             (viewer.worker_id is None or viewer.worker_id == worker.worker_id)
-            and (viewer.provider_id is None or any(e["provider_id"] == viewer.provider_id for e in worker.employments))
+            and (viewer.provider_id is None or any(e.provider_id == viewer.provider_id for e in worker.employments))
         )
         if worker is None or not mine:
             raise NotFound(f"unknown worker {q.worker_id} in county {q.county}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
-from services_log.domainmodel import DEFAULT_POLICY, Contract, CountyPolicy, StationRoster, Worker
+from services_log.domainmodel import DEFAULT_POLICY, Contract, CountyPolicy, ScopeChange, StationRoster, Worker
 from services_log.lookups import ServicesLogLookups
 from shared.events import registry as reg
 from shared.infra.consumer import RetryLater
@@ -58,8 +58,7 @@ class RegistryReactions:
 
     def on_contract_scope_changed(self, e: reg.ContractScopeChanged) -> list[Aggregate]:
         contract = self._contract_seen(e.contract_id)
-        change = {"service_areas": e.service_areas, "effective_on": e.effective_on}
-        if change not in contract.scope_changes:
+        if ScopeChange(tuple(e.service_areas), e.effective_on) not in contract.scope_changes:
             contract.change_scope(service_areas=e.service_areas, effective_on=e.effective_on)
         return [contract]
 
@@ -95,7 +94,7 @@ class RegistryReactions:
     def on_worker_left(self, e: reg.WorkerLeft) -> list[Aggregate]:
         worker = self._worker_seen(e.worker_id)
         job = worker.employment_on(e.left_on)
-        if job is not None and job["end"] != e.left_on:
+        if job is not None and job.end != e.left_on:
             worker.leave(left_on=e.left_on)
         return [worker]
 

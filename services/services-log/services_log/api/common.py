@@ -102,7 +102,7 @@ def _contract_owner(service: ServicesLog, county: str, ref: str) -> Owner | None
 
 def _worker_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:
     worker = service.lookups.worker(county, ref)
-    return None if worker is None else Owner(frozenset(e["provider_id"] for e in worker.employments), worker_ids=frozenset({ref}))
+    return None if worker is None else Owner(frozenset(e.provider_id for e in worker.employments), worker_ids=frozenset({ref}))
 
 
 def _delivery_owner(service: ServicesLog, county: str, ref: str) -> Owner | None:

@@ -266,9 +266,10 @@ def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractRea
     """The contract as services-log knows it from registry's events (404 until `ContractSigned` arrived)."""
     c = service.reads.ask(ContractOf(county=county, contract_id=contract_id), scope)
     return ContractOut(
-        contract_id=c.contract_id, provider_id=c.provider_id, station_ids=c.station_ids, period_start=c.period_start,
-        period_end=c.period_end, last_day=c.last_day, status=c.status, service_areas=c.service_areas,
-        scope_changes=[ScopeChangeOut(**s) for s in c.scope_changes], indicators=c.indicators, policy=c.policy,
+        contract_id=c.contract_id, provider_id=c.provider_id, station_ids=list(c.station_ids), period_start=c.period_start,
+        period_end=c.period_end, last_day=c.last_day, status=c.status.value, service_areas=list(c.service_areas),
+        scope_changes=[ScopeChangeOut(service_areas=list(s.service_areas), effective_on=s.effective_on) for s in c.scope_changes],
+        indicators=[i.as_signed() for i in c.indicators], policy=dict(c.policy),
     )
 
 
@@ -276,7 +277,7 @@ def get_contract(county: CountyCode, contract_id: ContractId, scope: ContractRea
 def get_worker(county: CountyCode, worker_id: Annotated[str, Path(max_length=64)], scope: WorkerReader, service: Service) -> WorkerOut:
     """A worker's employment periods per station, from registry's WorkerHired/Moved/Left events."""
     worker = service.reads.ask(WorkerOf(county=county, worker_id=worker_id), scope)
-    return WorkerOut(worker_id=worker.worker_id, role=worker.role, employments=[EmploymentOut(**e) for e in worker.employments])
+    return WorkerOut(worker_id=worker.worker_id, role=worker.role, employments=[EmploymentOut(**e.as_dict()) for e in worker.employments])
 
 
 @router.get("/contracts/{contract_id}/deliveries", response_model=DeliveryPage)

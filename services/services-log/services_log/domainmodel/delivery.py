@@ -183,7 +183,8 @@ def _quantity_problems(facts: DeliveryFacts, contract: Contract) -> list[DomainE
                               field="indicator_quantity")]
     if facts.indicator_quantity < 0:
         return [RuleViolation("a stated quantity cannot be negative", rule="R-LOG-8", field="indicator_quantity")]
-    unit = (contract.indicator(facts.indicator_code) or {}).get("unit", "")
+    indicator = contract.indicator(facts.indicator_code)
+    unit = "" if indicator is None else indicator.unit_or_blank
     if unit in PERSON_TIME_UNITS or unit in HOUR_UNITS:
         return [RuleViolation(
             f"indicator {facts.indicator_code} counts in {unit}: it adds the delivery's {unit} (人次/工时), not a stated quantity",
@@ -208,7 +209,7 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
             )
             continue
         job = worker.employment_on(facts.date)
-        if job is not None and job["provider_id"] != contract.provider_id:
+        if job is not None and job.provider_id != contract.provider_id:
             problems.append(
                 RuleViolation(
                     f"worker {worker_id} is employed by another provider on {facts.date}: no subcontracting",
@@ -216,7 +217,7 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
                     field=field,
                 )
             )
-        elif job is None or job["station_id"] != facts.station_id:
+        elif job is None or job.station_id != facts.station_id:
             problems.append(
                 RuleViolation(
                     f"worker {worker_id} is not employed at this station on {facts.date}",

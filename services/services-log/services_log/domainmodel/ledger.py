@@ -264,7 +264,7 @@ def contribution(facts: DeliveryFacts, contract: Contract, sign: int = 1) -> Tal
     if facts.indicator_code is not None:
         indicator = contract.indicator(facts.indicator_code)
         if indicator is not None:
-            indicators[facts.indicator_code] = indicator_amount(facts, indicator["unit"]) * sign
+            indicators[facts.indicator_code] = indicator_amount(facts, indicator.unit_or_blank) * sign
             if facts.indicator_quantity is not None:
                 stated[facts.indicator_code] = sign
     counted = Counted(sign, facts.person_times * sign, direct + other)
@@ -338,8 +338,8 @@ def indicator_progress(contract: Contract, tally: Tally, as_of: date) -> list[In
     fraction = Decimal(as_of.day) / calendar.monthrange(as_of.year, as_of.month)[1]
     out = []
     for ind in contract.indicators:
-        plan: dict[str, int] = ind.get("monthly_plan") or {}
-        target = int(ind["target"])
+        plan = ind.plan
+        target = int(ind.target)
         planned: int | None
         if plan:
             before = sum(int(v) for m, v in plan.items() if m < month)
@@ -350,13 +350,13 @@ def indicator_progress(contract: Contract, tally: Tally, as_of: date) -> list[In
             elapsed = (as_of - contract.period_start).days + 1
             length = (contract.period_end - contract.period_start).days + 1
             planned, expected, basis = None, _whole(Decimal(target) * max(elapsed, 0) / length), PlanBasis.PRO_RATA
-        done = _whole(actual.get(ind["code"], 0))
+        done = _whole(actual.get(ind.code, 0))
         out.append(
             IndicatorProgress(
-                code=ind["code"],
-                name=ind.get("name", ind["code"]),
-                unit=ind.get("unit", ""),
-                counting=Counting.STATED if tally.stated.get(ind["code"]) else counting_of(ind.get("unit", "")),
+                code=ind.code,
+                name=ind.label,
+                unit=ind.unit_or_blank,
+                counting=Counting.STATED if tally.stated.get(ind.code) else counting_of(ind.unit_or_blank),
                 target=target,
                 actual=done,
                 planned_to_date=planned,

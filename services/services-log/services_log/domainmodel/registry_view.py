@@ -2,13 +2,21 @@
 
 A delivery is checked against these (R-LOG-2/3, R-REG-6, R-REG-8) without asking registry,
 and they are rebuilt from this service's own log like any other aggregate (R-AUD-3).
+
+The state is typed (``Indicator``, ``ScopeChange``, ``ContractStatus``, ``Employment``); the events
+keep the fields registry's facts were recorded with, so stores recorded before load unchanged. The
+policy stays a mapping: the county's versioned parameters as signed, of which this service reads
+four (``DEFAULT_POLICY``) and shows the rest as they came.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -27,6 +35,77 @@ DEFAULT_POLICY: dict[str, Any] = {
 
 def decimal_of(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A contract indicator (绩效指标) as signed. ``name``, ``unit`` and ``monthly_plan`` are None
+    when registry's fact did not give them (contracts signed before they were part of its terms):
+    ``as_signed`` shows the indicator as it came, key for key."""
+
+    code: str
+    target: int
+    name: str | None = None
+    unit: str | None = None
+    monthly_plan: Mapping[str, int] | None = None  # the 进度表: planned amount per month YYYY-MM
+
+    @property
+    def label(self) -> str:
+        return self.code if self.name is None else self.name
+
+    @property
+    def unit_or_blank(self) -> str:
+        return self.unit or ""
+
+    @property
+    def plan(self) -> Mapping[str, int]:
+        return self.monthly_plan or {}
+
+    @classmethod
+    def of(cls, signed: Mapping[str, Any]) -> Indicator:
+        plan = signed.get("monthly_plan")
+        return cls(signed["code"], signed["target"], signed.get("name"), signed.get("unit"), None if plan is None else dict(plan))
+
+    def as_signed(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.unit is not None:
+            out["unit"] = self.unit
+        out["target"] = self.target
+        if self.monthly_plan is not None:
+            out["monthly_plan"] = dict(self.monthly_plan)
+        return out
+
+
+@dataclass(frozen=True)
+class ScopeChange:
+    """An approved scope change (R-REG-6): these service areas from ``effective_on``."""
+
+    service_areas: tuple[str, ...]
+    effective_on: date
+
+
+class ContractStatus(StrEnum):
+    SIGNED = "signed"
+    TERMINATED = "terminated"  # ended early: deliveries after ``ended_on`` no longer count
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Employment:
+    """A period a worker was employed by a provider at a station (``end`` None: still employed)."""
+
+    provider_id: str
+    station_id: str
+    start: date
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"provider_id": self.provider_id, "station_id": self.station_id, "start": self.start, "end": self.end}
 
 
 class CountyPolicy(Aggregate):
@@ -69,46 +148,52 @@ class Contract(Aggregate):
         self.contract_id = contract_id
         self.county = county
         self.provider_id = provider_id
-        self.station_ids = list(station_ids)
+        self.station_ids = tuple(station_ids)
         self.period_start = period_start
         self.period_end = period_end
-        self.service_areas = list(service_areas)
-        self.indicators = [dict(i) for i in indicators]
-        self.policy = {**DEFAULT_POLICY, **policy}
-        self.scope_changes: list[dict[str, Any]] = []
-        self.status = "signed"
+        self.service_areas = tuple(service_areas)
+        # The order signed: reads list the indicators in it.
+        self.indicators = tuple(Indicator.of(i) for i in indicators)
+        self.policy: Mapping[str, Any] = {**DEFAULT_POLICY, **policy}
+        self.scope_changes: tuple[ScopeChange, ...] = ()
+        self.status = ContractStatus.SIGNED
         self.ended_on: date | None = None
 
     @event("ScopeChanged")
     def change_scope(self, service_areas: list[str], effective_on: date) -> None:
         """An approved scope change (R-REG-6): these areas from ``effective_on``."""
-        self.scope_changes.append({"service_areas": list(service_areas), "effective_on": effective_on})
-        self.scope_changes.sort(key=lambda c: c["effective_on"])
+        changes = (*self.scope_changes, ScopeChange(tuple(service_areas), effective_on))
+        self.scope_changes = tuple(sorted(changes, key=lambda c: c.effective_on))
 
     @event("Ended")
     def end(self, status: str, ended_on: date) -> None:
         """Terminated early (deliveries after ``ended_on`` no longer count) or expired."""
-        self.status = status
+        self.status = ContractStatus(status)
         self.ended_on = ended_on
 
     def areas_on(self, day: date) -> list[str]:
         areas = self.service_areas
         for change in self.scope_changes:
-            if change["effective_on"] <= day:
-                areas = change["service_areas"]
+            if change.effective_on <= day:
+                areas = change.service_areas
         return list(areas)
 
     @property
     def last_day(self) -> date:
-        if self.status == "terminated" and self.ended_on is not None:
+        if self.status == ContractStatus.TERMINATED and self.ended_on is not None:
             return min(self.period_end, self.ended_on)
         return self.period_end
 
     def covers(self, day: date) -> bool:
         return self.period_start <= day <= self.last_day
 
-    def indicator(self, code: str) -> dict[str, Any] | None:
-        return next((i for i in self.indicators if i["code"] == code), None)
+    def indicator(self, code: str) -> Indicator | None:
+        return next((i for i in self.indicators if i.code == code), None)
+
+    def plan_of(self, code: str) -> Mapping[str, int]:
+        """The indicator's monthly plan (进度表); empty without one (or without the indicator)."""
+        indicator = self.indicator(code)
+        return {} if indicator is None else indicator.plan
 
     @property
     def max_daily_hours(self) -> Decimal:
@@ -135,42 +220,35 @@ class Worker(Aggregate):
         self.worker_id = worker_id
         self.county = county
         self.role = role
-        # Each period: provider, station, first and last day employed (None: still employed).
-        self.employments: list[dict[str, Any]] = [
-            {"provider_id": provider_id, "station_id": station_id, "start": hired_on, "end": None}
-        ]
+        self.employments: tuple[Employment, ...] = (Employment(provider_id, station_id, hired_on),)
 
     @event("Rehired")
     def rehire(self, provider_id: str, station_id: str, role: str, hired_on: date) -> None:
         self._close(hired_on - timedelta(days=1))
         self.role = role
-        self.employments.append({"provider_id": provider_id, "station_id": station_id, "start": hired_on, "end": None})
+        self.employments = (*self.employments, Employment(provider_id, station_id, hired_on))
 
     @event("Moved")
     def move(self, provider_id: str, to_station_id: str, moved_on: date) -> None:
         self._close(moved_on - timedelta(days=1))
-        self.employments.append({"provider_id": provider_id, "station_id": to_station_id, "start": moved_on, "end": None})
+        self.employments = (*self.employments, Employment(provider_id, to_station_id, moved_on))
 
     @event("Left")
     def leave(self, left_on: date) -> None:
         self._close(left_on)
 
     def _close(self, last_day: date) -> None:
-        for period in self.employments:
-            if period["end"] is None or period["end"] > last_day:
-                period["end"] = max(last_day, period["start"] - timedelta(days=1))
-
-    def employment_on(self, day: date) -> dict[str, Any] | None:
-        for period in self.employments:
-            if period["start"] <= day and (period["end"] is None or day <= period["end"]):
-                return period
-        return None
-
-    def is_hired(self, provider_id: str, station_id: str, hired_on: date) -> bool:
-        return any(
-            p["provider_id"] == provider_id and p["station_id"] == station_id and p["start"] == hired_on
+        """Every period still open on ``last_day`` ends then (one ending before it starts: the day before)."""
+        self.employments = tuple(
+            replace(p, end=max(last_day, p.start - timedelta(days=1))) if p.end is None or p.end > last_day else p
             for p in self.employments
         )
+
+    def employment_on(self, day: date) -> Employment | None:
+        return next((p for p in self.employments if p.covers(day)), None)
+
+    def is_hired(self, provider_id: str, station_id: str, hired_on: date) -> bool:
+        return any(p.provider_id == provider_id and p.station_id == station_id and p.start == hired_on for p in self.employments)
 
 
 class StationRoster(Aggregate):
