@@ -118,11 +118,11 @@ class CountyPolicy(Aggregate):
     @event("Recorded")
     def __init__(self, county: str, policy: dict[str, Any], version: int) -> None:
         self.county = county
-        self.versions: dict[str, dict[str, Any]] = {str(version): dict(policy)}
+        self.versions: Mapping[str, Mapping[str, Any]] = {str(version): dict(policy)}
 
     @event("Changed")
     def change(self, policy: dict[str, Any], version: int) -> None:
-        self.versions[str(version)] = dict(policy)
+        self.versions = {**self.versions, str(version): dict(policy)}
 
 
 class Contract(Aggregate):
@@ -262,7 +262,7 @@ class StationRoster(Aggregate):
     def __init__(self, station_id: str, county: str) -> None:
         self.station_id = station_id
         self.county = county
-        self.worker_ids: list[str] = []
+        self.worker_ids: tuple[str, ...] = ()
 
     def assign(self, worker_id: str) -> None:
         if worker_id not in self.worker_ids:
@@ -270,4 +270,4 @@ class StationRoster(Aggregate):
 
     @event("WorkerAssigned")
     def _assigned(self, worker_id: str) -> None:
-        self.worker_ids.append(worker_id)
+        self.worker_ids = (*self.worker_ids, worker_id)
