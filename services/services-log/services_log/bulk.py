@@ -82,7 +82,7 @@ class _Batch:
 
     deliveries: list[ServiceDelivery] = field(default_factory=list)
     new_ids: dict[str, list[str]] = field(default_factory=dict)  # per contract
-    deltas: dict[str, Tally] = field(default_factory=dict)  # per contract
+    deltas: dict[str, list[Tally]] = field(default_factory=dict)  # per contract: each row's contribution
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
     persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
@@ -157,10 +157,10 @@ class DeliveryImport:
             batch = _Batch()
             for row in rows:
                 self._read(row, batch, source, checked=attempt > 0)
-            for contract_id, delta in batch.deltas.items():
+            for contract_id, deltas in batch.deltas.items():
                 log = self._logs[contract_id]
                 self.recording.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
-                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=delta)
+                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=Tally.sum(deltas))
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
             served = []
@@ -265,7 +265,7 @@ class DeliveryImport:
         )
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
-        batch.deltas[contract.contract_id] = batch.deltas.get(contract.contract_id, Tally()).plus(contribution(facts, contract))
+        batch.deltas.setdefault(contract.contract_id, []).append(contribution(facts, contract))
         merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
@@ -194,6 +194,22 @@ class Tally:
             plus_each(self.workers, delta.workers) if delta.workers else self.workers,
             _sum(self.stated, delta.stated) if delta.stated else self.stated,
         )
+
+    @classmethod
+    def sum(cls, parts: Iterable[Tally]) -> Tally:
+        """``Tally().plus(a).plus(b)…`` in one pass: each bucket added into a dict built here (then
+        never changed), not every map copied per part — a bulk import's batch adds 500 deltas."""
+        days: dict[str, Any] = {}
+        months: dict[str, Any] = {}
+        workers: dict[str, Any] = {}
+        stated: dict[str, int] = {}
+        for part in parts:
+            for into, more in ((days, part.days), (months, part.months), (workers, part.workers)):
+                for key, value in more.items():
+                    into[key] = (into.get(key) or type(value)()).plus(value)
+            for code, n in part.stated.items():
+                stated[code] = stated.get(code, 0) + n
+        return cls(days, months, workers, stated)
 
     def with_month_totals(self) -> Tally:
         """The delta as the log adds it: its days also added into their months' ``totals``."""
