@@ -104,3 +104,47 @@ async def test_the_routes_answer_as_before_and_the_next_booking_is_flagged_as_be
     )
     assert r.status_code == 201, r.text
     assert {**r.json(), "expense_id": NEXT[0]} == VIEWS["next"]
+
+
+def test_a_long_account_loads_from_its_snapshot_of_totals_and_answers_the_same(settings):
+    """Issue 16: the account snapshots every 100 events, and a snapshot is its totals — a load replays at
+    most 100 events, whatever the number of expenses. The snapshot equals the replay of the signed
+    events (R-AUD-4), and a booking after it is judged on the same totals as by a full replay."""
+    from datetime import date
+
+    from eventsourcing.application import project_aggregate
+    from finance.domainmodel import ContractAccount, Finding, account_id
+
+    from shared.infra.store import CommandContext
+
+    load_recorded(settings)
+    app = FinanceApplication(settings.eventsourcing_env("finance"))
+    try:
+        lookups = FinanceLookups(app)
+        account = lookups.account(lookups.schedule(COUNTY, CONTRACT))
+        start = account.version
+        with app.command(CommandContext(county=COUNTY, actor="finance-1")):
+            for i in range(150):
+                flags = [Finding("R-FIN-8", "beyond_funds_received", "x")] if i % 3 == 0 else []
+                account.book(f"s-{i}", "personnel" if i % 2 else "operations", 1_000 + i, date(2026, 11, 1), f"SV-{i}",
+                             flags, **({"worker_id": f"w-{i % 4}", "month": "2026-11"} if i % 2 else {}))
+                app.save(account)
+        taken = list(app.snapshots.get(account_id(CONTRACT)))
+        assert [s.originator_version for s in taken] == [v for v in range(start + 1, account.version + 1) if v % 100 == 0]
+        assert len(taken[-1].state) < 2_000  # totals, not expenses
+        replayed = project_aggregate(None, app.events.get(account_id(CONTRACT)))
+        fresh = FinanceApplication(settings.eventsourcing_env("finance"))  # no cached account: from the snapshot
+        try:
+            loaded: ContractAccount = FinanceLookups(fresh).account(FinanceLookups(fresh).schedule(COUNTY, CONTRACT))
+            assert loaded.version == replayed.version == account.version
+            for attr in ("spent_by_category", "wages", "expense_count", "flag_count"):
+                assert getattr(loaded, attr) == getattr(replayed, attr) == getattr(account, attr), attr
+            assert loaded.wages_fen("w-1", "2026-11") == sum(1_000 + i for i in range(150) if i % 4 == 1)
+            assert fresh.verify_snapshots() == {"checked": len(taken), "mismatched": []}
+            # The last expense is read from its own events, its flag with it.
+            last = FinanceQueries(FinanceLookups(fresh)).expense(COUNTY, CONTRACT, "s-147")
+            assert (last["amount_fen"], [f["kind"] for f in last["findings"]]) == (1_147, ["beyond_funds_received"])
+        finally:
+            fresh.close()
+    finally:
+        app.close()
