@@ -16,7 +16,8 @@ the log they are caught up to (``swp_list_tracking``), written in one transactio
 - **As of an instant** (R-AUD-3): while the clock is pinned, only rows recorded by then are
   read, and the items are loaded by the pinned repository at their version of that instant.
 - **Cost**: a page is a keyset query on ``(list, county, key)`` (or ``(list, county, owner,
-  key)``, or ``(list, key)`` across counties) — independent of the number of rows.
+  key)``, or ``(list, key)`` across counties) — independent of the number of rows; so is finding
+  one item's key (:meth:`ListIndex.key_of`, on the unique ``(list, county, item id)``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class _Memory:
         self.rows: dict[tuple[str, str | None, str | None], list[tuple[int, str, str]]] = defaultdict(list)
         self.position = 0
         self.fingerprint = ""
-        self.listed: set[tuple[str, str, str]] = set()
+        self.listed: dict[tuple[str, str, str], tuple[int, str]] = {}
 
     def tracked(self) -> tuple[int, str]:
         return self.position, self.fingerprint
@@ -69,7 +70,7 @@ class _Memory:
         for r in rows:
             if (r.list, r.county, r.item_id) in self.listed:
                 continue
-            self.listed.add((r.list, r.county, r.item_id))
+            self.listed[(r.list, r.county, r.item_id)] = (r.key, r.recorded_at)
             scopes = [(r.list, r.county, None), (r.list, None, None)]
             if r.owner is not None:
                 scopes.append((r.list, r.county, r.owner))
@@ -85,6 +86,10 @@ class _Memory:
         self.rows.clear()
         self.listed.clear()
         self.position, self.fingerprint = 0, ""
+
+    def key_of(self, name: str, county: str, item_id: str, until: str | None) -> int | None:
+        found = self.listed.get((name, county, item_id))
+        return found[0] if found is not None and (until is None or found[1] <= until) else None
 
     def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
         entries = self.rows.get((name, county, owner), [])
@@ -162,6 +167,18 @@ class _Sql:
         with self.ds.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {self.rows_t}")  # noqa: S608
             c.execute(f"DELETE FROM {self.track_t}")  # noqa: S608
+
+    def key_of(self, name: str, county: str, item_id: str, until: str | None) -> int | None:
+        p = self.p
+        sql = f"SELECT key FROM {self.rows_t} WHERE list = {p} AND county = {p} AND item_id = {p}"  # noqa: S608
+        args: tuple[str, ...] = (name, county, item_id)
+        if until is not None:
+            sql += f" AND recorded_at <= {p}"
+            args += (until,)
+        with self.ds.transaction(commit=False) as c:
+            c.execute(sql, args)
+            found = c.fetchone()
+        return None if found is None else int(self._one(found, "key")[0])
 
     def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
         p = self.p
@@ -263,6 +280,13 @@ class ListIndex:
             return self._backend.page(name, county, owner, after or 0, n, until)
 
         return fetch
+
+    def key_of(self, name: str, county: str, item_id: str) -> int | None:
+        """The key of one item of a list (None: not listed, or not yet at the pinned instant): one
+        lookup on the unique ``(list, county, item id)`` index, whatever the list's length."""
+        self.catch_up()
+        instant = clock.pinned()
+        return self._backend.key_of(name, county, item_id, _utc(instant) if instant is not None else None)
 
 
 _attach_lock = threading.Lock()

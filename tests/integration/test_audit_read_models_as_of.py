@@ -36,6 +36,8 @@ async def test_every_read_model_as_of_an_instant_equals_what_was_live_then(gatew
         (f"{LOG}/{county}/contracts/{contract}/deliveries", auditor),
         (f"/finance/v1/counties/{county}/contracts/{contract}/tranches", auditor),
         (f"/finance/v1/counties/{county}/contracts/{contract}/reconciliation", auditor),
+        (f"/finance/v1/counties/{county}/contracts/{contract}/expenses", auditor),
+        (f"/finance/v1/counties/{county}/findings", auditor),
         (f"/registry/v1/counties/{county}/contracts", auditor),
         (f"/evaluation/v1/counties/{county}/contracts/{contract}", auditor),
         (f"/evaluation/v1/counties/{county}/evaluations", auditor),

@@ -177,3 +177,35 @@ async def test_the_finance_board_the_auditor_lists_and_the_as_of_read_page_by_cu
     as_of2 = await get(client, nxt)
     assert listed_ids(as_of2) == signed[PAGE_SIZE:]
     assert {c["limit"] for c in calls.to(f"/registry/v1/counties/{COUNTY}/contracts")} == {str(PAGE_SIZE)}
+
+
+async def test_a_contracts_expenses_page_by_cursor_on_the_finance_account_page(console, tokens):
+    from tests.integration.slice import wait_for_tranches
+
+    client, calls = console
+    setup = await setup_county(client, tokens)
+    r = await sign(client, COUNTY, setup)
+    assert r.status_code == 201, r.text
+    contract = r.json()["contract_id"]
+    finance = tokens("finance", COUNTY)
+    await wait_for_tranches(client, COUNTY, contract, finance)
+    api_path = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/expenses"
+    vouchers = [f"PZ-{i:02d}" for i in range(PAGE_SIZE + 2)]
+    for v in vouchers:
+        r = await client.post(api_path, json={"category": "personnel", "amount_fen": 100, "spent_on": "2026-10-01", "voucher": v},
+                              headers=finance)
+        assert r.status_code == 201, r.text
+
+    def shown(page: str) -> list[str]:
+        table = page[page.index('id="expenses"'):]
+        return re.findall(r"<td>(PZ-\d\d)</td>", table[: table.index("</table>")])
+
+    await sign_in(client, "finance")
+    calls.requests.clear()
+    page1 = await get(client, f"/finance-office/contracts/{contract}")
+    assert shown(page1) == vouchers[:PAGE_SIZE]  # one page, in booking order
+    assert calls.to(api_path) == [{"limit": str(PAGE_SIZE)}]  # one API page of the page size: not the whole list
+    page2 = await get(client, pager_link(page1, "next"))
+    assert shown(page2) == vouchers[PAGE_SIZE:] and pager_link(page2, "next") is None
+    assert calls.to(api_path)[1]["cursor"] == parse_qs(urlsplit(pager_link(page1, "next")).query)["cursor"][0]
+    assert shown(await get(client, pager_link(page2, "prev"))) == vouchers[:PAGE_SIZE]

@@ -175,3 +175,54 @@ async def test_a_county_sees_and_touches_only_its_own_finance(finance_api, token
         headers=finance,
     )
     assert [f["kind"] for f in r.json()["findings"]] == ["beyond_funds_received"]
+
+
+async def test_the_expense_list_is_paged_by_cursor_in_booking_order_while_expenses_are_booked(finance_api, tokens, settings):
+    api, finance = finance_api, tokens(Role.FINANCE, COUNTY)
+    contract, other = str(uuid.uuid4()), str(uuid.uuid4())
+    await sign(settings, contract, effective_on="2026-03-02", amount_fen=20_000_000)
+    await sign(settings, other, effective_on="2026-03-02", amount_fen=20_000_000, provider_id=NEIGHBOUR)
+    for c in (contract, other):
+        await tranches_when(api, finance, c, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
+    url = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/expenses"
+
+    async def book(voucher: str, to: str = url, headers=finance) -> dict:
+        r = await api.post(to, json={"category": "personnel", "amount_fen": 100_000, "spent_on": "2026-04-01", "voucher": voucher},
+                           headers=headers)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    first = [(await book(f"PZ-{i}"))["expense_id"] for i in range(7)]
+    await book("PZ-OTHER", to=f"/finance/v1/counties/{COUNTY}/contracts/{other}/expenses")
+    # Walk 3 at a time, booking one more after each page: each expense booked before the walk is seen
+    # once, in booking order; those booked during it come after them; the other contract's never.
+    seen, added, cursor, pages = [], [], None, 0
+    while True:
+        r = await api.get(url, params={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=finance)
+        assert r.status_code == 200, r.text
+        assert len(r.json()) <= 3
+        seen += [e["expense_id"] for e in r.json()]
+        pages += 1
+        cursor = r.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+        assert 'rel="next"' in r.headers["Link"]
+        if pages <= 2:
+            added.append((await book(f"PZ-NEW-{pages}"))["expense_id"])
+    assert seen == first + added and len(set(seen)) == len(seen)
+    # Without a limit: the first DEFAULT_LIMIT (100), no next page here.
+    r = await api.get(url, headers=finance)
+    assert [e["expense_id"] for e in r.json()] == first + added and "X-Next-Cursor" not in r.headers
+    # A cursor is the list's own: edited, or from another contract's list, it is refused naming the field.
+    r = await api.get(url, params={"limit": 3}, headers=finance)
+    cursor = r.headers["X-Next-Cursor"]
+    assert refusal(await api.get(url, params={"cursor": cursor[:-2] + "zz"}, headers=finance)) == (422, "R-AUD-3", "cursor")
+    elsewhere = f"/finance/v1/counties/{COUNTY}/contracts/{other}/expenses"
+    assert refusal(await api.get(elsewhere, params={"cursor": cursor}, headers=finance)) == (422, "R-AUD-3", "cursor")
+    assert [e["voucher"] for e in (await api.get(elsewhere, headers=finance)).json()] == ["PZ-OTHER"]
+    # The provider of the other contract does not see this list at all (as if unknown).
+    neighbour = tokens(Role.PROVIDER, COUNTY, provider_id=NEIGHBOUR)
+    assert (await api.get(url, params={"limit": 3}, headers=neighbour)).status_code == 404
+    # Limits are bounded (1 … 500).
+    assert (await api.get(url, params={"limit": 0}, headers=finance)).status_code == 422
+    assert (await api.get(url, params={"limit": 501}, headers=finance)).status_code == 422

@@ -15,6 +15,7 @@ from finance.domainmodel import (
     CalendarBook,
     ContractAccount,
     CountyBudget,
+    Finding,
     TrancheSchedule,
     expense_findings,
     plan_tranches,
@@ -238,6 +239,36 @@ def test_expense_findings():
     assert findings("personnel", 10_000_01) == ["beyond_funds_received"]
     assert findings("personnel", 1, spent_on="2025-09-25") == ["outside_contract_period"]
     assert findings("personnel", 1, uses=[{"contract_id": "c-2", "expense_id": "e-9"}]) == ["duplicate_voucher"]
+
+
+def test_the_account_keeps_totals_not_expenses_and_judges_wages_per_worker_and_month():
+    """R-FIN-4 wages and R-FIN-8 funds from the account's running totals (issue 16): what ten
+    bookings leave behind is two category totals and one figure per worker and month."""
+    s = schedule(amount_fen=100_000_00)
+    account = ContractAccount(contract_id="c-1", county="640402")
+
+    def findings(amount: int, worker: str, month: str, received: int = 100_000_00) -> list[str]:
+        return [
+            f.kind for f in expense_findings(
+                account=account, category="personnel", amount_fen=amount, spent_on=D("2025-11-01"), earlier_uses=[],
+                received_fen=received, contract_amount_fen=s.amount_fen, period_start=s.period_start,
+                period_end=s.period_end, personnel_min_percent=90, min_wage_fen=2_000_00, worker_id=worker, month=month,
+            )
+        ]
+
+    for i in range(10):
+        account.book(f"e-{i}", "personnel", 1_000_00, D("2025-11-01"), f"V-{i}", [], worker_id=f"w-{i % 2}", month="2025-11")
+    account.book("o-1", "operations", 500_00, D("2025-11-02"), "V-o", [Finding("R-FIN-8", "beyond_funds_received", "x")])
+    assert (account.spent_fen(), account.spent_fen("personnel"), account.spent_fen("operations")) == (10_500_00, 10_000_00, 500_00)
+    assert account.wages == {"w-0": {"2025-11": 5_000_00}, "w-1": {"2025-11": 5_000_00}}
+    assert (account.expense_count, account.flag_count) == (11, 1)
+    assert not any(isinstance(v, list) for k, v in vars(account).items() if not k.startswith("_"))
+    # A month already paid above the least wage stays above it; another month counts from zero.
+    assert findings(1, "w-0", "2025-11") == []
+    assert findings(1_999_99, "w-0", "2025-12") == ["below_minimum_wage"]
+    assert findings(2_000_00, "w-2", "2025-12") == []
+    # Funds received: the total of every category, plus this one.
+    assert findings(1, "w-0", "2025-11", received=10_500_00) == ["beyond_funds_received"]
 
 
 def test_the_year_end_evaluation_sets_off_the_plans_year_end_tranche_whichever_form_it_names():

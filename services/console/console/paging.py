@@ -19,8 +19,8 @@ Dashboards count only the first page of a list (:class:`Count`: “20+” when t
 Pickers (select boxes) and name lookups read one API page of at most :data:`PICKER_MAX` items
 (:func:`read_bounded`).
 
-``paginate`` still pages lists that are small by nature and unpaged in the API (one contract's
-expenses; the auditor's stitched timeline, capped at its own bound).
+``paginate`` still pages lists that are small by nature and unpaged in the API (the auditor's
+stitched timeline, capped at its own bound).
 """
 
 from __future__ import annotations

@@ -1,35 +1,18 @@
-"""Finance's county lists as a projection in its own store (issue #16 item 2): the contracts
-finance keeps a tranche schedule for, in the order they reached finance. The overdue tranches
-and the findings are read page by page along it. See :mod:`shared.infra.listing` and
-:mod:`shared.infra.paging`."""
+"""Finance's county lists, read page by page along its list projection (``finance.projections``,
+issue #16 item 2): the overdue tranches along the contracts finance keeps a tranche schedule for,
+in the order they reached finance, the findings along the contracts with findings. See
+:mod:`shared.infra.listing` and :mod:`shared.infra.paging`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
-from finance.domainmodel import SCHEDULED, ContractAccount, TrancheSchedule, schedule_id
+from finance.domainmodel import SCHEDULED, TrancheSchedule
+from finance.projections import index
 from finance.queries import FinanceQueries
-from shared.infra.listing import ListIndex, index_for, loader
+from shared.infra.listing import loader
 from shared.infra.paging import Page, keyset_page
-
-
-def _county(e: Any) -> str:
-    return str((getattr(e, "meta", None) or {}).get("county", ""))
-
-
-SPEC = {
-    get_topic(TrancheSchedule.Planned): lambda e: [("schedules", e.county, str(e.originator_id), e.provider_id or None)],
-    # The contracts with findings, in the order of their first finding (funding or expense).
-    get_topic(TrancheSchedule.FundingRuleBreached): lambda e: [("findings", _county(e), str(e.originator_id), None)],
-    get_topic(ContractAccount.ExpenseFlagged): lambda e: [("findings", _county(e), str(schedule_id(e.contract_id)), None)],
-}
-
-
-def index(store: Any) -> ListIndex:
-    return index_for(store, SPEC)
 
 
 def schedules(

@@ -7,19 +7,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from finance import projections
 from finance.application import FinanceLookups
 from finance.domainmodel import (
     SCHEDULED,
-    ContractAccount,
     CountyBudget,
     FundingFinding,
     Tranche,
     TrancheSchedule,
-    account_id,
     policy_caps_on,
     schedule_id,
 )
 from finance.reconciliation import reconcile
+from shared.infra.paging import Page
 from shared.rules import NotFound
 from shared.workdays import WorkdayCalendar
 
@@ -90,11 +90,12 @@ class FinanceQueries:
 
     # --- findings ----------------------------------------------------------------------------
     def finding_rows(self, s: TrancheSchedule, status: str | None) -> list[dict[str, Any]]:
-        """The contract's funding findings (R-FIN-2/3) and, open ones only, its expense findings (R-FIN-4/8)."""
+        """The contract's funding findings (R-FIN-2/3) and, open ones only, its expense findings
+        (R-FIN-4/8): read from the flagged expenses (``finance.projections``), not by walking every
+        expense of the account."""
         rows = [self.finding_row(s, f) for f in s.findings if status in (None, f.status)]
         if status in (None, "open"):
-            account: ContractAccount | None = self.lookups.find(account_id(s.contract_id))
-            for e in account.expenses if account else []:
+            for e in projections.flagged(self.lookups.store, s.county, s.contract_id):
                 rows += [
                     {"contract_id": s.contract_id, "kind": f.kind, "rule": f.rule, "detail": f.detail,
                      "status": "open", "expense_id": e.expense_id, "blocks_payment": False}
@@ -112,15 +113,21 @@ class FinanceQueries:
 
     # --- ring-fenced expenses (R-FIN-8) ----------------------------------------------------------
     def expense(self, county: str, contract_id: str, expense_id: str) -> dict[str, Any]:
-        account = self.lookups.account(self.lookups.schedule(county, contract_id))
-        entry = account.expense(expense_id)
+        """One expense (looked up by its id in the list projection, then its own events)."""
+        self.lookups.schedule(county, contract_id)
+        entry = projections.expense(self.lookups.store, county, contract_id, expense_id)
         if entry is None:
             raise NotFound(f"no expense {expense_id} on contract {contract_id}")
         return {"contract_id": contract_id, **entry.view()}
 
-    def expenses(self, county: str, contract_id: str, provider_id: str | None) -> list[dict[str, Any]]:
-        account = self.lookups.account(self.lookups.schedule(county, contract_id, provider_id))
-        return [{"contract_id": contract_id, **e.view()} for e in account.expenses]
+    def expenses(
+        self, county: str, contract_id: str, provider_id: str | None, limit: int, after: int | None
+    ) -> Page[dict[str, Any]]:
+        """A page of the contract's expenses in booking order (``limit`` of them after the key
+        ``after``), each in its public form."""
+        self.lookups.schedule(county, contract_id, provider_id)
+        found = projections.expenses(self.lookups.store, county, contract_id, limit, after)
+        return Page([{"contract_id": contract_id, **e.view()} for e in found.items], found.next_key)
 
     def reconciliation(self, county: str, contract_id: str, provider_id: str | None) -> dict[str, Any]:
         return reconcile(self.lookups.store, self.lookups.schedule(county, contract_id, provider_id))

@@ -44,8 +44,12 @@ class ContractFindings(Query):
 
 @dataclass(frozen=True, kw_only=True)
 class ContractExpenses(Query):
+    """A page of the contract's expenses, in booking order."""
+
     county: str
     contract_id: str
+    limit: int
+    after: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +97,9 @@ class FinanceReads:
         bus.register(OfficialCalendars, lambda _q, _v: self.queries.calendar_years())
         bus.register(ContractTranches, self.tranches)
         bus.register(ContractFindings, self.contract_findings)
-        bus.register(ContractExpenses, lambda q, v: self.queries.expenses(q.county, q.contract_id, v.provider_id))
+        bus.register(
+            ContractExpenses, lambda q, v: self.queries.expenses(q.county, q.contract_id, v.provider_id, q.limit, q.after)
+        )
         bus.register(
             ContractReconciliation, lambda q, v: self.queries.reconciliation(q.county, q.contract_id, v.provider_id)
         )

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
 from console.api import ApiProblem, Refusal
 from console.formats import MoneyError, yuan_to_fen
-from console.paging import At, Count, paginate, read_bounded, read_first, read_page
+from console.paging import At, Count, CursorPage, Position, read_bounded, read_first, read_page
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
 router = APIRouter(prefix="/finance-office", tags=["finance"])
 Officer = Annotated[Ctx, Depends(signed_in("finance"))]
-PageNo = Annotated[int, Query(ge=1, le=10**6)]
 ContractId = Annotated[str, Path(min_length=1, max_length=100)]
 
 PAGES = RolePages(
@@ -98,32 +97,33 @@ async def issues(ctx: Officer, at: At) -> Response:
 # ---------------------------------------------------------------- one contract's account
 
 
-async def _account(ctx: Ctx, contract_id: str, page: int = 1, section: str | None = None, form: dict[str, Any] | None = None,
-                   refusal: Refusal | None = None, status_code: int = 200) -> Response:
+async def _account(ctx: Ctx, contract_id: str, at: Position | None = None, section: str | None = None,
+                   form: dict[str, Any] | None = None, refusal: Refusal | None = None, status_code: int = 200) -> Response:
+    """The contract's account; its expenses one API page at a time (SWP_CONSOLE_PAGE_SIZE, in
+    booking order, by cursor: a contract may book thousands)."""
     c = await ctx.api.get(f"/registry/v1/counties/{ctx.county}/contracts/{contract_id}")
     tranches = await tranches_of(ctx, contract_id)
     try:
         findings = await ctx.api.get(fin(ctx, f"/contracts/{contract_id}/findings"))
-        expenses = await ctx.api.get(fin(ctx, f"/contracts/{contract_id}/expenses"))
+        expenses = await read_page(ctx.api, fin(ctx, f"/contracts/{contract_id}/expenses"), at or Position(), ctx.page_size())
         reconciliation = await ctx.api.get(fin(ctx, f"/contracts/{contract_id}/reconciliation"))
     except ApiProblem as exc:
         if exc.status != 404:
             raise
-        findings, expenses, reconciliation = [], [], None
-    expenses.reverse()  # newest first
+        findings, expenses, reconciliation = [], CursorPage([], ctx.page_size()), None
     names = await provider_names(ctx)
     blocked = any(f["blocks_payment"] and f["status"] == "open" for f in findings)
     return ctx.render(
         "finance/contract.html", status_code=status_code, title="协议资金", c=c, tranches=tranches, findings=findings,
-        expenses=paginate(expenses, page, ctx.page_size()), r=reconciliation, blocked=blocked,
+        expenses=expenses, r=reconciliation, blocked=blocked,
         provider=names.get(c["provider_id"], c["provider_id"]), categories=CATEGORIES, expense_kinds=EXPENSE_FINDINGS,
         section=section, form=form or {}, refusal=refusal or Refusal(), blank=Refusal(), today=today_iso(),
     )
 
 
 @router.get("/contracts/{contract_id}")
-async def account(ctx: Officer, contract_id: ContractId, page: PageNo = 1) -> Response:
-    return await _account(ctx, contract_id, page)
+async def account(ctx: Officer, contract_id: ContractId, at: At) -> Response:
+    return await _account(ctx, contract_id, at)
 
 
 @router.post("/contracts/{contract_id}/tranches/{seq}/payment")
@@ -134,7 +134,7 @@ async def pay(ctx: Officer, contract_id: ContractId, seq: Annotated[int, Path(ge
         await ctx.api.post(fin(ctx, f"/contracts/{contract_id}/tranches/{seq}/payment"), body,
                            idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _account(ctx, contract_id, 1, f"pay-{seq}", form, Refusal.of(exc, {"paid_on", "voucher"}), 422)
+        return await _account(ctx, contract_id, None, f"pay-{seq}", form, Refusal.of(exc, {"paid_on", "voucher"}), 422)
     return ctx.redirect(f"/finance-office/contracts/{contract_id}", f"已登记第{seq}笔拨付（凭证 {body['voucher']}）")
 
 
@@ -146,7 +146,7 @@ async def resolve(ctx: Officer, contract_id: ContractId, finding_id: Annotated[s
         await ctx.api.post(fin(ctx, f"/contracts/{contract_id}/findings/{finding_id}/resolution"), body,
                            idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _account(ctx, contract_id, 1, f"resolve-{finding_id}", form, Refusal.of(exc, {"resolution"}), 422)
+        return await _account(ctx, contract_id, None, f"resolve-{finding_id}", form, Refusal.of(exc, {"resolution"}), 422)
     return ctx.redirect(f"/finance-office/contracts/{contract_id}", "资金来源问题已解决，可继续拨付")
 
 
@@ -169,13 +169,13 @@ async def book(ctx: Officer, contract_id: ContractId) -> Response:
     except MoneyError as exc:
         refusal.add("amount", str(exc), "R-FIN-1")
     if refusal:
-        return await _account(ctx, contract_id, 1, "expense", form, refusal, 422)
+        return await _account(ctx, contract_id, None, "expense", form, refusal, 422)
     try:
         entry = await ctx.api.post(fin(ctx, f"/contracts/{contract_id}/expenses"), body,
                                    idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
         known = {"category", "spent_on", "voucher", "amount"}
-        return await _account(ctx, contract_id, 1, "expense", form, Refusal.of(exc, known, {"amount_fen": "amount"}), 422)
+        return await _account(ctx, contract_id, None, "expense", form, Refusal.of(exc, known, {"amount_fen": "amount"}), 422)
     flags = "；".join(EXPENSE_FINDINGS.get(f["kind"], f["kind"]) for f in entry.get("findings") or [])
     return ctx.redirect(f"/finance-office/contracts/{contract_id}",
                         "已登记支出" + (f"，但被标记：{flags}" if flags else ""))

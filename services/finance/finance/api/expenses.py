@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from finance.api.common import ContractBookkeeper, ContractId, ContractReader, CountyCode, Service, Strict, own_provider
 from finance.commands import BookExpense, expense_id_for
 from finance.reads import ContractExpenses, ContractReconciliation
 from shared.bounds import Day as BoundedDay
+from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, Page, decode_cursor, respond
 from shared.infra.service import CommandHeaders
 
 router = APIRouter(prefix="/v1/counties/{county}/contracts/{contract_id}", tags=["expenses"])
@@ -151,9 +152,21 @@ def book_expense(
 
 
 @router.get("/expenses", response_model=list[ExpenseOut])
-def expenses(county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service) -> list[ExpenseOut]:
-    """Every expense booked against the contract, with its findings."""
-    return [ExpenseOut(**e) for e in finance.reads.ask(ContractExpenses(county=county, contract_id=contract_id), scope)]
+def expenses(
+    request: Request, response: Response, county: CountyCode, contract_id: ContractId, scope: ContractReader, finance: Service,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> list[ExpenseOut]:
+    """The expenses booked against the contract, with their findings, in booking order — paged
+    like every list: at most `limit` a page, the next page named in `X-Next-Cursor` (and `Link`)
+    while more follow; expenses booked during a walk come after it, none is seen twice. A page
+    costs the same whatever the number of expenses the contract has (issue 16)."""
+    query = {"county": county, "contract_id": contract_id}
+    after = decode_cursor("finance.expenses", query, cursor)
+    found: Page[dict[str, Any]] = finance.reads.ask(
+        ContractExpenses(county=county, contract_id=contract_id, limit=limit, after=after), scope
+    )
+    respond(request, response, "finance.expenses", query, found)
+    return [ExpenseOut(**e) for e in found.items]
 
 
 @router.get("/reconciliation", response_model=ReconciliationOut)

@@ -11,6 +11,7 @@
 from finance.domainmodel.calendar import CALENDAR_BOOK_ID, CalendarBook
 from finance.domainmodel.expenses import (
     CATEGORIES,
+    FINDING_KINDS,
     OPERATIONS,
     PERSONNEL,
     ContractAccount,
@@ -21,6 +22,7 @@ from finance.domainmodel.expenses import (
     account_id,
     check_expense,
     expense_findings,
+    expense_of,
     minimum_wage_fen,
     voucher_id,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "CATEGORIES",
     "CEILING",
     "DEFAULT_POLICY",
+    "FINDING_KINDS",
     "FLOOR",
     "OPERATIONS",
     "PAID",
@@ -89,6 +92,7 @@ __all__ = [
     "check_expense",
     "county_index_id",
     "expense_findings",
+    "expense_of",
     "minimum_wage_fen",
     "plan_tranches",
     "policy_cap_breaches",

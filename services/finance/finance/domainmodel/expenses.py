@@ -8,7 +8,6 @@ an expense dated outside the contract period, or one voucher booked twice in the
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from dataclasses import dataclass
@@ -73,8 +72,19 @@ class Expense:
         }
 
 
+# What ``expense_findings`` may flag on one booking, each at most once: so a booking's
+# ``ExpenseFlagged`` events are at most this many, right after its ``ExpenseBooked``.
+FINDING_KINDS = ("beyond_funds_received", "cost_structure", "below_minimum_wage", "outside_contract_period", "duplicate_voucher")
+
+
 class ContractAccount(Aggregate):
-    """The contract's own account: every expense booked against it, and the findings on them."""
+    """The contract's own account: what its rules need of the expenses booked so far — the total
+    per category (R-FIN-8 funds received, R-FIN-4 cost structure) and each worker's wages per month
+    (R-FIN-4 minimum wage) — not the expenses themselves (issue 16: a booking costs the same after
+    10,000 expenses as after none). Each expense is read from its own events through finance's
+    list projection (``finance.projections``). Until 502c0f9 the account kept every ``Expense`` in a
+    list built from the same ``ExpenseBooked``/``ExpenseFlagged`` events, so an old store loads by
+    replaying them (finance took no snapshots then: none holds the list)."""
 
     @staticmethod
     def create_id(contract_id: str, county: str) -> uuid.UUID:
@@ -84,17 +94,20 @@ class ContractAccount(Aggregate):
     def __init__(self, contract_id: str, county: str) -> None:
         self.contract_id = contract_id
         self.county = county
-        self.expenses: list[Expense] = []
+        self.spent_by_category: dict[str, int] = {}
+        # worker → month (YYYY-MM) → fen: bounded by the contract's workers × months, not by its expenses.
+        self.wages: dict[str, dict[str, int]] = {}
+        self.expense_count = 0
+        self.flag_count = 0
 
     def spent_fen(self, category: str | None = None) -> int:
-        return sum(e.amount_fen for e in self.expenses if category in (None, e.category))
-
-    def expense(self, expense_id: str) -> Expense | None:
-        return next((e for e in self.expenses if e.expense_id == expense_id), None)
+        if category is None:
+            return sum(self.spent_by_category.values())
+        return self.spent_by_category.get(str(category), 0)
 
     def wages_fen(self, worker_id: str, month: str) -> int:
         """What was booked as one worker's wages for one month (R-FIN-4)."""
-        return sum(e.amount_fen for e in self.expenses if e.worker_id == worker_id and e.month == month)
+        return self.wages.get(worker_id, {}).get(month, 0)
 
     def book(
         self, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str, findings: list[Finding],
@@ -108,23 +121,31 @@ class ContractAccount(Aggregate):
             self._flagged(contract_id=self.contract_id, expense_id=expense_id, rule=f.rule, kind=f.kind, detail=f.detail)
 
     # worker_id and month came with the wage check (R-FIN-4); older records have neither.
+    # The totals are replaced, never changed in place: a cached account and its copies share nothing mutable.
     @event("ExpenseBooked")
     def _booked(
         self, contract_id: str, expense_id: str, category: str, amount_fen: int, spent_on: date, voucher: str,
         worker_id: str | None = None, month: str | None = None,
     ) -> None:
-        self.expenses = [
-            *self.expenses,
-            Expense(expense_id=expense_id, category=category, amount_fen=amount_fen, spent_on=spent_on, voucher=voucher,
-                    worker_id=worker_id, month=month),
-        ]
+        key = str(category)
+        self.spent_by_category = {**self.spent_by_category, key: self.spent_by_category.get(key, 0) + amount_fen}
+        if worker_id is not None and month is not None:
+            months = self.wages.get(worker_id, {})
+            self.wages = {**self.wages, worker_id: {**months, month: months.get(month, 0) + amount_fen}}
+        self.expense_count += 1
 
     @event("ExpenseFlagged")
     def _flagged(self, contract_id: str, expense_id: str, rule: str, kind: str, detail: str) -> None:
-        flagged = Finding(rule=rule, kind=kind, detail=detail)
-        self.expenses = [
-            dataclasses.replace(e, findings=(*e.findings, flagged)) if e.expense_id == expense_id else e for e in self.expenses
-        ]
+        self.flag_count += 1
+
+
+def expense_of(booked: Any, flagged: list[Any]) -> Expense:
+    """One expense from its ``ExpenseBooked`` event and the ``ExpenseFlagged`` events recorded with it."""
+    return Expense(
+        expense_id=booked.expense_id, category=booked.category, amount_fen=booked.amount_fen, spent_on=booked.spent_on,
+        voucher=booked.voucher, worker_id=getattr(booked, "worker_id", None), month=getattr(booked, "month", None),
+        findings=tuple(Finding(rule=f.rule, kind=f.kind, detail=f.detail) for f in flagged),
+    )
 
 
 class VoucherBook(Aggregate):
