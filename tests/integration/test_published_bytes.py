@@ -20,7 +20,7 @@ from registry.main import SPEC
 
 from shared.infra.auth import Role
 from shared.infra.outbox import OutboxRelay, envelope_for
-from shared.infra.published import PublishedLog
+from shared.infra.published import FEED_FIELDS, PublishedLog, feed_row
 from shared.infra.service import open_store
 from shared.infra.store import CommandContext, IntegrityError
 from tests.integration.slice import COUNTY, contract_body, setup_county
@@ -137,6 +137,82 @@ async def test_the_audit_feed_streams_the_published_bytes(gateway, tokens, setti
     assert page["events"] == whole["events"][1:3] and page["next_after"] == whole["events"][2]["position"]
     signed = (await gateway.get("/registry/v1/audit/events", params={"event_type": "ContractSigned"}, headers=auditor)).json()
     assert [e["event_type"] for e in signed["events"]] == ["ContractSigned"]
+
+
+async def test_a_feed_read_by_small_pages_and_streamed_is_the_same_bytes(gateway, tokens, monkeypatch):
+    """The feed answers in one buffer when a page's scan finds the whole answer, and streams page
+    by page past that (a selective filter over a long log): the bytes are the same either way."""
+    from shared.infra import audit
+
+    setup = await setup_county(gateway, tokens)
+    r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=contract_body(setup["provider_id"], setup["station_ids"]),
+                           headers=setup["purchaser"])
+    assert r.status_code == 201, r.text
+    everyone, county_only = tokens(Role.AUDITOR, "*"), tokens(Role.AUDITOR, COUNTY)
+    entries = (await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers=everyone)).json()["events"]
+    signed = next(e for e in entries if e["event_type"] == "ContractSigned")
+    asks = [
+        (everyone, {"limit": 1000}),
+        (everyone, {"limit": 3, "after": 1}),
+        (everyone, {"event_type": "ContractSigned"}),
+        (everyone, {"county": "province"}),
+        (everyone, {"since": signed["recorded_at"], "limit": 1000}),
+        (everyone, {"contract_id": signed["data"]["contract_id"]}),
+        (county_only, {"limit": 1000}),  # the province's events are left out (R-AUD-6)
+        (county_only, {"correlation_id": signed["correlation_id"]}),
+    ]
+
+    async def read_all() -> list[tuple[bytes, bool]]:
+        out = []
+        for headers, params in asks:
+            for accept in ("application/json", "application/jsonl"):
+                r = await gateway.get("/registry/v1/audit/events", params=params, headers={**headers, "Accept": accept})
+                assert r.status_code == 200, r.text
+                out.append((r.content, "content-length" not in r.headers))
+        return out
+
+    whole = await read_all()
+    assert not any(streamed for _, streamed in whole)  # every answer found within a page: one buffer
+    assert len(entries) > 4
+    monkeypatch.setattr(audit, "FEED_PAGE", 2)
+    paged = await read_all()
+    assert [body for body, _ in paged] == [body for body, _ in whole]
+    assert any(streamed for _, streamed in paged)  # the filtered reads scanned on, streamed
+    assert json.loads(whole[0][0])["events"] == entries and whole[5][0].count(b"\n") == 2  # ContractSigned alone, then next_after (JSONL)
+
+
+async def test_the_feeds_select_composes_each_entry_as_the_stored_row_gives_it(settings):
+    """The feed's select (issue 16's audit-feed target) composes each entry in the store, as
+    ``feed_entry`` does from the stored row: a public envelope marked `"public": true`, a private
+    entry and an unmappable event's entry as stored; only the asked columns are read."""
+    store = open_store(SPEC, settings)
+    try:
+        with store.command(CommandContext(county="province", actor="test")):
+            for code, name in COUNTIES:
+                CountyCommands(store).put_county(code, name, None)
+        rec = store.process_recorder
+        head = rec.max_notification_id()
+        private = b'{"event_type":"Noted","position":%d,"data":{"note":"\xe5\x8e\x9f"},"public":false}'
+        rec.insert_published([  # past the log: a private event's row and an unmappable event's row
+            (head + 1, str(uuid.uuid4()), "Noted", "640402", "c", "", "2026-01-01T00:00:00+00:00", 0, None, "", "", None,
+             private % (head + 1)),
+            (head + 2, str(uuid.uuid4()), "Broken", "640402", "c", "", "2026-01-01T00:00:00+00:00", 1, "unmappable\tKeyError: 'x'",
+             "", "", None, private % (head + 2)),
+        ])
+        rows = rec.select_published(0, 100)
+        assert len(rows) == head + 2 and sum(1 for r in rows if r[7] and not r[8]) == len(COUNTIES)
+        for fields in (("county",), FEED_FIELDS, ("recorded_at", "event_type")):
+            ordered = tuple(f for f in FEED_FIELDS if f in fields)
+            assert [tuple(r) for r in rec.select_feed(0, 100, fields)] == [feed_row(r, ordered) for r in rows]
+        feed = rec.select_feed(0, 100, ("county",))
+        public = [f for f, r in zip(feed, rows, strict=True) if r[7] and not r[8]]
+        assert all(f[-1].endswith(b'},"public":true}') and json.loads(f[-1])["public"] is True for f in public)
+        assert feed[-2][-1] == private % (head + 1) and feed[-1][-1] == private % (head + 2)  # as stored
+        assert [tuple(r) for r in rec.select_feed(2, 2, ("county",))] == [tuple(r) for r in feed[2:4]]
+        with pytest.raises(ValueError, match="not a feed column"):
+            rec.select_feed(0, 1, ("subject",))  # composed into SQL: only the feed's own columns
+    finally:
+        store.close()
 
 
 async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unchanged(settings, persistence):
