@@ -235,17 +235,21 @@ def audit_router() -> APIRouter:
         i_type, i_correlation = at.get("event_type", 0), at.get("correlation_id", 0)
         i_contract, i_recorded = at.get("contract_id", 0), at.get("recorded_at", 0)
 
-        granted: dict[str, bool] = {}
+        granted: dict[str, bool] = {}  # each county met: are its events in the answer (asked for and granted)?
+
+        def counted(c: str) -> bool:
+            found = granted.get(c)
+            if found is None:
+                found = granted[c] = (not county or c == county) and (c == "province" or principal.can_see(c))
+            return found
+
+        # No filter but the counties: a page is kept or dropped by its county alone, in one pass.
+        by_county_only = not (wanted_aggregate or wanted_contract or event_type or correlation_id or since or until)
 
         def keep(r: FeedRow) -> bool:
             if wanted_aggregate and r[i_aggregate] != wanted_aggregate:
                 return False
-            c = r[i_county]
-            if county and c != county:
-                return False
-            if c not in granted:
-                granted[c] = c == "province" or principal.can_see(c)
-            if not granted[c]:
+            if not counted(r[i_county]):
                 return False
             if event_type and r[i_type] != event_type:
                 return False
@@ -274,6 +278,16 @@ def audit_router() -> APIRouter:
             if not rows:
                 return False
             read += len(rows)
+            if by_county_only:
+                for c in {r[i_county] for r in rows} - granted.keys():
+                    counted(c)
+                kept = [r for r in rows if granted[r[i_county]]] if not all(granted.values()) else rows
+                kept = kept[: limit - count]
+                out.extend([r[-1] for r in kept])
+                count += len(kept)
+                scanned = kept[-1][0] if count >= limit else rows[-1][0]
+                position = rows[-1][0]
+                return True
             for r in rows:
                 scanned = r[0]
                 if keep(r):

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import nats
@@ -139,46 +140,68 @@ async def test_the_audit_feed_streams_the_published_bytes(gateway, tokens, setti
     assert [e["event_type"] for e in signed["events"]] == ["ContractSigned"]
 
 
-async def test_a_feed_read_by_small_pages_and_streamed_is_the_same_bytes(gateway, tokens, monkeypatch):
-    """The feed answers in one buffer when a page's scan finds the whole answer, and streams page
-    by page past that (a selective filter over a long log): the bytes are the same either way."""
+async def test_the_feed_answers_as_a_plain_walk_of_the_log_in_one_buffer_or_streamed(gateway, tokens, monkeypatch):
+    """Every feed read is what a plain walk of the log gives (each entry's bytes in order, the
+    filters and the caller's counties applied one entry at a time, ``next_after`` the last position
+    looked at), byte for byte, whether the answer was found within a page and sent in one buffer
+    or streamed page by page (a filter scanning past a page): issue 16's faster feed reads
+    change nothing of what is sent."""
     from shared.infra import audit
 
     setup = await setup_county(gateway, tokens)
     r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=contract_body(setup["provider_id"], setup["station_ids"]),
                            headers=setup["purchaser"])
     assert r.status_code == 201, r.text
+    r = await gateway.put("/registry/v1/counties/640422", json={"name": "西吉县"}, headers=tokens(Role.PROVINCE_ADMIN, "*"))
+    assert r.status_code == 200, r.text  # another county's event: left out for an auditor of COUNTY
     everyone, county_only = tokens(Role.AUDITOR, "*"), tokens(Role.AUDITOR, COUNTY)
-    entries = (await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers=everyone)).json()["events"]
-    signed = next(e for e in entries if e["event_type"] == "ContractSigned")
-    asks = [
-        (everyone, {"limit": 1000}),
-        (everyone, {"limit": 3, "after": 1}),
-        (everyone, {"event_type": "ContractSigned"}),
-        (everyone, {"county": "province"}),
-        (everyone, {"since": signed["recorded_at"], "limit": 1000}),
-        (everyone, {"contract_id": signed["data"]["contract_id"]}),
-        (county_only, {"limit": 1000}),  # the province's events are left out (R-AUD-6)
-        (county_only, {"correlation_id": signed["correlation_id"]}),
+    lines = (await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers={**everyone, "Accept": "application/jsonl"})).content
+    log = [(raw, json.loads(raw)) for raw in lines.splitlines()[:-1]]
+    assert len(log) > 6 and {e["county"] for _, e in log} >= {"640422", COUNTY}
+    signed = next(e for _, e in log if e["event_type"] == "ContractSigned")
+
+    def walk(seen: set[str] | None, lines: bool, after: int = 0, limit: int = 100, **wanted: str) -> bytes:
+        kept, scanned = [], after
+        for raw, e in log:
+            if e["position"] <= after:
+                continue
+            scanned = e["position"]
+            if (
+                (seen is None or e["county"] in seen)
+                and all(e[k] == v for k, v in wanted.items() if k in ("county", "event_type", "aggregate_id", "correlation_id"))
+                and ("contract_id" not in wanted or wanted["contract_id"] in (e["aggregate_id"], (e.get("data") or {}).get("contract_id")))
+                and ("since" not in wanted or datetime.fromisoformat(e["recorded_at"]) >= datetime.fromisoformat(wanted["since"]))
+            ):
+                kept.append(raw)
+                if len(kept) >= limit:
+                    break
+        if lines:
+            return b"".join(k + b"\n" for k in kept) + b'{"next_after":%d}\n' % scanned
+        return b'{"events":[' + b",".join(kept) + b'],"next_after":%d}' % scanned
+
+    asks: list[dict[str, Any]] = [
+        {}, {"limit": 1}, {"limit": 3, "after": 2}, {"after": log[-1][1]["position"]}, {"county": "640422"},
+        {"county": COUNTY, "limit": 2}, {"event_type": "ContractSigned"}, {"contract_id": signed["data"]["contract_id"]},
+        {"aggregate_id": signed["aggregate_id"], "limit": 1}, {"correlation_id": signed["correlation_id"]},
+        {"since": signed["recorded_at"], "limit": 2},
     ]
-
-    async def read_all() -> list[tuple[bytes, bool]]:
-        out = []
-        for headers, params in asks:
-            for accept in ("application/json", "application/jsonl"):
-                r = await gateway.get("/registry/v1/audit/events", params=params, headers={**headers, "Accept": accept})
-                assert r.status_code == 200, r.text
-                out.append((r.content, "content-length" not in r.headers))
-        return out
-
-    whole = await read_all()
-    assert not any(streamed for _, streamed in whole)  # every answer found within a page: one buffer
-    assert len(entries) > 4
-    monkeypatch.setattr(audit, "FEED_PAGE", 2)
-    paged = await read_all()
-    assert [body for body, _ in paged] == [body for body, _ in whole]
-    assert any(streamed for _, streamed in paged)  # the filtered reads scanned on, streamed
-    assert json.loads(whole[0][0])["events"] == entries and whole[5][0].count(b"\n") == 2  # ContractSigned alone, then next_after (JSONL)
+    streamed = 0
+    for page in (1000, 2):
+        monkeypatch.setattr(audit, "FEED_PAGE", page)
+        for headers, seen in ((everyone, None), (county_only, {COUNTY})):
+            for params in asks:
+                for jsonl in (False, True):
+                    accept = "application/jsonl" if jsonl else "application/json"
+                    r = await gateway.get("/registry/v1/audit/events", params=params, headers={**headers, "Accept": accept})
+                    if seen is not None and params.get("county", COUNTY) not in seen:
+                        assert r.status_code == 403  # a county not granted is refused, not filtered (R-AUD-6)
+                        continue
+                    assert r.status_code == 200, r.text
+                    assert r.content == walk(seen, jsonl, **params), (page, seen, params, accept)
+                    streamed += "content-length" not in r.headers
+        if page == 1000:
+            assert streamed == 0  # every answer found within a page: one buffer, with its length
+    assert streamed > 0  # with pages of two rows, the filtered reads scanned on, streamed
 
 
 async def test_the_feeds_select_composes_each_entry_as_the_stored_row_gives_it(settings):
