@@ -19,6 +19,7 @@ import uuid
 from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -243,6 +244,7 @@ def audit_router() -> APIRouter:
                 found = granted[c] = (not county or c == county) and (c == "province" or principal.can_see(c))
             return found
 
+        county_of, entry_of = itemgetter(i_county), itemgetter(-1)
         # No filter but the counties: a page is kept or dropped by its county alone, in one pass.
         by_county_only = not (wanted_aggregate or wanted_contract or event_type or correlation_id or since or until)
 
@@ -279,11 +281,11 @@ def audit_router() -> APIRouter:
                 return False
             read += len(rows)
             if by_county_only:
-                for c in {r[i_county] for r in rows} - granted.keys():
+                for c in set(map(county_of, rows)).difference(granted):
                     counted(c)
-                kept = [r for r in rows if granted[r[i_county]]] if not all(granted.values()) else rows
+                kept = rows if all(granted.values()) else [r for r in rows if granted[r[i_county]]]
                 kept = kept[: limit - count]
-                out.extend([r[-1] for r in kept])
+                out.extend(map(entry_of, kept))
                 count += len(kept)
                 scanned = kept[-1][0] if count >= limit else rows[-1][0]
                 position = rows[-1][0]
