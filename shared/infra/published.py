@@ -389,7 +389,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         self._sql_delete = SQL("DELETE FROM {} WHERE position = %s").format(table)
         self._sql_select_published = SQL("SELECT * FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(table)
         self._public_table = table
-        self._sql_feed: dict[tuple[str, ...], Any] = {}
+        self._sql_feed: dict[tuple[str, ...], bytes] = {}
         cols = SQL(", ").join(SQL("p.{}").format(Identifier(c)) for c in COLUMNS)
         self._sql_select_joined = SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
@@ -505,9 +505,10 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         if sql is None:
             entry = SQL(ENTRY_SQL.format(splice="substring(body FROM 1 FOR length(body) - 1) || %s"))
             cols = SQL("").join(SQL("{}, ").format(Identifier(f)) for f in fields)
+            # Rendered once per shape (as the selects above), not composed again on every execute.
             sql = self._sql_feed[fields] = SQL("SELECT position, {}{} FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(
                 cols, entry, self._public_table
-            )
+            ).as_string().encode()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(sql, (PUBLIC_MARK, after, limit), prepare=True, binary=True)
             return curs.fetchall()
