@@ -673,10 +673,11 @@ async def replay_feed(port: int, headers: dict[str, str], service: str = "servic
     """The whole event feed of one service, page after page, as an export tool reads it: JSON Lines
     (``Accept: application/jsonl``), each entry received as its bytes and counted, not parsed (the
     raw baseline, ``select_notifications``, does not decode its records either); only the last line,
-    ``{"next_after": N}``, is parsed. Read with the load phases' lean client (``rawhttp``): the
-    pages are read one after the other, so the client's CPU adds to the time measured, and httpx
-    spent ~4 ms of it receiving each 1 MB page on this machine, about as much as the server spent
-    answering it (a change of method: before 3 December 2026 the replay was read with httpx)."""
+    ``{"next_after": N}``, is parsed. It stops at a short page, as the raw read does. Read with the
+    load phases' lean client (``rawhttp``): the pages are read one after the other, so the client's
+    CPU adds to the time measured, and httpx spent about as much of it receiving each 1 MB page as
+    the server spent answering it. (A change of method on 3 December 2026: the replay was read with
+    httpx, and went on to a last request answering no entries.)"""
     client = rawhttp.Client("127.0.0.1", port)
     feed = f"/{service}/v1/audit/events"
     lines = {**headers, "Accept": "application/jsonl"}
@@ -693,10 +694,9 @@ async def replay_feed(port: int, headers: dict[str, str], service: str = "servic
                 raise RuntimeError(f"audit feed → {r.status_code}: {r.text[:500]}")
             *entries, last = r.body.splitlines()
             n += len(entries)
-            next_after = json.loads(last)["next_after"]
-            if next_after == after:
+            after = json.loads(last)["next_after"]
+            if len(entries) < limit:  # the feed reads on until `limit` entries or the log's end
                 break
-            after = next_after
         return n, time.perf_counter() - start
     finally:
         await client.aclose()
