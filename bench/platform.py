@@ -669,29 +669,37 @@ async def consumers_caught_up(nats_url: str, timeout: float = 120.0) -> float:
 # --- audit replay -------------------------------------------------------------------------
 
 
-async def replay_feed(client: httpx.AsyncClient, headers: dict[str, str], service: str = "services-log", limit: int = 1000) -> tuple[int, float]:
+async def replay_feed(port: int, headers: dict[str, str], service: str = "services-log", limit: int = 1000) -> tuple[int, float]:
     """The whole event feed of one service, page after page, as an export tool reads it: JSON Lines
     (``Accept: application/jsonl``), each entry received as its bytes and counted, not parsed (the
     raw baseline, ``select_notifications``, does not decode its records either); only the last line,
-    ``{"next_after": N}``, is parsed."""
+    ``{"next_after": N}``, is parsed. It stops at a short page, as the raw read does. Read with the
+    load phases' lean client (``rawhttp``): the pages are read one after the other, so the client's
+    CPU adds to the time measured, and httpx spent about as much of it receiving each 1 MB page as
+    the server spent answering it. (A change of method on 3 December 2026: the replay was read with
+    httpx, and went on to a last request answering no entries.)"""
+    client = rawhttp.Client("127.0.0.1", port)
+    feed = f"/{service}/v1/audit/events"
+    lines = {**headers, "Accept": "application/jsonl"}
     n, after = 0, 0
-    # One untimed request first: FastAPI builds a router's route contexts (pydantic adapters, the
-    # endpoints' source inspected) the first time a path of it is matched in the process, ~1 s on
-    # this machine, once; the raw baseline's recorder is built before its timer starts too.
-    await client.get(f"/{service}/v1/audit/events", params={"after": 0, "limit": 1}, headers=headers, timeout=120)
-    start = time.perf_counter()
-    while True:
-        r = await client.get(f"/{service}/v1/audit/events", params={"after": after, "limit": limit},
-                             headers={**headers, "Accept": "application/jsonl"}, timeout=120)
-        if r.status_code != 200:
-            raise RuntimeError(f"audit feed → {r.status_code}: {r.text[:500]}")
-        *entries, last = r.content.splitlines()
-        n += len(entries)
-        next_after = json.loads(last)["next_after"]
-        if next_after == after:
-            break
-        after = next_after
-    return n, time.perf_counter() - start
+    try:
+        # One untimed request first: FastAPI builds a router's route contexts (pydantic adapters, the
+        # endpoints' source inspected) the first time a path of it is matched in the process, ~1 s on
+        # this machine, once; the raw baseline's recorder is built before its timer starts too.
+        await client.get(f"{feed}?after=0&limit=1", headers=headers)
+        start = time.perf_counter()
+        while True:
+            r = await client.get(f"{feed}?after={after}&limit={limit}", headers=lines)
+            if r.status_code != 200:
+                raise RuntimeError(f"audit feed → {r.status_code}: {r.text[:500]}")
+            *entries, last = r.body.splitlines()
+            n += len(entries)
+            after = json.loads(last)["next_after"]
+            if len(entries) < limit:  # the feed reads on until `limit` entries or the log's end
+                break
+        return n, time.perf_counter() - start
+    finally:
+        await client.aclose()
 
 
 def raw_log_read(settings: Settings, page: int = 1000) -> dict[str, tuple[int, float]]:
@@ -926,7 +934,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 if cfg.only == "audit-feed":
                     say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
                     with phase("replay"):
-                        out["replay"] = await replay_feed(client, cast.headers["auditor"])
+                        out["replay"] = await replay_feed(server.port, cast.headers["auditor"])
                     out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
             if cfg.only:
                 await load_client.aclose()
@@ -972,7 +980,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
 
             say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
             with phase("replay"):
-                out["replay"] = await replay_feed(client, cast.headers["auditor"])
+                out["replay"] = await replay_feed(server.port, cast.headers["auditor"])
             out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
 
             say(f"[{persistence}] as-of reconstruction of a {ledger.events:,}-event contract ledger")

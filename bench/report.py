@@ -139,7 +139,8 @@ def replay_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f"{pre}.audit_replay": metric(
         n / seconds if seconds else None, "events/s", baseline=raw_n / raw_s if raw_s else None,
         baseline_of=f"select_notifications on the same services-log store ({raw_n:,} records)", ratio_min=0.80,
-        note=f"GET /services-log/v1/audit/events as JSON Lines, pages of 1,000 (entries counted, not parsed): {n:,} events in {seconds:.2f} s; "
+        note=f"GET /services-log/v1/audit/events as JSON Lines, pages of 1,000 read one after the other with the lean client "
+             f"until a short page (entries counted, not parsed): {n:,} events in {seconds:.2f} s; "
              f"read + decode alone: {dec_n / dec_s:,.0f} events/s",
     )}
 
@@ -302,7 +303,7 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
                     for s, p in run["platform"].items()) + ".",
         "",
         "> **Caveat.** 2 CPUs are shared by the load generator (this process: a minimal keep-alive HTTP/1.1 client "
-        "for the load phases, ~0.2 ms of CPU per request; httpx for the rest), the platform (one uvicorn "
+        "for the load phases and the audit replay, ~0.2 ms of CPU per request; httpx for the rest), the platform (one uvicorn "
         "process co-hosting the four services), nats-server and PostgreSQL — and, during this session, by other "
         "developers' test suites running concurrently on the same machine. Absolute figures are therefore low and "
         "noisy; the ratios to baselines measured in the same run are the figures to compare.",

@@ -19,6 +19,7 @@ import uuid
 from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,7 +31,7 @@ from fastapi.responses import StreamingResponse
 from shared import audit_chain, audit_tree
 from shared.bounds import Instant
 from shared.infra.auth import Principal, Role, require_roles
-from shared.infra.published import PublishedLog, Row, feed_entry
+from shared.infra.published import FeedRow, PublishedLog, feed_fields
 from shared.infra.published import jsonable as jsonable  # re-exported (its tests import it from here)
 from shared.infra.store import CommandContext, SwpApplication, event_meta
 from shared.rules import Conflict, Forbidden, NotFound, RuleViolation
@@ -208,69 +209,136 @@ def audit_router() -> APIRouter:
         """Envelopes in log order (R-AUD-1), paged by position; filter by county, aggregate, type and
         recorded time. Only counties granted to the caller are returned (R-AUD-6). A public event's
         entry is the envelope as published on NATS (the bytes fixed when it was recorded) with
-        `"public": true`. Streamed: `{"events": [...], "next_after": N}`, or with
-        `Accept: application/jsonl` one entry per line and a last line `{"next_after": N}`."""
+        `"public": true`. `{"events": [...], "next_after": N}`, or with `Accept: application/jsonl`
+        one entry per line and a last line `{"next_after": N}`; streamed when a filter scans more
+        than a page of the log."""
         _check_county(principal, county)
         feed = published_log(request)
         lines = any(t in request.headers.get("accept", "") for t in JSON_LINES)
+        media_type = "application/jsonl" if lines else "application/json"
         wanted_aggregate = str(aggregate_id) if aggregate_id else None
         wanted_contract = str(contract_id) if contract_id else None
+        # Only the columns a filter asked for are read (each costs the store a text decode per row).
+        fields = ["county"]
+        if wanted_aggregate or wanted_contract:
+            fields.append("aggregate_id")
+        if event_type:
+            fields.append("event_type")
+        if correlation_id:
+            fields.append("correlation_id")
+        if wanted_contract:
+            fields.append("contract_id")
+        if since or until:
+            fields.append("recorded_at")
+        fields = list(feed_fields(fields))
+        at = {f: i + 1 for i, f in enumerate(fields)}  # a feed row: position, *fields, entry
+        i_county, i_aggregate = at["county"], at.get("aggregate_id", 0)
+        i_type, i_correlation = at.get("event_type", 0), at.get("correlation_id", 0)
+        i_contract, i_recorded = at.get("contract_id", 0), at.get("recorded_at", 0)
 
-        granted: dict[str, bool] = {}
+        granted: dict[str, bool] = {}  # each county met: are its events in the answer (asked for and granted)?
 
-        def keep(r: Row) -> bool:
-            # position, aggregate_id, event_type, county, correlation_id, contract_id, recorded_at, …
-            if wanted_aggregate and r[1] != wanted_aggregate:
+        def counted(c: str) -> bool:
+            found = granted.get(c)
+            if found is None:
+                found = granted[c] = (not county or c == county) and (c == "province" or principal.can_see(c))
+            return found
+
+        county_of, entry_of = itemgetter(i_county), itemgetter(-1)
+        # No filter but the counties: a page is kept or dropped by its county alone, in one pass.
+        by_county_only = not (wanted_aggregate or wanted_contract or event_type or correlation_id or since or until)
+
+        def keep(r: FeedRow) -> bool:
+            if wanted_aggregate and r[i_aggregate] != wanted_aggregate:
                 return False
-            c = r[3]
-            if county and c != county:
+            if not counted(r[i_county]):
                 return False
-            if c not in granted:
-                granted[c] = c == "province" or principal.can_see(c)
-            if not granted[c]:
+            if event_type and r[i_type] != event_type:
                 return False
-            if event_type and r[2] != event_type:
+            if correlation_id and r[i_correlation] != correlation_id:
                 return False
-            if correlation_id and r[4] != correlation_id:
-                return False
-            if wanted_contract and wanted_contract not in (r[1], r[5]):
+            if wanted_contract and wanted_contract not in (r[i_aggregate], r[i_contract]):
                 return False
             if since or until:  # parsed only when asked for
-                recorded = datetime.fromisoformat(r[6])
+                recorded = datetime.fromisoformat(r[i_recorded])
                 if (since and recorded < since) or (until and recorded > until):
                     return False
             return True
 
+        # The entries' bytes as stored when each event was saved (composed by the store's select):
+        # nothing is re-mapped or re-serialised; one page of rows in memory at a time.
+        scanned, position, count, read = after, after, 0, 0
+
+        def page(out: list[bytes]) -> bool:
+            """Reads the next page of the log into ``out`` (the entries kept); False once the answer is complete."""
+            nonlocal scanned, position, count, read
+            if count >= limit:
+                return False
+            # The first read asks for no more rows than the answer may hold (all of them, with no
+            # filter but the caller's counties); a filter that drops rows reads on by pages.
+            rows = feed.read_feed(position, FEED_PAGE if read else min(limit, FEED_PAGE), fields)
+            if not rows:
+                return False
+            read += len(rows)
+            if by_county_only:
+                for c in set(map(county_of, rows)).difference(granted):
+                    counted(c)
+                kept = rows if all(granted.values()) else [r for r in rows if granted[r[i_county]]]
+                kept = kept[: limit - count]
+                out.extend(map(entry_of, kept))
+                count += len(kept)
+                scanned = kept[-1][0] if count >= limit else rows[-1][0]
+                position = rows[-1][0]
+                return True
+            for r in rows:
+                scanned = r[0]
+                if keep(r):
+                    out.append(r[-1])
+                    count += 1
+                    if count >= limit:
+                        break
+            position = rows[-1][0]
+            return True
+
+        def tail() -> bytes:
+            return b'{"next_after":%d}\n' % scanned if lines else b'],"next_after":%d}' % scanned
+
+        # Read here, in the endpoint's worker thread, until a page's worth of rows has been scanned:
+        # an answer found by then (a full page of entries, or the end of the log: every read without
+        # a selective filter) is sent as one buffer with its length, joined once, with no
+        # worker-thread hop per piece; a longer scan (a selective filter over a long log) streams on
+        # from where it is, page by page.
+        entries: list[bytes] = []
+        while page(entries):
+            if read >= FEED_PAGE and count < limit:
+                break
+        else:
+            if lines:  # one entry a line, then the last line
+                entries.append(tail())
+                return Response(b"\n".join(entries), media_type=media_type)
+            if not entries:
+                return Response(b'{"events":[' + tail(), media_type=media_type)
+            entries[0] = b'{"events":[' + entries[0]
+            entries[-1] += tail()
+            return Response(b",".join(entries), media_type=media_type)
+
         def stream() -> Iterator[bytes]:
-            # The entries' bytes as stored when each event was saved: nothing is re-mapped or
-            # re-serialised; one page of rows in memory at a time.
-            scanned, position, count, first = after, after, 0, True
+            pending, more, started = entries, True, False
             if not lines:
                 yield b'{"events":['
-            while count < limit:
-                page = feed.read_rows(position, FEED_PAGE)
-                if not page:
+            while True:
+                if pending and lines:
+                    yield b"\n".join(pending) + b"\n"
+                elif pending:
+                    yield (b"," if started else b"") + b",".join(pending)
+                    started = True
+                if not more:
                     break
-                chunk: list[bytes] = []
-                for r in page:
-                    scanned = r[0]
-                    if keep(r):
-                        chunk.append(feed_entry(r[7], r[8], r[12]))
-                        count += 1
-                        if count >= limit:
-                            break
-                position = page[-1][0]
-                if chunk and lines:
-                    yield b"\n".join(chunk) + b"\n"
-                elif chunk:
-                    yield (b"" if first else b",") + b",".join(chunk)
-                    first = False
-            if lines:
-                yield b'{"next_after":%d}\n' % scanned
-            else:
-                yield b'],"next_after":%d}' % scanned
+                pending = []
+                more = page(pending)
+            yield tail()
 
-        return StreamingResponse(stream(), media_type="application/jsonl" if lines else "application/json")
+        return StreamingResponse(stream(), media_type=media_type)
 
     @router.get("/records")
     def records(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import nats
@@ -20,7 +21,7 @@ from registry.main import SPEC
 
 from shared.infra.auth import Role
 from shared.infra.outbox import OutboxRelay, envelope_for
-from shared.infra.published import PublishedLog
+from shared.infra.published import FEED_FIELDS, PublishedLog, feed_row
 from shared.infra.service import open_store
 from shared.infra.store import CommandContext, IntegrityError
 from tests.integration.slice import COUNTY, contract_body, setup_county
@@ -137,6 +138,104 @@ async def test_the_audit_feed_streams_the_published_bytes(gateway, tokens, setti
     assert page["events"] == whole["events"][1:3] and page["next_after"] == whole["events"][2]["position"]
     signed = (await gateway.get("/registry/v1/audit/events", params={"event_type": "ContractSigned"}, headers=auditor)).json()
     assert [e["event_type"] for e in signed["events"]] == ["ContractSigned"]
+
+
+async def test_the_feed_answers_as_a_plain_walk_of_the_log_in_one_buffer_or_streamed(gateway, tokens, monkeypatch):
+    """Every feed read is what a plain walk of the log gives (each entry's bytes in order, the
+    filters and the caller's counties applied one entry at a time, ``next_after`` the last position
+    looked at), byte for byte, whether the answer was found within a page and sent in one buffer
+    or streamed page by page (a filter scanning past a page): issue 16's faster feed reads
+    change nothing of what is sent."""
+    from shared.infra import audit
+
+    setup = await setup_county(gateway, tokens)
+    r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=contract_body(setup["provider_id"], setup["station_ids"]),
+                           headers=setup["purchaser"])
+    assert r.status_code == 201, r.text
+    r = await gateway.put("/registry/v1/counties/640422", json={"name": "西吉县"}, headers=tokens(Role.PROVINCE_ADMIN, "*"))
+    assert r.status_code == 200, r.text  # another county's event: left out for an auditor of COUNTY
+    everyone, county_only = tokens(Role.AUDITOR, "*"), tokens(Role.AUDITOR, COUNTY)
+    lines = (await gateway.get("/registry/v1/audit/events", params={"limit": 1000}, headers={**everyone, "Accept": "application/jsonl"})).content
+    log = [(raw, json.loads(raw)) for raw in lines.splitlines()[:-1]]
+    assert len(log) > 6 and {e["county"] for _, e in log} >= {"640422", COUNTY}
+    signed = next(e for _, e in log if e["event_type"] == "ContractSigned")
+
+    def walk(seen: set[str] | None, lines: bool, after: int = 0, limit: int = 100, **wanted: str) -> bytes:
+        kept, scanned = [], after
+        for raw, e in log:
+            if e["position"] <= after:
+                continue
+            scanned = e["position"]
+            if (
+                (seen is None or e["county"] in seen)
+                and all(e[k] == v for k, v in wanted.items() if k in ("county", "event_type", "aggregate_id", "correlation_id"))
+                and ("contract_id" not in wanted or wanted["contract_id"] in (e["aggregate_id"], (e.get("data") or {}).get("contract_id")))
+                and ("since" not in wanted or datetime.fromisoformat(e["recorded_at"]) >= datetime.fromisoformat(wanted["since"]))
+            ):
+                kept.append(raw)
+                if len(kept) >= limit:
+                    break
+        if lines:
+            return b"".join(k + b"\n" for k in kept) + b'{"next_after":%d}\n' % scanned
+        return b'{"events":[' + b",".join(kept) + b'],"next_after":%d}' % scanned
+
+    asks: list[dict[str, Any]] = [
+        {}, {"limit": 1}, {"limit": 3, "after": 2}, {"after": log[-1][1]["position"]}, {"county": "640422"},
+        {"county": COUNTY, "limit": 2}, {"event_type": "ContractSigned"}, {"contract_id": signed["data"]["contract_id"]},
+        {"aggregate_id": signed["aggregate_id"], "limit": 1}, {"correlation_id": signed["correlation_id"]},
+        {"since": signed["recorded_at"], "limit": 2},
+    ]
+    streamed = 0
+    for page in (1000, 2):
+        monkeypatch.setattr(audit, "FEED_PAGE", page)
+        for headers, seen in ((everyone, None), (county_only, {COUNTY})):
+            for params in asks:
+                for jsonl in (False, True):
+                    accept = "application/jsonl" if jsonl else "application/json"
+                    r = await gateway.get("/registry/v1/audit/events", params=params, headers={**headers, "Accept": accept})
+                    if seen is not None and params.get("county", COUNTY) not in seen:
+                        assert r.status_code == 403  # a county not granted is refused, not filtered (R-AUD-6)
+                        continue
+                    assert r.status_code == 200, r.text
+                    assert r.content == walk(seen, jsonl, **params), (page, seen, params, accept)
+                    streamed += "content-length" not in r.headers
+        if page == 1000:
+            assert streamed == 0  # every answer found within a page: one buffer, with its length
+    assert streamed > 0  # with pages of two rows, the filtered reads scanned on, streamed
+
+
+async def test_the_feeds_select_composes_each_entry_as_the_stored_row_gives_it(settings):
+    """The feed's select (issue 16's audit-feed target) composes each entry in the store, as
+    ``feed_entry`` does from the stored row: a public envelope marked `"public": true`, a private
+    entry and an unmappable event's entry as stored; only the asked columns are read."""
+    store = open_store(SPEC, settings)
+    try:
+        with store.command(CommandContext(county="province", actor="test")):
+            for code, name in COUNTIES:
+                CountyCommands(store).put_county(code, name, None)
+        rec = store.process_recorder
+        head = rec.max_notification_id()
+        private = b'{"event_type":"Noted","position":%d,"data":{"note":"\xe5\x8e\x9f"},"public":false}'
+        rec.insert_published([  # past the log: a private event's row and an unmappable event's row
+            (head + 1, str(uuid.uuid4()), "Noted", "640402", "c", "", "2026-01-01T00:00:00+00:00", 0, None, "", "", None,
+             private % (head + 1)),
+            (head + 2, str(uuid.uuid4()), "Broken", "640402", "c", "", "2026-01-01T00:00:00+00:00", 1, "unmappable\tKeyError: 'x'",
+             "", "", None, private % (head + 2)),
+        ])
+        rows = rec.select_published(0, 100)
+        assert len(rows) == head + 2 and sum(1 for r in rows if r[7] and not r[8]) == len(COUNTIES)
+        for fields in (("county",), FEED_FIELDS, ("recorded_at", "event_type")):
+            ordered = tuple(f for f in FEED_FIELDS if f in fields)
+            assert [tuple(r) for r in rec.select_feed(0, 100, fields)] == [feed_row(r, ordered) for r in rows]
+        feed = rec.select_feed(0, 100, ("county",))
+        public = [f for f, r in zip(feed, rows, strict=True) if r[7] and not r[8]]
+        assert all(f[-1].endswith(b'},"public":true}') and json.loads(f[-1])["public"] is True for f in public)
+        assert feed[-2][-1] == private % (head + 1) and feed[-1][-1] == private % (head + 2)  # as stored
+        assert [tuple(r) for r in rec.select_feed(2, 2, ("county",))] == [tuple(r) for r in feed[2:4]]
+        with pytest.raises(ValueError, match="not a feed column"):
+            rec.select_feed(0, 1, ("subject",))  # composed into SQL: only the feed's own columns
+    finally:
+        store.close()
 
 
 async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unchanged(settings, persistence):
