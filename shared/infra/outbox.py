@@ -272,8 +272,7 @@ class OutboxRelay:
     def _record_position(self, last: int, to_park: list[tuple[Item, str, str]] | None = None) -> None:
         with self.db_lock:
             if not to_park:
-                self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
-                self.log.mark_verified(last)
+                self.log.record_relayed(Tracking(SwpApplication.OUTBOX, last))
                 return
             parking = self.load_parking()
             if self._version_of(parking) != self._parking_version:

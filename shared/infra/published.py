@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 import pydantic_core
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
@@ -266,6 +266,27 @@ class PublicMapper:
 Joined = tuple[int, Any, int, str, bytes | None, Row | None]
 
 
+# The relay's two tracking rows in one upsert (SQLite's form of the library's single-row insert).
+_SQLITE_RELAY_TRACKING = (
+    "INSERT INTO tracking VALUES (?, ?), (?, ?) ON CONFLICT (application_name) DO UPDATE "
+    "SET notification_id = excluded.notification_id WHERE tracking.notification_id < excluded.notification_id "
+    "RETURNING application_name"
+)
+
+
+def _check_recorded(tracking: Tracking, recorded: list[str]) -> None:
+    """The relay's row was refused (its stored position is at or past it): nothing is recorded."""
+    if tracking.application_name not in recorded:
+        raise IntegrityError(f"Failed to record tracking for {tracking.application_name} {tracking.notification_id}")
+
+
+def _tracking_or_refused(recorder: Any, tracking: Tracking) -> None:
+    try:
+        recorder.insert_tracking(tracking)
+    except IntegrityError:
+        pass  # another process recorded it (or a later one)
+
+
 class SQLitePublishedRecorder(SQLiteProcessRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         self.public_table_name = table = f"{events_table_name}_public"
@@ -302,6 +323,17 @@ class SQLitePublishedRecorder(SQLiteProcessRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.executemany(self._sql_backfill, rows)
 
+    def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:
+        """See :meth:`PublishedLog.record_relayed`."""
+        if not self.datastore.single_row_tracking or verified is None:
+            self.insert_tracking(tracking)
+            if verified is not None:
+                _tracking_or_refused(self, Tracking(VERIFIED, verified))
+            return
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(_SQLITE_RELAY_TRACKING, (tracking.application_name, tracking.notification_id, VERIFIED, verified))
+            _check_recorded(tracking, [r[0] for r in c.fetchall()])
+
     def replace_published(self, row: Row) -> None:
         """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
         with self.datastore.transaction(commit=True) as c:
@@ -334,6 +366,12 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.public_table_name))
         )
         self._statements: dict[Any, bytes] = {}
+        tracking = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.tracking_table_name))
+        self._sql_relay_tracking = SQL(
+            "INSERT INTO {0} AS t VALUES (%s, %s), (%s, %s) ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = EXCLUDED.notification_id WHERE t.notification_id < EXCLUDED.notification_id "
+            "RETURNING application_name"
+        ).format(tracking)
         events = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name)).as_string()
         # The table's name as psycopg escapes it (never input); the rest is the library's text.
         self._sql_events_head = f"SELECT * FROM {events} WHERE originator_id = %s"  # noqa: S608
@@ -439,6 +477,21 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(self._sql_backfill, rows)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:
+        """See :meth:`PublishedLog.record_relayed`: both rows in one upsert of the library's
+        single-row tracking table, each moving only forward (as the library's own insert)."""
+        if not self.datastore.single_row_tracking or verified is None:
+            self.insert_tracking(tracking)
+            if verified is not None:
+                _tracking_or_refused(self, Tracking(VERIFIED, verified))
+            return
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._sql_relay_tracking, (tracking.application_name, tracking.notification_id, VERIFIED, verified), prepare=True,
+            )
+            _check_recorded(tracking, [r["application_name"] for r in curs.fetchall()])
+
     def replace_published(self, row: Row) -> None:
         """An unmappable event's row, once its mapping is repaired (an operator's retry)."""
         with self.datastore.transaction(commit=True) as curs:
@@ -478,6 +531,13 @@ class POPOPublishedRecorder(POPOProcessRecorder):
     def replace_published(self, row: Row) -> None:
         with self._database_lock:
             self._published[row[0]] = row
+
+    def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:
+        with self._database_lock:
+            self._assert_tracking_uniqueness(tracking)
+            self._insert_tracking(tracking)
+            if verified is not None and verified > (self._max_tracking_ids.get(VERIFIED) or 0):
+                self._insert_tracking(Tracking(VERIFIED, verified))
 
     def select_published(self, after: int, limit: int) -> list[Row]:
         with self._database_lock:
@@ -574,6 +634,21 @@ class PublishedLog:
         if row[8] is None:
             self.recorder.replace_published(row)
         return Published.of(row)
+
+    def record_relayed(self, tracking: Any) -> None:
+        """The relay's own position (``tracking``) and VERIFIED up to it, in one transaction — one
+        statement where the recorder can (issue 16's POST CPU: one relay round recorded two
+        transactions). The relay's row is refused (IntegrityError, nothing recorded) when its
+        stored position is at or past it; VERIFIED's refusal is ignored as in :meth:`mark_verified`."""
+        position = tracking.notification_id
+        insert = getattr(self.recorder, "insert_relay_tracking", None)
+        if insert is None:
+            self.recorder.insert_tracking(tracking)
+            self.mark_verified(position)
+            return
+        insert(tracking, position if position > self._verified_stored else None)
+        self._verified_stored = max(self._verified_stored, position)
+        self.verified = max(self.verified, position)
 
     def mark_verified(self, position: int) -> None:
         """Recorded by the relay after it read up to ``position`` (every row there exists)."""

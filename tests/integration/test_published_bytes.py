@@ -232,3 +232,42 @@ async def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(se
         assert len(rec._statements) == len(set(rec._statements.values()))
     finally:
         app.close()
+
+
+def test_the_relay_records_its_position_and_verified_together(settings, persistence):
+    """One relay round records its position and VERIFIED in one statement (issue 16's POST CPU):
+    both move forward together; a position of the relay at or below the stored one is refused
+    (IntegrityError) and records nothing, not even VERIFIED; a VERIFIED already past is left as
+    it is while the relay's own position moves."""
+    from eventsourcing.persistence import Tracking
+
+    from shared.infra.published import VERIFIED
+    from shared.infra.store import SwpApplication
+
+    store = open_store(SPEC, settings)
+    try:
+        rec = store.process_recorder
+        log = PublishedLog(store, never_called)
+        outbox = SwpApplication.OUTBOX
+        log.record_relayed(Tracking(outbox, 5))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (5, 5)
+        singles: list[Any] = []
+        rec.insert_tracking = singles.append  # type: ignore[method-assign]
+        log.record_relayed(Tracking(outbox, 9))
+        del rec.insert_tracking
+        assert singles == []  # both rows in one upsert, not the library's insert per row
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (9, 9)
+
+        other = PublishedLog(store, never_called)  # another process's relay, behind this one
+        with pytest.raises(IntegrityError):
+            other.record_relayed(Tracking(outbox, 9))
+        with pytest.raises(IntegrityError):
+            other.record_relayed(Tracking(outbox, 7))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (9, 9)
+
+        rec.insert_tracking(Tracking(VERIFIED, 20))  # the feed's backfill verified further
+        log.record_relayed(Tracking(outbox, 12))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (12, 20)
+        assert log.verified == 12  # what this process knows; the stored 20 is read when it rereads
+    finally:
+        store.close()
