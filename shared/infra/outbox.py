@@ -158,6 +158,11 @@ class OutboxRelay:
         self.coalesce_seconds = coalesce_seconds
         self.published = 0
         self.last_error: str | None = None
+        # The position this relay recorded last, kept while each round finds something to send
+        # (issue 16's POST CPU: it was read back every round). Dropped on an empty round or a
+        # failure, so the next round reads it; recording a position at or below the stored one
+        # is refused, so a stale one costs a re-sent batch (deduplicated), never a skipped one.
+        self._recorded: int | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -266,13 +271,15 @@ class OutboxRelay:
             if self.parking is None or version != self._parking_version:  # an operator retried or skipped
                 self.parking = self.load_parking()
                 self._parking_version = version
-            position = self.position()
+            known, self._recorded = self._recorded, None  # kept again once this batch is recorded
+            position = self.position() if known is None else known
             return self.items(self.log.read(position, self.batch))
 
     def _record_position(self, last: int, to_park: list[tuple[Item, str, str]] | None = None) -> None:
         with self.db_lock:
             if not to_park:
                 self.log.record_relayed(Tracking(SwpApplication.OUTBOX, last))
+                self._recorded = last
                 return
             parking = self.load_parking()
             if self._version_of(parking) != self._parking_version:
@@ -289,6 +296,7 @@ class OutboxRelay:
             self.log.mark_verified(last)
             self.parking = parking
             self._parking_version = parking.version
+            self._recorded = last
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
@@ -380,6 +388,7 @@ class OutboxRelay:
             self.app.add_listener(self.poke)
         self._loop = asyncio.get_running_loop()
         self.parking = None  # a new term: what another leader parked meanwhile is read afresh
+        self._recorded = None  # and how far it relayed
         self._task = self._loop.create_task(self.run(), name=f"outbox-{self.app.service}")
 
     async def stop(self) -> None:

@@ -271,3 +271,50 @@ def test_the_relay_records_its_position_and_verified_together(settings, persiste
         assert log.verified == 12  # what this process knows; the stored 20 is read when it rereads
     finally:
         store.close()
+
+
+async def test_the_relay_keeps_its_position_between_rounds_that_find_something(settings):
+    """The relay reads its stored position only when it does not know it (issue 16's POST CPU):
+    not after a round it recorded, again after an empty round; a position another relay moved
+    past it meanwhile refuses its record (nothing lost, the batch was deduplicated) and the next
+    round reads the stored position."""
+    from eventsourcing.persistence import Tracking
+
+    from shared.infra.nats import ensure_stream
+    from shared.infra.store import SwpApplication
+
+    store = open_store(SPEC, settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, 1)
+        relay = OutboxRelay(store, js, never_called)
+        reads: list[int] = []
+        stored_position = relay.position
+        relay.position = lambda: reads.append(1) or stored_position()  # type: ignore[method-assign]
+
+        def county(i: int) -> None:
+            with store.command(CommandContext(county="province", actor="test")):
+                CountyCommands(store).put_county(*COUNTIES[i], None)
+
+        county(0)
+        assert await relay.publish_pending() > 0 and len(reads) == 1
+        county(1)
+        assert await relay.publish_pending() > 0 and len(reads) == 1  # the recorded position, kept
+        assert await relay.publish_pending() == 0 and len(reads) == 1  # nothing new: dropped …
+        county(2)
+        assert await relay.publish_pending() > 0 and len(reads) == 2  # … and read again
+
+        head = store.process_recorder.max_notification_id()
+        with store.command(CommandContext(county="province", actor="test")):
+            CountyCommands(store).put_county("640424", "泾源县", None)
+        last = store.process_recorder.max_notification_id()
+        assert last > head
+        store.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))  # another relay sent it
+        with pytest.raises(IntegrityError):
+            await relay.publish_pending()  # re-sent from its own position, refused when recorded
+        assert await relay.publish_pending() == 0 and len(reads) == 3  # read: nothing left after it
+        assert stored_position() == last
+    finally:
+        await nc.close()
+        store.close()
