@@ -366,6 +366,13 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.public_table_name))
         )
         self._statements: dict[Any, bytes] = {}
+        self._sql_insert_arrays = SQL(
+            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
         tracking = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.tracking_table_name))
         self._sql_relay_tracking = SQL(
             "INSERT INTO {0} AS t VALUES (%s, %s), (%s, %s) ON CONFLICT (application_name) DO UPDATE "
@@ -464,6 +471,24 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's insert of a save's events (table lock, notify, one ``INSERT … SELECT FROM
+        unnest(…) RETURNING notification_id``, positions in the order given), except that the
+        events go as four arrays of plain types in binary instead of one array of the library's
+        composite type: psycopg dumps a composite only as text, quoting every field — the state
+        bytes included — with regular expressions (a bulk import's batch insert: 16 % of its
+        samples). The same rows are stored (``test_published_bytes``)."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self._sql_insert_arrays,
+            (
+                [e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events], [e.state for e in stored_events],
+            ),
+            binary=True,
+        )
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)

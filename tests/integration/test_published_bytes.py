@@ -234,6 +234,46 @@ async def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(se
         app.close()
 
 
+def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(settings, persistence):
+    """The recorder inserts a save's events as four binary arrays instead of the library's array
+    of a composite type (issue 16's bulk import): the same rows, every byte of the states (quotes,
+    backslashes, NULs, non-ASCII), positions returned in the order given; a duplicate is still an
+    IntegrityError and stores nothing of its batch."""
+    if persistence != "postgres":
+        pytest.skip("PostgreSQL recorder only")
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresAggregateRecorder
+
+    from shared.infra.published import PostgresPublishedRecorder
+    from shared.infra.service import prepare_store
+
+    prepare_store(settings, "registry")
+    app = SPEC.application(settings.eventsourcing_env("registry"))
+    try:
+        rec = app.process_recorder
+        assert isinstance(rec, PostgresPublishedRecorder)
+        states = [b'{"a":"\\"}', b'{"q":"\"x\",(1,2)"}', bytes(range(256)), "{\"名\":\"台账\"}".encode(), b"", b"NULL"]
+        ours = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+        theirs = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+        positions = rec.insert_events(ours)
+        library = PostgresAggregateRecorder._insert_stored_events
+        rec._insert_stored_events = lambda curs, events, **kw: (  # type: ignore[method-assign]
+            rec._lock_table(curs), rec._notify_channel(curs), library(rec, curs, events, **kw))
+        library_positions = rec.insert_events(theirs)
+        del rec._insert_stored_events
+        assert positions == list(range(positions[0], positions[0] + len(states)))
+        assert library_positions == list(range(positions[-1] + 1, positions[-1] + 1 + len(states)))
+        stored = rec.select_notifications(positions[0], 100)
+        assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in stored] == [
+            (e.originator_id, e.originator_version, e.topic, e.state) for e in ours + theirs
+        ]
+        with pytest.raises(IntegrityError):
+            rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:new", b"{}"), ours[0]])
+        assert rec.max_notification_id() == library_positions[-1]
+    finally:
+        app.close()
+
+
 def test_the_relay_records_its_position_and_verified_together(settings, persistence):
     """One relay round records its position and VERIFIED in one statement (issue 16's POST CPU):
     both move forward together; a position of the relay at or below the stored one is refused
