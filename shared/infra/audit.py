@@ -77,21 +77,23 @@ class ChainSealer:
         if not isinstance(chain, PostgresAggregateRecorder):
             return None
         table = SQL("{}.{}").format(Identifier(chain.datastore.schema), Identifier(chain.events_table_name))
+        # The links as four binary arrays, as the events are inserted (published.py: psycopg
+        # quotes a composite's fields with regular expressions).
         return SQL(
             "INSERT INTO {table} AS t (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{schema}.{kind}[]) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
             "WHERE EXISTS (SELECT 1 FROM {table} WHERE originator_id = %s AND originator_version = %s AND state = %s)"
-        ).format(table=table, schema=Identifier(chain.datastore.schema), kind=Identifier(chain.stored_event_type_name))
+        ).format(table=table, id_type=Identifier(chain.datastore.originator_id_type))
 
     def _append_after(self, known: tuple[audit_chain.Link, bytes], stored: list[StoredEvent]) -> bool:
         """Insert ``stored`` if the link at the remembered head is still stored as remembered;
         False (nothing inserted) if it is not."""
         chain: Any = self.chain
-        rows = [chain.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state) for s in stored]
         head, head_state = known
+        columns = ([CHAIN_ID] * len(stored), [s.originator_version for s in stored], [CHAIN_TOPIC] * len(stored), [s.state for s in stored])
         with chain.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._sql_append, (rows, CHAIN_ID, head.position, head_state))
-            return curs.rowcount == len(rows)
+            curs.execute(self._sql_append, (*columns, CHAIN_ID, head.position, head_state), binary=True)
+            return curs.rowcount == len(stored)
 
     def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
         stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
@@ -109,10 +111,11 @@ class ChainSealer:
     def _seal(self, batch: int, known: tuple[audit_chain.Link, bytes] | None) -> int:
         head = known[0] if known else self.head()
         prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
-        notifications = self.app.process_recorder.select_notifications(after + 1, batch)
-        if not notifications:
+        read = getattr(self.app.process_recorder, "select_records", None)  # PostgreSQL: plain tuples
+        records = read(after, batch) if read else [to_record(n) for n in self.app.process_recorder.select_notifications(after + 1, batch)]
+        if not records:
             return 0
-        links = list(audit_chain.extend(prev, (to_record(n) for n in notifications)))
+        links = list(audit_chain.extend(prev, records))
         stored = [
             StoredEvent(
                 originator_id=CHAIN_ID,

@@ -39,6 +39,7 @@ from psycopg import InterfaceError, OperationalError
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from shared.audit_chain import Record
 from shared.envelope import Envelope, event_id_for
 from shared.events import IntegrationEvent
 from shared.infra import telemetry
@@ -366,6 +367,10 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.public_table_name))
         )
         self._statements: dict[Any, bytes] = {}
+        self._sql_select_records = SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {}.{} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         self._sql_insert_arrays = SQL(
             "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
@@ -528,6 +533,13 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             # Binary results: the stored bytes arrive as they are, not hex-decoded from text (10k rows: 112 → 62 ms).
             curs.execute(self._sql_select_published, (after, limit), prepare=True, binary=True)
             return curs.fetchall()  # type: ignore[return-value]
+
+    def select_records(self, after: int, limit: int) -> list[Record]:
+        """The log after ``after`` as the chain sealer digests it: tuples fetched in binary, not
+        the library's notifications built from a dict per row (a bulk import: 7 % of its samples)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._sql_select_records, (after, limit), prepare=True, binary=True)
+            return [Record(*r) for r in curs.fetchall()]
 
     def select_joined(self, after: int, limit: int) -> list[Joined]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:

@@ -238,7 +238,8 @@ def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(settings, p
     """The recorder inserts a save's events as four binary arrays instead of the library's array
     of a composite type (issue 16's bulk import): the same rows, every byte of the states (quotes,
     backslashes, NULs, non-ASCII), positions returned in the order given; a duplicate is still an
-    IntegrityError and stores nothing of its batch."""
+    IntegrityError and stores nothing of its batch. The sealer's read of the log in tuples
+    answers the records the library's notifications make."""
     if persistence != "postgres":
         pytest.skip("PostgreSQL recorder only")
     from eventsourcing.persistence import StoredEvent
@@ -267,6 +268,11 @@ def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(settings, p
         assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in stored] == [
             (e.originator_id, e.originator_version, e.topic, e.state) for e in ours + theirs
         ]
+        # The chain sealer's read of the same log (plain tuples in binary): the records it digests.
+        from shared.infra.audit import to_record
+
+        assert rec.select_records(positions[0] - 1, 100) == [to_record(n) for n in stored]
+        assert rec.select_records(positions[1], 2) == [to_record(n) for n in stored[2:4]]
         with pytest.raises(IntegrityError):
             rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:new", b"{}"), ours[0]])
         assert rec.max_notification_id() == library_positions[-1]
