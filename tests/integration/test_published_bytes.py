@@ -323,7 +323,8 @@ async def test_the_relay_keeps_its_position_between_rounds_that_find_something(s
     """The relay reads its stored position only when it does not know it (issue 16's POST CPU):
     not after a round it recorded, again after an empty round; a position another relay moved
     past it meanwhile refuses its record (nothing lost, the batch was deduplicated) and the next
-    round reads the stored position."""
+    round reads the stored position. Its parking is read again only when a batch holds a change
+    of it (an operator's, saved to the log), not every round."""
     from eventsourcing.persistence import Tracking
 
     from shared.infra.nats import ensure_stream
@@ -350,6 +351,21 @@ async def test_the_relay_keeps_its_position_between_rounds_that_find_something(s
         assert await relay.publish_pending() == 0 and len(reads) == 1  # nothing new: dropped …
         county(2)
         assert await relay.publish_pending() > 0 and len(reads) == 2  # … and read again
+
+        # The parking is read when the relay starts and again only when a batch holds a change of it.
+        loads: list[int] = []
+        load_parking = relay.load_parking
+        relay.load_parking = lambda: loads.append(1) or load_parking()  # type: ignore[method-assign]
+        with store.command(CommandContext(county="province", actor="test")):
+            CountyCommands(store).put_county("640425", "海原县", None)
+        assert await relay.publish_pending() > 0 and loads == []
+        parking = relay.parking_fresh()
+        loads.clear()
+        parking.park(1, "agg", "CountyRegistered", "waiting", "an operator's test")  # a change saved to the log
+        relay.save_parking(parking, CommandContext(county="province", actor="test"))
+        assert await relay.publish_pending() > 0 and loads == [1]
+        assert [p["detail"] for p in relay.parked()] == ["an operator's test"]  # the relay's copy has it
+        del relay.load_parking
 
         head = store.process_recorder.max_notification_id()
         with store.command(CommandContext(county="province", actor="test")):
