@@ -60,6 +60,41 @@ class ChainSealer:
         self._tree = audit_tree.MerkleTree()
         self._positions = array("q")
         self._tree_head: audit_chain.Link | None = None
+        # The link this sealer appended last and its stored bytes, kept while it keeps finding
+        # something to seal (issue 16's POST CPU: the head was read back every round). Dropped
+        # on an idle round, a refused append or an error, so the next round reads the head.
+        self._known: tuple[audit_chain.Link, bytes] | None = None
+        self._sql_append: Any = self._append_statement()
+
+    def _append_statement(self) -> Any:
+        """PostgreSQL: the library's insert of links, made conditional on the stored link at the
+        remembered head still being the bytes this sealer remembers — the check that the chain was
+        not rewritten, truncated or extended by another sealer meanwhile, in the insert itself.
+        None elsewhere (SQLite and memory run one process per store: the head is read each round)."""
+        from eventsourcing.postgres import PostgresAggregateRecorder
+        from psycopg.sql import SQL, Identifier
+
+        chain = self.chain
+        if not isinstance(chain, PostgresAggregateRecorder):
+            return None
+        table = SQL("{}.{}").format(Identifier(chain.datastore.schema), Identifier(chain.events_table_name))
+        # The links as four binary arrays, as the events are inserted (published.py: psycopg
+        # quotes a composite's fields with regular expressions).
+        return SQL(
+            "INSERT INTO {table} AS t (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "WHERE EXISTS (SELECT 1 FROM {table} WHERE originator_id = %s AND originator_version = %s AND state = %s)"
+        ).format(table=table, id_type=Identifier(chain.datastore.originator_id_type))
+
+    def _append_after(self, known: tuple[audit_chain.Link, bytes], stored: list[StoredEvent]) -> bool:
+        """Insert ``stored`` if the link at the remembered head is still stored as remembered;
+        False (nothing inserted) if it is not."""
+        chain: Any = self.chain
+        head, head_state = known
+        columns = ([CHAIN_ID] * len(stored), [s.originator_version for s in stored], [CHAIN_TOPIC] * len(stored), [s.state for s in stored])
+        with chain.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_append, (*columns, CHAIN_ID, head.position, head_state), binary=True)
+            return curs.rowcount == len(stored)
 
     def links(self, after: int = 0, limit: int | None = None) -> list[audit_chain.Link]:
         stored = self.chain.select_events(CHAIN_ID, gt=after or None, limit=limit)
@@ -71,27 +106,38 @@ class ChainSealer:
 
     def seal_pending(self, batch: int = 1000) -> int:
         with self._lock:
-            head = self.head()
-            prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
-            notifications = self.app.process_recorder.select_notifications(after + 1, batch)
-            if not notifications:
-                return 0
-            links = list(audit_chain.extend(prev, (to_record(n) for n in notifications)))
-            stored = [
-                StoredEvent(
-                    originator_id=CHAIN_ID,
-                    originator_version=lk.position,
-                    topic=CHAIN_TOPIC,
-                    state=json.dumps(vars(lk)).encode(),
-                )
-                for lk in links
-            ]
-            try:
+            known, self._known = self._known, None  # kept again only after a successful append
+            return self._seal(batch, known)
+
+    def _seal(self, batch: int, known: tuple[audit_chain.Link, bytes] | None) -> int:
+        head = known[0] if known else self.head()
+        prev, after = (head.hash, head.position) if head else (audit_chain.GENESIS, 0)
+        read = getattr(self.app.process_recorder, "select_records", None)  # PostgreSQL: plain tuples
+        records = read(after, batch) if read else [to_record(n) for n in self.app.process_recorder.select_notifications(after + 1, batch)]
+        if not records:
+            return 0
+        links = list(audit_chain.extend(prev, records))
+        stored = [
+            StoredEvent(
+                originator_id=CHAIN_ID,
+                originator_version=lk.position,
+                topic=CHAIN_TOPIC,
+                state=json.dumps(vars(lk)).encode(),
+            )
+            for lk in links
+        ]
+        try:
+            if known is None:
                 self.chain.insert_events(stored)
-            except IntegrityError:
-                log.info("another sealer sealed these positions first")
-                return 0
-            return len(stored)
+            elif not self._append_after(known, stored):
+                log.warning("%s: the sealed chain changed under the sealer; reading its head again", self.app.service)
+                return self._seal(batch, None)
+        except IntegrityError:
+            log.info("another sealer sealed these positions first")
+            return 0
+        if self._sql_append is not None:
+            self._known = (links[-1], stored[-1].state)
+        return len(stored)
 
     def tree(self) -> tuple[audit_tree.MerkleTree, array, audit_chain.Link | None]:
         """The Merkle tree over the sealed links, brought up to date with what was sealed since the

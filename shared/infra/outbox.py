@@ -150,6 +150,7 @@ class OutboxRelay:
         self.max_payload = max_payload or (lambda: 1024 * 1024)  # NATS's default
         self.parking: OutboxParking | None = None
         self._parking_version = 0  # the store's version of the parking the relay decides with
+        self._parking_id = str(OutboxParking.create_id(app.service))
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.ack_timeout = ack_timeout
@@ -158,6 +159,11 @@ class OutboxRelay:
         self.coalesce_seconds = coalesce_seconds
         self.published = 0
         self.last_error: str | None = None
+        # The position this relay recorded last, kept while each round finds something to send
+        # (issue 16's POST CPU: it was read back every round). Dropped on an empty round or a
+        # failure, so the next round reads it; recording a position at or below the stored one
+        # is refused, so a stale one costs a re-sent batch (deduplicated), never a skipped one.
+        self._recorded: int | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -199,10 +205,6 @@ class OutboxRelay:
             with self.db_lock:
                 return list(self.load_parking().parked)
         return list(self.parking.parked) if self.parking else []
-
-    def _stored_parking_version(self) -> int:
-        last = self.app.process_recorder.select_events(OutboxParking.create_id(self.app.service), desc=True, limit=1)
-        return last[0].originator_version if last else 0
 
     @staticmethod
     def _version_of(parking: OutboxParking) -> int:
@@ -262,18 +264,29 @@ class OutboxRelay:
 
     def _read_batch(self) -> list[Item]:
         with self.db_lock:
-            version = self._stored_parking_version()
-            if self.parking is None or version != self._parking_version:  # an operator retried or skipped
-                self.parking = self.load_parking()
-                self._parking_version = version
-            position = self.position()
-            return self.items(self.log.read(position, self.batch))
+            if self.parking is None:
+                self._reload_parking()
+            known, self._recorded = self._recorded, None  # kept again once this batch is recorded
+            position = self.position() if known is None else known
+            items = self.items(self.log.read(position, self.batch))
+            # The parking changes only by a save to this log (this relay parking, or an operator's
+            # retry or skip), so a batch that holds one of its events is when to read it again —
+            # not a read of its version every round (issue 16's POST CPU). A change recorded after
+            # this batch can only have released something: deciding with the parking as it was
+            # parks, and parking re-checks the version first (ParkingChanged).
+            if any(item.aggregate_id == self._parking_id for item in items):
+                self._reload_parking()
+            return items
+
+    def _reload_parking(self) -> None:
+        self.parking = self.load_parking()
+        self._parking_version = self._version_of(self.parking)
 
     def _record_position(self, last: int, to_park: list[tuple[Item, str, str]] | None = None) -> None:
         with self.db_lock:
             if not to_park:
-                self.app.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))
-                self.log.mark_verified(last)
+                self.log.record_relayed(Tracking(SwpApplication.OUTBOX, last))
+                self._recorded = last
                 return
             parking = self.load_parking()
             if self._version_of(parking) != self._parking_version:
@@ -290,6 +303,7 @@ class OutboxRelay:
             self.log.mark_verified(last)
             self.parking = parking
             self._parking_version = parking.version
+            self._recorded = last
 
     async def publish_pending(self) -> int:
         """Publish one batch after the recorded position; returns how many notifications it covered."""
@@ -381,6 +395,7 @@ class OutboxRelay:
             self.app.add_listener(self.poke)
         self._loop = asyncio.get_running_loop()
         self.parking = None  # a new term: what another leader parked meanwhile is read afresh
+        self._recorded = None  # and how far it relayed
         self._task = self._loop.create_task(self.run(), name=f"outbox-{self.app.service}")
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -200,13 +201,47 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+# A dict key that JSON-encodes like a key that was not a string (int, float, bool, None): where
+# the sorted encoder below may order keys differently from the canonical form (it sorts 10 before
+# 9 as ints; the canonical form, decoded, sorts "10" before "9"). A real string key that looks
+# like one only costs the slower path. In the compact encoding a key follows "{" or ",", and a
+# quote inside a string is escaped, so a string value cannot match.
+_NUMERIC_LIKE_KEY = re.compile(r'[{,]"(?:-?[0-9][^"]*|NaN|-?Infinity|true|false|null)":')
+
+
 class SigningMapper(Mapper[uuid.UUID]):
     """The library's mapper, signing each recorded event (R-AUD-4) while it encodes it: the state
-    is encoded once, its canonical form (what is signed, :func:`audit_chain.canonical_content`)
-    is what is stored, and the signature is spliced into its ``meta`` — instead of encoding the
-    event once to sign it and again to store it."""
+    is encoded once, directly in its canonical form (what is signed,
+    :func:`audit_chain.canonical_content`: the library's transcoder with sorted keys), that is what
+    is stored, and the signature is spliced into its ``meta`` — instead of encoding the event once
+    to sign it and again to store it, or encoding, decoding and re-encoding it canonically (the
+    bytes are the same: ``tests/unit/test_signing_one_pass.py``)."""
 
     signing_key: Ed25519PrivateKey | None = None
+    _canonical: json.JSONEncoder | None = None
+
+    def _canonical_encoder(self) -> json.JSONEncoder | None:
+        """The transcoder's own JSON encoder (its transcodings of UUIDs, dates, decimals…) with
+        sorted keys; None for a transcoder that is not the library's JSON one."""
+        if self._canonical is None:
+            encoder = getattr(self.transcoder, "encoder", None)
+            if not isinstance(self.transcoder, JSONTranscoder) or not isinstance(encoder, json.JSONEncoder):
+                return None
+            self._canonical = json.JSONEncoder(default=encoder.default, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        return self._canonical
+
+    def canonical_state(self, state: dict[str, Any]) -> bytes:
+        """``audit_chain.canonical_json`` of the state as the transcoder encodes it, in one pass
+        where it can (every dict key a string), else by encoding, decoding and re-encoding."""
+        encoder = self._canonical_encoder()
+        if encoder is not None:
+            try:
+                text = encoder.encode(state)
+            except TypeError:  # keys of mixed types do not sort; an unregistered type fails below too
+                text = None
+            if text is not None and _NUMERIC_LIKE_KEY.search(text) is None:
+                return text.encode()
+        return audit_chain.canonical_json(json.loads(self.transcoder.encode(state)))
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         meta = getattr(domain_event, "meta", None)
@@ -221,19 +256,19 @@ class SigningMapper(Mapper[uuid.UUID]):
             state["class_version"] = class_version
         unsigned = {k: v for k, v in meta.items() if k != audit_chain.SIG_FIELD}
         state["meta"] = unsigned
-        raw = json.loads(self.transcoder.encode(state))
-        content = audit_chain.canonical_content(str(aggregate_id), version, topic, raw)
+        body = self.canonical_state(state)
+        content = f"{aggregate_id}\n{version}\n{topic}\n".encode() + body
         sig = self.signing_key.sign(content).hex()
         meta.clear()
         meta.update(unsigned)
         meta[audit_chain.SIG_FIELD] = sig  # the event in memory as stored
-        body = content.split(b"\n", 3)[3]
         # "sig" sorts after every other meta key, so the canonical meta object ends where it goes.
-        old_meta = b'"meta":' + audit_chain.canonical_json(raw["meta"])
+        old_meta = b'"meta":' + self.canonical_state(unsigned)
         if body.count(old_meta) == 1 and all(k < audit_chain.SIG_FIELD for k in unsigned):
             signed_meta = old_meta[:-1] + (b"," if unsigned else b"") + b'"sig":"' + sig.encode() + b'"}'
             stored = body.replace(old_meta, signed_meta)
         else:  # cannot happen with CommandContext.meta; stay correct if it ever does
+            raw = json.loads(body)
             raw["meta"][audit_chain.SIG_FIELD] = sig
             stored = audit_chain.canonical_json(raw)
         return StoredEvent(originator_id=aggregate_id, originator_version=version, topic=topic, state=stored)

@@ -331,3 +331,151 @@ async def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(se
         assert len(rec._statements) == len(set(rec._statements.values()))
     finally:
         app.close()
+
+
+def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(settings, persistence):
+    """The recorder inserts a save's events as four binary arrays instead of the library's array
+    of a composite type (issue 16's bulk import): the same rows, every byte of the states (quotes,
+    backslashes, NULs, non-ASCII), positions returned in the order given; a duplicate is still an
+    IntegrityError and stores nothing of its batch. The sealer's read of the log in tuples
+    answers the records the library's notifications make."""
+    if persistence != "postgres":
+        pytest.skip("PostgreSQL recorder only")
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresAggregateRecorder
+
+    from shared.infra.published import PostgresPublishedRecorder
+    from shared.infra.service import prepare_store
+
+    prepare_store(settings, "registry")
+    app = SPEC.application(settings.eventsourcing_env("registry"))
+    try:
+        rec = app.process_recorder
+        assert isinstance(rec, PostgresPublishedRecorder)
+        states = [b'{"a":"\\"}', b'{"q":"\"x\",(1,2)"}', bytes(range(256)), "{\"名\":\"台账\"}".encode(), b"", b"NULL"]
+        ours = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+        theirs = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+        positions = rec.insert_events(ours)
+        library = PostgresAggregateRecorder._insert_stored_events
+        rec._insert_stored_events = lambda curs, events, **kw: (  # type: ignore[method-assign]
+            rec._lock_table(curs), rec._notify_channel(curs), library(rec, curs, events, **kw))
+        library_positions = rec.insert_events(theirs)
+        del rec._insert_stored_events
+        assert positions == list(range(positions[0], positions[0] + len(states)))
+        assert library_positions == list(range(positions[-1] + 1, positions[-1] + 1 + len(states)))
+        stored = rec.select_notifications(positions[0], 100)
+        assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in stored] == [
+            (e.originator_id, e.originator_version, e.topic, e.state) for e in ours + theirs
+        ]
+        # The chain sealer's read of the same log (plain tuples in binary): the records it digests.
+        from shared.infra.audit import to_record
+
+        assert rec.select_records(positions[0] - 1, 100) == [to_record(n) for n in stored]
+        assert rec.select_records(positions[1], 2) == [to_record(n) for n in stored[2:4]]
+        with pytest.raises(IntegrityError):
+            rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:new", b"{}"), ours[0]])
+        assert rec.max_notification_id() == library_positions[-1]
+    finally:
+        app.close()
+
+
+def test_the_relay_records_its_position_and_verified_together(settings, persistence):
+    """One relay round records its position and VERIFIED in one statement (issue 16's POST CPU):
+    both move forward together; a position of the relay at or below the stored one is refused
+    (IntegrityError) and records nothing, not even VERIFIED; a VERIFIED already past is left as
+    it is while the relay's own position moves."""
+    from eventsourcing.persistence import Tracking
+
+    from shared.infra.published import VERIFIED
+    from shared.infra.store import SwpApplication
+
+    store = open_store(SPEC, settings)
+    try:
+        rec = store.process_recorder
+        log = PublishedLog(store, never_called)
+        outbox = SwpApplication.OUTBOX
+        log.record_relayed(Tracking(outbox, 5))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (5, 5)
+        singles: list[Any] = []
+        rec.insert_tracking = singles.append  # type: ignore[method-assign]
+        log.record_relayed(Tracking(outbox, 9))
+        del rec.insert_tracking
+        assert singles == []  # both rows in one upsert, not the library's insert per row
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (9, 9)
+
+        other = PublishedLog(store, never_called)  # another process's relay, behind this one
+        with pytest.raises(IntegrityError):
+            other.record_relayed(Tracking(outbox, 9))
+        with pytest.raises(IntegrityError):
+            other.record_relayed(Tracking(outbox, 7))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (9, 9)
+
+        rec.insert_tracking(Tracking(VERIFIED, 20))  # the feed's backfill verified further
+        log.record_relayed(Tracking(outbox, 12))
+        assert (rec.max_tracking_id(outbox), rec.max_tracking_id(VERIFIED)) == (12, 20)
+        assert log.verified == 12  # what this process knows; the stored 20 is read when it rereads
+    finally:
+        store.close()
+
+
+async def test_the_relay_keeps_its_position_between_rounds_that_find_something(settings):
+    """The relay reads its stored position only when it does not know it (issue 16's POST CPU):
+    not after a round it recorded, again after an empty round; a position another relay moved
+    past it meanwhile refuses its record (nothing lost, the batch was deduplicated) and the next
+    round reads the stored position. Its parking is read again only when a batch holds a change
+    of it (an operator's, saved to the log), not every round."""
+    from eventsourcing.persistence import Tracking
+
+    from shared.infra.nats import ensure_stream
+    from shared.infra.store import SwpApplication
+
+    store = open_store(SPEC, settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, 1)
+        relay = OutboxRelay(store, js, never_called)
+        reads: list[int] = []
+        stored_position = relay.position
+        relay.position = lambda: reads.append(1) or stored_position()  # type: ignore[method-assign]
+
+        def county(i: int) -> None:
+            with store.command(CommandContext(county="province", actor="test")):
+                CountyCommands(store).put_county(*COUNTIES[i], None)
+
+        county(0)
+        assert await relay.publish_pending() > 0 and len(reads) == 1
+        county(1)
+        assert await relay.publish_pending() > 0 and len(reads) == 1  # the recorded position, kept
+        assert await relay.publish_pending() == 0 and len(reads) == 1  # nothing new: dropped …
+        county(2)
+        assert await relay.publish_pending() > 0 and len(reads) == 2  # … and read again
+
+        # The parking is read when the relay starts and again only when a batch holds a change of it.
+        loads: list[int] = []
+        load_parking = relay.load_parking
+        relay.load_parking = lambda: loads.append(1) or load_parking()  # type: ignore[method-assign]
+        with store.command(CommandContext(county="province", actor="test")):
+            CountyCommands(store).put_county("640425", "海原县", None)
+        assert await relay.publish_pending() > 0 and loads == []
+        parking = relay.parking_fresh()
+        loads.clear()
+        parking.park(1, "agg", "CountyRegistered", "waiting", "an operator's test")  # a change saved to the log
+        relay.save_parking(parking, CommandContext(county="province", actor="test"))
+        assert await relay.publish_pending() > 0 and loads == [1]
+        assert [p["detail"] for p in relay.parked()] == ["an operator's test"]  # the relay's copy has it
+        del relay.load_parking
+
+        head = store.process_recorder.max_notification_id()
+        with store.command(CommandContext(county="province", actor="test")):
+            CountyCommands(store).put_county("640424", "泾源县", None)
+        last = store.process_recorder.max_notification_id()
+        assert last > head
+        store.process_recorder.insert_tracking(Tracking(SwpApplication.OUTBOX, last))  # another relay sent it
+        with pytest.raises(IntegrityError):
+            await relay.publish_pending()  # re-sent from its own position, refused when recorded
+        assert await relay.publish_pending() == 0 and len(reads) == 3  # read: nothing left after it
+        assert stored_position() == last
+    finally:
+        await nc.close()
+        store.close()
