@@ -105,6 +105,9 @@ _held: contextvars.ContextVar[Callable[[tuple[str, ...]], None] | None] = contex
 _unit: contextvars.ContextVar[ReactionBatch | None] = contextvars.ContextVar("swp_reaction_batch", default=None)
 
 
+_UNREAD = object()
+
+
 class LockBusy(Exception):
     """A batch of reactions needs a store lock another holder has: the batch gives up (its work is
     discarded, nothing was saved) rather than wait while holding others (no deadlock)."""
@@ -119,7 +122,7 @@ class ReactionBatch:
     its own upstream event, not the batch's)."""
 
     def __init__(self, locks: StoreLocks) -> None:
-        self.objects: dict[uuid.UUID, Any] = {}  # loaded or produced in this batch
+        self.objects: dict[uuid.UUID, Any] = {}  # loaded (None: absent) or produced in this batch
         self.produced: dict[uuid.UUID, Aggregate] = {}  # to save, in the order first produced
         self.context_of: dict[int, CommandContext] = {}  # id(event) -> the reaction's context
         self._locks = locks
@@ -312,9 +315,17 @@ class PinnedRepository(Repository[uuid.UUID]):
         unit = _unit.get()
         if unit is not None and instant is None and version is None and not kwargs:
             # A batch of reactions: what an earlier reaction of it loaded or changed (unsaved).
-            found = unit.objects.get(aggregate_id)
+            # Absent ones too (a schedule not planned yet, no calendar loaded): read once per batch;
+            # one a reaction of the batch creates replaces its absence here (ReactionBatch.add).
+            found = unit.objects.get(aggregate_id, _UNREAD)
+            if found is _UNREAD:
+                try:
+                    found = super().get(aggregate_id)
+                except AggregateNotFoundError:
+                    found = None
+                unit.objects[aggregate_id] = found
             if found is None:
-                found = unit.objects[aggregate_id] = super().get(aggregate_id)
+                raise AggregateNotFoundError(aggregate_id)
             return found
         if instant is not None and version is None:
             version = self._version_at(aggregate_id, instant)
