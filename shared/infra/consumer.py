@@ -60,7 +60,7 @@ from shared.events import IntegrationEvent, parse_event
 from shared.infra import telemetry
 from shared.infra.leader import Election, LeaderLock
 from shared.infra.parking import ReactionParker, error_text
-from shared.infra.store import CommandContext, SwpApplication
+from shared.infra.store import CommandContext, LockBusy, SwpApplication
 from shared.subjects import STREAM_NAME
 
 log = logging.getLogger("swp.consumer")
@@ -502,7 +502,10 @@ class BatchConsumer:
             return
         if not self._blocked(items):
             try:
-                self._apply_together(items)
+                try:
+                    self._apply_together(items)
+                except LockBusy as busy:  # again, taking every lock it needs first (waiting for them)
+                    self._apply_together(items, prelock=busy.keys)
                 return
             except Exception as exc:
                 log.info("%s applies its batch of %s one at a time: %s", self.durable, len(items), error_text(exc))
@@ -524,7 +527,7 @@ class BatchConsumer:
             correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id),
         )
 
-    def _apply_together(self, items: list[_Item]) -> None:
+    def _apply_together(self, items: list[_Item], prelock: set[str] | None = None) -> None:
         mark = self.app.process_recorder.max_tracking_id(self.tracking) or 0
         todo = [i for i in items if not self.positions.processed_up_to(mark, i.seq, partition_key(i.envelope))]
         skipped = len(items) - len(todo)
@@ -532,6 +535,8 @@ class BatchConsumer:
             # Reactions of other partitions may save the same aggregates: their store locks are held
             # until the batch is saved (a busy one gives the batch up rather than wait holding others).
             with self.app.reaction_batch(), self.app.reaction_scope(locking=self.partitions > 1):
+                if prelock:
+                    self.app.hold_until_saved(*prelock)
                 ctx = None
                 for item in todo:
                     body = parse_event(item.envelope.service, item.envelope.event_type, item.envelope.data)

@@ -110,7 +110,12 @@ _UNREAD = object()
 
 class LockBusy(Exception):
     """A batch of reactions needs a store lock another holder has: the batch gives up (its work is
-    discarded, nothing was saved) rather than wait while holding others (no deadlock)."""
+    discarded, nothing was saved) rather than wait while holding others (no deadlock). ``keys``:
+    every lock it needed so far, to take all at once (sorted, waiting) when it is run again."""
+
+    def __init__(self, key: str, keys: set[str]) -> None:
+        super().__init__(key)
+        self.keys = keys
 
 
 class ReactionBatch:
@@ -157,7 +162,7 @@ class ReactionBatch:
                 if waiting:
                     self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
                 elif not self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (lock,)).fetchone()[0]:
-                    raise LockBusy(key)
+                    raise LockBusy(key, self._held | {key})
                 self._held.add(key)
         else:
             self._held.update(new)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -200,3 +201,80 @@ async def test_a_poison_message_in_a_batch_is_parked_and_the_rest_of_the_batch_a
 
         await wait_until(applied, timeout=60, what="later contracts applied")
         assert stats.batches >= 1
+
+
+@pytest.mark.parametrize("persistence", ["sqlite", "postgres"])
+def test_a_batch_is_one_unit_of_work_each_event_keeping_its_own_cause(persistence, request, tmp_path):
+    """Within ``reaction_batch`` a reaction sees what the earlier ones produced and have not saved
+    (the second signing commits to the budget the first one changed: one budget, two commitments);
+    the batch is saved with one Tracking, the highest position, which covers the earlier ones; and
+    each recorded event names its own upstream event as its cause (R-AUD-1)."""
+    from eventsourcing.persistence import Tracking
+    from finance.application import FinanceApplication
+    from finance.composition import compose
+    from finance.domainmodel import budget_id
+
+    from shared.infra.service import prepare_store
+    from shared.infra.store import CommandContext, event_meta
+
+    pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, "nats://127.0.0.1:1", tmp_path / "var", pg)
+    prepare_store(settings, "finance")
+    app = FinanceApplication(settings.eventsourcing_env("finance"))
+    try:
+        react = compose(app).reactions.on_contract_signed
+        ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-unit-test-{i}")) for i in range(2)]
+        with app.reaction_batch(), app.reaction_scope(locking=True):
+            for seq, cid in enumerate(ids, start=7):
+                with app.command(CommandContext(county=COUNTY, actor="service:finance", causation_id=f"cause-{cid}")):
+                    app.record_reaction(Tracking("SWP:registry", seq), *react(contract_signed(cid, effective_on="2026-01-05")))
+            assert app.process_recorder.max_tracking_id("SWP:registry") is None  # nothing saved yet
+            with app.command(CommandContext(county=COUNTY, actor="service:finance")):
+                app.record_batch(Tracking("SWP:registry", 8))
+        assert app.is_processed("SWP:registry", 7) and app.is_processed("SWP:registry", 8)
+        budget = app.repository.get(budget_id(COUNTY, 2026))
+        assert [c for c, _ in budget.line("福彩公益金").commitments] == ids
+        for cid in ids:
+            for domain_event in app.history(schedule_id(cid)):
+                assert event_meta(domain_event)["causation_id"] == f"cause-{cid}"
+        causes = [event_meta(e)["causation_id"] for e in app.history(budget_id(COUNTY, 2026))[1:]]
+        assert causes == [f"cause-{cid}" for cid in ids]
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_a_batch_never_waits_for_a_lock_while_holding_another(postgres, tmp_path):
+    """Two batches each hold one county's budget lock and then need the other's: the second
+    request is only tried (LockBusy, naming every key, to take them all at once next time) —
+    neither waits holding a lock, so they cannot deadlock."""
+    from finance.application import FinanceApplication
+
+    from shared.infra.service import prepare_store
+
+    settings = make_settings("postgres", "nats://127.0.0.1:1", tmp_path / "var", postgres)
+    prepare_store(settings, "finance")
+    app = FinanceApplication(settings.eventsourcing_env("finance"))
+    outcome: dict = {}
+    try:
+        with app.reaction_batch(), app.reaction_scope():
+            app.hold_until_saved("budgets:A")
+            other = threading.Thread(target=holding_then, args=(app, "budgets:B", "budgets:A", outcome))
+            other.start()
+            other.join(timeout=30)
+            assert outcome.get("busy") == {"budgets:A", "budgets:B"}, outcome
+            app.hold_until_saved("budgets:A")  # held already: nothing to take
+    finally:
+        app.close()
+
+
+def holding_then(app, first: str, second: str, outcome: dict) -> None:
+    from shared.infra.store import LockBusy
+
+    try:
+        with app.reaction_batch(), app.reaction_scope():
+            app.hold_until_saved(first)
+            app.hold_until_saved(second)
+            outcome["took"] = True
+    except LockBusy as busy:
+        outcome["busy"] = busy.keys
