@@ -69,6 +69,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -375,6 +376,51 @@ def _subscribe_partition(
 
 
 # --- batches (SWP_CONSUMER_BATCH > 1) -------------------------------------------------------------
+class PartitionShare:
+    """Spreads an upstream's partitions over the processes: a process that owns k of them tries
+    for another only ``k * grace`` seconds after it last took one, so a process started at about
+    the same time takes its share instead of finding them all taken by the first (the GIL makes a
+    process one core: one process pulling every partition would leave the other cores idle). A
+    heuristic, not a balance: a dead process's partitions are all taken over, the later ones after
+    a few ``grace`` periods."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self._guard = threading.Lock()
+        self._owned = 0
+        self._last = 0.0
+
+    def wrap(self, lock: LeaderLock) -> LeaderLock:
+        return _SharedLock(self, lock)
+
+
+class _SharedLock:
+    def __init__(self, share: PartitionShare, inner: LeaderLock) -> None:
+        self.share, self.inner, self.held = share, inner, False
+
+    def try_acquire(self) -> bool:
+        share = self.share
+        with share._guard:  # one acquisition at a time in the process: each sees the others' count
+            if share._owned and time.monotonic() - share._last < share._owned * share.grace:
+                return False
+            if not self.inner.try_acquire():
+                return False
+            share._owned += 1
+            share._last = time.monotonic()
+            self.held = True
+            return True
+
+    def still_held(self) -> bool:
+        return self.inner.still_held()
+
+    def release(self) -> None:
+        with self.share._guard:
+            if self.held:
+                self.share._owned -= 1
+                self.held = False
+        self.inner.release()
+
+
 @dataclass
 class _Item:
     """One message of a batch that this partition reacts to."""
@@ -421,10 +467,12 @@ class BatchConsumer:
             max_ack_pending=self.batch, ack_wait=ACK_WAIT_SECONDS, filter_subjects=self.subjects,
         )
 
-    async def run(self, js: Any, lock: LeaderLock, retry_seconds: float) -> None:
+    async def run(self, js: Any, lock: LeaderLock, retry_seconds: float, share: PartitionShare | None = None) -> None:
         """Pull while this process owns the partition (a store lock, the election of leader.py):
         one puller per partition whatever the number of processes, each taking over when the
-        owner dies."""
+        owner dies. ``share``: the process's partitions of this upstream, taken one at a time."""
+        if share is not None:
+            lock = share.wrap(lock)
         self.election = Election(f"consumer {self.durable}", lock, retry_seconds=retry_seconds, check_seconds=retry_seconds)
         await self.election.run(lambda: self._own(js))
 

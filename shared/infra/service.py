@@ -38,7 +38,7 @@ from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, 
 from shared.infra.auth import OwnerLookup, Owns, Role, require_roles
 from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
 from shared.infra.commands import execute
-from shared.infra.consumer import ConsumerStats, partitioning
+from shared.infra.consumer import ConsumerStats, PartitionShare, partitioning
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
@@ -226,11 +226,13 @@ class Runtime:
         (one store lock per durable consumer, like the leader's: shared/infra/consumer.py)."""
         env = self.settings.eventsourcing_env(self.spec.name)
         loop = asyncio.get_running_loop()
+        retry = self.settings.leader_retry_seconds
         for stats in self.consumers.values():
+            share = PartitionShare(grace=retry)
             for puller in stats.pullers:
                 lock = leader_lock(env, self.spec.name, f"consumer-{puller.durable}")
                 self._puller_tasks.append(loop.create_task(
-                    puller.run(self.nc.jetstream(), lock, self.settings.leader_retry_seconds), name=f"pull-{puller.durable}",
+                    puller.run(self.nc.jetstream(), lock, retry, share), name=f"pull-{puller.durable}",
                 ))
 
     async def start(self) -> None:
