@@ -130,6 +130,7 @@ class ReactionBatch:
         self.objects: dict[uuid.UUID, Any] = {}  # loaded (None: absent) or produced in this batch
         self.produced: dict[uuid.UUID, Aggregate] = {}  # to save, in the order first produced
         self.context_of: dict[int, CommandContext] = {}  # id(event) -> the reaction's context
+        self._assigned: dict[uuid.UUID, int] = {}  # pending events already given a context, per aggregate
         self._locks = locks
         self._held: set[str] = set()
         self._conn: Any = None
@@ -141,8 +142,12 @@ class ReactionBatch:
                 continue
             self.objects[obj.id] = obj
             self.produced.setdefault(obj.id, obj)
-            for domain_event in obj.pending_events:
+            pending = obj.pending_events
+            # Only the events added since the last reaction that returned it (a county's budget
+            # gathers one per signing of the batch: walking them all each time is quadratic).
+            for domain_event in pending[self._assigned.get(obj.id, 0):]:
                 self.context_of.setdefault(id(domain_event), ctx)
+            self._assigned[obj.id] = len(pending)
 
     def take_locks(self, keys: tuple[str, ...]) -> None:
         """The batch's store locks, all on one connection and transaction (held until the batch is
