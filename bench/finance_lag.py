@@ -38,7 +38,7 @@ from shared.subjects import subject
 
 COUNTY = "640402"
 TARGET_SECONDS = 30.0
-BATCH = 200  # SWP_CONSUMER_BATCH of the finance processes (README); 1: one transaction per message
+BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes (README); 1: one transaction per message
 
 
 def signing(contract_id: str, n: int) -> reg.ContractSigned:
