@@ -500,7 +500,14 @@ class BatchConsumer:
                     log.warning("%s cannot pull yet: %s", self.durable, exc)
                     await asyncio.sleep(1.0)
                     continue
-                await self._handle(js, sub, msgs)
+                try:
+                    await self._handle(js, sub, msgs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # NATS lost mid-batch: what is unacked comes back after ack_wait,
+                    # and no batch is applied before it is in hand again (_handle)
+                    log.warning("%s: batch interrupted: %s", self.durable, exc)
+                    await asyncio.sleep(1.0)
         finally:
             self._stopping.set()  # a batch still running in its thread gives up at its next wait
             if sub is not None:
