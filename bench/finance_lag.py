@@ -38,6 +38,7 @@ from shared.subjects import subject
 
 COUNTY = "640402"
 TARGET_SECONDS = 30.0
+BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes (README); 1: one transaction per message
 
 
 def signing(contract_id: str, n: int) -> reg.ContractSigned:
@@ -75,7 +76,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, signings: int = 10_000,
-                  processes: int = 2, partitions: int = 4, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+                  processes: int = 2, partitions: int = 4, batch: int = BATCH, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     logs = REPO / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     nats_server = NatsServer(free_port(), workdir / "nats", log_file=logs / "finance-lag-nats.log").start()
@@ -84,7 +85,8 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
     ports = [free_port() for _ in range(processes)]
     try:
         for i, port in enumerate(ports):
-            env = {**server_env(settings), "SWP_CONSUMER_PARTITIONS": str(partitions), "SWP_METRICS_PUBLIC": "true",
+            env = {**server_env(settings), "SWP_CONSUMER_PARTITIONS": str(partitions),
+                   "SWP_CONSUMER_BATCH": str(batch), "SWP_METRICS_PUBLIC": "true",
                    "SWP_VAR_DIR": str(workdir / f"var{i}"), **(extra_env or {})}
             with open(logs / f"finance-lag-{i}.log", "wb") as out:
                 procs.append(subprocess.Popen(  # noqa: S603
@@ -142,11 +144,13 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
         say(f"[finance-lag] finance reacted to {handled:,} signings {lag:.1f} s after the last publish "
             f"(target ≤ {TARGET_SECONDS:g} s: {'met' if lag <= TARGET_SECONDS else 'not met'})")
         return {
-            "signings": signings, "processes": processes, "partitions": partitions,
+            "signings": signings, "processes": processes, "partitions": partitions, "batch": batch,
             "publish_seconds": round(published_at - t0, 2), "lag_seconds": round(lag, 2),
             "drain_seconds_from_first_publish": round(done - t0, 2),
             "reactions_per_second": round(handled / (done - t0), 1) if done > t0 else None,
             "handled": handled, "duplicates_skipped": sum(s["skipped_duplicates"] for s in stats),
+            "batches": sum(s.get("batches", 0) for s in stats),
+            "batches_one_by_one": sum(s.get("batches_one_by_one", 0) for s in stats),
             "failures": sum(s["failures"] for s in stats), "conflicts_retried": sum(s.get("conflicts_retried", 0) for s in stats),
             "handled_per_process": [s["handled"] for s in stats],
             "finance_cpu_seconds": round(sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True)), 1),

@@ -110,7 +110,7 @@ async def main_async(args: argparse.Namespace) -> int:
             signings = 1_000 if args.quick else args.signings
             with raw_store.scratch_database("swp_bench_lag") as db:
                 run["finance_lag"] = await finance_lag.measure(work / "finance-lag", db, say, signings=signings, processes=args.processes,
-                                                               partitions=args.partitions, extra_env=cfg.server_env)
+                                                               partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env)
     run["load"]["end"] = machine.loadavg()
     run["others_at_end"] = machine.other_busy_processes()
     run["seconds"] = round(time.monotonic() - started, 1)
@@ -191,7 +191,7 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     signings = 1_000 if args.quick else args.signings
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp, raw_store.scratch_database("swp_bench_lag") as db:
         figures = await finance_lag.measure(Path(tmp), db, say, signings=signings, processes=args.processes,
-                                            partitions=args.partitions, extra_env=cfg.server_env)
+                                            partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env)
     run["platform"]["postgres"] = {"finance_lag": figures}
     run["load"]["end"] = machine.loadavg()
     run["seconds"] = round(time.monotonic() - started, 1)
@@ -220,7 +220,8 @@ def finance_lag_metric(figures: dict[str, Any]) -> dict[str, Any]:
         figures["lag_seconds"], "s", at_most=finance_lag.TARGET_SECONDS,
         note=f"{figures['signings']:,} ContractSigned of one county published at once as registry would (in "
              f"{figures['publish_seconds']} s); seconds from the last publish until finance ({figures['processes']} processes, "
-             f"{figures['partitions']} consumer partitions, PostgreSQL) had reacted to all; {figures['reactions_per_second']} "
+             f"{figures['partitions']} consumer partitions, batches of up to {figures.get('batch', 1)} messages, PostgreSQL) had "
+             f"reacted to all; {figures['reactions_per_second']} "
              f"reactions/s, {figures['finance_cpu_seconds']} s finance CPU, {figures['conflicts_retried']} reactions re-run "
              f"after a race, {figures['duplicates_skipped']} duplicates skipped, {figures['failures']} failures",
     )
@@ -253,6 +254,8 @@ def main() -> None:
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
     parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")
+    parser.add_argument("--consumer-batch", type=int, default=finance_lag.BATCH,
+                        help=f"finance-lag: SWP_CONSUMER_BATCH (default {finance_lag.BATCH}; 1: a transaction per message)")
     parser.add_argument("--skip-finance-lag", action="store_true", help="a full run without the finance-lag phase (~15 min at 10,000)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 

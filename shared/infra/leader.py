@@ -232,6 +232,13 @@ class StoreLocks:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "write", key),))
             yield
 
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A pooled connection inside a transaction, for a caller that takes its locks one by one
+        (a batch of reactions, shared/infra/store.py ``ReactionBatch``); released when the block ends."""
+        with self._get_pool().connection() as conn, conn.transaction():
+            yield conn
+
     def close(self) -> None:
         with self._guard:
             if self._pool is not None:

@@ -38,7 +38,7 @@ from shared.infra.audit import TREE_HEAD_EVENT, ChainSealer, TreeHeadPublisher, 
 from shared.infra.auth import OwnerLookup, Owns, Role, require_roles
 from shared.infra.commands import COMMAND_RETRIES as COMMAND_RETRIES  # re-exported
 from shared.infra.commands import execute
-from shared.infra.consumer import ConsumerStats, partitioning
+from shared.infra.consumer import ConsumerStats, PartitionShare, partitioning
 from shared.infra.leader import Election, leader_lock
 from shared.infra.nats import ensure_stream, swp_stream
 from shared.infra.outbox import CAUSATION_HEADER, CORRELATION_HEADER, PARKED_SHOWN, OutboxRelay, ToIntegration
@@ -88,7 +88,7 @@ class Runtime:
         self.service: Any = spec.compose(store) if spec.compose else store
         self.broker = make_broker(spec, settings)
         self.stream = swp_stream(settings.stream_replicas, declare=False)
-        with partitioning(settings.consumer_partitions):
+        with partitioning(settings.consumer_partitions, settings.consumer_batch):
             self.consumers: dict[str, ConsumerStats] = (
                 spec.consumers(self.broker, self.service, self.stream) if spec.consumers else {}
             )
@@ -103,6 +103,7 @@ class Runtime:
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_lock = threading.Lock()  # held while a sweep runs: the store closes after it
         self._lead_task: asyncio.Task[None] | None = None
+        self._puller_tasks: list[asyncio.Task[None]] = []  # batched consumers (SWP_CONSUMER_BATCH > 1)
         # One relay and one sealer per store, whatever the number of processes (leader.py): one
         # election (one lock, one held connection per process) for both jobs; the leader seals
         # at once and relays as soon as NATS is reachable.
@@ -207,6 +208,7 @@ class Runtime:
                 self._nats_ready.set()
                 await self.broker.start()
                 self.broker_started = True
+                self._start_pullers()
                 log.info("%s connected to NATS at %s", self.spec.name, self.settings.nats_url)
                 return
             except asyncio.CancelledError:
@@ -218,6 +220,20 @@ class Runtime:
                     self.nc = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _start_pullers(self) -> None:
+        """Batched consumers pull on this connection, each while this process owns its partition
+        (one store lock per durable consumer, like the leader's: shared/infra/consumer.py)."""
+        env = self.settings.eventsourcing_env(self.spec.name)
+        loop = asyncio.get_running_loop()
+        retry = self.settings.leader_retry_seconds
+        for stats in self.consumers.values():
+            share = PartitionShare(grace=retry)
+            for puller in stats.pullers:
+                lock = leader_lock(env, self.spec.name, f"consumer-{puller.durable}")
+                self._puller_tasks.append(loop.create_task(
+                    puller.run(self.nc.jetstream(), lock, retry, share), name=f"pull-{puller.durable}",
+                ))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -252,10 +268,13 @@ class Runtime:
             sweep(self.service)
 
     async def stop(self) -> None:
-        for task in (self._task, self._lead_task, self._tree_head_task, self._sweep_task):
+        for stats in self.consumers.values():
+            for puller in stats.pullers:
+                puller.stop()  # a batch retrying in its thread gives up (left to the next owner)
+        for task in (self._task, self._lead_task, self._tree_head_task, self._sweep_task, *self._puller_tasks):
             if task and not task.done():
                 task.cancel()
-        for task in (self._lead_task,):  # step down: release the leader lock
+        for task in (self._lead_task, *self._puller_tasks):  # step down: release the leader and partition locks
             if task:
                 try:
                     await asyncio.wait_for(task, timeout=10)
@@ -666,7 +685,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 "parked_count": len(parked),
                 "parked": [{k: p[k] for k in ("position", "aggregate_id", "event_type", "reason")} for p in parked[:PARKED_SHOWN]],
             },
-            "consumers": {name: vars(stats) for name, stats in runtime.consumers.items()},
+            "consumers": {name: stats.view() for name, stats in runtime.consumers.items()},
             # Upstream messages whose reaction failed SWP_REACTION_MAX_ATTEMPTS times, and those held
             # behind them (issue 15): ids for GET /<svc>/v1/ops/parked, no error text.
             "reactions": reactions,

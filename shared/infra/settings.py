@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     # shared by every process of the service. Change it with the service's processes stopped.
     # 1, 2, 4 or 8 (the names deploy/nats/accounts.py keeps county subscribers away from).
     consumer_partitions: int = 1
+    # Messages a consumer applies per store transaction (shared/infra/consumer.py, "Batches"): 1
+    # applies each in its own transaction (faststream subscribers, any process pulls); more makes
+    # one process at a time pull each partition (a store lock per durable consumer) and saves up
+    # to that many messages' reactions in one transaction — finance under a burst of signings.
+    consumer_batch: int = Field(default=1, ge=1, le=1000)
 
     @field_validator("consumer_partitions")
     @classmethod

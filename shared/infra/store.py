@@ -98,8 +98,80 @@ class CommandContext:
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
     "swp_command", default=None
 )
-# Store locks a running reaction holds until its save (SwpApplication.hold_until_saved).
-_held: contextvars.ContextVar[ExitStack | None] = contextvars.ContextVar("swp_reaction_locks", default=None)
+# Store locks a running reaction holds until its save (SwpApplication.hold_until_saved): takes keys.
+_held: contextvars.ContextVar[Callable[[tuple[str, ...]], None] | None] = contextvars.ContextVar(
+    "swp_reaction_locks", default=None
+)
+# The batch of reactions running in this thread (SwpApplication.reaction_batch), if any.
+_unit: contextvars.ContextVar[ReactionBatch | None] = contextvars.ContextVar("swp_reaction_batch", default=None)
+
+
+_UNREAD = object()
+
+
+class LockBusy(Exception):
+    """A batch of reactions needs a store lock another holder has: the batch gives up (its work is
+    discarded, nothing was saved) rather than wait while holding others (no deadlock). ``keys``:
+    every lock it needed so far, to take all at once (sorted, waiting) when it is run again."""
+
+    def __init__(self, key: str, keys: set[str]) -> None:
+        super().__init__(key)
+        self.keys = keys
+
+
+class ReactionBatch:
+    """Several reactions, one unit of work (shared/infra/consumer.py, ``SWP_CONSUMER_BATCH``): an
+    identity map over the repository, so a reaction sees what the earlier reactions of the batch
+    loaded and changed but did not save yet (one load of a county's budget per batch, not one per
+    signing), and what each reaction produced, to be saved together with one ``Tracking``. Each
+    event keeps the command context of the reaction that produced it (R-AUD-1: its causation is
+    its own upstream event, not the batch's)."""
+
+    def __init__(self, locks: StoreLocks) -> None:
+        self.objects: dict[uuid.UUID, Any] = {}  # loaded (None: absent) or produced in this batch
+        self.produced: dict[uuid.UUID, Aggregate] = {}  # to save, in the order first produced
+        self.context_of: dict[int, CommandContext] = {}  # id(event) -> the reaction's context
+        self._assigned: dict[uuid.UUID, int] = {}  # pending events already given a context, per aggregate
+        self._locks = locks
+        self._held: set[str] = set()
+        self._conn: Any = None
+        self.stack = ExitStack()
+
+    def add(self, ctx: CommandContext, produced: Any) -> None:
+        for obj in produced or ():
+            if obj is None:
+                continue
+            self.objects[obj.id] = obj
+            self.produced.setdefault(obj.id, obj)
+            pending = obj.pending_events
+            # Only the events added since the last reaction that returned it (a county's budget
+            # gathers one per signing of the batch: walking them all each time is quadratic).
+            for domain_event in pending[self._assigned.get(obj.id, 0):]:
+                self.context_of.setdefault(id(domain_event), ctx)
+            self._assigned[obj.id] = len(pending)
+
+    def take_locks(self, keys: tuple[str, ...]) -> None:
+        """The batch's store locks, all on one connection and transaction (held until the batch is
+        saved or given up). The first keys are waited for, as a single reaction would; a key
+        needed later while others are held is only tried: :class:`LockBusy` if taken elsewhere."""
+        new = sorted(set(keys) - self._held)
+        if not new:
+            return
+        if self._locks.enabled:
+            from shared.infra.leader import lock_key
+
+            waiting = not self._held
+            if self._conn is None:
+                self._conn = self.stack.enter_context(self._locks.connection())
+            for key in new:
+                lock = lock_key(self._locks.schema, "write", key)
+                if waiting:
+                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                elif not self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (lock,)).fetchone()[0]:
+                    raise LockBusy(key, self._held | {key})
+                self._held.add(key)
+        else:
+            self._held.update(new)
 
 
 def fingerprint(payload: Any) -> str:
@@ -285,6 +357,21 @@ class PinnedRepository(Repository[uuid.UUID]):
 
     def get(self, aggregate_id: uuid.UUID, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         instant = clock.pinned()
+        unit = _unit.get()
+        if unit is not None and instant is None and version is None and not kwargs:
+            # A batch of reactions: what an earlier reaction of it loaded or changed (unsaved).
+            # Absent ones too (a schedule not planned yet, no calendar loaded): read once per batch;
+            # one a reaction of the batch creates replaces its absence here (ReactionBatch.add).
+            found = unit.objects.get(aggregate_id, _UNREAD)
+            if found is _UNREAD:
+                try:
+                    found = super().get(aggregate_id)
+                except AggregateNotFoundError:
+                    found = None
+                unit.objects[aggregate_id] = found
+            if found is None:
+                raise AggregateNotFoundError(aggregate_id)
+            return found
         if instant is not None and version is None:
             version = self._version_at(aggregate_id, instant)
             if version is None:
@@ -391,8 +478,10 @@ class SwpApplication(Application[uuid.UUID]):
         command = processing_event.tracking is None and not ctx.reaction
         mapper = self.public_mapper
         rows = []
+        unit = _unit.get()
+        contexts = unit.context_of if unit is not None and processing_event.tracking is not None else {}
         for domain_event in processing_event.events:  # signed as they are encoded (SigningMapper)
-            object.__setattr__(domain_event, "meta", ctx.meta(now))
+            object.__setattr__(domain_event, "meta", contexts.get(id(domain_event), ctx).meta(now))
             if mapper is not None:
                 # Mapped and serialised once, before the save: a command whose event cannot be
                 # published is refused (422), a reaction's is stored for the relay to park.
@@ -541,13 +630,50 @@ class SwpApplication(Application[uuid.UUID]):
         """One run of a reaction and the save of what it produced: store locks a reaction takes
         (:meth:`hold_until_saved`) are released when the block ends, after the save. ``locking``
         False: no other reaction runs at once (one partition), the locks would only cost time."""
+        unit = _unit.get()
+        if unit is not None:  # a batch: its locks, on one connection, until the batch ends
+            token = _held.set(unit.take_locks if locking else None)
+            try:
+                yield
+            finally:
+                _held.reset(token)
+            return
         stack = ExitStack()
-        token = _held.set(stack if locking else None)
+
+        def take(keys: tuple[str, ...]) -> None:
+            stack.enter_context(self.store_locks.holding(*keys))
+
+        token = _held.set(take if locking else None)
         try:
             with stack:
                 yield
         finally:
             _held.reset(token)
+
+    @contextmanager
+    def reaction_batch(self) -> Iterator[ReactionBatch]:
+        """Reactions run in this block form one unit of work (:class:`ReactionBatch`): loads see
+        what the batch changed, :meth:`record_reaction` keeps what each produced, and
+        :meth:`record_batch` saves it all with one ``Tracking``. Leaving the block without that
+        save discards the batch (nothing was written; its store locks are released)."""
+        unit = ReactionBatch(self.store_locks)
+        token = _unit.set(unit)
+        try:
+            with unit.stack:
+                yield unit
+        finally:
+            _unit.reset(token)
+
+    def record_batch(self, tracking: Tracking) -> None:
+        """Save what the batch's reactions produced and the batch's highest upstream position in
+        one transaction (the positions are high-water marks: every earlier one is covered)."""
+        unit = _unit.get()
+        assert unit is not None, "record_batch outside reaction_batch"
+        processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*unit.produced.values())
+        recordings = self._record(processing_event)
+        unit.produced.clear()
+        self._notify(recordings)
 
     def hold_until_saved(self, *keys: str) -> None:
         """Inside a reaction: take these store-wide write locks now and keep them until the
@@ -555,15 +681,22 @@ class SwpApplication(Application[uuid.UUID]):
         that would save the same aggregate (a county's budget) wait instead of racing and re-running.
         Call it once per reaction, before loading what it guards (one call, one lock order: no
         deadlock). Outside a reaction, or on SQLite (one process per store), it does nothing."""
-        stack = _held.get()
-        if stack is not None:
-            stack.enter_context(self.store_locks.holding(*keys))
+        take = _held.get()
+        if take is not None:
+            take(keys)
 
     def is_processed(self, upstream: str, position: int) -> bool:
         return self.process_recorder.has_tracking_id(upstream, position)
 
     def record_reaction(self, tracking: Tracking, *objs: Aggregate | None) -> None:
-        """Save the reaction's events and the upstream position in one transaction."""
+        """Save the reaction's events and the upstream position in one transaction. Inside
+        :meth:`reaction_batch`, keep them for the batch's save instead."""
+        unit = _unit.get()
+        if unit is not None:
+            ctx = _current.get()
+            assert ctx is not None
+            unit.add(ctx, objs)
+            return
         processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*objs)
         recordings = self._record(processing_event)

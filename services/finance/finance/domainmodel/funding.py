@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,12 +57,36 @@ class BudgetLine:
     amount_fen: int = 0
     commitments: tuple[tuple[str, int], ...] = ()  # (contract_id, fen)
 
-    @property
+    # The sum and each contract's place are derived once per line and carried over by
+    # :meth:`committing`: a county's budget holds one commitment per contract, and walking them all
+    # several times per signing made a burst of 10,000 signings quadratic (BENCHMARKS.md).
+    @functools.cached_property
     def committed_fen(self) -> int:
         return sum(fen for _, fen in self.commitments)
 
+    @functools.cached_property
+    def _places(self) -> dict[str, int]:
+        return {c: i for i, (c, _) in enumerate(self.commitments)}
+
     def has(self, contract_id: str) -> bool:
-        return any(c == contract_id for c, _ in self.commitments)
+        return contract_id in self._places
+
+    def committing(self, contract_id: str, amount_fen: int) -> BudgetLine:
+        """This line with the contract's commitment: appended, or (committed before) its amount
+        replaced in the same place. Lines are shared by copies of the budget: never changed."""
+        place = self._places.get(contract_id)
+        if place is None:
+            line = dataclasses.replace(self, commitments=(*self.commitments, (contract_id, amount_fen)))
+            places = {**self._places, contract_id: len(self.commitments)}
+            total = self.committed_fen + amount_fen
+        else:
+            commitments = list(self.commitments)
+            total = self.committed_fen - commitments[place][1] + amount_fen
+            commitments[place] = (contract_id, amount_fen)
+            line = dataclasses.replace(self, commitments=tuple(commitments))
+            places = self._places  # the same contracts in the same places (never changed)
+        line.__dict__["_places"], line.__dict__["committed_fen"] = places, total
+        return line
 
     @property
     def latest_contract(self) -> str | None:
@@ -161,12 +186,8 @@ class CountyBudget(Aggregate):
 
     @event("FundsCommitted")
     def _committed(self, contract_id: str, source: str, amount_fen: int) -> None:
-        line = self.line(source)
-        if line.has(contract_id):  # as a mapping would: the same place, the new amount
-            commitments = tuple((c, amount_fen if c == contract_id else fen) for c, fen in line.commitments)
-        else:
-            commitments = (*line.commitments, (contract_id, amount_fen))
-        self.lines = {**self.lines, source: dataclasses.replace(line, commitments=commitments)}
+        # As a mapping would: a contract committed again keeps its place with the new amount.
+        self.lines = {**self.lines, source: self.line(source).committing(contract_id, amount_fen)}
 
 
 def policy_cap_breaches(
