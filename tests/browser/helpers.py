@@ -45,7 +45,8 @@ def submit(driver: Any, form: str = "form") -> None:
 
 
 def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402", organisation: str | None = None,
-            name: str = "测试用户") -> None:
+            name: str = "测试用户", worker: str | None = None) -> None:
+    """``worker``: for a social worker's own account, the label of the worker picked after the organisation."""
     driver.get(base_url + "/login")
     county_field = driver.find_element(By.ID, "f-county")
     if county_field.get_attribute("value") != county:
@@ -55,6 +56,9 @@ def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402",
     if organisation:
         wait(driver).until(lambda d: any(o.text == organisation for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
         pick(driver, "#f-organisation", organisation)
+    if worker:
+        wait(driver).until(lambda d: any(o.text == worker for o in d.find_elements(By.CSS_SELECTOR, "#f-worker option")))
+        pick(driver, "#f-worker", worker)
     driver.find_element(By.ID, "f-user_name").send_keys(name)
     submit(driver, "#login-form")
     wait(driver).until(lambda d: "/login" not in d.current_url)

@@ -69,3 +69,40 @@ async def test_a_worker_reads_its_own_workplace_and_logs_against_it(gateway, tok
     moved = await check(gateway.get(f"{reg}/{li}/workplace", params={"as_of": "2026-11-02"}, headers=worker(li)), 200)
     assert [(s["station_id"], s["since"]) for s in moved["stations"]] == [(place.elsewhere, "2026-11-01")] and moved["contracts"] == []
     assert (await check(gateway.get(f"{reg}/{li}/workplace", params={"as_of": "2026-10-05"}, headers=worker(li)), 200)) == mine
+
+
+async def test_a_workers_page_of_a_contracts_deliveries_is_filled_with_its_own(gateway, tokens):
+    """Her deliveries are every third of the contract's: each page still holds `limit` of hers, and
+    the cursor resumes after the last delivery examined, so a walk sees each of hers once, in order."""
+    place = await open_county(gateway, tokens)
+    county, provider = place.county, place.headers["provider"]
+    li, wang, zhao = (place.workers[n] for n in ("李娜", "王静", "赵敏"))
+    hers = []
+    for day in range(1, 13):
+        who = li if day % 3 == 0 else wang
+        body = place.delivery(worker_ids=[who], date=f"2026-10-{day + 1:02d}")
+        delivery = (await check(gateway.post(f"{LOG}/{county}/deliveries", json=body, headers=provider), 201))["delivery_id"]
+        if who == li:
+            hers.append(delivery)
+    listing = f"{LOG}/{county}/contracts/{place.contract_id}/deliveries"
+    li_token = tokens(Role.WORKER, county, provider_id=place.provider_id, worker_id=li)
+    seen, pages, cursor = [], [], None
+    while True:
+        r = await gateway.get(listing, params={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=li_token)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == 12  # the contract's
+        pages.append(len(body["items"]))
+        seen += [d["delivery_id"] for d in body["items"]]
+        assert all(li in d["worker_ids"] for d in body["items"])
+        cursor = r.headers.get("X-Next-Cursor")
+        if cursor is None:
+            break
+    assert seen == hers and pages == [3, 1], pages
+    # Her provider pages the contract as before: three a page, four pages.
+    r = await gateway.get(listing, params={"limit": 3}, headers=provider)
+    assert r.status_code == 200 and len(r.json()["items"]) == 3 and r.headers.get("X-Next-Cursor")
+    # A worker with none of them: an empty page, and no next.
+    zhao_token = tokens(Role.WORKER, county, provider_id=place.provider_id, worker_id=zhao)
+    r = await gateway.get(listing, params={"limit": 3}, headers=zhao_token)
+    assert r.status_code == 200 and r.json()["items"] == [] and r.headers.get("X-Next-Cursor") is None
