@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -12,7 +13,8 @@ TIMEOUT = 30
 
 
 def wait(driver: Any, timeout: float = TIMEOUT) -> WebDriverWait:
-    return WebDriverWait(driver, timeout)
+    # An htmx swap can replace what a condition is looking at: look again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def visible(driver: Any, css: str) -> Any:
