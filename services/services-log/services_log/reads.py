@@ -117,7 +117,7 @@ class DeliveryPage:
 # A worker's page of a contract's deliveries is filled with its own: up to ``limit`` of them, found by
 # examining at most this many positions of the contract's log from ``offset`` (the next page resumes
 # after the last one examined).
-WORKER_SCAN = 5_000
+WORKER_SCAN = 1_000
 
 
 @dataclass(frozen=True)
@@ -199,11 +199,14 @@ class ServicesLogReads:
 
     def _own(self, q: ContractDeliveries, worker_id: str) -> tuple[int, list[ServiceDelivery], int]:
         own: list[ServiceDelivery] = []
-        total, at, bound = 0, q.offset, q.offset + WORKER_SCAN
+        total, at, bound, size = 0, q.offset, q.offset + WORKER_SCAN, q.limit
         while len(own) < q.limit and at < bound:
-            total, chunk = self.queries.deliveries_of(q.county, q.contract_id, at, min(500, bound - at))
+            # as many as are still wanted first (a worker's contract is mostly its station's), more as
+            # the stretch turns out sparse: each delivery examined is one aggregate read
+            total, chunk = self.queries.deliveries_of(q.county, q.contract_id, at, min(size, bound - at))
             if not chunk:
                 break
+            size = min(size * 2, 500)
             for d in chunk:
                 at += 1
                 if worker_id in d.facts.worker_ids:

@@ -289,7 +289,7 @@ def list_deliveries(
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
     worker's token, `items` holds only deliveries that name it among their workers: up to `limit` of
-    them, found from `offset` by examining at most 5,000 deliveries of the contract's log; the next
+    them, found from `offset` by examining at most 1,000 deliveries of the contract's log; the next
     page (`X-Next-Cursor`) resumes after the last one examined — follow the cursor, not `offset` +
     `limit`. `total` and `offset` still count the contract's deliveries.
 
