@@ -1,5 +1,7 @@
 """NGO / social worker (承接主体, role ``provider``) pages: log today's service, the Excel route,
-corrections and voiding, indicator progress as a chart, monthly briefs."""
+corrections and voiding, indicator progress as a chart, monthly briefs. The delivery pages are a
+``Desk`` (URL prefix + how the workspace is found) that ``console.pages.worker`` reuses for a
+social worker's own account."""
 
 from __future__ import annotations
 
