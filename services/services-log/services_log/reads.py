@@ -24,6 +24,7 @@ from services_log.domainmodel import (
 )
 from services_log.lookups import ServicesLogLookups
 from services_log.queries import ServicesLogQueries
+from services_log.worker_lists import worker_deliveries
 from shared.infra.auth import Role
 from shared.infra.queries import Query, QueryBus, Viewer
 from shared.rules import Forbidden, NotFound
@@ -106,18 +107,12 @@ class BeneficiaryOf(Query):
 @dataclass(frozen=True)
 class DeliveryPage:
     """``total`` and ``offset`` count the contract's deliveries (a worker's page holds only its own);
-    ``following``: the position in the contract's log the next page starts at."""
+    ``following``: the position in the contract's list the next page starts at (``total``: none follows)."""
 
     total: int
     offset: int
     items: list[dict[str, Any]]
     following: int
-
-
-# A worker's page of a contract's deliveries is filled with its own: up to ``limit`` of them, found by
-# examining at most this many positions of the contract's log from ``offset`` (the next page resumes
-# after the last one examined).
-WORKER_SCAN = 1_000
 
 
 @dataclass(frozen=True)
@@ -186,34 +181,24 @@ class ServicesLogReads:
         return delivery_view(self.lookups, delivery, viewer.role)
 
     def deliveries(self, q: ContractDeliveries, viewer: Viewer) -> DeliveryPage:
-        """A worker's page holds only the deliveries naming it (R-AUD-6): up to ``limit`` of them, from
-        at most :data:`WORKER_SCAN` positions of the log; ``following`` is the position after the last
-        one examined."""
-        self.contract(q.county, q.contract_id, viewer)
+        """A worker's page holds only the deliveries naming it (R-AUD-6): the next ``limit`` of them
+        from position ``offset`` of the contract's list, read from its own list (:mod:`services_log.worker_lists`)."""
+        contract = self.contract(q.county, q.contract_id, viewer)
         if viewer.worker_id is None:
             total, deliveries = self.queries.deliveries_of(q.county, q.contract_id, q.offset, q.limit)
             following = q.offset + q.limit
         else:
-            total, deliveries, following = self._own(q, viewer.worker_id)
+            total = self.lookups.contract_log(contract, read_only=True).deliveries_logged
+            deliveries, following = self._own(q, viewer.worker_id, total)
         return DeliveryPage(total, q.offset, [delivery_view(self.lookups, d, viewer.role) for d in deliveries], following)
 
-    def _own(self, q: ContractDeliveries, worker_id: str) -> tuple[int, list[ServiceDelivery], int]:
-        own: list[ServiceDelivery] = []
-        total, at, bound, size = 0, q.offset, q.offset + WORKER_SCAN, q.limit
-        while len(own) < q.limit and at < bound:
-            # as many as are still wanted first (a worker's contract is mostly its station's), more as
-            # the stretch turns out sparse: each delivery examined is one aggregate read
-            total, chunk = self.queries.deliveries_of(q.county, q.contract_id, at, min(size, bound - at))
-            if not chunk:
-                break
-            size = min(size * 2, 500)
-            for d in chunk:
-                at += 1
-                if worker_id in d.facts.worker_ids:
-                    own.append(d)
-                    if len(own) == q.limit:
-                        break
-        return total, own, at
+    def _own(self, q: ContractDeliveries, worker_id: str, total: int) -> tuple[list[ServiceDelivery], int]:
+        """One keyset read of ``limit`` + 1 rows (the extra one: whether a next page exists) and
+        ``limit`` delivery reads, however many deliveries the contract has."""
+        rows = worker_deliveries(self.lookups.store).page(q.contract_id, worker_id, q.offset, q.limit + 1)
+        own = [self.lookups.delivery(q.county, delivery_id, read_only=True) for _, delivery_id in rows[: q.limit]]
+        following = rows[q.limit - 1][0] + 1 if len(rows) > q.limit else total
+        return own, following
 
     def progress(self, q: ContractProgress, viewer: Viewer) -> dict[str, Any]:
         self.contract(q.county, q.contract_id, viewer)

@@ -1,0 +1,391 @@
+"""Each worker's deliveries of a contract, as a projection in services-log's own store.
+
+A worker's token reads a contract's delivery list narrowed to the deliveries naming it (R-AUD-6).
+Filtering the contract's list cost up to a thousand delivery reads per page for a worker who did
+few of a big contract's deliveries; this projection lists them per ``(contract, worker)`` so a page
+is one keyset query and ``limit`` delivery reads, whatever the contract's size.
+
+- **Key**: a delivery's position in its contract's list (0, 1, … in the order logged: the order
+  of the ``ContractLog.Tallied`` events naming it), so a worker's list is in the same stable order
+  as the contract's and a page cursor is a position of the contract's list (``offset`` too).
+- **Membership**: a delivery is in the list of each worker it names (``ServiceDelivery.Logged``);
+  a correction that changes its ``worker_ids`` (``Corrected``) ends its rows for the workers it no
+  longer names and opens rows for those it now names. A voided delivery stays listed (marked
+  voided when read), as in the contract's list.
+- **Tracked, rebuilt from the log, as of an instant** like :mod:`shared.infra.listing`: every read
+  first catches up from the tracked position of the notification log (batches written in one
+  transaction with the position; concurrent catch-ups serialize on the tracking row); a store
+  without the tables yet (recorded before this projection) is filled from its whole log on the
+  first read; a changed :data:`FINGERPRINT` rebuilds; while the clock is pinned (R-AUD-3) only the
+  rows open at that instant are read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from services_log.domainmodel import ContractLog, ServiceDelivery
+from shared import clock
+
+BATCH = 500
+FINGERPRINT = "worker-deliveries-v1"
+LOGGED, CORRECTED, TALLIED = (
+    get_topic(ServiceDelivery.Logged),
+    get_topic(ServiceDelivery.Corrected),
+    get_topic(ContractLog.Tallied),
+)
+TOPICS = sorted({LOGGED, CORRECTED, TALLIED})
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+@dataclass
+class _Item:
+    """What the projection knows of one delivery: its contract, the workers it names now (None:
+    its ``Logged`` not seen yet) and its position in the contract's list (None: not tallied yet)."""
+
+    contract_id: str | None
+    workers: list[str] | None
+    position: int | None
+
+
+class _Memory:
+    """The in-memory store's rows (its recorder has no datastore)."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.position, self.fingerprint = 0, ""
+        self.items: dict[str, _Item] = {}
+        self.counts: dict[str, int] = {}
+        # (contract, worker) → [position, delivery id, added_at, removed_at]
+        self.rows: dict[tuple[str, str], list[list[Any]]] = {}
+
+    def tracked(self) -> tuple[int, str]:
+        return self.position, self.fingerprint
+
+    def apply(self, start: int, batch: Callable[[_Ops], None], position: int) -> int:
+        if self.position != start:
+            return self.position
+        batch(_MemoryOps(self))
+        self.position, self.fingerprint = position, FINGERPRINT
+        return position
+
+    def page(self, contract_id: str, worker_id: str, start: int, n: int, until: str | None) -> list[tuple[int, str]]:
+        out = []
+        for pos, delivery_id, added, removed in sorted(self.rows.get((contract_id, worker_id), [])):
+            if pos < start:
+                continue
+            if until is None and removed is not None:
+                continue
+            if until is not None and (added > until or (removed is not None and removed <= until)):
+                continue
+            out.append((pos, delivery_id))
+            if len(out) == n:
+                break
+        return out
+
+
+class _Ops:
+    """What one batch of the projection reads and writes (in one transaction)."""
+
+    def item(self, delivery_id: str) -> _Item | None:
+        raise NotImplementedError
+
+    def put_item(self, delivery_id: str, item: _Item) -> None:
+        raise NotImplementedError
+
+    def take_positions(self, log_id: str, n: int) -> int:
+        """The position of the first of ``n`` new deliveries of a contract's list (counts them)."""
+        raise NotImplementedError
+
+    def open_row(self, contract_id: str, worker_id: str, position: int, delivery_id: str, at: str) -> None:
+        raise NotImplementedError
+
+    def close_row(self, contract_id: str, worker_id: str, position: int, at: str) -> None:
+        raise NotImplementedError
+
+
+class _MemoryOps(_Ops):
+    def __init__(self, m: _Memory) -> None:
+        self.m = m
+
+    def item(self, delivery_id: str) -> _Item | None:
+        found = self.m.items.get(delivery_id)
+        return None if found is None else _Item(found.contract_id, found.workers, found.position)
+
+    def put_item(self, delivery_id: str, item: _Item) -> None:
+        self.m.items[delivery_id] = item
+
+    def take_positions(self, log_id: str, n: int) -> int:
+        first = self.m.counts.get(log_id, 0)
+        self.m.counts[log_id] = first + n
+        return first
+
+    def open_row(self, contract_id: str, worker_id: str, position: int, delivery_id: str, at: str) -> None:
+        self.m.rows.setdefault((contract_id, worker_id), []).append([position, delivery_id, at, None])
+
+    def close_row(self, contract_id: str, worker_id: str, position: int, at: str) -> None:
+        for row in self.m.rows.get((contract_id, worker_id), []):
+            if row[0] == position and row[3] is None:
+                row[3] = at
+
+
+class _Sql:
+    """The rows in services-log's own database (SQLite: the same file; PostgreSQL: its schema).
+    Table names come from the datastore's schema (configuration), never from a request; values are bound."""
+
+    def __init__(self, datastore: Any, postgres: bool) -> None:
+        self.ds, self.pg = datastore, postgres
+        prefix = f'"{datastore.schema}".' if postgres else ""
+        self.rows_t, self.items_t = f"{prefix}swp_worker_rows", f"{prefix}swp_worker_items"
+        self.counts_t, self.track_t = f"{prefix}swp_worker_counts", f"{prefix}swp_worker_tracking"
+        self.p = "%s" if postgres else "?"
+        try:
+            self._create()
+        except Exception:  # two processes creating the tables at once (PostgreSQL): once more
+            time.sleep(0.2)
+            self._create()
+
+    def _create(self) -> None:
+        p = self.p
+        with self.ds.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.rows_t} (contract_id TEXT NOT NULL, worker_id TEXT NOT NULL, "
+                "position BIGINT NOT NULL, delivery_id TEXT NOT NULL, added_at TEXT NOT NULL, removed_at TEXT, "
+                "PRIMARY KEY (contract_id, worker_id, position, added_at))"
+            )
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.items_t} (delivery_id TEXT PRIMARY KEY, contract_id TEXT, "
+                "workers TEXT, position BIGINT)"
+            )
+            c.execute(f"CREATE TABLE IF NOT EXISTS {self.counts_t} (log_id TEXT PRIMARY KEY, logged BIGINT NOT NULL)")
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.track_t} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+                "fingerprint TEXT NOT NULL)"
+            )
+            c.execute(
+                f"INSERT INTO {self.track_t} (name, position, fingerprint) VALUES ({p}, 0, '') "  # noqa: S608
+                "ON CONFLICT (name) DO NOTHING",
+                ("workers",),
+            )
+
+    def one(self, row: Any, *names: str) -> tuple[Any, ...]:
+        return tuple(row[n] for n in names) if self.pg else tuple(row)
+
+    def tracked(self) -> tuple[int, str]:
+        with self.ds.transaction(commit=False) as c:
+            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("workers",))  # noqa: S608
+            found = c.fetchone()
+        return self.one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+
+    def clear(self) -> None:
+        with self.ds.transaction(commit=True) as c:
+            for table in (self.rows_t, self.items_t, self.counts_t):
+                c.execute(f"DELETE FROM {table}")  # noqa: S608
+            c.execute(f"UPDATE {self.track_t} SET position = 0, fingerprint = '' WHERE name = {self.p}", ("workers",))  # noqa: S608
+
+    def apply(self, start: int, batch: Callable[[_Ops], None], position: int) -> int:
+        """Apply a batch read from ``start`` if the tracked position is still ``start`` (another
+        process may have applied it meanwhile: then its position is returned and nothing done)."""
+        p = self.p
+        lock = " FOR UPDATE" if self.pg else ""
+        with self.ds.transaction(commit=True) as c:
+            if not self.pg:  # take SQLite's write lock first: the check and the writes are one
+                c.execute(f"UPDATE {self.track_t} SET name = name WHERE name = {p}", ("workers",))  # noqa: S608
+            c.execute(f"SELECT position FROM {self.track_t} WHERE name = {p}{lock}", ("workers",))  # noqa: S608
+            now = int(self.one(c.fetchone(), "position")[0])
+            if now != start:
+                return now
+            batch(_SqlOps(self, c))
+            c.execute(
+                f"UPDATE {self.track_t} SET position = {p}, fingerprint = {p} WHERE name = {p}",  # noqa: S608
+                (position, FINGERPRINT, "workers"),
+            )
+        return position
+
+    def page(self, contract_id: str, worker_id: str, start: int, n: int, until: str | None) -> list[tuple[int, str]]:
+        p = self.p
+        sql = (
+            f"SELECT position, delivery_id FROM {self.rows_t} WHERE contract_id = {p} AND worker_id = {p} "  # noqa: S608
+            f"AND position >= {p} AND "
+        )
+        args: tuple[Any, ...] = (contract_id, worker_id, start)
+        if until is None:
+            sql += "removed_at IS NULL"
+        else:
+            sql += f"added_at <= {p} AND (removed_at IS NULL OR removed_at > {p})"
+            args += (until, until)
+        sql += f" ORDER BY position LIMIT {int(n)}"
+        with self.ds.transaction(commit=False) as c:
+            c.execute(sql, args)
+            found = c.fetchall()
+        return [(int(pos), str(d)) for pos, d in (self.one(r, "position", "delivery_id") for r in found)]
+
+
+class _SqlOps(_Ops):
+    def __init__(self, sql: _Sql, cursor: Any) -> None:
+        self.s, self.c = sql, cursor
+
+    def item(self, delivery_id: str) -> _Item | None:
+        s = self.s
+        sql = f"SELECT contract_id, workers, position FROM {s.items_t} WHERE delivery_id = {s.p}"  # noqa: S608
+        self.c.execute(sql, (delivery_id,))
+        found = self.c.fetchone()
+        if found is None:
+            return None
+        contract_id, workers, position = s.one(found, "contract_id", "workers", "position")
+        return _Item(
+            contract_id, None if workers is None else json.loads(workers), None if position is None else int(position)
+        )
+
+    def put_item(self, delivery_id: str, item: _Item) -> None:
+        s, p = self.s, self.s.p
+        self.c.execute(
+            f"INSERT INTO {s.items_t} (delivery_id, contract_id, workers, position) VALUES ({p}, {p}, {p}, {p}) "  # noqa: S608
+            "ON CONFLICT (delivery_id) DO UPDATE SET contract_id = excluded.contract_id, workers = excluded.workers, "
+            "position = excluded.position",
+            (delivery_id, item.contract_id, None if item.workers is None else json.dumps(item.workers), item.position),
+        )
+
+    def take_positions(self, log_id: str, n: int) -> int:
+        s, p = self.s, self.s.p
+        self.c.execute(f"SELECT logged FROM {s.counts_t} WHERE log_id = {p}", (log_id,))  # noqa: S608
+        found = self.c.fetchone()
+        first = 0 if found is None else int(s.one(found, "logged")[0])
+        self.c.execute(
+            f"INSERT INTO {s.counts_t} (log_id, logged) VALUES ({p}, {p}) "  # noqa: S608
+            "ON CONFLICT (log_id) DO UPDATE SET logged = excluded.logged",
+            (log_id, first + n),
+        )
+        return first
+
+    def open_row(self, contract_id: str, worker_id: str, position: int, delivery_id: str, at: str) -> None:
+        s, p = self.s, self.s.p
+        self.c.execute(
+            f"INSERT INTO {s.rows_t} (contract_id, worker_id, position, delivery_id, added_at) "  # noqa: S608
+            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
+            (contract_id, worker_id, position, delivery_id, at),
+        )
+
+    def close_row(self, contract_id: str, worker_id: str, position: int, at: str) -> None:
+        s, p = self.s, self.s.p
+        self.c.execute(
+            f"UPDATE {s.rows_t} SET removed_at = {p} WHERE contract_id = {p} AND worker_id = {p} "  # noqa: S608
+            f"AND position = {p} AND removed_at IS NULL",
+            (at, contract_id, worker_id, position),
+        )
+
+
+def _open(ops: _Ops, delivery_id: str, item: _Item, workers: list[str], at: str) -> None:
+    if item.contract_id is not None and item.position is not None:
+        for worker_id in workers:
+            ops.open_row(item.contract_id, worker_id, item.position, delivery_id, at)
+
+
+def _close(ops: _Ops, item: _Item, workers: list[str], at: str) -> None:
+    if item.contract_id is not None and item.position is not None:
+        for worker_id in workers:
+            ops.close_row(item.contract_id, worker_id, item.position, at)
+
+
+def _project(ops: _Ops, event: Any, topic: str, at: str) -> None:
+    """One event into the rows. ``Logged`` and the ``Tallied`` naming it are saved together, in
+    either order: a delivery's rows open once both are seen."""
+    if topic == TALLIED:
+        ids = list(event.new_delivery_ids)
+        first = ops.take_positions(str(event.originator_id), len(ids))
+        for i, delivery_id in enumerate(ids):
+            item = ops.item(delivery_id) or _Item(None, None, None)
+            if item.position is not None:
+                continue
+            item.position = first + i
+            ops.put_item(delivery_id, item)
+            _open(ops, delivery_id, item, item.workers or [], at)
+        return
+    delivery_id = str(event.originator_id)
+    item = ops.item(delivery_id) or _Item(None, None, None)
+    before, now = item.workers or [], list(dict.fromkeys(event.worker_ids))
+    item.contract_id = item.contract_id or event.contract_id
+    item.workers = now
+    ops.put_item(delivery_id, item)
+    _close(ops, item, [w for w in before if w not in now], at)
+    _open(ops, delivery_id, item, [w for w in now if w not in before], at)
+
+
+class WorkerDeliveries:
+    """The projection of one services-log store (see the module doc)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        datastore = getattr(app.process_recorder, "datastore", None)
+        if datastore is None:
+            self._backend: _Memory | _Sql = _Memory()
+        else:
+            self._backend = _Sql(datastore, postgres=type(datastore).__module__.startswith("eventsourcing.postgres"))
+        self._lock = threading.Lock()
+        position, fingerprint = self._backend.tracked()
+        if position and fingerprint != FINGERPRINT:
+            self._backend.clear()
+            position = 0
+        self._position = position
+
+    def catch_up(self) -> None:
+        recorder = self._app.process_recorder
+        with self._lock:
+            head = recorder.max_notification_id() or 0
+            while self._position < head:
+                start = self._position
+                page = recorder.select_notifications(start + 1, BATCH, stop=head, topics=TOPICS)
+                position = page[-1].id if len(page) == BATCH else head
+                events = []
+                for n in page:
+                    e = self._app.mapper.to_domain_event(n)
+                    at = (getattr(e, "meta", None) or {}).get("recorded_at")
+                    events.append((e, n.topic, _utc(datetime.fromisoformat(at) if at else e.timestamp)))
+
+                def batch(ops: _Ops, events: list[tuple[Any, str, str]] = events) -> None:
+                    for e, topic, at in events:
+                        _project(ops, e, topic, at)
+
+                self._position = self._backend.apply(start, batch, position)
+
+    def rebuild(self) -> None:
+        """Drop the rows and replay the whole log."""
+        with self._lock:
+            self._backend.clear()
+            self._position = 0
+        self.catch_up()
+
+    def page(self, contract_id: str, worker_id: str, start: int, n: int) -> list[tuple[int, str]]:
+        """Up to ``n`` of the worker's deliveries of the contract from position ``start`` of the
+        contract's list, as ``(position, delivery id)`` in that order (as of the pinned instant if any)."""
+        self.catch_up()
+        instant = clock.pinned()
+        until = _utc(instant) if instant is not None else None
+        return self._backend.page(contract_id, worker_id, start, n, until)
+
+
+_attach_lock = threading.Lock()
+
+
+def worker_deliveries(store: Any) -> WorkerDeliveries:
+    """The store's projection (made on first use: its tables created and filled from the log)."""
+    found = store.__dict__.get("_swp_worker_deliveries")
+    if found is None:
+        with _attach_lock:
+            found = store.__dict__.get("_swp_worker_deliveries")
+            if found is None:
+                found = store.__dict__["_swp_worker_deliveries"] = WorkerDeliveries(store)
+    return found
