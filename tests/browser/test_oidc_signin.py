@@ -172,6 +172,8 @@ def test_a_social_worker_signs_in_at_the_provider_as_herself(page, platform, idp
     log_in_at_the_provider(page, idp, "yangfan")
     wait(page).until(lambda d: urlsplit(d.current_url).path == "/worker/")
     assert "杨帆" in visible(page, ".topbar .who").text
+    # Her own token reads her county: the top bar names it, not only its code.
+    assert f"原州区（{COUNTY}）" in visible(page, ".topbar").text
     # No contract covers her station yet: the page names the station her own workplace read gave.
     assert page.find_element(By.TAG_NAME, "h1").text == "没有可用的服务协议"
     assert "南关街道社工站" in page.find_element(By.ID, "main").text

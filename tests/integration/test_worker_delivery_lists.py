@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from openpyxl import Workbook
 from services_log.reads import ContractDeliveries, ServicesLogReads
-from services_log.worker_lists import WorkerDeliveries, worker_deliveries
+from services_log.worker_lists import FINGERPRINT, WorkerDeliveries, catch_up_worker_lists, worker_deliveries
 
 from shared.infra.auth import Role
 from shared.infra.queries import Viewer
@@ -142,6 +142,12 @@ def test_a_store_recorded_before_the_projection_gets_it_from_its_log(svc):  # no
     """The old-ledger store (124 deliveries, a log opened before the index pages) has no projection
     tables: the first worker read makes them and fills them from the log."""
     assert "_swp_worker_deliveries" not in svc.store.__dict__
+    # The service's sweep (at start) fills it from the log before any read.
+    catch_up_worker_lists(svc)
+    assert svc.store.__dict__["_swp_worker_deliveries"]._backend.tracked() == (
+        svc.store.recorder.max_notification_id(),
+        FINGERPRINT,
+    )
     reads = ServicesLogReads(svc.lookups, svc.queries)
     total, everything = svc.queries.deliveries_of(COUNTY, CONTRACT, 0, 500)
     assert total == len(everything) > 100

@@ -10,6 +10,7 @@ from services_log.application import ServicesLogApplication
 from services_log.composition import compose
 from services_log.integration import PUBLISHED, to_integration, wire_consumers
 from services_log.uploads import UploadParser
+from services_log.worker_lists import catch_up_worker_lists
 from shared.infra.service import ServiceSpec, create_service_app
 from shared.infra.settings import Settings
 
@@ -24,6 +25,8 @@ SPEC = ServiceSpec(
     consumers=wire_consumers,
     owners=OWNERS,
     compose=compose,
+    # At start (a store recorded before the workers' lists gets them) and every sweep after.
+    sweeps=[catch_up_worker_lists],
 )
 
 

@@ -16,7 +16,8 @@ is one keyset query and ``limit`` delivery reads, whatever the contract's size.
   first catches up from the tracked position of the notification log (batches written in one
   transaction with the position; concurrent catch-ups serialize on the tracking row); a store
   without the tables yet (recorded before this projection) is filled from its whole log on the
-  first read; a changed :data:`FINGERPRINT` rebuilds; while the clock is pinned (R-AUD-3) only the
+  first read, or at start by the service's sweep (:func:`catch_up_worker_lists`); a changed
+  :data:`FINGERPRINT` rebuilds; while the clock is pinned (R-AUD-3) only the
   rows open at that instant are read.
 """
 
@@ -208,7 +209,9 @@ class _Sql:
             now = int(self.one(c.fetchone(), "position")[0])
             if now != start:
                 return now
-            batch(_SqlOps(self, c))
+            ops = _SqlOps(self, c)
+            batch(ops)
+            ops.flush()
             c.execute(
                 f"UPDATE {self.track_t} SET position = {p}, fingerprint = {p} WHERE name = {p}",  # noqa: S608
                 (position, FINGERPRINT, "workers"),
@@ -235,57 +238,95 @@ class _Sql:
 
 
 class _SqlOps(_Ops):
+    """One batch against the database: the items and counts it touches read in a few queries, its
+    changes kept here and written at :meth:`flush` with ``executemany`` (a batch of 500 events is a
+    handful of statements, not three per event)."""
+
     def __init__(self, sql: _Sql, cursor: Any) -> None:
         self.s, self.c = sql, cursor
+        self.items: dict[str, _Item | None] = {}
+        self.dirty: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.opened: dict[tuple[str, str, int], list[Any]] = {}  # rows opened in this batch
+        self.closed: list[tuple[str, str, str, int]] = []  # rows of earlier batches ended in this one
+
+    def _select(self, table: str, column: str, names: str, keys: list[str]) -> list[tuple[Any, ...]]:
+        s, out = self.s, []
+        for start in range(0, len(keys), 200):
+            chunk = keys[start : start + 200]
+            marks = ", ".join([s.p] * len(chunk))
+            self.c.execute(f"SELECT {column}, {names} FROM {table} WHERE {column} IN ({marks})", tuple(chunk))  # noqa: S608
+            out += [s.one(r, column, *names.split(", ")) for r in self.c.fetchall()]
+        return out
+
+    def prefetch(self, delivery_ids: set[str], log_ids: set[str]) -> None:
+        self.items.update({d: None for d in delivery_ids})
+        for delivery_id, contract_id, workers, position in self._select(
+            self.s.items_t, "delivery_id", "contract_id, workers, position", sorted(delivery_ids)
+        ):
+            self.items[delivery_id] = _Item(
+                contract_id,
+                None if workers is None else json.loads(workers),
+                None if position is None else int(position),
+            )
+        self.counts.update({log_id: 0 for log_id in log_ids})
+        for log_id, logged in self._select(self.s.counts_t, "log_id", "logged", sorted(log_ids)):
+            self.counts[log_id] = int(logged)
 
     def item(self, delivery_id: str) -> _Item | None:
-        s = self.s
-        sql = f"SELECT contract_id, workers, position FROM {s.items_t} WHERE delivery_id = {s.p}"  # noqa: S608
-        self.c.execute(sql, (delivery_id,))
-        found = self.c.fetchone()
-        if found is None:
-            return None
-        contract_id, workers, position = s.one(found, "contract_id", "workers", "position")
-        return _Item(
-            contract_id, None if workers is None else json.loads(workers), None if position is None else int(position)
-        )
+        found = self.items.get(delivery_id)
+        return None if found is None else _Item(found.contract_id, found.workers, found.position)
 
     def put_item(self, delivery_id: str, item: _Item) -> None:
-        s, p = self.s, self.s.p
-        self.c.execute(
-            f"INSERT INTO {s.items_t} (delivery_id, contract_id, workers, position) VALUES ({p}, {p}, {p}, {p}) "  # noqa: S608
-            "ON CONFLICT (delivery_id) DO UPDATE SET contract_id = excluded.contract_id, workers = excluded.workers, "
-            "position = excluded.position",
-            (delivery_id, item.contract_id, None if item.workers is None else json.dumps(item.workers), item.position),
-        )
+        self.items[delivery_id] = item
+        self.dirty.add(delivery_id)
 
     def take_positions(self, log_id: str, n: int) -> int:
-        s, p = self.s, self.s.p
-        self.c.execute(f"SELECT logged FROM {s.counts_t} WHERE log_id = {p}", (log_id,))  # noqa: S608
-        found = self.c.fetchone()
-        first = 0 if found is None else int(s.one(found, "logged")[0])
-        self.c.execute(
-            f"INSERT INTO {s.counts_t} (log_id, logged) VALUES ({p}, {p}) "  # noqa: S608
-            "ON CONFLICT (log_id) DO UPDATE SET logged = excluded.logged",
-            (log_id, first + n),
-        )
+        first = self.counts.get(log_id, 0)
+        self.counts[log_id] = first + n
         return first
 
     def open_row(self, contract_id: str, worker_id: str, position: int, delivery_id: str, at: str) -> None:
-        s, p = self.s, self.s.p
-        self.c.execute(
-            f"INSERT INTO {s.rows_t} (contract_id, worker_id, position, delivery_id, added_at) "  # noqa: S608
-            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
-            (contract_id, worker_id, position, delivery_id, at),
-        )
+        self.opened[(contract_id, worker_id, position, at)] = [contract_id, worker_id, position, delivery_id, at, None]
 
     def close_row(self, contract_id: str, worker_id: str, position: int, at: str) -> None:
+        mine = [r for r in self.opened.values() if r[:3] == [contract_id, worker_id, position] and r[5] is None]
+        if mine:
+            mine[0][5] = at
+        else:
+            self.closed.append((at, contract_id, worker_id, position))
+
+    def flush(self) -> None:
         s, p = self.s, self.s.p
-        self.c.execute(
-            f"UPDATE {s.rows_t} SET removed_at = {p} WHERE contract_id = {p} AND worker_id = {p} "  # noqa: S608
-            f"AND position = {p} AND removed_at IS NULL",
-            (at, contract_id, worker_id, position),
-        )
+        if self.closed:  # rows of earlier batches first: the rows this batch opens are not among them
+            self.c.executemany(
+                f"UPDATE {s.rows_t} SET removed_at = {p} WHERE contract_id = {p} AND worker_id = {p} "  # noqa: S608
+                f"AND position = {p} AND removed_at IS NULL",
+                self.closed,
+            )
+        if self.opened:
+            self.c.executemany(
+                f"INSERT INTO {s.rows_t} (contract_id, worker_id, position, delivery_id, added_at, removed_at) "  # noqa: S608
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
+                [tuple(r) for r in self.opened.values()],
+            )
+        if self.dirty:
+            self.c.executemany(
+                f"INSERT INTO {s.items_t} (delivery_id, contract_id, workers, position) VALUES ({p}, {p}, {p}, {p}) "  # noqa: S608
+                "ON CONFLICT (delivery_id) DO UPDATE SET contract_id = excluded.contract_id, workers = excluded.workers, "
+                "position = excluded.position",
+                [
+                    (d, i.contract_id, None if i.workers is None else json.dumps(i.workers), i.position)
+                    for d in sorted(self.dirty)
+                    if (i := self.items[d]) is not None
+                ],
+            )
+        if self.counts:
+            self.c.executemany(
+                f"INSERT INTO {s.counts_t} (log_id, logged) VALUES ({p}, {p}) "  # noqa: S608
+                "ON CONFLICT (log_id) DO UPDATE SET logged = excluded.logged",
+                sorted(self.counts.items()),
+            )
 
 
 def _open(ops: _Ops, delivery_id: str, item: _Item, workers: list[str], at: str) -> None:
@@ -356,6 +397,13 @@ class WorkerDeliveries:
                     events.append((e, n.topic, _utc(datetime.fromisoformat(at) if at else e.timestamp)))
 
                 def batch(ops: _Ops, events: list[tuple[Any, str, str]] = events) -> None:
+                    if isinstance(ops, _SqlOps):
+                        tallied = [e for e, topic, _ in events if topic == TALLIED]
+                        ops.prefetch(
+                            {str(e.originator_id) for e, topic, _ in events if topic != TALLIED}
+                            | {str(d) for e in tallied for d in e.new_delivery_ids},
+                            {str(e.originator_id) for e in tallied},
+                        )
                     for e, topic, at in events:
                         _project(ops, e, topic, at)
 
@@ -389,3 +437,10 @@ def worker_deliveries(store: Any) -> WorkerDeliveries:
             if found is None:
                 found = store.__dict__["_swp_worker_deliveries"] = WorkerDeliveries(store)
     return found
+
+
+def catch_up_worker_lists(service: Any) -> None:
+    """The service's sweep (``ServiceSpec.sweeps``: at start, then every ``sweep_seconds``): the
+    lists caught up outside a request, so a store recorded before them is filled on start and a
+    worker's read finds little to catch up."""
+    worker_deliveries(getattr(service, "store", service)).catch_up()

@@ -47,6 +47,13 @@ Reader = Annotated[
     CountyScope,
     Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
 ]
+# The county record (its name, its policy parameters in force: province rules, nothing personal or
+# confidential) is read by every county role; a worker's token too, for its own county (the console
+# names the county it signed in to).
+CountyReader = Annotated[
+    CountyScope,
+    Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.PROVIDER, Role.WORKER, Role.FINANCE, Role.EVALUATOR, Role.AUDITOR)),
+]
 # The county's budgets and what contracts commit of them (R-FIN-2): as finance's budgets, not providers'.
 BudgetReader = Annotated[CountyScope, Depends(county_scope(Role.PROVINCE_ADMIN, Role.PURCHASER, Role.FINANCE, Role.AUDITOR))]
 # Workers' records hold personal data (name, birth date): the purchaser, the employing provider, auditors

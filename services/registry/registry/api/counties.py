@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from registry.api.common import BudgetReader, CountyCode, ProvinceAdmin, Reader, Service, Strict
+from registry.api.common import BudgetReader, CountyCode, CountyReader, ProvinceAdmin, Service, Strict
 from registry.commands import PutCounty
 from registry.domainmodel import PARAMETERS
 from registry.reads import CountyFunding, CountyPolicy
@@ -64,11 +64,12 @@ def put_county(county: CountyCode, body: CountyIn, scope: ProvinceAdmin, registr
 @router.get("/{county}", response_model=CountyOut)
 def get_county(
     county: CountyCode,
-    scope: Reader,
+    scope: CountyReader,
     registry: Service,
     policy_version: int | None = Query(default=None, ge=1, description="An earlier policy version instead of the one in force"),
 ) -> CountyOut:
-    """The county with its policy in force (or the given earlier version)."""
+    """The county with its policy in force (or the given earlier version). Every role of the county
+    reads it, a worker's token too (its name and the policy parameters: nothing personal)."""
     return CountyOut(**registry.reads.ask(CountyPolicy(county=county, policy_version=policy_version), scope))
 
 
