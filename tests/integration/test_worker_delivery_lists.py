@@ -7,8 +7,9 @@ on real NATS (the gateway tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from openpyxl import Workbook
 from services_log.reads import ContractDeliveries, ServicesLogReads
@@ -95,6 +96,9 @@ async def test_a_sparse_worker_reads_its_few_deliveries_of_a_big_contract_in_one
 
     # A correction moving 李娜's first delivery to 张伟 moves it between their lists.
     moved = expected[0]
+    await asyncio.sleep(0.01)
+    before_move = datetime.now(UTC).isoformat()
+    await asyncio.sleep(0.01)
     await check(
         gateway.post(
             f"{LOG}/{county}/deliveries/{moved}/corrections",
@@ -106,6 +110,12 @@ async def test_a_sparse_worker_reads_its_few_deliveries_of_a_big_contract_in_one
     assert [d["delivery_id"] for d in (await walk(gateway, listing, token[li], 20))[0]] == expected[1:]
     shown = (await walk(gateway, listing, token[zhang], 20))[0]
     assert [d["delivery_id"] for d in shown] == [moved] and shown[0]["status"] == "corrected"
+    # As of an instant before the correction (R-AUD-3), the lists are as they were then.
+    then = {"limit": 20, "recorded_as_of": before_move}
+    r = await gateway.get(listing, params=then, headers=token[li])
+    assert [d["delivery_id"] for d in r.json()["items"]] == expected and "X-Next-Cursor" not in r.headers, r.text
+    assert r.json()["items"][0]["worker_ids"] == [li] and r.json()["items"][0]["status"] == "recorded"
+    assert (await gateway.get(listing, params=then, headers=token[zhang])).json()["items"] == []
     # A voided delivery stays listed, marked, as in the contract's list.
     await check(
         gateway.post(f"{LOG}/{county}/deliveries/{expected[2]}/voiding", json={"reason": "重复"}, headers=provider), 200

@@ -288,10 +288,11 @@ def list_deliveries(
     cursor: CursorParam = None,
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
-    worker's token, `items` holds only deliveries that name it among their workers: up to `limit` of
-    them, found from `offset` by examining at most 1,000 deliveries of the contract's log; the next
-    page (`X-Next-Cursor`) resumes after the last one examined — follow the cursor, not `offset` +
-    `limit`. `total` and `offset` still count the contract's deliveries.
+    worker's token, `items` holds only deliveries that name it among their workers: the next `limit`
+    of them at or after position `offset` of the contract's list, in the same order (read from the
+    worker's own list, whatever the contract's size); the next page (`X-Next-Cursor`) resumes after
+    the last one, and is absent after its last delivery — follow the cursor, not `offset` + `limit`.
+    `total` and `offset` still count the contract's deliveries.
 
     Paged like every list: while more follow, `X-Next-Cursor` (and `Link: rel="next"`) names the
     next page; repeat the request with `cursor` set to it (a cursor replaces `offset`; one issued
