@@ -75,6 +75,7 @@ def test_a_worker_signs_in_as_herself_logs_sees_her_own_corrects_and_voids(page,
     assert page.current_url.startswith(base + "/worker/")
     who = page.find_element(By.CSS_SELECTOR, ".topbar .who").text
     assert "杨帆" in who and "明德" in who and "驻站社工" in who
+    assert "原州区（640402）" in page.find_element(By.CSS_SELECTOR, ".topbar").text  # her own token reads her county
     nav = [a.text for a in page.find_elements(By.CSS_SELECTOR, ".sidenav a")]
     assert nav == ["今日服务登记", "我的服务记录"]
 
