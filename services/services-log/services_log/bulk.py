@@ -114,7 +114,7 @@ class DeliveryImport:
         self._pages: dict[str, dict[int, DeliveryIndexPage]] = {}  # per contract, index pages loaded
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
-        self._beneficiaries: dict[str, bool] = {}
+        self._beneficiaries: dict[str, tuple[bool, str | None]] = {}  # ref -> (known in the county, its provider)
         self._served: dict[tuple[str, str], ServedPersons] = {}
         self._backfilled: set[str] = set()
 
@@ -242,7 +242,7 @@ class DeliveryImport:
         if checked and self._recorded(delivery_id):
             self.report.duplicates += 1
             return
-        problems = self._beneficiary_problems(facts) + delivery_problems(
+        problems = self._beneficiary_problems(facts, contract) + delivery_problems(
             facts,
             contract,
             {w: self._worker(w) for w in facts.worker_ids},
@@ -277,12 +277,15 @@ class DeliveryImport:
         """Whether the store has the delivery: one indexed one-row read."""
         return bool(self.store.process_recorder.select_events(uuid.UUID(delivery_id), limit=1))
 
-    def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
+    def _beneficiary_problems(self, facts: DeliveryFacts, contract: Contract) -> list[DomainError]:
+        """Unknown references, and — as unknown, in the same words — another provider's beneficiaries
+        (R-LOG-5, R-AUD-6): the contract's provider cites only its own (or those registered before
+        beneficiaries named their provider), like a single delivery."""
         return [
             UnknownReference(f"unknown beneficiary (服务对象编号) {ref} in county {self.county}", rule="R-LOG-5",
                              field=f"beneficiary_refs.{i}")
             for i, ref in enumerate(facts.beneficiary_refs)
-            if not self._beneficiary_known(ref)
+            if not self._beneficiary_citable(ref, contract.provider_id)
         ]
 
     # --- read once per import (or per retried batch) --------------------------------------
@@ -309,7 +312,12 @@ class DeliveryImport:
             self._sheets[worker_id] = self.lookups.timesheet(self.county, worker_id)
         return self._sheets[worker_id]
 
-    def _beneficiary_known(self, ref: str) -> bool:
+    def _beneficiary_citable(self, ref: str, provider_id: str) -> bool:
         if ref not in self._beneficiaries:
-            self._beneficiaries[ref] = not self.lookups.check_beneficiaries(self.county, [ref])
-        return self._beneficiaries[ref]
+            try:
+                found = self.lookups.beneficiary(self.county, ref, field="beneficiary_refs", read_only=True)
+                self._beneficiaries[ref] = (True, found.provider_id)
+            except UnknownReference:
+                self._beneficiaries[ref] = (False, None)
+        known, owner = self._beneficiaries[ref]
+        return known and owner in (None, provider_id)
