@@ -479,3 +479,49 @@ async def test_the_relay_keeps_its_position_between_rounds_that_find_something(s
     finally:
         await nc.close()
         store.close()
+
+
+def test_the_postgres_insert_of_a_large_saves_public_rows_as_arrays_stores_them_as_one_by_one(settings, persistence):
+    """A save of many events (a bulk import's batch) inserts their public rows in one statement of
+    one binary array per column; a small save inserts them row by row. Either way the rows read
+    back exactly as rendered — NULLs, bytes with NULs and quotes, non-ASCII, both kinds of row —
+    and in the events' transaction (a refused save stores no row)."""
+    if persistence != "postgres":
+        pytest.skip("PostgreSQL recorder only")
+    from eventsourcing.persistence import StoredEvent
+
+    from shared.infra import published as pub
+    from shared.infra.service import prepare_store
+
+    prepare_store(settings, "registry")
+    app = SPEC.application(settings.eventsourcing_env("registry"))
+    try:
+        rec = app.process_recorder
+
+        def rows_for() -> Any:
+            def render(positions: Any) -> list[Any]:
+                return [
+                    (p, str(uuid.uuid5(uuid.NAMESPACE_URL, str(p))), "ServiceDelivered" if i % 3 else "Tallied", "640402", "" if i % 2 else "corr",
+                     "" if i % 4 else "合同-1", "2026-12-03T14:00:00+08:00", i % 3 and 1, None if i % 3 else "unmappable\tx",
+                     f"swp.640402.services-log.E{i}" if i % 3 else "", '{"Nats-Msg-Id": "%d"}' % i if i % 3 else "",
+                     None if i % 5 else "00-abc-def-01", b'{"q":"\\"\x00\xe5\x8f\xb0"}' + bytes([i % 256]))
+                    for i, p in enumerate(positions)
+                ]
+            return render
+
+        written = {}
+        for n in (pub._ARRAY_ROWS + 8, 3):  # one statement of arrays; row by row
+            render = rows_for()
+            positions = rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:E", b"{}") for _ in range(n)], published=render)
+            written[n] = render(positions)
+        everything = written[pub._ARRAY_ROWS + 8] + written[3]
+        assert rec.select_published(everything[0][0] - 1, 1000) == everything
+        head = rec.max_notification_id()
+        existing = StoredEvent(uuid.uuid4(), 1, "t:E", b"{}")
+        rec.insert_events([existing])
+        with pytest.raises(IntegrityError):
+            rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:E", b"{}") for _ in range(pub._ARRAY_ROWS)] + [existing],
+                              published=rows_for())
+        assert rec.select_published(head, 1000) == [] and rec.max_notification_id() == head + 1
+    finally:
+        app.close()

@@ -14,10 +14,9 @@ aggregates each — and the contracts' progress is reported once per contract at
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -35,10 +34,9 @@ from services_log.domainmodel import (
     Worker,
     canonical_area,
     canonical_kind,
-    contribution,
+    contributions,
     delivery_problems,
 )
-from services_log.domainmodel.ledger import Tally
 from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
 from services_log.lookups import ServicesLogLookups
 from services_log.recording import DeliveryRecording
@@ -82,7 +80,7 @@ class _Batch:
 
     deliveries: list[ServiceDelivery] = field(default_factory=list)
     new_ids: dict[str, list[str]] = field(default_factory=dict)  # per contract
-    deltas: dict[str, list[Tally]] = field(default_factory=dict)  # per contract: each row's contribution
+    facts: dict[str, list[DeliveryFacts]] = field(default_factory=dict)  # per contract: each recorded row's facts
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
     persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
@@ -153,14 +151,18 @@ class DeliveryImport:
 
     def _record_batch(self, rows: list[ImportRow], source: str) -> None:
         for attempt in range(ATTEMPTS):
-            report, occurrences = copy.deepcopy(self.report), Counter(self._occurrences)
+            # To roll back to if the save is refused (its error entries are never changed once made).
+            report = replace(self.report, errors=list(self.report.errors), contracts=Counter(self.report.contracts))
+            occurrences = Counter(self._occurrences)
             batch = _Batch()
             for row in rows:
                 self._read(row, batch, source, checked=attempt > 0)
-            for contract_id, deltas in batch.deltas.items():
-                log = self._logs[contract_id]
+            for contract_id, recorded in batch.facts.items():
+                log, contract = self._logs[contract_id], self._contract(contract_id)
+                assert contract is not None  # it was found when its rows were recorded
                 self.recording.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
-                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=Tally.sum(deltas))
+                # The batch's delta, one pass per bucket over its rows (not a Tally per row, then summed).
+                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=contributions(recorded, contract))
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
             served = []
@@ -265,7 +267,7 @@ class DeliveryImport:
         )
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
-        batch.deltas.setdefault(contract.contract_id, []).append(contribution(facts, contract))
+        batch.facts.setdefault(contract.contract_id, []).append(facts)
         merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})

@@ -109,10 +109,13 @@ class DeliveryFacts:
         for later in ("content_sealed", "indicator_quantity"):  # not fields when fingerprints were first pinned
             if canonical[later] is None:
                 del canonical[later]
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha256(_FINGERPRINT_JSON(canonical).encode()).hexdigest()
 
 
 FIELDS = fields(DeliveryFacts)
+# ``json.dumps(…, sort_keys=True, ensure_ascii=False)`` to the byte, without building an encoder per
+# call (a bulk import fingerprints every row).
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def delivery_problems(
