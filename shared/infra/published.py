@@ -57,10 +57,6 @@ COLUMNS = (
     "position", "aggregate_id", "event_type", "county", "correlation_id", "contract_id", "recorded_at",
     "public", "problem", "subject", "headers", "traceparent", "body",
 )
-# Their PostgreSQL types, for a save of many rows inserted as one ``unnest`` of one array per
-# column (a bulk import's batch) rather than a statement per row; fewer rows go one by one.
-_PUBLIC_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "smallint", "text", "text", "text", "text", "bytea")
-_ARRAY_ROWS = 32
 PLACEHOLDER = b',"position":0,'
 # A public entry of the feed is the published envelope with this in place of its closing brace.
 PUBLIC_MARK = b',"public":true}'
@@ -439,9 +435,6 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         values = SQL(", ").join([SQL("%s")] * len(COLUMNS))
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.public_table_name))
         self._sql_insert_published = SQL("INSERT INTO {} VALUES ({})").format(table, values)
-        self._sql_insert_published_arrays = SQL("INSERT INTO {} SELECT * FROM unnest({})").format(
-            table, SQL(", ").join(SQL(f"%s::{t}[]") for t in _PUBLIC_TYPES)  # type: ignore[arg-type]  # literal types
-        )
         self._sql_backfill = SQL("INSERT INTO {} VALUES ({}) ON CONFLICT (position) DO NOTHING").format(table, values)
         self._sql_delete = SQL("DELETE FROM {} WHERE position = %s").format(table)
         self._sql_select_published = SQL("SELECT * FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(table)
@@ -553,11 +546,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         render = kwargs.get("published")
         if render is not None and positions:
             # Same connection, same transaction as the events: committed together or not at all.
-            rows = render(positions)
-            if len(rows) >= _ARRAY_ROWS:  # a bulk import's batch: one statement, its columns as binary arrays
-                curs.execute(self._sql_insert_published_arrays, [list(column) for column in zip(*rows, strict=True)], binary=True)
-            else:
-                curs.executemany(self._sql_insert_published, rows)
+            curs.executemany(self._sql_insert_published, render(positions))
         return positions
 
     def insert_published(self, rows: Sequence[Row]) -> None:
