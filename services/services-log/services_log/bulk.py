@@ -7,7 +7,8 @@ every id the contract has: a batch is first saved as read (a row already recorde
 store refuse the batch — a second aggregate of one id — and nothing of it is written), and only
 a batch so refused is read again, asking the store row by row which ids it already has.
 Content that cites beneficiaries is sealed for them like a single delivery's, and enters the id
-only as a digest under their keys (R-AUD-2). Rows are saved in batches — one ``save`` of many
+only as a digest under their keys (R-AUD-2); a row citing another provider's beneficiary is
+refused as citing an unknown one (R-LOG-5), as a single delivery is. Rows are saved in batches — one ``save`` of many
 aggregates each — and the contracts' progress is reported once per contract at the end
 (one ``IndicatorProgressed`` per contract, not per row).
 """
