@@ -30,6 +30,7 @@ from services_log.domainmodel import (
     ContractLog,
     DeliveryFacts,
     DeliveryIndexPage,
+    Employment,
     ServiceDelivery,
     Timesheet,
     Worker,
@@ -113,6 +114,7 @@ class DeliveryImport:
         self._pages: dict[str, dict[int, DeliveryIndexPage]] = {}  # per contract, index pages loaded
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
+        self._employments: dict[tuple[str, date], Employment | None] = {}  # (worker, day): looked up once per file
         self._beneficiaries: dict[str, tuple[bool, str | None]] = {}  # ref -> (known in the county, its provider)
         self._served: dict[tuple[str, str], ServedPersons] = {}
         self._backfilled: set[str] = set()
@@ -251,6 +253,7 @@ class DeliveryImport:
             {w: self._worker(w) for w in facts.worker_ids},
             lambda w, d: self._sheet(w).hours_on(d) + batch.pending.get((w, d), Decimal(0)),
             self.today,
+            self._employment,
         )
         if not problems:
             try:
@@ -309,6 +312,12 @@ class DeliveryImport:
         if worker_id not in self._workers:
             self._workers[worker_id] = self.lookups.worker(self.county, worker_id)
         return self._workers[worker_id]
+
+    def _employment(self, worker: Worker, day: date) -> Employment | None:
+        key = (worker.worker_id, day)
+        if key not in self._employments:
+            self._employments[key] = worker.employment_on(day)
+        return self._employments[key]
 
     def _sheet(self, worker_id: str) -> Timesheet:
         if worker_id not in self._sheets:
