@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import date, datetime, timedelta
 
 import nats
 from openpyxl import Workbook, load_workbook
 
-from tests.integration.test_services_log_support import COUNTY, LOG, check, open_county, published
+from shared.infra.auth import Role
+from tests.integration.test_services_log_support import COUNTY, LOG, OTHER_USCC, check, open_county, published
 
 IMPORT = f"{LOG}/{COUNTY}/deliveries/import"
 HEADER = ["协议编号", "站点编号", "服务社工编号", "服务类型", "服务领域", "服务日期", "直接服务时长（小时）", "其他专业时长（小时）", "服务人次", "指标编号", "服务内容"]
 
 
-def csv_file(rows: list[list[object]], encoding: str = "utf-8-sig") -> bytes:
+def csv_file(rows: list[list[object]], encoding: str = "utf-8-sig", header: list[str] = HEADER) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode(encoding)
 
@@ -170,3 +172,59 @@ async def test_ten_thousand_rows_in_one_request(gateway, tokens, settings):
         assert info.state.subjects == {subject: 10_000}
     finally:
         await nc.close()
+
+
+async def test_a_sheet_citing_another_providers_beneficiary_refuses_those_rows_as_unknown(gateway, tokens, settings):
+    """R-LOG-5, R-AUD-6: an import row may cite only the contract's provider's beneficiaries; another
+    provider's is refused per row exactly as an unknown reference is (line, field, rule), and a
+    refused row records nothing — no delivery, no hours, no progress, nothing published."""
+    place = await open_county(gateway, tokens)
+    li, provider, purchaser = place.workers["李娜"], place.headers["provider"], place.headers["purchaser"]
+    base = f"{LOG}/{COUNTY}"
+    other = (await check(gateway.post(f"/registry/v1/counties/{COUNTY}/providers", json={"name": "仁爱社会工作服务中心", "uscc": OTHER_USCC,
+                                                                                       "rating": "3A"}, headers=purchaser), 201))["provider_id"]
+    ours = (await check(gateway.post(f"{base}/beneficiaries", json={"name": "欧阳某"}, headers=provider), 201))["beneficiary_ref"]
+    theirs = (await check(gateway.post(f"{base}/beneficiaries", json={"name": "司马某"},
+                                       headers=tokens(Role.PROVIDER, COUNTY, provider_id=other)), 201))["beneficiary_ref"]
+    unknown = str(uuid.uuid4())
+
+    def row(day: str, refs: str) -> list[object]:
+        return ["", "", li, "个案", "儿童关爱保护", day, "1", "0", "1", "", refs, "家访"]
+
+    sheet = csv_file([
+        row("2026-10-05", ours),                 # line 2: good
+        row("2026-10-06", theirs),               # 3: another provider's person
+        row("2026-10-07", f"{ours}；{theirs}"),  # 4: ours, then theirs
+        row("2026-10-08", unknown),              # 5: no such person
+    ], header=[*HEADER[:-1], "服务对象编号", "服务内容"])
+    report = await check(gateway.post(IMPORT, files={"file": ("台账.csv", sheet, "text/csv")},
+                                      params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (report["rows"], report["recorded"], report["refused"]) == (4, 1, 3), [e["detail"] for e in report["errors"]]
+    errors = [(e["line"], e["field"], e["column"], e["rule"]) for e in report["errors"]]
+    assert errors == [(3, "beneficiary_refs.0", "服务对象编号", "R-LOG-5"), (4, "beneficiary_refs.1", "服务对象编号", "R-LOG-5"),
+                      (5, "beneficiary_refs.0", "服务对象编号", "R-LOG-5")]
+    # Worded as an unknown reference: the refusal does not tell that the person exists.
+    details = [e["detail"].replace(ref, "<ref>") for e, ref in zip(report["errors"], (theirs, theirs, unknown), strict=True)]
+    assert details[0] == details[1] == details[2] and details[0].startswith("unknown beneficiary")
+
+    # A single delivery citing them is refused in the same shape (problem+json: field, rule, same words).
+    single = []
+    for ref in (theirs, unknown):
+        r = await gateway.post(f"{base}/deliveries", json=place.delivery(beneficiary_refs=[ref]), headers=provider)
+        assert r.status_code == 422, r.text
+        single.append((r.json()["field"], r.json()["rule"], r.json()["detail"].replace(ref, "<ref>")))
+    assert single[0] == single[1] and single[0][:2] == ("beneficiary_refs.0", "R-LOG-5")
+
+    # Only line 2 is recorded: its delivery, its hour, its progress and its one ServiceDelivered.
+    progress = await check(gateway.get(f"{base}/contracts/{place.contract_id}/progress", headers=purchaser), 200)
+    assert progress["deliveries"] == 1
+    listed = await check(gateway.get(f"{base}/contracts/{place.contract_id}/deliveries", headers=purchaser), 200)
+    assert [d["beneficiary_refs"] for d in listed["items"]] == [[ours]]
+    delivered = await published(settings.nats_url, COUNTY, "ServiceDelivered", lambda es: len(es) >= 1)
+    assert [e["data"]["date"] for e in delivered] == ["2026-10-05"]
+
+    # The other provider cannot import into our contract at all (R-REG-8), whoever its rows cite.
+    r = await gateway.post(IMPORT, files={"file": ("台账.csv", sheet, "text/csv")}, params={"contract_id": place.contract_id},
+                           headers=tokens(Role.PROVIDER, COUNTY, provider_id=other))
+    assert (r.status_code, r.json()["recorded"], r.json()["refused"]) == (200, 0, 4), r.text
+    assert {e["rule"] for e in r.json()["errors"]} == {"R-REG-8"}  # not its contract at all

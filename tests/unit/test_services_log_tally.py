@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import reduce
 
-from services_log.domainmodel import Contract, DayCounts, DeliveryFacts, Tally, contribution
+from services_log.domainmodel import Contract, DayCounts, DeliveryFacts, Tally, contribution, contributions
 
 CONTRACT = Contract(
     contract_id="c-1", county="640402", provider_id="p", station_ids=["s"], period_start=date(2026, 1, 1),
@@ -50,3 +50,31 @@ def test_a_new_bucket_is_zero_plus_the_delta_as_the_dicts_always_added():
     assert str(delta.days["2026-03-01"].hours_other) == "-0"
     assert str(Tally().plus(delta).days["2026-03-01"].hours_other) == "0"
     assert str(Tally.sum([delta]).days["2026-03-01"].hours_other) == "0"
+
+
+def test_a_batchs_contributions_in_one_pass_equal_the_sum_of_each_rows_exactly():
+    """The bulk import's delta of a batch (``contributions``) is ``Tally.sum`` of each row's
+    ``contribution``: equal, and also alike in every Decimal's digits and every key's order (the
+    ``Tallied`` event's stored bytes), for each way an indicator counts and an unknown code."""
+    contract = Contract(
+        contract_id="c-1", county="640402", provider_id="p", station_ids=["s"], period_start=date(2026, 1, 1),
+        period_end=date(2026, 12, 31), service_areas=["社会救助"], policy={},
+        indicators=[{"code": "a", "name": "帮扶", "unit": "人次", "target": 100}, {"code": "g", "name": "小组", "unit": "场", "target": 8},
+                    {"code": "h", "name": "督导", "unit": "小时", "target": 40}],
+    )
+    rng = random.Random(11)
+    for size in (0, 1, 7, 500):
+        batch = []
+        for _ in range(size):
+            row = facts(rng)
+            code = rng.choice([row.indicator_code, "h", "no-such-indicator"])
+            batch.append(row.changed(
+                indicator_code=code, indicator_quantity=row.indicator_quantity if code == row.indicator_code else None,
+                hours_direct=rng.choice([row.hours_direct, Decimal("0.10"), Decimal("3.000")]),
+                worker_ids=rng.choice([row.worker_ids, ("w-1", "w-1")]),
+            ))
+        one_pass = contributions(batch, contract)
+        summed = Tally.sum(contribution(f, contract) for f in batch)
+        assert one_pass == summed
+        assert repr(one_pass.as_delta()) == repr(summed.as_delta()) and repr(one_pass.as_dict()) == repr(summed.as_dict())
+        assert repr(Tally().plus(one_pass.with_month_totals()).as_dict()) == repr(Tally().plus(summed.with_month_totals()).as_dict())

@@ -7,17 +7,17 @@ every id the contract has: a batch is first saved as read (a row already recorde
 store refuse the batch — a second aggregate of one id — and nothing of it is written), and only
 a batch so refused is read again, asking the store row by row which ids it already has.
 Content that cites beneficiaries is sealed for them like a single delivery's, and enters the id
-only as a digest under their keys (R-AUD-2). Rows are saved in batches — one ``save`` of many
+only as a digest under their keys (R-AUD-2); a row citing another provider's beneficiary is
+refused as citing an unknown one (R-LOG-5), as a single delivery is. Rows are saved in batches — one ``save`` of many
 aggregates each — and the contracts' progress is reported once per contract at the end
 (one ``IndicatorProgressed`` per contract, not per row).
 """
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,15 +30,15 @@ from services_log.domainmodel import (
     ContractLog,
     DeliveryFacts,
     DeliveryIndexPage,
+    Employment,
     ServiceDelivery,
     Timesheet,
     Worker,
     canonical_area,
     canonical_kind,
-    contribution,
+    contributions,
     delivery_problems,
 )
-from services_log.domainmodel.ledger import Tally
 from services_log.domainmodel.served import ServedPersons, merge_changes, served_changes
 from services_log.lookups import ServicesLogLookups
 from services_log.recording import DeliveryRecording
@@ -82,7 +82,7 @@ class _Batch:
 
     deliveries: list[ServiceDelivery] = field(default_factory=list)
     new_ids: dict[str, list[str]] = field(default_factory=dict)  # per contract
-    deltas: dict[str, list[Tally]] = field(default_factory=dict)  # per contract: each row's contribution
+    facts: dict[str, list[DeliveryFacts]] = field(default_factory=dict)  # per contract: each recorded row's facts
     hours: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per worker
     pending: dict[tuple[str, date], Decimal] = field(default_factory=dict)  # this batch's hours per worker-day
     persons: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # per contract, per period
@@ -114,7 +114,8 @@ class DeliveryImport:
         self._pages: dict[str, dict[int, DeliveryIndexPage]] = {}  # per contract, index pages loaded
         self._workers: dict[str, Worker | None] = {}
         self._sheets: dict[str, Timesheet] = {}
-        self._beneficiaries: dict[str, bool] = {}
+        self._employments: dict[tuple[str, date], Employment | None] = {}  # (worker, day): looked up once per file
+        self._beneficiaries: dict[str, tuple[bool, str | None]] = {}  # ref -> (known in the county, its provider)
         self._served: dict[tuple[str, str], ServedPersons] = {}
         self._backfilled: set[str] = set()
 
@@ -153,14 +154,18 @@ class DeliveryImport:
 
     def _record_batch(self, rows: list[ImportRow], source: str) -> None:
         for attempt in range(ATTEMPTS):
-            report, occurrences = copy.deepcopy(self.report), Counter(self._occurrences)
+            # To roll back to if the save is refused (its error entries are never changed once made).
+            report = replace(self.report, errors=list(self.report.errors), contracts=Counter(self.report.contracts))
+            occurrences = Counter(self._occurrences)
             batch = _Batch()
             for row in rows:
                 self._read(row, batch, source, checked=attempt > 0)
-            for contract_id, deltas in batch.deltas.items():
-                log = self._logs[contract_id]
+            for contract_id, recorded in batch.facts.items():
+                log, contract = self._logs[contract_id], self._contract(contract_id)
+                assert contract is not None  # it was found when its rows were recorded
                 self.recording.index_deliveries(log, batch.new_ids[contract_id], self._pages.setdefault(contract_id, {}))
-                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=Tally.sum(deltas))
+                # The batch's delta, one pass per bucket over its rows (not a Tally per row, then summed).
+                log.tally_changes(new_delivery_ids=batch.new_ids[contract_id], delta=contributions(recorded, contract))
             for worker_id, entries in batch.hours.items():
                 self._sheet(worker_id).book(entries=entries)
             served = []
@@ -242,12 +247,13 @@ class DeliveryImport:
         if checked and self._recorded(delivery_id):
             self.report.duplicates += 1
             return
-        problems = self._beneficiary_problems(facts) + delivery_problems(
+        problems = self._beneficiary_problems(facts, contract) + delivery_problems(
             facts,
             contract,
             {w: self._worker(w) for w in facts.worker_ids},
             lambda w, d: self._sheet(w).hours_on(d) + batch.pending.get((w, d), Decimal(0)),
             self.today,
+            self._employment,
         )
         if not problems:
             try:
@@ -265,7 +271,7 @@ class DeliveryImport:
         )
         batch.deliveries.append(delivery)
         batch.new_ids.setdefault(contract.contract_id, []).append(delivery_id)
-        batch.deltas.setdefault(contract.contract_id, []).append(contribution(facts, contract))
+        batch.facts.setdefault(contract.contract_id, []).append(facts)
         merge_changes(batch.persons.setdefault(contract.contract_id, {}), served_changes(facts, contract))
         for worker_id in facts.worker_ids:
             batch.hours.setdefault(worker_id, []).append({"delivery_id": delivery_id, "date": facts.date, "hours": facts.hours})
@@ -277,12 +283,15 @@ class DeliveryImport:
         """Whether the store has the delivery: one indexed one-row read."""
         return bool(self.store.process_recorder.select_events(uuid.UUID(delivery_id), limit=1))
 
-    def _beneficiary_problems(self, facts: DeliveryFacts) -> list[DomainError]:
+    def _beneficiary_problems(self, facts: DeliveryFacts, contract: Contract) -> list[DomainError]:
+        """Unknown references, and — as unknown, in the same words — another provider's beneficiaries
+        (R-LOG-5, R-AUD-6): the contract's provider cites only its own (or those registered before
+        beneficiaries named their provider), like a single delivery."""
         return [
             UnknownReference(f"unknown beneficiary (服务对象编号) {ref} in county {self.county}", rule="R-LOG-5",
                              field=f"beneficiary_refs.{i}")
             for i, ref in enumerate(facts.beneficiary_refs)
-            if not self._beneficiary_known(ref)
+            if not self._beneficiary_citable(ref, contract.provider_id)
         ]
 
     # --- read once per import (or per retried batch) --------------------------------------
@@ -304,12 +313,23 @@ class DeliveryImport:
             self._workers[worker_id] = self.lookups.worker(self.county, worker_id)
         return self._workers[worker_id]
 
+    def _employment(self, worker: Worker, day: date) -> Employment | None:
+        key = (worker.worker_id, day)
+        if key not in self._employments:
+            self._employments[key] = worker.employment_on(day)
+        return self._employments[key]
+
     def _sheet(self, worker_id: str) -> Timesheet:
         if worker_id not in self._sheets:
             self._sheets[worker_id] = self.lookups.timesheet(self.county, worker_id)
         return self._sheets[worker_id]
 
-    def _beneficiary_known(self, ref: str) -> bool:
+    def _beneficiary_citable(self, ref: str, provider_id: str) -> bool:
         if ref not in self._beneficiaries:
-            self._beneficiaries[ref] = not self.lookups.check_beneficiaries(self.county, [ref])
-        return self._beneficiaries[ref]
+            try:
+                found = self.lookups.beneficiary(self.county, ref, field="beneficiary_refs", read_only=True)
+                self._beneficiaries[ref] = (True, found.provider_id)
+            except UnknownReference:
+                self._beneficiaries[ref] = (False, None)
+        known, owner = self._beneficiaries[ref]
+        return known and owner in (None, provider_id)

@@ -107,8 +107,9 @@ class ServicesLogLookups:
             except UnknownReference as exc:
                 problems.append(exc)
                 continue
-            if provider_id is not None and found.provider_id not in (None, provider_id):
-                problems.append(UnknownReference(f"unknown beneficiary {ref} in county {county}", field=f"beneficiary_refs.{i}"))
+            if provider_id is not None and found.provider_id not in (None, provider_id):  # in an unknown one's words
+                problems.append(UnknownReference(f"unknown beneficiary (服务对象) {ref} in county {county}", rule="R-LOG-5",
+                                                 field=f"beneficiary_refs.{i}"))
         return problems
 
     @staticmethod

@@ -14,7 +14,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services_log.domainmodel.registry_view import Contract, Worker
+from services_log.domainmodel.registry_view import Contract, Employment, Worker
 from shared.rules import DomainError, RuleViolation, UnknownReference
 
 # R-LOG-1 delivery kinds, by their Chinese names (as stations write them).
@@ -109,10 +109,13 @@ class DeliveryFacts:
         for later in ("content_sealed", "indicator_quantity"):  # not fields when fingerprints were first pinned
             if canonical[later] is None:
                 del canonical[later]
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha256(_FINGERPRINT_JSON(canonical).encode()).hexdigest()
 
 
 FIELDS = fields(DeliveryFacts)
+# ``json.dumps(…, sort_keys=True, ensure_ascii=False)`` to the byte, without building an encoder per
+# call (a bulk import fingerprints every row).
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def delivery_problems(
@@ -121,11 +124,14 @@ def delivery_problems(
     workers: Mapping[str, Worker | None],
     booked_hours: Callable[[str, date], Decimal],
     today: date,
+    employment: Callable[[Worker, date], Employment | None] | None = None,
 ) -> list[DomainError]:
     """Every rule the delivery breaks, each naming its field; empty when it may be recorded.
 
     ``booked_hours(worker_id, day)`` is what the worker already logged that day (not counting
-    this delivery), for the daily cap of R-LOG-4.
+    this delivery), for the daily cap of R-LOG-4. ``employment(worker, day)``: the worker's
+    employment that day (default ``worker.employment_on(day)``; a bulk import looks each worker's
+    day up once per file).
     """
     problems: list[DomainError] = []
     if facts.kind not in KINDS:
@@ -154,7 +160,7 @@ def delivery_problems(
         problems.append(RuleViolation(f"{facts.date} is in the future: log a delivery once it happened", rule="R-LOG-3", field="date"))
     if facts.station_id not in contract.station_ids:
         problems.append(RuleViolation("the station is not a station of the contract", rule="R-LOG-3", field="station_id"))
-    problems += _worker_problems(facts, contract, workers)
+    problems += _worker_problems(facts, contract, workers, employment or Worker.employment_on)
     if facts.hours <= 0:
         problems.append(RuleViolation("a delivery is counted in hours: give its direct or other hours", rule="R-LOG-3", field="hours_direct"))
     cap = contract.max_daily_hours
@@ -193,7 +199,10 @@ def _quantity_problems(facts: DeliveryFacts, contract: Contract) -> list[DomainE
     return []
 
 
-def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[str, Worker | None]) -> list[DomainError]:
+def _worker_problems(
+    facts: DeliveryFacts, contract: Contract, workers: Mapping[str, Worker | None],
+    employment: Callable[[Worker, date], Employment | None],
+) -> list[DomainError]:
     """R-LOG-3 and R-REG-8: employed by the contracted provider, at that station, on that date."""
     if not facts.worker_ids:
         return [RuleViolation("a delivery names the workers who delivered it", rule="R-LOG-3", field="worker_ids")]
@@ -208,7 +217,7 @@ def _worker_problems(facts: DeliveryFacts, contract: Contract, workers: Mapping[
                 UnknownReference(f"unknown worker (服务社工) {worker_id} in county {contract.county}", rule="R-LOG-3", field=field)
             )
             continue
-        job = worker.employment_on(facts.date)
+        job = employment(worker, facts.date)
         if job is not None and job.provider_id != contract.provider_id:
             problems.append(
                 RuleViolation(
