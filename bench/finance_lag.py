@@ -15,6 +15,7 @@ concurrency race (two partitions committing to the same budget) and re-ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import httpx
 import nats
 import nats.js.errors
 
-from bench.platform import REPO, server_env
+from bench.platform import REPO, profiled, server_env
 from shared.envelope import Envelope
 from shared.events import registry as reg
 from shared.infra.natsserver import NatsServer, free_port
@@ -76,7 +77,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, signings: int = 10_000,
-                  processes: int = 2, partitions: int = 4, batch: int = BATCH, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+                  processes: int = 2, partitions: int = 4, batch: int = BATCH, extra_env: dict[str, str] | None = None,
+                  profile_dir: Path | None = None) -> dict[str, Any]:
     logs = REPO / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     nats_server = NatsServer(free_port(), workdir / "nats", log_file=logs / "finance-lag-nats.log").start()
@@ -115,6 +117,9 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
             bodies = [envelope_bytes(signing(str(uuid.uuid4()), n), n + 1) for n in range(signings)]
             topic = subject(COUNTY, "registry", "ContractSigned")
             cpu_before = [cpu_seconds(p.pid) for p in procs]
+            spies = contextlib.ExitStack()  # --profile DIR: py-spy on each process from the first publish to the drain
+            for i, p in enumerate(procs):
+                spies.enter_context(profiled(p.pid, profile_dir / f"finance-lag-{i}.txt" if profile_dir else None, rate=100))
             t0 = time.monotonic()
             last_seq = 0
             for chunk in range(0, signings, 500):  # in order: each chunk's publishes go out back to back
@@ -134,6 +139,7 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
                 await asyncio.sleep(0.2)
             done = time.monotonic()
             cpu_after = [cpu_seconds(p.pid) for p in procs]
+            spies.close()
             stats = [(await c.get("/health")).json()["consumers"]["registry"] for c in clients]
         finally:
             await nc.close()

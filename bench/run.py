@@ -191,7 +191,8 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     signings = 1_000 if args.quick else args.signings
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp, raw_store.scratch_database("swp_bench_lag") as db:
         figures = await finance_lag.measure(Path(tmp), db, say, signings=signings, processes=args.processes,
-                                            partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env)
+                                            partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env,
+                                            profile_dir=cfg.profile_dir)
     run["platform"]["postgres"] = {"finance_lag": figures}
     run["load"]["end"] = machine.loadavg()
     run["seconds"] = round(time.monotonic() - started, 1)

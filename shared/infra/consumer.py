@@ -72,6 +72,7 @@ import contextvars
 import logging
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -97,6 +98,8 @@ from shared.subjects import STREAM_NAME
 log = logging.getLogger("swp.consumer")
 
 Reaction = Callable[[Any], Iterable[Aggregate | None] | None]
+# The ids of the aggregates a reaction to this event will look up (see ``subscribe_upstream``).
+Reads = Callable[[Envelope], Iterable[uuid.UUID]]
 
 
 @dataclass
@@ -272,9 +275,12 @@ def subscribe_upstream(
     reactions: dict[str, Reaction],
     *,
     description: str,
+    reads: Reads | None = None,
 ) -> ConsumerStats:
     """Register the durable consumer(s) of ``upstream``'s events for ``app``'s service: one, or
-    one per partition (:func:`partitioning`)."""
+    one per partition (:func:`partitioning`). ``reads``: the aggregates a reaction to an event
+    looks up first; a batch asks the store which of them exist for all its events in one query
+    (``SwpApplication.read_ahead``)."""
     partitions, batch = _partitions.get(), _batch.get()
     stats = ConsumerStats()
     positions = Positions(app, upstream, partitions)
@@ -286,7 +292,7 @@ def subscribe_upstream(
             if index == 0:
                 app.reaction_parkers[upstream] = parker
             stats.pullers.append(BatchConsumer(
-                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch,
+                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch, reads,
             ))
             continue
         _subscribe_partition(broker, app, stream, upstream, reactions, durable, index, partitions, positions, stats, description)
@@ -447,10 +453,11 @@ class BatchConsumer:
     def __init__(
         self, app: SwpApplication, upstream: str, reactions: dict[str, Reaction], durable: str, index: int,
         partitions: int, positions: Positions, stats: ConsumerStats, parker: ReactionParker, batch: int,
+        reads: Reads | None = None,
     ) -> None:
         self.app, self.upstream, self.reactions, self.durable = app, upstream, reactions, durable
         self.index, self.partitions, self.positions, self.stats = index, partitions, positions, stats
-        self.parker, self.batch = parker, batch
+        self.parker, self.batch, self.reads = parker, batch, reads
         self.tracking = tracking_name(upstream, index, partitions)
         self.subjects = sorted(f"swp.*.{upstream}.{event_type}" for event_type in reactions)
         self.stream = STREAM_NAME
@@ -622,6 +629,8 @@ class BatchConsumer:
             with self.app.reaction_batch(), self.app.reaction_scope(locking=self.partitions > 1):
                 if prelock:
                     self.app.hold_until_saved(*prelock)
+                if self.reads is not None:  # one query for the batch, not one read per message
+                    self.app.read_ahead(a for item in todo for a in self.reads(item.envelope))
                 ctx = None
                 for item in todo:
                     body = parse_event(item.envelope.service, item.envelope.event_type, item.envelope.data)

@@ -20,7 +20,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -674,6 +674,24 @@ class SwpApplication(Application[uuid.UUID]):
         recordings = self._record(processing_event)
         unit.produced.clear()
         self._notify(recordings)
+
+    def read_ahead(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """Inside :meth:`reaction_batch`: find out in one query which of these aggregates (those the
+        batch's reactions will look up first) have no events yet, so their lookups in the batch
+        answer "absent" without a read each — the one store read per signing of a burst (a new
+        contract's schedule). The others are loaded as usual when looked up. Absent stays absent for
+        the batch, as any absence the batch reads does (:class:`PinnedRepository`): only the batch's
+        own reactions create what it looks up."""
+        unit = _unit.get()
+        select = getattr(self.process_recorder, "select_existing", None)
+        if unit is None or select is None or clock.pinned() is not None:
+            return
+        todo = [i for i in dict.fromkeys(aggregate_ids) if i not in unit.objects]
+        if todo:
+            existing = select(todo)
+            for aggregate_id in todo:
+                if aggregate_id not in existing:
+                    unit.objects[aggregate_id] = None
 
     def hold_until_saved(self, *keys: str) -> None:
         """Inside a reaction: take these store-wide write locks now and keep them until the

@@ -9,6 +9,7 @@ contract finance has not planned yet is retried later (``RetryLater``), not drop
 from __future__ import annotations
 
 import logging
+import uuid
 
 from eventsourcing.domain import Aggregate
 
@@ -24,6 +25,7 @@ from finance.domainmodel import (
     schedule_id,
     station_minimum_breach,
 )
+from shared.envelope import Envelope
 from shared.events import evaluation as evl
 from shared.events import registry as reg
 from shared.funding import split_by_year
@@ -39,6 +41,13 @@ class FinanceReactions:
 
     def __init__(self, lookups: FinanceLookups) -> None:
         self.lookups = lookups
+
+    @staticmethod
+    def looked_up(envelope: Envelope) -> list[uuid.UUID]:
+        """What a reaction to this event looks up first: its contract's schedule (a batch of
+        reactions learns which exist in one query: shared/infra/consumer.py, ``reads``)."""
+        contract_id = envelope.data.get("contract_id") if isinstance(envelope.data, dict) else None
+        return [schedule_id(str(contract_id))] if contract_id else []
 
     def _schedule_seen(self, contract_id: str, county: str) -> TrancheSchedule | None:
         schedule: TrancheSchedule | None = self.lookups.find(schedule_id(contract_id))
