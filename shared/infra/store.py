@@ -672,6 +672,15 @@ class SwpApplication(Application[uuid.UUID]):
         processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*unit.produced.values())
         recordings = self._record(processing_event)
+        cache = self.repository.cache
+        if cache is not None and self.repository.fastforward:
+            # Saved, so each is its latest stored version: cached as they are, the next batch's load
+            # (a county's budget: every batch) need not fast-forward the cached copy over the events
+            # this batch just saved — up to one per message — read back and decoded (the library caches
+            # a saved aggregate only without fast-forward; a later load still fast-forwards over what
+            # others saved since).
+            for aggregate in unit.produced.values():
+                cache.put(aggregate.id, aggregate)
         unit.produced.clear()
         self._notify(recordings)
 
