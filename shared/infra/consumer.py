@@ -100,6 +100,8 @@ log = logging.getLogger("swp.consumer")
 Reaction = Callable[[Any], Iterable[Aggregate | None] | None]
 # The ids of the aggregates a reaction to this event will look up (see ``subscribe_upstream``).
 Reads = Callable[[Envelope], Iterable[uuid.UUID]]
+# Work of a batch's reactions done ahead of them, before any store lock (see ``subscribe_upstream``).
+PlanAhead = Callable[[list[Any]], None]
 
 
 @dataclass
@@ -276,11 +278,16 @@ def subscribe_upstream(
     *,
     description: str,
     reads: Reads | None = None,
+    plan_ahead: PlanAhead | None = None,
 ) -> ConsumerStats:
     """Register the durable consumer(s) of ``upstream``'s events for ``app``'s service: one, or
     one per partition (:func:`partitioning`). ``reads``: the aggregates a reaction to an event
     looks up first; a batch asks the store which of them exist for all its events in one query
-    (``SwpApplication.read_ahead``)."""
+    (``SwpApplication.read_ahead``). ``plan_ahead``: called with a batch's events (parsed, in
+    order) inside its unit of work before its reactions run, so that work of theirs that needs no
+    store lock is done before the first reaction takes one (a county budget's, held until the
+    batch is saved): what it prepares it keeps in ``SwpApplication.batch_scratch()`` for the
+    reactions, which must produce exactly what they would have without it."""
     partitions, batch = _partitions.get(), _batch.get()
     stats = ConsumerStats()
     positions = Positions(app, upstream, partitions)
@@ -292,7 +299,7 @@ def subscribe_upstream(
             if index == 0:
                 app.reaction_parkers[upstream] = parker
             stats.pullers.append(BatchConsumer(
-                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch, reads,
+                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch, reads, plan_ahead,
             ))
             continue
         _subscribe_partition(broker, app, stream, upstream, reactions, durable, index, partitions, positions, stats, description)
@@ -453,11 +460,11 @@ class BatchConsumer:
     def __init__(
         self, app: SwpApplication, upstream: str, reactions: dict[str, Reaction], durable: str, index: int,
         partitions: int, positions: Positions, stats: ConsumerStats, parker: ReactionParker, batch: int,
-        reads: Reads | None = None,
+        reads: Reads | None = None, plan_ahead: PlanAhead | None = None,
     ) -> None:
         self.app, self.upstream, self.reactions, self.durable = app, upstream, reactions, durable
         self.index, self.partitions, self.positions, self.stats = index, partitions, positions, stats
-        self.parker, self.batch, self.reads = parker, batch, reads
+        self.parker, self.batch, self.reads, self.plan_ahead = parker, batch, reads, plan_ahead
         self.tracking = tracking_name(upstream, index, partitions)
         self.subjects = sorted(f"swp.*.{upstream}.{event_type}" for event_type in reactions)
         self.stream = STREAM_NAME
@@ -631,11 +638,16 @@ class BatchConsumer:
                     self.app.hold_until_saved(*prelock)
                 if self.reads is not None:  # one query for the batch, not one read per message
                     self.app.read_ahead(a for item in todo for a in self.reads(item.envelope))
-                ctx = None
+                bodies = []
                 for item in todo:
                     body = parse_event(item.envelope.service, item.envelope.event_type, item.envelope.data)
                     if body is None:
                         raise RetryLater(f"no schema for {item.envelope.service}.{item.envelope.event_type}")
+                    bodies.append(body)
+                if self.plan_ahead is not None:  # what needs no store lock, before the first is taken
+                    self.plan_ahead(bodies)
+                ctx = None
+                for item, body in zip(todo, bodies, strict=True):
                     ctx = self._ctx(item.envelope)
                     with telemetry.span(
                         f"consume {item.envelope.event_type}", telemetry.extract(item.headers), SpanKind.CONSUMER,

@@ -133,6 +133,7 @@ class ReactionBatch:
         self.context_of: dict[int, CommandContext] = {}  # id(event) -> the reaction's context
         self._assigned: dict[uuid.UUID, int] = {}  # pending events already given a context, per aggregate
         self._locks = locks
+        self.scratch: dict[Any, Any] = {}  # what the batch's plan-ahead prepared for its reactions
         self._held: set[str] = set()
         self._conn: Any = None
         self.stack = ExitStack()
@@ -683,6 +684,12 @@ class SwpApplication(Application[uuid.UUID]):
                 cache.put(aggregate.id, aggregate)
         unit.produced.clear()
         self._notify(recordings)
+
+    def batch_scratch(self) -> dict[Any, Any] | None:
+        """Inside :meth:`reaction_batch`: a dict that lives as long as the batch (what a consumer's
+        ``plan_ahead`` prepared for the batch's reactions); None outside a batch."""
+        unit = _unit.get()
+        return unit.scratch if unit is not None else None
 
     def read_ahead(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
         """Inside :meth:`reaction_batch`: find out in one query which of these aggregates (those the

@@ -279,19 +279,30 @@ def test_a_batch_is_one_unit_of_work_each_event_keeping_its_own_cause(persistenc
     prepare_store(settings, "finance")
     app = FinanceApplication(settings.eventsourcing_env("finance"))
     try:
-        react = compose(app).reactions.on_contract_signed
+        reactions = compose(app).reactions
+        react = reactions.on_contract_signed
         ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-unit-test-{i}")) for i in range(2)]
-        with app.reaction_batch(), app.reaction_scope(locking=True):
-            for seq, cid in enumerate(ids, start=7):
+        signings = [contract_signed(cid, effective_on="2026-01-05") for cid in ids]
+        with app.reaction_batch() as unit, app.reaction_scope(locking=True):
+            reactions.plan_ahead(signings)  # the schedules planned before any lock, taken up by the reactions
+            assert len(unit.scratch) == 2
+            for seq, (cid, signing) in enumerate(zip(ids, signings, strict=True), start=7):
                 with app.command(CommandContext(county=COUNTY, actor="service:finance", causation_id=f"cause-{cid}")):
-                    app.record_reaction(Tracking("SWP:registry", seq), *react(contract_signed(cid, effective_on="2026-01-05")))
+                    app.record_reaction(Tracking("SWP:registry", seq), *react(signing))
+            assert unit.scratch == {}
             assert app.process_recorder.max_tracking_id("SWP:registry") is None  # nothing saved yet
             with app.command(CommandContext(county=COUNTY, actor="service:finance")):
                 app.record_batch(Tracking("SWP:registry", 8))
         assert app.is_processed("SWP:registry", 7) and app.is_processed("SWP:registry", 8)
         budget = app.repository.get(budget_id(COUNTY, 2026))
         assert [c for c, _ in budget.line("福彩公益金").commitments] == ids
+        # What the reactions would have produced without planning ahead: the same events, the same state.
+        alone = reactions._plan(contract_signed("alone", effective_on="2026-01-05"))
+        kinds = [type(e).__name__ for e in alone.collect_events()]
         for cid in ids:
+            schedule = app.repository.get(schedule_id(cid))
+            assert [type(e).__name__ for e in app.history(schedule_id(cid))] == kinds
+            assert (schedule.tranches, schedule.amount_fen, schedule.findings) == (alone.tranches, alone.amount_fen, alone.findings)
             for domain_event in app.history(schedule_id(cid)):
                 assert event_meta(domain_event)["causation_id"] == f"cause-{cid}"
         causes = [event_meta(e)["causation_id"] for e in app.history(budget_id(COUNTY, 2026))[1:]]

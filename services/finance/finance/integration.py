@@ -70,6 +70,7 @@ def wire_consumers(broker: NatsBroker, finance: Finance, stream: JStream) -> dic
         "registry",
         {"ContractSigned": react.on_contract_signed, "ContractTerminated": react.on_contract_terminated},
         reads=react.looked_up,
+        plan_ahead=react.plan_ahead,
         description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 "
         "(R-FIN-5), commits its funding to the year's budget and flags funding-rule breaches (R-FIN-2, R-FIN-3); "
         "a terminated contract's unpaid tranches are cancelled.",
