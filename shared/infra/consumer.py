@@ -62,6 +62,15 @@ B messages in flight could be split between two processes, so
 
 A crash before the batch's commit redelivers the whole batch (nothing of it applied); after it,
 the redelivered messages are recognised by the Tracking and acked. Measured in BENCHMARKS.md.
+
+What a batch costs beyond its reactions (finance's lag after a burst of signings): the service
+may say which aggregates a reaction to an event looks up first (``reads``: finance, the contract's
+schedule) — the batch asks the store which exist in one query, and the absent ones answer
+"absent" in the batch without a read each —, and may plan ahead (``plan_ahead``): work of the
+reactions that needs no store lock, done for the whole batch before the first reaction takes one
+(finance: planning the new schedules; the county budget's lock is then held for the commits and
+the save only). What the batch saved is cached as saved, so the next batch's load of the same
+aggregate (the county's budget) does not read back its events. Neither changes what is recorded.
 """
 
 from __future__ import annotations
