@@ -39,7 +39,8 @@ from shared.subjects import subject
 
 COUNTY = "640402"
 TARGET_SECONDS = 30.0
-BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes (README); 1: one transaction per message
+BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes, as deploy/ sets it; 1: one transaction per message
+PARTITIONS = 1  # SWP_CONSUMER_PARTITIONS, as deploy/ runs finance (the default): one process pulls registry's events
 
 
 def signing(contract_id: str, n: int) -> reg.ContractSigned:
@@ -77,7 +78,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, signings: int = 10_000,
-                  processes: int = 2, partitions: int = 4, batch: int = BATCH, extra_env: dict[str, str] | None = None,
+                  processes: int = 2, partitions: int = PARTITIONS, batch: int = BATCH, extra_env: dict[str, str] | None = None,
                   profile_dir: Path | None = None) -> dict[str, Any]:
     logs = REPO / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
