@@ -141,7 +141,8 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
             done = time.monotonic()
             cpu_after = [cpu_seconds(p.pid) for p in procs]
             spies.close()
-            stats = [(await c.get("/health")).json()["consumers"]["registry"] for c in clients]
+            healths = [(await c.get("/health")).json() for c in clients]
+            stats = [h["consumers"]["registry"] for h in healths]
         finally:
             await nc.close()
             for c in clients:
@@ -161,6 +162,8 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
             "failures": sum(s["failures"] for s in stats), "conflicts_retried": sum(s.get("conflicts_retried", 0) for s in stats),
             "handled_per_process": [s["handled"] for s in stats],
             "finance_cpu_seconds": round(sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True)), 1),
+            "finance_cpu_seconds_per_process": [round(a - b, 1) for a, b in zip(cpu_after, cpu_before, strict=True)],
+            "store_leader_per_process": [bool(h.get("leader", {}).get("sealer")) for h in healths],
         }
     finally:
         for p in procs:

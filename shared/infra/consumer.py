@@ -406,13 +406,20 @@ class PartitionShare:
     the same time takes its share instead of finding them all taken by the first (the GIL makes a
     process one core: one process pulling every partition would leave the other cores idle). A
     heuristic, not a balance: a dead process's partitions are all taken over, the later ones after
-    a few ``grace`` periods."""
+    a few ``grace`` periods.
 
-    def __init__(self, grace: float) -> None:
+    ``busy()``: how many other store-wide jobs this process runs (the store's leader runs the
+    outbox relay and the audit sealer: 1), counted as partitions owned since the share was made,
+    so the leader leaves the first partition to a process started with it — with one partition
+    (finance's burst of signings) the reactions and the relay and sealer then run in two
+    processes, on two cores, instead of all in the leader while the other process idles."""
+
+    def __init__(self, grace: float, busy: Callable[[], int] | None = None) -> None:
         self.grace = grace
+        self.busy = busy or (lambda: 0)
         self._guard = threading.Lock()
         self._owned = 0
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def wrap(self, lock: LeaderLock) -> LeaderLock:
         return _SharedLock(self, lock)
@@ -425,7 +432,8 @@ class _SharedLock:
     def try_acquire(self) -> bool:
         share = self.share
         with share._guard:  # one acquisition at a time in the process: each sees the others' count
-            if share._owned and time.monotonic() - share._last < share._owned * share.grace:
+            owned = share._owned + share.busy()
+            if owned and time.monotonic() - share._last < owned * share.grace:
                 return False
             if not self.inner.try_acquire():
                 return False
