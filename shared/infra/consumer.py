@@ -47,7 +47,7 @@ B messages in flight could be split between two processes, so
   store lock (leader.py's election, one per durable consumer; PostgreSQL session lock, SQLite
   ``flock``); another process takes over when it dies (``leader_retry_seconds``); a process takes
   an upstream's partitions one at a time (:class:`PartitionShare`), so processes started together
-  share them; ``/health`` lists the ones it pulls (``owned``);
+  share them, and the store's leader (relay, sealer) leaves them to another process at first; ``/health`` lists the ones it pulls (``owned``);
 - **every unacked message in hand:** before applying a batch the puller asks JetStream how many
   messages await an ack and fetches until it holds them all — the previous owner's unacked batch
   (it died, or stepped down mid-batch) comes back after ``ack_wait``, and is applied, sorted by
