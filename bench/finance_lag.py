@@ -15,6 +15,7 @@ concurrency race (two partitions committing to the same budget) and re-ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import httpx
 import nats
 import nats.js.errors
 
-from bench.platform import REPO, server_env
+from bench.platform import REPO, profiled, server_env
 from shared.envelope import Envelope
 from shared.events import registry as reg
 from shared.infra.natsserver import NatsServer, free_port
@@ -38,7 +39,8 @@ from shared.subjects import subject
 
 COUNTY = "640402"
 TARGET_SECONDS = 30.0
-BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes (README); 1: one transaction per message
+BATCH = 500  # SWP_CONSUMER_BATCH of the finance processes, as deploy/ sets it; 1: one transaction per message
+PARTITIONS = 1  # SWP_CONSUMER_PARTITIONS, as deploy/ runs finance (the default): one process pulls registry's events
 
 
 def signing(contract_id: str, n: int) -> reg.ContractSigned:
@@ -76,7 +78,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, signings: int = 10_000,
-                  processes: int = 2, partitions: int = 4, batch: int = BATCH, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+                  processes: int = 2, partitions: int = PARTITIONS, batch: int = BATCH, extra_env: dict[str, str] | None = None,
+                  profile_dir: Path | None = None) -> dict[str, Any]:
     logs = REPO / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     nats_server = NatsServer(free_port(), workdir / "nats", log_file=logs / "finance-lag-nats.log").start()
@@ -115,6 +118,9 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
             bodies = [envelope_bytes(signing(str(uuid.uuid4()), n), n + 1) for n in range(signings)]
             topic = subject(COUNTY, "registry", "ContractSigned")
             cpu_before = [cpu_seconds(p.pid) for p in procs]
+            spies = contextlib.ExitStack()  # --profile DIR: py-spy on each process from the first publish to the drain
+            for i, p in enumerate(procs):
+                spies.enter_context(profiled(p.pid, profile_dir / f"finance-lag-{i}.txt" if profile_dir else None, rate=100))
             t0 = time.monotonic()
             last_seq = 0
             for chunk in range(0, signings, 500):  # in order: each chunk's publishes go out back to back
@@ -134,7 +140,9 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
                 await asyncio.sleep(0.2)
             done = time.monotonic()
             cpu_after = [cpu_seconds(p.pid) for p in procs]
-            stats = [(await c.get("/health")).json()["consumers"]["registry"] for c in clients]
+            spies.close()
+            healths = [(await c.get("/health")).json() for c in clients]
+            stats = [h["consumers"]["registry"] for h in healths]
         finally:
             await nc.close()
             for c in clients:
@@ -154,6 +162,8 @@ async def measure(workdir: Path, pg_dbname: str, say: Callable[[str], None], *, 
             "failures": sum(s["failures"] for s in stats), "conflicts_retried": sum(s.get("conflicts_retried", 0) for s in stats),
             "handled_per_process": [s["handled"] for s in stats],
             "finance_cpu_seconds": round(sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True)), 1),
+            "finance_cpu_seconds_per_process": [round(a - b, 1) for a, b in zip(cpu_after, cpu_before, strict=True)],
+            "store_leader_per_process": [bool(h.get("leader", {}).get("sealer")) for h in healths],
         }
     finally:
         for p in procs:

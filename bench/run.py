@@ -5,7 +5,7 @@
     python -m bench.run --quick           # short phases, to check the harness (figures not representative)
     python -m bench.run --only county-lists  # issue 16: first page of each county list at 100 vs 10,000 contracts
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
-    python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, 4 partitions)
+    python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, as deploy/ runs finance)
     python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed): its
                                           # metrics replace theirs in var/bench/results.json
 
@@ -191,7 +191,8 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     signings = 1_000 if args.quick else args.signings
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp, raw_store.scratch_database("swp_bench_lag") as db:
         figures = await finance_lag.measure(Path(tmp), db, say, signings=signings, processes=args.processes,
-                                            partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env)
+                                            partitions=args.partitions, batch=args.consumer_batch, extra_env=cfg.server_env,
+                                            profile_dir=cfg.profile_dir)
     run["platform"]["postgres"] = {"finance_lag": figures}
     run["load"]["end"] = machine.loadavg()
     run["seconds"] = round(time.monotonic() - started, 1)
@@ -253,7 +254,8 @@ def main() -> None:
                         help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
-    parser.add_argument("--partitions", type=int, default=4, help="finance-lag: SWP_CONSUMER_PARTITIONS (default 4)")
+    parser.add_argument("--partitions", type=int, default=finance_lag.PARTITIONS,
+                        help=f"finance-lag: SWP_CONSUMER_PARTITIONS (default {finance_lag.PARTITIONS}, as deploy/ runs finance)")
     parser.add_argument("--consumer-batch", type=int, default=finance_lag.BATCH,
                         help=f"finance-lag: SWP_CONSUMER_BATCH (default {finance_lag.BATCH}; 1: a transaction per message)")
     parser.add_argument("--skip-finance-lag", action="store_true", help="a full run without the finance-lag phase (~15 min at 10,000)")

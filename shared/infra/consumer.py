@@ -47,7 +47,7 @@ B messages in flight could be split between two processes, so
   store lock (leader.py's election, one per durable consumer; PostgreSQL session lock, SQLite
   ``flock``); another process takes over when it dies (``leader_retry_seconds``); a process takes
   an upstream's partitions one at a time (:class:`PartitionShare`), so processes started together
-  share them; ``/health`` lists the ones it pulls (``owned``);
+  share them, and the store's leader (relay, sealer) leaves them to another process at first; ``/health`` lists the ones it pulls (``owned``);
 - **every unacked message in hand:** before applying a batch the puller asks JetStream how many
   messages await an ack and fetches until it holds them all — the previous owner's unacked batch
   (it died, or stepped down mid-batch) comes back after ``ack_wait``, and is applied, sorted by
@@ -62,6 +62,15 @@ B messages in flight could be split between two processes, so
 
 A crash before the batch's commit redelivers the whole batch (nothing of it applied); after it,
 the redelivered messages are recognised by the Tracking and acked. Measured in BENCHMARKS.md.
+
+What a batch costs beyond its reactions (finance's lag after a burst of signings): the service
+may say which aggregates a reaction to an event looks up first (``reads``: finance, the contract's
+schedule) — the batch asks the store which exist in one query, and the absent ones answer
+"absent" in the batch without a read each —, and may plan ahead (``plan_ahead``): work of the
+reactions that needs no store lock, done for the whole batch before the first reaction takes one
+(finance: planning the new schedules; the county budget's lock is then held for the commits and
+the save only). What the batch saved is cached as saved, so the next batch's load of the same
+aggregate (the county's budget) does not read back its events. Neither changes what is recorded.
 """
 
 from __future__ import annotations
@@ -72,6 +81,7 @@ import contextvars
 import logging
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -97,6 +107,10 @@ from shared.subjects import STREAM_NAME
 log = logging.getLogger("swp.consumer")
 
 Reaction = Callable[[Any], Iterable[Aggregate | None] | None]
+# The ids of the aggregates a reaction to this event will look up (see ``subscribe_upstream``).
+Reads = Callable[[Envelope], Iterable[uuid.UUID]]
+# Work of a batch's reactions done ahead of them, before any store lock (see ``subscribe_upstream``).
+PlanAhead = Callable[[list[Any]], None]
 
 
 @dataclass
@@ -272,9 +286,17 @@ def subscribe_upstream(
     reactions: dict[str, Reaction],
     *,
     description: str,
+    reads: Reads | None = None,
+    plan_ahead: PlanAhead | None = None,
 ) -> ConsumerStats:
     """Register the durable consumer(s) of ``upstream``'s events for ``app``'s service: one, or
-    one per partition (:func:`partitioning`)."""
+    one per partition (:func:`partitioning`). ``reads``: the aggregates a reaction to an event
+    looks up first; a batch asks the store which of them exist for all its events in one query
+    (``SwpApplication.read_ahead``). ``plan_ahead``: called with a batch's events (parsed, in
+    order) inside its unit of work before its reactions run, so that work of theirs that needs no
+    store lock is done before the first reaction takes one (a county budget's, held until the
+    batch is saved): what it prepares it keeps in ``SwpApplication.batch_scratch()`` for the
+    reactions, which must produce exactly what they would have without it."""
     partitions, batch = _partitions.get(), _batch.get()
     stats = ConsumerStats()
     positions = Positions(app, upstream, partitions)
@@ -286,7 +308,7 @@ def subscribe_upstream(
             if index == 0:
                 app.reaction_parkers[upstream] = parker
             stats.pullers.append(BatchConsumer(
-                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch,
+                app, upstream, reactions, durable, index, partitions, positions, stats, parker, batch, reads, plan_ahead,
             ))
             continue
         _subscribe_partition(broker, app, stream, upstream, reactions, durable, index, partitions, positions, stats, description)
@@ -384,13 +406,20 @@ class PartitionShare:
     the same time takes its share instead of finding them all taken by the first (the GIL makes a
     process one core: one process pulling every partition would leave the other cores idle). A
     heuristic, not a balance: a dead process's partitions are all taken over, the later ones after
-    a few ``grace`` periods."""
+    a few ``grace`` periods.
 
-    def __init__(self, grace: float) -> None:
+    ``busy()``: how many other store-wide jobs this process runs (the store's leader runs the
+    outbox relay and the audit sealer: 1), counted as partitions owned since the share was made,
+    so the leader leaves the first partition to a process started with it — with one partition
+    (finance's burst of signings) the reactions and the relay and sealer then run in two
+    processes, on two cores, instead of all in the leader while the other process idles."""
+
+    def __init__(self, grace: float, busy: Callable[[], int] | None = None) -> None:
         self.grace = grace
+        self.busy = busy or (lambda: 0)
         self._guard = threading.Lock()
         self._owned = 0
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def wrap(self, lock: LeaderLock) -> LeaderLock:
         return _SharedLock(self, lock)
@@ -403,7 +432,8 @@ class _SharedLock:
     def try_acquire(self) -> bool:
         share = self.share
         with share._guard:  # one acquisition at a time in the process: each sees the others' count
-            if share._owned and time.monotonic() - share._last < share._owned * share.grace:
+            owned = share._owned + share.busy()
+            if owned and time.monotonic() - share._last < owned * share.grace:
                 return False
             if not self.inner.try_acquire():
                 return False
@@ -447,10 +477,11 @@ class BatchConsumer:
     def __init__(
         self, app: SwpApplication, upstream: str, reactions: dict[str, Reaction], durable: str, index: int,
         partitions: int, positions: Positions, stats: ConsumerStats, parker: ReactionParker, batch: int,
+        reads: Reads | None = None, plan_ahead: PlanAhead | None = None,
     ) -> None:
         self.app, self.upstream, self.reactions, self.durable = app, upstream, reactions, durable
         self.index, self.partitions, self.positions, self.stats = index, partitions, positions, stats
-        self.parker, self.batch = parker, batch
+        self.parker, self.batch, self.reads, self.plan_ahead = parker, batch, reads, plan_ahead
         self.tracking = tracking_name(upstream, index, partitions)
         self.subjects = sorted(f"swp.*.{upstream}.{event_type}" for event_type in reactions)
         self.stream = STREAM_NAME
@@ -622,11 +653,18 @@ class BatchConsumer:
             with self.app.reaction_batch(), self.app.reaction_scope(locking=self.partitions > 1):
                 if prelock:
                     self.app.hold_until_saved(*prelock)
-                ctx = None
+                if self.reads is not None:  # one query for the batch, not one read per message
+                    self.app.read_ahead(a for item in todo for a in self.reads(item.envelope))
+                bodies = []
                 for item in todo:
                     body = parse_event(item.envelope.service, item.envelope.event_type, item.envelope.data)
                     if body is None:
                         raise RetryLater(f"no schema for {item.envelope.service}.{item.envelope.event_type}")
+                    bodies.append(body)
+                if self.plan_ahead is not None:  # what needs no store lock, before the first is taken
+                    self.plan_ahead(bodies)
+                ctx = None
+                for item, body in zip(todo, bodies, strict=True):
                     ctx = self._ctx(item.envelope)
                     with telemetry.span(
                         f"consume {item.envelope.event_type}", telemetry.extract(item.headers), SpanKind.CONSUMER,

@@ -228,7 +228,8 @@ class Runtime:
         loop = asyncio.get_running_loop()
         retry = self.settings.leader_retry_seconds
         for stats in self.consumers.values():
-            share = PartitionShare(grace=retry)
+            # The store's leader (relay and sealer) leaves the partitions to another process at first.
+            share = PartitionShare(grace=retry, busy=lambda: int(self.election.leading))
             for puller in stats.pullers:
                 lock = leader_lock(env, self.spec.name, f"consumer-{puller.durable}")
                 self._puller_tasks.append(loop.create_task(

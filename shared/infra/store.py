@@ -20,7 +20,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -133,6 +133,7 @@ class ReactionBatch:
         self.context_of: dict[int, CommandContext] = {}  # id(event) -> the reaction's context
         self._assigned: dict[uuid.UUID, int] = {}  # pending events already given a context, per aggregate
         self._locks = locks
+        self.scratch: dict[Any, Any] = {}  # what the batch's plan-ahead prepared for its reactions
         self._held: set[str] = set()
         self._conn: Any = None
         self.stack = ExitStack()
@@ -672,8 +673,41 @@ class SwpApplication(Application[uuid.UUID]):
         processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*unit.produced.values())
         recordings = self._record(processing_event)
+        cache = self.repository.cache
+        if cache is not None and self.repository.fastforward:
+            # Saved, so each is its latest stored version: cached as they are, the next batch's load
+            # (a county's budget: every batch) need not fast-forward the cached copy over the events
+            # this batch just saved — up to one per message — read back and decoded (the library caches
+            # a saved aggregate only without fast-forward; a later load still fast-forwards over what
+            # others saved since).
+            for aggregate in unit.produced.values():
+                cache.put(aggregate.id, aggregate)
         unit.produced.clear()
         self._notify(recordings)
+
+    def batch_scratch(self) -> dict[Any, Any] | None:
+        """Inside :meth:`reaction_batch`: a dict that lives as long as the batch (what a consumer's
+        ``plan_ahead`` prepared for the batch's reactions); None outside a batch."""
+        unit = _unit.get()
+        return unit.scratch if unit is not None else None
+
+    def read_ahead(self, aggregate_ids: Iterable[uuid.UUID]) -> None:
+        """Inside :meth:`reaction_batch`: find out in one query which of these aggregates (those the
+        batch's reactions will look up first) have no events yet, so their lookups in the batch
+        answer "absent" without a read each — the one store read per signing of a burst (a new
+        contract's schedule). The others are loaded as usual when looked up. Absent stays absent for
+        the batch, as any absence the batch reads does (:class:`PinnedRepository`): only the batch's
+        own reactions create what it looks up."""
+        unit = _unit.get()
+        select = getattr(self.process_recorder, "select_existing", None)
+        if unit is None or select is None or clock.pinned() is not None:
+            return
+        todo = [i for i in dict.fromkeys(aggregate_ids) if i not in unit.objects]
+        if todo:
+            existing = select(todo)
+            for aggregate_id in todo:
+                if aggregate_id not in existing:
+                    unit.objects[aggregate_id] = None
 
     def hold_until_saved(self, *keys: str) -> None:
         """Inside a reaction: take these store-wide write locks now and keep them until the

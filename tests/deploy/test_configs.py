@@ -80,7 +80,11 @@ def test_compose_kubernetes_and_nginx_agree_on_commands_ports_settings_and_secre
         env = {e["name"]: e for e in container["env"]}
         # The same settings as compose: shared ones from the ConfigMap, the rest per service.
         compose_env = spec["environment"]
-        shared = {k: v for k, v in compose_env.items() if "${" not in v and k != "SWP_NATS_USER"}
+        plain = {k: v for k, v in compose_env.items() if "${" not in v and k != "SWP_NATS_USER"}
+        # A plain setting one service has of its own (finance's SWP_CONSUMER_BATCH) is in its Deployment.
+        own = {k: v for k, v in plain.items() if k in env}
+        assert own == {k: env[k].get("value") for k in own}, service
+        shared = {k: v for k, v in plain.items() if k not in env}
         assert shared.keys() == k8s_settings.keys()
         assert {k: v for k, v in shared.items() if k != "SWP_NATS_URL"} == {k: v for k, v in k8s_settings.items() if k != "SWP_NATS_URL"}
         assert set(compose_env) - set(k8s_settings) == {n for n in env if n.startswith("SWP_")}
@@ -99,6 +103,25 @@ def test_compose_kubernetes_and_nginx_agree_on_commands_ports_settings_and_secre
     assert used <= env_example_keys(), used - env_example_keys()
     nats_env = {e["name"] for e in objects[("StatefulSet", "nats")]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert set(password_variables()) <= nats_env and set(password_variables()) <= set(services["nats-1"]["environment"])
+
+
+def test_finance_applies_upstream_events_in_batches_where_it_is_deployed():
+    """Finance runs batched consumers (SWP_CONSUMER_BATCH, issue 16: its lag after a burst of
+    signings) in compose and Kubernetes alike; the other services keep one message per
+    transaction (nothing measured them in batches)."""
+    services = compose()["services"]
+    objects = k8s()
+    for service in SERVICES:
+        compose_batch = services[service]["environment"].get("SWP_CONSUMER_BATCH")
+        container = objects[("Deployment", service)]["spec"]["template"]["spec"]["containers"][0]
+        k8s_batch = {e["name"]: e.get("value") for e in container["env"]}.get("SWP_CONSUMER_BATCH")
+        assert compose_batch == k8s_batch == ("500" if service == "finance" else None), service
+        assert "SWP_CONSUMER_BATCH" not in objects[("ConfigMap", "swp-settings")]["data"]
+    env = {k: v for k, v in services["finance"]["environment"].items() if k.startswith("SWP_CONSUMER_")}
+    settings = Settings(**{k.removeprefix("SWP_").lower(): v for k, v in env.items()})
+    # One partition (the default): a one-county burst serialises on the county's budget whatever the
+    # partitions, and one partition needs no budget lock (BENCHMARKS.md: faster than four).
+    assert settings.consumer_batch == 500 and settings.consumer_partitions == 1
 
 
 def test_kubernetes_runs_the_tested_nats_and_nginx_configuration(tmp_path):

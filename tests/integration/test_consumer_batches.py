@@ -17,6 +17,7 @@ from datetime import date
 
 import httpx
 import nats
+import nats.js.errors
 import pytest
 from finance.domainmodel import schedule_id
 
@@ -123,6 +124,62 @@ async def test_batches_keep_each_contracts_order_and_apply_once_when_the_puller_
             p.stop()
 
 
+async def test_each_partition_applies_its_batches_in_stream_order(persistence, nats_server, tmp_path, request):
+    """The order property itself, deterministically: one finance process (no ownership to wait
+    for or lose), four partitions, batches of 16, and a burst already on the stream when finance
+    starts, so each fetch brings a full batch. Every signing commits to the one county budget,
+    which keeps its commitments in the order they were applied: each partition's contracts must
+    appear there in stream order — a batch applied in any other order breaks that, and nothing
+    else fails first (signings only: none of them depends on another, so a misordered batch still
+    applies together and the test reaches the order assertion). Contracts whose later events
+    depend on the earlier ones (a termination behind its signing) are the test above's."""
+    from finance.domainmodel import budget_id
+    from finance.main import create_app
+
+    from shared.infra.consumer import partition_of
+
+    pg = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, nats_server.url, tmp_path / "var", pg, consumer_partitions=PARTITIONS,
+                             consumer_batch=BATCH, leader_retry_seconds=0.2, reaction_max_attempts=2)
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-order-test-{i}")) for i in range(48)]
+    nc = await nats.connect(settings.nats_url)
+    try:
+        await ensure_stream(nc.jetstream())  # the burst is on the stream before finance starts
+    finally:
+        await nc.close()
+    await publish_contracts(settings.nats_url, ids, set())
+    in_partition = {i: [c for c in ids if partition_of(c, PARTITIONS) == i] for i in range(PARTITIONS)}
+    assert all(len(cs) >= 4 for cs in in_partition.values()), in_partition  # order within each is observable
+
+    app = create_app(settings)
+    async with running(app):
+        runtime = app.state.runtime
+        stats = runtime.consumers["registry"]
+        nc = await nats.connect(settings.nats_url)
+        try:
+            js = nc.jetstream()
+
+            async def drained() -> bool:
+                try:
+                    infos = [await js.consumer_info("SWP", d) for d in stats.durables]
+                except nats.js.errors.NotFoundError:  # a partition not pulled yet
+                    return False
+                return all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos)
+
+            await wait_until(drained, timeout=90, what="every registry event reacted to")
+        finally:
+            await nc.close()
+        budget = await asyncio.to_thread(runtime.store._find, budget_id(COUNTY, 2026))
+        applied = [c for c, _ in budget.line("福彩公益金").commitments]
+        for index, expected in in_partition.items():
+            # THE order assertion (first, so a misordering fails here): each partition applied all its
+            # contracts, in stream order.
+            assert [c for c in applied if partition_of(c, PARTITIONS) == index] == expected, f"partition {index} out of order"
+        assert sorted(applied) == sorted(ids)  # each contract once
+        assert stats.handled == len(ids) and stats.batches * 2 <= stats.handled, stats  # several per batch
+        assert stats.failures == 0 and stats.parked == 0 and stats.batches_one_by_one == 0, stats
+
+
 POISON = "p-坏数据"  # the provider whose contracts the broken code cannot handle
 
 
@@ -222,19 +279,30 @@ def test_a_batch_is_one_unit_of_work_each_event_keeping_its_own_cause(persistenc
     prepare_store(settings, "finance")
     app = FinanceApplication(settings.eventsourcing_env("finance"))
     try:
-        react = compose(app).reactions.on_contract_signed
+        reactions = compose(app).reactions
+        react = reactions.on_contract_signed
         ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"batch-unit-test-{i}")) for i in range(2)]
-        with app.reaction_batch(), app.reaction_scope(locking=True):
-            for seq, cid in enumerate(ids, start=7):
+        signings = [contract_signed(cid, effective_on="2026-01-05") for cid in ids]
+        with app.reaction_batch() as unit, app.reaction_scope(locking=True):
+            reactions.plan_ahead(signings)  # the schedules planned before any lock, taken up by the reactions
+            assert len(unit.scratch) == 2
+            for seq, (cid, signing) in enumerate(zip(ids, signings, strict=True), start=7):
                 with app.command(CommandContext(county=COUNTY, actor="service:finance", causation_id=f"cause-{cid}")):
-                    app.record_reaction(Tracking("SWP:registry", seq), *react(contract_signed(cid, effective_on="2026-01-05")))
+                    app.record_reaction(Tracking("SWP:registry", seq), *react(signing))
+            assert unit.scratch == {}
             assert app.process_recorder.max_tracking_id("SWP:registry") is None  # nothing saved yet
             with app.command(CommandContext(county=COUNTY, actor="service:finance")):
                 app.record_batch(Tracking("SWP:registry", 8))
         assert app.is_processed("SWP:registry", 7) and app.is_processed("SWP:registry", 8)
         budget = app.repository.get(budget_id(COUNTY, 2026))
         assert [c for c, _ in budget.line("福彩公益金").commitments] == ids
+        # What the reactions would have produced without planning ahead: the same events, the same state.
+        alone = reactions._plan(contract_signed("alone", effective_on="2026-01-05"))
+        kinds = [type(e).__name__ for e in alone.collect_events()]
         for cid in ids:
+            schedule = app.repository.get(schedule_id(cid))
+            assert [type(e).__name__ for e in app.history(schedule_id(cid))] == kinds
+            assert (schedule.tranches, schedule.amount_fen, schedule.findings) == (alone.tranches, alone.amount_fen, alone.findings)
             for domain_event in app.history(schedule_id(cid)):
                 assert event_meta(domain_event)["causation_id"] == f"cause-{cid}"
         causes = [event_meta(e)["causation_id"] for e in app.history(budget_id(COUNTY, 2026))[1:]]

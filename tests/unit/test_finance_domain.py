@@ -318,3 +318,42 @@ def test_wage_fields_and_the_least_wage():
     assert minimum_wage_fen({"local_min_wage_fen": 0, "min_wage_multiplier": "1.1"}) is None
     # 1,955.55 yuan × 1.1 = 2,151.105 yuan: rounded up to the fen, the least wage is 2,151.11 yuan.
     assert minimum_wage_fen({"local_min_wage_fen": 195_555, "min_wage_multiplier": "1.1"}) == 215_111
+
+
+def test_budget_line_versions_share_their_commitments_yet_each_keeps_its_own():
+    """A line's versions share one append-only log (a burst of signings must not copy every
+    commitment per signing): the latest version appends in place, an older one committing again
+    branches off, and no version ever sees a commitment made after it."""
+    import copy
+
+    from finance.domainmodel import BudgetLine
+
+    empty = BudgetLine("福彩公益金")
+    one = empty.committing("c-1", 100)
+    two = one.committing("c-2", 200)
+    assert two._log is one._log  # appended in place: nothing copied
+    caught_up = one.committing("c-2", 200)  # what two committed after it: the same log, nothing copied
+    assert caught_up._log is one._log and caught_up == two and caught_up.commitments == two.commitments
+    branch = one.committing("c-3", 300)  # another way than the log's: its own log
+    assert branch._log is not one._log
+    assert (empty.commitments, one.commitments) == ((), (("c-1", 100),))
+    assert two.commitments == (("c-1", 100), ("c-2", 200)) and two.committed_fen == 300
+    assert branch.commitments == (("c-1", 100), ("c-3", 300)) and branch.committed_fen == 400
+    assert one.has("c-1") and not one.has("c-2") and not one.has("c-3") and not two.has("c-3") and branch.has("c-3")
+    assert (one.latest_contract, two.latest_contract, branch.latest_contract, empty.latest_contract) == ("c-1", "c-2", "c-3", None)
+    again = two.committing("c-1", 150)  # committed again: the same place, the new amount
+    assert again.commitments == (("c-1", 150), ("c-2", 200)) and again.committed_fen == 350
+    assert two.commitments == (("c-1", 100), ("c-2", 200))
+    assert two == BudgetLine("福彩公益金", False, 0, (("c-1", 100), ("c-2", 200))) and two != branch
+    assert two.allocating(500) == BudgetLine("福彩公益金", True, 500, two.commitments)
+    with pytest.raises(AttributeError):
+        two.amount_fen = 1  # type: ignore[misc]
+    # A copy of the budget (what the aggregate cache hands a command) and the cached one go their own ways.
+    budget = CountyBudget(county="640402", year=2026)
+    budget.commit("c-1", "福彩公益金", 100)
+    cached, working = budget, copy.deepcopy(budget)
+    working.commit("c-2", "福彩公益金", 200)
+    cached.commit("c-9", "福彩公益金", 900)
+    assert [c for c, _ in working.line("福彩公益金").commitments] == ["c-1", "c-2"]
+    assert [c for c, _ in cached.line("福彩公益金").commitments] == ["c-1", "c-9"]
+    assert (working.committed_fen("福彩公益金"), cached.committed_fen("福彩公益金")) == (300, 1000)

@@ -11,6 +11,7 @@ from finance.domainmodel import CalendarBook, ContractAccount, CountyBudget, Tra
 from shared.events import IntegrationEvent
 from shared.events import finance as ev
 from shared.infra.consumer import ConsumerStats, subscribe_upstream
+from shared.workdays import WorkdayCalendar
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.BudgetAllocated,
@@ -59,12 +60,17 @@ def to_integration(e: Any) -> IntegrationEvent | None:
 
 def wire_consumers(broker: NatsBroker, finance: Finance, stream: JStream) -> dict[str, ConsumerStats]:
     app, react = finance.store, finance.reactions
+    # Every signing asks the working-day calendar; working out its years costs ~0.7 s of CPU once per
+    # process (module caches): done here, at start-up, rather than by the first reaction of a burst.
+    WorkdayCalendar()
     registry = subscribe_upstream(
         broker,
         app,
         stream,
         "registry",
         {"ContractSigned": react.on_contract_signed, "ContractTerminated": react.on_contract_terminated},
+        reads=react.looked_up,
+        plan_ahead=react.plan_ahead,
         description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 "
         "(R-FIN-5), commits its funding to the year's budget and flags funding-rule breaches (R-FIN-2, R-FIN-3); "
         "a terminated contract's unpaid tranches are cancelled.",
@@ -75,6 +81,7 @@ def wire_consumers(broker: NatsBroker, finance: Finance, stream: JStream) -> dic
         stream,
         "evaluation",
         {"EvaluationConcluded": react.on_evaluation_concluded, "AppealDecided": react.on_appeal_decided},
+        reads=react.looked_up,
         description="A passed mid-term, final or annual evaluation schedules the tranche waiting for it, due N "
         "working days after the conclusion; a failed one withholds it (R-FIN-7); an upheld appeal schedules it. "
         "An evaluation of a contract finance has not planned yet is retried until its ContractSigned arrives.",

@@ -9,6 +9,8 @@ contract finance has not planned yet is retried later (``RetryLater``), not drop
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -24,6 +26,7 @@ from finance.domainmodel import (
     schedule_id,
     station_minimum_breach,
 )
+from shared.envelope import Envelope
 from shared.events import evaluation as evl
 from shared.events import registry as reg
 from shared.funding import split_by_year
@@ -39,6 +42,13 @@ class FinanceReactions:
 
     def __init__(self, lookups: FinanceLookups) -> None:
         self.lookups = lookups
+
+    @staticmethod
+    def looked_up(envelope: Envelope) -> list[uuid.UUID]:
+        """What a reaction to this event looks up first: its contract's schedule (a batch of
+        reactions learns which exist in one query: shared/infra/consumer.py, ``reads``)."""
+        contract_id = envelope.data.get("contract_id") if isinstance(envelope.data, dict) else None
+        return [schedule_id(str(contract_id))] if contract_id else []
 
     def _schedule_seen(self, contract_id: str, county: str) -> TrancheSchedule | None:
         schedule: TrancheSchedule | None = self.lookups.find(schedule_id(contract_id))
@@ -56,6 +66,36 @@ class FinanceReactions:
         rules: a breach is recorded as a finding that blocks payment (R-FIN-2, R-FIN-3)."""
         if self.lookups.find(schedule_id(e.contract_id)) is not None:
             return []  # already planned (a re-published event): nothing new
+        scratch = self.lookups.store.batch_scratch()
+        schedule = (scratch.pop(id(e), None) if scratch else None) or self._plan(e)
+        # The county's and the province's indexes pick the schedule up from the log
+        # (``FinanceApplication.catch_up_indexes``): only what this contract touches is saved here.
+        budgets = self.commit_funding(e.county, schedule, None, [(f.source, f.amount_fen) for f in e.funding])
+        below = station_minimum_breach(schedule)
+        if below is not None:
+            detail, per_station, minimum = below
+            schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
+        return [schedule, *budgets]
+
+    def plan_ahead(self, events: list[Any]) -> None:
+        """A batch's new schedules, planned before its reactions run (shared/infra/consumer.py,
+        ``plan_ahead``): planning needs no lock, while committing to the county's budget holds its
+        lock until the batch is saved — planned here, the schedules are not planned under it. The
+        first signing of each contract not planned yet gets its schedule, as its reaction would
+        plan it (the calendar is the batch's, the same then as now); ``on_contract_signed`` takes
+        it up, or plans it itself outside a batch."""
+        scratch = self.lookups.store.batch_scratch()
+        if scratch is None:
+            return
+        planned: set[str] = set()
+        for e in events:
+            if isinstance(e, reg.ContractSigned) and e.contract_id not in planned:
+                planned.add(e.contract_id)
+                if self.lookups.find(schedule_id(e.contract_id)) is None:
+                    scratch[id(e)] = self._plan(e)
+
+    def _plan(self, e: reg.ContractSigned) -> TrancheSchedule:
+        """The signed contract's schedule, tranche 1 scheduled (R-FIN-5/6)."""
         schedule = TrancheSchedule(
             contract_id=e.contract_id,
             county=e.county,
@@ -72,14 +112,7 @@ class FinanceReactions:
             policy={k: e.policy[k] for k in DEFAULT_POLICY if k in e.policy},
         )
         schedule.schedule_triggered("contract_effective", e.effective_on, self.lookups.workdays())
-        # The county's and the province's indexes pick the schedule up from the log
-        # (``FinanceApplication.catch_up_indexes``): only what this contract touches is saved here.
-        budgets = self.commit_funding(e.county, schedule, None, [(f.source, f.amount_fen) for f in e.funding])
-        below = station_minimum_breach(schedule)
-        if below is not None:
-            detail, per_station, minimum = below
-            schedule.flag_funding("R-FIN-3", detail, None, per_station, minimum)
-        return [schedule, *budgets]
+        return schedule
 
     def commit_funding(
         self, county: str, schedule: TrancheSchedule, index: CountyIndex | None, funding: list[tuple[str, int]]

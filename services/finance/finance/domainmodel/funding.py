@@ -23,11 +23,9 @@ drops those fields — and that legacy cap is ignored: it is neither checked nor
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
+import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -47,50 +45,118 @@ def budget_id(county: str, year: int) -> uuid.UUID:
 LEGACY_CAP_FIELDS = ("cap_kind", "cap_basis_points", "cap_base_fen", "cap_limit_fen")
 
 
-@dataclass(frozen=True)
+class _CommitmentLog:
+    """The commitments of a budget line and its later versions, appended in place: the versions
+    of a line share one log, each seeing its first ``length`` entries (see :class:`BudgetLine`)."""
+
+    __slots__ = ("entries", "guard", "places")
+
+    def __init__(self, entries: list[tuple[str, int]]) -> None:
+        self.entries = entries
+        self.places = {c: i for i, (c, _) in enumerate(entries)}  # each contract's place
+        self.guard = threading.Lock()
+
+
 class BudgetLine:
     """One funding source's budget for the year and the contracts committed to it, in the order
-    they committed (that order is how a later budget re-checks them, R-FIN-2)."""
+    they committed (that order is how a later budget re-checks them, R-FIN-2). A value: never
+    changed once made; equal lines have the same source, allocation and commitments.
 
-    source: str
-    allocated: bool = False
-    amount_fen: int = 0
-    commitments: tuple[tuple[str, int], ...] = ()  # (contract_id, fen)
+    A county's budget holds one commitment per contract, and each signing makes a new version of
+    its line — in the reaction, and again when a cached budget is fast-forwarded over a batch's
+    events —, so copying the commitments for each new version made a burst of 10,000 signings
+    quadratic (BENCHMARKS.md, finance's lag). The versions of a line therefore share an append-only
+    log: a line is the log's first ``length`` entries, and committing a new contract to the line
+    that is the log's latest version appends in place (O(1)), as does an older version committing
+    the very commitment that follows it in the log (the cached budget catching up with what a
+    reaction's copy saved); committing anything else to an older version, or again for a contract
+    already committed, copies its entries first. The sum and each contract's place are carried likewise."""
 
-    # The sum and each contract's place are derived once per line and carried over by
-    # :meth:`committing`: a county's budget holds one commitment per contract, and walking them all
-    # several times per signing made a burst of 10,000 signings quadratic (BENCHMARKS.md).
-    @functools.cached_property
-    def committed_fen(self) -> int:
-        return sum(fen for _, fen in self.commitments)
+    __slots__ = ("_length", "_log", "allocated", "amount_fen", "committed_fen", "source")
 
-    @functools.cached_property
-    def _places(self) -> dict[str, int]:
-        return {c: i for i, (c, _) in enumerate(self.commitments)}
+    def __init__(
+        self, source: str, allocated: bool = False, amount_fen: int = 0, commitments: Iterable[tuple[str, int]] = ()
+    ) -> None:
+        entries = [(str(c), int(fen)) for c, fen in commitments]
+        self._init(source, allocated, amount_fen, _CommitmentLog(entries), len(entries), sum(fen for _, fen in entries))
 
-    def has(self, contract_id: str) -> bool:
-        return contract_id in self._places
+    def _init(self, source: str, allocated: bool, amount_fen: int, log: _CommitmentLog, length: int, total: int) -> None:
+        set_ = object.__setattr__
+        set_(self, "source", source)
+        set_(self, "allocated", allocated)
+        set_(self, "amount_fen", amount_fen)
+        set_(self, "_log", log)
+        set_(self, "_length", length)
+        set_(self, "committed_fen", total)
 
-    def committing(self, contract_id: str, amount_fen: int) -> BudgetLine:
-        """This line with the contract's commitment: appended, or (committed before) its amount
-        replaced in the same place. Lines are shared by copies of the budget: never changed."""
-        place = self._places.get(contract_id)
-        if place is None:
-            line = dataclasses.replace(self, commitments=(*self.commitments, (contract_id, amount_fen)))
-            places = {**self._places, contract_id: len(self.commitments)}
-            total = self.committed_fen + amount_fen
-        else:
-            commitments = list(self.commitments)
-            total = self.committed_fen - commitments[place][1] + amount_fen
-            commitments[place] = (contract_id, amount_fen)
-            line = dataclasses.replace(self, commitments=tuple(commitments))
-            places = self._places  # the same contracts in the same places (never changed)
-        line.__dict__["_places"], line.__dict__["committed_fen"] = places, total
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a BudgetLine is a value: {name} cannot be changed")
+
+    def _with(self, *, allocated: bool, amount_fen: int, log: _CommitmentLog, length: int, total: int) -> BudgetLine:
+        line = object.__new__(BudgetLine)
+        line._init(self.source, allocated, amount_fen, log, length, total)
         return line
 
     @property
+    def commitments(self) -> tuple[tuple[str, int], ...]:
+        """(contract_id, fen) in the order committed (a copy: O(contracts))."""
+        return tuple(self._log.entries[: self._length])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BudgetLine):
+            return NotImplemented
+        return (self.source, self.allocated, self.amount_fen, self.committed_fen, self._length) == (
+            other.source, other.allocated, other.amount_fen, other.committed_fen, other._length,
+        ) and (self._log is other._log or self.commitments == other.commitments)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"BudgetLine(source={self.source!r}, allocated={self.allocated!r}, amount_fen={self.amount_fen!r}, "
+                f"commitments={self.commitments!r})")
+
+    def __copy__(self) -> BudgetLine:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BudgetLine:
+        return self  # a value: its versions share the log, each seeing only its own entries
+
+    def has(self, contract_id: str) -> bool:
+        place = self._log.places.get(contract_id)
+        return place is not None and place < self._length
+
+    def allocating(self, amount_fen: int) -> BudgetLine:
+        """This line allocated ``amount_fen`` (the same commitments)."""
+        return self._with(allocated=True, amount_fen=amount_fen, log=self._log, length=self._length, total=self.committed_fen)
+
+    def committing(self, contract_id: str, amount_fen: int) -> BudgetLine:
+        """This line with the contract's commitment: appended, or (committed before) its amount
+        replaced in the same place. This line itself is not changed."""
+        log, length = self._log, self._length
+        if not self.has(contract_id):
+            entry = (contract_id, amount_fen)
+            with log.guard:
+                if len(log.entries) == length:  # the log's latest version: append in place
+                    log.entries.append(entry)
+                    log.places.setdefault(contract_id, length)
+                    shared = True
+                else:  # an older version committing what a later one already did (a cached budget
+                    # fast-forwarded over the events a reaction's copy saved): the same log
+                    shared = log.entries[length] == entry
+            if not shared:  # an older version going another way: its own log from here on
+                log = _CommitmentLog([*log.entries[:length], (contract_id, amount_fen)])
+            return self._with(allocated=self.allocated, amount_fen=self.amount_fen, log=log, length=length + 1,
+                              total=self.committed_fen + amount_fen)
+        entries = log.entries[:length]
+        place = log.places[contract_id]
+        total = self.committed_fen - entries[place][1] + amount_fen
+        entries[place] = (contract_id, amount_fen)
+        return self._with(allocated=self.allocated, amount_fen=self.amount_fen, log=_CommitmentLog(entries),
+                          length=length, total=total)
+
+    @property
     def latest_contract(self) -> str | None:
-        return self.commitments[-1][0] if self.commitments else None
+        return self._log.entries[self._length - 1][0] if self._length else None
 
 
 class CountyBudget(Aggregate):
@@ -182,7 +248,7 @@ class CountyBudget(Aggregate):
 
     @event(BudgetAllocated)
     def _allocated(self, county: str, year: int, source: str, amount_fen: int) -> None:
-        self.lines = {**self.lines, source: dataclasses.replace(self.line(source), allocated=True, amount_fen=amount_fen)}
+        self.lines = {**self.lines, source: self.line(source).allocating(amount_fen)}
 
     @event("FundsCommitted")
     def _committed(self, contract_id: str, source: str, amount_fen: int) -> None:
