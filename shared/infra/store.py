@@ -347,42 +347,48 @@ class SigningMapper(Mapper[uuid.UUID]):
 
 
 class StampOrder:
-    """A store's saves stamp their events (``recorded_at``) and commit them one at a time, in
-    stamp order, in this process (R-AUD-3).
+    """A store's saves commit in the order of their stamps (``recorded_at``), in this process
+    (R-AUD-3).
 
     An event is stamped before its save commits, and a busy store (a writer waiting for the
     store's write lock, a batch of reactions signing its events) can take a while between the
     two. A live read naming "now" while a save was in that gap would not show it, yet a read as
     of that instant would (stamped before it); and two saves committing out of stamp order would
-    leave no instant at all whose history a read between them shows. So the stamp is taken under
-    a lock held until the save has committed (or failed), later than every earlier stamp and
-    every instant a read named; :meth:`settled` names the instant a read starting now shows
-    everything recorded by, and nothing recorded after: now, or just before the stamp of the save
-    in flight. (Several processes on one PostgreSQL store order their own saves only.)"""
+    leave no instant at all whose history a read between them shows. So stamps are handed out in
+    order, each later than every earlier stamp and every instant a read named; saves still map
+    and sign their events side by side, but each commits only once every save stamped before it
+    has finished (committed or failed); and :meth:`settled` names the instant a read starting now
+    shows everything recorded by, and nothing recorded after: now, or just before the earliest
+    stamp still in flight. (Several processes on one PostgreSQL store order their own saves only.)"""
 
     def __init__(self) -> None:
-        self._order = threading.Lock()  # from the stamp to the commit
-        self._state = threading.Lock()
-        self._in_flight: datetime | None = None
+        self._turns = threading.Condition()
+        self._in_flight: list[datetime] = []  # stamps of the saves not finished, in order
         self._floor = datetime.min.replace(tzinfo=UTC)  # the latest stamp or instant named so far
 
     @contextmanager
     def stamping(self) -> Iterator[datetime]:
-        """The save's ``recorded_at``, the save in flight until the block ends."""
-        with self._order:
-            with self._state:
-                stamp = max(datetime.now(UTC), self._floor + _TICK)
-                self._in_flight = self._floor = stamp
-            try:
-                yield stamp
-            finally:
-                with self._state:
-                    self._in_flight = None
+        """The save's ``recorded_at``; the save is in flight until the block ends."""
+        with self._turns:
+            stamp = self._floor = max(datetime.now(UTC), self._floor + _TICK)
+            self._in_flight.append(stamp)
+        try:
+            yield stamp
+        finally:
+            with self._turns:
+                self._in_flight.remove(stamp)
+                self._turns.notify_all()
+
+    def wait_turn(self, stamp: datetime) -> None:
+        """Until every save stamped before ``stamp`` has finished: then this one may commit."""
+        with self._turns:
+            while self._in_flight[0] != stamp:
+                self._turns.wait()
 
     def settled(self) -> datetime:
-        with self._state:
+        with self._turns:
             now = datetime.now(UTC)
-            instant = now if self._in_flight is None else min(now, self._in_flight - _TICK)
+            instant = min(now, self._in_flight[0] - _TICK) if self._in_flight else now
             self._floor = max(self._floor, instant)
             return instant
 
@@ -507,8 +513,8 @@ class SwpApplication(Application[uuid.UUID]):
             _current.reset(token)
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
-        # Stamped and committed in stamp order (R-AUD-3, StampOrder); the signing gate first, as a
-        # key rotation's own save takes it before this order.
+        # Committed in stamp order (R-AUD-3, StampOrder); the signing gate first, as a key
+        # rotation's own save takes it before its stamp.
         with self._signing_gate.shared(), self.stamp_order.stamping() as now:
             return self._stamp_and_record(processing_event, now)
 
@@ -544,6 +550,7 @@ class SwpApplication(Application[uuid.UUID]):
         if rows:
             # The recorder stores each event's public bytes in the save's own transaction.
             processing_event.saved_kwargs["published"] = mapper.renderer(rows)  # type: ignore[union-attr]
+        self.stamp_order.wait_turn(now)
         recordings = super()._record(processing_event)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
