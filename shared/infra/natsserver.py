@@ -6,6 +6,7 @@ server of their own to kill and restart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -96,8 +97,9 @@ class NatsServer:
             str(self.store_dir),
             *self.extra_args,
         ]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - our own binary
+        # The server writes to its own copy of the log's descriptor: ours is closed once it started.
+        with open(self.log_file, "ab") if self.log_file else contextlib.nullcontext(subprocess.DEVNULL) as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603 - our own binary
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.proc.poll() is not None:

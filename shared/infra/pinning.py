@@ -8,15 +8,19 @@ public lists — is rebuilt from the history as it stood then, and equals what t
 answered at that instant. Every read answer names the instant it reflects in the
 ``SWP-Recorded-As-Of`` header, so an auditor can later ask for exactly that view again.
 
-The header names the instant the live read started. A write committed while that read was
-running may show in it although it is recorded (stamped) just after that instant; an auditor who
-needs certainty reads twice and keeps the second answer when both agree (no write landed during it).
+The header names the instant the live read started — or, while a save of the service's store
+is in flight (its events stamped, not committed yet), the instant just before that save's stamp:
+a live read shows everything recorded by the instant it names (``live_instant``, from the store's
+:class:`~shared.infra.store.StampOrder`). A write committed while that read was running may
+still show in it although it is recorded just after that instant; an auditor who needs certainty
+reads twice and keeps the second answer when both agree (no write landed during it).
 
 Writes never take the parameter: history is not rewritten (corrections are new events).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -52,8 +56,9 @@ def parse_instant(raw: str) -> datetime:
 class RecordedAsOf:
     """ASGI middleware: pins the clock for reads that carry ``recorded_as_of``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, live_instant: Callable[[], datetime] = clock.now) -> None:
         self.app = app
+        self.live_instant = live_instant
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +68,7 @@ class RecordedAsOf:
         method = scope["method"]
         if values is None:
             if method in READS:
-                await self.app(scope, receive, _stamping(send, clock.now()))
+                await self.app(scope, receive, _stamping(send, self.live_instant()))
             else:
                 await self.app(scope, receive, send)
             return
@@ -108,9 +113,10 @@ PARAMETER_DOC: dict[str, Any] = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """Add the middleware and document the parameter on every read route of ``app``."""
-    app.add_middleware(RecordedAsOf)
+def install(app: FastAPI, live_instant: Callable[[], datetime] = clock.now) -> None:
+    """Add the middleware and document the parameter on every read route of ``app``;
+    ``live_instant``: the instant a live read starting now reflects (default: now)."""
+    app.add_middleware(RecordedAsOf, live_instant=live_instant)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

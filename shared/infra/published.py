@@ -311,6 +311,18 @@ def _tracking_or_refused(recorder: Any, tracking: Tracking) -> None:
         pass  # another process recorded it (or a later one)
 
 
+def _tracked_row_by_row(recorder: Any, tracking: Tracking, verified: int | None) -> bool:
+    """The relay's position (and VERIFIED) by the library's insert per row, when the store has no
+    single-row tracking table to upsert both in one statement or there is no VERIFIED to record;
+    False: nothing recorded, the caller's one upsert is for this."""
+    if recorder.datastore.single_row_tracking and verified is not None:
+        return False
+    recorder.insert_tracking(tracking)
+    if verified is not None:
+        _tracking_or_refused(recorder, Tracking(VERIFIED, verified))
+    return True
+
+
 class SQLitePublishedRecorder(SQLiteProcessRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         self.public_table_name = table = f"{events_table_name}_public"
@@ -350,10 +362,7 @@ class SQLitePublishedRecorder(SQLiteProcessRecorder):
 
     def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:
         """See :meth:`PublishedLog.record_relayed`."""
-        if not self.datastore.single_row_tracking or verified is None:
-            self.insert_tracking(tracking)
-            if verified is not None:
-                _tracking_or_refused(self, Tracking(VERIFIED, verified))
+        if _tracked_row_by_row(self, tracking, verified):
             return
         with self.datastore.transaction(commit=True) as c:
             c.execute(_SQLITE_RELAY_TRACKING, (tracking.application_name, tracking.notification_id, VERIFIED, verified))
@@ -584,10 +593,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
     def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:
         """See :meth:`PublishedLog.record_relayed`: both rows in one upsert of the library's
         single-row tracking table, each moving only forward (as the library's own insert)."""
-        if not self.datastore.single_row_tracking or verified is None:
-            self.insert_tracking(tracking)
-            if verified is not None:
-                _tracking_or_refused(self, Tracking(VERIFIED, verified))
+        if _tracked_row_by_row(self, tracking, verified):
             return
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(

@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import create_model
 
+from shared import clock
 from shared.envelope import Envelope
 from shared.events import IntegrationEvent
 from shared.events.tree_head import TreeHeadSigned
@@ -598,6 +600,13 @@ def install_local_docs(app: FastAPI) -> None:
 metrics_access = require_roles(Role.PROVINCE_ADMIN, public_setting="metrics_public")
 
 
+def _live_instant(app: FastAPI) -> datetime:
+    """What a live read starting now reflects (R-AUD-3): now, or just before a save of the store
+    still in flight (before the store is open: now)."""
+    store = getattr(app.state, "store", None)
+    return store.stamp_order.settled() if store is not None else clock.now()
+
+
 def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -631,7 +640,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.add_middleware(telemetry.RequestMetrics, metrics=metrics)
     install_local_docs(app)
     problems.install(app)
-    pinning.install(app)
+    pinning.install(app, live_instant=lambda: _live_instant(app))
     app.add_middleware(
         hardening.RequestLimits, max_json_bytes=settings.max_json_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -347,6 +347,56 @@ class SigningMapper(Mapper[uuid.UUID]):
         return StoredEvent(originator_id=aggregate_id, originator_version=version, topic=topic, state=stored)
 
 
+class StampOrder:
+    """A store's saves commit in the order of their stamps (``recorded_at``), in this process
+    (R-AUD-3).
+
+    An event is stamped before its save commits, and a busy store (a writer waiting for the
+    store's write lock, a batch of reactions signing its events) can take a while between the
+    two. A live read naming "now" while a save was in that gap would not show it, yet a read as
+    of that instant would (stamped before it); and two saves committing out of stamp order would
+    leave no instant at all whose history a read between them shows. So stamps are handed out in
+    order, each later than every earlier stamp and every instant a read named; saves still map
+    and sign their events side by side, but each commits only once every save stamped before it
+    has finished (committed or failed); and :meth:`settled` names the instant a read starting now
+    shows everything recorded by, and nothing recorded after: now, or just before the earliest
+    stamp still in flight. (Several processes on one PostgreSQL store order their own saves only.)"""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._in_flight: list[datetime] = []  # stamps of the saves not finished, in order
+        self._floor = datetime.min.replace(tzinfo=UTC)  # the latest stamp or instant named so far
+
+    @contextmanager
+    def stamping(self) -> Iterator[datetime]:
+        """The save's ``recorded_at``; the save is in flight until the block ends."""
+        with self._turns:
+            stamp = self._floor = max(datetime.now(UTC), self._floor + _TICK)
+            self._in_flight.append(stamp)
+        try:
+            yield stamp
+        finally:
+            with self._turns:
+                self._in_flight.remove(stamp)
+                self._turns.notify_all()
+
+    def wait_turn(self, stamp: datetime) -> None:
+        """Until every save stamped before ``stamp`` has finished: then this one may commit."""
+        with self._turns:
+            while self._in_flight[0] != stamp:
+                self._turns.wait()
+
+    def settled(self) -> datetime:
+        with self._turns:
+            now = datetime.now(UTC)
+            instant = min(now, self._in_flight[0] - _TICK) if self._in_flight else now
+            self._floor = max(self._floor, instant)
+            return instant
+
+
+_TICK = timedelta(microseconds=1)  # recorded_at's resolution
+
+
 class PinnedRepository(Repository[uuid.UUID]):
     """The library's repository, except that while the clock is pinned to an instant
     (:func:`shared.clock.pinned_at`) every aggregate is loaded at the version it had then —
@@ -419,6 +469,7 @@ class SwpApplication(Application[uuid.UUID]):
         self._first_public_key: str | None = None
         self._signing_gate = SigningGate()
         self._rotations: list[dict[str, Any]] | None = None
+        self.stamp_order = StampOrder()
         # Write locks that hold across processes sharing this store (PostgreSQL; see leader.py).
         self.store_locks = StoreLocks(dict(env or {}))
         self.command_retries = 0  # commands re-run after losing an optimistic-concurrency race
@@ -463,6 +514,12 @@ class SwpApplication(Application[uuid.UUID]):
             _current.reset(token)
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
+        # Committed in stamp order (R-AUD-3, StampOrder); the signing gate first, as a key
+        # rotation's own save takes it before its stamp.
+        with self._signing_gate.shared(), self.stamp_order.stamping() as now:
+            return self._stamp_and_record(processing_event, now)
+
+    def _stamp_and_record(self, processing_event: ProcessingEvent[uuid.UUID], now: datetime) -> list[Recording[uuid.UUID]]:
         ctx = _current.get()
         if ctx is None:
             raise RuntimeError("events must be recorded inside app.command(ctx) (R-AUD-1)")
@@ -474,7 +531,6 @@ class SwpApplication(Application[uuid.UUID]):
             saving_key = True
         else:
             saving_key = False
-        now = datetime.now(UTC)
         # A person's command (a reaction recorded outside a consumer's transaction is not one).
         command = processing_event.tracking is None and not ctx.reaction
         mapper = self.public_mapper
@@ -495,8 +551,8 @@ class SwpApplication(Application[uuid.UUID]):
         if rows:
             # The recorder stores each event's public bytes in the save's own transaction.
             processing_event.saved_kwargs["published"] = mapper.renderer(rows)  # type: ignore[union-attr]
-        with self._signing_gate.shared():
-            recordings = super()._record(processing_event)
+        self.stamp_order.wait_turn(now)
+        recordings = super()._record(processing_event)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
             ctx._idempotency_saved = True

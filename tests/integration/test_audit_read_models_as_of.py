@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.infra.auth import Role
-from tests.integration.slice import wait_for_tranches
+from tests.integration.slice import COUNTY, wait_for_tranches
 from tests.integration.test_services_log_support import LOG, open_county
 
 DELIVER = st.tuples(st.just("deliver"), st.integers(min_value=1, max_value=28), st.integers(min_value=1, max_value=20))
@@ -127,3 +127,47 @@ async def test_a_read_before_the_contract_existed_does_not_find_it_and_writes_re
     # Pinned reads stay county-checked (R-AUD-6).
     r = await gateway.get(path, params={"recorded_as_of": datetime.now(UTC).isoformat()}, headers=tokens(Role.AUDITOR, "650102"))
     assert r.status_code == 403
+
+
+async def test_a_live_read_during_a_save_names_an_instant_before_that_save(settings, tokens):
+    """A save stamps its events (recorded_at) before it commits, and a busy store — a writer
+    waiting for the write lock, a batch of reactions — can take a while between the two. A live
+    read in that gap does not show the save, so the instant it names must come before the save's
+    stamp: read as of that instant it answers the same, not the save's outcome (R-AUD-3)."""
+    import threading
+
+    import registry.main
+
+    from shared.testing.fixtures import client_for, running
+
+    app = registry.main.create_app(settings)
+    admin, purchaser = tokens(Role.PROVINCE_ADMIN, "*"), tokens(Role.PURCHASER, COUNTY)
+    path = f"/v1/counties/{COUNTY}"
+    async with running(app), client_for(app) as client:
+        assert (await client.put(path, json={"name": "测试县"}, headers=admin)).status_code == 200
+        recorder = app.state.store.process_recorder
+        insert, stamped, release = recorder.insert_events, threading.Event(), threading.Event()
+
+        def held_insert(*args: Any, **kwargs: Any) -> Any:  # the save, its events stamped, not committed
+            stamped.set()
+            assert release.wait(timeout=60)
+            return insert(*args, **kwargs)
+
+        recorder.insert_events = held_insert
+        renaming = asyncio.create_task(client.put(path, json={"name": "更名县"}, headers=admin))
+        try:
+            assert await asyncio.to_thread(stamped.wait, 60)
+            live = await client.get(path, headers=purchaser)
+            assert live.json()["name"] == "测试县"  # the rename is not committed yet
+        finally:
+            release.set()
+            renamed = await renaming
+            del recorder.insert_events
+        assert renamed.status_code == 200, renamed.text
+        instant = live.headers["SWP-Recorded-As-Of"]
+        assert (await client.get(path, params={"recorded_as_of": instant}, headers=purchaser)).json() == live.json()
+        # Once committed, the rename shows live, and as of the instant that read names.
+        after = await client.get(path, headers=purchaser)
+        assert after.json()["name"] == "更名县"
+        pinned = await client.get(path, params={"recorded_as_of": after.headers["SWP-Recorded-As-Of"]}, headers=purchaser)
+        assert pinned.json() == after.json()

@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 import uuid
-from collections import Counter
 from datetime import date
 
 import httpx
@@ -27,7 +26,7 @@ from shared.infra.nats import ensure_stream
 from shared.testing.fixtures import Tokens, make_settings, running
 from shared.testing.upstream import publish_as_upstream
 from tests.integration.test_finance_support import COUNTY, contract_signed
-from tests.integration.test_scale_out import contract_ids, health, published_counts, service_process, wait_until
+from tests.integration.test_scale_out import check_applied_once, contract_ids, health, service_process, wait_until
 
 PARTITIONS = 4
 BATCH = 16
@@ -102,23 +101,8 @@ async def test_batches_keep_each_contracts_order_and_apply_once_when_the_puller_
             # with RetryLater), and several messages were applied per transaction.
             assert stats["failures"] == 0 and stats["parked"] == 0, stats
             assert stats["batches"] > 0 and stats["handled"] > 0, stats
-            finance = tokens(Role.FINANCE, COUNTY)
-            for cid in ids:
-                r = await survivor.get(f"/v1/counties/{COUNTY}/contracts/{cid}/tranches", headers=finance)
-                assert r.status_code == 200, r.text
-                statuses = [t["status"] for t in r.json()]
-                expected = ["cancelled"] * 3 if cid in terminated else [statuses[0], "awaiting_trigger", "awaiting_trigger"]
-                assert statuses == expected and statuses[0] in ("cancelled", "scheduled", "overdue"), (cid, statuses)
-
-            async def all_published() -> tuple[Counter, Counter] | None:
-                scheduled = await published_counts(nats_server.url, "TrancheScheduled")
-                cancelled = await published_counts(nats_server.url, "TrancheCancelled")
-                return (scheduled, cancelled) if len(scheduled) == len(ids) and len(cancelled) == 3 * len(terminated) else None
-
-            scheduled, cancelled = await wait_until(all_published, timeout=60, what="every schedule and cancellation published")
             # Exactly once: one tranche 1 scheduled per contract, three cancellations per termination.
-            assert scheduled == Counter({(cid, 1): 1 for cid in ids})
-            assert cancelled == Counter({(cid, seq): 1 for cid in terminated for seq in (1, 2, 3)})
+            await check_applied_once(survivor, tokens(Role.FINANCE, COUNTY), nats_server.url, ids, terminated)
     finally:
         for p in procs:
             p.stop()

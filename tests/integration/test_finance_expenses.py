@@ -23,15 +23,21 @@ from tests.integration.test_finance_support import (
 PROVIDER, NEIGHBOUR = "p-明德", "p-同心"
 
 
-async def test_expenses_are_flagged_and_the_reconciliation_traces_every_figure(finance_api, tokens, settings):
-    api, finance = finance_api, tokens(Role.FINANCE, COUNTY)
-    provider = tokens(Role.PROVIDER, COUNTY, provider_id=PROVIDER)
+async def ours_and_a_neighbours(api, finance: dict[str, str], settings) -> tuple[str, str]:
+    """Two contracts signed, their tranche 1 scheduled: 200,000 yuan each for 2026-03-02 –
+    2027-03-01, the second (the neighbouring station's) another provider's."""
     contract, neighbours = str(uuid.uuid4()), str(uuid.uuid4())
-    # 200,000 yuan for 2026-03-02 – 2027-03-01; the neighbouring station's contract is another provider's.
     await sign(settings, contract, effective_on="2026-03-02", amount_fen=20_000_000)
     await sign(settings, neighbours, effective_on="2026-03-02", amount_fen=20_000_000, provider_id=NEIGHBOUR)
     for c in (contract, neighbours):
         await tranches_when(api, finance, c, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
+    return contract, neighbours
+
+
+async def test_expenses_are_flagged_and_the_reconciliation_traces_every_figure(finance_api, tokens, settings):
+    api, finance = finance_api, tokens(Role.FINANCE, COUNTY)
+    provider = tokens(Role.PROVIDER, COUNTY, provider_id=PROVIDER)
+    contract, neighbours = await ours_and_a_neighbours(api, finance, settings)
     url = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/expenses"
 
     async def book(category: str, amount_fen: int, spent_on: str, voucher: str, headers=provider, to: str = url) -> list[str]:
@@ -179,11 +185,7 @@ async def test_a_county_sees_and_touches_only_its_own_finance(finance_api, token
 
 async def test_the_expense_list_is_paged_by_cursor_in_booking_order_while_expenses_are_booked(finance_api, tokens, settings):
     api, finance = finance_api, tokens(Role.FINANCE, COUNTY)
-    contract, other = str(uuid.uuid4()), str(uuid.uuid4())
-    await sign(settings, contract, effective_on="2026-03-02", amount_fen=20_000_000)
-    await sign(settings, other, effective_on="2026-03-02", amount_fen=20_000_000, provider_id=NEIGHBOUR)
-    for c in (contract, other):
-        await tranches_when(api, finance, c, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
+    contract, other = await ours_and_a_neighbours(api, finance, settings)
     url = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/expenses"
 
     async def book(voucher: str, to: str = url, headers=finance) -> dict:

@@ -291,92 +291,87 @@ async def test_a_store_written_by_the_old_code_is_mapped_once_and_published_unch
         store.close()
 
 
-async def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(settings, persistence):
-    """The recorder renders each shape of its two hot selects once (not per call, issue 16's POST
-    CPU target); every shape answers exactly what the library's composed statement answers."""
+@pytest.fixture
+def postgres_recorder(settings, persistence):
+    """Registry's recorder on a prepared PostgreSQL store (the test is skipped on SQLite)."""
     if persistence != "postgres":
         pytest.skip("PostgreSQL recorder only")
-    from eventsourcing.persistence import StoredEvent
-    from eventsourcing.postgres import PostgresProcessRecorder
-
     from shared.infra.published import PostgresPublishedRecorder
     from shared.infra.service import prepare_store
 
     prepare_store(settings, "registry")
     app = SPEC.application(settings.eventsourcing_env("registry"))
     try:
-        rec = app.process_recorder
-        assert isinstance(rec, PostgresPublishedRecorder)
-        a, b = uuid.uuid4(), uuid.uuid4()
-        rec.insert_events(
-            [StoredEvent(a, v, "t:A" if v % 2 else "t:B", b'{"v":%d}' % v) for v in range(1, 8)] + [StoredEvent(b, 1, "t:A", b"{}")]
-        )
-        shapes = 0
-        for gt in (None, 2):
-            for lte in (None, 5):
-                for desc in (False, True):
-                    for limit in (None, 3):
-                        kwargs: dict[str, Any] = {"gt": gt, "lte": lte, "desc": desc, "limit": limit}
-                        assert rec.select_events(a, **kwargs) == PostgresProcessRecorder.select_events(rec, a, **kwargs)
-                        shapes += 1
-        for start in (None, 1, 3):
-            for stop in (None, 6):
-                for topics in ((), ["t:A"], ("t:B",)):
-                    for inclusive in (True, False):
-                        ours = rec.select_notifications(start, 4, stop, topics, inclusive_of_start=inclusive)
-                        assert ours == PostgresProcessRecorder.select_notifications(rec, start, 4, stop, topics, inclusive_of_start=inclusive)
-                        shapes += 1
-        assert shapes == 52 and len(rec._statements) >= 16  # rendered once per shape, reused after
-        rec.select_events(a, limit=1)
-        assert len(rec._statements) == len(set(rec._statements.values()))
+        assert isinstance(app.process_recorder, PostgresPublishedRecorder)
+        yield app.process_recorder
     finally:
         app.close()
 
 
-def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(settings, persistence):
+def test_the_postgres_recorders_rendered_selects_answer_as_the_librarys(postgres_recorder):
+    """The recorder renders each shape of its two hot selects once (not per call, issue 16's POST
+    CPU target); every shape answers exactly what the library's composed statement answers."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresProcessRecorder
+
+    rec = postgres_recorder
+    a, b = uuid.uuid4(), uuid.uuid4()
+    rec.insert_events(
+        [StoredEvent(a, v, "t:A" if v % 2 else "t:B", b'{"v":%d}' % v) for v in range(1, 8)] + [StoredEvent(b, 1, "t:A", b"{}")]
+    )
+    shapes = 0
+    for gt in (None, 2):
+        for lte in (None, 5):
+            for desc in (False, True):
+                for limit in (None, 3):
+                    kwargs: dict[str, Any] = {"gt": gt, "lte": lte, "desc": desc, "limit": limit}
+                    assert rec.select_events(a, **kwargs) == PostgresProcessRecorder.select_events(rec, a, **kwargs)
+                    shapes += 1
+    for start in (None, 1, 3):
+        for stop in (None, 6):
+            for topics in ((), ["t:A"], ("t:B",)):
+                for inclusive in (True, False):
+                    ours = rec.select_notifications(start, 4, stop, topics, inclusive_of_start=inclusive)
+                    assert ours == PostgresProcessRecorder.select_notifications(rec, start, 4, stop, topics, inclusive_of_start=inclusive)
+                    shapes += 1
+    assert shapes == 52 and len(rec._statements) >= 16  # rendered once per shape, reused after
+    rec.select_events(a, limit=1)
+    assert len(rec._statements) == len(set(rec._statements.values()))
+
+
+def test_the_postgres_insert_of_arrays_stores_what_the_librarys_does(postgres_recorder):
     """The recorder inserts a save's events as four binary arrays instead of the library's array
     of a composite type (issue 16's bulk import): the same rows, every byte of the states (quotes,
     backslashes, NULs, non-ASCII), positions returned in the order given; a duplicate is still an
     IntegrityError and stores nothing of its batch. The sealer's read of the log in tuples
     answers the records the library's notifications make."""
-    if persistence != "postgres":
-        pytest.skip("PostgreSQL recorder only")
     from eventsourcing.persistence import StoredEvent
     from eventsourcing.postgres import PostgresAggregateRecorder
 
-    from shared.infra.published import PostgresPublishedRecorder
-    from shared.infra.service import prepare_store
+    rec = postgres_recorder
+    states = [b'{"a":"\\"}', b'{"q":"\"x\",(1,2)"}', bytes(range(256)), "{\"名\":\"台账\"}".encode(), b"", b"NULL"]
+    ours = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+    theirs = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
+    positions = rec.insert_events(ours)
+    library = PostgresAggregateRecorder._insert_stored_events
+    rec._insert_stored_events = lambda curs, events, **kw: (  # type: ignore[method-assign]
+        rec._lock_table(curs), rec._notify_channel(curs), library(rec, curs, events, **kw))
+    library_positions = rec.insert_events(theirs)
+    del rec._insert_stored_events
+    assert positions == list(range(positions[0], positions[0] + len(states)))
+    assert library_positions == list(range(positions[-1] + 1, positions[-1] + 1 + len(states)))
+    stored = rec.select_notifications(positions[0], 100)
+    assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in stored] == [
+        (e.originator_id, e.originator_version, e.topic, e.state) for e in ours + theirs
+    ]
+    # The chain sealer's read of the same log (plain tuples in binary): the records it digests.
+    from shared.infra.audit import to_record
 
-    prepare_store(settings, "registry")
-    app = SPEC.application(settings.eventsourcing_env("registry"))
-    try:
-        rec = app.process_recorder
-        assert isinstance(rec, PostgresPublishedRecorder)
-        states = [b'{"a":"\\"}', b'{"q":"\"x\",(1,2)"}', bytes(range(256)), "{\"名\":\"台账\"}".encode(), b"", b"NULL"]
-        ours = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
-        theirs = [StoredEvent(uuid.uuid4(), v, f"t:{v}", s) for v, s in enumerate(states, 1)]
-        positions = rec.insert_events(ours)
-        library = PostgresAggregateRecorder._insert_stored_events
-        rec._insert_stored_events = lambda curs, events, **kw: (  # type: ignore[method-assign]
-            rec._lock_table(curs), rec._notify_channel(curs), library(rec, curs, events, **kw))
-        library_positions = rec.insert_events(theirs)
-        del rec._insert_stored_events
-        assert positions == list(range(positions[0], positions[0] + len(states)))
-        assert library_positions == list(range(positions[-1] + 1, positions[-1] + 1 + len(states)))
-        stored = rec.select_notifications(positions[0], 100)
-        assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in stored] == [
-            (e.originator_id, e.originator_version, e.topic, e.state) for e in ours + theirs
-        ]
-        # The chain sealer's read of the same log (plain tuples in binary): the records it digests.
-        from shared.infra.audit import to_record
-
-        assert rec.select_records(positions[0] - 1, 100) == [to_record(n) for n in stored]
-        assert rec.select_records(positions[1], 2) == [to_record(n) for n in stored[2:4]]
-        with pytest.raises(IntegrityError):
-            rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:new", b"{}"), ours[0]])
-        assert rec.max_notification_id() == library_positions[-1]
-    finally:
-        app.close()
+    assert rec.select_records(positions[0] - 1, 100) == [to_record(n) for n in stored]
+    assert rec.select_records(positions[1], 2) == [to_record(n) for n in stored[2:4]]
+    with pytest.raises(IntegrityError):
+        rec.insert_events([StoredEvent(uuid.uuid4(), 1, "t:new", b"{}"), ours[0]])
+    assert rec.max_notification_id() == library_positions[-1]
 
 
 def test_the_relay_records_its_position_and_verified_together(settings, persistence):

@@ -189,27 +189,6 @@ async def _leads_both(client: httpx.AsyncClient) -> dict | None:
     return leads if leads["relay"] and leads["sealer"] else None
 
 
-async def scheduled_on_stream(nats_url: str) -> Counter[tuple[str, int]]:
-    """(contract, seq) of every TrancheScheduled message on the stream."""
-    nc = await nats.connect(nats_url)
-    try:
-        sub = await nc.jetstream().pull_subscribe(f"swp.{COUNTY}.finance.TrancheScheduled", durable=None, stream="SWP")
-        counts: Counter[tuple[str, int]] = Counter()
-        while True:
-            try:
-                msgs = await sub.fetch(100, timeout=1)
-            except (nats.errors.TimeoutError, TimeoutError):
-                break
-            for m in msgs:
-                data = json.loads(m.data)["data"]
-                counts[(data["contract_id"], data["seq"])] += 1
-                await m.ack()
-        await sub.unsubscribe()
-        return counts
-    finally:
-        await nc.close()
-
-
 async def test_two_processes_of_finance_share_its_consumers(postgres, nats_server, tmp_path):
     """Both processes pull from the same durable consumer (one message in flight: the upstream's
     order holds); every signing is reacted to exactly once, also when one process is killed."""
@@ -238,7 +217,7 @@ async def test_two_processes_of_finance_share_its_consumers(postgres, nats_serve
             assert sum(r["relay"] for r in roles) == 1
 
             async def all_scheduled() -> Counter | None:
-                counts = await scheduled_on_stream(settings.nats_url)
+                counts = await published_counts(settings.nats_url, "TrancheScheduled")
                 return counts if len(counts) == len(contracts) else None
 
             counts = await wait_until(all_scheduled, what="every tranche 1 published")
@@ -284,6 +263,26 @@ async def published_counts(nats_url: str, event_type: str) -> Counter[tuple[str,
         return counts
     finally:
         await nc.close()
+
+async def check_applied_once(client: httpx.AsyncClient, finance: dict, nats_url: str, ids: list[str], terminated: set[str]) -> None:
+    """Each contract's tranches as its signing and termination left them — all three cancelled
+    when terminated, else tranche 1 due and the others awaiting their trigger — and, on the
+    stream, exactly one tranche 1 scheduled per contract and three cancellations per termination."""
+    for cid in ids:
+        r = await client.get(f"/v1/counties/{COUNTY}/contracts/{cid}/tranches", headers=finance)
+        assert r.status_code == 200, r.text
+        statuses = [t["status"] for t in r.json()]
+        expected = ["cancelled"] * 3 if cid in terminated else [statuses[0], "awaiting_trigger", "awaiting_trigger"]
+        assert statuses == expected and statuses[0] in ("cancelled", "scheduled", "overdue"), (cid, statuses)
+
+    async def all_published() -> tuple[Counter, Counter] | None:
+        scheduled = await published_counts(nats_url, "TrancheScheduled")
+        cancelled = await published_counts(nats_url, "TrancheCancelled")
+        return (scheduled, cancelled) if len(scheduled) == len(ids) and len(cancelled) == 3 * len(terminated) else None
+
+    scheduled, cancelled = await wait_until(all_published, timeout=60, what="every schedule and cancellation published")
+    assert scheduled == Counter({(cid, 1): 1 for cid in ids})
+    assert cancelled == Counter({(cid, seq): 1 for cid in terminated for seq in (1, 2, 3)})
 
 
 async def test_partitioned_consumers_keep_each_contracts_order_across_two_finance_processes(postgres, nats_server, tmp_path):
@@ -336,21 +335,7 @@ async def test_partitioned_consumers_keep_each_contracts_order_across_two_financ
             finally:
                 await nc.close()
             assert all(i.num_pending == 0 and i.delivered.stream_seq > 0 for i in infos)
-            for cid in ids:
-                r = await a.get(f"/v1/counties/{COUNTY}/contracts/{cid}/tranches", headers=finance)
-                assert r.status_code == 200, r.text
-                statuses = [t["status"] for t in r.json()]
-                expected = ["cancelled"] * 3 if cid in terminated else [statuses[0], "awaiting_trigger", "awaiting_trigger"]
-                assert statuses == expected and statuses[0] in ("cancelled", "scheduled", "overdue"), (cid, statuses)
-
-            async def all_published() -> tuple[Counter, Counter] | None:
-                scheduled = await published_counts(nats_server.url, "TrancheScheduled")
-                cancelled = await published_counts(nats_server.url, "TrancheCancelled")
-                return (scheduled, cancelled) if len(scheduled) == SIGNED and len(cancelled) == 3 * len(terminated) else None
-
-            scheduled, cancelled = await wait_until(all_published, timeout=60, what="every schedule and cancellation published")
-            assert scheduled == Counter({(cid, 1): 1 for cid in ids})
-            assert cancelled == Counter({(cid, seq): 1 for cid in terminated for seq in (1, 2, 3)})
+            await check_applied_once(a, finance, nats_server.url, ids, terminated)
             # The county's index (a projection of finance's log) lists every contract once.
             overdue = await a.get(f"/v1/counties/{COUNTY}/tranches/overdue", params={"as_of": "9999-12-31"}, headers=finance)
             assert overdue.status_code == 200, overdue.text

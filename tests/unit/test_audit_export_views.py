@@ -29,7 +29,8 @@ def test_views_hold_one_decoded_row_per_record_and_no_formulas(tmp_path):
     ]
     csv_path, xlsx_path = _write_views("registry", records, tmp_path)
 
-    rows = list(csv.DictReader(csv_path.open(encoding="utf-8-sig")))
+    with csv_path.open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["position"]) for r in rows] == [1, 2]
     assert rows[0]["event_type"] == "Provider.Registered" and rows[0]["county"] == "640402"
     assert json.loads(rows[0]["data"]) == {"name": "明德社会工作服务中心", "amount": "12.50"}  # no meta, no wrappers
@@ -48,5 +49,6 @@ def test_views_hold_one_decoded_row_per_record_and_no_formulas(tmp_path):
 
 def test_an_empty_export_still_has_headed_views(tmp_path):
     csv_path, xlsx_path = _write_views("finance", [], tmp_path)
-    assert next(csv.reader(csv_path.open(encoding="utf-8-sig"))) == list(VIEW_COLUMNS)
+    with csv_path.open(encoding="utf-8-sig") as f:
+        assert next(csv.reader(f)) == list(VIEW_COLUMNS)
     assert next(load_workbook(xlsx_path).active.iter_rows(values_only=True)) == VIEW_COLUMNS
