@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -12,7 +13,8 @@ TIMEOUT = 30
 
 
 def wait(driver: Any, timeout: float = TIMEOUT) -> WebDriverWait:
-    return WebDriverWait(driver, timeout)
+    # An htmx swap can replace what a condition is looking at: look again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def visible(driver: Any, css: str) -> Any:
@@ -45,7 +47,8 @@ def submit(driver: Any, form: str = "form") -> None:
 
 
 def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402", organisation: str | None = None,
-            name: str = "测试用户") -> None:
+            name: str = "测试用户", worker: str | None = None) -> None:
+    """``worker``: for a social worker's own account, the label of the worker picked after the organisation."""
     driver.get(base_url + "/login")
     county_field = driver.find_element(By.ID, "f-county")
     if county_field.get_attribute("value") != county:
@@ -55,6 +58,9 @@ def sign_in(driver: Any, base_url: str, role_label: str, county: str = "640402",
     if organisation:
         wait(driver).until(lambda d: any(o.text == organisation for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
         pick(driver, "#f-organisation", organisation)
+    if worker:
+        wait(driver).until(lambda d: any(o.text == worker for o in d.find_elements(By.CSS_SELECTOR, "#f-worker option")))
+        pick(driver, "#f-worker", worker)
     driver.find_element(By.ID, "f-user_name").send_keys(name)
     submit(driver, "#login-form")
     wait(driver).until(lambda d: "/login" not in d.current_url)

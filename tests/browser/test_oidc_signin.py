@@ -23,7 +23,7 @@ from shared.infra.auth import Role
 from shared.infra.natsserver import NatsServer, free_port
 from shared.testing.fixtures import make_settings
 from tests.browser.conftest import COUNTY, Platform, ThreadedServer, _require_browser, screenshot
-from tests.browser.helpers import submit, visible, wait
+from tests.browser.helpers import submit, uscc, visible, wait
 from tests.oidc.idp import AUDIENCE, Idp
 
 CLIENT_ID = "swp-console"
@@ -141,3 +141,43 @@ def test_an_unknown_role_at_the_provider_is_refused(page, platform, idp_and_plat
     assert "登录被拒绝" in page.page_source and "swp_role" in page.page_source
     page.get(platform.base_url + "/purchaser/")
     wait(page).until(lambda d: urlsplit(d.current_url).path == "/login")
+
+
+def test_a_social_worker_signs_in_at_the_provider_as_herself(page, platform, idp_and_platform):
+    """The provider's swp_worker_id claim is the worker the console's worker pages are about: her
+    station comes from registry's workplace read under her own token. Without the claim, the
+    worker pages say so instead of failing at every API call."""
+    idp = idp_and_platform[0]
+    clerk = platform.headers(Role.PURCHASER, COUNTY)
+    with platform.api() as api:
+        def post(path: str, body: dict) -> dict:
+            r = api.post(f"/registry/v1/counties/{COUNTY}{path}", json=body, headers=clerk)
+            assert r.status_code == 201, r.text
+            return r.json()
+
+        provider = post("/providers", {"name": "原州区明德社会工作服务中心", "uscc": uscc("52640402MJY100009"), "rating": "4A"})["provider_id"]
+        station = post("/stations", {"name": "南关街道社工站", "township": "南关街道", "kind": "street_station"})["station_id"]
+        worker = post("/workers", {"provider_id": provider, "station_id": station, "name": "杨帆", "birth_date": "1994-05-01",
+                                   "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
+                                   "hired_on": "2026-01-05"})["worker_id"]
+    idp.stop()  # the province's directory learns of her (same issuer, same keys)
+    idp.accounts.update({
+        "yangfan": {"name": "杨帆", "swp_role": "worker", "swp_counties": [COUNTY], "swp_provider_id": provider,
+                    "swp_worker_id": worker},
+        "nobody": {"name": "无编号", "swp_role": "worker", "swp_counties": [COUNTY], "swp_provider_id": provider},
+    })
+    idp.start()
+    page.get(platform.base_url + "/login")
+    page.find_element(By.ID, "sso-sign-in").click()
+    log_in_at_the_provider(page, idp, "yangfan")
+    wait(page).until(lambda d: urlsplit(d.current_url).path == "/worker/")
+    assert "杨帆" in visible(page, ".topbar .who").text
+    # No contract covers her station yet: the page names the station her own workplace read gave.
+    assert page.find_element(By.TAG_NAME, "h1").text == "没有可用的服务协议"
+    assert "南关街道社工站" in page.find_element(By.ID, "main").text
+    page.delete_all_cookies()  # the console's session and the provider's (cookies are per host, not port)
+    page.get(platform.base_url + "/login")
+    page.find_element(By.ID, "sso-sign-in").click()
+    log_in_at_the_provider(page, idp, "nobody")
+    wait(page).until(lambda d: urlsplit(d.current_url).path == "/worker/")
+    assert page.find_element(By.TAG_NAME, "h1").text == "账号未关联社工"

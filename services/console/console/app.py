@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console.api import GENERIC_ZH, ApiConnector, ApiProblem, SessionExpired
 from console.pages import REGISTERED, auth
+from console.pages.worker import NoWorkerId
 from console.session import SessionStore
 from console.settings import ConsoleSettings
 from console.web import HERE, CsrfFailed, Forbidden, NeedsSignIn, render, session_of, sign_in_redirect
@@ -63,6 +64,11 @@ def create_console(settings: Settings, console_settings: ConsoleSettings | None 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _: Exception) -> Response:
         return render(request, "error.html", status_code=403, title="无权访问", message="此页面不属于您的角色。")
+
+    @app.exception_handler(NoWorkerId)
+    async def no_worker_id(request: Request, _: Exception) -> Response:
+        return render(request, "error.html", status_code=403, title="账号未关联社工",
+                      message="您的账号没有社工编号（worker_id），平台无法确定您本人的服务记录（R-AUD-6）。请联系所属社工机构或统一身份认证管理员。")
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, _: Exception) -> Response:

@@ -9,7 +9,7 @@ ROLES = {
     "finance": "财务",
     "auditor": "审计",
     "province_admin": "省级管理员",
-    "worker": "社工（个人账号）",
+    "worker": "驻站社工（个人账号）",
 }
 PROVINCE_WIDE = frozenset({"province_admin"})  # tokens with counties ["*"]
 NEEDS_PROVIDER = frozenset({"provider", "worker"})

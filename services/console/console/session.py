@@ -28,6 +28,7 @@ class Session:
     county_name: str = ""
     user_name: str = ""
     provider_id: str | None = None
+    worker_id: str | None = None  # a worker's own account: the registry's id of the social worker
     evaluator_org: str | None = None
     org_name: str = ""
     flash: list[str] = field(default_factory=list)

@@ -104,6 +104,16 @@ class WorkerDetail(Query):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerWorkplace(Query):
+    """Where a worker may log services on ``as_of``: its station then and the signed contracts of its
+    provider that cover that station on that day."""
+
+    county: str
+    worker_id: str
+    as_of: date
+
+
+@dataclass(frozen=True, kw_only=True)
 class PublicProviders(PublicQuery):
     """The provider disclosure (R-REG-9), asked without a token."""
 
@@ -161,6 +171,16 @@ class Listed:
     query: dict[str, Any]
     page: Page[Any]
     calendar: WorkdayCalendar | None = None
+
+
+@dataclass(frozen=True)
+class Workplace:
+    """A worker, the station(s) it works at on ``as_of`` and the contracts covering them."""
+
+    worker: Worker
+    as_of: date
+    stations: list[Station]
+    contracts: list[Contract]
 
 
 @dataclass(frozen=True)
@@ -246,6 +266,7 @@ class RegistryReads:
         bus.register(StationList, self.stations)
         bus.register(WorkerList, self.workers)
         bus.register(WorkerDetail, self.worker)
+        bus.register(WorkerWorkplace, self.workplace)
         bus.register(PublicProviders, self.public_providers)
         bus.register(CountyList, self.counties)
         bus.register(ProvinceContracts, self.province_contracts)
@@ -359,6 +380,20 @@ class RegistryReads:
         if not viewer.sees_provider(worker.provider_id) or viewer.worker_id not in (None, str(worker.id)):
             raise NotFound(f"unknown worker {q.worker_id} in county {q.county}")
         return worker
+
+    def workplace(self, q: WorkerWorkplace, viewer: Viewer) -> Workplace:
+        """What a worker may log against on ``as_of`` (its own only, as :meth:`worker`): the station
+        it is assigned to that day (none once it has left) and its provider's signed contracts whose
+        stations include it and whose service period covers the day (R-LOG-3)."""
+        worker = self.worker(WorkerDetail(county=q.county, worker_id=q.worker_id), viewer)
+        station_id = worker.station_on(q.as_of) if worker.employed_on(q.as_of) else None
+        if station_id is None:
+            return Workplace(worker, q.as_of, [], [])
+        contracts = [
+            c for c in self.store.contracts(q.county, worker.provider_id, status="signed")
+            if station_id in c.station_ids and c.period_start <= q.as_of <= c.period_end
+        ]
+        return Workplace(worker, q.as_of, [self.store.station(q.county, station_id)], contracts)
 
     # --- the public disclosure (R-REG-9) -------------------------------------------------
     def public_providers(self, q: PublicProviders, _viewer: Viewer) -> list[PublicRecord]:

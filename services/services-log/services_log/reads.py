@@ -105,11 +105,19 @@ class BeneficiaryOf(Query):
 
 @dataclass(frozen=True)
 class DeliveryPage:
-    """``total`` and ``offset`` count the contract's deliveries (a worker's page holds only its own)."""
+    """``total`` and ``offset`` count the contract's deliveries (a worker's page holds only its own);
+    ``following``: the position in the contract's log the next page starts at."""
 
     total: int
     offset: int
     items: list[dict[str, Any]]
+    following: int
+
+
+# A worker's page of a contract's deliveries is filled with its own: up to ``limit`` of them, found by
+# examining at most this many positions of the contract's log from ``offset`` (the next page resumes
+# after the last one examined).
+WORKER_SCAN = 1_000
 
 
 @dataclass(frozen=True)
@@ -178,12 +186,34 @@ class ServicesLogReads:
         return delivery_view(self.lookups, delivery, viewer.role)
 
     def deliveries(self, q: ContractDeliveries, viewer: Viewer) -> DeliveryPage:
-        """A worker's page holds only the deliveries naming it (R-AUD-6)."""
+        """A worker's page holds only the deliveries naming it (R-AUD-6): up to ``limit`` of them, from
+        at most :data:`WORKER_SCAN` positions of the log; ``following`` is the position after the last
+        one examined."""
         self.contract(q.county, q.contract_id, viewer)
-        total, deliveries = self.queries.deliveries_of(q.county, q.contract_id, q.offset, q.limit)
-        if viewer.worker_id is not None:
-            deliveries = [d for d in deliveries if viewer.worker_id in d.facts.worker_ids]
-        return DeliveryPage(total, q.offset, [delivery_view(self.lookups, d, viewer.role) for d in deliveries])
+        if viewer.worker_id is None:
+            total, deliveries = self.queries.deliveries_of(q.county, q.contract_id, q.offset, q.limit)
+            following = q.offset + q.limit
+        else:
+            total, deliveries, following = self._own(q, viewer.worker_id)
+        return DeliveryPage(total, q.offset, [delivery_view(self.lookups, d, viewer.role) for d in deliveries], following)
+
+    def _own(self, q: ContractDeliveries, worker_id: str) -> tuple[int, list[ServiceDelivery], int]:
+        own: list[ServiceDelivery] = []
+        total, at, bound, size = 0, q.offset, q.offset + WORKER_SCAN, q.limit
+        while len(own) < q.limit and at < bound:
+            # as many as are still wanted first (a worker's contract is mostly its station's), more as
+            # the stretch turns out sparse: each delivery examined is one aggregate read
+            total, chunk = self.queries.deliveries_of(q.county, q.contract_id, at, min(size, bound - at))
+            if not chunk:
+                break
+            size = min(size * 2, 500)
+            for d in chunk:
+                at += 1
+                if worker_id in d.facts.worker_ids:
+                    own.append(d)
+                    if len(own) == q.limit:
+                        break
+        return total, own, at
 
     def progress(self, q: ContractProgress, viewer: Viewer) -> dict[str, Any]:
         self.contract(q.county, q.contract_id, viewer)

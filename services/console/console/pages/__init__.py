@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from console.pages import auditor, evaluator, finance, provider, province, purchaser, purchaser_evaluations
+from console.pages import auditor, evaluator, finance, provider, province, purchaser, purchaser_evaluations, worker
 from console.roles import RolePages
 
 REGISTERED: list[RolePages] = [
     purchaser.PAGES,
     purchaser_evaluations.PAGES,  # more purchaser pages (no navigation of its own)
     provider.PAGES,
+    worker.PAGES,  # a social worker's own account: the provider's delivery pages, for itself
     evaluator.PAGES,
     finance.PAGES,
     auditor.PAGES,

@@ -5,7 +5,8 @@ provider — authorization code + PKCE, ``/login/oidc`` then ``/login/callback``
 — and the session holds the access token the IdP issued. Development (``SWP_ENVIRONMENT``
 development or test): the page also has the form that mints a development token with
 ``shared.infra.auth.issue_token`` — the same as ``swp token`` — for the chosen role, county and
-organisation. Production refuses that form (403).
+organisation — for a social worker's own account (role ``worker``) also the worker it is, among
+the organisation's registered workers (its ``worker_id``). Production refuses that form (403).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ async def oidc_callback(
     named = sorted(c for c in principal.counties if COUNTY.match(c))
     fresh.county = named[0] if len(named) == 1 else None
     fresh.provider_id, fresh.evaluator_org = principal.provider_id, principal.evaluator_org
+    fresh.worker_id = principal.worker_id  # the issuer's worker claim (SWP_OIDC_CLAIM_WORKER_ID)
     if fresh.county:
         fresh.county_name = await _county_name(request, signed.access_token, fresh.county)
     pages = pages_for(fresh.role)
@@ -162,6 +164,39 @@ async def organisations(
     return render(request, "_organisations.html", role=role, choices=choices, error=error, form={})
 
 
+@router.get("/login/workers", response_class=HTMLResponse)
+async def workers(
+    request: Request,
+    county: Annotated[str, Query(max_length=20)] = "",
+    organisation: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """htmx fragment: the chosen provider's social workers, for signing in as one of them (role worker)."""
+    if not dev_sign_in_allowed(request):
+        return HTMLResponse("", status_code=403)
+    choices, error = ([], "")
+    if COUNTY.match(county) and organisation:
+        choices, error = await _workers(request, county, organisation)
+    return render(request, "_workers.html", choices=choices, error=error, form={}, organisation=organisation)
+
+
+async def _workers(request: Request, county: str, provider_id: str) -> tuple[list[tuple[str, str, str]], str]:
+    """The provider's workers still employed (id, label, name), read through the API as the organisations are."""
+    settings: Settings = state(request).settings
+    token = issue_token(settings, sub="console-sign-in", role=Role.PROVINCE_ADMIN, counties=["*"], ttl_seconds=60)
+    try:
+        async with state(request).connector.client() as client:
+            api = Api(client, token)
+            rows = await read_bounded(api, f"/registry/v1/counties/{county}/workers", provider_id=provider_id)
+            stations = {s["station_id"]: s["name"] for s in await read_bounded(api, f"/registry/v1/counties/{county}/stations")}
+    except ApiProblem as exc:
+        return [], f"无法读取社工名单：{exc.detail}"
+    except NoApi:
+        return [], "未配置平台接口地址（SWP_CONSOLE_API_BASE_URL）"
+    choices = [(w["worker_id"], f"{w['name']}（{labels.label(labels.WORKER_ROLES, w['role'])} · {stations.get(w['station_id'], '')}）",
+                w["name"]) for w in rows if w["provider_id"] == provider_id and w["left_on"] is None]
+    return choices, "" if choices else "该机构尚未登记在岗社工"
+
+
 async def _organisations(request: Request, role: str, county: str) -> tuple[list[tuple[str, str]], str]:
     settings: Settings = state(request).settings
     token = issue_token(settings, sub="console-sign-in", role=Role.PROVINCE_ADMIN, counties=["*"], ttl_seconds=60)
@@ -188,13 +223,14 @@ async def login(
     county: Annotated[str, Form(max_length=20)] = "",
     user_name: Annotated[str, Form(max_length=50)] = "",
     organisation: Annotated[str, Form(max_length=100)] = "",
+    worker_id: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     if not dev_sign_in_allowed(request):
         return render(request, "error.html", status_code=403, title="开发登录已停用", message="生产环境不提供开发登录，请使用统一身份认证。")
     session, _ = anonymous_session(request)
     await check_csrf(request, session)
-    form = {"role": role, "county": county.strip(), "user_name": user_name, "organisation": organisation}
+    form = {"role": role, "county": county.strip(), "user_name": user_name, "organisation": organisation, "worker_id": worker_id}
     errors: dict[str, str] = {}
     if role not in labels.ROLES:
         errors["role"] = "请选择角色"
@@ -203,28 +239,42 @@ async def login(
         errors["county"] = "请填写6位县（区）行政区划代码，如 640402"
     if role in labels.NEEDS_PROVIDER | labels.NEEDS_EVALUATOR and not organisation:
         errors["organisation"] = "请选择所属机构"
+    worker_choices: list[tuple[str, str, str]] = []
+    if role == Role.WORKER and not errors:
+        # A worker's own account is one registered social worker of the organisation (its token's worker_id).
+        worker_choices, worker_error = await _workers(request, form["county"], organisation)
+        if worker_id not in {c[0] for c in worker_choices}:
+            errors["worker_id"] = worker_error or "请选择您本人（该机构登记的在岗社工）"
     if errors:
-        choices = await _organisations(request, role, form["county"]) if "organisation" in errors and "county" not in errors else ([], "")
+        pick_again = ("organisation" in errors and "county" not in errors) or "worker_id" in errors
+        choices = await _organisations(request, role, form["county"]) if pick_again else ([], "")
         return render(request, "login.html", status_code=422, session=session, title="登录", form=form, errors=errors,
-                      next=safe_next(next) or "", choices=choices[0], sso=bool(state(request).console_settings.oidc_issuer), dev=True)
+                      next=safe_next(next) or "", choices=choices[0], worker_choices=worker_choices,
+                      sso=bool(state(request).console_settings.oidc_issuer), dev=True)
     settings: Settings = state(request).settings
-    name = user_name.strip() or labels.ROLES[role]
+    worker = worker_id if role == Role.WORKER else None
+    worker_name = {c[0]: c[2] for c in worker_choices}.get(worker or "", "")  # (``next`` is the form's field here)
+    name = user_name.strip() or worker_name or labels.ROLES[role]
     token = issue_token(
         settings, sub=f"console:{name}", role=role, counties=["*"] if province_wide else [form["county"]],
         provider_id=organisation if role in labels.NEEDS_PROVIDER else None,
-        evaluator_org=organisation if role in labels.NEEDS_EVALUATOR else None,
+        evaluator_org=organisation if role in labels.NEEDS_EVALUATOR else None, worker_id=worker,
         ttl_seconds=state(request).console_settings.session_ttl_seconds,
     )
     fresh = state(request).sessions.rotate(session)
     fresh.token, fresh.role, fresh.user_name = token, role, name
     fresh.county = form["county"] if COUNTY.match(form["county"]) else None
     fresh.provider_id = organisation if role in labels.NEEDS_PROVIDER else None
+    fresh.worker_id = worker
     fresh.evaluator_org = organisation if role in labels.NEEDS_EVALUATOR else None
     if organisation:
         orgs, _err = await _organisations(request, role, form["county"])
         fresh.org_name = dict(orgs).get(organisation, "")
     if fresh.county:
-        fresh.county_name = await _county_name(request, token, fresh.county)
+        # A worker's own token may not read the county: its name is read as the organisations are.
+        reader = token if role != Role.WORKER else issue_token(settings, sub="console-sign-in", role=Role.PROVINCE_ADMIN,
+                                                               counties=["*"], ttl_seconds=60)
+        fresh.county_name = await _county_name(request, reader, fresh.county)
     pages = pages_for(role)
     response = redirect(request, safe_next(next) or (pages.home if pages else "/home"))
     set_session_cookie(request, response, fresh)

@@ -1,10 +1,14 @@
 """NGO / social worker (承接主体, role ``provider``) pages: log today's service, the Excel route,
-corrections and voiding, indicator progress as a chart, monthly briefs."""
+corrections and voiding, indicator progress as a chart, monthly briefs. The delivery pages are a
+``Desk`` (URL prefix + how the workspace is found) that ``console.pages.worker`` reuses for a
+social worker's own account."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -13,7 +17,7 @@ from fastapi.responses import Response
 from console import labels, sheets
 from console.api import ApiProblem, Refusal
 from console.formats import cn_date, wan
-from console.paging import api_page, page_number, read_bounded
+from console.paging import CursorPage, Position, api_page, page_number, read_bounded
 from console.roles import NavItem, RolePages
 from console.web import Ctx, read_form, signed_in, today_iso
 
@@ -39,19 +43,24 @@ DELIVERY_FIELDS = {"contract_id", "station_id", "worker_ids", "kind", "area", "d
 
 
 class Workspace:
-    """The provider's contracts, the chosen one, and the names of its stations and workers."""
+    """The contracts the user may log against, the chosen one, and the names of its stations and
+    workers. ``base``: the URL prefix of the pages (``/provider`` or ``/worker``); ``me``: for a
+    worker's own account, the worker itself — the only one its deliveries are logged for."""
 
     def __init__(self, contracts: list[dict[str, Any]], contract: dict[str, Any] | None, stations: list[dict[str, Any]],
-                 workers: list[dict[str, Any]]) -> None:
+                 workers: list[dict[str, Any]], base: str = "/provider", me: dict[str, Any] | None = None) -> None:
         self.contracts = contracts
         self.contract = contract
+        self.base = base
+        self.me = me
         self.station_names = {s["station_id"]: s["name"] for s in stations}
         self.stations = [s for s in stations if contract and s["station_id"] in contract["station_ids"]]
         self.worker_names = {w["worker_id"]: w["name"] for w in workers}
         self.workers = [w for w in workers if w["left_on"] is None and any(s["station_id"] == w["station_id"] for s in self.stations)]
 
     def contract_label(self, c: dict[str, Any]) -> str:
-        return f"{cn_date(c['period_start'])}至{cn_date(c['period_end'])} · {wan(c['amount_fen'])} · {labels.label(labels.CONTRACT_STATUS, c['status'])}"
+        amount = f" · {wan(c['amount_fen'])}" if "amount_fen" in c else ""
+        return f"{cn_date(c['period_start'])}至{cn_date(c['period_end'])}{amount} · {labels.label(labels.CONTRACT_STATUS, c['status'])}"
 
     @property
     def contract_options(self) -> list[tuple[str, str]]:
@@ -60,6 +69,10 @@ class Workspace:
     @property
     def indicators(self) -> list[dict[str, Any]]:
         return (self.contract or {}).get("indicators") or []
+
+    @property
+    def indicator_names(self) -> dict[str, str]:
+        return {i["code"]: i["name"] for i in self.indicators}
 
     @property
     def areas(self) -> list[str]:
@@ -78,18 +91,35 @@ class Workspace:
         return out
 
 
-async def workspace(ctx: Ctx, contract_id: str | None) -> Workspace:
-    reg = f"/registry/v1/counties/{ctx.county}"
-    # pickers, bounded (PICKER_MAX, one API page each); a provider's token sees its own contracts only
-    contracts = list(reversed(await read_bounded(ctx.api, f"{reg}/contracts")))
+# How a page finds its workspace: the contract asked for (None: the first signed one) and, for a
+# worker, the day it is about (its station and contracts that day; None: today).
+Loader = Callable[[Ctx, str | None, str | None], Awaitable[Workspace]]
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Whose delivery pages: their URL prefix and how they find their workspace."""
+
+    base: str
+    load: Loader
+
+
+def choose(contracts: list[dict[str, Any]], contract_id: str | None) -> dict[str, Any] | None:
     contract = None
     if contract_id:
         contract = next((c for c in contracts if c["contract_id"] == contract_id), None)
     if contract is None and not contract_id:
         contract = next((c for c in contracts if c["status"] == "signed"), contracts[0] if contracts else None)
+    return contract
+
+
+async def workspace(ctx: Ctx, contract_id: str | None, _day: str | None = None) -> Workspace:
+    reg = f"/registry/v1/counties/{ctx.county}"
+    # pickers, bounded (PICKER_MAX, one API page each); a provider's token sees its own contracts only
+    contracts = list(reversed(await read_bounded(ctx.api, f"{reg}/contracts")))
     stations = await read_bounded(ctx.api, f"{reg}/stations")
     workers = await read_bounded(ctx.api, f"{reg}/workers")
-    return Workspace(contracts, contract, stations, workers)
+    return Workspace(contracts, choose(contracts, contract_id), stations, workers)
 
 
 def render(ctx: Ctx, template: str, ws: Workspace, status_code: int = 200, **values: Any) -> Response:
@@ -98,23 +128,21 @@ def render(ctx: Ctx, template: str, ws: Workspace, status_code: int = 200, **val
     return ctx.render(template, status_code=status_code, ws=ws, contract=ws.contract, **values)
 
 
-# ---------------------------------------------------------------- today's service
+# ---------------------------------------------------------------- the delivery desk (provider and worker pages)
 
 
-@router.get("/")
-async def today(ctx: Ngo, contract: ContractQ = None) -> Response:
-    ws = await workspace(ctx, contract)
+async def today_page(ctx: Ctx, ws: Workspace) -> Response:
     form = {"date": today_iso(), "hours_other": "0"}
     if len(ws.stations) == 1:
         form["station_id"] = ws.stations[0]["station_id"]
     return render(ctx, "provider/today.html", ws, title="今日服务登记", form=form, selected_workers=set())
 
 
-@router.post("/")
-async def log_delivery(ctx: Ngo, contract: ContractQ = None) -> Response:
+async def log_delivery_page(ctx: Ctx, desk: Desk, contract: str | None) -> Response:
     form, raw = await read_form(ctx.request)
-    ws = await workspace(ctx, form.get("contract_id") or contract)
-    workers = [w for w in raw.getlist("worker_ids") if w]
+    ws = await desk.load(ctx, form.get("contract_id") or contract, form.get("date") or None)
+    # A worker's own account logs for itself: the worker is fixed, whatever the form says.
+    workers = [ws.me["worker_id"]] if ws.me else [w for w in raw.getlist("worker_ids") if w]
     body: dict[str, Any] = {
         "contract_id": form.get("contract_id", ""), "station_id": form.get("station_id", ""), "worker_ids": workers,
         "kind": form.get("kind", ""), "area": form.get("area", ""), "date": form.get("date") or None,
@@ -129,41 +157,49 @@ async def log_delivery(ctx: Ngo, contract: ContractQ = None) -> Response:
         return render(ctx, "provider/today.html", ws, 422, title="今日服务登记", form=form, selected_workers=set(workers),
                       refusal=Refusal.of(exc, DELIVERY_FIELDS))
     names = "、".join(ws.worker_names.get(w, w) for w in workers)
-    return ctx.redirect(f"/provider/deliveries?contract={body['contract_id']}",
+    return ctx.redirect(f"{ws.base}/deliveries?contract={body['contract_id']}",
                         f"已登记：{cn_date(body['date'])} {body['kind']} {body['person_times']}人次（{names}）")
 
 
-# ---------------------------------------------------------------- deliveries, corrections, voiding
-
-
-@router.get("/deliveries")
-async def deliveries(ctx: Ngo, contract: ContractQ = None, page: PageNo = 1) -> Response:
-    ws = await workspace(ctx, contract)
+async def deliveries_page(ctx: Ctx, ws: Workspace, page: int | Position, title: str = "服务记录") -> Response:
+    """One page of the contract's deliveries: by number (offset; the provider's, with the total), or
+    at a cursor :class:`Position` (a worker's: the API fills each page with the worker's own
+    deliveries and names where the next one starts, so only the cursor leads on)."""
     if ws.contract is None:
         return render(ctx, "provider/deliveries.html", ws)
     size = ctx.page_size()
-    body = await ctx.api.get(
-        f"/services-log/v1/counties/{ctx.county}/contracts/{ws.contract['contract_id']}/deliveries",
-        offset=(page_number(page) - 1) * size, limit=size,
-    )
-    return render(ctx, "provider/deliveries.html", ws, title="服务记录", page=api_page(body, page_number(page), size))
+    path = f"/services-log/v1/counties/{ctx.county}/contracts/{ws.contract['contract_id']}/deliveries"
+    if isinstance(page, Position):
+        try:
+            body, following = await ctx.api.get_page(path, page.cursor, limit=size)
+        except ApiProblem as exc:  # a cursor refused (edited, or another contract's): the first page
+            if page.first or exc.status != 422 or exc.problem.get("field") != "cursor":
+                raise
+            page = Position()
+            body, following = await ctx.api.get_page(path, None, limit=size)
+        return render(ctx, "provider/deliveries.html", ws, title=title, page=CursorPage(list(body["items"]), size, page, following))
+    body = await ctx.api.get(path, offset=(page_number(page) - 1) * size, limit=size)
+    return render(ctx, "provider/deliveries.html", ws, title=title, page=api_page(body, page_number(page), size))
 
 
 async def _delivery(ctx: Ctx, delivery_id: str) -> dict[str, Any]:
     return await ctx.api.get(f"/services-log/v1/counties/{ctx.county}/deliveries/{delivery_id}")
 
 
-@router.get("/deliveries/{delivery_id}")
-async def delivery_form(ctx: Ngo, delivery_id: str) -> Response:
-    d = await _delivery(ctx, delivery_id)
-    ws = await workspace(ctx, d["contract_id"])
+def _delivery_form(d: dict[str, Any]) -> dict[str, Any]:
     form = {k: d.get(k) for k in ("station_id", "kind", "area", "date", "person_times", "indicator_code", "content")}
     form.update(hours_direct=str(d["hours_direct"]), hours_other=str(d["hours_other"]))
-    return render(ctx, "provider/delivery.html", ws, title="更正或作废", d=d, form=form, selected_workers=set(d["worker_ids"]))
+    return form
 
 
-@router.post("/deliveries/{delivery_id}/correction")
-async def correct(ctx: Ngo, delivery_id: str) -> Response:
+async def delivery_page(ctx: Ctx, desk: Desk, delivery_id: str) -> Response:
+    d = await _delivery(ctx, delivery_id)
+    ws = await desk.load(ctx, d["contract_id"], d["date"])
+    return render(ctx, "provider/delivery.html", ws, title="更正或作废", d=d, form=_delivery_form(d),
+                  selected_workers=set(d["worker_ids"]))
+
+
+async def correction_page(ctx: Ctx, desk: Desk, delivery_id: str) -> Response:
     form, raw = await read_form(ctx.request)
     d = await _delivery(ctx, delivery_id)
     changes: dict[str, Any] = {"reason": form.get("reason", "")}
@@ -180,25 +216,58 @@ async def correct(ctx: Ngo, delivery_id: str) -> Response:
         await ctx.api.post(f"/services-log/v1/counties/{ctx.county}/deliveries/{delivery_id}/corrections", changes,
                            idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        ws = await workspace(ctx, d["contract_id"])
+        ws = await desk.load(ctx, d["contract_id"], d["date"])
         return render(ctx, "provider/delivery.html", ws, 422, title="更正或作废", d=d, form=form,
                       selected_workers=set(workers), refusal=Refusal.of(exc, DELIVERY_FIELDS))
-    return ctx.redirect(f"/provider/deliveries?contract={d['contract_id']}", "已更正（原记录保留在历史中）")
+    return ctx.redirect(f"{desk.base}/deliveries?contract={d['contract_id']}", "已更正（原记录保留在历史中）")
 
 
-@router.post("/deliveries/{delivery_id}/voiding")
-async def void(ctx: Ngo, delivery_id: str) -> Response:
+async def voiding_page(ctx: Ctx, desk: Desk, delivery_id: str) -> Response:
     form, _ = await read_form(ctx.request)
     d = await _delivery(ctx, delivery_id)
     try:
         await ctx.api.post(f"/services-log/v1/counties/{ctx.county}/deliveries/{delivery_id}/voiding",
                            {"reason": form.get("void_reason", "")}, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        ws = await workspace(ctx, d["contract_id"])
-        form_values = {k: d.get(k) for k in ("station_id", "kind", "area", "date", "person_times", "indicator_code", "content")}
-        return render(ctx, "provider/delivery.html", ws, 422, title="更正或作废", d=d, form={**form_values, **form},
+        ws = await desk.load(ctx, d["contract_id"], d["date"])
+        return render(ctx, "provider/delivery.html", ws, 422, title="更正或作废", d=d, form={**_delivery_form(d), **form},
                       selected_workers=set(d["worker_ids"]), refusal=Refusal.of(exc, {"reason"}, {"reason": "void_reason"}))
-    return ctx.redirect(f"/provider/deliveries?contract={d['contract_id']}", "已作废（记录保留，不再计入统计）")
+    return ctx.redirect(f"{desk.base}/deliveries?contract={d['contract_id']}", "已作废（记录保留，不再计入统计）")
+
+
+# ---------------------------------------------------------------- the provider's routes
+
+DESK = Desk("/provider", workspace)
+
+
+@router.get("/")
+async def today(ctx: Ngo, contract: ContractQ = None) -> Response:
+    return await today_page(ctx, await workspace(ctx, contract))
+
+
+@router.post("/")
+async def log_delivery(ctx: Ngo, contract: ContractQ = None) -> Response:
+    return await log_delivery_page(ctx, DESK, contract)
+
+
+@router.get("/deliveries")
+async def deliveries(ctx: Ngo, contract: ContractQ = None, page: PageNo = 1) -> Response:
+    return await deliveries_page(ctx, await workspace(ctx, contract), page)
+
+
+@router.get("/deliveries/{delivery_id}")
+async def delivery_form(ctx: Ngo, delivery_id: str) -> Response:
+    return await delivery_page(ctx, DESK, delivery_id)
+
+
+@router.post("/deliveries/{delivery_id}/correction")
+async def correct(ctx: Ngo, delivery_id: str) -> Response:
+    return await correction_page(ctx, DESK, delivery_id)
+
+
+@router.post("/deliveries/{delivery_id}/voiding")
+async def void(ctx: Ngo, delivery_id: str) -> Response:
+    return await voiding_page(ctx, DESK, delivery_id)
 
 
 # ---------------------------------------------------------------- Excel route

@@ -26,7 +26,7 @@ from registry.api.common import (
 )
 from registry.commands import EstablishStation, HireWorker, MoveWorker, QualifyWorker, RecordWorkerLeaving
 from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES, Station, Worker, plain
-from registry.reads import StationList, WorkerDetail, WorkerList
+from registry.reads import StationList, WorkerDetail, WorkerList, WorkerWorkplace, Workplace
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders
 from shared.text import Name
@@ -180,6 +180,74 @@ def list_workers(
 def get_worker(county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None) -> WorkerOut:
     """One social worker with the stations worked at and the certificate deadline."""
     return worker_out(registry.reads.ask(WorkerDetail(county=county, worker_id=worker_id), scope), as_of or today())
+
+
+class WorkplaceStation(BaseModel):
+    station_id: str
+    name: str
+    township: str
+    kind: str
+    since: date = Field(description="First day of the worker's assignment there")
+
+
+class WorkplaceIndicator(BaseModel):
+    code: str = Field(description="What a delivery names as `indicator_code` to count towards it")
+    name: str
+    unit: str
+    target: int
+
+
+class WorkplaceContract(BaseModel):
+    contract_id: str
+    status: str
+    period_start: date
+    period_end: date
+    station_ids: list[str] = Field(description="The contract's stations among the worker's (not the contract's others)")
+    service_areas: list[str] = Field(description="R-LOG-2: the areas a delivery may be in")
+    indicators: list[WorkplaceIndicator]
+
+
+class WorkplaceOut(BaseModel):
+    worker_id: str
+    provider_id: str
+    name: str
+    role: str
+    as_of: date
+    employed: bool = Field(description="Employed by its provider on as_of (false: hired later, or left)")
+    stations: list[WorkplaceStation] = Field(description="The station(s) the worker is assigned to on as_of")
+    contracts: list[WorkplaceContract] = Field(
+        description="Its provider's signed contracts covering those stations, whose service period includes as_of"
+    )
+
+
+def workplace_out(found: Workplace) -> WorkplaceOut:
+    w, ids = found.worker, {str(s.id) for s in found.stations}
+    since = {a.station_id: a.start for a in w.assignments if a.covers(found.as_of)}
+    return WorkplaceOut(
+        worker_id=str(w.id), provider_id=w.provider_id, name=w.name, role=w.role, as_of=found.as_of,
+        employed=w.employed_on(found.as_of),
+        stations=[WorkplaceStation(**station_out(s).model_dump(), since=since[str(s.id)]) for s in found.stations],
+        contracts=[
+            WorkplaceContract(
+                contract_id=str(c.id), status=c.status, period_start=c.period_start, period_end=c.period_end,
+                station_ids=[s for s in c.station_ids if s in ids], service_areas=list(c.service_areas),
+                indicators=[WorkplaceIndicator(**{k: i[k] for k in ("code", "name", "unit", "target")}) for i in c.indicators],
+            )
+            for c in found.contracts
+        ],
+    )
+
+
+@router.get("/workers/{worker_id}/workplace", response_model=WorkplaceOut)
+def get_workplace(county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None) -> WorkplaceOut:
+    """What a social worker may log services against on `as_of` (default today, China time): the
+    station it is assigned to that day and its provider's signed contracts that cover the station
+    and whose service period includes the day, each with its service areas (R-LOG-2) and indicator
+    codes (R-LOG-8). A worker's own token reads only its own (another worker's is 404, as an
+    unknown id); a provider only its own workers'. Once the worker has left, or before it is hired,
+    `employed` is false and both lists are empty."""
+    found = registry.reads.ask(WorkerWorkplace(county=county, worker_id=worker_id, as_of=as_of or today()), scope)
+    return workplace_out(found)
 
 
 def _own_worker(scope: Any, store: Any, county: str, worker_id: str) -> None:

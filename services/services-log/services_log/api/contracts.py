@@ -288,8 +288,10 @@ def list_deliveries(
     cursor: CursorParam = None,
 ) -> DeliveryPage:
     """The contract's deliveries in the order they were logged (voided ones included, marked). For a
-    worker's token, `items` holds only the deliveries of the page that name it among their workers
-    (`total` and `offset` still count the contract's deliveries, so paging works alike).
+    worker's token, `items` holds only deliveries that name it among their workers: up to `limit` of
+    them, found from `offset` by examining at most 1,000 deliveries of the contract's log; the next
+    page (`X-Next-Cursor`) resumes after the last one examined — follow the cursor, not `offset` +
+    `limit`. `total` and `offset` still count the contract's deliveries.
 
     Paged like every list: while more follow, `X-Next-Cursor` (and `Link: rel="next"`) names the
     next page; repeat the request with `cursor` set to it (a cursor replaces `offset`; one issued
@@ -300,7 +302,7 @@ def list_deliveries(
     if start is not None:
         offset = start
     page = service.reads.ask(ContractDeliveries(county=county, contract_id=contract_id, offset=offset, limit=limit), scope)
-    following = page.offset + limit
+    following = page.following
     respond(request, response, "deliveries", query, Paged([], following if following < page.total else None))
     return DeliveryPage(total=page.total, offset=page.offset, items=[DeliveryOut(**d) for d in page.items])
 
