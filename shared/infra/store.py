@@ -374,7 +374,10 @@ class PinnedRepository(Repository[uuid.UUID]):
                 raise AggregateNotFoundError(aggregate_id)
             return found
         fresh = freshness.active()
-        if fresh is not None and instant is None and version is None and self.cache is not None and not set(kwargs) - {"deepcopy_from_cache"}:
+        if (
+            fresh is not None and unit is None and instant is None and version is None and self.cache is not None
+            and not set(kwargs) - {"deepcopy_from_cache"}
+        ):
             # A command in a fresh-reads scope (shared/infra/freshness.py): no fast-forward select
             # for an aggregate cached at the version known current.
             found = fresh.cached(self.cache, aggregate_id)
