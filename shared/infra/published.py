@@ -454,6 +454,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             "CASE WHEN p.position IS NULL THEN e.state END AS state, {} FROM {}.{} e LEFT JOIN {} p "
             "ON p.position = e.notification_id WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(cols, Identifier(self.datastore.schema), Identifier(self.events_table_name), table)
+        # Each statement above, and the library's tracking ones, rendered to its text once: psycopg
+        # renders a composed ``SQL`` again (escaping its identifiers) on every execute.
+        for name in (
+            "_sql_select_records", "_sql_insert_arrays", "_sql_relay_tracking", "_sql_lock_table", "_sql_select_positions",
+            "_sql_insert_published", "_sql_backfill", "_sql_delete", "_sql_select_published", "_sql_select_joined",
+            "insert_tracking_statement", "max_tracking_id_statement",
+        ):
+            setattr(self, name, getattr(self, name).as_string())
 
     # The library composes these two selects from psycopg ``SQL`` pieces on every call, and psycopg
     # renders the composition to bytes on every execute (escaping the identifiers each time): ~2 %
