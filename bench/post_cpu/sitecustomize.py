@@ -20,7 +20,17 @@ if _out:
         def wrap(self: Any, query: Any, *a: Any, **k: Any) -> Any:
             q = query if isinstance(query, (str, bytes)) else query.as_string(self)
             q = q.decode() if isinstance(q, bytes) else q
-            counts[name + " " + " ".join(q.split())[:90]] += 1
+            key = name + " " + " ".join(q.split())[:90]
+            if os.environ.get("PC_CALLERS"):
+                import sys as _s
+                f, chain = _s._getframe(1), []
+                while f is not None and len(chain) < 4:
+                    fn = f.f_code.co_filename
+                    if ("/shared/" in fn or "/services/" in fn) and "/site-packages/" not in fn:
+                        chain.append(fn.rsplit("/", 1)[-1] + ":" + f.f_code.co_name)
+                    f = f.f_back
+                key += "  <- " + " < ".join(chain)
+            counts[key] += 1
             return orig(self, query, *a, **k)
 
         return wrap

@@ -84,7 +84,7 @@ class ChainSealer:
             "INSERT INTO {table} AS t (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
             "WHERE EXISTS (SELECT 1 FROM {table} WHERE originator_id = %s AND originator_version = %s AND state = %s)"
-        ).format(table=table, id_type=Identifier(chain.datastore.originator_id_type))
+        ).format(table=table, id_type=Identifier(chain.datastore.originator_id_type)).as_string()  # rendered once
 
     def _append_after(self, known: tuple[audit_chain.Link, bytes], stored: list[StoredEvent]) -> bool:
         """Insert ``stored`` if the link at the remembered head is still stored as remembered;

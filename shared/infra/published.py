@@ -450,6 +450,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             "SET notification_id = EXCLUDED.notification_id WHERE t.notification_id < EXCLUDED.notification_id "
             "RETURNING application_name"
         ).format(tracking)
+        self._lock_timeout_is_default: bool | None = None  # see _lock_table
+        self._sql_lock_table = SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        self._sql_select_positions = SQL(
+            "SELECT notification_id, originator_id, originator_version FROM {}.{} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         events = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name)).as_string()
         # The table's name as psycopg escapes it (never input); the rest is the library's text.
         self._sql_events_head = f"SELECT * FROM {events} WHERE originator_id = %s"  # noqa: S608
@@ -470,6 +478,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
             "CASE WHEN p.position IS NULL THEN e.state END AS state, {} FROM {}.{} e LEFT JOIN {} p "
             "ON p.position = e.notification_id WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(cols, Identifier(self.datastore.schema), Identifier(self.events_table_name), table)
+        # Each statement above, and the library's tracking ones, rendered to its text once: psycopg
+        # renders a composed ``SQL`` again (escaping its identifiers) on every execute.
+        for name in (
+            "_sql_select_records", "_sql_insert_arrays", "_sql_relay_tracking", "_sql_lock_table", "_sql_select_positions",
+            "_sql_insert_published", "_sql_backfill", "_sql_delete", "_sql_select_published", "_sql_select_joined",
+            "insert_tracking_statement", "max_tracking_id_statement",
+        ):
+            setattr(self, name, getattr(self, name).as_string())
 
     # The library composes these two selects from psycopg ``SQL`` pieces on every call, and psycopg
     # renders the composition to bytes on every execute (escaping the identifiers each time): ~2 %
@@ -559,6 +575,36 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
                 for row in curs.fetchall()
             ]
 
+    # Two of the library's five statements per save do nothing here (issue 16: statements are
+    # most of a delivery POST's server CPU). ``NOTIFY`` wakes ``LISTEN``ers of the events table —
+    # the library's PostgreSQL subscriptions — and no process of the platform listens: the relay
+    # and sealer are woken in-process after each save and poll otherwise (shared/infra/service.py).
+    # ``SET LOCAL lock_timeout = '0s'`` restates what every session of the store already has (the
+    # server's default, checked once per recorder), so only the table lock is taken.
+    def _notify_channel(self, curs: Any) -> None:
+        pass
+
+    def _lock_table(self, curs: Any) -> None:
+        if self._lock_timeout_is_default:
+            curs.execute(self._sql_lock_table, prepare=True)
+        else:
+            super()._lock_table(curs)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if self._lock_timeout_is_default is None:
+            self._lock_timeout_is_default = self._session_lock_timeout() == self.datastore.lock_timeout
+        return super().insert_events(stored_events, **kwargs)
+
+    def _session_lock_timeout(self) -> int | None:
+        """The sessions' ``lock_timeout`` in seconds (None: not whole seconds, or unreadable)."""
+        try:
+            with self.datastore.get_connection() as conn:
+                row = conn.execute("SHOW lock_timeout").fetchone()
+        except Exception:  # the insert itself reports an unreachable store
+            return None
+        value = str(next(iter(row.values())) if isinstance(row, dict) else row[0]) if row else ""
+        return 0 if value == "0" else None
+
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's insert of a save's events (table lock, notify, one ``INSERT … SELECT FROM
         unnest(…) RETURNING notification_id``, positions in the order given), except that the
@@ -588,6 +634,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
     def insert_published(self, rows: Sequence[Row]) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(self._sql_backfill, rows)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_positions(self, after: int, limit: int) -> list[tuple[int, Any, int]]:
+        """``(notification_id, originator_id, originator_version)`` after ``after``: what a
+        fresh-reads check (shared/infra/freshness.py) needs of the log, without the states."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_select_positions, (after, limit), prepare=True, binary=True)
+            return [(r["notification_id"], r["originator_id"], r["originator_version"]) for r in curs.fetchall()]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_relay_tracking(self, tracking: Tracking, verified: int | None) -> None:

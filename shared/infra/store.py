@@ -20,8 +20,9 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -51,7 +52,7 @@ from eventsourcing.utils import get_topic
 
 from shared import audit_chain, clock
 from shared.envelope import event_id_for
-from shared.infra import published, telemetry
+from shared.infra import freshness, published, telemetry
 from shared.infra.leader import StoreLocks
 from shared.rules import Conflict, NotFound
 
@@ -423,6 +424,20 @@ class PinnedRepository(Repository[uuid.UUID]):
             if found is None:
                 raise AggregateNotFoundError(aggregate_id)
             return found
+        fresh = freshness.active()
+        if (
+            fresh is not None and unit is None and instant is None and version is None and self.cache is not None
+            and not set(kwargs) - {"deepcopy_from_cache"}
+        ):
+            # A command in a fresh-reads scope (shared/infra/freshness.py): no fast-forward select
+            # for an aggregate cached at the version known current.
+            found = fresh.cached(self.cache, aggregate_id)
+            if found is not None:
+                return deepcopy(found) if kwargs.get("deepcopy_from_cache", True) and self.deepcopy_from_cache else found
+            epoch = fresh.epoch_now()
+            found = super().get(aggregate_id, **kwargs)
+            fresh.trust([(aggregate_id, found.version)], epoch)
+            return found
         if instant is not None and version is None:
             version = self._version_at(aggregate_id, instant)
             if version is None:
@@ -477,10 +492,38 @@ class SwpApplication(Application[uuid.UUID]):
         # upstream service; and how many deliveries a reaction may fail before it is parked.
         self.reaction_parkers: dict[str, Any] = {}
         self.reaction_max_attempts = 5
+        # Commands that opt in load cached aggregates without a fast-forward select each
+        # (shared/infra/freshness.py); None without a fast-forwarding cache.
+        repository = self.repository
+        self.fresh_reads = (
+            freshness.FreshReads(self._log_positions, self.recorder.max_notification_id)
+            if repository.cache is not None and repository.fastforward
+            else None
+        )
 
     def close(self) -> None:
         self.store_locks.close()
         super().close()
+
+    def _log_positions(self, after: int, limit: int) -> Sequence[tuple[int, uuid.UUID, int]]:
+        select = getattr(self.recorder, "select_positions", None)
+        if select is not None:
+            return select(after, limit)  # type: ignore[no-any-return]
+        return [
+            (n.id, n.originator_id if isinstance(n.originator_id, uuid.UUID) else uuid.UUID(str(n.originator_id)), n.originator_version)
+            for n in self.recorder.select_notifications(after + 1, limit)
+        ]
+
+    @contextmanager
+    def fresh(self) -> Iterator[None]:
+        """Run a command's loads and its one save in a fresh-reads scope (freshness.py): the log is
+        read once for what changed, cached aggregates known current are loaded without a select.
+        For commands that do not touch their aggregates after saving them."""
+        if self.fresh_reads is None:
+            yield
+            return
+        with self.fresh_reads.scope():
+            yield
 
     # --- infrastructure -------------------------------------------------------------
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -551,8 +594,21 @@ class SwpApplication(Application[uuid.UUID]):
         if rows:
             # The recorder stores each event's public bytes in the save's own transaction.
             processing_event.saved_kwargs["published"] = mapper.renderer(rows)  # type: ignore[union-attr]
+        fresh = freshness.active()
+        epoch = fresh.epoch_now() if fresh is not None else 0
         self.stamp_order.wait_turn(now)
-        recordings = super()._record(processing_event)
+        try:
+            recordings = super()._record(processing_event)
+        except Exception:
+            if fresh is not None:  # lost a race (or failed): its aggregates are read afresh on a re-run
+                fresh.distrust(processing_event.aggregates)
+            raise
+        if fresh is not None and self.repository.cache is not None:
+            # As the library does when it does not fast-forward: the saved aggregates are what the
+            # cache holds next (the scope's commands do not touch them after the save).
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+            fresh.trust(((i, a.version) for i, a in processing_event.aggregates.items()), epoch)
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
             ctx._idempotency_saved = True

@@ -68,3 +68,57 @@ def test_county_subscribers_are_denied_every_partitioned_platform_consumer():
         for i in range(n):
             assert f'"$JS.API.CONSUMER.CREATE.SWP.finance--registry--p{i}of{n}.>"' in conf
             assert f'"$JS.ACK.SWP.finance--registry--p{i}of{n}.>"' in conf
+
+
+@pytest.mark.parametrize("persistence", ["sqlite", "postgres"])
+def test_a_redelivered_message_applies_once_without_reading_its_position_first(persistence, request, tmp_path):
+    """``react`` reads the tracking position only when a save fails: a redelivery is refused by
+    the high-water tracking row, so it changes nothing — even when its reaction, run again on
+    what the first delivery changed, refuses or produces events — and counts as a duplicate."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from evaluation.domainmodel import ContractOutcomes
+    from evaluation.lookups import EvaluationApplication
+
+    from shared.envelope import Envelope
+    from shared.infra.consumer import ConsumerStats, react
+    from shared.rules import DomainError
+
+    postgres = request.getfixturevalue("postgres") if persistence == "postgres" else None
+    settings = make_settings(persistence, "nats://127.0.0.1:1", tmp_path / "var", postgres)
+    prepare_store(settings, "evaluation")
+    app = EvaluationApplication(settings.eventsourcing_env("evaluation"))
+    try:
+        now = datetime.now(UTC)
+        envelope = Envelope(
+            event_id=uuid.uuid4(), event_type="IndicatorProgressed", schema_version=1, service="services-log",
+            aggregate_type="ContractLog", aggregate_id=uuid.uuid4(), version=2, county="640402", actor="t",
+            command_id="c", correlation_id="k", occurred_at=now, recorded_at=now, position=7, data={},
+        )
+        outcomes = ContractOutcomes(contract_id="c-redeliver", county="640402")
+        reads: list[int] = []
+        inner = app.is_processed
+        app.is_processed = lambda *a: reads.append(1) or inner(*a)  # type: ignore[method-assign]
+
+        def progressed(_body: object) -> list[object]:  # a reaction that records something every time
+            found = app._find(outcomes.id) or outcomes
+            found.progress(as_of=now.date(), indicators=[], hours_direct=Decimal(1), hours_other=Decimal(0), person_times=1, deliveries=1)
+            return [found]
+
+        def refusing(_body: object) -> list[object]:
+            raise DomainError("no longer applies")
+
+        stats = ConsumerStats()
+        positions = Positions(app, "services-log", 1)
+        react(app, envelope, object(), progressed, Tracking("SWP:services-log", 5), stats, positions)
+        assert (stats.handled, reads) == (1, [])  # applied; the position was not read
+        react(app, envelope, object(), progressed, Tracking("SWP:services-log", 5), stats, positions)
+        react(app, envelope, object(), refusing, Tracking("SWP:services-log", 5), stats, positions)
+        react(app, envelope, object(), progressed, Tracking("SWP:services-log", 4), stats, positions)  # an older one
+        assert (stats.handled, stats.skipped_duplicates) == (1, 3)
+        assert app.repository.get(outcomes.id).version == 2  # created, progressed once
+        with pytest.raises(DomainError):  # a message not yet applied still fails as it should
+            react(app, envelope, object(), refusing, Tracking("SWP:services-log", 6), stats, positions)
+    finally:
+        app.close()

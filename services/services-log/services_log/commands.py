@@ -186,6 +186,9 @@ class ServicesLogCommands:
         self.save = store.save
         self.locks = store.contract_locks
         self.vault = store.vault
+        # A delivery's loads and its one save (under the contract's lock): cached aggregates known
+        # current are read without a fast-forward select each (shared/infra/freshness.py).
+        self.fresh = store.fresh
         self._store = store  # for the bulk import (its one-row "recorded already?" reads)
 
     def register(self, bus: CommandBus) -> None:
@@ -203,7 +206,7 @@ class ServicesLogCommands:
     # --- deliveries ---------------------------------------------------------------
     def log_delivery(self, c: LogDelivery) -> ServiceDelivery:
         """Record one delivery (R-LOG-1 … R-LOG-4, R-REG-6, R-REG-8) and the contract's new progress."""
-        with self.locks.holding(c.contract_id):
+        with self.locks.holding(c.contract_id), self.fresh():
             return self._log_delivery(c.county, c.facts(), c.provider_id)
 
     def _log_delivery(self, county: str, facts: DeliveryFacts, provider_id: str | None) -> ServiceDelivery:
@@ -229,7 +232,7 @@ class ServicesLogCommands:
 
     def correct_delivery(self, c: CorrectDelivery) -> ServiceDelivery:
         """R-LOG-6: a new event with the corrected values and the reason; totals follow."""
-        with self.locks.holding(self.lookups.delivery(c.county, c.delivery_id).facts.contract_id):
+        with self.locks.holding(self.lookups.delivery(c.county, c.delivery_id).facts.contract_id), self.fresh():
             return self._correct_delivery(c.county, c.delivery_id, c.fact_changes(), c.reason, c.provider_id)
 
     def _correct_delivery(
@@ -261,7 +264,7 @@ class ServicesLogCommands:
 
     def void_delivery(self, c: VoidDelivery) -> ServiceDelivery:
         """R-LOG-6: the delivery no longer counts; its history stays."""
-        with self.locks.holding(self.lookups.delivery(c.county, c.delivery_id).facts.contract_id):
+        with self.locks.holding(self.lookups.delivery(c.county, c.delivery_id).facts.contract_id), self.fresh():
             return self._void_delivery(c.county, c.delivery_id, c.reason, c.provider_id)
 
     def _void_delivery(self, county: str, delivery_id: str, reason: str, provider_id: str | None) -> ServiceDelivery:

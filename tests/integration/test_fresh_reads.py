@@ -1,0 +1,157 @@
+"""Fresh reads (shared/infra/freshness.py): a command in the scope loads cached aggregates known
+current without a fast-forward select, yet sees whatever another process (or a reaction) recorded
+before the scope began, and a save that lost a race leaves nothing trusted. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from services_log.application import ServicesLogApplication
+from services_log.domainmodel import Timesheet
+
+from shared.infra.freshness import FreshReads
+from shared.infra.service import prepare_store
+from shared.infra.settings import Settings
+from shared.infra.store import CommandContext
+
+COUNTY = "640402"
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    prepare_store(settings, "services-log")
+    return settings.eventsourcing_env("services-log")
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
+    application = ServicesLogApplication(env)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def other(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
+    """Another process on the same store."""
+    application = ServicesLogApplication(env)
+    yield application
+    application.close()
+
+
+def command(app: ServicesLogApplication) -> Any:
+    return app.command(CommandContext(county=COUNTY, actor="tester"))
+
+
+def book(sheet: Timesheet, hours: str, day: int = 5) -> None:
+    sheet.book(entries=[{"delivery_id": str(uuid.uuid4()), "date": date(2026, 10, day), "hours": Decimal(hours)}])
+
+
+class Selects:
+    """Counts the per-aggregate selects (fast-forwards and reconstructions) the recorder runs."""
+
+    def __init__(self, app: ServicesLogApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        inner = app.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return inner(*args, **kwargs)
+
+        monkeypatch.setattr(app.recorder, "select_events", counted)
+
+
+def test_a_command_reloading_what_it_saved_runs_no_select(app, monkeypatch):
+    assert app.fresh_reads is not None
+    sheet = Timesheet(worker_id="w-fresh-1", county=COUNTY)
+    with command(app):
+        app.save(sheet)
+    selects = Selects(app, monkeypatch)
+    for i in range(3):  # three deliveries, each: load, book, save
+        with app.fresh(), command(app):
+            mine = app.repository.get(sheet.id)
+            book(mine, "1.5", day=5 + i)
+            app.save(mine)
+    # The first load fast-forwards (nothing trusted yet); every later one is served from the cache.
+    assert selects.count == 1
+    with app.fresh():
+        loaded = app.repository.get(sheet.id)
+        cached = app.repository.get(sheet.id, deepcopy_from_cache=False)
+    assert loaded is not cached and loaded.version == cached.version == 4
+    assert sorted(loaded.days) == ["2026-10-05", "2026-10-06", "2026-10-07"]
+    assert selects.count == 1
+
+
+def test_what_another_process_recorded_before_the_scope_is_seen(app, other):
+    sheet = Timesheet(worker_id="w-fresh-2", county=COUNTY)
+    with app.fresh(), command(app):
+        app.save(sheet)
+    with app.fresh():
+        assert app.repository.get(sheet.id).version == 1  # trusted, from the cache
+    theirs = other.repository.get(sheet.id)
+    book(theirs, "2.5")
+    with command(other):
+        other.save(theirs)
+    with app.fresh():
+        mine = app.repository.get(sheet.id)
+        read_only = app.repository.get(sheet.id, deepcopy_from_cache=False)
+    assert mine.version == read_only.version == 2 and mine.days == {"2026-10-05": Decimal("2.5")}
+
+
+def test_a_save_that_lost_the_race_leaves_nothing_trusted(app, other):
+    sheet = Timesheet(worker_id="w-fresh-3", county=COUNTY)
+    with app.fresh(), command(app):
+        app.save(sheet)
+    with app.fresh(), command(app):
+        mine = app.repository.get(sheet.id)  # trusted at version 1
+        theirs = other.repository.get(sheet.id)  # the other process saves first, after the check
+        book(theirs, "1")
+        with command(other):
+            other.save(theirs)
+        book(mine, "2")
+        with pytest.raises(IntegrityError):
+            app.save(mine)
+        assert app.fresh_reads is not None
+        assert app.fresh_reads.cached(app.repository.cache, sheet.id) is None
+    with app.fresh():  # the re-run reads the other process's booking
+        again = app.repository.get(sheet.id)
+    assert again.version == 2 and again.days == {"2026-10-05": Decimal("1")}
+
+
+def test_a_load_racing_a_read_of_the_log_is_not_trusted():
+    """A load that read version 1 while the log already showed version 2 (a save committed in
+    between) must not be trusted: the next scope would otherwise serve version 1 for ever."""
+    x = uuid.uuid4()
+    log: list[tuple[int, uuid.UUID, int]] = []
+    fresh = FreshReads(
+        lambda after, limit: [r for r in log if r[0] > after][:limit], lambda: max((r[0] for r in log), default=None)
+    )
+
+    class Cache(dict[uuid.UUID, Any]):
+        def get(self, key: Any, *_: Any) -> Any:
+            return self[key]
+
+    class Agg:
+        def __init__(self, version: int) -> None:
+            self.version = version
+
+    cache = Cache()
+    fresh.catch_up()  # position 0
+    epoch = fresh.epoch_now()
+    cache[x] = Agg(1)  # a load read version 1 …
+    log.append((1, x, 1))
+    log.append((2, x, 2))  # … version 2 was recorded meanwhile, and the log read …
+    fresh.catch_up()
+    fresh.trust([(x, 1)], epoch)  # … before the load came to trust what it read
+    assert fresh.cached(cache, x) is None
+    fresh.trust([(x, 2)], fresh.epoch_now())
+    cache[x] = Agg(2)
+    assert fresh.cached(cache, x) is cache[x]
+    log.append((3, x, 3))
+    fresh.catch_up()
+    assert fresh.cached(cache, x) is None  # a later version in the log ends the trust
