@@ -68,9 +68,12 @@ def county(platform: Platform) -> dict[str, Any]:
         # 周敏 worked at 东关 under its own contract, logged a visit there ten days ago, then moved to 南关
         # three days ago: 东关's contract no longer covers her today, her visit under it stays hers.
         east = post("/stations", {"name": "东关街道社工站", "township": "东关街道", "kind": "street_station"})["station_id"]
-        zhou = post("/workers", {"provider_id": provider, "station_id": east, "name": "周敏", "birth_date": "1992-03-01",
-                                 "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
-                                 "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
+        zhou, _ = (  # a station's contract needs two of the provider's social workers there (R-REG-2)
+            post("/workers", {"provider_id": provider, "station_id": east, "name": person, "birth_date": "1992-03-01",
+                              "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
+                              "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
+            for person in ("周敏", "陈晨")
+        )
         east_contract = post("/contracts", {
             "provider_id": provider, "station_ids": [east], "purchaser": "原州区民政局",
             "signed_on": (today - dt.timedelta(days=30)).isoformat(), "effective_on": start.isoformat(),
@@ -166,7 +169,7 @@ def test_sign_in_as_a_worker_needs_the_worker_herself(page, platform, county):
     pick(page, "#f-role", WORKER)
     wait(page).until(lambda d: any(o.text == NGO for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
     pick(page, "#f-organisation", NGO)
-    wait(page).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#f-worker option")) == 4)  # 请选择, 杨帆, 王静, 周敏
+    wait(page).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#f-worker option")) == 5)  # 请选择, 杨帆, 王静, 周敏, 陈晨
     page.execute_script("document.getElementById('f-worker').removeAttribute('required')")
     submit(page, "#login-form")
     error = visible(page, "#worker-slot .field-error")
