@@ -23,7 +23,8 @@ from services_log.worker_lists import FINGERPRINT, worker_deliveries
 from shared.infra.auth import Role
 from shared.infra.service import prepare_store
 from shared.infra.settings import Settings
-from tests.integration.test_services_log_old_ledger import CONTRACT, COUNTY, EVENTS, env, stored, svc  # noqa: F401
+from tests.integration.services_log_store import store_env  # noqa: F401 (fixture env)
+from tests.integration.test_services_log_old_ledger import CONTRACT, COUNTY, EVENTS, stored
 
 PROVIDER = "p-1"  # the old ledger's provider
 
@@ -38,7 +39,7 @@ def expected_lists(app: ServicesLogApplication) -> dict[str, list[tuple[int, str
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("persistence", ["postgres"], indirect=True)
-def test_two_processes_catching_up_at_once_lose_and_duplicate_no_entry(env, monkeypatch):  # noqa: F811
+def test_two_processes_catching_up_at_once_lose_and_duplicate_no_entry(env, monkeypatch):
     # Small batches: many turns on the tracking row while the log grows.
     monkeypatch.setattr(worker_lists, "BATCH", 3)
     apps = [ServicesLogApplication(env), ServicesLogApplication(env)]
@@ -93,7 +94,7 @@ def test_two_processes_catching_up_at_once_lose_and_duplicate_no_entry(env, monk
             for w, rows in want.items():
                 assert p.page(CONTRACT, w, 0, 500) == rows
         # Both took turns, and found the other's turn done: the race was run, not avoided.
-        assert turns["applied"] >= len(EVENTS) // 3 and turns["found_done"] > 0, turns
+        assert turns["applied"] > 20 and turns["found_done"] > 0, turns  # many batches, some found applied
         head = apps[0].recorder.max_notification_id()
         assert projections[0]._backend.tracked() == projections[1]._backend.tracked() == (head, FINGERPRINT)
         # In the tables: one open row per (worker, delivery), one item per delivery, the contract counted once.
