@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from console.refusals import VALIDATION_ZH, sentence, without_ids
 from console.rules import explain
 
 GENERIC_ZH = {
@@ -47,9 +48,13 @@ class SessionExpired(Exception):
 
 @dataclass
 class Message:
-    text: str  # the API's detail, as given
+    """One refusal as the console shows it: ``text`` in Chinese first; ``detail`` the API's English
+    words, without ids, shown muted (详情) only when the console has no Chinese sentence for it."""
+
+    text: str  # Chinese: the refusal's sentence with its figures, else what the rule asks
     rule: str | None = None
-    hint: str = ""  # what the rule asks, in Chinese
+    hint: str = ""  # what the rule asks, in Chinese (empty when ``text`` already says it)
+    detail: str = ""
 
 
 @dataclass
@@ -63,17 +68,34 @@ class Refusal:
         return bool(self.fields or self.general)
 
     def add(self, name: str | None, text: str, rule: str | None = None) -> None:
-        message = Message(text, rule, explain(rule))
+        """A message the console words itself (in Chinese)."""
+        self._put(name, Message(text, rule, explain(rule)))
+
+    def add_api(self, name: str | None, english: str, rule: str | None, zh: str | None, fallback: str = "") -> None:
+        """A message of the API: its Chinese sentence ``zh`` when there is one; otherwise the rule's
+        hint (or ``fallback``) is the message and the API's ``english`` its muted detail, without ids."""
+        hint = explain(rule)
+        if zh:
+            self._put(name, Message(zh, rule, hint))
+        else:
+            self._put(name, Message(hint or fallback or "请求被拒绝", rule, "", without_ids(english)))
+
+    def _put(self, name: str | None, message: Message) -> None:
         if name:
             self.fields.setdefault(name, []).append(message)
         else:
             self.general.append(message)
 
     @classmethod
-    def of(cls, exc: ApiProblem, known: set[str] | None = None, aliases: dict[str, str] | None = None) -> Refusal:
+    def of(
+        cls, exc: ApiProblem, known: set[str] | None = None, aliases: dict[str, str] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> Refusal:
         """Place each error of the problem next to the form field it names. ``aliases`` maps the
         API's field path (or its prefix, e.g. ``funding``) to the form's field name; a field
-        the form does not have goes to the general messages, still naming the API field."""
+        the form does not have goes to the general messages, still naming the API field.
+        ``names``: the names of the workers, stations … the page knows, by id, for the Chinese
+        sentences (:mod:`console.refusals`); an id not among them is never shown."""
         refusal = cls()
         p = exc.problem
         aliases = aliases or {}
@@ -93,13 +115,16 @@ class Refusal:
             for e in errors:
                 name = place(e.get("field"))
                 text = str(e.get("message", ""))
-                refusal.add(name, text if name else f"{e.get('field')}: {text}", p.get("rule"))
+                zh = sentence(e.get("facts"), names) or VALIDATION_ZH.get(str(e.get("type")))
+                refusal.add_api(name, text if name else f"{e.get('field')}: {text}", p.get("rule"), zh, "填写有误")
         else:
             name = place(p.get("field"))
-            text = exc.detail or GENERIC_ZH.get(exc.status, "请求被拒绝")
-            if exc.status in GENERIC_ZH and not p.get("rule"):
-                text = f"{GENERIC_ZH[exc.status]}（{text}）"
-            refusal.add(name, text, p.get("rule"))
+            zh = sentence(p.get("facts"), names)
+            if zh is None and exc.status in GENERIC_ZH and not p.get("rule"):
+                zh = GENERIC_ZH[exc.status]
+                refusal.add_api(name, exc.detail, None, None, zh)
+            else:
+                refusal.add_api(name, exc.detail, p.get("rule"), zh, GENERIC_ZH.get(exc.status, "请求被拒绝"))
         return refusal
 
 

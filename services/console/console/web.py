@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from console import formats, labels
+from console import formats, labels, refusals
 from console.api import Api, ApiConnector, Refusal
 from console.paging import CursorPage, Page
 from console.rules import explain
@@ -27,7 +27,7 @@ templates.env.filters.update(
     yuan=formats.yuan, wan=formats.wan, cn_date=formats.cn_date, cn_month=formats.cn_month,
     yuan_text=formats.fen_to_yuan_text, import_detail=formats.import_detail_zh,
 )
-templates.env.globals.update(labels=labels, explain=explain, new_key=lambda: str(uuid.uuid4()))
+templates.env.globals.update(labels=labels, explain=explain, new_key=lambda: str(uuid.uuid4()), import_row_zh=refusals.import_row_zh)
 
 
 class NeedsSignIn(Exception):

@@ -67,13 +67,21 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     contracts: Counter[str] = field(default_factory=Counter)
 
-    def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]]) -> None:
+    def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]] | list[DomainError]) -> None:
+        """Each problem as (field, rule, detail), or the refusal itself (its ``facts`` kept for the console)."""
         self.refused += 1
-        for field_, rule, detail in problems:
+        for problem in problems:
+            if isinstance(problem, DomainError):
+                field_, rule, detail, facts = problem.field, problem.rule, problem.detail, problem.facts
+            else:
+                (field_, rule, detail), facts = problem, None
             key = (field_ or "").split(".")[0]
             column = COLUMNS.get(key, (None,))[0]
             rule = rule or COLUMN_RULES.get(key, "R-LOG-3")
-            self.errors.append({"line": line, "field": field_, "column": column, "rule": rule, "detail": detail})
+            error = {"line": line, "field": field_, "column": column, "rule": rule, "detail": detail}
+            if facts:
+                error["facts"] = facts
+            self.errors.append(error)
 
 
 @dataclass
@@ -264,7 +272,7 @@ class DeliveryImport:
             if not checked and self._recorded(delivery_id):  # e.g. its own hours, booked when it was recorded
                 self.report.duplicates += 1
             else:
-                self.report.refuse(row.line, [(p.field, p.rule, p.detail) for p in problems])
+                self.report.refuse(row.line, problems)
             return
         delivery = ServiceDelivery(
             delivery_id=delivery_id, county=self.county, **stored.as_args(), source=f"{source}:{row.line}"

@@ -41,7 +41,7 @@ class ServicesLogLookups:
             error = NotFound if field is None else UnknownReference
             raise error(
                 f"unknown contract {contract_id} in county {county} (or not yet received from registry)",
-                rule=None if field is None else "R-LOG-3", field=field,
+                rule=None if field is None else "R-LOG-3", field=field, facts={"code": "contract_unknown"},
             )
         return found
 
@@ -95,7 +95,8 @@ class ServicesLogLookups:
             found = None
         if not isinstance(found, Beneficiary) or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown beneficiary (服务对象) {ref} in county {county}", rule=None if field is None else "R-LOG-5", field=field)
+            raise error(f"unknown beneficiary (服务对象) {ref} in county {county}", rule=None if field is None else "R-LOG-5", field=field,
+                        facts={"code": "beneficiary_unknown"})
         return found
 
     def check_beneficiaries(self, county: str, refs: Iterable[str], provider_id: str | None = None) -> list[DomainError]:
@@ -109,14 +110,15 @@ class ServicesLogLookups:
                 continue
             if provider_id is not None and found.provider_id not in (None, provider_id):  # in an unknown one's words
                 problems.append(UnknownReference(f"unknown beneficiary (服务对象) {ref} in county {county}", rule="R-LOG-5",
-                                                 field=f"beneficiary_refs.{i}"))
+                                                 field=f"beneficiary_refs.{i}", facts={"code": "beneficiary_unknown"}))
         return problems
 
     @staticmethod
     def check_provider(contract: Contract, provider_id: str | None) -> None:
         """R-REG-8: only the contracted provider (and its workers) log for a contract."""
         if provider_id is not None and provider_id != contract.provider_id:
-            raise Forbidden("only the contracted provider logs services for this contract", rule="R-REG-8")
+            raise Forbidden("only the contracted provider logs services for this contract", rule="R-REG-8",
+                            facts={"code": "not_contracted_provider"})
 
     @staticmethod
     def day_in_year(contract: Contract, day: date | None = None) -> date:

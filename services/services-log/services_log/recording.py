@@ -100,7 +100,7 @@ class DeliveryRecording:
             erased = next(i for i, ref in enumerate(facts.beneficiary_refs) if self.vault.keys.get(key_refs([ref])[0]) is None)
             raise RuleViolation(
                 "this beneficiary's personal data is erased: content about them can no longer be recorded",
-                rule="R-AUD-2", field=f"beneficiary_refs.{erased}",
+                rule="R-AUD-2", field=f"beneficiary_refs.{erased}", facts={"code": "beneficiary_erased"},
             )
         return facts.changed(content=None, content_sealed=sealed)
 

@@ -58,6 +58,12 @@ class Workspace:
         self.worker_names = {w["worker_id"]: w["name"] for w in workers}
         self.workers = [w for w in workers if w["left_on"] is None and any(s["station_id"] == w["station_id"] for s in self.stations)]
 
+    @property
+    def names(self) -> dict[str, str]:
+        """Names of the stations and workers by id, for refusals in Chinese (no id shown)."""
+        me = {self.me["worker_id"]: self.me["name"]} if self.me and self.me.get("name") else {}
+        return {**self.station_names, **self.worker_names, **me}
+
     def contract_label(self, c: dict[str, Any]) -> str:
         amount = f" · {wan(c['amount_fen'])}" if "amount_fen" in c else ""
         # a worker's contracts (those she worked under too) told apart by her stations they cover
@@ -157,7 +163,7 @@ async def log_delivery_page(ctx: Ctx, desk: Desk, contract: str | None) -> Respo
                            idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
         return render(ctx, "provider/today.html", ws, 422, title="今日服务登记", form=form, selected_workers=set(workers),
-                      refusal=Refusal.of(exc, DELIVERY_FIELDS))
+                      refusal=Refusal.of(exc, DELIVERY_FIELDS, names=ws.names))
     names = "、".join(ws.worker_names.get(w, w) for w in workers)
     return ctx.redirect(f"{ws.base}/deliveries?contract={body['contract_id']}",
                         f"已登记：{cn_date(body['date'])} {body['kind']} {body['person_times']}人次（{names}）")
@@ -220,7 +226,7 @@ async def correction_page(ctx: Ctx, desk: Desk, delivery_id: str) -> Response:
     except ApiProblem as exc:
         ws = await desk.load(ctx, d["contract_id"], d["date"])
         return render(ctx, "provider/delivery.html", ws, 422, title="更正或作废", d=d, form=form,
-                      selected_workers=set(workers), refusal=Refusal.of(exc, DELIVERY_FIELDS))
+                      selected_workers=set(workers), refusal=Refusal.of(exc, DELIVERY_FIELDS, names=ws.names))
     return ctx.redirect(f"{desk.base}/deliveries?contract={d['contract_id']}", "已更正（原记录保留在历史中）")
 
 
@@ -233,7 +239,7 @@ async def voiding_page(ctx: Ctx, desk: Desk, delivery_id: str) -> Response:
     except ApiProblem as exc:
         ws = await desk.load(ctx, d["contract_id"], d["date"])
         return render(ctx, "provider/delivery.html", ws, 422, title="更正或作废", d=d, form={**_delivery_form(d), **form},
-                      selected_workers=set(d["worker_ids"]), refusal=Refusal.of(exc, {"reason"}, {"reason": "void_reason"}))
+                      selected_workers=set(d["worker_ids"]), refusal=Refusal.of(exc, {"reason"}, {"reason": "void_reason"}, names=ws.names))
     return ctx.redirect(f"{desk.base}/deliveries?contract={d['contract_id']}", "已作废（记录保留，不再计入统计）")
 
 

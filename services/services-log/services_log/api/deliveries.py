@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
@@ -134,6 +134,9 @@ class ImportError_(BaseModel):
         "(contract, station, workers, date, hours, person-times)"
     )
     detail: str
+    facts: dict[str, Any] | None = Field(
+        default=None, description="The figures behind the refusal, as a refusal's `facts` (a `code` naming it, and its values)"
+    )
 
 
 class ContractCount(BaseModel):

@@ -135,9 +135,11 @@ def delivery_problems(
     """
     problems: list[DomainError] = []
     if facts.kind not in KINDS:
-        problems.append(RuleViolation(f"kind {facts.kind!r} is not one of {KINDS}", rule="R-LOG-1", field="kind"))
+        problems.append(RuleViolation(f"kind {facts.kind!r} is not one of {KINDS}", rule="R-LOG-1", field="kind",
+                                      facts={"code": "kind_unknown", "kind": facts.kind}))
     if facts.area not in SERVICE_AREAS:
-        problems.append(RuleViolation(f"area {facts.area!r} is not a service area of R-LOG-2", rule="R-LOG-2", field="area"))
+        problems.append(RuleViolation(f"area {facts.area!r} is not a service area of R-LOG-2", rule="R-LOG-2", field="area",
+                                      facts={"code": "area_unknown", "area": facts.area}))
     elif facts.area not in contract.areas_on(facts.date):
         problems.append(
             RuleViolation(
@@ -145,6 +147,8 @@ def delivery_problems(
                 f"({'、'.join(contract.areas_on(facts.date))}); it needs an approved scope change",
                 rule="R-REG-6",
                 field="area",
+                facts={"code": "area_out_of_scope", "area": facts.area, "date": facts.date.isoformat(),
+                       "areas": list(contract.areas_on(facts.date))},
             )
         )
     if not contract.covers(facts.date):
@@ -154,15 +158,20 @@ def delivery_problems(
                 f"{facts.date} is outside the contract year {contract.period_start} – {contract.period_end}{ended}",
                 rule="R-LOG-3",
                 field="date",
+                facts={"code": "date_outside_year", "date": facts.date.isoformat(), "period_start": contract.period_start.isoformat(),
+                       "period_end": contract.period_end.isoformat(), "ended_on": contract.ended_on.isoformat() if ended else None},
             )
         )
     elif facts.date > today:
-        problems.append(RuleViolation(f"{facts.date} is in the future: log a delivery once it happened", rule="R-LOG-3", field="date"))
+        problems.append(RuleViolation(f"{facts.date} is in the future: log a delivery once it happened", rule="R-LOG-3", field="date",
+                                      facts={"code": "date_future", "date": facts.date.isoformat()}))
     if facts.station_id not in contract.station_ids:
-        problems.append(RuleViolation("the station is not a station of the contract", rule="R-LOG-3", field="station_id"))
+        problems.append(RuleViolation("the station is not a station of the contract", rule="R-LOG-3", field="station_id",
+                                      facts={"code": "station_not_in_contract", "station_id": facts.station_id}))
     problems += _worker_problems(facts, contract, workers, employment or Worker.employment_on)
     if facts.hours <= 0:
-        problems.append(RuleViolation("a delivery is counted in hours: give its direct or other hours", rule="R-LOG-3", field="hours_direct"))
+        problems.append(RuleViolation("a delivery is counted in hours: give its direct or other hours", rule="R-LOG-3", field="hours_direct",
+                                      facts={"code": "no_hours"}))
     cap = contract.max_daily_hours
     for i, worker_id in enumerate(facts.worker_ids):
         already = booked_hours(worker_id, facts.date)
@@ -173,10 +182,13 @@ def delivery_problems(
                     f"({already} h already); the daily cap is {cap} h",
                     rule="R-LOG-4",
                     field=f"worker_ids.{i}",
+                    facts={"code": "daily_cap", "worker_id": worker_id, "date": facts.date.isoformat(),
+                           "hours": str(already + facts.hours), "already": str(already), "cap": str(cap)},
                 )
             )
     if facts.indicator_code is not None and contract.indicator(facts.indicator_code) is None:
-        problems.append(RuleViolation(f"the contract has no indicator {facts.indicator_code!r}", rule="R-LOG-8", field="indicator_code"))
+        problems.append(RuleViolation(f"the contract has no indicator {facts.indicator_code!r}", rule="R-LOG-8", field="indicator_code",
+                                      facts={"code": "indicator_unknown", "indicator_code": facts.indicator_code}))
     elif facts.indicator_quantity is not None:
         problems += _quantity_problems(facts, contract)
     return problems
@@ -186,15 +198,17 @@ def _quantity_problems(facts: DeliveryFacts, contract: Contract) -> list[DomainE
     """R-LOG-8: a stated quantity belongs to an indicator counted by deliveries (场, 期, 次 …)."""
     if facts.indicator_code is None:
         return [RuleViolation("a stated quantity (指标完成量) needs the indicator it counts towards", rule="R-LOG-8",
-                              field="indicator_quantity")]
+                              field="indicator_quantity", facts={"code": "quantity_needs_indicator"})]
     if facts.indicator_quantity < 0:
-        return [RuleViolation("a stated quantity cannot be negative", rule="R-LOG-8", field="indicator_quantity")]
+        return [RuleViolation("a stated quantity cannot be negative", rule="R-LOG-8", field="indicator_quantity",
+                              facts={"code": "quantity_negative"})]
     indicator = contract.indicator(facts.indicator_code)
     unit = "" if indicator is None else indicator.unit_or_blank
     if unit in PERSON_TIME_UNITS or unit in HOUR_UNITS:
         return [RuleViolation(
             f"indicator {facts.indicator_code} counts in {unit}: it adds the delivery's {unit} (人次/工时), not a stated quantity",
             rule="R-LOG-8", field="indicator_quantity",
+            facts={"code": "quantity_not_stated", "indicator_code": facts.indicator_code, "unit": unit},
         )]
     return []
 
@@ -205,16 +219,18 @@ def _worker_problems(
 ) -> list[DomainError]:
     """R-LOG-3 and R-REG-8: employed by the contracted provider, at that station, on that date."""
     if not facts.worker_ids:
-        return [RuleViolation("a delivery names the workers who delivered it", rule="R-LOG-3", field="worker_ids")]
+        return [RuleViolation("a delivery names the workers who delivered it", rule="R-LOG-3", field="worker_ids",
+                              facts={"code": "no_workers"})]
     if len(set(facts.worker_ids)) != len(facts.worker_ids):
-        return [RuleViolation("a worker is named twice", rule="R-LOG-3", field="worker_ids")]
+        return [RuleViolation("a worker is named twice", rule="R-LOG-3", field="worker_ids", facts={"code": "worker_twice"})]
     problems: list[DomainError] = []
     for i, worker_id in enumerate(facts.worker_ids):
         field = f"worker_ids.{i}"
         worker = workers.get(worker_id)
         if worker is None:
             problems.append(
-                UnknownReference(f"unknown worker (服务社工) {worker_id} in county {contract.county}", rule="R-LOG-3", field=field)
+                UnknownReference(f"unknown worker (服务社工) {worker_id} in county {contract.county}", rule="R-LOG-3", field=field,
+                                 facts={"code": "worker_unknown", "worker_id": worker_id})
             )
             continue
         job = employment(worker, facts.date)
@@ -224,6 +240,7 @@ def _worker_problems(
                     f"worker {worker_id} is employed by another provider on {facts.date}: no subcontracting",
                     rule="R-REG-8",
                     field=field,
+                    facts={"code": "worker_other_provider", "worker_id": worker_id, "date": facts.date.isoformat()},
                 )
             )
         elif job is None or job.station_id != facts.station_id:
@@ -232,6 +249,8 @@ def _worker_problems(
                     f"worker {worker_id} is not employed at this station on {facts.date}",
                     rule="R-LOG-3",
                     field=field,
+                    facts={"code": "worker_not_at_station", "worker_id": worker_id, "date": facts.date.isoformat(),
+                           "station_id": facts.station_id},
                 )
             )
     return problems
@@ -315,16 +334,19 @@ class ServiceDelivery(Aggregate):
 
     def check_correctable(self, reason: str) -> None:
         if self.status == DeliveryStatus.VOIDED:
-            raise RuleViolation("a voided delivery cannot be corrected or voided again", rule="R-LOG-6", field="delivery_id")
+            raise RuleViolation("a voided delivery cannot be corrected or voided again", rule="R-LOG-6", field="delivery_id",
+                                facts={"code": "already_voided"})
         if not reason.strip():
-            raise RuleViolation("a correction or voiding gives its reason", rule="R-LOG-6", field="reason")
+            raise RuleViolation("a correction or voiding gives its reason", rule="R-LOG-6", field="reason",
+                                facts={"code": "reason_missing"})
 
     def correct(self, facts: DeliveryFacts, reason: str) -> None:
         self.check_correctable(reason)
         if facts == self.facts:
-            raise RuleViolation("the correction changes nothing", rule="R-LOG-6", field="reason")
+            raise RuleViolation("the correction changes nothing", rule="R-LOG-6", field="reason", facts={"code": "no_change"})
         if facts.contract_id != self.facts.contract_id:
-            raise RuleViolation("a delivery stays with its contract; void it and log it again", rule="R-LOG-6", field="contract_id")
+            raise RuleViolation("a delivery stays with its contract; void it and log it again", rule="R-LOG-6", field="contract_id",
+                                facts={"code": "contract_change"})
         self._corrected(**facts.as_args(), reason=reason)
 
     # The event carries every corrected value, so that it reads on its own (and maps to DeliveryCorrected).
