@@ -36,8 +36,13 @@ LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provi
 
 def contract(**policy) -> Contract:
     return Contract(
-        contract_id=str(uuid.uuid4()), county="640402", provider_id=PROVIDER, station_ids=[STATION, ELSEWHERE],
-        period_start=date(2026, 9, 21), period_end=date(2027, 9, 20), service_areas=["社会救助", "儿童关爱保护"],
+        contract_id=str(uuid.uuid4()),
+        county="640402",
+        provider_id=PROVIDER,
+        station_ids=[STATION, ELSEWHERE],
+        period_start=date(2026, 9, 21),
+        period_end=date(2027, 9, 20),
+        service_areas=["社会救助", "儿童关爱保护"],
         indicators=[
             {"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500},
             {"code": "community", "name": "社区参与活动", "unit": "场", "target": 5},
@@ -47,8 +52,14 @@ def contract(**policy) -> Contract:
 
 
 def worker(provider: str = PROVIDER) -> Worker:
-    return Worker(worker_id=str(uuid.uuid4()), county="640402", provider_id=provider, station_id=STATION,
-                  role="social_worker", hired_on=date(2026, 8, 1))
+    return Worker(
+        worker_id=str(uuid.uuid4()),
+        county="640402",
+        provider_id=provider,
+        station_id=STATION,
+        role="social_worker",
+        hired_on=date(2026, 8, 1),
+    )
 
 
 def walk() -> tuple[list[DomainError], dict[str, str]]:
@@ -59,26 +70,49 @@ def walk() -> tuple[list[DomainError], dict[str, str]]:
 
     def facts(**changes) -> DeliveryFacts:
         return DeliveryFacts(
-            contract_id=c.contract_id, station_id=STATION, worker_ids=(w.worker_id,), kind="帮扶救助", area="社会救助",
-            date=date(2026, 10, 5), hours_direct=Decimal(2), hours_other=Decimal("0.5"), person_times=10,
+            contract_id=c.contract_id,
+            station_id=STATION,
+            worker_ids=(w.worker_id,),
+            kind="帮扶救助",
+            area="社会救助",
+            date=date(2026, 10, 5),
+            hours_direct=Decimal(2),
+            hours_other=Decimal("0.5"),
+            person_times=10,
             indicator_code="assist",
         ).changed(**changes)
 
     none = lambda _w, _d: Decimal(0)  # noqa: E731
     cases = [
-        facts(kind="跳舞"), facts(area="体育"), facts(area="养老服务"), facts(date=date(2026, 9, 1)),
-        facts(date=date(2026, 11, 26)), facts(station_id=ELSEWHERE), facts(station_id="s-外站"),
-        facts(hours_direct=Decimal(0), hours_other=Decimal(0)), facts(indicator_code="nope"),
-        facts(indicator_code=None, indicator_quantity=3), facts(indicator_code="community", indicator_quantity=-1),
-        facts(indicator_code="assist", indicator_quantity=3), facts(worker_ids=()), facts(worker_ids=(w.worker_id, w.worker_id)),
-        facts(worker_ids=(str(uuid.uuid4()),)), facts(worker_ids=(stranger.worker_id,)),
+        facts(kind="跳舞"),
+        facts(area="体育"),
+        facts(area="养老服务"),
+        facts(date=date(2026, 9, 1)),
+        facts(date=date(2026, 11, 26)),
+        facts(station_id=ELSEWHERE),
+        facts(station_id="s-外站"),
+        facts(hours_direct=Decimal(0), hours_other=Decimal(0)),
+        facts(indicator_code="nope"),
+        facts(indicator_code=None, indicator_quantity=3),
+        facts(indicator_code="community", indicator_quantity=-1),
+        facts(indicator_code="assist", indicator_quantity=3),
+        facts(worker_ids=()),
+        facts(worker_ids=(w.worker_id, w.worker_id)),
+        facts(worker_ids=(str(uuid.uuid4()),)),
+        facts(worker_ids=(stranger.worker_id,)),
     ]
     problems = [p for f in cases for p in delivery_problems(f, c, workers, none, TODAY)]
-    problems += delivery_problems(facts(), c, workers, lambda _w, _d: Decimal(11), TODAY)  # R-LOG-4: 11 h + 2.5 h > 12 h
+    problems += delivery_problems(
+        facts(), c, workers, lambda _w, _d: Decimal(11), TODAY
+    )  # R-LOG-4: 11 h + 2.5 h > 12 h
 
     d = ServiceDelivery(delivery_id=str(uuid.uuid4()), county="640402", source="api", **facts().as_args())
-    for attempt in (lambda: d.correct(facts(), "改"), lambda: d.correct(facts(contract_id=str(uuid.uuid4())), "改"),
-                    lambda: d.check_correctable("  "), lambda: (d.void("重复"), d.check_correctable("再次"))):
+    for attempt in (
+        lambda: d.correct(facts(), "改"),
+        lambda: d.correct(facts(contract_id=str(uuid.uuid4())), "改"),
+        lambda: d.check_correctable("  "),
+        lambda: (d.void("重复"), d.check_correctable("再次")),
+    ):
         with pytest.raises(RuleViolation) as refused:
             attempt()
         problems.append(refused.value)
@@ -100,7 +134,10 @@ def rendered(refusal: Refusal) -> str:
 def source_codes() -> set[str]:
     """Every refusal code services-log gives a delivery (as written where it refuses)."""
     root = ROOT / "services/services-log/services_log"
-    text = "".join(p.read_text(encoding="utf-8") for p in (root / "domainmodel/delivery.py", root / "lookups.py", root / "recording.py"))
+    text = "".join(
+        p.read_text(encoding="utf-8")
+        for p in (root / "domainmodel/delivery.py", root / "lookups.py", root / "recording.py")
+    )
     return set(re.findall(r'"code": "([a-z_]+)"', text))
 
 
@@ -111,8 +148,22 @@ def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
     assert codes | LOOKUP_CODES == source_codes(), "a refusal code the walk does not reach, or one no rule gives"
     assert source_codes() <= set(SENTENCES), "a refusal code with no Chinese sentence"
     for p in problems:
-        for known in ({"kind", "area", "date", "station_id", "hours_direct", "worker_ids", "indicator_code",
-                       "indicator_quantity", "reason", "contract_id", "delivery_id"}, None):
+        for known in (
+            {
+                "kind",
+                "area",
+                "date",
+                "station_id",
+                "hours_direct",
+                "worker_ids",
+                "indicator_code",
+                "indicator_quantity",
+                "reason",
+                "contract_id",
+                "delivery_id",
+            },
+            None,
+        ):
             refusal = Refusal.of(as_received(p), known, names=names)
             html = rendered(refusal)
             messages = refusal.general + [m for ms in refusal.fields.values() for m in ms]
@@ -149,6 +200,9 @@ def test_an_import_reports_rows_in_chinese_with_names():
     report.refuse(7, [p for p in problems if p.rule == "R-LOG-4"])
     report.refuse(8, [("date", None, "2026-13-01 is not a date (YYYY-MM-DD)")])
     errors = json.loads(json.dumps(report.errors))  # as the API answers them
-    assert import_row_zh(errors[0], names) == ("杨帆2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限", "")
+    assert import_row_zh(errors[0], names) == (
+        "杨帆2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限",
+        "",
+    )
     assert import_row_zh(errors[1], names)[0].startswith("2026-13-01 不是日期")
     assert errors[0]["detail"].startswith("worker ") and errors[0]["rule"] == "R-LOG-4"

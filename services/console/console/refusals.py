@@ -83,7 +83,9 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "indicator_unknown": lambda f: f"协议中没有指标“{f['indicator_code']}”",
     "quantity_needs_indicator": lambda f: "填写指标完成量须同时选择所计入的指标",
     "quantity_negative": lambda f: "指标完成量不能为负数",
-    "quantity_not_stated": lambda f: f"指标“{f['indicator_code']}”按{f['unit']}计，由本次服务的人次或工时计入，不填写完成量",
+    "quantity_not_stated": lambda f: (
+        f"指标“{f['indicator_code']}”按{f['unit']}计，由本次服务的人次或工时计入，不填写完成量"
+    ),
     "no_workers": lambda f: "请选择提供服务的社工",
     "worker_twice": lambda f: "同一名社工被选了两次",
     "worker_unknown": lambda f: "找不到所选社工：本县没有该社工的登记",
