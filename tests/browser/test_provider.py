@@ -89,6 +89,7 @@ def test_a_social_worker_logs_imports_sees_progress_corrects_and_voids(page, pla
     submit(page, "#delivery-form")
     error = visible(page, '.field-error[data-field="worker_ids"]')
     assert "R-LOG-4" in error.text
+    assert "杨帆" in error.text and "将登记13小时" in error.text and "would log" not in error.text, error.text
     fill(page, {"hours_direct": "2"}, "#delivery-form")
     screenshot(page, "provider-today")
     submit(page, "#delivery-form")

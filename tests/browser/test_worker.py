@@ -5,6 +5,7 @@ when over the daily cap, sees it in her own list — not a colleague's — corre
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -122,6 +123,9 @@ def test_a_worker_signs_in_as_herself_logs_sees_her_own_corrects_and_voids(page,
     submit(page, "#delivery-form")
     error = visible(page, '.field-error[data-field="worker_ids"]')  # over the daily cap: in Chinese, with the rule
     assert "R-LOG-4" in error.text and "12" in error.text, error.text
+    # A sentence in Chinese with her name and the hours, never her id (nor the English words).
+    assert "杨帆" in error.text and "将登记13小时" in error.text and "超过每日12小时的上限" in error.text, error.text
+    assert "would log" not in error.text and not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", error.text), error.text
     assert page.find_element(By.ID, "worker-fixed").text.startswith("杨帆")
     screenshot(page, "worker-today-refused")
     fill(page, {"hours_direct": "2"}, "#delivery-form")

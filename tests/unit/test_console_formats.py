@@ -54,7 +54,9 @@ def test_a_refusal_is_placed_next_to_the_field_it_names_with_the_rule_explained(
     problem = ApiProblem(422, {"status": 422, "detail": "check character is 1, expected 2", "rule": "R-REG-1", "field": "uscc"})
     refusal = Refusal.of(problem, known={"name", "uscc"})
     (message,) = refusal.fields["uscc"]
-    assert message.rule == "R-REG-1" and "统一社会信用代码" in message.hint
+    # No Chinese sentence for this one: the rule's hint is the message, the English its muted detail.
+    assert message.rule == "R-REG-1" and "统一社会信用代码" in message.text
+    assert message.detail == "check character is 1, expected 2" and message.hint == ""
     validation = ApiProblem(422, {"status": 422, "detail": "x", "errors": [{"field": "funding.1.amount_fen", "message": "bad"}]})
     refusal = Refusal.of(validation, known={"amount"}, aliases={"funding": "funding_amount"})
     assert "funding_amount" in refusal.fields
