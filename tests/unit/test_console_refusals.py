@@ -178,11 +178,11 @@ def test_the_daily_cap_names_the_worker_and_the_hours():
     assert re.search(r"worker [0-9a-f-]{36} would log 13.5 h", cap.detail)  # integrators keep the English, unchanged
     refusal = Refusal.of(as_received(cap), {"worker_ids"}, names=names)
     [message] = refusal.fields["worker_ids"]  # beside the workers picked (worker_ids.0)
-    assert message.text == "杨帆2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限"
+    assert message.text == "杨帆在2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限"
     assert message.hint.startswith("每名社工每日登记工时不得超过上限")
     # A worker the page does not know is not named, and never shown by id.
     [unnamed] = Refusal.of(as_received(cap), set()).general
-    assert unnamed.text.startswith("该社工2026年10月5日将登记13.5小时") and not UUID.search(unnamed.text)
+    assert unnamed.text.startswith("该社工在2026年10月5日将登记13.5小时") and not UUID.search(unnamed.text)
 
 
 def test_a_refusal_without_a_sentence_shows_the_rules_hint_and_the_english_muted_without_ids():
@@ -201,7 +201,7 @@ def test_an_import_reports_rows_in_chinese_with_names():
     report.refuse(8, [("date", None, "2026-13-01 is not a date (YYYY-MM-DD)")])
     errors = json.loads(json.dumps(report.errors))  # as the API answers them
     assert import_row_zh(errors[0], names) == (
-        "杨帆2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限",
+        "杨帆在2026年10月5日将登记13.5小时（当天已登记11小时），超过每日12小时的上限",
         "",
     )
     assert import_row_zh(errors[1], names)[0].startswith("2026-13-01 不是日期")

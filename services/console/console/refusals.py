@@ -77,7 +77,7 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "station_not_in_contract": lambda f: f"{f.name('station_id', '所选站点')}不是该协议的服务站点",
     "no_hours": lambda f: "请填写直接服务时长或其他时长（合计须大于0小时）",
     "daily_cap": lambda f: (
-        f"{f.name('worker_id', '该社工')}{f.date()}将登记{f.hours('hours')}小时（当天已登记{f.hours('already')}小时），"
+        f"{f.name('worker_id', '该社工')}在{f.date()}将登记{f.hours('hours')}小时（当天已登记{f.hours('already')}小时），"
         f"超过每日{f.hours('cap')}小时的上限"
     ),
     "indicator_unknown": lambda f: f"协议中没有指标“{f['indicator_code']}”",
@@ -90,10 +90,10 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "worker_twice": lambda f: "同一名社工被选了两次",
     "worker_unknown": lambda f: "找不到所选社工：本县没有该社工的登记",
     "worker_other_provider": lambda f: (
-        f"{f.name('worker_id', '该社工')}{f.date()}受雇于其他机构，不能为本协议登记服务（严禁转包）"
+        f"{f.name('worker_id', '该社工')}在{f.date()}受雇于其他机构，不能为本协议登记服务（严禁转包）"
     ),
     "worker_not_at_station": lambda f: (
-        f"{f.name('worker_id', '该社工')}{f.date()}不在{f.name('station_id', '该站点')}任职"
+        f"{f.name('worker_id', '该社工')}在{f.date()}不在{f.name('station_id', '该站点')}任职"
     ),
     "already_voided": lambda f: "该记录已作废，不能再更正或作废",
     "reason_missing": lambda f: "请填写更正或作废的原因",
