@@ -128,5 +128,8 @@ def budgets(
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Only this year")] = None,
 ) -> list[BudgetOut]:
     """The county's budget lines with what contracts committed of them, the county policy's caps on
-    each (from the latest committed contract's policy snapshot) and each line's status by them."""
+    each (from the latest committed contract's policy snapshot) and each line's status by them. A
+    terminated contract's unpaid tranches are released from the lines it committed them to
+    (`CommitmentReleased`): `releases` says what, when and why, and `committed_fen` counts only what
+    was paid or is still payable (R-FIN-2); `contracts` keeps each commitment as made."""
     return [BudgetOut(**line) for line in finance.reads.ask(Budgets(county=county, year=year), scope)]
