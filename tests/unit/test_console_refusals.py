@@ -206,3 +206,33 @@ def test_an_import_reports_rows_in_chinese_with_names():
     )
     assert import_row_zh(errors[1], names)[0].startswith("2026-13-01 不是日期")
     assert errors[0]["detail"].startswith("worker ") and errors[0]["rule"] == "R-LOG-4"
+
+
+def test_signing_refusals_name_the_station_and_the_figures():
+    from registry.domainmodel.signing import check_staffing
+
+    station = str(uuid.uuid4())
+    policy = {"min_workers_per_station": 2}
+    with pytest.raises(RuleViolation) as refused:
+        check_staffing(policy, [station], [], date(2026, 12, 3))
+    [message] = Refusal.of(as_received(refused.value), {"station_ids"}, names={station: "南关街道社工站"}).fields[
+        "station_ids"
+    ]
+    assert message.text == "南关街道社工站在2026年12月3日只有0名本机构社工在岗，县里要求不少于2名"
+    overlap = RuleViolation(
+        "contract … overlaps",
+        rule="R-REG-7",
+        field="period_start",
+        facts={
+            "code": "contract_overlap",
+            "station_ids": [station],
+            "period_start": "2026-01-01",
+            "period_end": "2026-12-31",
+        },
+    )
+    [message] = Refusal.of(as_received(overlap), {"period_start"}).fields["period_start"]
+    assert message.text.startswith("该机构已有协议在2026年1月1日至2026年12月31日覆盖所选站点") and not UUID.search(
+        message.text
+    )
+    rating = RuleViolation("3A", rule="R-REG-1", field="provider_id", facts={"code": "rating_below_3a", "rating": "2A"})
+    assert Refusal.of(as_received(rating), set()).general[0].text == "县里要求承接主体评级3A以上，该机构评级为2A"

@@ -103,6 +103,18 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "beneficiary_unknown": lambda f: "找不到所选服务对象：本县或本机构没有该服务对象",
     "contract_unknown": lambda f: "找不到该服务协议（或尚未从登记系统同步）",
     "not_contracted_provider": lambda f: "只有签约的承接机构（及其社工）可以为该协议登记服务",
+    # registry, signing a contract (the purchaser's wizard)
+    "rating_below_3a": lambda f: (
+        f"县里要求承接主体评级3A以上，该机构{('评级为' + f['rating']) if f['rating'] else '尚未评级'}"
+    ),
+    "station_understaffed": lambda f: (
+        f"{f.name('station_id', '该站点')}在{f.date()}只有{f['staff']}名本机构社工在岗，县里要求不少于{f['minimum']}名"
+    ),
+    "contract_overlap": lambda f: (
+        f"该机构已有协议在{f.date('period_start')}至{f.date('period_end')}覆盖"
+        f"{'、'.join(f.names.get(str(s), '') for s in f.facts.get('station_ids') or []).strip('、') or '所选站点'}："
+        "重复签约须说明理由，或作为下一年度续签"
+    ),
 }
 
 # A request the API could not read (errors[] of a validation refusal), by the validator's ``type``.

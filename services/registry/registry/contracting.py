@@ -122,6 +122,8 @@ class ContractCommands:
                 "or the next year is signed as a renewal (续签, R-REG-7)",
                 rule="R-REG-7",
                 field="period_start",
+                facts={"code": "contract_overlap", "station_ids": shared_stations, "period_start": first.period_start.isoformat(),
+                       "period_end": first.period_end.isoformat()},
             )
         return [str(c.id) for c in overlapping]
 

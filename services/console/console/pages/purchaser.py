@@ -333,7 +333,8 @@ async def sign_contract(ctx: Clerk) -> Response:
     try:
         created = await ctx.api.post(reg(ctx, "/contracts"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _wizard(ctx, form, raw, Refusal.of(exc, CONTRACT_FIELDS, CONTRACT_ALIASES), 422)
+        names = {s["station_id"]: s["name"] for s in await stations(ctx)}  # a refusal names stations, not ids
+        return await _wizard(ctx, form, raw, Refusal.of(exc, CONTRACT_FIELDS, CONTRACT_ALIASES, names=names), 422)
     return ctx.redirect(f"/purchaser/contracts/{created['contract_id']}", "服务协议已签订")
 
 

@@ -134,6 +134,7 @@ def check_eligibility(policy: dict[str, Any], provider: Provider, on: date) -> N
             f"the county requires a 3A rating or better; provider is rated {provider.rating or 'unrated'}",
             rule="R-REG-1",
             field="provider_id",
+            facts={"code": "rating_below_3a", "rating": provider.rating},
         )
     if policy["require_party_org"] and not provider.has_party_org:
         raise RuleViolation("the county requires a party organisation (党组织)", rule="R-REG-1", field="provider_id")
@@ -153,6 +154,8 @@ def check_staffing(policy: dict[str, Any], station_ids: list[str], workers: list
                 f"station {station_id} has {staff} of the provider's social workers on {on}; the county requires {minimum}",
                 rule="R-REG-2",
                 field=f"station_ids.{i}",
+                facts={"code": "station_understaffed", "station_id": station_id, "date": on.isoformat(), "staff": staff,
+                       "minimum": minimum},
             )
 
 
