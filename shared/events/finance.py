@@ -42,6 +42,21 @@ class BudgetAllocated(IntegrationEvent):
 
 
 @integration_event(SERVICE)
+class CommitmentReleased(IntegrationEvent):
+    """A terminated contract's unpaid tranches, released from the budget line (county, year,
+    funding source) its signing committed them to (R-FIN-2): they no longer count against the
+    county's allocation or caps. Paid tranches stay committed; once per contract and line."""
+
+    county: str
+    year: int
+    source: str
+    contract_id: str
+    amount_fen: int
+    terminated_on: date
+    reason: str
+
+
+@integration_event(SERVICE)
 class FundingRuleBreached(IntegrationEvent):
     """A signed contract's funding breaks a cap (R-FIN-2) or a station minimum (R-FIN-3): payment is blocked until resolved."""
 

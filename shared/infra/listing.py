@@ -103,21 +103,37 @@ class _Memory:
         return out
 
 
-class _Sql:
-    """The rows in the service's own database, through its event recorder's datastore. Table names
-    come from the datastore's schema (configuration), never from a request; values are bound."""
+class OwnTables:
+    """Tables a projection keeps in its service's own database, through the event recorder's
+    datastore (SQLite: the same file; PostgreSQL: the service's schema). Table names come from the
+    datastore's schema (configuration), never from a request; values are bound (``self.p``)."""
 
     def __init__(self, datastore: Any, postgres: bool) -> None:
         self.ds = datastore
         self.pg = postgres
-        prefix = f'"{datastore.schema}".' if postgres else ""
-        self.rows_t, self.track_t = f"{prefix}swp_list_rows", f"{prefix}swp_list_tracking"
+        self.prefix = f'"{datastore.schema}".' if postgres else ""
         self.p = "%s" if postgres else "?"
+
+    def create_tables(self) -> None:
+        """Run ``_create`` (idempotent ``CREATE … IF NOT EXISTS``); two processes creating the
+        tables at once (PostgreSQL) may collide, so once more after a pause."""
         try:
             self._create()
-        except Exception:  # two processes creating the tables at once (PostgreSQL): once more
+        except Exception:
             time.sleep(0.2)
             self._create()
+
+    def _create(self) -> None:
+        raise NotImplementedError
+
+
+class _Sql(OwnTables):
+    """The list rows and their tracking."""
+
+    def __init__(self, datastore: Any, postgres: bool) -> None:
+        super().__init__(datastore, postgres)
+        self.rows_t, self.track_t = f"{self.prefix}swp_list_rows", f"{self.prefix}swp_list_tracking"
+        self.create_tables()
 
     def _create(self) -> None:
         with self.ds.transaction(commit=True) as c:

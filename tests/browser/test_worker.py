@@ -64,8 +64,38 @@ def county(platform: Platform) -> dict[str, Any]:
                 break
             assert time.monotonic() < deadline, r.text
             time.sleep(0.2)
+        colleagues = r.json()["delivery_id"]
+        # 周敏 worked at 东关 under its own contract, logged a visit there ten days ago, then moved to 南关
+        # three days ago: 东关's contract no longer covers her today, her visit under it stays hers.
+        east = post("/stations", {"name": "东关街道社工站", "township": "东关街道", "kind": "street_station"})["station_id"]
+        zhou, _ = (  # a station's contract needs two of the provider's social workers there (R-REG-2)
+            post("/workers", {"provider_id": provider, "station_id": east, "name": person, "birth_date": "1992-03-01",
+                              "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
+                              "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
+            for person in ("周敏", "陈晨")
+        )
+        east_contract = post("/contracts", {
+            "provider_id": provider, "station_ids": [east], "purchaser": "原州区民政局",
+            "signed_on": (today - dt.timedelta(days=30)).isoformat(), "effective_on": start.isoformat(),
+            "period_start": start.isoformat(), "period_end": end.isoformat(), "amount_fen": 12_000_000,
+            "funding": [{"source": "一般公共预算", "amount_fen": 12_000_000}], "service_areas": ["社会救助"],
+            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 200}],
+        })["contract_id"]
+        deadline = time.monotonic() + 30
+        while True:
+            r = api.post(f"/services-log/v1/counties/{COUNTY}/deliveries", headers=ngo, json={
+                "contract_id": east_contract, "station_id": east, "worker_ids": [zhou], "kind": "探访", "area": "社会救助",
+                "date": (today - dt.timedelta(days=10)).isoformat(), "hours_direct": "1", "person_times": 3})
+            if r.status_code == 201:
+                break
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.2)
+        earlier = r.json()["delivery_id"]
+        r = api.post(f"/registry/v1/counties/{COUNTY}/workers/{zhou}/move", headers=ngo,
+                     json={"to_station_id": station, "moved_on": (today - dt.timedelta(days=3)).isoformat()})
+        assert r.status_code == 200, r.text
     return {"provider_id": provider, "station_id": station, "workers": workers, "contract_id": contract,
-            "colleagues_delivery": r.json()["delivery_id"]}
+            "colleagues_delivery": colleagues, "east_contract": east_contract, "earlier_delivery": earlier}
 
 
 def test_a_worker_signs_in_as_herself_logs_sees_her_own_corrects_and_voids(page, platform, county):
@@ -139,9 +169,30 @@ def test_sign_in_as_a_worker_needs_the_worker_herself(page, platform, county):
     pick(page, "#f-role", WORKER)
     wait(page).until(lambda d: any(o.text == NGO for o in d.find_elements(By.CSS_SELECTOR, "#f-organisation option")))
     pick(page, "#f-organisation", NGO)
-    wait(page).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#f-worker option")) == 3)  # 请选择, 杨帆, 王静
+    wait(page).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#f-worker option")) == 5)  # 请选择, 杨帆, 王静, 周敏, 陈晨
     page.execute_script("document.getElementById('f-worker').removeAttribute('required')")
     submit(page, "#login-form")
     error = visible(page, "#worker-slot .field-error")
     assert "请选择您本人" in error.text
     assert page.current_url.startswith(base + "/login")
+
+
+def test_a_worker_who_moved_finds_her_deliveries_under_her_old_stations_contract(page, platform, county):
+    """我的服务记录 offers the contracts she worked under (her old station's, no longer hers to log
+    against today) after today's; under the old one her visit there is listed, named by its station."""
+    base = platform.base_url
+    sign_in(page, base, WORKER, organisation=NGO, worker="周敏（驻站社工 · 南关街道社工站）", name="")
+    options = [o.get_attribute("value") for o in page.find_elements(By.CSS_SELECTOR, "#f-contract option")]
+    assert options == [county["contract_id"]]  # today: 南关's contract only
+    page.get(f"{base}/worker/deliveries")
+    options = [o.get_attribute("value") for o in page.find_elements(By.CSS_SELECTOR, "#f-contract option")]
+    assert county["contract_id"] in options and county["east_contract"] in options, options
+    assert options.index(county["contract_id"]) < options.index(county["east_contract"])
+    labels = [o.text for o in page.find_elements(By.CSS_SELECTOR, "#f-contract option")]
+    assert "南关街道社工站" in labels[0] and "东关街道社工站" in labels[1], labels  # told apart by station
+    assert "尚无服务记录" in page.find_element(By.ID, "deliveries").text  # none under 南关's yet
+    page.get(f"{base}/worker/deliveries?contract={county['east_contract']}")
+    rows = page.find_elements(By.CSS_SELECTOR, "#deliveries tbody tr")
+    assert len(rows) == 1 and "东关街道社工站" in rows[0].text and "周敏" in rows[0].text and "探访" in rows[0].text, [r.text for r in rows]
+    assert county["earlier_delivery"] in rows[0].find_element(By.TAG_NAME, "a").get_attribute("href")
+    screenshot(page, "worker-deliveries-earlier-contract")

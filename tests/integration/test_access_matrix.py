@@ -14,12 +14,21 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.infra.auth import PROVINCE_WIDE_ROLES, Role
 from tests.integration.slice import OTHER as B
 from tests.integration.test_evaluation_support import check, wait_for
 from tests.integration.test_services_log_support import LOG, OTHER_USCC, open_county
 
+# Routes asked again with query parameters that widen what they answer (each set through every role
+# and party too): the worker's workplace over a window of days (its contracts worked under).
+QUERIES: dict[tuple[str, str, str], list[dict[str, str] | None]] = {
+    ("registry", "GET", "/v1/counties/{county}/workers/{worker_id}/workplace"): [
+        None,
+        {"as_of": "2026-11-02", "since": "2026-09-01", "limit": "5"},
+    ],
+}
 TABLE = Path(__file__).resolve().parents[2] / "docs" / "ACCESS.md"
 SERVICES = ("registry", "services-log", "evaluation", "finance")
 # The roles an owner check limits, per kind of resource (docs/ACCESS.md, "Ownership").
@@ -153,13 +162,8 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
         event = feed["events"][0]
         per_service[service] = {**ids, "position": str(event["position"]), "aggregate_id": event["aggregate_id"]}
 
-    before = await store_heads(gateway)
-    checked = hidden = worker_hidden = 0
-    acted: set[str] = set()
-    for (service, method, path), row in sorted(table.items()):
-        if row.scope == "ops":
-            continue
-        url = f"/{service}{fill(path, per_service[service])}"
+    async def try_roles(url: str, method: str, path: str, service: str, row: Any, params: dict[str, str] | None,
+                        checked: int, hidden: int, worker_hidden: int) -> tuple[int, int, int]:
         path_ids = set(re.findall(r"{(\w+)}", path))
         for role in Role:
             variants = ["own", "other_county", "star"]
@@ -172,8 +176,8 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
             for variant in variants:
                 want = expected(service, row, role, variant)
                 kwargs = {"json": []} if method != "GET" else {}
-                r = await gateway.request(method, url, headers=token(role, variant), **kwargs)
-                label = (service, method, path, str(role), variant, want, r.status_code, r.text[:300])
+                r = await gateway.request(method, url, headers=token(role, variant), params=params, **kwargs)
+                label = (service, method, path, params, str(role), variant, want, r.status_code, r.text[:300])
                 assert r.status_code != 500, label
                 if want == "deny":
                     assert r.status_code == 403 and r.json()["rule"] == "R-AUD-6", label
@@ -190,6 +194,17 @@ async def test_every_route_answers_every_role_and_party_as_the_access_table_says
                     if (owner_limited(role, service, row) or variant == "other_worker") and path_ids <= real:
                         assert r.status_code != 404, label  # its own resource is there for it
                 checked += 1
+        return checked, hidden, worker_hidden
+
+    before = await store_heads(gateway)
+    checked = hidden = worker_hidden = 0
+    acted: set[str] = set()
+    for (service, method, path), row in sorted(table.items()):
+        if row.scope == "ops":
+            continue
+        url = f"/{service}{fill(path, per_service[service])}"
+        for params in QUERIES.get((service, method, path), [None]):
+            checked, hidden, worker_hidden = await try_roles(url, method, path, service, row, params, checked, hidden, worker_hidden)
     assert checked > 2000 and hidden > 40, (checked, hidden)
     # another worker's deliveries (read, correct, void), record (services-log, registry) and workplace, of the same provider
     assert worker_hidden >= 6, worker_hidden

@@ -16,24 +16,10 @@ from services_log.application import ServicesLogApplication
 from services_log.domainmodel import Timesheet
 
 from shared.infra.freshness import FreshReads
-from shared.infra.service import prepare_store
-from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
+from tests.integration.services_log_store import store_app, store_env  # noqa: F401 (fixtures app, env)
 
 COUNTY = "640402"
-
-
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    prepare_store(settings, "services-log")
-    return settings.eventsourcing_env("services-log")
-
-
-@pytest.fixture
-def app(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
-    application = ServicesLogApplication(env)
-    yield application
-    application.close()
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, Role]] = [
                               "education": "本科", "qualification": "none", "role": "social_worker", "hired_on": "2026-01-01"}, Role.PURCHASER),
     ("GET", f"{C}/workers", None, Role.PURCHASER),
     ("GET", f"{C}/workers/{{worker}}", None, Role.PURCHASER),
+    ("GET", f"{C}/workers/{{worker}}/workplace", None, Role.PURCHASER),
     ("POST", f"{C}/workers/{{worker}}/move", {"to_station_id": "{station}", "moved_on": "2026-12-01"}, Role.PURCHASER),
     ("POST", f"{C}/workers/{{worker}}/qualification", {"qualification": "高级社会工作师", "qualified_on": "2026-12-01"}, Role.PURCHASER),
     ("POST", f"{C}/workers/{{worker}}/leaving", {"left_on": "2026-12-31"}, Role.PURCHASER),

@@ -59,6 +59,11 @@ async def test_a_serious_breach_ban_in_one_county_refuses_the_same_organisation_
     assert (ended["status"], ended["end_kind"]) == ("terminated", "serious_breach")
     banned = (await published(settings.nats_url, COUNTY, "ProviderBanned"))[0]["data"]
     assert (banned["provider_id"], banned["until"]) == (ours["provider_id"], "2029-11-02")  # ban_years = 3
+    # Finance releases both terminated contracts' unpaid tranches (nothing was paid) and registry
+    # records the releases in the background (CommitmentReleased): let them land before the refusal
+    # below checks that it recorded nothing.
+    for year in (2026, 2027):
+        await funding_settled(gateway, here, year, lambda lines: all(x["committed_fen"] == 0 for x in lines))
 
     # The same organisation, registered in 涿鹿县, cannot sign there while the ban is in force.
     later = {"signed_on": "2027-03-01", "effective_on": "2027-03-01", "period_start": "2027-03-01", "period_end": "2028-02-29"}
@@ -189,6 +194,18 @@ async def test_a_contract_not_filed_by_its_due_date_is_flagged_by_the_registrys_
 SOCIAL = "社会救助专项经费"
 # Seed 001: 从社会救助专项…中安排的购买服务资金不得超过当年社会救助专项资金总量的2%.
 TWO_PERCENT = [{"source": SOCIAL, "bound": "ceiling", "percent": 2, "base": SOCIAL}]
+
+
+async def funding_settled(client: Any, cast: Cast, year: int, until: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Registry's funding view of ``year`` once ``until(lines)`` holds (it learns releases through NATS)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        lines = await check(client.get(f"{cast.base}/funding", params={"year": year}, headers=cast.purchaser), 200)
+        if until(lines):
+            return list(lines)
+        assert loop.time() < deadline, lines
+        await asyncio.sleep(0.1)
 
 
 async def social_line(client: Any, cast: Cast, year: int, until: Any, timeout: float = 20.0) -> dict[str, Any]:

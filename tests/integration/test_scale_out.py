@@ -283,6 +283,16 @@ async def check_applied_once(client: httpx.AsyncClient, finance: dict, nats_url:
     scheduled, cancelled = await wait_until(all_published, timeout=60, what="every schedule and cancellation published")
     assert scheduled == Counter({(cid, 1): 1 for cid in ids})
     assert cancelled == Counter({(cid, seq): 1 for cid in terminated for seq in (1, 2, 3)})
+    # R-FIN-2: each signing committed once to each budget year of its service period, and each
+    # termination (nothing paid) released the whole commitment, once: what stays is the others'.
+    r = await client.get(f"/v1/counties/{COUNTY}/budgets", headers=finance)
+    assert r.status_code == 200, r.text
+    for line in r.json():
+        committed = {c["contract_id"]: c["amount_fen"] for c in line["contracts"]}
+        assert sorted(committed) == sorted(ids) and len(line["contracts"]) == len(ids), line["year"]
+        assert sorted(x["contract_id"] for x in line["releases"]) == sorted(terminated), line["year"]
+        assert all(x["amount_fen"] == committed[x["contract_id"]] for x in line["releases"]), line["year"]
+        assert line["committed_fen"] == sum(fen for cid, fen in committed.items() if cid not in terminated), line["year"]
 
 
 async def test_partitioned_consumers_keep_each_contracts_order_across_two_finance_processes(postgres, nats_server, tmp_path):

@@ -5,7 +5,6 @@ and as-of reads give the same aggregate with or without snapshots. SQLite and Po
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,10 +13,9 @@ import pytest
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import ContractLog, DayCounts, Tally, Timesheet
 
-from shared.infra.service import prepare_store
-from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
 from shared.rules import RuleViolation
+from tests.integration.services_log_store import store_app, store_env  # noqa: F401 (fixtures app, env)
 
 COUNTY = "640402"
 
@@ -27,19 +25,6 @@ class WithoutSnapshots(ServicesLogApplication):
 
     name = ServicesLogApplication.name  # the same tables
     snapshotting_intervals = {}
-
-
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    prepare_store(settings, "services-log")
-    return settings.eventsourcing_env("services-log")
-
-
-@pytest.fixture
-def app(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
-    application = ServicesLogApplication(env)
-    yield application
-    application.close()
 
 
 def command(app: ServicesLogApplication) -> Any:

@@ -41,8 +41,6 @@ from services_log.domainmodel import (
     WorkerHours,
 )
 
-from shared.infra.service import prepare_store
-from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
 from tests.integration.record_services_log_untyped import (
     CONTRACT,
@@ -51,6 +49,7 @@ from tests.integration.record_services_log_untyped import (
     record_history,
     record_setting,
 )
+from tests.integration.services_log_store import store_env  # noqa: F401 (fixtures app, env)
 
 DATA = Path(__file__).parent / "data"
 RECORDED = json.loads((DATA / "services_log_untyped.json").read_text())
@@ -66,12 +65,6 @@ class WithoutSnapshots(ServicesLogApplication):
 
 def stored(records: list[dict[str, Any]]) -> list[StoredEvent]:
     return [StoredEvent(uuid.UUID(r["originator_id"]), r["originator_version"], r["topic"], r["state"].encode()) for r in records]
-
-
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    prepare_store(settings, "services-log")
-    return settings.eventsourcing_env("services-log")
 
 
 @pytest.fixture

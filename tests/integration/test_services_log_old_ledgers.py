@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from eventsourcing.domain import Snapshot
 from services_log.application import ServicesLogApplication
 from services_log.composition import compose
@@ -25,9 +23,8 @@ from services_log.domainmodel import (
     contribution,
 )
 
-from shared.infra.service import prepare_store
-from shared.infra.settings import Settings
 from shared.infra.store import CommandContext
+from tests.integration.services_log_store import store_app, store_env  # noqa: F401 (fixtures app, env)
 
 COUNTY = "640402"
 
@@ -35,19 +32,6 @@ COUNTY = "640402"
 class WithoutSnapshots(ServicesLogApplication):
     name = ServicesLogApplication.name  # the same tables
     snapshotting_intervals = {}
-
-
-@pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    prepare_store(settings, "services-log")
-    return settings.eventsourcing_env("services-log")
-
-
-@pytest.fixture
-def app(env: dict[str, str]) -> Iterator[ServicesLogApplication]:
-    application = ServicesLogApplication(env)
-    yield application
-    application.close()
 
 
 def state(aggregate: Any) -> dict[str, Any]:

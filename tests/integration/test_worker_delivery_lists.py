@@ -17,7 +17,8 @@ from services_log.worker_lists import FINGERPRINT, WorkerDeliveries, catch_up_wo
 
 from shared.infra.auth import Role
 from shared.infra.queries import Viewer
-from tests.integration.test_services_log_old_ledger import CONTRACT, COUNTY, env, svc  # noqa: F401 (fixtures)
+from tests.integration.services_log_store import store_env  # noqa: F401 (fixture env)
+from tests.integration.test_services_log_old_ledger import CONTRACT, COUNTY, svc  # noqa: F401 (fixture svc)
 from tests.integration.test_services_log_support import LOG, check, open_county
 
 BIG = 1_200

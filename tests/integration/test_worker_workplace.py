@@ -70,6 +70,32 @@ async def test_a_worker_reads_its_own_workplace_and_logs_against_it(gateway, tok
     assert [(s["station_id"], s["since"]) for s in moved["stations"]] == [(place.elsewhere, "2026-11-01")] and moved["contracts"] == []
     assert (await check(gateway.get(f"{reg}/{li}/workplace", params={"as_of": "2026-10-05"}, headers=worker(li)), 200)) == mine
 
+    # Her contracts over a window (`since`): the one that covered her old station is still hers to choose.
+    back = {"as_of": "2026-11-02", "since": "2026-09-01"}
+    history = await check(gateway.get(f"{reg}/{li}/workplace", params=back, headers=worker(li)), 200)
+    assert history["contracts"] == [] and history["worked_total"] == 1
+    [worked] = history["worked_under"]
+    assert worked == {**contract, "station_ids": [place.station]}
+    assert [(s["station_id"], s["name"]) for s in history["worked_stations"]] == [
+        (place.station, "南关街道社工站"), (place.elsewhere, zhaos["stations"][0]["name"])]
+    assert moved["worked_under"] == [] and moved["worked_stations"] == [] and moved["worked_total"] == 0  # today's only
+    # Paged; a window from the day she moved holds none; her provider reads the same, nobody else's.
+    paged = await check(gateway.get(f"{reg}/{li}/workplace", params={**back, "offset": 1, "limit": 1}, headers=worker(li)), 200)
+    assert (paged["worked_under"], paged["worked_total"]) == ([], 1)
+    after = await check(gateway.get(f"{reg}/{li}/workplace", params={**back, "since": "2026-11-01"}, headers=worker(li)), 200)
+    assert (after["worked_under"], after["worked_total"]) == ([], 0)
+    assert (await check(gateway.get(f"{reg}/{li}/workplace", params=back, headers=place.headers["provider"]), 200)) == history
+    zhao_back = await check(gateway.get(f"{reg}/{zhao}/workplace", params=back, headers=worker(zhao)), 200)
+    assert zhao_back["worked_under"] == []  # her station never had a contract
+    r = await gateway.get(f"{reg}/{wang}/workplace", params=back, headers=worker(li))
+    assert r.status_code == 404, r.text
+    # The window is bounded: not after as_of, at most 1,096 days before it; a page at most 100.
+    for bad in ({"since": "2026-11-03"}, {"since": "2023-11-01"}):
+        r = await gateway.get(f"{reg}/{li}/workplace", params={**back, **bad}, headers=worker(li))
+        assert r.status_code == 422 and r.json()["rule"] == "R-LOG-3" and r.json()["field"] == "since", r.text
+    r = await gateway.get(f"{reg}/{li}/workplace", params={**back, "limit": 101}, headers=worker(li))
+    assert r.status_code == 422, r.text
+
 
 async def test_a_workers_page_of_a_contracts_deliveries_is_filled_with_its_own(gateway, tokens):
     """Her deliveries are every third of the contract's: each page still holds `limit` of hers, and

@@ -357,3 +357,58 @@ def test_budget_line_versions_share_their_commitments_yet_each_keeps_its_own():
     assert [c for c, _ in working.line("福彩公益金").commitments] == ["c-1", "c-2"]
     assert [c for c, _ in cached.line("福彩公益金").commitments] == ["c-1", "c-9"]
     assert (working.committed_fen("福彩公益金"), cached.committed_fen("福彩公益金")) == (300, 1000)
+
+
+def test_a_release_is_carried_once_per_contract_and_shared_by_the_lines_versions():
+    """R-FIN-2: a terminated contract's unpaid part is released from the line — appended to a log its
+    versions share (no walk, no copy of the commitments), at most once per contract, never more than
+    it committed, nothing for a contract not on the line; the commitment itself stays as made."""
+    import copy
+
+    from finance.domainmodel import BudgetLine
+
+    on = date(2026, 11, 2)
+    two = BudgetLine("福彩公益金", True, 1000).committing("c-1", 100).committing("c-2", 200)
+    released = two.releasing("c-1", 60, on, "breach: 驻站人员不足")
+    assert released._log is two._log  # the commitments are not copied
+    assert (released.committed_fen, released.released_fen, two.committed_fen) == (240, 60, 300)
+    assert released.commitments == two.commitments and released.releases == (("c-1", 60, on, "breach: 驻站人员不足"),)
+    assert released.released("c-1") and not two.released("c-1") and not released.released("c-2")
+    assert released.releasing("c-1", 40, on, "again") is released  # once per contract
+    assert released.releasing("c-9", 40, on, "never committed") is released
+    assert released.releasing("c-2", 0, on, "nothing unpaid") is released
+    caught_up = two.releasing("c-1", 60, on, "breach: 驻站人员不足")  # the cached version catching up: the same log
+    assert caught_up._rlog is released._rlog and caught_up == released
+    later = released.committing("c-3", 300)  # commitments after a release go on as before
+    assert (later.committed_fen, later.released_fen, later.releases) == (540, 60, released.releases)
+    assert released == BudgetLine("福彩公益金", True, 1000, two.commitments, released.releases) and released != two
+
+    budget = CountyBudget(county="640402", year=2026)
+    budget.commit("c-1", "福彩公益金", 100)
+    budget.commit("c-2", "福彩公益金", 200)
+    assert budget.release("c-1", "福彩公益金", 500, on, "breach: 驻站人员不足") == 100  # never more than committed
+    assert budget.release("c-1", "福彩公益金", 50, on, "again") == 0  # a second release of the same contract: none
+    assert budget.release("c-7", "福彩公益金", 50, on, "never committed") == 0
+    assert budget.release("c-2", "一般公共预算", 50, on, "another line") == 0
+    events = [e for e in budget.collect_events() if isinstance(e, CountyBudget.CommitmentReleased)]
+    assert [(e.contract_id, e.source, e.amount_fen, e.county, e.year) for e in events] == [("c-1", "福彩公益金", 100, "640402", 2026)]
+    assert (budget.committed_fen("福彩公益金"), budget.line("福彩公益金").released_fen) == (200, 100)
+    # The copy the aggregate cache hands a reaction releases; the cached budget applies the same event after.
+    cached = CountyBudget(county="640402", year=2027)
+    cached.commit("c-1", "福彩公益金", 100)
+    cached.collect_events()
+    working = copy.deepcopy(cached)
+    working.release("c-1", "福彩公益金", 40, on, "breach")
+    (event,) = working.collect_events()
+    event.mutate(cached)
+    assert cached.line("福彩公益金") == working.line("福彩公益金") and cached.committed_fen("福彩公益金") == 60
+    assert cached.line("福彩公益金")._rlog is working.line("福彩公益金")._rlog
+
+
+def test_a_termination_releases_the_cancelled_tranches_in_proportion_to_the_contracts_shares():
+    from finance.reactions import _largest_remainder
+
+    assert _largest_remainder(16_500_000, [5_589_041, 14_410_959, 3_632_877, 9_367_123]) == [
+        2_794_521, 7_205_480, 1_816_438, 4_683_561,  # equal remainders: the first shares take the fen left
+    ]
+    assert sum(_largest_remainder(7, [1, 1, 1])) == 7 and _largest_remainder(0, [3, 4]) == [0, 0]

@@ -230,3 +230,18 @@ def test_an_evaluation_result_for_a_contract_registry_does_not_know_changes_noth
         grade="不合格", passed=False, rubric_id="R", rubric_version=1, concluded_on=D("2027-09-01"), fraud_found=True,
     )
     assert compose(app).reactions.on_evaluation_concluded(result) == []
+
+
+def test_a_funding_ledger_lowers_its_commitments_by_each_release_once():
+    """R-FIN-2: finance's CommitmentReleased lowers what registry judges a new signing against, once
+    per contract and source; a ledger (new, or recorded before releases) holds no ``released`` until its first."""
+    from registry.domainmodel import FundingLedger
+
+    ledger = FundingLedger(county="640402", year=2027)
+    ledger.commit("c-1", {"社会救助专项经费": 9_367_123})
+    assert not hasattr(ledger, "released")
+    ledger.release("c-1", "社会救助专项经费", 4_683_561, date(2026, 11, 2))
+    ledger.release("c-1", "社会救助专项经费", 4_683_561, date(2026, 11, 2))  # received again: nothing
+    ledger.release("c-1", "福彩公益金", 0, date(2026, 11, 2))
+    assert ledger.committed_fen("社会救助专项经费") == 4_683_562
+    assert [type(e).__name__ for e in ledger.collect_events()] == ["Opened", "Committed", "Released"]

@@ -15,6 +15,7 @@ from shared.workdays import WorkdayCalendar
 
 PUBLISHED: list[type[IntegrationEvent]] = [
     ev.BudgetAllocated,
+    ev.CommitmentReleased,
     ev.FundingRuleBreached,
     ev.FundingFindingResolved,
     ev.TrancheScheduled,
@@ -38,6 +39,7 @@ SAME_FIELDS: dict[type, type[IntegrationEvent]] = {
     TrancheSchedule.DueDateRecomputed: ev.DueDateRecomputed,
     TrancheSchedule.FundingRuleBreached: ev.FundingRuleBreached,
     TrancheSchedule.FindingResolved: ev.FundingFindingResolved,
+    CountyBudget.CommitmentReleased: ev.CommitmentReleased,
     CalendarBook.CalendarLoaded: ev.CalendarLoaded,
     ContractAccount.ExpenseBooked: ev.ExpenseBooked,
     ContractAccount.ExpenseFlagged: ev.ExpenseFlagged,
@@ -73,7 +75,8 @@ def wire_consumers(broker: NatsBroker, finance: Finance, stream: JStream) -> dic
         plan_ahead=react.plan_ahead,
         description="Finance plans the tranche schedule of every signed contract and schedules tranche 1 "
         "(R-FIN-5), commits its funding to the year's budget and flags funding-rule breaches (R-FIN-2, R-FIN-3); "
-        "a terminated contract's unpaid tranches are cancelled.",
+        "a terminated contract's unpaid tranches are cancelled and released from the budget lines it committed them to "
+        "(CommitmentReleased).",
     )
     evaluation = subscribe_upstream(
         broker,

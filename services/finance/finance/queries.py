@@ -68,6 +68,10 @@ class FinanceQueries:
             "committed_fen": committed, "remaining_fen": line.amount_fen - committed,
             "status": budget.status(source, caps, base_of),
             "contracts": [{"contract_id": c, "amount_fen": a} for c, a in line.commitments],
+            "released_fen": line.released_fen,
+            "releases": [
+                {"contract_id": c, "amount_fen": a, "terminated_on": on, "reason": why} for c, a, on, why in line.releases
+            ],
         }
 
     # --- overdue (R-FIN-9) ---------------------------------------------------------------------

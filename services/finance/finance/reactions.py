@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -145,12 +146,46 @@ class FinanceReactions:
         return list(budgets.values())
 
     def on_contract_terminated(self, e: reg.ContractTerminated) -> list[Aggregate]:
-        """The contract ended early: its unpaid tranches are cancelled."""
+        """The contract ended early: its unpaid tranches are cancelled, and what they came to is
+        released from the budget lines the contract committed it to (R-FIN-2): what stays committed
+        is what was paid or is still payable. A termination received again cancels and releases nothing."""
         schedule = self._schedule_seen(e.contract_id, e.county)
         if schedule is None:
             return []
-        schedule.cancel_remaining(e.terminated_on, f"{e.kind}: {e.reason}")
-        return [schedule]
+        reason = f"{e.kind}: {e.reason}"
+        cancelled = schedule.cancel_remaining(e.terminated_on, reason)
+        return [schedule, *self.release_funding(e.county, schedule, cancelled, e.terminated_on, reason)]
+
+    def release_funding(
+        self, county: str, schedule: TrancheSchedule, cancelled_fen: int, terminated_on: date, reason: str
+    ) -> list[CountyBudget]:
+        """Release ``cancelled_fen`` of the contract's commitments, spread over the (year, source)
+        shares it committed at signing in proportion to them (the same split as
+        :meth:`commit_funding`, in integer fen by the largest remainder): O(shares), never a walk of
+        the line's other commitments. When the funding falls short of the contract amount, only
+        that fraction of the cancelled amount was ever committed, and only it is released."""
+        if cancelled_fen <= 0 or schedule.amount_fen <= 0:
+            return []
+        shares = [
+            (year, source, part)
+            for source, fen in _per_source(schedule.funding)
+            for year, part in split_by_year(fen, schedule.period_start, schedule.period_end).items()
+            if part > 0
+        ]
+        committed = sum(part for _, _, part in shares)
+        if committed <= 0:
+            return []
+        target = min(committed, cancelled_fen * committed // schedule.amount_fen)
+        releases = _largest_remainder(target, [part for _, _, part in shares])
+        self.lookups.store.hold_until_saved(f"budgets:{county}")  # as a signing does: one writer per county's budgets
+        budgets: dict[int, CountyBudget] = {}
+        for (year, source, _), fen in zip(shares, releases, strict=True):
+            if fen <= 0:
+                continue
+            budget = budgets.get(year) or self.lookups.county_budget(county, year)
+            budgets[year] = budget
+            budget.release(schedule.contract_id, source, fen, terminated_on, reason)
+        return [b for b in budgets.values() if b.pending_events]
 
     # --- evaluation ----------------------------------------------------------------------
     def on_evaluation_concluded(self, e: evl.EvaluationConcluded) -> list[Aggregate]:
@@ -180,3 +215,24 @@ class FinanceReactions:
         trigger = schedule.trigger_of(e.stage)
         schedule.reschedule_after_appeal(e.evaluation_id, trigger, e.decided_on, self.lookups.workdays())
         return [schedule]
+
+
+def _per_source(funding: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """The contract's positive funding per source, in first-named order (as ``commit_funding`` sums it)."""
+    per_source: dict[str, int] = {}
+    for share in funding:
+        fen = int(share["amount_fen"])
+        if fen > 0:
+            per_source[share["source"]] = per_source.get(share["source"], 0) + fen
+    return list(per_source.items())
+
+
+def _largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """``total`` fen split in proportion to ``weights``, integers summing to ``total``."""
+    whole = sum(weights)
+    exact = [total * w for w in weights]
+    parts = [x // whole for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts

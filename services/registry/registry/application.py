@@ -37,7 +37,7 @@ from registry.reads import query_bus
 from registry.staffing import StaffingCommands
 from shared.calendars import OFFICIAL_CALENDARS_ID, OfficialCalendars
 from shared.events.evaluation import AppealDecided, EvaluationConcluded
-from shared.events.finance import BudgetAllocated, CalendarLoaded
+from shared.events.finance import BudgetAllocated, CalendarLoaded, CommitmentReleased
 from shared.infra.commands import CommandBus
 from shared.infra.queries import QueryBus
 from shared.infra.store import SwpApplication
@@ -149,6 +149,13 @@ class RegistryReactions:
         budgets = self.store.budgets(e.county)
         budgets.note(e.year, e.source, e.amount_fen)
         return [budgets]
+
+    def on_commitment_released(self, e: CommitmentReleased) -> list[Aggregate]:
+        """A terminated contract's unpaid tranches, released by finance from a year's source: what
+        the county's contracts commit of it, judged at signing (R-FIN-2), drops by that much."""
+        ledger = self.store.funding_ledger(e.county, e.year)
+        ledger.release(e.contract_id, e.source, e.amount_fen, e.terminated_on)
+        return [ledger] if ledger.pending_events else []
 
     # --- reactions to the evaluation service (R-REG-7, R-EVAL-9) ------------------------------
     def on_evaluation_concluded(self, e: EvaluationConcluded) -> list[Aggregate]:

@@ -140,14 +140,16 @@ def wire_consumers(broker: NatsBroker, registry: Registry, stream: JStream) -> d
         app,
         stream,
         "finance",
-        {"CalendarLoaded": react.on_calendar_loaded, "BudgetAllocated": react.on_budget_allocated},
+        {"CalendarLoaded": react.on_calendar_loaded, "BudgetAllocated": react.on_budget_allocated,
+         "CommitmentReleased": react.on_commitment_released},
         description=(
             "Registry keeps every official year calendar finance loads (swp.province.finance.CalendarLoaded): "
             "a contract's filing deadline (R-REG-5) not yet met is counted with it, and stops being provisional "
             "once its years are official (R-FIN-6). It also keeps a copy of each county's budgets per year and "
             "funding source (BudgetAllocated): the base amounts of the county policy's funding_caps, against which "
             "a contract is refused at signing when it would take a year's commitments from a capped source past "
-            "its ceiling (R-FIN-2)."
+            "its ceiling (R-FIN-2); a terminated contract's unpaid part that finance releases (CommitmentReleased) "
+            "stops counting against them."
         ),
     )
     return {"evaluation": evaluation, "finance": finance}

@@ -13,7 +13,7 @@ narrowed filters, so the handler decodes it and hands the route the query to bin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -111,6 +111,10 @@ class WorkerWorkplace(Query):
     county: str
     worker_id: str
     as_of: date
+    # The contracts it worked under from ``since`` to ``as_of`` (None: today's only), a page of them.
+    since: date | None = None
+    offset: int = 0
+    limit: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,6 +185,11 @@ class Workplace:
     as_of: date
     stations: list[Station]
     contracts: list[Contract]
+    # From ``since`` to ``as_of``: the contracts it worked under (a page of them, newest first),
+    # each with the stations of the contract it was assigned to, and how many there are in all.
+    worked_under: list[tuple[Contract, list[str]]] = field(default_factory=list)
+    worked_total: int = 0
+    worked_stations: list[Station] = field(default_factory=list)  # the stations it was at from ``since``
 
 
 @dataclass(frozen=True)
@@ -386,14 +395,42 @@ class RegistryReads:
         it is assigned to that day (none once it has left) and its provider's signed contracts whose
         stations include it and whose service period covers the day (R-LOG-3)."""
         worker = self.worker(WorkerDetail(county=q.county, worker_id=q.worker_id), viewer)
+        worked: list[tuple[Contract, list[str]]] = []
+        was_at: list[Station] = []
+        if q.since is not None:
+            spans = self._spans(worker, q.since, q.as_of)
+            worked = self._worked_under(q.county, worker, spans)
+            was_at = [self.store.station(q.county, s) for s in dict.fromkeys(s for s, _, _ in spans)]
+        page = worked[q.offset : q.offset + q.limit]
         station_id = worker.station_on(q.as_of) if worker.employed_on(q.as_of) else None
         if station_id is None:
-            return Workplace(worker, q.as_of, [], [])
+            return Workplace(worker, q.as_of, [], [], page, len(worked), was_at)
         contracts = [
             c for c in self.store.contracts(q.county, worker.provider_id, status="signed")
             if station_id in c.station_ids and c.period_start <= q.as_of <= c.period_end
         ]
-        return Workplace(worker, q.as_of, [self.store.station(q.county, station_id)], contracts)
+        return Workplace(worker, q.as_of, [self.store.station(q.county, station_id)], contracts, page, len(worked), was_at)
+
+    @staticmethod
+    def _spans(worker: Worker, since: date, until: date) -> list[tuple[str, date, date]]:
+        """(station, first day, last day) of its assignments from ``since`` to ``until`` while employed."""
+        start = max(since, worker.hired_on)
+        end = until if worker.left_on is None else min(until, worker.left_on)
+        spans = [(a.station_id, max(start, a.start), end if a.end is None else min(end, a.end)) for a in worker.assignments]
+        return [s for s in spans if s[1] <= s[2]]
+
+    def _worked_under(self, county: str, worker: Worker, spans: list[tuple[str, date, date]]) -> list[tuple[Contract, list[str]]]:
+        """Its provider's contracts (signed, expired or terminated: up to ``ended_on``) that covered
+        one of its stations on a day of ``spans`` (R-LOG-3: the days it could log under them), each
+        with those stations, newest period first."""
+        out = []
+        for c in self.store.contracts(county, worker.provider_id):
+            last = c.period_end if c.ended_on is None else min(c.period_end, c.ended_on)
+            stations = sorted({s for s, first, final in spans if s in c.station_ids and first <= last and c.period_start <= final})
+            if stations:
+                out.append((c, stations))
+        out.sort(key=lambda found: (found[0].period_start, str(found[0].id)), reverse=True)
+        return out
 
     # --- the public disclosure (R-REG-9) -------------------------------------------------
     def public_providers(self, q: PublicProviders, _viewer: Viewer) -> list[PublicRecord]:

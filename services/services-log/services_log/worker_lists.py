@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from eventsourcing.utils import get_topic
 
 from services_log.domainmodel import ContractLog, ServiceDelivery
 from shared import clock
+from shared.infra.listing import OwnTables
 
 BATCH = 500
 FINGERPRINT = "worker-deliveries-v1"
@@ -143,21 +143,15 @@ class _MemoryOps(_Ops):
                 row[3] = at
 
 
-class _Sql:
-    """The rows in services-log's own database (SQLite: the same file; PostgreSQL: its schema).
-    Table names come from the datastore's schema (configuration), never from a request; values are bound."""
+class _Sql(OwnTables):
+    """The worker lists' rows in services-log's own database."""
 
     def __init__(self, datastore: Any, postgres: bool) -> None:
-        self.ds, self.pg = datastore, postgres
-        prefix = f'"{datastore.schema}".' if postgres else ""
+        super().__init__(datastore, postgres)
+        prefix = self.prefix
         self.rows_t, self.items_t = f"{prefix}swp_worker_rows", f"{prefix}swp_worker_items"
         self.counts_t, self.track_t = f"{prefix}swp_worker_counts", f"{prefix}swp_worker_tracking"
-        self.p = "%s" if postgres else "?"
-        try:
-            self._create()
-        except Exception:  # two processes creating the tables at once (PostgreSQL): once more
-            time.sleep(0.2)
-            self._create()
+        self.create_tables()
 
     def _create(self) -> None:
         p = self.p

@@ -60,7 +60,9 @@ class Workspace:
 
     def contract_label(self, c: dict[str, Any]) -> str:
         amount = f" · {wan(c['amount_fen'])}" if "amount_fen" in c else ""
-        return f"{cn_date(c['period_start'])}至{cn_date(c['period_end'])}{amount} · {labels.label(labels.CONTRACT_STATUS, c['status'])}"
+        # a worker's contracts (those she worked under too) told apart by her stations they cover
+        where = f" · {'、'.join(self.station_names.get(s, s) for s in c['station_ids'])}" if self.me and c.get("station_ids") else ""
+        return f"{cn_date(c['period_start'])}至{cn_date(c['period_end'])}{amount}{where} · {labels.label(labels.CONTRACT_STATUS, c['status'])}"
 
     @property
     def contract_options(self) -> list[tuple[str, str]]:

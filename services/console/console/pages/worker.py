@@ -28,6 +28,7 @@ from console.pages.provider import (
 from console.paging import At
 from console.roles import NavItem, RolePages
 from console.web import Ctx, signed_in
+from shared.clock import china_today
 
 router = APIRouter(prefix="/worker", tags=["worker"])
 Me = Annotated[Ctx, Depends(signed_in("worker"))]
@@ -54,17 +55,37 @@ def _day(value: str | None) -> str | None:
         return None  # the API refuses the form's bad date itself; the workspace is today's
 
 
-async def workplace(ctx: Ctx, contract_id: str | None, day: str | None = None) -> Workspace:
-    """The worker's station on ``day`` (default today) and the signed contracts covering it."""
+# 我的服务记录 offers the contracts she worked under over this many days before today (the API's
+# window is 1,096 days: a day less for a clock a day apart), read a page of WORKED_PAGE at a time.
+WORKED_DAYS = 1_095
+WORKED_PAGE = 100
+WORKED_PAGES = 5  # a picker's bound (PICKER_MAX items at most)
+
+
+async def workplace(ctx: Ctx, contract_id: str | None, day: str | None = None, worked: bool = False) -> Workspace:
+    """The worker's station on ``day`` (default today) and the signed contracts covering it; with
+    ``worked``, also the contracts she worked under over the last :data:`WORKED_DAYS` days (a contract
+    of a station she has left, or one that ended), after today's, so her deliveries under them can be
+    listed."""
     if not ctx.session.worker_id:
         raise NoWorkerId()
-    found: dict[str, Any] = await ctx.api.get(
-        f"/registry/v1/counties/{ctx.county}/workers/{ctx.session.worker_id}/workplace", as_of=_day(day)
-    )
+    path = f"/registry/v1/counties/{ctx.county}/workers/{ctx.session.worker_id}/workplace"
+    since = (china_today() - dt.timedelta(days=WORKED_DAYS)).isoformat() if worked else None
+    found: dict[str, Any] = await ctx.api.get(path, as_of=_day(day), since=since, limit=WORKED_PAGE if worked else None)
     stations = found["stations"]
     me = {"worker_id": found["worker_id"], "name": found["name"], "station_id": stations[0]["station_id"] if stations else None,
           "left_on": None if found["employed"] else found["as_of"]}
-    contracts = found["contracts"]
+    contracts = list(found["contracts"])
+    if worked:
+        earlier, pages = list(found["worked_under"]), 1
+        while len(earlier) < found["worked_total"] and pages < WORKED_PAGES:
+            more = await ctx.api.get(path, as_of=_day(day), since=since, offset=len(earlier), limit=WORKED_PAGE)
+            earlier += more["worked_under"]
+            pages += 1
+        today_ids = {c["contract_id"] for c in contracts}
+        contracts += [c for c in earlier if c["contract_id"] not in today_ids]
+        known = {s["station_id"] for s in stations}
+        stations = stations + [s for s in found["worked_stations"] if s["station_id"] not in known]
     return Workspace(contracts, choose(contracts, contract_id), stations, [me], base="/worker", me=me)
 
 
@@ -83,7 +104,7 @@ async def log_delivery(ctx: Me, contract: ContractQ = None) -> Response:
 
 @router.get("/deliveries")
 async def deliveries(ctx: Me, at: At, contract: ContractQ = None) -> Response:
-    return await deliveries_page(ctx, await workplace(ctx, contract), at, title="我的服务记录")
+    return await deliveries_page(ctx, await workplace(ctx, contract, worked=True), at, title="我的服务记录")
 
 
 @router.get("/deliveries/{delivery_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -65,6 +66,13 @@ class CommitmentOut(BaseModel):
     amount_fen: int
 
 
+class ReleaseOut(BaseModel):
+    contract_id: str
+    amount_fen: int = Field(description="Its unpaid tranches, released from this line (R-FIN-2)")
+    terminated_on: date
+    reason: str = Field(description="The termination's kind and reason")
+
+
 class BudgetOut(BaseModel):
     year: int
     source: str
@@ -75,13 +83,22 @@ class BudgetOut(BaseModel):
         "contract committed to this line (`caps_policy_of`); empty when no contract has brought a policy here"
     )
     caps_policy_of: str | None = Field(description="The contract whose policy snapshot the caps come from")
-    committed_fen: int
+    committed_fen: int = Field(
+        description="What stays committed: the contracts' commitments (`contracts`, as made at signing) less what "
+        "terminations released (`released_fen`) — amounts paid or still payable (R-FIN-2)"
+    )
     remaining_fen: int
     status: str = Field(
         description="`within`, `exceeded` (the allocation or a policy ceiling), `below_floor` (a policy floor not "
         "reached) or `unallocated`"
     )
     contracts: list[CommitmentOut]
+    released_fen: int = Field(0, description="The sum of `releases`")
+    releases: list[ReleaseOut] = Field(
+        default_factory=list,
+        description="Terminated contracts' unpaid tranches released from this line (`CommitmentReleased`): what, "
+        "when (terminated_on) and why (reason)",
+    )
 
 
 @router.post("/budgets", status_code=201, response_model=BudgetOut)
@@ -111,5 +128,8 @@ def budgets(
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Only this year")] = None,
 ) -> list[BudgetOut]:
     """The county's budget lines with what contracts committed of them, the county policy's caps on
-    each (from the latest committed contract's policy snapshot) and each line's status by them."""
+    each (from the latest committed contract's policy snapshot) and each line's status by them. A
+    terminated contract's unpaid tranches are released from the lines it committed them to
+    (`CommitmentReleased`): `releases` says what, when and why, and `committed_fen` counts only what
+    was paid or is still payable (R-FIN-2); `contracts` keeps each commitment as made."""
     return [BudgetOut(**line) for line in finance.reads.ask(Budgets(county=county, year=year), scope)]

@@ -26,6 +26,7 @@ import copy
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -46,21 +47,36 @@ LEGACY_CAP_FIELDS = ("cap_kind", "cap_basis_points", "cap_base_fen", "cap_limit_
 
 
 class _CommitmentLog:
-    """The commitments of a budget line and its later versions, appended in place: the versions
-    of a line share one log, each seeing its first ``length`` entries (see :class:`BudgetLine`)."""
+    """The commitments (or releases) of a budget line and its later versions, appended in place:
+    the versions of a line share one log, each seeing its first ``length`` entries (see
+    :class:`BudgetLine`). An entry starts with its contract id."""
 
     __slots__ = ("entries", "guard", "places")
 
-    def __init__(self, entries: list[tuple[str, int]]) -> None:
+    def __init__(self, entries: list[tuple[Any, ...]]) -> None:
         self.entries = entries
-        self.places = {c: i for i, (c, _) in enumerate(entries)}  # each contract's place
+        self.places = {e[0]: i for i, e in enumerate(entries)}  # each contract's place
         self.guard = threading.Lock()
+
+
+def _appended(log: _CommitmentLog, length: int, entry: tuple[Any, ...]) -> _CommitmentLog:
+    """The log a version seeing ``length`` entries has with ``entry`` after them: the same log when
+    that version is its latest (appended in place, O(1)) or the entry already follows it there (a
+    cached budget fast-forwarded over what a reaction's copy saved); else a copy going its own way."""
+    with log.guard:
+        if len(log.entries) == length:
+            log.entries.append(entry)
+            log.places.setdefault(entry[0], length)
+            return log
+        if log.entries[length] == entry:
+            return log
+    return _CommitmentLog([*log.entries[:length], entry])
 
 
 class BudgetLine:
     """One funding source's budget for the year and the contracts committed to it, in the order
     they committed (that order is how a later budget re-checks them, R-FIN-2). A value: never
-    changed once made; equal lines have the same source, allocation and commitments.
+    changed once made; equal lines have the same source, allocation, commitments and releases.
 
     A county's budget holds one commitment per contract, and each signing makes a new version of
     its line — in the reaction, and again when a cached budget is fast-forwarded over a batch's
@@ -70,17 +86,27 @@ class BudgetLine:
     that is the log's latest version appends in place (O(1)), as does an older version committing
     the very commitment that follows it in the log (the cached budget catching up with what a
     reaction's copy saved); committing anything else to an older version, or again for a contract
-    already committed, copies its entries first. The sum and each contract's place are carried likewise."""
+    already committed, copies its entries first. The sum and each contract's place are carried likewise.
 
-    __slots__ = ("_length", "_log", "allocated", "amount_fen", "committed_fen", "source")
+    A terminated contract's unpaid part is *released* (R-FIN-2): the commitment stays in the log as
+    made, and a release — (contract_id, fen, terminated_on, reason), at most one per contract —
+    is appended to a second log shared the same way. ``committed_fen`` is what stays committed:
+    the commitments less the releases (``released_fen``); each is carried, never summed again."""
+
+    __slots__ = ("_length", "_log", "_rlength", "_rlog", "allocated", "amount_fen", "committed_fen", "released_fen", "source")
 
     def __init__(
-        self, source: str, allocated: bool = False, amount_fen: int = 0, commitments: Iterable[tuple[str, int]] = ()
+        self, source: str, allocated: bool = False, amount_fen: int = 0, commitments: Iterable[tuple[str, int]] = (),
+        releases: Iterable[tuple[str, int, Any, str]] = (),
     ) -> None:
         entries = [(str(c), int(fen)) for c, fen in commitments]
-        self._init(source, allocated, amount_fen, _CommitmentLog(entries), len(entries), sum(fen for _, fen in entries))
+        released = [(str(c), int(fen), on, str(why)) for c, fen, on, why in releases]
+        gone = sum(r[1] for r in released)
+        self._init(source, allocated, amount_fen, _CommitmentLog(entries), len(entries),
+                   sum(fen for _, fen in entries) - gone, _CommitmentLog(released), len(released), gone)
 
-    def _init(self, source: str, allocated: bool, amount_fen: int, log: _CommitmentLog, length: int, total: int) -> None:
+    def _init(self, source: str, allocated: bool, amount_fen: int, log: _CommitmentLog, length: int, total: int,
+              rlog: _CommitmentLog, rlength: int, released: int) -> None:
         set_ = object.__setattr__
         set_(self, "source", source)
         set_(self, "allocated", allocated)
@@ -88,32 +114,55 @@ class BudgetLine:
         set_(self, "_log", log)
         set_(self, "_length", length)
         set_(self, "committed_fen", total)
+        set_(self, "_rlog", rlog)
+        set_(self, "_rlength", rlength)
+        set_(self, "released_fen", released)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a BudgetLine is a value: {name} cannot be changed")
 
-    def _with(self, *, allocated: bool, amount_fen: int, log: _CommitmentLog, length: int, total: int) -> BudgetLine:
+    def _with(self, *, allocated: bool | None = None, amount_fen: int | None = None, log: _CommitmentLog | None = None,
+              length: int | None = None, total: int | None = None, rlog: _CommitmentLog | None = None,
+              rlength: int | None = None, released: int | None = None) -> BudgetLine:
         line = object.__new__(BudgetLine)
-        line._init(self.source, allocated, amount_fen, log, length, total)
+        line._init(
+            self.source,
+            self.allocated if allocated is None else allocated,
+            self.amount_fen if amount_fen is None else amount_fen,
+            self._log if log is None else log,
+            self._length if length is None else length,
+            self.committed_fen if total is None else total,
+            self._rlog if rlog is None else rlog,
+            self._rlength if rlength is None else rlength,
+            self.released_fen if released is None else released,
+        )
         return line
 
     @property
     def commitments(self) -> tuple[tuple[str, int], ...]:
-        """(contract_id, fen) in the order committed (a copy: O(contracts))."""
+        """(contract_id, fen) in the order committed, as committed (a copy: O(contracts))."""
         return tuple(self._log.entries[: self._length])
+
+    @property
+    def releases(self) -> tuple[tuple[str, int, Any, str], ...]:
+        """(contract_id, fen, terminated_on, reason) in the order released (a copy: O(releases))."""
+        return tuple(self._rlog.entries[: self._rlength])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BudgetLine):
             return NotImplemented
-        return (self.source, self.allocated, self.amount_fen, self.committed_fen, self._length) == (
-            other.source, other.allocated, other.amount_fen, other.committed_fen, other._length,
-        ) and (self._log is other._log or self.commitments == other.commitments)
+        return (
+            (self.source, self.allocated, self.amount_fen, self.committed_fen, self._length, self._rlength)
+            == (other.source, other.allocated, other.amount_fen, other.committed_fen, other._length, other._rlength)
+            and (self._log is other._log or self.commitments == other.commitments)
+            and (self._rlog is other._rlog or self.releases == other.releases)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"BudgetLine(source={self.source!r}, allocated={self.allocated!r}, amount_fen={self.amount_fen!r}, "
-                f"commitments={self.commitments!r})")
+                f"commitments={self.commitments!r}, releases={self.releases!r})")
 
     def __copy__(self) -> BudgetLine:
         return self
@@ -125,34 +174,40 @@ class BudgetLine:
         place = self._log.places.get(contract_id)
         return place is not None and place < self._length
 
+    def commitment_of(self, contract_id: str) -> int:
+        """The contract's commitment as made (0 if none): O(1)."""
+        return self._log.entries[self._log.places[contract_id]][1] if self.has(contract_id) else 0
+
+    def released(self, contract_id: str) -> bool:
+        """Whether the contract's unpaid part was released already (O(1))."""
+        place = self._rlog.places.get(contract_id)
+        return place is not None and place < self._rlength
+
     def allocating(self, amount_fen: int) -> BudgetLine:
         """This line allocated ``amount_fen`` (the same commitments)."""
-        return self._with(allocated=True, amount_fen=amount_fen, log=self._log, length=self._length, total=self.committed_fen)
+        return self._with(allocated=True, amount_fen=amount_fen)
 
     def committing(self, contract_id: str, amount_fen: int) -> BudgetLine:
         """This line with the contract's commitment: appended, or (committed before) its amount
         replaced in the same place. This line itself is not changed."""
         log, length = self._log, self._length
         if not self.has(contract_id):
-            entry = (contract_id, amount_fen)
-            with log.guard:
-                if len(log.entries) == length:  # the log's latest version: append in place
-                    log.entries.append(entry)
-                    log.places.setdefault(contract_id, length)
-                    shared = True
-                else:  # an older version committing what a later one already did (a cached budget
-                    # fast-forwarded over the events a reaction's copy saved): the same log
-                    shared = log.entries[length] == entry
-            if not shared:  # an older version going another way: its own log from here on
-                log = _CommitmentLog([*log.entries[:length], (contract_id, amount_fen)])
-            return self._with(allocated=self.allocated, amount_fen=self.amount_fen, log=log, length=length + 1,
+            return self._with(log=_appended(log, length, (contract_id, amount_fen)), length=length + 1,
                               total=self.committed_fen + amount_fen)
         entries = log.entries[:length]
         place = log.places[contract_id]
         total = self.committed_fen - entries[place][1] + amount_fen
         entries[place] = (contract_id, amount_fen)
-        return self._with(allocated=self.allocated, amount_fen=self.amount_fen, log=_CommitmentLog(entries),
-                          length=length, total=total)
+        return self._with(log=_CommitmentLog(entries), total=total)
+
+    def releasing(self, contract_id: str, amount_fen: int, terminated_on: Any, reason: str) -> BudgetLine:
+        """This line with ``amount_fen`` of the contract's commitment released (O(1)); the same line
+        if the contract is not committed to it or was released already (once per contract)."""
+        if amount_fen <= 0 or not self.has(contract_id) or self.released(contract_id):
+            return self
+        entry = (contract_id, amount_fen, terminated_on, reason)
+        return self._with(rlog=_appended(self._rlog, self._rlength, entry), rlength=self._rlength + 1,
+                          total=self.committed_fen - amount_fen, released=self.released_fen + amount_fen)
 
     @property
     def latest_contract(self) -> str | None:
@@ -205,6 +260,19 @@ class CountyBudget(Aggregate):
         self._committed(contract_id=contract_id, source=source, amount_fen=amount_fen)
         return self.breaches(source)
 
+    def release(self, contract_id: str, source: str, amount_fen: int, terminated_on: date, reason: str) -> int:
+        """A terminated contract's unpaid part of its commitment to ``source`` no longer counts
+        against the budget (R-FIN-2): recorded as ``CommitmentReleased`` — the commitment itself is
+        never edited. At most once per contract and line, never more than it committed there, nothing
+        for a contract not committed to the line. Returns the fen released."""
+        line = self.line(source)
+        amount_fen = min(amount_fen, line.commitment_of(contract_id))
+        if amount_fen <= 0 or line.released(contract_id):
+            return 0
+        self._released(contract_id=contract_id, source=source, amount_fen=amount_fen,
+                       terminated_on=terminated_on, reason=reason, county=self.county, year=self.year)
+        return amount_fen
+
     def breaches(self, source: str) -> list[tuple[str, int, int]]:
         """The allocation itself exceeded (the policy ceilings are :func:`policy_cap_breaches`)."""
         line = self.line(source)
@@ -254,6 +322,23 @@ class CountyBudget(Aggregate):
     def _committed(self, contract_id: str, source: str, amount_fen: int) -> None:
         # As a mapping would: a contract committed again keeps its place with the new amount.
         self.lines = {**self.lines, source: self.line(source).committing(contract_id, amount_fen)}
+
+
+    class CommitmentReleased(Aggregate.Event):
+        """A terminated contract's unpaid tranches released from the line it committed them to."""
+
+        contract_id: str
+        source: str
+        amount_fen: int
+        terminated_on: date
+        reason: str
+        county: str
+        year: int
+
+    @event(CommitmentReleased)
+    def _released(self, contract_id: str, source: str, amount_fen: int, terminated_on: date, reason: str,
+                  county: str, year: int) -> None:
+        self.lines = {**self.lines, source: self.line(source).releasing(contract_id, amount_fen, terminated_on, reason)}
 
 
 def policy_cap_breaches(

@@ -247,16 +247,20 @@ class TrancheSchedule(Aggregate):
             if t.status == WITHHELD and (t.evaluation_id == evaluation_id or t.trigger == trigger):
                 self._schedule(t, decided_on, calendar)
 
-    def cancel_remaining(self, terminated_on: date, reason: str) -> None:
-        """The contract ended early: nothing more is owed on the tranches not yet paid."""
+    def cancel_remaining(self, terminated_on: date, reason: str) -> int:
+        """The contract ended early: nothing more is owed on the tranches not yet paid. Returns the
+        fen cancelled now (0 when a termination is received again: nothing is left open)."""
         if self.terminated_on is None:
             self._terminated(terminated_on=terminated_on)
+        cancelled = 0
         for t in self.tranches:
             if t.status in OPEN_STATUSES:
                 self._cancelled(
                     contract_id=self.contract_id, seq=t.seq, amount_fen=t.amount_fen,
                     previous_status=t.status, terminated_on=terminated_on, reason=reason,
                 )
+                cancelled += t.amount_fen
+        return cancelled
 
     def _schedule(self, t: Tranche, triggered_on: date, calendar: WorkdayCalendar) -> None:
         due = calendar.add_workdays(triggered_on, int(t.due_working_days))

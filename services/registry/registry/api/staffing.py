@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ from registry.domainmodel import EDUCATION_LEVELS, QUALIFICATIONS, STATION_KINDS
 from registry.reads import StationList, WorkerDetail, WorkerList, WorkerWorkplace, Workplace
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders
+from shared.rules import RuleViolation
 from shared.text import Name
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"])
@@ -218,6 +219,26 @@ class WorkplaceOut(BaseModel):
     contracts: list[WorkplaceContract] = Field(
         description="Its provider's signed contracts covering those stations, whose service period includes as_of"
     )
+    worked_under: list[WorkplaceContract] = Field(
+        default_factory=list,
+        description=(
+            "With `since`: a page (`offset`, `limit`) of its provider's contracts it worked under from `since` "
+            "to `as_of` (whatever their status now: covering a station it was assigned to on a day it was "
+            "employed, R-LOG-3), newest period first; `station_ids` are those stations. Empty without `since`"
+        ),
+    )
+    worked_total: int = Field(default=0, description="How many contracts `worked_under` lists in all")
+    worked_stations: list[StationOut] = Field(
+        default_factory=list, description="With `since`: the stations it was assigned to from `since` to `as_of`"
+    )
+
+
+def _workplace_contract(c: Any, ids: set[str]) -> WorkplaceContract:
+    return WorkplaceContract(
+        contract_id=str(c.id), status=c.status, period_start=c.period_start, period_end=c.period_end,
+        station_ids=[s for s in c.station_ids if s in ids], service_areas=list(c.service_areas),
+        indicators=[WorkplaceIndicator(**{k: i[k] for k in ("code", "name", "unit", "target")}) for i in c.indicators],
+    )
 
 
 def workplace_out(found: Workplace) -> WorkplaceOut:
@@ -227,26 +248,47 @@ def workplace_out(found: Workplace) -> WorkplaceOut:
         worker_id=str(w.id), provider_id=w.provider_id, name=w.name, role=w.role, as_of=found.as_of,
         employed=w.employed_on(found.as_of),
         stations=[WorkplaceStation(**station_out(s).model_dump(), since=since[str(s.id)]) for s in found.stations],
-        contracts=[
-            WorkplaceContract(
-                contract_id=str(c.id), status=c.status, period_start=c.period_start, period_end=c.period_end,
-                station_ids=[s for s in c.station_ids if s in ids], service_areas=list(c.service_areas),
-                indicators=[WorkplaceIndicator(**{k: i[k] for k in ("code", "name", "unit", "target")}) for i in c.indicators],
-            )
-            for c in found.contracts
-        ],
+        contracts=[_workplace_contract(c, ids) for c in found.contracts],
+        worked_under=[_workplace_contract(c, set(stations)) for c, stations in found.worked_under],
+        worked_total=found.worked_total,
+        worked_stations=[station_out(s) for s in found.worked_stations],
     )
 
 
+# The widest window `since` may open before `as_of` (a service cycle: three contract years).
+WORKED_WINDOW_DAYS = 1_096
+WorkedSince = Annotated[
+    Day | None,
+    Query(
+        description=f"Also list the contracts it worked under from this day to `as_of` (`worked_under`): at most "
+        f"{WORKED_WINDOW_DAYS} days before `as_of`, not after it (422, R-LOG-3)"
+    ),
+]
+WorkedOffset = Annotated[int, Query(ge=0, le=10_000, description="`worked_under` from this one")]
+WorkedLimit = Annotated[int, Query(ge=1, le=100, description="`worked_under` items per page")]
+
+
 @router.get("/workers/{worker_id}/workplace", response_model=WorkplaceOut)
-def get_workplace(county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None) -> WorkplaceOut:
+def get_workplace(
+    county: CountyCode, worker_id: str, scope: OwnWorkerReader, registry: Service, as_of: AsOf = None,
+    since: WorkedSince = None, offset: WorkedOffset = 0, limit: WorkedLimit = 20,
+) -> WorkplaceOut:
     """What a social worker may log services against on `as_of` (default today, China time): the
     station it is assigned to that day and its provider's signed contracts that cover the station
     and whose service period includes the day, each with its service areas (R-LOG-2) and indicator
     codes (R-LOG-8). A worker's own token reads only its own (another worker's is 404, as an
     unknown id); a provider only its own workers'. Once the worker has left, or before it is hired,
-    `employed` is false and both lists are empty."""
-    found = registry.reads.ask(WorkerWorkplace(county=county, worker_id=worker_id, as_of=as_of or today()), scope)
+    `employed` is false and both lists are empty. With `since` (at most three years before `as_of`),
+    `worked_under` also pages the contracts it worked under from `since` to `as_of` — those of a
+    station it has left, ended ones, those before it left — so its deliveries under them can be
+    found; its own only, as the rest."""
+    day = as_of or today()
+    if since is not None and not (day - timedelta(days=WORKED_WINDOW_DAYS) <= since <= day):
+        raise RuleViolation(
+            f"since must be from {day - timedelta(days=WORKED_WINDOW_DAYS)} to {day} (as_of)", rule="R-LOG-3", field="since"
+        )
+    query = WorkerWorkplace(county=county, worker_id=worker_id, as_of=day, since=since, offset=offset, limit=limit)
+    found = registry.reads.ask(query, scope)
     return workplace_out(found)
 
 

@@ -76,6 +76,21 @@ class FundingLedger(Aggregate):
         for source, fen in shares.items():
             self.committed[source] = self.committed.get(source, 0) + fen
 
+    def release(self, contract_id: str, source: str, amount_fen: int, terminated_on: date) -> None:
+        """Finance released a terminated contract's unpaid part of this year's ``source`` commitment
+        (``CommitmentReleased``, R-FIN-2): it no longer counts against the caps. Once per contract and source."""
+        released = getattr(self, "released", None) or {}  # a ledger recorded before releases has none
+        if amount_fen <= 0 or f"{contract_id}:{source}" in released:
+            return
+        self._released(contract_id=contract_id, source=source, amount_fen=amount_fen, terminated_on=terminated_on)
+
+    @event("Released")
+    def _released(self, contract_id: str, source: str, amount_fen: int, terminated_on: date) -> None:
+        released = dict(getattr(self, "released", None) or {})
+        released[f"{contract_id}:{source}"] = amount_fen
+        self.released = released
+        self.committed[source] = self.committed.get(source, 0) - amount_fen
+
 
 def funding_by_year(funding: list[dict[str, Any]], period_start: date, period_end: date) -> dict[int, dict[str, int]]:
     """Each source's share of the contract, per budget year of the service period (pro rata by days)."""
