@@ -702,19 +702,42 @@ async def replay_feed(port: int, headers: dict[str, str], service: str = "servic
         await client.aclose()
 
 
-def raw_log_read(settings: Settings, page: int = 1000) -> dict[str, tuple[int, float]]:
-    """The same service's notification log read raw (and read + decoded), from this process."""
+async def replay_rounds(port: int, headers: dict[str, str], settings: Settings, rounds: int) -> dict[str, Any]:
+    """The audit replay and its raw baseline measured ``rounds`` times each, alternating on the same
+    store in the same run (feed then raw, then raw then feed, ...: a drift in the machine's load
+    weighs on both alike), the raw read from one application opened once, as the feed's server
+    keeps its store open. ``replay`` and ``replay_raw`` are each the median round (a change of
+    method on 3 December 2026: one replay, then one raw read from a freshly opened application);
+    ``replay_rounds`` keeps every round's (feed seconds, raw seconds)."""
     from services_log.application import ServicesLogApplication
 
     from bench.raw_store import read_and_decode, read_notifications
 
-    app = ServicesLogApplication(settings.eventsourcing_env("services-log"))
+    app = await asyncio.to_thread(ServicesLogApplication, settings.eventsourcing_env("services-log"))
     try:
-        raw = read_notifications(app.process_recorder, page)
-        decoded = read_and_decode(app, page)
+        feeds: list[tuple[int, float]] = []
+        raws: list[tuple[int, float]] = []
+        for i in range(max(1, rounds)):
+            for which in ("feed", "raw") if i % 2 == 0 else ("raw", "feed"):
+                if which == "feed":
+                    feeds.append(await replay_feed(port, headers))
+                else:
+                    r = await asyncio.to_thread(read_notifications, app.process_recorder, 1000)
+                    raws.append((r.count, r.seconds))
+        decoded = await asyncio.to_thread(read_and_decode, app, 1000)
     finally:
-        app.close()
-    return {"raw": (raw.count, raw.seconds), "decoded": (decoded.count, decoded.seconds)}
+        await asyncio.to_thread(app.close)
+    if {n for n, _ in feeds} != {n for n, _ in raws}:  # like with like: the same rows in every round
+        raise RuntimeError(f"feed and raw read differ in rows: {feeds} vs {raws}")
+
+    def median(xs: list[tuple[int, float]]) -> tuple[int, float]:
+        return sorted(xs, key=lambda x: x[1])[len(xs) // 2]
+
+    return {
+        "replay": median(feeds),
+        "replay_raw": {"raw": median(raws), "decoded": (decoded.count, decoded.seconds)},
+        "replay_rounds": [(f[1], r[1]) for f, r in zip(feeds, raws, strict=True)],
+    }
 
 
 # --- as of an instant ---------------------------------------------------------------------
@@ -814,6 +837,7 @@ class Config:
     lists_large: int = 10_000  # … and of the large one
     lists_gets: int = 30  # first-page reads per list and county
     profile_dir: Path | None = None
+    replay_rounds: int = 7  # audit replay: feed and raw read, alternating, each this many times (medians)
     server_env: dict[str, str] = field(default_factory=dict)  # what-if experiments (e.g. AGGREGATE_CACHE_MAXSIZE)
 
 
@@ -934,8 +958,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 if cfg.only == "audit-feed":
                     say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
                     with phase("replay"):
-                        out["replay"] = await replay_feed(server.port, cast.headers["auditor"])
-                    out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
+                        out |= await replay_rounds(server.port, cast.headers["auditor"], settings, cfg.replay_rounds)
             if cfg.only:
                 await load_client.aclose()
                 return out
@@ -980,8 +1003,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
 
             say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
             with phase("replay"):
-                out["replay"] = await replay_feed(server.port, cast.headers["auditor"])
-            out["replay_raw"] = await asyncio.to_thread(raw_log_read, settings)
+                out |= await replay_rounds(server.port, cast.headers["auditor"], settings, cfg.replay_rounds)
 
             say(f"[{persistence}] as-of reconstruction of a {ledger.events:,}-event contract ledger")
             with phase("as-of"):

@@ -47,6 +47,7 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg.profile_dir = Path(args.profile).resolve() if args.profile else None
     cfg.server_env = dict(kv.split("=", 1) for kv in args.server_env)
     cfg.only = args.only
+    cfg.replay_rounds = args.replay_rounds
     stores = args.stores.split(",")
     if args.only == "scale-out":  # several processes share a store only on PostgreSQL
         stores = [s for s in stores if s == "postgres"]
@@ -252,6 +253,8 @@ def main() -> None:
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
     parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed"],
                         help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
+    parser.add_argument("--replay-rounds", type=int, default=7,
+                        help="audit replay: feed and raw read alternating, each this many times (medians; default 7)")
     parser.add_argument("--signings", type=int, default=10_000, help="finance-lag: the burst of ContractSigned (default 10,000)")
     parser.add_argument("--processes", type=int, default=2, help="finance-lag: finance processes (default 2, as deploy/ runs it)")
     parser.add_argument("--partitions", type=int, default=finance_lag.PARTITIONS,

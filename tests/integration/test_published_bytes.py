@@ -140,14 +140,25 @@ async def test_the_audit_feed_streams_the_published_bytes(gateway, tokens, setti
     assert [e["event_type"] for e in signed["events"]] == ["ContractSigned"]
 
 
-async def test_the_feed_answers_as_a_plain_walk_of_the_log_in_one_buffer_or_streamed(gateway, tokens, monkeypatch):
+async def test_the_feed_answers_as_a_plain_walk_of_the_log_in_one_buffer_or_streamed(gateway, tokens, monkeypatch, persistence):
     """Every feed read is what a plain walk of the log gives (each entry's bytes in order, the
     filters and the caller's counties applied one entry at a time, ``next_after`` the last position
     looked at), byte for byte, whether the answer was found within a page and sent in one buffer
     or streamed page by page (a filter scanning past a page): issue 16's faster feed reads
     change nothing of what is sent."""
     from shared.infra import audit
+    from shared.infra.published import PublishedLog
 
+    whole_pages: list[int] = []  # pages the store composed as one buffer (SQLite)
+    read_feed_page = PublishedLog.read_feed_page
+
+    def counted_page(self: PublishedLog, after: int, limit: int, sep: str) -> Any:
+        got = read_feed_page(self, after, limit, sep)
+        if got is not None:
+            whole_pages.append(got[0])
+        return got
+
+    monkeypatch.setattr(PublishedLog, "read_feed_page", counted_page)
     setup = await setup_county(gateway, tokens)
     r = await gateway.post(f"/registry/v1/counties/{COUNTY}/contracts", json=contract_body(setup["provider_id"], setup["station_ids"]),
                            headers=setup["purchaser"])
@@ -202,6 +213,7 @@ async def test_the_feed_answers_as_a_plain_walk_of_the_log_in_one_buffer_or_stre
         if page == 1000:
             assert streamed == 0  # every answer found within a page: one buffer, with its length
     assert streamed > 0  # with pages of two rows, the filtered reads scanned on, streamed
+    assert bool(whole_pages) == (persistence == "sqlite")  # the one-buffer page was read (and checked above)
 
 
 async def test_the_feeds_select_composes_each_entry_as_the_stored_row_gives_it(settings):
@@ -234,6 +246,16 @@ async def test_the_feeds_select_composes_each_entry_as_the_stored_row_gives_it(s
         assert [tuple(r) for r in rec.select_feed(2, 2, ("county",))] == [tuple(r) for r in feed[2:4]]
         with pytest.raises(ValueError, match="not a feed column"):
             rec.select_feed(0, 1, ("subject",))  # composed into SQL: only the feed's own columns
+        whole = getattr(rec, "select_feed_page", None)
+        if whole is not None:  # SQLite: a page composed in the store as one buffer of the same entries
+            for sep in ("\n", ","):
+                assert whole(0, head + 2, 100, sep) == (len(feed), head + 2, {f[1] for f in feed}, sep.encode().join(f[-1] for f in feed))
+            assert whole(1, 3, 100, ",") == (2, 3, {feed[1][1]}, feed[1][-1] + b"," + feed[2][-1])  # cut at `upto`
+            assert whole(0, head + 2, 3, ",")[:2] == (3, 3)  # and at `limit`
+            assert whole(head + 2, head + 9, 100, ",") is None  # no row
+            rec.insert_published([(head + 3, str(uuid.uuid4()), "Noted", None, "c", "", "2026-01-01T00:00:00+00:00", 0, None, "", "",
+                                   None, private % (head + 3))])
+            assert whole(head + 2, head + 3, 100, ",") is None  # a row without a county: read one by one
     finally:
         store.close()
 
