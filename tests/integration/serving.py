@@ -46,10 +46,9 @@ async def export_registry_after_a_signing(settings: Settings, tokens: Any, out: 
         async with httpx.AsyncClient(base_url=base_url) as client:
             setup = await setup_county(client, tokens)
             assert (await sign(client, COUNTY, setup)).status_code == 201
-            for _ in range(200):  # until the sealer has chained everything
-                body = (await client.get("/registry/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json()
-                if body["unsealed"] == 0:
-                    break
+            deadline = asyncio.get_running_loop().time() + 60  # until the sealer has chained everything
+            while (body := (await client.get("/registry/v1/audit/verify", headers=tokens(Role.AUDITOR, "*"))).json())["unsealed"]:
+                assert asyncio.get_running_loop().time() < deadline, f"the sealer left records unchained: {body}"
                 await asyncio.sleep(0.05)
         return await asyncio.to_thread(
             CliRunner().invoke, swp, ["audit", "export", "--service", "registry", "--out", str(out), "--base-url", base_url]
