@@ -169,7 +169,8 @@ async def test_a_county_sees_and_touches_only_its_own_finance(finance_api, token
     assert (await api.get(f"/finance/v1/counties/{COUNTY}/budgets", headers=purchaser)).json() == [
         {"year": year, "source": "福彩公益金", "allocated": False, "amount_fen": 0, "caps": [], "caps_policy_of": ours,
          "committed_fen": fen,
-         "remaining_fen": -fen, "status": "unallocated", "contracts": [{"contract_id": ours, "amount_fen": fen}]}
+         "remaining_fen": -fen, "status": "unallocated", "contracts": [{"contract_id": ours, "amount_fen": fen}],
+         "released_fen": 0, "releases": []}
         for year, fen in ((2026, 10_060_274), (2027, 25_939_727))
     ]
     overdue = (await api.get(f"/finance/v1/counties/{COUNTY}/tranches/overdue", headers=purchaser)).json()
