@@ -141,35 +141,34 @@ def source_codes() -> set[str]:
     return set(re.findall(r'"code": "([a-z_]+)"', text))
 
 
-def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
-    problems, names = walk()
-    codes = {p.facts["code"] for p in problems if p.facts}
+def codes_in(*paths: str) -> set[str]:
+    """The refusal codes written where a service refuses (``"code": "…"`` in those files)."""
+    text = "".join((ROOT / p).read_text(encoding="utf-8") for p in paths)
+    return set(re.findall(r'"code": "([a-z0-9_]+)"', text))
+
+
+def assert_chinese(problems: list[DomainError], names: dict[str, str], known: set[str]) -> None:
+    """Each refusal, placed on a form knowing ``known`` fields and on one knowing every field, reads
+    as a Chinese sentence (no muted English), shows no UUID and names its rule."""
     assert all(p.facts and p.facts.get("code") for p in problems), [p.detail for p in problems if not p.facts]
-    assert codes | LOOKUP_CODES == source_codes(), "a refusal code the walk does not reach, or one no rule gives"
-    assert source_codes() <= set(SENTENCES), "a refusal code with no Chinese sentence"
     for p in problems:
-        for known in (
-            {
-                "kind",
-                "area",
-                "date",
-                "station_id",
-                "hours_direct",
-                "worker_ids",
-                "indicator_code",
-                "indicator_quantity",
-                "reason",
-                "contract_id",
-                "delivery_id",
-            },
-            None,
-        ):
-            refusal = Refusal.of(as_received(p), known, names=names)
+        for fields in (known, None):
+            refusal = Refusal.of(as_received(p), fields, names=names)
             html = rendered(refusal)
             messages = refusal.general + [m for ms in refusal.fields.values() for m in ms]
             assert messages and all(CJK.search(m.text) and not m.detail for m in messages), (p.detail, messages)
             assert not UUID.search(html), (p.detail, html)
             assert p.rule and f"【{p.rule}】" in html
+
+
+def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
+    problems, names = walk()
+    codes = {p.facts["code"] for p in problems if p.facts}
+    assert codes | LOOKUP_CODES == source_codes(), "a refusal code the walk does not reach, or one no rule gives"
+    assert source_codes() <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    known = {"kind", "area", "date", "station_id", "hours_direct", "worker_ids", "indicator_code", "indicator_quantity",
+             "reason", "contract_id", "delivery_id"}
+    assert_chinese(problems, names, known)
 
 
 def test_the_daily_cap_names_the_worker_and_the_hours():
@@ -236,3 +235,200 @@ def test_signing_refusals_name_the_station_and_the_figures():
     )
     rating = RuleViolation("3A", rule="R-REG-1", field="provider_id", facts={"code": "rating_below_3a", "rating": "2A"})
     assert Refusal.of(as_received(rating), set()).general[0].text == "县里要求承接主体评级3A以上，该机构评级为2A"
+
+
+# --- registry: providers, stations, workers, contracts (the purchaser's and provider's forms) --------
+
+REGISTRY_FILES = tuple(
+    f"services/registry/registry/{p}"
+    for p in ("domainmodel/provider.py", "domainmodel/workforce.py", "domainmodel/signing.py", "domainmodel/contract.py",
+              "domainmodel/funding.py", "contracting.py")
+)
+# Refused where registry looks records up (contracting.py, the named previous contract, supervisor,
+# stations, overlapping contracts); each is made below as registry raises it.
+REGISTRY_LOOKUP_CODES = {
+    "first_year_no_previous", "renewal_names_previous", "previous_other_provider", "renewal_year_mismatch",
+    "no_station", "station_twice", "cycle_longer_than_policy", "supervisor_other_provider", "contract_overlap",
+}
+
+
+def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
+    """Every refusal registry's rules give a provider, station, worker or contract form."""
+    from registry.domainmodel import DEFAULT_POLICY, Contract, CountyBan, Provider, Worker
+    from registry.domainmodel.funding import check_funding_caps, check_funding_sources
+    from registry.domainmodel.provider import check_prior_projects, check_uscc
+    from registry.domainmodel.signing import (
+        check_contract_terms,
+        check_cycle,
+        check_eligibility,
+        check_not_banned,
+        check_staffing,
+        check_supervisor,
+    )
+    from registry.domainmodel.workforce import check_hiring, check_station_kind
+
+    station, other = str(uuid.uuid4()), str(uuid.uuid4())
+    policy = {**DEFAULT_POLICY, "require_rating_3a": True, "require_party_org": True, "require_prior_pass": True,
+              "supervisor_required": True, "supervisor_min_qualification": "社会工作师"}
+    provider = Provider(county="640402", name="明德社工", uscc="91640402MA7XXXXXX1", rating="2A", has_party_org=False,
+                        prior_projects=[])
+    hired = dict(county="640402", provider_id=str(provider.id), station_id=station, name="杨帆",
+                 birth_date=date(1995, 3, 1), education="本科", role="social_worker", hired_on=date(2026, 3, 1),
+                 certificate_due_on=None)
+    w = Worker(qualification="社会工作师", **hired)
+    helper = Worker(qualification="助理社会工作师", **{**hired, "role": "supervisor", "name": "马丽"})
+    names = {station: "南关街道社工站", other: "三营镇社工站", str(w.id): "杨帆", str(helper.id): "马丽"}
+    terms = dict(amount_fen=42_000_000, funding=[{"source": "福彩公益金", "amount_fen": 42_000_000}],
+                 period_start=date(2026, 1, 1), period_end=date(2026, 12, 31), effective_on=date(2026, 1, 1),
+                 signed_on=date(2025, 12, 20), service_areas=["社会救助"],
+                 indicators=[{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+                 tranche_plan=DEFAULT_POLICY["tranche_plan"], cycle_years=3, year_index=1)
+
+    def contract(**changes) -> Contract:
+        args = dict(county="640402", provider_id=str(provider.id), station_ids=[station], purchaser="民政局",
+                    signed_on=date(2025, 12, 20), effective_on=date(2026, 1, 1), period_start=date(2026, 1, 1),
+                    period_end=date(2026, 12, 31), amount_fen=42_000_000,
+                    funding=[{"source": "福彩公益金", "amount_fen": 42_000_000}], service_areas=["社会救助"],
+                    indicators=[], tranche_plan=[], cycle_years=3, year_index=1, policy_version=1, policy=policy,
+                    cycle_start=date(2026, 1, 1), probation=False, previous_contract_id=None, supervisor_id=None,
+                    filing_due_on=date(2026, 1, 12), filing_due_provisional=False)
+        return Contract(**{**args, **changes})
+
+    filed, scoped, ended, renewed, last, failed = (contract() for _ in range(6))
+    filed.file(date(2026, 1, 5), "市民政局", date(2026, 1, 12))
+    scoped.request_scope_change("c-1", ["养老服务"], date(2026, 6, 1), "需求", "u")
+    scoped.decide_scope_change(scoped.scope_changes[0], True, "u", date(2026, 6, 2), "")
+    ended.terminate(date(2026, 6, 30), "agreement", "协商")
+    renewed.renewed(str(uuid.uuid4()), 2, date(2026, 12, 1))
+    last = contract(year_index=3)
+    failed.note_evaluation("e-1", "final", "不合格", False, date(2026, 12, 10), False, False)
+    leaver = Worker(qualification="none", **hired)
+    leaver.leave(date(2026, 6, 30), "辞职")
+
+    attempts = [
+        lambda: check_uscc("91640402MA7XXXXXX"),
+        lambda: check_prior_projects([{"name": "x", "grade": "甲"}]),
+        lambda: provider.impose_ban(date(2026, 5, 1), date(2026, 4, 1), "弄虚作假"),
+        lambda: provider.disclose("d", "news", "t", None, "s", None, date(2026, 5, 1)),
+        lambda: provider.disclose("d", "annual_financial_report", "t", None, "s", None, date(2026, 5, 1)),
+        lambda: check_station_kind("office"),
+        lambda: check_hiring(policy, date(1980, 1, 1), "本科", "none", "social_worker", date(2026, 3, 1)),
+        lambda: check_hiring(policy, date(1995, 1, 1), "小学", "none", "social_worker", date(2026, 3, 1)),
+        lambda: check_hiring(policy, date(1995, 1, 1), "高中", "none", "social_worker", date(2026, 3, 1)),
+        lambda: check_hiring(policy, date(1995, 1, 1), "本科", "初级", "social_worker", date(2026, 3, 1)),
+        lambda: check_hiring(policy, date(1995, 1, 1), "本科", "none", "cook", date(2026, 3, 1)),
+        lambda: w.move_to(station, date(2026, 6, 1)),
+        lambda: w.move_to(other, date(2026, 2, 1)),
+        lambda: w.qualify("初级", date(2026, 6, 1)),
+        lambda: w.qualify("助理社会工作师", date(2026, 6, 1)),
+        lambda: w.leave(date(2026, 2, 1), "辞职"),
+        lambda: leaver.move_to(other, date(2026, 8, 1)),
+        lambda: check_contract_terms(**{**terms, "amount_fen": 0}),
+        lambda: check_contract_terms(**{**terms, "amount_fen": 40_000_000}),
+        lambda: check_contract_terms(**{**terms, "period_end": date(2025, 12, 1)}),
+        lambda: check_contract_terms(**{**terms, "period_end": date(2027, 3, 1)}),
+        lambda: check_contract_terms(**{**terms, "effective_on": date(2025, 12, 1)}),
+        lambda: check_contract_terms(**{**terms, "effective_on": date(2027, 1, 10), "period_end": date(2026, 12, 31)}),
+        lambda: check_contract_terms(**{**terms, "year_index": 4}),
+        lambda: check_contract_terms(**{**terms, "year_index": 2, "probation": True}),
+        lambda: check_contract_terms(**{**terms, "service_areas": []}),
+        lambda: check_contract_terms(**{**terms, "service_areas": ["体育"]}),
+        lambda: check_contract_terms(**{**terms, "service_areas": ["社会救助", "社会救助"]}),
+        lambda: check_contract_terms(**{**terms, "indicators": terms["indicators"] * 2}),
+        lambda: check_contract_terms(**{**terms, "indicators": [{**terms["indicators"][0], "target": 0}]}),
+        lambda: check_contract_terms(**{**terms, "indicators": [{**terms["indicators"][0], "monthly_plan": {"2026-13": 3}}]}),
+        lambda: check_contract_terms(**{**terms, "tranche_plan": []}),
+        lambda: check_cycle(contract(period_end=date(2026, 12, 31)), date(2026, 12, 1), date(2027, 11, 30),
+                            date(2026, 1, 1), 3),
+        lambda: check_cycle(None, date(2028, 6, 1), date(2029, 5, 31), date(2026, 1, 1), 3),
+        lambda: check_not_banned(provider, [CountyBan("640403", "p", date(2025, 1, 1), date(2027, 12, 31), "弄虚作假")],
+                                 date(2025, 12, 20), date(2026, 1, 2)),
+        lambda: check_eligibility(policy, provider, date(2025, 12, 20)),
+        lambda: check_eligibility({**policy, "require_rating_3a": False}, provider, date(2025, 12, 20)),
+        lambda: check_eligibility({**policy, "require_rating_3a": False, "require_party_org": False}, provider,
+                                  date(2025, 12, 20)),
+        lambda: check_supervisor(policy, None, date(2025, 12, 20)),
+        lambda: check_supervisor(policy, w, date(2026, 4, 1)),
+        lambda: check_supervisor(policy, helper, date(2026, 4, 1)),
+        lambda: check_staffing(policy, [station], [w], date(2026, 4, 1)),
+        lambda: check_funding_sources(policy, [{"source": "彩票", "amount_fen": 1}]),
+        lambda: check_funding_caps(
+            {"funding_caps": [{"source": "福彩公益金", "bound": "ceiling", "percent": "30", "base": "一般公共预算"}]},
+            terms["funding"], {2026: {"福彩公益金": 42_000_000}}, lambda _y, _s: 100_000_000, lambda _y, _s: 5_000_000,
+        ),
+        lambda: filed.file(date(2026, 1, 8), "市民政局", date(2026, 1, 12)),
+        lambda: contract().file(date(2025, 12, 1), "市民政局", date(2026, 1, 12)),
+        lambda: contract().request_scope_change("c-2", ["社会救助"], date(2026, 6, 1), "需求", "u"),
+        lambda: contract().request_scope_change("c-2", ["养老服务"], date(2027, 6, 1), "需求", "u"),
+        lambda: scoped.decide_scope_change(scoped.scope_changes[0], False, "u", date(2026, 6, 3), ""),
+        lambda: ended.request_scope_change("c-3", ["养老服务"], date(2026, 8, 1), "需求", "u"),
+        lambda: ended.check_renewable("previous_contract_id"),
+        lambda: renewed.check_renewable("previous_contract_id"),
+        lambda: last.check_renewable("previous_contract_id"),
+        lambda: contract().check_renewable("previous_contract_id"),
+        lambda: failed.check_renewable("previous_contract_id"),
+        lambda: contract().terminate(date(2026, 6, 30), "mood", "x"),
+        lambda: contract().terminate(date(2025, 12, 1), "agreement", "x"),
+    ]
+    problems: list[DomainError] = []
+    for attempt in attempts:
+        with pytest.raises(RuleViolation) as refused:
+            attempt()
+        problems.append(refused.value)
+    # as contracting.py raises them once it has looked the records up
+    problems += [
+        RuleViolation("year 1 …", rule="R-REG-7", field="previous_contract_id", facts={"code": "first_year_no_previous"}),
+        RuleViolation("year 2 …", rule="R-REG-7", field="previous_contract_id",
+                      facts={"code": "renewal_names_previous", "year": 2}),
+        RuleViolation("another provider", rule="R-REG-7", field="previous_contract_id",
+                      facts={"code": "previous_other_provider"}),
+        RuleViolation("year 1 …", rule="R-REG-7", field="year_index",
+                      facts={"code": "renewal_year_mismatch", "previous_year": 1, "year": 2}),
+        RuleViolation("a station", rule="R-REG-4", field="station_ids", facts={"code": "no_station"}),
+        RuleViolation("once", rule="R-REG-4", field="station_ids", facts={"code": "station_twice"}),
+        RuleViolation("cycle", rule="R-REG-4", field="cycle_years",
+                      facts={"code": "cycle_longer_than_policy", "cycle_years": 5, "limit": 3}),
+        RuleViolation("not employed", rule="R-REG-2", field="supervisor_id",
+                      facts={"code": "supervisor_other_provider", "worker_id": str(uuid.uuid4())}),
+        RuleViolation(f"contract {uuid.uuid4()} …", rule="R-REG-7", field="period_start",
+                      facts={"code": "contract_overlap", "station_ids": [station], "period_start": "2026-01-01",
+                             "period_end": "2026-12-31"}),
+    ]
+    return problems, names
+
+
+def test_every_registry_refusal_reads_as_a_chinese_sentence_without_ids():
+    problems, names = registry_walk()
+    codes = {p.facts["code"] for p in problems if p.facts}
+    assert codes == codes_in(*REGISTRY_FILES), "a refusal code the walk does not reach, or one no rule gives"
+    assert codes_in(*REGISTRY_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    known = {"uscc", "until", "kind", "year", "birth_date", "education", "qualification", "role", "to_station_id",
+             "moved_on", "left_on", "amount_fen", "funding", "period_start", "period_end", "effective_on", "year_index",
+             "probation", "service_areas", "indicators", "tranche_plan", "provider_id", "signed_on", "supervisor_id",
+             "station_ids", "filed_on", "approved", "previous_contract_id", "terminated_on", "cycle_years"}
+    assert_chinese(problems, names, known)
+
+
+def test_registry_refusals_name_the_figures():
+    problems, names = registry_walk()
+    by_code = {p.facts["code"]: p for p in problems if p.facts}
+
+    def zh(code: str) -> str:
+        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
+
+    assert zh("worker_too_old") == "该社工在2026年3月1日已满46岁，县里规定招聘时年龄不超过40岁"
+    assert zh("education_below") == "学历为高中，县里要求大专以上"
+    assert zh("supervisor_underqualified") == "督导马丽在2026年4月1日持有助理社会工作师，县里要求社会工作师以上"
+    assert zh("already_filed") == "该协议已于2026年1月5日备案"
+    assert zh("funding_sum") == "各资金来源合计420,000.00 元，与协议金额400,000.00 元不符，须相等"
+    assert zh("funding_cap_exceeded") == (
+        "本协议计入2026年度的福彩公益金为420,000.00 元，加上全县已承诺的50,000.00 元，超过上限300,000.00 元"
+        "（2026年度一般公共预算预算1,000,000.00 元的30%），超出170,000.00 元"
+    )
+    assert zh("provider_banned").startswith("该机构已被其他县（区）禁止参与政府购买服务（2025年1月1日至2027年12月31日）")
+    assert zh("scope_outside_year") == "范围变更的生效日期2027年6月1日须在协议服务期（2026年1月1日至2026年12月31日）内"
+    assert zh("contract_ended") == "该协议已于2026年6月30日终止，不能再办理"
+    assert zh("station_understaffed") == "南关街道社工站在2026年4月1日只有1名本机构社工在岗，县里要求不少于2名"
+    # integrators keep the English detail, rule and field, unchanged
+    assert by_code["worker_too_old"].detail == "worker is 46 on 2026-03-01, the county's limit at hiring is 40"
+    assert (by_code["already_filed"].rule, by_code["already_filed"].field) == ("R-REG-5", "filed_on")

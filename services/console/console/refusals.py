@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from console.formats import cn_date, import_detail_zh
+from console.formats import cn_date, import_detail_zh, yuan
+from console.labels import CONTRACT_STATUS, EVALUATION_STAGES, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES
 
 UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
@@ -53,6 +54,14 @@ class Facts:
     def hours(self, key: str) -> str:
         return hours(self.facts.get(key, ""))
 
+    def money(self, key: str) -> str:
+        """Fen under ``key`` as 元 (“420,000.00 元”)."""
+        value = self.facts.get(key)
+        return yuan(int(value)) if isinstance(value, int | str) and str(value).lstrip("-").isdigit() else ""
+
+    def listed(self, key: str) -> str:
+        return "、".join(str(v) for v in self.facts.get(key) or [])
+
     def name(self, key: str, otherwise: str) -> str:
         """The name of the id under ``key`` if the page knows it, else ``otherwise`` (never the id)."""
         value = self.facts.get(key)
@@ -62,6 +71,110 @@ class Facts:
 def _outside_year(f: Facts) -> str:
     ended = f"，协议已于{f.date('ended_on')}终止" if f["ended_on"] else ""
     return f"服务日期{f.date()}不在协议服务期（{f.date('period_start')}至{f.date('period_end')}）内{ended}"
+
+
+def _banned(f: Facts) -> str:
+    where = "已被其他县（区）" if f.facts.get("elsewhere") else "已被"
+    back = "；协议不能倒签到禁入期之前" if f.facts.get("back_dated") else ""
+    return (
+        f"该机构{where}禁止参与政府购买服务（{f.date('banned_on')}至{f.date('until')}），"
+        f"{f.date()}在禁入期内{back}"
+    )
+
+
+def _cap_exceeded(f: Facts) -> str:
+    cap = Facts(f.facts.get("cap") or {}, f.names)
+    return (
+        f"本协议计入{f['budget_year']}年度的{f['source']}为{f.money('share_fen')}，加上全县已承诺的"
+        f"{f.money('committed_fen')}，超过上限{cap.money('limit_fen')}（{cap['base_year']}年度{cap['base']}预算"
+        f"{cap.money('base_fen')}的{hours(cap['percent'])}%），超出{f.money('excess_fen')}"
+    )
+
+
+def _label(mapping: Mapping[str, str], value: Any) -> str:
+    return mapping.get(str(value), str(value)) if value is not None else ""
+
+
+# registry: providers, stations, workers (R-REG-1/2/3/9), contracts' terms and signing (R-REG-2/4/7,
+# R-LOG-2/8, R-FIN-1/2/5), filing (R-REG-5), scope changes (R-REG-6), renewal and termination.
+REGISTRY: dict[str, Callable[[Facts], str]] = {
+    "uscc_invalid": lambda f: f"统一社会信用代码“{f['uscc']}”无效：须为18位，且校验位正确（GB 32100-2015）",
+    "grade_unknown": lambda f: f"以往项目的评估等级“{f['grade']}”无效：须为优秀、良好、合格或不合格",
+    "ban_ends_before_start": lambda f: f"禁入期须在开始日（{f.date('banned_on')}）当天或之后结束，不能止于{f.date('until')}",
+    "disclosure_kind_unknown": lambda f: "公开信息的类别须为基本信息、资质、年度财务报告或项目记录",
+    "report_year_missing": lambda f: "年度财务报告须写明年度",
+    "station_kind_unknown": lambda f: f"站点类型须为：{'、'.join(STATION_KINDS.values())}",
+    "worker_too_old": lambda f: f"该社工在{f.date()}已满{f['age']}岁，县里规定招聘时年龄不超过{f['limit']}岁",
+    "education_unknown": lambda f: f"学历“{f['education']}”无效：须为高中、中专、大专、本科、硕士或博士",
+    "education_below": lambda f: f"学历为{f['education']}，县里要求{f['minimum']}以上",
+    "qualification_unknown": lambda f: f"职业水平证书“{f['qualification']}”无效：须为助理社会工作师、社会工作师或高级社会工作师",
+    "qualification_not_higher": lambda f: (
+        f"该社工已持有{_label(QUALIFICATIONS, f['held'])}，新登记的证书须高于此等级"
+    ),
+    "role_unknown": lambda f: f"岗位须为：{'、'.join(WORKER_ROLES.values())}",
+    "already_at_station": lambda f: f"该社工已在{f.name('station_id', '该站点')}任职，无需调动",
+    "move_not_after_start": lambda f: f"调动日期须晚于其在现站点的起始日{f.date('start')}，不能是{f.date()}",
+    "left_before_start": lambda f: f"离职日期{f.date()}早于其在现站点的起始日{f.date('start')}",
+    "worker_left": lambda f: f"该社工已于{f.date()}离职，不能再办理",
+    "amount_not_positive": lambda f: "协议金额须大于0",
+    "funding_sum": lambda f: f"各资金来源合计{f.money('sum_fen')}，与协议金额{f.money('amount_fen')}不符，须相等",
+    "funding_source_unknown": lambda f: f"资金来源“{f['source']}”不是本县的资金来源（{f.listed('sources')}）",
+    "funding_cap_exceeded": _cap_exceeded,
+    "period_end_not_after_start": lambda f: f"服务期结束日{f.date('period_end')}须晚于开始日{f.date('period_start')}",
+    "period_over_a_year": lambda f: f"协议一年一签：自{f.date('period_start')}起，服务期最迟至{f.date('latest')}",
+    "effective_before_signed": lambda f: f"生效日期{f.date()}不能早于签订日期{f.date('signed_on')}",
+    "effective_after_period": lambda f: f"生效日期{f.date()}须在服务期内（服务期至{f.date('period_end')}）",
+    "year_outside_cycle": lambda f: f"第{f['year']}年不在{f['cycle_years']}年的服务周期内",
+    "probation_not_first_year": lambda f: f"只有周期第1年可以设为试用考核期，本协议为第{f['year']}年",
+    "no_service_area": lambda f: "请至少选择一个服务领域",
+    "service_area_unknown": lambda f: f"“{f['area']}”不是规定的服务领域",
+    "service_area_twice": lambda f: "同一服务领域被选了两次",
+    "indicator_code_twice": lambda f: "指标代码不能重复",
+    "indicator_target_not_positive": lambda f: f"指标“{f['indicator_code']}”的目标值须大于0",
+    "monthly_plan_invalid": lambda f: (
+        f"指标“{f['indicator_code']}”的进度表有误：月份“{f['month']}”须写作如2026-10，计划数不能为负"
+    ),
+    "tranche_plan_invalid": lambda f: "拨付计划有误：各笔比例之和须为100%，触发条件须有效",
+    "renewal_starts_early": lambda f: f"第{f['year']}年须在上一年度服务期结束（{f.date('previous_end')}）之后开始",
+    "cycle_ends": lambda f: f"{f['cycle_years']}年服务周期于{f.date('cycle_end')}结束，服务期不能超出",
+    "cycle_longer_than_policy": lambda f: f"服务周期为{f['cycle_years']}年，县里规定的周期为{f['limit']}年",
+    "provider_banned": _banned,
+    "party_org_required": lambda f: "县里要求承接主体建有党组织，该机构尚未登记党组织",
+    "prior_pass_required": lambda f: "县里要求承接主体有以往政府项目评估合格以上的记录，该机构尚无",
+    "supervisor_required": lambda f: "县里要求协议指定一名督导",
+    "not_a_supervisor": lambda f: f"{f.name('worker_id', '所选人员')}在{f.date()}不是该机构在职的督导",
+    "supervisor_underqualified": lambda f: (
+        f"督导{f.name('worker_id', '')}在{f.date()}持有{_label(QUALIFICATIONS, f['held'])}，县里要求{f['minimum']}以上"
+    ),
+    "supervisor_other_provider": lambda f: f"{f.name('worker_id', '所选督导')}不是该机构的员工",
+    "no_station": lambda f: "请至少选择一个服务站点",
+    "station_twice": lambda f: "同一站点被选了两次",
+    "first_year_no_previous": lambda f: "周期第1年没有上一年度协议，请不要填写上一年度协议",
+    "renewal_names_previous": lambda f: f"第{f['year']}年为续签：请选择上一年度的协议（须已通过末期或年度评估）",
+    "previous_other_provider": lambda f: "上一年度协议属于其他机构：更换承接机构须重新采购",
+    "renewal_year_mismatch": lambda f: f"所选协议为第{f['previous_year']}年，本协议应为第{f['year']}年",
+    "contract_ended": lambda f: (
+        f"该协议{('已于' + f.date() + _label(CONTRACT_STATUS, f['status']).removeprefix('已')) if f['date'] else '已结束'}，不能再办理"
+    ),
+    "already_filed": lambda f: f"该协议已于{f.date()}备案",
+    "filed_before_signed": lambda f: f"备案日期{f.date()}早于签订日期{f.date('signed_on')}：须签订后备案",
+    "scope_unchanged": lambda f: f"申请的服务领域与协议现有范围（{f.listed('areas')}）相同",
+    "scope_outside_year": lambda f: (
+        f"范围变更的生效日期{f.date()}须在协议服务期（{f.date('period_start')}至{f.date('period_end')}）内"
+    ),
+    "scope_already_decided": lambda f: (
+        f"该范围变更申请已{'批准' if f['status'] == 'approved' else '驳回'}，不能再次审批"
+    ),
+    "renewal_terminated": lambda f: f"该协议已于{f.date()}终止，不能续签",
+    "renewal_already_signed": lambda f: f"第{f['year']}年的协议已经签订",
+    "cycle_last_year": lambda f: f"第{f['year']}年是{f['cycle_years']}年周期的最后一年：须重新采购",
+    "renewal_awaits_evaluation": lambda f: f"续签须等第{f['year']}年的末期或年度评估合格",
+    "renewal_evaluation_failed": lambda f: (
+        f"本年度{_label(EVALUATION_STAGES, f['stage'])}结果为{f['grade']}：周期结束，须重新采购"
+    ),
+    "termination_kind_unknown": lambda f: "终止类型须为违约、严重违约、弄虚作假或协商解除",
+    "terminated_before_signed": lambda f: f"终止日期{f.date()}早于签订日期{f.date('signed_on')}",
+}
 
 
 # code → the Chinese sentence. Every ``facts.code`` services-log gives a delivery refusal
@@ -115,6 +228,7 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
         f"{'、'.join(f.names.get(str(s), '') for s in f.facts.get('station_ids') or []).strip('、') or '所选站点'}："
         "重复签约须说明理由，或作为下一年度续签"
     ),
+    **REGISTRY,
 }
 
 # A request the API could not read (errors[] of a validation refusal), by the validator's ``type``.
