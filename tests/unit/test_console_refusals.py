@@ -23,7 +23,7 @@ from services_log.bulk import ImportReport
 from services_log.domainmodel import Contract, DeliveryFacts, ServiceDelivery, Worker, delivery_problems
 
 from shared.infra.problems import problem_response
-from shared.rules import DomainError, RuleViolation
+from shared.rules import Conflict, DomainError, Forbidden, RuleViolation, UnknownReference
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER, STATION, ELSEWHERE = "p-明德", str(uuid.uuid4()), str(uuid.uuid4())
@@ -158,7 +158,7 @@ def assert_chinese(problems: list[DomainError], names: dict[str, str], known: se
             messages = refusal.general + [m for ms in refusal.fields.values() for m in ms]
             assert messages and all(CJK.search(m.text) and not m.detail for m in messages), (p.detail, messages)
             assert not UUID.search(html), (p.detail, html)
-            assert p.rule and f"【{p.rule}】" in html
+            assert p.rule is None or f"【{p.rule}】" in html
 
 
 def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
@@ -166,6 +166,7 @@ def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
     codes = {p.facts["code"] for p in problems if p.facts}
     assert codes | LOOKUP_CODES == source_codes(), "a refusal code the walk does not reach, or one no rule gives"
     assert source_codes() <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert all(p.rule for p in problems)
     known = {"kind", "area", "date", "station_id", "hours_direct", "worker_ids", "indicator_code", "indicator_quantity",
              "reason", "contract_id", "delivery_id"}
     assert_chinese(problems, names, known)
@@ -242,13 +243,14 @@ def test_signing_refusals_name_the_station_and_the_figures():
 REGISTRY_FILES = tuple(
     f"services/registry/registry/{p}"
     for p in ("domainmodel/provider.py", "domainmodel/workforce.py", "domainmodel/signing.py", "domainmodel/contract.py",
-              "domainmodel/funding.py", "contracting.py")
+              "domainmodel/funding.py", "contracting.py", "base.py", "application.py")
 )
 # Refused where registry looks records up (contracting.py, the named previous contract, supervisor,
 # stations, overlapping contracts); each is made below as registry raises it.
 REGISTRY_LOOKUP_CODES = {
     "first_year_no_previous", "renewal_names_previous", "previous_other_provider", "renewal_year_mismatch",
     "no_station", "station_twice", "cycle_longer_than_policy", "supervisor_other_provider", "contract_overlap",
+    "unknown_reference", "uscc_registered",
 }
 
 
@@ -390,6 +392,10 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
                       facts={"code": "cycle_longer_than_policy", "cycle_years": 5, "limit": 3}),
         RuleViolation("not employed", rule="R-REG-2", field="supervisor_id",
                       facts={"code": "supervisor_other_provider", "worker_id": str(uuid.uuid4())}),
+        UnknownReference(f"unknown station {uuid.uuid4()} in county 640402", field="station_ids.0",
+                         facts={"code": "unknown_reference", "kind": "station"}),
+        Conflict(f"统一社会信用代码 91640402MA7XXXXXX1 is already registered as 明德社工 ({uuid.uuid4()})", field="uscc",
+                 facts={"code": "uscc_registered", "uscc": "91640402MA7XXXXXX1", "name": "明德社工"}),
         RuleViolation(f"contract {uuid.uuid4()} …", rule="R-REG-7", field="period_start",
                       facts={"code": "contract_overlap", "station_ids": [station], "period_start": "2026-01-01",
                              "period_end": "2026-12-31"}),
@@ -432,3 +438,142 @@ def test_registry_refusals_name_the_figures():
     # integrators keep the English detail, rule and field, unchanged
     assert by_code["worker_too_old"].detail == "worker is 46 on 2026-03-01, the county's limit at hiring is 40"
     assert (by_code["already_filed"].rule, by_code["already_filed"].field) == ("R-REG-5", "filed_on")
+
+
+# --- evaluation: scheduling, independence, the steps, surveys, conclusions and appeals ---------------
+
+EVALUATION_FILES = tuple(
+    f"services/evaluation/evaluation/{p}"
+    for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "commands.py")
+)
+# Refused by evaluation's commands once they have looked the records up (commands.py).
+EVALUATION_LOOKUP_CODES = {"stage_already_scheduled", "visit_outside_year", "rubric_has_no_survey", "other_evaluator"}
+
+
+def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
+    """Every refusal evaluation's rules give an evaluator's or a purchaser's form."""
+    from evaluation.domainmodel import DEFAULT_THRESHOLDS, Evaluation, EvaluatorOrg, check_timing, plan_steps
+    from evaluation.domainmodel.scoring import score_sheet, score_survey
+
+    from shared.workdays import WorkdayCalendar
+
+    calendar = WorkdayCalendar()
+    station = str(uuid.uuid4())
+    names = {station: "南关街道社工站"}
+
+    def evaluation(stage: str = "midterm", scheduled_on: date = date(2026, 6, 1)) -> Evaluation:
+        return Evaluation(
+            county="640402", contract_id=str(uuid.uuid4()), provider_id="p-1", station_ids=[station], stage=stage,
+            evaluator_org=str(uuid.uuid4()), scheduled_on=scheduled_on, rubric_id="r-1", rubric_version=1,
+            policy={"process_visits_per_station": 1, "appeal_working_days": 10},
+            steps=plan_steps(stage, scheduled_on, date(2026, 11, 30), calendar),
+        )
+
+    def conclude(ev: Evaluation, score: str, on: date = date(2026, 6, 10), **finding) -> None:
+        ev.conclude(concluded_on=on, score=Decimal(score), thresholds=DEFAULT_THRESHOLDS, breakdown={},
+                    fraud_found=False, fraud_details=None, calendar=calendar, **finding)
+
+    org = EvaluatorOrg(county="640402", name="宁夏社会工作评估中心", certificate_no="PG-1",
+                       accredited_until=date(2026, 12, 31), linked_provider_ids=["p-linked"])
+    org.accredit_member("m-1", "李明", "PJ-001", date(2026, 3, 31))
+    submitted, passed, failed, appealed, process, surveyed = (evaluation() for _ in range(6))
+    submitted.submit_self_evaluation(date(2026, 5, 10), "自评报告", {})
+    submitted.review_self_evaluation(date(2026, 5, 12), "")
+    conclude(passed, "80.00")
+    conclude(failed, "59.00")
+    conclude(appealed, "59.00")
+    appealed.lodge_appeal(date(2026, 6, 12), "不服")
+    appealed.decide_appeal(False, None, date(2026, 6, 20), "维持", DEFAULT_THRESHOLDS)
+    undecided = evaluation()
+    conclude(undecided, "59.00")
+    undecided.lodge_appeal(date(2026, 6, 12), "不服")
+    process = evaluation("process", date(2025, 12, 1))
+    process.record_visit("v-1", station, date(2026, 1, 10), "m-1", "PJ-001", {"name": "张主任"}, "开放正常")
+    surveyed.record_survey(date(2026, 5, 20), 10, Decimal(4), {"服务对象": Decimal(4)})
+    groups = {"服务对象": ["q1", "q2"]}
+    dims = [{"code": "outcomes", "weight": Decimal(100), "items": [{"code": "outcomes.satisfaction", "max_score": Decimal(10),
+                                                                    "source": "survey"}]}]
+    attempts = [
+        lambda: check_timing("yearly", date(2026, 6, 1), date(2025, 12, 1), date(2026, 11, 30)),
+        lambda: check_timing("midterm", date(2026, 3, 1), date(2025, 12, 1), date(2026, 11, 30)),
+        lambda: org.check_may_evaluate("p-1", date(2027, 1, 5)),
+        lambda: org.check_may_evaluate("p-linked", date(2026, 6, 1)),
+        lambda: org.accredit_member("m-2", "王芳", "PJ-001", date(2027, 1, 1)),
+        lambda: org.credential_on("m-9", date(2026, 3, 1), "member_id"),
+        lambda: org.credential_on("m-1", date(2026, 5, 1), "member_id"),
+        lambda: conclude(passed, "90.00", date(2026, 6, 11)),
+        lambda: evaluation().record_visit("v", station, date(2026, 5, 1), "m-1", "PJ-001", {}, ""),
+        lambda: submitted.submit_self_evaluation(date(2026, 5, 11), "again", {}),
+        lambda: evaluation().review_self_evaluation(date(2026, 5, 12), ""),
+        lambda: submitted.review_self_evaluation(date(2026, 5, 13), ""),
+        lambda: (lambda ev: (ev.submit_self_evaluation(date(2026, 5, 10), "自评", {}),
+                             ev.review_self_evaluation(date(2026, 5, 9), "")))(evaluation()),
+        lambda: process.record_visit("v-2", station, date(2026, 2, 10), "m-1", "PJ-001", {"name": "张主任"}, "开放正常"),
+        lambda: surveyed.record_survey(date(2026, 5, 21), 10, Decimal(4), {"服务对象": Decimal(4)}),
+        lambda: conclude(evaluation(), "80", date(2026, 5, 29)),
+        lambda: evaluation().conclude(concluded_on=date(2026, 6, 10), score=Decimal(95), thresholds=DEFAULT_THRESHOLDS,
+                                      breakdown={}, fraud_found=True, fraud_details=None, calendar=calendar),
+        lambda: conclude(evaluation(), "95", serious_breach_found=True),
+        lambda: evaluation().record_feedback(date(2026, 6, 12), "", "provider"),
+        lambda: (passed.record_feedback(date(2026, 6, 12), "", "provider"),
+                 passed.record_feedback(date(2026, 6, 13), "", "provider")),
+        lambda: failed.record_feedback(date(2026, 6, 9), "", "provider"),
+        lambda: evaluation().lodge_appeal(date(2026, 6, 12), "不服"),
+        lambda: appealed.lodge_appeal(date(2026, 6, 15), "再次"),
+        lambda: passed.lodge_appeal(date(2026, 6, 12), "不服"),
+        lambda: failed.lodge_appeal(date(2026, 7, 30), "不服"),
+        lambda: failed.decide_appeal(True, Decimal(61), date(2026, 6, 20), "x", DEFAULT_THRESHOLDS),
+        lambda: appealed.decide_appeal(True, Decimal(61), date(2026, 6, 21), "x", DEFAULT_THRESHOLDS),
+        lambda: undecided.decide_appeal(False, None, date(2026, 6, 11), "x", DEFAULT_THRESHOLDS),
+        lambda: undecided.decide_appeal(True, None, date(2026, 6, 20), "x", DEFAULT_THRESHOLDS),
+        lambda: undecided.decide_appeal(False, Decimal(61), date(2026, 6, 20), "x", DEFAULT_THRESHOLDS),
+        lambda: score_survey(groups, []),
+        lambda: score_survey(groups, [{"group": "家属", "answers": {}}]),
+        lambda: score_survey(groups, [{"group": "服务对象", "answers": {"q9": "满意"}}]),
+        lambda: score_survey(groups, [{"group": "服务对象", "answers": {"q1": "很好", "q2": "满意"}}]),
+        lambda: score_survey(groups, [{"group": "服务对象", "answers": {"q1": "不了解", "q2": "不了解"}}]),
+        lambda: score_sheet(dims, {}, None, __import__("fractions").Fraction(1), []),
+    ]
+    problems: list[DomainError] = []
+    for attempt in attempts:
+        with pytest.raises(RuleViolation) as refused:
+            attempt()
+        problems.append(refused.value)
+    # as evaluation's commands raise them once they have looked the records up
+    problems += [
+        RuleViolation("this contract already has a midterm evaluation", rule="R-EVAL-1", field="stage",
+                      facts={"code": "stage_already_scheduled", "stage": "midterm"}),
+        RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on",
+                      facts={"code": "visit_outside_year", "date": "2027-01-05", "period_start": "2025-12-01",
+                             "period_end": "2026-11-30"}),
+        RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses",
+                      facts={"code": "rubric_has_no_survey"}),
+        Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7",
+                  facts={"code": "other_evaluator"}),
+    ]
+    return problems, names
+
+
+def test_every_evaluation_refusal_reads_as_a_chinese_sentence_without_ids():
+    problems, names = evaluation_walk()
+    codes = {p.facts["code"] for p in problems if p.facts}
+    assert codes == codes_in(*EVALUATION_FILES), "a refusal code the walk does not reach, or one no rule gives"
+    assert codes_in(*EVALUATION_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    known = {"stage", "scheduled_on", "evaluator_org", "credential_no", "member_id", "concluded_on", "submitted_on",
+             "reviewed_on", "station_id", "surveyed_on", "fraud_details", "serious_breach_details", "agreed_on",
+             "appealed_on", "upheld", "decided_on", "revised_score", "responses", "surveys", "visited_on"}
+    assert_chinese(problems, names, known)
+
+
+def test_evaluation_refusals_name_the_window_and_the_station():
+    problems, names = evaluation_walk()
+    by_code = {p.facts["code"]: p for p in problems if p.facts}
+
+    def zh(code: str) -> str:
+        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
+
+    assert zh("outside_stage_window") == "该协议的中期评估须安排在2026年5月1日至2026年7月1日之间，2026年3月1日不在其内"
+    assert zh("visits_complete") == "南关街道社工站本年度过程评估的1次不打招呼走访已全部完成，不再登记"
+    assert zh("evaluator_linked") == "评估机构“宁夏社会工作评估中心”与该协议的承接机构有关联，须回避（利益冲突）"
+    assert zh("survey_answer_invalid") == "“服务对象”类问卷的问题“q1”须回答：满意、基本满意、不满意、不了解之一"
+    assert by_code["outside_stage_window"].detail.startswith("a midterm evaluation (中期评估) of this contract falls between")

@@ -97,7 +97,15 @@ def _label(mapping: Mapping[str, str], value: Any) -> str:
 
 # registry: providers, stations, workers (R-REG-1/2/3/9), contracts' terms and signing (R-REG-2/4/7,
 # R-LOG-2/8, R-FIN-1/2/5), filing (R-REG-5), scope changes (R-REG-6), renewal and termination.
+_KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工", "contract": "服务协议"}
+
 REGISTRY: dict[str, Callable[[Facts], str]] = {
+    "unknown_reference": lambda f: (
+        f"找不到所选{_KINDS_ZH.get(f['kind'], '记录')}：本县没有该{_KINDS_ZH.get(f['kind'], '记录')}的登记"
+    ),
+    "uscc_registered": lambda f: (
+        f"统一社会信用代码{f['uscc']}已登记为“{f['name']}”，信息不同：如需修改请更新该机构的资料"
+    ),
     "uscc_invalid": lambda f: f"统一社会信用代码“{f['uscc']}”无效：须为18位，且校验位正确（GB 32100-2015）",
     "grade_unknown": lambda f: f"以往项目的评估等级“{f['grade']}”无效：须为优秀、良好、合格或不合格",
     "ban_ends_before_start": lambda f: f"禁入期须在开始日（{f.date('banned_on')}）当天或之后结束，不能止于{f.date('until')}",
@@ -177,6 +185,69 @@ REGISTRY: dict[str, Callable[[Facts], str]] = {
 }
 
 
+_STEPS_ZH = {"self_evaluation": "自评报告", "review": "自评审核", "visits": "不打招呼走访", "feedback": "反馈确认"}
+
+
+def _stage(f: Facts) -> str:
+    return _label(EVALUATION_STAGES, f["stage"]) or "评估"
+
+
+# evaluation: scheduling (R-EVAL-1 windows), independence (R-EVAL-7, R-EVAL-10), the steps of an
+# on-site evaluation (R-EVAL-3), surveys (R-EVAL-4), conclusions and appeals (R-EVAL-6, R-EVAL-9).
+EVALUATION: dict[str, Callable[[Facts], str]] = {
+    "stage_unknown": lambda f: f"评估阶段须为：{'、'.join(EVALUATION_STAGES.values())}",
+    "outside_stage_window": lambda f: (
+        f"该协议的{_stage(f)}须安排在{f.date('earliest')}至{f.date('latest')}之间，{f.date()}不在其内"
+    ),
+    "stage_already_scheduled": lambda f: f"该协议已安排过{_stage(f)}",
+    "evaluator_not_accredited": lambda f: (
+        f"评估机构“{f['name']}”的认定有效期至{f.date('until')}，{f.date()}已不在有效期内"
+    ),
+    "evaluator_linked": lambda f: f"评估机构“{f['name']}”与该协议的承接机构有关联，须回避（利益冲突）",
+    "credential_taken": lambda f: f"评估证号{f['credential_no']}已被本机构其他评估人员登记",
+    "member_unknown": lambda f: f"所选人员不是评估机构“{f['name']}”认定的评估人员",
+    "credential_expired": lambda f: f"该评估人员的评估证已于{f.date('until')}到期，{f.date()}不能开展评估",
+    "other_evaluator": lambda f: "该评估已指派给其他评估机构，只能由该机构办理",
+    "evaluation_closed": lambda f: "该评估已出具结论，记录已关闭，不能再修改",
+    "no_such_step": lambda f: f"{_stage(f)}没有“{_STEPS_ZH.get(f['step'], f['step'])}”环节",
+    "self_evaluation_submitted": lambda f: "自评报告已经提交过",
+    "no_self_evaluation": lambda f: "尚未提交自评报告，不能审核",
+    "self_evaluation_reviewed": lambda f: "该自评报告已经审核过",
+    "review_before_report": lambda f: f"审核日期{f.date()}早于自评报告提交日期{f.date('submitted_on')}",
+    "visits_complete": lambda f: (
+        f"{f.name('station_id', '该站点')}本年度过程评估的{f['required']}次不打招呼走访已全部完成，不再登记"
+    ),
+    "visit_outside_year": lambda f: (
+        f"走访日期{f.date()}不在协议服务期（{f.date('period_start')}至{f.date('period_end')}）内"
+    ),
+    "report_before_scheduled": lambda f: f"评估报告日期{f.date()}早于评估安排日期{f.date('scheduled_on')}",
+    "fraud_details_missing": lambda f: "认定弄虚作假的，须写明查实的情况",
+    "breach_details_missing": lambda f: "认定严重违约的，须写明查实的情况",
+    "feedback_before_report": lambda f: "须先出具评估报告，再登记反馈",
+    "feedback_recorded": lambda f: "反馈已经登记过",
+    "feedback_precedes_report": lambda f: f"反馈日期{f.date()}早于评估报告日期{f.date('concluded_on')}",
+    "appeal_not_concluded": lambda f: "评估尚未出具结论，不能申诉",
+    "appeal_twice": lambda f: "每次评估只能申诉一次",
+    "appeal_passed": lambda f: "只有评估结果为不合格的才能申诉",
+    "appeal_window": lambda f: f"申诉期为{f.date('earliest')}至{f.date('latest')}，{f.date()}不在申诉期内",
+    "no_appeal": lambda f: "没有待处理的申诉",
+    "appeal_decided": lambda f: "该申诉已经处理过",
+    "decision_before_appeal": lambda f: f"处理日期{f.date()}早于申诉日期{f.date('appealed_on')}",
+    "revised_score_missing": lambda f: "支持申诉的，须填写复核后的分数",
+    "revised_score_dismissed": lambda f: "驳回申诉的，维持原评估分数，不填写复核分数",
+    "survey_recorded": lambda f: "该评估的满意度调查已经登记过",
+    "survey_no_respondents": lambda f: "满意度调查至少须有一份问卷",
+    "survey_group_unknown": lambda f: f"调查对象类别“{f['group']}”不在评估细则的调查中（{f.listed('groups')}）",
+    "survey_question_unknown": lambda f: f"“{f['group']}”类调查对象没有问题“{f['question']}”",
+    "survey_answer_invalid": lambda f: (
+        f"“{f['group']}”类问卷的问题“{f['question']}”须回答：{f.listed('answers')}之一"
+    ),
+    "survey_nothing_scored": lambda f: "所有回答均为“不了解”，调查没有可计分的回答",
+    "survey_missing": lambda f: f"评分项“{f['item']}”按满意度调查计分：请先登记满意度调查",
+    "rubric_has_no_survey": lambda f: "该评估所用的评估细则没有满意度调查",
+}
+
+
 # code → the Chinese sentence. Every ``facts.code`` services-log gives a delivery refusal
 # (log, correct, void, import) has one: tests/unit/test_console_refusals.py walks them.
 SENTENCES: dict[str, Callable[[Facts], str]] = {
@@ -229,6 +300,7 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
         "重复签约须说明理由，或作为下一年度续签"
     ),
     **REGISTRY,
+    **EVALUATION,
 }
 
 # A request the API could not read (errors[] of a validation refusal), by the validator's ``type``.

@@ -280,7 +280,7 @@ class EvaluationCommands:
         check_timing(stage, c.scheduled_on, contract.period_start, contract.period_end)
         directory = self.store.directory(county)
         if any(e.stage == stage for e in directory.evaluations_of(contract_id)):
-            raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage")
+            raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage", facts={"code": "stage_already_scheduled", "stage": stage})
         rid, version = self.rubric_for(county, directory.evaluations_of(contract_id))
         pinned = self.store.rubric(rid).version_content(version)
         evaluation = Evaluation(
@@ -351,7 +351,7 @@ class EvaluationCommands:
         visited_on = c.visited_on or china_today()
         contract = self.store.contract(c.county, evaluation.contract_id)
         if not contract.period_start <= visited_on <= contract.period_end:
-            raise RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on")
+            raise RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on", facts={"code": "visit_outside_year", "date": visited_on.isoformat(), "period_start": contract.period_start.isoformat(), "period_end": contract.period_end.isoformat()})
         happened(visited_on, "R-EVAL-10", "visited_on")
         if not c.credential_shown:
             raise RuleViolation("the evaluator shows their credential on site", rule="R-EVAL-10", field="credential_shown")
@@ -371,7 +371,7 @@ class EvaluationCommands:
         surveyed_on = happened(c.surveyed_on, "R-EVAL-4", "surveyed_on")
         groups = survey_groups(self.store.pinned(evaluation))
         if not groups:
-            raise RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses")
+            raise RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses", facts={"code": "rubric_has_no_survey"})
         result = score_survey(groups, c.responses)
         evaluation.record_survey(
             surveyed_on=surveyed_on,
@@ -482,7 +482,7 @@ class EvaluationCommands:
     def check_evaluator(evaluation: Evaluation, org_id: str | None) -> None:
         """Only the evaluator organisation the evaluation was assigned to records it (R-EVAL-7)."""
         if org_id != evaluation.evaluator_org:
-            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7")
+            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7", facts={"code": "other_evaluator"})
 
     @staticmethod
     def _check_item_score(content: RubricVersion, code: str, score: Any, code_field: str, score_field: str) -> RubricItem:

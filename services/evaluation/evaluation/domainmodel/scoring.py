@@ -104,25 +104,28 @@ def score_survey(groups: Mapping[str, Sequence[str]], responses: Sequence[Mappin
     without any scored question.
     """
     if not responses:
-        raise RuleViolation("a survey has at least one respondent", rule="R-EVAL-4", field="responses")
+        raise RuleViolation("a survey has at least one respondent", rule="R-EVAL-4", field="responses", facts={"code": "survey_no_respondents"})
     collected: dict[str, dict[str, list[str]]] = {g: {q: [] for q in qs} for g, qs in groups.items()}
     for i, response in enumerate(responses):
         group = response["group"]
         if group not in collected:
             raise RuleViolation(
-                f"group {group!r} is not in the rubric's survey {sorted(collected)}", rule="R-EVAL-4", field=f"responses.{i}.group"
+                f"group {group!r} is not in the rubric's survey {sorted(collected)}", rule="R-EVAL-4", field=f"responses.{i}.group",
+                facts={"code": "survey_group_unknown", "group": group, "groups": sorted(collected)},
             )
         answers = response["answers"]
         for question in answers:
             if question not in collected[group]:
                 raise RuleViolation(
-                    f"question {question!r} is not asked of group {group!r}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}"
+                    f"question {question!r} is not asked of group {group!r}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}",
+                    facts={"code": "survey_question_unknown", "group": group, "question": question},
                 )
         for question in groups[group]:
             answer = answers.get(question)
             if answer not in ANSWERS:
                 raise RuleViolation(
-                    f"each question is answered with one of {list(ANSWERS)}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}"
+                    f"each question is answered with one of {list(ANSWERS)}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}",
+                    facts={"code": "survey_answer_invalid", "group": group, "question": question, "answers": list(ANSWERS)},
                 )
             collected[group][question].append(answer)
     questions = {g: {q: question_score(a) for q, a in qs.items() if a} for g, qs in collected.items()}
@@ -132,7 +135,7 @@ def score_survey(groups: Mapping[str, Sequence[str]], responses: Sequence[Mappin
         if (scored := [s for s in qs.values() if s is not None])
     }
     if not group_scores:
-        raise RuleViolation("every answer is 不了解: the survey has nothing to score", rule="R-EVAL-4", field="responses")
+        raise RuleViolation("every answer is 不了解: the survey has nothing to score", rule="R-EVAL-4", field="responses", facts={"code": "survey_nothing_scored"})
     return SurveyScore(
         respondents=len(responses),
         questions={g: qs for g, qs in questions.items() if qs},
@@ -193,7 +196,8 @@ def score_sheet(
             if source == "survey":
                 if survey_total is None:
                     raise RuleViolation(
-                        f"item {code} is scored by the satisfaction survey: record it first", rule="R-EVAL-4", field="surveys"
+                        f"item {code} is scored by the satisfaction survey: record it first", rule="R-EVAL-4", field="surveys",
+                        facts={"code": "survey_missing", "item": code},
                     )
                 value = survey_total / SURVEY_MAX * maximum
             elif source == "indicators":
