@@ -23,7 +23,7 @@ from services_log.bulk import ImportReport
 from services_log.domainmodel import Contract, DeliveryFacts, ServiceDelivery, Worker, delivery_problems
 
 from shared.infra.problems import problem_response
-from shared.rules import Conflict, DomainError, Forbidden, RuleViolation, UnknownReference
+from shared.rules import Conflict, DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER, STATION, ELSEWHERE = "p-明德", str(uuid.uuid4()), str(uuid.uuid4())
@@ -577,3 +577,106 @@ def test_evaluation_refusals_name_the_window_and_the_station():
     assert zh("evaluator_linked") == "评估机构“宁夏社会工作评估中心”与该协议的承接机构有关联，须回避（利益冲突）"
     assert zh("survey_answer_invalid") == "“服务对象”类问卷的问题“q1”须回答：满意、基本满意、不满意、不了解之一"
     assert by_code["outside_stage_window"].detail.startswith("a midterm evaluation (中期评估) of this contract falls between")
+
+
+# --- finance: tranche payments, budgets, expenses and wages -----------------------------------------
+
+FINANCE_FILES = tuple(
+    f"services/finance/finance/{p}"
+    for p in ("domainmodel/tranches.py", "domainmodel/expenses.py", "domainmodel/funding.py", "domainmodel/calendar.py",
+              "api/budgets.py", "api/tranches.py", "application.py", "queries.py")
+)
+
+
+def finance_walk() -> tuple[list[DomainError], dict[str, str]]:
+    """Every refusal finance's rules give a finance officer's or a provider's form."""
+    from finance.domainmodel import CalendarBook, CountyBudget, TrancheSchedule, plan_tranches
+    from finance.domainmodel.expenses import check_expense
+
+    from shared.workdays import WorkdayCalendar
+
+    calendar = WorkdayCalendar()
+    plan = [{"seq": 1, "percent": 50, "trigger": "contract_effective"}, {"seq": 2, "percent": 30, "trigger": "midterm_passed"},
+            {"seq": 3, "percent": 20, "trigger": "final_passed"}]
+
+    def schedule() -> TrancheSchedule:
+        start = date(2025, 9, 26)
+        s = TrancheSchedule(
+            contract_id=str(uuid.uuid4()), county="640402", amount_fen=36_000_000, effective_on=start, period_start=start,
+            period_end=date(2026, 9, 25), tranches=plan_tranches(36_000_000, plan), provider_id="p-1",
+            station_ids=["s-1"], signed_on=start, funding=[{"source": "福彩公益金", "amount_fen": 36_000_000}], policy={},
+        )
+        s.schedule_triggered("contract_effective", start, calendar)
+        return s
+
+    paid, flagged, ended = schedule(), schedule(), schedule()
+    paid.pay(1, date(2025, 10, 20), "V-1")
+    paid.withhold("midterm_passed", "ev-mid", date(2026, 3, 20), "不合格")
+    flagged.flag_funding("R-FIN-3", "below the station minimum", None, 10_000_000, 12_000_000)
+    ended.cancel_remaining(date(2026, 4, 1), "违约")
+    resolved = schedule()
+    resolved.flag_funding("R-FIN-2", "above the ceiling", "福彩公益金", 10_000_000, 8_000_000)
+    resolved.resolve_finding("F1", "追加预算")
+    attempts = [
+        lambda: paid.pay(9, date(2026, 4, 1), "V-9"),
+        lambda: paid.finding("F9"),
+        lambda: resolved.resolve_finding("F1", "again"),
+        lambda: paid.pay(1, date(2025, 10, 21), "V-2"),
+        lambda: ended.pay(2, date(2026, 4, 2), "V-3"),
+        lambda: paid.pay(2, date(2026, 4, 2), "V-3"),
+        lambda: schedule().pay(2, date(2025, 10, 20), "V-2"),
+        lambda: flagged.pay(1, date(2025, 10, 20), "V-1"),
+        lambda: schedule().pay(1, date(2025, 9, 25), "V-1"),
+        lambda: CountyBudget(county="640402", year=2026).allocate("福彩公益金", -1),
+        lambda: CalendarBook().load(2026, [date(2027, 1, 1)], []),
+        lambda: check_expense("travel", 100, "V-1"),
+        lambda: check_expense("operations", 0, "V-1"),
+        lambda: check_expense("operations", 100, "  "),
+        lambda: check_expense("operations", 100, "V-1", worker_id="w-1"),
+        lambda: check_expense("personnel", 100, "V-1", worker_id=" ", month="2026-03"),
+        lambda: check_expense("personnel", 100, "V-1", worker_id="w-1", month="2026-3"),
+        lambda: check_expense("personnel", 100, "V-1", worker_id="w-1"),
+    ]
+    problems: list[DomainError] = []
+    for attempt in attempts:
+        with pytest.raises(DomainError) as refused:
+            attempt()
+        problems.append(refused.value)
+    # as finance's routes and application raise them once they have looked the records up
+    problems += [
+        RuleViolation("cap_percent: finance no longer takes a cap …", rule="R-FIN-2", field="cap_percent",
+                      facts={"code": "cap_with_budget", "fields": ["cap_percent"], "policy": "funding_caps"}),
+        RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of",
+                      facts={"code": "overdue_future", "date": "2026-12-31"}),
+        NotFound(f"no contract {uuid.uuid4()} in county 640402 (or finance has not received it yet)",
+                 facts={"code": "contract_not_in_finance"}),
+        Forbidden("a provider sees and books only its own contracts' accounts", rule="R-FIN-8",
+                  facts={"code": "other_providers_account"}),
+        NotFound(f"no expense {uuid.uuid4()} on contract {uuid.uuid4()}", facts={"code": "expense_unknown"}),
+    ]
+    return problems, {}
+
+
+def test_every_finance_refusal_reads_as_a_chinese_sentence_without_ids():
+    problems, names = finance_walk()
+    codes = {p.facts["code"] for p in problems if p.facts}
+    assert codes == codes_in(*FINANCE_FILES), "a refusal code the walk does not reach, or one no rule gives"
+    assert codes_in(*FINANCE_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    known = {"seq", "paid_on", "finding_id", "contract_id", "amount_fen", "holidays", "workdays", "category", "voucher",
+             "worker_id", "month", "as_of", "cap_percent"}
+    assert_chinese(problems, names, known)
+
+
+def test_finance_refusals_name_the_tranche_and_its_trigger():
+    problems, names = finance_walk()
+    by_code = {p.facts["code"]: p for p in problems if p.facts}
+
+    def zh(code: str) -> str:
+        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
+
+    assert zh("tranche_paid") == "第1笔款项已于2025年10月20日拨付（凭证号V-1），不能重复拨付"
+    assert zh("tranche_awaiting") == "第2笔款项须待“中期评估合格”后才能拨付"
+    assert zh("tranche_withheld") == "第2笔款项暂缓拨付：触发条件“中期评估合格”的评估未通过（申诉未获支持）"
+    assert zh("findings_open") == "该协议有1项资金问题（R-FIN-3）尚未处理，处理后才能拨付"
+    assert zh("paid_before_trigger") == "拨付日期2025年9月25日早于触发条件“协议生效”达成的日期2025年9月26日"
+    assert by_code["tranche_paid"].detail == "tranche 1 was already paid on 2025-10-20 (voucher V-1)"

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from console.formats import cn_date, import_detail_zh, yuan
-from console.labels import CONTRACT_STATUS, EVALUATION_STAGES, QUALIFICATIONS, STATION_KINDS, WORKER_ROLES
+from console.labels import CONTRACT_STATUS, EVALUATION_STAGES, QUALIFICATIONS, STATION_KINDS, TRIGGERS, WORKER_ROLES
 
 UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
@@ -248,6 +248,49 @@ EVALUATION: dict[str, Callable[[Facts], str]] = {
 }
 
 
+def _tranche(f: Facts) -> str:
+    return f"第{f['seq']}笔款项" if f["seq"] else "该笔款项"
+
+
+# finance: tranche payments (R-FIN-7), budgets (R-FIN-1/2), expenses and wages (R-FIN-4/8), the
+# official calendar (R-FIN-6), overdue checks (R-FIN-9).
+FINANCE: dict[str, Callable[[Facts], str]] = {
+    "tranche_unknown": lambda f: f"该协议没有第{f['seq']}笔款项",
+    "finding_unknown": lambda f: "该协议没有这项资金问题记录",
+    "finding_resolved": lambda f: "该资金问题已经处理过",
+    "tranche_paid": lambda f: (
+        f"{_tranche(f)}已于{f.date()}拨付{('（凭证号' + f['voucher'] + '）') if f['voucher'] else ''}，不能重复拨付"
+    ),
+    "tranche_cancelled": lambda f: f"{_tranche(f)}已取消：协议已终止",
+    "tranche_withheld": lambda f: (
+        f"{_tranche(f)}暂缓拨付：触发条件“{_label(TRIGGERS, f['trigger'])}”的评估未通过（申诉未获支持）"
+    ),
+    "tranche_awaiting": lambda f: f"{_tranche(f)}须待“{_label(TRIGGERS, f['trigger'])}”后才能拨付",
+    "findings_open": lambda f: (
+        f"该协议有{f['count']}项资金问题（{f.listed('rules')}）尚未处理，处理后才能拨付"
+    ),
+    "paid_before_trigger": lambda f: (
+        f"拨付日期{f.date()}早于触发条件“{_label(TRIGGERS, f['trigger'])}”达成的日期{f.date('triggered_on')}"
+    ),
+    "budget_negative": lambda f: "预算金额不能为负数",
+    "cap_with_budget": lambda f: "资金使用比例上限/下限属于县里的政策，请在县（区）政策中设置；此处只填写预算金额",
+    "category_unknown": lambda f: "支出类别须为人员费用或运营费用",
+    "expense_not_positive": lambda f: "支出金额须大于0",
+    "voucher_missing": lambda f: "每笔支出须填写原始凭证号（专款专用）",
+    "wages_not_personnel": lambda f: "只有人员费用才填写社工和工资月份",
+    "wages_worker_missing": lambda f: "请选择领取这笔工资的社工",
+    "wages_month_invalid": lambda f: f"工资月份“{f['month']}”须写作如2026-03（2000至2100年）",
+    "wages_incomplete": lambda f: (
+        f"社工工资须同时填写社工和工资月份：请填写{'工资月份' if f['missing'] == 'month' else '社工'}"
+    ),
+    "calendar_invalid": lambda f: f"{f['year']}年的节假日安排有误：请按国务院办公厅通知核对放假和调休日期",
+    "overdue_future": lambda f: f"逾期检查的日期{f.date()}不能晚于今天",
+    "contract_not_in_finance": lambda f: "财务系统中没有该协议（或尚未从登记系统同步）",
+    "other_providers_account": lambda f: "机构只能查看和登记本机构协议的账目",
+    "expense_unknown": lambda f: "该协议没有这笔支出",
+}
+
+
 # code → the Chinese sentence. Every ``facts.code`` services-log gives a delivery refusal
 # (log, correct, void, import) has one: tests/unit/test_console_refusals.py walks them.
 SENTENCES: dict[str, Callable[[Facts], str]] = {
@@ -301,6 +344,7 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     ),
     **REGISTRY,
     **EVALUATION,
+    **FINANCE,
 }
 
 # A request the API could not read (errors[] of a validation refusal), by the validator's ``type``.
