@@ -31,7 +31,8 @@ TODAY = date(2026, 11, 25)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Refusals made where services-log looks records up (not by the pure rules walked below): each
 # as services-log raises it.
-LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provider", "beneficiary_erased"}
+LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provider", "beneficiary_erased",
+                "import_no_contract", "import_not_own_delivery"}
 
 
 def contract(**policy) -> Contract:
@@ -136,7 +137,7 @@ def source_codes() -> set[str]:
     root = ROOT / "services/services-log/services_log"
     text = "".join(
         p.read_text(encoding="utf-8")
-        for p in (root / "domainmodel/delivery.py", root / "lookups.py", root / "recording.py")
+        for p in (root / "domainmodel/delivery.py", root / "lookups.py", root / "recording.py", root / "bulk.py")
     )
     return set(re.findall(r'"code": "([a-z_]+)"', text))
 

@@ -330,6 +330,8 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "beneficiary_unknown": lambda f: "找不到所选服务对象：本县或本机构没有该服务对象",
     "contract_unknown": lambda f: "找不到该服务协议（或尚未从登记系统同步）",
     "not_contracted_provider": lambda f: "只有签约的承接机构（及其社工）可以为该协议登记服务",
+    "import_no_contract": lambda f: "该行没有协议编号：请填写“协议编号”列，或在导入时选择协议",
+    "import_not_own_delivery": lambda f: "社工个人账号只能导入本人参与的服务：请在社工一栏填写自己",
     # registry, signing a contract (the purchaser's wizard)
     "rating_below_3a": lambda f: (
         f"县里要求承接主体评级3A以上，该机构{('评级为' + f['rating']) if f['rating'] else '尚未评级'}"
