@@ -445,10 +445,83 @@ def test_registry_refusals_name_the_figures():
 
 EVALUATION_FILES = tuple(
     f"services/evaluation/evaluation/{p}"
-    for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "commands.py")
+    for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "commands.py", "lookups.py")
 )
-# Refused by evaluation's commands once they have looked the records up (commands.py).
-EVALUATION_LOOKUP_CODES = {"stage_already_scheduled", "visit_outside_year", "rubric_has_no_survey", "other_evaluator"}
+
+
+def evaluation_command_refusals() -> list[DomainError]:
+    """The refusals of evaluation's commands (commands.py, lookups.py), made by running them on its
+    command bus over an in-memory store holding registry's contract and provider as it received them."""
+    from evaluation import commands as cmds
+    from evaluation.application import compose
+    from evaluation.domainmodel import PROVINCE, ContractView, ProviderView
+    from evaluation.lookups import EvaluationApplication
+
+    from shared.infra.auth import CountyScope, Principal, Role
+    from shared.infra.store import CommandContext
+
+    county, start, end = "640402", date(2026, 1, 1), date(2026, 12, 31)
+    store = EvaluationApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    ended = ContractView(contract_id="c-ended", county=county, provider_id="p1", station_ids=["s1"], period_start=start,
+                         period_end=end, indicators=[], year_index=1)
+    ended.terminate(date(2026, 5, 1))
+    with store.command(CommandContext(county=county, actor="registry", correlation_id="")):
+        store.save(
+            ProviderView(provider_id="p1", county=county, name="甲社工中心"), ended,
+            ContractView(contract_id="c1", county=county, provider_id="p1", station_ids=["s1"], period_start=start,
+                         period_end=end, indicators=[], year_index=1),
+        )
+    service = compose(store)
+
+    def scope(role: Role = Role.PURCHASER, in_county: str = county, **claims: str) -> CountyScope:
+        return CountyScope(county=in_county, principal=Principal(sub="u", role=role, counties=frozenset({in_county}), **claims))
+
+    def run(command, as_: CountyScope | None = None):
+        return service.bus.run(command, as_ or scope(), (None, None))
+
+    problems: list[DomainError] = []
+
+    def refused(command, as_: CountyScope | None = None) -> None:
+        with pytest.raises(DomainError) as refusal:
+            run(command, as_)
+        problems.append(refusal.value)
+
+    schedule = dict(county=county, contract_id="c1", stage="midterm", scheduled_on=date(2026, 7, 1))
+    refused(cmds.ScheduleEvaluation(**schedule, evaluator_org=str(uuid.uuid4())))  # no such organisation
+    org = run(cmds.AccreditEvaluator(county=county, name="宁夏社会工作评估中心", certificate_no="EV-1",
+                                     accredited_until=date(2030, 1, 1)))
+    refused(cmds.ScheduleEvaluation(**schedule, evaluator_org=org))  # no rubric published yet
+    admin = CountyScope(county=PROVINCE, principal=Principal(sub="a", role=Role.PROVINCE_ADMIN, counties=frozenset({"*"})))
+    run(cmds.PublishRubric(county=PROVINCE, name="统一评估标准"), admin)
+    refused(cmds.ScheduleEvaluation(**{**schedule, "contract_id": "c-ended"}, evaluator_org=org))
+    evaluation = str(run(cmds.ScheduleEvaluation(**schedule, evaluator_org=org)).id)
+    refused(cmds.ScheduleEvaluation(**schedule, evaluator_org=org))  # a second mid-term
+    process = str(run(cmds.ScheduleEvaluation(**{**schedule, "stage": "process", "scheduled_on": start},
+                                              evaluator_org=org)).id)
+    evaluator = scope(Role.EVALUATOR, evaluator_org=org)
+    visit = dict(county=county, evaluation_id=process, member_id="m-1", signed_by={"name": "张主任"}, findings="",
+                 visit_id="v-1", by_org=org)
+    refused(cmds.RecordVisit(**visit, station_id="s-elsewhere", credential_shown=True), evaluator)
+    refused(cmds.RecordVisit(**visit, station_id="s1", credential_shown=True, visited_on=date(2027, 2, 1)), evaluator)
+    refused(cmds.RecordVisit(**visit, station_id="s1", credential_shown=False, visited_on=date(2026, 3, 1)), evaluator)
+    scores = dict(county=county, evaluation_id=evaluation, by_org=org)
+    refused(cmds.ScoreItems(**scores, scores=[{"item_code": "setup.venue", "score": 5}], scored_on=date(2099, 1, 1)),
+            evaluator)
+    refused(cmds.ScoreItems(**scores, scores=[{"item_code": "setup.venue", "score": 5}] * 2), evaluator)
+    refused(cmds.ScoreItems(**scores, scores=[{"item_code": "outcomes.satisfaction", "score": 5}]), evaluator)
+    refused(cmds.ScoreItems(**scores, scores=[{"item_code": "setup.lawn", "score": 5}]), evaluator)
+    refused(cmds.ScoreItems(**scores, scores=[{"item_code": "setup.venue", "score": 6}]), evaluator)
+    refused(cmds.Deduct(county=county, evaluation_id=evaluation, points=Decimal(0), reason="x", by_org=org), evaluator)
+    other = str(uuid.uuid4())
+    refused(cmds.ReviewSelfEvaluation(county=county, evaluation_id=evaluation, by_org=other),
+            scope(Role.EVALUATOR, evaluator_org=other))
+    refused(cmds.SubmitSelfEvaluation(county=county, evaluation_id=evaluation, summary="自评", by_provider="p2"),
+            scope(Role.PROVIDER, provider_id="p2"))
+    store.close()
+    # The pinned rubric of every evaluation so far has a survey; one without is refused in these words.
+    problems.append(RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses",
+                                  facts={"code": "rubric_has_no_survey"}))
+    return problems
 
 
 def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
@@ -540,18 +613,7 @@ def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
         with pytest.raises(RuleViolation) as refused:
             attempt()
         problems.append(refused.value)
-    # as evaluation's commands raise them once they have looked the records up
-    problems += [
-        RuleViolation("this contract already has a midterm evaluation", rule="R-EVAL-1", field="stage",
-                      facts={"code": "stage_already_scheduled", "stage": "midterm"}),
-        RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on",
-                      facts={"code": "visit_outside_year", "date": "2027-01-05", "period_start": "2025-12-01",
-                             "period_end": "2026-11-30"}),
-        RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses",
-                      facts={"code": "rubric_has_no_survey"}),
-        Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7",
-                  facts={"code": "other_evaluator"}),
-    ]
+    problems += evaluation_command_refusals()
     return problems, names
 
 
@@ -562,7 +624,8 @@ def test_every_evaluation_refusal_reads_as_a_chinese_sentence_without_ids():
     assert codes_in(*EVALUATION_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
     known = {"stage", "scheduled_on", "evaluator_org", "credential_no", "member_id", "concluded_on", "submitted_on",
              "reviewed_on", "station_id", "surveyed_on", "fraud_details", "serious_breach_details", "agreed_on",
-             "appealed_on", "upheld", "decided_on", "revised_score", "responses", "surveys", "visited_on"}
+             "appealed_on", "upheld", "decided_on", "revised_score", "responses", "surveys", "visited_on", "contract_id",
+             "rubric", "credential_shown", "scored_on", "points"}
     assert_chinese(problems, names, known)
 
 

@@ -97,7 +97,8 @@ def _label(mapping: Mapping[str, str], value: Any) -> str:
 
 # registry: providers, stations, workers (R-REG-1/2/3/9), contracts' terms and signing (R-REG-2/4/7,
 # R-LOG-2/8, R-FIN-1/2/5), filing (R-REG-5), scope changes (R-REG-6), renewal and termination.
-_KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工", "contract": "服务协议"}
+_KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工", "contract": "服务协议",
+             "evaluator organisation": "评估机构", "evaluation": "评估"}
 
 REGISTRY: dict[str, Callable[[Facts], str]] = {
     "unknown_reference": lambda f: (
@@ -245,6 +246,18 @@ EVALUATION: dict[str, Callable[[Facts], str]] = {
     "survey_nothing_scored": lambda f: "所有回答均为“不了解”，调查没有可计分的回答",
     "survey_missing": lambda f: f"评分项“{f['item']}”按满意度调查计分：请先登记满意度调查",
     "rubric_has_no_survey": lambda f: "该评估所用的评估细则没有满意度调查",
+    "date_in_future": lambda f: f"{f.date()}尚未到来：只能登记已经发生的事项",
+    "contract_terminated": lambda f: f"该协议已于{f.date()}终止，不能再安排评估",
+    "no_rubric": lambda f: "本县和省里都还没有发布评估细则：请先发布评估细则",
+    "credential_not_shown": lambda f: "实地走访须出示评估证（持证上岗）",
+    "item_scored_twice": lambda f: f"评分项“{f['item']}”在本次提交中出现了两次",
+    "item_computed": lambda f: (
+        f"评分项“{f['item']}”由{'满意度调查' if f['source'] == 'survey' else '指标完成情况'}自动计分，不手工填写"
+    ),
+    "deduction_not_positive": lambda f: "扣分须为正数",
+    "item_unknown": lambda f: f"该评估所用的评估细则中没有评分项“{f['item']}”",
+    "score_out_of_range": lambda f: f"评分项“{f['item']}”的得分须在0至{hours(f['max_score'])}分之间，不能是{f['score']}",
+    "other_providers_evaluation": lambda f: "这是其他机构的评估，只能查看和办理本机构的评估",
 }
 
 

@@ -70,7 +70,7 @@ class EvaluationApplication(SwpApplication):
         found = self._find(aggregate_id) if aggregate_id is not None else None
         if not isinstance(found, kind) or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown {label} {ref} in county {county}", field=field)
+            raise error(f"unknown {label} {ref} in county {county}", field=field, facts={"code": "unknown_reference", "kind": label})
         return found
 
     @staticmethod
