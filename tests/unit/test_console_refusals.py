@@ -8,9 +8,11 @@ the console's ``Refusal.of`` and rendered through its form macros — the way a 
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +34,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Refusals made where services-log looks records up (not by the pure rules walked below): each
 # as services-log raises it.
 LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provider", "beneficiary_erased",
-                "import_no_contract", "import_not_own_delivery"}
+                "import_no_contract", "import_not_own_delivery", "unknown_reference"}
 
 
 def contract(**policy) -> Contract:
@@ -132,20 +134,50 @@ def rendered(refusal: Refusal) -> str:
     return re.sub(r"\s+", " ", html)
 
 
+SERVICES_LOG_FILES = tuple(
+    f"services/services-log/services_log/{p}" for p in ("domainmodel/delivery.py", "lookups.py", "recording.py", "bulk.py")
+)
+
+
 def source_codes() -> set[str]:
     """Every refusal code services-log gives a delivery (as written where it refuses)."""
-    root = ROOT / "services/services-log/services_log"
-    text = "".join(
-        p.read_text(encoding="utf-8")
-        for p in (root / "domainmodel/delivery.py", root / "lookups.py", root / "recording.py", root / "bulk.py")
-    )
-    return set(re.findall(r'"code": "([a-z_]+)"', text))
+    return codes_in(*SERVICES_LOG_FILES)
 
 
 def codes_in(*paths: str) -> set[str]:
-    """The refusal codes written where a service refuses (``"code": "…"`` in those files)."""
-    text = "".join((ROOT / p).read_text(encoding="utf-8") for p in paths)
-    return set(re.findall(r'"code": "([a-z0-9_]+)"', text))
+    """The refusal codes written where a service refuses: the ``code`` of each ``facts`` dict in
+    those files (a ``facts=`` argument, a ``facts`` variable, or an import row's problem tuple)."""
+    dicts: list[ast.Dict] = []
+    for path in paths:
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "facts" and isinstance(node.value, ast.Dict):
+                dicts.append(node.value)
+            elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "facts" for t in targets):
+                    dicts.append(node.value)
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 4 and isinstance(node.elts[3], ast.Dict):
+                dicts.append(node.elts[3])
+    return {
+        v.value for d in dicts for k, v in zip(d.keys, d.values, strict=True)
+        if isinstance(k, ast.Constant) and k.value == "code" and isinstance(v, ast.Constant)
+    }
+
+
+ERRORS = {"DomainError", "RuleViolation", "NotFound", "UnknownReference", "Conflict", "Forbidden", "error"}
+
+
+def raised_without_facts(*paths: str) -> list[str]:
+    """Where these files raise a refusal (a ``DomainError``) without ``facts``, as ``path:line``."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if name in ERRORS and not any(k.arg == "facts" for k in node.exc.keywords):
+                    found.append(f"{path}:{node.lineno}")
+    return found
 
 
 def assert_chinese(problems: list[DomainError], names: dict[str, str], known: set[str]) -> None:
@@ -167,6 +199,7 @@ def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
     codes = {p.facts["code"] for p in problems if p.facts}
     assert codes | LOOKUP_CODES == source_codes(), "a refusal code the walk does not reach, or one no rule gives"
     assert source_codes() <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert not raised_without_facts(*SERVICES_LOG_FILES), "a refusal without facts: the console has no sentence for it"
     assert all(p.rule for p in problems)
     known = {"kind", "area", "date", "station_id", "hours_direct", "worker_ids", "indicator_code", "indicator_quantity",
              "reason", "contract_id", "delivery_id"}
@@ -409,6 +442,7 @@ def test_every_registry_refusal_reads_as_a_chinese_sentence_without_ids():
     codes = {p.facts["code"] for p in problems if p.facts}
     assert codes == codes_in(*REGISTRY_FILES), "a refusal code the walk does not reach, or one no rule gives"
     assert codes_in(*REGISTRY_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert not raised_without_facts(*REGISTRY_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"uscc", "until", "kind", "year", "birth_date", "education", "qualification", "role", "to_station_id",
              "moved_on", "left_on", "amount_fen", "funding", "period_start", "period_end", "effective_on", "year_index",
              "probation", "service_areas", "indicators", "tranche_plan", "provider_id", "signed_on", "supervisor_id",
@@ -445,7 +479,8 @@ def test_registry_refusals_name_the_figures():
 
 EVALUATION_FILES = tuple(
     f"services/evaluation/evaluation/{p}"
-    for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "commands.py", "lookups.py")
+    for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "domainmodel/rubric.py",
+              "commands.py", "lookups.py")
 )
 
 
@@ -517,6 +552,9 @@ def evaluation_command_refusals() -> list[DomainError]:
             scope(Role.EVALUATOR, evaluator_org=other))
     refused(cmds.SubmitSelfEvaluation(county=county, evaluation_id=evaluation, summary="自评", by_provider="p2"),
             scope(Role.PROVIDER, provider_id="p2"))
+    with pytest.raises(NotFound) as unknown:
+        store.rubric(str(uuid.uuid4()))
+    problems.append(unknown.value)
     store.close()
     # The pinned rubric of every evaluation so far has a survey; one without is refused in these words.
     problems.append(RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses",
@@ -524,9 +562,42 @@ def evaluation_command_refusals() -> list[DomainError]:
     return problems
 
 
+def rubric_attempts() -> list[Callable[[], object]]:
+    """Each refusal of a rubric version's content (R-EVAL-2 dimensions and items, R-EVAL-4 survey,
+    R-EVAL-6 grades, R-EVAL-1/2 policy), as the province's rubric form submits it."""
+    from evaluation.domainmodel import DEFAULTS, check_rubric
+
+    dims, survey, thresholds = DEFAULTS["dimensions"], DEFAULTS["survey"], DEFAULTS["thresholds"]
+    first = dims[0]
+    item = first["items"][0]
+    group = survey["groups"][0]
+
+    def rubric(dimensions=dims, survey=survey, thresholds=thresholds, policy=None):
+        return lambda: check_rubric(dimensions, survey, thresholds, policy or {})
+
+    return [
+        rubric(dimensions=[]),
+        rubric(dimensions=[first, first, *dims[1:]]),
+        rubric(dimensions=[{**first, "weight": Decimal(0)}, *dims[1:]]),
+        rubric(dimensions=[{**first, "items": []}, *dims[1:]]),
+        rubric(dimensions=[{**first, "items": [item, item]}, *dims[1:]]),
+        rubric(dimensions=[{**first, "items": [{**item, "max_score": Decimal(0)}]}, *dims[1:]]),
+        rubric(dimensions=[{**first, "items": [{**item, "source": "guess"}]}, *dims[1:]]),
+        rubric(survey={"groups": []}),
+        rubric(dimensions=[{**first, "weight": Decimal(10)}, *dims[1:]]),
+        rubric(survey={"groups": [group, group]}),
+        rubric(survey={"groups": [{**group, "questions": []}]}),
+        rubric(survey={"groups": [{**group, "questions": group["questions"] * 2}]}),
+        rubric(policy={"visits": 3}),
+        rubric(policy={"appeal_working_days": 0}),
+        rubric(thresholds={"优秀": 90, "合格": 60}),
+        rubric(thresholds={"优秀": 90, "良好": 90, "合格": 60}),
+    ]
+
+
 def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
     """Every refusal evaluation's rules give an evaluator's or a purchaser's form."""
-    from evaluation.domainmodel import DEFAULT_THRESHOLDS, Evaluation, EvaluatorOrg, check_timing, plan_steps
+    from evaluation.domainmodel import DEFAULT_THRESHOLDS, DEFAULTS, Evaluation, EvaluatorOrg, check_timing, plan_steps
     from evaluation.domainmodel.scoring import score_sheet, score_survey
 
     from shared.workdays import WorkdayCalendar
@@ -607,6 +678,8 @@ def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
         lambda: score_survey(groups, [{"group": "服务对象", "answers": {"q1": "很好", "q2": "满意"}}]),
         lambda: score_survey(groups, [{"group": "服务对象", "answers": {"q1": "不了解", "q2": "不了解"}}]),
         lambda: score_sheet(dims, {}, None, __import__("fractions").Fraction(1), []),
+        lambda: score_sheet(DEFAULTS["dimensions"], {}, None, __import__("fractions").Fraction(1), []),
+        *rubric_attempts(),
     ]
     problems: list[DomainError] = []
     for attempt in attempts:
@@ -622,6 +695,7 @@ def test_every_evaluation_refusal_reads_as_a_chinese_sentence_without_ids():
     codes = {p.facts["code"] for p in problems if p.facts}
     assert codes == codes_in(*EVALUATION_FILES), "a refusal code the walk does not reach, or one no rule gives"
     assert codes_in(*EVALUATION_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert not raised_without_facts(*EVALUATION_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"stage", "scheduled_on", "evaluator_org", "credential_no", "member_id", "concluded_on", "submitted_on",
              "reviewed_on", "station_id", "surveyed_on", "fraud_details", "serious_breach_details", "agreed_on",
              "appealed_on", "upheld", "decided_on", "revised_score", "responses", "surveys", "visited_on", "contract_id",
@@ -726,6 +800,7 @@ def test_every_finance_refusal_reads_as_a_chinese_sentence_without_ids():
     codes = {p.facts["code"] for p in problems if p.facts}
     assert codes == codes_in(*FINANCE_FILES), "a refusal code the walk does not reach, or one no rule gives"
     assert codes_in(*FINANCE_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert not raised_without_facts(*FINANCE_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"seq", "paid_on", "finding_id", "contract_id", "amount_fen", "holidays", "workdays", "category", "voucher",
              "worker_id", "month", "as_of", "cap_percent"}
     assert_chinese(problems, names, known)

@@ -98,11 +98,12 @@ def _label(mapping: Mapping[str, str], value: Any) -> str:
 # registry: providers, stations, workers (R-REG-1/2/3/9), contracts' terms and signing (R-REG-2/4/7,
 # R-LOG-2/8, R-FIN-1/2/5), filing (R-REG-5), scope changes (R-REG-6), renewal and termination.
 _KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工", "contract": "服务协议",
-             "evaluator organisation": "评估机构", "evaluation": "评估"}
+             "evaluator organisation": "评估机构", "evaluation": "评估", "scope change": "范围变更申请",
+             "county": "县（区）", "rubric": "评估细则", "delivery": "服务记录"}
 
 REGISTRY: dict[str, Callable[[Facts], str]] = {
     "unknown_reference": lambda f: (
-        f"找不到所选{_KINDS_ZH.get(f['kind'], '记录')}：本县没有该{_KINDS_ZH.get(f['kind'], '记录')}的登记"
+        "该县（区）尚未在平台登记" if f["kind"] == "county" else f"找不到所选{_KINDS_ZH.get(f['kind'], '记录')}：本县（区）没有这条登记"
     ),
     "uscc_registered": lambda f: (
         f"统一社会信用代码{f['uscc']}已登记为“{f['name']}”，信息不同：如需修改请更新该机构的资料"
@@ -186,6 +187,8 @@ REGISTRY: dict[str, Callable[[Facts], str]] = {
 }
 
 
+_RUBRIC_POLICY_ZH = {"process_visits_per_station": "每个站点每年的不打招呼走访次数",
+                     "appeal_working_days": "申诉期（工作日）"}
 _STEPS_ZH = {"self_evaluation": "自评报告", "review": "自评审核", "visits": "不打招呼走访", "feedback": "反馈确认"}
 
 
@@ -258,6 +261,28 @@ EVALUATION: dict[str, Callable[[Facts], str]] = {
     "item_unknown": lambda f: f"该评估所用的评估细则中没有评分项“{f['item']}”",
     "score_out_of_range": lambda f: f"评分项“{f['item']}”的得分须在0至{hours(f['max_score'])}分之间，不能是{f['score']}",
     "other_providers_evaluation": lambda f: "这是其他机构的评估，只能查看和办理本机构的评估",
+    # the province's (or a county's) rubric: R-EVAL-2 dimensions and items, R-EVAL-4 survey, R-EVAL-6 grades
+    "rubric_no_dimension": lambda f: "评估细则至少须有一个评估维度",
+    "dimension_twice": lambda f: f"评估维度“{f['dimension']}”出现了两次",
+    "dimension_weight": lambda f: f"评估维度“{f['dimension']}”的权重须大于0",
+    "dimension_no_item": lambda f: f"评估维度“{f['dimension']}”至少须有一个评分项",
+    "item_twice": lambda f: f"评分项“{f['item']}”出现了两次",
+    "item_max_score": lambda f: f"评分项“{f['item']}”的满分须大于0",
+    "item_source_unknown": lambda f: f"评分项“{f['item']}”的计分方式须为评估人员评分、满意度调查或指标完成情况",
+    "survey_item_without_groups": lambda f: f"评分项“{f['item']}”按满意度调查计分，须设置调查对象类别",
+    "weights_not_100": lambda f: f"各评估维度权重之和须为100，现为{hours(f['total'])}",
+    "survey_group_twice": lambda f: f"调查对象类别“{f['group']}”出现了两次",
+    "survey_group_no_question": lambda f: f"调查对象类别“{f['group']}”至少须有一个问题",
+    "survey_question_twice": lambda f: f"调查对象类别“{f['group']}”的问题编号不能重复",
+    "rubric_policy_unknown": lambda f: f"评估细则没有这些参数：{f.listed('parameters')}",
+    "rubric_policy_below_1": lambda f: (
+        f"{_RUBRIC_POLICY_ZH.get(f['parameter'], f['parameter'])}至少为1"
+    ),
+    "thresholds_grades": lambda f: f"等级分数线须且只须设置{f.listed('grades')}三档",
+    "thresholds_order": lambda f: (
+        f"“{f['grade']}”的分数线{hours(f['value'])}有误：须优秀＞良好＞合格＞0，且不超过100"
+    ),
+    "items_not_scored": lambda f: f"还有评分项未评分：{f.listed('items')}",
 }
 
 

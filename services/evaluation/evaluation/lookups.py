@@ -51,7 +51,7 @@ class EvaluationApplication(SwpApplication):
         except ValueError:
             found = None
         if not isinstance(found, Rubric):
-            raise NotFound(f"unknown rubric {rid}")
+            raise NotFound(f"unknown rubric {rid}", facts={"code": "unknown_reference", "kind": "rubric"})
         return found
 
     def rubric_in_force(self, county: str) -> Rubric | None:

@@ -169,7 +169,7 @@ class RegistryApplication(SwpApplication):
         try:
             return self.repository.get(county_id(code))
         except AggregateNotFoundError as exc:
-            raise NotFound(f"county {code} is not registered", field="county") from exc
+            raise NotFound(f"county {code} is not registered", field="county", facts={"code": "unknown_reference", "kind": "county"}) from exc
 
     def _in_county(self, county: str, aggregate_id: str, kind: type[A], label: str, field: str | None) -> A:
         # field=None: the id came from the path (404); otherwise from the body (422 naming it).

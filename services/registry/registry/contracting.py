@@ -282,7 +282,7 @@ class ContractCommands:
         contract = self.store.contract(county, contract_id)
         change = contract.scope_change(change_id)
         if change is None:
-            raise NotFound(f"unknown scope change {change_id} of contract {contract_id}")
+            raise NotFound(f"unknown scope change {change_id} of contract {contract_id}", facts={"code": "unknown_reference", "kind": "scope change"})
         contract.decide_scope_change(change, approved, decided_by or contract.purchaser, decided_on, note)
         self.store.save(contract)
         return contract

@@ -57,14 +57,15 @@ def grade_for(score: Decimal, thresholds: Mapping[str, Decimal]) -> tuple[Grade,
 def check_thresholds(thresholds: Mapping[str, Any]) -> dict[str, Decimal]:
     """Three thresholds, strictly descending, within 0–100."""
     if set(thresholds) != set(GRADES[:-1]):
-        raise RuleViolation(f"thresholds name exactly {list(GRADES[:-1])}", rule="R-EVAL-6", field="thresholds")
+        raise RuleViolation(f"thresholds name exactly {list(GRADES[:-1])}", rule="R-EVAL-6", field="thresholds", facts={"code": "thresholds_grades", "grades": list(GRADES[:-1])})
     values = {g: Decimal(str(thresholds[g])) for g in GRADES[:-1]}
     above: Decimal | None = None
     for grade in GRADES[:-1]:
         value = values[grade]
         if not Decimal(0) < value <= Decimal(100) or (above is not None and value >= above):
             raise RuleViolation(
-                "thresholds must descend 优秀 > 良好 > 合格 > 0, at most 100", rule="R-EVAL-6", field=f"thresholds.{grade}"
+                "thresholds must descend 优秀 > 良好 > 合格 > 0, at most 100", rule="R-EVAL-6", field=f"thresholds.{grade}",
+                facts={"code": "thresholds_order", "grade": grade, "value": str(value)},
             )
         above = value
     return values
@@ -185,7 +186,7 @@ def score_sheet(
         if item.get("source", "evaluator") == "evaluator" and item["code"] not in evaluator_scores
     ]
     if missing:
-        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores")
+        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores", facts={"code": "items_not_scored", "items": missing})
     items: dict[str, Fraction] = {}
     dims: dict[str, Fraction] = {}
     for dim in dimensions:
