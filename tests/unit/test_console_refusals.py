@@ -277,8 +277,10 @@ def test_signing_refusals_name_the_station_and_the_figures():
 REGISTRY_FILES = tuple(
     f"services/registry/registry/{p}"
     for p in ("domainmodel/provider.py", "domainmodel/workforce.py", "domainmodel/signing.py", "domainmodel/contract.py",
-              "domainmodel/funding.py", "contracting.py", "base.py", "application.py")
+              "domainmodel/funding.py", "domainmodel/policy.py", "contracting.py", "base.py", "application.py")
 )
+# registry's commands.py is mostly procurement's (not on the console): only its policy check is walked.
+REGISTRY_POLICY_NAMES = "services/registry/registry/commands.py"
 # Refused where registry looks records up (contracting.py, the named previous contract, supervisor,
 # stations, overlapping contracts); each is made below as registry raises it.
 REGISTRY_LOOKUP_CODES = {
@@ -301,6 +303,8 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
         check_staffing,
         check_supervisor,
     )
+    from registry.commands import policy_names
+    from registry.domainmodel.policy import merged_policy
     from registry.domainmodel.workforce import check_hiring, check_station_kind
 
     station, other = str(uuid.uuid4()), str(uuid.uuid4())
@@ -405,6 +409,13 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
         lambda: failed.check_renewable("previous_contract_id"),
         lambda: contract().terminate(date(2026, 6, 30), "mood", "x"),
         lambda: contract().terminate(date(2025, 12, 1), "agreement", "x"),
+        lambda: merged_policy({"min_staff": 3}),
+        lambda: merged_policy({"min_workers_per_station": 0}),
+        lambda: merged_policy({"require_party_org": "yes"}),
+        lambda: merged_policy({"min_education": "小学"}),
+        lambda: merged_policy({"price_weight_min_percent": 40}),
+        lambda: merged_policy({"funding_caps": [{"source": "彩票", "bound": "ceiling", "percent": "30"}]}),
+        lambda: policy_names({"funding_sources": ["福彩公益金", "  "]}),
     ]
     problems: list[DomainError] = []
     for attempt in attempts:
@@ -440,7 +451,7 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
 def test_every_registry_refusal_reads_as_a_chinese_sentence_without_ids():
     problems, names = registry_walk()
     codes = {p.facts["code"] for p in problems if p.facts}
-    assert codes == codes_in(*REGISTRY_FILES), "a refusal code the walk does not reach, or one no rule gives"
+    assert codes == codes_in(*REGISTRY_FILES, REGISTRY_POLICY_NAMES), "a refusal code the walk does not reach, or one no rule gives"
     assert codes_in(*REGISTRY_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
     assert not raised_without_facts(*REGISTRY_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"uscc", "until", "kind", "year", "birth_date", "education", "qualification", "role", "to_station_id",
@@ -464,7 +475,7 @@ def test_registry_refusals_name_the_figures():
     assert zh("funding_sum") == "各资金来源合计420,000.00 元，与协议金额400,000.00 元不符，须相等"
     assert zh("funding_cap_exceeded") == (
         "本协议计入2026年度的福彩公益金为420,000.00 元，加上全县已承诺的50,000.00 元，超过上限300,000.00 元"
-        "（2026年度一般公共预算预算1,000,000.00 元的30%），超出170,000.00 元"
+        "（2026年度一般公共预算1,000,000.00 元的30%），超出170,000.00 元"
     )
     assert zh("provider_banned").startswith("该机构已被其他县（区）禁止参与政府购买服务（2025年1月1日至2027年12月31日）")
     assert zh("scope_outside_year") == "范围变更的生效日期2027年6月1日须在协议服务期（2026年1月1日至2026年12月31日）内"

@@ -86,9 +86,28 @@ def _cap_exceeded(f: Facts) -> str:
     cap = Facts(f.facts.get("cap") or {}, f.names)
     return (
         f"本协议计入{f['budget_year']}年度的{f['source']}为{f.money('share_fen')}，加上全县已承诺的"
-        f"{f.money('committed_fen')}，超过上限{cap.money('limit_fen')}（{cap['base_year']}年度{cap['base']}预算"
+        f"{f.money('committed_fen')}，超过上限{cap.money('limit_fen')}（{cap['base_year']}年度{cap['base']}"
         f"{cap.money('base_fen')}的{hours(cap['percent'])}%），超出{f.money('excess_fen')}"
     )
+
+
+_EXPECTS_ZH = {
+    "boolean": "须选择是或否",
+    "local_min_wage_fen": "须为0（未设置）或正整数的分",
+    "min_education": "须为高中、中专、大专、本科、硕士或博士",
+    "supervisor_min_qualification": "须为助理社会工作师、社会工作师或高级社会工作师",
+    "decimal": "须为大于0的数，如 1.1",
+    "tranche_plan": "须为1至12笔款项，每笔写明序号、1至100的比例和触发条件，比例之和为100%",
+    "funding_sources": "须为不重复的资金来源名称列表",
+    "funding_caps": "每条须写明资金来源、上限或下限、比例和基数来源",
+}
+
+
+def _policy_value(f: Facts) -> str:
+    if f["expects"] == "whole":
+        most = f"，不超过{f['maximum']}" if f["maximum"] else ""
+        return f"该参数须为正整数{most}"
+    return f"该参数{_EXPECTS_ZH.get(f['expects'], '填写有误')}"
 
 
 def _label(mapping: Mapping[str, str], value: Any) -> str:
@@ -127,6 +146,15 @@ REGISTRY: dict[str, Callable[[Facts], str]] = {
     "left_before_start": lambda f: f"离职日期{f.date()}早于其在现站点的起始日{f.date('start')}",
     "worker_left": lambda f: f"该社工已于{f.date()}离职，不能再办理",
     "amount_not_positive": lambda f: "协议金额须大于0",
+    # the county's policy (the province's form)
+    "policy_unknown": lambda f: f"县（区）政策没有这些参数：{f.listed('parameters')}",
+    "policy_value_invalid": _policy_value,
+    "price_weights_inverted": lambda f: (
+        f"价格分值比重下限（{f['minimum']}%）高于上限（{f['maximum']}%）"
+    ),
+    "funding_source_spelling": lambda f: (
+        "资金来源名称不能为空" if f.facts.get("empty") else "资金来源名称含有不可见字符或控制字符，请重新输入"
+    ),
     "funding_sum": lambda f: f"各资金来源合计{f.money('sum_fen')}，与协议金额{f.money('amount_fen')}不符，须相等",
     "funding_source_unknown": lambda f: f"资金来源“{f['source']}”不是本县的资金来源（{f.listed('sources')}）",
     "funding_cap_exceeded": _cap_exceeded,
