@@ -292,8 +292,10 @@ REGISTRY_LOOKUP_CODES = {
 
 def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
     """Every refusal registry's rules give a provider, station, worker or contract form."""
+    from registry.commands import policy_names
     from registry.domainmodel import DEFAULT_POLICY, Contract, CountyBan, Provider, Worker
     from registry.domainmodel.funding import check_funding_caps, check_funding_sources
+    from registry.domainmodel.policy import merged_policy
     from registry.domainmodel.provider import check_prior_projects, check_uscc
     from registry.domainmodel.signing import (
         check_contract_terms,
@@ -303,8 +305,6 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
         check_staffing,
         check_supervisor,
     )
-    from registry.commands import policy_names
-    from registry.domainmodel.policy import merged_policy
     from registry.domainmodel.workforce import check_hiring, check_station_kind
 
     station, other = str(uuid.uuid4()), str(uuid.uuid4())
