@@ -25,7 +25,7 @@ from services_log.bulk import ImportReport
 from services_log.domainmodel import Contract, DeliveryFacts, ServiceDelivery, Worker, delivery_problems
 
 from shared.infra.problems import problem_response
-from shared.rules import Conflict, DomainError, Forbidden, NotFound, RuleViolation, UnknownReference
+from shared.rules import DomainError, Forbidden, NotFound, RuleViolation
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER, STATION, ELSEWHERE = "p-明德", str(uuid.uuid4()), str(uuid.uuid4())
@@ -281,13 +281,70 @@ REGISTRY_FILES = tuple(
 )
 # registry's commands.py is mostly procurement's (not on the console): only its policy check is walked.
 REGISTRY_POLICY_NAMES = "services/registry/registry/commands.py"
-# Refused where registry looks records up (contracting.py, the named previous contract, supervisor,
-# stations, overlapping contracts); each is made below as registry raises it.
-REGISTRY_LOOKUP_CODES = {
-    "first_year_no_previous", "renewal_names_previous", "previous_other_provider", "renewal_year_mismatch",
-    "no_station", "station_twice", "cycle_longer_than_policy", "supervisor_other_provider", "contract_overlap",
-    "unknown_reference", "uscc_registered",
-}
+
+
+def registry_command_refusals(names: dict[str, str]) -> list[DomainError]:
+    """The refusals registry gives once it has looked records up (contracting.py: the named previous
+    contract, the supervisor, the stations, overlapping contracts; unknown ids; a USCC registered
+    again), made by running its commands on its command bus over an in-memory store. ``names``
+    gets the stations' names, as the signing wizard knows them."""
+    from registry import commands as rc
+    from registry.application import RegistryApplication, compose
+
+    from shared.infra.auth import CountyScope, Principal, Role
+
+    county = "640402"
+    app = RegistryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    registry = compose(app)
+
+    def run(command, role: Role = Role.PURCHASER, in_county: str = county):
+        scope = CountyScope(county=in_county, principal=Principal(sub="u", role=role, counties=frozenset({in_county})))
+        return registry.bus.run(command, scope, (None, None))
+
+    problems: list[DomainError] = []
+
+    def refused(command, **how) -> None:
+        with pytest.raises(DomainError) as refusal:
+            run(command, **how)
+        problems.append(refusal.value)
+
+    refused(rc.EstablishStation(county="640522", name="城关社工站", township="城关镇", kind="township_station"),
+            in_county="640522")  # a county not registered
+    run(rc.PutCounty(county=county, name="原州区", policy={"min_workers_per_station": 1}), Role.PROVINCE_ADMIN)
+    ours = str(run(rc.RegisterProvider(county=county, name="明德社会工作服务中心", uscc="52640402MJY1000012",
+                                       rating="4A", has_party_org=True)))
+    refused(rc.RegisterProvider(county=county, name="明德社工", uscc="52640402MJY1000012", rating="4A", has_party_org=True))
+    theirs = str(run(rc.RegisterProvider(county=county, name="仁爱社会工作服务中心", uscc="52640402MJY1000025",
+                                         rating="4A", has_party_org=True)))
+    s1, s2 = (str(run(rc.EstablishStation(county=county, name=n, township=t, kind="township_station")))
+              for n, t in (("三营镇社工站", "三营镇"), ("彭堡镇社工站", "彭堡镇")))
+    names.update({s1: "三营镇社工站", s2: "彭堡镇社工站"})
+    hired = dict(county=county, birth_date=date(1990, 1, 1), education="本科", qualification="社会工作师",
+                 hired_on=date(2025, 6, 1))
+    run(rc.HireWorker(**hired, provider_id=ours, station_id=s1, name="马晓燕", role="social_worker"))
+    stranger = str(run(rc.HireWorker(**hired, provider_id=theirs, station_id=s2, name="王静", role="supervisor")))
+    terms = dict(county=county, provider_id=ours, station_ids=[s1], purchaser="原州区民政局", signed_on=date(2025, 12, 20),
+                 effective_on=date(2026, 1, 1), period_start=date(2026, 1, 1), period_end=date(2026, 12, 31),
+                 amount_fen=36_000_000, funding=[{"source": "福彩公益金", "amount_fen": 36_000_000}],
+                 service_areas=["社会救助"], indicators=[])
+    refused(rc.SignContract(**{**terms, "provider_id": str(uuid.uuid4())}))
+    refused(rc.SignContract(**{**terms, "station_ids": []}))
+    refused(rc.SignContract(**{**terms, "station_ids": [s1, s1]}))
+    refused(rc.SignContract(**terms, cycle_years=5))
+    refused(rc.SignContract(**terms, supervisor_id=stranger))
+    first = str(run(rc.SignContract(**terms)))
+    refused(rc.SignContract(**terms))  # the same station and year again: an overlap
+    later = {**terms, "signed_on": date(2026, 12, 1), "effective_on": date(2027, 1, 1), "period_start": date(2027, 1, 1),
+             "period_end": date(2027, 12, 31)}
+    refused(rc.SignContract(**later, year_index=1, previous_contract_id=first))
+    refused(rc.SignContract(**later, year_index=2))
+    refused(rc.SignContract(**{**later, "provider_id": theirs, "station_ids": [s2]}, year_index=2,
+                            previous_contract_id=first))
+    refused(rc.SignContract(**later, year_index=3, previous_contract_id=first))
+    refused(rc.DecideScopeChange(county=county, contract_id=first, change_id=str(uuid.uuid4()), approved=True,
+                                 decided_on=date(2026, 6, 1)))
+    app.close()
+    return problems
 
 
 def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
@@ -422,29 +479,7 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
         with pytest.raises(RuleViolation) as refused:
             attempt()
         problems.append(refused.value)
-    # as contracting.py raises them once it has looked the records up
-    problems += [
-        RuleViolation("year 1 …", rule="R-REG-7", field="previous_contract_id", facts={"code": "first_year_no_previous"}),
-        RuleViolation("year 2 …", rule="R-REG-7", field="previous_contract_id",
-                      facts={"code": "renewal_names_previous", "year": 2}),
-        RuleViolation("another provider", rule="R-REG-7", field="previous_contract_id",
-                      facts={"code": "previous_other_provider"}),
-        RuleViolation("year 1 …", rule="R-REG-7", field="year_index",
-                      facts={"code": "renewal_year_mismatch", "previous_year": 1, "year": 2}),
-        RuleViolation("a station", rule="R-REG-4", field="station_ids", facts={"code": "no_station"}),
-        RuleViolation("once", rule="R-REG-4", field="station_ids", facts={"code": "station_twice"}),
-        RuleViolation("cycle", rule="R-REG-4", field="cycle_years",
-                      facts={"code": "cycle_longer_than_policy", "cycle_years": 5, "limit": 3}),
-        RuleViolation("not employed", rule="R-REG-2", field="supervisor_id",
-                      facts={"code": "supervisor_other_provider", "worker_id": str(uuid.uuid4())}),
-        UnknownReference(f"unknown station {uuid.uuid4()} in county 640402", field="station_ids.0",
-                         facts={"code": "unknown_reference", "kind": "station"}),
-        Conflict(f"统一社会信用代码 91640402MA7XXXXXX1 is already registered as 明德社工 ({uuid.uuid4()})", field="uscc",
-                 facts={"code": "uscc_registered", "uscc": "91640402MA7XXXXXX1", "name": "明德社工"}),
-        RuleViolation(f"contract {uuid.uuid4()} …", rule="R-REG-7", field="period_start",
-                      facts={"code": "contract_overlap", "station_ids": [station], "period_start": "2026-01-01",
-                             "period_end": "2026-12-31"}),
-    ]
+    problems += registry_command_refusals(names)
     return problems, names
 
 
