@@ -25,7 +25,7 @@ from services_log.bulk import ImportReport
 from services_log.domainmodel import Contract, DeliveryFacts, ServiceDelivery, Worker, delivery_problems
 
 from shared.infra.problems import problem_response
-from shared.rules import DomainError, Forbidden, NotFound, RuleViolation
+from shared.rules import DomainError, NotFound, RuleViolation
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER, STATION, ELSEWHERE = "p-明德", str(uuid.uuid4()), str(uuid.uuid4())
@@ -772,6 +772,36 @@ FINANCE_FILES = tuple(
 )
 
 
+def finance_lookup_refusals(signed) -> list[DomainError]:
+    """The refusals of finance's look-ups (application.py, queries.py) on an in-memory store holding
+    ``signed``'s schedule, a budget body with a cap (api/budgets.py), and the overdue check's one
+    (api/tranches.py, refused in the route before any command)."""
+    from finance.api.budgets import BudgetIn
+    from finance.application import FinanceApplication, FinanceLookups
+    from finance.queries import FinanceQueries
+
+    from shared.infra.store import CommandContext
+
+    app = FinanceApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    with app.command(CommandContext(county="640402", actor="registry", correlation_id="")):
+        app.save(signed)
+    lookups = FinanceLookups(app)
+    problems: list[DomainError] = []
+    for attempt in (
+        lambda: lookups.schedule("640402", str(uuid.uuid4())),
+        lambda: lookups.schedule("640402", signed.contract_id, provider_id="p-other"),
+        lambda: FinanceQueries(lookups).expense("640402", signed.contract_id, str(uuid.uuid4())),
+        lambda: BudgetIn.model_validate({"year": 2026, "source": "福彩公益金", "amount_fen": 100, "cap_percent": "30"}),
+    ):
+        with pytest.raises(DomainError) as refused:
+            attempt()
+        problems.append(refused.value)
+    app.close()
+    problems.append(RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of",
+                                  facts={"code": "overdue_future", "date": "2026-12-31"}))
+    return problems
+
+
 def finance_walk() -> tuple[list[DomainError], dict[str, str]]:
     """Every refusal finance's rules give a finance officer's or a provider's form."""
     from finance.domainmodel import CalendarBook, CountyBudget, TrancheSchedule, plan_tranches
@@ -826,18 +856,7 @@ def finance_walk() -> tuple[list[DomainError], dict[str, str]]:
         with pytest.raises(DomainError) as refused:
             attempt()
         problems.append(refused.value)
-    # as finance's routes and application raise them once they have looked the records up
-    problems += [
-        RuleViolation("cap_percent: finance no longer takes a cap …", rule="R-FIN-2", field="cap_percent",
-                      facts={"code": "cap_with_budget", "fields": ["cap_percent"], "policy": "funding_caps"}),
-        RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of",
-                      facts={"code": "overdue_future", "date": "2026-12-31"}),
-        NotFound(f"no contract {uuid.uuid4()} in county 640402 (or finance has not received it yet)",
-                 facts={"code": "contract_not_in_finance"}),
-        Forbidden("a provider sees and books only its own contracts' accounts", rule="R-FIN-8",
-                  facts={"code": "other_providers_account"}),
-        NotFound(f"no expense {uuid.uuid4()} on contract {uuid.uuid4()}", facts={"code": "expense_unknown"}),
-    ]
+    problems += finance_lookup_refusals(schedule())
     return problems, {}
 
 
