@@ -194,6 +194,24 @@ def assert_chinese(problems: list[DomainError], names: dict[str, str], known: se
             assert p.rule is None or f"【{p.rule}】" in html
 
 
+def assert_walked(problems: list[DomainError], names: dict[str, str], known: set[str], files: tuple[str, ...],
+                  also: tuple[str, ...] = ()) -> None:
+    """The walk reaches every refusal code written in ``files`` (and ``also``, whose other refusals
+    are not the console's), each has a sentence, every refusal in ``files`` carries facts, and
+    each reads as Chinese without ids (:func:`assert_chinese`)."""
+    codes = {p.facts["code"] for p in problems if p.facts}
+    assert codes == codes_in(*files, *also), "a refusal code the walk does not reach, or one no rule gives"
+    assert codes <= set(SENTENCES), "a refusal code with no Chinese sentence"
+    assert not raised_without_facts(*files), "a refusal without facts: the console has no sentence for it"
+    assert_chinese(problems, names, known)
+
+
+def chinese_by_code(problems: list[DomainError], names: dict[str, str]) -> tuple[dict[str, str], dict[str, DomainError]]:
+    """Each refusal's Chinese sentence (on a form knowing none of its fields), and the refusal, by code."""
+    by_code = {p.facts["code"]: p for p in problems if p.facts}
+    return {c: Refusal.of(as_received(p), set(), names=names).general[0].text for c, p in by_code.items()}, by_code
+
+
 def test_every_delivery_refusal_reads_as_a_chinese_sentence_without_ids():
     problems, names = walk()
     codes = {p.facts["code"] for p in problems if p.facts}
@@ -485,37 +503,28 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
 
 def test_every_registry_refusal_reads_as_a_chinese_sentence_without_ids():
     problems, names = registry_walk()
-    codes = {p.facts["code"] for p in problems if p.facts}
-    assert codes == codes_in(*REGISTRY_FILES, REGISTRY_POLICY_NAMES), "a refusal code the walk does not reach, or one no rule gives"
-    assert codes_in(*REGISTRY_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
-    assert not raised_without_facts(*REGISTRY_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"uscc", "until", "kind", "year", "birth_date", "education", "qualification", "role", "to_station_id",
              "moved_on", "left_on", "amount_fen", "funding", "period_start", "period_end", "effective_on", "year_index",
              "probation", "service_areas", "indicators", "tranche_plan", "provider_id", "signed_on", "supervisor_id",
              "station_ids", "filed_on", "approved", "previous_contract_id", "terminated_on", "cycle_years"}
-    assert_chinese(problems, names, known)
+    assert_walked(problems, names, known, REGISTRY_FILES, also=(REGISTRY_POLICY_NAMES,))
 
 
 def test_registry_refusals_name_the_figures():
-    problems, names = registry_walk()
-    by_code = {p.facts["code"]: p for p in problems if p.facts}
-
-    def zh(code: str) -> str:
-        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
-
-    assert zh("worker_too_old") == "该社工在2026年3月1日已满46岁，县里规定招聘时年龄不超过40岁"
-    assert zh("education_below") == "学历为高中，县里要求大专以上"
-    assert zh("supervisor_underqualified") == "督导马丽在2026年4月1日持有助理社会工作师，县里要求社会工作师以上"
-    assert zh("already_filed") == "该协议已于2026年1月5日备案"
-    assert zh("funding_sum") == "各资金来源合计420,000.00 元，与协议金额400,000.00 元不符，须相等"
-    assert zh("funding_cap_exceeded") == (
+    zh, by_code = chinese_by_code(*registry_walk())
+    assert zh["worker_too_old"] == "该社工在2026年3月1日已满46岁，县里规定招聘时年龄不超过40岁"
+    assert zh["education_below"] == "学历为高中，县里要求大专以上"
+    assert zh["supervisor_underqualified"] == "督导马丽在2026年4月1日持有助理社会工作师，县里要求社会工作师以上"
+    assert zh["already_filed"] == "该协议已于2026年1月5日备案"
+    assert zh["funding_sum"] == "各资金来源合计420,000.00 元，与协议金额400,000.00 元不符，须相等"
+    assert zh["funding_cap_exceeded"] == (
         "本协议计入2026年度的福彩公益金为420,000.00 元，加上全县已承诺的50,000.00 元，超过上限300,000.00 元"
         "（2026年度一般公共预算1,000,000.00 元的30%），超出170,000.00 元"
     )
-    assert zh("provider_banned").startswith("该机构已被其他县（区）禁止参与政府购买服务（2025年1月1日至2027年12月31日）")
-    assert zh("scope_outside_year") == "范围变更的生效日期2027年6月1日须在协议服务期（2026年1月1日至2026年12月31日）内"
-    assert zh("contract_ended") == "该协议已于2026年6月30日终止，不能再办理"
-    assert zh("station_understaffed") == "南关街道社工站在2026年4月1日只有1名本机构社工在岗，县里要求不少于2名"
+    assert zh["provider_banned"].startswith("该机构已被其他县（区）禁止参与政府购买服务（2025年1月1日至2027年12月31日）")
+    assert zh["scope_outside_year"] == "范围变更的生效日期2027年6月1日须在协议服务期（2026年1月1日至2026年12月31日）内"
+    assert zh["contract_ended"] == "该协议已于2026年6月30日终止，不能再办理"
+    assert zh["station_understaffed"] == "南关街道社工站在2026年4月1日只有1名本机构社工在岗，县里要求不少于2名"
     # integrators keep the English detail, rule and field, unchanged
     assert by_code["worker_too_old"].detail == "worker is 46 on 2026-03-01, the county's limit at hiring is 40"
     assert (by_code["already_filed"].rule, by_code["already_filed"].field) == ("R-REG-5", "filed_on")
@@ -738,28 +747,19 @@ def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
 
 def test_every_evaluation_refusal_reads_as_a_chinese_sentence_without_ids():
     problems, names = evaluation_walk()
-    codes = {p.facts["code"] for p in problems if p.facts}
-    assert codes == codes_in(*EVALUATION_FILES), "a refusal code the walk does not reach, or one no rule gives"
-    assert codes_in(*EVALUATION_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
-    assert not raised_without_facts(*EVALUATION_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"stage", "scheduled_on", "evaluator_org", "credential_no", "member_id", "concluded_on", "submitted_on",
              "reviewed_on", "station_id", "surveyed_on", "fraud_details", "serious_breach_details", "agreed_on",
              "appealed_on", "upheld", "decided_on", "revised_score", "responses", "surveys", "visited_on", "contract_id",
              "rubric", "credential_shown", "scored_on", "points"}
-    assert_chinese(problems, names, known)
+    assert_walked(problems, names, known, EVALUATION_FILES)
 
 
 def test_evaluation_refusals_name_the_window_and_the_station():
-    problems, names = evaluation_walk()
-    by_code = {p.facts["code"]: p for p in problems if p.facts}
-
-    def zh(code: str) -> str:
-        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
-
-    assert zh("outside_stage_window") == "该协议的中期评估须安排在2026年5月1日至2026年7月1日之间，2026年3月1日不在其内"
-    assert zh("visits_complete") == "南关街道社工站本年度过程评估的1次不打招呼走访已全部完成，不再登记"
-    assert zh("evaluator_linked") == "评估机构“宁夏社会工作评估中心”与该协议的承接机构有关联，须回避（利益冲突）"
-    assert zh("survey_answer_invalid") == "“服务对象”类问卷的问题“q1”须回答：满意、基本满意、不满意、不了解之一"
+    zh, by_code = chinese_by_code(*evaluation_walk())
+    assert zh["outside_stage_window"] == "该协议的中期评估须安排在2026年5月1日至2026年7月1日之间，2026年3月1日不在其内"
+    assert zh["visits_complete"] == "南关街道社工站本年度过程评估的1次不打招呼走访已全部完成，不再登记"
+    assert zh["evaluator_linked"] == "评估机构“宁夏社会工作评估中心”与该协议的承接机构有关联，须回避（利益冲突）"
+    assert zh["survey_answer_invalid"] == "“服务对象”类问卷的问题“q1”须回答：满意、基本满意、不满意、不了解之一"
     assert by_code["outside_stage_window"].detail.startswith("a midterm evaluation (中期评估) of this contract falls between")
 
 
@@ -862,25 +862,16 @@ def finance_walk() -> tuple[list[DomainError], dict[str, str]]:
 
 def test_every_finance_refusal_reads_as_a_chinese_sentence_without_ids():
     problems, names = finance_walk()
-    codes = {p.facts["code"] for p in problems if p.facts}
-    assert codes == codes_in(*FINANCE_FILES), "a refusal code the walk does not reach, or one no rule gives"
-    assert codes_in(*FINANCE_FILES) <= set(SENTENCES), "a refusal code with no Chinese sentence"
-    assert not raised_without_facts(*FINANCE_FILES), "a refusal without facts: the console has no sentence for it"
     known = {"seq", "paid_on", "finding_id", "contract_id", "amount_fen", "holidays", "workdays", "category", "voucher",
              "worker_id", "month", "as_of", "cap_percent"}
-    assert_chinese(problems, names, known)
+    assert_walked(problems, names, known, FINANCE_FILES)
 
 
 def test_finance_refusals_name_the_tranche_and_its_trigger():
-    problems, names = finance_walk()
-    by_code = {p.facts["code"]: p for p in problems if p.facts}
-
-    def zh(code: str) -> str:
-        return Refusal.of(as_received(by_code[code]), set(), names=names).general[0].text
-
-    assert zh("tranche_paid") == "第1笔款项已于2025年10月20日拨付（凭证号V-1），不能重复拨付"
-    assert zh("tranche_awaiting") == "第2笔款项须待“中期评估合格”后才能拨付"
-    assert zh("tranche_withheld") == "第2笔款项暂缓拨付：触发条件“中期评估合格”的评估未通过（申诉未获支持）"
-    assert zh("findings_open") == "该协议有1项资金问题（R-FIN-3）尚未处理，处理后才能拨付"
-    assert zh("paid_before_trigger") == "拨付日期2025年9月25日早于触发条件“协议生效”达成的日期2025年9月26日"
+    zh, by_code = chinese_by_code(*finance_walk())
+    assert zh["tranche_paid"] == "第1笔款项已于2025年10月20日拨付（凭证号V-1），不能重复拨付"
+    assert zh["tranche_awaiting"] == "第2笔款项须待“中期评估合格”后才能拨付"
+    assert zh["tranche_withheld"] == "第2笔款项暂缓拨付：触发条件“中期评估合格”的评估未通过（申诉未获支持）"
+    assert zh["findings_open"] == "该协议有1项资金问题（R-FIN-3）尚未处理，处理后才能拨付"
+    assert zh["paid_before_trigger"] == "拨付日期2025年9月25日早于触发条件“协议生效”达成的日期2025年9月26日"
     assert by_code["tranche_paid"].detail == "tranche 1 was already paid on 2025-10-20 (voucher V-1)"
