@@ -34,7 +34,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Refusals made where services-log looks records up (not by the pure rules walked below): each
 # as services-log raises it.
 LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provider", "beneficiary_erased",
-                "import_no_contract", "import_not_own_delivery", "unknown_reference"}
+                "import_no_contract", "unknown_reference", "token_without_provider"}
 
 
 def contract(**policy) -> Contract:
@@ -109,6 +109,16 @@ def walk() -> tuple[list[DomainError], dict[str, str]]:
         facts(), c, workers, lambda _w, _d: Decimal(11), TODAY
     )  # R-LOG-4: 11 h + 2.5 h > 12 h
 
+    from services_log.api.common import check_own_delivery
+
+    from shared.infra.auth import CountyScope, Principal, Role
+
+    her = CountyScope(county="640402", principal=Principal(sub="u", role=Role.WORKER, counties=frozenset({"640402"}),
+                                                           provider_id=PROVIDER, worker_id=str(uuid.uuid4())))
+    with pytest.raises(DomainError) as refused:
+        check_own_delivery(her, [w.worker_id])  # a worker's own token, naming only a colleague
+    problems.append(refused.value)
+
     d = ServiceDelivery(delivery_id=str(uuid.uuid4()), county="640402", source="api", **facts().as_args())
     for attempt in (
         lambda: d.correct(facts(), "改"),
@@ -135,7 +145,8 @@ def rendered(refusal: Refusal) -> str:
 
 
 SERVICES_LOG_FILES = tuple(
-    f"services/services-log/services_log/{p}" for p in ("domainmodel/delivery.py", "lookups.py", "recording.py", "bulk.py")
+    f"services/services-log/services_log/{p}"
+    for p in ("domainmodel/delivery.py", "lookups.py", "recording.py", "bulk.py", "api/common.py")
 )
 
 
@@ -295,10 +306,36 @@ def test_signing_refusals_name_the_station_and_the_figures():
 REGISTRY_FILES = tuple(
     f"services/registry/registry/{p}"
     for p in ("domainmodel/provider.py", "domainmodel/workforce.py", "domainmodel/signing.py", "domainmodel/contract.py",
-              "domainmodel/funding.py", "domainmodel/policy.py", "contracting.py", "base.py", "application.py")
+              "domainmodel/funding.py", "domainmodel/policy.py", "contracting.py", "base.py", "application.py", "api/common.py")
 )
 # registry's commands.py is mostly procurement's (not on the console): only its policy check is walked.
 REGISTRY_POLICY_NAMES = "services/registry/registry/commands.py"
+
+
+def token_refusals(module: str, ensure_own: tuple[str, str] | None = None) -> list[DomainError]:
+    """What a service's routes refuse before any command: a provider's (or evaluator's) token that
+    names no organisation, and (``ensure_own``: acting as one provider) another provider's record."""
+    import importlib
+
+    from shared.infra.auth import CountyScope, Principal, Role
+
+    common = importlib.import_module(module)
+
+    def token(role: Role, **claims: str) -> CountyScope:
+        return CountyScope(county="640402", principal=Principal(sub="u", role=role, counties=frozenset({"640402"}), **claims))
+
+    provider_of = getattr(common, "acting_provider", None) or common.provider_of
+    attempts = [lambda: provider_of(token(Role.PROVIDER))]
+    if hasattr(common, "evaluator_of"):
+        attempts.append(lambda: common.evaluator_of(token(Role.EVALUATOR)))
+    if ensure_own:
+        attempts.append(lambda: common.ensure_own(token(Role.PROVIDER, provider_id=ensure_own[0]), ensure_own[1]))
+    problems: list[DomainError] = []
+    for attempt in attempts:
+        with pytest.raises(DomainError) as refused:
+            attempt()
+        problems.append(refused.value)
+    return problems
 
 
 def registry_command_refusals(names: dict[str, str]) -> list[DomainError]:
@@ -497,7 +534,7 @@ def registry_walk() -> tuple[list[DomainError], dict[str, str]]:
         with pytest.raises(RuleViolation) as refused:
             attempt()
         problems.append(refused.value)
-    problems += registry_command_refusals(names)
+    problems += registry_command_refusals(names) + token_refusals("registry.api.common", ensure_own=("p-1", "p-2"))
     return problems, names
 
 
@@ -535,7 +572,7 @@ def test_registry_refusals_name_the_figures():
 EVALUATION_FILES = tuple(
     f"services/evaluation/evaluation/{p}"
     for p in ("domainmodel/evaluation.py", "domainmodel/evaluator.py", "domainmodel/scoring.py", "domainmodel/rubric.py",
-              "commands.py", "lookups.py")
+              "commands.py", "lookups.py", "api/common.py")
 )
 
 
@@ -741,7 +778,7 @@ def evaluation_walk() -> tuple[list[DomainError], dict[str, str]]:
         with pytest.raises(RuleViolation) as refused:
             attempt()
         problems.append(refused.value)
-    problems += evaluation_command_refusals()
+    problems += evaluation_command_refusals() + token_refusals("evaluation.api.common")
     return problems, names
 
 

@@ -229,7 +229,7 @@ class DeliveryImport:
             return
         if self.worker_id is not None and self.worker_id not in v["worker_ids"]:
             self.report.refuse(row.line, [("worker_ids", "R-AUD-6", "a worker records only deliveries it took part in: name yourself",
-                                           {"code": "import_not_own_delivery"})])
+                                           {"code": "not_own_delivery"})])
             return
         station_id = v.get("station_id") or (contract.station_ids[0] if len(contract.station_ids) == 1 else "")
         facts = DeliveryFacts(
