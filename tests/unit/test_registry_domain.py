@@ -25,6 +25,8 @@ from registry.domainmodel import (
     check_uscc,
     filing_due,
     merged_policy,
+    renewal_terms,
+    year_end_from,
 )
 from registry.domainmodel.uscc import check_character
 
@@ -245,3 +247,27 @@ def test_a_funding_ledger_lowers_its_commitments_by_each_release_once():
     ledger.release("c-1", "福彩公益金", 0, date(2026, 11, 2))
     assert ledger.committed_fen("社会救助专项经费") == 4_683_562
     assert [type(e).__name__ for e in ledger.collect_events()] == ["Opened", "Committed", "Released"]
+
+
+def test_a_renewal_year_starting_on_29_february_ends_on_28_february_a_year_on(app):
+    # R-REG-4 (一年一签): the next year starts the day after the last one ends and runs a whole year,
+    # to the day before the same date a year later — for a start on 29 February that is 28 February
+    # (the day before 1 March), not the 27th.
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
+        station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
+        for _ in range(2):
+            registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
+        terms = {
+            "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2027-02-20"),
+            "effective_on": D("2027-03-01"), "period_start": D("2027-03-01"), "period_end": D("2028-02-28"), "amount_fen": 100,
+            "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
+            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        }
+        contract_id = str(registry.contracting.sign_contract("640402", terms))
+    renewal = renewal_terms(app.contract("640402", contract_id))
+    assert (renewal["period_start"], renewal["period_end"]) == (D("2028-02-29"), D("2029-02-28"))
+    # Any other start: the day before its anniversary (1 March 2027 → 29 February 2028).
+    assert year_end_from(D("2027-03-01")) == D("2028-02-29") and year_end_from(D("2026-09-21")) == D("2027-09-20")

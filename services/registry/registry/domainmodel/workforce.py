@@ -82,6 +82,15 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def year_end_from(start: date) -> date:
+    """The last day of a year running from ``start``: the day before the same date a year later
+    (a start on 29 February runs to 28 February, the day before 1 March)."""
+    try:
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:  # 29 February
+        return date(start.year + 1, 2, 28)
+
+
 def qualification_rank(qualification: str) -> int:
     return QUALIFICATIONS.index(qualification)
 
