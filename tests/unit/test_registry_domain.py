@@ -271,3 +271,26 @@ def test_a_renewal_year_starting_on_29_february_ends_on_28_february_a_year_on(ap
     assert (renewal["period_start"], renewal["period_end"]) == (D("2028-02-29"), D("2029-02-28"))
     # Any other start: the day before its anniversary (1 March 2027 → 29 February 2028).
     assert year_end_from(D("2027-03-01")) == D("2028-02-29") and year_end_from(D("2026-09-21")) == D("2027-09-20")
+
+
+def test_certificate_levels_are_taken_as_domain_md_and_the_seeds_write_them(app):
+    # R-REG-3: DOMAIN.md names the levels none / 助理社工师 / 社工师(中级) / 高级, the seeds 助理社工师、社工师、
+    # 中级社会工作师; each is recorded under the certificate's full name (全国社会工作者职业水平证书).
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = str(registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False))
+        station = str(registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station"))
+        hired = {
+            written: registry.staffing.hire_worker(
+                "640402", provider, station, "李娜", D("1995-05-05"), "本科", written, "social_worker", D("2026-08-01"))
+            for written in ("助理社工师", "社工师", "中级社会工作师", "高级社工师", "无")
+        }
+        assert {w: app.repository.get(i).qualification for w, i in hired.items()} == {
+            "助理社工师": "助理社会工作师", "社工师": "社会工作师", "中级社会工作师": "社会工作师", "高级社工师": "高级社会工作师",
+            "无": "none",
+        }
+        assert app.repository.get(hired["无"]).certificate_due_on == D("2028-08-01")
+        worker = registry.staffing.qualify_worker("640402", str(hired["无"]), "助理社工师", D("2027-06-01"))
+        assert (worker.qualification, worker.certificate_due_on) == ("助理社会工作师", None)
+    refused("R-REG-3", "qualification", check_hiring, DEFAULT_POLICY, D("1995-05-05"), "本科", "社工证", "social_worker", D("2026-08-01"))

@@ -8,6 +8,7 @@ from datetime import date
 
 from registry.base import CertificateStatus, RegistryApplication
 from registry.domainmodel import Station, Worker, certificate_due, check_hiring, check_station_kind
+from registry.domainmodel.policy import canonical_qualification
 
 __all__ = ["CertificateStatus", "StaffingCommands"]
 
@@ -39,6 +40,7 @@ class StaffingCommands:
     ) -> uuid.UUID:
         """R-REG-3: age and education at hiring; without a certificate, its deadline starts now."""
         policy = self.store.county(county).policy
+        qualification = canonical_qualification(qualification)
         self.store.provider(county, provider_id, field="provider_id")
         self.store.station(county, station_id, field="station_id")
         check_hiring(policy, birth_date, education, qualification, role, hired_on)
@@ -66,7 +68,7 @@ class StaffingCommands:
 
     def qualify_worker(self, county: str, worker_id: str, qualification: str, qualified_on: date) -> Worker:
         worker = self.store.worker(county, worker_id)
-        worker.qualify(qualification, qualified_on)
+        worker.qualify(canonical_qualification(qualification), qualified_on)
         self.store.save(worker)
         return worker
 

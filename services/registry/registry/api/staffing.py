@@ -58,7 +58,8 @@ class WorkerIn(Strict):
     name: Name = Field(min_length=1, max_length=100)
     birth_date: Day
     education: str = Field(description=f"One of {EDUCATION_LEVELS}")
-    qualification: str = Field(description=f"One of {QUALIFICATIONS}")
+    qualification: str = Field(description=f"One of {QUALIFICATIONS}; the short forms DOMAIN.md and the seeds use "
+                               "(无, 助理社工师, 社工师 / 中级, 高级社工师 / 高级) are recorded by the full name")
     role: str = Field(description=f"One of {WORKER_ROLES}")
     hired_on: Day
 
@@ -73,7 +74,7 @@ class MoveIn(Strict):
 
 
 class QualificationIn(Strict):
-    qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]}")
+    qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]} (or its short form, as on hiring)")
     qualified_on: Day
 
 
