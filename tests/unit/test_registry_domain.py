@@ -294,3 +294,22 @@ def test_certificate_levels_are_taken_as_domain_md_and_the_seeds_write_them(app)
         worker = registry.staffing.qualify_worker("640402", str(hired["无"]), "助理社工师", D("2027-06-01"))
         assert (worker.qualification, worker.certificate_due_on) == ("助理社会工作师", None)
     refused("R-REG-3", "qualification", check_hiring, DEFAULT_POLICY, D("1995-05-05"), "本科", "社工证", "social_worker", D("2026-08-01"))
+
+
+def test_station_kinds_roles_and_education_are_taken_as_domain_md_writes_them(app):
+    # DOMAIN.md names stations 家庭综合服务中心 (家综) / 社会工作室 / 县级社工总站, workers 驻站社工 / 督导, education 大专 …;
+    # each is recorded by its code.
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = str(registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False))
+        kinds = {written: app.repository.get(registry.staffing.establish_station("640402", written, "南关街道", written)).kind
+                 for written in ("家庭综合服务中心", "家综", "社区社会工作室", "乡镇社会工作服务站", "县级社工总站")}
+        assert kinds == {"家庭综合服务中心": "family_centre", "家综": "family_centre", "社区社会工作室": "community_room",
+                         "乡镇社会工作服务站": "township_station", "县级社工总站": "county_hub"}
+        station = str(registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "街道社会工作服务站"))
+        worker = app.repository.get(registry.staffing.hire_worker(
+            "640402", provider, station, "王静", D("1990-05-05"), "专科", "社会工作师", "督导", D("2026-08-01")))
+        assert (worker.role, worker.education) == ("supervisor", "大专")
+        assert app.repository.get(registry.staffing.hire_worker(
+            "640402", provider, station, "李娜", D("1995-05-05"), "大学本科", "none", "驻站社工", D("2026-08-01"))).role == "social_worker"

@@ -34,6 +34,24 @@ class WorkerRole(StrEnum):
 STATION_KINDS = tuple(k.value for k in StationKind)
 WORKER_ROLES = tuple(r.value for r in WorkerRole)
 
+# The names DOMAIN.md and the seeds give stations, roles and education, recorded by their codes.
+STATION_KIND_ALIASES = {
+    "乡镇社工站": "township_station", "乡镇社会工作服务站": "township_station",
+    "街道社工站": "street_station", "街道社会工作服务站": "street_station",
+    "社会工作室": "community_room", "村社会工作室": "community_room", "社区社会工作室": "community_room",
+    "家庭综合服务中心": "family_centre", "家综": "family_centre",
+    "县级社工总站": "county_hub", "社工总站": "county_hub", "县社会工作服务总站": "county_hub", "指导中心": "county_hub",
+}
+ROLE_ALIASES = {"社工": "social_worker", "驻站社工": "social_worker", "项目社工": "social_worker", "督导": "supervisor",
+                "站长": "station_head"}
+EDUCATION_ALIASES = {"专科": "大专", "大学专科": "大专", "大学本科": "本科", "研究生": "硕士"}
+
+
+def canonical(value: str, aliases: dict[str, str]) -> str:
+    """``value`` by its code (an unknown value is returned as given, to be refused)."""
+    value = value.strip()
+    return aliases.get(value, value)
+
 
 @dataclass(frozen=True)
 class Assignment:
