@@ -217,6 +217,7 @@ def test_stages_are_taken_as_domain_md_and_the_seeds_name_them(service):
     assert schedule(service, org, stage="mid-term").stage == "midterm"
     assert schedule(service, org, stage="末期评估", on=date(2026, 12, 15)).stage == "final"
     assert schedule(service, org, stage="过程评估", on=date(2026, 3, 1)).stage == "process"
+    assert schedule(service, org, stage="Annual", on=date(2026, 12, 20)).stage == "annual"
     # The same stage twice, however written, is one evaluation too many.
     with pytest.raises(RuleViolation) as twice:
         schedule(service, org, stage="中期评估")

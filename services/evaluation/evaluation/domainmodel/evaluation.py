@@ -47,6 +47,7 @@ STAGE_NAMES = {"process": "过程评估", "midterm": "中期评估", "final": "�
 # The stages as DOMAIN.md and the seeds write them (mid-term, 中期评估, 终期评估 …), recorded by their code.
 STAGE_ALIASES = {
     **{name: code for code, name in STAGE_NAMES.items()},
+    **{code: code for code in STAGE_NAMES},
     "mid-term": "midterm", "mid_term": "midterm", "中期": "midterm", "过程": "process", "末期": "final",
     "终期": "final", "终期评估": "final", "年度": "annual", "年度评估": "annual", "年度绩效": "annual",
 }
