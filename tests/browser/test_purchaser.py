@@ -100,6 +100,12 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
         page.refresh()
     screenshot(page, "purchaser-contract")
 
+    # A contract that is not the county's: the error page says so in Chinese, without the id asked for.
+    unknown = "0b7e5a4c-2f9d-4c1e-9a57-3d2c8e6f1a90"
+    page.get(base + f"/purchaser/contracts/{unknown}")
+    text_in(page, "#error-message", "找不到所选服务协议")
+    assert unknown not in page.page_source and "详情" not in page.page_source
+
     page.get(base + "/purchaser/")
     text_in(page, "#contracts", PROVIDER)
     assert "待备案" in page.find_element(By.ID, "contracts").text
