@@ -118,7 +118,7 @@ def _label(mapping: Mapping[str, str], value: Any) -> str:
 # R-LOG-2/8, R-FIN-1/2/5), filing (R-REG-5), scope changes (R-REG-6), renewal and termination.
 _KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工", "contract": "服务协议",
              "evaluator organisation": "评估机构", "evaluation": "评估", "scope change": "范围变更申请",
-             "county": "县（区）", "rubric": "评估细则", "delivery": "服务记录"}
+             "county": "县（区）", "rubric": "评估细则", "delivery": "服务记录", "beneficiary": "服务对象"}
 
 REGISTRY: dict[str, Callable[[Facts], str]] = {
     "unknown_reference": lambda f: (
@@ -147,6 +147,9 @@ REGISTRY: dict[str, Callable[[Facts], str]] = {
     "worker_left": lambda f: f"该社工已于{f.date()}离职，不能再办理",
     "amount_not_positive": lambda f: "协议金额须大于0",
     # the county's policy (the province's form)
+    "policy_version_unknown": lambda f: f"该县（区）没有第{f['version']}版政策",
+    "county_not_granted": lambda f: "您的账号无权查看该县（区）",
+    "since_outside_window": lambda f: f"起始日期须在{f.date('earliest')}至{f.date('latest')}之间",
     "policy_unknown": lambda f: f"县（区）政策没有这些参数：{f.listed('parameters')}",
     "policy_value_invalid": _policy_value,
     "price_weights_inverted": lambda f: (
@@ -279,6 +282,7 @@ EVALUATION: dict[str, Callable[[Facts], str]] = {
     "rubric_has_no_survey": lambda f: "该评估所用的评估细则没有满意度调查",
     "date_in_future": lambda f: f"{f.date()}尚未到来：只能登记已经发生的事项",
     "contract_terminated": lambda f: f"该协议已于{f.date()}终止，不能再安排评估",
+    "rubric_version_unknown": lambda f: f"该评估细则没有第{f['version']}版",
     "no_rubric": lambda f: "本县和省里都还没有发布评估细则：请先发布评估细则",
     "credential_not_shown": lambda f: "实地走访须出示评估证（持证上岗）",
     "item_scored_twice": lambda f: f"评分项“{f['item']}”在本次提交中出现了两次",
@@ -401,6 +405,15 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "token_without_provider": lambda f: "登录账号没有关联承接机构，请联系管理员",
     "token_without_evaluator": lambda f: "登录账号没有关联评估机构，请联系管理员",
     "other_providers_record": lambda f: "这是其他机构的记录，只能办理本机构的事项",
+    "already_erased": lambda f: "该服务对象的个人信息已经销毁",
+    "erasure_reason_missing": lambda f: "销毁个人信息须说明原因",
+    "report_kind_unknown": lambda f: "报告类型须为需求调查报告、中期报告、末期报告、自评报告或月度简报",
+    "brief_month_missing": lambda f: "月度简报须写明月份（如2026-10）",
+    "report_before_year": lambda f: f"报告提交日期{f.date()}早于协议服务期开始（{f.date('period_start')}）",
+    "complaint_before_year": lambda f: f"反映日期{f.date()}早于协议服务期开始（{f.date('period_start')}）",
+    "personal_data_role": lambda f: "您的角色不能查看服务对象的个人信息",
+    "month_outside_year": lambda f: f"{f['month']}不是该协议服务年度内的月份",
+    "quarter_outside_year": lambda f: f"{f['quarter']}不是该协议服务年度内的季度（{f.listed('quarters')}）",
     # registry, signing a contract (the purchaser's wizard)
     "rating_below_3a": lambda f: (
         f"县里要求承接主体评级3A以上，该机构{('评级为' + f['rating']) if f['rating'] else '尚未评级'}"
