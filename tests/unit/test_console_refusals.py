@@ -926,10 +926,18 @@ def console_services_files() -> tuple[str, ...]:
     )
 
 
+# The platform's own refusals the console's pages can meet: access (R-AUD-6), a command outside its
+# county, an unknown id, an Idempotency-Key reused, an event too large to publish.
+SHARED_FILES = tuple(f"shared/infra/{p}" for p in ("auth.py", "commands.py", "service.py"))
+
+
 def test_every_refusal_the_console_can_meet_has_facts_and_a_sentence():
-    files = console_services_files()
+    files = console_services_files() + SHARED_FILES
     # registry's commands.py: one procurement conflict, replayed from its record, is not the console's
     assert raised_without_facts(*files) == ["services/registry/registry/commands.py:486"]
+    # store.py: its one refusal without facts is the audit key's rotation (R-AUD-4), an operator's
+    assert raised_without_facts("shared/infra/store.py") == ["shared/infra/store.py:705"]
+    files += ("shared/infra/store.py",)
     assert codes_in(*files) <= set(SENTENCES), sorted(codes_in(*files) - set(SENTENCES))
 
 
