@@ -941,6 +941,13 @@ def test_every_refusal_the_console_can_meet_has_facts_and_a_sentence():
     assert codes_in(*files) <= set(SENTENCES), sorted(codes_in(*files) - set(SENTENCES))
 
 
+def test_each_code_has_one_sentence():
+    from console.refusals import DELIVERY, EVALUATION, FINANCE, REGISTRY
+
+    tables = (DELIVERY, REGISTRY, EVALUATION, FINANCE)
+    assert sum(len(t) for t in tables) == len(SENTENCES), "a code in two tables: one sentence hides the other"
+
+
 @pytest.mark.parametrize("code", sorted(SENTENCES))
 def test_a_sentence_reads_even_without_its_figures(code):
     # A refusal whose figures are missing (an older service, a field left out) still reads in Chinese.

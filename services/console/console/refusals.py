@@ -121,6 +121,18 @@ _KINDS_ZH = {"provider": "承接机构", "station": "站点", "worker": "社工"
              "county": "县（区）", "rubric": "评估细则", "delivery": "服务记录", "beneficiary": "服务对象"}
 
 REGISTRY: dict[str, Callable[[Facts], str]] = {
+    # registry, signing a contract (the purchaser's wizard)
+    "rating_below_3a": lambda f: (
+        f"县里要求承接主体评级3A以上，该机构{('评级为' + f['rating']) if f['rating'] else '尚未评级'}"
+    ),
+    "station_understaffed": lambda f: (
+        f"{f.name('station_id', '该站点')}在{f.date()}只有{f['staff']}名本机构社工在岗，县里要求不少于{f['minimum']}名"
+    ),
+    "contract_overlap": lambda f: (
+        f"该机构已有协议在{f.date('period_start')}至{f.date('period_end')}覆盖"
+        f"{'、'.join(f.names.get(str(s), '') for s in f.facts.get('station_ids') or []).strip('、') or '所选站点'}："
+        "重复签约须说明理由，或作为下一年度续签"
+    ),
     "unknown_reference": lambda f: (
         "该县（区）尚未在平台登记" if f["kind"] == "county" else f"找不到所选{_KINDS_ZH.get(f['kind'], '记录')}：本县（区）没有这条登记"
     ),
@@ -361,9 +373,8 @@ FINANCE: dict[str, Callable[[Facts], str]] = {
 }
 
 
-# code → the Chinese sentence. Every ``facts.code`` services-log gives a delivery refusal
-# (log, correct, void, import) has one: tests/unit/test_console_refusals.py walks them.
-SENTENCES: dict[str, Callable[[Facts], str]] = {
+# services-log: a delivery (log, correct, void, import), reports, the platform's access refusals.
+DELIVERY: dict[str, Callable[[Facts], str]] = {
     "kind_unknown": lambda f: f"服务类型“{f['kind']}”不在规定的服务类型中",
     "area_unknown": lambda f: f"服务领域“{f['area']}”不是规定的服务领域",
     "area_out_of_scope": lambda f: (
@@ -419,22 +430,13 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "personal_data_role": lambda f: "您的角色不能查看服务对象的个人信息",
     "month_outside_year": lambda f: f"{f['month']}不是该协议服务年度内的月份",
     "quarter_outside_year": lambda f: f"{f['quarter']}不是该协议服务年度内的季度（{f.listed('quarters')}）",
-    # registry, signing a contract (the purchaser's wizard)
-    "rating_below_3a": lambda f: (
-        f"县里要求承接主体评级3A以上，该机构{('评级为' + f['rating']) if f['rating'] else '尚未评级'}"
-    ),
-    "station_understaffed": lambda f: (
-        f"{f.name('station_id', '该站点')}在{f.date()}只有{f['staff']}名本机构社工在岗，县里要求不少于{f['minimum']}名"
-    ),
-    "contract_overlap": lambda f: (
-        f"该机构已有协议在{f.date('period_start')}至{f.date('period_end')}覆盖"
-        f"{'、'.join(f.names.get(str(s), '') for s in f.facts.get('station_ids') or []).strip('、') or '所选站点'}："
-        "重复签约须说明理由，或作为下一年度续签"
-    ),
-    **REGISTRY,
-    **EVALUATION,
-    **FINANCE,
 }
+
+
+# code → the Chinese sentence. Every ``facts.code`` the services the console calls give has one,
+# each code in one table only: tests/unit/test_console_refusals.py walks them.
+SENTENCES: dict[str, Callable[[Facts], str]] = {**DELIVERY, **REGISTRY, **EVALUATION, **FINANCE}
+
 
 # A request the API could not read (errors[] of a validation refusal), by the validator's ``type``.
 VALIDATION_ZH: dict[str, str] = {
