@@ -182,6 +182,19 @@ def test_filing_is_due_fifteen_working_days_after_signing_by_the_state_council_c
     assert filing_due(merged_policy({"filing_working_days": 10}), D("2026-09-10")).on == D("2026-09-23")
 
 
+def test_filing_due_in_a_year_without_a_calendar_is_monday_to_friday_and_provisional():
+    from shared.workdays import WorkdayCalendar, YearCalendar
+
+    # Signed Fri 2026-12-18: Dec 21–31 are 1–9 (2026, official); 2027 has no calendar, so R-FIN-6
+    # counts Monday–Friday — Fri Jan 1 10, Jan 4–8 11–15 — and the deadline is provisional.
+    due = filing_due(DEFAULT_POLICY, D("2026-12-18"))
+    assert (due.on, due.provisional) == (D("2027-01-08"), True)
+    # Once 2027 is loaded (元旦 off), the deadline moves to Mon Jan 11 and is no longer provisional.
+    loaded = WorkdayCalendar().with_year(YearCalendar(2027, frozenset({D("2027-01-01")}), frozenset()))
+    due = filing_due(DEFAULT_POLICY, D("2026-12-18"), loaded)
+    assert (due.on, due.provisional) == (D("2027-01-11"), False)
+
+
 # --- the application, in memory ----------------------------------------------------------------------
 
 @pytest.fixture
