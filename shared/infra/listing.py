@@ -126,6 +126,17 @@ class OwnTables:
     def _create(self) -> None:
         raise NotImplementedError
 
+    def one(self, row: Any, *names: str) -> tuple[Any, ...]:
+        """A fetched row's values: by column name from PostgreSQL's dict rows, in order from SQLite's."""
+        return tuple(row[n] for n in names) if self.pg else tuple(row)
+
+    def tracked_in(self, track_t: str, name: str) -> tuple[int, str]:
+        """``(position, fingerprint)`` of the tracking row ``name`` of table ``track_t`` ((0, "") if none)."""
+        with self.ds.transaction(commit=False) as c:
+            c.execute(f"SELECT position, fingerprint FROM {track_t} WHERE name = {self.p}", (name,))  # noqa: S608
+            found = c.fetchone()
+        return self.one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+
 
 class _Sql(OwnTables):
     """The list rows and their tracking."""
@@ -151,14 +162,8 @@ class _Sql(OwnTables):
                 "fingerprint TEXT NOT NULL)"
             )
 
-    def _one(self, row: Any, *names: str) -> tuple[Any, ...]:
-        return tuple(row[n] for n in names) if self.pg else tuple(row)
-
     def tracked(self) -> tuple[int, str]:
-        with self.ds.transaction(commit=False) as c:
-            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("lists",))  # noqa: S608
-            found = c.fetchone()
-        return self._one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+        return self.tracked_in(self.track_t, "lists")
 
     def write(self, rows: list[Row], position: int, fingerprint: str) -> None:
         p = self.p
@@ -194,7 +199,7 @@ class _Sql(OwnTables):
         with self.ds.transaction(commit=False) as c:
             c.execute(sql, args)
             found = c.fetchone()
-        return None if found is None else int(self._one(found, "key")[0])
+        return None if found is None else int(self.one(found, "key")[0])
 
     def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
         p = self.p
@@ -214,13 +219,13 @@ class _Sql(OwnTables):
         with self.ds.transaction(commit=False) as c:
             c.execute(sql, tuple(args))
             found = c.fetchall()
-        return [self._one(r, "key", "item_id") for r in found]  # type: ignore[misc]
+        return [self.one(r, "key", "item_id") for r in found]  # type: ignore[misc]
 
     def all_rows(self) -> list[tuple[Any, ...]]:
         with self.ds.transaction(commit=False) as c:
             c.execute(f"SELECT list, county, key, item_id, owner, recorded_at FROM {self.rows_t} ORDER BY list, key")  # noqa: S608
             found = c.fetchall()
-        return [self._one(r, "list", "county", "key", "item_id", "owner", "recorded_at") for r in found]
+        return [self.one(r, "list", "county", "key", "item_id", "owner", "recorded_at") for r in found]
 
 
 class TrackedProjection:

@@ -170,14 +170,8 @@ class _Sql(OwnTables):
                 ("workers",),
             )
 
-    def one(self, row: Any, *names: str) -> tuple[Any, ...]:
-        return tuple(row[n] for n in names) if self.pg else tuple(row)
-
     def tracked(self) -> tuple[int, str]:
-        with self.ds.transaction(commit=False) as c:
-            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("workers",))  # noqa: S608
-            found = c.fetchone()
-        return self.one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+        return self.tracked_in(self.track_t, "workers")
 
     def clear(self) -> None:
         with self.ds.transaction(commit=True) as c:
