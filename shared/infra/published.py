@@ -28,8 +28,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pydantic_core
-from eventsourcing.persistence import IntegrityError, Notification, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, ProgrammingError, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
@@ -649,7 +650,14 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         )
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        # The library's check and read, the positions read as tuples: a dict per returned row
+        # (the connection's row factory) cost a bulk import's batch ~3 % of its samples.
+        assert curs.statusmessage and curs.statusmessage.startswith("INSERT"), curs.statusmessage
+        curs.row_factory = tuple_row
+        try:
+            positions = [row[0] for row in curs.fetchall()]
+        except psycopg.ProgrammingError as e:
+            raise ProgrammingError(f"Couldn't get all notification IDs (expected {len(stored_events)})") from e
         render = kwargs.get("published")
         if render is not None and positions:
             # Same connection, same transaction as the events: committed together or not at all.

@@ -36,7 +36,7 @@ from eventsourcing.application import (
     Repository,
     project_aggregate,
 )
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, BaseAggregate, event
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -457,6 +457,22 @@ def event_meta(domain_event: Any) -> dict[str, Any]:
     return dict(getattr(domain_event, "meta", None) or {})
 
 
+class _Collecting(ProcessingEvent[uuid.UUID]):
+    """The library's ``ProcessingEvent``, except that an aggregate (the library's class) is
+    collected without ``isinstance`` checks against its runtime-checkable protocols, which walk
+    every protocol attribute each time (a bulk import's batch of 500: ~4 % of its samples); the
+    same events and aggregates are collected, anything else as the library does."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
+
+
 class SwpApplication(Application[uuid.UUID]):
     """Base application: one per service, persistence chosen by the env it is given."""
 
@@ -555,6 +571,30 @@ class SwpApplication(Application[uuid.UUID]):
             yield ctx
         finally:
             _current.reset(token)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:
+        """The library's ``save``, collecting with :class:`_Collecting` (aggregates without the
+        runtime protocol checks)."""
+        return self.record_collected(self.collect(*objs, **kwargs))
+
+    @staticmethod
+    def collect(*objs: Any, **kwargs: Any) -> ProcessingEvent[uuid.UUID]:
+        """The first half of :meth:`save`: the objects' pending events taken out of them."""
+        processing_event: ProcessingEvent[uuid.UUID] = _Collecting()
+        processing_event.collect_events(*objs, **kwargs)
+        return processing_event
+
+    def record_collected(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
+        """The second half of :meth:`save`: the collected events recorded (signed, in one
+        transaction), then snapshots and listeners, as the library's ``save`` does. Another thread
+        may run it while the caller goes on (the bulk import saves a batch while it checks the
+        next), in a copy of the caller's context (``contextvars.copy_context``: the command
+        context), provided the caller changes none of the collected aggregates until it returns."""
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as its save calls it
+        return recordings
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
         # Committed in stamp order (R-AUD-3, StampOrder); the signing gate first, as a key

@@ -233,3 +233,40 @@ async def test_a_sheet_citing_another_providers_beneficiary_refuses_those_rows_a
     assert (r.status_code, r.json()["recorded"], r.json()["refused"]) == (200, 0, 4), r.text
     assert {e["rule"] for e in r.json()["errors"]} == {"R-REG-8"}  # not its contract at all
     assert {import_row_zh(e) for e in r.json()["errors"]} == {("只有签约的承接机构（及其社工）可以为该协议登记服务", "")}
+
+
+async def test_a_longer_sheet_again_with_new_rows_between_the_old_ones(gateway, tokens, settings):
+    """A file of several batches whose every batch holds rows recorded before: each batch is saved
+    while the next is checked, so every save is refused by the store, read again asking for each
+    row, and the next batch checked again after it. Each new row is recorded once, each old one
+    reported as a duplicate, the ledger and the published events count each delivery once."""
+    place = await open_county(gateway, tokens)
+    provider, purchaser = place.headers["provider"], place.headers["purchaser"]
+    li = place.workers["李娜"]
+
+    def row(i: int) -> list[object]:  # 0.01 h each: the daily cap is never reached
+        day = date(2026, 10, 1) + timedelta(days=i % 40)
+        return ["", "", li, "帮扶救助", "社会救助", day.isoformat(), "0.01", "0", "1", "assist", f"第{i}次入户"]
+
+    old, new = [row(i) for i in range(1_000)], [row(i) for i in range(1_000, 1_750)]
+    first = await check(gateway.post(IMPORT, files={"file": ("上旬.csv", csv_file(old), "text/csv")},
+                                     params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (first["recorded"], first["duplicates"], first["refused"]) == (1_000, 0, 0), first["errors"][:3]
+    # Batches of 500: new 0–249 + old 0–249, old 250–499 + new 250–499, new 500–749 + old 500–749, old 750–999.
+    mixed = new[:250] + old[:250] + old[250:500] + new[250:500] + new[500:] + old[500:750] + old[750:]
+    again = await check(gateway.post(IMPORT, files={"file": ("全月.csv", csv_file(mixed), "text/csv")},
+                                     params={"contract_id": place.contract_id}, headers=provider), 200)
+    assert (again["rows"], again["recorded"], again["duplicates"], again["refused"]) == (1_750, 750, 1_000, 0), again["errors"][:3]
+    assert again["contracts"] == [{"contract_id": place.contract_id, "recorded": 750}]
+
+    progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress", headers=purchaser), 200)
+    assert (progress["deliveries"], progress["person_times"]) == (1_750, 1_750)
+    progressed = await published(settings.nats_url, COUNTY, "IndicatorProgressed", lambda es: len(es) >= 2, timeout=60)
+    assert [e["data"]["deliveries"] for e in progressed] == [1_000, 1_750]
+    nc = await nats.connect(settings.nats_url)
+    try:
+        subject = f"swp.{COUNTY}.services-log.ServiceDelivered"
+        info = await nc.jetstream().stream_info("SWP", subjects_filter=subject)
+        assert info.state.subjects == {subject: 1_750}
+    finally:
+        await nc.close()

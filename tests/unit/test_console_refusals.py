@@ -936,7 +936,9 @@ def test_every_refusal_the_console_can_meet_has_facts_and_a_sentence():
     # registry's commands.py: one procurement conflict, replayed from its record, is not the console's
     assert raised_without_facts(*files) == ["services/registry/registry/commands.py:486"]
     # store.py: its one refusal without facts is the audit key's rotation (R-AUD-4), an operator's
-    assert raised_without_facts("shared/infra/store.py") == ["shared/infra/store.py:705"]
+    store_lines = (ROOT / "shared/infra/store.py").read_text(encoding="utf-8").splitlines()
+    rotation = next(n for n, line in enumerate(store_lines, 1) if "the new writer key is the key in force" in line)
+    assert raised_without_facts("shared/infra/store.py") == [f"shared/infra/store.py:{rotation}"]
     files += ("shared/infra/store.py",)
     assert codes_in(*files) <= set(SENTENCES), sorted(codes_in(*files) - set(SENTENCES))
 
