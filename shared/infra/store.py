@@ -586,10 +586,7 @@ class SwpApplication(Application[uuid.UUID]):
 
     def record_collected(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
         """The second half of :meth:`save`: the collected events recorded (signed, in one
-        transaction), then snapshots and listeners, as the library's ``save`` does. Another thread
-        may run it while the caller goes on (the bulk import saves a batch while it checks the
-        next), in a copy of the caller's context (``contextvars.copy_context``: the command
-        context), provided the caller changes none of the collected aggregates until it returns."""
+        transaction), then snapshots and listeners, as the library's ``save`` does."""
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)

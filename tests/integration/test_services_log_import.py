@@ -236,10 +236,10 @@ async def test_a_sheet_citing_another_providers_beneficiary_refuses_those_rows_a
 
 
 async def test_a_longer_sheet_again_with_new_rows_between_the_old_ones(gateway, tokens, settings):
-    """A file of several batches whose every batch holds rows recorded before: each batch is saved
-    while the next is checked, so every save is refused by the store, read again asking for each
-    row, and the next batch checked again after it. Each new row is recorded once, each old one
-    reported as a duplicate, the ledger and the published events count each delivery once."""
+    """A file of several batches whose every batch holds rows recorded before: every batch's first
+    save is refused by the store and the batch read again asking for each row. Each new row is
+    recorded once, each old one reported as a duplicate, the ledger and the published events count
+    each delivery once."""
     place = await open_county(gateway, tokens)
     provider, purchaser = place.headers["provider"], place.headers["purchaser"]
     li = place.workers["李娜"]
