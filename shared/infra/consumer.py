@@ -359,7 +359,14 @@ def _subscribe_partition(
         subject, parent = msg.raw_message.subject, telemetry.extract(msg.headers)
 
         def hold_or_react() -> bool:
-            """In one worker thread (one hand-off per message, issue 16): True when held."""
+            """In one worker thread (one hand-off per message, issue 16): True when held. With one
+            partition (no store locks taken before loads), in a fresh-reads scope: one read of the
+            log for what changed, then the parking and the cached aggregates known current are not
+            read again (shared/infra/freshness.py; a reaction does not touch what it saved)."""
+            with app.fresh() if partitions == 1 else contextlib.nullcontext():
+                return _hold_or_react()
+
+        def _hold_or_react() -> bool:
             # Behind a parked message of the same upstream aggregate: recorded as held, acked, applied
             # in order when that one is retried or skipped (issue 15).
             if parker.hold_if_blocked(envelope, subject, seq):
