@@ -181,7 +181,10 @@ def profiled(pid: int | None, out: Path | None, rate: int = 200) -> Iterator[Non
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(  # noqa: S603
-        [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
+        # --gil by default; BENCH_PYSPY_GIL=0 samples every thread on a CPU instead (py-spy's "active"
+        # threads): --gil also counts a thread that released the GIL while nothing else took it.
+        [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking",
+         *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL", "1") != "0" else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
