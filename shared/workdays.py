@@ -11,15 +11,13 @@ Where a year's answer comes from, first match wins:
    published — it beats the library, so a correction never waits for a release);
 2. ``chinesecalendar`` (``chinese_calendar.is_workday``), which ships the published
    notices and raises ``NotImplementedError`` for years it has no data for;
-3. the rule-based fallback: Monday–Friday minus the statutory holidays of the
-   全国年节及纪念日放假办法 as amended by 国务院令第795号 (in force 2025-01-01).
-   It cannot predict 调休 swaps or 补假 (make-up days), so every answer that touches
-   such a year is flagged ``provisional``.
+3. the fallback, exactly as R-FIN-6 words it: Monday–Friday, no holidays and no 调休.
+   Every answer that counts or skips a day of such a year is flagged ``provisional``.
 
 Counting is indexed, not walked (see ``_through``): any query over 0001-01-01 … 9999-12-31
 costs a few lookups and a binary search, whatever the distance.
 
-Pure module (standard library, ``chinesecalendar``, ``lunardate``): no I/O, no clock.
+Pure module (standard library, ``chinesecalendar``): no I/O, no clock.
 Recomputing open deadlines after loading a year is the caller's job: build a new
 calendar with :meth:`WorkdayCalendar.with_year` and call :meth:`add_workdays` again.
 """
@@ -34,16 +32,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 import chinese_calendar
-from lunardate import LunarDate
 
 _DAY = timedelta(days=1)
-
-
-def _lunar_to_solar(year: int, month: int, day: int) -> date:
-    # lunardate 0.3 renamed toSolarDate (now deprecated) to to_solar_date; accept both.
-    ld = LunarDate(year, month, day)
-    convert = getattr(ld, "to_solar_date", None) or ld.toSolarDate
-    return convert()
 
 
 def _as_date(d: date) -> date:
@@ -134,44 +124,15 @@ def _library_covers(year: int) -> bool:
     return True
 
 
-@lru_cache(maxsize=256)
-def rule_based_holidays(year: int) -> frozenset[date]:
-    """Statutory holidays (法定节假日) of ``year`` under 国务院令第795号, no 调休/补假.
-
-    元旦 Jan 1; 春节 除夕 (lunar New Year's Eve, the last day of month 12 — the 29th or
-    30th, so taken as the day before 正月初一) + 正月初一–初三; 清明节 the Qingming solar
-    term; 劳动节 May 1–2; 端午节 lunar 5/5; 中秋节 lunar 8/15; 国庆节 Oct 1–3.
-    Lunar dates come from ``lunardate`` (1900–2099), Qingming from chinesecalendar's
-    solar-term helper (1900–2100); a festival outside those ranges is left out.
-    """
-    days = {date(year, 1, 1), date(year, 5, 1), date(year, 5, 2)}
-    days.update(date(year, 10, d) for d in (1, 2, 3))
-    try:
-        new_year = _lunar_to_solar(year, 1, 1)
-        days.update(new_year + i * _DAY for i in (-1, 0, 1, 2))
-        days.add(_lunar_to_solar(year, 5, 5))
-        days.add(_lunar_to_solar(year, 8, 15))
-    except ValueError:  # lunardate: year out of range
-        pass
-    try:
-        terms = chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 30))
-        days.update(d for d, name in terms if name == "清明")
-    except NotImplementedError:  # chinesecalendar: solar terms only for 1900–2100
-        pass
-    return frozenset(days)
-
-
 # --- the index ---------------------------------------------------------------------------
 # Working days are counted as Monday–Friday (closed-form arithmetic on the proleptic ordinal,
 # 0001-01-01 being a Monday) plus a sparse list of exceptions: weekday holidays (-1) and 调休
-# weekend workdays (+1). Outside 1900–2100 the only exceptions are the fixed-date holidays
-# (元旦, 劳动节, 国庆节: lunardate and the solar terms stop there), whose weekdays repeat every
-# 400 Gregorian years (146,097 days = 20,871 weeks), so their running total is arithmetic too.
-# Inside 1900–2100 each year's exceptions come from the loaded notice, chinesecalendar or the
-# rules, with a running total per year. Counting working days up to any date of 0001–9999 is
-# then a few lookups, and the n-th working day a binary search over them: no day-by-day walk.
-DETAILED_YEARS = (1900, 2100)
-_FIXED = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
+# weekend workdays (+1). Only official years have exceptions — a loaded notice or
+# chinesecalendar's data, both within INDEXED_YEARS — each with a running total per year and a
+# running total over the years before it. Every other year is plain Monday–Friday. Counting
+# working days up to any date of 0001–9999 is then a few lookups, and the n-th working day a
+# binary search over them: no day-by-day walk.
+INDEXED_YEARS = (1900, 2100)
 _MAX_ORD = date.max.toordinal()
 
 
@@ -179,27 +140,6 @@ def _weekdays_through(ordinal: int) -> int:
     """Mondays–Fridays in ``[0001-01-01, ordinal]`` (ordinal 1 is a Monday)."""
     weeks, rest = divmod(ordinal, 7)
     return weeks * 5 + min(rest, 5)
-
-
-def _fixed_delta(year: int) -> int:
-    return -sum(1 for m, d in _FIXED if date(year, m, d).weekday() < 5)
-
-
-@lru_cache(maxsize=1)
-def _fixed_cycle() -> tuple[int, ...]:
-    """Running total of :func:`_fixed_delta` over years 1..i, i = 0..400."""
-    out, total = [0], 0
-    for year in range(1, 401):
-        total += _fixed_delta(year)
-        out.append(total)
-    return tuple(out)
-
-
-def _fixed_before(year: int) -> int:
-    """Sum of the fixed-holiday deltas of years 1 .. year-1."""
-    cycles, rest = divmod(year - 1, 400)
-    cycle = _fixed_cycle()
-    return cycles * cycle[400] + cycle[rest]
 
 
 def _exceptions(days_off: Iterable[date], days_on: Iterable[date]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -216,7 +156,7 @@ def _exceptions(days_off: Iterable[date], days_on: Iterable[date]) -> tuple[tupl
 
 @lru_cache(maxsize=512)
 def _unloaded_year(year: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """A year's exceptions without a loaded notice: chinesecalendar's data, else the rules."""
+    """A year's exceptions without a loaded notice: chinesecalendar's data, else none (Mon–Fri)."""
     if _library_covers(year):
         first, off, on = date(year, 1, 1), [], []
         for i in range((date(year + 1, 1, 1) - first).days):
@@ -227,14 +167,12 @@ def _unloaded_year(year: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
             elif day.weekday() >= 5 and worked:
                 on.append(day)
         return _exceptions(off, on)
-    if DETAILED_YEARS[0] <= year <= DETAILED_YEARS[1]:
-        return _exceptions(rule_based_holidays(year), ())
-    return _exceptions((date(year, m, d) for m, d in _FIXED), ())
+    return (), ()
 
 
 @lru_cache(maxsize=1)
 def _library_years() -> tuple[int, ...]:
-    return tuple(y for y in range(DETAILED_YEARS[0], DETAILED_YEARS[1] + 1) if _library_covers(y))
+    return tuple(y for y in range(INDEXED_YEARS[0], INDEXED_YEARS[1] + 1) if _library_covers(y))
 
 
 class WorkdayCalendar:
@@ -243,23 +181,23 @@ class WorkdayCalendar:
     Dates from 0001-01-01 to 9999-12-31 (Python's range) are accepted; every query is a
     handful of lookups (binary search for the n-th working day), whatever the distance. A
     deadline that would fall after 9999-12-31 (or before 0001-01-01) raises ``ValueError``.
-    Loaded years must lie in 1900–2100 (the years the rules know the lunar festivals of).
+    Loaded years must lie in 1900–2100 (the years the index keeps exceptions for).
     """
 
     def __init__(self, loaded: Iterable[YearCalendar] = ()) -> None:
         self._loaded: dict[int, YearCalendar] = {cal.year: cal for cal in loaded}
-        lo, hi = DETAILED_YEARS
+        lo, hi = INDEXED_YEARS
         outside = sorted(y for y in self._loaded if not lo <= y <= hi)
         if outside:
             raise ValueError(f"a loaded calendar year must lie in {lo}–{hi}, got {outside[0]}")
         self._years: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
             y: _exceptions(c.holidays, c.workdays) for y, c in self._loaded.items()
         }
-        # _before[y - lo]: the exception total of the detailed years lo .. y-1 beyond their fixed part.
+        # _before[y - lo]: the exception total of the years lo .. y-1.
         before, total = [0], 0
         for year in range(lo, hi + 1):
             running = self._year(year)[1]
-            total += (running[-1] if running else 0) - _fixed_delta(year)
+            total += running[-1] if running else 0
             before.append(total)
         self._before = tuple(before)
         self._official = tuple(sorted(set(self._loaded) | set(_library_years())))
@@ -289,7 +227,7 @@ class WorkdayCalendar:
         try:
             return chinese_calendar.is_workday(d), False
         except NotImplementedError:
-            return d.weekday() < 5 and d not in rule_based_holidays(d.year), True
+            return d.weekday() < 5, True
 
     # --- the index -----------------------------------------------------------------------
     def _through(self, ordinal: int) -> int:
@@ -297,11 +235,11 @@ class WorkdayCalendar:
         if ordinal <= 0:
             return 0
         year = date.fromordinal(ordinal).year
-        lo, hi = DETAILED_YEARS
+        lo, hi = INDEXED_YEARS
         extra = self._before[min(max(year, lo), hi + 1) - lo]
         ordinals, running = self._year(year)
         i = bisect_right(ordinals, ordinal)
-        return _weekdays_through(ordinal) + _fixed_before(year) + extra + (running[i - 1] if i else 0)
+        return _weekdays_through(ordinal) + extra + (running[i - 1] if i else 0)
 
     def _first_reaching(self, target: int, lo: int) -> int:
         """The first ordinal >= ``lo`` with ``_through(ordinal) >= target``."""

@@ -53,9 +53,10 @@ async def test_expenses_are_flagged_and_the_reconciliation_traces_every_figure(f
         json={"paid_on": "2026-03-10", "voucher": "BF-2026-0031"}, headers=finance,
     )
     assert r.status_code == 201, r.text
-    assert await book("personnel", 4_000_000, "2026-03-31", "PZ-2026-002") == []
+    # The categories may be named as seed 001 (涿鹿县) names them: 人员费用; 服务质量保障费用、机构运营管理费.
+    assert await book("人员费用", 4_000_000, "2026-03-31", "PZ-2026-002") == []
     # Operations of 25,000 yuan: above 10% of the contract, so personnel can no longer reach 90% (R-FIN-4).
-    assert await book("operations", 2_500_000, "2026-04-10", "PZ-2026-003") == ["cost_structure"]
+    assert await book("机构运营管理费", 2_500_000, "2026-04-10", "PZ-2026-003") == ["cost_structure"]
     # Dated before the contract took effect.
     assert await book("personnel", 100_000, "2026-02-20", "PZ-2026-004") == ["outside_contract_period"]
     # A voucher already booked on the neighbouring contract (booked there by finance): booked twice.

@@ -100,10 +100,10 @@ async def test_provisional_due_date_is_recomputed_when_the_2027_calendar_is_load
     finance = tokens(Role.FINANCE, COUNTY)
     contract = str(uuid.uuid4())
     # Signed now, in effect from Mon 2027-01-25: no published 2027 calendar yet, so tranche 1's
-    # date is counted Mon–Fri minus the statutory days (除夕 Feb 5, 初三 Feb 8) and is provisional.
+    # date is counted Monday–Friday (R-FIN-6; 除夕 Feb 5 and 初三 Feb 8 count) — Mon Feb 15, provisional.
     await sign(settings, contract, effective_on="2027-01-25", signed_on=D("2026-11-20"))
     tranches = await tranches_when(finance_api, finance, contract, ["scheduled", "awaiting_trigger", "awaiting_trigger"])
-    assert (tranches[0]["due_on"], tranches[0]["provisional"]) == ("2027-02-17", True)
+    assert (tranches[0]["due_on"], tranches[0]["provisional"]) == ("2027-02-15", True)
 
     # The notice (illustrative here): 春节 Feb 5–12 off, Sat Jan 30 and Sat Feb 20 worked (调休).
     notice = {
@@ -133,7 +133,7 @@ async def test_provisional_due_date_is_recomputed_when_the_2027_calendar_is_load
     recomputed = await published(settings, COUNTY, "finance", "DueDateRecomputed")
     assert loaded["data"]["year"] == 2027 and "2027-02-12" in loaded["data"]["holidays"]
     assert recomputed["data"] == {
-        "contract_id": contract, "seq": 1, "previous_due_on": "2027-02-17", "due_on": "2027-02-20",
+        "contract_id": contract, "seq": 1, "previous_due_on": "2027-02-15", "due_on": "2027-02-20",
         "provisional": False, "calendar_year": 2027,
     }
     assert recomputed["correlation_id"] == loaded["correlation_id"]

@@ -4,8 +4,7 @@ registry and evaluation keep it in their own stores and count their open deadlin
 registry's filing due date (R-REG-5) and evaluation's R-EVAL-3 deadlines move and stop being
 provisional. Over real NATS, SQLite and PostgreSQL.
 
-2027 has no chinesecalendar data (provisional: Monday–Friday minus the statutory holidays of
-国务院令第795号). The notice loaded here: National Day Oct 1–7 off, Sat Sep 25 and Sat Oct 9
+2027 has no chinesecalendar data (provisional: Monday–Friday, as R-FIN-6 says). The notice loaded here: National Day Oct 1–7 off, Sat Sep 25 and Sat Oct 9
 worked (调休)."""
 
 from __future__ import annotations
@@ -54,21 +53,21 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
     await publish_rubric(gateway, tokens)
     reg = f"/registry/v1/counties/{COUNTY}/contracts/{contract}"
 
-    # Signed Fri 2027-09-24, filed within 15 working days: with 2027 unknown, Sep 27–30 are 1–4, Fri Oct 1
-    # (国庆) is off, Oct 4–8 5–9, Oct 11–15 10–14, Mon Oct 18 15 — provisional.
+    # Signed Fri 2027-09-24, filed within 15 working days: with 2027 unknown, Monday–Friday — Sep 27–Oct 1
+    # are 1–5 (国庆 not guessed), Oct 4–8 6–10, Oct 11–15 11–15 — Fri Oct 15, provisional.
     shown = await gateway.get(reg, headers=place.purchaser)
     before, before_instant = shown.json(), shown.headers["SWP-Recorded-As-Of"]
-    assert (before["filing_due_on"], before["filing_due_provisional"]) == ("2027-10-18", True)
+    assert (before["filing_due_on"], before["filing_due_provisional"]) == ("2027-10-15", True)
     signed = (await registry_published(settings.nats_url, COUNTY, "ContractSigned"))[0]
     assert signed["data"]["contract_id"] == contract
 
     # The county's year-end evaluation is on Mon 2027-10-11: self-evaluation 10 working days before,
-    # review 5 before, report 20 after (R-EVAL-3) — all counted without a 2027 calendar.
+    # review 5 before, report 20 after (R-EVAL-3) — all counted Monday–Friday without a 2027 calendar.
     evaluation = (await check(schedule(gateway, place, contract, "annual", org, "2027-10-11"), 201))["evaluation_id"]
     path = f"{EVAL}/counties/{COUNTY}/evaluations/{evaluation}"
     planned = steps(await check(gateway.get(path, headers=place.purchaser), 200))
     assert planned == {
-        "self_evaluation": ("2027-09-24", True), "review": ("2027-10-04", True),
+        "self_evaluation": ("2027-09-27", True), "review": ("2027-10-04", True),
         "report": ("2027-11-08", True), "feedback": ("2027-11-15", True),
     }
 
@@ -84,7 +83,7 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
     assert (after["filing_due_on"], after["filing_due_provisional"]) == ("2027-10-20", False)
     # The history is not rewritten: as recorded before the load, the deadline was the provisional one (R-AUD-3).
     then = await check(gateway.get(reg, params={"recorded_as_of": before_instant}, headers=place.purchaser), 200)
-    assert (then["filing_due_on"], then["filing_due_provisional"]) == ("2027-10-18", True)
+    assert (then["filing_due_on"], then["filing_due_provisional"]) == ("2027-10-15", True)
     listed = await check(gateway.get(f"/registry/v1/counties/{COUNTY}/contracts", headers=place.purchaser), 200)
     assert [(c["filing_due_on"], c["filing_due_provisional"]) for c in listed] == [("2027-10-20", False)]
 
@@ -106,6 +105,33 @@ async def test_loading_2027_in_finance_moves_registry_and_evaluation_deadlines(g
     assert steps(await check(gateway.get(path, headers=place.purchaser), 200)) == steps(recounted)
 
 
+async def test_deadlines_into_2027_are_monday_to_friday_until_the_notice_moves_them(gateway, tokens, settings):
+    # R-FIN-6 as written: a year without a published calendar is Monday–Friday, provisional.
+    place = await open_county(gateway, tokens)
+    contract = await sign(gateway, place, signed_on="2026-12-18", effective_on="2026-12-21",
+                          period_start="2026-12-21", period_end="2027-12-20")
+    reg = f"/registry/v1/counties/{COUNTY}/contracts/{contract}"
+    tranches = f"/finance/v1/counties/{COUNTY}/contracts/{contract}/tranches"
+    finance = tokens(Role.FINANCE, COUNTY)
+
+    # Filing (R-REG-5), 15 working days after Fri 2026-12-18: Dec 21–31 1–9, Fri 2027-01-01 10 (元旦 is
+    # not guessed), Jan 4–8 11–15 — Fri Jan 8, provisional.
+    filing = await check(gateway.get(reg, headers=place.purchaser), 200)
+    assert (filing["filing_due_on"], filing["filing_due_provisional"]) == ("2027-01-08", True)
+    # Tranche 1 (R-FIN-5), 15 working days after Mon 2026-12-21: Dec 22–31 1–8, Jan 1 9, Jan 4–8 10–14,
+    # Mon Jan 11 15 — provisional.
+    first = (await wait_for(gateway, tranches, finance, lambda ts: bool(ts) and ts[0]["status"] == "scheduled"))[0]
+    assert (first["due_on"], first["provisional"]) == ("2027-01-11", True)
+
+    # The 2027 notice (元旦 Jan 1 off among others) moves both by one working day and makes them firm.
+    loaded = await gateway.post("/finance/v1/calendars/2027", json=NOTICE_2027, headers=tokens(Role.PROVINCE_ADMIN, "*"))
+    assert loaded.status_code == 200, loaded.text
+    first = (await wait_for(gateway, tranches, finance, lambda ts: not ts[0]["provisional"]))[0]
+    assert (first["due_on"], first["provisional"]) == ("2027-01-12", False)
+    filing = await wait_for(gateway, reg, place.purchaser, lambda c: not c["filing_due_provisional"])
+    assert (filing["filing_due_on"], filing["filing_due_provisional"]) == ("2027-01-11", False)
+
+
 def _walked(start: date, end: date) -> int:
     cal, day, count = WorkdayCalendar(), start, 0
     while day < end:
@@ -115,13 +141,9 @@ def _walked(start: date, end: date) -> int:
 
 
 def _far_years(start: date, end: date) -> int:
-    """Working days in (start, end] for dates after 2100: Monday–Friday minus the fixed-date holidays."""
+    """Working days in (start, end] for dates after 2100: Monday–Friday (no calendar is published)."""
     days = (end - start).days
-    weekdays = days // 7 * 5 + sum(1 for i in range(1, days % 7 + 1) if (start + timedelta(i)).weekday() < 5)
-    fixed = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
-    return weekdays - sum(
-        1 for y in range(start.year + 1, end.year + 1) for m, d in fixed if date(y, m, d).weekday() < 5
-    )
+    return days // 7 * 5 + sum(1 for i in range(1, days % 7 + 1) if (start + timedelta(i)).weekday() < 5)
 
 
 async def test_overdue_on_9999_12_31_counts_working_days_late_without_walking(finance_api, tokens, settings):
@@ -133,7 +155,7 @@ async def test_overdue_on_9999_12_31_counts_working_days_late_without_walking(fi
     r = await finance_api.get(url, params={"as_of": "9999-12-31"}, headers=finance)
     assert r.status_code == 200, r.text
     [row] = r.json()
-    # Tranche 1 was due 2025-10-23: walked day by day to 2100, then Monday–Friday minus 元旦, 劳动节 and 国庆.
+    # Tranche 1 was due 2025-10-23: walked day by day to 2100, then Monday–Friday (R-FIN-6).
     expected = _walked(date(2025, 10, 23), date(2100, 12, 31)) + _far_years(date(2100, 12, 31), date(9999, 12, 31))
     assert (row["contract_id"], row["seq"], row["due_on"], row["working_days_late"]) == (contract, 1, "2025-10-23", expected)
     early = await finance_api.get(url, params={"as_of": "0001-01-01"}, headers=finance)

@@ -34,7 +34,7 @@ from shared.infra.auth import CountyScope, Principal, Role
 from shared.infra.commands import Command
 from shared.infra.service import CommandRequest, run_command
 from shared.infra.store import CommandContext, fingerprint
-from shared.rules import Conflict, Forbidden
+from shared.rules import Conflict, Forbidden, RuleViolation
 
 COUNTY, OTHER = "640402", "640522"
 START, END = date(2026, 1, 1), date(2026, 12, 31)
@@ -209,3 +209,16 @@ def test_a_key_recorded_by_the_untyped_pipeline_replays_the_typed_command(servic
     before = recorded(service)
     again = service.bus.run(cmds.ScheduleEvaluation(county=COUNTY, **body.model_dump()), scope(), headers)
     assert again.id == old.id and recorded(service) == before
+
+
+def test_stages_are_taken_as_domain_md_and_the_seeds_name_them(service):
+    # R-EVAL-1: DOMAIN.md writes "mid-term", the seeds 中期评估 / 末期评估 / 过程评估; each is recorded by its code.
+    org = accredit(service)
+    assert schedule(service, org, stage="mid-term").stage == "midterm"
+    assert schedule(service, org, stage="末期评估", on=date(2026, 12, 15)).stage == "final"
+    assert schedule(service, org, stage="过程评估", on=date(2026, 3, 1)).stage == "process"
+    assert schedule(service, org, stage="Annual", on=date(2026, 12, 20)).stage == "annual"
+    # The same stage twice, however written, is one evaluation too many.
+    with pytest.raises(RuleViolation) as twice:
+        schedule(service, org, stage="中期评估")
+    assert (twice.value.rule, twice.value.field) == ("R-EVAL-1", "stage")

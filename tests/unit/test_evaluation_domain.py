@@ -254,9 +254,10 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
     from shared.calendars import OfficialCalendars
     from shared.workdays import YearCalendar
 
-    # Scheduled on Mon 2027-10-11 without a 2027 calendar: provisional, 国庆 by the rules (Fri Oct 1 only).
+    # Scheduled on Mon 2027-10-11 without a 2027 calendar: Monday–Friday, provisional (R-FIN-6) —
+    # 10 working days before are Oct 8–4 and Oct 1–Sep 27 (国庆 not guessed).
     ev = make_evaluation(stage="annual", scheduled_on=date(2027, 10, 11))
-    assert (ev.steps["self_evaluation"].due_on, ev.steps["self_evaluation"].provisional) == (date(2027, 9, 24), True)
+    assert (ev.steps["self_evaluation"].due_on, ev.steps["self_evaluation"].provisional) == (date(2027, 9, 27), True)
     # The 2027 notice arrives (as evaluation's consumer keeps it): Oct 1–7 off, Sat Sep 25 and Oct 9 worked.
     book = OfficialCalendars()
     notice = YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 9, 25), date(2027, 10, 9)}))
@@ -268,7 +269,7 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
         "self_evaluation": (date(2027, 9, 22), False), "review": (date(2027, 9, 28), False),
         "report": (date(2027, 11, 8), False), "feedback": (date(2027, 11, 15), False),
     }
-    assert ev.steps["self_evaluation"].due_on == date(2027, 9, 24)  # the stored plan is not rewritten
+    assert ev.steps["self_evaluation"].due_on == date(2027, 9, 27)  # the stored plan is not rewritten
     # Lateness is judged against the deadline as the official calendar now counts it.
     ev.submit_self_evaluation(submitted_on=date(2027, 9, 23), summary="自评报告", self_scores={}, calendar=calendar)
     assert ev.self_evaluation.late is True
@@ -278,15 +279,16 @@ def test_deadlines_follow_a_calendar_loaded_after_scheduling():
 def test_after_the_report_feedback_and_the_appeal_window_follow_the_calendar_known_now():
     from shared.workdays import YearCalendar
 
-    # Concluded (failed) on Thu 2027-09-30 without a 2027 calendar: by the rules only Fri Oct 1 is off.
+    # Concluded (failed) on Thu 2027-09-30 without a 2027 calendar: Monday–Friday, so Fri Oct 1 counts
+    # — feedback (5) Oct 1, 4–7 → Thu Oct 7; appeals (10) … Oct 8, 11–14 → Thu Oct 14.
     ev = make_evaluation(stage="annual", scheduled_on=date(2027, 9, 20))
     conclude(ev, "50", on=date(2027, 9, 30))
-    assert (ev.steps["feedback"].due_on, ev.steps["feedback"].provisional) == (date(2027, 10, 8), True)
-    assert ev.appeal_due(None) == ev.conclusion.appeal_due_on == date(2027, 10, 15)
+    assert (ev.steps["feedback"].due_on, ev.steps["feedback"].provisional) == (date(2027, 10, 7), True)
+    assert ev.appeal_due(None) == ev.conclusion.appeal_due_on == date(2027, 10, 14)
     loaded = CAL.with_year(YearCalendar(2027, frozenset(date(2027, 10, d) for d in range(1, 8)), frozenset({date(2027, 10, 9)})))
     # With the notice: Oct 1–7 off, Fri Oct 8 1, Sat Oct 9 (调休) 2, Oct 11–13 3–5 → feedback due Wed Oct 13.
     assert ev.current_steps(loaded)["feedback"] == Step(date(2027, 10, 13), False, None)
-    # Ten working days: … Oct 11–15 3–7, Oct 18–20 8–10 → appeals until Wed Oct 20 (it was Oct 15).
+    # Ten working days: … Oct 11–15 3–7, Oct 18–20 8–10 → appeals until Wed Oct 20 (it was Oct 14).
     assert ev.appeal_due(loaded) == date(2027, 10, 20)
     ev.lodge_appeal(date(2027, 10, 19), "评分有误", calendar=loaded)
     assert ev.appeal.appealed_on == date(2027, 10, 19)

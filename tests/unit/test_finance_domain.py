@@ -85,10 +85,22 @@ def test_due_dates_across_national_day_and_spring_festival_count_the_tiaoxiu_wee
     assert statuses(s) == ["scheduled", "scheduled", "awaiting_trigger"]
 
 
+def test_tranche_one_into_a_year_without_a_calendar_is_due_by_monday_to_friday_provisionally():
+    # In effect from Mon 2026-12-21: Dec 22–31 are 1–8 (2026, official); 2027 has no calendar, so
+    # R-FIN-6 counts Monday–Friday — Fri Jan 1 9, Jan 4–8 10–14, Mon Jan 11 15 — provisional.
+    s = schedule(effective_on="2026-12-21")
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-01-11"), True)
+    book = CalendarBook()
+    assert book.load(2027, [D("2027-01-01")], []) is True
+    assert s.recompute_due_dates(book.workdays(), 2027) == [1]
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-01-12"), False)
+
+
 def test_a_provisional_due_date_is_recomputed_when_the_year_calendar_is_loaded():
     s = schedule(effective_on="2027-01-25")
-    # 2027 has no published notice here: Mon–Fri minus the statutory days (除夕 Fri Feb 5, 初三 Mon Feb 8).
-    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-02-17"), True)
+    # 2027 has no published notice here: Monday–Friday (R-FIN-6), so 除夕 Fri Feb 5 and 初三 Mon Feb 8
+    # still count — Jan 26–29 1–4, Feb 1–5 5–9, Feb 8–12 10–14, Mon Feb 15 15 — provisional.
+    assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-02-15"), True)
 
     book = CalendarBook()
     # An illustrative 2027 notice: 春节 Feb 5–12 off, Sat Jan 30 and Sat Feb 20 worked (调休).
@@ -99,7 +111,7 @@ def test_a_provisional_due_date_is_recomputed_when_the_year_calendar_is_loaded()
     assert s.recompute_due_dates(book.workdays(), 2027) == [1]
     assert (s.tranche(1).due_on, s.tranche(1).provisional) == (D("2027-02-20"), False)
     recomputed = [e for e in s.collect_events() if type(e).__name__ == "DueDateRecomputed"]
-    assert [(e.previous_due_on, e.due_on, e.provisional) for e in recomputed] == [(D("2027-02-17"), D("2027-02-20"), False)]
+    assert [(e.previous_due_on, e.due_on, e.provisional) for e in recomputed] == [(D("2027-02-15"), D("2027-02-20"), False)]
     # Counting again with the same calendar changes nothing.
     assert s.recompute_due_dates(book.workdays(), 2027) == []
 

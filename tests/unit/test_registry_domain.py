@@ -25,6 +25,8 @@ from registry.domainmodel import (
     check_uscc,
     filing_due,
     merged_policy,
+    renewal_terms,
+    year_end_from,
 )
 from registry.domainmodel.uscc import check_character
 
@@ -180,6 +182,19 @@ def test_filing_is_due_fifteen_working_days_after_signing_by_the_state_council_c
     assert filing_due(merged_policy({"filing_working_days": 10}), D("2026-09-10")).on == D("2026-09-23")
 
 
+def test_filing_due_in_a_year_without_a_calendar_is_monday_to_friday_and_provisional():
+    from shared.workdays import WorkdayCalendar, YearCalendar
+
+    # Signed Fri 2026-12-18: Dec 21–31 are 1–9 (2026, official); 2027 has no calendar, so R-FIN-6
+    # counts Monday–Friday — Fri Jan 1 10, Jan 4–8 11–15 — and the deadline is provisional.
+    due = filing_due(DEFAULT_POLICY, D("2026-12-18"))
+    assert (due.on, due.provisional) == (D("2027-01-08"), True)
+    # Once 2027 is loaded (元旦 off), the deadline moves to Mon Jan 11 and is no longer provisional.
+    loaded = WorkdayCalendar().with_year(YearCalendar(2027, frozenset({D("2027-01-01")}), frozenset()))
+    due = filing_due(DEFAULT_POLICY, D("2026-12-18"), loaded)
+    assert (due.on, due.provisional) == (D("2027-01-11"), False)
+
+
 # --- the application, in memory ----------------------------------------------------------------------
 
 @pytest.fixture
@@ -245,3 +260,69 @@ def test_a_funding_ledger_lowers_its_commitments_by_each_release_once():
     ledger.release("c-1", "福彩公益金", 0, date(2026, 11, 2))
     assert ledger.committed_fen("社会救助专项经费") == 4_683_562
     assert [type(e).__name__ for e in ledger.collect_events()] == ["Opened", "Committed", "Released"]
+
+
+def test_a_renewal_year_starting_on_29_february_ends_on_28_february_a_year_on(app):
+    # R-REG-4 (一年一签): the next year starts the day after the last one ends and runs a whole year,
+    # to the day before the same date a year later — for a start on 29 February that is 28 February
+    # (the day before 1 March), not the 27th.
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
+        station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
+        for _ in range(2):
+            registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
+        terms = {
+            "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2027-02-20"),
+            "effective_on": D("2027-03-01"), "period_start": D("2027-03-01"), "period_end": D("2028-02-28"), "amount_fen": 100,
+            "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
+            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+        }
+        contract_id = str(registry.contracting.sign_contract("640402", terms))
+    renewal = renewal_terms(app.contract("640402", contract_id))
+    assert (renewal["period_start"], renewal["period_end"]) == (D("2028-02-29"), D("2029-02-28"))
+    # Any other start: the day before its anniversary (1 March 2027 → 29 February 2028).
+    assert year_end_from(D("2027-03-01")) == D("2028-02-29") and year_end_from(D("2026-09-21")) == D("2027-09-20")
+
+
+def test_certificate_levels_are_taken_as_domain_md_and_the_seeds_write_them(app):
+    # R-REG-3: DOMAIN.md names the levels none / 助理社工师 / 社工师(中级) / 高级, the seeds 助理社工师、社工师、
+    # 中级社会工作师; each is recorded under the certificate's full name (全国社会工作者职业水平证书).
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = str(registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False))
+        station = str(registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station"))
+        hired = {
+            written: registry.staffing.hire_worker(
+                "640402", provider, station, "李娜", D("1995-05-05"), "本科", written, "social_worker", D("2026-08-01"))
+            for written in ("助理社工师", "社工师", "中级社会工作师", "高级社工师", "无")
+        }
+        assert {w: app.repository.get(i).qualification for w, i in hired.items()} == {
+            "助理社工师": "助理社会工作师", "社工师": "社会工作师", "中级社会工作师": "社会工作师", "高级社工师": "高级社会工作师",
+            "无": "none",
+        }
+        assert app.repository.get(hired["无"]).certificate_due_on == D("2028-08-01")
+        worker = registry.staffing.qualify_worker("640402", str(hired["无"]), "助理社工师", D("2027-06-01"))
+        assert (worker.qualification, worker.certificate_due_on) == ("助理社会工作师", None)
+    refused("R-REG-3", "qualification", check_hiring, DEFAULT_POLICY, D("1995-05-05"), "本科", "社工证", "social_worker", D("2026-08-01"))
+
+
+def test_station_kinds_roles_and_education_are_taken_as_domain_md_writes_them(app):
+    # DOMAIN.md names stations 家庭综合服务中心 (家综) / 社会工作室 / 县级社工总站, workers 驻站社工 / 督导, education 大专 …;
+    # each is recorded by its code.
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        registry.counties.put_county("640402", "原州区", None)
+        provider = str(registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False))
+        kinds = {written: app.repository.get(registry.staffing.establish_station("640402", written, "南关街道", written)).kind
+                 for written in ("家庭综合服务中心", "家综", "社区社会工作室", "乡镇社会工作服务站", "县级社工总站")}
+        assert kinds == {"家庭综合服务中心": "family_centre", "家综": "family_centre", "社区社会工作室": "community_room",
+                         "乡镇社会工作服务站": "township_station", "县级社工总站": "county_hub"}
+        station = str(registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "街道社会工作服务站"))
+        worker = app.repository.get(registry.staffing.hire_worker(
+            "640402", provider, station, "王静", D("1990-05-05"), "专科", "社会工作师", "督导", D("2026-08-01")))
+        assert (worker.role, worker.education) == ("supervisor", "大专")
+        assert app.repository.get(registry.staffing.hire_worker(
+            "640402", provider, station, "李娜", D("1995-05-05"), "大学本科", "none", "驻站社工", D("2026-08-01"))).role == "social_worker"

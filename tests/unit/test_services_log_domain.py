@@ -135,8 +135,13 @@ def test_hours_caps_reproduce_the_guangzhou_family_centre_numbers():
     # 14 professional staff: 27,440 h a year, at most 110% (30,184) in the plan, ≥ 22,852 h direct.
     caps = hours_against_caps(contract(), Tally(workers={"w": WorkerHours(Decimal(1700), Decimal(300))}), staff=14)
     assert caps.annual_hours_target == 27_440 and caps.annual_hours_ceiling == 30_184
-    assert caps.annual_direct_hours_minimum == Decimal("22852.2")
+    # Seed 004 writes the direct minimum in whole hours: 14 × 1,632.3 = 22,852.2 → 22,852 (as procurement does).
+    assert caps.annual_direct_hours_minimum == 22_852
     assert caps.workers == (WorkerAgainstCap("w", Decimal(1700), Decimal(300), over_annual_hours=True),)
+    # 22,852 direct hours reach the minimum; one tenth of an hour less does not.
+    reached = {h: WorkerHours(Decimal(h), Decimal(0)) for h in ("22852", "22851.9")}
+    assert hours_against_caps(contract(), Tally(workers={"w": reached["22852"]}), staff=14).direct_minimum_reached
+    assert not hours_against_caps(contract(), Tally(workers={"w": reached["22851.9"]}), staff=14).direct_minimum_reached
 
 
 def test_spreadsheet_rows_read_with_chinese_headers_and_report_what_cannot_be_read():

@@ -1,6 +1,6 @@
 """R-FIN-6: working days follow the State Council holiday calendar; years without a
-published calendar fall back to Mon–Fri minus rule-based statutory holidays and are
-flagged provisional until the year's calendar is loaded.
+published calendar fall back to Monday–Friday (no holidays, no 调休) and are flagged
+provisional until the year's calendar is loaded.
 
 Expected dates were worked out by hand from the 国务院办公厅 notices as shipped in
 chinesecalendar's data (2025: Oct 1–8 off, Sep 28 Sun / Oct 11 Sat worked;
@@ -13,12 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.workdays import (
-    DueDate,
-    WorkdayCalendar,
-    YearCalendar,
-    rule_based_holidays,
-)
+from shared.workdays import DueDate, WorkdayCalendar, YearCalendar
 
 D = date.fromisoformat
 CAL = WorkdayCalendar()
@@ -47,17 +42,19 @@ def test_fifteen_working_days_across_spring_festival_2026():
     assert CAL.add_workdays(D("2026-02-10"), 15) == DueDate(D("2026-03-09"), False)
 
 
-def test_2027_is_provisional_and_skips_rule_based_holidays_until_its_notice_is_loaded():
+def test_2027_is_monday_to_friday_and_provisional_until_its_notice_is_loaded():
     assert not CAL.is_official(2027)
-    # National Day 2027: Oct 1 is a Friday (Oct 2–3 are the weekend anyway).
-    # From Wed 2027-09-29: Sep 30 1, Oct 1 off, Oct 4–7 2–5.
+    # R-FIN-6 as written: no statutory holiday is guessed. National Day 2027 (Fri Oct 1) and
+    # Spring Festival 2027 (除夕 Fri Feb 5, 初三 Mon Feb 8) are working days until the notice.
+    # From Wed 2027-09-29: Sep 30 1, Oct 1 2, Oct 4–6 3–5.
     before = CAL.add_workdays(D("2027-09-29"), 5)
-    assert before == DueDate(D("2027-10-07"), provisional=True)
-    # Spring Festival 2027: 除夕 Fri Feb 5 (腊月廿九), 初一 Sat Feb 6, 初三 Mon Feb 8.
-    # From Wed 2027-02-03: Feb 4 1, Feb 5 off, weekend, Feb 8 off, Feb 9 2, Feb 10 3.
-    assert CAL.add_workdays(D("2027-02-03"), 3) == DueDate(D("2027-02-10"), True)
-    assert CAL.is_workday(D("2027-02-05")) == (False, True)
-    assert CAL.is_workday(D("2027-02-08")) == (False, True)
+    assert before == DueDate(D("2027-10-06"), provisional=True)
+    # From Wed 2027-02-03: Feb 4 1, Feb 5 2, Feb 8 3.
+    assert CAL.add_workdays(D("2027-02-03"), 3) == DueDate(D("2027-02-08"), True)
+    for day in ("2027-01-01", "2027-02-05", "2027-02-08", "2027-04-05", "2027-05-03", "2027-06-09",
+                "2027-09-15", "2027-10-01"):
+        assert CAL.is_workday(D(day)) == (True, True), day
+    assert CAL.is_workday(D("2027-10-02")) == (False, True)  # a Saturday
 
     # A made-up 2027 notice: Oct 1–7 off, Sat Sep 25 and Sat Oct 9 worked.
     notice = YearCalendar(
@@ -69,10 +66,23 @@ def test_2027_is_provisional_and_skips_rule_based_holidays_until_its_notice_is_l
     assert loaded.is_official(2027)
     # Recomputed: Sep 30 1, Oct 1–7 off, Fri Oct 8 2, Sat Oct 9 3, Oct 11 4, Oct 12 5.
     assert loaded.add_workdays(D("2027-09-29"), 5) == DueDate(D("2027-10-12"), False)
-    # The notice replaces the fallback entirely: Feb 5 2027 is not in it, so it is worked.
-    assert loaded.is_workday(D("2027-02-05")) == (True, False)
+    assert loaded.is_workday(D("2027-10-01")) == (False, False)
+    assert loaded.is_workday(D("2027-10-09")) == (True, False)
     # with_year does not mutate the original calendar.
     assert CAL.add_workdays(D("2027-09-29"), 5) == before
+
+
+def test_the_two_deadlines_across_new_year_2027_are_plain_monday_to_friday():
+    # R-REG-5: signed Fri 2026-12-18, filed within 15 working days: Dec 21–25 1–5, Dec 28–31 6–9
+    # (2026, official), Fri 2027-01-01 10 (no 元旦 without a notice), Jan 4–8 11–15.
+    assert CAL.add_workdays(D("2026-12-18"), 15) == DueDate(D("2027-01-08"), True)
+    # R-FIN-5: in effect from Mon 2026-12-21, tranche 1 within 15 working days: Dec 22–25 1–4,
+    # Dec 28–31 5–8, Jan 1 9, Jan 4–8 10–14, Mon Jan 11 15.
+    assert CAL.add_workdays(D("2026-12-21"), 15) == DueDate(D("2027-01-11"), True)
+    # Loading 2027 with 元旦 off moves both by one working day and clears provisional.
+    loaded = CAL.with_year(YearCalendar(2027, holidays=frozenset({D("2027-01-01")}), workdays=frozenset()))
+    assert loaded.add_workdays(D("2026-12-18"), 15) == DueDate(D("2027-01-11"), False)
+    assert loaded.add_workdays(D("2026-12-21"), 15) == DueDate(D("2027-01-12"), False)
 
 
 def test_loaded_calendar_beats_chinesecalendar_for_a_covered_year():
@@ -84,20 +94,17 @@ def test_loaded_calendar_beats_chinesecalendar_for_a_covered_year():
 def test_crossing_from_2026_into_2027_becomes_provisional():
     # From Thu 2026-12-24: Dec 25, 28–31 are 1–5 (all 2026, official).
     assert CAL.add_workdays(D("2026-12-24"), 5) == DueDate(D("2026-12-31"), False)
-    # 元旦 2027 is a Friday: Jan 4–8 are 6–10, and 2027 days make it provisional.
-    assert CAL.add_workdays(D("2026-12-24"), 10) == DueDate(D("2027-01-08"), True)
+    # Fri 2027-01-01 counts (Monday–Friday), Jan 4–7 are 7–10; 2027 days make it provisional.
+    assert CAL.add_workdays(D("2026-12-24"), 10) == DueDate(D("2027-01-07"), True)
 
 
-def test_rule_based_holidays_agree_with_the_published_2025_and_2026_notices():
-    # The 2025 rules (国务院令第795号) are in force for both years: every rule-based
-    # day must be a day off in the official data. Both 除夕 fell on 腊月廿九.
-    for year in (2025, 2026):
-        for day in rule_based_holidays(year):
-            assert not chinese_calendar.is_workday(day), day
-    assert D("2025-01-28") in rule_based_holidays(2025)  # 除夕 on the 29th
-    assert D("2026-02-16") in rule_based_holidays(2026)  # 除夕 on the 29th
-    assert D("2030-02-02") in rule_based_holidays(2030)  # 除夕 on the 30th
-    assert {D("2027-04-05"), D("2027-06-09"), D("2027-09-15")} <= rule_based_holidays(2027)
+def test_years_before_the_library_data_are_monday_to_friday_and_provisional():
+    # chinesecalendar starts in 2004: 国庆 2003 (Wed Oct 1) counts until a 2003 notice is loaded.
+    assert not CAL.is_official(2003)
+    assert CAL.add_workdays(D("2003-09-30"), 1) == DueDate(D("2003-10-01"), True)
+    assert CAL.workdays_between(D("2002-12-31"), D("2003-12-31")) == (261, True)
+    # From Thu 2003-12-25 into 2004 (official): Dec 26, 29–31 1–4 provisional; 2004-01-01 is off.
+    assert CAL.add_workdays(D("2003-12-25"), 5) == DueDate(D("2004-01-02"), True)
 
 
 def test_subtract_workdays_goes_backwards_over_holidays():
@@ -105,7 +112,9 @@ def test_subtract_workdays_goes_backwards_over_holidays():
     assert CAL.subtract_workdays(D("2025-10-09"), 1) == DueDate(D("2025-09-30"), False)
     # Before Mon 2025-10-13: Sat Oct 11 (调休) 1, Oct 10 2, Oct 9 3.
     assert CAL.subtract_workdays(D("2025-10-13"), 3) == DueDate(D("2025-10-09"), False)
-    assert CAL.subtract_workdays(D("2027-01-04"), 1) == DueDate(D("2026-12-31"), True)
+    # Without a 2027 notice Fri 2027-01-01 is a working day; counting it makes 2026-12-31 provisional.
+    assert CAL.subtract_workdays(D("2027-01-04"), 1) == DueDate(D("2027-01-01"), True)
+    assert CAL.subtract_workdays(D("2027-01-04"), 2) == DueDate(D("2026-12-31"), True)
     assert CAL.subtract_workdays(D("2025-10-09"), 0) == DueDate(D("2025-10-09"), False)
 
 
@@ -113,7 +122,8 @@ def test_workdays_between_counts_the_half_open_interval():
     assert CAL.workdays_between(D("2025-09-26"), D("2025-10-23")) == (15, False)
     assert CAL.workdays_between(D("2025-09-30"), D("2025-10-08")) == (0, False)
     assert CAL.workdays_between(D("2025-10-08"), D("2025-10-08")) == (0, False)
-    assert CAL.workdays_between(D("2026-12-30"), D("2027-01-04")) == (2, True)
+    # Dec 31 (2026) and Jan 1, Jan 4 (2027, Monday–Friday).
+    assert CAL.workdays_between(D("2026-12-30"), D("2027-01-04")) == (3, True)
     with pytest.raises(ValueError):
         CAL.workdays_between(D("2025-10-09"), D("2025-10-08"))
 
@@ -230,14 +240,13 @@ def test_the_index_agrees_with_the_day_by_day_walk_2004_to_2030(start, days, n, 
 
 
 def test_far_years_are_counted_by_arithmetic_and_agree_with_the_walk():
-    # Beyond 2100 only the fixed-date holidays are known; near 9999 the index still answers
-    # what a walk answers, and a 400-year cycle holds the same number of working days anywhere.
+    # Outside the official years every year is Monday–Friday; near 9999 the index still answers
+    # what a walk answers, and any 400-year cycle (146,097 days = 20,871 weeks) holds 104,355.
     for start, n in ((D("9999-11-20"), 20), (D("2100-12-20"), 15), (D("1899-12-20"), 15), (D("0001-01-01"), 20)):
         assert CAL.add_workdays(start, n) == _walk_add(CAL, start, n)
         assert CAL.subtract_workdays(start + timedelta(40), n) == _walk_subtract(CAL, start + timedelta(40), n)
     cycle = CAL.workdays_between(D("2200-12-31"), D("2600-12-31"))
-    assert cycle == CAL.workdays_between(D("9200-12-31"), D("9600-12-31"))
-    assert cycle[1] is True
+    assert cycle == CAL.workdays_between(D("9200-12-31"), D("9600-12-31")) == (104_355, True)
     count, provisional = CAL.workdays_between(D("2025-01-01"), D("9999-12-31"))
     assert provisional and count == CAL.workdays_between(D("2025-01-01"), D("5000-01-01"))[0] + CAL.workdays_between(
         D("5000-01-01"), D("9999-12-31"))[0]
@@ -247,6 +256,6 @@ def test_far_years_are_counted_by_arithmetic_and_agree_with_the_walk():
         CAL.subtract_workdays(D("0001-01-03"), 5)
 
 
-def test_loaded_years_lie_in_the_range_the_rules_know():
+def test_loaded_years_lie_in_the_indexed_range():
     with pytest.raises(ValueError, match="1900–2100"):
         WorkdayCalendar([YearCalendar(2101, holidays=frozenset(), workdays=frozenset())])

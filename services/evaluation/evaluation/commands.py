@@ -22,6 +22,7 @@ from evaluation.domainmodel import (
     Evaluation,
     EvaluatorOrg,
     Rubric,
+    canonical_stage,
     check_rubric,
     check_timing,
     indicator_completion,
@@ -271,7 +272,7 @@ class EvaluationCommands:
 
     # --- scheduling (R-EVAL-1/2/3/7) --------------------------------------------------------
     def schedule(self, c: ScheduleEvaluation) -> Evaluation:
-        county, contract_id, stage = c.county, c.contract_id, c.stage
+        county, contract_id, stage = c.county, c.contract_id, canonical_stage(c.stage)
         contract = self.store.contract(county, contract_id, field="contract_id")
         if contract.terminated_on is not None:
             raise RuleViolation(f"the contract was terminated on {contract.terminated_on}", rule="R-EVAL-9", field="contract_id")

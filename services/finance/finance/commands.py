@@ -22,6 +22,7 @@ from finance.domainmodel import (
     CountyBudget,
     TrancheSchedule,
     VoucherBook,
+    canonical_category,
     check_expense,
     expense_findings,
     minimum_wage_fen,
@@ -199,12 +200,12 @@ class FinanceCommands:
     # --- ring-fenced expenses (R-FIN-8) ----------------------------------------------------------
     def book_expense(self, c: BookExpense) -> dict[str, Any]:
         schedule = self.lookups.schedule(c.county, c.contract_id, c.provider_id)
-        voucher = c.voucher.strip()
-        check_expense(c.category, c.amount_fen, voucher, c.worker_id, c.month)
+        voucher, category = c.voucher.strip(), canonical_category(c.category)
+        check_expense(category, c.amount_fen, voucher, c.worker_id, c.month)
         account = self.lookups.account(schedule)
         book: VoucherBook = self.lookups.find(voucher_id(c.county, voucher)) or VoucherBook(county=c.county, voucher=voucher)
         findings = expense_findings(
-            account=account, category=c.category, amount_fen=c.amount_fen, spent_on=c.spent_on,
+            account=account, category=category, amount_fen=c.amount_fen, spent_on=c.spent_on,
             earlier_uses=list(book.uses),
             received_fen=sum(t.amount_fen for t in schedule.tranches if t.status == PAID),
             contract_amount_fen=schedule.amount_fen, period_start=schedule.period_start,
@@ -212,7 +213,7 @@ class FinanceCommands:
             operations_max_percent=int(schedule.policy["operations_max_percent"]),
             min_wage_fen=minimum_wage_fen(schedule.policy), worker_id=c.worker_id, month=c.month,
         )
-        account.book(c.expense_id, c.category, c.amount_fen, c.spent_on, voucher, findings, worker_id=c.worker_id, month=c.month)
+        account.book(c.expense_id, category, c.amount_fen, c.spent_on, voucher, findings, worker_id=c.worker_id, month=c.month)
         book.use(contract_id=c.contract_id, expense_id=c.expense_id)
         self.save(account, book)
         return self.queries.expense(c.county, c.contract_id, c.expense_id)

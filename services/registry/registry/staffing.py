@@ -8,6 +8,8 @@ from datetime import date
 
 from registry.base import CertificateStatus, RegistryApplication
 from registry.domainmodel import Station, Worker, certificate_due, check_hiring, check_station_kind
+from registry.domainmodel.policy import canonical_qualification
+from registry.domainmodel.workforce import EDUCATION_ALIASES, ROLE_ALIASES, STATION_KIND_ALIASES, canonical
 
 __all__ = ["CertificateStatus", "StaffingCommands"]
 
@@ -20,6 +22,7 @@ class StaffingCommands:
 
     def establish_station(self, county: str, name: str, township: str, kind: str) -> uuid.UUID:
         self.store.county(county)
+        kind = canonical(kind, STATION_KIND_ALIASES)
         check_station_kind(kind)
         station = Station(county=county, name=name, township=township, kind=kind)
         self.store.save(station)
@@ -39,6 +42,8 @@ class StaffingCommands:
     ) -> uuid.UUID:
         """R-REG-3: age and education at hiring; without a certificate, its deadline starts now."""
         policy = self.store.county(county).policy
+        qualification = canonical_qualification(qualification)
+        education, role = canonical(education, EDUCATION_ALIASES), canonical(role, ROLE_ALIASES)
         self.store.provider(county, provider_id, field="provider_id")
         self.store.station(county, station_id, field="station_id")
         check_hiring(policy, birth_date, education, qualification, role, hired_on)
@@ -66,7 +71,7 @@ class StaffingCommands:
 
     def qualify_worker(self, county: str, worker_id: str, qualification: str, qualified_on: date) -> Worker:
         worker = self.store.worker(county, worker_id)
-        worker.qualify(qualification, qualified_on)
+        worker.qualify(canonical_qualification(qualification), qualified_on)
         self.store.save(worker)
         return worker
 

@@ -20,7 +20,8 @@ OnDay = Annotated[BoundedDay | None, Field(default=None, description="Default: t
 
 class ScheduleIn(Strict):
     contract_id: Ref
-    stage: str = Field(max_length=20, description="process (过程评估), midterm (中期), final (末期) or annual (年度绩效评估)")
+    stage: str = Field(max_length=20, description="process (过程评估), midterm (中期), final (末期) or annual (年度绩效评估); "
+                       "the names DOMAIN.md and the seeds use (mid-term, 中期评估, 终期评估 …) are recorded by the code")
     evaluator_org: Ref
     scheduled_on: BoundedDay = Field(description="The on-site evaluation day (for the process stage: its start)")
 

@@ -44,6 +44,19 @@ class StepStatus(StrEnum):
 STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
 ON_SITE_STAGES: tuple[str, ...] = (Stage.MIDTERM.value, Stage.FINAL.value, Stage.ANNUAL.value)
 STAGE_NAMES = {"process": "过程评估", "midterm": "中期评估", "final": "末期评估", "annual": "年度绩效评估"}
+# The stages as DOMAIN.md and the seeds write them (mid-term, 中期评估, 终期评估 …), recorded by their code.
+STAGE_ALIASES = {
+    **{name: code for code, name in STAGE_NAMES.items()},
+    **{code: code for code in STAGE_NAMES},
+    "mid-term": "midterm", "mid_term": "midterm", "中期": "midterm", "过程": "process", "末期": "final",
+    "终期": "final", "终期评估": "final", "年度": "annual", "年度评估": "annual", "年度绩效": "annual",
+}
+
+
+def canonical_stage(value: str) -> str:
+    """A stage by its code (an unknown value is returned as given, to be refused)."""
+    value = value.strip()
+    return STAGE_ALIASES.get(value, STAGE_ALIASES.get(value.lower(), value))
 
 # R-EVAL-3 in working days: (step, counted from, direction, days).
 ON_SITE_STEPS = (

@@ -20,7 +20,8 @@ router = APIRouter(prefix="/v1/counties/{county}/contracts/{contract_id}", tags=
 
 class ExpenseIn(Strict):
     category: str = Field(description="`personnel` (wages, bonuses, social insurance, tax) or `operations` "
-                          "(quality assurance and operations) — the R-FIN-4 cost structure")
+                          "(quality assurance and operations) — the R-FIN-4 cost structure; the seeds' names (人员费用, 服务质量保障费用, "
+                          "运营管理费 …) are booked by the code")
     amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
     spent_on: BoundedDay
     voucher: str = Field(min_length=1, max_length=100, description="The original voucher (原始凭证) number")

@@ -33,6 +33,18 @@ class ExpenseCategory(StrEnum):
 
 PERSONNEL, OPERATIONS = ExpenseCategory.PERSONNEL, ExpenseCategory.OPERATIONS
 CATEGORIES = tuple(ExpenseCategory)
+# The categories as the seeds name them (涿鹿县: 人员费用 — 工资、奖金、社会保险和个人所得税; 承接机构服务质量
+# 保障费用、机构运营管理费), booked by their codes.
+CATEGORY_ALIASES = {
+    **dict.fromkeys(("人员费用", "人员经费", "工资", "奖金", "社会保险", "个人所得税"), PERSONNEL.value),
+    **dict.fromkeys(("服务质量保障费用", "服务质量保障费", "运营管理费", "机构运营管理费", "服务质量保障和运营管理费"), OPERATIONS.value),
+}
+
+
+def canonical_category(category: str) -> str:
+    """An expense category by its code (an unknown one is returned as given, to be refused)."""
+    category = category.strip()
+    return CATEGORY_ALIASES.get(category, category)
 
 
 def account_id(contract_id: str) -> uuid.UUID:
@@ -174,7 +186,7 @@ def check_expense(
 ) -> None:
     """What makes an expense unbookable at all (malformed), as opposed to flagged."""
     if category not in CATEGORIES:
-        raise RuleViolation(f"category must be one of {CATEGORIES} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category")
+        raise RuleViolation(f"category must be one of {[c.value for c in CATEGORIES]} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category")
     if amount_fen <= 0:
         raise RuleViolation("an expense is a positive amount of fen", rule="R-FIN-1", field="amount_fen")
     if not voucher.strip():

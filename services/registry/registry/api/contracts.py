@@ -195,8 +195,8 @@ class ContractOut(BaseModel):
     filing_due_on: date = Field(description="R-REG-5: `filing_working_days` working days after signing (State Council "
                                 "calendar, R-FIN-6); until filed it is counted with every official year loaded so far")
     filing_due_provisional: bool = Field(description="True while a year it counts through has no official calendar "
-                                         "(neither chinesecalendar data nor a loaded notice): Monday–Friday minus the "
-                                         "statutory holidays; loading that year's calendar in finance makes it firm")
+                                         "(neither chinesecalendar data nor a loaded notice), counted Monday–Friday; "
+                                         "loading that year's calendar in finance makes it firm")
     filed_on: date | None
     filing_late: bool | None = Field(
         description=(

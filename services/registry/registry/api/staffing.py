@@ -38,7 +38,8 @@ router = APIRouter(prefix="/v1/counties/{county}", tags=["stations and workers"]
 class StationIn(Strict):
     name: Name = Field(min_length=1, max_length=200)
     township: Name = Field(min_length=1, max_length=100, description="乡镇/街道")
-    kind: str = Field(description=f"One of {STATION_KINDS}")
+    kind: str = Field(description=f"One of {STATION_KINDS}, or its Chinese name (家庭综合服务中心 / 家综, 社会工作室, "
+                      "乡镇社工站, 街道社工站, 县级社工总站 …), recorded by the code")
 
 
 class StationCreated(BaseModel):
@@ -57,9 +58,10 @@ class WorkerIn(Strict):
     station_id: str = Field(min_length=1, max_length=64)
     name: Name = Field(min_length=1, max_length=100)
     birth_date: Day
-    education: str = Field(description=f"One of {EDUCATION_LEVELS}")
-    qualification: str = Field(description=f"One of {QUALIFICATIONS}")
-    role: str = Field(description=f"One of {WORKER_ROLES}")
+    education: str = Field(description=f"One of {EDUCATION_LEVELS} (专科 is 大专, 研究生 is 硕士)")
+    qualification: str = Field(description=f"One of {QUALIFICATIONS}; the short forms DOMAIN.md and the seeds use "
+                               "(无, 助理社工师, 社工师 / 中级, 高级社工师 / 高级) are recorded by the full name")
+    role: str = Field(description=f"One of {WORKER_ROLES}, or 驻站社工 / 项目社工 / 社工, 督导, 站长 (recorded by the code)")
     hired_on: Day
 
 
@@ -73,7 +75,7 @@ class MoveIn(Strict):
 
 
 class QualificationIn(Strict):
-    qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]}")
+    qualification: str = Field(description=f"One of {QUALIFICATIONS[1:]} (or its short form, as on hiring)")
     qualified_on: Day
 
 

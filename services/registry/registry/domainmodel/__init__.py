@@ -81,6 +81,7 @@ from registry.domainmodel.workforce import (
     certificate_due,
     check_hiring,
     check_station_kind,
+    year_end_from,
 )
 
 __all__ = [
@@ -146,4 +147,5 @@ __all__ = [
     "plain",
     "prior_projects_of",
     "renewal_terms",
+    "year_end_from",
 ]

@@ -20,6 +20,18 @@ NS = uuid.UUID("a3c2e1f0-4b5d-5e6f-8a9b-0c1d2e3f4a5b")
 EDUCATION_LEVELS = ("高中", "中专", "大专", "本科", "硕士", "博士")
 # 全国社会工作者职业水平证书, lowest first; "none" = hired without a certificate (R-REG-3).
 QUALIFICATIONS = ("none", "助理社会工作师", "社会工作师", "高级社会工作师")
+# The same levels as DOMAIN.md and the seeds write them (助理社工师、社工师(中级)、高级 …), recorded by full name.
+QUALIFICATION_ALIASES = {
+    "无": "none", "助理社工师": "助理社会工作师", "初级社会工作师": "助理社会工作师", "初级社工师": "助理社会工作师",
+    "社工师": "社会工作师", "中级社会工作师": "社会工作师", "中级社工师": "社会工作师", "中级": "社会工作师",
+    "高级社工师": "高级社会工作师", "高级": "高级社会工作师",
+}
+
+
+def canonical_qualification(value: str) -> str:
+    """A certificate level by its full name (an unknown value is returned as given, to be refused)."""
+    value = value.strip()
+    return QUALIFICATION_ALIASES.get(value, value)
 TRIGGERS = ("contract_effective", "midterm_passed", "final_passed", "annual_passed")
 
 # R-FIN-2: 社会救助专项经费, 困难群众救助补助资金, 福彩公益金 (welfare lottery), 一般公共预算, 社会资金.

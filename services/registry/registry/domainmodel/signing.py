@@ -10,7 +10,7 @@ from typing import Any
 from registry.domainmodel.contract import Contract, plain
 from registry.domainmodel.policy import QUALIFICATIONS, tranche_plan_problem
 from registry.domainmodel.provider import CountyBan, Provider
-from registry.domainmodel.workforce import Worker, WorkerRole, add_years, qualification_rank
+from registry.domainmodel.workforce import Worker, WorkerRole, add_years, qualification_rank, year_end_from
 from shared.rules import RuleViolation
 from shared.workdays import DueDate, WorkdayCalendar
 
@@ -192,7 +192,7 @@ def renewal_terms(previous: Contract) -> dict[str, Any]:
         "purchaser": previous.purchaser,
         "effective_on": start,
         "period_start": start,
-        "period_end": add_years(start, 1) - timedelta(days=1),
+        "period_end": year_end_from(start),
         "amount_fen": previous.amount_fen,
         "funding": [plain(f) for f in previous.funding],
         "service_areas": list(previous.service_areas),

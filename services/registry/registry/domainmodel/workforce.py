@@ -34,6 +34,24 @@ class WorkerRole(StrEnum):
 STATION_KINDS = tuple(k.value for k in StationKind)
 WORKER_ROLES = tuple(r.value for r in WorkerRole)
 
+# The names DOMAIN.md and the seeds give stations, roles and education, recorded by their codes.
+STATION_KIND_ALIASES = {
+    "乡镇社工站": "township_station", "乡镇社会工作服务站": "township_station",
+    "街道社工站": "street_station", "街道社会工作服务站": "street_station",
+    "社会工作室": "community_room", "村社会工作室": "community_room", "社区社会工作室": "community_room",
+    "家庭综合服务中心": "family_centre", "家综": "family_centre",
+    "县级社工总站": "county_hub", "社工总站": "county_hub", "县社会工作服务总站": "county_hub", "指导中心": "county_hub",
+}
+ROLE_ALIASES = {"社工": "social_worker", "驻站社工": "social_worker", "项目社工": "social_worker", "督导": "supervisor",
+                "站长": "station_head"}
+EDUCATION_ALIASES = {"专科": "大专", "大学专科": "大专", "大学本科": "本科", "研究生": "硕士"}
+
+
+def canonical(value: str, aliases: dict[str, str]) -> str:
+    """``value`` by its code (an unknown value is returned as given, to be refused)."""
+    value = value.strip()
+    return aliases.get(value, value)
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -80,6 +98,15 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+def year_end_from(start: date) -> date:
+    """The last day of a year running from ``start``: the day before the same date a year later
+    (a start on 29 February runs to 28 February, the day before 1 March)."""
+    try:
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:  # 29 February
+        return date(start.year + 1, 2, 28)
 
 
 def qualification_rank(qualification: str) -> int:

@@ -91,7 +91,9 @@ class HoursOut(BaseModel):
     per_staff_annual_direct_hours: Decimal
     annual_hours_target: Decimal
     annual_hours_ceiling: Decimal
-    annual_direct_hours_minimum: Decimal
+    annual_direct_hours_minimum: Decimal = Field(
+        description="staff × the direct hours per staff, in whole hours rounded down (14 staff: 22,852)"
+    )
     hours_direct: Decimal = Field(description="Worker-hours logged (each named worker's hours count)")
     hours_other: Decimal
     hours_total: Decimal

@@ -488,7 +488,9 @@ def hours_against_caps(contract: Contract, tally: Tally, staff: int) -> HoursAga
     other = sum((decimal_of(w.other) for w in workers.values()), Decimal(0))
     target = per_staff * staff
     ceiling = target * ceiling_percent / 100
-    minimum_direct = per_staff_direct * staff
+    # Whole hours, rounded down, as seed 004 writes it (14 × 1,632.3 = 22,852.2 → 22,852) and as
+    # procurement's hours window counts it: 22,852 direct hours reach the minimum.
+    minimum_direct = (per_staff_direct * staff).to_integral_value(rounding=ROUND_FLOOR)
     return HoursAgainstCaps(
         staff=staff,
         per_staff_annual_hours=per_staff,
