@@ -317,9 +317,9 @@ def check_principal(principal: Principal) -> None:
     """What every route refuses whatever its roles: a provider's or worker's token without its
     provider, a worker's without its worker id."""
     if principal.role in PROVIDER_ROLES and not principal.provider_id:
-        raise Forbidden(f"a {principal.role}'s token must name its provider_id", rule="R-AUD-6")
+        raise Forbidden(f"a {principal.role}'s token must name its provider_id", rule="R-AUD-6", facts={"code": "token_without_provider"})
     if principal.role == Role.WORKER and not principal.worker_id:
-        raise Forbidden("a worker's token must name its worker_id", rule="R-AUD-6")
+        raise Forbidden("a worker's token must name its worker_id", rule="R-AUD-6", facts={"code": "token_without_worker"})
 
 
 def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
@@ -347,7 +347,7 @@ def check_owner(request: Request, scope: CountyScope, owns: Owns) -> None:
     if not mine:
         # 404, not 403, and shaped like the 404 of an unknown id (R-AUD-6): another party's record
         # is none of the caller's business, not even its existence.
-        raise NotFound(f"unknown {owns} {ref} in county {scope.county}")
+        raise NotFound(f"unknown {owns} {ref} in county {scope.county}", facts={"code": "unknown_reference", "kind": str(owns)})
 
 
 def county_scope(*roles: Role, write: bool = False, owns: Owns | None = None) -> Callable[..., CountyScope]:
@@ -358,10 +358,10 @@ def county_scope(*roles: Role, write: bool = False, owns: Owns | None = None) ->
 
     def scope_of(county: str, principal: Principal) -> CountyScope:
         if principal.role not in allowed or (write and principal.role in READ_ONLY_ROLES):
-            raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
+            raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6", facts={"code": "role_not_allowed"})
         check_principal(principal)
         if not principal.can_see(county):
-            raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
+            raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6", facts={"code": "county_not_granted"})
         return CountyScope(county=county, principal=principal)
 
     if owns is None:
@@ -402,10 +402,11 @@ def require_roles(*roles: Role, province_wide: bool = False, public_setting: str
 
     def check(principal: Principal) -> Principal:
         if principal.role not in roles:
-            raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6")
+            raise Forbidden(f"role {principal.role} may not do this", rule="R-AUD-6", facts={"code": "role_not_allowed"})
         check_principal(principal)
         if province_wide and not (principal.role in PROVINCE_WIDE_ROLES and "*" in principal.counties):
-            raise Forbidden("this spans every county: a province-wide token (counties [\"*\"]) is needed", rule="R-AUD-6")
+            raise Forbidden("this spans every county: a province-wide token (counties [\"*\"]) is needed", rule="R-AUD-6",
+                            facts={"code": "province_token_needed"})
         return principal
 
     policy = AccessPolicy(frozenset(roles), False, None, county=False, province_wide=province_wide, public_setting=public_setting)

@@ -91,7 +91,7 @@ class CommandBus:
         if handler is None:
             raise RuntimeError(f"no handler registered for {type(command).__name__}")
         if command.county != scope.county:
-            raise Forbidden(f"a command for county {command.county} cannot run in the scope of county {scope.county}", rule="R-AUD-6")
+            raise Forbidden(f"a command for county {command.county} cannot run in the scope of county {scope.county}", rule="R-AUD-6", facts={"code": "county_not_granted"})
         return execute(
             self.store, scope, headers, command.fingerprint_payload(),
             lambda: handler.handle(command), lambda ids: handler.replay(command, ids),

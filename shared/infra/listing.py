@@ -52,7 +52,7 @@ class Row:
 Extract = Callable[[Any], list[tuple[str, str, str, str | None]]]
 
 
-def _utc(at: datetime) -> str:
+def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
@@ -126,6 +126,17 @@ class OwnTables:
     def _create(self) -> None:
         raise NotImplementedError
 
+    def one(self, row: Any, *names: str) -> tuple[Any, ...]:
+        """A fetched row's values: by column name from PostgreSQL's dict rows, in order from SQLite's."""
+        return tuple(row[n] for n in names) if self.pg else tuple(row)
+
+    def tracked_in(self, track_t: str, name: str) -> tuple[int, str]:
+        """``(position, fingerprint)`` of the tracking row ``name`` of table ``track_t`` ((0, "") if none)."""
+        with self.ds.transaction(commit=False) as c:
+            c.execute(f"SELECT position, fingerprint FROM {track_t} WHERE name = {self.p}", (name,))  # noqa: S608
+            found = c.fetchone()
+        return self.one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+
 
 class _Sql(OwnTables):
     """The list rows and their tracking."""
@@ -151,14 +162,8 @@ class _Sql(OwnTables):
                 "fingerprint TEXT NOT NULL)"
             )
 
-    def _one(self, row: Any, *names: str) -> tuple[Any, ...]:
-        return tuple(row[n] for n in names) if self.pg else tuple(row)
-
     def tracked(self) -> tuple[int, str]:
-        with self.ds.transaction(commit=False) as c:
-            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("lists",))  # noqa: S608
-            found = c.fetchone()
-        return self._one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+        return self.tracked_in(self.track_t, "lists")
 
     def write(self, rows: list[Row], position: int, fingerprint: str) -> None:
         p = self.p
@@ -194,7 +199,7 @@ class _Sql(OwnTables):
         with self.ds.transaction(commit=False) as c:
             c.execute(sql, args)
             found = c.fetchone()
-        return None if found is None else int(self._one(found, "key")[0])
+        return None if found is None else int(self.one(found, "key")[0])
 
     def page(self, name: str, county: str | None, owner: str | None, after: int, n: int, until: str | None) -> list[tuple[int, str]]:
         p = self.p
@@ -214,56 +219,55 @@ class _Sql(OwnTables):
         with self.ds.transaction(commit=False) as c:
             c.execute(sql, tuple(args))
             found = c.fetchall()
-        return [self._one(r, "key", "item_id") for r in found]  # type: ignore[misc]
+        return [self.one(r, "key", "item_id") for r in found]  # type: ignore[misc]
 
     def all_rows(self) -> list[tuple[Any, ...]]:
         with self.ds.transaction(commit=False) as c:
             c.execute(f"SELECT list, county, key, item_id, owner, recorded_at FROM {self.rows_t} ORDER BY list, key")  # noqa: S608
             found = c.fetchall()
-        return [self._one(r, "list", "county", "key", "item_id", "owner", "recorded_at") for r in found]
+        return [self.one(r, "list", "county", "key", "item_id", "owner", "recorded_at") for r in found]
 
 
-class ListIndex:
-    """The list projection of one service (see the module doc)."""
+class TrackedProjection:
+    """A projection of a service's notification log kept in the service's own store, caught up
+    from the position it tracks (the base of :class:`ListIndex` and of services-log's worker
+    lists). ``backend`` holds the rows and the tracking: ``tracked() -> (position, fingerprint)``
+    and ``clear()``; a stored fingerprint other than ``fingerprint`` (a changed projection) clears
+    it. :meth:`catch_up` reads the log's new notifications of ``topics`` in batches of
+    :attr:`batch_size` and hands each batch to :meth:`_write` with each event's recorded instant."""
 
-    def __init__(self, app: Any, spec: Mapping[str, Extract]) -> None:
+    batch_size = BATCH
+
+    def __init__(self, app: Any, backend: Any, fingerprint: str, topics: list[str]) -> None:
         self._app = app
-        self._spec = dict(spec)
-        self._topics = sorted(self._spec)
-        self._fingerprint = hashlib.sha256(("\n".join(self._topics) + "\nv2").encode()).hexdigest()[:16]
-        recorder = app.process_recorder
-        datastore = getattr(recorder, "datastore", None)
-        # The datastore's module, not the recorder's: a store's recorder may be a subclass defined
-        # elsewhere (shared/infra/published.py's, which stores the published bytes).
-        module = type(datastore).__module__
-        if datastore is None:
-            self._backend: _Memory | _Sql = _Memory()
-        else:
-            self._backend = _Sql(datastore, postgres=module.startswith("eventsourcing.postgres"))
+        self._backend = backend
+        self._fingerprint = fingerprint
+        self._topics = topics
         self._lock = threading.Lock()
-        position, fingerprint = self._backend.tracked()
-        if fingerprint and fingerprint != self._fingerprint:
-            self._backend.clear()
+        position, found = backend.tracked()
+        if (position or found) and found != fingerprint:
+            backend.clear()
             position = 0
         self._position = position
 
-    # --- the projection ----------------------------------------------------------------
+    def _write(self, start: int, batch: list[tuple[Any, Any, str]], position: int) -> int:
+        """Project ``batch`` — ``(notification, event, recorded_at)`` of the notifications after
+        ``start`` up to ``position`` — and record ``position`` with it; the position now tracked."""
+        raise NotImplementedError
+
     def catch_up(self) -> None:
         recorder = self._app.process_recorder
         with self._lock:
             head = recorder.max_notification_id() or 0
             while self._position < head:
-                page = recorder.select_notifications(self._position + 1, BATCH, stop=head, topics=self._topics)
-                rows: list[Row] = []
+                start = self._position
+                page = recorder.select_notifications(start + 1, self.batch_size, stop=head, topics=self._topics)
+                batch = []
                 for n in page:
                     e = self._app.mapper.to_domain_event(n)
                     at = (getattr(e, "meta", None) or {}).get("recorded_at")
-                    recorded = _utc(datetime.fromisoformat(at) if at else e.timestamp)
-                    for name, county, item_id, owner in self._spec[n.topic](e):
-                        rows.append(Row(name, county, n.id, item_id, owner, recorded))
-                position = page[-1].id if len(page) == BATCH else head
-                self._backend.write(rows, position, self._fingerprint)
-                self._position = position
+                    batch.append((n, e, utc_text(datetime.fromisoformat(at) if at else e.timestamp)))
+                self._position = self._write(start, batch, page[-1].id if len(page) == self.batch_size else head)
 
     def rebuild(self) -> None:
         """Drop the rows and replay the whole log."""
@@ -271,6 +275,33 @@ class ListIndex:
             self._backend.clear()
             self._position = 0
         self.catch_up()
+
+
+class ListIndex(TrackedProjection):
+    """The list projection of one service (see the module doc)."""
+
+    def __init__(self, app: Any, spec: Mapping[str, Extract]) -> None:
+        self._spec = dict(spec)
+        topics = sorted(self._spec)
+        datastore = getattr(app.process_recorder, "datastore", None)
+        # The datastore's module, not the recorder's: a store's recorder may be a subclass defined
+        # elsewhere (shared/infra/published.py's, which stores the published bytes).
+        module = type(datastore).__module__
+        backend: _Memory | _Sql = (
+            _Memory() if datastore is None else _Sql(datastore, postgres=module.startswith("eventsourcing.postgres"))
+        )
+        fingerprint = hashlib.sha256(("\n".join(topics) + "\nv2").encode()).hexdigest()[:16]
+        super().__init__(app, backend, fingerprint, topics)
+
+    # --- the projection ----------------------------------------------------------------
+    def _write(self, start: int, batch: list[tuple[Any, Any, str]], position: int) -> int:
+        rows = [
+            Row(name, county, n.id, item_id, owner, recorded)
+            for n, e, recorded in batch
+            for name, county, item_id, owner in self._spec[n.topic](e)
+        ]
+        self._backend.write(rows, position, self._fingerprint)
+        return position
 
     def rows(self) -> list[tuple[Any, ...]]:
         """Every row (tests compare a rebuilt projection with the live one)."""
@@ -290,7 +321,7 @@ class ListIndex:
         instant if any."""
         self.catch_up()
         instant = clock.pinned()
-        until = _utc(instant) if instant is not None else None
+        until = utc_text(instant) if instant is not None else None
 
         def fetch(after: int | None, n: int) -> list[tuple[int, str]]:
             return self._backend.page(name, county, owner, after or 0, n, until)
@@ -302,7 +333,7 @@ class ListIndex:
         lookup on the unique ``(list, county, item id)`` index, whatever the list's length."""
         self.catch_up()
         instant = clock.pinned()
-        return self._backend.key_of(name, county, item_id, _utc(instant) if instant is not None else None)
+        return self._backend.key_of(name, county, item_id, utc_text(instant) if instant is not None else None)
 
 
 _attach_lock = threading.Lock()

@@ -517,6 +517,7 @@ def publish_check(spec: ServiceSpec, settings: Settings) -> Callable[[Any], None
                 f"this command would record a {body.event_type} event of about {size} bytes; events are published on "
                 f"NATS, which carries at most {limit} (事件过大，无法发布): make the request smaller",
                 rule="R-AUD-5",
+                facts={"code": "event_too_large"},
             )
 
     return check

@@ -734,7 +734,7 @@ class SwpApplication(Application[uuid.UUID]):
         except AggregateNotFoundError:
             return None
         if record.request_fingerprint != request_fingerprint:
-            raise Conflict("Idempotency-Key was already used with a different request")
+            raise Conflict("Idempotency-Key was already used with a different request", facts={"code": "idempotency_key_reused"})
         return list(record.aggregate_ids)
 
     # --- reactions to upstream events (idempotent consumers) ------------------------
@@ -946,7 +946,7 @@ class SwpApplication(Application[uuid.UUID]):
         try:
             return self.repository.get(uuid.UUID(str(aggregate_id)))
         except (AggregateNotFoundError, ValueError) as exc:
-            raise NotFound(f"unknown {kind} {aggregate_id}") from exc
+            raise NotFound(f"unknown {kind} {aggregate_id}", facts={"code": "unknown_reference", "kind": kind}) from exc
 
     def event_id(self, domain_event: Any) -> uuid.UUID:
         return event_id_for(self.service, domain_event.originator_id, domain_event.originator_version)

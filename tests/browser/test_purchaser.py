@@ -28,7 +28,7 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
     page.find_element(By.ID, "f-has_party_org").click()
     submit(page, "#provider-form")
     error = visible(page, '.field-error[data-field="uscc"]')
-    assert "R-REG-1" in error.text and "统一社会信用代码" in error.text
+    assert "R-REG-1" in error.text and f"统一社会信用代码“{bad}”无效" in error.text and "详情" not in error.text
     screenshot(page, "purchaser-provider-refused")
     fill(page, {"uscc": good}, "#provider-form")
     submit(page, "#provider-form")
@@ -48,6 +48,17 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
             page.execute_script("arguments[0].value = arguments[1]", page.find_element(By.ID, f"f-{field}"), value)
         submit(page, "#worker-form")
         text_in(page, "#workers", name)
+    # Too old at hiring (R-REG-3): refused in a Chinese sentence with her age and the county's limit.
+    fill(page, {"provider_id": PROVIDER, "station_id": "三营镇社工站", "name": "王静", "education": "本科",
+                "qualification": "社会工作师", "role": "驻站社工"}, "#worker-form")
+    for field, value in (("birth_date", "1970-05-01"), ("hired_on", "2026-11-01")):
+        page.execute_script("arguments[0].value = arguments[1]", page.find_element(By.ID, f"f-{field}"), value)
+    submit(page, "#worker-form")
+    error = visible(page, '.field-error[data-field="birth_date"]')
+    assert "该社工在2026年11月1日已满56岁，县里规定招聘时年龄不超过40岁" in error.text and "R-REG-3" in error.text
+    assert "详情" not in error.text and "worker is" not in page.page_source
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", error)
+    screenshot(page, "purchaser-worker-refused")
 
     # The contract wizard takes 元; the funding shares must add up (R-FIN-2), refused next to them.
     page.get(base + "/purchaser/contracts/new")
@@ -70,7 +81,10 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
     screenshot(page, "purchaser-contract-wizard")
     submit(page, "#contract-form")
     error = visible(page, '.field-error[data-field="funding"]')
-    assert "R-FIN-2" in error.text and "协议金额" in error.text
+    assert "R-FIN-2" in error.text and "各资金来源合计260,000.00 元，与协议金额360,000.00 元不符" in error.text
+    assert "详情" not in error.text
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", error)
+    screenshot(page, "purchaser-contract-refused")
     # What was typed is kept: fix the one share and sign.
     assert page.find_element(By.ID, "f-amount").get_attribute("value") == "360,000"
     fill(page, {"funding_amount": "200000"}, "#funding-rows tr:nth-child(2)")
@@ -85,6 +99,12 @@ def test_a_clerk_registers_a_provider_station_workers_and_signs_a_contract_in_yu
         time.sleep(0.3)
         page.refresh()
     screenshot(page, "purchaser-contract")
+
+    # A contract that is not the county's: the error page says so in Chinese, without the id asked for.
+    unknown = "0b7e5a4c-2f9d-4c1e-9a57-3d2c8e6f1a90"
+    page.get(base + f"/purchaser/contracts/{unknown}")
+    text_in(page, "#error-message", "找不到所选服务协议")
+    assert unknown not in page.page_source and "详情" not in page.page_source
 
     page.get(base + "/purchaser/")
     text_in(page, "#contracts", PROVIDER)

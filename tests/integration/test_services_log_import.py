@@ -10,6 +10,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 import nats
+from console.refusals import import_row_zh
 from openpyxl import Workbook, load_workbook
 
 from shared.infra.auth import Role
@@ -72,6 +73,9 @@ async def test_a_csv_sheet_with_good_and_bad_rows_then_the_same_sheet_again(gate
         (16, "person_times", "服务人次", "R-LOG-3"),
     ]
     assert "无此社工" in report["errors"][7]["detail"] and "无此协议" in report["errors"][9]["detail"]
+    # …and each reads in Chinese on the console's import page, the English detail not needed.
+    assert all(import_row_zh(e)[0] and not import_row_zh(e)[1] for e in report["errors"]), report["errors"]
+    assert import_row_zh(report["errors"][9])[0] == "找不到该服务协议（或尚未从登记系统同步）"
     assert report["contracts"] == [{"contract_id": place.contract_id, "recorded": 4}]
     progress = f"{LOG}/{COUNTY}/contracts/{place.contract_id}/progress"
     after_first = await check(gateway.get(progress, headers=purchaser), 200)
@@ -228,3 +232,4 @@ async def test_a_sheet_citing_another_providers_beneficiary_refuses_those_rows_a
                            headers=tokens(Role.PROVIDER, COUNTY, provider_id=other))
     assert (r.status_code, r.json()["recorded"], r.json()["refused"]) == (200, 0, 4), r.text
     assert {e["rule"] for e in r.json()["errors"]} == {"R-REG-8"}  # not its contract at all
+    assert {import_row_zh(e) for e in r.json()["errors"]} == {("只有签约的承接机构（及其社工）可以为该协议登记服务", "")}

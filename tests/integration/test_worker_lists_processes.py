@@ -41,7 +41,7 @@ def expected_lists(app: ServicesLogApplication) -> dict[str, list[tuple[int, str
 @pytest.mark.parametrize("persistence", ["postgres"], indirect=True)
 def test_two_processes_catching_up_at_once_lose_and_duplicate_no_entry(env, monkeypatch):
     # Small batches: many turns on the tracking row while the log grows.
-    monkeypatch.setattr(worker_lists, "BATCH", 3)
+    monkeypatch.setattr(worker_lists.WorkerDeliveries, "batch_size", 3)
     apps = [ServicesLogApplication(env), ServicesLogApplication(env)]
     projections = [worker_deliveries(a) for a in apps]
     assert projections[0] is not projections[1]  # two processes: two objects, two connection pools

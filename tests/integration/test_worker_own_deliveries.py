@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+from console.refusals import import_row_zh
 from openpyxl import Workbook
 
 from shared.infra.auth import Role
@@ -54,6 +55,7 @@ async def test_a_worker_sees_and_touches_only_its_own_deliveries(gateway, tokens
     report = await check(gateway.post(f"{LOG}/{county}/deliveries/import", files={"file": ("mine.xlsx", sheet(rows))}, headers=li_token), 200)
     assert report["recorded"] == 1 and report["refused"] == 1, report
     assert report["errors"][0]["line"] == 3 and report["errors"][0]["rule"] == "R-AUD-6", report
+    assert import_row_zh(report["errors"][0]) == ("社工个人账号只能登记本人参与的服务：请在服务社工中填写或选择自己", "")
 
     # Her own worker record, in services-log and in registry; not 王静's.
     for service in ("services-log", "registry"):

@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from console.api import GENERIC_ZH, ApiConnector, ApiProblem, SessionExpired
 from console.pages import REGISTERED, auth
 from console.pages.worker import NoWorkerId
+from console.refusals import sentence, without_ids
+from console.rules import explain
 from console.session import SessionStore
 from console.settings import ConsoleSettings
 from console.web import HERE, CsrfFailed, Forbidden, NeedsSignIn, render, session_of, sign_in_redirect
@@ -57,9 +59,12 @@ def create_console(settings: Settings, console_settings: ConsoleSettings | None 
     async def api_problem(request: Request, exc: Exception) -> Response:
         # A refusal no page handled (reading another provider's record, an unknown id …).
         assert isinstance(exc, ApiProblem)
+        # Its Chinese sentence when the refusal has one; else the rule's hint, the English (ids removed) muted.
         status = exc.status if exc.status in (403, 404, 409, 422) else 502
-        message = GENERIC_ZH.get(exc.status, "平台拒绝了该请求")
-        return render(request, "error.html", status_code=status, title=message, message=f"{exc.detail}" + (f"（{exc.rule}）" if exc.rule else ""))
+        title = GENERIC_ZH.get(exc.status, "平台拒绝了该请求")
+        zh = sentence(exc.problem.get("facts"))
+        return render(request, "error.html", status_code=status, title=title, message=zh or explain(exc.rule) or title,
+                      rule=exc.rule, detail="" if zh else without_ids(exc.detail))
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _: Exception) -> Response:

@@ -190,7 +190,7 @@ def happened(day: date | None, rule: str, field: str) -> date:
     if day is None:
         return today
     if day > today:
-        raise RuleViolation(f"{day} is in the future", rule=rule, field=field)
+        raise RuleViolation(f"{day} is in the future", rule=rule, field=field, facts={"code": "date_in_future", "date": day.isoformat()})
     return day
 
 
@@ -275,13 +275,13 @@ class EvaluationCommands:
         county, contract_id, stage = c.county, c.contract_id, canonical_stage(c.stage)
         contract = self.store.contract(county, contract_id, field="contract_id")
         if contract.terminated_on is not None:
-            raise RuleViolation(f"the contract was terminated on {contract.terminated_on}", rule="R-EVAL-9", field="contract_id")
+            raise RuleViolation(f"the contract was terminated on {contract.terminated_on}", rule="R-EVAL-9", field="contract_id", facts={"code": "contract_terminated", "date": contract.terminated_on.isoformat()})
         org = self.store.evaluator(county, c.evaluator_org, field="evaluator_org")
         org.check_may_evaluate(contract.provider_id, c.scheduled_on)
         check_timing(stage, c.scheduled_on, contract.period_start, contract.period_end)
         directory = self.store.directory(county)
         if any(e.stage == stage for e in directory.evaluations_of(contract_id)):
-            raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage")
+            raise RuleViolation(f"this contract already has a {stage} evaluation", rule="R-EVAL-1", field="stage", facts={"code": "stage_already_scheduled", "stage": stage})
         rid, version = self.rubric_for(county, directory.evaluations_of(contract_id))
         pinned = self.store.rubric(rid).version_content(version)
         evaluation = Evaluation(
@@ -309,7 +309,7 @@ class EvaluationCommands:
             return first.rubric_id, first.rubric_version
         rubric = self.store.rubric_in_force(county)
         if rubric is None:
-            raise RuleViolation("no rubric is published for this county or the province", rule="R-EVAL-2", field="rubric")
+            raise RuleViolation("no rubric is published for this county or the province", rule="R-EVAL-2", field="rubric", facts={"code": "no_rubric"})
         return str(rubric.id), rubric.current_version
 
     # --- the provider's side ------------------------------------------------------------------
@@ -348,14 +348,14 @@ class EvaluationCommands:
         evaluation = self.store.evaluation(c.county, c.evaluation_id)
         self.check_evaluator(evaluation, c.by_org)
         if c.station_id not in evaluation.station_ids:
-            raise UnknownReference(f"station {c.station_id} is not a station of the contract", field="station_id")
+            raise UnknownReference(f"station {c.station_id} is not a station of the contract", field="station_id", facts={"code": "station_not_in_contract", "station_id": c.station_id})
         visited_on = c.visited_on or china_today()
         contract = self.store.contract(c.county, evaluation.contract_id)
         if not contract.period_start <= visited_on <= contract.period_end:
-            raise RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on")
+            raise RuleViolation("process visits fall within the service year", rule="R-EVAL-1", field="visited_on", facts={"code": "visit_outside_year", "date": visited_on.isoformat(), "period_start": contract.period_start.isoformat(), "period_end": contract.period_end.isoformat()})
         happened(visited_on, "R-EVAL-10", "visited_on")
         if not c.credential_shown:
-            raise RuleViolation("the evaluator shows their credential on site", rule="R-EVAL-10", field="credential_shown")
+            raise RuleViolation("the evaluator shows their credential on site", rule="R-EVAL-10", field="credential_shown", facts={"code": "credential_not_shown"})
         org = self.store.evaluator(c.county, evaluation.evaluator_org)
         org.check_may_evaluate(evaluation.provider_id, visited_on)
         credential_no = org.credential_on(c.member_id, visited_on, field="member_id")
@@ -372,7 +372,7 @@ class EvaluationCommands:
         surveyed_on = happened(c.surveyed_on, "R-EVAL-4", "surveyed_on")
         groups = survey_groups(self.store.pinned(evaluation))
         if not groups:
-            raise RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses")
+            raise RuleViolation("the pinned rubric version has no survey", rule="R-EVAL-4", field="responses", facts={"code": "rubric_has_no_survey"})
         result = score_survey(groups, c.responses)
         evaluation.record_survey(
             surveyed_on=surveyed_on,
@@ -392,13 +392,14 @@ class EvaluationCommands:
         for i, entry in enumerate(c.scores):
             code = entry["item_code"]
             if code in seen:
-                raise RuleViolation(f"item {code} is scored twice in one request", rule="R-EVAL-2", field=f"scores.{i}.item_code")
+                raise RuleViolation(f"item {code} is scored twice in one request", rule="R-EVAL-2", field=f"scores.{i}.item_code", facts={"code": "item_scored_twice", "item": code})
             seen.add(code)
             item = self._check_item_score(content, code, entry["score"], f"scores.{i}.item_code", f"scores.{i}.score")
             if item.source != ItemSource.EVALUATOR:
                 rule = "R-EVAL-4" if item.source == ItemSource.SURVEY else "R-EVAL-2"
                 raise RuleViolation(
-                    f"item {code} is computed from the {item.source.value}, not typed in", rule=rule, field=f"scores.{i}.item_code"
+                    f"item {code} is computed from the {item.source.value}, not typed in", rule=rule, field=f"scores.{i}.item_code",
+                    facts={"code": "item_computed", "item": code, "source": item.source.value},
                 )
             evaluation.score_item(
                 item_code=code, score=Decimal(entry["score"]), max_score=item.max_score,
@@ -412,7 +413,7 @@ class EvaluationCommands:
         self.check_evaluator(evaluation, c.by_org)
         found_on = happened(c.found_on, "R-EVAL-5", "found_on")
         if c.points <= 0:
-            raise RuleViolation("a deduction takes off a positive number of points", rule="R-EVAL-5", field="points")
+            raise RuleViolation("a deduction takes off a positive number of points", rule="R-EVAL-5", field="points", facts={"code": "deduction_not_positive"})
         evaluation.deduct(found_on=found_on, points=c.points, reason=c.reason)
         self.store.save(evaluation)
         return evaluation
@@ -477,20 +478,20 @@ class EvaluationCommands:
     def check_provider(evaluation: Evaluation, provider_id: str | None) -> None:
         """A provider acts on evaluations of its own contracts only (None: the purchaser's side)."""
         if provider_id is not None and provider_id != evaluation.provider_id:
-            raise Forbidden("this is another provider's evaluation", rule="R-AUD-6")
+            raise Forbidden("this is another provider's evaluation", rule="R-AUD-6", facts={"code": "other_providers_evaluation"})
 
     @staticmethod
     def check_evaluator(evaluation: Evaluation, org_id: str | None) -> None:
         """Only the evaluator organisation the evaluation was assigned to records it (R-EVAL-7)."""
         if org_id != evaluation.evaluator_org:
-            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7")
+            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-EVAL-7", facts={"code": "other_evaluator"})
 
     @staticmethod
     def _check_item_score(content: RubricVersion, code: str, score: Any, code_field: str, score_field: str) -> RubricItem:
         item = content.item(code)
         if item is None:
-            raise RuleViolation(f"{code} is not an item of the pinned rubric version", rule="R-EVAL-2", field=code_field)
+            raise RuleViolation(f"{code} is not an item of the pinned rubric version", rule="R-EVAL-2", field=code_field, facts={"code": "item_unknown", "item": code})
         if not Decimal(0) <= Decimal(score) <= item.max_score:
-            raise RuleViolation(f"{code} is scored 0 to {item.max_score}", rule="R-EVAL-2", field=score_field)
+            raise RuleViolation(f"{code} is scored 0 to {item.max_score}", rule="R-EVAL-2", field=score_field, facts={"code": "score_out_of_range", "item": code, "score": str(score), "max_score": str(item.max_score)})
         return item
 

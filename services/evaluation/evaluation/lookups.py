@@ -51,7 +51,7 @@ class EvaluationApplication(SwpApplication):
         except ValueError:
             found = None
         if not isinstance(found, Rubric):
-            raise NotFound(f"unknown rubric {rid}")
+            raise NotFound(f"unknown rubric {rid}", facts={"code": "unknown_reference", "kind": "rubric"})
         return found
 
     def rubric_in_force(self, county: str) -> Rubric | None:
@@ -70,7 +70,7 @@ class EvaluationApplication(SwpApplication):
         found = self._find(aggregate_id) if aggregate_id is not None else None
         if not isinstance(found, kind) or found.county != county:
             error = NotFound if field is None else UnknownReference
-            raise error(f"unknown {label} {ref} in county {county}", field=field)
+            raise error(f"unknown {label} {ref} in county {county}", field=field, facts={"code": "unknown_reference", "kind": label})
         return found
 
     @staticmethod

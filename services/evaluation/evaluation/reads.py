@@ -97,9 +97,9 @@ def narrowing(viewer: Viewer) -> tuple[str | None, str | None]:
     """The provider and the evaluator organisation the viewer's answers are limited to (None:
     not limited by it). A provider's or evaluator's token without its claim reads nothing."""
     if viewer.role == Role.PROVIDER and not viewer.provider_id:
-        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6")
+        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6", facts={"code": "token_without_provider"})
     if viewer.role == Role.EVALUATOR and not viewer.evaluator_org:
-        raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6")
+        raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6", facts={"code": "token_without_evaluator"})
     return viewer.provider_id, viewer.evaluator_org
 
 
@@ -121,14 +121,14 @@ class EvaluationReads:
     def rubric_in_force(self, q: RubricInForce, _viewer: Viewer) -> dict[str, Any]:
         rubric = self.store.rubric_in_force(q.county)
         if rubric is None:
-            raise NotFound(f"no rubric is published for county {q.county} or the province")
+            raise NotFound(f"no rubric is published for county {q.county} or the province", facts={"code": "no_rubric"})
         return rubric_view(rubric, rubric.current_version)
 
     def rubric_version(self, q: RubricVersion, viewer: Viewer) -> dict[str, Any]:
         """A county's rubric only to a caller granted that county; as unknown otherwise (404)."""
         rubric = self.store.rubric(q.rubric_id)
         if q.version > rubric.current_version or not (rubric.scope == PROVINCE or viewer.sees_county(rubric.scope)):
-            raise NotFound(f"rubric {q.rubric_id} has no version {q.version}")
+            raise NotFound(f"rubric {q.rubric_id} has no version {q.version}", facts={"code": "rubric_version_unknown", "version": q.version})
         return rubric_view(rubric, q.version)
 
     # --- evaluators ------------------------------------------------------------------------
@@ -149,9 +149,9 @@ class EvaluationReads:
         found = self.store.evaluation(q.county, q.evaluation_id)
         provider, org = narrowing(viewer)
         if provider is not None and provider != found.provider_id:
-            raise Forbidden("this is another provider's evaluation", rule="R-AUD-6")
+            raise Forbidden("this is another provider's evaluation", rule="R-AUD-6", facts={"code": "other_providers_evaluation"})
         if org is not None and org != found.evaluator_org:
-            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6")
+            raise Forbidden("this evaluation is assigned to another evaluator organisation", rule="R-AUD-6", facts={"code": "other_evaluator"})
         return evaluation_view(self.store, found, q.as_of or china_today())
 
     def contract(self, q: ContractEvaluations, viewer: Viewer) -> dict[str, Any]:
@@ -160,7 +160,7 @@ class EvaluationReads:
         view = contract_view(self.store, q.county, q.contract_id, q.as_of or china_today())
         provider, org = narrowing(viewer)
         if provider is not None and provider != view["provider_id"]:
-            raise Forbidden("this is another provider's contract", rule="R-AUD-6")
+            raise Forbidden("this is another provider's contract", rule="R-AUD-6", facts={"code": "other_providers_record"})
         view["evaluations"] = [
             e for e in view["evaluations"]
             if (provider is None or provider == e["provider_id"]) and (org is None or org == e["evaluator_org"])

@@ -157,9 +157,9 @@ class FinanceLookups:
         """``provider_id``: a provider's caller sees only its own contracts."""
         found: TrancheSchedule | None = self.find(schedule_id(contract_id))
         if found is None or found.county != county:
-            raise NotFound(f"no contract {contract_id} in county {county} (or finance has not received it yet)")
+            raise NotFound(f"no contract {contract_id} in county {county} (or finance has not received it yet)", facts={"code": "contract_not_in_finance"})
         if provider_id is not None and provider_id != found.provider_id:
-            raise Forbidden("a provider sees and books only its own contracts' accounts", rule="R-FIN-8")
+            raise Forbidden("a provider sees and books only its own contracts' accounts", rule="R-FIN-8", facts={"code": "other_providers_account"})
         return found
 
     def schedules(self, county: str) -> list[TrancheSchedule]:

@@ -121,7 +121,7 @@ class FinanceQueries:
         self.lookups.schedule(county, contract_id)
         entry = projections.expense(self.lookups.store, county, contract_id, expense_id)
         if entry is None:
-            raise NotFound(f"no expense {expense_id} on contract {contract_id}")
+            raise NotFound(f"no expense {expense_id} on contract {contract_id}", facts={"code": "expense_unknown"})
         return {"contract_id": contract_id, **entry.view()}
 
     def expenses(

@@ -89,7 +89,10 @@ class CountyCommands:
             if (existing.name, existing.rating, existing.has_party_org, existing.prior_projects) != (
                 name, rating, has_party_org, prior_projects_of(prior)
             ):
-                raise Conflict(f"统一社会信用代码 {uscc} is already registered as {existing.name} ({existing.id})", field="uscc")
+                raise Conflict(
+                    f"统一社会信用代码 {uscc} is already registered as {existing.name} ({existing.id})", field="uscc",
+                    facts={"code": "uscc_registered", "uscc": uscc, "name": existing.name},
+                )
             return existing.id
         provider = Provider(**details)
         self.store.save(provider)

@@ -169,17 +169,18 @@ class RegistryApplication(SwpApplication):
         try:
             return self.repository.get(county_id(code))
         except AggregateNotFoundError as exc:
-            raise NotFound(f"county {code} is not registered", field="county") from exc
+            raise NotFound(f"county {code} is not registered", field="county", facts={"code": "unknown_reference", "kind": "county"}) from exc
 
     def _in_county(self, county: str, aggregate_id: str, kind: type[A], label: str, field: str | None) -> A:
         # field=None: the id came from the path (404); otherwise from the body (422 naming it).
         error = NotFound if field is None else UnknownReference
+        facts: dict[str, object] = {"code": "unknown_reference", "kind": label}
         try:
             agg = self.repository.get(uuid.UUID(str(aggregate_id)))
         except (AggregateNotFoundError, ValueError) as exc:
-            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field) from exc
+            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field, facts=facts) from exc
         if not isinstance(agg, kind) or getattr(agg, "county", None) != county:
-            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field)
+            raise error(f"unknown {label} {aggregate_id} in county {county}", field=field, facts=facts)
         return agg
 
     def provider(self, county: str, provider_id: str, field: str | None = "provider_id") -> Provider:

@@ -47,7 +47,7 @@ def policy_names(policy: dict[str, Any] | None) -> dict[str, Any] | None:
         try:
             return clean_name(value)
         except ValueError as exc:
-            raise RuleViolation(f"{field} {exc}", rule="R-FIN-2", field=field) from None
+            raise RuleViolation(f"{field} {exc}", rule="R-FIN-2", field=field, facts={"code": "funding_source_spelling", "empty": not value.strip()}) from None
 
     cleaned = dict(policy)
     sources = policy.get("funding_sources")

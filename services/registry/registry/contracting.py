@@ -9,7 +9,6 @@ from typing import Any
 from registry.base import RegistryApplication
 from registry.domainmodel import (
     BANNING_KINDS,
-    SERVICE_AREAS,
     Contract,
     FundingLedger,
     Provider,
@@ -21,6 +20,7 @@ from registry.domainmodel import (
     check_funding_caps,
     check_funding_sources,
     check_not_banned,
+    check_service_areas,
     check_staffing,
     check_supervisor,
     funding_by_year,
@@ -70,7 +70,10 @@ class ContractCommands:
         named = terms.get("previous_contract_id")
         if year_index == 1:
             if named:
-                raise RuleViolation("year 1 of a cycle has no previous year's contract", rule="R-REG-7", field="previous_contract_id")
+                raise RuleViolation(
+                    "year 1 of a cycle has no previous year's contract", rule="R-REG-7", field="previous_contract_id",
+                    facts={"code": "first_year_no_previous"},
+                )
             return None
         if not named:
             raise RuleViolation(
@@ -78,6 +81,7 @@ class ContractCommands:
                 "it needs that year's passed final/annual evaluation",
                 rule="R-REG-7",
                 field="previous_contract_id",
+                facts={"code": "renewal_names_previous", "year": year_index},
             )
         previous = self.store.contract(county, named, field="previous_contract_id")
         if previous.provider_id != provider_id:
@@ -85,12 +89,14 @@ class ContractCommands:
                 "the previous year's contract is with another provider: a new provider is re-procurement (重新采购)",
                 rule="R-REG-7",
                 field="previous_contract_id",
+                facts={"code": "previous_other_provider"},
             )
         if previous.year_index + 1 != year_index:
             raise RuleViolation(
                 f"the named contract is year {previous.year_index}: this one would be year {previous.year_index + 1}",
                 rule="R-REG-7",
                 field="year_index",
+                facts={"code": "renewal_year_mismatch", "previous_year": previous.year_index, "year": previous.year_index + 1},
             )
         previous.check_renewable(field="previous_contract_id")
         return previous
@@ -137,15 +143,18 @@ class ContractCommands:
         provider = self.store.provider(county, terms["provider_id"], field="provider_id")
         station_ids = list(terms["station_ids"])
         if not station_ids:
-            raise RuleViolation("a contract names at least one station", rule="R-REG-4", field="station_ids")
+            raise RuleViolation(
+                "a contract names at least one station", rule="R-REG-4", field="station_ids", facts={"code": "no_station"}
+            )
         if len(set(station_ids)) != len(station_ids):
-            raise RuleViolation("each station is named once", rule="R-REG-4", field="station_ids")
+            raise RuleViolation("each station is named once", rule="R-REG-4", field="station_ids", facts={"code": "station_twice"})
         for i, sid in enumerate(station_ids):
             self.store.station(county, sid, field=f"station_ids.{i}")
         cycle_years = previous.cycle_years if previous else terms.get("cycle_years") or policy["contract_cycle_years"]
         if previous is None and cycle_years > policy["contract_cycle_years"]:
             raise RuleViolation(
-                f"the county's contract cycle is {policy['contract_cycle_years']} years", rule="R-REG-4", field="cycle_years"
+                f"the county's contract cycle is {policy['contract_cycle_years']} years", rule="R-REG-4", field="cycle_years",
+                facts={"code": "cycle_longer_than_policy", "cycle_years": cycle_years, "limit": policy["contract_cycle_years"]},
             )
         year_index = previous.year_index + 1 if previous else terms.get("year_index") or 1
         tranche_plan = terms.get("tranche_plan") or policy["tranche_plan"]
@@ -216,7 +225,10 @@ class ContractCommands:
             return None
         supervisor = self.store.worker(county, supervisor_id, field="supervisor_id")
         if supervisor.provider_id != str(provider.id):
-            raise RuleViolation("the supervisor is not employed by the provider", rule="R-REG-2", field="supervisor_id")
+            raise RuleViolation(
+                "the supervisor is not employed by the provider", rule="R-REG-2", field="supervisor_id",
+                facts={"code": "supervisor_other_provider", "worker_id": supervisor_id},
+            )
         return supervisor
 
     def file_contract(self, county: str, contract_id: str, filed_on: date, filed_with: str) -> Contract:
@@ -258,7 +270,7 @@ class ContractCommands:
     ) -> str:
         """R-REG-6: services outside the contract's areas need an approved scope change."""
         contract = self.store.contract(county, contract_id)
-        check_contract_areas(service_areas)
+        check_service_areas(service_areas)
         contract.request_scope_change(change_id, service_areas, effective_on, reason, requested_by)
         self.store.save(contract)
         return change_id
@@ -270,7 +282,7 @@ class ContractCommands:
         contract = self.store.contract(county, contract_id)
         change = contract.scope_change(change_id)
         if change is None:
-            raise NotFound(f"unknown scope change {change_id} of contract {contract_id}")
+            raise NotFound(f"unknown scope change {change_id} of contract {contract_id}", facts={"code": "unknown_reference", "kind": "scope change"})
         contract.decide_scope_change(change, approved, decided_by or contract.purchaser, decided_on, note)
         self.store.save(contract)
         return contract
@@ -307,11 +319,3 @@ class ContractCommands:
         if ended:
             self.store.save(*ended)
         return [str(c.id) for c in ended]
-
-
-def check_contract_areas(service_areas: list[str]) -> None:
-    if not service_areas:
-        raise RuleViolation("at least one service area", rule="R-LOG-2", field="service_areas")
-    for i, area in enumerate(service_areas):
-        if area not in SERVICE_AREAS:
-            raise RuleViolation(f"{area!r} is not a service area of R-LOG-2", rule="R-LOG-2", field=f"service_areas.{i}")

@@ -295,7 +295,7 @@ class RegistryReads:
             }
         policy = county.policy_of(q.policy_version)
         if policy is None:
-            raise NotFound(f"county {q.county} has no policy version {q.policy_version}", field="policy_version")
+            raise NotFound(f"county {q.county} has no policy version {q.policy_version}", field="policy_version", facts={"code": "policy_version_unknown", "version": q.policy_version})
         return {"county": q.county, "name": county.name, "policy": policy, "policy_version": q.policy_version}
 
     # --- contracts -----------------------------------------------------------------------
@@ -329,7 +329,7 @@ class RegistryReads:
     def contract(self, q: ContractDetail, viewer: Viewer) -> ContractRead:
         contract = self.store.contract(q.county, q.contract_id)
         if not viewer.sees_provider(contract.provider_id):
-            raise NotFound(f"unknown contract {q.contract_id} in county {q.county}")
+            raise NotFound(f"unknown contract {q.contract_id} in county {q.county}", facts={"code": "unknown_reference", "kind": "contract"})
         return ContractRead(contract, self.store.workdays())
 
     # --- providers -----------------------------------------------------------------------
@@ -349,7 +349,7 @@ class RegistryReads:
     def provider(self, q: ProviderDetail, viewer: Viewer) -> Provider:
         provider = self.store.provider(q.county, q.provider_id, field=None)
         if not viewer.sees_provider(str(provider.id)):
-            raise NotFound(f"unknown provider {q.provider_id} in county {q.county}")
+            raise NotFound(f"unknown provider {q.provider_id} in county {q.county}", facts={"code": "unknown_reference", "kind": "provider"})
         return provider
 
     # --- stations and workers ------------------------------------------------------------
@@ -387,7 +387,7 @@ class RegistryReads:
         """A provider reads its own workers, a worker only itself."""
         worker = self.store.worker(q.county, q.worker_id)
         if not viewer.sees_provider(worker.provider_id) or viewer.worker_id not in (None, str(worker.id)):
-            raise NotFound(f"unknown worker {q.worker_id} in county {q.county}")
+            raise NotFound(f"unknown worker {q.worker_id} in county {q.county}", facts={"code": "unknown_reference", "kind": "worker"})
         return worker
 
     def workplace(self, q: WorkerWorkplace, viewer: Viewer) -> Workplace:
@@ -450,7 +450,7 @@ class RegistryReads:
 
     def province_contracts(self, q: ProvinceContracts, viewer: Viewer) -> Listed:
         if q.in_county is not None and not viewer.sees_county(q.in_county):
-            raise Forbidden(f"token is not granted county {q.in_county}", rule="R-AUD-6")
+            raise Forbidden(f"token is not granted county {q.in_county}", rule="R-AUD-6", facts={"code": "county_not_granted"})
         query = {"county": q.in_county, "status": q.status}
         after = decode_cursor("registry.all-contracts", query, q.cursor)
         status = q.status

@@ -67,14 +67,15 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     contracts: Counter[str] = field(default_factory=Counter)
 
-    def refuse(self, line: int, problems: list[tuple[str | None, str | None, str]] | list[DomainError]) -> None:
-        """Each problem as (field, rule, detail), or the refusal itself (its ``facts`` kept for the console)."""
+    def refuse(self, line: int, problems: list[tuple[Any, ...]] | list[DomainError]) -> None:
+        """Each problem as (field, rule, detail) or (field, rule, detail, facts), or the refusal
+        itself (its ``facts`` kept for the console)."""
         self.refused += 1
         for problem in problems:
             if isinstance(problem, DomainError):
                 field_, rule, detail, facts = problem.field, problem.rule, problem.detail, problem.facts
             else:
-                (field_, rule, detail), facts = problem, None
+                field_, rule, detail, facts = (*problem, None)[:4]
             key = (field_ or "").split(".")[0]
             column = COLUMNS.get(key, (None,))[0]
             rule = rule or COLUMN_RULES.get(key, "R-LOG-3")
@@ -213,19 +214,22 @@ class DeliveryImport:
         v = row.values
         contract_id = v.get("contract_id") or self.default_contract_id
         if not contract_id:
-            self.report.refuse(row.line, [("contract_id", "R-LOG-3", "no contract (协议编号): give the column or the contract_id parameter")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", "no contract (协议编号): give the column or the contract_id parameter",
+                                           {"code": "import_no_contract"})])
             return
         contract = self._contract(contract_id)
         if contract is None:
-            self.report.refuse(row.line, [("contract_id", "R-LOG-3", f"unknown contract (协议编号) {contract_id} in county {self.county}")])
+            self.report.refuse(row.line, [("contract_id", "R-LOG-3", f"unknown contract (协议编号) {contract_id} in county {self.county}",
+                                           {"code": "contract_unknown"})])
             return
         try:
             self.lookups.check_provider(contract, self.provider_id)
         except Forbidden as exc:
-            self.report.refuse(row.line, [("contract_id", exc.rule, exc.detail)])
+            self.report.refuse(row.line, [("contract_id", exc.rule, exc.detail, exc.facts)])
             return
         if self.worker_id is not None and self.worker_id not in v["worker_ids"]:
-            self.report.refuse(row.line, [("worker_ids", "R-AUD-6", "a worker records only deliveries it took part in: name yourself")])
+            self.report.refuse(row.line, [("worker_ids", "R-AUD-6", "a worker records only deliveries it took part in: name yourself",
+                                           {"code": "not_own_delivery"})])
             return
         station_id = v.get("station_id") or (contract.station_ids[0] if len(contract.station_ids) == 1 else "")
         facts = DeliveryFacts(

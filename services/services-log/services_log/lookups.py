@@ -85,7 +85,7 @@ class ServicesLogLookups:
         except ValueError:
             found = None
         if not isinstance(found, ServiceDelivery) or found.county != county:
-            raise NotFound(f"unknown delivery {delivery_id} in county {county}")
+            raise NotFound(f"unknown delivery {delivery_id} in county {county}", facts={"code": "unknown_reference", "kind": "delivery"})
         return found
 
     def beneficiary(self, county: str, ref: str, field: str | None = None, read_only: bool = False) -> Beneficiary:

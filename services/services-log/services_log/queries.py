@@ -73,7 +73,7 @@ class ServicesLogQueries:
         """月度工作简报: the month's deliveries by kind and area, person-times, hours and progress."""
         contract = self.lookups.contract(county, contract_id)
         if month not in contract.months():
-            raise RuleViolation(f"{month} is not a month of the contract year", rule="R-LOG-7", field="month")
+            raise RuleViolation(f"{month} is not a month of the contract year", rule="R-LOG-7", field="month", facts={"code": "month_outside_year", "month": month})
         log = self.lookups.contract_log(contract, read_only=True)
         year, mon = (int(x) for x in month.split("-"))
         first = max(contract.period_start, date(year, mon, 1))
@@ -124,6 +124,7 @@ class ServicesLogQueries:
             raise RuleViolation(
                 f"{quarter} is not a quarter of the contract year ({'、'.join(self.quarters(contract))})",
                 rule="R-LOG-7", field="quarter",
+                facts={"code": "quarter_outside_year", "quarter": quarter, "quarters": self.quarters(contract)},
             )
         log = self.lookups.contract_log(contract, read_only=True)
         year_no, q = int(quarter[:4]), int(quarter[-1])

@@ -159,7 +159,7 @@ class ServicesLogReads:
         """The contract, if the viewer may see it: a provider's user sees its own contracts only."""
         contract = self.lookups.contract(county, contract_id)
         if not viewer.sees_provider(contract.provider_id):
-            raise Forbidden("this is another provider's contract", rule="R-AUD-6")
+            raise Forbidden("this is another provider's contract", rule="R-AUD-6", facts={"code": "other_providers_record"})
         return contract
 
     def worker(self, q: WorkerOf, viewer: Viewer) -> Worker:
@@ -170,14 +170,14 @@ class ServicesLogReads:
             and (viewer.provider_id is None or any(e.provider_id == viewer.provider_id for e in worker.employments))
         )
         if worker is None or not mine:
-            raise NotFound(f"unknown worker {q.worker_id} in county {q.county}")
+            raise NotFound(f"unknown worker {q.worker_id} in county {q.county}", facts={"code": "unknown_reference", "kind": "worker"})
         return worker
 
     def delivery(self, q: DeliveryOf, viewer: Viewer) -> dict[str, Any]:
         delivery = self.lookups.delivery(q.county, q.delivery_id)
         self.contract(q.county, delivery.facts.contract_id, viewer)
         if viewer.worker_id is not None and viewer.worker_id not in delivery.facts.worker_ids:
-            raise NotFound(f"unknown delivery {q.delivery_id} in county {q.county}")  # not the worker's own (R-AUD-6)
+            raise NotFound(f"unknown delivery {q.delivery_id} in county {q.county}", facts={"code": "unknown_reference", "kind": "delivery"})  # not the worker's own (R-AUD-6)
         return delivery_view(self.lookups, delivery, viewer.role)
 
     def deliveries(self, q: ContractDeliveries, viewer: Viewer) -> DeliveryPage:
@@ -225,7 +225,7 @@ class ServicesLogReads:
         providers were recorded: county-wide); personal data only for CONFIDENTIAL_READERS (R-LOG-5)."""
         beneficiary = self.lookups.beneficiary(q.county, q.beneficiary_ref)
         if beneficiary.provider_id is not None and not viewer.sees_provider(beneficiary.provider_id):
-            raise NotFound(f"unknown beneficiary (服务对象) {q.beneficiary_ref} in county {q.county}")
+            raise NotFound(f"unknown beneficiary (服务对象) {q.beneficiary_ref} in county {q.county}", facts={"code": "unknown_reference", "kind": "beneficiary"})
         if viewer.role not in CONFIDENTIAL_READERS:
-            raise Forbidden(f"role {viewer.role} may not read personal data", rule="R-LOG-5")
+            raise Forbidden(f"role {viewer.role} may not read personal data", rule="R-LOG-5", facts={"code": "personal_data_role"})
         return BeneficiaryView(beneficiary, self.lookups.personal_data(beneficiary))

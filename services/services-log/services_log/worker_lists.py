@@ -27,16 +27,14 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from services_log.domainmodel import ContractLog, ServiceDelivery
 from shared import clock
-from shared.infra.listing import OwnTables
+from shared.infra.listing import OwnTables, TrackedProjection, utc_text
 
-BATCH = 500
 FINGERPRINT = "worker-deliveries-v1"
 LOGGED, CORRECTED, TALLIED = (
     get_topic(ServiceDelivery.Logged),
@@ -44,10 +42,6 @@ LOGGED, CORRECTED, TALLIED = (
     get_topic(ContractLog.Tallied),
 )
 TOPICS = sorted({LOGGED, CORRECTED, TALLIED})
-
-
-def _utc(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 @dataclass
@@ -176,14 +170,8 @@ class _Sql(OwnTables):
                 ("workers",),
             )
 
-    def one(self, row: Any, *names: str) -> tuple[Any, ...]:
-        return tuple(row[n] for n in names) if self.pg else tuple(row)
-
     def tracked(self) -> tuple[int, str]:
-        with self.ds.transaction(commit=False) as c:
-            c.execute(f"SELECT position, fingerprint FROM {self.track_t} WHERE name = {self.p}", ("workers",))  # noqa: S608
-            found = c.fetchone()
-        return self.one(found, "position", "fingerprint") if found else (0, "")  # type: ignore[return-value]
+        return self.tracked_in(self.track_t, "workers")
 
     def clear(self) -> None:
         with self.ds.transaction(commit=True) as c:
@@ -359,63 +347,39 @@ def _project(ops: _Ops, event: Any, topic: str, at: str) -> None:
     _open(ops, delivery_id, item, [w for w in now if w not in before], at)
 
 
-class WorkerDeliveries:
+class WorkerDeliveries(TrackedProjection):
     """The projection of one services-log store (see the module doc)."""
 
     def __init__(self, app: Any) -> None:
-        self._app = app
         datastore = getattr(app.process_recorder, "datastore", None)
         if datastore is None:
-            self._backend: _Memory | _Sql = _Memory()
+            backend: _Memory | _Sql = _Memory()
         else:
-            self._backend = _Sql(datastore, postgres=type(datastore).__module__.startswith("eventsourcing.postgres"))
-        self._lock = threading.Lock()
-        position, fingerprint = self._backend.tracked()
-        if position and fingerprint != FINGERPRINT:
-            self._backend.clear()
-            position = 0
-        self._position = position
+            backend = _Sql(datastore, postgres=type(datastore).__module__.startswith("eventsourcing.postgres"))
+        super().__init__(app, backend, FINGERPRINT, TOPICS)
 
-    def catch_up(self) -> None:
-        recorder = self._app.process_recorder
-        with self._lock:
-            head = recorder.max_notification_id() or 0
-            while self._position < head:
-                start = self._position
-                page = recorder.select_notifications(start + 1, BATCH, stop=head, topics=TOPICS)
-                position = page[-1].id if len(page) == BATCH else head
-                events = []
-                for n in page:
-                    e = self._app.mapper.to_domain_event(n)
-                    at = (getattr(e, "meta", None) or {}).get("recorded_at")
-                    events.append((e, n.topic, _utc(datetime.fromisoformat(at) if at else e.timestamp)))
+    def _write(self, start: int, batch: list[tuple[Any, Any, str]], position: int) -> int:
+        events = [(e, n.topic, at) for n, e, at in batch]
 
-                def batch(ops: _Ops, events: list[tuple[Any, str, str]] = events) -> None:
-                    if isinstance(ops, _SqlOps):
-                        tallied = [e for e, topic, _ in events if topic == TALLIED]
-                        ops.prefetch(
-                            {str(e.originator_id) for e, topic, _ in events if topic != TALLIED}
-                            | {str(d) for e in tallied for d in e.new_delivery_ids},
-                            {str(e.originator_id) for e in tallied},
-                        )
-                    for e, topic, at in events:
-                        _project(ops, e, topic, at)
+        def project(ops: _Ops) -> None:
+            if isinstance(ops, _SqlOps):
+                tallied = [e for e, topic, _ in events if topic == TALLIED]
+                ops.prefetch(
+                    {str(e.originator_id) for e, topic, _ in events if topic != TALLIED}
+                    | {str(d) for e in tallied for d in e.new_delivery_ids},
+                    {str(e.originator_id) for e in tallied},
+                )
+            for e, topic, at in events:
+                _project(ops, e, topic, at)
 
-                self._position = self._backend.apply(start, batch, position)
-
-    def rebuild(self) -> None:
-        """Drop the rows and replay the whole log."""
-        with self._lock:
-            self._backend.clear()
-            self._position = 0
-        self.catch_up()
+        return self._backend.apply(start, project, position)
 
     def page(self, contract_id: str, worker_id: str, start: int, n: int) -> list[tuple[int, str]]:
         """Up to ``n`` of the worker's deliveries of the contract from position ``start`` of the
         contract's list, as ``(position, delivery id)`` in that order (as of the pinned instant if any)."""
         self.catch_up()
         instant = clock.pinned()
-        until = _utc(instant) if instant is not None else None
+        until = utc_text(instant) if instant is not None else None
         return self._backend.page(contract_id, worker_id, start, n, until)
 
 

@@ -137,7 +137,11 @@ async def _act(ctx: Ctx, evaluation_id: str, section: str, step: str, body: dict
     try:
         await ctx.api.post(ev(ctx, f"/evaluations/{evaluation_id}/{step}"), body, idempotency_key=form.get("idempotency_key") or None)
     except ApiProblem as exc:
-        return await _detail(ctx, evaluation_id, section, form, Refusal.of(exc, known, aliases), 422)
+        try:  # the stations by name, for a refusal naming one (R-EVAL-1: its visits are complete)
+            names = {s["station_id"]: s["name"] for s in await read_bounded(ctx.api, f"/registry/v1/counties/{ctx.county}/stations")}
+        except ApiProblem:
+            names = {}
+        return await _detail(ctx, evaluation_id, section, form, Refusal.of(exc, known, aliases, names=names), 422)
     return ctx.redirect(f"/evaluator/evaluations/{evaluation_id}#{section}", flash)
 
 

@@ -65,7 +65,7 @@ def provider_of(scope: CountyScope) -> str | None:
     if scope.principal.role != Role.PROVIDER:
         return None
     if not scope.principal.provider_id:
-        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6")
+        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6", facts={"code": "token_without_provider"})
     return scope.principal.provider_id
 
 
@@ -74,7 +74,7 @@ def evaluator_of(scope: CountyScope) -> str | None:
     if scope.principal.role != Role.EVALUATOR:
         return None
     if not scope.principal.evaluator_org:
-        raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6")
+        raise Forbidden("an evaluator's token names its evaluator_org", rule="R-AUD-6", facts={"code": "token_without_evaluator"})
     return scope.principal.evaluator_org
 
 

@@ -92,13 +92,14 @@ def stage_window(stage: str, period_start: date, period_end: date) -> tuple[date
 
 def check_timing(stage: str, scheduled_on: date, period_start: date, period_end: date) -> None:
     if stage not in STAGES:
-        raise RuleViolation(f"stage must be one of {STAGES}", rule="R-EVAL-1", field="stage")
+        raise RuleViolation(f"stage must be one of {STAGES}", rule="R-EVAL-1", field="stage", facts={"code": "stage_unknown", "stage": stage})
     earliest, latest = stage_window(stage, period_start, period_end)
     if not earliest <= scheduled_on <= latest:
         raise RuleViolation(
             f"a {stage} evaluation ({STAGE_NAMES[stage]}) of this contract falls between {earliest} and {latest}",
             rule="R-EVAL-1",
             field="scheduled_on",
+            facts={"code": "outside_stage_window", "stage": stage, "date": scheduled_on.isoformat(), "earliest": earliest.isoformat(), "latest": latest.isoformat()},
         )
 
 
@@ -339,7 +340,7 @@ class Evaluation(Aggregate):
 
     def _open(self, field: str) -> None:
         if self.conclusion is not None:
-            raise RuleViolation("the evaluation is concluded: its record is closed", rule="R-EVAL-6", field=field)
+            raise RuleViolation("the evaluation is concluded: its record is closed", rule="R-EVAL-6", field=field, facts={"code": "evaluation_closed"})
 
     def current_steps(self, calendar: WorkdayCalendar | None) -> dict[str, Step]:
         """The R-EVAL-3 deadlines counted with ``calendar`` (the official years known now, R-FIN-6):
@@ -361,7 +362,7 @@ class Evaluation(Aggregate):
         if step is None:
             # Unannounced visits belong to the process stage (R-EVAL-1); the other steps to on-site stages (R-EVAL-3).
             rule = "R-EVAL-1" if name == "visits" else "R-EVAL-3"
-            raise RuleViolation(f"a {self.stage} evaluation has no {name.replace('_', '-')} step", rule=rule, field=field)
+            raise RuleViolation(f"a {self.stage} evaluation has no {name.replace('_', '-')} step", rule=rule, field=field, facts={"code": "no_such_step", "stage": str(self.stage), "step": name})
         return step
 
     # --- self-evaluation and its review (R-EVAL-3) ------------------------------------
@@ -371,7 +372,7 @@ class Evaluation(Aggregate):
         step = self._step("self_evaluation", "stage", calendar)
         self._open("submitted_on")
         if self.self_evaluation is not None:
-            raise RuleViolation("the self-evaluation report was already submitted", rule="R-EVAL-3", field="submitted_on")
+            raise RuleViolation("the self-evaluation report was already submitted", rule="R-EVAL-3", field="submitted_on", facts={"code": "self_evaluation_submitted"})
         self._self_evaluated(
             contract_id=self.contract_id, submitted_on=submitted_on, summary=summary,
             self_scores=self_scores, late=submitted_on > step.due_on,
@@ -388,11 +389,11 @@ class Evaluation(Aggregate):
         step = self._step("review", "stage", calendar)
         self._open("reviewed_on")
         if self.self_evaluation is None:
-            raise RuleViolation("no self-evaluation report to review yet", rule="R-EVAL-3", field="reviewed_on")
+            raise RuleViolation("no self-evaluation report to review yet", rule="R-EVAL-3", field="reviewed_on", facts={"code": "no_self_evaluation"})
         if self.review is not None:
-            raise RuleViolation("the self-evaluation was already reviewed", rule="R-EVAL-3", field="reviewed_on")
+            raise RuleViolation("the self-evaluation was already reviewed", rule="R-EVAL-3", field="reviewed_on", facts={"code": "self_evaluation_reviewed"})
         if reviewed_on < self.self_evaluation.submitted_on:
-            raise RuleViolation("a review cannot precede the report it reviews", rule="R-EVAL-3", field="reviewed_on")
+            raise RuleViolation("a review cannot precede the report it reviews", rule="R-EVAL-3", field="reviewed_on", facts={"code": "review_before_report", "date": reviewed_on.isoformat(), "submitted_on": self.self_evaluation.submitted_on.isoformat()})
         self._reviewed(reviewed_on=reviewed_on, notes=notes, late=reviewed_on > step.due_on)
 
     @event("SelfEvaluationReviewed")
@@ -422,6 +423,7 @@ class Evaluation(Aggregate):
                 "unannounced visits per station in the service year; all are recorded, a further one is refused)",
                 rule="R-EVAL-1",
                 field="station_id",
+                facts={"code": "visits_complete", "station_id": station_id, "required": required},
             )
         done = self.visits_done(station_id) + 1
         self._visited(
@@ -447,7 +449,7 @@ class Evaluation(Aggregate):
     def record_survey(self, surveyed_on: date, respondents: int, score: Decimal, group_scores: dict[str, Decimal]) -> None:
         self._open("surveyed_on")
         if self.survey is not None:
-            raise RuleViolation("this evaluation's satisfaction survey is already recorded", rule="R-EVAL-4", field="surveyed_on")
+            raise RuleViolation("this evaluation's satisfaction survey is already recorded", rule="R-EVAL-4", field="surveyed_on", facts={"code": "survey_recorded"})
         self._surveyed(
             contract_id=self.contract_id, surveyed_on=surveyed_on, respondents=respondents, score=score, group_scores=group_scores
         )
@@ -495,13 +497,15 @@ class Evaluation(Aggregate):
         self._open("concluded_on")
         if concluded_on < self.scheduled_on:
             raise RuleViolation(
-                f"the report cannot precede the evaluation scheduled on {self.scheduled_on}", rule="R-EVAL-3", field="concluded_on"
+                f"the report cannot precede the evaluation scheduled on {self.scheduled_on}", rule="R-EVAL-3", field="concluded_on",
+                facts={"code": "report_before_scheduled", "date": concluded_on.isoformat(), "scheduled_on": self.scheduled_on.isoformat()},
             )
         if fraud_found and not fraud_details:
-            raise RuleViolation("a fraud finding states what was found", rule="R-EVAL-9", field="fraud_details")
+            raise RuleViolation("a fraud finding states what was found", rule="R-EVAL-9", field="fraud_details", facts={"code": "fraud_details_missing"})
         if serious_breach_found and not serious_breach_details:
             raise RuleViolation(
-                "a serious-breach finding (严重违约) states what was found", rule="R-EVAL-9", field="serious_breach_details"
+                "a serious-breach finding (严重违约) states what was found", rule="R-EVAL-9", field="serious_breach_details",
+                facts={"code": "breach_details_missing"},
             )
         grade, passed = grade_for(score, thresholds)
         if fraud_found or serious_breach_found:  # 弄虚作假 / 严重违约 fail the evaluation whatever the score
@@ -567,11 +571,11 @@ class Evaluation(Aggregate):
     def record_feedback(self, agreed_on: date, notes: str, party: str, calendar: WorkdayCalendar | None = None) -> None:
         step = self._step("feedback", "stage", calendar)
         if self.conclusion is None:
-            raise RuleViolation("feedback follows the evaluation report", rule="R-EVAL-3", field="agreed_on")
+            raise RuleViolation("feedback follows the evaluation report", rule="R-EVAL-3", field="agreed_on", facts={"code": "feedback_before_report"})
         if self.feedback is not None:
-            raise RuleViolation("feedback was already recorded", rule="R-EVAL-3", field="agreed_on")
+            raise RuleViolation("feedback was already recorded", rule="R-EVAL-3", field="agreed_on", facts={"code": "feedback_recorded"})
         if agreed_on < self.conclusion.concluded_on:
-            raise RuleViolation("feedback cannot precede the report", rule="R-EVAL-3", field="agreed_on")
+            raise RuleViolation("feedback cannot precede the report", rule="R-EVAL-3", field="agreed_on", facts={"code": "feedback_precedes_report", "date": agreed_on.isoformat(), "concluded_on": self.conclusion.concluded_on.isoformat()})
         self._feedback(agreed_on=agreed_on, notes=notes, party=party, late=agreed_on > step.due_on)
 
     @event("FeedbackRecorded")
@@ -591,16 +595,17 @@ class Evaluation(Aggregate):
 
     def lodge_appeal(self, appealed_on: date, reason: str, calendar: WorkdayCalendar | None = None) -> None:
         if self.conclusion is None:
-            raise RuleViolation("only a concluded evaluation can be appealed", rule="R-EVAL-6", field="appealed_on")
+            raise RuleViolation("only a concluded evaluation can be appealed", rule="R-EVAL-6", field="appealed_on", facts={"code": "appeal_not_concluded"})
         if self.appeal is not None:
-            raise RuleViolation("an evaluation can be appealed once", rule="R-EVAL-6", field="appealed_on")
+            raise RuleViolation("an evaluation can be appealed once", rule="R-EVAL-6", field="appealed_on", facts={"code": "appeal_twice"})
         if self.conclusion.passed:
-            raise RuleViolation("only a failed evaluation (不合格) can be appealed", rule="R-EVAL-6", field="appealed_on")
+            raise RuleViolation("only a failed evaluation (不合格) can be appealed", rule="R-EVAL-6", field="appealed_on", facts={"code": "appeal_passed"})
         due = self.appeal_due(calendar)
         assert due is not None
         if not self.conclusion.concluded_on <= appealed_on <= due:
             raise RuleViolation(
-                f"the appeal window runs from {self.conclusion.concluded_on} to {due}", rule="R-EVAL-6", field="appealed_on"
+                f"the appeal window runs from {self.conclusion.concluded_on} to {due}", rule="R-EVAL-6", field="appealed_on",
+                facts={"code": "appeal_window", "date": appealed_on.isoformat(), "earliest": self.conclusion.concluded_on.isoformat(), "latest": due.isoformat()},
             )
         self._appealed(contract_id=self.contract_id, appealed_on=appealed_on, reason=reason)
 
@@ -612,20 +617,20 @@ class Evaluation(Aggregate):
         self, upheld: bool, revised_score: Decimal | None, decided_on: date, reason: str, thresholds: dict[str, Decimal]
     ) -> None:
         if self.appeal is None:
-            raise RuleViolation("there is no appeal to decide", rule="R-EVAL-6", field="upheld")
+            raise RuleViolation("there is no appeal to decide", rule="R-EVAL-6", field="upheld", facts={"code": "no_appeal"})
         if self.appeal.decided:
-            raise RuleViolation("the appeal was already decided", rule="R-EVAL-6", field="upheld")
+            raise RuleViolation("the appeal was already decided", rule="R-EVAL-6", field="upheld", facts={"code": "appeal_decided"})
         if decided_on < self.appeal.appealed_on:
-            raise RuleViolation("a decision cannot precede the appeal", rule="R-EVAL-6", field="decided_on")
+            raise RuleViolation("a decision cannot precede the appeal", rule="R-EVAL-6", field="decided_on", facts={"code": "decision_before_appeal", "date": decided_on.isoformat(), "appealed_on": self.appeal.appealed_on.isoformat()})
         assert self.conclusion is not None
         score, grade, passed = self.conclusion.score, self.conclusion.grade, self.conclusion.passed
         if upheld:
             if revised_score is None:
-                raise RuleViolation("an upheld appeal states the revised score", rule="R-EVAL-6", field="revised_score")
+                raise RuleViolation("an upheld appeal states the revised score", rule="R-EVAL-6", field="revised_score", facts={"code": "revised_score_missing"})
             score = revised_score
             grade, passed = grade_for(score, thresholds)
         elif revised_score is not None:
-            raise RuleViolation("a dismissed appeal keeps the concluded score", rule="R-EVAL-6", field="revised_score")
+            raise RuleViolation("a dismissed appeal keeps the concluded score", rule="R-EVAL-6", field="revised_score", facts={"code": "revised_score_dismissed"})
         self._appeal_decided(
             contract_id=self.contract_id, provider_id=self.provider_id, stage=self.stage.value, upheld=upheld,
             score=score, grade=grade.value, passed=passed, decided_on=decided_on, reason=reason,

@@ -44,11 +44,13 @@ class EvaluatorOrg(Aggregate):
         """R-EVAL-7: accredited on the day, and independent of the contract's provider."""
         if not self.is_accredited_on(on):
             raise RuleViolation(
-                f"{self.name}'s accreditation ends {self.accredited_until}, before {on}", rule="R-EVAL-7", field=field
+                f"{self.name}'s accreditation ends {self.accredited_until}, before {on}", rule="R-EVAL-7", field=field,
+                facts={"code": "evaluator_not_accredited", "name": self.name, "until": self.accredited_until.isoformat(), "date": on.isoformat()},
             )
         if self.is_linked_to(provider_id):
             raise RuleViolation(
-                f"{self.name} is linked to the contract's provider: conflict of interest", rule="R-EVAL-7", field=field
+                f"{self.name} is linked to the contract's provider: conflict of interest", rule="R-EVAL-7", field=field,
+                facts={"code": "evaluator_linked", "name": self.name},
             )
 
     def declare_link(self, provider_id: str, relation: str) -> None:
@@ -61,7 +63,7 @@ class EvaluatorOrg(Aggregate):
 
     def accredit_member(self, member_id: str, name: str, credential_no: str, valid_until: date) -> None:
         if any(m.credential_no == credential_no for m in self.members.values()):
-            raise RuleViolation(f"credential {credential_no} is already held by a member", rule="R-EVAL-7", field="credential_no")
+            raise RuleViolation(f"credential {credential_no} is already held by a member", rule="R-EVAL-7", field="credential_no", facts={"code": "credential_taken", "credential_no": credential_no})
         self._member_accredited(member_id=member_id, name=name, credential_no=credential_no, valid_until=valid_until)
 
     @event("MemberAccredited")
@@ -72,9 +74,10 @@ class EvaluatorOrg(Aggregate):
         """R-EVAL-10: the credential a member shows on a visit must be valid that day."""
         member = self.members.get(member_id)
         if member is None:
-            raise RuleViolation(f"{member_id} is not an accredited member of {self.name}", rule="R-EVAL-7", field=field)
+            raise RuleViolation(f"{member_id} is not an accredited member of {self.name}", rule="R-EVAL-7", field=field, facts={"code": "member_unknown", "name": self.name})
         if day > member.valid_until:
             raise RuleViolation(
-                f"the member's evaluator credential expired on {member.valid_until}", rule="R-EVAL-10", field=field
+                f"the member's evaluator credential expired on {member.valid_until}", rule="R-EVAL-10", field=field,
+                facts={"code": "credential_expired", "until": member.valid_until.isoformat(), "date": day.isoformat()},
             )
         return member.credential_no

@@ -88,37 +88,37 @@ def check_rubric(
 ) -> dict[str, Any]:
     """A rubric version's content, checked and normalised (R-EVAL-2, R-EVAL-4, R-EVAL-6)."""
     if not dimensions:
-        raise RuleViolation("a rubric has at least one dimension", rule="R-EVAL-2", field="dimensions")
+        raise RuleViolation("a rubric has at least one dimension", rule="R-EVAL-2", field="dimensions", facts={"code": "rubric_no_dimension"})
     dims: list[dict[str, Any]] = []
     dim_codes: set[str] = set()
     item_codes: set[str] = set()
     for i, dim in enumerate(dimensions):
         if dim["code"] in dim_codes:
-            raise RuleViolation(f"dimension {dim['code']} appears twice", rule="R-EVAL-2", field=f"dimensions.{i}.code")
+            raise RuleViolation(f"dimension {dim['code']} appears twice", rule="R-EVAL-2", field=f"dimensions.{i}.code", facts={"code": "dimension_twice", "dimension": dim["code"]})
         dim_codes.add(dim["code"])
         weight = Decimal(str(dim["weight"]))
         if weight <= 0:
-            raise RuleViolation("a dimension's weight is positive", rule="R-EVAL-2", field=f"dimensions.{i}.weight")
+            raise RuleViolation("a dimension's weight is positive", rule="R-EVAL-2", field=f"dimensions.{i}.weight", facts={"code": "dimension_weight", "dimension": dim["code"]})
         if not dim["items"]:
-            raise RuleViolation("a dimension has at least one item", rule="R-EVAL-2", field=f"dimensions.{i}.items")
+            raise RuleViolation("a dimension has at least one item", rule="R-EVAL-2", field=f"dimensions.{i}.items", facts={"code": "dimension_no_item", "dimension": dim["code"]})
         items = []
         for j, item in enumerate(dim["items"]):
             where = f"dimensions.{i}.items.{j}"
             if item["code"] in item_codes:
-                raise RuleViolation(f"item {item['code']} appears twice", rule="R-EVAL-2", field=f"{where}.code")
+                raise RuleViolation(f"item {item['code']} appears twice", rule="R-EVAL-2", field=f"{where}.code", facts={"code": "item_twice", "item": item["code"]})
             item_codes.add(item["code"])
             maximum = Decimal(str(item["max_score"]))
             if maximum <= 0:
-                raise RuleViolation("an item's maximum score is positive", rule="R-EVAL-2", field=f"{where}.max_score")
+                raise RuleViolation("an item's maximum score is positive", rule="R-EVAL-2", field=f"{where}.max_score", facts={"code": "item_max_score", "item": item["code"]})
             source = item.get("source") or "evaluator"
             if source not in ITEM_SOURCES:
-                raise RuleViolation(f"source must be one of {ITEM_SOURCES}", rule="R-EVAL-2", field=f"{where}.source")
+                raise RuleViolation(f"source must be one of {ITEM_SOURCES}", rule="R-EVAL-2", field=f"{where}.source", facts={"code": "item_source_unknown", "item": item["code"], "source": source})
             if source == "survey" and not survey.get("groups"):
-                raise RuleViolation("a survey-scored item needs survey groups", rule="R-EVAL-4", field="survey.groups")
+                raise RuleViolation("a survey-scored item needs survey groups", rule="R-EVAL-4", field="survey.groups", facts={"code": "survey_item_without_groups", "item": item["code"]})
             items.append({"code": item["code"], "name": item["name"], "max_score": maximum, "source": source})
         dims.append({"code": dim["code"], "name": dim["name"], "weight": weight, "items": items})
     if sum(d["weight"] for d in dims) != 100:
-        raise RuleViolation("dimension weights add up to 100", rule="R-EVAL-2", field="dimensions")
+        raise RuleViolation("dimension weights add up to 100", rule="R-EVAL-2", field="dimensions", facts={"code": "weights_not_100", "total": str(sum(d["weight"] for d in dims))})
     return {
         "dimensions": dims,
         "survey": _check_survey(survey),
@@ -132,13 +132,13 @@ def _check_survey(survey: Mapping[str, Any]) -> dict[str, Any]:
     seen: set[str] = set()
     for i, group in enumerate(survey.get("groups") or []):
         if group["code"] in seen:
-            raise RuleViolation(f"survey group {group['code']} appears twice", rule="R-EVAL-4", field=f"survey.groups.{i}.code")
+            raise RuleViolation(f"survey group {group['code']} appears twice", rule="R-EVAL-4", field=f"survey.groups.{i}.code", facts={"code": "survey_group_twice", "group": group["code"]})
         seen.add(group["code"])
         questions = [q["code"] for q in group["questions"]]
         if not questions:
-            raise RuleViolation("a survey group asks at least one question", rule="R-EVAL-4", field=f"survey.groups.{i}.questions")
+            raise RuleViolation("a survey group asks at least one question", rule="R-EVAL-4", field=f"survey.groups.{i}.questions", facts={"code": "survey_group_no_question", "group": group["code"]})
         if len(set(questions)) != len(questions):
-            raise RuleViolation("question codes are unique within a group", rule="R-EVAL-4", field=f"survey.groups.{i}.questions")
+            raise RuleViolation("question codes are unique within a group", rule="R-EVAL-4", field=f"survey.groups.{i}.questions", facts={"code": "survey_question_twice", "group": group["code"]})
         groups.append({
             "code": group["code"],
             "name": group["name"],
@@ -150,11 +150,11 @@ def _check_survey(survey: Mapping[str, Any]) -> dict[str, Any]:
 def _check_policy(policy: Mapping[str, int]) -> dict[str, int]:
     unknown = sorted(set(policy) - set(DEFAULT_POLICY))
     if unknown:
-        raise RuleViolation(f"unknown rubric policy parameters {unknown}", rule="R-EVAL-2", field="policy")
+        raise RuleViolation(f"unknown rubric policy parameters {unknown}", rule="R-EVAL-2", field="policy", facts={"code": "rubric_policy_unknown", "parameters": unknown})
     merged = {**DEFAULT_POLICY, **policy}
     for name, value in merged.items():
         if int(value) < 1:
-            raise RuleViolation(f"{name} is at least 1", rule="R-EVAL-1", field=f"policy.{name}")
+            raise RuleViolation(f"{name} is at least 1", rule="R-EVAL-1", field=f"policy.{name}", facts={"code": "rubric_policy_below_1", "parameter": name})
     return {k: int(v) for k, v in merged.items()}
 
 

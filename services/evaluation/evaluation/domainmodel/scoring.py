@@ -57,14 +57,15 @@ def grade_for(score: Decimal, thresholds: Mapping[str, Decimal]) -> tuple[Grade,
 def check_thresholds(thresholds: Mapping[str, Any]) -> dict[str, Decimal]:
     """Three thresholds, strictly descending, within 0–100."""
     if set(thresholds) != set(GRADES[:-1]):
-        raise RuleViolation(f"thresholds name exactly {list(GRADES[:-1])}", rule="R-EVAL-6", field="thresholds")
+        raise RuleViolation(f"thresholds name exactly {list(GRADES[:-1])}", rule="R-EVAL-6", field="thresholds", facts={"code": "thresholds_grades", "grades": list(GRADES[:-1])})
     values = {g: Decimal(str(thresholds[g])) for g in GRADES[:-1]}
     above: Decimal | None = None
     for grade in GRADES[:-1]:
         value = values[grade]
         if not Decimal(0) < value <= Decimal(100) or (above is not None and value >= above):
             raise RuleViolation(
-                "thresholds must descend 优秀 > 良好 > 合格 > 0, at most 100", rule="R-EVAL-6", field=f"thresholds.{grade}"
+                "thresholds must descend 优秀 > 良好 > 合格 > 0, at most 100", rule="R-EVAL-6", field=f"thresholds.{grade}",
+                facts={"code": "thresholds_order", "grade": grade, "value": str(value)},
             )
         above = value
     return values
@@ -104,25 +105,28 @@ def score_survey(groups: Mapping[str, Sequence[str]], responses: Sequence[Mappin
     without any scored question.
     """
     if not responses:
-        raise RuleViolation("a survey has at least one respondent", rule="R-EVAL-4", field="responses")
+        raise RuleViolation("a survey has at least one respondent", rule="R-EVAL-4", field="responses", facts={"code": "survey_no_respondents"})
     collected: dict[str, dict[str, list[str]]] = {g: {q: [] for q in qs} for g, qs in groups.items()}
     for i, response in enumerate(responses):
         group = response["group"]
         if group not in collected:
             raise RuleViolation(
-                f"group {group!r} is not in the rubric's survey {sorted(collected)}", rule="R-EVAL-4", field=f"responses.{i}.group"
+                f"group {group!r} is not in the rubric's survey {sorted(collected)}", rule="R-EVAL-4", field=f"responses.{i}.group",
+                facts={"code": "survey_group_unknown", "group": group, "groups": sorted(collected)},
             )
         answers = response["answers"]
         for question in answers:
             if question not in collected[group]:
                 raise RuleViolation(
-                    f"question {question!r} is not asked of group {group!r}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}"
+                    f"question {question!r} is not asked of group {group!r}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}",
+                    facts={"code": "survey_question_unknown", "group": group, "question": question},
                 )
         for question in groups[group]:
             answer = answers.get(question)
             if answer not in ANSWERS:
                 raise RuleViolation(
-                    f"each question is answered with one of {list(ANSWERS)}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}"
+                    f"each question is answered with one of {list(ANSWERS)}", rule="R-EVAL-4", field=f"responses.{i}.answers.{question}",
+                    facts={"code": "survey_answer_invalid", "group": group, "question": question, "answers": list(ANSWERS)},
                 )
             collected[group][question].append(answer)
     questions = {g: {q: question_score(a) for q, a in qs.items() if a} for g, qs in collected.items()}
@@ -132,7 +136,7 @@ def score_survey(groups: Mapping[str, Sequence[str]], responses: Sequence[Mappin
         if (scored := [s for s in qs.values() if s is not None])
     }
     if not group_scores:
-        raise RuleViolation("every answer is 不了解: the survey has nothing to score", rule="R-EVAL-4", field="responses")
+        raise RuleViolation("every answer is 不了解: the survey has nothing to score", rule="R-EVAL-4", field="responses", facts={"code": "survey_nothing_scored"})
     return SurveyScore(
         respondents=len(responses),
         questions={g: qs for g, qs in questions.items() if qs},
@@ -182,7 +186,7 @@ def score_sheet(
         if item.get("source", "evaluator") == "evaluator" and item["code"] not in evaluator_scores
     ]
     if missing:
-        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores")
+        raise RuleViolation(f"items not scored yet: {missing}", rule="R-EVAL-2", field="scores", facts={"code": "items_not_scored", "items": missing})
     items: dict[str, Fraction] = {}
     dims: dict[str, Fraction] = {}
     for dim in dimensions:
@@ -193,7 +197,8 @@ def score_sheet(
             if source == "survey":
                 if survey_total is None:
                     raise RuleViolation(
-                        f"item {code} is scored by the satisfaction survey: record it first", rule="R-EVAL-4", field="surveys"
+                        f"item {code} is scored by the satisfaction survey: record it first", rule="R-EVAL-4", field="surveys",
+                        facts={"code": "survey_missing", "item": code},
                     )
                 value = survey_total / SURVEY_MAX * maximum
             elif source == "indicators":

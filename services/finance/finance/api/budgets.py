@@ -47,7 +47,7 @@ class BudgetIn(Strict):
             if named:
                 raise RuleViolation(
                     f"{named[0]}: {CAPS_ARE_POLICY}", rule="R-FIN-2", field=named[0],
-                    facts={"fields": named, "policy": "funding_caps", "set_with": "PUT /registry/v1/counties/{county}"},
+                    facts={"code": "cap_with_budget", "fields": named, "policy": "funding_caps", "set_with": "PUT /registry/v1/counties/{county}"},
                 )
         return data
 

@@ -137,7 +137,7 @@ def overdue_check(
     `TrancheOverdue` per tranche, ever. Returns those newly recorded."""
     as_of = body.as_of or china_today()
     if as_of > china_today():
-        raise RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of")
+        raise RuleViolation("an overdue check cannot look into the future", rule="R-FIN-9", field="as_of", facts={"code": "overdue_future", "date": as_of.isoformat()})
     rows = finance.bus.run(RecordOverdue(county=county, as_of=as_of), scope, headers)
     return [OverdueOut(**row) for row in rows]
 

@@ -43,7 +43,7 @@ class CalendarBook(Aggregate):
             cal = YearCalendar(year=year, holidays=frozenset(holidays), workdays=frozenset(workdays))
         except ValueError as exc:
             field = "workdays" if "workdays outside" in str(exc) else "holidays"
-            raise RuleViolation(str(exc), rule="R-FIN-6", field=field) from exc
+            raise RuleViolation(str(exc), rule="R-FIN-6", field=field, facts={"code": "calendar_invalid", "year": year}) from exc
         if self.years.get(str(year)) == cal.to_dict():
             return False
         self._loaded(year=year, holidays=sorted(cal.holidays), workdays=sorted(cal.workdays))

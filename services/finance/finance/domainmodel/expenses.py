@@ -186,21 +186,24 @@ def check_expense(
 ) -> None:
     """What makes an expense unbookable at all (malformed), as opposed to flagged."""
     if category not in CATEGORIES:
-        raise RuleViolation(f"category must be one of {[c.value for c in CATEGORIES]} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category")
+        raise RuleViolation(
+            f"category must be one of {[c.value for c in CATEGORIES]} (R-FIN-4 cost structure)", rule="R-FIN-4", field="category",
+            facts={"code": "category_unknown", "category": category},
+        )
     if amount_fen <= 0:
-        raise RuleViolation("an expense is a positive amount of fen", rule="R-FIN-1", field="amount_fen")
+        raise RuleViolation("an expense is a positive amount of fen", rule="R-FIN-1", field="amount_fen", facts={"code": "expense_not_positive"})
     if not voucher.strip():
-        raise RuleViolation("every expense has a voucher (原始凭证)", rule="R-FIN-8", field="voucher")
+        raise RuleViolation("every expense has a voucher (原始凭证)", rule="R-FIN-8", field="voucher", facts={"code": "voucher_missing"})
     if (worker_id is not None or month is not None) and category != PERSONNEL:
         field = "worker_id" if worker_id is not None else "month"
-        raise RuleViolation("only a personnel expense (人员费用) names a worker and a month of wages", rule="R-FIN-4", field=field)
+        raise RuleViolation("only a personnel expense (人员费用) names a worker and a month of wages", rule="R-FIN-4", field=field, facts={"code": "wages_not_personnel", "category": category})
     if worker_id is not None and not worker_id.strip():
-        raise RuleViolation("the worker (社工) whose wages these are, by id", rule="R-FIN-4", field="worker_id")
+        raise RuleViolation("the worker (社工) whose wages these are, by id", rule="R-FIN-4", field="worker_id", facts={"code": "wages_worker_missing"})
     if month is not None and not _MONTH.match(month):
-        raise RuleViolation(f"the month of wages is written YYYY-MM (e.g. 2026-03, years 2000–2100), not {month!r}", rule="R-FIN-4", field="month")
+        raise RuleViolation(f"the month of wages is written YYYY-MM (e.g. 2026-03, years 2000–2100), not {month!r}", rule="R-FIN-4", field="month", facts={"code": "wages_month_invalid", "month": month})
     if (worker_id is None) != (month is None):
         field = "month" if month is None else "worker_id"
-        raise RuleViolation("a worker's wages (工资) name both the worker and the month (YYYY-MM)", rule="R-FIN-4", field=field)
+        raise RuleViolation("a worker's wages (工资) name both the worker and the month (YYYY-MM)", rule="R-FIN-4", field=field, facts={"code": "wages_incomplete", "missing": field})
 
 
 def minimum_wage_fen(policy: dict[str, Any]) -> int | None:

@@ -246,7 +246,7 @@ class CountyBudget(Aggregate):
     def allocate(self, source: str, amount_fen: int) -> None:
         """Allocate (or re-allocate) a source's budget (R-FIN-2: also the base of the policy caps on it)."""
         if amount_fen < 0:
-            raise RuleViolation("a budget cannot be negative", rule="R-FIN-1", field="amount_fen")
+            raise RuleViolation("a budget cannot be negative", rule="R-FIN-1", field="amount_fen", facts={"code": "budget_negative"})
         current = self.line(source)
         if current.allocated and current.amount_fen == amount_fen:
             return

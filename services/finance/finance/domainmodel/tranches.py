@@ -195,7 +195,7 @@ class TrancheSchedule(Aggregate):
         for t in self.tranches:
             if t.seq == seq:
                 return t
-        raise NotFound(f"contract {self.contract_id} has no tranche {seq}")
+        raise NotFound(f"contract {self.contract_id} has no tranche {seq}", facts={"code": "tranche_unknown", "seq": seq})
 
     def open_findings(self) -> list[FundingFinding]:
         return [f for f in self.findings if f.open]
@@ -204,7 +204,7 @@ class TrancheSchedule(Aggregate):
         for f in self.findings:
             if f.finding_id == finding_id:
                 return f
-        raise NotFound(f"contract {self.contract_id} has no finding {finding_id}")
+        raise NotFound(f"contract {self.contract_id} has no finding {finding_id}", facts={"code": "finding_unknown", "finding_id": finding_id})
 
     def _update_tranche(self, seq: int, **changes: Any) -> None:
         self.tranches = [dataclasses.replace(t, **changes) if t.seq == seq else t for t in self.tranches]
@@ -292,27 +292,32 @@ class TrancheSchedule(Aggregate):
         status = t.status
         if status == PAID:
             raise RuleViolation(
-                f"tranche {seq} was already paid on {t.paid_on} (voucher {t.voucher})", rule="R-FIN-7", field="seq"
+                f"tranche {seq} was already paid on {t.paid_on} (voucher {t.voucher})", rule="R-FIN-7", field="seq",
+                facts={"code": "tranche_paid", "seq": seq, "date": None if t.paid_on is None else t.paid_on.isoformat(), "voucher": t.voucher},
             )
         if status == CANCELLED:
-            raise RuleViolation(f"tranche {seq} was cancelled: the contract was terminated", rule="R-FIN-7", field="seq")
+            raise RuleViolation(f"tranche {seq} was cancelled: the contract was terminated", rule="R-FIN-7", field="seq", facts={"code": "tranche_cancelled", "seq": seq})
         if status == WITHHELD:
             raise RuleViolation(
-                f"tranche {seq} is withheld: its trigger evaluation failed (no upheld appeal)", rule="R-FIN-7", field="seq"
+                f"tranche {seq} is withheld: its trigger evaluation failed (no upheld appeal)", rule="R-FIN-7", field="seq",
+                facts={"code": "tranche_withheld", "seq": seq, "trigger": t.trigger},
             )
         if status == AWAITING:
             raise RuleViolation(
-                f"tranche {seq} awaits its trigger {t.trigger}: it cannot be paid before it", rule="R-FIN-7", field="seq"
+                f"tranche {seq} awaits its trigger {t.trigger}: it cannot be paid before it", rule="R-FIN-7", field="seq",
+                facts={"code": "tranche_awaiting", "seq": seq, "trigger": t.trigger},
             )
         blocking = self.open_findings()
         if blocking:
             listed = "; ".join(f"{f.finding_id} ({f.rule}: {f.detail})" for f in blocking)
             raise RuleViolation(
-                f"payment is blocked until the funding findings are resolved: {listed}", rule="R-FIN-7", field="contract_id"
+                f"payment is blocked until the funding findings are resolved: {listed}", rule="R-FIN-7", field="contract_id",
+                facts={"code": "findings_open", "count": len(blocking), "rules": sorted({f.rule for f in blocking})},
             )
         if paid_on < t.triggered_on:
             raise RuleViolation(
-                f"paid_on {paid_on} precedes the trigger {t.trigger} on {t.triggered_on}", rule="R-FIN-7", field="paid_on"
+                f"paid_on {paid_on} precedes the trigger {t.trigger} on {t.triggered_on}", rule="R-FIN-7", field="paid_on",
+                facts={"code": "paid_before_trigger", "seq": seq, "date": paid_on.isoformat(), "trigger": t.trigger, "triggered_on": None if t.triggered_on is None else t.triggered_on.isoformat()},
             )
         return t
 
@@ -346,7 +351,7 @@ class TrancheSchedule(Aggregate):
     def resolve_finding(self, finding_id: str, resolution: str) -> None:
         f = self.finding(finding_id)
         if not f.open:
-            raise RuleViolation(f"finding {finding_id} is already resolved", rule=f.rule, field="finding_id")
+            raise RuleViolation(f"finding {finding_id} is already resolved", rule=f.rule, field="finding_id", facts={"code": "finding_resolved", "finding_id": finding_id})
         self._resolved(contract_id=self.contract_id, finding_id=finding_id, rule=f.rule, resolution=resolution)
 
     # --- events ---------------------------------------------------------------------------

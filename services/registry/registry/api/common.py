@@ -102,7 +102,7 @@ def acting_provider(scope: CountyScope) -> str | None:
     if scope.principal.role != Role.PROVIDER:
         return None
     if not scope.principal.provider_id:
-        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6")
+        raise Forbidden("a provider's token names its provider_id", rule="R-AUD-6", facts={"code": "token_without_provider"})
     return scope.principal.provider_id
 
 
@@ -110,7 +110,7 @@ def ensure_own(scope: CountyScope, provider_id: str) -> None:
     """A provider acts only for itself."""
     acting = acting_provider(scope)
     if acting is not None and acting != provider_id:
-        raise Forbidden("this belongs to another provider", rule="R-AUD-6")
+        raise Forbidden("this belongs to another provider", rule="R-AUD-6", facts={"code": "other_providers_record"})
 
 
 def new_id(county: str, headers: tuple[str | None, str | None]) -> str:

@@ -287,7 +287,8 @@ def get_workplace(
     day = as_of or today()
     if since is not None and not (day - timedelta(days=WORKED_WINDOW_DAYS) <= since <= day):
         raise RuleViolation(
-            f"since must be from {day - timedelta(days=WORKED_WINDOW_DAYS)} to {day} (as_of)", rule="R-LOG-3", field="since"
+            f"since must be from {day - timedelta(days=WORKED_WINDOW_DAYS)} to {day} (as_of)", rule="R-LOG-3", field="since",
+            facts={"code": "since_outside_window", "earliest": (day - timedelta(days=WORKED_WINDOW_DAYS)).isoformat(), "latest": day.isoformat()},
         )
     query = WorkerWorkplace(county=county, worker_id=worker_id, as_of=day, since=since, offset=offset, limit=limit)
     found = registry.reads.ask(query, scope)

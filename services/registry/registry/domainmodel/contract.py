@@ -187,14 +187,24 @@ class Contract(Aggregate):
 
     def _must_be_active(self, rule: str, field: str | None = None) -> None:
         if not self.active:
-            raise RuleViolation(f"the contract is {self.status} since {self.ended_on}", rule=rule, field=field)
+            raise RuleViolation(
+                f"the contract is {self.status} since {self.ended_on}", rule=rule, field=field,
+                facts={"code": "contract_ended", "status": str(self.status),
+                       "date": None if self.ended_on is None else self.ended_on.isoformat()},
+            )
 
     # --- R-REG-5 filing (备案) ----------------------------------------------------------------
     def file(self, filed_on: date, filed_with: str, due_on: date) -> None:
         if self.filed_on is not None:
-            raise RuleViolation(f"already filed on {self.filed_on}", rule="R-REG-5", field="filed_on")
+            raise RuleViolation(
+                f"already filed on {self.filed_on}", rule="R-REG-5", field="filed_on",
+                facts={"code": "already_filed", "date": self.filed_on.isoformat()},
+            )
         if filed_on < self.signed_on:
-            raise RuleViolation(f"a contract is filed after it is signed ({self.signed_on})", rule="R-REG-5", field="filed_on")
+            raise RuleViolation(
+                f"a contract is filed after it is signed ({self.signed_on})", rule="R-REG-5", field="filed_on",
+                facts={"code": "filed_before_signed", "date": filed_on.isoformat(), "signed_on": self.signed_on.isoformat()},
+            )
         self._filed(filed_on=filed_on, filed_with=filed_with, due_on=due_on, late=filed_on > due_on)
 
     def filing_overdue(self, as_of: date) -> bool:
@@ -226,9 +236,16 @@ class Contract(Aggregate):
     ) -> None:
         self._must_be_active("R-REG-6")
         if sorted(service_areas) == sorted(self.service_areas):
-            raise RuleViolation("the requested areas are the contract's current scope", rule="R-REG-6", field="service_areas")
+            raise RuleViolation(
+                "the requested areas are the contract's current scope", rule="R-REG-6", field="service_areas",
+                facts={"code": "scope_unchanged", "areas": list(self.service_areas)},
+            )
         if not self.period_start <= effective_on <= self.period_end:
-            raise RuleViolation("a scope change takes effect inside the contract year", rule="R-REG-6", field="effective_on")
+            raise RuleViolation(
+                "a scope change takes effect inside the contract year", rule="R-REG-6", field="effective_on",
+                facts={"code": "scope_outside_year", "date": effective_on.isoformat(),
+                       "period_start": self.period_start.isoformat(), "period_end": self.period_end.isoformat()},
+            )
         self._scope_change_requested(
             change_id=change_id, service_areas=service_areas, effective_on=effective_on, reason=reason, requested_by=requested_by
         )
@@ -248,7 +265,10 @@ class Contract(Aggregate):
     def decide_scope_change(self, change: ScopeChange, approved: bool, decided_by: str, decided_on: date, note: str) -> None:
         self._must_be_active("R-REG-6")
         if change.status != ScopeChangeStatus.REQUESTED:
-            raise RuleViolation(f"the scope change was already {change.status}", rule="R-REG-6", field="approved")
+            raise RuleViolation(
+                f"the scope change was already {change.status}", rule="R-REG-6", field="approved",
+                facts={"code": "scope_already_decided", "status": str(change.status)},
+            )
         if approved:
             self._scope_changed(
                 change_id=change.change_id, service_areas=list(change.service_areas), effective_on=change.effective_on,
@@ -302,25 +322,30 @@ class Contract(Aggregate):
     # --- R-REG-7 renewal ------------------------------------------------------------------------
     def check_renewable(self, field: str | None = None) -> None:
         if self.status == ContractStatus.TERMINATED:
-            raise RuleViolation(f"the contract was terminated on {self.ended_on}", rule="R-REG-7", field=field)
+            raise RuleViolation(
+                f"the contract was terminated on {self.ended_on}", rule="R-REG-7", field=field,
+                facts={"code": "renewal_terminated", "date": None if self.ended_on is None else self.ended_on.isoformat()},
+            )
         if self.next_contract_id is not None:
             raise RuleViolation(
-                f"year {self.year_index + 1} was already signed: {self.next_contract_id}", rule="R-REG-7", field=field
+                f"year {self.year_index + 1} was already signed: {self.next_contract_id}", rule="R-REG-7", field=field,
+                facts={"code": "renewal_already_signed", "year": self.year_index + 1},
             )
         if self.year_index >= self.cycle_years:
             raise RuleViolation(
-                f"year {self.year_index} is the last of the {self.cycle_years}-year cycle: re-procure", rule="R-REG-7", field=field
+                f"year {self.year_index} is the last of the {self.cycle_years}-year cycle: re-procure", rule="R-REG-7", field=field,
+                facts={"code": "cycle_last_year", "year": self.year_index, "cycle_years": self.cycle_years},
             )
         result = self.year_result()
         if result is None:
             raise RuleViolation(
                 f"renewal waits for year {self.year_index}'s final/annual evaluation (末期/年度评估) to pass", rule="R-REG-7",
-                field=field,
+                field=field, facts={"code": "renewal_awaits_evaluation", "year": self.year_index},
             )
         if not result.passed:
             raise RuleViolation(
                 f"this year's {result.stage} evaluation was {result.grade}: the cycle ends, re-procure", rule="R-REG-7",
-                field=field,
+                field=field, facts={"code": "renewal_evaluation_failed", "stage": result.stage, "grade": result.grade},
             )
 
     # --- R-REG-7 overlapping contracts, signed only with a recorded justification --------------
@@ -336,9 +361,15 @@ class Contract(Aggregate):
     def terminate(self, terminated_on: date, kind: str, reason: str) -> None:
         self._must_be_active("R-REG-4", "terminated_on")
         if kind not in TERMINATION_KINDS:
-            raise RuleViolation(f"kind must be one of {TERMINATION_KINDS}", rule="R-REG-4", field="kind")
+            raise RuleViolation(
+                f"kind must be one of {TERMINATION_KINDS}", rule="R-REG-4", field="kind",
+                facts={"code": "termination_kind_unknown", "kind": kind},
+            )
         if terminated_on < self.signed_on:
-            raise RuleViolation("a contract ends after it is signed", rule="R-REG-4", field="terminated_on")
+            raise RuleViolation(
+                "a contract ends after it is signed", rule="R-REG-4", field="terminated_on",
+                facts={"code": "terminated_before_signed", "date": terminated_on.isoformat(), "signed_on": self.signed_on.isoformat()},
+            )
         self._terminated(terminated_on=terminated_on, kind=kind, reason=reason)
 
     @event("Terminated")

@@ -114,6 +114,7 @@ def check_funding_sources(policy: dict[str, Any], funding: list[dict[str, Any]])
                 f"funding source {share['source']!r} is not one of the county's funding sources (资金来源): {'、'.join(sources)}",
                 rule="R-FIN-2",
                 field=f"funding.{i}.source",
+                facts={"code": "funding_source_unknown", "source": share["source"], "sources": sources},
             )
 
 
@@ -154,7 +155,7 @@ def check_funding_caps(
                 rule="R-FIN-2",
                 field=f"funding.{index}.amount_fen",
                 facts={
-                    "source": source, "budget_year": year, "share_fen": share, "committed_fen": committed,
+                    "code": "funding_cap_exceeded", "source": source, "budget_year": year, "share_fen": share, "committed_fen": committed,
                     "cap": {"bound": "ceiling", "percent": str(cap["percent"]), "base": base_source,
                             "base_year": base_year, "base_fen": base, "limit_fen": limit},
                     "excess_fen": excess,

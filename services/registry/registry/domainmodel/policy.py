@@ -102,16 +102,21 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
     overrides = overrides or {}
     unknown = sorted(set(overrides) - set(PARAMETERS))
     if unknown:
-        raise RuleViolation(f"unknown policy parameters: {unknown}", rule="R-REG-4", field=f"policy.{unknown[0]}")
+        raise RuleViolation(f"unknown policy parameters: {unknown}", rule="R-REG-4", field=f"policy.{unknown[0]}", facts={"code": "policy_unknown", "parameters": unknown})
     for name, value in overrides.items():
         problem = _parameter_problem(name, value)
         if problem:
-            raise RuleViolation(f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}")
+            raise RuleViolation(
+                f"policy {name} {problem}", rule=PARAMETERS[name][1], field=f"policy.{name}",
+                facts={"code": "policy_value_invalid", "parameter": name, "expects": _expects(name),
+                       "maximum": _MAXIMA.get(name)},
+            )
     merged = {**DEFAULT_POLICY, **overrides}
     if merged["price_weight_min_percent"] > merged["price_weight_max_percent"]:
         raise RuleViolation(
             "policy price_weight_min_percent exceeds price_weight_max_percent (价格分值比重下限高于上限)",
             rule="R-PRC-1", field="policy.price_weight_min_percent",
+            facts={"code": "price_weights_inverted", "minimum": merged["price_weight_min_percent"], "maximum": merged["price_weight_max_percent"]},
         )
     sources = merged["funding_sources"]
     for i, cap in enumerate(merged["funding_caps"]):
@@ -120,8 +125,21 @@ def merged_policy(overrides: dict[str, Any] | None) -> dict[str, Any]:
                 raise RuleViolation(
                     f"policy funding_caps: {cap.get(key)!r} is not one of the county's funding_sources {sources}",
                     rule="R-FIN-2", field=f"policy.funding_caps.{i}.{key}",
+                    facts={"code": "funding_source_unknown", "source": cap.get(key), "sources": sources},
                 )
     return merged
+
+
+def _expects(name: str) -> str:
+    """What a parameter takes, named for a refusal's facts (the console words it)."""
+    default = PARAMETERS[name][0]
+    if name in ("local_min_wage_fen", "min_education", "supervisor_min_qualification", "tranche_plan", "funding_sources"):
+        return name
+    if isinstance(default, bool):
+        return "boolean"
+    if isinstance(default, int):
+        return "whole"
+    return "decimal" if isinstance(default, str) else "funding_caps"
 
 
 def _parameter_problem(name: str, value: Any) -> str | None:

@@ -93,13 +93,16 @@ class Disclosure:
 def check_uscc(uscc: str) -> None:
     problem = uscc_problem(uscc)
     if problem:
-        raise RuleViolation(f"统一社会信用代码 {problem}", rule="R-REG-1", field="uscc")
+        raise RuleViolation(f"统一社会信用代码 {problem}", rule="R-REG-1", field="uscc", facts={"code": "uscc_invalid", "uscc": uscc})
 
 
 def check_prior_projects(prior_projects: list[dict[str, Any]]) -> None:
     for i, project in enumerate(prior_projects):
         if project.get("grade") not in GRADES:
-            raise RuleViolation(f"grade must be one of {GRADES}", rule="R-REG-1", field=f"prior_projects.{i}.grade")
+            raise RuleViolation(
+                f"grade must be one of {GRADES}", rule="R-REG-1", field=f"prior_projects.{i}.grade",
+                facts={"code": "grade_unknown", "grade": project.get("grade")},
+            )
 
 
 class Provider(Aggregate):
@@ -156,7 +159,10 @@ class Provider(Aggregate):
     ) -> None:
         """R-EVAL-9: banned from government purchase from ``banned_on`` through ``until``."""
         if until < banned_on:
-            raise RuleViolation("a ban ends on or after the day it starts", rule="R-EVAL-9", field="until")
+            raise RuleViolation(
+                "a ban ends on or after the day it starts", rule="R-EVAL-9", field="until",
+                facts={"code": "ban_ends_before_start", "banned_on": banned_on.isoformat(), "until": until.isoformat()},
+            )
         if any(b.until >= until and b.banned_on <= banned_on for b in self.bans):
             return  # an existing ban already covers it: nothing new to record
         self._banned(banned_on=banned_on, until=until, reason=reason, evaluation_id=evaluation_id, contract_id=contract_id)
@@ -180,9 +186,14 @@ class Provider(Aggregate):
     def disclose(self, disclosure_id: str, kind: str, title: str, year: int | None, summary: str, url: str | None, published_on: date) -> None:
         """R-REG-9: publish a document (basic info, qualifications, annual financial report, project record)."""
         if kind not in DISCLOSURE_KINDS:
-            raise RuleViolation(f"kind must be one of {DISCLOSURE_KINDS}", rule="R-REG-9", field="kind")
+            raise RuleViolation(
+                f"kind must be one of {DISCLOSURE_KINDS}", rule="R-REG-9", field="kind",
+                facts={"code": "disclosure_kind_unknown", "kind": kind},
+            )
         if kind == "annual_financial_report" and year is None:
-            raise RuleViolation("an annual financial report names its year", rule="R-REG-9", field="year")
+            raise RuleViolation(
+                "an annual financial report names its year", rule="R-REG-9", field="year", facts={"code": "report_year_missing"}
+            )
         self._disclosed(disclosure_id=disclosure_id, kind=kind, title=title, year=year, summary=summary, url=url, published_on=published_on)
 
     @event("DisclosurePublished")

@@ -46,49 +46,87 @@ def check_contract_terms(
 ) -> None:
     """The checks on a contract's own terms (those that need no other aggregate)."""
     if amount_fen <= 0:
-        raise RuleViolation("contract amount must be positive", rule="R-FIN-1", field="amount_fen")
+        raise RuleViolation(
+            "contract amount must be positive", rule="R-FIN-1", field="amount_fen", facts={"code": "amount_not_positive"}
+        )
     if sum(int(f["amount_fen"]) for f in funding) != amount_fen:
-        raise RuleViolation("funding shares must sum to amount_fen", rule="R-FIN-2", field="funding")
+        raise RuleViolation(
+            "funding shares must sum to amount_fen", rule="R-FIN-2", field="funding",
+            facts={"code": "funding_sum", "sum_fen": sum(int(f["amount_fen"]) for f in funding), "amount_fen": amount_fen},
+        )
     if period_end <= period_start:
-        raise RuleViolation("period_end must be after period_start", rule="R-REG-4", field="period_end")
+        raise RuleViolation(
+            "period_end must be after period_start", rule="R-REG-4", field="period_end",
+            facts={"code": "period_end_not_after_start", "period_start": period_start.isoformat(), "period_end": period_end.isoformat()},
+        )
     if period_end > add_years(period_start, 1):
         raise RuleViolation(
             f"a contract covers one service year (一年一签): from {period_start} it ends on {add_years(period_start, 1)} at the latest",
             rule="R-REG-4",
             field="period_end",
+            facts={"code": "period_over_a_year", "period_start": period_start.isoformat(),
+                   "latest": add_years(period_start, 1).isoformat()},
         )
     if signed_on > effective_on:
-        raise RuleViolation("effective_on cannot precede signed_on", rule="R-REG-4", field="effective_on")
+        raise RuleViolation(
+            "effective_on cannot precede signed_on", rule="R-REG-4", field="effective_on",
+            facts={"code": "effective_before_signed", "date": effective_on.isoformat(), "signed_on": signed_on.isoformat()},
+        )
     if effective_on > period_end:
-        raise RuleViolation("the contract takes effect within its service year", rule="R-REG-4", field="effective_on")
+        raise RuleViolation(
+            "the contract takes effect within its service year", rule="R-REG-4", field="effective_on",
+            facts={"code": "effective_after_period", "date": effective_on.isoformat(), "period_end": period_end.isoformat()},
+        )
     if not 1 <= year_index <= cycle_years:
-        raise RuleViolation(f"year_index must be within the {cycle_years}-year cycle", rule="R-REG-4", field="year_index")
+        raise RuleViolation(
+            f"year_index must be within the {cycle_years}-year cycle", rule="R-REG-4", field="year_index",
+            facts={"code": "year_outside_cycle", "year": year_index, "cycle_years": cycle_years},
+        )
     if probation and year_index != 1:
-        raise RuleViolation("only year 1 may be a probation year (试用考核期)", rule="R-REG-4", field="probation")
-    if not service_areas:
-        raise RuleViolation("at least one service area", rule="R-LOG-2", field="service_areas")
-    for i, area in enumerate(service_areas):
-        if area not in SERVICE_AREAS:
-            raise RuleViolation(f"{area!r} is not a service area of R-LOG-2", rule="R-LOG-2", field=f"service_areas.{i}")
+        raise RuleViolation(
+            "only year 1 may be a probation year (试用考核期)", rule="R-REG-4", field="probation",
+            facts={"code": "probation_not_first_year", "year": year_index},
+        )
+    check_service_areas(service_areas)
     if len(set(service_areas)) != len(service_areas):
-        raise RuleViolation("service areas are listed once each", rule="R-LOG-2", field="service_areas")
+        raise RuleViolation(
+            "service areas are listed once each", rule="R-LOG-2", field="service_areas", facts={"code": "service_area_twice"}
+        )
     check_indicators(indicators)
     problem = tranche_plan_problem(tranche_plan)
     if problem:
-        raise RuleViolation(f"tranche plan {problem}", rule="R-FIN-5", field="tranche_plan")
+        raise RuleViolation(f"tranche plan {problem}", rule="R-FIN-5", field="tranche_plan", facts={"code": "tranche_plan_invalid"})
+
+
+def check_service_areas(service_areas: list[str]) -> None:
+    """R-LOG-2: at least one area, each of the service areas."""
+    if not service_areas:
+        raise RuleViolation("at least one service area", rule="R-LOG-2", field="service_areas", facts={"code": "no_service_area"})
+    for i, area in enumerate(service_areas):
+        if area not in SERVICE_AREAS:
+            raise RuleViolation(
+                f"{area!r} is not a service area of R-LOG-2", rule="R-LOG-2", field=f"service_areas.{i}",
+                facts={"code": "service_area_unknown", "area": area},
+            )
 
 
 def check_indicators(indicators: list[dict[str, Any]]) -> None:
     codes = [ind["code"] for ind in indicators]
     if len(set(codes)) != len(codes):
-        raise RuleViolation("indicator codes must be unique", rule="R-LOG-8", field="indicators")
+        raise RuleViolation(
+            "indicator codes must be unique", rule="R-LOG-8", field="indicators", facts={"code": "indicator_code_twice"}
+        )
     for i, ind in enumerate(indicators):
         if int(ind["target"]) <= 0:
-            raise RuleViolation("indicator targets must be positive", rule="R-LOG-8", field=f"indicators.{i}.target")
+            raise RuleViolation(
+                "indicator targets must be positive", rule="R-LOG-8", field=f"indicators.{i}.target",
+                facts={"code": "indicator_target_not_positive", "indicator_code": ind["code"]},
+            )
         for month, planned in (ind.get("monthly_plan") or {}).items():
             if not _MONTH.match(month) or int(planned) < 0:
                 raise RuleViolation(
-                    "the monthly plan (进度表) maps YYYY-MM to a planned number ≥ 0", rule="R-LOG-8", field=f"indicators.{i}.monthly_plan"
+                    "the monthly plan (进度表) maps YYYY-MM to a planned number ≥ 0", rule="R-LOG-8", field=f"indicators.{i}.monthly_plan",
+                    facts={"code": "monthly_plan_invalid", "indicator_code": ind["code"], "month": month},
                 )
 
 
@@ -99,11 +137,15 @@ def check_cycle(previous: Contract | None, period_start: date, period_end: date,
             f"year {previous.year_index + 1} starts after year {previous.year_index} ends ({previous.period_end})",
             rule="R-REG-4",
             field="period_start",
+            facts={"code": "renewal_starts_early", "year": previous.year_index + 1, "previous_end": previous.period_end.isoformat()},
         )
     # As written in the seeds (2015年6月10日至2016年6月10日, 一年): a year may end on its anniversary.
     cycle_end = add_years(cycle_start, cycle_years)
     if period_end > cycle_end:
-        raise RuleViolation(f"the {cycle_years}-year cycle ends on {cycle_end}", rule="R-REG-4", field="period_end")
+        raise RuleViolation(
+            f"the {cycle_years}-year cycle ends on {cycle_end}", rule="R-REG-4", field="period_end",
+            facts={"code": "cycle_ends", "cycle_years": cycle_years, "cycle_end": cycle_end.isoformat()},
+        )
 
 
 def check_not_banned(provider: Provider, bans: list[CountyBan], signed_on: date, recorded_on: date) -> None:
@@ -124,6 +166,8 @@ def check_not_banned(provider: Provider, bans: list[CountyBan], signed_on: date,
             f"from {ban.banned_on} until {ban.until} ({ban.reason}): the ban is in force {when}{back_dated}",
             rule="R-REG-1",
             field="provider_id" if day == signed_on else "signed_on",
+            facts={"code": "provider_banned", "banned_on": ban.banned_on.isoformat(), "until": ban.until.isoformat(),
+                   "date": day.isoformat(), "elsewhere": ban.county != provider.county, "back_dated": day != signed_on},
         )
 
 
@@ -137,10 +181,14 @@ def check_eligibility(policy: dict[str, Any], provider: Provider, on: date) -> N
             facts={"code": "rating_below_3a", "rating": provider.rating},
         )
     if policy["require_party_org"] and not provider.has_party_org:
-        raise RuleViolation("the county requires a party organisation (党组织)", rule="R-REG-1", field="provider_id")
+        raise RuleViolation(
+            "the county requires a party organisation (党组织)", rule="R-REG-1", field="provider_id",
+            facts={"code": "party_org_required"},
+        )
     if policy["require_prior_pass"] and not provider.has_prior_pass:
         raise RuleViolation(
-            "the county requires a prior government project evaluated 合格 or better", rule="R-REG-1", field="provider_id"
+            "the county requires a prior government project evaluated 合格 or better", rule="R-REG-1", field="provider_id",
+            facts={"code": "prior_pass_required"},
         )
 
 
@@ -163,14 +211,24 @@ def check_supervisor(policy: dict[str, Any], supervisor: Worker | None, on: date
     """R-REG-2: where required (or named), a supervisor (督导) of the provider with 中级 or above."""
     if supervisor is None:
         if policy["supervisor_required"]:
-            raise RuleViolation("the county requires the contract to name a supervisor (督导)", rule="R-REG-2", field="supervisor_id")
+            raise RuleViolation(
+                "the county requires the contract to name a supervisor (督导)", rule="R-REG-2", field="supervisor_id",
+                facts={"code": "supervisor_required"},
+            )
         return
     minimum = policy["supervisor_min_qualification"]
     if supervisor.role != WorkerRole.SUPERVISOR or not supervisor.employed_on(on):
-        raise RuleViolation(f"not a supervisor of the provider on {on}", rule="R-REG-2", field="supervisor_id")
+        raise RuleViolation(
+            f"not a supervisor of the provider on {on}", rule="R-REG-2", field="supervisor_id",
+            facts={"code": "not_a_supervisor", "worker_id": str(supervisor.id), "date": on.isoformat()},
+        )
     held = supervisor.qualification_on(on)
     if qualification_rank(held) < QUALIFICATIONS.index(minimum):
-        raise RuleViolation(f"the supervisor holds {held} on {on}; at least {minimum} is required", rule="R-REG-2", field="supervisor_id")
+        raise RuleViolation(
+            f"the supervisor holds {held} on {on}; at least {minimum} is required", rule="R-REG-2", field="supervisor_id",
+            facts={"code": "supervisor_underqualified", "worker_id": str(supervisor.id), "date": on.isoformat(), "held": held,
+                   "minimum": minimum},
+        )
 
 
 def filing_due(policy: dict[str, Any], signed_on: date, calendar: WorkdayCalendar | None = None) -> DueDate:

@@ -86,7 +86,9 @@ class Station(Aggregate):
 
 def check_station_kind(kind: str) -> None:
     if kind not in STATION_KINDS:
-        raise RuleViolation(f"kind must be one of {STATION_KINDS}", rule="R-REG-2", field="kind")
+        raise RuleViolation(
+            f"kind must be one of {STATION_KINDS}", rule="R-REG-2", field="kind", facts={"code": "station_kind_unknown", "kind": kind}
+        )
 
 
 def age_on(birth: date, day: date) -> int:
@@ -121,16 +123,28 @@ def check_hiring(policy: dict[str, Any], birth_date: date, education: str, quali
             f"worker is {age_on(birth_date, hired_on)} on {hired_on}, the county's limit at hiring is {limit}",
             rule="R-REG-3",
             field="birth_date",
+            facts={"code": "worker_too_old", "age": age_on(birth_date, hired_on), "date": hired_on.isoformat(), "limit": limit},
         )
     minimum = policy["min_education"]
     if education not in EDUCATION_LEVELS:
-        raise RuleViolation(f"education must be one of {EDUCATION_LEVELS}", rule="R-REG-3", field="education")
+        raise RuleViolation(
+            f"education must be one of {EDUCATION_LEVELS}", rule="R-REG-3", field="education",
+            facts={"code": "education_unknown", "education": education},
+        )
     if EDUCATION_LEVELS.index(education) < EDUCATION_LEVELS.index(minimum):
-        raise RuleViolation(f"education must be at least {minimum}", rule="R-REG-3", field="education")
+        raise RuleViolation(
+            f"education must be at least {minimum}", rule="R-REG-3", field="education",
+            facts={"code": "education_below", "education": education, "minimum": minimum},
+        )
     if qualification not in QUALIFICATIONS:
-        raise RuleViolation(f"qualification must be one of {QUALIFICATIONS}", rule="R-REG-3", field="qualification")
+        raise RuleViolation(
+            f"qualification must be one of {QUALIFICATIONS}", rule="R-REG-3", field="qualification",
+            facts={"code": "qualification_unknown", "qualification": qualification},
+        )
     if role not in WORKER_ROLES:
-        raise RuleViolation(f"role must be one of {WORKER_ROLES}", rule="R-REG-2", field="role")
+        raise RuleViolation(
+            f"role must be one of {WORKER_ROLES}", rule="R-REG-2", field="role", facts={"code": "role_unknown", "role": role}
+        )
 
 
 def certificate_due(policy: dict[str, Any], qualification: str, hired_on: date) -> date | None:
@@ -195,9 +209,15 @@ class Worker(Aggregate):
         self._still_employed("moved_on")
         current = self.assignments[-1]
         if station_id == current.station_id:
-            raise RuleViolation("the worker is already at that station", rule="R-REG-2", field="to_station_id")
+            raise RuleViolation(
+                "the worker is already at that station", rule="R-REG-2", field="to_station_id",
+                facts={"code": "already_at_station", "station_id": station_id},
+            )
         if moved_on <= current.start:
-            raise RuleViolation(f"moved_on must be after {current.start}", rule="R-REG-2", field="moved_on")
+            raise RuleViolation(
+                f"moved_on must be after {current.start}", rule="R-REG-2", field="moved_on",
+                facts={"code": "move_not_after_start", "start": current.start.isoformat(), "date": moved_on.isoformat()},
+            )
         self._moved(
             provider_id=self.provider_id, from_station_id=current.station_id, to_station_id=station_id, moved_on=moved_on
         )
@@ -216,9 +236,15 @@ class Worker(Aggregate):
         """R-REG-3: a certificate level obtained (or a higher one); meets the deadline if one was due."""
         self._still_employed("qualified_on")
         if qualification not in QUALIFICATIONS[1:]:
-            raise RuleViolation(f"qualification must be one of {QUALIFICATIONS[1:]}", rule="R-REG-3", field="qualification")
+            raise RuleViolation(
+                f"qualification must be one of {QUALIFICATIONS[1:]}", rule="R-REG-3", field="qualification",
+                facts={"code": "qualification_unknown", "qualification": qualification},
+            )
         if qualification_rank(qualification) <= qualification_rank(self.qualification):
-            raise RuleViolation(f"the worker already holds {self.qualification}", rule="R-REG-3", field="qualification")
+            raise RuleViolation(
+                f"the worker already holds {self.qualification}", rule="R-REG-3", field="qualification",
+                facts={"code": "qualification_not_higher", "held": self.qualification, "qualification": qualification},
+            )
         self._qualified(qualification=qualification, qualified_on=qualified_on)
 
     @event("Qualified")
@@ -232,7 +258,10 @@ class Worker(Aggregate):
         """``left_on`` is the last day employed."""
         self._still_employed("left_on")
         if left_on < self.assignments[-1].start:
-            raise RuleViolation(f"left_on cannot precede {self.assignments[-1].start}", rule="R-REG-3", field="left_on")
+            raise RuleViolation(
+                f"left_on cannot precede {self.assignments[-1].start}", rule="R-REG-3", field="left_on",
+                facts={"code": "left_before_start", "start": self.assignments[-1].start.isoformat(), "date": left_on.isoformat()},
+            )
         self._left(provider_id=self.provider_id, station_id=self.station_id, left_on=left_on, reason=reason)
 
     @event("Left")
@@ -243,4 +272,7 @@ class Worker(Aggregate):
 
     def _still_employed(self, field: str) -> None:
         if self.left_on is not None:
-            raise RuleViolation(f"the worker left on {self.left_on}", rule="R-REG-3", field=field)
+            raise RuleViolation(
+                f"the worker left on {self.left_on}", rule="R-REG-3", field=field,
+                facts={"code": "worker_left", "date": self.left_on.isoformat()},
+            )

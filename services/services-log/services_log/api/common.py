@@ -69,7 +69,7 @@ def acting_provider(scope: CountyScope) -> str | None:
     if scope.principal.role not in (Role.PROVIDER, Role.WORKER):
         return None
     if not scope.principal.provider_id:
-        raise Forbidden("a provider's or worker's token names its provider_id", rule="R-AUD-6")
+        raise Forbidden("a provider's or worker's token names its provider_id", rule="R-AUD-6", facts={"code": "token_without_provider"})
     return scope.principal.provider_id
 
 
@@ -84,7 +84,7 @@ def check_own_delivery(scope: CountyScope, worker_ids: Sequence[str] | None) -> 
     worker = acting_worker(scope)
     if worker is not None and worker_ids is not None and worker not in worker_ids:
         raise Forbidden("a worker records only deliveries it took part in: name yourself among worker_ids",
-                        rule="R-AUD-6", field="worker_ids")
+                        rule="R-AUD-6", field="worker_ids", facts={"code": "not_own_delivery"})
 
 
 def new_id(county: str, headers: tuple[str | None, str | None]) -> str:

@@ -41,9 +41,9 @@ class Beneficiary(Aggregate):
 
     def erase(self, reason: str) -> None:
         if self.erased:
-            raise RuleViolation("the personal data was already erased", rule="R-LOG-5", field="beneficiary_ref")
+            raise RuleViolation("the personal data was already erased", rule="R-LOG-5", field="beneficiary_ref", facts={"code": "already_erased"})
         if not reason.strip():
-            raise RuleViolation("an erasure gives its reason", rule="R-LOG-5", field="reason")
+            raise RuleViolation("an erasure gives its reason", rule="R-LOG-5", field="reason", facts={"code": "erasure_reason_missing"})
         self._erased(reason=reason)
 
     @event("PersonalDataErased")

@@ -665,16 +665,16 @@ class ContractLog(CopyOnWrite, Aggregate):
         self, contract: Contract, report_id: str, kind: str, period: str | None, submitted_on: date, title: str, summary: str | None
     ) -> None:
         if kind not in REPORT_KINDS:
-            raise RuleViolation(f"kind must be one of {REPORT_KINDS}", rule="R-LOG-7", field="kind")
+            raise RuleViolation(f"kind must be one of {REPORT_KINDS}", rule="R-LOG-7", field="kind", facts={"code": "report_kind_unknown", "kind": kind})
         if kind == ReportKind.MONTHLY_BRIEF:
             if period is None:
-                raise RuleViolation("a monthly brief names its month (period YYYY-MM)", rule="R-LOG-7", field="period")
+                raise RuleViolation("a monthly brief names its month (period YYYY-MM)", rule="R-LOG-7", field="period", facts={"code": "brief_month_missing"})
             if period not in contract.months():
-                raise RuleViolation(f"{period} is not a month of the contract", rule="R-LOG-7", field="period")
+                raise RuleViolation(f"{period} is not a month of the contract", rule="R-LOG-7", field="period", facts={"code": "month_outside_year", "month": period})
         elif period is not None and period not in contract.months():
-            raise RuleViolation(f"{period} is not a month of the contract", rule="R-LOG-7", field="period")
+            raise RuleViolation(f"{period} is not a month of the contract", rule="R-LOG-7", field="period", facts={"code": "month_outside_year", "month": period})
         if submitted_on < contract.period_start:
-            raise RuleViolation("a report is submitted during or after the contract year", rule="R-LOG-7", field="submitted_on")
+            raise RuleViolation("a report is submitted during or after the contract year", rule="R-LOG-7", field="submitted_on", facts={"code": "report_before_year", "date": submitted_on.isoformat(), "period_start": contract.period_start.isoformat()})
         self._report_submitted(
             report_id=report_id, contract_id=self.contract_id, kind=kind, period=period,
             submitted_on=submitted_on, title=title, summary=summary,
@@ -691,9 +691,9 @@ class ContractLog(CopyOnWrite, Aggregate):
     ) -> None:
         """R-LOG-7, R-REG-6: a township imposed tasks outside the contract (行政化)."""
         if station_id is not None and station_id not in contract.station_ids:
-            raise RuleViolation("the station is not a station of the contract", rule="R-LOG-7", field="station_id")
+            raise RuleViolation("the station is not a station of the contract", rule="R-LOG-7", field="station_id", facts={"code": "station_not_in_contract", "station_id": station_id})
         if filed_on < contract.period_start:
-            raise RuleViolation("a scope complaint concerns the contract year", rule="R-LOG-7", field="filed_on")
+            raise RuleViolation("a scope complaint concerns the contract year", rule="R-LOG-7", field="filed_on", facts={"code": "complaint_before_year", "date": filed_on.isoformat(), "period_start": contract.period_start.isoformat()})
         self._complaint_filed(
             complaint_id=complaint_id, contract_id=self.contract_id, station_id=station_id,
             township=township, filed_on=filed_on, description=description,
