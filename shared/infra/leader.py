@@ -216,11 +216,9 @@ class StoreLocks:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
 
-                # Autocommit: :meth:`holding` sends its own BEGIN with the locks (one round trip);
-                # :meth:`connection`'s ``transaction()`` then begins explicitly.
                 self._pool = ConnectionPool(
-                    kwargs={**pg_params(self.env), "autocommit": True}, min_size=1, max_size=self.max_connections,
-                    timeout=60, open=True, name="swp-store-locks",
+                    kwargs=pg_params(self.env), min_size=1, max_size=self.max_connections, timeout=60, open=True,
+                    name="swp-store-locks",
                 )
             return self._pool
 
@@ -229,19 +227,10 @@ class StoreLocks:
         if not self.enabled or not keys:
             yield
             return
-        # BEGIN and the locks in one round trip (the keys are integers: one simple-protocol query, not
-        # prepared), the COMMIT that releases them in another: a delivery's command takes this once
-        # (issue 16: three round trips and psycopg's transaction machinery before).
-        taken = "".join(f"SELECT pg_advisory_xact_lock({lock_key(self.schema, 'write', key):d});" for key in sorted(set(keys)))
-        with self._get_pool().connection() as conn:
-            try:
-                conn.execute(f"BEGIN;{taken}".encode(), prepare=False)
-                yield
-            except BaseException:
-                with contextlib.suppress(Exception):  # a broken connection: the pool discards it (and the server its locks)
-                    conn.execute(b"ROLLBACK", prepare=False)
-                raise
-            conn.execute(b"COMMIT", prepare=False)
+        with self._get_pool().connection() as conn, conn.transaction():
+            for key in sorted(set(keys)):
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "write", key),))
+            yield
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
