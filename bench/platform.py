@@ -181,7 +181,10 @@ def profiled(pid: int | None, out: Path | None, rate: int = 200) -> Iterator[Non
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(  # noqa: S603
-        [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
+        # --gil by default; BENCH_PYSPY_GIL=0 samples every thread on a CPU instead (py-spy's "active"
+        # threads): --gil also counts a thread that released the GIL while nothing else took it.
+        [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking",
+         *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL", "1") != "0" else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -832,7 +835,7 @@ class Config:
     growth_gets: int = 300
     scale_seconds: float = 8.0  # each closed loop of the scale-out phase (PostgreSQL: 1 vs 2 services-log processes)
     memory_budget_mb: int = 512  # SWP_MEMORY_BUDGET_MB of the server; its RSS is sampled all run long
-    only: str | None = None  # "ledger-growth" / "scale-out" / "county-lists" / "bulk" / "audit-feed": that phase alone (with its setup)
+    only: str | None = None  # "ledger-growth" / "scale-out" / "county-lists" / "bulk" / "audit-feed" / "post-load": that phase alone (with its setup)
     lists_small: int = 100  # county-lists: contracts of the small county …
     lists_large: int = 10_000  # … and of the large one
     lists_gets: int = 30  # first-page reads per list and county
@@ -887,8 +890,9 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             cast = await open_county(client, settings)
             towns = [f"第{i + 1}街道" for i in range(2 * cfg.stations + 1)]
             everything = not cfg.only
-            closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations] if everything]
-            open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations] if everything]
+            loads = everything or cfg.only == "post-load"
+            closed_places = [await new_place(client, cast, t) for t in towns[: cfg.stations] if loads]
+            open_places = [await new_place(client, cast, t) for t in towns[cfg.stations : 2 * cfg.stations] if loads]
             bulk_place: Any = await new_place(client, cast, towns[-1]) if everything or cfg.only in ("bulk", "audit-feed") else None
             lag_place: Any = await new_place(client, cast, "固原经济开发区") if everything else None
             growth_place = await new_place(client, cast, "头营镇") if cfg.growth_deliveries and cfg.only in (None, "ledger-growth") else None
@@ -959,7 +963,7 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                     say(f"[{persistence}] audit replay (services-log event feed vs its raw notification log)")
                     with phase("replay"):
                         out |= await replay_rounds(server.port, cast.headers["auditor"], settings, cfg.replay_rounds)
-            if cfg.only:
+            if cfg.only and cfg.only != "post-load":
                 await load_client.aclose()
                 return out
 
@@ -971,17 +975,28 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
 
             say(f"[{persistence}] single POST, closed loop ({cfg.concurrency} in flight over {cfg.stations} contracts, {cfg.closed_seconds:.0f} s)")
             await client.post(f"{LOG}/deliveries", json=closed_places[0].delivery(10**6), headers=provider)  # warm
+            counted = await statement_counts(cfg)
             with phase("closed-loop") as meter:
                 out["closed"] = await closed_loop(load_client, closed_places, provider, cfg.concurrency, cfg.closed_seconds)
                 out["closed"].cpu_ms = meter
-            await settle("closed-loop")
+            with phase("closed-loop-backlog"):  # what the loop set off and left undone (relays, consumers)
+                await settle("closed-loop")
+            if counted is not None:  # SQL statements per POST, the backlog's included (bench/post_cpu/sitecustomize.py)
+                after = await statement_counts(cfg)
+                ran = {k: v - counted.get(k, 0) for k, v in (after or {}).items() if v - counted.get(k, 0)}
+                ok = max(1, out["closed"].ok)
+                out["closed_statements"] = {"per_post": round(sum(ran.values()) / ok, 2),
+                                            "top": {k: round(v / ok, 2) for k, v in sorted(ran.items(), key=lambda kv: -kv[1])[:30]}}
 
             say(f"[{persistence}] single POST, open loop at {cfg.rate:.0f}/s over {cfg.stations} contracts for {cfg.open_seconds:.0f} s")
             with phase("open-loop") as meter:
                 out["open"] = await open_loop(load_client, open_places, provider, cfg.rate, cfg.open_seconds)
                 out["open"].cpu_ms = meter
-            await settle("open-loop")
+            with phase("open-loop-backlog"):
+                await settle("open-loop")
             await load_client.aclose()
+            if cfg.only == "post-load":
+                return out
 
             if persistence == "postgres":  # several processes share a store only on PostgreSQL
                 await scale()
@@ -1013,6 +1028,16 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
             if growth_place is not None:  # last: its 50,000 deliveries would weigh on the audit replay
                 await growth()
     return out
+
+
+async def statement_counts(cfg: Config) -> dict[str, int] | None:
+    """The server's SQL statements so far, by statement, when it counts them (``--server-env
+    PYTHONPATH=bench/post_cpu --server-env PC_COUNT_FILE=…``: diagnostics, it costs CPU)."""
+    path = cfg.server_env.get("PC_COUNT_FILE")
+    if not path:
+        return None
+    await asyncio.sleep(0.7)  # the server rewrites the file every 0.3 s
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {}
 
 
 def resident_bytes(pid: int | None) -> int:

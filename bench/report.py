@@ -52,39 +52,8 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         single = r.get("single", {}).get("per_second")
         batched = r.get("batched", {}).get("per_second")
         pre = f"platform.{store}"
-        closed, opened, lag = p["closed"], p["open"], p["lag"]
-        m[f"{pre}.http_floor"] = metric(
-            p.get("http_floor"), "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
-            note="GET / of the gateway (no store, no auth) with the same load generator: the HTTP stack's ceiling on this machine",
-        )
-        server_ms = (closed.get("cpu_ms_per_ok_request") or {}).get("server")
-        m[f"{pre}.post_delivery.throughput"] = metric(
-            closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
-            note=f"closed loop, {run['config'].get('concurrency')} in flight over {run['config'].get('stations')} contracts; each request "
-                 f"stores 4 events in one transaction (delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, "
-                 f"p99 {_r(closed['p99_ms'])} ms; server CPU {server_ms} ms per request; "
-                 f"{closed.get('conflicts_retried', 0)} answers were 409 (retried by the client)",
-        )
-        floor_ms = p.get("http_floor_server_cpu_ms")
-        if server_ms and floor_ms:
-            m[f"{pre}.post_delivery.cpu_vs_http_floor"] = metric(
-                server_ms, "ms CPU", baseline=floor_ms, baseline_of="server CPU per GET / (the HTTP floor)", ratio_max=10,
-                note=f"server CPU per delivery POST (closed loop) over server CPU per GET / of the gateway, same run: "
-                     f"{server_ms} ms vs {floor_ms} ms; {1000 / server_ms:,.0f} deliveries/s per server core",
-            )
-        rate = float(run["config"].get("rate", 100))
-        m[f"{pre}.post_delivery.achieved_at_offered_rate"] = metric(
-            opened["throughput"], "req/s", baseline=rate, baseline_of="offered rate",
-            note=f"open loop, {opened['sent']} requests over {run['config'].get('stations')} contracts; statuses {opened['statuses']} "
-                 f"(-1: abandoned unanswered 15 s after the last send); {opened.get('conflicts_retried', 0)} answers were 409 "
-                 f"(retried by the client); server CPU {(opened.get('cpu_ms_per_ok_request') or {}).get('server')} ms per delivery recorded",
-        )
-        m[f"{pre}.post_delivery.p50_at_offered_rate"] = metric(opened["p50_ms"], "ms", note="latency from the scheduled send time")
-        m[f"{pre}.post_delivery.p99_at_offered_rate"] = metric(
-            opened["p99_ms"], "ms", at_most=50,
-            note=f"offered {rate:g} req/s on {run['machine'].get('nproc', 2)} cores shared with the load generator, nats-server "
-                 f"and the store; p50 of the first tenth {_r(opened['p50_first_tenth_ms'])} ms, of the last tenth {_r(opened['p50_last_tenth_ms'])} ms",
-        )
+        m.update(load_metrics(pre, p, run, single))
+        lag = p["lag"]
         m.update(bulk_metrics(pre, p, batched))
         m[f"{pre}.e2e_lag.p50"] = metric(lag["p50_ms"], "ms", note=f"ContractSigned (registry) → tranche schedule recorded by finance; {lag['samples']} contracts")
         m[f"{pre}.e2e_lag.p99"] = metric(lag["p99_ms"], "ms", at_most=250, note=f"max {_r(lag['max_ms'])} ms")
@@ -92,13 +61,6 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if dl:
             m[f"{pre}.e2e_lag_delivery.p50"] = metric(dl["p50_ms"], "ms", note=f"POST …/deliveries → evaluation recorded the contract's outcome figures (IndicatorProgressed); {dl['samples']} deliveries")
             m[f"{pre}.e2e_lag_delivery.p99"] = metric(dl["p99_ms"], "ms", at_most=250, note=f"max {_r(dl['max_ms'])} ms")
-        settle = p.get("settle_seconds", {}).get("open-loop")
-        if settle:
-            m[f"{pre}.post_delivery.backlog_after_offered_rate"] = metric(
-                settle["outboxes"] + settle["consumers"] + settle["idle"], "s",
-                note=f"after the open loop: outboxes published in {settle['outboxes']} s, then consumers (evaluation's outcome "
-                     f"figures) caught up in {settle['consumers']} s, then the server idle after {settle['idle']} s",
-            )
         m.update(replay_metrics(pre, p))
         m.update(phase_metrics(pre, p, run["config"]))
         a = p["as_of"]
@@ -109,6 +71,53 @@ def build_metrics(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
         m[f"{pre}.as_of_10k.middle"] = metric(
             _median(a["middle_ms"]), "ms", note=f"as_of halfway through its history (version {a['middle_version']})"
+        )
+    return m
+
+
+def load_metrics(pre: str, p: dict[str, Any], run: dict[str, Any], single: float | None = None) -> dict[str, dict[str, Any]]:
+    """Issue 16: the HTTP floor, the closed loop (throughput, server CPU per POST over the floor's) and the
+    open loop (p99 at the offered rate); a full run's and ``--only post-load``'s."""
+    closed, opened, m = p["closed"], p["open"], {}
+    store = pre.split(".")[-1]
+    m[f"{pre}.http_floor"] = metric(
+        p.get("http_floor"), "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
+        note="GET / of the gateway (no store, no auth) with the same load generator: the HTTP stack's ceiling on this machine",
+    )
+    server_ms = (closed.get("cpu_ms_per_ok_request") or {}).get("server")
+    m[f"{pre}.post_delivery.throughput"] = metric(
+        closed["throughput"], "req/s", baseline=single, baseline_of=f"raw.{store}.append_single",
+        note=f"closed loop, {run['config'].get('concurrency')} in flight over {run['config'].get('stations')} contracts; each request "
+             f"stores 4 events in one transaction (delivery, ledger tally and progress, timesheet); p50 {_r(closed['p50_ms'])} ms, "
+             f"p99 {_r(closed['p99_ms'])} ms; server CPU {server_ms} ms per request; "
+             f"{closed.get('conflicts_retried', 0)} answers were 409 (retried by the client)",
+    )
+    floor_ms = p.get("http_floor_server_cpu_ms")
+    if server_ms and floor_ms:
+        m[f"{pre}.post_delivery.cpu_vs_http_floor"] = metric(
+            server_ms, "ms CPU", baseline=floor_ms, baseline_of="server CPU per GET / (the HTTP floor)", ratio_max=10,
+            note=f"server CPU per delivery POST (closed loop) over server CPU per GET / of the gateway, same run: "
+                 f"{server_ms} ms vs {floor_ms} ms; {1000 / server_ms:,.0f} deliveries/s per server core",
+        )
+    rate = float(run["config"].get("rate", 100))
+    m[f"{pre}.post_delivery.achieved_at_offered_rate"] = metric(
+        opened["throughput"], "req/s", baseline=rate, baseline_of="offered rate",
+        note=f"open loop, {opened['sent']} requests over {run['config'].get('stations')} contracts; statuses {opened['statuses']} "
+             f"(-1: abandoned unanswered 15 s after the last send); {opened.get('conflicts_retried', 0)} answers were 409 "
+             f"(retried by the client); server CPU {(opened.get('cpu_ms_per_ok_request') or {}).get('server')} ms per delivery recorded",
+    )
+    m[f"{pre}.post_delivery.p50_at_offered_rate"] = metric(opened["p50_ms"], "ms", note="latency from the scheduled send time")
+    m[f"{pre}.post_delivery.p99_at_offered_rate"] = metric(
+        opened["p99_ms"], "ms", at_most=50,
+        note=f"offered {rate:g} req/s on {run['machine'].get('nproc', 2)} cores shared with the load generator, nats-server "
+             f"and the store; p50 of the first tenth {_r(opened['p50_first_tenth_ms'])} ms, of the last tenth {_r(opened['p50_last_tenth_ms'])} ms",
+    )
+    settle = p.get("settle_seconds", {}).get("open-loop")
+    if settle:
+        m[f"{pre}.post_delivery.backlog_after_offered_rate"] = metric(
+            settle["outboxes"] + settle["consumers"] + settle["idle"], "s",
+            note=f"after the open loop: outboxes published in {settle['outboxes']} s, then consumers (evaluation's outcome "
+                 f"figures) caught up in {settle['consumers']} s, then the server idle after {settle['idle']} s",
         )
     return m
 

@@ -6,7 +6,8 @@
     python -m bench.run --only county-lists  # issue 16: first page of each county list at 100 vs 10,000 contracts
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
     python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, as deploy/ runs finance)
-    python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed): its
+    python -m bench.run --only post-load --stores postgres  # the HTTP floor, closed and open loops alone (~2 min)
+    python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed, post-load): its
                                           # metrics replace theirs in var/bench/results.json
 
 Benchmarks, not tests: nothing here passes or fails on a timing; targets are reported as met or not.
@@ -25,7 +26,15 @@ from typing import Any
 
 from bench import county_lists, finance_lag, machine, raw_nats, raw_store
 from bench.platform import REPO, Config, median, run_platform, summary
-from bench.report import build_metrics, bulk_metrics, metric, phase_metrics, replay_metrics, write_markdown
+from bench.report import (
+    build_metrics,
+    bulk_metrics,
+    load_metrics,
+    metric,
+    phase_metrics,
+    replay_metrics,
+    write_markdown,
+)
 from shared.infra.natsserver import NatsServer, free_port
 
 
@@ -163,6 +172,15 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
                                          "before": before[k], "after": after[k]} for k in before}
             if "bulk" in figures:
                 figures["bulk"] = vars(figures["bulk"])
+            if args.only == "post-load":
+                figures["closed"] = summary(figures["closed"])
+                figures["open"] = summary(figures["open"])
+                say(f"[{store}] {post_load_line(figures)}")
+                if "closed_statements" in figures:
+                    st = figures["closed_statements"]
+                    say(f"[{store}] closed loop: {st['per_post']} SQL statements per POST (its backlog included)")
+                    for k, v in list(st["top"].items())[:20]:
+                        print(f"    {v:6.2f} {k}")
             figures["seconds"] = round(time.monotonic() - t, 1)
             run["platform"][store] = figures
             say(f"[{store}] done in {figures['seconds']} s")
@@ -176,6 +194,8 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
             fresh |= bulk_metrics(pre, figures, run["raw"][store]["batched"]["per_second"])
         elif args.only == "audit-feed":
             fresh |= replay_metrics(pre, figures)
+        elif args.only == "post-load":
+            fresh |= load_metrics(pre, figures, run)
     merge_results(fresh, run, args)
     for name, m in fresh.items():
         verdict = "—" if m["met"] is None else "met" if m["met"] else "MISSED"
@@ -217,6 +237,22 @@ def merge_results(fresh: dict[str, Any], run: dict[str, Any], args: argparse.Nam
     say(f"wrote {len(fresh)} metrics into var/bench/results.json and var/bench/run-{args.only}.json ({run['seconds']} s)")
 
 
+def post_load_line(f: dict[str, Any]) -> str:
+    """``--only post-load`` in one line: server CPU per POST in each loop (and with the backlog it left,
+    published and consumed after the loop), throughput, p50/p99, against the floor's CPU per GET /."""
+    cpu, floor = f["cpu"], f["http_floor_server_cpu_ms"]
+
+    def loop(name: str) -> str:
+        x = f[name]
+        ok = x["ok"] or 1
+        during = 1000 * cpu[f"{name}-loop"]["server"] / ok
+        backlog = 1000 * cpu[f"{name}-loop-backlog"]["server"] / ok
+        return (f"{name}: {x['throughput']} req/s, p50 {x['p50_ms']:.1f} ms, p99 {x['p99_ms']:.1f} ms, server CPU {during:.2f} ms per POST "
+                f"(x{during / floor:.1f}; +{backlog:.2f} ms of backlog after it), statuses {x['statuses']}")
+
+    return f"GET / {floor} ms CPU; {loop('closed')}; {loop('open')}; load {f['load']}"
+
+
 def finance_lag_metric(figures: dict[str, Any]) -> dict[str, Any]:
     return metric(
         figures["lag_seconds"], "s", at_most=finance_lag.TARGET_SECONDS,
@@ -251,7 +287,7 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed"],
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed", "post-load"],
                         help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     parser.add_argument("--replay-rounds", type=int, default=7,
                         help="audit replay: feed and raw read alternating, each this many times (medians; default 7)")

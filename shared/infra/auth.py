@@ -235,6 +235,49 @@ async def verify_bearer(settings: Settings, verifier: OidcVerifier | None, token
     return principal_from_claims(settings, claims)
 
 
+class VerifiedTokens:
+    """Bearer tokens this process verified, by their exact text, until their ``exp`` (and at most
+    ``ttl`` seconds): a station's client sends the same token with every request, and checking it
+    again each time was a visible share of a delivery POST's CPU (issue 16). Only what verified is
+    kept; the principal is what the same token verifies to again (its claims are signed). With an
+    OIDC issuer, a token is checked again as soon as the issuer's key set is due or was fetched
+    since (a token of a withdrawn key is refused as before). Bounded: the oldest go first."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._held: dict[str, tuple[Principal, float, int, str | None]] = {}
+
+    def get(self, token: str, verifier: OidcVerifier | None = None) -> Principal | None:
+        held = self._held.get(token)
+        if held is None:
+            return None
+        principal, until, fetches, kid = held
+        if self.clock() >= until or (verifier is not None and (verifier.fetches != fetches or verifier.needs_keys(kid))):
+            self._held.pop(token, None)
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal, verifier: OidcVerifier | None = None) -> None:
+        try:
+            exp = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+            kid = jwt.get_unverified_header(token).get("kid")
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            return
+        while len(self._held) >= self.size:
+            self._held.pop(next(iter(self._held)), None)
+        fetches = verifier.fetches if verifier is not None else 0
+        self._held[token] = (principal, min(exp, self.clock() + self.ttl), fetches, kid if isinstance(kid, str) else None)
+
+
+def verified_tokens(request: Request) -> VerifiedTokens:
+    """The app's cache of verified tokens (kept in its state, created on first use)."""
+    state = request.app.state
+    cache = getattr(state, "verified_tokens", None)
+    if cache is None:
+        cache = state.verified_tokens = VerifiedTokens()
+    return cache
+
+
 _bearer = HTTPBearer(auto_error=False, description="JWT of the province's OIDC issuer (`swp token` in development)")
 
 
@@ -248,9 +291,15 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
+    token = credentials.credentials
     settings: Settings = request.app.state.settings
     verifier = verifier_of(request) if settings.oidc_enabled else None
-    return await verify_bearer(settings, verifier, credentials.credentials)
+    cache = verified_tokens(request)
+    principal = cache.get(token, verifier)
+    if principal is None:
+        principal = await verify_bearer(settings, verifier, token)
+        cache.put(token, principal, verifier)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -356,24 +356,39 @@ def _subscribe_partition(
             await msg.ack()  # another partition's contract
             return
         seq = msg.raw_message.metadata.sequence.stream
-        heartbeat = asyncio.create_task(_keep_alive(msg))
-        try:
+        subject, parent = msg.raw_message.subject, telemetry.extract(msg.headers)
+
+        def hold_or_react() -> bool:
+            """In one worker thread (one hand-off per message, issue 16): True when held. With one
+            partition (no store locks taken before loads), in a fresh-reads scope: one read of the
+            log for what changed, then the parking and the cached aggregates known current are not
+            read again (shared/infra/freshness.py; a reaction does not touch what it saved)."""
+            with app.fresh() if partitions == 1 else contextlib.nullcontext():
+                return _hold_or_react()
+
+        def _hold_or_react() -> bool:
             # Behind a parked message of the same upstream aggregate: recorded as held, acked, applied
             # in order when that one is retried or skipped (issue 15).
-            if await asyncio.to_thread(parker.hold_if_blocked, envelope, msg.raw_message.subject, seq):
-                stats.held += 1
-                await msg.ack()
-                return
+            if parker.hold_if_blocked(envelope, subject, seq):
+                return True
             body = parse_event(envelope.service, envelope.event_type, envelope.data)
             if body is None:
                 raise RetryLater(f"no schema for {envelope.service}.{envelope.event_type}")
             # The publisher's trace context (``traceparent`` header) is the parent of the handling
             # span; the reaction's events record this span's context in turn.
             with telemetry.span(
-                f"consume {envelope.event_type}", telemetry.extract(msg.headers), SpanKind.CONSUMER,
+                f"consume {envelope.event_type}", parent, SpanKind.CONSUMER,
                 **{"swp.consumer": durable, "swp.event_id": str(envelope.event_id)},
             ):
-                await asyncio.to_thread(react, app, envelope, body, reaction, Tracking(tracking, seq), stats, positions)
+                react(app, envelope, body, reaction, Tracking(tracking, seq), stats, positions)
+            return False
+
+        heartbeat = asyncio.create_task(_keep_alive(msg))
+        try:
+            if await asyncio.to_thread(hold_or_react):
+                stats.held += 1
+                await msg.ack()
+                return
         except Exception as exc:
             stats.failures += 1
             # /health shows this without a token: the kind of failure, never its text (logged below).

@@ -115,6 +115,10 @@ class FreshReads:
         self.hits += 1
         return found
 
+    def current(self, aggregate_id: uuid.UUID, version: int) -> bool:
+        """True when ``version`` is trusted current (0: trusted absent); see :meth:`trust`."""
+        return self._trusted.get(aggregate_id) == version
+
     def trust(self, aggregates: Iterable[tuple[uuid.UUID, int]], epoch: int) -> None:
         """Trust these (id, version) pairs, read or saved since ``epoch`` was taken."""
         with self._lock:

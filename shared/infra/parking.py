@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.envelope import Envelope
 from shared.events import parse_event
+from shared.infra import freshness
 from shared.infra.auth import Principal, Role, require_roles
 from shared.infra.outbox import OutboxParking, Unpublishable
 from shared.infra.store import CommandContext, SwpApplication
@@ -146,13 +147,21 @@ class ReactionParker:
 
     # --- the store's current parking (one indexed one-row read when nothing changed) ----------
     def current(self) -> ReactionParking:
-        """The parking as the store has it now; read-only (shared by threads): change :meth:`fresh`."""
+        """The parking as the store has it now; read-only (shared by threads): change :meth:`fresh`.
+        In a fresh-reads scope (shared/infra/freshness.py: the consumer's, one log read per message)
+        no read at all while the log shows no change of it since it was last read."""
+        fresh = freshness.active()
+        cached = self._cached
+        if fresh is not None and cached is not None and fresh.current(self.id, self._cached_version):
+            return cached
+        epoch = fresh.epoch_now() if fresh is not None else 0
         last = self.app.process_recorder.select_events(self.id, desc=True, limit=1)
         version = last[0].originator_version if last else 0
-        cached = self._cached
         if cached is None or version != self._cached_version:
             cached = self.fresh()
             self._cached, self._cached_version = cached, cached.version if version else 0
+        if fresh is not None and version == self._cached_version:
+            fresh.trust([(self.id, version)], epoch)
         return cached
 
     def fresh(self) -> ReactionParking:

@@ -205,6 +205,7 @@ class Runtime:
                     self.spec.to_integration,
                     batch=self.settings.relay_batch,
                     poll_seconds=self.settings.relay_poll_seconds,
+                    pace_seconds=self.settings.relay_pace_seconds,
                     max_payload=lambda: int(self.nc.max_payload),
                 )
                 self._nats_ready.set()

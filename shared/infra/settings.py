@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     nats_startup_wait_seconds: float = 5.0
     relay_batch: int = 256
     relay_poll_seconds: float = 0.5
+    # Under load, a relay round woken by a save starts at least this long after the previous one
+    # began, so the saves of the meantime share one read, publish and position update (issue 16:
+    # the POST's CPU under load); an idle relay publishes a save at once. The sealer paces at 0.1 s.
+    relay_pace_seconds: float = Field(default=0.03, ge=0, le=1)
     # Each service publishes its signed tree head (R-AUD-4) on swp.audit.<service>.TreeHeadSigned
     # this often when its tree has grown (and on demand: POST /<service>/v1/audit/tree-heads).
     tree_head_interval_seconds: float = Field(default=60.0, gt=0)

@@ -11,11 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Tracking
 from services_log.application import ServicesLogApplication
 from services_log.domainmodel import Timesheet
 
+from shared.envelope import Envelope
 from shared.infra.freshness import FreshReads
+from shared.infra.parking import ReactionParker
 from shared.infra.store import CommandContext
 from tests.integration.services_log_store import store_app, store_env  # noqa: F401 (fixtures app, env)
 
@@ -141,3 +143,32 @@ def test_a_load_racing_a_read_of_the_log_is_not_trusted():
     log.append((3, x, 3))
     fresh.catch_up()
     assert fresh.cached(cache, x) is None  # a later version in the log ends the trust
+
+
+def test_a_consumer_in_the_scope_sees_a_message_parked_by_another_process(app, other, monkeypatch):
+    """The consumer's parking check (shared/infra/parking.py) in a fresh-reads scope: no read while
+    the log shows no change of the parking, yet a message parked meanwhile by another process is
+    seen, and a later message of that upstream aggregate is held behind it."""
+    upstream, aggregate = "registry", uuid.uuid4()
+    mine = ReactionParker(app, upstream, "SWP:registry", {})
+    theirs = ReactionParker(other, upstream, "SWP:registry", {})
+
+    def envelope() -> Envelope:
+        return Envelope.model_construct(service=upstream, event_type="ContractSigned", event_id=uuid.uuid4(),
+                                        aggregate_id=aggregate, county=COUNTY, correlation_id="c", data={})
+
+    with app.fresh():
+        assert mine.current().entries == []
+    reads = Selects(app, monkeypatch)
+    with app.fresh():
+        assert mine.current().entries == []
+    assert reads.count == 0  # nothing changed since: no read of the parking
+    parking = theirs.fresh()
+    parking.park({"seq": 7, "subject": "s", "event_id": str(uuid.uuid4()), "event_type": "ContractSigned",
+                  "aggregate_id": str(aggregate), "county": COUNTY, "error_kind": "E", "error": "e", "attempts": 5})
+    with other.command(CommandContext(county=COUNTY, actor="tester")):
+        other.record_reaction(Tracking("SWP:registry", 7), parking)
+    with app.fresh():
+        assert [e["seq"] for e in mine.current().entries] == [7]
+        assert mine.hold_if_blocked(envelope(), "s", 8)
+    assert [(e["seq"], e["status"]) for e in mine.current().entries] == [(7, "parked"), (8, "held")]

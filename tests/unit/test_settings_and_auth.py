@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from pydantic import ValidationError
 
-from shared.infra.auth import Role, Unauthorized, decode_token, issue_token
+from shared.infra.auth import Role, Unauthorized, VerifiedTokens, decode_token, issue_token
 from shared.infra.settings import Settings
 
 
@@ -67,3 +68,23 @@ def test_consumer_partitions_from_the_environment(monkeypatch):
     monkeypatch.setenv("SWP_CONSUMER_PARTITIONS", "3")
     with pytest.raises(ValueError, match="1, 2, 4 or 8"):
         Settings()
+
+
+def test_a_verified_token_is_honoured_from_memory_only_until_it_expires_and_for_a_minute_at_most():
+    s = Settings()
+    now = [1_000_000.0]
+    cache = VerifiedTokens(ttl=60, size=2, clock=lambda: now[0])
+    short = issue_token(s, sub="u1", role=Role.PROVIDER, counties=["640402"], provider_id="p1", ttl_seconds=30)
+    long = issue_token(s, sub="u2", role=Role.PROVIDER, counties=["640402"], provider_id="p1")
+    now[0] = float(jwt.decode(short, options={"verify_signature": False})["iat"])
+    cache.put(short, decode_token(s, short))
+    cache.put(long, decode_token(s, long))
+    assert cache.get(short).sub == "u1" and cache.get(long).sub == "u2"
+    assert cache.get(short[:-2] + ("A" if short[-2] != "A" else "B") + short[-1]) is None  # only the exact text
+    now[0] += 30  # the short one's exp: verified again (and refused) rather than served from memory
+    assert cache.get(short) is None and cache.get(long).sub == "u2"
+    now[0] += 30  # a minute after it was verified: checked again, whatever its exp
+    assert cache.get(long) is None
+    for i in range(3):  # bounded: the oldest go first
+        cache.put(t := issue_token(s, sub=f"x{i}", role=Role.AUDITOR, counties=["640402"]), decode_token(s, t))
+    assert cache.get(t).sub == "x2" and len(cache._held) == 2
