@@ -15,8 +15,10 @@ projection query alone.)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -48,6 +50,20 @@ def terms(provider_id: str, station_id: str, i: int) -> dict[str, Any]:
         "service_areas": ["社会救助"], "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
         "justification": f"批量第{i}份 {today.isoformat()}",
     }
+
+
+def recorded(value: Any) -> Any:
+    """A typed state value (frozen dataclasses, StrEnums, tuples) as the plain form the contract's
+    creation event records: what ``Contract(...)`` takes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: recorded(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [recorded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: recorded(v) for k, v in value.items()}
+    return value
 
 
 CONTRACT_FIELDS = (
@@ -87,7 +103,7 @@ def seed(settings: Settings, counts: dict[str, int], batch: int = 200, say: Any 
                                                   "social_worker", date(2026, 8, 1))
                 first = registry.contracting.sign_contract(county, terms(provider, station, 0))  # every signing check
                 model = app.contract(county, str(first))
-                kwargs = {k: getattr(model, k) for k in CONTRACT_FIELDS}
+                kwargs = {k: recorded(getattr(model, k)) for k in CONTRACT_FIELDS}
                 pending: list[Any] = []
                 for i in range(1, n):
                     pending.append(Contract(**{**kwargs, "amount_fen": model.amount_fen}))
@@ -159,8 +175,8 @@ def seed_finance(settings: Settings, batch: int = 500) -> int:
                     schedule = TrancheSchedule(
                         contract_id=str(c.id), county=county, amount_fen=c.amount_fen, effective_on=c.effective_on,
                         period_start=c.period_start, period_end=c.period_end,
-                        tranches=plan_tranches(c.amount_fen, c.tranche_plan), provider_id=c.provider_id,
-                        station_ids=list(c.station_ids), signed_on=c.signed_on, funding=list(c.funding), policy=c.policy,
+                        tranches=plan_tranches(c.amount_fen, recorded(c.tranche_plan)), provider_id=c.provider_id,
+                        station_ids=list(c.station_ids), signed_on=c.signed_on, funding=recorded(c.funding), policy=recorded(c.policy),
                     )
                     pending.append(schedule)
                     if len(pending) == batch:
