@@ -317,9 +317,11 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
         "",
         "> **Caveat.** 2 CPUs are shared by the load generator (this process: a minimal keep-alive HTTP/1.1 client "
         "for the load phases and the audit replay, ~0.2 ms of CPU per request; httpx for the rest), the platform (one uvicorn "
-        "process co-hosting the four services), nats-server and PostgreSQL — and, during this session, by other "
-        "developers' test suites running concurrently on the same machine. Absolute figures are therefore low and "
-        "noisy; the ratios to baselines measured in the same run are the figures to compare.",
+        "process co-hosting the four services), nats-server and PostgreSQL"
+        + (" — and, in this run, by other test or server processes seen running on the same machine"
+           if run["others_at_start"] or run["others_at_end"] else "")
+        + ". Absolute figures are therefore low and noisy; the ratios to baselines measured in the same run are the "
+        "figures to compare.",
         "",
         "## Platform against raw baselines",
         "",
