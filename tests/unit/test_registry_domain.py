@@ -202,23 +202,29 @@ def app() -> RegistryApplication:
     return RegistryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
+def sign_one(app: RegistryApplication, signed_on: date, start: date, end: date) -> str:
+    """County 640402 with one provider, one station of two workers, and one contract signed for
+    ``start`` … ``end`` (in the caller's command context); its id."""
+    registry = compose(app)
+    registry.counties.put_county("640402", "原州区", None)
+    provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
+    station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
+    for _ in range(2):
+        registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
+    terms = {
+        "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": signed_on,
+        "effective_on": start, "period_start": start, "period_end": end, "amount_fen": 100,
+        "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
+        "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
+    }
+    return str(registry.contracting.sign_contract("640402", terms))
+
+
 def test_a_stale_copy_of_a_contract_cannot_be_saved_over_a_newer_one(app):
     # Optimistic concurrency: two commands loaded version 1; the first one's save wins, the second
     # one's save is refused (the HTTP layer answers 409) and records nothing.
-    registry = compose(app)
     with app.command(CommandContext(county="640402", actor="tester")):
-        registry.counties.put_county("640402", "原州区", None)
-        provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
-        station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
-        for _ in range(2):
-            registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
-        terms = {
-            "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2026-09-10"),
-            "effective_on": D("2026-09-21"), "period_start": D("2026-09-21"), "period_end": D("2027-09-20"), "amount_fen": 100,
-            "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
-            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
-        }
-        contract_id = str(registry.contracting.sign_contract("640402", terms))
+        contract_id = sign_one(app, D("2026-09-10"), D("2026-09-21"), D("2027-09-20"))
         first, second = app.contract("640402", contract_id), app.contract("640402", contract_id)
         first.file(D("2026-09-30"), "固原市民政局", D("2026-10-08"))
         app.save(first)
@@ -266,20 +272,8 @@ def test_a_renewal_year_starting_on_29_february_ends_on_28_february_a_year_on(ap
     # R-REG-4 (一年一签): the next year starts the day after the last one ends and runs a whole year,
     # to the day before the same date a year later — for a start on 29 February that is 28 February
     # (the day before 1 March), not the 27th.
-    registry = compose(app)
     with app.command(CommandContext(county="640402", actor="tester")):
-        registry.counties.put_county("640402", "原州区", None)
-        provider = registry.counties.register_provider("640402", "明德", "52640402MJY1000012", "4A", False)
-        station = registry.staffing.establish_station("640402", "南关街道社工站", "南关街道", "street_station")
-        for _ in range(2):
-            registry.staffing.hire_worker("640402", str(provider), str(station), "李娜", D("1995-05-05"), "本科", "助理社会工作师", "social_worker", D("2026-08-01"))
-        terms = {
-            "provider_id": str(provider), "station_ids": [str(station)], "purchaser": "原州区民政局", "signed_on": D("2027-02-20"),
-            "effective_on": D("2027-03-01"), "period_start": D("2027-03-01"), "period_end": D("2028-02-28"), "amount_fen": 100,
-            "funding": [{"source": "福彩公益金", "amount_fen": 100}], "service_areas": ["社会救助"],
-            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500}],
-        }
-        contract_id = str(registry.contracting.sign_contract("640402", terms))
+        contract_id = sign_one(app, D("2027-02-20"), D("2027-03-01"), D("2028-02-28"))
     renewal = renewal_terms(app.contract("640402", contract_id))
     assert (renewal["period_start"], renewal["period_end"]) == (D("2028-02-29"), D("2029-02-28"))
     # Any other start: the day before its anniversary (1 March 2027 → 29 February 2028).
