@@ -39,59 +39,47 @@ def county(platform: Platform) -> dict[str, Any]:
             assert r.status_code == status, r.text
             return r.json()
 
+        def hire(station: str, people: tuple[str, ...], birth_date: str) -> dict[str, str]:
+            return {person: post("/workers", {"provider_id": provider, "station_id": station, "name": person, "birth_date": birth_date,
+                                              "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
+                                              "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
+                    for person in people}
+
+        def sign(station: str, amount_fen: int, areas: list[str], indicators: list[dict[str, Any]]) -> str:
+            return post("/contracts", {
+                "provider_id": provider, "station_ids": [station], "purchaser": "原州区民政局",
+                "signed_on": (today - dt.timedelta(days=30)).isoformat(), "effective_on": start.isoformat(),
+                "period_start": start.isoformat(), "period_end": end.isoformat(), "amount_fen": amount_fen,
+                "funding": [{"source": "一般公共预算", "amount_fen": amount_fen}], "service_areas": areas, "indicators": indicators,
+            })["contract_id"]
+
+        def first_delivery(body: dict[str, Any]) -> str:
+            deadline = time.monotonic() + 30  # services-log hears of the contract and workers over NATS
+            while True:
+                r = api.post(f"/services-log/v1/counties/{COUNTY}/deliveries", headers=ngo, json=body)
+                if r.status_code == 201:
+                    return str(r.json()["delivery_id"])
+                assert time.monotonic() < deadline, r.text
+                time.sleep(0.2)
+
         provider = post("/providers", {"name": NGO, "uscc": uscc("52640402MJY100007"), "rating": "4A", "has_party_org": True})["provider_id"]
         station = post("/stations", {"name": "南关街道社工站", "township": "南关街道", "kind": "street_station"})["station_id"]
-        workers = {
-            person: post("/workers", {"provider_id": provider, "station_id": station, "name": person, "birth_date": "1994-05-01",
-                                      "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
-                                      "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
-            for person in ("杨帆", "王静")
-        }
-        contract = post("/contracts", {
-            "provider_id": provider, "station_ids": [station], "purchaser": "原州区民政局",
-            "signed_on": (today - dt.timedelta(days=30)).isoformat(), "effective_on": start.isoformat(),
-            "period_start": start.isoformat(), "period_end": end.isoformat(), "amount_fen": 36_000_000,
-            "funding": [{"source": "一般公共预算", "amount_fen": 36_000_000}], "service_areas": ["社会救助", "社区治理"],
-            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500},
-                           {"code": "community", "name": "社区参与活动", "unit": "场", "target": 5}],
-        })["contract_id"]
+        workers = hire(station, ("杨帆", "王静"), "1994-05-01")
+        contract = sign(station, 36_000_000, ["社会救助", "社区治理"],
+                        [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 500},
+                         {"code": "community", "name": "社区参与活动", "unit": "场", "target": 5}])
         ngo = platform.headers(Role.PROVIDER, COUNTY, provider_id=provider)
-        deadline = time.monotonic() + 30  # services-log hears of the contract and workers over NATS
-        while True:
-            r = api.post(f"/services-log/v1/counties/{COUNTY}/deliveries", headers=ngo, json={
-                "contract_id": contract, "station_id": station, "worker_ids": [workers["王静"]], "kind": "探访", "area": "社区治理",
-                "date": today.isoformat(), "hours_direct": "1", "person_times": 4})
-            if r.status_code == 201:
-                break
-            assert time.monotonic() < deadline, r.text
-            time.sleep(0.2)
-        colleagues = r.json()["delivery_id"]
+        colleagues = first_delivery({
+            "contract_id": contract, "station_id": station, "worker_ids": [workers["王静"]], "kind": "探访", "area": "社区治理",
+            "date": today.isoformat(), "hours_direct": "1", "person_times": 4})
         # 周敏 worked at 东关 under its own contract, logged a visit there ten days ago, then moved to 南关
         # three days ago: 东关's contract no longer covers her today, her visit under it stays hers.
         east = post("/stations", {"name": "东关街道社工站", "township": "东关街道", "kind": "street_station"})["station_id"]
-        zhou, _ = (  # a station's contract needs two of the provider's social workers there (R-REG-2)
-            post("/workers", {"provider_id": provider, "station_id": east, "name": person, "birth_date": "1992-03-01",
-                              "education": "本科", "qualification": "助理社会工作师", "role": "social_worker",
-                              "hired_on": (today - dt.timedelta(days=60)).isoformat()})["worker_id"]
-            for person in ("周敏", "陈晨")
-        )
-        east_contract = post("/contracts", {
-            "provider_id": provider, "station_ids": [east], "purchaser": "原州区民政局",
-            "signed_on": (today - dt.timedelta(days=30)).isoformat(), "effective_on": start.isoformat(),
-            "period_start": start.isoformat(), "period_end": end.isoformat(), "amount_fen": 12_000_000,
-            "funding": [{"source": "一般公共预算", "amount_fen": 12_000_000}], "service_areas": ["社会救助"],
-            "indicators": [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 200}],
-        })["contract_id"]
-        deadline = time.monotonic() + 30
-        while True:
-            r = api.post(f"/services-log/v1/counties/{COUNTY}/deliveries", headers=ngo, json={
-                "contract_id": east_contract, "station_id": east, "worker_ids": [zhou], "kind": "探访", "area": "社会救助",
-                "date": (today - dt.timedelta(days=10)).isoformat(), "hours_direct": "1", "person_times": 3})
-            if r.status_code == 201:
-                break
-            assert time.monotonic() < deadline, r.text
-            time.sleep(0.2)
-        earlier = r.json()["delivery_id"]
+        zhou = hire(east, ("周敏", "陈晨"), "1992-03-01")["周敏"]  # a station's contract needs two workers there (R-REG-2)
+        east_contract = sign(east, 12_000_000, ["社会救助"], [{"code": "assist", "name": "帮扶救助", "unit": "人次", "target": 200}])
+        earlier = first_delivery({
+            "contract_id": east_contract, "station_id": east, "worker_ids": [zhou], "kind": "探访", "area": "社会救助",
+            "date": (today - dt.timedelta(days=10)).isoformat(), "hours_direct": "1", "person_times": 3})
         r = api.post(f"/registry/v1/counties/{COUNTY}/workers/{zhou}/move", headers=ngo,
                      json={"to_station_id": station, "moved_on": (today - dt.timedelta(days=3)).isoformat()})
         assert r.status_code == 200, r.text
