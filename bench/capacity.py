@@ -91,6 +91,20 @@ def ceiling_ratio(nproc: int, wall: float, cpu: float, reserved: float = 0.0) ->
     return (nproc * wall - reserved) / cpu
 
 
+def best_single_ceiling(nproc: int, serving_ms: float, all_ms: float) -> float | None:
+    """How far past the best one serving process can do on this machine any number of them could
+    go, at a loop's CPU per request: one process is capped by its core (GIL) at 1/``serving_ms``
+    requests per CPU-ms, the machine at ``nproc``/``all_ms`` (all parties' CPU per request); the
+    ceiling is the machine's cap over the lower of the two, so 1.0 when the machine runs out of
+    cores before the one process runs out of its own (a second process cannot help at all).
+    Unlike ``ceiling_ratio`` it does not depend on the loop's throughput, which other work on a
+    shared machine holds down."""
+    if serving_ms <= 0 or all_ms <= 0:
+        return None
+    machine = nproc / all_ms
+    return machine / min(1 / serving_ms, machine)
+
+
 def utilisation(cpu_per_request_s: float, rate: float) -> float:
     """ρ of one process serving ``rate`` requests/s at ``cpu_per_request_s`` CPU seconds each,
     as a fraction of one core (a CPython process is bounded by about one core by its GIL)."""
@@ -245,17 +259,23 @@ def summary(parties: dict[str, float], machine_busy: float, machine_idle: float,
 # --- what the windows say -----------------------------------------------------------------
 
 
-def scale_out_ceiling(one: dict[str, Any], requests: int) -> dict[str, Any]:
+def scale_out_ceiling(one: dict[str, Any], requests: int, serving: str = "replica-1") -> dict[str, Any]:
     """From the 1-process loop's accounting and its requests answered: the busy fractions, each
     party's CPU per request, and the throughput ceiling of any number of processes on this machine
     relative to that loop (with the machine to ourselves, and with what "other" took meanwhile)."""
     wall, nproc, parties = one["wall_s"], one["nproc"], one["parties_cpu_s"]
     ceiling = ceiling_ratio(nproc, wall, parties)
     ceiling_shared = ceiling_ratio(nproc, wall, parties, reserved=one["cpu_s"].get("other", 0.0))
+    per = per_request_ms({k: v for k, v in one["cpu_s"].items() if k != "other"}, requests)
+    best = best_single_ceiling(nproc, per.get(serving, 0.0), per.get("all", 0.0)) if per else None
     return {
         "parties_busy_fraction": one["parties_busy_fraction"], "machine_busy_fraction": one["machine_busy_fraction"],
-        "cpu_ms_per_request": per_request_ms({k: v for k, v in one["cpu_s"].items() if k != "other"}, requests),
+        "cpu_ms_per_request": per,
+        "single_max_rps": round(1000 / per[serving], 1) if per.get(serving) else None,
+        "machine_max_rps": round(1000 * nproc / per["all"], 1) if per.get("all") else None,
+        "ceiling_vs_best_single": None if best is None else round(best, 3),
         "other_ms_per_request": round(1000 * one["cpu_s"].get("other", 0.0) / requests, 3) if requests else None,
+        "core_share": {k: round(v / wall, 3) for k, v in one["cpu_s"].items() if k != "other"} if wall else {},
         "ceiling_ratio": None if ceiling is None else round(ceiling, 3),
         "ceiling_ratio_given_other": None if ceiling_shared is None else round(ceiling_shared, 3),
     }
@@ -315,9 +335,22 @@ def scale_out_metrics(pre: str, s: dict[str, Any], target: float = 1.5) -> dict[
             note=f"the most any number of services-log processes could answer on this {acc['nproc']}-core machine if every request "
                  f"cost what it cost in the 1-process loop: {acc['nproc']} cores × {acc['wall_s']} s over the {acc['parties_cpu_s']} s "
                  f"of CPU all parties took for its {one['ok']} requests = ×{ratio:.2f} of its throughput, {verdict}; with the "
-                 f"{acc['cpu_s'].get('other', 0):.2f} s other processes took meanwhile, ×{cap['ceiling_ratio_given_other']:.2f}. "
+                 f"{acc['cpu_s'].get('other', 0):.2f} s other processes took meanwhile, ×{cap['ceiling_ratio_given_other']:.2f} "
+                 f"(the first is optimistic when others were busy: they held the 1-process throughput down too). The one "
+                 f"process serving used {100 * cap['core_share'].get('replica-1', 0):.0f} % of a core, the gateway (relay, sealer, "
+                 f"consumers) {100 * cap['core_share'].get('gateway', 0):.0f} %. "
                  f"CPU ms per request: {_parties(cap['cpu_ms_per_request'])}; other {cap['other_ms_per_request']} "
                  f"(busiest: {_top(acc)})",
+        ),
+        f"{pre}.scale_out.ceiling_vs_best_single": metric(
+            cap["machine_max_rps"], "req/s", baseline=min(cap["single_max_rps"] or 0, cap["machine_max_rps"] or 0) or None,
+            baseline_of="the best one process could do here (its core, or the machine, whichever runs out first)",
+            note=f"at the 1-process loop's CPU per request, one serving process at a full core answers "
+                 f"{cap['single_max_rps']} req/s, the machine (all parties, {acc['nproc']} cores) {cap['machine_max_rps']} req/s: "
+                 f"any number of processes can give at most ×{cap['ceiling_vs_best_single']:.2f} of the best single process "
+                 f"({'the machine runs out of cores first, so' if cap['ceiling_vs_best_single'] < target else 'so'} the "
+                 f"{target:g}× target {'cannot be met on this machine' if cap['ceiling_vs_best_single'] < target else 'is within reach'}); "
+                 f"this does not depend on the loop's throughput, which other work on the machine holds down",
         ),
         f"{pre}.scale_out.busy_one": metric(
             100 * acc["parties_busy_fraction"], "%",

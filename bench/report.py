@@ -274,6 +274,7 @@ FIGURES = [
     ("scale_out.throughput_routed", "…with each contract routed to one process", "one process, same loop"),
     ("scale_out.conflicts_surfaced", "409s surfaced to clients over the scale-out loops", ""),
     ("scale_out.ceiling", "…the most any number of processes could give here (CPU of the 1-process loop)", "one process, same loop"),
+    ("scale_out.ceiling_vs_best_single", "…the most any number could give over the best one process here", "best one process here"),
     ("memory.rss_max", "Server RSS, maximum over the run", "SWP_MEMORY_BUDGET_MB"),
 ]
 RAW = [

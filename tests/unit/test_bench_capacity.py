@@ -97,6 +97,7 @@ def test_scale_out_ceiling_from_a_one_process_window() -> None:
     assert cap["cpu_ms_per_request"]["all"] == 16.0
     assert cap["other_ms_per_request"] == 1.0
     assert cap["parties_busy_fraction"] == 0.8
+    assert cap["core_share"]["replica-1"] == 0.6
 
 
 def test_load_capacity_gives_the_servers_share_of_a_core_and_its_rho_at_the_offered_rate() -> None:
@@ -139,3 +140,25 @@ def test_top_others_names_the_busiest_processes_outside_the_parties() -> None:
     end = {(1, 1): (900, "server"), (2, 1): (300, "pytest"), (3, 1): (12, "kworker"), (4, 5): (50, "ruff")}
     tick = capacity.TICK
     assert capacity.top_others(start, end, parties={(1, 1)}) == [f"pytest 2: {300 / tick:.2f} s", f"ruff 4: {50 / tick:.2f} s"]
+
+
+def test_best_single_ceiling_is_one_when_the_machine_runs_out_before_the_process_core() -> None:
+    # one process at 5.5 ms per request → 182/s on its core; the machine at 11 ms of all parties → 2/11 ms = 182/s
+    assert capacity.best_single_ceiling(2, 5.5, 11.0) == pytest.approx(1.0)
+    assert capacity.best_single_ceiling(2, 5.0, 11.0) == pytest.approx(1.0)  # the machine is the tighter cap
+    assert capacity.best_single_ceiling(2, 6.0, 11.0) == pytest.approx(12 / 11)  # the core is: 167/s against 182/s
+    # a process whose core caps it at 100/s on a machine that could do 200/s: ×2 at best
+    assert capacity.best_single_ceiling(2, 10.0, 10.0) == pytest.approx(2.0)
+    assert capacity.best_single_ceiling(2, 0.0, 10.0) is None
+
+
+def test_scale_out_ceiling_vs_best_single_from_the_serving_process() -> None:
+    acc = capacity.summary({"gateway": 3.0, "replica-1": 6.0, "postgres": 4.0, "client": 1.0}, machine_busy=15.0,
+                           machine_idle=5.0, wall=10.0, nproc=2)
+    cap = capacity.scale_out_ceiling(acc, requests=1000)
+    assert cap["single_max_rps"] == pytest.approx(166.7)
+    assert cap["machine_max_rps"] == pytest.approx(142.9)
+    assert cap["ceiling_vs_best_single"] == pytest.approx(1.0)
+    one = {"throughput": 100.0, "ok": 1000, "accounting": acc, "capacity": cap}
+    m = capacity.scale_out_metrics("p", {"one": one})["p.scale_out.ceiling_vs_best_single"]
+    assert m["ratio"] == 1.0 and m["met"] is None and "cannot be met on this machine" in m["note"]
