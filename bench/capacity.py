@@ -328,7 +328,7 @@ def scale_out_metrics(pre: str, s: dict[str, Any], target: float = 1.5) -> dict[
     acc = one["accounting"]
     ratio = cap["ceiling_ratio"]
     verdict = (f"below the {target:g}× target: it cannot be met on this machine, whatever the code does with a second process"
-               if ratio < target else f"at or above the {target:g}× target: the machine leaves room for it")
+               if ratio < target else f"at or above the {target:g}× target, so not ruled out by this figure alone (see ceiling_vs_best_single)")
     m = {
         f"{pre}.scale_out.ceiling": metric(
             one["throughput"] * ratio, "req/s", baseline=one["throughput"], baseline_of="the 1-process loop's throughput",
@@ -391,7 +391,8 @@ def load_metrics(pre: str, p: dict[str, Any], rate: float, target_ms: float = 50
     if opened and p.get("open"):
         o = load_capacity(opened, p["open"]["ok"], rate=rate)
         rho = o["server_rho"]
-        verdict = (f"ρ ≥ 0.7 of one core: a queue builds and p99 runs far past {target_ms:g} ms (M/D/1 waits grow as ρ/(1−ρ))"
+        verdict = ("ρ ≥ 1: the server process cannot keep up at all, its queue grows for as long as the loop runs" if rho >= 1
+                   else f"ρ ≥ 0.7 of one core: a queue builds and p99 runs far past {target_ms:g} ms (M/D/1 waits grow as ρ/(1−ρ))"
                    if rho >= 0.7 else f"ρ < 0.7: the server's CPU alone leaves room for a p99 near {target_ms:g} ms")
         m[f"{pre}.post_delivery.open_loop_server_utilisation"] = metric(
             100 * o["server_utilisation"], "% of a core",
