@@ -403,7 +403,8 @@ def load_metrics(pre: str, p: dict[str, Any], rate: float, target_ms: float = 50
         )
         m[f"{pre}.post_delivery.open_loop_rho"] = metric(
             o["cpu_ms_per_request"].get("server"), "ms CPU", baseline=1000 / rate, baseline_of=f"the interval between offered requests at {rate:g}/s",
-            note=f"the server's ρ = its CPU per POST × the offered rate = {rho:.2f} of one core; {verdict}; the machine's ρ "
+            note=f"the server's ρ = its CPU per POST × the offered rate = {rho:.2f} of one core; {verdict}; ρ ≤ 0.7 at "
+                 f"{rate:g}/s needs ≤ {700 / rate:.1f} ms of server CPU per POST; the machine's ρ "
                  f"(all parties' CPU per POST × rate over {opened['nproc']} cores) {o['machine_rho']:.2f}",
         )
     return m
