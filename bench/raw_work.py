@@ -17,7 +17,8 @@ public rows 0.6–0.95 kB, evaluation's reaction 0.8 kB):
   store, the message acked (its event is private: nothing published, as in the platform);
 - **one imported row**: one signed ``ServiceDelivery.Logged`` with its public row and chain link,
   100 rows per transaction, each row's ``ServiceDelivered`` published with ``js.publish_async``,
-  a batch's PubAcks awaited while the next batch is stored.
+  a batch's PubAcks awaited while the next batch is stored; in three spells alternating with
+  bench/raw_store.py's raw batched append (100 events per transaction), the bulk target's baseline.
 
 Left out, so the figures are a lower bound: HTTP, JWT, the rule checks and aggregate loads, the
 library's table lock (one writer per store here assigns positions itself), the relay's recorded
@@ -378,9 +379,17 @@ async def imported_rows(store: Any, js: Any, seconds: float, max_count: int = 10
     return Work(n, time.process_time() - cpu0, time.perf_counter() - start)
 
 
-async def measure(stores: Any, nats_url: str, seconds: float) -> dict[str, Any]:
-    """``stores()`` gives (services-log store, evaluation store, import store); all closed here."""
+async def measure(stores: Any, nats_url: str, seconds: float, batched_env: dict[str, str], rounds: int = 3,
+                  baseline_seconds: float = 1.0) -> dict[str, Any]:
+    """``stores()`` gives (services-log store, evaluation store, import store); all closed here.
+    The bulk rows are measured in ``rounds`` spells of ``seconds / rounds`` alternating with the
+    baseline (raw batched append on ``batched_env``, bench/raw_store.py's): one before each spell and
+    one after the last, so both see the same machine while other work comes and goes."""
+    from bench.raw_store import RawApp, new_tally
+    from bench.raw_store import append_batched as batched_append
+
     log_store, eval_store, import_store = stores()
+    app = RawApp(env=dict(batched_env))
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -389,25 +398,27 @@ async def measure(stores: Any, nats_url: str, seconds: float) -> dict[str, Any]:
         sizes: dict[str, int] = {}
         delivery = await deliveries(log_store, eval_store, js, seconds, sizes=sizes)
         await imported_rows(import_store, js, 0.3, max_count=300)
-        bulk = await imported_rows(import_store, js, seconds)
+        app.save(new_tally(0))
+        spells, batched = [], [batched_append(app, baseline_seconds)]
+        for _ in range(rounds):
+            spells.append(await imported_rows(import_store, js, seconds / rounds))
+            batched.append(batched_append(app, baseline_seconds))
     finally:
         await nc.close()
+        app.close()
         for s in (log_store, eval_store, import_store):
             s.close()
-    return {"delivery": delivery.as_dict(), "bulk_row": bulk.as_dict(), "bytes": sizes}
+    bulk = Work(sum(w.units for w in spells), sum(w.cpu_seconds for w in spells), sum(w.wall_seconds for w in spells))
+    rates = [r.per_second for r in batched]
+    return {"delivery": delivery.as_dict(), "bulk_row": bulk.as_dict(), "bytes": sizes,
+            "bulk_rounds": [w.as_dict()["per_second"] for w in spells],
+            "append_batched": {"per_second": round(sum(rates) / len(rates), 1), "rounds": [round(r, 1) for r in rates]}}
 
 
-def append_batched(env: dict[str, str], seconds: float) -> dict[str, float]:
-    """The bulk target's baseline: bench/raw_store.py's batched append (100 events per transaction)."""
-    from bench.raw_store import RawApp, append_batched, new_tally
-
-    app = RawApp(env=env)
-    try:
-        app.save(new_tally(0))
-        rate = append_batched(app, seconds)
-    finally:
-        app.close()
-    return {"count": rate.count, "seconds": round(rate.seconds, 4), "per_second": round(rate.per_second, 1)}
+def round_ratios(rows_per_second: list[float], batched_per_second: list[float]) -> list[float]:
+    """Each bulk spell's rate over the mean of the batched appends just before and just after it."""
+    return [r / ((a + b) / 2) for r, a, b in zip(rows_per_second, batched_per_second, batched_per_second[1:], strict=False)
+            if a + b]
 
 
 # --- derived figures (pure) --------------------------------------------------------------------

@@ -248,7 +248,7 @@ def required_work_metrics(store: str, w: dict[str, Any], floor: tuple[float, str
     """Diagnostics (no target): the work the rules require, done raw (bench/raw_work.py), and the best
     ratios issue 16's POST and bulk targets could reach in this stack: (raw delivery CPU + the HTTP
     floor's) over the floor's, and raw rows/s over raw batched append's events/s."""
-    from bench.raw_work import highest_bulk_ratio, lowest_post_ratio
+    from bench.raw_work import highest_bulk_ratio, lowest_post_ratio, round_ratios
 
     pre, d, b = f"raw.{store}.required", w["delivery"], w["bulk_row"]
     batched = w["append_batched"]["per_second"]
@@ -268,9 +268,13 @@ def required_work_metrics(store: str, w: dict[str, Any], floor: tuple[float, str
         x |= {"value": round(d["cpu_ms_per_unit"] + floor_ms, 3), "baseline": round(floor_ms, 4),
               "ratio": round(lowest_post_ratio(d["cpu_ms_per_unit"], floor_ms) or 0, 2)}
         m[f"{pre}.delivery_vs_http_floor"] = x
-    y = metric(b["per_second"], "rows/s", baseline=batched, baseline_of="raw eventsourcing append, 100 events per transaction (this phase)",
+    spells = round_ratios(w.get("bulk_rounds", []), w["append_batched"].get("rounds", []))
+    spread = f"; spells ×{min(spells):.2f}–×{max(spells):.2f}" if spells else ""
+    y = metric(b["per_second"], "rows/s", baseline=batched,
+               baseline_of="raw eventsourcing append, 100 events per transaction (this phase, alternating with the rows)",
                note=f"the highest bulk target ratio reachable: rows of one signed event + public row + link, 100 per transaction, "
-                    f"each published (publish_async, PubAcks awaited per batch): {b['units']:,} rows, {b['cpu_ms_per_unit']} ms CPU per row")
+                    f"each published (publish_async, PubAcks awaited per batch): {b['units']:,} rows in {len(spells) or 1} spells "
+                    f"alternating with raw batched append{spread}, {b['cpu_ms_per_unit']} ms CPU per row")
     ratio = highest_bulk_ratio(b["per_second"], batched)
     y["ratio"] = None if ratio is None else round(ratio, 3)
     m[f"{pre}.bulk_rows"] = y

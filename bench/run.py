@@ -102,7 +102,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 for k in before
             }
             say(f"the required work done raw (lower bound): {store}")
-            run.setdefault("raw_work", {})[store] = await measure_raw_work(store, work)
+            run.setdefault("raw_work", {})[store] = await measure_raw_work(store, work, 1.0 if args.quick else 4.0)
             figures["closed"] = summary(figures["closed"])
             figures["open"] = summary(figures["open"])
             figures["bulk"] = vars(figures["bulk"])
@@ -233,35 +233,23 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     return 0
 
 
-async def measure_raw_work(store: str, work: Path, seconds: float = 4.0, baseline_seconds: float = 2.0) -> dict[str, Any]:
-    """bench/raw_work.py on one store (its own nats-server), with raw batched append just before and
-    after it (the mean is the bulk ratio's baseline)."""
+async def measure_raw_work(store: str, work: Path, seconds: float = 4.0) -> dict[str, Any]:
+    """bench/raw_work.py on one store (its own nats-server), the bulk rows alternating with raw
+    batched append (the bulk ratio's baseline)."""
     server = NatsServer(free_port(), work / f"raw-work-nats-{store}").start()
     try:
-        before = await raw_batched(store, work, baseline_seconds)
         if store == "postgres":
-            with raw_store.scratch_database("swp_bench_work") as db:
-                figures = await raw_work.measure(
+            with raw_store.scratch_database("swp_bench_work") as db, raw_store.scratch_database("swp_bench_raw") as raw_db:
+                return await raw_work.measure(
                     lambda: (raw_work.PostgresStore(db, "log"), raw_work.PostgresStore(db, "evaluation"), raw_work.PostgresStore(db, "import")),
-                    server.url, seconds)
-        else:
-            d = work / f"raw-work-{time.monotonic_ns()}"
-            d.mkdir()
-            figures = await raw_work.measure(
-                lambda: (raw_work.SqliteStore(d / "log.sqlite"), raw_work.SqliteStore(d / "evaluation.sqlite"), raw_work.SqliteStore(d / "import.sqlite")),
-                server.url, seconds)
-        after = await raw_batched(store, work, baseline_seconds)
+                    server.url, seconds, raw_store.postgres_env(raw_db))
+        d = work / f"raw-work-{time.monotonic_ns()}"
+        d.mkdir()
+        return await raw_work.measure(
+            lambda: (raw_work.SqliteStore(d / "log.sqlite"), raw_work.SqliteStore(d / "evaluation.sqlite"), raw_work.SqliteStore(d / "import.sqlite")),
+            server.url, seconds, raw_store.sqlite_env(d / "raw.sqlite"))
     finally:
         server.stop()
-    figures["append_batched"] = {"per_second": round((before["per_second"] + after["per_second"]) / 2, 1), "before": before, "after": after}
-    return figures
-
-
-async def raw_batched(store: str, work: Path, seconds: float) -> dict[str, float]:
-    if store == "postgres":
-        with raw_store.scratch_database("swp_bench_raw") as db:
-            return await asyncio.to_thread(raw_work.append_batched, raw_store.postgres_env(db), seconds)
-    return await asyncio.to_thread(raw_work.append_batched, raw_store.sqlite_env(work / f"raw-{time.monotonic_ns()}.sqlite"), seconds)
 
 
 async def raw_work_phase(args: argparse.Namespace, stores: list[str], run: dict[str, Any], started: float) -> int:

@@ -22,10 +22,15 @@ def test_the_highest_bulk_ratio_is_the_raw_rate_over_batched_append() -> None:
     assert raw_work.highest_bulk_ratio(2_500, 0) is None
 
 
+def test_each_bulk_spell_is_divided_by_the_appends_around_it() -> None:
+    assert raw_work.round_ratios([1_000, 3_000], [1_000, 3_000, 5_000]) == [0.5, 0.75]
+    assert raw_work.round_ratios([], [2_000]) == []
+
+
 def _work() -> dict[str, object]:
     return {"delivery": {"units": 100, "cpu_ms_per_unit": 1.2, "wall_ms_per_unit": 3.0},
             "bulk_row": {"units": 5_000, "per_second": 2_500.0, "cpu_ms_per_unit": 0.2},
-            "append_batched": {"per_second": 10_000.0}, "bytes": {"ServiceDelivery.Logged": 1086}}
+            "append_batched": {"per_second": 10_000.0, "rounds": [8_000.0, 12_000.0]}, "bulk_rounds": [2_500.0], "bytes": {"ServiceDelivery.Logged": 1086}}
 
 
 def test_the_metrics_carry_the_implied_ratios_as_diagnostics() -> None:
@@ -34,7 +39,7 @@ def test_the_metrics_carry_the_implied_ratios_as_diagnostics() -> None:
     assert post["ratio"] == 4.0 and post["value"] == 1.6 and post["baseline"] == 0.4
     assert post["baseline_of"] == "server CPU per GET / of this run"
     bulk = m["raw.sqlite.required.bulk_rows"]
-    assert bulk["ratio"] == 0.25 and bulk["baseline"] == 10_000
+    assert bulk["ratio"] == 0.25 and bulk["baseline"] == 10_000 and "spells ×0.25–×0.25" in bulk["note"]
     assert m["raw.sqlite.required.delivery_cpu"]["value"] == 1.2
     assert all(x["target"] is None and x["met"] is None for x in m.values())
 
