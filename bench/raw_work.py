@@ -399,20 +399,28 @@ async def measure(stores: Any, nats_url: str, seconds: float, batched_env: dict[
         delivery = await deliveries(log_store, eval_store, js, seconds, sizes=sizes)
         await imported_rows(import_store, js, 0.3, max_count=300)
         app.save(new_tally(0))
-        spells, batched = [], [batched_append(app, baseline_seconds)]
+
+        def append() -> Work:
+            cpu0 = time.process_time()
+            rate = batched_append(app, baseline_seconds)
+            return Work(rate.count, time.process_time() - cpu0, rate.seconds)
+
+        spells, batched = [], [append()]
         for _ in range(rounds):
             spells.append(await imported_rows(import_store, js, seconds / rounds))
-            batched.append(batched_append(app, baseline_seconds))
+            batched.append(append())
     finally:
         await nc.close()
         app.close()
         for s in (log_store, eval_store, import_store):
             s.close()
     bulk = Work(sum(w.units for w in spells), sum(w.cpu_seconds for w in spells), sum(w.wall_seconds for w in spells))
-    rates = [r.per_second for r in batched]
+    rates = [r.units / r.wall_seconds for r in batched]
+    appended = Work(sum(w.units for w in batched), sum(w.cpu_seconds for w in batched), sum(w.wall_seconds for w in batched))
     return {"delivery": delivery.as_dict(), "bulk_row": bulk.as_dict(), "bytes": sizes,
             "bulk_rounds": [w.as_dict()["per_second"] for w in spells],
-            "append_batched": {"per_second": round(sum(rates) / len(rates), 1), "rounds": [round(r, 1) for r in rates]}}
+            "append_batched": {"per_second": round(sum(rates) / len(rates), 1), "rounds": [round(r, 1) for r in rates],
+                               "cpu_ms_per_event": appended.as_dict()["cpu_ms_per_unit"]}}
 
 
 def round_ratios(rows_per_second: list[float], batched_per_second: list[float]) -> list[float]:

@@ -30,7 +30,7 @@ def test_each_bulk_spell_is_divided_by_the_appends_around_it() -> None:
 def _work() -> dict[str, object]:
     return {"delivery": {"units": 100, "cpu_ms_per_unit": 1.2, "wall_ms_per_unit": 3.0},
             "bulk_row": {"units": 5_000, "per_second": 2_500.0, "cpu_ms_per_unit": 0.2},
-            "append_batched": {"per_second": 10_000.0, "rounds": [8_000.0, 12_000.0]}, "bulk_rounds": [2_500.0], "bytes": {"ServiceDelivery.Logged": 1086}}
+            "append_batched": {"per_second": 10_000.0, "rounds": [8_000.0, 12_000.0], "cpu_ms_per_event": 0.05}, "bulk_rounds": [2_500.0], "bytes": {"ServiceDelivery.Logged": 1086}}
 
 
 def test_the_metrics_carry_the_implied_ratios_as_diagnostics() -> None:
@@ -41,6 +41,7 @@ def test_the_metrics_carry_the_implied_ratios_as_diagnostics() -> None:
     bulk = m["raw.sqlite.required.bulk_rows"]
     assert bulk["ratio"] == 0.25 and bulk["baseline"] == 10_000 and "spells ×0.25–×0.25" in bulk["note"]
     assert m["raw.sqlite.required.delivery_cpu"]["value"] == 1.2
+    assert m["raw.sqlite.required.bulk_rows_per_cpu_second"]["ratio"] == 0.25  # 0.05 ms per event / 0.2 ms per row
     assert all(x["target"] is None and x["met"] is None for x in m.values())
 
 
