@@ -7,11 +7,9 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
-import threading
 from decimal import Decimal
 
 from openpyxl import load_workbook
-from services_log.api import deliveries as deliveries_api
 
 from shared.events import registry as reg
 from shared.infra.auth import Role
@@ -285,25 +283,6 @@ async def test_counties_are_isolated(gateway, tokens):
     ours_progress = await check(gateway.get(f"{LOG}/{COUNTY}/contracts/{ours.contract_id}/progress", headers=ours.headers["purchaser"]), 200)
     theirs_progress = await check(gateway.get(f"{LOG}/{OTHER}/contracts/{theirs.contract_id}/progress", headers=theirs.headers["purchaser"]), 200)
     assert (ours_progress["deliveries"], theirs_progress["deliveries"]) == (0, 1)
-
-
-async def test_a_delivery_is_recorded_in_a_worker_thread_and_answered_as_before(gateway, tokens, monkeypatch):
-    """The async route runs the whole command (its store lock and save) in one worker thread, never
-    on the event loop, and answers 201 with the delivery's id as the sync route did."""
-    place = await open_county(gateway, tokens)
-    ran_in: list[threading.Thread] = []
-    command = deliveries_api._log_delivery
-
-    def spied(*args):
-        ran_in.append(threading.current_thread())
-        return command(*args)
-
-    monkeypatch.setattr(deliveries_api, "_log_delivery", spied)
-    created = await check(gateway.post(f"{LOG}/{COUNTY}/deliveries", json=place.delivery(), headers=place.headers["provider"]), 201)
-    assert list(created) == ["delivery_id"] and created["delivery_id"]
-    assert len(ran_in) == 1 and ran_in[0] is not threading.current_thread()
-    delivery = await check(gateway.get(f"{LOG}/{COUNTY}/deliveries/{created['delivery_id']}", headers=place.headers["provider"]), 200)
-    assert delivery["contract_id"] == place.contract_id
 
 
 async def test_a_contracts_deliveries_are_walked_by_cursor_in_logged_order(gateway, tokens):
