@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from services_log.api.common import (
     CountyCode,
@@ -40,7 +39,7 @@ from services_log.sheets import (
 from shared.bounds import Day as BoundedDay
 from shared.infra.auth import CountyScope
 from shared.infra.problems import PROBLEM, Problem
-from shared.infra.service import CommandHeaders, CommandRequest
+from shared.infra.service import CommandHeaders
 
 router = APIRouter(prefix="/v1/counties/{county}", tags=["deliveries"])
 
@@ -155,9 +154,7 @@ class ImportReportOut(BaseModel):
 
 
 @router.post("/deliveries", status_code=201, response_model=DeliveryCreated)
-async def log_delivery(
-    county: CountyCode, body: DeliveryIn, scope: ProviderSide, service: Service, headers: CommandHeaders
-) -> DeliveryCreated:
+def log_delivery(county: CountyCode, body: DeliveryIn, scope: ProviderSide, service: Service, headers: CommandHeaders) -> DeliveryCreated:
     """Log a delivery. Refused (422 with the rule, recording nothing) when the kind is not one of
     R-LOG-1, the area is not in the contract's scope on that date (R-LOG-2, R-REG-6), the date is
     outside the contract year or the station not the contract's (R-LOG-3), a worker was not employed
@@ -171,12 +168,6 @@ async def log_delivery(
     Content citing no one is stored as it is given. This applies to content recorded from now on:
     content stored earlier is not migrated. A worker's token records only deliveries that name
     its `worker_id` among `worker_ids` (else 403, R-AUD-6)."""
-    # async, the command run in one worker thread: a sync route costs a second hand-off per POST,
-    # FastAPI validating a sync route's response model in the thread pool too (issue 16's POST CPU).
-    return await run_in_threadpool(_log_delivery, county, body, scope, service, headers)
-
-
-def _log_delivery(county: str, body: DeliveryIn, scope: CountyScope, service: ServicesLog, headers: CommandRequest) -> DeliveryCreated:
     provider = acting_provider(scope)
     check_own_delivery(scope, body.worker_ids)
     command = LogDelivery(
