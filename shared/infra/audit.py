@@ -499,11 +499,16 @@ def audit_router() -> APIRouter:
         if version is None:
             raise NotFound(f"aggregate {aggregate_id} did not exist at {as_of}")
         agg = app.repository.get(originator, version=version)
+        if as_of is not None:  # the instant answered for, in RFC 3339 UTC (a naive one is read as UTC)
+            as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
         county = getattr(agg, "county", None) or getattr(agg, "code", None)
         _check_county(principal, county if isinstance(county, str) else None)
         state = {k: v for k, v in vars(agg).items() if not k.startswith("_")}
         return jsonable_encoder(
-            {"aggregate_id": str(originator), "aggregate_type": type(agg).__name__, "version": version, "as_of": as_of, "state": state}
+            {
+                "aggregate_id": str(originator), "aggregate_type": type(agg).__name__, "version": version,
+                "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"), "state": state,
+            }
         )
 
     @router.get("/proofs/{position}")
