@@ -119,6 +119,9 @@ def load_metrics(pre: str, p: dict[str, Any], run: dict[str, Any], single: float
             note=f"after the open loop: outboxes published in {settle['outboxes']} s, then consumers (evaluation's outcome "
                  f"figures) caught up in {settle['consumers']} s, then the server idle after {settle['idle']} s",
         )
+    from bench import capacity
+
+    m |= capacity.load_metrics(pre, p, rate)  # whose CPU the loops used (diagnostics, no target)
     return m
 
 
@@ -168,6 +171,8 @@ def scale_out_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     s = p.get("scale_out")
     if not s:
         return {}
+    from bench import capacity
+
     one, two, routed = s["one"], s["two"], s["two_routed"]
 
     def line(x: dict[str, Any]) -> str:
@@ -188,7 +193,7 @@ def scale_out_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
             float(one["conflicts_surfaced"] + two["conflicts_surfaced"] + routed["conflicts_surfaced"]), "409s", at_most=0,
             note="409 answers the clients got (and retried) over the three loops",
         ),
-    }
+    } | capacity.scale_out_metrics(pre, s)  # could this machine give ×1.5 at all (diagnostics)
 
 
 def memory_metrics(pre: str, p: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -233,6 +238,88 @@ def growth_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return m
 
 
+def floor_of_runs(runs: list[tuple[str, dict[str, Any]]], store: str) -> tuple[float, str] | None:
+    """The HTTP floor (server CPU per ``GET /``) of ``store`` in the latest of ``runs`` (name, run.json
+    contents) that measured it, with where it comes from; None when none did."""
+    found = [(run.get("machine", {}).get("date", ""), name, run["platform"][store]["http_floor_server_cpu_ms"])
+             for name, run in runs if (run.get("platform", {}).get(store) or {}).get("http_floor_server_cpu_ms")]
+    if not found:
+        return None
+    date, name, ms = max(found)
+    return float(ms), f"server CPU per GET / of another run ({name}, {date}), not this one's"
+
+
+def required_work_metrics(store: str, w: dict[str, Any], floor: tuple[float, str] | None) -> dict[str, dict[str, Any]]:
+    """Diagnostics (no target): the work the rules require, done raw (bench/raw_work.py), and the best
+    ratios issue 16's POST and bulk targets could reach in this stack: (raw delivery CPU + the HTTP
+    floor's) over the floor's, and raw rows/s over raw batched append's events/s."""
+    from bench.raw_work import highest_bulk_ratio, lowest_post_ratio, round_ratios
+
+    pre, d, b = f"raw.{store}.required", w["delivery"], w["bulk_row"]
+    batched = w["append_batched"]["per_second"]
+    sizes = ", ".join(f"{k} {v:,}" for k, v in w.get("bytes", {}).items())
+    m = {f"{pre}.delivery_cpu": metric(
+        d["cpu_ms_per_unit"], "ms CPU",
+        note=f"one delivery's required work done raw, one at a time, no HTTP: services-log's 5 events signed (Ed25519) "
+             f"with public rows and chain links in one transaction, 2 published (PubAcks awaited), evaluation's reaction "
+             f"(fetch, 1 signed event + public row + link + tracking in one transaction, ack); {d['units']:,} deliveries, "
+             f"wall {d['wall_ms_per_unit']} ms each; bytes stored: {sizes}")}
+    m[f"{pre}.delivery_cpu"]["value"] = round(d["cpu_ms_per_unit"], 3)
+    if floor:
+        floor_ms, floor_src = floor
+        x = metric(d["cpu_ms_per_unit"] + floor_ms, "ms CPU", baseline=floor_ms, baseline_of=floor_src,
+                   note=f"the lowest POST target ratio reachable in this stack: (raw delivery work {d['cpu_ms_per_unit']:.3f} ms "
+                        f"+ HTTP floor {floor_ms:.3f} ms) / HTTP floor")
+        x |= {"value": round(d["cpu_ms_per_unit"] + floor_ms, 3), "baseline": round(floor_ms, 4),
+              "ratio": round(lowest_post_ratio(d["cpu_ms_per_unit"], floor_ms) or 0, 2)}
+        m[f"{pre}.delivery_vs_http_floor"] = x
+    spells = round_ratios(w.get("bulk_rounds", []), w["append_batched"].get("rounds", []))
+    spread = f"; spells ×{min(spells):.2f}–×{max(spells):.2f}" if spells else ""
+    y = metric(b["per_second"], "rows/s", baseline=batched,
+               baseline_of="raw eventsourcing append, 100 events per transaction (this phase, alternating with the rows)",
+               note=f"the highest bulk target ratio reachable: rows of one signed event + public row + link, 100 per transaction, "
+                    f"each published (publish_async, PubAcks awaited per batch): {b['units']:,} rows in {len(spells) or 1} spells "
+                    f"alternating with raw batched append{spread}, {b['cpu_ms_per_unit']} ms CPU per row")
+    ratio = highest_bulk_ratio(b["per_second"], batched)
+    y["ratio"] = None if ratio is None else round(ratio, 3)
+    m[f"{pre}.bulk_rows"] = y
+    event_cpu = w["append_batched"].get("cpu_ms_per_event")
+    if event_cpu and b["cpu_ms_per_unit"]:  # rates on a loaded machine swing; CPU per unit much less
+        m[f"{pre}.bulk_rows_per_cpu_second"] = metric(
+            1000 / b["cpu_ms_per_unit"], "rows per CPU-second", baseline=1000 / event_cpu,
+            baseline_of="raw batched append's events per CPU-second (the same spells)",
+            note=f"the same bound counted in this process's CPU, steadier than rates on a shared machine: {b['cpu_ms_per_unit']} ms "
+                 f"per row against {event_cpu} ms per appended event; the bulk ratio a run bound by this process's CPU could reach")
+    return m
+
+
+def required_work_lines(run: dict[str, Any], metrics: dict[str, dict[str, Any]], stores: list[str]) -> list[str]:
+    """BENCHMARKS.md: the required work done raw, and the best ratios it implies."""
+    if not run.get("raw_work"):
+        return []
+
+    def cell(s: str, key: str, fmt: str) -> str:
+        m = metrics.get(f"raw.{s}.required.{key}")
+        return "–" if not m or m["value"] is None else fmt.format(**m)
+
+    return [
+        "", "## Lower bound: the work the rules require, done raw (same run, `bench/raw_work.py`)", "",
+        "No platform code: `sqlite3`/psycopg, Ed25519 (`cryptography`), `hashlib`, nats-py in one process, no HTTP; CPU is that "
+        "process's (`time.process_time`), as the platform's server CPU leaves out nats-server's and PostgreSQL's.", "",
+        "| required work | " + " | ".join(STORES[s] for s in stores) + " |", "|" + " --- |" * (1 + len(stores)),
+        "| one delivery (5 signed events + public rows + links in one transaction, 2 published, evaluation's reaction), CPU | "
+        + " | ".join(cell(s, "delivery_cpu", "{value:.2f} ms") for s in stores) + " |",
+        "| lowest POST ratio reachable: (that + HTTP floor) / HTTP floor | "
+        + " | ".join(cell(s, "delivery_vs_http_floor", "×{ratio:.1f} (floor {baseline} ms)") for s in stores) + " |",
+        "| one imported row (signed event + public row + link, 100 per transaction, published), rows/s | "
+        + " | ".join(cell(s, "bulk_rows", "{value:,.0f}") for s in stores) + " |",
+        "| highest bulk ratio reachable: that / raw batched append | "
+        + " | ".join(cell(s, "bulk_rows", "×{ratio:.2f} (of {baseline:,.0f} events/s)") for s in stores) + " |",
+        "| …the same in CPU: appended event's CPU / imported row's CPU | "
+        + " | ".join(cell(s, "bulk_rows_per_cpu_second", "×{ratio:.2f}") for s in stores) + " |",
+    ]
+
+
 def _per(seconds: float | None, n: int) -> float | None:
     return None if seconds is None or not n else round(1000 * seconds / n, 3)
 
@@ -251,6 +338,7 @@ FIGURES = [
     ("post_delivery.achieved_at_offered_rate", "Single POST at the offered rate: achieved", "offered rate"),
     ("post_delivery.p50_at_offered_rate", "Single POST at the offered rate: p50 latency", ""),
     ("post_delivery.p99_at_offered_rate", "Single POST at the offered rate: p99 latency", ""),
+    ("post_delivery.open_loop_rho", "…server CPU per POST at the offered rate: its ρ (the ratio)", "interval between offered requests"),
     ("post_delivery.backlog_after_offered_rate", "…then until every outbox and consumer caught up", ""),
     ("bulk_import.stored", "Bulk import: stored (request answered)", "raw batched append"),
     ("bulk_import.stored_and_published", "Bulk import: stored and published on JetStream", "raw batched append"),
@@ -267,6 +355,8 @@ FIGURES = [
     ("scale_out.throughput", "Two services-log processes (PostgreSQL), closed loop", "one process, same loop"),
     ("scale_out.throughput_routed", "…with each contract routed to one process", "one process, same loop"),
     ("scale_out.conflicts_surfaced", "409s surfaced to clients over the scale-out loops", ""),
+    ("scale_out.ceiling", "…the most any number of processes could give here (CPU of the 1-process loop)", "one process, same loop"),
+    ("scale_out.ceiling_vs_best_single", "…the most any number could give over the best one process here", "best one process here"),
     ("memory.rss_max", "Server RSS, maximum over the run", "SWP_MEMORY_BUDGET_MB"),
 ]
 RAW = [
@@ -352,9 +442,10 @@ def write_markdown(path: Path, run: dict[str, Any], metrics: dict[str, dict[str,
             f"| `js.publish` awaited one by one | {_fmt(metrics['raw.nats.publish_sync']['value'])} |",
             f"| `js.publish_async`, PubAcks awaited per 4,000 | {_fmt(metrics['raw.nats.publish_async']['value'])} |",
         ]
+    lines += required_work_lines(run, metrics, stores)
     lines += ["", "## Notes per figure (this run)", ""]
     for name, m in metrics.items():
-        if name.startswith("platform.") and m.get("note"):
+        if (name.startswith("platform.") or ".required." in name) and m.get("note"):
             lines.append(f"- `{name}`: {m['note']}.")
     findings = Path(__file__).with_name("findings.md")
     if findings.exists():

@@ -7,6 +7,7 @@
     python -m bench.run --profile DIR     # also sample the server with py-spy during each phase (raw stacks)
     python -m bench.run --only finance-lag   # 10,000 signings at once → finance's lag (2 processes, as deploy/ runs finance)
     python -m bench.run --only post-load --stores postgres  # the HTTP floor, closed and open loops alone (~2 min)
+    python -m bench.run --only raw-work   # the work the rules require done raw (bench/raw_work.py), ~20 s a store
     python -m bench.run --only bulk       # one phase alone (ledger-growth, scale-out, bulk, audit-feed, post-load): its
                                           # metrics replace theirs in var/bench/results.json
 
@@ -24,15 +25,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import county_lists, finance_lag, machine, raw_nats, raw_store
+from bench import county_lists, finance_lag, machine, raw_nats, raw_store, raw_work
 from bench.platform import REPO, Config, median, run_platform, summary
 from bench.report import (
     build_metrics,
     bulk_metrics,
+    floor_of_runs,
     load_metrics,
     metric,
     phase_metrics,
     replay_metrics,
+    required_work_metrics,
     write_markdown,
 )
 from shared.infra.natsserver import NatsServer, free_port
@@ -98,6 +101,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 k: {"per_second": round((before[k]["per_second"] + after[k]["per_second"]) / 2, 1), "before": before[k], "after": after[k]}
                 for k in before
             }
+            say(f"the required work done raw (lower bound): {store}")
+            run.setdefault("raw_work", {})[store] = await measure_raw_work(store, work, 1.0 if args.quick else 4.0)
             figures["closed"] = summary(figures["closed"])
             figures["open"] = summary(figures["open"])
             figures["bulk"] = vars(figures["bulk"])
@@ -126,6 +131,9 @@ async def main_async(args: argparse.Namespace) -> int:
     run["seconds"] = round(time.monotonic() - started, 1)
 
     metrics = build_metrics(run)
+    for store, w in run.get("raw_work", {}).items():
+        floor = run["platform"].get(store, {}).get("http_floor_server_cpu_ms")
+        metrics |= required_work_metrics(store, w, (floor, "server CPU per GET / of this run's platform phase") if floor else None)
     for store, figures in run["platform"].items():
         metrics |= county_lists.list_metrics(f"platform.{store}", figures)
     if run.get("finance_lag"):
@@ -151,6 +159,8 @@ async def only_phase(args: argparse.Namespace, cfg: Config, stores: list[str], r
     the others stay as the last full run wrote them; BENCHMARKS.md is left alone."""
     if args.only == "finance-lag":
         return await finance_lag_phase(args, cfg, run, started)
+    if args.only == "raw-work":
+        return await raw_work_phase(args, stores, run, started)
     if args.only in ("bulk", "audit-feed"):
         cfg.growth_deliveries = 0
     with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
@@ -223,6 +233,47 @@ async def finance_lag_phase(args: argparse.Namespace, cfg: Config, run: dict[str
     return 0
 
 
+async def measure_raw_work(store: str, work: Path, seconds: float = 4.0) -> dict[str, Any]:
+    """bench/raw_work.py on one store (its own nats-server), the bulk rows alternating with raw
+    batched append (the bulk ratio's baseline)."""
+    server = NatsServer(free_port(), work / f"raw-work-nats-{store}").start()
+    try:
+        if store == "postgres":
+            with raw_store.scratch_database("swp_bench_work") as db, raw_store.scratch_database("swp_bench_raw") as raw_db:
+                return await raw_work.measure(
+                    lambda: (raw_work.PostgresStore(db, "log"), raw_work.PostgresStore(db, "evaluation"), raw_work.PostgresStore(db, "import")),
+                    server.url, seconds, raw_store.postgres_env(raw_db))
+        d = work / f"raw-work-{time.monotonic_ns()}"
+        d.mkdir()
+        return await raw_work.measure(
+            lambda: (raw_work.SqliteStore(d / "log.sqlite"), raw_work.SqliteStore(d / "evaluation.sqlite"), raw_work.SqliteStore(d / "import.sqlite")),
+            server.url, seconds, raw_store.sqlite_env(d / "raw.sqlite"))
+    finally:
+        server.stop()
+
+
+async def raw_work_phase(args: argparse.Namespace, stores: list[str], run: dict[str, Any], started: float) -> int:
+    """``--only raw-work``: the lower bound alone. Its POST ratio uses the HTTP floor of the latest
+    run that measured one (var/bench/run.json or run-post-load.json), named as such in the metric."""
+    seconds = 1.0 if args.quick else 4.0
+    with tempfile.TemporaryDirectory(prefix="swp-bench-") as tmp:
+        run["raw_work"] = {}
+        for store in stores:
+            say(f"the required work done raw (lower bound): {store}")
+            run["raw_work"][store] = await measure_raw_work(store, Path(tmp), seconds)
+    run["load"]["end"] = machine.loadavg()
+    run["seconds"] = round(time.monotonic() - started, 1)
+    out_dir = REPO / "var" / "bench"
+    earlier = [(f.name, json.loads(f.read_text())) for f in (out_dir / "run.json", out_dir / "run-post-load.json") if f.exists()]
+    fresh: dict[str, Any] = {}
+    for store, w in run["raw_work"].items():
+        fresh |= required_work_metrics(store, w, floor_of_runs(earlier, store))
+    merge_results(fresh, run, args)
+    for name, m in fresh.items():
+        say(f"  {name}: {m['value']} {m['unit']} vs {m['baseline']} → ×{m['ratio']}")
+    return 0
+
+
 def merge_results(fresh: dict[str, Any], run: dict[str, Any], args: argparse.Namespace) -> None:
     """``--only``: the phase's metrics replace theirs in var/bench/results.json (the others stay as
     the last run wrote them), each stamped with when and how it was measured."""
@@ -287,7 +338,8 @@ def main() -> None:
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server process (what-if experiments; implies --no-markdown)")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
-    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed", "post-load"],
+    parser.add_argument("--only", choices=["ledger-growth", "scale-out", "county-lists", "finance-lag", "bulk", "audit-feed", "post-load",
+                                           "raw-work"],
                         help="run only this platform phase (and its setup; audit-feed reads the store a bulk import filled)")
     parser.add_argument("--replay-rounds", type=int, default=7,
                         help="audit replay: feed and raw read alternating, each this many times (medians; default 7)")
