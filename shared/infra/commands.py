@@ -10,7 +10,8 @@ every command alike:
 - the county check: a command runs only in the county its caller's scope was granted;
 - the R-AUD-1 context (actor, command, correlation, causation, county) its events are recorded with;
 - ``Idempotency-Key``: the request's fingerprint (the command's fields marked fingerprinted, plus the
-  route and path parameters), the replay of a repeated key, 409 for a key reused on another request;
+  route and path parameters, and the principal that sent it), the replay of a repeated key, 409 for
+  a key reused on another request or by another principal;
 - the optimistic-concurrency retry: a command that lost a race before saving anything is decided
   again on the new state.
 
@@ -98,6 +99,17 @@ class CommandBus:
         )
 
 
+def request_fingerprint(scope: CountyScope, target: Any, payload: Any) -> str:
+    """What an ``Idempotency-Key`` is bound to: the request (route, path parameters, fields) and the
+    principal that sent it (R-AUD-6). Another principal repeating the request with the key — another
+    provider, another worker or person of the same provider — is answered 409 like a key reused on
+    another request, never with the first caller's result."""
+    p = scope.principal
+    caller = [p.sub, str(p.role), p.provider_id, p.worker_id, p.evaluator_org]
+    request = {"target": target, "payload": payload} if target else payload
+    return fingerprint({"caller": caller, "request": request})
+
+
 def execute(
     store: SwpApplication,
     scope: CountyScope,
@@ -115,7 +127,7 @@ def execute(
     not saved anything yet is re-run."""
     key, correlation = headers
     target = getattr(headers, "target", None)
-    fp = (fingerprint({"target": target, "payload": payload}) if target else fingerprint(payload)) if key else ""
+    fp = request_fingerprint(scope, target, payload) if key else ""
     ctx = CommandContext(
         county=scope.county,
         actor=scope.principal.sub,

@@ -444,7 +444,7 @@ async def command_context(  # async: reads two headers, no I/O — no worker-thr
     request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", max_length=200, description="Repeat-safe key: a repeat returns the first result and records nothing new"),
+        Header(alias="Idempotency-Key", max_length=200, description="Repeat-safe key: a repeat by the same caller returns the first result and records nothing new; the key used by another caller or for another request is 409"),
     ] = None,
     correlation_id: Annotated[
         str | None, Header(alias="X-Correlation-Id", max_length=200, description="Ties this command to a wider business process (R-AUD-1)")

@@ -1,0 +1,67 @@
+"""Object-level ownership an attacker with a valid token might probe beyond the access matrix
+(docs/ACCESS.md, R-AUD-6): ids in bodies and query strings, replayed Idempotency-Keys, audit
+reads of another county's records."""
+
+from __future__ import annotations
+
+from shared.infra.auth import Role
+from tests.integration.slice import OTHER
+from tests.integration.test_services_log_support import LOG, check, open_county
+
+
+async def test_another_principals_idempotency_key_does_not_replay_its_result(gateway, tokens):
+    """A key is bound to the principal that used it: another provider (or worker) of the county
+    repeating the first request with its key is not answered with the first result (the delivery
+    id of another provider's contract), it is refused as a key used for another request."""
+    place = await open_county(gateway, tokens)
+    county, body, key = place.county, place.delivery(), "nanguan-2026-10-05-01"
+    url = f"{LOG}/{county}/deliveries"
+    first = await check(gateway.post(url, json=body, headers={**place.headers["provider"], "Idempotency-Key": key}), 201)
+    head = (await gateway.get("/services-log/health")).json()["store"]["head"]
+
+    stranger = tokens(Role.PROVIDER, county, provider_id="ffffffff-0000-4000-8000-000000000000")
+    r = await gateway.post(url, json=body, headers={**stranger, "Idempotency-Key": key})
+    assert r.status_code in (403, 409) and first["delivery_id"] not in r.text, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    # Another person of the same provider (another `sub`) is another principal too.
+    colleague = tokens(Role.PROVIDER, county, sub="colleague", provider_id=place.provider_id)
+    r = await gateway.post(url, json=body, headers={**colleague, "Idempotency-Key": key})
+    assert r.status_code == 409 and first["delivery_id"] not in r.text, r.text
+    assert (await gateway.get("/services-log/health")).json()["store"]["head"] == head
+    # The principal that used it still gets its first result.
+    again = await check(gateway.post(url, json=body, headers={**place.headers["provider"], "Idempotency-Key": key}), 201)
+    assert again == first
+
+
+async def test_finance_and_providers_reach_no_contract_of_another_county_through_their_own(gateway, tokens):
+    """A contract id of another county, asked for under one's own county, is an unknown id there."""
+    ours = await open_county(gateway, tokens)
+    theirs = await open_county(gateway, tokens, OTHER)
+    finance = tokens(Role.FINANCE, ours.county)
+    base = f"/finance/v1/counties/{ours.county}/contracts/{theirs.contract_id}"
+    expense = {"category": "personnel", "amount_fen": 100, "spent_on": "2026-10-01", "voucher": "pz-1"}
+    r = await gateway.post(f"{base}/expenses", json=expense, headers=finance)
+    assert r.status_code in (403, 404) and r.status_code != 201, r.text
+    for path in ("tranches", "expenses", "reconciliation", "findings"):
+        r = await gateway.get(f"{base}/{path}", headers=finance)
+        assert r.status_code in (403, 404), (path, r.text)
+    # A provider citing another county's contract in a delivery body.
+    body = theirs.delivery()
+    r = await gateway.post(f"{LOG}/{ours.county}/deliveries", json=body, headers=ours.headers["provider"])
+    assert r.status_code in (403, 404, 422) and r.status_code != 201, r.text
+
+
+async def test_a_county_auditor_reads_no_other_countys_audit_records(gateway, tokens):
+    ours = await open_county(gateway, tokens)
+    theirs = await open_county(gateway, tokens, OTHER)
+    auditor = tokens(Role.AUDITOR, ours.county)
+    for service in ("registry", "services-log"):
+        r = await gateway.get(f"/{service}/v1/audit/events", params={"limit": 500}, headers=auditor)
+        assert r.status_code == 200, r.text
+        items = r.json() if isinstance(r.json(), list) else r.json().get("items", r.json().get("events", []))
+        assert items, r.text
+        assert all(e.get("county") in (ours.county, None) for e in items), {e.get("county") for e in items}
+        assert theirs.contract_id not in r.text
+    r = await gateway.get(f"/registry/v1/audit/aggregates/{theirs.contract_id}", headers=auditor)
+    assert r.status_code in (403, 404), r.text
+    assert theirs.contract_id not in r.text or r.status_code == 404
