@@ -30,7 +30,7 @@ from fastapi.responses import StreamingResponse
 
 from shared import audit_chain, audit_tree
 from shared.bounds import Instant
-from shared.infra.auth import Principal, Role, require_roles
+from shared.infra.auth import PROVINCE_WIDE_ROLES, Principal, Role, require_roles
 from shared.infra.published import FeedRow, PublishedLog, feed_fields
 from shared.infra.published import jsonable as jsonable  # re-exported (its tests import it from here)
 from shared.infra.store import CommandContext, SwpApplication, event_meta
@@ -220,6 +220,19 @@ KeyKeeper = Annotated[Principal, Depends(require_roles(Role.PROVINCE_ADMIN, prov
 def _check_county(principal: Principal, county: str | None) -> None:
     if county and not principal.can_see(county):
         raise Forbidden(f"token is not granted county {county}", rule="R-AUD-6")
+
+
+def _check_record_counties(app: SwpApplication, principal: Principal, originator: uuid.UUID, version: int) -> None:
+    """A record that keeps no county of its own (an Idempotency-Key's record, a page of a contract's
+    delivery index, a consumer's parked messages) belongs to the counties its events were recorded
+    in (R-AUD-1): one county's must be granted; one spanning counties is for province-wide tokens
+    only, as parked messages are (R-AUD-6). Events recorded for the province restrict nothing."""
+    counties = {event_meta(app.mapper.to_domain_event(s)).get("county") or "province"
+                for s in app.process_recorder.select_events(originator, lte=version)} - {"province"}
+    if len(counties) > 1 and not (principal.role in PROVINCE_WIDE_ROLES and "*" in principal.counties):
+        raise Forbidden("this record spans counties: only a province-wide token reads it", rule="R-AUD-6")
+    for county in counties:
+        _check_county(principal, county)
 
 
 def published_log(request: Request) -> PublishedLog:
@@ -502,7 +515,10 @@ def audit_router() -> APIRouter:
         if as_of is not None:  # the instant answered for, in RFC 3339 UTC (a naive one is read as UTC)
             as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
         county = getattr(agg, "county", None) or getattr(agg, "code", None)
-        _check_county(principal, county if isinstance(county, str) else None)
+        if isinstance(county, str):
+            _check_county(principal, county)
+        else:
+            _check_record_counties(app, principal, originator, version)
         state = {k: v for k, v in vars(agg).items() if not k.startswith("_")}
         return jsonable_encoder(
             {

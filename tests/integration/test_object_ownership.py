@@ -65,3 +65,37 @@ async def test_a_county_auditor_reads_no_other_countys_audit_records(gateway, to
     r = await gateway.get(f"/registry/v1/audit/aggregates/{theirs.contract_id}", headers=auditor)
     assert r.status_code in (403, 404), r.text
     assert theirs.contract_id not in r.text or r.status_code == 404
+
+
+async def test_an_aggregate_without_a_county_field_is_read_only_by_the_auditors_of_its_events_counties(gateway, tokens):
+    """`GET …/audit/aggregates/{id}` checks the county of the record it returns. Records that keep
+    no `county` of their own (an Idempotency-Key's record, a page of a contract's delivery index)
+    take it from their events: another county's auditor is refused (403 R-AUD-6), not shown the
+    other county's ids."""
+    import uuid
+
+    from services_log.domainmodel.ledger import DeliveryIndexPage
+
+    from shared.infra.store import IDEMPOTENCY_NAMESPACE
+
+    theirs = await open_county(gateway, tokens, OTHER)
+    ours = tokens(Role.AUDITOR, "640402")
+    key = "contract-2026-zhuolu-2"
+    body = {"name": "二站", "township": "城关镇", "kind": "street_station"}
+    created = await check(gateway.post(f"/registry/v1/counties/{OTHER}/stations", json=body,
+                                       headers={**theirs.headers["purchaser"], "Idempotency-Key": key}), 201)
+    delivered = await check(gateway.post(f"{LOG}/{OTHER}/deliveries", json=theirs.delivery(), headers=theirs.headers["provider"]), 201)
+    records = {
+        "registry": uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"registry:{OTHER}:{key}"),
+        "services-log": DeliveryIndexPage.create_id(theirs.contract_id, 0),
+    }
+    secrets = {"registry": created["station_id"], "services-log": delivered["delivery_id"]}
+    for service, record in records.items():
+        path = f"/{service}/v1/audit/aggregates/{record}"
+        # Their own county's auditor (and a province-wide one) reads it.
+        for allowed in (tokens(Role.AUDITOR, OTHER), tokens(Role.AUDITOR, "*")):
+            r = await gateway.get(path, headers=allowed)
+            assert r.status_code == 200 and secrets[service] in r.text, (service, r.text)
+        r = await gateway.get(path, headers=ours)
+        assert r.status_code == 403 and r.json()["rule"] == "R-AUD-6", (service, r.text)
+        assert secrets[service] not in r.text
