@@ -99,3 +99,32 @@ async def test_an_aggregate_without_a_county_field_is_read_only_by_the_auditors_
         r = await gateway.get(path, headers=ours)
         assert r.status_code == 403 and r.json()["rule"] == "R-AUD-6", (service, r.text)
         assert secrets[service] not in r.text
+
+
+async def test_ids_of_another_county_in_a_body_are_unknown_references(gateway, tokens):
+    """A purchaser citing another county's provider, station or contract in a body is refused as an
+    unknown reference of its own county, and nothing is recorded."""
+    from tests.integration.slice import contract_body
+
+    ours = await open_county(gateway, tokens)
+    theirs = await open_county(gateway, tokens, OTHER)
+    purchaser, reg = ours.headers["purchaser"], f"/registry/v1/counties/{ours.county}"
+    for body in (contract_body(theirs.provider_id, [ours.station]), contract_body(ours.provider_id, [theirs.station])):
+        r = await gateway.post(f"{reg}/contracts", json=body, headers=purchaser)
+        assert r.status_code in (404, 422), r.text
+    worker = {"provider_id": theirs.provider_id, "station_id": ours.station, "name": "赵六", "birth_date": "1995-05-05",
+              "education": "本科", "qualification": "助理社会工作师", "role": "social_worker", "hired_on": "2026-08-01"}
+    r = await gateway.post(f"{reg}/workers", json=worker, headers=purchaser)
+    assert r.status_code in (404, 422), r.text
+    r = await gateway.post(f"{reg}/workers", json={**worker, "provider_id": ours.provider_id, "station_id": theirs.station}, headers=purchaser)
+    assert r.status_code in (404, 422), r.text
+    r = await gateway.post(f"/evaluation/v1/counties/{ours.county}/evaluations", headers=purchaser,
+                           json={"contract_id": theirs.contract_id, "stage": "midterm", "evaluator_org": "x", "scheduled_on": "2027-03-20"})
+    assert r.status_code in (404, 422), r.text
+    r = await gateway.post(f"/finance/v1/counties/{ours.county}/contracts/{theirs.contract_id}/tranches/1/payment",
+                           json={"paid_on": "2026-10-01", "voucher": "v1"}, headers=tokens(Role.FINANCE, ours.county))
+    assert r.status_code in (404, 422), r.text
+    # A delivery on one's own contract citing another county's station or worker.
+    for change in ({"station_id": theirs.station}, {"worker_ids": [theirs.workers["李娜"]]}):
+        r = await gateway.post(f"{LOG}/{ours.county}/deliveries", json=ours.delivery(**change), headers=ours.headers["provider"])
+        assert r.status_code in (404, 422), (change, r.text)
