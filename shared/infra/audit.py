@@ -500,7 +500,9 @@ def audit_router() -> APIRouter:
         as_of: Annotated[Instant | None, Query(description="RFC 3339; default now")] = None,
     ) -> dict[str, Any]:
         """An aggregate's state and version at an instant (R-AUD-3): replay of the events recorded
-        at or before `as_of`. 404 for an id no aggregate has (one that is not a UUID included)."""
+        at or before `as_of`. 404 for an id no aggregate has (one that is not a UUID included).
+        What the service's own reads withhold from auditors is withheld here too (the content of
+        casework and group-work deliveries, R-LOG-5: `content` null, `content_withheld` true)."""
         app = store(request)
         try:
             originator = uuid.UUID(aggregate_id)
@@ -520,6 +522,9 @@ def audit_router() -> APIRouter:
         else:
             _check_record_counties(app, principal, originator, version)
         state = {k: v for k, v in vars(agg).items() if not k.startswith("_")}
+        withhold = request.app.state.runtime.spec.audit_state
+        if withhold is not None:  # what the service's own reads withhold from these roles (R-LOG-5)
+            state = withhold(agg, state)
         return jsonable_encoder(
             {
                 "aggregate_id": str(originator), "aggregate_type": type(agg).__name__, "version": version,

@@ -78,6 +78,10 @@ class ServiceSpec:
     # objects with narrow interfaces (issue 15 item 1). What it returns is what the consumers are
     # wired to and what routes reach as ``request.app.state.service``; None: the store itself.
     compose: Callable[[SwpApplication], Any] | None = None
+    # What the audit as-of read (``GET …/audit/aggregates/{id}``, auditors and province admins) shows
+    # of an aggregate's state: ``(aggregate, state) -> state`` with the fields the service withholds
+    # from those roles in its own reads left out (R-LOG-5); None: the whole state.
+    audit_state: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
 
 
 class Runtime:

@@ -128,3 +128,29 @@ async def test_ids_of_another_county_in_a_body_are_unknown_references(gateway, t
     for change in ({"station_id": theirs.station}, {"worker_ids": [theirs.workers["李娜"]]}):
         r = await gateway.post(f"{LOG}/{ours.county}/deliveries", json=ours.delivery(**change), headers=ours.headers["provider"])
         assert r.status_code in (404, 422), (change, r.text)
+
+
+async def test_the_audit_read_of_a_casework_delivery_withholds_its_content_as_every_read_does(gateway, tokens):
+    """R-LOG-5: casework (个案) and group-work (小组) content is withheld from auditors and province
+    admins in `GET …/deliveries/{id}`; the audit as-of read of the same delivery withholds it too
+    (at every version), and so does the audit feed."""
+    place = await open_county(gateway, tokens)
+    note, corrected = "案主张某某家庭矛盾，已约第二次面谈", "案主张某某已搬离，结案"
+    body = place.delivery(kind="个案", indicator_code=None, content=note)
+    delivery = (await check(gateway.post(f"{LOG}/{place.county}/deliveries", json=body, headers=place.headers["provider"]), 201))["delivery_id"]
+    await check(gateway.post(f"{LOG}/{place.county}/deliveries/{delivery}/corrections", json={"reason": "补记", "content": corrected},
+                             headers=place.headers["provider"]), 200)
+    # Its provider reads the content; an auditor does not, through any route.
+    mine = await check(gateway.get(f"{LOG}/{place.county}/deliveries/{delivery}", headers=place.headers["provider"]), 200)
+    assert mine["content"] == corrected
+    for reader in (tokens(Role.AUDITOR, place.county), tokens(Role.PROVINCE_ADMIN, "*")):
+        read = await check(gateway.get(f"{LOG}/{place.county}/deliveries/{delivery}", headers=reader), 200)
+        assert read["content"] is None and read["content_withheld"] is True
+        feed = await check(gateway.get("/services-log/v1/audit/events", params={"aggregate_id": delivery}, headers=reader), 200)
+        assert feed["events"] and note not in str(feed) and corrected not in str(feed)
+        logged_at = feed["events"][0]["recorded_at"]
+        for params, version in (({"as_of": logged_at}, 1), ({}, 2)):
+            r = await gateway.get(f"/services-log/v1/audit/aggregates/{delivery}", params=params, headers=reader)
+            assert r.status_code == 200 and r.json()["version"] == version, r.text
+            assert note not in r.text and corrected not in r.text, r.text
+            assert r.json()["state"]["facts"]["content"] is None and r.json()["state"]["content_withheld"] is True

@@ -9,6 +9,7 @@ from services_log.api.common import OWNERS
 from services_log.application import ServicesLogApplication
 from services_log.composition import compose
 from services_log.integration import PUBLISHED, to_integration, wire_consumers
+from services_log.reads import audit_state
 from services_log.uploads import UploadParser
 from services_log.worker_lists import catch_up_worker_lists
 from shared.infra.service import ServiceSpec, create_service_app
@@ -25,6 +26,7 @@ SPEC = ServiceSpec(
     consumers=wire_consumers,
     owners=OWNERS,
     compose=compose,
+    audit_state=audit_state,
     # At start (a store recorded before the workers' lists gets them) and every sweep after.
     sweeps=[catch_up_worker_lists],
 )

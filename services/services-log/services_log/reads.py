@@ -9,7 +9,7 @@ provider's side and the purchaser (R-LOG-5)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -119,6 +119,15 @@ class DeliveryPage:
 class BeneficiaryView:
     beneficiary: Beneficiary
     personal_data: dict[str, Any] | None
+
+
+def audit_state(aggregate: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """The audit as-of read of an aggregate (``ServiceSpec.audit_state``): its readers, auditors and
+    province admins, are none of CONFIDENTIAL_READERS, so a casework or group-work delivery's
+    content is withheld there as in ``delivery_view`` (R-LOG-5); its sealed form stays."""
+    if not isinstance(aggregate, ServiceDelivery) or aggregate.facts.kind not in CONFIDENTIAL_KINDS:
+        return state
+    return {**state, "facts": replace(aggregate.facts, content=None), "content_withheld": True}
 
 
 def delivery_view(lookups: ServicesLogLookups, d: ServiceDelivery, role: Role) -> dict[str, Any]:
