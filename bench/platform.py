@@ -33,6 +33,7 @@ import httpx
 import nats
 
 from bench import rawhttp
+from bench.capacity import MachineMeter
 from shared.infra.auth import Role, issue_token
 from shared.infra.natsserver import NatsServer, free_port
 from shared.infra.settings import Settings
@@ -865,7 +866,7 @@ async def platform(persistence: str, workdir: Path, pg_dbname: str | None, extra
 
 async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, cfg: Config, say: Any) -> dict[str, Any]:
     """Every platform figure on one store; returns raw numbers (the report turns them into metrics)."""
-    out: dict[str, Any] = {"cpu": {}, "load": {}}
+    out: dict[str, Any] = {"cpu": {}, "load": {}, "accounting": {}}
     env = {"SWP_MEMORY_BUDGET_MB": str(cfg.memory_budget_mb), **cfg.server_env}
     async with platform(persistence, workdir, pg_dbname, env) as (server, settings), rss_sampled(lambda: server, out):
         if not cfg.only:
@@ -879,9 +880,11 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
         def phase(name: str) -> Iterator[CpuMeter]:
             """CPU of each process over the phase (and a py-spy profile of the server when asked)."""
             target = cfg.profile_dir / f"{persistence}-{name}.txt" if cfg.profile_dir else None
-            with profiled(pid, target), CpuMeter(pid, server.nats_pid) as meter:
+            with (profiled(pid, target), CpuMeter(pid, server.nats_pid) as meter,
+                  MachineMeter({"server": [pid], "nats": [server.nats_pid]}, pg_dbname, postgres=pg_dbname is not None) as acc):
                 yield meter
             out["cpu"][name] = meter.used
+            out["accounting"][name] = acc.result  # every party's CPU and the machine's (bench/capacity.py)
             out["load"][name] = round(os.getloadavg()[0], 2)  # the machine's 1-minute load at the phase's end
 
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -943,7 +946,8 @@ async def run_platform(persistence: str, workdir: Path, pg_dbname: str | None, c
                 await settle("scale-out-setup")
                 with phase("scale-out"):
                     out["scale_out"] = await scale_out.measure(settings, REPO / "var" / "bench" / "logs", scale_places, cast,
-                                                               cfg.concurrency, cfg.scale_seconds, server.nats_pid, say)
+                                                               cfg.concurrency, cfg.scale_seconds, server.nats_pid, say,
+                                                               gateway_pid=pid)
                 await settle("scale-out")
 
             scale_places = closed_places

@@ -119,6 +119,9 @@ def load_metrics(pre: str, p: dict[str, Any], run: dict[str, Any], single: float
             note=f"after the open loop: outboxes published in {settle['outboxes']} s, then consumers (evaluation's outcome "
                  f"figures) caught up in {settle['consumers']} s, then the server idle after {settle['idle']} s",
         )
+    from bench import capacity
+
+    m |= capacity.load_metrics(pre, p, rate)  # whose CPU the loops used (diagnostics, no target)
     return m
 
 
@@ -168,6 +171,8 @@ def scale_out_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     s = p.get("scale_out")
     if not s:
         return {}
+    from bench import capacity
+
     one, two, routed = s["one"], s["two"], s["two_routed"]
 
     def line(x: dict[str, Any]) -> str:
@@ -188,7 +193,7 @@ def scale_out_metrics(pre: str, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
             float(one["conflicts_surfaced"] + two["conflicts_surfaced"] + routed["conflicts_surfaced"]), "409s", at_most=0,
             note="409 answers the clients got (and retried) over the three loops",
         ),
-    }
+    } | capacity.scale_out_metrics(pre, s)  # could this machine give ×1.5 at all (diagnostics)
 
 
 def memory_metrics(pre: str, p: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -333,6 +338,7 @@ FIGURES = [
     ("post_delivery.achieved_at_offered_rate", "Single POST at the offered rate: achieved", "offered rate"),
     ("post_delivery.p50_at_offered_rate", "Single POST at the offered rate: p50 latency", ""),
     ("post_delivery.p99_at_offered_rate", "Single POST at the offered rate: p99 latency", ""),
+    ("post_delivery.open_loop_rho", "…server CPU per POST at the offered rate: its ρ (the ratio)", "interval between offered requests"),
     ("post_delivery.backlog_after_offered_rate", "…then until every outbox and consumer caught up", ""),
     ("bulk_import.stored", "Bulk import: stored (request answered)", "raw batched append"),
     ("bulk_import.stored_and_published", "Bulk import: stored and published on JetStream", "raw batched append"),
@@ -349,6 +355,8 @@ FIGURES = [
     ("scale_out.throughput", "Two services-log processes (PostgreSQL), closed loop", "one process, same loop"),
     ("scale_out.throughput_routed", "…with each contract routed to one process", "one process, same loop"),
     ("scale_out.conflicts_surfaced", "409s surfaced to clients over the scale-out loops", ""),
+    ("scale_out.ceiling", "…the most any number of processes could give here (CPU of the 1-process loop)", "one process, same loop"),
+    ("scale_out.ceiling_vs_best_single", "…the most any number could give over the best one process here", "best one process here"),
     ("memory.rss_max", "Server RSS, maximum over the run", "SWP_MEMORY_BUDGET_MB"),
 ]
 RAW = [

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import rawhttp
+from bench.capacity import MachineMeter, scale_out_ceiling
 from bench.platform import LOG, Cast, CpuMeter, Load, Place, Server, closed_loop
 from shared.infra.settings import Settings
 
@@ -95,8 +96,11 @@ class Routed:
 
 
 async def measure(settings: Settings, logs: Path, places: list[Place], cast: Cast, concurrency: int, seconds: float,
-                  nats_pid: int | None, say: Any) -> dict[str, Any]:
-    """Closed loops against one replica, then two (round robin), then two (routed by contract)."""
+                  nats_pid: int | None, say: Any, gateway_pid: int | None = None) -> dict[str, Any]:
+    """Closed loops against one replica, then two (round robin), then two (routed by contract).
+    Each loop's CPU is also accounted for every process taking part (the gateway, both replicas,
+    nats-server, the PostgreSQL processes of the store's database, this process) and the whole
+    machine (``accounting``), and turned into busy fractions and a throughput ceiling (``capacity``)."""
     replicas = [Replica(settings, logs / f"services-log-replica-{i}.log") for i in (1, 2)]
     try:
         await asyncio.gather(*(r.start() for r in replicas))
@@ -111,9 +115,13 @@ async def measure(settings: Settings, logs: Path, places: list[Place], cast: Cas
                 client: Any = {"one": clients[0], "two": RoundRobin(clients), "two_routed": Routed(clients, places)}[name]
                 say(f"[postgres] scale-out: closed loop ({concurrency} in flight, {seconds:.0f} s) against {name.replace('_', ' ')}")
                 pids = [r.proc.pid if r.proc else None for r in replicas]
-                with CpuMeter(pids[0], nats_pid) as first, CpuMeter(pids[1], nats_pid) as second:
+                parties = {"gateway": [gateway_pid], "replica-1": [pids[0]], "replica-2": [pids[1]], "nats": [nats_pid]}
+                with (CpuMeter(pids[0], nats_pid) as first, CpuMeter(pids[1], nats_pid) as second,
+                      MachineMeter(parties, settings.postgres_dbname, postgres=True) as acc):
                     load = await closed_loop(client, places, provider, concurrency, seconds)
                 out[name] = _summary(load, first.used["server"] + second.used["server"])
+                out[name]["accounting"] = acc.result
+                out[name]["capacity"] = scale_out_ceiling(acc.result, load.ok)
             finally:
                 for c in clients:
                     await c.aclose()

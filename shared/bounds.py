@@ -34,6 +34,10 @@ def _instant_in_range(value: datetime) -> datetime:
     return value
 
 
+# Money in a request (API.md: integer fen in fields ending `_fen`; R-FIN-1, never floats): a JSON
+# integer. Strict, so "500" or 500.0 is refused (422 naming the field), never quietly converted.
+Fen = Annotated[int, Field(strict=True)]
+
 Day = day_range()
 AnyDay = day_range(date.min, date.max)
 Instant = Annotated[

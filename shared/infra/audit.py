@@ -514,24 +514,33 @@ def audit_router() -> APIRouter:
     @router.get("/aggregates/{aggregate_id}")
     def aggregate_as_of(
         request: Request,
-        aggregate_id: uuid.UUID,
+        aggregate_id: Annotated[str, Path(max_length=100, description="The aggregate's id (a UUID, as envelopes name it)")],
         principal: Auditor,
         as_of: Annotated[Instant | None, Query(description="RFC 3339; default now")] = None,
     ) -> dict[str, Any]:
         """An aggregate's state and version at an instant (R-AUD-3): replay of the events recorded
-        at or before `as_of`."""
+        at or before `as_of`. 404 for an id no aggregate has (one that is not a UUID included)."""
         app = store(request)
-        if not app.process_recorder.select_events(aggregate_id, limit=1):
+        try:
+            originator = uuid.UUID(aggregate_id)
+        except ValueError:
+            raise NotFound(f"no aggregate {aggregate_id}") from None
+        if not app.process_recorder.select_events(originator, limit=1):
             raise NotFound(f"no aggregate {aggregate_id}")
-        version = app.version_as_of(aggregate_id, as_of)
+        version = app.version_as_of(originator, as_of)
         if version is None:
             raise NotFound(f"aggregate {aggregate_id} did not exist at {as_of}")
-        agg = app.repository.get(aggregate_id, version=version)
+        agg = app.repository.get(originator, version=version)
+        if as_of is not None:  # the instant answered for, in RFC 3339 UTC (a naive one is read as UTC)
+            as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
         county = getattr(agg, "county", None) or getattr(agg, "code", None)
         _check_county(principal, county if isinstance(county, str) else None)
         state = {k: v for k, v in vars(agg).items() if not k.startswith("_")}
         return jsonable_encoder(
-            {"aggregate_id": aggregate_id, "aggregate_type": type(agg).__name__, "version": version, "as_of": as_of, "state": state}
+            {
+                "aggregate_id": str(originator), "aggregate_type": type(agg).__name__, "version": version,
+                "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"), "state": state,
+            }
         )
 
     @router.get("/proofs/{position}")

@@ -80,8 +80,17 @@ async def test_event_feed_is_in_log_order_and_limited_to_granted_counties(gatewa
     schedule_id = tranche_events[0]["aggregate_id"]
     r = await gateway.get(f"/finance/v1/audit/aggregates/{schedule_id}", headers=auditor)
     assert r.json()["state"]["contract_id"] == contract_id and r.json()["version"] == 2
+    # The instant answered for is an RFC 3339 UTC timestamp (API.md), however the query wrote it.
+    for asked in ("2100-01-01T08:00:00+08:00", "2100-01-01T00:00:00", "2100-01-01T00:00:00Z"):
+        r = await gateway.get(f"/finance/v1/audit/aggregates/{schedule_id}", params={"as_of": asked}, headers=auditor)
+        assert (r.json()["as_of"], r.json()["version"]) == ("2100-01-01T00:00:00Z", 2), (asked, r.text)
     r = await gateway.get(f"/finance/v1/audit/aggregates/{schedule_id}", headers=tokens(Role.AUDITOR, OTHER))
     assert r.status_code == 403
+    # An id no aggregate has is unknown (API.md: 404), whatever it looks like: as the county-scoped routes answer.
+    for unknown in ("00000000-0000-4000-8000-000000000000", "no-such-aggregate"):
+        r = await gateway.get(f"/finance/v1/audit/aggregates/{unknown}", headers=auditor)
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_auditors_read_but_never_write(gateway, tokens):

@@ -298,3 +298,23 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     assert len(await check(gateway.get(evaluations, headers=place.provider()), 200)) == 2
     assert await check(gateway.get(evaluations, headers=place.evaluator("another-org")), 200) == []
     await check(gateway.get(f"{evaluations}/{final}", headers=tokens(Role.PROVIDER, COUNTY, provider_id="someone-else")), 404)
+
+
+async def test_the_deadlines_keep_their_r_eval_3_order_when_scheduled_repeated_and_read_back(gateway, tokens):
+    """`steps` is a list in the order R-EVAL-3 runs them. A repeat of the scheduling command with its
+    Idempotency-Key returns the first result, and a read of the evaluation (rebuilt from its stored
+    events) lists them the same way — not in the alphabetical order the stored record keeps its keys in."""
+    place = await open_county(gateway, tokens)
+    contract = await sign(gateway, place)
+    org = (await accredit(gateway, place))["org"]
+    await publish_rubric(gateway, tokens)
+    body = {"contract_id": contract, "stage": "midterm", "evaluator_org": org, "scheduled_on": "2026-06-01"}
+    headers = {**place.purchaser, "Idempotency-Key": "schedule-midterm-1"}
+    first = await check(gateway.post(f"{EVAL}/counties/{COUNTY}/evaluations", json=body, headers=headers), 201)
+    order = ["self_evaluation", "review", "report", "feedback"]
+    assert [s["step"] for s in first["steps"]] == order
+    again = await check(gateway.post(f"{EVAL}/counties/{COUNTY}/evaluations", json=body, headers=headers), 201)
+    assert again == first
+    read = await check(gateway.get(f"{EVAL}/counties/{COUNTY}/evaluations/{first['evaluation_id']}", headers=place.purchaser), 200)
+    assert [s["step"] for s in read["steps"]] == order
+    assert [s["due_on"] for s in read["steps"]] == ["2026-05-18", "2026-05-25", "2026-06-30", "2026-07-07"]

@@ -109,6 +109,58 @@ async def test_a_csv_sheet_with_good_and_bad_rows_then_the_same_sheet_again(gate
     assert len(delivered) == 5
 
 
+async def test_an_upload_repeated_with_its_idempotency_key_returns_the_first_report_and_records_nothing(gateway, tokens, settings):
+    """API.md: a command repeated with its Idempotency-Key returns the first result and records
+    nothing new — the import too (its rows are recorded once anyway; the repeat once answered 500)."""
+    place = await open_county(gateway, tokens)
+    li, wang = place.workers["李娜"], place.workers["王静"]
+    provider = {**place.headers["provider"], "Idempotency-Key": "upload-october-1"}
+    sheet = csv_file([
+        [place.contract_id, "", li, "帮扶救助", "社会救助", "2026-10-05", "2", "0", "10", "assist", ""],
+        [place.contract_id, "", wang, "聚餐", "社会救助", "2026-10-06", "1", "0", "3", "", ""],  # refused: R-LOG-1
+    ])
+    upload = {"file": ("台账.csv", sheet, "text/csv")}
+    first = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
+    assert (first["rows"], first["recorded"], first["duplicates"], first["refused"]) == (2, 1, 0, 1)
+    head = (await gateway.get("/services-log/health")).json()["store"]["head"]
+    again = await check(gateway.post(IMPORT, files=upload, headers=provider), 200)
+    assert again == first
+    assert (await gateway.get("/services-log/health")).json()["store"]["head"] == head  # nothing new recorded
+    # Without the key the same sheet is read again: its good row is a duplicate now.
+    unkeyed = await check(gateway.post(IMPORT, files=upload, headers=place.headers["provider"]), 200)
+    assert (unkeyed["recorded"], unkeyed["duplicates"], unkeyed["refused"]) == (0, 1, 1)
+
+
+async def test_the_sheet_may_come_as_the_request_body_or_under_another_form_field(gateway, tokens):
+    """API.md says only "CSV or XLSX upload": besides the documented multipart part `file`, the sheet is
+    read from a multipart form's only file under another name, or from the body itself sent as
+    text/csv or XLSX. A request carrying no sheet at all is refused naming `file`."""
+    place = await open_county(gateway, tokens)
+    li = place.workers["李娜"]
+    provider = place.headers["provider"]
+    sheet = csv_file([[place.contract_id, "", li, "帮扶救助", "社会救助", "2026-10-05", "2", "0", "10", "assist", ""]])
+
+    raw = await check(gateway.post(IMPORT, content=sheet, headers={**provider, "Content-Type": "text/csv"}), 200)
+    assert (raw["rows"], raw["recorded"], raw["refused"]) == (1, 1, 0)
+    named = await check(gateway.post(IMPORT, files={"upload": ("台账.csv", sheet, "text/csv")}, headers=provider), 200)
+    assert (named["rows"], named["recorded"], named["duplicates"]) == (1, 0, 1)  # the same row: recorded once
+
+    book = Workbook()
+    book.active.append(HEADER)
+    book.active.append([place.contract_id, "", li, "探访", "社会救助", "2026-10-06", 1, 0, 1, None, None])
+    out = io.BytesIO()
+    book.save(out)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    report = await check(gateway.post(IMPORT, content=out.getvalue(), headers={**provider, "Content-Type": xlsx}), 200)
+    assert (report["rows"], report["recorded"]) == (1, 1)
+
+    for empty in ({"content": b"", "headers": {**provider, "Content-Type": "text/csv"}},
+                  {"data": {"note": "x"}, "files": {"other": ("a.txt", b"", "text/plain")}, "headers": provider},
+                  {"json": {"rows": []}, "headers": provider}):
+        r = await gateway.post(IMPORT, **empty)
+        assert r.status_code == 422 and r.json()["field"] == "file", r.text
+
+
 async def test_an_xlsx_sheet_from_the_template(gateway, tokens):
     place = await open_county(gateway, tokens)
     li, wang = place.workers["李娜"], place.workers["王静"]

@@ -34,7 +34,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Refusals made where services-log looks records up (not by the pure rules walked below): each
 # as services-log raises it.
 LOOKUP_CODES = {"beneficiary_unknown", "contract_unknown", "not_contracted_provider", "beneficiary_erased",
-                "import_no_contract", "unknown_reference", "token_without_provider"}
+                "import_no_contract", "unknown_reference", "token_without_provider",
+                "import_replayed"}  # only on an import repeated with its Idempotency-Key
 
 
 def contract(**policy) -> Contract:

@@ -412,6 +412,7 @@ DELIVERY: dict[str, Callable[[Facts], str]] = {
     "contract_unknown": lambda f: "找不到该服务协议（或尚未从登记系统同步）",
     "not_contracted_provider": lambda f: "只有签约的承接机构（及其社工）可以为该协议登记服务",
     "import_no_contract": lambda f: "该行没有协议编号：请填写“协议编号”列，或在导入时选择协议",
+    "import_replayed": lambda f: "该行未由使用同一幂等键（Idempotency-Key）的首次导入登记：如需登记，请不带该键重新导入",
     "not_own_delivery": lambda f: "社工个人账号只能登记本人参与的服务：请在服务社工中填写或选择自己",
     "token_without_provider": lambda f: "登录账号没有关联承接机构，请联系管理员",
     "token_without_evaluator": lambda f: "登录账号没有关联评估机构，请联系管理员",

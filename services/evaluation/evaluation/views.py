@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from evaluation.domainmodel import STAGE_NAMES, Evaluation, EvaluatorOrg, Rubric, stage_window, step_status
+from evaluation.domainmodel import STAGE_NAMES, STEP_ORDER, Evaluation, EvaluatorOrg, Rubric, stage_window, step_status
 from evaluation.lookups import EvaluationApplication
 from shared.workdays import WorkdayCalendar
 
 
 def steps_view(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | None = None) -> list[dict[str, Any]]:
     """Each deadline of R-EVAL-3 with its status on ``today``: done, pending or overdue; counted with
-    ``calendar`` (the official years known now, R-FIN-6), so a loaded year moves provisional ones."""
+    ``calendar`` (the official years known now, R-FIN-6), so a loaded year moves provisional ones.
+    Listed in the order the steps run (``STEP_ORDER``), however the record was loaded."""
+    steps = evaluation.current_steps(calendar)
     return [
         {
             "step": name,
@@ -22,7 +24,7 @@ def steps_view(evaluation: Evaluation, today: date, calendar: WorkdayCalendar | 
             "status": step_status(step, today).value,
             "late": step.late,
         }
-        for name, step in evaluation.current_steps(calendar).items()
+        for name, step in sorted(steps.items(), key=lambda item: STEP_ORDER.index(item[0]) if item[0] in STEP_ORDER else len(STEP_ORDER))
     ]
 
 

@@ -196,8 +196,9 @@ class ServicesLogCommands:
         bus.register(LogDelivery, self.log_delivery, lambda c, ids: look.delivery(c.county, ids[0]))
         bus.register(CorrectDelivery, self.correct_delivery, lambda c, _ids: look.delivery(c.county, c.delivery_id))
         bus.register(VoidDelivery, self.void_delivery, lambda c, _ids: look.delivery(c.county, c.delivery_id))
-        # Repeating an upload is safe by design (idempotent per row): a repeated key reads it again.
-        bus.register(ImportDeliveries, self.import_deliveries, lambda c, _ids: self.import_deliveries(c))
+        # Repeating an upload is safe by design (idempotent per row). A repeated key reads it again to
+        # answer the first run's report (the rows it recorded counted as recorded), recording nothing.
+        bus.register(ImportDeliveries, self.import_deliveries, lambda c, ids: self.import_deliveries(c, frozenset(ids)))
         bus.register(SubmitReport, self.submit_report, lambda c, _ids: c.report_id)
         bus.register(FileComplaint, self.file_complaint, lambda c, _ids: c.complaint_id)
         bus.register(RegisterBeneficiary, self.register_beneficiary, lambda c, ids: look.beneficiary(c.county, ids[0]))
@@ -291,11 +292,13 @@ class ServicesLogCommands:
         self.save(delivery, log, *pages.values(), *sheets.values(), *self.recording.count_served(contract, persons))
         return delivery
 
-    def import_deliveries(self, c: ImportDeliveries) -> ImportReport:
+    def import_deliveries(self, c: ImportDeliveries, replaying: frozenset[str] | None = None) -> ImportReport:
         """A station's delivery sheet, row by row, good rows recorded once (``services_log.bulk``);
-        with a worker's token, rows not naming the worker are refused (R-AUD-6)."""
+        with a worker's token, rows not naming the worker are refused (R-AUD-6). ``replaying``: the
+        ids a first run with the same Idempotency-Key recorded (its report is answered, nothing saved)."""
         upload = DeliveryImport(
-            self._store, self.lookups, self.recording, c.county, c.provider_id, c.contract_id, worker_id=c.worker_id
+            self._store, self.lookups, self.recording, c.county, c.provider_id, c.contract_id, worker_id=c.worker_id,
+            replaying=replaying,
         )
         return upload.run(c.rows, c.source)
 

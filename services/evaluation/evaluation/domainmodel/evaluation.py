@@ -66,6 +66,8 @@ ON_SITE_STEPS = (
     ("feedback", "report", +1, 5),  # feedback and consensus 5 working days after the report
 )
 FEEDBACK_WORKING_DAYS = 5
+# The order the steps run in, as an evaluation lists them (its stored record keeps them by name only).
+STEP_ORDER = (*(name for name, *_ in ON_SITE_STEPS), "visits")
 
 
 def add_months(day: date, months: int) -> date:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from finance.api.common import BudgetSetter, CountyCode, CountyReader, Service, Strict
 from finance.commands import AllocateBudget
 from finance.reads import Budgets
+from shared.bounds import Fen
 from shared.infra.service import CommandHeaders
 from shared.rules import RuleViolation
 from shared.text import Name
@@ -33,7 +34,7 @@ def is_cap_field(name: str) -> bool:
 class BudgetIn(Strict):
     year: int = Field(ge=2000, le=2100)
     source: Name = Field(min_length=1, max_length=100, examples=["社会救助专项经费"])
-    amount_fen: int = Field(
+    amount_fen: Fen = Field(
         ge=0, le=10**13,
         description="Allocated for purchasing services from this source (R-FIN-1); also the base of the county "
         "policy's `funding_caps` on it. A `cap` (or `cap_…`) field is refused: caps are county policy (R-FIN-2).",

@@ -12,6 +12,7 @@ from finance.api.common import ContractBookkeeper, ContractId, ContractReader, C
 from finance.commands import BookExpense, expense_id_for
 from finance.reads import ContractExpenses, ContractReconciliation
 from shared.bounds import Day as BoundedDay
+from shared.bounds import Fen
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, Page, decode_cursor, respond
 from shared.infra.service import CommandHeaders
 
@@ -22,7 +23,7 @@ class ExpenseIn(Strict):
     category: str = Field(description="`personnel` (wages, bonuses, social insurance, tax) or `operations` "
                           "(quality assurance and operations) — the R-FIN-4 cost structure; the seeds' names (人员费用, 服务质量保障费用, "
                           "运营管理费 …) are booked by the code")
-    amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
+    amount_fen: Fen = Field(le=10**13, description="Integer fen (R-FIN-1)")
     spent_on: BoundedDay
     voucher: str = Field(min_length=1, max_length=100, description="The original voucher (原始凭证) number")
     worker_id: str | None = Field(

@@ -32,6 +32,7 @@ from registry.commands import (
 )
 from registry.domainmodel import SERVICE_AREAS, TERMINATION_KINDS, TRIGGERS, Contract, filing_due, plain
 from registry.reads import ContractDetail, ContractList
+from shared.bounds import Fen
 from shared.clock import china_today
 from shared.infra.paging import DEFAULT_LIMIT, CursorParam, Limit, respond
 from shared.infra.service import CommandHeaders
@@ -46,7 +47,7 @@ class FundingIn(Strict):
         min_length=1, max_length=100, examples=["福彩公益金"],
         description="One of the county policy's `funding_sources`, spelt exactly (R-FIN-2)",
     )
-    amount_fen: int = Field(ge=0, le=10**13)
+    amount_fen: Fen = Field(ge=0, le=10**13)
 
 
 class IndicatorIn(Strict):
@@ -81,7 +82,7 @@ class ContractIn(Strict):
             "29 February may end on 28 February. Later is refused (R-REG-4)."
         )
     )
-    amount_fen: int = Field(le=10**13, description="Integer fen (R-FIN-1)")
+    amount_fen: Fen = Field(le=10**13, description="Integer fen (R-FIN-1)")
     funding: list[FundingIn] = Field(max_length=20, description="Shares summing to amount_fen (R-FIN-2)")
     service_areas: list[str] = Field(max_length=20, description=f"From R-LOG-2: {SERVICE_AREAS}")
     indicators: list[IndicatorIn] = Field(max_length=200)
@@ -112,7 +113,7 @@ class RenewalIn(Strict):
     effective_on: Day | None = None
     period_start: Day | None = Field(default=None, description="Default: the day after this year's period_end")
     period_end: Day | None = None
-    amount_fen: int | None = Field(default=None, le=10**13)
+    amount_fen: Fen | None = Field(default=None, le=10**13)
     funding: list[FundingIn] | None = Field(default=None, max_length=20)
     station_ids: list[str] | None = Field(default=None, max_length=100)
     service_areas: list[str] | None = Field(default=None, max_length=20)

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bounds import Fen as StrictFen
 from shared.bounds import day_range
 from shared.text import Name as CleanName
 
 Day = day_range(date(2000, 1, 1), date(2099, 12, 31))
-Fen = Annotated[int, Field(ge=0, le=10**13, description="Integer fen (R-FIN-1)")]
+Fen = Annotated[StrictFen, Field(ge=0, le=10**13, description="Integer fen (R-FIN-1)")]
 Code = Annotated[str, Field(min_length=1, max_length=50)]
 Name = Annotated[CleanName, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=5000)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as FormFile
 
 from services_log.api.common import (
     CountyCode,
@@ -189,6 +191,8 @@ default: past it 422, rule `import-time-limit`, nothing recorded) and at most
 `SWP_IMPORT_CONCURRENCY` uploads (default 2) are read at once (another is 503, rule
 `import-concurrency-limit`, with `Retry-After`). Up to {MAX_ROWS:,} rows per file, saved in batches; one
 `IndicatorProgressed` per contract at the end. Template: `GET …/deliveries/import/template`.
+The file goes as the multipart part `file`; a form's only file under another name, or the request
+body itself sent as `text/csv` or XLSX, is read the same way.
 A row's content that cites beneficiaries is sealed for them as in `POST …/deliveries` (R-LOG-5,
 R-AUD-2); once one of them is erased, a row citing them with content is refused (R-AUD-2), even
 if it was recorded before. Content citing no one is stored as given. With a worker's token, a row
@@ -196,6 +200,43 @@ not naming the token's `worker_id` among its workers is refused (rule R-AUD-6).
 
 {columns_markdown()}
 """
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """An uploaded delivery sheet: its name (may be empty), its declared type and its bytes."""
+
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def uploaded_sheet(
+    request: Request,
+    file: Annotated[UploadFile | None, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")] = None,
+) -> Sheet:
+    """The sheet of an import: the multipart part `file` (documented), else a multipart form's only
+    file under another name, else the request body itself sent as CSV or XLSX (any type but a form
+    or JSON). Nothing to read is 422 naming `file`; more than 16 MB too."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    upload: FormFile | None = file
+    if upload is None and content_type in FORMS:
+        uploads = [v for v in (await request.form()).values() if isinstance(v, FormFile)]
+        upload = uploads[0] if len(uploads) == 1 else None
+    if upload is not None:
+        sheet = Sheet(upload.filename or "", upload.content_type, await upload.read(MAX_UPLOAD_BYTES + 1))
+    elif content_type not in (*FORMS, "application/json"):
+        sheet = Sheet("", content_type or None, await request.body())
+    else:
+        raise UnreadableFile("no sheet: send the CSV or XLSX file as the multipart part `file` (or as the body)", field="file")
+    if not sheet.data:
+        raise UnreadableFile("the uploaded sheet is empty", field="file")
+    if len(sheet.data) > MAX_UPLOAD_BYTES:
+        raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
+    return sheet
 
 
 @router.post(
@@ -215,15 +256,13 @@ def import_deliveries(
     service: Service,
     uploads: Uploads,
     headers: CommandHeaders,
-    file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with the template's columns")],
+    sheet: Annotated[Sheet, Depends(uploaded_sheet)],
     contract_id: Annotated[str | None, Query(max_length=64, description="Contract of rows without a 协议编号")] = None,
 ) -> ImportReportOut:
-    data = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UnreadableFile(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: split it", field="file")
-    rows = uploads.parse(file.filename or "", file.content_type, data)
+    data = sheet.data
+    rows = uploads.parse(sheet.filename, sheet.content_type, data)
     provider = acting_provider(scope)
-    source = f"import:{(file.filename or 'upload')[:100]}"
+    source = f"import:{(sheet.filename or 'upload')[:100]}"
 
     # Repeating the upload is safe by design (idempotent per row), with or without Idempotency-Key.
     # Keyed: an unkeyed hash of a CSV could be checked against a guess at a row's content (R-AUD-2).
