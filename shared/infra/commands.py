@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
 
+from shared import clock
 from shared.infra.auth import CountyScope
 from shared.infra.store import CommandContext, IntegrityError, SwpApplication, fingerprint
 from shared.rules import Forbidden
@@ -138,7 +139,9 @@ def execute(
         if key:  # again on a re-run: the race may have been with a repeat of this very request
             previous = store.replay_of(scope.county, key, fp)
             if previous is not None:
-                return replay(previous)
+                # The first result: read as recorded by its last save (R-AUD-3), not as changed since.
+                with clock.pinned_at(previous.as_of):
+                    return replay(previous.aggregate_ids)
         try:
             with store.command(ctx):
                 return action()

@@ -58,6 +58,8 @@ COLUMNS = (
     "position", "aggregate_id", "event_type", "county", "correlation_id", "contract_id", "recorded_at",
     "public", "problem", "subject", "headers", "traceparent", "body",
 )
+# Each column's type in the PostgreSQL table (as created below), for inserting a save's rows as arrays.
+_COLUMN_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "smallint", "text", "text", "text", "text", "bytea")
 PLACEHOLDER = b',"position":0,'
 # A public entry of the feed is the published envelope with this in place of its closing brace.
 PUBLIC_MARK = b',"public":true}'
@@ -465,7 +467,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
         self._sql_insert_arrays = SQL(
             "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
         ).format(
             schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
             id_type=Identifier(self.datastore.originator_id_type),
@@ -493,6 +495,10 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         values = SQL(", ").join([SQL("%s")] * len(COLUMNS))
         table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.public_table_name))
         self._sql_insert_published = SQL("INSERT INTO {} VALUES ({})").format(table, values)
+        # A save's rows as one array per column, dumped in binary (``%b``; see _insert_stored_events).
+        self._sql_insert_published_arrays = SQL("INSERT INTO {} SELECT * FROM unnest({})").format(
+            table, SQL(", ").join(SQL("%b::" + t + "[]") for t in _COLUMN_TYPES)
+        )
         self._sql_backfill = SQL("INSERT INTO {} VALUES ({}) ON CONFLICT (position) DO NOTHING").format(table, values)
         self._sql_delete = SQL("DELETE FROM {} WHERE position = %s").format(table)
         self._sql_select_published = SQL("SELECT * FROM {} WHERE position > %s ORDER BY position LIMIT %s").format(table)
@@ -507,7 +513,7 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         # Each statement above, and the library's tracking ones, rendered to its text once: psycopg
         # renders a composed ``SQL`` again (escaping its identifiers) on every execute.
         for name in (
-            "_sql_select_records", "_sql_insert_arrays", "_sql_relay_tracking", "_sql_lock_table", "_sql_select_positions",
+            "_sql_select_records", "_sql_insert_arrays", "_sql_insert_published_arrays", "_sql_relay_tracking", "_sql_lock_table", "_sql_select_positions",
             "_sql_insert_published", "_sql_backfill", "_sql_delete", "_sql_select_published", "_sql_select_joined",
             "insert_tracking_statement", "max_tracking_id_statement",
         ):
@@ -637,7 +643,10 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         events go as four arrays of plain types in binary instead of one array of the library's
         composite type: psycopg dumps a composite only as text, quoting every field — the state
         bytes included — with regular expressions (a bulk import's batch insert: 16 % of its
-        samples). The same rows are stored (``test_published_bytes``)."""
+        samples). The arrays are dumped in binary (``%b``): with ``%s`` psycopg picks its text
+        array dumper, escaping every element in Python (a batch of 500 events: ~16 ms of CPU
+        against ~1.2 ms; ``binary=True`` only asks for binary results). The same rows are stored
+        (``test_published_bytes``)."""
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
@@ -661,7 +670,10 @@ class PostgresPublishedRecorder(PostgresProcessRecorder):
         render = kwargs.get("published")
         if render is not None and positions:
             # Same connection, same transaction as the events: committed together or not at all.
-            curs.executemany(self._sql_insert_published, render(positions))
+            # One insert of a column array each, in binary (~3 ms of CPU for 500 rows against
+            # ~9–13 ms for a pipelined ``executemany`` of a statement per row).
+            rows = render(positions)
+            curs.execute(self._sql_insert_published_arrays, [list(column) for column in zip(*rows, strict=True)])
         return positions
 
     def insert_published(self, rows: Sequence[Row]) -> None:

@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -70,6 +70,7 @@ class CommandContext:
     causation_id: str | None = None
     idempotency: tuple[str, str] | None = None  # (key, request fingerprint)
     _idempotency_saved: bool = False
+    _idempotency_record: IdempotencyRecord | None = None  # once saved: marked again by later saves
     saves: int = 0  # successful saves so far: a command that already wrote is never re-run
     # Recording a reaction's events (an operator's retry of a parked one, shared/infra/parking.py):
     # like every reaction, not refused by the publish check — the outbox parks what it cannot publish.
@@ -181,18 +182,51 @@ def fingerprint(payload: Any) -> str:
 
 
 class IdempotencyRecord(Aggregate):
-    """Remembers which aggregates a keyed command touched, so a repeat returns the same result."""
+    """Remembers which aggregates a keyed command touched, so a repeat returns the same result
+    (API.md: "repeating it returns the first result"): recorded with the command's first save, and
+    marked again by each later save of the same command (``SavedAgain``), so its last event is
+    stamped with the command's last save and a repeat is answered as recorded then (R-AUD-3), not
+    from what later commands changed."""
+
+    class Recorded(Aggregate.Created):
+        # v2: ``as_saved`` — the record's last event marks the command's last save. A v1 record
+        # (before SavedAgain existed) marks only its first, so its repeat is answered live, as it was.
+        class_version = 2
+        scope: str
+        key: str
+        request_fingerprint: str
+        aggregate_ids: list[str]
+        as_saved: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["as_saved"] = False
 
     @staticmethod
-    def create_id(scope: str, key: str, request_fingerprint: str, aggregate_ids: list[str]) -> uuid.UUID:
+    def create_id(scope: str, key: str, request_fingerprint: str, aggregate_ids: list[str], as_saved: bool = True) -> uuid.UUID:
         return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{scope}:{key}")
 
-    @event("Recorded")
-    def __init__(self, scope: str, key: str, request_fingerprint: str, aggregate_ids: list[str]) -> None:
+    @event(Recorded)
+    def __init__(self, scope: str, key: str, request_fingerprint: str, aggregate_ids: list[str], as_saved: bool = True) -> None:
         self.scope = scope
         self.key = key
         self.request_fingerprint = request_fingerprint
         self.aggregate_ids = aggregate_ids
+        self.as_saved = as_saved
+
+    @event("SavedAgain")
+    def saved_again(self, aggregate_ids: list[str]) -> None:
+        """A later save of the same command (an import's next batch): what it touched, too."""
+        known = set(self.aggregate_ids)
+        self.aggregate_ids = [*self.aggregate_ids, *(i for i in aggregate_ids if i not in known)]
+
+
+class Repeat(NamedTuple):
+    """A repeated Idempotency-Key: what the first run touched, and the instant to answer it as of
+    (its last save; None: live, for a record made before saves were marked)."""
+
+    aggregate_ids: list[str]
+    as_of: datetime | None
 
 
 WRITER_KEYS_NAMESPACE = uuid.UUID("6a1d2e3f-4b5c-5d6e-8f70-8192a3b4c5d6")
@@ -603,14 +637,17 @@ class SwpApplication(Application[uuid.UUID]):
         ctx = _current.get()
         if ctx is None:
             raise RuntimeError("events must be recorded inside app.command(ctx) (R-AUD-1)")
-        if ctx.idempotency and not ctx._idempotency_saved and processing_event.events:
-            key, fp = ctx.idempotency
+        saving_key = False
+        if ctx.idempotency and processing_event.events:
             ids = [str(i) for i in processing_event.aggregates]
-            record = IdempotencyRecord(self._idem_scope(ctx.county), key, fp, ids)
-            processing_event.collect_events(record)
-            saving_key = True
-        else:
-            saving_key = False
+            if not ctx._idempotency_saved:
+                key, fp = ctx.idempotency
+                record = IdempotencyRecord(self._idem_scope(ctx.county), key, fp, ids)
+                processing_event.collect_events(record)
+                saving_key = True
+            elif ctx._idempotency_record is not None:  # a later save of the same command
+                ctx._idempotency_record.saved_again(ids)
+                processing_event.collect_events(ctx._idempotency_record)
         # A person's command (a reaction recorded outside a consumer's transaction is not one).
         command = processing_event.tracking is None and not ctx.reaction
         mapper = self.public_mapper
@@ -649,6 +686,7 @@ class SwpApplication(Application[uuid.UUID]):
         ctx.saves += 1
         if saving_key:  # only once the save succeeded: a retried command still records its key
             ctx._idempotency_saved = True
+            ctx._idempotency_record = record
         return recordings
 
     # --- writer signatures (R-AUD-4) --------------------------------------------------
@@ -763,8 +801,8 @@ class SwpApplication(Application[uuid.UUID]):
     def _idem_scope(self, county: str) -> str:
         return f"{self.service}:{county}"
 
-    def replay_of(self, county: str, key: str, request_fingerprint: str) -> list[str] | None:
-        """The aggregate ids a previous command with this key touched, or None if new."""
+    def replay_of(self, county: str, key: str, request_fingerprint: str) -> Repeat | None:
+        """What a previous command with this key touched and when it last saved, or None if new."""
         record_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{self._idem_scope(county)}:{key}")
         try:
             record: IdempotencyRecord = self.repository.get(record_id)
@@ -772,7 +810,11 @@ class SwpApplication(Application[uuid.UUID]):
             return None
         if record.request_fingerprint != request_fingerprint:
             raise Conflict("Idempotency-Key was already used with a different request", facts={"code": "idempotency_key_reused"})
-        return list(record.aggregate_ids)
+        as_of = None
+        if record.as_saved:
+            last = self.process_recorder.select_events(record_id, desc=True, limit=1)
+            as_of = self._recorded_at(last[0]) if last else None
+        return Repeat(list(record.aggregate_ids), as_of)
 
     # --- reactions to upstream events (idempotent consumers) ------------------------
     @contextmanager

@@ -111,3 +111,38 @@ def test_a_head_link_rewritten_under_the_sealer_is_not_chained_onto(store, setti
     assert sealer.seal_pending() > 0  # refused, the head read again, then appended onto it
     assert "changed under the sealer" in caplog.text
     assert whole(sealer, store)
+
+
+
+def test_a_round_that_reads_the_head_inserts_its_links_as_given_and_a_stale_one_stores_nothing(store, settings):
+    """A round without a remembered head inserts its links as four binary arrays on PostgreSQL
+    (issue 16's bulk import: the library's composite array is quoted field by field in Python):
+    each link is stored as the bytes given, as the library's insert stores them, and a round on a
+    stale head (positions sealed meanwhile by another sealer) is refused whole: nothing stored."""
+    from shared.infra.audit import CHAIN_ID, CHAIN_TOPIC
+
+    sealer = ChainSealer(store)
+    for _ in range(5):
+        add_county(store)
+    assert sealer.seal_pending() > 0
+    cut_at = store.process_recorder.max_notification_id() - 2
+    assert cut_at > 1
+    cut_chain(settings, cut_at)
+    given: list[Any] = []
+    insert = sealer._insert
+    sealer._insert = lambda stored: (given.extend(stored), insert(stored))  # type: ignore[method-assign]
+    sealer._known = None
+    assert sealer.seal_pending() == 3  # the head read, the rest inserted in one round
+    del sealer._insert
+    stored = sealer.chain.select_events(CHAIN_ID, gt=cut_at - 1)
+    assert [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored] == [
+        (CHAIN_ID, s.originator_version, CHAIN_TOPIC, s.state) for s in given
+    ]
+    assert [s.originator_version for s in stored] == [cut_at, cut_at + 1, cut_at + 2]
+    stale_head = sealer.links()[cut_at - 2]
+    add_county(store)
+    stale = ChainSealer(store)
+    stale.head = lambda: stale_head  # type: ignore[method-assign]
+    assert stale.seal_pending() == 0  # its first position is sealed already: refused, nothing stored
+    assert sealer.chain.select_events(CHAIN_ID, desc=True, limit=1)[0].originator_version == cut_at + 2
+    assert sealer.seal_pending() > 0 and whole(sealer, store)

@@ -219,10 +219,14 @@ async def test_process_visits_a_failed_final_and_its_one_appeal_with_counties_ke
     await refused(gateway.post(visits, json={**visit, "member_id": "someone"}, headers=evaluator), 422, "R-EVAL-7", "member_id")
     await refused(gateway.post(visits, json={**visit, "visited_on": "2026-12-01"}, headers=evaluator), 422, "R-EVAL-1", "visited_on")
     await refused(gateway.post(visits, json={**visit, "station_id": other.station_id}, headers=evaluator), 422, None, "station_id")
-    first = await check(gateway.post(visits, json=visit, headers=evaluator), 201)
+    keyed = {**evaluator, "Idempotency-Key": "visit-2026-03-12"}
+    first = await check(gateway.post(visits, json=visit, headers=keyed), 201)
     assert (first["visits_done"], first["visits_required"]) == (1, 2)
     second = await check(gateway.post(visits, json={**visit, "visited_on": "2026-08-20"}, headers=evaluator), 201)
     assert (second["visits_done"], second["visits_required"]) == (2, 2)
+    # The first visit repeated with its Idempotency-Key, after the second: its first answer (visit 1 of 2),
+    # not the count since.
+    assert await check(gateway.post(visits, json=visit, headers=keyed), 201) == first
     # R-EVAL-1: the rubric's number is also the limit — a third visit is refused, not "done 3 of 2".
     beyond = await refused(gateway.post(visits, json={**visit, "visited_on": "2026-09-15"}, headers=evaluator),
                            422, "R-EVAL-1", "station_id")

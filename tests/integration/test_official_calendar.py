@@ -124,8 +124,17 @@ async def test_deadlines_into_2027_are_monday_to_friday_until_the_notice_moves_t
     assert (first["due_on"], first["provisional"]) == ("2027-01-11", True)
 
     # The 2027 notice (元旦 Jan 1 off among others) moves both by one working day and makes them firm.
-    loaded = await gateway.post("/finance/v1/calendars/2027", json=NOTICE_2027, headers=tokens(Role.PROVINCE_ADMIN, "*"))
+    keyed = {**tokens(Role.PROVINCE_ADMIN, "*"), "Idempotency-Key": f"notice-2027-{uuid.uuid4()}"}
+    loaded = await gateway.post("/finance/v1/calendars/2027", json=NOTICE_2027, headers=keyed)
     assert loaded.status_code == 200, loaded.text
+    moved = {"county": COUNTY, "contract_id": contract, "seq": 1, "due_on": "2027-01-12", "provisional": False}
+    assert loaded.json()["recomputed"] == [moved]
+    # The load repeated with its Idempotency-Key answers the first result (API.md), the tranche it moved
+    # included, and records nothing new.
+    head = (await check(gateway.get("/finance/health"), 200))["store"]["head"]
+    repeated = await gateway.post("/finance/v1/calendars/2027", json=NOTICE_2027, headers=keyed)
+    assert (repeated.status_code, repeated.json()) == (200, loaded.json())
+    assert (await check(gateway.get("/finance/health"), 200))["store"]["head"] == head
     first = (await wait_for(gateway, tranches, finance, lambda ts: not ts[0]["provisional"]))[0]
     assert (first["due_on"], first["provisional"]) == ("2027-01-12", False)
     filing = await wait_for(gateway, reg, place.purchaser, lambda c: not c["filing_due_provisional"])

@@ -280,6 +280,29 @@ def test_a_renewal_year_starting_on_29_february_ends_on_28_february_a_year_on(ap
     assert year_end_from(D("2027-03-01")) == D("2028-02-29") and year_end_from(D("2026-09-21")) == D("2027-09-20")
 
 
+def test_a_renewal_takes_effect_when_its_year_starts_or_on_signing_when_signed_later(app):
+    # R-REG-7 waits for the year's final evaluation, which comes near or after the year's end: a
+    # renewal asked with only signed_on takes effect the day its year starts, or on signing when
+    # that is later — not refused as taking effect before it was signed (R-REG-4).
+    registry = compose(app)
+    with app.command(CommandContext(county="640402", actor="tester")):
+        first = sign_one(app, D("2026-09-10"), D("2026-09-21"), D("2027-09-20"))
+        year = app.contract("640402", first)
+        passed = EvaluationConcluded(
+            evaluation_id="E-final", county="640402", contract_id=first, provider_id=year.provider_id, stage="final",
+            score=Decimal("85"), grade="良好", passed=True, rubric_id="R", rubric_version=1, concluded_on=D("2027-10-09"),
+            fraud_found=False,
+        )
+        app.save(*registry.reactions.on_evaluation_concluded(passed))
+        late = app.contract("640402", str(registry.contracting.renew_contract("640402", first, D("2027-10-12"), {})))
+    assert (late.period_start, late.period_end, late.effective_on) == (D("2027-09-21"), D("2028-09-20"), D("2027-10-12"))
+    with app.command(CommandContext(county="640402", actor="tester")):
+        app.save(*registry.reactions.on_evaluation_concluded(
+            EvaluationConcluded(**{**passed.model_dump(), "evaluation_id": "E-final-2", "contract_id": str(late.id), "concluded_on": D("2028-08-20")})))
+        early = app.contract("640402", str(registry.contracting.renew_contract("640402", str(late.id), D("2028-09-01"), {})))
+    assert (early.period_start, early.effective_on, early.signed_on) == (D("2028-09-21"), D("2028-09-21"), D("2028-09-01"))
+
+
 def test_certificate_levels_are_taken_as_domain_md_and_the_seeds_write_them(app):
     # R-REG-3: DOMAIN.md names the levels none / 助理社工师 / 社工师(中级) / 高级, the seeds 助理社工师、社工师、
     # 中级社会工作师; each is recorded under the certificate's full name (全国社会工作者职业水平证书).

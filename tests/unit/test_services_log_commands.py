@@ -142,6 +142,26 @@ def test_a_correction_keeps_the_delivery_history(service):
     assert str(uuid.UUID(str(corrected.id))) == str(first.id)
 
 
+def test_a_repeated_key_answers_the_first_result_not_what_later_commands_changed(service):
+    # API.md: "repeating it returns the first result". A correction keyed k-5 to 5 person-times,
+    # then another (unkeyed) to 9: repeating k-5 answers the delivery as k-5 left it, and records nothing.
+    first = service.bus.run(log_command(service, body()), scope(), (None, None))
+
+    def correct(person_times: int, key: str | None) -> Any:
+        command = CorrectDelivery(
+            county=COUNTY, delivery_id=str(first.id), reason="人次有误", changes={"person_times": person_times}, provider_id=PROVIDER
+        )
+        return service.bus.run(command, scope(), (key, None))
+
+    answered = correct(5, "k-5")
+    correct(9, None)
+    before = service.store.process_recorder.max_notification_id()
+    again = correct(5, "k-5")
+    assert (again.facts.person_times, again.version) == (5, answered.version)
+    assert service.store.process_recorder.max_notification_id() == before
+    assert service.store.repository.get(first.id).facts.person_times == 9  # live: the later correction
+
+
 # --- typed queries: narrowed by the viewer in the handler (R-AUD-6) ----------------------------
 def test_a_worker_viewer_sees_only_its_own_deliveries(service):
     mine = service.bus.run(log_command(service, body()), scope(), (None, None))

@@ -120,7 +120,7 @@ class FinanceCommands:
         bus.register(ResolveFinding, self.resolve_finding, lambda c, _ids: look.schedule(c.county, c.contract_id))
         bus.register(BookExpense, self.book_expense, lambda c, _ids: self.queries.expense(c.county, c.contract_id, c.expense_id))
         bus.register(LoadCalendar, self.load_calendar, lambda _c, _ids: look.calendar_book())
-        bus.register(RecomputeDueDates, self.recompute_due_dates, lambda _c, _ids: [])
+        bus.register(RecomputeDueDates, self.recompute_due_dates, self.recomputed_by)
 
     # --- budgets (R-FIN-2) -----------------------------------------------------------------
     def allocate_budget(self, c: AllocateBudget) -> CountyBudget:
@@ -224,6 +224,24 @@ class FinanceCommands:
         book.load(c.year, list(c.holidays), list(c.workdays))
         self.save(book)
         return book
+
+    def recomputed_by(self, c: RecomputeDueDates, ids: list[str]) -> list[dict[str, Any]]:
+        """A keyed recount repeated: the due dates it moved, from the ``DueDateRecomputed`` events of
+        that calendar year on the schedules it saved (the latest per tranche), as first answered."""
+        rows: list[dict[str, Any]] = []
+        for aggregate_id in ids:
+            schedule = self.lookups.find(uuid.UUID(aggregate_id))
+            if not isinstance(schedule, TrancheSchedule):
+                continue
+            moved = {
+                e.seq: e for e in self.lookups.store.history(schedule.id)
+                if type(e).__name__ == "DueDateRecomputed" and e.calendar_year == c.year
+            }
+            rows += [
+                {"county": c.county, "contract_id": schedule.contract_id, "seq": seq, "due_on": e.due_on, "provisional": e.provisional}
+                for seq, e in sorted(moved.items())
+            ]
+        return rows
 
     def recompute_due_dates(self, c: RecomputeDueDates) -> list[dict[str, Any]]:
         """The county's open due dates counted again with the calendars now loaded. Safe to

@@ -292,7 +292,12 @@ class ContractCommands:
         The next year starts from this year's terms, one year on; ``overrides`` replace any of them."""
         previous = self.store.contract(county, contract_id)
         previous.check_renewable()
-        terms = {**renewal_terms(previous), **{k: v for k, v in overrides.items() if v is not None}, "signed_on": signed_on}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        terms = {**renewal_terms(previous), **given, "signed_on": signed_on}
+        if "effective_on" not in given:
+            # The next year takes effect when it starts, or on signing when signed after that: a
+            # renewal waits for this year's final evaluation (R-REG-7), often past the year's end.
+            terms["effective_on"] = max(terms["period_start"], signed_on)
         terms["provider_id"] = previous.provider_id  # the same provider: otherwise it is re-procurement
         following, ledgers = self.prepare_contract(county, terms, previous=previous)
         previous.renewed(next_contract_id=str(following.id), year_index=following.year_index, renewed_on=signed_on)

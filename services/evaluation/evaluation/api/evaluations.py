@@ -182,7 +182,7 @@ def record_visit(
     found = _run(service, command, scope, headers)
     return VisitOut(
         visit_id=visit_id, evaluation_id=evaluation_id, station_id=body.station_id,
-        visits_done=found.visits_done(body.station_id), visits_required=found.policy.process_visits_per_station,
+        visits_done=found.visits_done(body.station_id, through=visit_id), visits_required=found.policy.process_visits_per_station,
     )
 
 

@@ -334,8 +334,15 @@ class Evaluation(Aggregate):
             score, grade, passed = self.appeal.score, self.appeal.grade, self.appeal.passed
         return Result(score, grade, passed, c.concluded_on, c.fraud_found, c.serious_breach_found)
 
-    def visits_done(self, station_id: str) -> int:
-        return sum(1 for v in self.visits if v.station_id == station_id)
+    def visits_done(self, station_id: str, through: str | None = None) -> int:
+        """The station's visits recorded; ``through``: up to and including that visit (the count it
+        was recorded with, as a repeated Idempotency-Key answers it)."""
+        done = 0
+        for v in self.visits:
+            done += v.station_id == station_id
+            if v.visit_id == through:
+                break
+        return done
 
     def _done(self, name: str, on: date) -> None:
         self.steps = {**self.steps, name: replace(self.steps[name], done_on=on)}

@@ -65,12 +65,13 @@ def load_calendar(year: Year, body: CalendarIn, principal: ProvinceAdmin, financ
     load = LoadCalendar(county=PROVINCE, year=year, holidays=body.holidays, workdays=body.workdays)
     finance.bus.run(load, scope, (key, correlation))
     # Then every open due date again, one county at a time: each county's events carry its own
-    # county (R-AUD-6), under the load's correlation id. A follow-up, not keyed: it records nothing
-    # when nothing changes.
+    # county (R-AUD-6), under the load's correlation id. It records nothing when nothing changes;
+    # keyed when the load is, so a repeat answers the dates the first run moved (API.md).
     recomputed: list[dict[str, Any]] = []
+    recount_key = f"{key}:recount" if key else None
     for other in finance.queries.counties():
         recount = RecomputeDueDates(county=other, year=year)
-        recomputed += finance.bus.run(recount, CountyScope(county=other, principal=principal), (None, correlation))
+        recomputed += finance.bus.run(recount, CountyScope(county=other, principal=principal), (recount_key, correlation))
     return CalendarLoadOut(**_year(finance, year), recomputed=[RecomputedOut(**r) for r in recomputed])
 
 

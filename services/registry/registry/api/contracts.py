@@ -110,7 +110,10 @@ class ContractIn(Strict):
 
 class RenewalIn(Strict):
     signed_on: Day
-    effective_on: Day | None = None
+    effective_on: Day | None = Field(
+        default=None,
+        description="Default: the new year's period_start, or signed_on when the renewal is signed after it (R-REG-7 waits for the final evaluation)",
+    )
     period_start: Day | None = Field(default=None, description="Default: the day after this year's period_end")
     period_end: Day | None = None
     amount_fen: Fen | None = Field(default=None, le=10**13)
