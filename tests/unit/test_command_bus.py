@@ -15,9 +15,9 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from shared.infra.auth import CountyScope, Principal, Role
-from shared.infra.commands import NOT_FINGERPRINTED, Command, CommandBus
+from shared.infra.commands import NOT_FINGERPRINTED, Command, CommandBus, request_fingerprint
 from shared.infra.service import run_command
-from shared.infra.store import IdempotencyRecord, Repeat, SwpApplication, fingerprint
+from shared.infra.store import IdempotencyRecord, Repeat, SwpApplication
 from shared.rules import Conflict, Forbidden
 
 
@@ -120,7 +120,7 @@ def test_a_repeat_of_a_command_that_saved_twice_is_answered_as_of_its_last_save(
     # Both saves' notes, as they were: the record names both, its last event is the second save's.
     assert bus.run(command, scope(), ("k", None)) == ["a", "b"]
     assert app.process_recorder.max_notification_id() == head  # the repeat recorded nothing
-    repeat = app.replay_of("640402", "k", fingerprint(command.fingerprint_payload()))
+    repeat = app.replay_of("640402", "k", request_fingerprint(scope(), None, command.fingerprint_payload()))
     assert repeat is not None and repeat.aggregate_ids == [str(first), str(second)]
     assert repeat.as_of == app._recorded_at(app.process_recorder.select_events(second, limit=1)[0])
 
