@@ -47,13 +47,28 @@ def test_two_processes_catching_up_at_once_lose_and_duplicate_no_entry(env, monk
     assert projections[0] is not projections[1]  # two processes: two objects, two connection pools
     turns = {"applied": 0, "found_done": 0}
     count = threading.Lock()
+    # Each process's first turn waits for the other's: both read the same start, then both apply,
+    # so one of them finds the batch done — the race is run whatever the machine's scheduling (on
+    # a loaded machine the two processes' turns could otherwise never overlap).
+    meet = threading.Barrier(2, timeout=60)
     for p in projections:
         apply = p._backend.apply
+        first = [True]
 
-        def counted(start: int, batch: Any, position: int, apply: Any = apply) -> int:
-            got = apply(start, batch, position)
+        def counted(start: int, batch: Any, position: int, apply: Any = apply, first: list[bool] = first) -> int:
             with count:
-                turns["applied" if got == position else "found_done"] += 1
+                meeting, first[0] = first[0], False
+            if meeting:
+                meet.wait()
+            ran: list[bool] = []
+
+            def projected(ops: Any) -> None:  # called only by a turn that applies its batch
+                ran.append(True)
+                batch(ops)
+
+            got = apply(start, projected, position)
+            with count:
+                turns["applied" if ran else "found_done"] += 1
             return got
 
         p._backend.apply = counted  # type: ignore[method-assign]
