@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -12,9 +12,29 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 TIMEOUT = 30
 
 
+# Chromium's inspector reports a node swapped out between finding and reading it as a plain
+# WebDriverException, not a StaleElementReferenceException (seen once in CI after an htmx swap).
+DETACHED_NODE = "does not belong to the document"
+
+
+class _Waiting(WebDriverWait):
+    """A wait whose condition is looked at again when an htmx swap replaced what it was reading."""
+
+    def until(self, method: Any, message: str = "") -> Any:
+        def again_if_detached(driver: Any) -> Any:
+            try:
+                return method(driver)
+            except WebDriverException as exc:
+                if isinstance(exc, (NoSuchElementException, StaleElementReferenceException)) or DETACHED_NODE in (exc.msg or ""):
+                    return False
+                raise
+
+        return super().until(again_if_detached, message)
+
+
 def wait(driver: Any, timeout: float = TIMEOUT) -> WebDriverWait:
     # An htmx swap can replace what a condition is looking at: look again.
-    return WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    return _Waiting(driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def visible(driver: Any, css: str) -> Any:
